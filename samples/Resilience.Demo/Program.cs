@@ -1,0 +1,1 @@
+Console.WriteLine("Resilience demo: the scenario is added with the pipeline engine.");
