@@ -1,0 +1,10 @@
+namespace Resilience;
+
+/// <summary>
+/// Invokes the user's callback. Implemented by small structs so the engine is specialised per callback shape
+/// (sync or async, with or without a result, with or without state) and needs no adapter delegate.
+/// </summary>
+internal interface ICallback<TState, TResult>
+{
+    ValueTask<TResult> Invoke(TState state, CancellationToken cancellationToken);
+}

@@ -1,0 +1,6 @@
+namespace Resilience;
+
+/// <summary>The result of a callback that returns nothing.</summary>
+internal readonly struct VoidResult
+{
+}

@@ -1,0 +1,111 @@
+namespace Resilience;
+
+/// <summary>
+/// Runs calls that return <typeparamref name="T"/> through resilience strategies, whose predicates can judge results
+/// (an HTTP 503 is a failure though nothing was thrown). Immutable once built, thread-safe, and meant to be reused
+/// for every call to the dependency it protects. Build one with <see cref="ResiliencePipelineBuilder{T}"/>.
+/// </summary>
+/// <typeparam name="T">The result type.</typeparam>
+/// <remarks>
+/// Every form has a state-passing overload (pass a <see langword="static"/> lambda and its state so the call allocates
+/// no closure). The <c>ExecuteOutcome</c> forms never throw for the call's failure: they return it, and a rejection
+/// by a strategy costs no exception at all. The synchronous forms block when a strategy must wait.
+/// </remarks>
+public sealed class ResiliencePipeline<T>
+{
+    private readonly PipelineCore _core;
+
+    internal ResiliencePipeline(PipelineCore core)
+    {
+        _core = core;
+    }
+
+    /// <summary>Gets a pipeline with no strategies: calls run as they are.</summary>
+    public static ResiliencePipeline<T> Empty { get; } = new ResiliencePipelineBuilder<T>().Build();
+
+    /// <summary>Gets the pipeline's name.</summary>
+    public string? Name => _core.Name;
+
+    /// <summary>Gets the pipeline's strategies, outermost first.</summary>
+    public IReadOnlyList<ResilienceStrategy> Strategies => _core.Strategies;
+
+    internal PipelineCore Core => _core;
+
+    /// <summary>Runs an asynchronous callback that returns a result.</summary>
+    /// <typeparam name="TState">The state type.</typeparam>
+    /// <param name="callback">The call to protect; observe the token it receives.</param>
+    /// <param name="state">The state passed to <paramref name="callback"/>.</param>
+    /// <param name="cancellationToken">The caller's token.</param>
+    /// <returns>The callback's result; a failure or rejection is thrown.</returns>
+    public ValueTask<T> ExecuteAsync<TState>(
+        Func<TState, CancellationToken, ValueTask<T>> callback, TState state, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        return _core.Strategies.Length == 0
+            ? callback(state, cancellationToken)
+            : OutcomeTasks.ToResultTask(PipelineEngine.RunAsync<T, TState, AsyncCallback<TState, T>>(_core, new(callback), state, cancellationToken));
+    }
+
+    /// <summary>Runs an asynchronous callback that returns a result.</summary>
+    /// <param name="callback">The call to protect; observe the token it receives.</param>
+    /// <param name="cancellationToken">The caller's token.</param>
+    /// <returns>The callback's result; a failure or rejection is thrown.</returns>
+    public ValueTask<T> ExecuteAsync(Func<CancellationToken, ValueTask<T>> callback, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        return _core.Strategies.Length == 0
+            ? callback(cancellationToken)
+            : OutcomeTasks.ToResultTask(PipelineEngine.RunAsync<T, NoState, ClosureAsyncCallback<T>>(_core, new(callback), default, cancellationToken));
+    }
+
+    /// <summary>Runs an asynchronous callback and returns its outcome instead of throwing.</summary>
+    /// <typeparam name="TState">The state type.</typeparam>
+    /// <param name="callback">The call to protect; observe the token it receives.</param>
+    /// <param name="state">The state passed to <paramref name="callback"/>.</param>
+    /// <param name="cancellationToken">The caller's token.</param>
+    /// <returns>The outcome: a result, an exception, or a rejection.</returns>
+    public ValueTask<Outcome<T>> ExecuteOutcomeAsync<TState>(
+        Func<TState, CancellationToken, ValueTask<T>> callback, TState state, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        return PipelineEngine.RunAsync<T, TState, AsyncCallback<TState, T>>(_core, new(callback), state, cancellationToken);
+    }
+
+    /// <summary>Runs a synchronous callback that returns a result.</summary>
+    /// <typeparam name="TState">The state type.</typeparam>
+    /// <param name="callback">The call to protect.</param>
+    /// <param name="state">The state passed to <paramref name="callback"/>.</param>
+    /// <param name="cancellationToken">The caller's token.</param>
+    /// <returns>The callback's result; a failure or rejection is thrown.</returns>
+    public T Execute<TState>(Func<TState, CancellationToken, T> callback, TState state, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        return _core.Strategies.Length == 0
+            ? callback(state, cancellationToken)
+            : PipelineEngine.Run<T, TState, SyncCallback<TState, T>>(_core, new(callback), state, cancellationToken).GetResultOrThrow();
+    }
+
+    /// <summary>Runs a synchronous callback that returns a result.</summary>
+    /// <param name="callback">The call to protect.</param>
+    /// <param name="cancellationToken">The caller's token.</param>
+    /// <returns>The callback's result; a failure or rejection is thrown.</returns>
+    public T Execute(Func<CancellationToken, T> callback, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        return _core.Strategies.Length == 0
+            ? callback(cancellationToken)
+            : PipelineEngine.Run<T, NoState, ClosureSyncCallback<T>>(_core, new(callback), default, cancellationToken).GetResultOrThrow();
+    }
+
+    /// <summary>Runs a synchronous callback and returns its outcome instead of throwing.</summary>
+    /// <typeparam name="TState">The state type.</typeparam>
+    /// <param name="callback">The call to protect.</param>
+    /// <param name="state">The state passed to <paramref name="callback"/>.</param>
+    /// <param name="cancellationToken">The caller's token.</param>
+    /// <returns>The outcome: a result, an exception, or a rejection.</returns>
+    public Outcome<T> ExecuteOutcome<TState>(Func<TState, CancellationToken, T> callback, TState state, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        return PipelineEngine.Run<T, TState, SyncCallback<TState, T>>(_core, new(callback), state, cancellationToken);
+    }
+}

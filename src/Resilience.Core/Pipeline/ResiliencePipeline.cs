@@ -1,0 +1,174 @@
+namespace Resilience;
+
+/// <summary>
+/// Runs calls of any result type through resilience strategies. Immutable once built, thread-safe, and meant to be
+/// reused for every call to the dependency it protects. Build one with <see cref="ResiliencePipelineBuilder"/>.
+/// </summary>
+/// <remarks>
+/// Every form has a state-passing overload (pass a <see langword="static"/> lambda and its state so the call allocates
+/// no closure). The <c>ExecuteOutcome</c> forms never throw for the call's failure: they return it, and a rejection
+/// by a strategy costs no exception at all. The synchronous forms block when a strategy must wait (a retry delay,
+/// a limiter queue).
+/// </remarks>
+public sealed class ResiliencePipeline
+{
+    private readonly PipelineCore _core;
+
+    internal ResiliencePipeline(PipelineCore core)
+    {
+        _core = core;
+    }
+
+    /// <summary>Gets a pipeline with no strategies: calls run as they are.</summary>
+    public static ResiliencePipeline Empty { get; } = new ResiliencePipelineBuilder().Build();
+
+    /// <summary>Gets the pipeline's name.</summary>
+    public string? Name => _core.Name;
+
+    /// <summary>Gets the pipeline's strategies, outermost first.</summary>
+    public IReadOnlyList<ResilienceStrategy> Strategies => _core.Strategies;
+
+    internal PipelineCore Core => _core;
+
+    /// <summary>Runs an asynchronous callback that returns a result.</summary>
+    /// <typeparam name="TResult">The result type.</typeparam>
+    /// <typeparam name="TState">The state type.</typeparam>
+    /// <param name="callback">The call to protect; observe the token it receives.</param>
+    /// <param name="state">The state passed to <paramref name="callback"/>.</param>
+    /// <param name="cancellationToken">The caller's token.</param>
+    /// <returns>The callback's result; a failure or rejection is thrown.</returns>
+    public ValueTask<TResult> ExecuteAsync<TResult, TState>(
+        Func<TState, CancellationToken, ValueTask<TResult>> callback, TState state, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        return _core.Strategies.Length == 0
+            ? callback(state, cancellationToken)
+            : OutcomeTasks.ToResultTask(PipelineEngine.RunAsync<TResult, TState, AsyncCallback<TState, TResult>>(_core, new(callback), state, cancellationToken));
+    }
+
+    /// <summary>Runs an asynchronous callback that returns a result.</summary>
+    /// <typeparam name="TResult">The result type.</typeparam>
+    /// <param name="callback">The call to protect; observe the token it receives.</param>
+    /// <param name="cancellationToken">The caller's token.</param>
+    /// <returns>The callback's result; a failure or rejection is thrown.</returns>
+    public ValueTask<TResult> ExecuteAsync<TResult>(Func<CancellationToken, ValueTask<TResult>> callback, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        return _core.Strategies.Length == 0
+            ? callback(cancellationToken)
+            : OutcomeTasks.ToResultTask(PipelineEngine.RunAsync<TResult, NoState, ClosureAsyncCallback<TResult>>(_core, new(callback), default, cancellationToken));
+    }
+
+    /// <summary>Runs an asynchronous callback that returns nothing.</summary>
+    /// <typeparam name="TState">The state type.</typeparam>
+    /// <param name="callback">The call to protect; observe the token it receives.</param>
+    /// <param name="state">The state passed to <paramref name="callback"/>.</param>
+    /// <param name="cancellationToken">The caller's token.</param>
+    /// <returns>A task that completes with the call; a failure or rejection is thrown.</returns>
+    public ValueTask ExecuteAsync<TState>(Func<TState, CancellationToken, ValueTask> callback, TState state, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        return _core.Strategies.Length == 0
+            ? callback(state, cancellationToken)
+            : OutcomeTasks.ToTask(PipelineEngine.RunAsync<VoidResult, TState, AsyncVoidCallback<TState>>(_core, new(callback), state, cancellationToken));
+    }
+
+    /// <summary>Runs an asynchronous callback that returns nothing.</summary>
+    /// <param name="callback">The call to protect; observe the token it receives.</param>
+    /// <param name="cancellationToken">The caller's token.</param>
+    /// <returns>A task that completes with the call; a failure or rejection is thrown.</returns>
+    public ValueTask ExecuteAsync(Func<CancellationToken, ValueTask> callback, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        return _core.Strategies.Length == 0
+            ? callback(cancellationToken)
+            : OutcomeTasks.ToTask(PipelineEngine.RunAsync<VoidResult, NoState, ClosureAsyncVoidCallback>(_core, new(callback), default, cancellationToken));
+    }
+
+    /// <summary>Runs an asynchronous callback and returns its outcome instead of throwing.</summary>
+    /// <typeparam name="TResult">The result type.</typeparam>
+    /// <typeparam name="TState">The state type.</typeparam>
+    /// <param name="callback">The call to protect; observe the token it receives.</param>
+    /// <param name="state">The state passed to <paramref name="callback"/>.</param>
+    /// <param name="cancellationToken">The caller's token.</param>
+    /// <returns>The outcome: a result, an exception, or a rejection.</returns>
+    public ValueTask<Outcome<TResult>> ExecuteOutcomeAsync<TResult, TState>(
+        Func<TState, CancellationToken, ValueTask<TResult>> callback, TState state, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        return PipelineEngine.RunAsync<TResult, TState, AsyncCallback<TState, TResult>>(_core, new(callback), state, cancellationToken);
+    }
+
+    /// <summary>Runs a synchronous callback that returns a result.</summary>
+    /// <typeparam name="TResult">The result type.</typeparam>
+    /// <typeparam name="TState">The state type.</typeparam>
+    /// <param name="callback">The call to protect.</param>
+    /// <param name="state">The state passed to <paramref name="callback"/>.</param>
+    /// <param name="cancellationToken">The caller's token.</param>
+    /// <returns>The callback's result; a failure or rejection is thrown.</returns>
+    public TResult Execute<TResult, TState>(Func<TState, CancellationToken, TResult> callback, TState state, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        return _core.Strategies.Length == 0
+            ? callback(state, cancellationToken)
+            : PipelineEngine.Run<TResult, TState, SyncCallback<TState, TResult>>(_core, new(callback), state, cancellationToken).GetResultOrThrow();
+    }
+
+    /// <summary>Runs a synchronous callback that returns a result.</summary>
+    /// <typeparam name="TResult">The result type.</typeparam>
+    /// <param name="callback">The call to protect.</param>
+    /// <param name="cancellationToken">The caller's token.</param>
+    /// <returns>The callback's result; a failure or rejection is thrown.</returns>
+    public TResult Execute<TResult>(Func<CancellationToken, TResult> callback, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        return _core.Strategies.Length == 0
+            ? callback(cancellationToken)
+            : PipelineEngine.Run<TResult, NoState, ClosureSyncCallback<TResult>>(_core, new(callback), default, cancellationToken).GetResultOrThrow();
+    }
+
+    /// <summary>Runs a synchronous callback that returns nothing.</summary>
+    /// <typeparam name="TState">The state type.</typeparam>
+    /// <param name="callback">The call to protect.</param>
+    /// <param name="state">The state passed to <paramref name="callback"/>.</param>
+    /// <param name="cancellationToken">The caller's token.</param>
+    public void Execute<TState>(Action<TState, CancellationToken> callback, TState state, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        if (_core.Strategies.Length == 0)
+        {
+            callback(state, cancellationToken);
+            return;
+        }
+
+        PipelineEngine.Run<VoidResult, TState, SyncVoidCallback<TState>>(_core, new(callback), state, cancellationToken).GetResultOrThrow();
+    }
+
+    /// <summary>Runs a synchronous callback that returns nothing.</summary>
+    /// <param name="callback">The call to protect.</param>
+    /// <param name="cancellationToken">The caller's token.</param>
+    public void Execute(Action<CancellationToken> callback, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        if (_core.Strategies.Length == 0)
+        {
+            callback(cancellationToken);
+            return;
+        }
+
+        PipelineEngine.Run<VoidResult, NoState, ClosureSyncVoidCallback>(_core, new(callback), default, cancellationToken).GetResultOrThrow();
+    }
+
+    /// <summary>Runs a synchronous callback and returns its outcome instead of throwing.</summary>
+    /// <typeparam name="TResult">The result type.</typeparam>
+    /// <typeparam name="TState">The state type.</typeparam>
+    /// <param name="callback">The call to protect.</param>
+    /// <param name="state">The state passed to <paramref name="callback"/>.</param>
+    /// <param name="cancellationToken">The caller's token.</param>
+    /// <returns>The outcome: a result, an exception, or a rejection.</returns>
+    public Outcome<TResult> ExecuteOutcome<TResult, TState>(Func<TState, CancellationToken, TResult> callback, TState state, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        return PipelineEngine.Run<TResult, TState, SyncCallback<TState, TResult>>(_core, new(callback), state, cancellationToken);
+    }
+}

@@ -1,0 +1,20 @@
+namespace Resilience;
+
+/// <summary>Builds a <see cref="ResiliencePipeline"/>: strategies in the order added, outermost first.</summary>
+public sealed class ResiliencePipelineBuilder : ResiliencePipelineBuilderBase
+{
+    /// <summary>Adds a strategy whose outcomes are judged by <paramref name="shouldHandle"/>.</summary>
+    /// <param name="strategy">The strategy; the same instance may serve several pipelines.</param>
+    /// <param name="shouldHandle">Which exceptions count as failures for this strategy. Caller cancellation never does.</param>
+    /// <returns>This builder.</returns>
+    public ResiliencePipelineBuilder AddStrategy(ResilienceStrategy strategy, Func<Exception, bool> shouldHandle)
+    {
+        ArgumentNullException.ThrowIfNull(shouldHandle);
+        AddComponent(strategy, shouldHandle);
+        return this;
+    }
+
+    /// <summary>Builds an immutable, thread-safe pipeline.</summary>
+    /// <returns>The pipeline.</returns>
+    public ResiliencePipeline Build() => new(BuildCore(typedPredicates: false));
+}

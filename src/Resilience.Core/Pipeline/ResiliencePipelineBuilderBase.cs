@@ -1,0 +1,35 @@
+namespace Resilience;
+
+/// <summary>What the untyped and typed pipeline builders share: a name, a clock, and the strategies in order.</summary>
+public abstract class ResiliencePipelineBuilderBase
+{
+    private readonly List<ResilienceStrategy> _strategies = [];
+    private readonly List<Delegate?> _predicates = [];
+
+    private protected ResiliencePipelineBuilderBase()
+    {
+    }
+
+    /// <summary>Gets or sets the pipeline's name, used in telemetry and in the exceptions it raises.</summary>
+    public string? Name { get; set; }
+
+    /// <summary>Gets or sets the clock the pipeline's engine reads for durations and retry delays.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
+    /// <summary>Gets the strategies added so far, outermost first.</summary>
+    public IReadOnlyList<ResilienceStrategy> Strategies => _strategies;
+
+    // Predicates live with the pipeline, not the strategy, so one shared strategy can be judged differently per pipeline.
+    internal void AddComponent(ResilienceStrategy strategy, Delegate? shouldHandle)
+    {
+        ArgumentNullException.ThrowIfNull(strategy);
+        _strategies.Add(strategy);
+        _predicates.Add(shouldHandle);
+    }
+
+    private protected PipelineCore BuildCore(bool typedPredicates)
+    {
+        ArgumentNullException.ThrowIfNull(TimeProvider, nameof(TimeProvider));
+        return new PipelineCore(Name, TimeProvider, [.. _strategies], [.. _predicates], typedPredicates);
+    }
+}

@@ -1,0 +1,71 @@
+namespace Resilience;
+
+/// <summary>
+/// A resilience strategy: synchronous hooks the pipeline engine runs before and after the call it protects.
+/// Every built-in strategy is written against this class, and so can yours.
+/// </summary>
+/// <remarks>
+/// <para>
+/// The engine enters the strategies of a pipeline in order (outermost first), runs the user's callback once,
+/// then exits them in reverse order. <see cref="Enter"/> may admit, reject or ask the engine to await
+/// admission; <see cref="Exit"/> sees the outcome as judged by this strategy's predicate and may let it pass,
+/// replace it by an exception, ask for the inner part to run again after a delay, or ask for a fallback.
+/// Because hooks are synchronous, a pipeline costs no asynchronous state machine beyond the one the
+/// callback needs, however many strategies it holds.
+/// </para>
+/// <para>
+/// A strategy instance may be shared by several pipelines and is called concurrently: keep per-call data in
+/// <see cref="StrategyContext.State"/> and <see cref="StrategyContext.StateObject"/>, not in fields.
+/// </para>
+/// </remarks>
+public abstract class ResilienceStrategy
+{
+    /// <summary>Initializes a new instance.</summary>
+    /// <param name="name">The strategy's name for telemetry and exceptions; defaults to the type name.</param>
+    protected ResilienceStrategy(string? name = null)
+    {
+        Name = string.IsNullOrEmpty(name) ? GetType().Name : name;
+    }
+
+    /// <summary>Gets the strategy's name.</summary>
+    public string Name { get; }
+
+    /// <summary>Runs before each attempt of the inner call.</summary>
+    /// <param name="context">The call as this strategy sees it.</param>
+    /// <returns>
+    /// <see cref="Entry.Admitted"/> to go on, <see cref="Entry.Reject"/> to refuse the call, or
+    /// <see cref="Entry.Pending"/> when admission must be awaited (for example a limiter's queue).
+    /// </returns>
+    protected internal virtual Entry Enter(ref StrategyContext context) => Entry.Admitted;
+
+    /// <summary>
+    /// Runs after the inner call finished, or after an inner strategy rejected it. Runs once for every
+    /// <see cref="Enter"/> that admitted the call (and after a pending entry that admitted it).
+    /// </summary>
+    /// <param name="context">The call as this strategy sees it; <see cref="StrategyContext.State"/> holds what <see cref="Enter"/> stored.</param>
+    /// <param name="outcome">The outcome of the inner part, judged by this strategy's predicate.</param>
+    /// <returns>What the engine does next.</returns>
+    protected internal virtual ExitAction Exit(ref StrategyContext context, in ExitOutcome outcome) => ExitAction.Continue;
+
+    /// <summary>
+    /// Produces the outcome that replaces a failed one, after <see cref="Exit"/> returned <see cref="ExitAction.Fallback"/>.
+    /// </summary>
+    /// <typeparam name="TResult">The result type of the call.</typeparam>
+    /// <typeparam name="TState">The type of the caller's state.</typeparam>
+    /// <param name="outcome">The outcome being replaced.</param>
+    /// <param name="state">The state the caller passed to the pipeline.</param>
+    /// <param name="cancellationToken">The token in force outside this strategy.</param>
+    /// <returns>The replacement outcome.</returns>
+    protected internal virtual ValueTask<Outcome<TResult>> ProvideFallbackAsync<TResult, TState>(
+        Outcome<TResult> outcome, TState state, CancellationToken cancellationToken) =>
+        throw new InvalidOperationException($"Strategy '{Name}' asked for a fallback but does not provide one.");
+
+    /// <summary>Creates the exception that describes a rejection by this strategy.</summary>
+    /// <param name="rejection">The rejection.</param>
+    /// <returns>The exception; called only when a caller needs an exception object.</returns>
+    protected internal virtual ResilienceRejectedException CreateRejectionException(in Rejection rejection) =>
+        new($"The call was rejected by strategy '{Name}' ({rejection.Reason}).", in rejection);
+
+    /// <inheritdoc />
+    public override string ToString() => Name;
+}

@@ -1,0 +1,65 @@
+using System.Runtime.CompilerServices;
+
+namespace Resilience;
+
+/// <summary>
+/// One call as one strategy sees it during a hook. Valid only for the duration of the hook.
+/// </summary>
+public ref struct StrategyContext
+{
+    private readonly ref CallFrame _frame;
+    private readonly ref StrategySlot _slot;
+
+    internal StrategyContext(ref CallFrame frame, ref StrategySlot slot)
+    {
+        _frame = ref frame;
+        _slot = ref slot;
+    }
+
+    /// <summary>Gets the caller's own token. When it is cancelled, the call's outcome is neither success nor failure.</summary>
+    public readonly CancellationToken CallerCancellationToken => _frame.CallerToken;
+
+    /// <summary>
+    /// Gets or sets the token passed inward. Setting it in <see cref="ResilienceStrategy.Enter"/> replaces the token
+    /// the inner strategies and the callback receive; the engine restores the outer token after this strategy exits.
+    /// </summary>
+    public readonly CancellationToken CancellationToken
+    {
+        get => _frame.Token;
+        set => _frame.Token = value;
+    }
+
+    /// <summary>Gets this strategy's per-call scratch value; zero when the strategy is entered.</summary>
+    public readonly ref long State => ref _slot.State;
+
+    /// <summary>Gets or sets this strategy's per-call scratch reference; <see langword="null"/> when the strategy is entered.</summary>
+    public readonly object? StateObject
+    {
+        get => _slot.StateObject;
+        set => _slot.StateObject = value;
+    }
+
+    /// <summary>Gets the name of the pipeline running the call.</summary>
+    public readonly string? PipelineName => _frame.Pipeline.Name;
+
+    /// <summary>Gets the pipeline's time provider.</summary>
+    public readonly TimeProvider TimeProvider => _frame.Pipeline.TimeProvider;
+
+    /// <summary>
+    /// Gets a timestamp of <see cref="TimeProvider"/>. The engine reads the clock lazily, at most once while
+    /// entering and once while exiting, and every strategy of the call shares that reading.
+    /// </summary>
+    /// <returns>A value of <see cref="System.TimeProvider.GetTimestamp"/>.</returns>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly long GetTimestamp()
+    {
+        var timestamp = _frame.Timestamp;
+        if (timestamp == 0)
+        {
+            timestamp = _frame.Pipeline.TimeProvider.GetTimestamp();
+            _frame.Timestamp = timestamp;
+        }
+
+        return timestamp;
+    }
+}
