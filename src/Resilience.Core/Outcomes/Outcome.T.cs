@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 
 namespace Resilience;
@@ -12,9 +13,11 @@ namespace Resilience;
 /// </remarks>
 public readonly struct Outcome<T>
 {
+    // Three words at most: the result, then either the exception or (for a rejection) the rejecting strategy's
+    // source, and the packed rejection details (non-zero only for a rejection).
     private readonly T? _result;
-    private readonly Exception? _exception;
-    private readonly Rejection _rejection;
+    private readonly object? _error;
+    private readonly long _rejection;
 
     internal Outcome(T result)
     {
@@ -23,16 +26,17 @@ public readonly struct Outcome<T>
 
     internal Outcome(Exception exception)
     {
-        _exception = exception;
+        _error = exception;
     }
 
     internal Outcome(in Rejection rejection)
     {
-        _rejection = rejection;
+        _error = rejection.Source;
+        _rejection = rejection.Packed;
     }
 
     /// <summary>Gets the exception without materialising a rejection.</summary>
-    internal Exception? RawException => _exception;
+    internal Exception? RawException => _rejection == 0 ? Unsafe.As<Exception>(_error) : null;
 
     /// <summary>Gets the result; <see langword="default"/> unless <see cref="IsSuccess"/>.</summary>
     public T? Result => _result;
@@ -41,29 +45,29 @@ public readonly struct Outcome<T>
     /// Gets the failure: the exception the call raised, or for a rejection a new rejection exception
     /// (created on each read). <see langword="null"/> on success.
     /// </summary>
-    public Exception? Exception => _exception ?? (IsRejected ? _rejection.ToException() : null);
+    public Exception? Exception => IsRejected ? Rejection.ToException() : Unsafe.As<Exception>(_error);
 
     /// <summary>Gets whether the call produced a result (a result a strategy judged a failure is still a result).</summary>
-    public bool IsSuccess => _exception is null && !IsRejected;
+    public bool IsSuccess => _error is null;
 
     /// <summary>Gets whether a strategy refused to run the call.</summary>
-    public bool IsRejected => _rejection.Strategy is not null;
+    public bool IsRejected => _rejection != 0;
 
     /// <summary>Gets the rejection; its <see cref="Rejection.Strategy"/> is <see langword="null"/> unless <see cref="IsRejected"/>.</summary>
-    public Rejection Rejection => _rejection;
+    public Rejection Rejection => _rejection != 0 ? new Rejection(Unsafe.As<RejectionSource>(_error!), _rejection) : default;
 
     /// <summary>Returns the result, or throws the failure (preserving its stack trace) or the rejection exception.</summary>
     /// <returns>The result.</returns>
     public T GetResultOrThrow()
     {
-        if (_exception is not null)
-        {
-            ExceptionDispatchInfo.Throw(_exception);
-        }
-
         if (IsRejected)
         {
-            throw _rejection.ToException();
+            throw Rejection.ToException();
+        }
+
+        if (_error is not null)
+        {
+            ExceptionDispatchInfo.Throw(Unsafe.As<Exception>(_error));
         }
 
         return _result!;
@@ -71,7 +75,7 @@ public readonly struct Outcome<T>
 
     /// <inheritdoc />
     public override string ToString() =>
-        _exception is not null ? $"Exception: {_exception.GetType().Name}: {_exception.Message}"
-        : IsRejected ? $"Rejected: {_rejection.Reason} by {_rejection.Strategy!.Name}"
+        IsRejected ? $"Rejected: {Rejection.Reason} by {Rejection.Strategy!.Name}"
+        : _error is Exception exception ? $"Exception: {exception.GetType().Name}: {exception.Message}"
         : $"Result: {_result}";
 }

@@ -9,27 +9,35 @@ namespace Resilience;
 /// </remarks>
 public readonly struct Rejection
 {
-    private readonly long _retryAfterTicks;
+    // Two words, so outcomes that carry a rejection stay small: the reason in the low 3 bits of _packed and the
+    // retry-after ticks plus one above them (zero: unknown).
+    private readonly RejectionSource? _source;
+    private readonly long _packed;
 
-    internal Rejection(ResilienceStrategy strategy, RejectionReason reason, TimeSpan? retryAfter, string? pipelineName)
+    internal Rejection(RejectionSource source, long packed)
     {
-        Strategy = strategy;
-        Reason = reason;
-        _retryAfterTicks = retryAfter is { } value ? value.Ticks : -1;
-        PipelineName = pipelineName;
+        _source = source;
+        _packed = packed;
     }
 
     /// <summary>Gets the strategy that rejected the call, or <see langword="null"/> when there was no rejection.</summary>
-    public ResilienceStrategy? Strategy { get; }
+    public ResilienceStrategy? Strategy => _source?.Strategy;
 
     /// <summary>Gets why the call was rejected.</summary>
-    public RejectionReason Reason { get; }
+    public RejectionReason Reason => (RejectionReason)(_packed & 7);
 
     /// <summary>Gets how long the caller should wait before trying again, when the strategy knows.</summary>
-    public TimeSpan? RetryAfter => _retryAfterTicks < 0 ? null : new TimeSpan(_retryAfterTicks);
+    public TimeSpan? RetryAfter => (_packed >> 3) is var ticks && ticks > 0 ? new TimeSpan(ticks - 1) : null;
 
     /// <summary>Gets the name of the pipeline that ran the rejecting strategy.</summary>
-    public string? PipelineName { get; }
+    public string? PipelineName => _source?.PipelineName;
+
+    internal RejectionSource? Source => _source;
+
+    internal long Packed => _packed;
+
+    internal static long Pack(RejectionReason reason, TimeSpan? retryAfter) =>
+        (long)reason | ((retryAfter is { } value ? Math.Max(value.Ticks, 0) + 1 : 0) << 3);
 
     /// <summary>Creates the exception that describes this rejection (a new instance on every call).</summary>
     /// <returns>The rejection exception chosen by the rejecting strategy.</returns>

@@ -10,7 +10,11 @@ internal sealed class PipelineCore
         Strategies = strategies;
         Predicates = predicates;
         TypedPredicates = typedPredicates;
+        RejectionSources = Array.ConvertAll(strategies, strategy => new RejectionSource(strategy, name));
     }
+
+    /// <summary>Per strategy: what a rejection by it refers to.</summary>
+    public RejectionSource[] RejectionSources { get; }
 
     public string? Name { get; }
 

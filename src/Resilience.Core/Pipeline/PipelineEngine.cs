@@ -14,28 +14,86 @@ internal static class PipelineEngine
         PipelineCore pipeline, TCallback callback, TState state, CancellationToken cancellationToken)
         where TCallback : struct, ICallback<TState, TResult>
     {
-        var run = default(PipelineRun<TResult, TState, TCallback>);
-        run.Frame.Pipeline = pipeline;
-        run.Frame.CallerToken = cancellationToken;
-        run.Frame.Token = cancellationToken;
-        run.Callback = callback;
-        run.State = state;
-
-        var count = pipeline.Strategies.Length;
-        if (count > SlotBuffer.Length)
+        var strategies = pipeline.Strategies;
+        if (strategies.Length > SlotBuffer.Length)
         {
-            run.OverflowSlots = ArrayPool<StrategySlot>.Shared.Rent(count - SlotBuffer.Length);
+            return RunGeneral<TResult, TState, TCallback>(pipeline, callback, state, cancellationToken);
         }
 
-        var pending = Step(ref run);
-        if (pending == PendingWork.None)
+        // Fast path: every strategy admits at once, the callback completes synchronously and every strategy lets
+        // the outcome pass. The call's data stays in locals (no write barriers, no copies); the first event off
+        // that path hands the call, as it stands, to the general interpreter.
+        var frame = new CallFrame { Pipeline = pipeline, CallerToken = cancellationToken, Token = cancellationToken };
+        var slots = default(SlotBuffer);
+        for (var index = 0; index < strategies.Length; index++)
         {
-            ReturnSlots(ref run);
-            return new ValueTask<Outcome<TResult>>(run.Outcome);
+            ref var slot = ref slots[index];
+            var outerToken = frame.Token;
+            var context = new StrategyContext(ref frame, ref slot);
+            var entry = strategies[index].Enter(ref context);
+            if (frame.Token != outerToken)
+            {
+                slot.OuterToken = outerToken;
+                slot.ReplacedToken = true;
+            }
+
+            if (entry.Kind != EntryKind.Admitted || entry.StateObject is not null)
+            {
+                return ResumeAtEntry<TResult, TState, TCallback>(ref frame, ref slots, callback, state, index, in entry);
+            }
         }
 
-        return ContinueAsync(run, pending);
+        ValueTask<TResult> call;
+        try
+        {
+            call = callback.Invoke(state, frame.Token);
+        }
+        catch (Exception thrown)
+        {
+            call = ValueTask.FromException<TResult>(thrown);
+        }
+
+        if (!call.IsCompleted)
+        {
+            return ResumeAtCallback<TResult, TState, TCallback>(ref frame, ref slots, callback, state, call);
+        }
+
+        // The outcome stays in two locals: building an Outcome per exit would cost copies on the hottest path.
+        TResult? result = default;
+        Exception? exception = null;
+        try
+        {
+            result = call.GetAwaiter().GetResult();
+        }
+        catch (Exception thrown)
+        {
+            exception = thrown;
+        }
+
+        frame.Timestamp = 0;
+        for (var index = strategies.Length - 1; index >= 0; index--)
+        {
+            ref var slot = ref slots[index];
+            var judged = Judge(pipeline, index, result, exception, frame.CallerToken);
+            var context = new StrategyContext(ref frame, ref slot);
+            var action = strategies[index].Exit(ref context, in judged);
+            if (action.Kind != ExitActionKind.Continue)
+            {
+                return ResumeAtExit<TResult, TState, TCallback>(ref frame, ref slots, callback, state, index, ToOutcome(result, exception), in action);
+            }
+
+            if (slot.ReplacedToken)
+            {
+                frame.Token = slot.OuterToken;
+            }
+        }
+
+        return new ValueTask<Outcome<TResult>>(ToOutcome(result, exception));
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Outcome<TResult> ToOutcome<TResult>(TResult? result, Exception? exception) =>
+        exception is null ? new Outcome<TResult>(result!) : new Outcome<TResult>(exception);
 
     /// <summary>Runs a call to its end, blocking while it waits (the synchronous API).</summary>
     public static Outcome<TResult> Run<TResult, TState, TCallback>(
@@ -44,6 +102,84 @@ internal static class PipelineEngine
     {
         var task = RunAsync<TResult, TState, TCallback>(pipeline, callback, state, cancellationToken);
         return task.IsCompletedSuccessfully ? task.Result : task.AsTask().GetAwaiter().GetResult();
+    }
+
+    /// <summary>Runs a call from its start on the general interpreter (pipelines longer than the inline slots).</summary>
+    private static ValueTask<Outcome<TResult>> RunGeneral<TResult, TState, TCallback>(
+        PipelineCore pipeline, TCallback callback, TState state, CancellationToken cancellationToken)
+        where TCallback : struct, ICallback<TState, TResult>
+    {
+        var run = default(PipelineRun<TResult, TState, TCallback>);
+        run.Frame = new CallFrame { Pipeline = pipeline, CallerToken = cancellationToken, Token = cancellationToken };
+        run.Callback = callback;
+        run.State = state;
+        if (pipeline.Strategies.Length > SlotBuffer.Length)
+        {
+            run.OverflowSlots = ArrayPool<StrategySlot>.Shared.Rent(pipeline.Strategies.Length - SlotBuffer.Length);
+        }
+
+        return Resume(ref run, Step(ref run));
+    }
+
+    // The hand-overs below are kept out of RunAsync so that its frame holds no run: a run is large, and every
+    // local of a method is zeroed on entry, taken or not.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ValueTask<Outcome<TResult>> ResumeAtEntry<TResult, TState, TCallback>(
+        ref CallFrame frame, ref SlotBuffer slots, TCallback callback, TState state, int index, in Entry entry)
+        where TCallback : struct, ICallback<TState, TResult>
+    {
+        var run = Handover<TResult, TState, TCallback>(ref frame, ref slots, callback, state, index);
+        return Resume(ref run, Enter(ref run, in entry));
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ValueTask<Outcome<TResult>> ResumeAtCallback<TResult, TState, TCallback>(
+        ref CallFrame frame, ref SlotBuffer slots, TCallback callback, TState state, ValueTask<TResult> call)
+        where TCallback : struct, ICallback<TState, TResult>
+    {
+        var run = Handover<TResult, TState, TCallback>(ref frame, ref slots, callback, state, frame.Pipeline.Strategies.Length);
+        run.Phase = RunPhase.Invoke;
+        run.PendingCallback = call;
+        return Resume(ref run, PendingWork.Callback);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ValueTask<Outcome<TResult>> ResumeAtExit<TResult, TState, TCallback>(
+        ref CallFrame frame, ref SlotBuffer slots, TCallback callback, TState state, int index, Outcome<TResult> outcome, in ExitAction action)
+        where TCallback : struct, ICallback<TState, TResult>
+    {
+        var run = Handover<TResult, TState, TCallback>(ref frame, ref slots, callback, state, index);
+        run.Outcome = outcome;
+        run.Phase = RunPhase.Exit;
+        return Resume(ref run, Act(ref run, in action));
+    }
+
+    /// <summary>Moves a call from the fast path's locals into a run the general interpreter can carry across awaits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static PipelineRun<TResult, TState, TCallback> Handover<TResult, TState, TCallback>(
+        ref CallFrame frame, ref SlotBuffer slots, TCallback callback, TState state, int index)
+        where TCallback : struct, ICallback<TState, TResult>
+    {
+        var run = default(PipelineRun<TResult, TState, TCallback>);
+        run.Frame = frame;
+        run.Slots = slots;
+        run.Callback = callback;
+        run.State = state;
+        run.Index = index;
+        return run;
+    }
+
+    /// <summary>Completes the call now if nothing is pending, or continues it asynchronously.</summary>
+    private static ValueTask<Outcome<TResult>> Resume<TResult, TState, TCallback>(ref PipelineRun<TResult, TState, TCallback> run, PendingWork pending)
+        where TCallback : struct, ICallback<TState, TResult>
+    {
+        if (pending == PendingWork.None)
+        {
+            ReturnSlots(ref run);
+            return new ValueTask<Outcome<TResult>>(run.Outcome);
+        }
+
+        return ContinueAsync(run, pending);
     }
 
     private static async ValueTask<Outcome<TResult>> ContinueAsync<TResult, TState, TCallback>(
@@ -131,124 +267,151 @@ internal static class PipelineEngine
         where TCallback : struct, ICallback<TState, TResult>
     {
         var strategies = run.Frame.Pipeline.Strategies;
-
-    Restart:
-        if (run.Phase == RunPhase.Enter)
+        while (true)
         {
-            while (run.Index < strategies.Length)
+            switch (run.Phase)
             {
-                ref var slot = ref Slot(ref run, run.Index);
-                slot.State = 0;
-                slot.StateObject = null;
-                slot.OuterToken = run.Frame.Token;
+                case RunPhase.Enter:
+                    if (run.Index == strategies.Length)
+                    {
+                        run.Phase = RunPhase.Invoke;
+                        break;
+                    }
 
-                var context = new StrategyContext(ref run.Frame, ref slot);
-                var entry = strategies[run.Index].Enter(ref context);
-                if (entry.Kind == EntryKind.Pending)
-                {
-                    run.PendingEntry = entry.PendingEntry;
-                    return PendingWork.Entry;
-                }
+                    ref var slot = ref Slot(ref run, run.Index);
+                    slot.State = 0;
+                    slot.StateObject = null;
+                    slot.OuterToken = run.Frame.Token;
+                    slot.ReplacedToken = true;
+                    var context = new StrategyContext(ref run.Frame, ref slot);
+                    var entry = strategies[run.Index].Enter(ref context);
+                    if (entry.Kind == EntryKind.Pending)
+                    {
+                        run.PendingEntry = entry.PendingEntry;
+                        return PendingWork.Entry;
+                    }
 
-                ApplyEntry(ref run, in entry);
-                if (run.Phase != RunPhase.Enter)
-                {
-                    goto Restart;
-                }
-            }
-
-            run.Phase = RunPhase.Invoke;
-        }
-
-        if (run.Phase == RunPhase.Invoke)
-        {
-            ValueTask<TResult> call;
-            try
-            {
-                call = run.Callback.Invoke(run.State, run.Frame.Token);
-            }
-            catch (Exception exception)
-            {
-                call = ValueTask.FromException<TResult>(exception);
-            }
-
-            if (!call.IsCompleted)
-            {
-                run.PendingCallback = call;
-                return PendingWork.Callback;
-            }
-
-            try
-            {
-                run.Outcome = new Outcome<TResult>(call.GetAwaiter().GetResult());
-            }
-            catch (Exception exception)
-            {
-                run.Outcome = new Outcome<TResult>(exception);
-            }
-
-            BeginExit(ref run, strategies.Length - 1);
-        }
-
-        while (run.Index >= 0)
-        {
-            var strategy = strategies[run.Index];
-            ref var slot = ref Slot(ref run, run.Index);
-            var outcome = Judge(ref run, run.Index);
-            var context = new StrategyContext(ref run.Frame, ref slot);
-            var action = strategy.Exit(ref context, in outcome);
-
-            switch (action.Kind)
-            {
-                case ExitActionKind.Fail:
-                    run.Outcome = new Outcome<TResult>(action.Exception!);
+                    ApplyEntry(ref run, in entry);
                     break;
 
-                case ExitActionKind.Retry:
-                    // The token in force is the one this strategy passed inward: inner exits restored it.
-                    run.Index++;
-                    run.Phase = RunPhase.Enter;
-                    run.Frame.Timestamp = 0;
-                    if (action.Delay > TimeSpan.Zero)
-                    {
-                        run.PendingDelay = Task.Delay(action.Delay, run.Frame.Pipeline.TimeProvider, run.Frame.Token);
-                        return PendingWork.Delay;
-                    }
-
-                    goto Restart;
-
-                case ExitActionKind.Fallback:
-                    ValueTask<Outcome<TResult>> fallback;
+                case RunPhase.Invoke:
+                    ValueTask<TResult> call;
                     try
                     {
-                        fallback = strategy.ProvideFallbackAsync(run.Outcome, run.State, slot.OuterToken);
+                        call = run.Callback.Invoke(run.State, run.Frame.Token);
                     }
                     catch (Exception exception)
                     {
-                        fallback = ValueTask.FromException<Outcome<TResult>>(exception);
+                        call = ValueTask.FromException<TResult>(exception);
                     }
 
-                    if (!fallback.IsCompleted)
+                    if (!call.IsCompleted)
                     {
-                        run.PendingFallback = fallback;
-                        return PendingWork.Fallback;
+                        run.PendingCallback = call;
+                        return PendingWork.Callback;
                     }
 
-                    try
+                    run.Outcome = Complete(call);
+                    BeginExit(ref run, strategies.Length - 1);
+                    break;
+
+                default:
+                    if (run.Index < 0)
                     {
-                        run.Outcome = fallback.GetAwaiter().GetResult();
+                        return PendingWork.None;
                     }
-                    catch (Exception exception)
+
+                    var judged = run.Outcome.IsRejected
+                        ? new ExitOutcome(null, run.Outcome.Rejection, isHandled: false, isCallerCancelled: false)
+                        : Judge(run.Frame.Pipeline, run.Index, run.Outcome.Result, run.Outcome.RawException, run.Frame.CallerToken);
+                    var exitContext = new StrategyContext(ref run.Frame, ref Slot(ref run, run.Index));
+                    var action = strategies[run.Index].Exit(ref exitContext, in judged);
+                    var pending = Apply(ref run, in action);
+                    if (pending != PendingWork.None)
                     {
-                        run.Outcome = new Outcome<TResult>(exception);
+                        return pending;
                     }
 
                     break;
             }
+        }
+    }
 
-            LeaveStrategy(ref run);
+    /// <summary>Takes the entry the strategy at Index just returned, then steps on.</summary>
+    private static PendingWork Enter<TResult, TState, TCallback>(ref PipelineRun<TResult, TState, TCallback> run, in Entry entry)
+        where TCallback : struct, ICallback<TState, TResult>
+    {
+        if (entry.Kind == EntryKind.Pending)
+        {
+            run.PendingEntry = entry.PendingEntry;
+            return PendingWork.Entry;
         }
 
+        ApplyEntry(ref run, in entry);
+        return Step(ref run);
+    }
+
+    /// <summary>Takes the exit action the strategy at Index just returned, then steps on.</summary>
+    private static PendingWork Act<TResult, TState, TCallback>(ref PipelineRun<TResult, TState, TCallback> run, in ExitAction action)
+        where TCallback : struct, ICallback<TState, TResult>
+    {
+        var pending = Apply(ref run, in action);
+        return pending != PendingWork.None ? pending : Step(ref run);
+    }
+
+    private static PendingWork Apply<TResult, TState, TCallback>(ref PipelineRun<TResult, TState, TCallback> run, in ExitAction action)
+        where TCallback : struct, ICallback<TState, TResult>
+    {
+        switch (action.Kind)
+        {
+            case ExitActionKind.Fail:
+                run.Outcome = new Outcome<TResult>(action.Exception!);
+                break;
+
+            case ExitActionKind.Retry:
+                // The token in force is the one this strategy passed inward: inner exits restored it.
+                run.Index++;
+                run.Phase = RunPhase.Enter;
+                run.Frame.Timestamp = 0;
+                if (action.Delay > TimeSpan.Zero)
+                {
+                    run.PendingDelay = Task.Delay(action.Delay, run.Frame.Pipeline.TimeProvider, run.Frame.Token);
+                    return PendingWork.Delay;
+                }
+
+                return PendingWork.None;
+
+            case ExitActionKind.Fallback:
+                ValueTask<Outcome<TResult>> fallback;
+                try
+                {
+                    var strategy = run.Frame.Pipeline.Strategies[run.Index];
+                    fallback = strategy.ProvideFallbackAsync(run.Outcome, run.State, OuterToken(ref run));
+                }
+                catch (Exception exception)
+                {
+                    fallback = ValueTask.FromException<Outcome<TResult>>(exception);
+                }
+
+                if (!fallback.IsCompleted)
+                {
+                    run.PendingFallback = fallback;
+                    return PendingWork.Fallback;
+                }
+
+                try
+                {
+                    run.Outcome = fallback.GetAwaiter().GetResult();
+                }
+                catch (Exception exception)
+                {
+                    run.Outcome = new Outcome<TResult>(exception);
+                }
+
+                break;
+        }
+
+        LeaveStrategy(ref run);
         return PendingWork.None;
     }
 
@@ -267,8 +430,8 @@ internal static class PipelineEngine
                 break;
 
             case EntryKind.Rejected:
-                var strategy = run.Frame.Pipeline.Strategies[run.Index];
-                RefuseEntry(ref run, new Outcome<TResult>(new Rejection(strategy, entry.Reason, entry.RetryAfter, run.Frame.Pipeline.Name)));
+                var source = run.Frame.Pipeline.RejectionSources[run.Index];
+                RefuseEntry(ref run, new Outcome<TResult>(new Rejection(source, entry.PackedRejection)));
                 break;
 
             default:
@@ -282,7 +445,7 @@ internal static class PipelineEngine
     private static void RefuseEntry<TResult, TState, TCallback>(ref PipelineRun<TResult, TState, TCallback> run, Outcome<TResult> outcome)
         where TCallback : struct, ICallback<TState, TResult>
     {
-        run.Frame.Token = Slot(ref run, run.Index).OuterToken;
+        run.Frame.Token = OuterToken(ref run);
         run.Outcome = outcome;
         BeginExit(ref run, run.Index - 1);
     }
@@ -298,36 +461,55 @@ internal static class PipelineEngine
     private static void LeaveStrategy<TResult, TState, TCallback>(ref PipelineRun<TResult, TState, TCallback> run)
         where TCallback : struct, ICallback<TState, TResult>
     {
-        run.Frame.Token = Slot(ref run, run.Index).OuterToken;
+        run.Frame.Token = OuterToken(ref run);
         run.Index--;
     }
 
-    /// <summary>Judges the current outcome for the strategy at <paramref name="index"/> with that strategy's predicate.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ExitOutcome Judge<TResult, TState, TCallback>(ref PipelineRun<TResult, TState, TCallback> run, int index)
+    /// <summary>The token in force outside the strategy at Index (inner strategies have restored theirs by now).</summary>
+    private static CancellationToken OuterToken<TResult, TState, TCallback>(ref PipelineRun<TResult, TState, TCallback> run)
         where TCallback : struct, ICallback<TState, TResult>
     {
-        if (run.Outcome.IsRejected)
+        ref var slot = ref Slot(ref run, run.Index);
+        return slot.ReplacedToken ? slot.OuterToken : run.Frame.Token;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Outcome<TResult> Complete<TResult>(ValueTask<TResult> call)
+    {
+        try
         {
-            return new ExitOutcome(null, run.Outcome.Rejection, isHandled: false, isCallerCancelled: false);
+            return new Outcome<TResult>(call.GetAwaiter().GetResult());
+        }
+        catch (Exception exception)
+        {
+            return new Outcome<TResult>(exception);
+        }
+    }
+
+    /// <summary>Judges a result or exception for the strategy at <paramref name="index"/> with that strategy's predicate.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ExitOutcome Judge<TResult>(PipelineCore pipeline, int index, TResult? result, Exception? exception, CancellationToken callerToken)
+    {
+        var predicate = pipeline.Predicates[index];
+        if (exception is null && predicate is null)
+        {
+            return default;
         }
 
-        var exception = run.Outcome.RawException;
-        if (exception is OperationCanceledException && run.Frame.CallerToken.IsCancellationRequested)
+        if (exception is OperationCanceledException && callerToken.IsCancellationRequested)
         {
             return new ExitOutcome(exception, default, isHandled: false, isCallerCancelled: true);
         }
 
-        var predicate = run.Frame.Pipeline.Predicates[index];
         bool handled;
         if (predicate is null)
         {
             handled = exception is not null;
         }
-        else if (run.Frame.Pipeline.TypedPredicates)
+        else if (pipeline.TypedPredicates)
         {
             // Typed pipelines only execute calls of their own result type, so the predicate's type matches.
-            handled = Unsafe.As<Func<Outcome<TResult>, bool>>(predicate)(run.Outcome);
+            handled = Unsafe.As<Func<Outcome<TResult>, bool>>(predicate)(ToOutcome(result, exception));
         }
         else
         {

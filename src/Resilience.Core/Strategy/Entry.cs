@@ -4,13 +4,12 @@ namespace Resilience;
 public readonly struct Entry
 {
     private readonly object? _payload;
-    private readonly long _retryAfterTicks;
+    private readonly long _rejection;
 
     private Entry(EntryKind kind, RejectionReason reason, TimeSpan? retryAfter, object? payload)
     {
         Kind = kind;
-        Reason = reason;
-        _retryAfterTicks = retryAfter is { } value ? value.Ticks : -1;
+        _rejection = reason == RejectionReason.None ? 0 : Rejection.Pack(reason, retryAfter);
         _payload = payload;
     }
 
@@ -21,10 +20,13 @@ public readonly struct Entry
     public EntryKind Kind { get; }
 
     /// <summary>Gets why the call was rejected, for <see cref="EntryKind.Rejected"/>.</summary>
-    public RejectionReason Reason { get; }
+    public RejectionReason Reason => (RejectionReason)(_rejection & 7);
 
     /// <summary>Gets how long the caller should wait before trying again, for <see cref="EntryKind.Rejected"/>.</summary>
-    public TimeSpan? RetryAfter => _retryAfterTicks < 0 ? null : new TimeSpan(_retryAfterTicks);
+    public TimeSpan? RetryAfter => (_rejection >> 3) is var ticks && ticks > 0 ? new TimeSpan(ticks - 1) : null;
+
+    /// <summary>Gets the rejection details in the form outcomes carry them.</summary>
+    internal long PackedRejection => _rejection;
 
     /// <summary>Gets the reference stored as <see cref="StrategyContext.StateObject"/> on admission.</summary>
     public object? StateObject => Kind == EntryKind.Admitted ? _payload : null;
