@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Configs;
 
 namespace Resilience.Benchmarks.Pipeline;
 
@@ -7,6 +8,8 @@ namespace Resilience.Benchmarks.Pipeline;
 /// against Polly v8 pipelines of the same shape, synchronous and asynchronous.
 /// </summary>
 [MemoryDiagnoser]
+[GroupBenchmarksBy(BenchmarkLogicalGroupRule.ByCategory)]
+[CategoriesColumn]
 public class PipelineBenchmarks
 {
     private static readonly Func<int, CancellationToken, int> SyncCall = static (s, _) => s + 1;
@@ -34,24 +37,24 @@ public class PipelineBenchmarks
         _polly = polly.Build();
     }
 
-    [Benchmark(Baseline = true)]
+    [Benchmark, BenchmarkCategory("sync")]
     public int Direct_sync() => SyncCall(1, CancellationToken.None);
 
-    [Benchmark]
+    [Benchmark, BenchmarkCategory("sync")]
     public int Ours_sync() => _ours.Execute(SyncCall, 1);
 
-    [Benchmark]
+    [Benchmark(Baseline = true), BenchmarkCategory("sync")]
     public int Polly_sync() => _polly.Execute(static s => s + 1, 1);
 
-    [Benchmark]
+    [Benchmark, BenchmarkCategory("sync")]
     public int Ours_outcome_sync() => _ours.ExecuteOutcome(SyncCall, 1).Result;
 
-    [Benchmark]
+    [Benchmark, BenchmarkCategory("async")]
     public int Direct_async() => AsyncCall(1, CancellationToken.None).Result;
 
-    [Benchmark]
+    [Benchmark, BenchmarkCategory("async")]
     public int Ours_async() => _ours.ExecuteAsync(AsyncCall, 1).Result;
 
-    [Benchmark]
+    [Benchmark(Baseline = true), BenchmarkCategory("async")]
     public int Polly_async() => _polly.ExecuteAsync(AsyncCall, 1).Result;
 }

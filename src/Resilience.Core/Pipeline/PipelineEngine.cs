@@ -43,31 +43,45 @@ internal static class PipelineEngine
             }
         }
 
-        ValueTask<TResult> call;
-        try
-        {
-            call = callback.Invoke(state, frame.Token);
-        }
-        catch (Exception thrown)
-        {
-            call = ValueTask.FromException<TResult>(thrown);
-        }
-
-        if (!call.IsCompleted)
-        {
-            return ResumeAtCallback<TResult, TState, TCallback>(ref frame, ref slots, callback, state, call);
-        }
-
         // The outcome stays in two locals: building an Outcome per exit would cost copies on the hottest path.
         TResult? result = default;
         Exception? exception = null;
-        try
+        if (callback.IsSynchronous)
         {
-            result = call.GetAwaiter().GetResult();
+            try
+            {
+                result = callback.InvokeSync(state, frame.Token);
+            }
+            catch (Exception thrown)
+            {
+                exception = thrown;
+            }
         }
-        catch (Exception thrown)
+        else
         {
-            exception = thrown;
+            ValueTask<TResult> call;
+            try
+            {
+                call = callback.Invoke(state, frame.Token);
+            }
+            catch (Exception thrown)
+            {
+                call = ValueTask.FromException<TResult>(thrown);
+            }
+
+            if (!call.IsCompleted)
+            {
+                return ResumeAtCallback<TResult, TState, TCallback>(ref frame, ref slots, callback, state, call);
+            }
+
+            try
+            {
+                result = call.GetAwaiter().GetResult();
+            }
+            catch (Exception thrown)
+            {
+                exception = thrown;
+            }
         }
 
         frame.Timestamp = 0;

@@ -2,5 +2,9 @@ namespace Resilience;
 
 internal readonly struct ClosureSyncCallback<TResult>(Func<CancellationToken, TResult> callback) : ICallback<NoState, TResult>
 {
-    public ValueTask<TResult> Invoke(NoState state, CancellationToken cancellationToken) => new(callback(cancellationToken));
+    public bool IsSynchronous => true;
+
+    public TResult InvokeSync(NoState state, CancellationToken cancellationToken) => callback(cancellationToken);
+
+    public ValueTask<TResult> Invoke(NoState state, CancellationToken cancellationToken) => new(InvokeSync(state, cancellationToken));
 }

@@ -6,5 +6,10 @@ namespace Resilience;
 /// </summary>
 internal interface ICallback<TState, TResult>
 {
+    /// <summary>Gets whether the callback is synchronous: the engine then calls <see cref="InvokeSync"/> and skips the task.</summary>
+    bool IsSynchronous { get; }
+
     ValueTask<TResult> Invoke(TState state, CancellationToken cancellationToken);
+
+    TResult InvokeSync(TState state, CancellationToken cancellationToken);
 }
