@@ -4,7 +4,7 @@ using System.Runtime.CompilerServices;
 namespace Resilience;
 
 /// <summary>
-/// The breaker's sliding window: <c>BucketCount</c> buckets per stripe, each bucket three counters (calls, failures,
+/// The breaker's sliding window: <c>BucketCount</c> buckets per stripe (in a ring of the next power of two), each bucket three counters (calls, failures,
 /// slow calls). Lock-free and exact:
 /// <list type="bullet">
 /// <item>Each counter is one 64-bit word, a 32-bit tag (the bucket's epoch mixed with the breaker's generation) above a
@@ -27,6 +27,9 @@ internal sealed class CircuitWindow
     private readonly int _stripeStride;
     private readonly double _bucketsPerTick;
 
+    // The ring holds a power of two of buckets (at least BucketCount), so finding an epoch's bucket is a mask, not a division.
+    private readonly int _ringMask;
+
     public CircuitWindow(int bucketCount, TimeSpan samplingDuration)
     {
         BucketCount = bucketCount;
@@ -34,9 +37,11 @@ internal sealed class CircuitWindow
         _bucketsPerTick = 1d / BucketTicks;
         var stripes = (int)Math.Min(64, BitOperations.RoundUpToPowerOf2((uint)Environment.ProcessorCount));
         _stripeMask = stripes - 1;
+        var ring = (int)BitOperations.RoundUpToPowerOf2((uint)bucketCount);
+        _ringMask = ring - 1;
 
         // Each stripe starts on its own cache line and is followed by a spare one, so neighbours never share a line.
-        var used = bucketCount * CountersPerBucket;
+        var used = ring * CountersPerBucket;
         _stripeStride = ((used + LongsPerCacheLine - 1) / LongsPerCacheLine * LongsPerCacheLine) + LongsPerCacheLine;
         _counters = new long[(stripes * _stripeStride) + LongsPerCacheLine];
     }
@@ -53,7 +58,7 @@ internal sealed class CircuitWindow
     public void Record(long epoch, uint generation, bool failure, bool slow)
     {
         var tag = Tag(epoch, generation);
-        var index = LongsPerCacheLine + ((Thread.GetCurrentProcessorId() & _stripeMask) * _stripeStride) + ((int)(epoch % BucketCount) * CountersPerBucket);
+        var index = LongsPerCacheLine + ((Thread.GetCurrentProcessorId() & _stripeMask) * _stripeStride) + ((int)(epoch & _ringMask) * CountersPerBucket);
         ref var calls = ref _counters[index];
         Add(ref calls, tag);
         if (failure)
@@ -80,7 +85,7 @@ internal sealed class CircuitWindow
             }
 
             var tag = Tag(bucketEpoch, generation);
-            var offset = (int)(bucketEpoch % BucketCount) * CountersPerBucket;
+            var offset = (int)(bucketEpoch & _ringMask) * CountersPerBucket;
             for (var stripe = 0; stripe <= _stripeMask; stripe++)
             {
                 var index = LongsPerCacheLine + (stripe * _stripeStride) + offset;

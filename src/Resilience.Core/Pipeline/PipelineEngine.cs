@@ -39,7 +39,14 @@ internal static class PipelineEngine
 
             if (entry.Kind != EntryKind.Admitted || entry.StateObject is not null)
             {
-                return ResumeAtEntry<TResult, TState, TCallback>(ref frame, ref slots, callback, state, index, in entry);
+                if (entry.Kind != EntryKind.Rejected)
+                {
+                    return ResumeAtEntry<TResult, TState, TCallback>(ref frame, ref slots, callback, state, index, in entry);
+                }
+
+                // A rejection (an open circuit, no permit) stays on the fast path: only the outer strategies exit.
+                frame.Token = outerToken;
+                return RejectFast<TResult, TState, TCallback>(ref frame, ref slots, callback, state, index, entry.PackedRejection);
             }
         }
 
@@ -133,6 +140,34 @@ internal static class PipelineEngine
         }
 
         return Resume(ref run, Step(ref run));
+    }
+
+    /// <summary>Exits the strategies outside the one at <paramref name="rejectedAt"/>, which refused the call.</summary>
+    private static ValueTask<Outcome<TResult>> RejectFast<TResult, TState, TCallback>(
+        ref CallFrame frame, ref SlotBuffer slots, TCallback callback, TState state, int rejectedAt, long packedRejection)
+        where TCallback : struct, ICallback<TState, TResult>
+    {
+        var pipeline = frame.Pipeline;
+        var rejection = new Rejection(pipeline.RejectionSources[rejectedAt], packedRejection);
+        var judged = new ExitOutcome(null, rejection, isHandled: false, isCallerCancelled: false);
+        frame.Timestamp = 0;
+        for (var index = rejectedAt - 1; index >= 0; index--)
+        {
+            ref var slot = ref slots[index];
+            var context = new StrategyContext(ref frame, ref slot);
+            var action = pipeline.Strategies[index].Exit(ref context, in judged);
+            if (action.Kind != ExitActionKind.Continue)
+            {
+                return ResumeAtExit<TResult, TState, TCallback>(ref frame, ref slots, callback, state, index, new Outcome<TResult>(in rejection), in action);
+            }
+
+            if (slot.ReplacedToken)
+            {
+                frame.Token = slot.OuterToken;
+            }
+        }
+
+        return new ValueTask<Outcome<TResult>>(new Outcome<TResult>(in rejection));
     }
 
     // The hand-overs below are kept out of RunAsync so that its frame holds no run: a run is large, and every
