@@ -1,0 +1,155 @@
+using System.Collections.Concurrent;
+using System.Threading.RateLimiting;
+using Resilience.Options;
+
+namespace Resilience;
+
+/// <summary>
+/// A partitioned limiter (one limiter per tenant, host, user…) whose memory stays bounded however many distinct keys
+/// arrive: partitions idle for <see cref="IdleTimeout"/> are evicted, and past <see cref="MaxPartitions"/> the least
+/// recently used ones go first. An evicted partition starts afresh if its key comes back.
+/// </summary>
+/// <typeparam name="TKey">The partition key.</typeparam>
+/// <remarks>
+/// Looking up and creating partitions is lock-free (a concurrent dictionary). Eviction takes a lock so that only one
+/// thread trims at a time; it runs when the cap is passed (then it trims a quarter of the partitions, so its cost is
+/// spread over many new keys) and every 1,024 new partitions for idle ones.
+/// </remarks>
+public sealed class BoundedPartitionedLimiter<TKey> : PartitionedRateLimiter<TKey>
+    where TKey : notnull
+{
+    private readonly ConcurrentDictionary<TKey, Partition> _partitions;
+    private readonly Func<TKey, RateLimiter> _factory;
+    private readonly Lock _trimming = new();
+    private long _created;
+    private int _disposed;
+
+    /// <summary>Initializes a new instance.</summary>
+    /// <param name="factory">Creates the limiter of a new partition.</param>
+    /// <param name="maxPartitions">The cap on live partitions. Range [1, 100,000,000]; default 10,000.</param>
+    /// <param name="idleTimeout">How long a partition may sit idle before it is evicted; <see langword="null"/> for 5 minutes. Range &gt; 0.</param>
+    /// <param name="comparer">The key comparer.</param>
+    public BoundedPartitionedLimiter(Func<TKey, RateLimiter> factory, int maxPartitions = 10_000, TimeSpan? idleTimeout = null, IEqualityComparer<TKey>? comparer = null)
+    {
+        ArgumentNullException.ThrowIfNull(factory);
+        OptionCheck.InRange(maxPartitions, 1, 100_000_000, $"{nameof(BoundedPartitionedLimiter<TKey>)}.{nameof(MaxPartitions)}");
+        IdleTimeout = idleTimeout ?? TimeSpan.FromMinutes(5);
+        OptionCheck.Positive(IdleTimeout, $"{nameof(BoundedPartitionedLimiter<TKey>)}.{nameof(IdleTimeout)}");
+        _factory = factory;
+        MaxPartitions = maxPartitions;
+        _partitions = new ConcurrentDictionary<TKey, Partition>(comparer);
+    }
+
+    /// <summary>Gets the cap on live partitions.</summary>
+    public int MaxPartitions { get; }
+
+    /// <summary>Gets how long a partition may sit idle before it is evicted.</summary>
+    public TimeSpan IdleTimeout { get; }
+
+    /// <summary>Gets how many partitions are live.</summary>
+    public int Count => _partitions.Count;
+
+    /// <inheritdoc />
+    public override RateLimiterStatistics? GetStatistics(TKey resource) => Get(resource).GetStatistics();
+
+    /// <inheritdoc />
+    protected override RateLimitLease AttemptAcquireCore(TKey resource, int permitCount) => Get(resource).AttemptAcquire(permitCount);
+
+    /// <inheritdoc />
+    protected override ValueTask<RateLimitLease> AcquireAsyncCore(TKey resource, int permitCount, CancellationToken cancellationToken) =>
+        Get(resource).AcquireAsync(permitCount, cancellationToken);
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            foreach (var partition in _partitions.Values)
+            {
+                partition.Limiter.Dispose();
+            }
+
+            _partitions.Clear();
+        }
+    }
+
+    private RateLimiter Get(TKey key)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var now = Environment.TickCount64;
+        if (_partitions.TryGetValue(key, out var partition))
+        {
+            partition.LastUsed = now;
+            return partition.Limiter;
+        }
+
+        var created = new Partition(_factory(key)) { LastUsed = now };
+        partition = _partitions.GetOrAdd(key, created);
+        if (!ReferenceEquals(partition, created))
+        {
+            created.Limiter.Dispose();
+            partition.LastUsed = now;
+            return partition.Limiter;
+        }
+
+        var count = Interlocked.Increment(ref _created);
+        if (_partitions.Count > MaxPartitions || (count & 1023) == 0)
+        {
+            Trim();
+        }
+
+        return partition.Limiter;
+    }
+
+    private void Trim()
+    {
+        if (!_trimming.TryEnter())
+        {
+            return;
+        }
+
+        try
+        {
+            var entries = _partitions.ToArray();
+            var removed = 0;
+            foreach (var (key, partition) in entries)
+            {
+                if (partition.Limiter.IdleDuration >= IdleTimeout && _partitions.TryRemove(new KeyValuePair<TKey, Partition>(key, partition)))
+                {
+                    partition.Limiter.Dispose();
+                    removed++;
+                }
+            }
+
+            var excess = entries.Length - removed - (MaxPartitions - (MaxPartitions / 4));
+            if (_partitions.Count <= MaxPartitions || excess <= 0)
+            {
+                return;
+            }
+
+            // Least recently used first: find the age that cuts off the excess, then remove what is at least that old.
+            var ages = entries.Select(e => e.Value.LastUsed).ToArray();
+            Array.Sort(ages);
+            var cutoff = ages[Math.Min(ages.Length - 1, excess - 1)];
+            foreach (var (key, partition) in entries)
+            {
+                if (excess > 0 && partition.LastUsed <= cutoff && _partitions.TryRemove(new KeyValuePair<TKey, Partition>(key, partition)))
+                {
+                    partition.Limiter.Dispose();
+                    excess--;
+                }
+            }
+        }
+        finally
+        {
+            _trimming.Exit();
+        }
+    }
+
+    private sealed class Partition(RateLimiter limiter)
+    {
+        public RateLimiter Limiter { get; } = limiter;
+
+        public long LastUsed { get; set; }
+    }
+}

@@ -1,0 +1,382 @@
+using System.Threading.RateLimiting;
+using Resilience.Options;
+
+namespace Resilience;
+
+/// <summary>
+/// Limits how many calls are in flight at once (a concurrency limiter, or bulkhead), with an optional bounded queue.
+/// A <see cref="RateLimiter"/>, so it works wherever the BCL's limiters do, and the fastest concurrency path of a
+/// pipeline's <c>AddRateLimiter</c>.
+/// </summary>
+/// <remarks>
+/// Permits in use and the number of waiters share one 64-bit word changed by compare-and-swap: acquiring and releasing
+/// take no lock while nobody waits, and a pipeline holds its permit without any lease object. The queue itself is
+/// guarded by a lock, taken only when a caller must wait or a release finds waiters: ordering waiters (FIFO or LIFO)
+/// with cancellation and timeouts is what a lock is for, and that path waits anyway.
+/// </remarks>
+public sealed class InFlightLimiter : RateLimiter
+{
+    private const long WaiterUnit = 1L << 32;
+    private const long InUseMask = uint.MaxValue;
+
+    private readonly LinkedList<Waiter> _queue = new();
+    private readonly StripedCounter _successes = new();
+    private readonly TimeProvider _timeProvider;
+    private InFlightLimiterOptions _options;
+
+    // Low 32 bits: permits in use. High 32 bits: waiters in the queue.
+    private long _state;
+    private long _failures;
+    private int _queuedPermits;
+    private long _idleSince;
+    private int _disposed;
+
+    /// <summary>Initializes a new limiter with every permit free.</summary>
+    /// <param name="options">The options; validated and copied.</param>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of its range.</exception>
+    public InFlightLimiter(InFlightLimiterOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _options = options.Clone();
+        _timeProvider = options.TimeProvider ?? TimeProvider.System;
+        _idleSince = _timeProvider.GetTimestamp();
+    }
+
+    /// <summary>Gets a copy of the options in force.</summary>
+    public InFlightLimiterOptions Options => Volatile.Read(ref _options).Clone();
+
+    /// <inheritdoc />
+    public override TimeSpan? IdleDuration => (Volatile.Read(ref _state) & InUseMask) == 0
+        ? _timeProvider.GetElapsedTime(Volatile.Read(ref _idleSince))
+        : null;
+
+    /// <summary>
+    /// Applies new options to the live limiter. Raising the limit admits waiters at once; lowering it lets calls in flight
+    /// finish and admits no one until fewer than the new limit are in flight. Queue settings apply to new waiters.
+    /// </summary>
+    /// <param name="options">The new options; validated before anything changes.</param>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of its range; nothing was changed.</exception>
+    public void UpdateOptions(InFlightLimiterOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        Volatile.Write(ref _options, options.Clone());
+        Dispatch();
+    }
+
+    /// <inheritdoc />
+    public override RateLimiterStatistics? GetStatistics()
+    {
+        var state = Volatile.Read(ref _state);
+        return new RateLimiterStatistics
+        {
+            CurrentAvailablePermits = Math.Max(0, Volatile.Read(ref _options).PermitLimit - (state & InUseMask)),
+            CurrentQueuedCount = Volatile.Read(ref _queuedPermits),
+            TotalSuccessfulLeases = _successes.Sum(),
+            TotalFailedLeases = Volatile.Read(ref _failures),
+        };
+    }
+
+    /// <summary>Takes permits without a lease object when they are free and nobody waits: the pipeline's path.</summary>
+    /// <param name="permitCount">How many permits.</param>
+    /// <returns>Whether the permits were taken; if so, <see cref="Release"/> them.</returns>
+    internal bool TryTake(int permitCount)
+    {
+        var limit = _options.PermitLimit;
+        while (true)
+        {
+            var state = Volatile.Read(ref _state);
+            if ((state >> 32) != 0 || (state & InUseMask) + permitCount > limit)
+            {
+                return false;
+            }
+
+            if (Interlocked.CompareExchange(ref _state, state + permitCount, state) == state)
+            {
+                _successes.Increment();
+                return true;
+            }
+        }
+    }
+
+    /// <summary>Gives permits back and serves waiters they make room for.</summary>
+    /// <param name="permitCount">How many permits.</param>
+    internal void Release(int permitCount)
+    {
+        var state = Interlocked.Add(ref _state, -permitCount);
+        if ((state & InUseMask) == 0)
+        {
+            Volatile.Write(ref _idleSince, _timeProvider.GetTimestamp());
+        }
+
+        if ((state >> 32) != 0)
+        {
+            Dispatch();
+        }
+    }
+
+    /// <summary>Counts a refused acquisition.</summary>
+    internal void CountFailure() => Interlocked.Increment(ref _failures);
+
+    /// <inheritdoc />
+    protected override RateLimitLease AttemptAcquireCore(int permitCount)
+    {
+        CheckPermitCount(permitCount);
+        if (permitCount == 0)
+        {
+            return GetStatistics()!.CurrentAvailablePermits > 0 ? LimiterLease.Acquired : LimiterLease.Failed;
+        }
+
+        if (TryTake(permitCount))
+        {
+            return new InFlightLease(this, permitCount);
+        }
+
+        CountFailure();
+        return LimiterLease.Failed;
+    }
+
+    /// <inheritdoc />
+    protected override ValueTask<RateLimitLease> AcquireAsyncCore(int permitCount, CancellationToken cancellationToken)
+    {
+        CheckPermitCount(permitCount);
+        cancellationToken.ThrowIfCancellationRequested();
+        if (permitCount == 0 || TryTake(permitCount))
+        {
+            return new ValueTask<RateLimitLease>(permitCount == 0 ? LimiterLease.Acquired : new InFlightLease(this, permitCount));
+        }
+
+        return Enqueue(permitCount, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        List<Waiter> dropped;
+        lock (_queue)
+        {
+            dropped = [.. _queue];
+            _queue.Clear();
+            Interlocked.Add(ref _state, -(dropped.Count * WaiterUnit));
+            _queuedPermits = 0;
+        }
+
+        foreach (var waiter in dropped)
+        {
+            waiter.Complete(LimiterLease.Failed);
+        }
+    }
+
+    private ValueTask<RateLimitLease> Enqueue(int permitCount, CancellationToken cancellationToken)
+    {
+        var options = Volatile.Read(ref _options);
+        Waiter? evicted = null;
+        Waiter waiter;
+        lock (_queue)
+        {
+            // Announce the waiter before checking once more, so a release between the failed take and this lock
+            // either is seen here or sees the waiter and dispatches.
+            Interlocked.Add(ref _state, WaiterUnit);
+            if (TryTakeWhileQueued(permitCount))
+            {
+                Interlocked.Add(ref _state, -WaiterUnit);
+                _successes.Increment();
+                return new ValueTask<RateLimitLease>(new InFlightLease(this, permitCount));
+            }
+
+            if (_queuedPermits + permitCount > options.QueueLimit)
+            {
+                if (options.QueueProcessingOrder == QueueProcessingOrder.NewestFirst && permitCount <= options.QueueLimit && _queue.First is { } oldest)
+                {
+                    // LIFO: the oldest waiter makes room for the newest.
+                    _queue.RemoveFirst();
+                    _queuedPermits -= oldest.Value.PermitCount;
+                    Interlocked.Add(ref _state, -WaiterUnit);
+                    evicted = oldest.Value;
+                }
+                else
+                {
+                    Interlocked.Add(ref _state, -WaiterUnit);
+                    CountFailure();
+                    return new ValueTask<RateLimitLease>(LimiterLease.Failed);
+                }
+            }
+
+            waiter = new Waiter(this, permitCount);
+            waiter.Node = _queue.AddLast(waiter);
+            _queuedPermits += permitCount;
+        }
+
+        if (evicted is not null)
+        {
+            CountFailure();
+            evicted.Complete(LimiterLease.Failed);
+        }
+
+        waiter.Arm(cancellationToken, options.QueueTimeout, _timeProvider);
+        return new ValueTask<RateLimitLease>(waiter.Task);
+    }
+
+    /// <summary>Takes permits when nobody is queued yet (the caller holds the queue's lock and is itself counted as a waiter).</summary>
+    private bool TryTakeWhileQueued(int permitCount)
+    {
+        var limit = _options.PermitLimit;
+        while (true)
+        {
+            var state = Volatile.Read(ref _state);
+            if (_queue.Count > 0 || (state & InUseMask) + permitCount > limit)
+            {
+                return false;
+            }
+
+            if (Interlocked.CompareExchange(ref _state, state + permitCount, state) == state)
+            {
+                return true;
+            }
+        }
+    }
+
+    private void Dispatch()
+    {
+        List<Waiter>? admitted = null;
+        lock (_queue)
+        {
+            var limit = _options.PermitLimit;
+            var lifo = _options.QueueProcessingOrder == QueueProcessingOrder.NewestFirst;
+            while ((lifo ? _queue.Last : _queue.First) is { } node)
+            {
+                var waiter = node.Value;
+                var state = Volatile.Read(ref _state);
+                if ((state & InUseMask) + waiter.PermitCount > limit)
+                {
+                    break;
+                }
+
+                // Move the waiter's permits from "waiting" to "in use" in one swap.
+                if (Interlocked.CompareExchange(ref _state, state - WaiterUnit + waiter.PermitCount, state) != state)
+                {
+                    continue;
+                }
+
+                _queue.Remove(node);
+                _queuedPermits -= waiter.PermitCount;
+                (admitted ??= []).Add(waiter);
+            }
+        }
+
+        if (admitted is null)
+        {
+            return;
+        }
+
+        foreach (var waiter in admitted)
+        {
+            _successes.Increment();
+            if (!waiter.Complete(new InFlightLease(this, waiter.PermitCount)))
+            {
+                // Cancelled or timed out at the same moment: the permits go back.
+                Release(waiter.PermitCount);
+            }
+        }
+    }
+
+    private void Abandon(Waiter waiter, bool cancelled)
+    {
+        lock (_queue)
+        {
+            if (waiter.Node?.List is null)
+            {
+                return;
+            }
+
+            _queue.Remove(waiter.Node);
+            _queuedPermits -= waiter.PermitCount;
+            Interlocked.Add(ref _state, -WaiterUnit);
+        }
+
+        CountFailure();
+        if (cancelled)
+        {
+            waiter.Cancel();
+        }
+        else
+        {
+            waiter.Complete(LimiterLease.Failed);
+        }
+    }
+
+    private void CheckPermitCount(int permitCount)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var limit = Volatile.Read(ref _options).PermitLimit;
+        if (permitCount < 0 || permitCount > limit)
+        {
+            throw new ArgumentOutOfRangeException(nameof(permitCount), permitCount, $"permitCount must be in [0, {limit}] (the permit limit).");
+        }
+    }
+
+    /// <summary>One queued acquisition.</summary>
+    private sealed class Waiter(InFlightLimiter limiter, int permitCount)
+    {
+        private readonly TaskCompletionSource<RateLimitLease> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private CancellationTokenRegistration _cancellation;
+        private ITimer? _timeout;
+        private CancellationToken _token;
+
+        public int PermitCount { get; } = permitCount;
+
+        public LinkedListNode<Waiter>? Node { get; set; }
+
+        public Task<RateLimitLease> Task => _completion.Task;
+
+        public void Arm(CancellationToken cancellationToken, TimeSpan? timeout, TimeProvider timeProvider)
+        {
+            if (cancellationToken.CanBeCanceled)
+            {
+                _cancellation = cancellationToken.UnsafeRegister(static (state, token) => ((Waiter)state!).OnCancelled(token), this);
+            }
+
+            if (timeout is { } wait)
+            {
+                _timeout = timeProvider.CreateTimer(static state => ((Waiter)state!).OnTimeout(), this, wait, Timeout.InfiniteTimeSpan);
+            }
+        }
+
+        public bool Complete(RateLimitLease lease)
+        {
+            if (!_completion.TrySetResult(lease))
+            {
+                return false;
+            }
+
+            Disarm();
+            return true;
+        }
+
+        public void Cancel()
+        {
+            _completion.TrySetCanceled(_token);
+            Disarm();
+        }
+
+        private void OnCancelled(CancellationToken token)
+        {
+            _token = token;
+            limiter.Abandon(this, cancelled: true);
+        }
+
+        private void OnTimeout() => limiter.Abandon(this, cancelled: false);
+
+        private void Disarm()
+        {
+            _cancellation.Dispose();
+            _timeout?.Dispose();
+        }
+    }
+}

@@ -1,0 +1,135 @@
+using System.Threading.RateLimiting;
+
+namespace Resilience;
+
+/// <summary>
+/// Runs calls through a <see cref="RateLimiter"/>: one permit per call (per attempt, inside a retry), released when the
+/// call ends. Our own limiters take a synchronous path with no lease object; any other limiter is asked with
+/// <see cref="RateLimiter.AttemptAcquire"/>, and with <see cref="RateLimiter.AcquireAsync"/> only when waiting is allowed.
+/// A refusal rejects the call (<see cref="RateLimiterRejectedException"/>, or a rejected outcome) with the limiter's retry-after.
+/// </summary>
+public sealed class RateLimiterStrategy : ResilienceStrategy
+{
+    private readonly TokenBucketLimiter? _bucket;
+    private readonly InFlightLimiter? _inFlight;
+    private readonly bool _wait;
+
+    /// <summary>Initializes a new instance.</summary>
+    /// <param name="limiter">The limiter; it may serve several pipelines.</param>
+    /// <param name="waitForPermit">
+    /// For a limiter of another type: whether to wait in its queue (<see cref="RateLimiter.AcquireAsync"/>) when no permit is free.
+    /// Our limiters wait when their own options allow it (<see cref="TokenBucketLimiterOptions.MaxWait"/>, <see cref="InFlightLimiterOptions.QueueLimit"/>).
+    /// </param>
+    /// <param name="name">The strategy's name; defaults to the limiter's type name.</param>
+    public RateLimiterStrategy(RateLimiter limiter, bool waitForPermit = false, string? name = null)
+        : base(name ?? limiter?.GetType().Name)
+    {
+        ArgumentNullException.ThrowIfNull(limiter);
+        Limiter = limiter;
+        _bucket = limiter as TokenBucketLimiter;
+        _inFlight = limiter as InFlightLimiter;
+        _wait = waitForPermit;
+    }
+
+    /// <summary>Gets the limiter.</summary>
+    public RateLimiter Limiter { get; }
+
+    /// <inheritdoc />
+    protected internal override Entry Enter(ref StrategyContext context)
+    {
+        if (_bucket is { } bucket)
+        {
+            if (bucket.TryTake(1, out var retryAfter))
+            {
+                return Entry.Admitted;
+            }
+
+            if (bucket.Options.MaxWait > TimeSpan.Zero)
+            {
+                return Entry.Pending(WaitForBucketAsync(bucket, context.CancellationToken));
+            }
+
+            bucket.CountFailure();
+            return Entry.Reject(RejectionReason.RateLimited, retryAfter);
+        }
+
+        if (_inFlight is { } inFlight)
+        {
+            if (inFlight.TryTake(1))
+            {
+                context.State = 1;
+                return Entry.Admitted;
+            }
+
+            return inFlight.Options.QueueLimit > 0
+                ? Entry.Pending(AcquireAsync(inFlight, context.CancellationToken))
+                : RejectCounted(inFlight);
+        }
+
+        var lease = Limiter.AttemptAcquire(1);
+        if (lease.IsAcquired)
+        {
+            context.StateObject = lease;
+            return Entry.Admitted;
+        }
+
+        if (_wait)
+        {
+            lease.Dispose();
+            return Entry.Pending(AcquireAsync(Limiter, context.CancellationToken));
+        }
+
+        return Refuse(lease);
+    }
+
+    /// <inheritdoc />
+    protected internal override ExitAction Exit(ref StrategyContext context, in ExitOutcome outcome)
+    {
+        if (context.State == 1)
+        {
+            _inFlight!.Release(1);
+        }
+        else if (context.StateObject is RateLimitLease lease)
+        {
+            lease.Dispose();
+        }
+
+        return ExitAction.Continue;
+    }
+
+    /// <inheritdoc />
+    protected internal override ResilienceRejectedException CreateRejectionException(in Rejection rejection) =>
+        new RateLimiterRejectedException($"Rate limiter '{Name}' had no permit: the call was not made.", in rejection);
+
+    /// <summary>Turns a failed lease into a rejection that carries its retry-after, and disposes it.</summary>
+    internal static Entry Refuse(RateLimitLease lease)
+    {
+        TimeSpan? retryAfter = lease.TryGetMetadata(MetadataName.RetryAfter, out var value) ? value : null;
+        lease.Dispose();
+        return Entry.Reject(RejectionReason.RateLimited, retryAfter);
+    }
+
+    /// <summary>Waits in a limiter's queue; the lease becomes the call's state, released on exit.</summary>
+    internal static async Task<Entry> AcquireAsync(RateLimiter limiter, CancellationToken cancellationToken)
+    {
+        var lease = await limiter.AcquireAsync(1, cancellationToken).ConfigureAwait(false);
+        return lease.IsAcquired ? Entry.Admit(lease) : Refuse(lease);
+    }
+
+    private static Entry RejectCounted(InFlightLimiter limiter)
+    {
+        limiter.CountFailure();
+        return Entry.Reject(RejectionReason.RateLimited);
+    }
+
+    private static async Task<Entry> WaitForBucketAsync(TokenBucketLimiter bucket, CancellationToken cancellationToken)
+    {
+        if (await bucket.WaitAsync(1, cancellationToken).ConfigureAwait(false))
+        {
+            return Entry.Admitted;
+        }
+
+        // The wait would exceed the maximum: report how long until a permit.
+        return bucket.AttemptAcquire(1) is { IsAcquired: false } lease ? Refuse(lease) : Entry.Admitted;
+    }
+}

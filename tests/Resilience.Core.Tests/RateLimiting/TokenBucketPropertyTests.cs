@@ -1,0 +1,169 @@
+using System.Threading.RateLimiting;
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Resilience.Tests.RateLimiting;
+
+/// <summary>The token bucket's arithmetic, for any schedule of requests, on a fake clock.</summary>
+public class TokenBucketPropertyTests
+{
+    private const string Seed = "(1145141919,2718281829)";
+
+    private static (TokenBucketLimiter Bucket, FakeTimeProvider Time) Create(double rate, int burst)
+    {
+        var time = new FakeTimeProvider();
+        return (new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = rate, Burst = burst, TimeProvider = time }), time);
+    }
+
+    private static double Rate(int raw) => new[] { 0.5, 1, 3, 10, 250, 1000 }[(raw & int.MaxValue) % 6];
+
+    private static int Burst(int raw) => 1 + ((raw & int.MaxValue) % 20);
+
+    [Property(MaxTest = 300, Replay = Seed)]
+    public Property Never_more_than_burst_plus_rate_times_t_over_any_interval(int rateSeed, int burstSeed, int[] schedule)
+    {
+        var (rate, burst) = (Rate(rateSeed), Burst(burstSeed));
+        var (bucket, time) = Create(rate, burst);
+        var grants = new List<(long Ticks, int Permits)>();
+        foreach (var step in schedule)
+        {
+            time.Advance(TimeSpan.FromMilliseconds((step & int.MaxValue) % 700));
+            var permits = 1 + ((step >>> 10) & 3) % burst;
+            if (bucket.AttemptAcquire(permits).IsAcquired)
+            {
+                grants.Add((time.GetTimestamp(), permits));
+            }
+        }
+
+        for (var i = 0; i < grants.Count; i++)
+        {
+            var total = 0;
+            for (var j = i; j < grants.Count; j++)
+            {
+                total += grants[j].Permits;
+                var seconds = (double)(grants[j].Ticks - grants[i].Ticks) / TimeSpan.TicksPerSecond;
+                if (total > burst + (rate * seconds) + 1e-6)
+                {
+                    return false.Label($"{total} permits in {seconds}s > {burst} + {rate}/s");
+                }
+            }
+        }
+
+        return true.ToProperty();
+    }
+
+    [Property(MaxTest = 200, Replay = Seed)]
+    public Property Under_continuous_demand_at_least_rate_times_t_minus_one(int rateSeed, int burstSeed, PositiveInt steps)
+    {
+        var (rate, burst) = (Rate(rateSeed), Burst(burstSeed));
+        var (bucket, time) = Create(rate, burst);
+        while (bucket.AttemptAcquire(1).IsAcquired)
+        {
+        }
+
+        var admitted = 0;
+        var elapsed = TimeSpan.Zero;
+        // Demand at least as often as the bucket would fill, so no refill is lost to a full bucket.
+        var step = TimeSpan.FromSeconds(Math.Min(0.037, burst / rate));
+        for (var i = 0; i < Math.Min(steps.Get, 300); i++)
+        {
+            time.Advance(step);
+            elapsed += step;
+            while (bucket.AttemptAcquire(1).IsAcquired)
+            {
+                admitted++;
+            }
+        }
+
+        var floor = (rate * elapsed.TotalSeconds) - 1;
+        return (admitted >= floor).Label($"{admitted} < {floor}");
+    }
+
+    [Property(MaxTest = 300, Replay = Seed)]
+    public Property Retry_after_is_never_early_and_exact(int rateSeed, int burstSeed, int[] schedule)
+    {
+        var (rate, burst) = (Rate(rateSeed), Burst(burstSeed));
+        var (bucket, time) = Create(rate, burst);
+        foreach (var step in schedule)
+        {
+            time.Advance(TimeSpan.FromMilliseconds((step & int.MaxValue) % 300));
+            var permits = 1 + ((step >>> 9) & 7) % burst;
+            using var lease = bucket.AttemptAcquire(permits);
+            if (lease.IsAcquired)
+            {
+                continue;
+            }
+
+            if (!lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter))
+            {
+                return false.Label("a refused lease carries no retry-after");
+            }
+
+            if (retryAfter > TimeSpan.FromTicks(1))
+            {
+                time.Advance(retryAfter - TimeSpan.FromTicks(1));
+                if (bucket.AttemptAcquire(permits).IsAcquired)
+                {
+                    return false.Label($"admitted one tick before retry-after {retryAfter}");
+                }
+
+                time.Advance(TimeSpan.FromTicks(1));
+            }
+            else
+            {
+                time.Advance(retryAfter);
+            }
+
+            if (!bucket.AttemptAcquire(permits).IsAcquired)
+            {
+                return false.Label($"refused at retry-after {retryAfter}");
+            }
+        }
+
+        return true.ToProperty();
+    }
+
+    [Property(MaxTest = 200, Replay = Seed)]
+    public Property Live_rate_change_keeps_both_bounds_from_the_change(int rateSeed, int newRateSeed, int burstSeed, int[] schedule)
+    {
+        var burst = Burst(burstSeed);
+        var (bucket, time) = Create(Rate(rateSeed), burst);
+        foreach (var raw in schedule.Take(schedule.Length / 2))
+        {
+            time.Advance(TimeSpan.FromMilliseconds((raw & int.MaxValue) % 500));
+            bucket.AttemptAcquire(1);
+        }
+
+        var before = bucket.GetStatistics()!.CurrentAvailablePermits;
+        var newRate = Rate(newRateSeed);
+        bucket.UpdateOptions(new TokenBucketLimiterOptions { PermitsPerSecond = newRate, Burst = burst, TimeProvider = time });
+        if (bucket.GetStatistics()!.CurrentAvailablePermits != before)
+        {
+            return false.Label("the change refilled or drained the bucket");
+        }
+
+        var start = time.GetTimestamp();
+        var admitted = 0;
+        var step = TimeSpan.FromSeconds(Math.Min(0.037, burst / newRate));
+        for (var i = 0; i <= schedule.Length; i++)
+        {
+            while (bucket.AttemptAcquire(1).IsAcquired)
+            {
+                admitted++;
+            }
+
+            if (i < schedule.Length)
+            {
+                time.Advance(step);
+            }
+        }
+
+        // A fraction of a permit may be in the bucket besides the whole ones counted before the change.
+        var seconds = (double)(time.GetTimestamp() - start) / TimeSpan.TicksPerSecond;
+        var ceiling = before + 1 + (newRate * seconds) + 1e-6;
+        var floor = before + (newRate * seconds) - 1 - 1e-6;
+        return (admitted <= ceiling && admitted >= floor).Label($"{admitted} outside [{floor}, {ceiling}]");
+    }
+}
