@@ -1,0 +1,196 @@
+using System.Threading.RateLimiting;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Resilience.Tests.RateLimiting;
+
+public class InFlightLimiterTests
+{
+    [Fact]
+    public async Task Concurrently_held_leases_never_exceed_the_limit_under_real_threads()
+    {
+        const int Limit = 8;
+        var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = Limit, QueueLimit = 64 });
+        var held = 0;
+        var maxHeld = 0;
+        var admitted = 0;
+        var refused = 0;
+
+        var tasks = Enumerable.Range(0, 64).Select(t => Task.Run(async () =>
+        {
+            var random = new Random(t);
+            for (var i = 0; i < 200; i++)
+            {
+                using var lease = i % 2 == 0 ? limiter.AttemptAcquire() : await limiter.AcquireAsync();
+                if (!lease.IsAcquired)
+                {
+                    Interlocked.Increment(ref refused);
+                    continue;
+                }
+
+                Interlocked.Increment(ref admitted);
+                var now = Interlocked.Increment(ref held);
+                InterlockedMax(ref maxHeld, now);
+                if (random.Next(4) == 0)
+                {
+                    await Task.Yield();
+                }
+                else
+                {
+                    Thread.SpinWait(random.Next(50));
+                }
+
+                Interlocked.Decrement(ref held);
+            }
+        }));
+        await Task.WhenAll(tasks);
+
+        Assert.InRange(maxHeld, 1, Limit);
+        Assert.Equal(64 * 200, admitted + refused);
+        var statistics = limiter.GetStatistics()!;
+        Assert.Equal(Limit, statistics.CurrentAvailablePermits);
+        Assert.Equal(admitted, statistics.TotalSuccessfulLeases);
+        Assert.Equal(refused, statistics.TotalFailedLeases);
+    }
+
+    [Fact]
+    public async Task Every_queued_acquire_ends_admitted_rejected_or_cancelled()
+    {
+        var time = new FakeTimeProvider();
+        var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 2, QueueLimit = 10, QueueTimeout = TimeSpan.FromSeconds(5), TimeProvider = time });
+        var holders = new[] { limiter.AttemptAcquire(), limiter.AttemptAcquire() };
+        using var cancel = new CancellationTokenSource();
+
+        var waiters = Enumerable.Range(0, 14).Select(i => limiter.AcquireAsync(1, i % 3 == 0 ? cancel.Token : default).AsTask()).ToList();
+        Assert.Equal(10, limiter.GetStatistics()!.CurrentQueuedCount);
+        cancel.Cancel();
+        holders[0].Dispose();
+        time.Advance(TimeSpan.FromSeconds(5));
+        holders[1].Dispose();
+        await Task.WhenAll(waiters.Select(w => w.ContinueWith(_ => { }, TaskScheduler.Default)));
+
+        var results = new List<RateLimitLease>();
+        foreach (var w in waiters.Where(w => w.IsCompletedSuccessfully))
+        {
+            results.Add(await w);
+        }
+
+        var admitted = results.Count(r => r.IsAcquired);
+        var rejected = results.Count(r => !r.IsAcquired);
+        var cancelled = waiters.Count(w => w.IsCanceled);
+        Assert.Equal(14, admitted + rejected + cancelled);
+        Assert.True(cancelled > 0);
+        Assert.True(rejected >= 4);
+        Assert.Equal(0, limiter.GetStatistics()!.CurrentQueuedCount);
+        foreach (var w in waiters.Where(w => w.IsCompletedSuccessfully))
+        {
+            (await w).Dispose();
+        }
+
+        Assert.Equal(2, limiter.GetStatistics()!.CurrentAvailablePermits);
+    }
+
+    [Fact]
+    public async Task Fifo_serves_the_oldest_and_refuses_newcomers_when_full()
+    {
+        var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1, QueueLimit = 2 });
+        var holder = limiter.AttemptAcquire();
+        var first = limiter.AcquireAsync().AsTask();
+        var second = limiter.AcquireAsync().AsTask();
+        var third = limiter.AcquireAsync().AsTask();
+
+        Assert.False((await third).IsAcquired);
+        holder.Dispose();
+        var lease = await first;
+        Assert.True(lease.IsAcquired);
+        Assert.False(second.IsCompleted);
+        lease.Dispose();
+        (await second).Dispose();
+    }
+
+    [Fact]
+    public async Task Lifo_serves_the_newest_and_drops_the_oldest_when_full()
+    {
+        var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1, QueueLimit = 2, QueueProcessingOrder = QueueProcessingOrder.NewestFirst });
+        var holder = limiter.AttemptAcquire();
+        var first = limiter.AcquireAsync().AsTask();
+        var second = limiter.AcquireAsync().AsTask();
+        var third = limiter.AcquireAsync().AsTask();
+
+        Assert.False((await first).IsAcquired);
+        holder.Dispose();
+        var lease = await third;
+        Assert.True(lease.IsAcquired);
+        Assert.False(second.IsCompleted);
+        lease.Dispose();
+        (await second).Dispose();
+        Assert.Equal(1, limiter.GetStatistics()!.TotalFailedLeases);
+    }
+
+    [Fact]
+    public void Lease_disposed_twice_releases_once()
+    {
+        var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 2 });
+        var lease = limiter.AttemptAcquire(2);
+        var other = limiter.AttemptAcquire();
+
+        lease.Dispose();
+        lease.Dispose();
+
+        Assert.False(other.IsAcquired);
+        Assert.Equal(2, limiter.GetStatistics()!.CurrentAvailablePermits);
+        Assert.True(limiter.AttemptAcquire(2).IsAcquired);
+        Assert.Equal(0, limiter.GetStatistics()!.CurrentAvailablePermits);
+    }
+
+    [Fact]
+    public async Task Raising_the_limit_admits_waiters_and_lowering_it_lets_in_flight_work_finish()
+    {
+        var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 2, QueueLimit = 5 });
+        var held = new List<RateLimitLease> { limiter.AttemptAcquire(), limiter.AttemptAcquire() };
+        var waiter = limiter.AcquireAsync().AsTask();
+
+        limiter.UpdateOptions(new InFlightLimiterOptions { PermitLimit = 3, QueueLimit = 5 });
+        held.Add(await waiter);
+        Assert.True(held[^1].IsAcquired);
+
+        limiter.UpdateOptions(new InFlightLimiterOptions { PermitLimit = 1 });
+        Assert.False(limiter.AttemptAcquire().IsAcquired);
+        held[0].Dispose();
+        held[1].Dispose();
+        Assert.False(limiter.AttemptAcquire().IsAcquired);
+        held[2].Dispose();
+        Assert.True(limiter.AttemptAcquire().IsAcquired);
+    }
+
+    [Fact]
+    public void Idle_duration_follows_the_bcl_contract_and_validation_names_the_option()
+    {
+        var time = new FakeTimeProvider();
+        var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1, TimeProvider = time });
+        time.Advance(TimeSpan.FromSeconds(3));
+        Assert.Equal(TimeSpan.FromSeconds(3), limiter.IdleDuration);
+        var lease = limiter.AttemptAcquire();
+        Assert.Null(limiter.IdleDuration);
+        lease.Dispose();
+        Assert.Equal(TimeSpan.Zero, limiter.IdleDuration);
+
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 0 }));
+        Assert.Contains("InFlightLimiterOptions.PermitLimit must be in [1, 2147483647]; was 0.", error.Message, StringComparison.Ordinal);
+        Assert.Throws<ArgumentOutOfRangeException>(() => limiter.AttemptAcquire(2));
+    }
+
+    private static void InterlockedMax(ref int target, int value)
+    {
+        var current = Volatile.Read(ref target);
+        while (value > current)
+        {
+            var seen = Interlocked.CompareExchange(ref target, value, current);
+            if (seen == current)
+            {
+                return;
+            }
+
+            current = seen;
+        }
+    }
+}

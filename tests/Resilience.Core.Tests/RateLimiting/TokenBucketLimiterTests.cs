@@ -1,0 +1,114 @@
+using System.Threading.RateLimiting;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Resilience.Tests.RateLimiting;
+
+public class TokenBucketLimiterTests
+{
+    [Fact]
+    public void Two_threads_on_one_bucket_admit_exactly_what_the_arithmetic_allows()
+    {
+        var time = new FakeTimeProvider();
+        var bucket = new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 1000, Burst = 50_000, TimeProvider = time });
+        var admitted = 0;
+        using var start = new Barrier(2);
+
+        var workers = Enumerable.Range(0, 2).Select(_ => new Thread(() =>
+        {
+            start.SignalAndWait();
+            for (var i = 0; i < 100_000; i++)
+            {
+                if (bucket.AttemptAcquire().IsAcquired)
+                {
+                    Interlocked.Increment(ref admitted);
+                }
+
+                if (i == 50_000)
+                {
+                    time.Advance(TimeSpan.FromSeconds(1));
+                }
+            }
+        })).ToList();
+        workers.ForEach(w => w.Start());
+        workers.ForEach(w => w.Join());
+
+        // The burst, plus what one or two seconds of refill added while the threads ran (each thread advanced the clock once).
+        Assert.Equal(50_000 + 2_000, admitted);
+        Assert.Equal(admitted, bucket.GetStatistics()!.TotalSuccessfulLeases);
+        Assert.Equal(200_000 - admitted, bucket.GetStatistics()!.TotalFailedLeases);
+    }
+
+    [Fact]
+    public async Task Waiter_reserves_its_slot_and_a_cancelled_waiter_gives_it_back()
+    {
+        var time = new FakeTimeProvider();
+        var bucket = new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 1, Burst = 1, MaxWait = TimeSpan.FromSeconds(5), TimeProvider = time });
+        Assert.True(bucket.AttemptAcquire().IsAcquired);
+
+        using var cancel = new CancellationTokenSource();
+        var cancelled = bucket.AcquireAsync(1, cancel.Token).AsTask();
+        Assert.Equal(1, bucket.GetStatistics()!.CurrentQueuedCount);
+        cancel.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled);
+
+        var waiting = bucket.AcquireAsync().AsTask();
+        Assert.False(waiting.IsCompleted);
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.True((await waiting).IsAcquired);
+        Assert.Equal(0, bucket.GetStatistics()!.CurrentQueuedCount);
+        Assert.Equal(1, bucket.GetStatistics()!.TotalFailedLeases);
+    }
+
+    [Fact]
+    public async Task Acquire_async_fails_at_once_beyond_the_maximum_wait_with_retry_after()
+    {
+        var time = new FakeTimeProvider();
+        var bucket = new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 0.5, Burst = 1, MaxWait = TimeSpan.FromSeconds(1), TimeProvider = time });
+        bucket.AttemptAcquire();
+
+        var lease = await bucket.AcquireAsync();
+
+        Assert.False(lease.IsAcquired);
+        Assert.True(lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter));
+        Assert.Equal(TimeSpan.FromSeconds(2), retryAfter);
+    }
+
+    [Fact]
+    public void Idle_duration_statistics_and_contract()
+    {
+        var time = new FakeTimeProvider();
+        var bucket = new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 10, Burst = 5, TimeProvider = time });
+        time.Advance(TimeSpan.FromSeconds(2));
+        Assert.Equal(TimeSpan.FromSeconds(2), bucket.IdleDuration);
+
+        bucket.AttemptAcquire(3);
+        Assert.Null(bucket.IdleDuration);
+        Assert.Equal(2, bucket.GetStatistics()!.CurrentAvailablePermits);
+        time.Advance(TimeSpan.FromMilliseconds(300));
+        Assert.Equal(TimeSpan.Zero, bucket.IdleDuration);
+        Assert.True(bucket.IsAutoReplenishing);
+        Assert.False(bucket.TryReplenish());
+        Assert.Equal(TimeSpan.FromMilliseconds(100), bucket.ReplenishmentPeriod);
+        Assert.Throws<ArgumentOutOfRangeException>(() => bucket.AttemptAcquire(6));
+        Assert.True(bucket.AttemptAcquire(0).IsAcquired);
+    }
+
+    [Theory]
+    [InlineData(nameof(TokenBucketLimiterOptions.PermitsPerSecond), "must be in [1E-06, 1000000000]")]
+    [InlineData(nameof(TokenBucketLimiterOptions.Burst), "must be in [1, 1000000000]")]
+    [InlineData(nameof(TokenBucketLimiterOptions.MaxWait), "must be in [00:00:00, 1.00:00:00]")]
+    public void Validation_names_the_option_and_its_range(string option, string range)
+    {
+        var options = new TokenBucketLimiterOptions();
+        switch (option)
+        {
+            case nameof(TokenBucketLimiterOptions.PermitsPerSecond): options.PermitsPerSecond = 0; break;
+            case nameof(TokenBucketLimiterOptions.Burst): options.Burst = 0; break;
+            default: options.MaxWait = TimeSpan.FromSeconds(-1); break;
+        }
+
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => new TokenBucketLimiter(options));
+
+        Assert.Contains($"TokenBucketLimiterOptions.{option} {range}", error.Message, StringComparison.Ordinal);
+    }
+}
