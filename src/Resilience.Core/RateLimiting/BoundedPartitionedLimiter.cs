@@ -13,7 +13,7 @@ namespace Resilience;
 /// <remarks>
 /// Looking up and creating partitions is lock-free (a concurrent dictionary). Eviction takes a lock so that only one
 /// thread trims at a time; it runs when the cap is passed (then it trims a quarter of the partitions, so its cost is
-/// spread over many new keys) and every 1,024 new partitions for idle ones.
+/// spread over many new keys) and every quarter of the cap of new partitions (at least 1,024) for idle ones.
 /// </remarks>
 public sealed class BoundedPartitionedLimiter<TKey> : PartitionedRateLimiter<TKey>
     where TKey : notnull
@@ -22,6 +22,7 @@ public sealed class BoundedPartitionedLimiter<TKey> : PartitionedRateLimiter<TKe
     private readonly Func<TKey, RateLimiter> _factory;
     private readonly Lock _trimming = new();
     private long _created;
+    private int _count;
     private int _disposed;
 
     /// <summary>Initializes a new instance.</summary>
@@ -47,17 +48,44 @@ public sealed class BoundedPartitionedLimiter<TKey> : PartitionedRateLimiter<TKe
     public TimeSpan IdleTimeout { get; }
 
     /// <summary>Gets how many partitions are live.</summary>
-    public int Count => _partitions.Count;
+    public int Count => Volatile.Read(ref _count);
 
     /// <inheritdoc />
     public override RateLimiterStatistics? GetStatistics(TKey resource) => Get(resource).GetStatistics();
 
     /// <inheritdoc />
-    protected override RateLimitLease AttemptAcquireCore(TKey resource, int permitCount) => Get(resource).AttemptAcquire(permitCount);
+    protected override RateLimitLease AttemptAcquireCore(TKey resource, int permitCount)
+    {
+        while (true)
+        {
+            var limiter = Get(resource);
+            try
+            {
+                return limiter.AttemptAcquire(permitCount);
+            }
+            catch (ObjectDisposedException) when (Volatile.Read(ref _disposed) == 0)
+            {
+                // Evicted between lookup and use by another thread's trim: the key gets a fresh partition.
+            }
+        }
+    }
 
     /// <inheritdoc />
-    protected override ValueTask<RateLimitLease> AcquireAsyncCore(TKey resource, int permitCount, CancellationToken cancellationToken) =>
-        Get(resource).AcquireAsync(permitCount, cancellationToken);
+    protected override async ValueTask<RateLimitLease> AcquireAsyncCore(TKey resource, int permitCount, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var limiter = Get(resource);
+            try
+            {
+                return await limiter.AcquireAsync(permitCount, cancellationToken).ConfigureAwait(false);
+            }
+            catch (ObjectDisposedException) when (Volatile.Read(ref _disposed) == 0)
+            {
+                // Evicted between lookup and use: the key gets a fresh partition.
+            }
+        }
+    }
 
     /// <inheritdoc />
     protected override void Dispose(bool disposing)
@@ -92,16 +120,18 @@ public sealed class BoundedPartitionedLimiter<TKey> : PartitionedRateLimiter<TKe
             return partition.Limiter;
         }
 
-        var count = Interlocked.Increment(ref _created);
-        if (_partitions.Count > MaxPartitions || (count & 1023) == 0)
+        // ConcurrentDictionary.Count takes every lock of the dictionary: keep our own count.
+        var live = Interlocked.Increment(ref _count);
+        var ordinal = Interlocked.Increment(ref _created);
+        if (live > MaxPartitions || ordinal % Math.Max(1024, MaxPartitions / 4) == 0)
         {
-            Trim();
+            Trim(partition);
         }
 
         return partition.Limiter;
     }
 
-    private void Trim()
+    private void Trim(Partition newest)
     {
         if (!_trimming.TryEnter())
         {
@@ -114,15 +144,14 @@ public sealed class BoundedPartitionedLimiter<TKey> : PartitionedRateLimiter<TKe
             var removed = 0;
             foreach (var (key, partition) in entries)
             {
-                if (partition.Limiter.IdleDuration >= IdleTimeout && _partitions.TryRemove(new KeyValuePair<TKey, Partition>(key, partition)))
+                if (partition != newest && partition.Limiter.IdleDuration >= IdleTimeout && Remove(key, partition))
                 {
-                    partition.Limiter.Dispose();
                     removed++;
                 }
             }
 
             var excess = entries.Length - removed - (MaxPartitions - (MaxPartitions / 4));
-            if (_partitions.Count <= MaxPartitions || excess <= 0)
+            if (Count <= MaxPartitions || excess <= 0)
             {
                 return;
             }
@@ -133,9 +162,8 @@ public sealed class BoundedPartitionedLimiter<TKey> : PartitionedRateLimiter<TKe
             var cutoff = ages[Math.Min(ages.Length - 1, excess - 1)];
             foreach (var (key, partition) in entries)
             {
-                if (excess > 0 && partition.LastUsed <= cutoff && _partitions.TryRemove(new KeyValuePair<TKey, Partition>(key, partition)))
+                if (excess > 0 && partition != newest && partition.LastUsed <= cutoff && Remove(key, partition))
                 {
-                    partition.Limiter.Dispose();
                     excess--;
                 }
             }
@@ -144,6 +172,18 @@ public sealed class BoundedPartitionedLimiter<TKey> : PartitionedRateLimiter<TKe
         {
             _trimming.Exit();
         }
+    }
+
+    private bool Remove(TKey key, Partition partition)
+    {
+        if (!_partitions.TryRemove(new KeyValuePair<TKey, Partition>(key, partition)))
+        {
+            return false;
+        }
+
+        Interlocked.Decrement(ref _count);
+        partition.Limiter.Dispose();
+        return true;
     }
 
     private sealed class Partition(RateLimiter limiter)

@@ -1,0 +1,97 @@
+using System.Threading.RateLimiting;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Resilience.Tests.RateLimiting;
+
+public class PartitionedLimiterTests
+{
+    [Fact]
+    public void A_million_distinct_keys_keep_partitions_and_memory_bounded()
+    {
+        const int Cap = 10_000;
+        var limiter = new BoundedPartitionedLimiter<int>(_ => new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 10, Burst = 10 }), Cap);
+        for (var key = 0; key < 50_000; key++)
+        {
+            limiter.AttemptAcquire(key).Dispose();
+        }
+
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        var baseline = GC.GetTotalMemory(forceFullCollection: true);
+        var maxCount = 0;
+        for (var key = 50_000; key < 1_000_000; key++)
+        {
+            limiter.AttemptAcquire(key).Dispose();
+            maxCount = Math.Max(maxCount, limiter.Count);
+        }
+
+        var after = GC.GetTotalMemory(forceFullCollection: true);
+
+        Assert.InRange(maxCount, Cap, Cap + 1);
+        Assert.InRange(limiter.Count, 1, Cap + 1);
+
+        // 950,000 more keys than the baseline, but memory is that of at most Cap partitions either way.
+        Assert.True(after - baseline < 16 * 1024 * 1024, $"memory grew by {after - baseline} bytes");
+    }
+
+    [Fact]
+    public void Idle_partitions_are_evicted_and_come_back_fresh()
+    {
+        var time = new FakeTimeProvider();
+        var created = 0;
+        var limiter = new BoundedPartitionedLimiter<string>(
+            _ =>
+            {
+                created++;
+                return new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 1, Burst = 1, TimeProvider = time });
+            },
+            maxPartitions: 4096,
+            idleTimeout: TimeSpan.FromMinutes(1));
+
+        Assert.True(limiter.AttemptAcquire("old").IsAcquired);
+        time.Advance(TimeSpan.FromMinutes(2));
+        for (var i = 0; i < 1024; i++)
+        {
+            limiter.AttemptAcquire($"k{i}").Dispose();
+        }
+
+        Assert.True(limiter.Count < 1025);
+        Assert.True(limiter.AttemptAcquire("old").IsAcquired);
+        Assert.Equal(1026, created);
+    }
+
+    [Fact]
+    public void Aspnet_style_partitioned_rate_limiter_create_works_with_our_token_bucket()
+    {
+        var time = new FakeTimeProvider();
+        using var limiter = PartitionedRateLimiter.Create<string, string>(resource =>
+            RateLimitPartition.Get(resource, _ => new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 1, Burst = 2, TimeProvider = time })));
+
+        var user1 = Enumerable.Range(0, 3).Select(_ => limiter.AttemptAcquire("user-1").IsAcquired).ToList();
+        var user2 = limiter.AttemptAcquire("user-2").IsAcquired;
+        time.Advance(TimeSpan.FromSeconds(1));
+        var later = limiter.AttemptAcquire("user-1");
+
+        Assert.Equal([true, true, false], user1);
+        Assert.True(user2);
+        Assert.True(later.IsAcquired);
+    }
+
+    [Fact]
+    public async Task Polly_rate_limiter_pipeline_works_with_our_limiters()
+    {
+        var time = new FakeTimeProvider();
+        var bucket = new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 1, Burst = 1, TimeProvider = time });
+        var polly = Polly.RateLimiterResiliencePipelineBuilderExtensions.AddRateLimiter(new Polly.ResiliencePipelineBuilder(), bucket).Build();
+
+        Assert.Equal(1, await polly.ExecuteAsync(static _ => new ValueTask<int>(1)));
+        var rejected = await Assert.ThrowsAsync<Polly.RateLimiting.RateLimiterRejectedException>(() => polly.ExecuteAsync(static _ => new ValueTask<int>(2)).AsTask());
+        Assert.Equal(TimeSpan.FromSeconds(1), rejected.RetryAfter);
+
+        var inFlight = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1 });
+        var pollyConcurrency = Polly.RateLimiterResiliencePipelineBuilderExtensions.AddRateLimiter(new Polly.ResiliencePipelineBuilder(), inFlight).Build();
+        Assert.Equal(3, await pollyConcurrency.ExecuteAsync(static _ => new ValueTask<int>(3)));
+        Assert.Equal(1, inFlight.GetStatistics()!.CurrentAvailablePermits);
+    }
+}

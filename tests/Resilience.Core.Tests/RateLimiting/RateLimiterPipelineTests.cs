@@ -1,0 +1,136 @@
+using System.Threading.RateLimiting;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Resilience.Tests.RateLimiting;
+
+public class RateLimiterPipelineTests
+{
+    [Fact]
+    public async Task Token_bucket_rejection_is_a_typed_exception_or_a_rejected_outcome_with_retry_after()
+    {
+        var time = new FakeTimeProvider();
+        var pipeline = new ResiliencePipelineBuilder { Name = "search" }
+            .AddRateLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 2, Burst = 1, TimeProvider = time })
+            .Build();
+
+        Assert.Equal(1, pipeline.Execute(static _ => 1));
+        var outcome = pipeline.ExecuteOutcome(static (_, _) => 2, 0);
+        var thrown = await Assert.ThrowsAsync<RateLimiterRejectedException>(() => pipeline.ExecuteAsync(static _ => new ValueTask<int>(3)).AsTask());
+
+        Assert.True(outcome.IsRejected);
+        Assert.Equal(RejectionReason.RateLimited, outcome.Rejection.Reason);
+        Assert.Equal(TimeSpan.FromMilliseconds(500), outcome.Rejection.RetryAfter);
+        Assert.Equal(("search", TimeSpan.FromMilliseconds(500)), (thrown.PipelineName, thrown.RetryAfter));
+        time.Advance(TimeSpan.FromMilliseconds(500));
+        Assert.Equal(4, pipeline.Execute(static _ => 4));
+    }
+
+    [Fact]
+    public async Task Token_bucket_with_max_wait_waits_for_its_slot_in_a_pipeline()
+    {
+        var time = new FakeTimeProvider();
+        var pipeline = new ResiliencePipelineBuilder()
+            .AddRateLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 1, Burst = 1, MaxWait = TimeSpan.FromSeconds(2), TimeProvider = time })
+            .Build();
+        pipeline.Execute(static _ => 0);
+
+        var waiting = pipeline.ExecuteAsync(static _ => new ValueTask<int>(7)).AsTask();
+        Assert.False(waiting.IsCompleted);
+        time.Advance(TimeSpan.FromSeconds(1));
+
+        Assert.Equal(7, await waiting);
+    }
+
+    [Fact]
+    public async Task Concurrency_permit_is_released_on_success_failure_and_cancellation()
+    {
+        var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1 });
+        var pipeline = new ResiliencePipelineBuilder().AddRateLimiter(limiter).Build();
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+
+        pipeline.Execute(static _ => 1);
+        pipeline.ExecuteOutcome<int, int>(static (_, _) => throw new IOException(), 0);
+        await pipeline.ExecuteOutcomeAsync(static (_, ct) => ValueTask.FromCanceled<int>(ct), 0, cancelled.Token);
+
+        var gate = new TaskCompletionSource<int>();
+        var inFlight = pipeline.ExecuteAsync(_ => new ValueTask<int>(gate.Task));
+        Assert.True(pipeline.ExecuteOutcome(static (_, _) => 2, 0).IsRejected);
+        gate.SetResult(3);
+        Assert.Equal(3, await inFlight);
+        Assert.Equal(1, limiter.GetStatistics()!.CurrentAvailablePermits);
+        Assert.Equal(4, limiter.GetStatistics()!.TotalSuccessfulLeases);
+        Assert.Equal(1, limiter.GetStatistics()!.TotalFailedLeases);
+    }
+
+    [Fact]
+    public async Task Concurrency_limiter_with_a_queue_waits_in_a_pipeline()
+    {
+        var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1, QueueLimit = 1 });
+        var pipeline = new ResiliencePipelineBuilder().AddRateLimiter(limiter).Build();
+        var gate = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        var first = pipeline.ExecuteAsync(_ => new ValueTask<int>(gate.Task)).AsTask();
+        var second = pipeline.ExecuteAsync(static _ => new ValueTask<int>(2)).AsTask();
+        Assert.False(second.IsCompleted);
+        gate.SetResult(1);
+
+        Assert.Equal((1, 2), (await first, await second));
+        Assert.Equal(1, limiter.GetStatistics()!.CurrentAvailablePermits);
+    }
+
+    [Fact]
+    public async Task Bcl_limiters_work_in_a_pipeline_attempting_first_and_waiting_only_when_asked()
+    {
+        using var bcl = new ConcurrencyLimiter(new ConcurrencyLimiterOptions { PermitLimit = 1, QueueLimit = 1 });
+        var failFast = new ResiliencePipelineBuilder().AddRateLimiter(bcl).Build();
+        var waiting = new ResiliencePipelineBuilder().AddRateLimiter(bcl, waitForPermit: true).Build();
+        var gate = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        var holder = failFast.ExecuteAsync(_ => new ValueTask<int>(gate.Task)).AsTask();
+        Assert.True(failFast.ExecuteOutcome(static (_, _) => 0, 0).IsRejected);
+        var queued = waiting.ExecuteAsync(static _ => new ValueTask<int>(5)).AsTask();
+        Assert.False(queued.IsCompleted);
+        gate.SetResult(4);
+
+        Assert.Equal((4, 5), (await holder, await queued));
+        Assert.Equal(1, bcl.GetStatistics()!.CurrentAvailablePermits);
+    }
+
+    [Fact]
+    public void Bcl_token_bucket_rejection_carries_its_retry_after()
+    {
+        using var bcl = new System.Threading.RateLimiting.TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
+        {
+            TokenLimit = 1,
+            TokensPerPeriod = 1,
+            ReplenishmentPeriod = TimeSpan.FromMinutes(1),
+            AutoReplenishment = false,
+        });
+        var pipeline = new ResiliencePipelineBuilder().AddRateLimiter(bcl).Build();
+
+        pipeline.Execute(static _ => 0);
+        var outcome = pipeline.ExecuteOutcome(static (_, _) => 0, 0);
+
+        Assert.True(outcome.IsRejected);
+        Assert.Equal(TimeSpan.FromMinutes(1), outcome.Rejection.RetryAfter);
+    }
+
+    [Fact]
+    public void Partitioned_limiter_limits_each_key_on_its_own()
+    {
+        var time = new FakeTimeProvider();
+        var tenant = new AsyncLocal<string>();
+        var limiter = new BoundedPartitionedLimiter<string>(_ => new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 1, Burst = 2, TimeProvider = time }));
+        var pipeline = new ResiliencePipelineBuilder().AddRateLimiter(limiter, () => tenant.Value!).Build();
+
+        tenant.Value = "a";
+        var a = Enumerable.Range(0, 3).Select(_ => pipeline.ExecuteOutcome(static (_, _) => 1, 0).IsRejected).ToList();
+        tenant.Value = "b";
+        var b = pipeline.ExecuteOutcome(static (_, _) => 1, 0).IsRejected;
+
+        Assert.Equal([false, false, true], a);
+        Assert.False(b);
+        Assert.Equal(2, limiter.Count);
+    }
+}
