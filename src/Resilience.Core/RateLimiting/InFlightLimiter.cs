@@ -1,5 +1,6 @@
 using System.Threading.RateLimiting;
 using Resilience.Options;
+using Resilience.Time;
 
 namespace Resilience;
 
@@ -22,6 +23,9 @@ public sealed class InFlightLimiter : RateLimiter
     private readonly LinkedList<Waiter> _queue = new();
     private readonly StripedCounter _successes = new();
     private readonly TimeProvider _timeProvider;
+
+    // The coarse clock: a release that empties the limiter stamps the time on every call, so it must be cheap.
+    private readonly MonotonicClock _clock;
     private InFlightLimiterOptions _options;
 
     // Low 32 bits: permits in use. High 32 bits: waiters in the queue.
@@ -40,7 +44,8 @@ public sealed class InFlightLimiter : RateLimiter
         options.Validate();
         _options = options.Clone();
         _timeProvider = options.TimeProvider ?? TimeProvider.System;
-        _idleSince = _timeProvider.GetTimestamp();
+        _clock = MonotonicClock.From(options.TimeProvider);
+        _idleSince = _clock.NowTicks;
     }
 
     /// <summary>Gets a copy of the options in force.</summary>
@@ -48,7 +53,7 @@ public sealed class InFlightLimiter : RateLimiter
 
     /// <inheritdoc />
     public override TimeSpan? IdleDuration => (Volatile.Read(ref _state) & InUseMask) == 0
-        ? _timeProvider.GetElapsedTime(Volatile.Read(ref _idleSince))
+        ? TimeSpan.FromTicks(Math.Max(0, _clock.NowTicks - Volatile.Read(ref _idleSince)))
         : null;
 
     /// <summary>
@@ -107,7 +112,7 @@ public sealed class InFlightLimiter : RateLimiter
         var state = Interlocked.Add(ref _state, -permitCount);
         if ((state & InUseMask) == 0)
         {
-            Volatile.Write(ref _idleSince, _timeProvider.GetTimestamp());
+            Volatile.Write(ref _idleSince, _clock.NowTicks);
         }
 
         if ((state >> 32) != 0)
