@@ -23,7 +23,7 @@ public sealed class CircuitBreaker
     private const long ProbeCountMask = 0xFFFF;
 
     private readonly MonotonicClock _clock;
-    private readonly ulong _jitterSeed;
+    private readonly SeededRandom _jitter;
     private CircuitBreakerSettings _settings;
     private CircuitWindow _window;
 
@@ -36,7 +36,6 @@ public sealed class CircuitBreaker
     private long _probeResults;
     private int _consecutiveFailures;
     private int _consecutiveOpens;
-    private long _jitterSequence;
 
     /// <summary>Initializes a new breaker, closed.</summary>
     /// <param name="options">The options; validated and copied.</param>
@@ -47,7 +46,7 @@ public sealed class CircuitBreaker
         _settings = new CircuitBreakerSettings(options);
         _window = new CircuitWindow(_settings.BucketCount, _settings.SamplingDuration);
         _clock = MonotonicClock.From(options.TimeProvider);
-        _jitterSeed = (ulong)(options.JitterSeed ?? Random.Shared.Next());
+        _jitter = new SeededRandom(options.JitterSeed);
         Name = string.IsNullOrEmpty(options.Name) ? "CircuitBreaker" : options.Name;
     }
 
@@ -351,13 +350,7 @@ public sealed class CircuitBreaker
         var ticks = Math.Min(settings.BreakTicks * Math.Pow(settings.BreakMultiplier, reopenings), settings.MaxBreakTicks);
         if (settings.Jitter > 0)
         {
-            // A lock-free, seeded sequence (SplitMix64): reproducible in tests, safe on concurrent openings.
-            var z = _jitterSeed + ((ulong)Interlocked.Increment(ref _jitterSequence) * 0x9E3779B97F4A7C15UL);
-            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-            z ^= z >> 31;
-            var unit = ((z >> 11) * (1.0 / (1UL << 53) * 2)) - 1;
-            ticks *= 1 + (settings.Jitter * unit);
+            ticks *= 1 + (settings.Jitter * ((_jitter.NextUnit() * 2) - 1));
         }
 
         return Math.Max(1, (long)ticks);

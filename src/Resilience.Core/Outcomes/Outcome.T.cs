@@ -14,7 +14,8 @@ namespace Resilience;
 public readonly struct Outcome<T>
 {
     // Three words at most: the result, then either the exception or (for a rejection) the rejecting strategy's
-    // source, and the packed rejection details (non-zero only for a rejection).
+    // source, and a word that is positive for a rejection (its packed details), negative for a result served by
+    // fallback level n (-(n + 1)), and zero otherwise.
     private readonly T? _result;
     private readonly object? _error;
     private readonly long _rejection;
@@ -35,8 +36,14 @@ public readonly struct Outcome<T>
         _rejection = rejection.Packed;
     }
 
+    internal Outcome(T result, int fallbackLevel)
+    {
+        _result = result;
+        _rejection = -(fallbackLevel + 1L);
+    }
+
     /// <summary>Gets the exception without materialising a rejection.</summary>
-    internal Exception? RawException => _rejection == 0 ? Unsafe.As<Exception>(_error) : null;
+    internal Exception? RawException => _rejection <= 0 ? Unsafe.As<Exception>(_error) : null;
 
     /// <summary>Gets the result; <see langword="default"/> unless <see cref="IsSuccess"/>.</summary>
     public T? Result => _result;
@@ -51,10 +58,13 @@ public readonly struct Outcome<T>
     public bool IsSuccess => _error is null;
 
     /// <summary>Gets whether a strategy refused to run the call.</summary>
-    public bool IsRejected => _rejection != 0;
+    public bool IsRejected => _rejection > 0;
+
+    /// <summary>Gets the index of the fallback level that served the result, or <see langword="null"/> when the primary call did.</summary>
+    public int? FallbackLevel => _rejection < 0 ? (int)(-_rejection - 1) : null;
 
     /// <summary>Gets the rejection; its <see cref="Rejection.Strategy"/> is <see langword="null"/> unless <see cref="IsRejected"/>.</summary>
-    public Rejection Rejection => _rejection != 0 ? new Rejection(Unsafe.As<RejectionSource>(_error!), _rejection) : default;
+    public Rejection Rejection => _rejection > 0 ? new Rejection(Unsafe.As<RejectionSource>(_error!), _rejection) : default;
 
     /// <summary>Returns the result, or throws the failure (preserving its stack trace) or the rejection exception.</summary>
     /// <returns>The result.</returns>

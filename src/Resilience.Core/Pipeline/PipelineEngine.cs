@@ -96,8 +96,14 @@ internal static class PipelineEngine
         {
             ref var slot = ref slots[index];
             var judged = Judge(pipeline, index, result, exception, frame.CallerToken);
+            var strategy = strategies[index];
+            if (strategy.ObservesResults && judged.IsSuccess)
+            {
+                strategy.ObserveResult(result, state);
+            }
+
             var context = new StrategyContext(ref frame, ref slot);
-            var action = strategies[index].Exit(ref context, in judged);
+            var action = strategy.Exit(ref context, in judged);
             if (action.Kind != ExitActionKind.Continue)
             {
                 return ResumeAtExit<TResult, TState, TCallback>(ref frame, ref slots, callback, state, index, ToOutcome(result, exception), in action);
@@ -373,8 +379,14 @@ internal static class PipelineEngine
                     var judged = run.Outcome.IsRejected
                         ? new ExitOutcome(null, run.Outcome.Rejection, isHandled: false, isCallerCancelled: false)
                         : Judge(run.Frame.Pipeline, run.Index, run.Outcome.Result, run.Outcome.RawException, run.Frame.CallerToken);
+                    var exiting = strategies[run.Index];
+                    if (exiting.ObservesResults && judged.IsSuccess)
+                    {
+                        exiting.ObserveResult(run.Outcome.Result, run.State);
+                    }
+
                     var exitContext = new StrategyContext(ref run.Frame, ref Slot(ref run, run.Index));
-                    var action = strategies[run.Index].Exit(ref exitContext, in judged);
+                    var action = exiting.Exit(ref exitContext, in judged);
                     var pending = Apply(ref run, in action);
                     if (pending != PendingWork.None)
                     {

@@ -30,6 +30,12 @@ public abstract class ResilienceStrategy
     /// <summary>Gets the strategy's name.</summary>
     public string Name { get; }
 
+    /// <summary>
+    /// Gets whether the engine hands this strategy every successful result (<see cref="ObserveResult"/>). Off by default,
+    /// so strategies that do not look at results cost nothing for it.
+    /// </summary>
+    protected internal bool ObservesResults { get; init; }
+
     /// <summary>Runs before each attempt of the inner call.</summary>
     /// <param name="context">The call as this strategy sees it.</param>
     /// <returns>
@@ -46,6 +52,15 @@ public abstract class ResilienceStrategy
     /// <param name="outcome">The outcome of the inner part, judged by this strategy's predicate.</param>
     /// <returns>What the engine does next.</returns>
     protected internal virtual ExitAction Exit(ref StrategyContext context, in ExitOutcome outcome) => ExitAction.Continue;
+
+    /// <summary>Sees a successful result on its way out (only when <see cref="ObservesResults"/>), before <see cref="Exit"/>.</summary>
+    /// <typeparam name="TResult">The result type of the call.</typeparam>
+    /// <typeparam name="TState">The type of the caller's state.</typeparam>
+    /// <param name="result">The result.</param>
+    /// <param name="state">The state the caller passed to the pipeline.</param>
+    protected internal virtual void ObserveResult<TResult, TState>(TResult result, TState state)
+    {
+    }
 
     /// <summary>
     /// Produces the outcome that replaces a failed one, after <see cref="Exit"/> returned <see cref="ExitAction.Fallback"/>.

@@ -1,0 +1,98 @@
+using System.Runtime.CompilerServices;
+
+namespace Resilience;
+
+/// <summary>
+/// Replaces a failed call (a failure by its predicate, a timeout, an open circuit, a limiter's rejection) with the result
+/// of the first level of a degradation chain that succeeds: a secondary endpoint, the last good value, a default.
+/// Never runs for the caller's own cancellation. The outcome tells which level served (<see cref="Outcome{T}.FallbackLevel"/>).
+/// </summary>
+/// <typeparam name="T">The result type; fallbacks belong to typed pipelines.</typeparam>
+/// <remarks>
+/// An exception thrown by a level surfaces as itself, with the failure it was replacing attached in its
+/// <see cref="Exception.Data"/> under <see cref="OriginalFailureKey"/>; the next level is tried only when the failing
+/// level says so (<see cref="FallbackLevel{T}.TryNextOnFailure"/>).
+/// </remarks>
+public sealed class FallbackStrategy<T> : ResilienceStrategy
+{
+    /// <summary>The <see cref="Exception.Data"/> key under which a failing level's exception carries the original failure.</summary>
+    public const string OriginalFailureKey = "Resilience.OriginalFailure";
+
+    private readonly FallbackLevel<T>[] _levels;
+    private readonly bool _handleRejections;
+    private readonly Action<FallbackServed>? _onServed;
+
+    /// <summary>Initializes a new instance.</summary>
+    /// <param name="options">The options.</param>
+    /// <exception cref="ArgumentException">There is no level.</exception>
+    public FallbackStrategy(FallbackOptions<T> options)
+        : base("Fallback")
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _levels = [.. options.Levels];
+        _handleRejections = options.HandleRejections;
+        _onServed = options.OnServed;
+        ObservesResults = _levels.Any(level => level.Recorder is not null);
+    }
+
+    /// <summary>Gets the levels, in the order they are tried.</summary>
+    public IReadOnlyList<FallbackLevel<T>> Levels => _levels;
+
+    /// <inheritdoc />
+    protected internal override ExitAction Exit(ref StrategyContext context, in ExitOutcome outcome) =>
+        outcome.IsHandled || (outcome.IsRejected && _handleRejections) ? ExitAction.Fallback : ExitAction.Continue;
+
+    /// <inheritdoc />
+    protected internal override void ObserveResult<TResult, TState>(TResult result, TState state)
+    {
+        var value = Unsafe.As<TResult, T>(ref result);
+        var boxed = StateOf(state);
+        foreach (var level in _levels)
+        {
+            level.Recorder?.Invoke(value, boxed);
+        }
+    }
+
+    /// <inheritdoc />
+    protected internal override async ValueTask<Outcome<TResult>> ProvideFallbackAsync<TResult, TState>(Outcome<TResult> outcome, TState state, CancellationToken cancellationToken)
+    {
+        if (typeof(TResult) != typeof(T))
+        {
+            throw new InvalidOperationException($"A fallback for {typeof(T).Name} ran in a call returning {typeof(TResult).Name}; add fallbacks to a ResiliencePipelineBuilder<{typeof(T).Name}>.");
+        }
+
+        var failure = Unsafe.As<Outcome<TResult>, Outcome<T>>(ref outcome);
+        var original = failure.Exception;
+        var boxed = StateOf(state);
+        for (var index = 0; index < _levels.Length; index++)
+        {
+            var level = _levels[index];
+            try
+            {
+                var value = await level.Action(new FallbackArguments<T>(failure, boxed, index, cancellationToken)).ConfigureAwait(false);
+                _onServed?.Invoke(new FallbackServed(null, index, level.Name, original));
+                var served = new Outcome<T>(value, index);
+                return Unsafe.As<Outcome<T>, Outcome<TResult>>(ref served);
+            }
+            catch (Exception exception) when (!(exception is OperationCanceledException && cancellationToken.IsCancellationRequested))
+            {
+                if (original is not null && !exception.Data.Contains(OriginalFailureKey))
+                {
+                    exception.Data[OriginalFailureKey] = original;
+                }
+
+                if (!level.TryNextOnFailure || index == _levels.Length - 1)
+                {
+                    throw;
+                }
+
+                failure = Outcome.FromException<T>(exception);
+            }
+        }
+
+        throw new InvalidOperationException("A fallback chain has at least one level.");
+    }
+
+    private static object? StateOf<TState>(TState state) => state is NoState ? null : state;
+}

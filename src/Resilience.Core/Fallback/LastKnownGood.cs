@@ -1,0 +1,119 @@
+using System.Collections.Concurrent;
+
+namespace Resilience;
+
+/// <summary>
+/// Remembers the most recent successful result per key, for a fallback level that serves it while it is younger than
+/// <see cref="MaxAge"/>. Memory is bounded: past <see cref="Capacity"/> keys, the oldest entries are evicted.
+/// </summary>
+/// <typeparam name="TKey">The key: what makes two calls ask for the same thing.</typeparam>
+/// <typeparam name="T">The result type.</typeparam>
+public sealed class LastKnownGood<TKey, T>
+    where TKey : notnull
+{
+    private readonly ConcurrentDictionary<TKey, Entry> _entries = new();
+    private readonly TimeProvider _timeProvider;
+    private readonly Lock _evicting = new();
+    private int _count;
+
+    /// <summary>Initializes a new cache.</summary>
+    /// <param name="maxAge">How long a result may be served after it was recorded. Range &gt; 0.</param>
+    /// <param name="capacity">The cap on keys. Range [1, 10,000,000]; default 10,000.</param>
+    /// <param name="timeProvider">The clock; <see langword="null"/> for the system clock.</param>
+    public LastKnownGood(TimeSpan maxAge, int capacity = 10_000, TimeProvider? timeProvider = null)
+    {
+        Options.OptionCheck.Positive(maxAge, $"{nameof(LastKnownGood<TKey, T>)}.{nameof(MaxAge)}");
+        Options.OptionCheck.InRange(capacity, 1, 10_000_000, $"{nameof(LastKnownGood<TKey, T>)}.{nameof(Capacity)}");
+        MaxAge = maxAge;
+        Capacity = capacity;
+        _timeProvider = timeProvider ?? TimeProvider.System;
+    }
+
+    /// <summary>Gets how long a result may be served.</summary>
+    public TimeSpan MaxAge { get; }
+
+    /// <summary>Gets the cap on keys.</summary>
+    public int Capacity { get; }
+
+    /// <summary>Gets how many keys are held.</summary>
+    public int Count => Volatile.Read(ref _count);
+
+    /// <summary>Records a successful result.</summary>
+    /// <param name="key">The key.</param>
+    /// <param name="value">The result.</param>
+    public void Record(TKey key, T value)
+    {
+        var entry = new Entry(value, _timeProvider.GetTimestamp());
+        var added = false;
+        _entries.AddOrUpdate(key, _ => { added = true; return entry; }, (_, _) => entry);
+        if (added && Interlocked.Increment(ref _count) > Capacity)
+        {
+            EvictOldest();
+        }
+    }
+
+    /// <summary>Gets the result recorded for <paramref name="key"/> if it is younger than <see cref="MaxAge"/>.</summary>
+    /// <param name="key">The key.</param>
+    /// <param name="value">The result.</param>
+    /// <returns>Whether a fresh enough result was found.</returns>
+    public bool TryGet(TKey key, out T value)
+    {
+        if (_entries.TryGetValue(key, out var entry) && _timeProvider.GetElapsedTime(entry.Recorded) <= MaxAge)
+        {
+            value = entry.Value;
+            return true;
+        }
+
+        value = default!;
+        return false;
+    }
+
+    /// <summary>
+    /// Creates a fallback level that serves the last known good result of the call's key, and records every successful
+    /// result of the pipeline it is added to. Without a fresh result the level fails (and the chain moves on).
+    /// </summary>
+    /// <param name="keySelector">Gives the call's key from the caller's state (pass a reference type as state to avoid boxing).</param>
+    /// <param name="name">The level's name.</param>
+    /// <returns>The level.</returns>
+    public FallbackLevel<T> AsLevel(Func<object?, TKey> keySelector, string name = "last-known-good")
+    {
+        ArgumentNullException.ThrowIfNull(keySelector);
+        return new FallbackLevel<T>(
+            name,
+            arguments => TryGet(keySelector(arguments.State), out var value)
+                ? new ValueTask<T>(value)
+                : ValueTask.FromException<T>(new KeyNotFoundException($"No result younger than {MaxAge} is known for this key.")),
+            tryNextOnFailure: true)
+        {
+            Recorder = (value, state) => Record(keySelector(state), value),
+        };
+    }
+
+    private void EvictOldest()
+    {
+        if (!_evicting.TryEnter())
+        {
+            return;
+        }
+
+        try
+        {
+            // Evict a tenth of the capacity at once, oldest first, so eviction runs rarely.
+            var entries = _entries.ToArray();
+            var excess = entries.Length - Capacity + Math.Max(1, Capacity / 10);
+            foreach (var (key, entry) in entries.OrderBy(e => e.Value.Recorded).Take(excess))
+            {
+                if (_entries.TryRemove(new KeyValuePair<TKey, Entry>(key, entry)))
+                {
+                    Interlocked.Decrement(ref _count);
+                }
+            }
+        }
+        finally
+        {
+            _evicting.Exit();
+        }
+    }
+
+    private sealed record Entry(T Value, long Recorded);
+}

@@ -1,0 +1,21 @@
+using Resilience.Options;
+
+namespace Resilience;
+
+/// <summary>Options of a <see cref="RetryBudget"/>, as in gRPC's retry throttling.</summary>
+public sealed class RetryBudgetOptions
+{
+    /// <summary>Gets or sets the budget's capacity in tokens; it starts full. Range [1, 1000]; default 10.</summary>
+    public int MaxTokens { get; set; } = 10;
+
+    /// <summary>Gets or sets the tokens a success gives back (a failure takes one). Range (0, 1], three decimals; default 0.1.</summary>
+    public double TokenRatio { get; set; } = 0.1;
+
+    /// <summary>Checks every option; throws naming the first one out of its range.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of its range.</exception>
+    public void Validate()
+    {
+        OptionCheck.InRange(MaxTokens, 1, 1000, $"{nameof(RetryBudgetOptions)}.{nameof(MaxTokens)}");
+        OptionCheck.Ratio(TokenRatio, $"{nameof(RetryBudgetOptions)}.{nameof(TokenRatio)}");
+    }
+}

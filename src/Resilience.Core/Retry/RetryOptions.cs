@@ -1,0 +1,59 @@
+using Resilience.Options;
+
+namespace Resilience;
+
+/// <summary>Options of a <see cref="RetryStrategy"/>.</summary>
+public sealed class RetryOptions
+{
+    /// <summary>Gets or sets how many times a failed attempt is retried. Range [0, 100]; default 3.</summary>
+    public int MaxRetryAttempts { get; set; } = 3;
+
+    /// <summary>Gets or sets how delays grow. Default <see cref="RetryBackoff.Exponential"/>.</summary>
+    public RetryBackoff Backoff { get; set; } = RetryBackoff.Exponential;
+
+    /// <summary>Gets or sets the base delay. Range [0, 1 day]; default 200 ms.</summary>
+    public TimeSpan Delay { get; set; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>Gets or sets the cap on any single delay. Range [<see cref="Delay"/>, 1 day]; default 30 s.</summary>
+    public TimeSpan MaxDelay { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Gets or sets whether delays are spread with decorrelated jitter (each delay drawn between the base delay and
+    /// three times the previous one, capped), so that clients that failed together do not retry together. Default <see langword="true"/>.
+    /// </summary>
+    public bool UseJitter { get; set; } = true;
+
+    /// <summary>Gets or sets the seed of the jitter; <see langword="null"/> (default) for a random seed.</summary>
+    public int? JitterSeed { get; set; }
+
+    /// <summary>
+    /// Gets or sets the longest retry-after hint (from a rejection or a <see cref="ResilienceException.RetryAfter"/>) the
+    /// retry waits for; a longer hint ends the retries. Range [0, 1 day]; default 30 s.
+    /// </summary>
+    public TimeSpan MaxRetryAfter { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Gets or sets whether a rejection by a rate or concurrency limiter is retried. Default <see langword="false"/>.</summary>
+    public bool RetryRateLimited { get; set; }
+
+    /// <summary>Gets or sets whether a rejection by an open circuit breaker is retried. Default <see langword="false"/>.</summary>
+    public bool RetryBrokenCircuit { get; set; }
+
+    /// <summary>Gets or sets the retry budget shared with other retries; <see langword="null"/> (default) for none.</summary>
+    public RetryBudget? Budget { get; set; }
+
+    /// <summary>Checks every option; throws naming the first one out of its range.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of its range.</exception>
+    public void Validate()
+    {
+        const string Type = nameof(RetryOptions);
+        OptionCheck.InRange(MaxRetryAttempts, 0, 100, $"{Type}.{nameof(MaxRetryAttempts)}");
+        OptionCheck.InRange((int)Backoff, 0, 2, $"{Type}.{nameof(Backoff)}");
+        OptionCheck.InRange(Delay, TimeSpan.Zero, TimeSpan.FromDays(1), $"{Type}.{nameof(Delay)}");
+        OptionCheck.InRange(MaxDelay, Delay, TimeSpan.FromDays(1), $"{Type}.{nameof(MaxDelay)}");
+        OptionCheck.InRange(MaxRetryAfter, TimeSpan.Zero, TimeSpan.FromDays(1), $"{Type}.{nameof(MaxRetryAfter)}");
+    }
+
+    /// <summary>Creates a copy (the budget instance is shared, not copied).</summary>
+    /// <returns>The copy.</returns>
+    public RetryOptions Clone() => (RetryOptions)MemberwiseClone();
+}

@@ -1,0 +1,137 @@
+using Resilience.Time;
+
+namespace Resilience;
+
+/// <summary>
+/// Runs the strategies inside it and the callback again when an attempt fails, after a delay: constant, linear or
+/// exponential, or with decorrelated jitter; a retry-after hint (from a limiter's rejection or a
+/// <see cref="ResilienceException.RetryAfter"/>) replaces the computed delay up to <see cref="RetryOptions.MaxRetryAfter"/>.
+/// Never retries the caller's cancellation, an attempt cut short by an outer timeout, or (unless asked) a rejection.
+/// With a <see cref="RetryBudget"/>, retries stop while the shared budget is below half.
+/// </summary>
+public sealed class RetryStrategy : ResilienceStrategy
+{
+    private const int AttemptBits = 8;
+    private const long AttemptMask = (1 << AttemptBits) - 1;
+
+    private RetrySettings _settings;
+
+    /// <summary>Initializes a new instance.</summary>
+    /// <param name="options">The options; validated and copied.</param>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of its range.</exception>
+    public RetryStrategy(RetryOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _settings = new RetrySettings(options);
+    }
+
+    /// <summary>Gets a copy of the options in force.</summary>
+    public RetryOptions Options => Volatile.Read(ref _settings).Options.Clone();
+
+    /// <summary>Applies new options to calls that start from now on.</summary>
+    /// <param name="options">The new options; validated before anything changes.</param>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of its range; nothing was changed.</exception>
+    public void UpdateOptions(RetryOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        Volatile.Write(ref _settings, new RetrySettings(options));
+    }
+
+    /// <summary>Computes the delay before retry number <paramref name="retry"/> (1 for the first) without jitter.</summary>
+    /// <param name="options">The options.</param>
+    /// <param name="retry">The retry number, from 1.</param>
+    /// <returns>The delay, capped at <see cref="RetryOptions.MaxDelay"/>.</returns>
+    public static TimeSpan BackoffDelay(RetryOptions options, int retry)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var factor = options.Backoff switch
+        {
+            RetryBackoff.Constant => 1d,
+            RetryBackoff.Linear => retry,
+            _ => Math.Pow(2, retry - 1),
+        };
+        return TimeSpan.FromTicks((long)Math.Min(options.Delay.Ticks * factor, options.MaxDelay.Ticks));
+    }
+
+    /// <inheritdoc />
+    protected internal override ExitAction Exit(ref StrategyContext context, in ExitOutcome outcome)
+    {
+        var settings = _settings;
+        var options = settings.Options;
+        if (outcome.IsCallerCancelled || context.CallerCancellationToken.IsCancellationRequested)
+        {
+            return ExitAction.Continue;
+        }
+
+        bool retryable;
+        if (outcome.IsRejected)
+        {
+            retryable = outcome.Rejection.Reason switch
+            {
+                RejectionReason.RateLimited => options.RetryRateLimited,
+                RejectionReason.BrokenCircuit => options.RetryBrokenCircuit,
+                _ => false,
+            };
+        }
+        else
+        {
+            retryable = outcome.IsHandled;
+            if (outcome.IsHandled)
+            {
+                options.Budget?.RecordFailure();
+            }
+            else if (outcome.IsSuccess)
+            {
+                options.Budget?.RecordSuccess();
+            }
+        }
+
+        var attempt = (int)(context.State & AttemptMask);
+        if (!retryable || attempt >= options.MaxRetryAttempts || context.CancellationToken.IsCancellationRequested
+            || (options.Budget is { } budget && !budget.CanRetry))
+        {
+            return ExitAction.Continue;
+        }
+
+        TimeSpan delay;
+        var hint = outcome.IsRejected ? outcome.Rejection.RetryAfter : (outcome.Exception as ResilienceException)?.RetryAfter;
+        if (hint is { } retryAfter)
+        {
+            if (retryAfter > options.MaxRetryAfter)
+            {
+                return ExitAction.Continue;
+            }
+
+            delay = retryAfter;
+        }
+        else if (options.UseJitter)
+        {
+            // Decorrelated jitter: uniform between the base delay and three times the previous delay, capped.
+            var previous = attempt == 0 ? options.Delay.Ticks : context.State >> AttemptBits;
+            var upper = Math.Max(options.Delay.Ticks, 3 * previous);
+            var drawn = options.Delay.Ticks + (long)(settings.Random.NextUnit() * (upper - options.Delay.Ticks));
+            delay = TimeSpan.FromTicks(Math.Min(drawn, options.MaxDelay.Ticks));
+        }
+        else
+        {
+            delay = BackoffDelay(options, attempt + 1);
+        }
+
+        context.State = (delay.Ticks << AttemptBits) | (long)(attempt + 1);
+        return ExitAction.Retry(delay);
+    }
+
+    private sealed class RetrySettings
+    {
+        public RetrySettings(RetryOptions options)
+        {
+            options.Validate();
+            Options = options.Clone();
+            Random = new SeededRandom(options.JitterSeed);
+        }
+
+        public RetryOptions Options { get; }
+
+        public SeededRandom Random { get; }
+    }
+}

@@ -1,0 +1,22 @@
+using Resilience.Options;
+
+namespace Resilience;
+
+/// <summary>Options of a <see cref="TimeoutStrategy"/>.</summary>
+public sealed class TimeoutOptions
+{
+    /// <summary>Gets or sets how long one attempt may run. Range [1 ms, 1 day]; default 30 s.</summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Gets or sets the clock; <see langword="null"/> (default) for <see cref="System.TimeProvider.System"/>.</summary>
+    public TimeProvider? TimeProvider { get; set; }
+
+    /// <summary>Checks every option; throws naming the first one out of its range.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of its range.</exception>
+    public void Validate() =>
+        OptionCheck.InRange(Timeout, TimeSpan.FromMilliseconds(1), TimeSpan.FromDays(1), $"{nameof(TimeoutOptions)}.{nameof(Timeout)}");
+
+    /// <summary>Creates a copy.</summary>
+    /// <returns>The copy.</returns>
+    public TimeoutOptions Clone() => (TimeoutOptions)MemberwiseClone();
+}

@@ -1,0 +1,154 @@
+using System.Collections.Concurrent;
+using Resilience.Time;
+
+namespace Resilience;
+
+/// <summary>
+/// Cancels an attempt that runs longer than <see cref="TimeoutOptions.Timeout"/> and reports a
+/// <see cref="TimeoutRejectedException"/>, distinct from the caller's own cancellation. Cooperative: the callback must
+/// observe the token it receives.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Arming a timer per call is what makes timeouts expensive. Calls that start within the same slot (a sixteenth of the
+/// timeout) share one cancellation source whose deadline covers them all: one timer per slot whatever the call rate,
+/// and nothing allocated per call. The price is a bounded imprecision: a call is cancelled no earlier than its timeout
+/// and at most one slot (timeout / 16) later.
+/// </para>
+/// <para>
+/// When the caller's token can be cancelled, a call needs a source of its own so that the caller's cancel reaches only
+/// that call: a pooled source, armed for the exact timeout, linked to the caller's token by a registration, and reset
+/// and returned to the pool after the call (one that fired is never reused).
+/// </para>
+/// </remarks>
+public sealed class TimeoutStrategy : ResilienceStrategy
+{
+    private const int SlotsPerTimeout = 16;
+    private const int MaxPooled = 64;
+
+    private readonly ConcurrentQueue<OwnedSource> _pool = new();
+    private readonly MonotonicClock _clock;
+    private readonly TimeProvider _timeProvider;
+    private TimeoutOptions _options;
+    private SharedSlot? _slot;
+
+    /// <summary>Initializes a new instance.</summary>
+    /// <param name="options">The options; validated and copied.</param>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of its range.</exception>
+    public TimeoutStrategy(TimeoutOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _options = options.Clone();
+        _timeProvider = options.TimeProvider ?? TimeProvider.System;
+        _clock = MonotonicClock.From(options.TimeProvider);
+    }
+
+    /// <summary>Gets the timeout in force.</summary>
+    public TimeSpan Timeout => Volatile.Read(ref _options).Timeout;
+
+    /// <summary>Applies a new timeout to calls that start from now on. The clock is fixed at construction.</summary>
+    /// <param name="options">The new options; validated before anything changes.</param>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of its range; nothing was changed.</exception>
+    public void UpdateOptions(TimeoutOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        Volatile.Write(ref _options, options.Clone());
+        Volatile.Write(ref _slot, null);
+    }
+
+    /// <inheritdoc />
+    protected internal override Entry Enter(ref StrategyContext context)
+    {
+        var timeout = _options.Timeout;
+        if (!context.CancellationToken.CanBeCanceled)
+        {
+            var slot = CurrentSlot(timeout);
+            context.StateObject = slot;
+            context.CancellationToken = slot.Token;
+            return Entry.Admitted;
+        }
+
+        if (!_pool.TryDequeue(out var owned))
+        {
+            owned = new OwnedSource(new CancellationTokenSource(System.Threading.Timeout.InfiniteTimeSpan, _timeProvider));
+        }
+
+        owned.Source.CancelAfter(timeout);
+        owned.Link = context.CancellationToken.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), owned.Source);
+        context.StateObject = owned;
+        context.CancellationToken = owned.Source.Token;
+        return Entry.Admitted;
+    }
+
+    /// <inheritdoc />
+    protected internal override ExitAction Exit(ref StrategyContext context, in ExitOutcome outcome)
+    {
+        bool timedOut;
+        if (context.StateObject is OwnedSource owned)
+        {
+            owned.Link.Dispose();
+            timedOut = owned.Source.IsCancellationRequested && !context.CallerCancellationToken.IsCancellationRequested;
+            if (owned.Source.TryReset() && _pool.Count < MaxPooled)
+            {
+                _pool.Enqueue(owned);
+            }
+            else
+            {
+                owned.Source.Dispose();
+            }
+        }
+        else
+        {
+            timedOut = ((SharedSlot)context.StateObject!).Token.IsCancellationRequested;
+        }
+
+        if (timedOut && outcome.Exception is OperationCanceledException cancellation && !outcome.IsCallerCancelled)
+        {
+            return ExitAction.Fail(new TimeoutRejectedException(_options.Timeout, context.PipelineName, Name, cancellation));
+        }
+
+        return ExitAction.Continue;
+    }
+
+    private SharedSlot CurrentSlot(TimeSpan timeout)
+    {
+        var now = _clock.NowTicks;
+        var slot = Volatile.Read(ref _slot);
+        if (slot is not null && now < slot.OpenUntil)
+        {
+            return slot;
+        }
+
+        // A new slot: it takes calls for a sixteenth of the timeout and cancels them all one timeout after it closes.
+        var length = Math.Max(TimeSpan.TicksPerMillisecond, timeout.Ticks / SlotsPerTimeout);
+        var fresh = new SharedSlot(now + length, new CancellationTokenSource(TimeSpan.FromTicks(length) + timeout, _timeProvider));
+        var seen = Interlocked.CompareExchange(ref _slot, fresh, slot);
+        if (ReferenceEquals(seen, slot))
+        {
+            return fresh;
+        }
+
+        fresh.Source.Dispose();
+        return seen!;
+    }
+
+    /// <summary>A cancellation source shared by the calls that start in one slot.</summary>
+    private sealed class SharedSlot(long openUntil, CancellationTokenSource source)
+    {
+        public long OpenUntil { get; } = openUntil;
+
+        public CancellationTokenSource Source { get; } = source;
+
+        public CancellationToken Token { get; } = source.Token;
+    }
+
+    /// <summary>A pooled source owned by one call at a time, and its link to that call's caller token.</summary>
+    private sealed class OwnedSource(CancellationTokenSource source)
+    {
+        public CancellationTokenSource Source { get; } = source;
+
+        public CancellationTokenRegistration Link { get; set; }
+    }
+}

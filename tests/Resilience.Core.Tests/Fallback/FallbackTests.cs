@@ -1,0 +1,132 @@
+using Microsoft.Extensions.Time.Testing;
+
+namespace Resilience.Tests.Fallback;
+
+public class FallbackTests
+{
+    [Fact]
+    public async Task Levels_are_tried_in_order_and_the_outcome_says_which_served()
+    {
+        var served = new List<FallbackServed>();
+        var order = new List<string>();
+        var options = new FallbackOptions<string>
+        {
+            OnServed = served.Add,
+            Levels =
+            {
+                new FallbackLevel<string>("secondary", _ => { order.Add("secondary"); throw new IOException("secondary down"); }, tryNextOnFailure: true),
+                new FallbackLevel<string>("cache", a => { order.Add("cache"); return new ValueTask<string>($"cached:{a.State}"); }),
+                FallbackLevel<string>.FromValue("default", "default"),
+            },
+        };
+        var pipeline = new ResiliencePipelineBuilder<string>().AddFallback(options).Build();
+
+        var outcome = await pipeline.ExecuteOutcomeAsync(static (_, _) => ValueTask.FromException<string>(new IOException("primary down")), "user-7");
+        var primary = await pipeline.ExecuteOutcomeAsync(static (_, _) => new ValueTask<string>("fresh"), "user-7");
+
+        Assert.Equal("cached:user-7", outcome.Result);
+        Assert.Equal(1, outcome.FallbackLevel);
+        Assert.True(outcome.IsSuccess);
+        Assert.Equal(["secondary", "cache"], order);
+        Assert.Equal(("cache", 1), (served.Single().LevelName, served.Single().Level));
+        Assert.Equal("primary down", served.Single().Failure!.Message);
+        Assert.Null(primary.FallbackLevel);
+    }
+
+    [Fact]
+    public async Task A_failing_level_surfaces_as_itself_with_the_original_failure_attached()
+    {
+        var original = new IOException("primary down");
+        var pipeline = new ResiliencePipelineBuilder<int>()
+            .AddFallback(new FallbackOptions<int> { Levels = { new FallbackLevel<int>("buggy", _ => throw new NullReferenceException("bug")) } })
+            .Build();
+
+        var error = await Assert.ThrowsAsync<NullReferenceException>(() => pipeline.ExecuteAsync(_ => ValueTask.FromException<int>(original)).AsTask());
+
+        Assert.Equal("bug", error.Message);
+        Assert.Same(original, error.Data[FallbackStrategy<int>.OriginalFailureKey]);
+    }
+
+    [Fact]
+    public async Task Rejections_and_timeouts_are_replaced_but_caller_cancellation_never_is()
+    {
+        var time = new FakeTimeProvider();
+        var breaker = new Resilience.CircuitBreaker(new CircuitBreakerOptions { TimeProvider = time });
+        breaker.Isolate();
+        var pipeline = new ResiliencePipelineBuilder<int> { TimeProvider = time }
+            .AddFallback(-1)
+            .AddCircuitBreaker(breaker)
+            .Build();
+        var timed = new ResiliencePipelineBuilder<int> { TimeProvider = time }.AddFallback(-2).AddTimeout(TimeSpan.FromSeconds(1)).Build();
+        using var caller = new CancellationTokenSource();
+        caller.Cancel();
+
+        Assert.Equal(-1, pipeline.Execute(static _ => 1));
+        var slow = timed.ExecuteAsync(static async ct => { await Task.Delay(System.Threading.Timeout.InfiniteTimeSpan, ct); return 1; }).AsTask();
+        time.Advance(TimeSpan.FromSeconds(2));
+        Assert.Equal(-2, await slow);
+        var cancelled = await timed.ExecuteOutcomeAsync(static (_, ct) => ValueTask.FromCanceled<int>(ct), 0, caller.Token);
+        Assert.IsAssignableFrom<OperationCanceledException>(cancelled.Exception);
+    }
+
+    [Fact]
+    public void Typed_predicate_decides_which_results_are_replaced()
+    {
+        var pipeline = new ResiliencePipelineBuilder<int>()
+            .AddFallback(new FallbackOptions<int> { Levels = { FallbackLevel<int>.FromFactory("degraded", a => a.Failure.Result + 1000) } }, static o => o.Result >= 500)
+            .Build();
+
+        Assert.Equal(200, pipeline.Execute(static _ => 200));
+        Assert.Equal(1503, pipeline.Execute(static _ => 503));
+    }
+
+    [Fact]
+    public void Last_known_good_serves_the_latest_success_per_key_while_young_enough()
+    {
+        var time = new FakeTimeProvider();
+        var lastGood = new LastKnownGood<string, string>(TimeSpan.FromMinutes(1), timeProvider: time);
+        var pipeline = new ResiliencePipelineBuilder<string>()
+            .AddFallback(new FallbackOptions<string> { Levels = { lastGood.AsLevel(state => (string)state!), FallbackLevel<string>.FromValue("default", "none") } })
+            .Build();
+        var healthy = true;
+        string Get(string key) => pipeline.Execute((k, _) => healthy ? $"{k}@{time.GetUtcNow():mm:ss}" : throw new IOException(), key);
+
+        var a = Get("a");
+        time.Advance(TimeSpan.FromSeconds(30));
+        Get("b");
+        healthy = false;
+
+        Assert.Equal(a, Get("a"));
+        Assert.Equal("none", Get("c"));
+        time.Advance(TimeSpan.FromSeconds(31));
+        Assert.Equal("none", Get("a"));
+        Assert.NotEqual("none", Get("b"));
+        Assert.Equal(2, lastGood.Count);
+    }
+
+    [Fact]
+    public void Last_known_good_evicts_the_oldest_keys_past_its_capacity()
+    {
+        var time = new FakeTimeProvider();
+        var lastGood = new LastKnownGood<int, int>(TimeSpan.FromHours(1), capacity: 100, timeProvider: time);
+
+        for (var key = 0; key < 1_000; key++)
+        {
+            lastGood.Record(key, key);
+            time.Advance(TimeSpan.FromMilliseconds(1));
+        }
+
+        Assert.InRange(lastGood.Count, 1, 100);
+        Assert.True(lastGood.TryGet(999, out var newest));
+        Assert.Equal(999, newest);
+        Assert.False(lastGood.TryGet(0, out _));
+    }
+
+    [Fact]
+    public void Options_without_levels_are_refused()
+    {
+        var error = Assert.Throws<ArgumentException>(() => new FallbackStrategy<int>(new FallbackOptions<int>()));
+
+        Assert.Contains("FallbackOptions.Levels must hold at least one level", error.Message, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,80 @@
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
+
+namespace Resilience.Tests.Retry;
+
+public class RetryBudgetTests
+{
+    /// <summary>
+    /// For any sequence of successes and failures, the budget's balance follows gRFC A6 exactly (failure −1, success
+    /// +ratio, within [0, max]) and a retry is allowed exactly when the balance is above half the maximum.
+    /// </summary>
+    [Property(MaxTest = 500, Replay = "(271828183,314159265)")]
+    public Property Balance_and_permission_follow_the_formula(PositiveInt maxSeed, PositiveInt ratioSeed, bool[] outcomes)
+    {
+        var max = 1 + (maxSeed.Get % 100);
+        var ratio = (1 + (ratioSeed.Get % 1000)) / 1000.0;
+        var budget = new RetryBudget(new RetryBudgetOptions { MaxTokens = max, TokenRatio = ratio });
+        double model = max;
+        var permitted = 0;
+        var modelPermitted = 0;
+
+        foreach (var success in outcomes)
+        {
+            if (success)
+            {
+                budget.RecordSuccess();
+                model = Math.Min(max, model + ratio);
+            }
+            else
+            {
+                budget.RecordFailure();
+                model = Math.Max(0, model - 1);
+            }
+
+            permitted += budget.CanRetry ? 1 : 0;
+            modelPermitted += model > max / 2.0 + 1e-9 ? 1 : 0;
+            if (Math.Abs(budget.Balance - model) > 1e-6)
+            {
+                return false.Label($"balance {budget.Balance} vs {model}");
+            }
+        }
+
+        return (permitted == modelPermitted).Label($"{permitted} retries allowed vs {modelPermitted}");
+    }
+
+    [Fact]
+    public void A_failing_dependency_gets_a_bounded_number_of_retries_from_many_calls()
+    {
+        var budget = new RetryBudget(new RetryBudgetOptions { MaxTokens = 10, TokenRatio = 0.1 });
+        var pipeline = new ResiliencePipelineBuilder()
+            .AddRetry(new RetryOptions { MaxRetryAttempts = 3, Delay = TimeSpan.Zero, MaxDelay = TimeSpan.Zero, Budget = budget })
+            .Build();
+        var attempts = 0;
+
+        for (var call = 0; call < 100; call++)
+        {
+            pipeline.ExecuteOutcome<int, int>((_, _) => { attempts++; throw new IOException(); }, 0);
+        }
+
+        // Without a budget: 400 attempts. With it: the first call fails 4 times (10 -> 6 tokens, 3 retries), the second
+        // once (-> 5 tokens, no longer above half), and no call retries after that.
+        Assert.Equal(100 + 3, attempts);
+        Assert.False(budget.CanRetry);
+    }
+
+    [Fact]
+    public void Validation_names_the_option_and_update_keeps_the_balance()
+    {
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => new RetryBudget(new RetryBudgetOptions { TokenRatio = 0 }));
+        Assert.Contains("RetryBudgetOptions.TokenRatio must be in (0, 1]; was 0.", error.Message, StringComparison.Ordinal);
+
+        var budget = new RetryBudget(new RetryBudgetOptions { MaxTokens = 10 });
+        budget.RecordFailure();
+        budget.UpdateOptions(new RetryBudgetOptions { MaxTokens = 20, TokenRatio = 0.5 });
+        Assert.Equal(9, budget.Balance);
+        budget.UpdateOptions(new RetryBudgetOptions { MaxTokens = 4 });
+        Assert.Equal(4, budget.Balance);
+    }
+}

@@ -1,0 +1,107 @@
+using Microsoft.Extensions.Time.Testing;
+
+namespace Resilience.Tests.Timeout;
+
+public class TimeoutTests
+{
+    private readonly FakeTimeProvider _time = new();
+
+    private ResiliencePipeline Pipeline(TimeSpan timeout, out TimeoutStrategy strategy)
+    {
+        strategy = new TimeoutStrategy(new TimeoutOptions { Timeout = timeout, TimeProvider = _time });
+        return new ResiliencePipelineBuilder { Name = "slow", TimeProvider = _time }.AddStrategy(strategy).Build();
+    }
+
+    private static async ValueTask<int> WaitForCancellation(int value, CancellationToken token)
+    {
+        await Task.Delay(System.Threading.Timeout.InfiniteTimeSpan, token);
+        return value;
+    }
+
+    [Fact]
+    public async Task Attempt_longer_than_the_timeout_fails_with_a_timeout_exception()
+    {
+        var pipeline = Pipeline(TimeSpan.FromSeconds(1), out _);
+
+        var call = pipeline.ExecuteAsync(static (v, ct) => WaitForCancellation(v, ct), 1).AsTask();
+        _time.Advance(TimeSpan.FromSeconds(1) + TimeSpan.FromSeconds(1.0 / 16));
+        var error = await Assert.ThrowsAsync<TimeoutRejectedException>(() => call);
+
+        Assert.Equal(TimeSpan.FromSeconds(1), error.Timeout);
+        Assert.Equal(("slow", "TimeoutStrategy"), (error.PipelineName, error.StrategyName));
+        Assert.IsAssignableFrom<OperationCanceledException>(error.InnerException);
+    }
+
+    [Fact]
+    public async Task Shared_slot_never_cancels_early_and_at_most_a_sixteenth_late()
+    {
+        var pipeline = Pipeline(TimeSpan.FromSeconds(16), out _);
+
+        var first = pipeline.ExecuteOutcomeAsync(static (v, ct) => WaitForCancellation(v, ct), 1).AsTask();
+        _time.Advance(TimeSpan.FromMilliseconds(500));
+        var second = pipeline.ExecuteOutcomeAsync(static (v, ct) => WaitForCancellation(v, ct), 2).AsTask();
+
+        // Both started in the first slot (one second long): its source fires one timeout after the slot closes, at 17 s.
+        _time.Advance(TimeSpan.FromMilliseconds(15_499));
+        await Task.Delay(20);
+        Assert.False(first.IsCompleted);
+        _time.Advance(TimeSpan.FromMilliseconds(1_001));
+
+        Assert.IsType<TimeoutRejectedException>((await first).Exception);
+        Assert.IsType<TimeoutRejectedException>((await second).Exception);
+    }
+
+    [Fact]
+    public async Task Caller_cancellation_stays_a_caller_cancellation_and_cancels_only_that_call()
+    {
+        var pipeline = Pipeline(TimeSpan.FromMinutes(1), out _);
+        using var mine = new CancellationTokenSource();
+        using var theirs = new CancellationTokenSource();
+
+        var cancelled = pipeline.ExecuteOutcomeAsync(static (v, ct) => WaitForCancellation(v, ct), 1, mine.Token).AsTask();
+        var other = pipeline.ExecuteOutcomeAsync(static (v, ct) => WaitForCancellation(v, ct), 2, theirs.Token).AsTask();
+        mine.Cancel();
+        var outcome = await cancelled;
+
+        Assert.IsAssignableFrom<OperationCanceledException>(outcome.Exception);
+        Assert.IsNotType<TimeoutRejectedException>(outcome.Exception);
+        Assert.False(other.IsCompleted);
+        _time.Advance(TimeSpan.FromMinutes(1));
+        Assert.IsType<TimeoutRejectedException>((await other).Exception);
+    }
+
+    [Fact]
+    public async Task Fast_calls_succeed_and_pooled_sources_are_reused_without_carrying_a_timeout()
+    {
+        var pipeline = Pipeline(TimeSpan.FromSeconds(1), out _);
+        using var caller = new CancellationTokenSource();
+
+        for (var i = 0; i < 100; i++)
+        {
+            Assert.Equal(i, await pipeline.ExecuteAsync(static (v, _) => new ValueTask<int>(v), i, caller.Token));
+            Assert.Equal(i, pipeline.Execute(static (v, _) => v, i));
+        }
+
+        var slow = pipeline.ExecuteOutcomeAsync(static (v, ct) => WaitForCancellation(v, ct), 1, caller.Token).AsTask();
+        _time.Advance(TimeSpan.FromMilliseconds(999));
+        await Task.Delay(20);
+        Assert.False(slow.IsCompleted);
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.IsType<TimeoutRejectedException>((await slow).Exception);
+    }
+
+    [Fact]
+    public async Task Live_update_applies_the_new_timeout_to_new_calls_and_validation_names_the_option()
+    {
+        var pipeline = Pipeline(TimeSpan.FromMinutes(10), out var strategy);
+        strategy.UpdateOptions(new TimeoutOptions { Timeout = TimeSpan.FromSeconds(2) });
+
+        var call = pipeline.ExecuteOutcomeAsync(static (v, ct) => WaitForCancellation(v, ct), 1).AsTask();
+        _time.Advance(TimeSpan.FromSeconds(3));
+
+        Assert.IsType<TimeoutRejectedException>((await call).Exception);
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => strategy.UpdateOptions(new TimeoutOptions { Timeout = TimeSpan.Zero }));
+        Assert.Contains("TimeoutOptions.Timeout must be in [00:00:00.0010000, 1.00:00:00]; was 00:00:00.", error.Message, StringComparison.Ordinal);
+        Assert.Equal(TimeSpan.FromSeconds(2), strategy.Timeout);
+    }
+}
