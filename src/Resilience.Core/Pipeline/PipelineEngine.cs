@@ -81,14 +81,7 @@ internal static class PipelineEngine
                 return ResumeAtCallback<TResult, TState, TCallback>(ref frame, ref slots, callback, state, call);
             }
 
-            try
-            {
-                result = call.GetAwaiter().GetResult();
-            }
-            catch (Exception thrown)
-            {
-                exception = thrown;
-            }
+            exception = Unwrap(call, out result);
         }
 
         frame.Timestamp = 0;
@@ -534,16 +527,39 @@ internal static class PipelineEngine
         return slot.ReplacedToken ? slot.OuterToken : run.Frame.Token;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Outcome<TResult> Complete<TResult>(ValueTask<TResult> call)
     {
+        var exception = Unwrap(call, out var result);
+        return exception is null ? new Outcome<TResult>(result!) : new Outcome<TResult>(exception);
+    }
+
+    /// <summary>
+    /// Takes the result or the failure of a completed task. A faulted task's exception is read, not rethrown: a throw
+    /// and catch costs microseconds, the read nothing.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Exception? Unwrap<TResult>(ValueTask<TResult> call, out TResult? result)
+    {
+        if (call.IsCompletedSuccessfully)
+        {
+            result = call.Result;
+            return null;
+        }
+
+        result = default;
+        if (call.IsFaulted && call.AsTask().Exception is { InnerExceptions: [var single] })
+        {
+            return single;
+        }
+
         try
         {
-            return new Outcome<TResult>(call.GetAwaiter().GetResult());
+            result = call.GetAwaiter().GetResult();
+            return null;
         }
         catch (Exception exception)
         {
-            return new Outcome<TResult>(exception);
+            return exception;
         }
     }
 
