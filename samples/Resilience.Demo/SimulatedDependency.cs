@@ -26,11 +26,11 @@ internal sealed class SimulatedDependency(int seed, TimeSpan duration, TimeProvi
         var (failureRate, latencyMs) = phase switch
         {
             DependencyPhase.Healthy => (0.02, 2),
-            DependencyPhase.Failing => (0.8, 25),
+            DependencyPhase.Failing => (0.7, 50),
             _ => (0.05, 3),
         };
 
-        await Task.Delay(TimeSpan.FromMilliseconds(latencyMs * (0.5 + random.NextDouble())), time, cancellationToken).ConfigureAwait(false);
+        await Task.Delay(TimeSpan.FromMilliseconds(latencyMs * (0.5 + (2 * random.NextDouble()))), time, cancellationToken).ConfigureAwait(false);
         if (random.NextDouble() < failureRate)
         {
             throw new HttpRequestException($"dependency failed request {request} ({phase})");
