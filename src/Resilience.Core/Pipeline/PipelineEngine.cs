@@ -37,7 +37,7 @@ internal static class PipelineEngine
                 slot.ReplacedToken = true;
             }
 
-            if (entry.Kind != EntryKind.Admitted || entry.StateObject is not null)
+            if (!entry.IsPlainAdmission)
             {
                 if (entry.Kind != EntryKind.Rejected)
                 {
@@ -97,7 +97,7 @@ internal static class PipelineEngine
 
             var context = new StrategyContext(ref frame, ref slot);
             var action = strategy.Exit(ref context, in judged);
-            if (action.Kind != ExitActionKind.Continue)
+            if (!action.IsContinue)
             {
                 return ResumeAtExit<TResult, TState, TCallback>(ref frame, ref slots, callback, state, index, ToOutcome(result, exception), in action);
             }
@@ -148,14 +148,14 @@ internal static class PipelineEngine
     {
         var pipeline = frame.Pipeline;
         var rejection = new Rejection(pipeline.RejectionSources[rejectedAt], packedRejection);
-        var judged = new ExitOutcome(null, rejection, isHandled: false, isCallerCancelled: false);
+        var judged = new ExitOutcome(in rejection);
         frame.Timestamp = 0;
         for (var index = rejectedAt - 1; index >= 0; index--)
         {
             ref var slot = ref slots[index];
             var context = new StrategyContext(ref frame, ref slot);
             var action = pipeline.Strategies[index].Exit(ref context, in judged);
-            if (action.Kind != ExitActionKind.Continue)
+            if (!action.IsContinue)
             {
                 return ResumeAtExit<TResult, TState, TCallback>(ref frame, ref slots, callback, state, index, new Outcome<TResult>(in rejection), in action);
             }
@@ -370,7 +370,7 @@ internal static class PipelineEngine
                     }
 
                     var judged = run.Outcome.IsRejected
-                        ? new ExitOutcome(null, run.Outcome.Rejection, isHandled: false, isCallerCancelled: false)
+                        ? new ExitOutcome(run.Outcome.Rejection)
                         : Judge(run.Frame.Pipeline, run.Index, run.Outcome.Result, run.Outcome.RawException, run.Frame.CallerToken);
                     var exiting = strategies[run.Index];
                     if (exiting.ObservesResults && judged.IsSuccess)
@@ -575,7 +575,7 @@ internal static class PipelineEngine
 
         if (exception is OperationCanceledException && callerToken.IsCancellationRequested)
         {
-            return new ExitOutcome(exception, default, isHandled: false, isCallerCancelled: true);
+            return new ExitOutcome(exception, isHandled: false, isCallerCancelled: true);
         }
 
         bool handled;
@@ -593,7 +593,7 @@ internal static class PipelineEngine
             handled = exception is not null && Unsafe.As<Func<Exception, bool>>(predicate)(exception);
         }
 
-        return new ExitOutcome(exception, default, handled, isCallerCancelled: false);
+        return new ExitOutcome(exception, handled, isCallerCancelled: false);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

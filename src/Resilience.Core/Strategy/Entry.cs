@@ -3,13 +3,14 @@ namespace Resilience;
 /// <summary>What <see cref="ResilienceStrategy.Enter"/> decided.</summary>
 public readonly struct Entry
 {
+    // Two words, so an entry is returned in registers: _value is 0 for an admission, the packed rejection (> 0) for a
+    // rejection, -1 for a pending admission; _payload is the admission's state object or the pending task.
+    private readonly long _value;
     private readonly object? _payload;
-    private readonly long _rejection;
 
-    private Entry(EntryKind kind, RejectionReason reason, TimeSpan? retryAfter, object? payload)
+    private Entry(long value, object? payload)
     {
-        Kind = kind;
-        _rejection = reason == RejectionReason.None ? 0 : Rejection.Pack(reason, retryAfter);
+        _value = value;
         _payload = payload;
     }
 
@@ -17,27 +18,30 @@ public readonly struct Entry
     public static Entry Admitted => default;
 
     /// <summary>Gets what was decided.</summary>
-    public EntryKind Kind { get; }
+    public EntryKind Kind => _value > 0 ? EntryKind.Rejected : _value < 0 ? EntryKind.Pending : EntryKind.Admitted;
 
     /// <summary>Gets why the call was rejected, for <see cref="EntryKind.Rejected"/>.</summary>
-    public RejectionReason Reason => (RejectionReason)(_rejection & 7);
+    public RejectionReason Reason => _value > 0 ? (RejectionReason)(_value & 7) : RejectionReason.None;
 
     /// <summary>Gets how long the caller should wait before trying again, for <see cref="EntryKind.Rejected"/>.</summary>
-    public TimeSpan? RetryAfter => (_rejection >> 3) is var ticks && ticks > 0 ? new TimeSpan(ticks - 1) : null;
-
-    /// <summary>Gets the rejection details in the form outcomes carry them.</summary>
-    internal long PackedRejection => _rejection;
+    public TimeSpan? RetryAfter => _value > 0 && (_value >> 3) is var ticks && ticks > 0 ? new TimeSpan(ticks - 1) : null;
 
     /// <summary>Gets the reference stored as <see cref="StrategyContext.StateObject"/> on admission.</summary>
-    public object? StateObject => Kind == EntryKind.Admitted ? _payload : null;
+    public object? StateObject => _value == 0 ? _payload : null;
 
     /// <summary>Gets the admission being awaited, for <see cref="EntryKind.Pending"/>.</summary>
-    public Task<Entry>? PendingEntry => Kind == EntryKind.Pending ? (Task<Entry>?)_payload : null;
+    public Task<Entry>? PendingEntry => _value < 0 ? (Task<Entry>?)_payload : null;
+
+    /// <summary>Gets the rejection details in the form outcomes carry them.</summary>
+    internal long PackedRejection => _value > 0 ? _value : 0;
+
+    /// <summary>Gets whether this is a plain admission: no state object, nothing pending (the engine's fast path).</summary>
+    internal bool IsPlainAdmission => _value == 0 && _payload is null;
 
     /// <summary>Admits the call and stores <paramref name="stateObject"/> as the strategy's per-call reference.</summary>
     /// <param name="stateObject">The reference to keep until exit (for example a lease); useful when admission was awaited.</param>
     /// <returns>The entry.</returns>
-    public static Entry Admit(object? stateObject) => new(EntryKind.Admitted, RejectionReason.None, null, stateObject);
+    public static Entry Admit(object? stateObject) => new(0, stateObject);
 
     /// <summary>Refuses the call.</summary>
     /// <param name="reason">Why.</param>
@@ -45,12 +49,12 @@ public readonly struct Entry
     /// <returns>The entry.</returns>
     public static Entry Reject(RejectionReason reason, TimeSpan? retryAfter = null)
     {
-        if (reason == RejectionReason.None)
+        if (reason is <= RejectionReason.None or > RejectionReason.Custom)
         {
             throw new ArgumentOutOfRangeException(nameof(reason), reason, "A rejection needs a reason other than None.");
         }
 
-        return new(EntryKind.Rejected, reason, retryAfter, null);
+        return new(Rejection.Pack(reason, retryAfter), null);
     }
 
     /// <summary>Asks the engine to await admission. The task's entry must be admitted or rejected, not pending.</summary>
@@ -59,6 +63,6 @@ public readonly struct Entry
     public static Entry Pending(Task<Entry> pending)
     {
         ArgumentNullException.ThrowIfNull(pending);
-        return new(EntryKind.Pending, RejectionReason.None, null, pending);
+        return new(-1, pending);
     }
 }

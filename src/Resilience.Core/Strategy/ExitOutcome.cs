@@ -1,31 +1,45 @@
+using System.Runtime.CompilerServices;
+
 namespace Resilience;
 
 /// <summary>The outcome of the inner part of a call, as judged for one strategy.</summary>
 public readonly struct ExitOutcome
 {
-    internal ExitOutcome(Exception? exception, in Rejection rejection, bool isHandled, bool isCallerCancelled)
+    private const long Handled = 1;
+    private const long CallerCancelled = 2;
+
+    // Two words: _error is the exception or, for a rejection, the rejecting strategy's source; _bits is the negated
+    // packed rejection (< 0) for a rejection, otherwise the flags above.
+    private readonly object? _error;
+    private readonly long _bits;
+
+    internal ExitOutcome(Exception? exception, bool isHandled, bool isCallerCancelled)
     {
-        Exception = exception;
-        Rejection = rejection;
-        IsHandled = isHandled;
-        IsCallerCancelled = isCallerCancelled;
+        _error = exception;
+        _bits = (isHandled ? Handled : 0) | (isCallerCancelled ? CallerCancelled : 0);
+    }
+
+    internal ExitOutcome(in Rejection rejection)
+    {
+        _error = rejection.Source;
+        _bits = -rejection.Packed;
     }
 
     /// <summary>Gets the exception the inner part raised; <see langword="null"/> for a result or a rejection.</summary>
-    public Exception? Exception { get; }
+    public Exception? Exception => _bits >= 0 ? Unsafe.As<Exception>(_error) : null;
 
     /// <summary>Gets the rejection by an inner strategy, when <see cref="IsRejected"/>.</summary>
-    public Rejection Rejection { get; }
+    public Rejection Rejection => _bits < 0 ? new Rejection(Unsafe.As<RejectionSource>(_error!), -_bits) : default;
 
     /// <summary>Gets whether an inner strategy refused the call. Predicates do not judge rejections: each strategy decides what one means to it.</summary>
-    public bool IsRejected => Rejection.Strategy is not null;
+    public bool IsRejected => _bits < 0;
 
     /// <summary>Gets whether this strategy's predicate judged the outcome a failure. Never true for caller cancellation or a rejection.</summary>
-    public bool IsHandled { get; }
+    public bool IsHandled => _bits > 0 && (_bits & Handled) != 0;
 
     /// <summary>Gets whether the caller's own token was cancelled and the call ended with <see cref="OperationCanceledException"/>: neither success nor failure.</summary>
-    public bool IsCallerCancelled { get; }
+    public bool IsCallerCancelled => _bits > 0 && (_bits & CallerCancelled) != 0;
 
-    /// <summary>Gets whether the inner part produced a result (or an exception the predicate does not handle) that is not a failure.</summary>
-    public bool IsSuccess => !IsHandled && !IsCallerCancelled && !IsRejected && Exception is null;
+    /// <summary>Gets whether the inner part produced a result that is not a failure.</summary>
+    public bool IsSuccess => _bits == 0 && _error is null;
 }
