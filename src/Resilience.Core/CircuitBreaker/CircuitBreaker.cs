@@ -81,19 +81,10 @@ public sealed class CircuitBreaker
 
                 case CircuitState.Open:
                     {
-                        var now = _clock.NowTicks;
-                        var openUntil = Volatile.Read(ref _openUntilTicks);
-                        if (now < openUntil)
+                        // When the break has passed, this call becomes the first probe of a new round.
+                        if (TryStartRound(state, Volatile.Read(ref _openUntilTicks), CircuitTransitionReason.BreakElapsed, settings, out var permit))
                         {
-                            return new CircuitPermit(RejectionReason.BrokenCircuit, TimeSpan.FromTicks(openUntil - now));
-                        }
-
-                        // The break has passed: this call becomes the first probe of a new round.
-                        Volatile.Write(ref _probeDeadlineTicks, now + settings.ProbeTimeoutTicks);
-                        if (Interlocked.CompareExchange(ref _state, Pack(CircuitState.HalfOpen, 1, generation + 1), state) == state)
-                        {
-                            Raise(CircuitState.Open, CircuitState.HalfOpen, CircuitTransitionReason.BreakElapsed, generation + 1, null);
-                            return new CircuitPermit(Token(generation + 1, probe: true, settings));
+                            return permit;
                         }
 
                         break;
@@ -112,25 +103,43 @@ public sealed class CircuitBreaker
                             break;
                         }
 
-                        var now = _clock.NowTicks;
-                        var deadline = Volatile.Read(ref _probeDeadlineTicks);
-                        if (now < deadline)
+                        // A probe that held its slot past the probe timeout: a new round starts; the old round's results no longer count.
+                        if (TryStartRound(state, Volatile.Read(ref _probeDeadlineTicks), CircuitTransitionReason.ProbeTimedOut, settings, out var permit))
                         {
-                            return new CircuitPermit(RejectionReason.BrokenCircuit, TimeSpan.FromTicks(deadline - now));
-                        }
-
-                        // A probe held its slot past the probe timeout: start a new round; the old round's results no longer count.
-                        Volatile.Write(ref _probeDeadlineTicks, now + settings.ProbeTimeoutTicks);
-                        if (Interlocked.CompareExchange(ref _state, Pack(CircuitState.HalfOpen, 1, generation + 1), state) == state)
-                        {
-                            Raise(CircuitState.HalfOpen, CircuitState.HalfOpen, CircuitTransitionReason.ProbeTimedOut, generation + 1, null);
-                            return new CircuitPermit(Token(generation + 1, probe: true, settings));
+                            return permit;
                         }
 
                         break;
                     }
             }
         }
+    }
+
+    /// <summary>
+    /// Starts a half-open round with this call as its first probe, once <paramref name="notBefore"/> has passed.
+    /// Returns a rejection (with the time left) before then, and <see langword="false"/> when another thread changed
+    /// the state first (the caller reads it again).
+    /// </summary>
+    private bool TryStartRound(long state, long notBefore, CircuitTransitionReason reason, CircuitBreakerSettings settings, out CircuitPermit permit)
+    {
+        var now = _clock.NowTicks;
+        if (now < notBefore)
+        {
+            permit = new CircuitPermit(RejectionReason.BrokenCircuit, TimeSpan.FromTicks(notBefore - now));
+            return true;
+        }
+
+        var next = GenerationOf(state) + 1;
+        Volatile.Write(ref _probeDeadlineTicks, now + settings.ProbeTimeoutTicks);
+        if (Interlocked.CompareExchange(ref _state, Pack(CircuitState.HalfOpen, 1, next), state) == state)
+        {
+            Raise(StateOf(state), CircuitState.HalfOpen, reason, next, null);
+            permit = new CircuitPermit(Token(next, probe: true, settings));
+            return true;
+        }
+
+        permit = default;
+        return false;
     }
 
     /// <summary>Reports how a permitted call ended.</summary>
