@@ -163,6 +163,7 @@ public sealed class InFlightLimiter : RateLimiter
             return;
         }
 
+        // Disposal empties the queue once; not a call path.
         List<Waiter> dropped;
         lock (_queue)
         {
@@ -183,6 +184,7 @@ public sealed class InFlightLimiter : RateLimiter
         var options = Volatile.Read(ref _options);
         Waiter? evicted = null;
         Waiter waiter;
+        // Queue path only (a caller waits, or a release found waiters): see the class remarks.
         lock (_queue)
         {
             // Announce the waiter before checking once more, so a release between the failed take and this lock
@@ -250,6 +252,7 @@ public sealed class InFlightLimiter : RateLimiter
     private void Dispatch()
     {
         List<Waiter>? admitted = null;
+        // Queue path only (a caller waits, or a release found waiters): see the class remarks.
         lock (_queue)
         {
             var limit = _options.PermitLimit;
@@ -293,6 +296,7 @@ public sealed class InFlightLimiter : RateLimiter
 
     private void Abandon(Waiter waiter, bool cancelled)
     {
+        // Queue path only (a caller waits, or a release found waiters): see the class remarks.
         lock (_queue)
         {
             if (waiter.Node?.List is null)
