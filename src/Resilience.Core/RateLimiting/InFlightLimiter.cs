@@ -51,6 +51,9 @@ public sealed class InFlightLimiter : RateLimiter
     /// <summary>Gets a copy of the options in force.</summary>
     public InFlightLimiterOptions Options => Volatile.Read(ref _options).Clone();
 
+    /// <summary>Gets whether callers may queue, without copying the options.</summary>
+    internal bool HasQueue => Volatile.Read(ref _options).QueueLimit > 0;
+
     /// <inheritdoc />
     public override TimeSpan? IdleDuration => (Volatile.Read(ref _state) & InUseMask) == 0
         ? TimeSpan.FromTicks(Math.Max(0, _clock.NowTicks - Volatile.Read(ref _idleSince)))

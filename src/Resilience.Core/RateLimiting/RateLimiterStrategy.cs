@@ -44,7 +44,7 @@ public sealed class RateLimiterStrategy : ResilienceStrategy
                 return Entry.Admitted;
             }
 
-            if (bucket.Options.MaxWait > TimeSpan.Zero)
+            if (bucket.CanWait)
             {
                 return Entry.Pending(WaitForBucketAsync(bucket, context.CancellationToken));
             }
@@ -61,7 +61,7 @@ public sealed class RateLimiterStrategy : ResilienceStrategy
                 return Entry.Admitted;
             }
 
-            return inFlight.Options.QueueLimit > 0
+            return inFlight.HasQueue
                 ? Entry.Pending(AcquireAsync(inFlight, context.CancellationToken))
                 : RejectCounted(inFlight);
         }

@@ -53,6 +53,9 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     /// <inheritdoc />
     public override bool IsAutoReplenishing => true;
 
+    /// <summary>Gets whether acquisitions may wait (a maximum wait is set), without copying the options.</summary>
+    internal bool CanWait => Volatile.Read(ref _settings).MaxWait > 0;
+
     /// <inheritdoc />
     public override TimeSpan ReplenishmentPeriod => TimeSpan.FromTicks(Math.Max(1, Volatile.Read(ref _settings).Interval / Scale));
 
