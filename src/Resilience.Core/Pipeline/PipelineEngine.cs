@@ -10,6 +10,7 @@ namespace Resilience;
 /// </summary>
 internal static class PipelineEngine
 {
+    [SkipLocalsInit]
     public static ValueTask<Outcome<TResult>> RunAsync<TResult, TState, TCallback>(
         PipelineCore pipeline, TCallback callback, TState state, CancellationToken cancellationToken)
         where TCallback : struct, ICallback<TState, TResult>
@@ -24,10 +25,15 @@ internal static class PipelineEngine
         // the outcome pass. The call's data stays in locals (no write barriers, no copies); the first event off
         // that path hands the call, as it stands, to the general interpreter.
         var frame = new CallFrame { Pipeline = pipeline, CallerToken = cancellationToken, Token = cancellationToken };
-        var slots = default(SlotBuffer);
+
+        // Only the slots this pipeline uses are initialised (the runtime clears their references on entry anyway).
+        Unsafe.SkipInit(out SlotBuffer slots);
         for (var index = 0; index < strategies.Length; index++)
         {
             ref var slot = ref slots[index];
+            slot.State = 0;
+            slot.StateObject = null;
+            slot.ReplacedToken = false;
             var outerToken = frame.Token;
             var context = new StrategyContext(ref frame, ref slot);
             var entry = strategies[index].Enter(ref context);
