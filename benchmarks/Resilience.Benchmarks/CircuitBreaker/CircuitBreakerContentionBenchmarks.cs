@@ -1,18 +1,21 @@
 using BenchmarkDotNet.Attributes;
 using Polly;
+using Resilience.CircuitBreaker;
+using static Resilience.Benchmarks.CircuitBreaker.CircuitBreakerSetup;
 
 namespace Resilience.Benchmarks.CircuitBreaker;
 
 /// <summary>
-/// Several threads calling one closed breaker through a pipeline. Each operation is one call; the reported time is
-/// total wall time divided by total calls, so a breaker that scales shows a time per call that falls as threads rise.
+/// Several threads calling one closed breaker. Each operation is one call; the reported time is total wall time divided
+/// by total calls, so a breaker that scales shows a time per call that falls as threads are added, and one whose state
+/// bounces between cores shows it rising.
 /// </summary>
 [MemoryDiagnoser]
 public class CircuitBreakerContentionBenchmarks
 {
-    private const int CallsPerThread = 200_000;
-    private static readonly Func<int, CancellationToken, int> SyncCall = static (s, _) => s + 1;
+    private const int Calls = 400_000;
 
+    private Resilience.CircuitBreaker.CircuitBreaker _breaker = null!;
     private ResiliencePipeline _ours = null!;
     private Polly.ResiliencePipeline _polly = null!;
 
@@ -26,25 +29,39 @@ public class CircuitBreakerContentionBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _ours = new ResiliencePipelineBuilder().AddCircuitBreaker(CircuitBreakerBenchmarks.Options()).Build();
-        _polly = new Polly.ResiliencePipelineBuilder().AddCircuitBreaker(CircuitBreakerBenchmarks.PollyOptions()).Build();
+        _breaker = new Resilience.CircuitBreaker.CircuitBreaker(BreakerOptions());
+        _ours = new ResiliencePipelineBuilder().AddCircuitBreaker(_breaker).Build();
+        _polly = new Polly.ResiliencePipelineBuilder().AddCircuitBreaker(PollyOptions()).Build();
     }
 
-    [Benchmark(Baseline = true, OperationsPerInvoke = CallsPerThread)]
-    public void Polly_closed() => Parallel.For(0, Threads, new ParallelOptions { MaxDegreeOfParallelism = Threads }, _ =>
+    [Benchmark(Baseline = true, OperationsPerInvoke = Calls)]
+    public void Polly_pipeline() => Run(() =>
     {
-        for (var i = 0; i < CallsPerThread / Threads; i++)
+        for (var i = 0; i < Calls / Threads; i++)
         {
             _polly.Execute(static s => s + 1, i);
         }
     });
 
-    [Benchmark(OperationsPerInvoke = CallsPerThread)]
-    public void Ours_closed() => Parallel.For(0, Threads, new ParallelOptions { MaxDegreeOfParallelism = Threads }, _ =>
+    [Benchmark(OperationsPerInvoke = Calls)]
+    public void Ours_pipeline() => Run(() =>
     {
-        for (var i = 0; i < CallsPerThread / Threads; i++)
+        for (var i = 0; i < Calls / Threads; i++)
         {
             _ours.Execute(SyncCall, i);
         }
     });
+
+    [Benchmark(OperationsPerInvoke = Calls)]
+    public void Ours_standalone() => Run(() =>
+    {
+        for (var i = 0; i < Calls / Threads; i++)
+        {
+            _breaker.TryAcquire(out var permit);
+            _breaker.Record(permit, CircuitCallResult.Success);
+        }
+    });
+
+    private void Run(Action body) =>
+        Parallel.For(0, Threads, new ParallelOptions { MaxDegreeOfParallelism = Threads }, _ => body());
 }

@@ -4,6 +4,7 @@ using BenchmarkDotNet.Configs;
 using Polly;
 using Polly.Fallback;
 using Polly.Retry;
+using Resilience.CircuitBreaker;
 
 namespace Resilience.Benchmarks.Composite;
 

@@ -1,41 +1,58 @@
 using System.Runtime.CompilerServices;
 using Resilience.Time;
 
-namespace Resilience;
+namespace Resilience.CircuitBreaker;
 
 /// <summary>
 /// A lock-free circuit breaker over a sliding time window: it opens on a failure ratio, a slow-call ratio or a run of
 /// consecutive failures, lets a bounded number of probes through once the break has passed, and can be held open or
-/// closed by hand. Use it directly (<see cref="TryAcquire"/>, then <see cref="Record"/>) or in pipelines
-/// (<c>AddCircuitBreaker</c>); one instance can serve every pipeline that calls the same dependency.
+/// reset by hand. Use it directly (<see cref="TryAcquire"/>, then <see cref="Record(in CircuitPermit, CircuitCallResult)"/>)
+/// or in pipelines (<c>AddCircuitBreaker</c>); one instance can serve every pipeline that calls the same dependency.
 /// </summary>
 /// <remarks>
-/// All state changes are compare-and-swap on one 64-bit word holding the state, the number of probes admitted and a
-/// generation that changes on every transition. A permit remembers its generation: a result that arrives after the
-/// breaker moved on is not counted against the new window and does not touch another round's probes. No call path
-/// takes a lock or allocates; a transition allocates only the event it raises, and only when someone listens.
+/// <para>
+/// Every transition is one compare-and-swap on a 64-bit word holding the state, the probes admitted, the consecutive
+/// re-openings and a generation that changes on every transition. A permit remembers its generation: a result that
+/// arrives after the breaker moved on is not counted against the new window and does not touch another round's probes.
+/// The few values that go with a generation (the break's end, the probe deadline, the probe results, the run of
+/// failures) each carry that generation in their own word, so a thread preempted across transitions can never
+/// overwrite a newer generation's value.
+/// </para>
+/// <para>
+/// No call path takes a lock or allocates; a transition allocates only the event it raises, and only when someone
+/// listens. Handlers run on the thread that caused the transition, after it took effect; an exception a handler throws
+/// reaches that caller.
+/// </para>
 /// </remarks>
 public sealed class CircuitBreaker
 {
-    internal const long ProbeBit = 1L << 31;
-    private const long StartMask = ProbeBit - 1;
+    // Permit token: generation (bits 32-63), probe (bit 31), acquired (bit 30), start in milliseconds (bits 0-29; 0: untimed).
+    internal const long ProbeFlag = 1L << 31;
+    internal const long AcquiredFlag = 1L << 30;
+    private const long StartMask = AcquiredFlag - 1;
+
+    // State word: state (bits 0-1), probes admitted in the half-open round (bits 2-17), consecutive re-openings
+    // (bits 18-31, saturating), generation (bits 32-63).
+    private const long GenerationMask = unchecked((long)0xFFFF_FFFF_0000_0000);
     private const int ProbeShift = 2;
-    private const long ProbeCountMask = 0xFFFF;
+    private const long ProbeMask = 0xFFFF;
+    private const int ReopeningShift = 18;
+    private const int MaxReopenings = 0x3FFF;
 
     private readonly MonotonicClock _clock;
     private readonly SeededRandom _jitter;
+    private readonly Lock _reconfiguration = new();
     private CircuitBreakerSettings _settings;
     private CircuitWindow _window;
 
-    // Bits 0-1: state; bits 2-17: probes admitted in this half-open round; bits 32-63: generation.
     private long _state;
-    private long _openUntilTicks;
-    private long _probeDeadlineTicks;
 
-    // Probe results of one round: generation (high 32 bits), failures (bits 16-31), successes (bits 0-15).
-    private long _probeResults;
-    private int _consecutiveFailures;
-    private int _consecutiveOpens;
+    // Generation-tagged words: (generation << 32) | 32-bit value. Times are milliseconds of the breaker's clock,
+    // wrapping, compared by signed difference (every span compared is at most a day).
+    private long _openUntil;
+    private long _probeDeadline;
+    private long _probeResults;   // failures (bits 16-31), successes (bits 0-15)
+    private long _failureRun;
 
     /// <summary>Initializes a new breaker, closed.</summary>
     /// <param name="options">The options; validated and copied.</param>
@@ -44,14 +61,26 @@ public sealed class CircuitBreaker
     {
         ArgumentNullException.ThrowIfNull(options);
         _settings = new CircuitBreakerSettings(options);
-        _window = new CircuitWindow(_settings.BucketCount, _settings.SamplingDuration);
         _clock = MonotonicClock.From(options.TimeProvider);
         _jitter = new SeededRandom(options.JitterSeed);
-        Name = string.IsNullOrEmpty(options.Name) ? "CircuitBreaker" : options.Name;
+        _window = new CircuitWindow(this, _settings.BucketCount, _settings.BucketTicks);
+        Name = string.IsNullOrEmpty(options.Name) ? nameof(CircuitBreaker) : options.Name;
     }
 
-    /// <summary>Raised on every change of state, with the reason and the window's figures. Handlers run on the thread that caused the change; keep them short.</summary>
+    /// <summary>Raised on every change of state, after the event of that state (<see cref="Opened"/> and so on).</summary>
     public event EventHandler<CircuitTransition>? Transitioned;
+
+    /// <summary>Raised when the breaker opens, with the reason and the figures that opened it.</summary>
+    public event EventHandler<CircuitTransition>? Opened;
+
+    /// <summary>Raised when a half-open round starts: the break passed, or the previous round's probes timed out.</summary>
+    public event EventHandler<CircuitTransition>? HalfOpened;
+
+    /// <summary>Raised when the breaker closes: enough probes succeeded, or <see cref="Close"/> was called.</summary>
+    public event EventHandler<CircuitTransition>? Closed;
+
+    /// <summary>Raised when <see cref="Isolate"/> holds the breaker open.</summary>
+    public event EventHandler<CircuitTransition>? Isolated;
 
     /// <summary>Gets the breaker's name.</summary>
     public string Name { get; }
@@ -62,165 +91,83 @@ public sealed class CircuitBreaker
     /// <summary>Gets a copy of the options in force.</summary>
     public CircuitBreakerOptions Options => Volatile.Read(ref _settings).Options.Clone();
 
+    internal long NowTicks => _clock.NowTicks;
+
+    internal uint Generation => GenerationOf(Volatile.Read(ref _state));
+
+    internal bool TracksSlowCalls => _settings.SlowCallTicks > 0;
+
+    internal CircuitWindow Window => Volatile.Read(ref _window);
+
     /// <summary>Asks permission for one call.</summary>
-    /// <returns>A permit to report back with <see cref="Record"/>, or a rejection.</returns>
-    public CircuitPermit TryAcquire()
+    /// <param name="permit">
+    /// The permit to report back with <see cref="Record(in CircuitPermit, CircuitCallResult)"/> when acquired;
+    /// otherwise the reason and, while open or half-open, the time until a probe may go through.
+    /// </param>
+    /// <returns><see langword="true"/> when the call may go ahead.</returns>
+    public bool TryAcquire(out CircuitPermit permit)
     {
-        var settings = _settings;
-        while (true)
-        {
-            var state = Volatile.Read(ref _state);
-            var generation = GenerationOf(state);
-            switch (StateOf(state))
-            {
-                case CircuitState.Closed:
-                    return new CircuitPermit(Token(generation, probe: false, settings));
-
-                case CircuitState.Isolated:
-                    return new CircuitPermit(RejectionReason.IsolatedCircuit, null);
-
-                case CircuitState.Open:
-                    {
-                        // When the break has passed, this call becomes the first probe of a new round.
-                        if (TryStartRound(state, Volatile.Read(ref _openUntilTicks), CircuitTransitionReason.BreakElapsed, settings, out var permit))
-                        {
-                            return permit;
-                        }
-
-                        break;
-                    }
-
-                default:
-                    {
-                        var probes = (int)((state >> ProbeShift) & ProbeCountMask);
-                        if (probes < settings.PermittedProbes)
-                        {
-                            if (Interlocked.CompareExchange(ref _state, state + (1L << ProbeShift), state) == state)
-                            {
-                                return new CircuitPermit(Token(generation, probe: true, settings));
-                            }
-
-                            break;
-                        }
-
-                        // A probe that held its slot past the probe timeout: a new round starts; the old round's results no longer count.
-                        if (TryStartRound(state, Volatile.Read(ref _probeDeadlineTicks), CircuitTransitionReason.ProbeTimedOut, settings, out var permit))
-                        {
-                            return permit;
-                        }
-
-                        break;
-                    }
-            }
-        }
+        var acquired = TryAcquireCore(stampStart: true, out var token, out var rejection);
+        permit = new CircuitPermit(token, rejection);
+        return acquired;
     }
 
     /// <summary>
-    /// Starts a half-open round with this call as its first probe, once <paramref name="notBefore"/> has passed.
-    /// Returns a rejection (with the time left) before then, and <see langword="false"/> when another thread changed
-    /// the state first (the caller reads it again).
+    /// Reports how a permitted call ended. With slow-call tracking on, its duration is measured from
+    /// <see cref="TryAcquire"/> on the breaker's clock. A permit of an earlier generation, or one not acquired, changes nothing.
     /// </summary>
-    private bool TryStartRound(long state, long notBefore, CircuitTransitionReason reason, CircuitBreakerSettings settings, out CircuitPermit permit)
-    {
-        var now = _clock.NowTicks;
-        if (now < notBefore)
-        {
-            permit = new CircuitPermit(RejectionReason.BrokenCircuit, TimeSpan.FromTicks(notBefore - now));
-            return true;
-        }
-
-        var next = GenerationOf(state) + 1;
-        Volatile.Write(ref _probeDeadlineTicks, now + settings.ProbeTimeoutTicks);
-        if (Interlocked.CompareExchange(ref _state, Pack(CircuitState.HalfOpen, 1, next), state) == state)
-        {
-            Raise(StateOf(state), CircuitState.HalfOpen, reason, next, null);
-            permit = new CircuitPermit(Token(next, probe: true, settings));
-            return true;
-        }
-
-        permit = default;
-        return false;
-    }
-
-    /// <summary>Reports how a permitted call ended.</summary>
-    /// <param name="permit">The permit <see cref="TryAcquire"/> returned.</param>
+    /// <param name="permit">The permit <see cref="TryAcquire"/> gave.</param>
     /// <param name="result">How the call ended.</param>
-    /// <remarks>
-    /// When slow-call tracking is on, the call's duration is measured from <see cref="TryAcquire"/> on the breaker's
-    /// clock. A permit from an earlier generation changes nothing.
-    /// </remarks>
     public void Record(in CircuitPermit permit, CircuitCallResult result)
     {
-        if (!permit.IsAcquired)
+        CheckResult(result);
+        if (permit.IsAcquired)
         {
-            return;
-        }
-
-        var token = permit.Token;
-        var generation = (uint)(token >>> 32);
-        var state = Volatile.Read(ref _state);
-        if (GenerationOf(state) != generation)
-        {
-            return;
-        }
-
-        if ((token & ProbeBit) != 0)
-        {
-            RecordProbe(generation, result);
-            return;
-        }
-
-        if (result == CircuitCallResult.Ignored || StateOf(state) != CircuitState.Closed)
-        {
-            return;
-        }
-
-        var settings = _settings;
-        var now = _clock.NowTicks;
-        var slow = settings.SlowCallMilliseconds > 0 && (token & StartMask) != 0
-            && ((Milliseconds(now) - (token & StartMask)) & StartMask) >= settings.SlowCallMilliseconds;
-        var failure = result == CircuitCallResult.Failure;
-        var window = _window;
-        var epoch = window.EpochOf(now);
-        window.Record(epoch, generation, failure, slow);
-
-        var consecutive = 0;
-        if (failure)
-        {
-            consecutive = Interlocked.Increment(ref _consecutiveFailures);
-        }
-        else if (Volatile.Read(ref _consecutiveFailures) != 0)
-        {
-            // Written only when needed, so successes on many threads do not contend for this line.
-            Volatile.Write(ref _consecutiveFailures, 0);
-        }
-
-        if (failure || slow)
-        {
-            Evaluate(settings, window, generation, epoch, consecutive, now);
+            RecordCore(permit.Token, result, -1);
         }
     }
 
-    /// <summary>Holds the breaker open until <see cref="Close"/>: every call is rejected with <see cref="IsolatedCircuitException"/>.</summary>
+    /// <summary>Reports how a permitted call ended and how long it took (measured by the caller, for example with a precise clock).</summary>
+    /// <param name="permit">The permit <see cref="TryAcquire"/> gave.</param>
+    /// <param name="result">How the call ended.</param>
+    /// <param name="duration">How long the call took; compared with <see cref="CircuitBreakerOptions.SlowCallDuration"/>.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="duration"/> is negative.</exception>
+    public void Record(in CircuitPermit permit, CircuitCallResult result, TimeSpan duration)
+    {
+        CheckResult(result);
+        ArgumentOutOfRangeException.ThrowIfLessThan(duration, TimeSpan.Zero);
+        if (permit.IsAcquired)
+        {
+            RecordCore(permit.Token, result, duration.Ticks);
+        }
+    }
+
+    /// <summary>Holds the breaker open until <see cref="Close"/>: every call is rejected with <see cref="IsolatedCircuitException"/>. Does nothing when already isolated.</summary>
     public void Isolate() => Force(CircuitState.Isolated);
 
-    /// <summary>Closes the breaker with a fresh window and the base break duration, whatever its state.</summary>
+    /// <summary>Resets the breaker: closed, with a fresh window and the base break duration, whatever its state. Calls admitted before no longer count.</summary>
     public void Close() => Force(CircuitState.Closed);
 
-    /// <summary>Gets the state and the figures of the current generation's window.</summary>
+    /// <summary>
+    /// Gets the state and its figures: while closed, the sliding window; while half-open, the probes that reported
+    /// in this round (slow probes count as failed); while open or isolated, zeros.
+    /// </summary>
     /// <returns>The snapshot.</returns>
     public CircuitSnapshot GetSnapshot()
     {
+        var now = _clock.NowTicks;
         var state = Volatile.Read(ref _state);
-        return Snapshot(state, _window, _clock.NowTicks);
+        return FiguresOf(StateOf(state), GenerationOf(state), now);
     }
 
     /// <summary>
-    /// Applies new options to the live breaker: thresholds and durations apply from the next decision; state,
-    /// generation and window are kept. A changed <see cref="CircuitBreakerOptions.SamplingDuration"/> or
-    /// <see cref="CircuitBreakerOptions.BucketCount"/> starts a fresh window (the old counts cannot be re-bucketed);
-    /// the state is still kept. <see cref="CircuitBreakerOptions.TimeProvider"/>, <see cref="CircuitBreakerOptions.Name"/>
-    /// and <see cref="CircuitBreakerOptions.JitterSeed"/> are fixed at construction.
+    /// Applies new options to the live breaker. Thresholds, durations and probe settings apply from the next decision;
+    /// state, generation and window are kept. When <see cref="CircuitBreakerOptions.SamplingDuration"/> or
+    /// <see cref="CircuitBreakerOptions.BucketCount"/> changes, the window is rebuilt with the counts that fit: each
+    /// bucket's counts move to the new bucket that holds the old bucket's end (so they expire no earlier, and at most
+    /// one bucket later), counts older than the new window are dropped, and a call recorded while the window is being
+    /// rebuilt may be missed (at most one per recording thread). <see cref="CircuitBreakerOptions.TimeProvider"/>,
+    /// <see cref="CircuitBreakerOptions.Name"/> and <see cref="CircuitBreakerOptions.JitterSeed"/> are fixed at construction.
     /// </summary>
     /// <param name="options">The new options; validated as a whole before anything changes.</param>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its range; nothing was changed.</exception>
@@ -228,141 +175,451 @@ public sealed class CircuitBreaker
     {
         ArgumentNullException.ThrowIfNull(options);
         var settings = new CircuitBreakerSettings(options);
-        var current = Volatile.Read(ref _settings);
-        if (settings.BucketCount != current.BucketCount || settings.SamplingDuration != current.SamplingDuration)
-        {
-            Volatile.Write(ref _window, new CircuitWindow(settings.BucketCount, settings.SamplingDuration));
-        }
 
-        Volatile.Write(ref _settings, settings);
+        // Reconfiguration is rare and on no call path: the lock only keeps two concurrent updates from pairing one's
+        // window with the other's settings. Calls keep running, lock-free, meanwhile.
+        lock (_reconfiguration)
+        {
+            var old = _window;
+            if (settings.BucketCount != old.BucketCount || settings.BucketTicks != old.BucketTicks)
+            {
+                // Recorders move to the new window first; the old counts follow, so none is counted twice.
+                var window = new CircuitWindow(this, settings.BucketCount, settings.BucketTicks);
+                Volatile.Write(ref _window, window);
+                var now = _clock.NowTicks;
+                var state = Volatile.Read(ref _state);
+                if (StateOf(state) == CircuitState.Closed)
+                {
+                    window.CopyFrom(old, now, GenerationOf(state));
+                }
+            }
+
+            Volatile.Write(ref _settings, settings);
+        }
     }
 
     /// <inheritdoc />
     public override string ToString() => $"{Name} ({State})";
 
+    /// <summary>A start stamp for a token: never zero, which means "untimed".</summary>
+    internal static long StartStamp(long milliseconds)
+    {
+        var stamp = milliseconds & StartMask;
+        return stamp == 0 ? 1 : stamp;
+    }
+
+    internal static bool IsTimed(long token) => (token & StartMask) != 0;
+
+    /// <summary>The time since the token's start stamp, in ticks of whole milliseconds.</summary>
+    internal static long ElapsedTicks(long token, long nowMilliseconds) =>
+        ((nowMilliseconds - (token & StartMask)) & StartMask) * TimeSpan.TicksPerMillisecond;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool TryAcquireCore(bool stampStart, out long token, out long rejection)
+    {
+        var state = Volatile.Read(ref _state);
+        if (StateOf(state) == CircuitState.Closed)
+        {
+            // The closed path reads no clock unless slow-call tracking needs a start time.
+            token = (state & GenerationMask) | AcquiredFlag;
+            if (stampStart && _settings.SlowCallTicks > 0)
+            {
+                token |= StartStamp(Milliseconds(_clock.NowTicks));
+            }
+
+            rejection = 0;
+            return true;
+        }
+
+        return TryAcquireSlow(stampStart, out token, out rejection);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void RecordCore(long token, CircuitCallResult result, long elapsedTicks)
+    {
+        if ((token & ProbeFlag) != 0)
+        {
+            RecordProbe(token, result, elapsedTicks);
+            return;
+        }
+
+        if (result == CircuitCallResult.Ignored)
+        {
+            return;
+        }
+
+        // The clock is read before the state: a result that races a transition is stamped no later than the
+        // transition, so its count can never look newer than the next generation's (see CircuitWindow).
+        var now = _clock.NowTicks;
+        var generation = (uint)(token >>> 32);
+        if (GenerationOf(Volatile.Read(ref _state)) != generation)
+        {
+            // Admitted before the breaker moved on: not counted against the new window.
+            return;
+        }
+
+        var settings = _settings;
+        var slow = settings.SlowCallTicks > 0 && IsSlow(token, elapsedTicks, now, settings);
+        var failure = result == CircuitCallResult.Failure;
+        var window = _window;
+        window.Record(now, generation, failure, slow);
+        if (failure || slow || settings.ConsecutiveFailures > 0)
+        {
+            RecordFailureOrRun(settings, window, generation, failure, slow, now);
+        }
+    }
+
     internal static CircuitState StateOf(long state) => (CircuitState)(state & 3);
 
     private static uint GenerationOf(long state) => (uint)(state >>> 32);
 
-    private static long Pack(CircuitState state, int probes, uint generation) =>
-        ((long)generation << 32) | ((long)probes << ProbeShift) | (long)state;
+    private static int ProbesOf(long state) => (int)((state >> ProbeShift) & ProbeMask);
 
-    private static long Milliseconds(long ticks) => (ticks / TimeSpan.TicksPerMillisecond) & StartMask;
+    private static int ReopeningsOf(long state) => (int)((state >> ReopeningShift) & MaxReopenings);
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private long Token(uint generation, bool probe, CircuitBreakerSettings settings)
+    private static long Pack(CircuitState state, int probes, int reopenings, uint generation) =>
+        ((long)generation << 32) | ((long)reopenings << ReopeningShift) | ((long)probes << ProbeShift) | (long)state;
+
+    private static long Tagged(uint generation, uint value) => ((long)generation << 32) | value;
+
+    private static bool IsBefore(uint a, uint b) => (int)(a - b) < 0;
+
+    private static long Milliseconds(long ticks) => ticks / TimeSpan.TicksPerMillisecond;
+
+    // Ends and deadlines round up to the millisecond, so a break or a probe timeout is never cut short.
+    private static long CeilingMilliseconds(long ticks) => (ticks + TimeSpan.TicksPerMillisecond - 1) / TimeSpan.TicksPerMillisecond;
+
+    /// <summary>Milliseconds left until the time in a tagged word of <paramref name="generation"/>; zero or less when passed or when the word belongs to another generation.</summary>
+    private static long MillisecondsLeft(long word, uint generation, long now) =>
+        (uint)(word >>> 32) == generation ? (int)((uint)word - (uint)Milliseconds(now)) : 0;
+
+    /// <summary>Raises the time in a tagged word to at least <paramref name="milliseconds"/> for <paramref name="generation"/>, leaving a later generation's word alone.</summary>
+    private static void RaiseTagged(ref long word, uint generation, long milliseconds)
     {
-        var token = ((long)generation << 32) | (probe ? ProbeBit : 0);
-        if (settings.SlowCallMilliseconds > 0)
+        var value = (uint)milliseconds;
+        while (true)
         {
-            // Zero means "untimed", so a start that happens to be zero is moved by one millisecond.
-            token |= Math.Max(1, Milliseconds(_clock.NowTicks));
+            var current = Volatile.Read(ref word);
+            var currentGeneration = (uint)(current >>> 32);
+            if (currentGeneration == generation ? (int)(value - (uint)current) <= 0 : IsBefore(generation, currentGeneration))
+            {
+                return;
+            }
+
+            if (Interlocked.CompareExchange(ref word, Tagged(generation, value), current) == current)
+            {
+                return;
+            }
+        }
+    }
+
+    private static void CheckResult(CircuitCallResult result)
+    {
+        if ((uint)result > (uint)CircuitCallResult.Ignored)
+        {
+            throw new ArgumentOutOfRangeException(nameof(result), result, "The result must be Success, Failure or Ignored.");
+        }
+    }
+
+    private bool IsSlow(long token, long elapsedTicks, long now, CircuitBreakerSettings settings)
+    {
+        if (elapsedTicks < 0)
+        {
+            if (!IsTimed(token))
+            {
+                // Admitted before slow-call tracking was turned on.
+                return false;
+            }
+
+            elapsedTicks = ElapsedTicks(token, Milliseconds(now));
+        }
+
+        return elapsedTicks >= settings.SlowCallTicks;
+    }
+
+    private long Token(uint generation, bool probe, bool stampStart, CircuitBreakerSettings settings)
+    {
+        var token = ((long)generation << 32) | AcquiredFlag | (probe ? ProbeFlag : 0);
+        if (stampStart && settings.SlowCallTicks > 0)
+        {
+            token |= StartStamp(Milliseconds(_clock.NowTicks));
         }
 
         return token;
     }
 
-    private void RecordProbe(uint generation, CircuitCallResult result)
+    private bool TryAcquireSlow(bool stampStart, out long token, out long rejection)
     {
         var settings = _settings;
-        if (result == CircuitCallResult.Ignored)
-        {
-            // Free the slot so another probe can test the dependency.
-            while (true)
-            {
-                var state = Volatile.Read(ref _state);
-                if (GenerationOf(state) != generation || StateOf(state) != CircuitState.HalfOpen || ((state >> ProbeShift) & ProbeCountMask) == 0)
-                {
-                    return;
-                }
-
-                if (Interlocked.CompareExchange(ref _state, state - (1L << ProbeShift), state) == state)
-                {
-                    return;
-                }
-            }
-        }
-
-        int successes, failures;
         while (true)
         {
-            var results = Volatile.Read(ref _probeResults);
-            var current = (uint)(results >>> 32) == generation ? results : (long)generation << 32;
-            successes = (int)(current & 0xFFFF) + (result == CircuitCallResult.Success ? 1 : 0);
-            failures = (int)((current >> 16) & 0xFFFF) + (result == CircuitCallResult.Failure ? 1 : 0);
-            var updated = ((long)generation << 32) | ((long)failures << 16) | (long)successes;
-            if (Interlocked.CompareExchange(ref _probeResults, updated, results) == results)
+            var state = Volatile.Read(ref _state);
+            var generation = GenerationOf(state);
+            long left;
+            switch (StateOf(state))
+            {
+                case CircuitState.Closed:
+                    token = Token(generation, probe: false, stampStart, settings);
+                    rejection = 0;
+                    return true;
+
+                case CircuitState.Isolated:
+                    token = 0;
+                    rejection = Rejection.Pack(RejectionReason.IsolatedCircuit, null);
+                    return false;
+
+                case CircuitState.Open:
+                    {
+                        // The break's end is published before the state, so this is this break's end.
+                        var now = _clock.NowTicks;
+                        left = MillisecondsLeft(Volatile.Read(ref _openUntil), generation, now);
+                        if (left > 0)
+                        {
+                            break;
+                        }
+
+                        // The break has passed: this call becomes the first probe of a round.
+                        if (TryStartRound(state, now, CircuitTransitionReason.BreakElapsed, settings))
+                        {
+                            token = Token(generation + 1, probe: true, stampStart, settings);
+                            rejection = 0;
+                            return true;
+                        }
+
+                        continue;
+                    }
+
+                default:
+                    {
+                        var now = _clock.NowTicks;
+                        if (ProbesOf(state) < settings.PermittedProbes)
+                        {
+                            // The deadline moves before the slot is taken, so no caller can find this probe overdue
+                            // before it has run for the probe timeout.
+                            RaiseTagged(ref _probeDeadline, generation, CeilingMilliseconds(now + settings.ProbeTimeoutTicks));
+                            if (Interlocked.CompareExchange(ref _state, state + (1L << ProbeShift), state) == state)
+                            {
+                                token = Token(generation, probe: true, stampStart, settings);
+                                rejection = 0;
+                                return true;
+                            }
+
+                            continue;
+                        }
+
+                        // Every slot is taken. Once the newest probe has run for the probe timeout, the round is given
+                        // up: a new round starts with this call, and the old round's results no longer count.
+                        left = MillisecondsLeft(Volatile.Read(ref _probeDeadline), generation, now);
+                        if (left > 0)
+                        {
+                            break;
+                        }
+
+                        if (TryStartRound(state, now, CircuitTransitionReason.ProbeTimedOut, settings))
+                        {
+                            token = Token(generation + 1, probe: true, stampStart, settings);
+                            rejection = 0;
+                            return true;
+                        }
+
+                        continue;
+                    }
+            }
+
+            token = 0;
+            rejection = Rejection.Pack(RejectionReason.BrokenCircuit, TimeSpan.FromMilliseconds(left));
+            return false;
+        }
+    }
+
+    /// <summary>Starts a half-open round with the caller as its first probe; <see langword="false"/> when another thread changed the state first.</summary>
+    private bool TryStartRound(long state, long now, CircuitTransitionReason reason, CircuitBreakerSettings settings)
+    {
+        var generation = GenerationOf(state);
+        var next = generation + 1;
+        RaiseTagged(ref _probeDeadline, next, CeilingMilliseconds(now + settings.ProbeTimeoutTicks));
+        if (Interlocked.CompareExchange(ref _state, Pack(CircuitState.HalfOpen, 1, ReopeningsOf(state), next), state) != state)
+        {
+            return false;
+        }
+
+        var from = StateOf(state);
+        Raise(from, CircuitState.HalfOpen, reason, next, from, generation, now, null);
+        return true;
+    }
+
+    private void RecordFailureOrRun(CircuitBreakerSettings settings, CircuitWindow window, uint generation, bool failure, bool slow, long now)
+    {
+        var run = settings.ConsecutiveFailures > 0 ? UpdateFailureRun(generation, failure) : 0;
+        if (!failure && !slow)
+        {
+            return;
+        }
+
+        var (calls, failures, slowCalls) = window.Sum(now, generation);
+        var figures = new CircuitSnapshot(CircuitState.Closed, generation, calls, failures, slowCalls);
+        if (settings.ConsecutiveFailures > 0 && run >= settings.ConsecutiveFailures)
+        {
+            Open(settings, generation, CircuitState.Closed, CircuitTransitionReason.ConsecutiveFailures, figures, now);
+        }
+        else if (calls >= settings.MinimumThroughput)
+        {
+            if (figures.FailureRatio >= settings.FailureRatio)
+            {
+                Open(settings, generation, CircuitState.Closed, CircuitTransitionReason.FailureRatio, figures, now);
+            }
+            else if (settings.SlowCallTicks > 0 && figures.SlowCallRatio >= settings.SlowCallRatio)
+            {
+                Open(settings, generation, CircuitState.Closed, CircuitTransitionReason.SlowCallRatio, figures, now);
+            }
+        }
+    }
+
+    /// <summary>Counts a failure into the run of <paramref name="generation"/>, or ends the run on a success; returns the run's length.</summary>
+    private int UpdateFailureRun(uint generation, bool failure)
+    {
+        while (true)
+        {
+            var current = Volatile.Read(ref _failureRun);
+            var currentGeneration = (uint)(current >>> 32);
+            long next;
+            if (!failure)
+            {
+                // Written only when a run is under way, so successes on many threads share this line read-only.
+                if (currentGeneration != generation || (uint)current == 0)
+                {
+                    return 0;
+                }
+
+                next = Tagged(generation, 0);
+            }
+            else if (currentGeneration == generation)
+            {
+                next = (uint)current == uint.MaxValue ? current : current + 1;
+            }
+            else if (IsBefore(currentGeneration, generation))
+            {
+                next = Tagged(generation, 1);
+            }
+            else
+            {
+                // A later generation's run: this result is late.
+                return 0;
+            }
+
+            if (Interlocked.CompareExchange(ref _failureRun, next, current) == current)
+            {
+                return (int)Math.Min((uint)next, int.MaxValue);
+            }
+        }
+    }
+
+    private void RecordProbe(long token, CircuitCallResult result, long elapsedTicks)
+    {
+        var generation = (uint)(token >>> 32);
+        if (result == CircuitCallResult.Ignored)
+        {
+            ReleaseProbe(generation);
+            return;
+        }
+
+        var now = _clock.NowTicks;
+        var state = Volatile.Read(ref _state);
+        if (GenerationOf(state) != generation)
+        {
+            // The round is over (decided, timed out or reset by hand): this probe no longer counts.
+            return;
+        }
+
+        // A slow probe has not shown that the dependency recovered.
+        var settings = _settings;
+        var failed = result == CircuitCallResult.Failure || (settings.SlowCallTicks > 0 && IsSlow(token, elapsedTicks, now, settings));
+        uint counts;
+        while (true)
+        {
+            var current = Volatile.Read(ref _probeResults);
+            var currentGeneration = (uint)(current >>> 32);
+            if (currentGeneration != generation && !IsBefore(currentGeneration, generation))
+            {
+                return;
+            }
+
+            counts = (currentGeneration == generation ? (uint)current : 0) + (failed ? 1u << 16 : 1u);
+            if (Interlocked.CompareExchange(ref _probeResults, Tagged(generation, counts), current) == current)
             {
                 break;
             }
         }
 
+        var successes = (int)(counts & 0xFFFF);
+        var failures = (int)(counts >> 16);
+        var figures = new CircuitSnapshot(CircuitState.HalfOpen, generation, successes + failures, failures, 0);
         if (failures > settings.PermittedProbes - settings.RequiredProbeSuccesses)
         {
-            Open(settings, generation, CircuitState.HalfOpen, CircuitTransitionReason.ProbeFailed, default, _clock.NowTicks);
+            Open(settings, generation, CircuitState.HalfOpen, CircuitTransitionReason.ProbeFailed, figures, now);
         }
-        else if (successes >= settings.RequiredProbeSuccesses)
+        else if (successes >= settings.RequiredProbeSuccesses
+            && TryMove(generation, CircuitState.HalfOpen, Pack(CircuitState.Closed, 0, 0, generation + 1)))
         {
-            if (TryMove(generation, CircuitState.HalfOpen, Pack(CircuitState.Closed, 0, generation + 1)))
-            {
-                Volatile.Write(ref _consecutiveOpens, 0);
-                Volatile.Write(ref _consecutiveFailures, 0);
-                Raise(CircuitState.HalfOpen, CircuitState.Closed, CircuitTransitionReason.ProbesSucceeded, generation + 1, null);
-            }
+            Raise(CircuitState.HalfOpen, CircuitState.Closed, CircuitTransitionReason.ProbesSucceeded, generation + 1, figures, null);
         }
     }
 
-    private void Evaluate(CircuitBreakerSettings settings, CircuitWindow window, uint generation, long epoch, int consecutive, long now)
+    /// <summary>Frees the slot of a probe that ended without a verdict, so another probe can test the dependency.</summary>
+    private void ReleaseProbe(uint generation)
     {
-        if (settings.ConsecutiveFailures > 0 && consecutive >= settings.ConsecutiveFailures)
+        while (true)
         {
-            var (calls, failures, slow) = window.Sum(epoch, generation);
-            Open(settings, generation, CircuitState.Closed, CircuitTransitionReason.ConsecutiveFailures, new CircuitSnapshot(CircuitState.Closed, generation, calls, failures, slow), now);
-            return;
-        }
+            var state = Volatile.Read(ref _state);
+            if (GenerationOf(state) != generation || ProbesOf(state) == 0)
+            {
+                return;
+            }
 
-        var totals = window.Sum(epoch, generation);
-        if (totals.Calls < settings.MinimumThroughput)
-        {
-            return;
-        }
-
-        var figures = new CircuitSnapshot(CircuitState.Closed, generation, totals.Calls, totals.Failures, totals.Slow);
-        if (figures.FailureRatio >= settings.FailureRatio)
-        {
-            Open(settings, generation, CircuitState.Closed, CircuitTransitionReason.FailureRatio, figures, now);
-        }
-        else if (settings.SlowCallMilliseconds > 0 && figures.SlowCallRatio >= settings.SlowCallRatio)
-        {
-            Open(settings, generation, CircuitState.Closed, CircuitTransitionReason.SlowCallRatio, figures, now);
+            if (Interlocked.CompareExchange(ref _state, state - (1L << ProbeShift), state) == state)
+            {
+                return;
+            }
         }
     }
 
     private void Open(CircuitBreakerSettings settings, uint generation, CircuitState from, CircuitTransitionReason reason, CircuitSnapshot figures, long now)
     {
-        var reopenings = from == CircuitState.HalfOpen ? Volatile.Read(ref _consecutiveOpens) + 1 : 0;
-        var breakTicks = BreakTicks(settings, reopenings);
-
-        // Written before the state so that a caller who sees Open reads this break's end.
-        Volatile.Write(ref _openUntilTicks, now + breakTicks);
-        if (TryMove(generation, from, Pack(CircuitState.Open, 0, generation + 1)))
+        var state = Volatile.Read(ref _state);
+        if (GenerationOf(state) != generation || StateOf(state) != from)
         {
-            Volatile.Write(ref _openUntilTicks, now + breakTicks);
-            Volatile.Write(ref _consecutiveOpens, reopenings);
-            Volatile.Write(ref _consecutiveFailures, 0);
-            Raise(from, CircuitState.Open, reason, generation + 1, TimeSpan.FromTicks(breakTicks), figures);
+            return;
         }
+
+        // Re-openings change only with the generation, so they are the same on every retry below.
+        var reopenings = from == CircuitState.HalfOpen ? Math.Min(ReopeningsOf(state) + 1, MaxReopenings) : 0;
+        var breakTicks = BreakTicks(settings, reopenings);
+        var next = generation + 1;
+
+        // Published before the state, so whoever sees this Open reads this break's end.
+        RaiseTagged(ref _openUntil, next, CeilingMilliseconds(now + breakTicks));
+        while (Interlocked.CompareExchange(ref _state, Pack(CircuitState.Open, 0, reopenings, next), state) != state)
+        {
+            // Half-open admissions change the word without changing the generation: try again while it is ours.
+            state = Volatile.Read(ref _state);
+            if (GenerationOf(state) != generation || StateOf(state) != from)
+            {
+                return;
+            }
+        }
+
+        Raise(from, CircuitState.Open, reason, next, figures, TimeSpan.FromTicks(breakTicks));
     }
 
     private long BreakTicks(CircuitBreakerSettings settings, int reopenings)
     {
-        var ticks = Math.Min(settings.BreakTicks * Math.Pow(settings.BreakMultiplier, reopenings), settings.MaxBreakTicks);
+        var ticks = settings.BreakTicks * Math.Pow(settings.BreakMultiplier, reopenings);
         if (settings.Jitter > 0)
         {
             ticks *= 1 + (settings.Jitter * ((_jitter.NextUnit() * 2) - 1));
         }
 
-        return Math.Max(1, (long)ticks);
+        return Math.Max(TimeSpan.TicksPerMillisecond, (long)Math.Min(ticks, settings.MaxBreakTicks));
     }
 
     private bool TryMove(uint generation, CircuitState from, long next)
@@ -386,38 +643,73 @@ public sealed class CircuitBreaker
     {
         while (true)
         {
+            var now = _clock.NowTicks;
             var state = Volatile.Read(ref _state);
-            var generation = GenerationOf(state);
-            if (Interlocked.CompareExchange(ref _state, Pack(target, 0, generation + 1), state) == state)
+            var from = StateOf(state);
+            if (from == CircuitState.Isolated && target == CircuitState.Isolated)
             {
-                if (target == CircuitState.Closed)
-                {
-                    Volatile.Write(ref _consecutiveOpens, 0);
-                    Volatile.Write(ref _consecutiveFailures, 0);
-                }
+                return;
+            }
 
-                Raise(StateOf(state), target, CircuitTransitionReason.Manual, generation + 1, null);
+            var generation = GenerationOf(state);
+            if (Interlocked.CompareExchange(ref _state, Pack(target, 0, 0, generation + 1), state) == state)
+            {
+                Raise(from, target, CircuitTransitionReason.Manual, generation + 1, from, generation, now, null);
                 return;
             }
         }
     }
 
-    private void Raise(CircuitState from, CircuitState to, CircuitTransitionReason reason, uint generation, TimeSpan? breakDuration, CircuitSnapshot? figures = null)
+    private CircuitSnapshot FiguresOf(CircuitState state, uint generation, long now)
     {
-        var handler = Transitioned;
-        if (handler is null)
+        switch (state)
+        {
+            case CircuitState.Closed:
+                {
+                    var (calls, failures, slow) = Volatile.Read(ref _window).Sum(now, generation);
+                    return new CircuitSnapshot(state, generation, calls, failures, slow);
+                }
+
+            case CircuitState.HalfOpen:
+                {
+                    var results = Volatile.Read(ref _probeResults);
+                    var counts = (uint)(results >>> 32) == generation ? (uint)results : 0;
+                    return new CircuitSnapshot(state, generation, (counts & 0xFFFF) + (counts >> 16), counts >> 16, 0);
+                }
+
+            default:
+                return new CircuitSnapshot(state, generation, 0, 0, 0);
+        }
+    }
+
+    private EventHandler<CircuitTransition>? HandlerOf(CircuitState state) => state switch
+    {
+        CircuitState.Open => Opened,
+        CircuitState.HalfOpen => HalfOpened,
+        CircuitState.Closed => Closed,
+        _ => Isolated,
+    };
+
+    /// <summary>Raises a transition whose figures are those of the state left, computed only when someone listens.</summary>
+    private void Raise(CircuitState from, CircuitState to, CircuitTransitionReason reason, uint generation, CircuitState left, uint leftGeneration, long now, TimeSpan? breakDuration)
+    {
+        if (HandlerOf(to) is not null || Transitioned is not null)
+        {
+            Raise(from, to, reason, generation, FiguresOf(left, leftGeneration, now), breakDuration);
+        }
+    }
+
+    private void Raise(CircuitState from, CircuitState to, CircuitTransitionReason reason, uint generation, CircuitSnapshot figures, TimeSpan? breakDuration)
+    {
+        var specific = HandlerOf(to);
+        var all = Transitioned;
+        if (specific is null && all is null)
         {
             return;
         }
 
-        var window = figures ?? new CircuitSnapshot(to, generation, 0, 0, 0);
-        handler(this, new CircuitTransition(this, from, to, reason, window with { State = to, Generation = generation }, breakDuration));
-    }
-
-    private CircuitSnapshot Snapshot(long state, CircuitWindow window, long now)
-    {
-        var generation = GenerationOf(state);
-        var (calls, failures, slow) = window.Sum(window.EpochOf(now), generation);
-        return new CircuitSnapshot(StateOf(state), generation, calls, failures, slow);
+        var transition = new CircuitTransition(this, from, to, reason, generation, figures, breakDuration);
+        specific?.Invoke(this, transition);
+        all?.Invoke(this, transition);
     }
 }

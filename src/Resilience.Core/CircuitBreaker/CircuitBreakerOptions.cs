@@ -1,6 +1,6 @@
 using Resilience.Options;
 
-namespace Resilience;
+namespace Resilience.CircuitBreaker;
 
 /// <summary>
 /// Options of a <see cref="CircuitBreaker"/>. A plain settable object, so it binds from configuration; a breaker
@@ -8,55 +8,61 @@ namespace Resilience;
 /// </summary>
 public sealed class CircuitBreakerOptions
 {
-    /// <summary>Gets or sets the breaker's name, used in telemetry and exceptions. Default: <c>CircuitBreaker</c>.</summary>
+    /// <summary>Gets or sets the breaker's name, used in events and exceptions. Default: <c>CircuitBreaker</c>.</summary>
     public string? Name { get; set; }
 
     /// <summary>Gets or sets the failure ratio over the window at or above which the breaker opens. Range (0, 1]; default 0.5.</summary>
     public double FailureRatio { get; set; } = 0.5;
 
-    /// <summary>Gets or sets how many calls must have finished in the window before a ratio can open the breaker. Range [1, int.MaxValue]; default 20.</summary>
+    /// <summary>Gets or sets how many calls must have finished in the window before a ratio can open the breaker. Range [1, 2147483647]; default 20.</summary>
     public int MinimumThroughput { get; set; } = 20;
 
-    /// <summary>Gets or sets the length of the sliding window. Range [1 ms, 1 day], at least one millisecond per bucket; default 10 s.</summary>
+    /// <summary>Gets or sets the length of the sliding window. Range [1 ms × <see cref="BucketCount"/>, 1 day]; default 10 s.</summary>
     public TimeSpan SamplingDuration { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>Gets or sets how many buckets the window is split into: the window slides by one bucket at a time. Range [1, 1000]; default 10.</summary>
+    /// <summary>Gets or sets how many buckets the window is split into: it slides by one bucket at a time. Range [1, 1000]; default 10.</summary>
     public int BucketCount { get; set; } = 10;
 
-    /// <summary>Gets or sets the duration from which a call is slow, whatever its result; <see langword="null"/> (default) turns slow-call tracking off. Range &gt; 0.</summary>
+    /// <summary>
+    /// Gets or sets the duration from which a call is slow, whatever its result; <see langword="null"/> (default) turns
+    /// slow-call tracking off. Range [1 ms, 1 day].
+    /// </summary>
     public TimeSpan? SlowCallDuration { get; set; }
 
-    /// <summary>Gets or sets the slow-call ratio over the window at or above which the breaker opens. Range (0, 1]; default 1.</summary>
+    /// <summary>Gets or sets the slow-call ratio over the window at or above which the breaker opens (with slow-call tracking on). Range (0, 1]; default 1.</summary>
     public double SlowCallRatio { get; set; } = 1;
 
-    /// <summary>Gets or sets how many failures in a row open the breaker whatever the throughput; 0 (default) turns it off. Range [0, int.MaxValue].</summary>
+    /// <summary>Gets or sets how many failures in a row open the breaker, whatever the throughput; 0 (default) turns this trigger off. Range [0, 2147483647].</summary>
     public int ConsecutiveFailures { get; set; }
 
     /// <summary>Gets or sets how long the breaker stays open before it lets a probe through. Range [1 ms, 1 day]; default 5 s.</summary>
     public TimeSpan BreakDuration { get; set; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>Gets or sets the factor the break duration grows by on each consecutive re-opening. Range [1, 100]; default 1 (constant).</summary>
+    /// <summary>Gets or sets the factor the break grows by on each consecutive re-opening (a failed probe round). Range [1, 100]; default 1 (constant).</summary>
     public double BreakDurationMultiplier { get; set; } = 1;
 
-    /// <summary>Gets or sets the cap on a grown break duration. Range [<see cref="BreakDuration"/>, 1 day]; default 5 min.</summary>
+    /// <summary>Gets or sets the cap on a grown break. Range [<see cref="BreakDuration"/>, 1 day]; default 5 min.</summary>
     public TimeSpan MaxBreakDuration { get; set; } = TimeSpan.FromMinutes(5);
 
-    /// <summary>Gets or sets the random spread of each break duration, as a fraction of it (0.2: ±20 %). Range [0, 1); default 0.</summary>
+    /// <summary>Gets or sets the random spread of each break, as a fraction of it (0.2: ±20 %). Range [0, 1); default 0.</summary>
     public double BreakDurationJitter { get; set; }
 
-    /// <summary>Gets or sets how many probe calls the half-open breaker admits. Range [1, 10000]; default 1.</summary>
+    /// <summary>Gets or sets how many probe calls the half-open breaker admits at once. Range [1, 10000]; default 1.</summary>
     public int PermittedProbes { get; set; } = 1;
 
-    /// <summary>Gets or sets the share of probes that must succeed for the breaker to close. Range (0, 1]; default 1 (all).</summary>
+    /// <summary>Gets or sets the share of the probes that must succeed for the breaker to close. Range (0, 1]; default 1 (all).</summary>
     public double ProbeSuccessRatio { get; set; } = 1;
 
-    /// <summary>Gets or sets how long a probe may run before its slot is given to a new probe; <see langword="null"/> (default) means <see cref="BreakDuration"/>. Range &gt; 0.</summary>
+    /// <summary>
+    /// Gets or sets how long probes may hold every slot before the breaker gives up on them and starts a new round;
+    /// <see langword="null"/> (default) means <see cref="BreakDuration"/>. Range [1 ms, 1 day].
+    /// </summary>
     public TimeSpan? ProbeTimeout { get; set; }
 
-    /// <summary>Gets or sets the seed of the break-duration jitter; <see langword="null"/> (default) for a random seed.</summary>
+    /// <summary>Gets or sets the seed of the break jitter; <see langword="null"/> (default) for a random seed.</summary>
     public int? JitterSeed { get; set; }
 
-    /// <summary>Gets or sets the clock; <see langword="null"/> (default) for <see cref="System.TimeProvider.System"/>.</summary>
+    /// <summary>Gets or sets the clock; <see langword="null"/> (default) for the pipeline's clock when added to a pipeline builder, otherwise <see cref="System.TimeProvider.System"/>.</summary>
     public TimeProvider? TimeProvider { get; set; }
 
     /// <summary>Checks every option; throws naming the first one out of its range.</summary>
@@ -64,26 +70,28 @@ public sealed class CircuitBreakerOptions
     public void Validate()
     {
         const string Type = nameof(CircuitBreakerOptions);
+        var millisecond = TimeSpan.FromMilliseconds(1);
+        var day = TimeSpan.FromDays(1);
         OptionCheck.Ratio(FailureRatio, $"{Type}.{nameof(FailureRatio)}");
         OptionCheck.InRange(MinimumThroughput, 1, int.MaxValue, $"{Type}.{nameof(MinimumThroughput)}");
         OptionCheck.InRange(BucketCount, 1, 1000, $"{Type}.{nameof(BucketCount)}");
-        OptionCheck.InRange(SamplingDuration, TimeSpan.FromMilliseconds(BucketCount), TimeSpan.FromDays(1), $"{Type}.{nameof(SamplingDuration)}");
+        OptionCheck.InRange(SamplingDuration, millisecond * BucketCount, day, $"{Type}.{nameof(SamplingDuration)}");
         if (SlowCallDuration is { } slow)
         {
-            OptionCheck.Positive(slow, $"{Type}.{nameof(SlowCallDuration)}");
+            OptionCheck.InRange(slow, millisecond, day, $"{Type}.{nameof(SlowCallDuration)}");
         }
 
         OptionCheck.Ratio(SlowCallRatio, $"{Type}.{nameof(SlowCallRatio)}");
         OptionCheck.InRange(ConsecutiveFailures, 0, int.MaxValue, $"{Type}.{nameof(ConsecutiveFailures)}");
-        OptionCheck.InRange(BreakDuration, TimeSpan.FromMilliseconds(1), TimeSpan.FromDays(1), $"{Type}.{nameof(BreakDuration)}");
+        OptionCheck.InRange(BreakDuration, millisecond, day, $"{Type}.{nameof(BreakDuration)}");
         OptionCheck.Between(BreakDurationMultiplier, 1, 100, $"{Type}.{nameof(BreakDurationMultiplier)}");
-        OptionCheck.InRange(MaxBreakDuration, BreakDuration, TimeSpan.FromDays(1), $"{Type}.{nameof(MaxBreakDuration)}");
+        OptionCheck.InRange(MaxBreakDuration, BreakDuration, day, $"{Type}.{nameof(MaxBreakDuration)}");
         OptionCheck.InRange(BreakDurationJitter, 0, 1, $"{Type}.{nameof(BreakDurationJitter)}");
         OptionCheck.InRange(PermittedProbes, 1, 10_000, $"{Type}.{nameof(PermittedProbes)}");
         OptionCheck.Ratio(ProbeSuccessRatio, $"{Type}.{nameof(ProbeSuccessRatio)}");
         if (ProbeTimeout is { } probeTimeout)
         {
-            OptionCheck.Positive(probeTimeout, $"{Type}.{nameof(ProbeTimeout)}");
+            OptionCheck.InRange(probeTimeout, millisecond, day, $"{Type}.{nameof(ProbeTimeout)}");
         }
     }
 

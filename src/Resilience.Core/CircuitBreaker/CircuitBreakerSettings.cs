@@ -1,4 +1,4 @@
-namespace Resilience;
+namespace Resilience.CircuitBreaker;
 
 /// <summary>A validated, immutable copy of <see cref="CircuitBreakerOptions"/> in the units the breaker computes with.</summary>
 internal sealed class CircuitBreakerSettings
@@ -10,8 +10,8 @@ internal sealed class CircuitBreakerSettings
         FailureRatio = options.FailureRatio;
         MinimumThroughput = options.MinimumThroughput;
         BucketCount = options.BucketCount;
-        SamplingDuration = options.SamplingDuration;
-        SlowCallMilliseconds = options.SlowCallDuration is { } slow ? Math.Max(1, (long)Math.Ceiling(slow.TotalMilliseconds)) : 0;
+        BucketTicks = options.SamplingDuration.Ticks / options.BucketCount;
+        SlowCallTicks = options.SlowCallDuration?.Ticks ?? 0;
         SlowCallRatio = options.SlowCallRatio;
         ConsecutiveFailures = options.ConsecutiveFailures;
         BreakTicks = options.BreakDuration.Ticks;
@@ -19,6 +19,8 @@ internal sealed class CircuitBreakerSettings
         MaxBreakTicks = options.MaxBreakDuration.Ticks;
         Jitter = options.BreakDurationJitter;
         PermittedProbes = options.PermittedProbes;
+
+        // The epsilon keeps a ratio such as 0.7 × 10 from rounding up to 8 through floating-point error.
         RequiredProbeSuccesses = Math.Max(1, (int)Math.Ceiling((options.ProbeSuccessRatio * options.PermittedProbes) - 1e-9));
         ProbeTimeoutTicks = (options.ProbeTimeout ?? options.BreakDuration).Ticks;
     }
@@ -31,10 +33,10 @@ internal sealed class CircuitBreakerSettings
 
     public int BucketCount { get; }
 
-    public TimeSpan SamplingDuration { get; }
+    public long BucketTicks { get; }
 
     /// <summary>0: slow-call tracking is off.</summary>
-    public long SlowCallMilliseconds { get; }
+    public long SlowCallTicks { get; }
 
     public double SlowCallRatio { get; }
 

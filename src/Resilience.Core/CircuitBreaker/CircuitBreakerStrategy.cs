@@ -1,10 +1,10 @@
-namespace Resilience;
+namespace Resilience.CircuitBreaker;
 
 /// <summary>
 /// The pipeline face of a <see cref="CircuitBreaker"/>: asks it for a permit on entry and reports the outcome on exit.
-/// The pipeline's predicate decides what is a failure; caller cancellation and rejections by inner strategies are
-/// neither success nor failure (a probe's slot is freed). An exception the predicate does not handle is ignored too:
-/// it says nothing of the dependency's health.
+/// The pipeline's predicate decides what is a failure. Caller cancellation, rejections by inner strategies and
+/// exceptions the predicate does not handle are neither success nor failure: they say nothing of the dependency's
+/// health (a probe's slot is freed). With slow-call tracking on, durations come from the pipeline's timestamps.
 /// </summary>
 public sealed class CircuitBreakerStrategy : ResilienceStrategy
 {
@@ -22,23 +22,33 @@ public sealed class CircuitBreakerStrategy : ResilienceStrategy
     /// <inheritdoc />
     protected internal override Entry Enter(ref StrategyContext context)
     {
-        var permit = Breaker.TryAcquire();
-        if (!permit.IsAcquired)
+        if (!Breaker.TryAcquireCore(stampStart: false, out var token, out var rejection))
         {
-            return Entry.Reject(permit.RejectionReason, permit.RetryAfter);
+            var refused = new CircuitPermit(token, rejection);
+            return Entry.Reject(refused.RejectionReason, refused.RetryAfter);
         }
 
-        context.State = permit.Token;
+        if (Breaker.TracksSlowCalls)
+        {
+            // The engine reads the pipeline's clock at most once per pass and shares it with every strategy of the call.
+            token |= CircuitBreaker.StartStamp(Milliseconds(ref context));
+        }
+
+        context.State = token;
         return Entry.Admitted;
     }
 
     /// <inheritdoc />
     protected internal override ExitAction Exit(ref StrategyContext context, in ExitOutcome outcome)
     {
+        var token = context.State;
         var result = outcome.IsHandled ? CircuitCallResult.Failure
             : outcome.IsSuccess ? CircuitCallResult.Success
             : CircuitCallResult.Ignored;
-        Breaker.Record(new CircuitPermit(context.State), result);
+        var elapsedTicks = result != CircuitCallResult.Ignored && CircuitBreaker.IsTimed(token)
+            ? CircuitBreaker.ElapsedTicks(token, Milliseconds(ref context))
+            : -1;
+        Breaker.RecordCore(token, result, elapsedTicks);
         return ExitAction.Continue;
     }
 
@@ -47,4 +57,7 @@ public sealed class CircuitBreakerStrategy : ResilienceStrategy
         rejection.Reason == RejectionReason.IsolatedCircuit
             ? new IsolatedCircuitException($"Circuit '{Name}' is isolated: the call was not made.", in rejection)
             : new BrokenCircuitException($"Circuit '{Name}' is open: the call was not made.", in rejection);
+
+    private static long Milliseconds(ref StrategyContext context) =>
+        (long)(context.GetTimestamp() * (1000d / context.TimeProvider.TimestampFrequency));
 }

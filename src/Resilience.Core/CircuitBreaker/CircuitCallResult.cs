@@ -1,4 +1,4 @@
-namespace Resilience;
+namespace Resilience.CircuitBreaker;
 
 /// <summary>How a call admitted by a breaker ended, as the breaker counts it.</summary>
 public enum CircuitCallResult

@@ -1,9 +1,12 @@
-namespace Resilience;
+namespace Resilience.CircuitBreaker;
 
-/// <summary>A breaker's state and the figures of its current window, for metrics, health checks and tests.</summary>
+/// <summary>
+/// A breaker's state and its figures, for metrics, health checks and tests: while closed, the sliding window; while
+/// half-open, the probes that reported in the round.
+/// </summary>
 /// <param name="State">The state.</param>
 /// <param name="Generation">The state generation: it changes on every transition.</param>
-/// <param name="Calls">Calls finished in the window of the current generation.</param>
+/// <param name="Calls">Calls counted: finished in the window (closed), or probes that reported (half-open).</param>
 /// <param name="Failures">Of those, failures.</param>
 /// <param name="SlowCalls">Of those, slow calls.</param>
 public readonly record struct CircuitSnapshot(CircuitState State, uint Generation, long Calls, long Failures, long SlowCalls)

@@ -1,4 +1,4 @@
-namespace Resilience;
+namespace Resilience.CircuitBreaker;
 
 /// <summary>The states of a circuit breaker.</summary>
 public enum CircuitState

@@ -1,4 +1,4 @@
-namespace Resilience;
+namespace Resilience.CircuitBreaker;
 
 /// <summary>Why a circuit breaker changed state.</summary>
 public enum CircuitTransitionReason
@@ -18,10 +18,10 @@ public enum CircuitTransitionReason
     /// <summary>Enough probes succeeded.</summary>
     ProbesSucceeded = 4,
 
-    /// <summary>Too many probes failed.</summary>
+    /// <summary>Too many probes failed (or were slow) for the success ratio to be reached.</summary>
     ProbeFailed = 5,
 
-    /// <summary>A probe did not report back within <see cref="CircuitBreakerOptions.ProbeTimeout"/>; a new probe round started.</summary>
+    /// <summary>Every probe slot stayed taken for <see cref="CircuitBreakerOptions.ProbeTimeout"/> after the last probe was admitted; a new round started.</summary>
     ProbeTimedOut = 6,
 
     /// <summary>Changed by hand with <see cref="CircuitBreaker.Isolate"/> or <see cref="CircuitBreaker.Close"/>.</summary>

@@ -1,46 +1,54 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 
-namespace Resilience;
+namespace Resilience.CircuitBreaker;
 
 /// <summary>
-/// The breaker's sliding window: <c>BucketCount</c> buckets per stripe (in a ring of the next power of two), each bucket three counters (calls, failures,
-/// slow calls). Lock-free and exact:
+/// The breaker's sliding window: per processor stripe, a ring of buckets (the next power of two at or above
+/// <see cref="BucketCount"/>), each bucket three counters (calls, failures, slow calls). Lock-free and exact:
 /// <list type="bullet">
-/// <item>Each counter is one 64-bit word, a 32-bit tag (the bucket's epoch mixed with the breaker's generation) above a
-/// 32-bit count. A recorder whose tag matches increments the word; one whose tag differs replaces the stale word by
-/// compare-and-swap, so a reset can never erase a count of the current epoch: the swap fails and is retried.</item>
+/// <item>Each counter is one 64-bit word: a 32-bit tag above a 32-bit count. The tag is the bucket's lap round the
+/// ring plus the breaker's generation, so tags only grow: with time (one per lap) and with every transition (one per
+/// generation, which is enough because a generation's counts are all written before the next generation's).</item>
+/// <item>Every update is a compare-and-swap conditioned on the word it read. A recorder adds to a word with its own
+/// tag; replaces a word with an older tag (that bucket has left the window); and drops its count when the word has a
+/// newer tag (its own bucket has left the window, or its generation ended: either way the count is outside the
+/// current window). So a count of a bucket still in the window is never lost and never moved, whatever the
+/// interleaving: the window's totals equal the outcomes recorded in it.</item>
 /// <item>Counters are striped by processor, as a LongAdder is, so threads on different cores do not bounce one cache
-/// line; totals are summed only when a decision needs them (on a failure or a slow call, and for snapshots).</item>
+/// line; totals are summed only when a decision needs them (a failure or a slow call) and for snapshots.</item>
 /// </list>
-/// The one imprecision: a thread that saw a matching tag and increments just after another thread moved the word to
-/// the next epoch adds its count to that next bucket. Totals are unchanged; at most one count per concurrently
-/// recording thread can move one bucket later, and only at a bucket boundary.
+/// Bounds: a count saturates at 4,294,967,295 per bucket and stripe (it never carries into the tag); a tag wraps after
+/// 2^32 laps and generations, and a word left untouched that long could be read as current once.
 /// </summary>
 internal sealed class CircuitWindow
 {
     private const int CountersPerBucket = 3;
     private const int LongsPerCacheLine = 8;
 
+    private readonly CircuitBreaker _owner;
     private readonly long[] _counters;
+    private readonly double _bucketsPerTick;
+    private readonly long _bucketTicks;
     private readonly int _stripeMask;
     private readonly int _stripeStride;
-    private readonly double _bucketsPerTick;
-
-    // The ring holds a power of two of buckets (at least BucketCount), so finding an epoch's bucket is a mask, not a division.
     private readonly int _ringMask;
+    private readonly int _ringShift;
 
-    public CircuitWindow(int bucketCount, TimeSpan samplingDuration)
+    public CircuitWindow(CircuitBreaker owner, int bucketCount, long bucketTicks)
     {
+        _owner = owner;
         BucketCount = bucketCount;
-        BucketTicks = Math.Max(1, samplingDuration.Ticks / bucketCount);
-        _bucketsPerTick = 1d / BucketTicks;
+        _bucketTicks = bucketTicks;
+        _bucketsPerTick = 1d / bucketTicks;
         var stripes = (int)Math.Min(64, BitOperations.RoundUpToPowerOf2((uint)Environment.ProcessorCount));
         _stripeMask = stripes - 1;
         var ring = (int)BitOperations.RoundUpToPowerOf2((uint)bucketCount);
         _ringMask = ring - 1;
+        _ringShift = BitOperations.Log2((uint)ring);
 
-        // Each stripe starts on its own cache line and is followed by a spare one, so neighbours never share a line.
+        // Each stripe starts on its own cache line and is followed by a spare one, so neighbours never share a line
+        // whatever the array's alignment.
         var used = ring * CountersPerBucket;
         _stripeStride = ((used + LongsPerCacheLine - 1) / LongsPerCacheLine * LongsPerCacheLine) + LongsPerCacheLine;
         _counters = new long[(stripes * _stripeStride) + LongsPerCacheLine];
@@ -48,92 +56,159 @@ internal sealed class CircuitWindow
 
     public int BucketCount { get; }
 
-    public long BucketTicks { get; }
+    public long BucketTicks => _bucketTicks;
 
+    /// <summary>Returns the bucket number of an instant: exactly <c>nowTicks / BucketTicks</c>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public long EpochOf(long nowTicks) => (long)(nowTicks * _bucketsPerTick);
-
-    /// <summary>Counts one finished call in the bucket of <paramref name="epoch"/> for <paramref name="generation"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Record(long epoch, uint generation, bool failure, bool slow)
+    public long EpochOf(long nowTicks)
     {
-        var tag = Tag(epoch, generation);
-        var index = LongsPerCacheLine + ((Thread.GetCurrentProcessorId() & _stripeMask) * _stripeStride) + ((int)(epoch & _ringMask) * CountersPerBucket);
-        ref var calls = ref _counters[index];
-        Add(ref calls, tag);
+        // A multiplication by the reciprocal instead of a 64-bit division, which costs tens of cycles. Its rounding can
+        // put an instant at a bucket boundary one bucket off; one multiplication finds and corrects that.
+        var epoch = (long)(nowTicks * _bucketsPerTick);
+        var start = epoch * _bucketTicks;
+        return start > nowTicks ? epoch - 1 : start + _bucketTicks <= nowTicks ? epoch + 1 : epoch;
+    }
+
+    /// <summary>Counts one finished call of <paramref name="generation"/> in the bucket holding <paramref name="nowTicks"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Record(long nowTicks, uint generation, bool failure, bool slow)
+    {
+        var epoch = EpochOf(nowTicks);
+        var tag = TagOf(epoch, generation);
+        ref var calls = ref Counter(Thread.GetCurrentProcessorId() & _stripeMask, epoch);
+        Add(ref calls, tag, 1);
         if (failure)
         {
-            Add(ref Unsafe.Add(ref calls, 1), tag);
+            Add(ref Unsafe.Add(ref calls, 1), tag, 1);
         }
 
         if (slow)
         {
-            Add(ref Unsafe.Add(ref calls, 2), tag);
+            Add(ref Unsafe.Add(ref calls, 2), tag, 1);
         }
     }
 
-    /// <summary>Sums the buckets of the window that ends with <paramref name="epoch"/>, for <paramref name="generation"/>.</summary>
-    public (long Calls, long Failures, long Slow) Sum(long epoch, uint generation)
+    /// <summary>Sums the window that ends with the bucket holding <paramref name="nowTicks"/>, for <paramref name="generation"/>.</summary>
+    public (long Calls, long Failures, long Slow) Sum(long nowTicks, uint generation)
     {
+        var epoch = EpochOf(nowTicks);
         long calls = 0, failures = 0, slow = 0;
-        for (var age = 0; age < BucketCount; age++)
+        for (var age = 0; age < BucketCount && age <= epoch; age++)
         {
-            var bucketEpoch = epoch - age;
-            if (bucketEpoch < 0)
+            var bucket = SumBucket(epoch - age, generation);
+            calls += bucket.Calls;
+            failures += bucket.Failures;
+            slow += bucket.Slow;
+        }
+
+        return (calls, failures, slow);
+    }
+
+    /// <summary>
+    /// Carries the counts of <paramref name="old"/> (a window of another shape) into this one: each bucket's counts go
+    /// to the bucket of this window that holds the old bucket's last instant (or now, for the current bucket), so they
+    /// leave the window no earlier than before and at most one bucket later; counts older than this window are dropped.
+    /// </summary>
+    public void CopyFrom(CircuitWindow old, long nowTicks, uint generation)
+    {
+        var oldEpoch = old.EpochOf(nowTicks);
+        var oldest = EpochOf(nowTicks) - BucketCount;
+        for (var age = 0; age < old.BucketCount && age <= oldEpoch; age++)
+        {
+            var epoch = oldEpoch - age;
+            var (calls, failures, slow) = old.SumBucket(epoch, generation);
+            var target = EpochOf(Math.Min(((epoch + 1) * old._bucketTicks) - 1, nowTicks));
+            if ((calls | failures | slow) == 0 || target <= oldest)
             {
-                break;
+                continue;
             }
 
-            var tag = Tag(bucketEpoch, generation);
-            var offset = (int)(bucketEpoch & _ringMask) * CountersPerBucket;
-            for (var stripe = 0; stripe <= _stripeMask; stripe++)
-            {
-                var index = LongsPerCacheLine + (stripe * _stripeStride) + offset;
-                calls += CountOf(Volatile.Read(ref _counters[index]), tag);
-                failures += CountOf(Volatile.Read(ref _counters[index + 1]), tag);
-                slow += CountOf(Volatile.Read(ref _counters[index + 2]), tag);
-            }
+            var tag = TagOf(target, generation);
+            ref var counter = ref Counter(0, target);
+            AddSlow(ref counter, tag, Saturate(calls));
+            AddSlow(ref Unsafe.Add(ref counter, 1), tag, Saturate(failures));
+            AddSlow(ref Unsafe.Add(ref counter, 2), tag, Saturate(slow));
+        }
+    }
+
+    private static uint Saturate(long count) => (uint)Math.Min(count, uint.MaxValue);
+
+    private static long CountOf(long word, uint tag) => (uint)(word >>> 32) == tag ? (uint)word : 0;
+
+    // Wrap-safe order of tags: a is older than b.
+    private static bool IsBefore(uint a, uint b) => (int)(a - b) < 0;
+
+    private (long Calls, long Failures, long Slow) SumBucket(long epoch, uint generation)
+    {
+        var tag = TagOf(epoch, generation);
+        long calls = 0, failures = 0, slow = 0;
+        for (var stripe = 0; stripe <= _stripeMask; stripe++)
+        {
+            // Slow calls and failures first: a recorder adds the call first, so these never exceed the calls read after them.
+            ref var counter = ref Counter(stripe, epoch);
+            slow += CountOf(Volatile.Read(ref Unsafe.Add(ref counter, 2)), tag);
+            failures += CountOf(Volatile.Read(ref Unsafe.Add(ref counter, 1)), tag);
+            calls += CountOf(Volatile.Read(ref counter), tag);
         }
 
         return (calls, failures, slow);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static uint Tag(long epoch, uint generation) => unchecked(((uint)epoch * 0x9E3779B1u) ^ (generation * 0x85EBCA6Bu) ^ 0x5bd1e995u);
-
-    private static long CountOf(long word, uint tag) => (uint)(word >>> 32) == tag ? (uint)word : 0;
+    private uint TagOf(long epoch, uint generation) => unchecked((uint)(epoch >> _ringShift) + generation);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Add(ref long word, uint tag)
+    private ref long Counter(int stripe, long epoch) =>
+        ref _counters[LongsPerCacheLine + (stripe * _stripeStride) + ((int)(epoch & _ringMask) * CountersPerBucket)];
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Add(ref long word, uint tag, uint amount)
     {
         var current = Volatile.Read(ref word);
-        if ((uint)(current >>> 32) == tag)
+        if ((uint)(current >>> 32) == tag && (uint)current <= uint.MaxValue - amount
+            && Interlocked.CompareExchange(ref word, current + amount, current) == current)
         {
-            Interlocked.Increment(ref word);
             return;
         }
 
-        AddToStaleWord(ref word, tag, current);
+        AddSlow(ref word, tag, amount);
     }
 
-    private static void AddToStaleWord(ref long word, uint tag, long current)
+    private void AddSlow(ref long word, uint tag, uint amount)
     {
-        var fresh = ((long)tag << 32) | 1;
         while (true)
         {
-            var seen = Interlocked.CompareExchange(ref word, fresh, current);
-            if (seen == current)
+            var current = Volatile.Read(ref word);
+            var currentTag = (uint)(current >>> 32);
+            var count = (uint)current;
+            long next;
+            if (currentTag == tag)
             {
+                if (count == uint.MaxValue)
+                {
+                    return;
+                }
+
+                next = current + Math.Min(amount, uint.MaxValue - count);
+            }
+            else if (count == 0 || IsBefore(currentTag, tag) || IsStale(currentTag))
+            {
+                next = ((long)tag << 32) | amount;
+            }
+            else
+            {
+                // A later lap or a later generation owns this word: the bucket of this count has left the window.
                 return;
             }
 
-            if ((uint)(seen >>> 32) == tag)
+            if (Interlocked.CompareExchange(ref word, next, current) == current)
             {
-                Interlocked.Increment(ref word);
                 return;
             }
-
-            current = seen;
         }
     }
+
+    // A tag that looks later than ours yet later than any recorder can have written now has wrapped round: the word
+    // was left untouched for 2^31 laps or more, so it is stale. (Only read on this rare path.)
+    private bool IsStale(uint tag) => IsBefore(TagOf(EpochOf(_owner.NowTicks), _owner.Generation), tag);
 }

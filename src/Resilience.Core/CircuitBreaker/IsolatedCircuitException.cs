@@ -1,4 +1,4 @@
-namespace Resilience;
+namespace Resilience.CircuitBreaker;
 
 /// <summary>Raised when a circuit breaker refused a call because it is held open by hand (isolated).</summary>
 public class IsolatedCircuitException : BrokenCircuitException

@@ -1,138 +1,137 @@
+using Resilience.CircuitBreaker;
+
 namespace Resilience.Tests.CircuitBreaker;
 
 /// <summary>
 /// A deliberately simple, single-threaded reference model of the breaker's rules, written from the specification:
-/// a list of recorded calls instead of striped counters, plain fields instead of a packed state word.
+/// a list of recorded calls instead of striped counters, plain fields instead of packed words, times in plain
+/// milliseconds. It mirrors the documented roundings: a break's end and a probe deadline round up to the millisecond,
+/// durations measured by the breaker are whole milliseconds.
 /// </summary>
 internal sealed class BreakerModel(CircuitBreakerOptions options)
 {
+    private const long TicksPerMs = TimeSpan.TicksPerMillisecond;
+    private const long StartMask = (1L << 30) - 1;
+
     private readonly List<(long Epoch, uint Generation, bool Failure, bool Slow)> _records = [];
-    private readonly long _bucketTicks = options.SamplingDuration.Ticks / options.BucketCount;
+    private long _openUntilMs;
+    private long _probeDeadlineMs;
+    private int _probesAdmitted;
+    private int _probeSuccesses;
+    private int _probeFailures;
+    private int _failureRun;
+    private int _reopenings;
+
+    public CircuitBreakerOptions Options { get; set; } = options;
 
     public CircuitState State { get; private set; }
 
     public uint Generation { get; private set; }
 
-    private long _openUntil;
-    private long _probeDeadline;
-    private int _probesAdmitted;
-    private int _probeSuccesses;
-    private int _probeFailures;
-    private int _consecutiveFailures;
-    private int _reopenings;
+    private long BucketTicks => Options.SamplingDuration.Ticks / Options.BucketCount;
 
-    private int RequiredSuccesses => Math.Max(1, (int)Math.Ceiling((options.ProbeSuccessRatio * options.PermittedProbes) - 1e-9));
+    private bool TracksSlowCalls => Options.SlowCallDuration is not null;
 
-    private long ProbeTimeout => (options.ProbeTimeout ?? options.BreakDuration).Ticks;
+    private int RequiredSuccesses => Math.Max(1, (int)Math.Ceiling((Options.ProbeSuccessRatio * Options.PermittedProbes) - 1e-9));
 
-    /// <summary>Returns (admitted, generation, probe).</summary>
-    public (bool Admitted, uint Generation, bool Probe) Acquire(long now)
+    private long ProbeTimeoutTicks => (Options.ProbeTimeout ?? Options.BreakDuration).Ticks;
+
+    /// <summary>Returns whether the call is admitted, its generation, whether it is a probe, whether it was timed, and the retry-after of a rejection.</summary>
+    public (bool Admitted, uint Generation, bool Probe, bool Timed, TimeSpan? RetryAfter) Acquire(long now)
     {
+        var nowMs = now / TicksPerMs;
         switch (State)
         {
             case CircuitState.Closed:
-                return (true, Generation, false);
+                return (true, Generation, false, TracksSlowCalls, null);
             case CircuitState.Isolated:
-                return (false, Generation, false);
+                return (false, Generation, false, false, null);
             case CircuitState.Open:
-                if (now < _openUntil)
+                if (nowMs < _openUntilMs)
                 {
-                    return (false, Generation, false);
+                    return (false, Generation, false, false, TimeSpan.FromMilliseconds(_openUntilMs - nowMs));
                 }
 
                 StartRound(now);
-                return (true, Generation, true);
+                return (true, Generation, true, TracksSlowCalls, null);
             default:
-                if (_probesAdmitted < options.PermittedProbes)
+                if (_probesAdmitted < Options.PermittedProbes)
                 {
                     _probesAdmitted++;
-                    return (true, Generation, true);
+                    _probeDeadlineMs = Math.Max(_probeDeadlineMs, CeilingMs(now + ProbeTimeoutTicks));
+                    return (true, Generation, true, TracksSlowCalls, null);
                 }
 
-                if (now < _probeDeadline)
+                if (nowMs < _probeDeadlineMs)
                 {
-                    return (false, Generation, false);
+                    return (false, Generation, false, false, TimeSpan.FromMilliseconds(_probeDeadlineMs - nowMs));
                 }
 
                 StartRound(now);
-                return (true, Generation, true);
+                return (true, Generation, true, TracksSlowCalls, null);
         }
     }
 
-    public void Record(uint generation, bool probe, CircuitCallResult result, long startTicks, long now)
+    public void Record(uint generation, bool probe, bool timed, CircuitCallResult result, long start, long now)
     {
-        if (generation != Generation)
+        if (probe && result == CircuitCallResult.Ignored)
+        {
+            if (generation == Generation && _probesAdmitted > 0)
+            {
+                _probesAdmitted--;
+            }
+
+            return;
+        }
+
+        if (generation != Generation || result == CircuitCallResult.Ignored)
         {
             return;
         }
 
+        var slow = TracksSlowCalls && timed && ElapsedTicks(start, now) >= Options.SlowCallDuration!.Value.Ticks;
+        var failure = result == CircuitCallResult.Failure;
         if (probe)
         {
-            if (State != CircuitState.HalfOpen)
-            {
-                return;
-            }
-
-            if (result == CircuitCallResult.Ignored)
-            {
-                _probesAdmitted = Math.Max(0, _probesAdmitted - 1);
-                return;
-            }
-
-            if (result == CircuitCallResult.Success)
-            {
-                _probeSuccesses++;
-            }
-            else
+            if (failure || slow)
             {
                 _probeFailures++;
             }
+            else
+            {
+                _probeSuccesses++;
+            }
 
-            if (_probeFailures > options.PermittedProbes - RequiredSuccesses)
+            if (_probeFailures > Options.PermittedProbes - RequiredSuccesses)
             {
                 Open(now, _reopenings + 1);
             }
             else if (_probeSuccesses >= RequiredSuccesses)
             {
-                State = CircuitState.Closed;
-                Generation++;
-                _reopenings = 0;
-                _consecutiveFailures = 0;
+                Enter(CircuitState.Closed);
             }
 
             return;
         }
 
-        if (State != CircuitState.Closed || result == CircuitCallResult.Ignored)
+        _records.Add((EpochOf(now), Generation, failure, slow));
+        if (Options.ConsecutiveFailures > 0)
         {
-            return;
+            _failureRun = failure ? _failureRun + 1 : 0;
         }
 
-        var slowMs = options.SlowCallDuration is { } s ? Math.Max(1, (long)Math.Ceiling(s.TotalMilliseconds)) : 0;
-        var elapsedMs = (now / TimeSpan.TicksPerMillisecond) - (startTicks / TimeSpan.TicksPerMillisecond);
-        var slow = slowMs > 0 && elapsedMs >= slowMs;
-        var failure = result == CircuitCallResult.Failure;
-        var epoch = (long)(now * (1d / _bucketTicks));
-        _records.Add((epoch, Generation, failure, slow));
-        _consecutiveFailures = failure ? _consecutiveFailures + 1 : 0;
         if (!failure && !slow)
         {
             return;
         }
 
-        if (options.ConsecutiveFailures > 0 && _consecutiveFailures >= options.ConsecutiveFailures)
+        var (calls, failures, slowCalls) = Window(now);
+        if (Options.ConsecutiveFailures > 0 && _failureRun >= Options.ConsecutiveFailures)
         {
             Open(now, 0);
-            return;
         }
-
-        var (calls, failures, slowCalls) = Window(now);
-        if (calls < options.MinimumThroughput)
-        {
-            return;
-        }
-
-        if ((double)failures / calls >= options.FailureRatio || (slowMs > 0 && (double)slowCalls / calls >= options.SlowCallRatio))
+        else if (calls >= Options.MinimumThroughput
+            && ((double)failures / calls >= Options.FailureRatio || (TracksSlowCalls && (double)slowCalls / calls >= Options.SlowCallRatio)))
         {
             Open(now, 0);
         }
@@ -140,23 +139,40 @@ internal sealed class BreakerModel(CircuitBreakerOptions options)
 
     public (long Calls, long Failures, long Slow) Window(long now)
     {
-        var epoch = (long)(now * (1d / _bucketTicks));
-        var inWindow = _records.Where(r => r.Generation == Generation && r.Epoch > epoch - options.BucketCount && r.Epoch <= epoch).ToList();
+        var epoch = EpochOf(now);
+        var inWindow = _records.Where(r => r.Generation == Generation && r.Epoch > epoch - Options.BucketCount && r.Epoch <= epoch).ToList();
         return (inWindow.Count, inWindow.Count(r => r.Failure), inWindow.Count(r => r.Slow));
     }
 
+    public (long Calls, long Failures) ProbeResults() => (_probeSuccesses + _probeFailures, _probeFailures);
+
     public void Isolate()
     {
-        State = CircuitState.Isolated;
-        Generation++;
+        if (State != CircuitState.Isolated)
+        {
+            Enter(CircuitState.Isolated);
+        }
     }
 
-    public void Close()
+    public void Close() => Enter(CircuitState.Closed);
+
+    private static long CeilingMs(long ticks) => (ticks + TicksPerMs - 1) / TicksPerMs;
+
+    private static long ElapsedTicks(long start, long now)
     {
-        State = CircuitState.Closed;
+        var startMs = (start / TicksPerMs) & StartMask;
+        startMs = startMs == 0 ? 1 : startMs;
+        return (((now / TicksPerMs) - startMs) & StartMask) * TicksPerMs;
+    }
+
+    private long EpochOf(long now) => now / BucketTicks;
+
+    private void Enter(CircuitState state)
+    {
+        State = state;
         Generation++;
         _reopenings = 0;
-        _consecutiveFailures = 0;
+        _failureRun = 0;
     }
 
     private void StartRound(long now)
@@ -166,16 +182,16 @@ internal sealed class BreakerModel(CircuitBreakerOptions options)
         _probesAdmitted = 1;
         _probeSuccesses = 0;
         _probeFailures = 0;
-        _probeDeadline = now + ProbeTimeout;
+        _probeDeadlineMs = CeilingMs(now + ProbeTimeoutTicks);
     }
 
     private void Open(long now, int reopenings)
     {
-        var breakTicks = (long)Math.Min(options.BreakDuration.Ticks * Math.Pow(options.BreakDurationMultiplier, reopenings), options.MaxBreakDuration.Ticks);
+        var breakTicks = Math.Min(Options.BreakDuration.Ticks * Math.Pow(Options.BreakDurationMultiplier, reopenings), Options.MaxBreakDuration.Ticks);
         State = CircuitState.Open;
         Generation++;
-        _openUntil = now + breakTicks;
+        _openUntilMs = CeilingMs(now + Math.Max(TicksPerMs, (long)breakTicks));
         _reopenings = reopenings;
-        _consecutiveFailures = 0;
+        _failureRun = 0;
     }
 }

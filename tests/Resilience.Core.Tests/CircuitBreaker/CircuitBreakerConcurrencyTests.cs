@@ -1,44 +1,43 @@
 using Microsoft.Extensions.Time.Testing;
+using Resilience.CircuitBreaker;
+using Breaker = Resilience.CircuitBreaker.CircuitBreaker;
 
 namespace Resilience.Tests.CircuitBreaker;
 
-/// <summary>Real threads on one breaker: counts stay exact and half-open admits no more than its probes.</summary>
+/// <summary>Real threads on one breaker: counts stay exact, transitions never lose or misplace a count, half-open admits no more than its probes.</summary>
 public class CircuitBreakerConcurrencyTests
 {
+    private static readonly int Threads = Math.Max(4, Environment.ProcessorCount * 2);
+
     [Fact]
     public void Window_totals_equal_what_was_recorded_under_contention()
     {
-        var time = new FakeTimeProvider();
-        var breaker = new Resilience.CircuitBreaker(new CircuitBreakerOptions { FailureRatio = 1, MinimumThroughput = int.MaxValue, TimeProvider = time });
-        var threads = Math.Max(4, Environment.ProcessorCount * 2);
+        var breaker = new Breaker(new CircuitBreakerOptions { FailureRatio = 1, MinimumThroughput = int.MaxValue, SlowCallDuration = TimeSpan.FromHours(1), TimeProvider = new FakeTimeProvider() });
         const int PerThread = 250_000;
-        using var start = new Barrier(threads);
 
-        var workers = Enumerable.Range(0, threads).Select(t => new Thread(() =>
+        RunTogether(Threads, t =>
         {
-            start.SignalAndWait();
             for (var i = 0; i < PerThread; i++)
             {
-                var permit = breaker.TryAcquire();
-                breaker.Record(permit, (i + t) % 4 == 0 ? CircuitCallResult.Failure : CircuitCallResult.Success);
+                breaker.TryAcquire(out var permit);
+                breaker.Record(permit, (i + t) % 4 == 0 ? CircuitCallResult.Failure : CircuitCallResult.Success, TimeSpan.FromHours((i + t) % 8 == 0 ? 1 : 0));
             }
-        })).ToList();
-        workers.ForEach(w => w.Start());
-        workers.ForEach(w => w.Join());
+        });
 
         var snapshot = breaker.GetSnapshot();
-        Assert.Equal((long)threads * PerThread, snapshot.Calls);
-        Assert.Equal((long)threads * PerThread / 4, snapshot.Failures);
+        Assert.Equal((long)Threads * PerThread, snapshot.Calls);
+        Assert.Equal((long)Threads * PerThread / 4, snapshot.Failures);
+        Assert.Equal((long)Threads * PerThread / 8, snapshot.SlowCalls);
         Assert.Equal(CircuitState.Closed, snapshot.State);
     }
 
     [Fact]
     public void Counts_recorded_while_buckets_roll_are_never_lost()
     {
-        // The clock moves while threads record: every count lands in some bucket of the window (at most one bucket
-        // later than its own, at a boundary), and the window is long enough to hold them all.
+        // The clock moves while threads record: every count lands in its own bucket, and the window (1,000 buckets of
+        // a second) is long enough to hold them all.
         var time = new FakeTimeProvider();
-        var breaker = new Resilience.CircuitBreaker(new CircuitBreakerOptions
+        var breaker = new Breaker(new CircuitBreakerOptions
         {
             FailureRatio = 1,
             MinimumThroughput = int.MaxValue,
@@ -46,9 +45,9 @@ public class CircuitBreakerConcurrencyTests
             BucketCount = 1000,
             TimeProvider = time,
         });
-        const int Threads = 4;
+        const int Workers = 4;
         const int PerThread = 100_000;
-        var running = Threads;
+        var running = Workers;
 
         var ticker = new Thread(() =>
         {
@@ -58,21 +57,61 @@ public class CircuitBreakerConcurrencyTests
                 Thread.Sleep(1);
             }
         });
-        var workers = Enumerable.Range(0, Threads).Select(_ => new Thread(() =>
+        ticker.Start();
+        RunTogether(Workers, _ =>
         {
             for (var i = 0; i < PerThread; i++)
             {
-                breaker.Record(breaker.TryAcquire(), CircuitCallResult.Success);
+                breaker.TryAcquire(out var permit);
+                breaker.Record(permit, CircuitCallResult.Success);
             }
 
             Interlocked.Decrement(ref running);
-        })).ToList();
-        ticker.Start();
-        workers.ForEach(w => w.Start());
-        workers.ForEach(w => w.Join());
+        });
         ticker.Join();
 
-        Assert.Equal((long)Threads * PerThread, breaker.GetSnapshot().Calls);
+        Assert.Equal((long)Workers * PerThread, breaker.GetSnapshot().Calls);
+    }
+
+    [Fact]
+    public void Resets_racing_recorders_never_lose_or_misplace_a_count_of_the_current_generation()
+    {
+        // Recorders keep acquiring and recording while another thread resets the breaker again and again. Late results
+        // of earlier generations must neither count nor erase counts: once the resets stop, the window holds exactly
+        // the calls admitted in the final generation.
+        var breaker = new Breaker(new CircuitBreakerOptions { FailureRatio = 1, MinimumThroughput = int.MaxValue, TimeProvider = new FakeTimeProvider() });
+        const int Workers = 3;
+        const int PerThread = 300_000;
+        var recorded = new Dictionary<uint, long>[Workers];
+        var resetting = 1;
+
+        var resetter = new Thread(() =>
+        {
+            for (var i = 0; i < 2_000; i++)
+            {
+                breaker.Close();
+                Thread.SpinWait(500);
+            }
+
+            Volatile.Write(ref resetting, 0);
+        });
+        resetter.Start();
+        RunTogether(Workers, t =>
+        {
+            var mine = recorded[t] = [];
+            for (var i = 0; i < PerThread || Volatile.Read(ref resetting) == 1; i++)
+            {
+                breaker.TryAcquire(out var permit);
+                breaker.Record(permit, i % 3 == 0 ? CircuitCallResult.Failure : CircuitCallResult.Success);
+                mine[permit.Generation] = mine.GetValueOrDefault(permit.Generation) + 1;
+            }
+        });
+        resetter.Join();
+
+        var final = breaker.GetSnapshot();
+        var expected = recorded.Sum(r => r.GetValueOrDefault(final.Generation));
+        Assert.Equal(2_000u, final.Generation);
+        Assert.Equal(expected, final.Calls);
     }
 
     [Fact]
@@ -80,44 +119,59 @@ public class CircuitBreakerConcurrencyTests
     {
         var time = new FakeTimeProvider();
         const int Probes = 3;
-        var breaker = new Resilience.CircuitBreaker(new CircuitBreakerOptions
+        var breaker = new Breaker(new CircuitBreakerOptions
         {
             MinimumThroughput = 1,
             FailureRatio = 1,
             PermittedProbes = Probes,
             BreakDuration = TimeSpan.FromSeconds(1),
-            ProbeTimeout = TimeSpan.FromHours(1),
+            ProbeTimeout = TimeSpan.FromMinutes(1),
             TimeProvider = time,
         });
-        var threads = Math.Max(8, Environment.ProcessorCount * 4);
+        var racers = Math.Max(8, Environment.ProcessorCount * 4);
 
         for (var round = 0; round < 50; round++)
         {
-            breaker.Record(breaker.TryAcquire(), CircuitCallResult.Failure);
+            breaker.TryAcquire(out var opener);
+            breaker.Record(opener, CircuitCallResult.Failure);
             Assert.Equal(CircuitState.Open, breaker.State);
             time.Advance(TimeSpan.FromSeconds(1));
 
-            var admitted = new CircuitPermit[threads];
-            using var start = new Barrier(threads);
-            var workers = Enumerable.Range(0, threads).Select(t => new Thread(() =>
+            // Every racer tries twice: the first wave races Open -> HalfOpen, the second races for the slots left.
+            var permits = new CircuitPermit[racers * 2];
+            RunTogether(racers, t =>
             {
-                start.SignalAndWait();
-                admitted[t] = breaker.TryAcquire();
-            })).ToList();
-            workers.ForEach(w => w.Start());
-            workers.ForEach(w => w.Join());
+                breaker.TryAcquire(out permits[t]);
+                breaker.TryAcquire(out permits[racers + t]);
+            });
 
-            var probes = admitted.Where(p => p.IsAcquired).ToList();
+            var probes = permits.Where(p => p.IsAcquired).ToList();
             Assert.Equal(Probes, probes.Count);
             Assert.All(probes, p => Assert.True(p.IsProbe));
             Assert.Single(probes.Select(p => p.Generation).Distinct());
 
-            // Fail one probe: the round reopens (a fresh round next time).
-            breaker.Record(probes[0], CircuitCallResult.Failure);
-            time.Advance(TimeSpan.FromMinutes(10));
-            var closing = Enumerable.Range(0, Probes).Select(_ => breaker.TryAcquire()).ToList();
-            closing.ForEach(p => breaker.Record(p, CircuitCallResult.Success));
+            // Once the round is overdue, racers start exactly one new round between them.
+            time.Advance(TimeSpan.FromMinutes(1));
+            RunTogether(racers, t => breaker.TryAcquire(out permits[t]));
+            var fresh = permits.Take(racers).Where(p => p.IsAcquired).ToList();
+            Assert.Equal(Probes, fresh.Count);
+            Assert.Single(fresh.Select(p => p.Generation).Distinct());
+            Assert.Equal(probes[0].Generation + 1, fresh[0].Generation);
+
+            fresh.ForEach(p => breaker.Record(p, CircuitCallResult.Success));
             Assert.Equal(CircuitState.Closed, breaker.State);
         }
+    }
+
+    private static void RunTogether(int threads, Action<int> body)
+    {
+        using var start = new Barrier(threads);
+        var workers = Enumerable.Range(0, threads).Select(t => new Thread(() =>
+        {
+            start.SignalAndWait();
+            body(t);
+        })).ToList();
+        workers.ForEach(w => w.Start());
+        workers.ForEach(w => w.Join());
     }
 }

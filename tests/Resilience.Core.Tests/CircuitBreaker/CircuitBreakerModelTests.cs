@@ -2,17 +2,20 @@ using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
 using Microsoft.Extensions.Time.Testing;
+using Resilience.CircuitBreaker;
+using Breaker = Resilience.CircuitBreaker.CircuitBreaker;
 
 namespace Resilience.Tests.CircuitBreaker;
 
 /// <summary>
-/// Model-based test: random scripts of calls (success, failure, slow, cancelled), time advances, probes held open
-/// concurrently and completed later, and manual commands run against the breaker and the reference model; the state,
-/// the generation, every admit/reject decision and the window's figures must agree at every step.
+/// Model-based test: random scripts of calls (success, failure, slow, ignored), time advances, calls held in flight
+/// (concurrent probes, slow callers) and completed later, manual commands and live option changes run against the
+/// breaker and the reference model; the state, the generation, every admit/reject decision with its retry-after, and
+/// the figures (window while closed, probe results while half-open) must agree at every step.
 /// </summary>
 public class CircuitBreakerModelTests
 {
-    private static CircuitBreakerOptions Options(FakeTimeProvider time) => new()
+    private static CircuitBreakerOptions First(FakeTimeProvider time) => new()
     {
         FailureRatio = 0.5,
         MinimumThroughput = 4,
@@ -30,44 +33,55 @@ public class CircuitBreakerModelTests
         TimeProvider = time,
     };
 
-    [Property(MaxTest = 1000, EndSize = 120, Replay = "(3125702137,2986349813)")]
+    // Same window shape, other thresholds: slow-call tracking and the consecutive trigger off, three probes.
+    private static CircuitBreakerOptions Second(FakeTimeProvider time) => new()
+    {
+        FailureRatio = 0.75,
+        MinimumThroughput = 3,
+        SamplingDuration = TimeSpan.FromSeconds(1),
+        BucketCount = 4,
+        BreakDuration = TimeSpan.FromMilliseconds(400),
+        BreakDurationMultiplier = 1.5,
+        MaxBreakDuration = TimeSpan.FromSeconds(2),
+        PermittedProbes = 3,
+        ProbeSuccessRatio = 0.67,
+        TimeProvider = time,
+    };
+
+    [Property(MaxTest = 1000, EndSize = 150, Replay = "(3125702137,2986349813)")]
     public Property Breaker_agrees_with_the_reference_model(int[] script)
     {
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
-        var options = Options(time);
-        var breaker = new Resilience.CircuitBreaker(options);
-        var model = new BreakerModel(options);
-        var held = new List<(CircuitPermit Permit, uint Generation, bool Probe, long Start)>();
+        var breaker = new Breaker(First(time));
+        var model = new BreakerModel(First(time));
+        var held = new List<(CircuitPermit Permit, uint Generation, bool Probe, bool Timed, long Start)>();
+        var usingFirst = true;
         var step = 0;
 
         foreach (var raw in script)
         {
             step++;
-            var command = (int)((uint)raw % 9);
-            var argument = (int)((uint)raw / 9 % 400);
+            var command = (int)((uint)raw % 10);
+            var argument = (int)((uint)raw / 10 % 400);
             var now = time.GetTimestamp();
             switch (command)
             {
-                case 0:
-                case 1:
-                case 2:
-                case 3:
+                case <= 3:
                     {
-                        // A call that takes `duration` and ends with a result.
+                        // A call that takes 10 or 150 ms and ends with a result.
                         var result = command switch { 0 or 1 => CircuitCallResult.Success, 2 => CircuitCallResult.Failure, _ => CircuitCallResult.Ignored };
-                        var permit = breaker.TryAcquire();
+                        var admitted = breaker.TryAcquire(out var permit);
                         var expected = model.Acquire(now);
-                        if (permit.IsAcquired != expected.Admitted)
+                        if (Disagree(admitted, permit, expected) is { } why)
                         {
-                            return Fail(step, $"admit {permit.IsAcquired} vs model {expected.Admitted} in {model.State}");
+                            return Fail(step, why);
                         }
 
-                        var duration = TimeSpan.FromMilliseconds(argument % 2 == 0 ? 10 : 150);
-                        time.Advance(duration);
-                        if (permit.IsAcquired)
+                        time.Advance(TimeSpan.FromMilliseconds(argument % 2 == 0 ? 10 : 150));
+                        if (admitted)
                         {
                             breaker.Record(permit, result);
-                            model.Record(expected.Generation, expected.Probe, result, now, time.GetTimestamp());
+                            model.Record(expected.Generation, expected.Probe, expected.Timed, result, now, time.GetTimestamp());
                         }
 
                         break;
@@ -80,16 +94,16 @@ public class CircuitBreakerModelTests
                 case 5:
                     {
                         // A call that stays in flight (a concurrent probe or a slow caller).
-                        var permit = breaker.TryAcquire();
+                        var admitted = breaker.TryAcquire(out var permit);
                         var expected = model.Acquire(now);
-                        if (permit.IsAcquired != expected.Admitted)
+                        if (Disagree(admitted, permit, expected) is { } why)
                         {
-                            return Fail(step, $"held admit {permit.IsAcquired} vs model {expected.Admitted}");
+                            return Fail(step, "held " + why);
                         }
 
-                        if (permit.IsAcquired)
+                        if (admitted)
                         {
-                            held.Add((permit, expected.Generation, expected.Probe, now));
+                            held.Add((permit, expected.Generation, expected.Probe, expected.Timed, now));
                         }
 
                         break;
@@ -99,11 +113,11 @@ public class CircuitBreakerModelTests
                     if (held.Count > 0)
                     {
                         // A held call completes, possibly in a later generation than it started.
-                        var (permit, generation, probe, start) = held[argument % held.Count];
+                        var (permit, generation, probe, timed, start) = held[argument % held.Count];
                         held.RemoveAt(argument % held.Count);
                         var result = (CircuitCallResult)(argument % 3);
                         breaker.Record(permit, result);
-                        model.Record(generation, probe, result, start, now);
+                        model.Record(generation, probe, timed, result, start, now);
                     }
 
                     break;
@@ -122,25 +136,58 @@ public class CircuitBreakerModelTests
 
                     break;
 
+                case 8:
+                    if (argument % 8 == 0)
+                    {
+                        // Live reconfiguration: thresholds change, state, generation and window stay.
+                        usingFirst = !usingFirst;
+                        var options = usingFirst ? First(time) : Second(time);
+                        breaker.UpdateOptions(options);
+                        model.Options = options;
+                    }
+
+                    break;
+
                 default:
                     time.Advance(TimeSpan.FromMilliseconds(argument * 5));
                     break;
             }
 
             var snapshot = breaker.GetSnapshot();
-            var window = model.Window(time.GetTimestamp());
             if (snapshot.State != model.State || snapshot.Generation != model.Generation)
             {
                 return Fail(step, $"state {snapshot.State}/{snapshot.Generation} vs model {model.State}/{model.Generation}");
             }
 
-            if (snapshot.State == CircuitState.Closed && (snapshot.Calls, snapshot.Failures, snapshot.SlowCalls) != window)
+            var figures = (snapshot.Calls, snapshot.Failures, snapshot.SlowCalls);
+            var expectedFigures = snapshot.State switch
             {
-                return Fail(step, $"window {(snapshot.Calls, snapshot.Failures, snapshot.SlowCalls)} vs model {window}");
+                CircuitState.Closed => model.Window(time.GetTimestamp()),
+                CircuitState.HalfOpen => (model.ProbeResults().Calls, model.ProbeResults().Failures, 0L),
+                _ => (0L, 0L, 0L),
+            };
+            if (figures != expectedFigures)
+            {
+                return Fail(step, $"figures {figures} vs model {expectedFigures} in {snapshot.State}");
             }
         }
 
         return true.ToProperty();
+    }
+
+    private static string? Disagree(bool admitted, CircuitPermit permit, (bool Admitted, uint Generation, bool Probe, bool Timed, TimeSpan? RetryAfter) expected)
+    {
+        if (admitted != expected.Admitted || admitted != permit.IsAcquired)
+        {
+            return $"admit {admitted} vs model {expected.Admitted}";
+        }
+
+        if (admitted && (permit.Generation != expected.Generation || permit.IsProbe != expected.Probe))
+        {
+            return $"permit {permit.Generation}/{permit.IsProbe} vs model {expected.Generation}/{expected.Probe}";
+        }
+
+        return !admitted && permit.RetryAfter != expected.RetryAfter ? $"retry-after {permit.RetryAfter} vs model {expected.RetryAfter}" : null;
     }
 
     private static Property Fail(int step, string why) => false.Label($"step {step}: {why}");

@@ -1,4 +1,6 @@
 using Microsoft.Extensions.Time.Testing;
+using Resilience.CircuitBreaker;
+using Breaker = Resilience.CircuitBreaker.CircuitBreaker;
 
 namespace Resilience.Tests.CircuitBreaker;
 
@@ -6,53 +8,69 @@ public class CircuitBreakerPipelineTests
 {
     private readonly FakeTimeProvider _time = new();
 
-    private Resilience.CircuitBreaker Breaker(int minimumThroughput = 2) => new(new CircuitBreakerOptions
-    {
-        Name = "inventory",
-        MinimumThroughput = minimumThroughput,
-        FailureRatio = 0.5,
-        BreakDuration = TimeSpan.FromSeconds(30),
-        TimeProvider = _time,
-    });
-
     [Fact]
-    public async Task Failures_open_the_breaker_and_then_calls_are_rejected_without_running()
+    public void Sync_failures_open_the_breaker_and_later_calls_are_rejected_without_running()
     {
-        var pipeline = new ResiliencePipelineBuilder { Name = "orders" }.AddCircuitBreaker(Breaker()).Build();
+        var breaker = Create();
+        var pipeline = new ResiliencePipelineBuilder { Name = "orders" }.AddCircuitBreaker(breaker).Build();
         var runs = 0;
 
         for (var i = 0; i < 2; i++)
         {
-            await Assert.ThrowsAsync<IOException>(() => pipeline.ExecuteAsync<int>(_ => { runs++; throw new IOException(); }).AsTask());
+            Assert.Throws<IOException>(() => pipeline.Execute<int>(_ => { runs++; throw new IOException(); }));
         }
 
-        var thrown = await Assert.ThrowsAsync<BrokenCircuitException>(() => pipeline.ExecuteAsync(_ => { runs++; return new ValueTask<int>(1); }).AsTask());
-        var outcome = pipeline.ExecuteOutcome((_, _) => ++runs, 0);
+        _time.Advance(TimeSpan.FromSeconds(10));
+        var thrown = Assert.Throws<BrokenCircuitException>(() => pipeline.Execute(_ => ++runs));
 
         Assert.Equal(2, runs);
-        Assert.Equal(("orders", "inventory", TimeSpan.FromSeconds(30)), (thrown.PipelineName, thrown.StrategyName, thrown.RetryAfter));
+        Assert.Equal(("orders", "inventory", TimeSpan.FromSeconds(20), RejectionReason.BrokenCircuit), (thrown.PipelineName, thrown.StrategyName, thrown.RetryAfter, thrown.Reason));
+        Assert.Equal("Circuit 'inventory' is open: the call was not made.", thrown.Message);
+    }
+
+    [Fact]
+    public async Task Async_failures_open_the_breaker_and_the_non_throwing_form_returns_a_rejected_outcome()
+    {
+        var breaker = Create();
+        var pipeline = new ResiliencePipelineBuilder { Name = "orders" }.AddCircuitBreaker(breaker).Build();
+
+        for (var i = 0; i < 2; i++)
+        {
+            await Assert.ThrowsAsync<IOException>(() => pipeline.ExecuteAsync<int>(static async _ => { await Task.Yield(); throw new IOException(); }).AsTask());
+        }
+
+        var runs = 0;
+        var outcome = await pipeline.ExecuteOutcomeAsync((_, _) => new ValueTask<int>(++runs), 0);
+
+        Assert.Equal(0, runs);
         Assert.True(outcome.IsRejected);
-        Assert.Equal(RejectionReason.BrokenCircuit, outcome.Rejection.Reason);
+        Assert.Equal((RejectionReason.BrokenCircuit, TimeSpan.FromSeconds(30), "orders"), (outcome.Rejection.Reason, outcome.Rejection.RetryAfter, outcome.Rejection.PipelineName));
         Assert.IsType<BrokenCircuitException>(outcome.Exception);
     }
 
     [Fact]
-    public void Isolated_breaker_rejects_with_isolated_exception()
+    public void An_isolated_breaker_rejects_with_an_isolated_circuit_exception()
     {
-        var breaker = Breaker();
+        var breaker = Create();
         var pipeline = new ResiliencePipelineBuilder().AddCircuitBreaker(breaker).Build();
         breaker.Isolate();
 
-        Assert.Throws<IsolatedCircuitException>(() => pipeline.Execute(static _ => 1));
+        var thrown = Assert.Throws<IsolatedCircuitException>(() => pipeline.Execute(static _ => 1));
+        var outcome = pipeline.ExecuteOutcome(static (_, _) => 1, 0);
+
+        Assert.Equal((RejectionReason.IsolatedCircuit, (TimeSpan?)null), (thrown.Reason, thrown.RetryAfter));
+        Assert.Equal(RejectionReason.IsolatedCircuit, outcome.Rejection.Reason);
     }
 
     [Fact]
-    public void Typed_predicate_counts_results_as_failures()
+    public void A_typed_predicate_counts_results_as_failures()
     {
-        var breaker = Breaker();
-        var pipeline = new ResiliencePipelineBuilder<int>().AddCircuitBreaker(breaker, static o => o.Exception is not null || o.Result >= 500).Build();
+        var breaker = Create(minimumThroughput: 3);
+        var pipeline = new ResiliencePipelineBuilder<int>().AddCircuitBreaker(breaker, static o => o.Exception is not null || o.Result == 503).Build();
 
+        pipeline.Execute(static _ => 200);
         pipeline.Execute(static _ => 503);
+        Assert.Equal((CircuitState.Closed, 2L, 1L), (breaker.State, breaker.GetSnapshot().Calls, breaker.GetSnapshot().Failures));
         pipeline.Execute(static _ => 503);
 
         Assert.Equal(CircuitState.Open, breaker.State);
@@ -60,9 +78,28 @@ public class CircuitBreakerPipelineTests
     }
 
     [Fact]
-    public void Exception_predicate_ignores_unhandled_exceptions()
+    public void Options_overloads_build_a_breaker_on_the_builders_clock_with_their_predicates()
     {
-        var breaker = Breaker();
+        var options = new CircuitBreakerOptions { MinimumThroughput = 1, FailureRatio = 1, BreakDuration = TimeSpan.FromSeconds(3) };
+        var typed = new ResiliencePipelineBuilder<int> { TimeProvider = _time }.AddCircuitBreaker(options, static o => o.Result < 0).Build();
+        var untyped = new ResiliencePipelineBuilder { TimeProvider = _time }.AddCircuitBreaker(options, static e => e is TimeoutException).Build();
+        var plain = new ResiliencePipelineBuilder<int> { TimeProvider = _time }.AddCircuitBreaker(options).Build();
+
+        typed.Execute(static _ => -1);
+        untyped.ExecuteOutcome<int, int>(static (_, _) => throw new TimeoutException(), 0);
+        plain.ExecuteOutcome<int>(static (_, _) => throw new IOException(), 0);
+        _time.Advance(TimeSpan.FromSeconds(1));
+
+        Assert.Equal(TimeSpan.FromSeconds(2), typed.ExecuteOutcome(static (_, _) => 1, 0).Rejection.RetryAfter);
+        Assert.Equal(TimeSpan.FromSeconds(2), untyped.ExecuteOutcome(static (_, _) => 1, 0).Rejection.RetryAfter);
+        Assert.Equal(TimeSpan.FromSeconds(2), plain.ExecuteOutcome(static (_, _) => 1, 0).Rejection.RetryAfter);
+        Assert.Null(options.TimeProvider);
+    }
+
+    [Fact]
+    public void Exceptions_the_predicate_does_not_handle_are_neither_success_nor_failure()
+    {
+        var breaker = Create();
         var pipeline = new ResiliencePipelineBuilder().AddCircuitBreaker(breaker, static e => e is TimeoutException).Build();
 
         for (var i = 0; i < 5; i++)
@@ -70,14 +107,14 @@ public class CircuitBreakerPipelineTests
             pipeline.ExecuteOutcome<int, int>(static (_, _) => throw new FormatException(), 0);
         }
 
-        Assert.Equal(CircuitState.Closed, breaker.State);
-        Assert.Equal(0, breaker.GetSnapshot().Calls);
+        pipeline.ExecuteOutcome<int, int>(static (_, _) => throw new TimeoutException(), 0);
+        Assert.Equal((CircuitState.Closed, 1L, 1L), (breaker.State, breaker.GetSnapshot().Calls, breaker.GetSnapshot().Failures));
     }
 
     [Fact]
-    public async Task Caller_cancellation_is_neither_success_nor_failure()
+    public async Task Caller_cancellation_is_neither_success_nor_failure_and_frees_a_probe_slot()
     {
-        var breaker = Breaker();
+        var breaker = Create(minimumThroughput: 1);
         var pipeline = new ResiliencePipelineBuilder().AddCircuitBreaker(breaker).Build();
         using var cts = new CancellationTokenSource();
         cts.Cancel();
@@ -87,14 +124,34 @@ public class CircuitBreakerPipelineTests
             await pipeline.ExecuteOutcomeAsync(static (_, ct) => ValueTask.FromCanceled<int>(ct), 0, cts.Token);
         }
 
-        Assert.Equal(0, breaker.GetSnapshot().Calls);
+        Assert.Equal((CircuitState.Closed, 0L), (breaker.State, breaker.GetSnapshot().Calls));
+        pipeline.ExecuteOutcome<int, int>(static (_, _) => throw new IOException(), 0);
+        _time.Advance(TimeSpan.FromSeconds(30));
+        await pipeline.ExecuteOutcomeAsync(static (_, ct) => ValueTask.FromCanceled<int>(ct), 0, cts.Token);
+        Assert.Equal(1, pipeline.ExecuteOutcome(static (_, _) => 1, 0).Result);
         Assert.Equal(CircuitState.Closed, breaker.State);
+    }
+
+    [Fact]
+    public void Rejections_by_inner_strategies_are_ignored()
+    {
+        var breaker = Create(minimumThroughput: 1);
+        var inner = Create(minimumThroughput: 1);
+        inner.Isolate();
+        var pipeline = new ResiliencePipelineBuilder().AddCircuitBreaker(breaker).AddCircuitBreaker(inner).Build();
+
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal(RejectionReason.IsolatedCircuit, pipeline.ExecuteOutcome(static (_, _) => 1, 0).Rejection.Reason);
+        }
+
+        Assert.Equal((CircuitState.Closed, 0L), (breaker.State, breaker.GetSnapshot().Calls));
     }
 
     [Fact]
     public async Task One_breaker_shared_by_two_pipelines_opens_for_both()
     {
-        var breaker = Breaker();
+        var breaker = Create();
         var reads = new ResiliencePipelineBuilder { Name = "reads" }.AddCircuitBreaker(breaker).Build();
         var writes = new ResiliencePipelineBuilder<string> { Name = "writes" }.AddCircuitBreaker(breaker).Build();
 
@@ -107,9 +164,9 @@ public class CircuitBreakerPipelineTests
     }
 
     [Fact]
-    public async Task Probe_through_a_pipeline_closes_the_breaker_and_a_failed_async_probe_reopens_it()
+    public async Task A_probe_through_a_pipeline_closes_the_breaker_and_a_failed_async_probe_reopens_it()
     {
-        var breaker = Breaker(minimumThroughput: 1);
+        var breaker = Create(minimumThroughput: 1);
         var pipeline = new ResiliencePipelineBuilder().AddCircuitBreaker(breaker).Build();
         pipeline.ExecuteOutcome<int, int>(static (_, _) => throw new IOException(), 0);
         _time.Advance(TimeSpan.FromSeconds(30));
@@ -124,20 +181,33 @@ public class CircuitBreakerPipelineTests
     }
 
     [Fact]
-    public void Slow_calls_through_a_pipeline_are_measured_on_the_breaker_clock()
+    public void Slow_calls_through_a_pipeline_are_timed_on_the_pipelines_clock()
     {
-        var breaker = new Resilience.CircuitBreaker(new CircuitBreakerOptions
+        var pipelineTime = new FakeTimeProvider();
+        var breaker = new Breaker(new CircuitBreakerOptions
         {
             MinimumThroughput = 2,
             SlowCallDuration = TimeSpan.FromSeconds(1),
-            SlowCallRatio = 1,
+            SlowCallRatio = 0.5,
             TimeProvider = _time,
         });
-        var pipeline = new ResiliencePipelineBuilder().AddCircuitBreaker(breaker).Build();
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = pipelineTime }.AddCircuitBreaker(breaker).Build();
 
-        pipeline.Execute(_ => _time.Advance(TimeSpan.FromSeconds(2)));
-        pipeline.Execute(_ => _time.Advance(TimeSpan.FromSeconds(1)));
+        pipeline.Execute(_ => _time.Advance(TimeSpan.FromSeconds(5)));
+        pipeline.Execute(_ => pipelineTime.Advance(TimeSpan.FromMilliseconds(999)));
+        Assert.Equal((2L, 0L), (breaker.GetSnapshot().Calls, breaker.GetSnapshot().SlowCalls));
+        pipeline.Execute(_ => pipelineTime.Advance(TimeSpan.FromSeconds(1)));
+        pipeline.Execute(_ => pipelineTime.Advance(TimeSpan.FromSeconds(2)));
 
         Assert.Equal(CircuitState.Open, breaker.State);
     }
+
+    private Breaker Create(int minimumThroughput = 2) => new(new CircuitBreakerOptions
+    {
+        Name = "inventory",
+        MinimumThroughput = minimumThroughput,
+        FailureRatio = 0.5,
+        BreakDuration = TimeSpan.FromSeconds(30),
+        TimeProvider = _time,
+    });
 }
