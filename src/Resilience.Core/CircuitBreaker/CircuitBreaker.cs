@@ -355,7 +355,8 @@ public sealed class CircuitBreaker
         {
             var state = Volatile.Read(ref _state);
             var generation = GenerationOf(state);
-            long left;
+            long now, deadline;
+            CircuitTransitionReason reason;
             switch (StateOf(state))
             {
                 case CircuitState.Closed:
@@ -369,66 +370,51 @@ public sealed class CircuitBreaker
                     return false;
 
                 case CircuitState.Open:
-                    {
-                        // The break's end is published before the state, so this is this break's end.
-                        var now = _clock.NowTicks;
-                        left = MillisecondsLeft(Volatile.Read(ref _openUntil), generation, now);
-                        if (left > 0)
-                        {
-                            break;
-                        }
-
-                        // The break has passed: this call becomes the first probe of a round.
-                        if (TryStartRound(state, now, CircuitTransitionReason.BreakElapsed, settings))
-                        {
-                            token = Token(generation + 1, probe: true, stampStart, settings);
-                            rejection = 0;
-                            return true;
-                        }
-
-                        continue;
-                    }
+                    // The break's end is published before the state, so this is this break's end.
+                    now = _clock.NowTicks;
+                    deadline = Volatile.Read(ref _openUntil);
+                    reason = CircuitTransitionReason.BreakElapsed;
+                    break;
 
                 default:
+                    now = _clock.NowTicks;
+                    if (ProbesOf(state) < settings.PermittedProbes)
                     {
-                        var now = _clock.NowTicks;
-                        if (ProbesOf(state) < settings.PermittedProbes)
+                        // The deadline moves before the slot is taken, so no caller can find this probe overdue
+                        // before it has run for the probe timeout.
+                        RaiseTagged(ref _probeDeadline, generation, CeilingMilliseconds(now + settings.ProbeTimeoutTicks));
+                        if (Interlocked.CompareExchange(ref _state, state + (1L << ProbeShift), state) == state)
                         {
-                            // The deadline moves before the slot is taken, so no caller can find this probe overdue
-                            // before it has run for the probe timeout.
-                            RaiseTagged(ref _probeDeadline, generation, CeilingMilliseconds(now + settings.ProbeTimeoutTicks));
-                            if (Interlocked.CompareExchange(ref _state, state + (1L << ProbeShift), state) == state)
-                            {
-                                token = Token(generation, probe: true, stampStart, settings);
-                                rejection = 0;
-                                return true;
-                            }
-
-                            continue;
-                        }
-
-                        // Every slot is taken. Once the newest probe has run for the probe timeout, the round is given
-                        // up: a new round starts with this call, and the old round's results no longer count.
-                        left = MillisecondsLeft(Volatile.Read(ref _probeDeadline), generation, now);
-                        if (left > 0)
-                        {
-                            break;
-                        }
-
-                        if (TryStartRound(state, now, CircuitTransitionReason.ProbeTimedOut, settings))
-                        {
-                            token = Token(generation + 1, probe: true, stampStart, settings);
+                            token = Token(generation, probe: true, stampStart, settings);
                             rejection = 0;
                             return true;
                         }
 
                         continue;
                     }
+
+                    // Every slot is taken: the round waits until the newest probe has run for the probe timeout.
+                    deadline = Volatile.Read(ref _probeDeadline);
+                    reason = CircuitTransitionReason.ProbeTimedOut;
+                    break;
             }
 
-            token = 0;
-            rejection = Rejection.Pack(RejectionReason.BrokenCircuit, TimeSpan.FromMilliseconds(left));
-            return false;
+            // Open, or half-open with every slot taken: before the deadline the call is refused with the time left;
+            // after it, the call becomes the first probe of a new round, and the old round's results no longer count.
+            var left = MillisecondsLeft(deadline, generation, now);
+            if (left > 0)
+            {
+                token = 0;
+                rejection = Rejection.Pack(RejectionReason.BrokenCircuit, TimeSpan.FromMilliseconds(left));
+                return false;
+            }
+
+            if (TryStartRound(state, now, reason, settings))
+            {
+                token = Token(generation + 1, probe: true, stampStart, settings);
+                rejection = 0;
+                return true;
+            }
         }
     }
 
