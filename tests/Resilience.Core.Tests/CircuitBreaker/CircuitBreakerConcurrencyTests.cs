@@ -115,6 +115,45 @@ public class CircuitBreakerConcurrencyTests
     }
 
     [Fact]
+    public void Reshaping_the_window_under_load_misses_at_most_one_call_per_recorder_and_counts_none_twice()
+    {
+        var time = new FakeTimeProvider();
+        CircuitBreakerOptions Shape(int buckets) => new() { FailureRatio = 1, MinimumThroughput = int.MaxValue, SamplingDuration = TimeSpan.FromSeconds(buckets), BucketCount = buckets, TimeProvider = time };
+        var breaker = new Breaker(Shape(10));
+        const int Workers = 3;
+        const int Reshapes = 200;
+        var recorded = new long[Workers];
+        var reshaping = 1;
+
+        var updater = new Thread(() =>
+        {
+            for (var i = 0; i < Reshapes; i++)
+            {
+                // Buckets of one second in both shapes, so every count fits either window.
+                breaker.UpdateOptions(Shape(i % 2 == 0 ? 20 : 10));
+                Thread.SpinWait(2_000);
+            }
+
+            Volatile.Write(ref reshaping, 0);
+        });
+        updater.Start();
+        RunTogether(Workers, t =>
+        {
+            while (Volatile.Read(ref reshaping) == 1)
+            {
+                breaker.TryAcquire(out var permit);
+                breaker.Record(permit, CircuitCallResult.Success);
+                recorded[t]++;
+            }
+        });
+        updater.Join();
+
+        var calls = breaker.GetSnapshot().Calls;
+        Assert.InRange(calls, recorded.Sum() - (Workers * Reshapes), recorded.Sum());
+        Assert.Equal(10, breaker.Options.BucketCount);
+    }
+
+    [Fact]
     public void Half_open_never_admits_more_than_the_permitted_probes_when_threads_race()
     {
         var time = new FakeTimeProvider();
