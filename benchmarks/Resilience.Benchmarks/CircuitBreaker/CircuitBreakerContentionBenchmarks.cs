@@ -1,7 +1,5 @@
 using BenchmarkDotNet.Attributes;
-using Polly;
 using Resilience.CircuitBreaker;
-using static Resilience.Benchmarks.CircuitBreaker.CircuitBreakerSetup;
 
 namespace Resilience.Benchmarks.CircuitBreaker;
 
@@ -11,13 +9,9 @@ namespace Resilience.Benchmarks.CircuitBreaker;
 /// bounces between cores shows it rising.
 /// </summary>
 [MemoryDiagnoser]
-public class CircuitBreakerContentionBenchmarks
+public class CircuitBreakerContentionBenchmarks : CircuitBreakerBenchmark
 {
     private const int Calls = 400_000;
-
-    private Resilience.CircuitBreaker.CircuitBreaker _breaker = null!;
-    private ResiliencePipeline _ours = null!;
-    private Polly.ResiliencePipeline _polly = null!;
 
     /// <summary>Gets or sets how many threads call the breaker at once.</summary>
     [ParamsSource(nameof(ThreadCounts))]
@@ -27,19 +21,14 @@ public class CircuitBreakerContentionBenchmarks
     public static IEnumerable<int> ThreadCounts => new[] { 1, 2, Environment.ProcessorCount }.Distinct();
 
     [GlobalSetup]
-    public void Setup()
-    {
-        _breaker = new Resilience.CircuitBreaker.CircuitBreaker(BreakerOptions());
-        _ours = new ResiliencePipelineBuilder().AddCircuitBreaker(_breaker).Build();
-        _polly = new Polly.ResiliencePipelineBuilder().AddCircuitBreaker(PollyOptions()).Build();
-    }
+    public void Setup() => Build();
 
     [Benchmark(Baseline = true, OperationsPerInvoke = Calls)]
     public void Polly_pipeline() => Run(() =>
     {
         for (var i = 0; i < Calls / Threads; i++)
         {
-            _polly.Execute(static s => s + 1, i);
+            PollyPipeline.Execute(static s => s + 1, i);
         }
     });
 
@@ -48,7 +37,7 @@ public class CircuitBreakerContentionBenchmarks
     {
         for (var i = 0; i < Calls / Threads; i++)
         {
-            _ours.Execute(SyncCall, i);
+            OurPipeline.Execute(SyncCall, i);
         }
     });
 
@@ -57,8 +46,8 @@ public class CircuitBreakerContentionBenchmarks
     {
         for (var i = 0; i < Calls / Threads; i++)
         {
-            _breaker.TryAcquire(out var permit);
-            _breaker.Record(permit, CircuitCallResult.Success);
+            Breaker.TryAcquire(out var permit);
+            Breaker.Record(permit, CircuitCallResult.Success);
         }
     });
 
