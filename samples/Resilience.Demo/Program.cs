@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using Resilience;
-using Resilience.CircuitBreaker;
 using Resilience.Demo;
 
 // A scripted run against an in-process dependency that is healthy, then failing and slow, then recovering, through

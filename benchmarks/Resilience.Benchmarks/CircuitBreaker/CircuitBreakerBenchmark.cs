@@ -1,6 +1,5 @@
 using Polly;
 using Polly.CircuitBreaker;
-using Resilience.CircuitBreaker;
 
 namespace Resilience.Benchmarks.CircuitBreaker;
 
@@ -14,7 +13,7 @@ public abstract class CircuitBreakerBenchmark
 
     protected static readonly Func<int, CancellationToken, ValueTask<int>> AsyncCall = static (s, _) => new ValueTask<int>(s + 1);
 
-    protected Resilience.CircuitBreaker.CircuitBreaker Breaker { get; private set; } = null!;
+    protected Resilience.CircuitBreaker Breaker { get; private set; } = null!;
 
     protected Resilience.ResiliencePipeline OurPipeline { get; private set; } = null!;
 
@@ -22,7 +21,7 @@ public abstract class CircuitBreakerBenchmark
 
     protected void Build()
     {
-        Breaker = new Resilience.CircuitBreaker.CircuitBreaker(new CircuitBreakerOptions
+        Breaker = new Resilience.CircuitBreaker(new CircuitBreakerOptions
         {
             FailureRatio = 0.5,
             MinimumThroughput = 20,

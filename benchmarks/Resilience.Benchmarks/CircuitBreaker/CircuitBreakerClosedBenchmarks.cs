@@ -1,6 +1,5 @@
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
-using Resilience.CircuitBreaker;
 
 namespace Resilience.Benchmarks.CircuitBreaker;
 

@@ -1,5 +1,4 @@
 using BenchmarkDotNet.Attributes;
-using Resilience.CircuitBreaker;
 
 namespace Resilience.Benchmarks.CircuitBreaker;
 

@@ -1,7 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
 using Polly;
-using Resilience.CircuitBreaker;
 
 namespace Resilience.Benchmarks.CircuitBreaker;
 

@@ -4,7 +4,6 @@ using BenchmarkDotNet.Configs;
 using Polly;
 using Polly.Fallback;
 using Polly.Retry;
-using Resilience.CircuitBreaker;
 
 namespace Resilience.Benchmarks.Composite;
 

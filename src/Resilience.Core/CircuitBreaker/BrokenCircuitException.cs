@@ -1,4 +1,4 @@
-namespace Resilience.CircuitBreaker;
+namespace Resilience;
 
 /// <summary>Raised when a circuit breaker refused a call because it is open (or half-open with every probe slot taken).</summary>
 public class BrokenCircuitException : ResilienceRejectedException

@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
 using Resilience.Time;
 
-namespace Resilience.CircuitBreaker;
+namespace Resilience;
 
 /// <summary>
 /// A lock-free circuit breaker over a sliding time window: it opens on a failure ratio, a slow-call ratio or a run of

@@ -1,4 +1,3 @@
-using Resilience.CircuitBreaker;
 
 namespace Resilience;
 
@@ -20,7 +19,7 @@ public static class CircuitBreakerBuilderExtensions
     /// <param name="builder">The builder.</param>
     /// <param name="breaker">The breaker.</param>
     /// <returns>The builder.</returns>
-    public static TBuilder AddCircuitBreaker<TBuilder>(this TBuilder builder, CircuitBreaker.CircuitBreaker breaker)
+    public static TBuilder AddCircuitBreaker<TBuilder>(this TBuilder builder, CircuitBreaker breaker)
         where TBuilder : ResiliencePipelineBuilderBase =>
         builder.AddStrategy(new CircuitBreakerStrategy(breaker));
 
@@ -38,7 +37,7 @@ public static class CircuitBreakerBuilderExtensions
     /// <param name="breaker">The breaker.</param>
     /// <param name="shouldHandle">Which exceptions are failures; the others are neither failure nor success.</param>
     /// <returns>The builder.</returns>
-    public static ResiliencePipelineBuilder AddCircuitBreaker(this ResiliencePipelineBuilder builder, CircuitBreaker.CircuitBreaker breaker, Func<Exception, bool> shouldHandle)
+    public static ResiliencePipelineBuilder AddCircuitBreaker(this ResiliencePipelineBuilder builder, CircuitBreaker breaker, Func<Exception, bool> shouldHandle)
     {
         ArgumentNullException.ThrowIfNull(builder);
         return builder.AddStrategy(new CircuitBreakerStrategy(breaker), shouldHandle);
@@ -60,13 +59,13 @@ public static class CircuitBreakerBuilderExtensions
     /// <param name="breaker">The breaker.</param>
     /// <param name="shouldHandle">Which outcomes are failures; the others are successes, except exceptions, which are neither.</param>
     /// <returns>The builder.</returns>
-    public static ResiliencePipelineBuilder<T> AddCircuitBreaker<T>(this ResiliencePipelineBuilder<T> builder, CircuitBreaker.CircuitBreaker breaker, Func<Outcome<T>, bool> shouldHandle)
+    public static ResiliencePipelineBuilder<T> AddCircuitBreaker<T>(this ResiliencePipelineBuilder<T> builder, CircuitBreaker breaker, Func<Outcome<T>, bool> shouldHandle)
     {
         ArgumentNullException.ThrowIfNull(builder);
         return builder.AddStrategy(new CircuitBreakerStrategy(breaker), shouldHandle);
     }
 
-    private static CircuitBreaker.CircuitBreaker Create(ResiliencePipelineBuilderBase builder, CircuitBreakerOptions options)
+    private static CircuitBreaker Create(ResiliencePipelineBuilderBase builder, CircuitBreakerOptions options)
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(options);
@@ -76,6 +75,6 @@ public static class CircuitBreakerBuilderExtensions
             options.TimeProvider = builder.TimeProvider;
         }
 
-        return new CircuitBreaker.CircuitBreaker(options);
+        return new CircuitBreaker(options);
     }
 }

@@ -1,6 +1,6 @@
 using Resilience.Options;
 
-namespace Resilience.CircuitBreaker;
+namespace Resilience;
 
 /// <summary>
 /// Options of a <see cref="CircuitBreaker"/>. A plain settable object, so it binds from configuration; a breaker

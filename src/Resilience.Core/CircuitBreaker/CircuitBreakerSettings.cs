@@ -1,4 +1,4 @@
-namespace Resilience.CircuitBreaker;
+namespace Resilience;
 
 /// <summary>A validated, immutable copy of <see cref="CircuitBreakerOptions"/> in the units the breaker computes with.</summary>
 internal sealed class CircuitBreakerSettings

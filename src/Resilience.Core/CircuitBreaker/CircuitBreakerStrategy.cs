@@ -1,4 +1,4 @@
-namespace Resilience.CircuitBreaker;
+namespace Resilience;
 
 /// <summary>
 /// The pipeline face of a <see cref="CircuitBreaker"/>: asks it for a permit on entry and reports the outcome on exit.

@@ -1,4 +1,4 @@
-namespace Resilience.CircuitBreaker;
+namespace Resilience;
 
 /// <summary>How a call admitted by a breaker ended, as the breaker counts it.</summary>
 public enum CircuitCallResult

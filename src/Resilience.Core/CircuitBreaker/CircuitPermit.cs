@@ -1,4 +1,4 @@
-namespace Resilience.CircuitBreaker;
+namespace Resilience;
 
 /// <summary>
 /// What <see cref="CircuitBreaker.TryAcquire"/> handed out: permission to make one call, to be reported back with

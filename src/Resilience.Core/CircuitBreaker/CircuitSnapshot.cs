@@ -1,4 +1,4 @@
-namespace Resilience.CircuitBreaker;
+namespace Resilience;
 
 /// <summary>
 /// A breaker's state and its figures, for metrics, health checks and tests: while closed, the sliding window; while

@@ -1,4 +1,4 @@
-namespace Resilience.CircuitBreaker;
+namespace Resilience;
 
 /// <summary>The states of a circuit breaker.</summary>
 public enum CircuitState

@@ -1,4 +1,4 @@
-namespace Resilience.CircuitBreaker;
+namespace Resilience;
 
 /// <summary>A change of a breaker's state, with the reason and the figures of the state left.</summary>
 public sealed class CircuitTransition : EventArgs

@@ -1,4 +1,4 @@
-namespace Resilience.CircuitBreaker;
+namespace Resilience;
 
 /// <summary>Why a circuit breaker changed state.</summary>
 public enum CircuitTransitionReason

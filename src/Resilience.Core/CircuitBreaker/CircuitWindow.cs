@@ -1,7 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 
-namespace Resilience.CircuitBreaker;
+namespace Resilience;
 
 /// <summary>
 /// The breaker's sliding window: per processor stripe, a ring of buckets (the next power of two at or above

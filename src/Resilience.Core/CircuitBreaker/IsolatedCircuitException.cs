@@ -1,4 +1,4 @@
-namespace Resilience.CircuitBreaker;
+namespace Resilience;
 
 /// <summary>Raised when a circuit breaker refused a call because it is held open by hand (isolated).</summary>
 public class IsolatedCircuitException : BrokenCircuitException

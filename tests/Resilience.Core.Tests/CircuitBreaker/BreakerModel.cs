@@ -1,4 +1,3 @@
-using Resilience.CircuitBreaker;
 
 namespace Resilience.Tests.CircuitBreaker;
 

@@ -2,8 +2,7 @@ using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
 using Microsoft.Extensions.Time.Testing;
-using Resilience.CircuitBreaker;
-using Breaker = Resilience.CircuitBreaker.CircuitBreaker;
+using Breaker = Resilience.CircuitBreaker;
 
 namespace Resilience.Tests.CircuitBreaker;
 

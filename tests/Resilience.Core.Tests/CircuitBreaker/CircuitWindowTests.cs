@@ -1,6 +1,5 @@
 using Microsoft.Extensions.Time.Testing;
-using Resilience.CircuitBreaker;
-using Breaker = Resilience.CircuitBreaker.CircuitBreaker;
+using Breaker = Resilience.CircuitBreaker;
 
 namespace Resilience.Tests.CircuitBreaker;
 

@@ -1,5 +1,4 @@
 using Microsoft.Extensions.Time.Testing;
-using Resilience.CircuitBreaker;
 
 namespace Resilience.Tests.Fallback;
 
@@ -52,7 +51,7 @@ public class FallbackTests
     public async Task Rejections_and_timeouts_are_replaced_but_caller_cancellation_never_is()
     {
         var time = new FakeTimeProvider();
-        var breaker = new Resilience.CircuitBreaker.CircuitBreaker(new CircuitBreakerOptions { TimeProvider = time });
+        var breaker = new Resilience.CircuitBreaker(new CircuitBreakerOptions { TimeProvider = time });
         breaker.Isolate();
         var pipeline = new ResiliencePipelineBuilder<int> { TimeProvider = time }
             .AddFallback(-1)

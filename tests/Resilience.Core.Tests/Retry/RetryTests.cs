@@ -1,5 +1,4 @@
 using Microsoft.Extensions.Time.Testing;
-using Resilience.CircuitBreaker;
 
 namespace Resilience.Tests.Retry;
 
@@ -98,7 +97,7 @@ public class RetryTests
     public async Task A_retry_re_enters_the_breaker_inside_it_on_every_attempt()
     {
         var time = new FakeTimeProvider();
-        var breaker = new Resilience.CircuitBreaker.CircuitBreaker(new CircuitBreakerOptions { MinimumThroughput = 3, FailureRatio = 1, TimeProvider = time });
+        var breaker = new Resilience.CircuitBreaker(new CircuitBreakerOptions { MinimumThroughput = 3, FailureRatio = 1, TimeProvider = time });
         var pipeline = new ResiliencePipelineBuilder()
             .AddRetry(new RetryOptions { MaxRetryAttempts = 5, Delay = TimeSpan.Zero, MaxDelay = TimeSpan.Zero })
             .AddCircuitBreaker(breaker)
