@@ -3,8 +3,9 @@ namespace Resilience;
 /// <summary>What a built pipeline holds: its strategies and, per strategy, the predicate that judges outcomes.</summary>
 internal sealed class PipelineCore
 {
-    public PipelineCore(string? name, TimeProvider timeProvider, ResilienceStrategy[] strategies, Delegate?[] predicates, bool typedPredicates)
+    public PipelineCore(string? name, TimeProvider timeProvider, ResilienceStrategy[] strategies, Delegate?[] predicates, bool typedPredicates, IPipelineObserver? observer = null)
     {
+        Observer = observer;
         Name = name;
         TimeProvider = timeProvider;
         Strategies = strategies;
@@ -12,6 +13,9 @@ internal sealed class PipelineCore
         TypedPredicates = typedPredicates;
         RejectionSources = Array.ConvertAll(strategies, strategy => new RejectionSource(strategy, name));
     }
+
+    /// <summary>Told of rejections, waits, retries and fallbacks inside the pipeline (its telemetry), if anything.</summary>
+    public IPipelineObserver? Observer { get; }
 
     /// <summary>Per strategy: what a rejection by it refers to.</summary>
     public RejectionSource[] RejectionSources { get; }

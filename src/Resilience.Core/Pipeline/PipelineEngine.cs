@@ -154,6 +154,7 @@ internal static class PipelineEngine
     {
         var pipeline = frame.Pipeline;
         var rejection = new Rejection(pipeline.RejectionSources[rejectedAt], packedRejection);
+        pipeline.Observer?.OnRejected(in rejection);
         var judged = new ExitOutcome(in rejection);
         frame.Timestamp = 0;
         for (var index = rejectedAt - 1; index >= 0; index--)
@@ -183,6 +184,11 @@ internal static class PipelineEngine
         where TCallback : struct, ICallback<TState, TResult>
     {
         var run = Handover<TResult, TState, TCallback>(ref frame, ref slots, callback, state, index);
+        if (entry.Kind == EntryKind.Pending)
+        {
+            frame.Pipeline.Observer?.OnWaiting(frame.Pipeline.Strategies[index]);
+        }
+
         return Resume(ref run, Enter(ref run, in entry));
     }
 
@@ -304,6 +310,7 @@ internal static class PipelineEngine
                         run.Outcome = new Outcome<TResult>(exception);
                     }
 
+                    run.Frame.Pipeline.Observer?.OnFallback(run.Frame.Pipeline.Strategies[run.Index], in run.Outcome);
                     LeaveStrategy(ref run);
                     break;
             }
@@ -341,6 +348,7 @@ internal static class PipelineEngine
                     var entry = strategies[run.Index].Enter(ref context);
                     if (entry.Kind == EntryKind.Pending)
                     {
+                        run.Frame.Pipeline.Observer?.OnWaiting(strategies[run.Index]);
                         run.PendingEntry = entry.PendingEntry;
                         return PendingWork.Entry;
                     }
@@ -430,6 +438,7 @@ internal static class PipelineEngine
 
             case ExitActionKind.Retry:
                 // The token in force is the one this strategy passed inward: inner exits restored it.
+                run.Frame.Pipeline.Observer?.OnRetry(run.Frame.Pipeline.Strategies[run.Index], action.Delay);
                 run.Index++;
                 run.Phase = RunPhase.Enter;
                 run.Frame.Timestamp = 0;
@@ -468,6 +477,7 @@ internal static class PipelineEngine
                     run.Outcome = new Outcome<TResult>(exception);
                 }
 
+                run.Frame.Pipeline.Observer?.OnFallback(run.Frame.Pipeline.Strategies[run.Index], in run.Outcome);
                 break;
         }
 
@@ -490,8 +500,9 @@ internal static class PipelineEngine
                 break;
 
             case EntryKind.Rejected:
-                var source = run.Frame.Pipeline.RejectionSources[run.Index];
-                RefuseEntry(ref run, new Outcome<TResult>(new Rejection(source, entry.PackedRejection)));
+                var rejection = new Rejection(run.Frame.Pipeline.RejectionSources[run.Index], entry.PackedRejection);
+                run.Frame.Pipeline.Observer?.OnRejected(in rejection);
+                RefuseEntry(ref run, new Outcome<TResult>(in rejection));
                 break;
 
             default:

@@ -27,9 +27,20 @@ public abstract class ResiliencePipelineBuilderBase
         _predicates.Add(shouldHandle);
     }
 
+    /// <summary>Gets or sets what the pipeline tells of the events inside it (its telemetry strategy).</summary>
+    internal IPipelineObserver? Observer { get; set; }
+
+    /// <summary>Adds a strategy outside every strategy added so far (telemetry sees the whole call).</summary>
+    internal void AddOutermost(ResilienceStrategy strategy)
+    {
+        ArgumentNullException.ThrowIfNull(strategy);
+        _strategies.Insert(0, strategy);
+        _predicates.Insert(0, null);
+    }
+
     private protected PipelineCore BuildCore(bool typedPredicates)
     {
         ArgumentNullException.ThrowIfNull(TimeProvider, nameof(TimeProvider));
-        return new PipelineCore(Name, TimeProvider, [.. _strategies], [.. _predicates], typedPredicates);
+        return new PipelineCore(Name, TimeProvider, [.. _strategies], [.. _predicates], typedPredicates, Observer);
     }
 }
