@@ -27,9 +27,10 @@ internal abstract class ComponentKind
         OptionsType = optionsType;
 
         // What configuration may set: public settable properties of simple types. Clocks and object references are
-        // code's business (a retry refers to a shared budget by name instead); a few others apply only at creation.
+        // code's business (a retry refers to a shared budget by name instead), and a name is the instance's identity,
+        // which its key gives.
         Properties = [.. optionsType.GetProperties(BindingFlags.Public | BindingFlags.Instance)
-            .Where(property => property.CanWrite && IsScalar(property.PropertyType))];
+            .Where(property => property.CanWrite && IsScalar(property.PropertyType) && property.Name != "Name")];
     }
 
     public static ComponentKind CircuitBreaker { get; } = Register(new ComponentKind<CircuitBreakerOptions, Resilience.CircuitBreaker>(
