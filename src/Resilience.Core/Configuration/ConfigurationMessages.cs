@@ -30,6 +30,10 @@ internal static class ConfigurationMessages
         return $"{sectionPath}: {message}";
     }
 
+    /// <summary>Gets whether a section holds any value: one whose keys were all emptied counts as absent.</summary>
+    public static bool HasValues(IConfiguration section) =>
+        section.AsEnumerable().Any(pair => pair.Value is not null);
+
     /// <summary>A stable text of every value under a section, to tell whether it changed.</summary>
     public static string Fingerprint(IConfiguration? section)
     {

@@ -34,6 +34,7 @@ internal sealed class ResilienceRuntime : IDisposable
     private readonly List<IDisposable> _observed = [];
     private Dictionary<string, PushedOptions> _pushed = new(StringComparer.OrdinalIgnoreCase);
     private string? _lastFingerprint;
+    private bool _hadSettings;
     private IDisposable? _changes;
 
     public ResilienceRuntime(
@@ -102,6 +103,7 @@ internal sealed class ResilienceRuntime : IDisposable
             }
 
             _lastFingerprint = ConfigurationMessages.Fingerprint(_section);
+            _hadSettings = _section is not null && ConfigurationMessages.HasValues(_section);
         }
 
         if (_section is not null)
@@ -331,6 +333,13 @@ internal sealed class ResilienceRuntime : IDisposable
     private ResilienceReloadResult ReadAndApply(string source, Dictionary<string, PushedOptions> pushed)
     {
         var plan = Read(pushed);
+        if (_hadSettings && (_section is null || !ConfigurationMessages.HasValues(_section)))
+        {
+            // A file being rewritten, or one that no longer parses, reads as empty: dropping every setting on that is
+            // never what was meant.
+            plan.Errors.Add($"{_rootPath} is empty or missing; a change that removes every resilience setting is rejected (an unreadable or half-written file reads as empty).");
+        }
+
         if (plan.Errors.Count > 0)
         {
             Telemetry.ReportReloadRejected(source, plan.Errors);
@@ -398,8 +407,10 @@ internal sealed class ResilienceRuntime : IDisposable
             }
         }
 
-        // Strategies of configured pipelines that no pipeline lists any more leave service (calls in flight finish on them).
-        foreach (var orphan in _components.Values.Where(component => !component.CodeBound && !plan.Components.ContainsKey(component.Key)).ToList())
+        // Strategies of configured pipelines that no pipeline lists any more leave service (calls in flight finish on
+        // them). A pipeline gone from configuration keeps its last strategies: callers may hold it.
+        var listed = _pipelines.Values.Where(pipeline => pipeline.Layout is not null).SelectMany(pipeline => pipeline.Layout!.Keys).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        foreach (var orphan in _components.Values.Where(component => !component.CodeBound && !listed.Contains(component.Key)).ToList())
         {
             if (orphan.Key.StartsWith(SettingsReader.PipelinesSection + ":", StringComparison.OrdinalIgnoreCase))
             {

@@ -73,7 +73,7 @@ internal sealed class SettingsReader
         }
 
         var known = ComponentKind.All.Where(kind => kind.SharedSection is not null).Select(kind => kind.SharedSection!).Append(PipelinesSection).ToArray();
-        foreach (var child in _section.GetChildren())
+        foreach (var child in _section.GetChildren().Where(ConfigurationMessages.HasValues))
         {
             if (!known.Contains(child.Key, StringComparer.OrdinalIgnoreCase))
             {
@@ -92,7 +92,7 @@ internal sealed class SettingsReader
 
         foreach (var kind in ComponentKind.All.Where(kind => kind.SharedSection is not null))
         {
-            foreach (var child in Section(kind.SharedSection!)?.GetChildren() ?? [])
+            foreach (var child in Section(kind.SharedSection!)?.GetChildren().Where(ConfigurationMessages.HasValues) ?? [])
             {
                 var key = $"{kind.SharedSection}:{child.Key}";
                 declared.TryAdd(key, new ComponentSource(kind, key, child.Key, null));
@@ -107,20 +107,20 @@ internal sealed class SettingsReader
 
     private void ReadPipelines(IReadOnlyDictionary<string, IReadOnlySet<string>?> codePipelines, IReadOnlyDictionary<string, PushedOptions> pushed)
     {
-        foreach (var pipeline in Section(PipelinesSection)?.GetChildren() ?? [])
+        foreach (var pipeline in Section(PipelinesSection)?.GetChildren().Where(ConfigurationMessages.HasValues) ?? [])
         {
             var strategies = pipeline.GetSection(StrategiesKey);
             var inCode = codePipelines.TryGetValue(pipeline.Key, out var boundSections);
             if (inCode)
             {
-                if (strategies.Exists())
+                if (ConfigurationMessages.HasValues(strategies))
                 {
                     Error($"{strategies.Path} declares the strategies of pipeline '{pipeline.Key}', which is registered in code: its code decides its strategies.");
                 }
 
                 if (boundSections is not null)
                 {
-                    foreach (var child in pipeline.GetChildren().Where(child => !boundSections.Contains(child.Key) && child.Key != StrategiesKey))
+                    foreach (var child in pipeline.GetChildren().Where(child => !boundSections.Contains(child.Key) && child.Key != StrategiesKey && ConfigurationMessages.HasValues(child)))
                     {
                         Error($"{child.Path} is not bound by the code of pipeline '{pipeline.Key}' (bound: {string.Join(", ", boundSections)}).");
                     }
@@ -129,7 +129,7 @@ internal sealed class SettingsReader
                 continue;
             }
 
-            if (!strategies.Exists())
+            if (!ConfigurationMessages.HasValues(strategies))
             {
                 Error($"{pipeline.Path} has no {StrategiesKey} list and no pipeline '{pipeline.Key}' is registered in code.");
                 continue;
@@ -141,7 +141,7 @@ internal sealed class SettingsReader
 
     private void ReadLayout(IConfigurationSection pipeline, IConfigurationSection strategies, IReadOnlyDictionary<string, PushedOptions> pushed)
     {
-        var entries = strategies.GetChildren()
+        var entries = strategies.GetChildren().Where(entry => entry.Value is not null)
             .Select(entry => (Index: int.TryParse(entry.Key, out var index) ? index : -1, Entry: entry))
             .OrderBy(pair => pair.Index)
             .ToList();
@@ -183,7 +183,7 @@ internal sealed class SettingsReader
                     Error($"{section.Path}:{ComponentKind.SharedKey} refers to {kind.Name} '{sharedName}', which is not declared (in code, or under {PathOf(key)}).");
                 }
 
-                foreach (var extra in section.GetChildren().Where(child => child.Key is not (ComponentKind.TypeKey or ComponentKind.SharedKey)))
+                foreach (var extra in section.GetChildren().Where(child => child.Key is not (ComponentKind.TypeKey or ComponentKind.SharedKey) && ConfigurationMessages.HasValues(child)))
                 {
                     Error($"{extra.Path} cannot be set on a strategy that refers to a shared instance: set it under {PathOf(key)}.");
                 }
@@ -197,7 +197,7 @@ internal sealed class SettingsReader
             keys.Add(localKey);
         }
 
-        foreach (var child in pipeline.GetChildren().Where(child => !used.Contains(child.Key)))
+        foreach (var child in pipeline.GetChildren().Where(child => !used.Contains(child.Key) && ConfigurationMessages.HasValues(child)))
         {
             Error($"{child.Path} is not listed in {strategies.Path}.");
         }
@@ -265,7 +265,7 @@ internal sealed class SettingsReader
             return;
         }
 
-        foreach (var child in section.GetChildren())
+        foreach (var child in section.GetChildren().Where(ConfigurationMessages.HasValues))
         {
             var known = kind.Properties.Any(property => string.Equals(property.Name, child.Key, StringComparison.OrdinalIgnoreCase))
                 || string.Equals(child.Key, ComponentKind.TypeKey, StringComparison.OrdinalIgnoreCase)

@@ -39,8 +39,8 @@ internal sealed class TestContainer : IDisposable
 
     public ResilienceTelemetry Telemetry => _services.GetRequiredService<ResilienceTelemetry>();
 
-    /// <summary>Sets values and signals a configuration change, as a file or remote provider would.</summary>
-    public void Change(params (string Key, string Value)[] values)
+    /// <summary>Sets values (null empties a key) and signals a configuration change, as a file or remote provider would.</summary>
+    public void Change(params (string Key, string? Value)[] values)
     {
         foreach (var (key, value) in values)
         {
