@@ -1,11 +1,25 @@
+using Resilience.Telemetry;
+
 namespace Resilience;
 
 /// <summary>What a built pipeline holds: its strategies and, per strategy, the predicate that judges outcomes.</summary>
 internal sealed class PipelineCore
 {
-    public PipelineCore(string? name, TimeProvider timeProvider, ResilienceStrategy[] strategies, Delegate?[] predicates, bool typedPredicates, IPipelineObserver? observer = null)
+    public PipelineCore(string? name, TimeProvider timeProvider, ResilienceStrategy[] strategies, Delegate?[] predicates, bool typedPredicates, TelemetryStrategy? telemetry = null)
+        : this(name, timeProvider, strategies, predicates, typedPredicates, telemetry, quiet: null)
     {
-        Observer = observer;
+        if (telemetry is not null)
+        {
+            // The same pipeline without its telemetry strategy (always outermost), run while nobody listens to call
+            // counts or durations: telemetry then costs one check per call instead of a strategy's pass.
+            Quiet = new PipelineCore(name, timeProvider, strategies[1..], predicates[1..], typedPredicates, telemetry, quiet: null);
+        }
+    }
+
+    private PipelineCore(string? name, TimeProvider timeProvider, ResilienceStrategy[] strategies, Delegate?[] predicates, bool typedPredicates, TelemetryStrategy? telemetry, PipelineCore? quiet)
+    {
+        Telemetry = telemetry;
+        Quiet = quiet;
         Name = name;
         TimeProvider = timeProvider;
         Strategies = strategies;
@@ -14,8 +28,11 @@ internal sealed class PipelineCore
         RejectionSources = Array.ConvertAll(strategies, strategy => new RejectionSource(strategy, name));
     }
 
-    /// <summary>Told of rejections, waits, retries and fallbacks inside the pipeline (its telemetry), if anything.</summary>
-    public IPipelineObserver? Observer { get; }
+    /// <summary>Gets the telemetry told of rejections, waits, retries and fallbacks inside the pipeline, if instrumented.</summary>
+    public TelemetryStrategy? Telemetry { get; }
+
+    /// <summary>Gets, for an instrumented pipeline, the same pipeline without its telemetry strategy.</summary>
+    public PipelineCore? Quiet { get; }
 
     /// <summary>Per strategy: what a rejection by it refers to.</summary>
     public RejectionSource[] RejectionSources { get; }

@@ -15,6 +15,11 @@ internal static class PipelineEngine
         PipelineCore pipeline, TCallback callback, TState state, CancellationToken cancellationToken)
         where TCallback : struct, ICallback<TState, TResult>
     {
+        if (pipeline.Quiet is { } quiet && !pipeline.Telemetry!.IsRecording)
+        {
+            pipeline = quiet;
+        }
+
         var strategies = pipeline.Strategies;
         if (strategies.Length > SlotBuffer.Length)
         {
@@ -154,7 +159,7 @@ internal static class PipelineEngine
     {
         var pipeline = frame.Pipeline;
         var rejection = new Rejection(pipeline.RejectionSources[rejectedAt], packedRejection);
-        pipeline.Observer?.OnRejected(in rejection);
+        pipeline.Telemetry?.OnRejected(in rejection);
         var judged = new ExitOutcome(in rejection);
         frame.Timestamp = 0;
         for (var index = rejectedAt - 1; index >= 0; index--)
@@ -186,7 +191,7 @@ internal static class PipelineEngine
         var run = Handover<TResult, TState, TCallback>(ref frame, ref slots, callback, state, index);
         if (entry.Kind == EntryKind.Pending)
         {
-            frame.Pipeline.Observer?.OnWaiting(frame.Pipeline.Strategies[index]);
+            frame.Pipeline.Telemetry?.OnWaiting(frame.Pipeline.Strategies[index]);
         }
 
         return Resume(ref run, Enter(ref run, in entry));
@@ -310,7 +315,7 @@ internal static class PipelineEngine
                         run.Outcome = new Outcome<TResult>(exception);
                     }
 
-                    run.Frame.Pipeline.Observer?.OnFallback(run.Frame.Pipeline.Strategies[run.Index], in run.Outcome);
+                    run.Frame.Pipeline.Telemetry?.OnFallback(run.Frame.Pipeline.Strategies[run.Index], in run.Outcome);
                     LeaveStrategy(ref run);
                     break;
             }
@@ -348,7 +353,7 @@ internal static class PipelineEngine
                     var entry = strategies[run.Index].Enter(ref context);
                     if (entry.Kind == EntryKind.Pending)
                     {
-                        run.Frame.Pipeline.Observer?.OnWaiting(strategies[run.Index]);
+                        run.Frame.Pipeline.Telemetry?.OnWaiting(strategies[run.Index]);
                         run.PendingEntry = entry.PendingEntry;
                         return PendingWork.Entry;
                     }
@@ -438,7 +443,7 @@ internal static class PipelineEngine
 
             case ExitActionKind.Retry:
                 // The token in force is the one this strategy passed inward: inner exits restored it.
-                run.Frame.Pipeline.Observer?.OnRetry(run.Frame.Pipeline.Strategies[run.Index], action.Delay);
+                run.Frame.Pipeline.Telemetry?.OnRetry(run.Frame.Pipeline.Strategies[run.Index], action.Delay);
                 run.Index++;
                 run.Phase = RunPhase.Enter;
                 run.Frame.Timestamp = 0;
@@ -477,7 +482,7 @@ internal static class PipelineEngine
                     run.Outcome = new Outcome<TResult>(exception);
                 }
 
-                run.Frame.Pipeline.Observer?.OnFallback(run.Frame.Pipeline.Strategies[run.Index], in run.Outcome);
+                run.Frame.Pipeline.Telemetry?.OnFallback(run.Frame.Pipeline.Strategies[run.Index], in run.Outcome);
                 break;
         }
 
@@ -501,7 +506,7 @@ internal static class PipelineEngine
 
             case EntryKind.Rejected:
                 var rejection = new Rejection(run.Frame.Pipeline.RejectionSources[run.Index], entry.PackedRejection);
-                run.Frame.Pipeline.Observer?.OnRejected(in rejection);
+                run.Frame.Pipeline.Telemetry?.OnRejected(in rejection);
                 RefuseEntry(ref run, new Outcome<TResult>(in rejection));
                 break;
 

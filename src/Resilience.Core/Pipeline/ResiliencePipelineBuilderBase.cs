@@ -1,3 +1,5 @@
+using Resilience.Telemetry;
+
 namespace Resilience;
 
 /// <summary>What the untyped and typed pipeline builders share: a name, a clock, and the strategies in order.</summary>
@@ -27,8 +29,8 @@ public abstract class ResiliencePipelineBuilderBase
         _predicates.Add(shouldHandle);
     }
 
-    /// <summary>Gets or sets what the pipeline tells of the events inside it (its telemetry strategy).</summary>
-    internal IPipelineObserver? Observer { get; set; }
+    /// <summary>Gets or sets the pipeline's telemetry strategy (outermost), told of the events inside the pipeline.</summary>
+    internal TelemetryStrategy? Telemetry { get; set; }
 
     /// <summary>Adds a strategy outside every strategy added so far (telemetry sees the whole call).</summary>
     internal void AddOutermost(ResilienceStrategy strategy)
@@ -41,6 +43,6 @@ public abstract class ResiliencePipelineBuilderBase
     private protected PipelineCore BuildCore(bool typedPredicates)
     {
         ArgumentNullException.ThrowIfNull(TimeProvider, nameof(TimeProvider));
-        return new PipelineCore(Name, TimeProvider, [.. _strategies], [.. _predicates], typedPredicates, Observer);
+        return new PipelineCore(Name, TimeProvider, [.. _strategies], [.. _predicates], typedPredicates, Telemetry);
     }
 }

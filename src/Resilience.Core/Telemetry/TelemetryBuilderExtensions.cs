@@ -19,14 +19,14 @@ public static class TelemetryBuilderExtensions
         where TBuilder : ResiliencePipelineBuilderBase
     {
         ArgumentNullException.ThrowIfNull(builder);
-        if (builder.Observer is not null)
+        if (builder.Telemetry is not null)
         {
             throw new InvalidOperationException("The pipeline builder already has telemetry.");
         }
 
         var strategy = new TelemetryStrategy(builder.Name, telemetry ?? ResilienceTelemetry.Default);
         builder.AddOutermost(strategy);
-        builder.Observer = strategy;
+        builder.Telemetry = strategy;
         return builder;
     }
 }

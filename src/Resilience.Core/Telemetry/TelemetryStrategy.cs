@@ -6,10 +6,11 @@ namespace Resilience.Telemetry;
 
 /// <summary>
 /// The outermost strategy of an instrumented pipeline: counts its calls by outcome and measures their duration, and is
-/// told by the engine of the events inside the pipeline (rejections, waits, retries, fallbacks). With no listener it
-/// reads no clock and records nothing: two flag reads per call.
+/// told by the engine of the events inside the pipeline, which an outermost strategy cannot see (an inner rejection a
+/// fallback replaced, a retry). While nobody listens to call counts or durations the engine runs the pipeline without
+/// it (<see cref="IsRecording"/>): no clock read, no pass, two flag reads per call.
 /// </summary>
-internal sealed class TelemetryStrategy : ResilienceStrategy, IPipelineObserver
+internal sealed class TelemetryStrategy : ResilienceStrategy
 {
     private static readonly KeyValuePair<string, object?> Success = new(TelemetryTags.Outcome, "success");
     private static readonly KeyValuePair<string, object?> Failure = new(TelemetryTags.Outcome, "failure");
@@ -32,6 +33,13 @@ internal sealed class TelemetryStrategy : ResilienceStrategy, IPipelineObserver
     }
 
     public string PipelineName { get; }
+
+    /// <summary>Gets whether call counts or durations are listened to.</summary>
+    public bool IsRecording
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => _calls.Enabled || _duration.Enabled;
+    }
 
     /// <inheritdoc />
     protected internal override Entry Enter(ref StrategyContext context)
@@ -56,6 +64,7 @@ internal sealed class TelemetryStrategy : ResilienceStrategy, IPipelineObserver
         return ExitAction.Continue;
     }
 
+    /// <summary>A strategy refused the call.</summary>
     public void OnRejected(in Rejection rejection)
     {
         var counter = rejection.Reason switch
@@ -80,6 +89,7 @@ internal sealed class TelemetryStrategy : ResilienceStrategy, IPipelineObserver
         }
     }
 
+    /// <summary>A strategy asked the engine to await admission (a limiter's queue).</summary>
     public void OnWaiting(ResilienceStrategy strategy)
     {
         if (strategy is RateLimiterStrategy || (strategy.GetType() is { IsGenericType: true } type && type.GetGenericTypeDefinition() == typeof(PartitionedRateLimiterStrategy<>)))
@@ -88,6 +98,7 @@ internal sealed class TelemetryStrategy : ResilienceStrategy, IPipelineObserver
         }
     }
 
+    /// <summary>A strategy asked for the inner part to run again after <paramref name="delay"/>.</summary>
     public void OnRetry(ResilienceStrategy strategy, TimeSpan delay)
     {
         _telemetry.RetryAttempts.Add(1, _pipeline, new(TelemetryTags.Strategy, strategy.Name));
@@ -99,6 +110,7 @@ internal sealed class TelemetryStrategy : ResilienceStrategy, IPipelineObserver
         }
     }
 
+    /// <summary>A strategy's fallback produced <paramref name="outcome"/>.</summary>
     public void OnFallback<TResult>(ResilienceStrategy strategy, in Outcome<TResult> outcome)
     {
         if (outcome.FallbackLevel is not { } index)

@@ -109,6 +109,20 @@ public sealed class TelemetryStrategyTests : IDisposable
     }
 
     [Fact]
+    public void Inner_events_are_reported_while_nobody_listens_to_calls_or_durations()
+    {
+        using var rejections = Counter("resilience.circuit_breaker.rejections");
+        var breaker = new Resilience.CircuitBreaker(new CircuitBreakerOptions { Name = "inventory", TimeProvider = _time });
+        breaker.Isolate();
+        var pipeline = Builder().AddCircuitBreaker(breaker).Build();
+
+        Assert.True(pipeline.ExecuteOutcome(static (_, _) => 1, 0).IsRejected);
+
+        Assert.Equal(1, Assert.Single(rejections.GetMeasurementSnapshot()).Value);
+        Assert.Equal(["Telemetry", "inventory"], pipeline.Strategies.Select(s => s.Name));
+    }
+
+    [Fact]
     public void Rejections_that_reach_the_caller_are_counted_as_rejected_calls()
     {
         using var limited = Counter("resilience.rate_limiter.rejections");
