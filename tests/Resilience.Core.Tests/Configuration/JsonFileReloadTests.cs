@@ -113,4 +113,31 @@ public sealed class JsonFileReloadTests : IDisposable
         Assert.Equal(CircuitState.Open, breaker.State);
         Assert.Same(pipeline, provider.GetPipeline("orders"));
     }
+
+    [Fact]
+    public async Task The_example_settings_of_the_configuration_page_are_valid()
+    {
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "docs", "configuration.md")))
+        {
+            directory = directory.Parent;
+        }
+
+        Assert.NotNull(directory);
+        var page = await File.ReadAllTextAsync(Path.Combine(directory.FullName, "docs", "configuration.md"));
+        var start = page.IndexOf("```json", StringComparison.Ordinal) + "```json".Length;
+        await Write(page[start..page.IndexOf("```", start, StringComparison.Ordinal)]);
+        var configuration = new ConfigurationBuilder().AddJsonFile(_path, optional: false, reloadOnChange: false).Build();
+        using var services = new ServiceCollection()
+            .AddSingleton<IConfiguration>(configuration)
+            .AddResiliencePipeline("checkout", (builder, context) => builder.AddStrategy(context.BindTimeout()))
+            .BuildServiceProvider();
+        var provider = services.GetRequiredService<ResiliencePipelineProvider>();
+
+        Assert.Equal(
+            ["Telemetry", "TimeoutStrategy", "RetryStrategy", "orders/CircuitBreaker", "database", "TimeoutStrategy"],
+            provider.GetPipeline("orders").Strategies.Select(s => s.Name));
+        Assert.Same(provider.GetRetryBudget("backend"), ((RetryStrategy)provider.GetPipeline("orders").Strategies[2]).Options.Budget);
+        Assert.Equal(TimeSpan.FromSeconds(3), ((TimeoutStrategy)provider.GetPipeline("checkout").Strategies[1]).Timeout);
+    }
 }
