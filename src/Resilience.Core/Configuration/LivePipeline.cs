@@ -25,7 +25,7 @@ internal sealed class LivePipeline
     public HashSet<string> BoundSections { get; } = new(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>Gets the built forms of a pipeline declared in configuration, by result type (<see cref="VoidResult"/> for untyped).</summary>
-    public Dictionary<Type, IPipelineVariant> Variants { get; } = [];
+    public Dictionary<Type, PipelineVariant> Variants { get; } = [];
 
     public static LivePipeline FromCode(PipelineRegistration registration) => new(registration.Name, registration, null);
 

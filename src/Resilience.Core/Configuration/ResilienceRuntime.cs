@@ -190,7 +190,7 @@ internal sealed class ResilienceRuntime : IDisposable
             if (!pipeline.Variants.TryGetValue(typeof(T), out var variant))
             {
                 var strategies = Strategies(pipeline.Layout!);
-                variant = untyped ? new UntypedVariant(this, name, strategies) : new TypedVariant<T>(this, name, strategies);
+                variant = untyped ? PipelineVariant.Untyped(this, name, strategies) : PipelineVariant.Typed<T>(this, name, strategies);
                 pipeline.Variants.Add(typeof(T), variant);
             }
 
@@ -392,7 +392,7 @@ internal sealed class ResilienceRuntime : IDisposable
             if (!_pipelines.TryGetValue(name, out var pipeline))
             {
                 _pipelines.Add(name, pipeline = LivePipeline.FromConfiguration(name, layout));
-                pipeline.Variants.Add(typeof(VoidResult), new UntypedVariant(this, name, Strategies(layout)));
+                pipeline.Variants.Add(typeof(VoidResult), PipelineVariant.Untyped(this, name, Strategies(layout)));
             }
             else if (!layout.SameAs(pipeline.Layout) || layout.Keys.Any(replaced.Contains))
             {
@@ -400,7 +400,7 @@ internal sealed class ResilienceRuntime : IDisposable
                 var strategies = Strategies(layout);
                 foreach (var variant in pipeline.Variants.Values)
                 {
-                    variant.Rebuild(this, strategies);
+                    variant.Rebuild(strategies);
                 }
 
                 rebuilt++;
