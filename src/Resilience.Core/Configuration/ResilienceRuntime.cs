@@ -332,7 +332,19 @@ internal sealed class ResilienceRuntime : IDisposable
 
     private ResilienceReloadResult ReadAndApply(string source, Dictionary<string, PushedOptions> pushed)
     {
-        var plan = Read(pushed);
+        SettingsPlan plan;
+        try
+        {
+            plan = Read(pushed);
+        }
+        catch (Exception exception)
+        {
+            // Code's options delegates run on every reading; one that throws must not take a configuration watcher's
+            // thread down with it: the change is rejected like any other invalid one.
+            plan = new SettingsPlan();
+            plan.Errors.Add($"Reading the settings failed: {exception.GetType().Name}: {exception.Message}");
+        }
+
         if (_hadSettings && (_section is null || !ConfigurationMessages.HasValues(_section)))
         {
             // A file being rewritten, or one that no longer parses, reads as empty: dropping every setting on that is

@@ -24,6 +24,11 @@ public static class ResilienceServiceCollectionExtensions
     public static ResilienceBuilder AddResilience(this IServiceCollection services)
     {
         ArgumentNullException.ThrowIfNull(services);
+        if (services.Any(descriptor => descriptor.ServiceType == typeof(ResiliencePipelineProvider)))
+        {
+            return new ResilienceBuilder(services);
+        }
+
         services.TryAddSingleton(static provider => new ResilienceTelemetry(provider.GetService<IMeterFactory>(), provider.GetService<ILoggerFactory>()));
         services.TryAddSingleton(static provider => new ResiliencePipelineProvider(new ResilienceRuntime(
             provider.GetService<ResilienceConfigurationSource>()?.Section ?? provider.GetService<IConfiguration>()?.GetSection("Resilience"),

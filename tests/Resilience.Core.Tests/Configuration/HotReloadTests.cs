@@ -174,6 +174,23 @@ public class HotReloadTests
     }
 
     [Fact]
+    public void Code_options_that_throw_on_a_reload_reject_it_instead_of_escaping_to_the_watcher()
+    {
+        var broken = false;
+        using var container = new TestContainer(Orders(), services => services.AddResilience().AddCircuitBreaker("payments", o =>
+        {
+            o.MinimumThroughput = broken ? throw new InvalidCastException("no such setting") : 5;
+        }));
+        var payments = container.Provider.GetCircuitBreaker("payments");
+        broken = true;
+
+        container.Change(("Resilience:CircuitBreakers:payments:FailureRatio", "0.2"));
+
+        Assert.Equal(["Reading the settings failed: InvalidCastException: no such setting"], container.Provider.LastReload!.Errors);
+        Assert.Equal((5, 0.5), (payments.Options.MinimumThroughput, payments.Options.FailureRatio));
+    }
+
+    [Fact]
     public void A_duplicate_change_notification_is_read_once()
     {
         using var container = new TestContainer(Orders());
