@@ -191,6 +191,20 @@ public class HotReloadTests
     }
 
     [Fact]
+    public void Reload_reads_a_change_that_was_not_signalled()
+    {
+        using var container = new TestContainer(Orders());
+        var timeout = Strategy<TimeoutStrategy>(container.Provider.GetPipeline("orders"));
+        container.Configuration[Timeout + "Timeout"] = "00:00:07";
+
+        Assert.Equal(TimeSpan.FromSeconds(10), timeout.Timeout);
+        var result = container.Provider.Reload();
+
+        Assert.Equal(("reload", true, 1), (result.Source, result.IsApplied, result.UpdatedStrategies));
+        Assert.Equal(TimeSpan.FromSeconds(7), timeout.Timeout);
+    }
+
+    [Fact]
     public void A_duplicate_change_notification_is_read_once()
     {
         using var container = new TestContainer(Orders());

@@ -76,6 +76,34 @@ public sealed class TelemetryStrategyTests : IDisposable
     }
 
     [Fact]
+    public void A_meter_listener_on_call_counts_alone_gets_every_call_and_no_clock_is_read()
+    {
+        var time = new CountingTimeProvider();
+        var pipeline = new ResiliencePipelineBuilder { Name = "listened", TimeProvider = time }.AddTelemetry(_telemetry).Build();
+        var calls = 0L;
+        using var listener = new System.Diagnostics.Metrics.MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (ReferenceEquals(instrument.Meter, _telemetry.Meter) && instrument.Name == "resilience.pipeline.calls")
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref calls, value));
+        listener.Start();
+
+        for (var i = 0; i < 10; i++)
+        {
+            pipeline.Execute(static _ => 1);
+        }
+
+        Assert.Equal(10, Interlocked.Read(ref calls));
+        Assert.Equal(0, time.TimestampReads);
+    }
+
+    [Fact]
     public void Telemetry_is_outermost_whatever_the_order_and_only_once()
     {
         var inner = new Resilience.Tests.Pipeline.RecordingStrategy("inner");
