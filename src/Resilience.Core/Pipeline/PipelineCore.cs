@@ -1,10 +1,25 @@
+using Resilience.Telemetry;
+
 namespace Resilience;
 
 /// <summary>What a built pipeline holds: its strategies and, per strategy, the predicate that judges outcomes.</summary>
 internal sealed class PipelineCore
 {
-    public PipelineCore(string? name, TimeProvider timeProvider, ResilienceStrategy[] strategies, Delegate?[] predicates, bool typedPredicates)
+    public PipelineCore(string? name, TimeProvider timeProvider, ResilienceStrategy[] strategies, Delegate?[] predicates, bool typedPredicates, TelemetryStrategy? telemetry = null)
+        : this(name, timeProvider, strategies, predicates, typedPredicates, telemetry, quiet: null)
     {
+        if (telemetry is not null)
+        {
+            // The same pipeline without its telemetry strategy (always outermost), run while nobody listens to call
+            // counts or durations: telemetry then costs one check per call instead of a strategy's pass.
+            Quiet = new PipelineCore(name, timeProvider, strategies[1..], predicates[1..], typedPredicates, telemetry, quiet: null);
+        }
+    }
+
+    private PipelineCore(string? name, TimeProvider timeProvider, ResilienceStrategy[] strategies, Delegate?[] predicates, bool typedPredicates, TelemetryStrategy? telemetry, PipelineCore? quiet)
+    {
+        Telemetry = telemetry;
+        Quiet = quiet;
         Name = name;
         TimeProvider = timeProvider;
         Strategies = strategies;
@@ -12,6 +27,12 @@ internal sealed class PipelineCore
         TypedPredicates = typedPredicates;
         RejectionSources = Array.ConvertAll(strategies, strategy => new RejectionSource(strategy, name));
     }
+
+    /// <summary>Gets the telemetry told of rejections, waits, retries and fallbacks inside the pipeline, if instrumented.</summary>
+    public TelemetryStrategy? Telemetry { get; }
+
+    /// <summary>Gets, for an instrumented pipeline, the same pipeline without its telemetry strategy.</summary>
+    public PipelineCore? Quiet { get; }
 
     /// <summary>Per strategy: what a rejection by it refers to.</summary>
     public RejectionSource[] RejectionSources { get; }

@@ -15,6 +15,11 @@ internal static class PipelineEngine
         PipelineCore pipeline, TCallback callback, TState state, CancellationToken cancellationToken)
         where TCallback : struct, ICallback<TState, TResult>
     {
+        if (pipeline.Quiet is { } quiet && !pipeline.Telemetry!.IsRecording)
+        {
+            pipeline = quiet;
+        }
+
         var strategies = pipeline.Strategies;
         if (strategies.Length > SlotBuffer.Length)
         {
@@ -154,6 +159,7 @@ internal static class PipelineEngine
     {
         var pipeline = frame.Pipeline;
         var rejection = new Rejection(pipeline.RejectionSources[rejectedAt], packedRejection);
+        pipeline.Telemetry?.OnRejected(in rejection);
         var judged = new ExitOutcome(in rejection);
         frame.Timestamp = 0;
         for (var index = rejectedAt - 1; index >= 0; index--)
@@ -183,6 +189,11 @@ internal static class PipelineEngine
         where TCallback : struct, ICallback<TState, TResult>
     {
         var run = Handover<TResult, TState, TCallback>(ref frame, ref slots, callback, state, index);
+        if (entry.Kind == EntryKind.Pending)
+        {
+            frame.Pipeline.Telemetry?.OnWaiting(frame.Pipeline.Strategies[index]);
+        }
+
         return Resume(ref run, Enter(ref run, in entry));
     }
 
@@ -304,6 +315,7 @@ internal static class PipelineEngine
                         run.Outcome = new Outcome<TResult>(exception);
                     }
 
+                    run.Frame.Pipeline.Telemetry?.OnFallback(run.Frame.Pipeline.Strategies[run.Index], in run.Outcome);
                     LeaveStrategy(ref run);
                     break;
             }
@@ -341,6 +353,7 @@ internal static class PipelineEngine
                     var entry = strategies[run.Index].Enter(ref context);
                     if (entry.Kind == EntryKind.Pending)
                     {
+                        run.Frame.Pipeline.Telemetry?.OnWaiting(strategies[run.Index]);
                         run.PendingEntry = entry.PendingEntry;
                         return PendingWork.Entry;
                     }
@@ -430,6 +443,7 @@ internal static class PipelineEngine
 
             case ExitActionKind.Retry:
                 // The token in force is the one this strategy passed inward: inner exits restored it.
+                run.Frame.Pipeline.Telemetry?.OnRetry(run.Frame.Pipeline.Strategies[run.Index], action.Delay);
                 run.Index++;
                 run.Phase = RunPhase.Enter;
                 run.Frame.Timestamp = 0;
@@ -468,6 +482,7 @@ internal static class PipelineEngine
                     run.Outcome = new Outcome<TResult>(exception);
                 }
 
+                run.Frame.Pipeline.Telemetry?.OnFallback(run.Frame.Pipeline.Strategies[run.Index], in run.Outcome);
                 break;
         }
 
@@ -490,8 +505,9 @@ internal static class PipelineEngine
                 break;
 
             case EntryKind.Rejected:
-                var source = run.Frame.Pipeline.RejectionSources[run.Index];
-                RefuseEntry(ref run, new Outcome<TResult>(new Rejection(source, entry.PackedRejection)));
+                var rejection = new Rejection(run.Frame.Pipeline.RejectionSources[run.Index], entry.PackedRejection);
+                run.Frame.Pipeline.Telemetry?.OnRejected(in rejection);
+                RefuseEntry(ref run, new Outcome<TResult>(in rejection));
                 break;
 
             default:

@@ -13,7 +13,9 @@ namespace Resilience;
 /// </remarks>
 public sealed class ResiliencePipeline<T>
 {
-    private readonly PipelineCore _core;
+    // Not readonly: a pipeline served by name is rebuilt in place when its configured strategies change, so callers
+    // keep one instance. A call reads the core once or twice; either core runs it correctly to its end.
+    private PipelineCore _core;
 
     internal ResiliencePipeline(PipelineCore core)
     {
@@ -30,6 +32,9 @@ public sealed class ResiliencePipeline<T>
     public IReadOnlyList<ResilienceStrategy> Strategies => _core.Strategies;
 
     internal PipelineCore Core => _core;
+
+    /// <summary>Replaces the strategies of this pipeline for calls that start from now on; calls in flight finish on the old ones.</summary>
+    internal void Replace(PipelineCore core) => Volatile.Write(ref _core, core);
 
     /// <summary>Runs an asynchronous callback that returns a result.</summary>
     /// <typeparam name="TState">The state type.</typeparam>

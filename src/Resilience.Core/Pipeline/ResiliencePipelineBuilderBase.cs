@@ -1,3 +1,5 @@
+using Resilience.Telemetry;
+
 namespace Resilience;
 
 /// <summary>What the untyped and typed pipeline builders share: a name, a clock, and the strategies in order.</summary>
@@ -27,9 +29,20 @@ public abstract class ResiliencePipelineBuilderBase
         _predicates.Add(shouldHandle);
     }
 
+    /// <summary>Gets or sets the pipeline's telemetry strategy (outermost), told of the events inside the pipeline.</summary>
+    internal TelemetryStrategy? Telemetry { get; set; }
+
+    /// <summary>Adds a strategy outside every strategy added so far (telemetry sees the whole call).</summary>
+    internal void AddOutermost(ResilienceStrategy strategy)
+    {
+        ArgumentNullException.ThrowIfNull(strategy);
+        _strategies.Insert(0, strategy);
+        _predicates.Insert(0, null);
+    }
+
     private protected PipelineCore BuildCore(bool typedPredicates)
     {
         ArgumentNullException.ThrowIfNull(TimeProvider, nameof(TimeProvider));
-        return new PipelineCore(Name, TimeProvider, [.. _strategies], [.. _predicates], typedPredicates);
+        return new PipelineCore(Name, TimeProvider, [.. _strategies], [.. _predicates], typedPredicates, Telemetry);
     }
 }

@@ -1,0 +1,185 @@
+using System.Reflection;
+using Microsoft.Extensions.Configuration;
+
+namespace Resilience.Configuration;
+
+/// <summary>
+/// A kind of configurable component (a breaker, a limiter, a timeout, a retry, a retry budget): how its options are made,
+/// bound, checked and compared, how an instance is created from them, updated in place, and put in a pipeline.
+/// </summary>
+internal abstract class ComponentKind
+{
+    /// <summary>The key a strategy's section uses to say what it is when its name does not.</summary>
+    public const string TypeKey = "Type";
+
+    /// <summary>The key a strategy's section uses to refer to a shared instance instead of holding options.</summary>
+    public const string SharedKey = "Shared";
+
+    /// <summary>The key a retry's section uses to refer to a shared retry budget.</summary>
+    public const string RetryBudgetKey = "RetryBudget";
+
+    private static readonly Dictionary<string, ComponentKind> ByNameTable = new(StringComparer.OrdinalIgnoreCase);
+
+    protected ComponentKind(string name, string? sharedSection, Type optionsType)
+    {
+        Name = name;
+        SharedSection = sharedSection;
+        OptionsType = optionsType;
+
+        // What configuration may set: public settable properties of simple types. Clocks and object references are
+        // code's business (a retry refers to a shared budget by name instead), and a name is the instance's identity,
+        // which its key gives.
+        Properties = [.. optionsType.GetProperties(BindingFlags.Public | BindingFlags.Instance)
+            .Where(property => property.CanWrite && IsScalar(property.PropertyType) && property.Name != "Name")];
+    }
+
+    public static ComponentKind CircuitBreaker { get; } = Register(new ComponentKind<CircuitBreakerOptions, Resilience.CircuitBreaker>(
+        "CircuitBreaker", "CircuitBreakers",
+        clone: static options => options.Clone(),
+        validate: static options => options.Validate(),
+        prepare: static (options, name, time) =>
+        {
+            options.TimeProvider ??= time;
+            options.Name ??= name;
+        },
+        create: static options => new Resilience.CircuitBreaker(options),
+        update: static (breaker, options) => breaker.UpdateOptions(options),
+        strategy: static (breaker, _) => new CircuitBreakerStrategy(breaker)));
+
+    public static ComponentKind TokenBucket { get; } = Register(new ComponentKind<TokenBucketLimiterOptions, TokenBucketLimiter>(
+        "TokenBucket", "TokenBuckets",
+        clone: static options => options.Clone(),
+        validate: static options => options.Validate(),
+        prepare: static (options, _, time) => options.TimeProvider ??= time,
+        create: static options => new TokenBucketLimiter(options),
+        update: static (limiter, options) => limiter.UpdateOptions(options),
+        strategy: static (limiter, name) => new RateLimiterStrategy(limiter, name: name)));
+
+    public static ComponentKind ConcurrencyLimiter { get; } = Register(new ComponentKind<InFlightLimiterOptions, InFlightLimiter>(
+        "ConcurrencyLimiter", "ConcurrencyLimiters",
+        clone: static options => options.Clone(),
+        validate: static options => options.Validate(),
+        prepare: static (options, _, time) => options.TimeProvider ??= time,
+        create: static options => new InFlightLimiter(options),
+        update: static (limiter, options) => limiter.UpdateOptions(options),
+        strategy: static (limiter, name) => new RateLimiterStrategy(limiter, name: name)));
+
+    public static ComponentKind Timeout { get; } = Register(new ComponentKind<TimeoutOptions, TimeoutStrategy>(
+        "Timeout", null,
+        clone: static options => options.Clone(),
+        validate: static options => options.Validate(),
+        prepare: static (options, _, time) => options.TimeProvider ??= time,
+        create: static options => new TimeoutStrategy(options),
+        update: static (timeout, options) => timeout.UpdateOptions(options),
+        strategy: static (timeout, _) => timeout));
+
+    public static ComponentKind Retry { get; } = Register(new ComponentKind<RetryOptions, RetryStrategy>(
+        "Retry", null,
+        clone: static options => options.Clone(),
+        validate: static options => options.Validate(),
+        prepare: static (_, _, _) => { },
+        create: static options => new RetryStrategy(options),
+        update: static (retry, options) => retry.UpdateOptions(options),
+        strategy: static (retry, _) => retry));
+
+    public static ComponentKind RetryBudget { get; } = Register(new ComponentKind<RetryBudgetOptions, Resilience.RetryBudget>(
+        "RetryBudget", "RetryBudgets",
+        clone: static options => new RetryBudgetOptions { MaxTokens = options.MaxTokens, TokenRatio = options.TokenRatio },
+        validate: static options => options.Validate(),
+        prepare: static (_, _, _) => { },
+        create: static options => new Resilience.RetryBudget(options),
+        update: static (budget, options) => budget.UpdateOptions(options),
+        strategy: null));
+
+    /// <summary>Gets every kind.</summary>
+    public static IEnumerable<ComponentKind> All => ByNameTable.Values;
+
+    /// <summary>Gets the kind's name: the strategy type in configuration (<c>"Type": "CircuitBreaker"</c>).</summary>
+    public string Name { get; }
+
+    /// <summary>Gets the root section of shared named instances of this kind, or <see langword="null"/> when it is not shared.</summary>
+    public string? SharedSection { get; }
+
+    public Type OptionsType { get; }
+
+    /// <summary>Gets the options configuration may set.</summary>
+    public IReadOnlyList<PropertyInfo> Properties { get; }
+
+    /// <summary>Gets whether instances of this kind go into pipelines (a retry budget does not: retries refer to it).</summary>
+    public abstract bool IsStrategy { get; }
+
+    public static bool TryGet(string? name, out ComponentKind kind)
+    {
+        kind = null!;
+        return name is not null && ByNameTable.TryGetValue(name, out kind!);
+    }
+
+    public static string KnownNames => string.Join(", ", ByNameTable.Values.Where(kind => kind.IsStrategy).Select(kind => kind.Name));
+
+    /// <summary>Creates default options, applies code's configuration and then the section's values.</summary>
+    /// <param name="configure">The code's configuration, if any.</param>
+    /// <param name="section">The section, if any.</param>
+    /// <returns>The options, not yet checked.</returns>
+    /// <exception cref="InvalidOperationException">A value could not be converted (the message names its key).</exception>
+    public object Bind(Action<object>? configure, IConfigurationSection? section)
+    {
+        var options = CreateDefault();
+        configure?.Invoke(options);
+        if (section is not null && section.Exists())
+        {
+            section.Bind(options);
+        }
+
+        return options;
+    }
+
+    public abstract object CreateDefault();
+
+    public abstract object Clone(object options);
+
+    /// <summary>Fills what configuration does not set: the clock, the instance's name.</summary>
+    public abstract void Prepare(object options, string name, TimeProvider timeProvider);
+
+    public abstract void Validate(object options);
+
+    public abstract object Create(object options);
+
+    public abstract void Update(object instance, object options);
+
+    public abstract ResilienceStrategy CreateStrategy(object instance, string name);
+
+    /// <summary>Wraps code's typed options delegate for the kind-independent machinery.</summary>
+    public static Action<object>? Wrap<TOptions>(Action<TOptions>? configure) =>
+        configure is null ? null : options => configure((TOptions)options);
+
+    /// <summary>Sets the retry budget of retry options (the only cross-reference between components).</summary>
+    public static void SetBudget(object options, Resilience.RetryBudget? budget) => ((RetryOptions)options).Budget = budget;
+
+    /// <summary>Gets whether two options objects hold the same settings (references compared by identity).</summary>
+    public bool SameSettings(object left, object right)
+    {
+        foreach (var property in OptionsType.GetProperties(BindingFlags.Public | BindingFlags.Instance))
+        {
+            if (property.CanRead && property.GetIndexParameters().Length == 0 && !Equals(property.GetValue(left), property.GetValue(right)))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    public override string ToString() => Name;
+
+    private static bool IsScalar(Type type)
+    {
+        type = Nullable.GetUnderlyingType(type) ?? type;
+        return type.IsPrimitive || type.IsEnum || type == typeof(string) || type == typeof(TimeSpan) || type == typeof(decimal);
+    }
+
+    private static ComponentKind Register(ComponentKind kind)
+    {
+        ByNameTable.Add(kind.Name, kind);
+        return kind;
+    }
+}

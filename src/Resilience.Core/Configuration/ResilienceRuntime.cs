@@ -1,0 +1,500 @@
+using System.Threading.RateLimiting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Primitives;
+using Resilience.DependencyInjection;
+using Resilience.Telemetry;
+
+namespace Resilience.Configuration;
+
+/// <summary>
+/// The pipelines and components of one container, and the coordinator of their settings: every change (a configuration
+/// reload, an explicit <see cref="Reload"/>, options pushed by code) is read into a plan and checked as a whole; only a
+/// plan without errors is applied, in place: live breakers, limiters, timeouts, retries and budgets take the new options
+/// and keep their state; a pipeline whose configured strategies changed is rebuilt in place, reusing the instances of
+/// the sections it keeps.
+/// </summary>
+/// <remarks>
+/// Reloads, first builds and pushes are serialised by one lock: they are rare, they must not interleave (a plan is
+/// checked against the state it will be applied to), and no call path ever takes it. Calls read only the pipelines and
+/// the live strategies' own settings.
+/// </remarks>
+internal sealed class ResilienceRuntime : IDisposable
+{
+    private static readonly Func<string, bool> NotLive = static _ => false;
+
+    private readonly object _gate = new();
+    private readonly IConfiguration? _section;
+    private readonly string _rootPath;
+    private readonly TimeProvider _timeProvider;
+    private readonly IServiceProvider _services;
+    private readonly List<ComponentSource> _shared;
+    private readonly Dictionary<string, LiveComponent> _components = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Dictionary<string, LivePipeline> _pipelines = new(StringComparer.Ordinal);
+    private readonly List<IDisposable> _observed = [];
+    private Dictionary<string, PushedOptions> _pushed = new(StringComparer.OrdinalIgnoreCase);
+    private string? _lastFingerprint;
+    private bool _hadSettings;
+    private IDisposable? _changes;
+
+    public ResilienceRuntime(
+        IConfiguration? section,
+        IEnumerable<SharedRegistration> shared,
+        IEnumerable<PipelineRegistration> pipelines,
+        TimeProvider timeProvider,
+        ResilienceTelemetry telemetry,
+        IServiceProvider services)
+    {
+        _section = section;
+        _rootPath = section is IConfigurationSection { Path: { Length: > 0 } path } ? path : "Resilience";
+        _timeProvider = timeProvider;
+        Telemetry = telemetry;
+        _services = services;
+        _shared = [.. shared.Select(registration => registration.ToSource())];
+        foreach (var registration in pipelines)
+        {
+            _pipelines.Add(registration.Name, LivePipeline.FromCode(registration));
+        }
+    }
+
+    public ResilienceTelemetry Telemetry { get; }
+
+    /// <summary>Gets the outcome of the last reload or push, if any.</summary>
+    public ResilienceReloadResult? LastReload { get; private set; }
+
+    /// <summary>Gets the configuration path of the resilience section.</summary>
+    public string RootPath => _rootPath;
+
+    /// <summary>
+    /// Reads the settings, builds every pipeline and starts watching the configuration.
+    /// </summary>
+    /// <exception cref="OptionsValidationException">The settings are invalid; the exception lists every error.</exception>
+    public void Start()
+    {
+        lock (_gate)
+        {
+            var plan = Read(_pushed);
+            var errors = new List<string>(plan.Errors);
+            if (errors.Count == 0)
+            {
+                Apply(plan);
+                foreach (var pipeline in _pipelines.Values.Where(pipeline => pipeline.Registration is not null))
+                {
+                    try
+                    {
+                        Build(pipeline);
+                    }
+                    catch (OptionsValidationException exception)
+                    {
+                        errors.AddRange(exception.Failures);
+                    }
+                }
+
+                if (errors.Count == 0)
+                {
+                    // Sections of code pipelines that their code did not bind are known only now.
+                    errors.AddRange(Read(_pushed).Errors);
+                }
+            }
+
+            if (errors.Count > 0)
+            {
+                throw new OptionsValidationException(_rootPath, typeof(ResiliencePipelineProvider), errors);
+            }
+
+            _lastFingerprint = ConfigurationMessages.Fingerprint(_section);
+            _hadSettings = _section is not null && ConfigurationMessages.HasValues(_section);
+        }
+
+        if (_section is not null)
+        {
+            _changes = ChangeToken.OnChange(_section.GetReloadToken, () => Reload("configuration", skipUnchanged: true));
+        }
+    }
+
+    /// <summary>Reads the settings again and applies them if they are valid as a whole.</summary>
+    /// <param name="source">What triggered the reload, for logs.</param>
+    /// <param name="skipUnchanged">Whether to do nothing when the section is unchanged since the last reading (a file watcher often signals twice).</param>
+    /// <returns>The outcome.</returns>
+    public ResilienceReloadResult Reload(string source, bool skipUnchanged = false)
+    {
+        lock (_gate)
+        {
+            var fingerprint = ConfigurationMessages.Fingerprint(_section);
+            if (skipUnchanged && fingerprint == _lastFingerprint && LastReload is { } last)
+            {
+                return last;
+            }
+
+            _lastFingerprint = fingerprint;
+            return ReadAndApply(source, _pushed);
+        }
+    }
+
+    /// <summary>Applies options pushed by code to one component, through the same checks as a configuration change.</summary>
+    /// <param name="key">The component's key, relative to the resilience section.</param>
+    /// <param name="options">The options.</param>
+    /// <returns>The outcome.</returns>
+    public ResilienceReloadResult Push(string key, object options)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(key);
+        ArgumentNullException.ThrowIfNull(options);
+        lock (_gate)
+        {
+            if (!_components.TryGetValue(key, out var live))
+            {
+                throw new KeyNotFoundException($"No strategy or shared instance has the key '{key}'; known keys: {string.Join(", ", _components.Keys.Order(StringComparer.Ordinal))}.");
+            }
+
+            if (!live.Kind.OptionsType.IsInstanceOfType(options))
+            {
+                throw new ArgumentException($"'{key}' is a {live.Kind.Name}: it takes {live.Kind.OptionsType.Name}, not {options.GetType().Name}.", nameof(options));
+            }
+
+            var pushed = new Dictionary<string, PushedOptions>(_pushed, StringComparer.OrdinalIgnoreCase)
+            {
+                [key] = new PushedOptions(live.Kind.Clone(options), ConfigurationMessages.Fingerprint(_section?.GetSection(key))),
+            };
+            return ReadAndApply($"code ({key})", pushed);
+        }
+    }
+
+    /// <summary>Gets a pipeline by name, building it on first use.</summary>
+    /// <typeparam name="T">The result type; <see cref="VoidResult"/> for an untyped pipeline.</typeparam>
+    /// <param name="name">The pipeline's name.</param>
+    /// <returns>The pipeline; the same instance on every call.</returns>
+    public object GetPipeline<T>(string name)
+    {
+        lock (_gate)
+        {
+            if (!_pipelines.TryGetValue(name, out var pipeline))
+            {
+                var known = string.Join(", ", _pipelines.Keys.Order(StringComparer.Ordinal));
+                throw new KeyNotFoundException(
+                    $"No resilience pipeline is named '{name}': register it with AddResiliencePipeline(\"{name}\", ...) or declare it under {_rootPath}:Pipelines:{name}:Strategies. Known pipelines: {(known.Length == 0 ? "none" : known)}.");
+            }
+
+            var untyped = typeof(T) == typeof(VoidResult);
+            if (pipeline.Registration is { } registration)
+            {
+                if (registration.ResultType != (untyped ? null : typeof(T)))
+                {
+                    var registered = registration.ResultType is { } type ? $"ResiliencePipeline<{type.Name}>" : "ResiliencePipeline";
+                    var asked = untyped ? "ResiliencePipeline" : $"ResiliencePipeline<{typeof(T).Name}>";
+                    throw new InvalidOperationException($"Pipeline '{name}' is registered as a {registered}; it was asked for as a {asked}.");
+                }
+
+                return (pipeline.Built ?? Build(pipeline)).Pipeline;
+            }
+
+            if (!pipeline.Variants.TryGetValue(typeof(T), out var variant))
+            {
+                var strategies = Strategies(pipeline.Layout!);
+                variant = untyped ? PipelineVariant.Untyped(this, name, strategies) : PipelineVariant.Typed<T>(this, name, strategies);
+                pipeline.Variants.Add(typeof(T), variant);
+            }
+
+            return variant.Pipeline;
+        }
+    }
+
+    /// <summary>Gets a shared named instance.</summary>
+    public object GetShared(ComponentKind kind, string name)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        lock (_gate)
+        {
+            var key = $"{kind.SharedSection}:{name}";
+            if (_components.TryGetValue(key, out var live) && live.Kind == kind)
+            {
+                return live.Instance;
+            }
+
+            var known = string.Join(", ", _components.Values.Where(component => component.Kind == kind && component.Key.StartsWith(kind.SharedSection + ":", StringComparison.OrdinalIgnoreCase)).Select(component => component.Name));
+            throw new KeyNotFoundException(
+                $"No shared {kind.Name} is named '{name}': declare it with AddResilience().Add{kind.Name}(\"{name}\") or under {_rootPath}:{key}. Known: {(known.Length == 0 ? "none" : known)}.");
+        }
+    }
+
+    /// <summary>Creates (or finds) a strategy that a pipeline's code binds to a section of that pipeline.</summary>
+    public object Bind(ComponentKind kind, string pipelineName, string section, Action<object>? configure)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(section);
+        lock (_gate)
+        {
+            var key = $"{SettingsReader.PipelinesSection}:{pipelineName}:{section}";
+            if (_pipelines.TryGetValue(pipelineName, out var pipeline))
+            {
+                pipeline.BoundSections.Add(section);
+            }
+
+            if (_components.TryGetValue(key, out var live))
+            {
+                return live.Kind == kind
+                    ? live.Instance
+                    : throw new InvalidOperationException($"{_rootPath}:{key} is already bound as a {live.Kind.Name}; it cannot also be a {kind.Name}.");
+            }
+
+            var source = new ComponentSource(kind, key, $"{pipelineName}/{section}", configure);
+            var plan = new SettingsReader(_section, _rootPath, _timeProvider).ReadComponent(source, _pushed, _components.ContainsKey);
+            if (plan.Errors.Count > 0)
+            {
+                throw new OptionsValidationException(_rootPath, typeof(ResiliencePipelineProvider), plan.Errors);
+            }
+
+            return Create(plan.Components[key], configure, codeBound: true).Instance;
+        }
+    }
+
+    /// <summary>Names, instruments and clocks a builder the way every pipeline of this container is.</summary>
+    public TBuilder Prepare<TBuilder>(TBuilder builder, string name)
+        where TBuilder : ResiliencePipelineBuilderBase
+    {
+        builder.Name = name;
+        builder.TimeProvider = _timeProvider;
+        return builder.AddTelemetry(Telemetry);
+    }
+
+    /// <summary>Gets the health view: pipelines, breakers, limiters and budgets as they are now.</summary>
+    public ResilienceHealthReport GetHealth()
+    {
+        lock (_gate)
+        {
+            var pipelines = new List<PipelineHealth>();
+            var breakers = new Dictionary<CircuitBreaker, string>(ReferenceEqualityComparer.Instance);
+            var limiters = new Dictionary<RateLimiter, string>(ReferenceEqualityComparer.Instance);
+            var budgets = new List<RetryBudgetHealth>();
+            foreach (var component in _components.Values)
+            {
+                switch (component.Instance)
+                {
+                    case CircuitBreaker breaker:
+                        breakers.TryAdd(breaker, component.Name);
+                        break;
+                    case RateLimiter limiter:
+                        limiters.TryAdd(limiter, component.Name);
+                        break;
+                    case RetryBudget budget:
+                        budgets.Add(new RetryBudgetHealth(component.Name, budget.Balance));
+                        break;
+                }
+            }
+
+            foreach (var pipeline in _pipelines.Values.OrderBy(pipeline => pipeline.Name, StringComparer.Ordinal))
+            {
+                var strategies = pipeline.Strategies;
+                var used = new List<string>();
+                foreach (var strategy in strategies)
+                {
+                    if (strategy is CircuitBreakerStrategy { Breaker: var breaker })
+                    {
+                        breakers.TryAdd(breaker, breaker.Name);
+                        used.Add(breakers[breaker]);
+                    }
+                    else if (strategy is RateLimiterStrategy { Limiter: var limiter })
+                    {
+                        limiters.TryAdd(limiter, strategy.Name);
+                    }
+                }
+
+                pipelines.Add(new PipelineHealth(pipeline.Name, pipeline.Registration is null, [.. strategies.Select(strategy => strategy.Name)], used));
+            }
+
+            return new ResilienceHealthReport(
+                pipelines,
+                [.. breakers.Select(pair => new CircuitBreakerHealth(pair.Value, pair.Key.GetSnapshot())).OrderBy(health => health.Name, StringComparer.Ordinal)],
+                [.. limiters.Select(pair => RateLimiterHealth.Of(pair.Value, pair.Key)).OrderBy(health => health.Name, StringComparer.Ordinal)],
+                [.. budgets.OrderBy(health => health.Name, StringComparer.Ordinal)],
+                LastReload);
+        }
+    }
+
+    public void Dispose()
+    {
+        _changes?.Dispose();
+        lock (_gate)
+        {
+            foreach (var tracking in _components.Values.Select(component => component.Tracking).Concat(_observed))
+            {
+                tracking.Dispose();
+            }
+        }
+    }
+
+    private SettingsPlan Read(IReadOnlyDictionary<string, PushedOptions> pushed)
+    {
+        var codePipelines = _pipelines.Values
+            .Where(pipeline => pipeline.Registration is not null)
+            .ToDictionary(pipeline => pipeline.Name, pipeline => pipeline.Built is null ? null : (IReadOnlySet<string>?)pipeline.BoundSections, StringComparer.Ordinal);
+        var bound = _components.Values.Where(component => component.CodeBound).Select(component => component.ToSource()).ToList();
+        return new SettingsReader(_section, _rootPath, _timeProvider).Read(_shared, bound, codePipelines, pushed);
+    }
+
+    private ResilienceReloadResult ReadAndApply(string source, Dictionary<string, PushedOptions> pushed)
+    {
+        SettingsPlan plan;
+        try
+        {
+            plan = Read(pushed);
+        }
+        catch (Exception exception)
+        {
+            // Code's options delegates run on every reading; one that throws must not take a configuration watcher's
+            // thread down with it: the change is rejected like any other invalid one.
+            plan = new SettingsPlan();
+            plan.Errors.Add($"Reading the settings failed: {exception.GetType().Name}: {exception.Message}");
+        }
+
+        if (_hadSettings && (_section is null || !ConfigurationMessages.HasValues(_section)))
+        {
+            // A file being rewritten, or one that no longer parses, reads as empty: dropping every setting on that is
+            // never what was meant.
+            plan.Errors.Add($"{_rootPath} is empty or missing; a change that removes every resilience setting is rejected (an unreadable or half-written file reads as empty).");
+        }
+
+        if (plan.Errors.Count > 0)
+        {
+            Telemetry.ReportReloadRejected(source, plan.Errors);
+            return LastReload = new ResilienceReloadResult(source, _timeProvider.GetUtcNow(), false, plan.Errors, 0, 0);
+        }
+
+        foreach (var stale in plan.StalePushes)
+        {
+            pushed.Remove(stale);
+        }
+
+        _pushed = pushed;
+        var (updated, rebuilt) = Apply(plan);
+        Telemetry.ReportReloadApplied(source, updated, rebuilt);
+        return LastReload = new ResilienceReloadResult(source, _timeProvider.GetUtcNow(), true, [], updated, rebuilt);
+    }
+
+    /// <summary>Applies a plan without errors: updates live components in place, creates new ones, rebuilds changed pipelines.</summary>
+    private (int Updated, int Rebuilt) Apply(SettingsPlan plan)
+    {
+        var updated = 0;
+        var replaced = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+
+        // Budgets first: retries refer to them.
+        foreach (var planned in plan.Components.Values.OrderBy(component => component.Kind == ComponentKind.RetryBudget ? 0 : 1))
+        {
+            ResolveBudget(planned);
+            if (!_components.TryGetValue(planned.Key, out var live))
+            {
+                Create(planned, configure: null, codeBound: false);
+            }
+            else if (live.Kind != planned.Kind)
+            {
+                // A configured section changed type: the pipeline that lists it is rebuilt below with the new instance.
+                Retire(live);
+                Create(planned, configure: null, codeBound: false);
+                replaced.Add(planned.Key);
+            }
+            else if (!live.Kind.SameSettings(live.Options, planned.Options))
+            {
+                live.Kind.Update(live.Instance, planned.Options);
+                live.Options = planned.Options;
+                updated++;
+            }
+        }
+
+        var rebuilt = 0;
+        foreach (var (name, layout) in plan.Pipelines)
+        {
+            if (!_pipelines.TryGetValue(name, out var pipeline))
+            {
+                _pipelines.Add(name, pipeline = LivePipeline.FromConfiguration(name, layout));
+                pipeline.Variants.Add(typeof(VoidResult), PipelineVariant.Untyped(this, name, Strategies(layout)));
+            }
+            else if (!layout.SameAs(pipeline.Layout) || layout.Keys.Any(replaced.Contains))
+            {
+                pipeline.Layout = layout;
+                var strategies = Strategies(layout);
+                foreach (var variant in pipeline.Variants.Values)
+                {
+                    variant.Rebuild(strategies);
+                }
+
+                rebuilt++;
+            }
+        }
+
+        // Strategies of configured pipelines that no pipeline lists any more leave service (calls in flight finish on
+        // them). A pipeline gone from configuration keeps its last strategies: callers may hold it.
+        var listed = _pipelines.Values.Where(pipeline => pipeline.Layout is not null).SelectMany(pipeline => pipeline.Layout!.Keys).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        foreach (var orphan in _components.Values.Where(component => !component.CodeBound && !listed.Contains(component.Key)).ToList())
+        {
+            if (orphan.Key.StartsWith(SettingsReader.PipelinesSection + ":", StringComparison.OrdinalIgnoreCase))
+            {
+                Retire(orphan);
+            }
+        }
+
+        return (updated, rebuilt);
+    }
+
+    private IReadOnlyList<ResilienceStrategy> Strategies(PipelineLayout layout) =>
+        [.. layout.Keys.Select(key => _components[key].Strategy)];
+
+    private void ResolveBudget(PlannedComponent planned)
+    {
+        if (planned.BudgetKey is { } budgetKey)
+        {
+            ComponentKind.SetBudget(planned.Options, (RetryBudget)_components[budgetKey].Instance);
+        }
+    }
+
+    private LiveComponent Create(PlannedComponent planned, Action<object>? configure, bool codeBound)
+    {
+        ResolveBudget(planned);
+        var instance = planned.Kind.Create(planned.Options);
+        var tracking = instance switch
+        {
+            CircuitBreaker breaker => Telemetry.Track(breaker, planned.Name),
+            RateLimiter limiter => Telemetry.Track(limiter, planned.Name),
+            RetryBudget budget => Telemetry.Track(budget, planned.Name),
+            _ => EmptyDisposable.Instance,
+        };
+        var live = new LiveComponent(planned, instance, configure, codeBound, tracking);
+        _components[planned.Key] = live;
+        return live;
+    }
+
+    private void Retire(LiveComponent component)
+    {
+        component.Tracking.Dispose();
+        _components.Remove(component.Key);
+    }
+
+    private BuiltPipeline Build(LivePipeline pipeline)
+    {
+        var context = new ResiliencePipelineContext(this, pipeline.Name, _services, _timeProvider, _section?.GetSection($"{SettingsReader.PipelinesSection}:{pipeline.Name}"));
+        var built = pipeline.Registration!.Build(context);
+
+        // Breakers and limiters the code created itself are observed too (tracking an instance twice does nothing).
+        foreach (var strategy in built.Strategies)
+        {
+            switch (strategy)
+            {
+                case CircuitBreakerStrategy { Breaker: var breaker }:
+                    _observed.Add(Telemetry.Track(breaker));
+                    break;
+                case RateLimiterStrategy { Limiter: var limiter }:
+                    _observed.Add(Telemetry.Track(limiter, $"{pipeline.Name}/{strategy.Name}"));
+                    break;
+            }
+        }
+
+        pipeline.Built = built;
+        return built;
+    }
+
+    private sealed class EmptyDisposable : IDisposable
+    {
+        public static EmptyDisposable Instance { get; } = new();
+
+        public void Dispose()
+        {
+        }
+    }
+}

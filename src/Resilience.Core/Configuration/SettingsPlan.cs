@@ -1,0 +1,14 @@
+namespace Resilience.Configuration;
+
+/// <summary>Everything a reading of the settings asks for, checked as a whole before any of it is applied.</summary>
+internal sealed class SettingsPlan
+{
+    public Dictionary<string, PlannedComponent> Components { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+    public Dictionary<string, PipelineLayout> Pipelines { get; } = new(StringComparer.Ordinal);
+
+    public List<string> Errors { get; } = [];
+
+    /// <summary>Pushed options whose section changed since they were pushed: configuration wins, they are dropped.</summary>
+    public List<string> StalePushes { get; } = [];
+}

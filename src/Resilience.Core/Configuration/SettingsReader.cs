@@ -1,0 +1,298 @@
+using Microsoft.Extensions.Configuration;
+
+namespace Resilience.Configuration;
+
+/// <summary>
+/// Reads the resilience section (and options pushed by code) into a <see cref="SettingsPlan"/>, collecting every error
+/// with the configuration key it concerns. Reading changes nothing: the plan is applied only if it has no error.
+/// </summary>
+internal sealed class SettingsReader
+{
+    public const string PipelinesSection = "Pipelines";
+    public const string StrategiesKey = "Strategies";
+
+    private readonly IConfiguration? _section;
+    private readonly string _rootPath;
+    private readonly TimeProvider _timeProvider;
+    private readonly SettingsPlan _plan = new();
+
+    public SettingsReader(IConfiguration? section, string rootPath, TimeProvider timeProvider)
+    {
+        _section = section;
+        _rootPath = rootPath;
+        _timeProvider = timeProvider;
+    }
+
+    /// <summary>Reads the settings.</summary>
+    /// <param name="shared">Shared instances declared in code.</param>
+    /// <param name="bound">Strategies that pipelines' code bound to sections.</param>
+    /// <param name="codePipelines">The pipelines registered in code, with the sections their code bound (null: not built yet).</param>
+    /// <param name="pushed">Options pushed by code, by component key.</param>
+    /// <returns>The plan, with its errors.</returns>
+    public SettingsPlan Read(
+        IEnumerable<ComponentSource> shared,
+        IEnumerable<ComponentSource> bound,
+        IReadOnlyDictionary<string, IReadOnlySet<string>?> codePipelines,
+        IReadOnlyDictionary<string, PushedOptions> pushed)
+    {
+        CheckRoot();
+        ReadShared(shared, pushed);
+        foreach (var source in bound)
+        {
+            Plan(source.Kind, source.Key, source.Name, source.Configure, pushed, allowRetryBudget: true);
+        }
+
+        ReadPipelines(codePipelines, pushed);
+        ResolveBudgets(static _ => false);
+        return _plan;
+    }
+
+    /// <summary>Reads the options of one strategy a pipeline's code binds, when that pipeline is built.</summary>
+    /// <param name="source">The strategy.</param>
+    /// <param name="pushed">Options pushed by code, by component key.</param>
+    /// <param name="isLive">Whether a component key (a shared retry budget) exists.</param>
+    /// <returns>The plan, with its errors.</returns>
+    public SettingsPlan ReadComponent(ComponentSource source, IReadOnlyDictionary<string, PushedOptions> pushed, Func<string, bool> isLive)
+    {
+        Plan(source.Kind, source.Key, source.Name, source.Configure, pushed, allowRetryBudget: true);
+        ResolveBudgets(isLive);
+        return _plan;
+    }
+
+    private IConfigurationSection? Section(string key) => _section?.GetSection(key);
+
+    private string PathOf(string key) => $"{_rootPath}:{key}";
+
+    private void Error(string message) => _plan.Errors.Add(message);
+
+    private void CheckRoot()
+    {
+        if (_section is null)
+        {
+            return;
+        }
+
+        var known = ComponentKind.All.Where(kind => kind.SharedSection is not null).Select(kind => kind.SharedSection!).Append(PipelinesSection).ToArray();
+        foreach (var child in _section.GetChildren().Where(ConfigurationMessages.HasValues))
+        {
+            if (!known.Contains(child.Key, StringComparer.OrdinalIgnoreCase))
+            {
+                Error($"{PathOf(child.Key)} is not a known section; expected one of: {string.Join(", ", known)}.");
+            }
+        }
+    }
+
+    private void ReadShared(IEnumerable<ComponentSource> shared, IReadOnlyDictionary<string, PushedOptions> pushed)
+    {
+        var declared = new Dictionary<string, ComponentSource>(StringComparer.OrdinalIgnoreCase);
+        foreach (var source in shared)
+        {
+            declared[source.Key] = source;
+        }
+
+        foreach (var kind in ComponentKind.All.Where(kind => kind.SharedSection is not null))
+        {
+            foreach (var child in Section(kind.SharedSection!)?.GetChildren().Where(ConfigurationMessages.HasValues) ?? [])
+            {
+                var key = $"{kind.SharedSection}:{child.Key}";
+                declared.TryAdd(key, new ComponentSource(kind, key, child.Key, null));
+            }
+        }
+
+        foreach (var source in declared.Values)
+        {
+            Plan(source.Kind, source.Key, source.Name, source.Configure, pushed, allowRetryBudget: false);
+        }
+    }
+
+    private void ReadPipelines(IReadOnlyDictionary<string, IReadOnlySet<string>?> codePipelines, IReadOnlyDictionary<string, PushedOptions> pushed)
+    {
+        foreach (var pipeline in Section(PipelinesSection)?.GetChildren().Where(ConfigurationMessages.HasValues) ?? [])
+        {
+            var strategies = pipeline.GetSection(StrategiesKey);
+            var inCode = codePipelines.TryGetValue(pipeline.Key, out var boundSections);
+            if (inCode)
+            {
+                if (ConfigurationMessages.HasValues(strategies))
+                {
+                    Error($"{strategies.Path} declares the strategies of pipeline '{pipeline.Key}', which is registered in code: its code decides its strategies.");
+                }
+
+                if (boundSections is not null)
+                {
+                    foreach (var child in pipeline.GetChildren().Where(child => !boundSections.Contains(child.Key) && child.Key != StrategiesKey && ConfigurationMessages.HasValues(child)))
+                    {
+                        Error($"{child.Path} is not bound by the code of pipeline '{pipeline.Key}' (bound: {string.Join(", ", boundSections)}).");
+                    }
+                }
+
+                continue;
+            }
+
+            if (!ConfigurationMessages.HasValues(strategies))
+            {
+                Error($"{pipeline.Path} has no {StrategiesKey} list and no pipeline '{pipeline.Key}' is registered in code.");
+                continue;
+            }
+
+            ReadLayout(pipeline, strategies, pushed);
+        }
+    }
+
+    private void ReadLayout(IConfigurationSection pipeline, IConfigurationSection strategies, IReadOnlyDictionary<string, PushedOptions> pushed)
+    {
+        var entries = strategies.GetChildren().Where(entry => entry.Value is not null)
+            .Select(entry => (Index: int.TryParse(entry.Key, out var index) ? index : -1, Entry: entry))
+            .OrderBy(pair => pair.Index)
+            .ToList();
+        if (entries.Count == 0 || entries.Any(pair => pair.Index < 0 || string.IsNullOrWhiteSpace(pair.Entry.Value)))
+        {
+            Error($"{strategies.Path} must be a list of section names, outermost strategy first (for example [\"Retry\", \"CircuitBreaker\", \"Timeout\"]).");
+            return;
+        }
+
+        var keys = new List<string>();
+        var used = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { StrategiesKey };
+        var errors = _plan.Errors.Count;
+        foreach (var (_, entry) in entries)
+        {
+            var sectionName = entry.Value!;
+            if (!used.Add(sectionName))
+            {
+                Error($"{entry.Path} names '{sectionName}' a second time; give each strategy its own section (\"Type\" says what it is).");
+                continue;
+            }
+
+            var section = pipeline.GetSection(sectionName);
+            var typeName = section[ComponentKind.TypeKey] ?? sectionName;
+            if (!ComponentKind.TryGet(typeName, out var kind) || !kind.IsStrategy)
+            {
+                Error($"{entry.Path} names '{sectionName}', whose type '{typeName}' is not a strategy type; expected one of: {ComponentKind.KnownNames} (set {section.Path}:{ComponentKind.TypeKey} when the section name is not the type).");
+                continue;
+            }
+
+            if (section[ComponentKind.SharedKey] is { } sharedName)
+            {
+                var key = $"{kind.SharedSection}:{sharedName}";
+                if (kind.SharedSection is null)
+                {
+                    Error($"{section.Path}:{ComponentKind.SharedKey}: a {kind.Name} cannot be shared; shared kinds are circuit breakers, token buckets, concurrency limiters and retry budgets.");
+                }
+                else if (!_plan.Components.ContainsKey(key))
+                {
+                    Error($"{section.Path}:{ComponentKind.SharedKey} refers to {kind.Name} '{sharedName}', which is not declared (in code, or under {PathOf(key)}).");
+                }
+
+                foreach (var extra in section.GetChildren().Where(child => child.Key is not (ComponentKind.TypeKey or ComponentKind.SharedKey) && ConfigurationMessages.HasValues(child)))
+                {
+                    Error($"{extra.Path} cannot be set on a strategy that refers to a shared instance: set it under {PathOf(key)}.");
+                }
+
+                keys.Add(key);
+                continue;
+            }
+
+            var localKey = $"{PipelinesSection}:{pipeline.Key}:{sectionName}";
+            Plan(kind, localKey, $"{pipeline.Key}/{sectionName}", null, pushed, allowRetryBudget: true);
+            keys.Add(localKey);
+        }
+
+        foreach (var child in pipeline.GetChildren().Where(child => !used.Contains(child.Key) && ConfigurationMessages.HasValues(child)))
+        {
+            Error($"{child.Path} is not listed in {strategies.Path}.");
+        }
+
+        if (_plan.Errors.Count == errors)
+        {
+            _plan.Pipelines[pipeline.Key] = new PipelineLayout(keys);
+        }
+    }
+
+    /// <summary>Computes one component's options: defaults, then code, then configuration (or options pushed since), checked.</summary>
+    private void Plan(ComponentKind kind, string key, string name, Action<object>? configure, IReadOnlyDictionary<string, PushedOptions> pushed, bool allowRetryBudget)
+    {
+        var section = Section(key);
+        var path = PathOf(key);
+        var errors = _plan.Errors.Count;
+        CheckKeys(kind, section, allowRetryBudget);
+
+        object options;
+        if (pushed.TryGetValue(key, out var push) && push.SectionFingerprint == ConfigurationMessages.Fingerprint(section))
+        {
+            options = kind.Clone(push.Options);
+        }
+        else
+        {
+            if (push is not null)
+            {
+                _plan.StalePushes.Add(key);
+            }
+
+            try
+            {
+                options = kind.Bind(configure, section);
+            }
+            catch (InvalidOperationException exception)
+            {
+                Error(exception.InnerException is { } inner ? $"{exception.Message} {inner.Message}" : exception.Message);
+                return;
+            }
+        }
+
+        kind.Prepare(options, name, _timeProvider);
+        try
+        {
+            kind.Validate(options);
+        }
+        catch (ArgumentException exception)
+        {
+            Error(ConfigurationMessages.ForKey(path, exception));
+        }
+
+        if (_plan.Errors.Count == errors)
+        {
+            var budget = kind == ComponentKind.Retry && section?[ComponentKind.RetryBudgetKey] is { } budgetName
+                ? $"{ComponentKind.RetryBudget.SharedSection}:{budgetName}"
+                : null;
+            _plan.Components[key] = new PlannedComponent(kind, key, name, options, budget);
+        }
+    }
+
+    private void CheckKeys(ComponentKind kind, IConfigurationSection? section, bool allowRetryBudget)
+    {
+        if (section is null)
+        {
+            return;
+        }
+
+        foreach (var child in section.GetChildren().Where(ConfigurationMessages.HasValues))
+        {
+            var known = kind.Properties.Any(property => string.Equals(property.Name, child.Key, StringComparison.OrdinalIgnoreCase))
+                || string.Equals(child.Key, ComponentKind.TypeKey, StringComparison.OrdinalIgnoreCase)
+                || (allowRetryBudget && kind == ComponentKind.Retry && string.Equals(child.Key, ComponentKind.RetryBudgetKey, StringComparison.OrdinalIgnoreCase));
+            if (!known)
+            {
+                var names = kind.Properties.Select(property => property.Name);
+                if (allowRetryBudget && kind == ComponentKind.Retry)
+                {
+                    names = names.Append(ComponentKind.RetryBudgetKey);
+                }
+
+                Error($"{child.Path} is not an option of {kind.Name}; known options: {string.Join(", ", names)}.");
+            }
+        }
+    }
+
+    private void ResolveBudgets(Func<string, bool> isLive)
+    {
+        foreach (var component in _plan.Components.Values.ToList())
+        {
+            if (component.BudgetKey is { } key
+                && !(_plan.Components.TryGetValue(key, out var budget) && budget.Kind == ComponentKind.RetryBudget) && !isLive(key))
+            {
+                Error($"{PathOf(component.Key)}:{ComponentKind.RetryBudgetKey} refers to retry budget '{key[(key.IndexOf(':') + 1)..]}', which is not declared (in code, or under {PathOf(key)}).");
+                _plan.Components.Remove(component.Key);
+            }
+        }
+    }
+}

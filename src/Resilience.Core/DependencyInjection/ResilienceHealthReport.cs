@@ -1,0 +1,40 @@
+using Resilience.Configuration;
+
+namespace Resilience.DependencyInjection;
+
+/// <summary>The state of a container's resilience pipelines and instances at one moment, for health checks and dashboards.</summary>
+public sealed class ResilienceHealthReport
+{
+    internal ResilienceHealthReport(
+        IReadOnlyList<PipelineHealth> pipelines,
+        IReadOnlyList<CircuitBreakerHealth> circuitBreakers,
+        IReadOnlyList<RateLimiterHealth> rateLimiters,
+        IReadOnlyList<RetryBudgetHealth> retryBudgets,
+        ResilienceReloadResult? lastReload)
+    {
+        Pipelines = pipelines;
+        CircuitBreakers = circuitBreakers;
+        RateLimiters = rateLimiters;
+        RetryBudgets = retryBudgets;
+        LastReload = lastReload;
+    }
+
+    /// <summary>Gets every pipeline, by name.</summary>
+    public IReadOnlyList<PipelineHealth> Pipelines { get; }
+
+    /// <summary>Gets every circuit breaker (shared, bound or created by a pipeline's code), by name.</summary>
+    public IReadOnlyList<CircuitBreakerHealth> CircuitBreakers { get; }
+
+    /// <summary>Gets every rate and concurrency limiter, by name.</summary>
+    public IReadOnlyList<RateLimiterHealth> RateLimiters { get; }
+
+    /// <summary>Gets every retry budget, by name.</summary>
+    public IReadOnlyList<RetryBudgetHealth> RetryBudgets { get; }
+
+    /// <summary>Gets the outcome of the last change of settings, if any.</summary>
+    public ResilienceReloadResult? LastReload { get; }
+
+    /// <summary>Gets whether no breaker is open or isolated and the last change of settings, if any, was applied.</summary>
+    public bool IsHealthy =>
+        CircuitBreakers.All(breaker => breaker.State is CircuitState.Closed or CircuitState.HalfOpen) && LastReload?.IsApplied != false;
+}

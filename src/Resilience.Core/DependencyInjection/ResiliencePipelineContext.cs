@@ -1,0 +1,106 @@
+using Microsoft.Extensions.Configuration;
+using Resilience.Configuration;
+
+namespace Resilience.DependencyInjection;
+
+/// <summary>
+/// What the code of a pipeline registered with <c>AddResiliencePipeline</c> is given besides the builder: services, the
+/// container's clock, shared named instances, and strategies bound to the pipeline's configuration section. Valid while
+/// the pipeline is built.
+/// </summary>
+/// <remarks>
+/// A <c>Bind…</c> method creates a strategy whose options are the code's (the <c>configure</c> delegate)
+/// overlaid by the section <c>Resilience:Pipelines:{name}:{section}</c>; when that section changes, the live strategy
+/// takes the new options in place and keeps its state.
+/// </remarks>
+public sealed class ResiliencePipelineContext
+{
+    private readonly ResilienceRuntime _runtime;
+
+    internal ResiliencePipelineContext(ResilienceRuntime runtime, string pipelineName, IServiceProvider serviceProvider, TimeProvider timeProvider, IConfigurationSection? configuration)
+    {
+        _runtime = runtime;
+        PipelineName = pipelineName;
+        ServiceProvider = serviceProvider;
+        TimeProvider = timeProvider;
+        Configuration = configuration;
+    }
+
+    /// <summary>Gets the pipeline's name.</summary>
+    public string PipelineName { get; }
+
+    internal ResilienceRuntime Runtime => _runtime;
+
+    /// <summary>Gets the container's services.</summary>
+    public IServiceProvider ServiceProvider { get; }
+
+    /// <summary>Gets the clock: the container's <see cref="System.TimeProvider"/> when one is registered, otherwise the system clock.</summary>
+    public TimeProvider TimeProvider { get; }
+
+    /// <summary>Gets the pipeline's configuration section (<c>Resilience:Pipelines:{name}</c>), or <see langword="null"/> without configuration.</summary>
+    public IConfigurationSection? Configuration { get; }
+
+    /// <summary>Gets a shared circuit breaker (one per dependency, whatever the pipeline).</summary>
+    /// <param name="name">The breaker's name.</param>
+    /// <returns>The breaker.</returns>
+    /// <exception cref="KeyNotFoundException">No breaker of that name is declared.</exception>
+    public CircuitBreaker GetCircuitBreaker(string name) => (CircuitBreaker)_runtime.GetShared(ComponentKind.CircuitBreaker, name);
+
+    /// <summary>Gets a shared token bucket.</summary>
+    /// <param name="name">The bucket's name.</param>
+    /// <returns>The bucket.</returns>
+    /// <exception cref="KeyNotFoundException">No bucket of that name is declared.</exception>
+    public TokenBucketLimiter GetTokenBucket(string name) => (TokenBucketLimiter)_runtime.GetShared(ComponentKind.TokenBucket, name);
+
+    /// <summary>Gets a shared concurrency limiter.</summary>
+    /// <param name="name">The limiter's name.</param>
+    /// <returns>The limiter.</returns>
+    /// <exception cref="KeyNotFoundException">No limiter of that name is declared.</exception>
+    public InFlightLimiter GetConcurrencyLimiter(string name) => (InFlightLimiter)_runtime.GetShared(ComponentKind.ConcurrencyLimiter, name);
+
+    /// <summary>Gets a shared retry budget.</summary>
+    /// <param name="name">The budget's name.</param>
+    /// <returns>The budget.</returns>
+    /// <exception cref="KeyNotFoundException">No budget of that name is declared.</exception>
+    public RetryBudget GetRetryBudget(string name) => (RetryBudget)_runtime.GetShared(ComponentKind.RetryBudget, name);
+
+    /// <summary>Creates this pipeline's circuit breaker bound to <c>Resilience:Pipelines:{name}:{section}</c>.</summary>
+    /// <param name="section">The section's name within the pipeline's section.</param>
+    /// <param name="configure">The code's options, overlaid by configuration.</param>
+    /// <returns>The breaker; add it with <c>AddCircuitBreaker</c>.</returns>
+    /// <exception cref="Microsoft.Extensions.Options.OptionsValidationException">The options are invalid; the messages name the keys.</exception>
+    public CircuitBreaker BindCircuitBreaker(string section = "CircuitBreaker", Action<CircuitBreakerOptions>? configure = null) =>
+        (CircuitBreaker)_runtime.Bind(ComponentKind.CircuitBreaker, PipelineName, section, ComponentKind.Wrap(configure));
+
+    /// <summary>Creates this pipeline's token bucket bound to <c>Resilience:Pipelines:{name}:{section}</c>.</summary>
+    /// <param name="section">The section's name within the pipeline's section.</param>
+    /// <param name="configure">The code's options, overlaid by configuration.</param>
+    /// <returns>The bucket; add it with <c>AddRateLimiter</c>.</returns>
+    /// <exception cref="Microsoft.Extensions.Options.OptionsValidationException">The options are invalid; the messages name the keys.</exception>
+    public TokenBucketLimiter BindTokenBucket(string section = "TokenBucket", Action<TokenBucketLimiterOptions>? configure = null) =>
+        (TokenBucketLimiter)_runtime.Bind(ComponentKind.TokenBucket, PipelineName, section, ComponentKind.Wrap(configure));
+
+    /// <summary>Creates this pipeline's concurrency limiter bound to <c>Resilience:Pipelines:{name}:{section}</c>.</summary>
+    /// <param name="section">The section's name within the pipeline's section.</param>
+    /// <param name="configure">The code's options, overlaid by configuration.</param>
+    /// <returns>The limiter; add it with <c>AddRateLimiter</c>.</returns>
+    /// <exception cref="Microsoft.Extensions.Options.OptionsValidationException">The options are invalid; the messages name the keys.</exception>
+    public InFlightLimiter BindConcurrencyLimiter(string section = "ConcurrencyLimiter", Action<InFlightLimiterOptions>? configure = null) =>
+        (InFlightLimiter)_runtime.Bind(ComponentKind.ConcurrencyLimiter, PipelineName, section, ComponentKind.Wrap(configure));
+
+    /// <summary>Creates this pipeline's timeout bound to <c>Resilience:Pipelines:{name}:{section}</c>.</summary>
+    /// <param name="section">The section's name within the pipeline's section.</param>
+    /// <param name="configure">The code's options, overlaid by configuration.</param>
+    /// <returns>The strategy; add it with <c>AddStrategy</c>.</returns>
+    /// <exception cref="Microsoft.Extensions.Options.OptionsValidationException">The options are invalid; the messages name the keys.</exception>
+    public TimeoutStrategy BindTimeout(string section = "Timeout", Action<TimeoutOptions>? configure = null) =>
+        (TimeoutStrategy)_runtime.Bind(ComponentKind.Timeout, PipelineName, section, ComponentKind.Wrap(configure));
+
+    /// <summary>Creates this pipeline's retry bound to <c>Resilience:Pipelines:{name}:{section}</c> (a <c>RetryBudget</c> key there names a shared budget).</summary>
+    /// <param name="section">The section's name within the pipeline's section.</param>
+    /// <param name="configure">The code's options, overlaid by configuration.</param>
+    /// <returns>The strategy; add it with <c>AddStrategy</c>.</returns>
+    /// <exception cref="Microsoft.Extensions.Options.OptionsValidationException">The options are invalid; the messages name the keys.</exception>
+    public RetryStrategy BindRetry(string section = "Retry", Action<RetryOptions>? configure = null) =>
+        (RetryStrategy)_runtime.Bind(ComponentKind.Retry, PipelineName, section, ComponentKind.Wrap(configure));
+}

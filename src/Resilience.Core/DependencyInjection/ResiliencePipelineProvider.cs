@@ -1,0 +1,132 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.CodeAnalysis;
+using Resilience.Configuration;
+
+namespace Resilience.DependencyInjection;
+
+/// <summary>
+/// Serves the pipelines of a container by name (the same instance on every call, for the container's lifetime), the
+/// shared named breakers, limiters and retry budgets, a health view of them all, and the reload of their settings.
+/// Registered by <c>services.AddResilience()</c>; resolving it reads and checks the settings.
+/// </summary>
+/// <remarks>
+/// A pipeline declared in configuration whose strategies are added, removed, reordered or retyped is rebuilt in place:
+/// the instance callers hold stays valid and takes the new strategies for calls that start afterwards. Looking a
+/// pipeline up after its first use takes no lock.
+/// </remarks>
+public sealed class ResiliencePipelineProvider : IDisposable
+{
+    private readonly ResilienceRuntime _runtime;
+    private readonly ConcurrentDictionary<(string Name, Type Result), object> _pipelines = new();
+
+    internal ResiliencePipelineProvider(ResilienceRuntime runtime)
+    {
+        _runtime = runtime;
+        try
+        {
+            runtime.Start();
+        }
+        catch
+        {
+            runtime.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Gets the outcome of the last change of settings (a reload or options pushed by code), if any.</summary>
+    public ResilienceReloadResult? LastReload => _runtime.LastReload;
+
+    /// <summary>Gets an untyped pipeline.</summary>
+    /// <param name="name">The pipeline's name.</param>
+    /// <returns>The pipeline; the same instance on every call.</returns>
+    /// <exception cref="KeyNotFoundException">No pipeline has that name.</exception>
+    /// <exception cref="InvalidOperationException">The pipeline is registered as a typed pipeline.</exception>
+    public ResiliencePipeline GetPipeline(string name) => (ResiliencePipeline)Get<VoidResult>(name);
+
+    /// <summary>Gets a typed pipeline. A pipeline declared in configuration can be had for any result type; its instances share breakers, limiters and their state.</summary>
+    /// <typeparam name="T">The result type.</typeparam>
+    /// <param name="name">The pipeline's name.</param>
+    /// <returns>The pipeline; the same instance on every call.</returns>
+    /// <exception cref="KeyNotFoundException">No pipeline has that name.</exception>
+    /// <exception cref="InvalidOperationException">The pipeline is registered in code with another result type, or untyped.</exception>
+    public ResiliencePipeline<T> GetPipeline<T>(string name) => (ResiliencePipeline<T>)Get<T>(name);
+
+    /// <summary>Gets an untyped pipeline if one has that name.</summary>
+    /// <param name="name">The pipeline's name.</param>
+    /// <param name="pipeline">The pipeline.</param>
+    /// <returns>Whether it was found.</returns>
+    public bool TryGetPipeline(string name, [NotNullWhen(true)] out ResiliencePipeline? pipeline)
+    {
+        try
+        {
+            pipeline = GetPipeline(name);
+            return true;
+        }
+        catch (KeyNotFoundException)
+        {
+            pipeline = null;
+            return false;
+        }
+    }
+
+    /// <summary>Gets a shared circuit breaker.</summary>
+    /// <param name="name">The breaker's name.</param>
+    /// <returns>The breaker.</returns>
+    /// <exception cref="KeyNotFoundException">No breaker of that name is declared.</exception>
+    public CircuitBreaker GetCircuitBreaker(string name) => (CircuitBreaker)_runtime.GetShared(ComponentKind.CircuitBreaker, name);
+
+    /// <summary>Gets a shared token bucket.</summary>
+    /// <param name="name">The bucket's name.</param>
+    /// <returns>The bucket.</returns>
+    /// <exception cref="KeyNotFoundException">No bucket of that name is declared.</exception>
+    public TokenBucketLimiter GetTokenBucket(string name) => (TokenBucketLimiter)_runtime.GetShared(ComponentKind.TokenBucket, name);
+
+    /// <summary>Gets a shared concurrency limiter.</summary>
+    /// <param name="name">The limiter's name.</param>
+    /// <returns>The limiter.</returns>
+    /// <exception cref="KeyNotFoundException">No limiter of that name is declared.</exception>
+    public InFlightLimiter GetConcurrencyLimiter(string name) => (InFlightLimiter)_runtime.GetShared(ComponentKind.ConcurrencyLimiter, name);
+
+    /// <summary>Gets a shared retry budget.</summary>
+    /// <param name="name">The budget's name.</param>
+    /// <returns>The budget.</returns>
+    /// <exception cref="KeyNotFoundException">No budget of that name is declared.</exception>
+    public RetryBudget GetRetryBudget(string name) => (RetryBudget)_runtime.GetShared(ComponentKind.RetryBudget, name);
+
+    /// <summary>Gets the health view: every pipeline with its strategies, every breaker's state and window, limiters, budgets and the last reload.</summary>
+    /// <returns>The report, as of now.</returns>
+    public ResilienceHealthReport GetHealth() => _runtime.GetHealth();
+
+    /// <summary>
+    /// Reads the configuration now (changes are also picked up on their own through its reload token) and applies it if it
+    /// is valid as a whole; otherwise nothing changes, and the errors are logged, counted and returned.
+    /// </summary>
+    /// <returns>The outcome.</returns>
+    public ResilienceReloadResult Reload() => _runtime.Reload("reload");
+
+    /// <summary>
+    /// Pushes options for one strategy or shared instance (from an admin endpoint, a feature-flag service, a remote store)
+    /// through the same checks as a configuration change: applied in place if the settings as a whole stay valid,
+    /// rejected (logged, counted) otherwise. Pushed options stay in force until the configuration section of that key changes.
+    /// </summary>
+    /// <typeparam name="TOptions">The options type of the component.</typeparam>
+    /// <param name="key">The component's key relative to the resilience section: <c>Pipelines:orders:CircuitBreaker</c>, <c>CircuitBreakers:payments-db</c>.</param>
+    /// <param name="options">The options; copied.</param>
+    /// <returns>The outcome.</returns>
+    /// <exception cref="KeyNotFoundException">No component has that key.</exception>
+    /// <exception cref="ArgumentException">The component takes options of another type.</exception>
+    public ResilienceReloadResult UpdateOptions<TOptions>(string key, TOptions options)
+        where TOptions : class =>
+        _runtime.Push(key, options);
+
+    /// <summary>Stops watching the configuration and stops observing the instances in telemetry.</summary>
+    public void Dispose() => _runtime.Dispose();
+
+    private object Get<T>(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        return _pipelines.TryGetValue((name, typeof(T)), out var pipeline)
+            ? pipeline
+            : _pipelines.GetOrAdd((name, typeof(T)), _runtime.GetPipeline<T>(name));
+    }
+}

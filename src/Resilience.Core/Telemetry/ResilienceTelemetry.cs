@@ -1,0 +1,262 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Threading.RateLimiting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Resilience.Telemetry;
+
+/// <summary>
+/// The library's telemetry: one <see cref="Meter"/> named <see cref="MeterName"/> with OpenTelemetry-style instruments,
+/// events on the current <see cref="Activity"/> (when the <see cref="ActivitySourceName"/> source is listened to) and
+/// log messages for breaker transitions and reloads. The DI container creates one from its <see cref="IMeterFactory"/>;
+/// without DI, <see cref="Default"/> serves.
+/// </summary>
+/// <remarks>
+/// Pipelines report through their telemetry strategy (<c>AddTelemetry</c>); breakers, limiters and retry budgets are
+/// observed once tracked (<see cref="Track(CircuitBreaker, string?)"/> and its overloads): their gauges are read only
+/// when a listener collects, and their hot paths are not touched at all.
+/// </remarks>
+public sealed class ResilienceTelemetry : IDisposable
+{
+    /// <summary>The name of the meter.</summary>
+    public const string MeterName = "Resilience";
+
+    /// <summary>The name of the activity source: listen to it (OpenTelemetry: <c>AddSource("Resilience")</c>) to receive events on the current activity.</summary>
+    public const string ActivitySourceName = "Resilience";
+
+    private static readonly double[] DurationBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+    private readonly bool _ownsMeter;
+    private readonly ConcurrentDictionary<CircuitBreaker, Tracked> _breakers = new();
+    private readonly ConcurrentDictionary<RateLimiter, Tracked> _limiters = new();
+    private readonly ConcurrentDictionary<RetryBudget, Tracked> _budgets = new();
+
+    /// <summary>Initializes a new instance.</summary>
+    /// <param name="meterFactory">The factory that creates (and owns) the meter; <see langword="null"/> for a meter this instance owns.</param>
+    /// <param name="loggerFactory">The source of the logger (category <c>Resilience</c>); <see langword="null"/> for no logging.</param>
+    public ResilienceTelemetry(IMeterFactory? meterFactory = null, ILoggerFactory? loggerFactory = null)
+    {
+        var options = new MeterOptions(MeterName) { Version = typeof(ResilienceTelemetry).Assembly.GetName().Version?.ToString() };
+        Meter = meterFactory?.Create(options) ?? new Meter(options);
+        _ownsMeter = meterFactory is null;
+        Logger = loggerFactory?.CreateLogger(MeterName) ?? NullLogger.Instance;
+
+        Calls = Meter.CreateCounter<long>("resilience.pipeline.calls", "{call}", "Calls that went through a pipeline, by outcome.");
+        Duration = Meter.CreateHistogram(
+            "resilience.pipeline.duration", "s", "Duration of calls through a pipeline, strategies included.",
+            tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = DurationBuckets });
+        BreakerRejections = Meter.CreateCounter<long>("resilience.circuit_breaker.rejections", "{call}", "Calls a circuit breaker refused (open or isolated).");
+        Transitions = Meter.CreateCounter<long>("resilience.circuit_breaker.transitions", "{transition}", "Changes of a circuit breaker's state.");
+        LimiterRejections = Meter.CreateCounter<long>("resilience.rate_limiter.rejections", "{call}", "Calls a rate or concurrency limiter refused.");
+        LimiterWaits = Meter.CreateCounter<long>("resilience.rate_limiter.waits", "{call}", "Calls that had to wait in a limiter's queue for a permit.");
+        CustomRejections = Meter.CreateCounter<long>("resilience.strategy.rejections", "{call}", "Calls another strategy refused.");
+        FallbacksServed = Meter.CreateCounter<long>("resilience.fallback.served", "{call}", "Calls whose outcome a fallback level replaced, by level.");
+        RetryAttempts = Meter.CreateCounter<long>("resilience.retry.attempts", "{attempt}", "Retries: attempts after the first.");
+        Reloads = Meter.CreateCounter<long>("resilience.config.reloads", "{reload}", "Changes of resilience settings, applied or rejected.");
+
+        Meter.CreateObservableGauge("resilience.circuit_breaker.state", ObserveStates, "{state}", "A circuit breaker's state: 0 closed, 1 open, 2 half-open, 3 isolated.");
+        Meter.CreateObservableGauge("resilience.circuit_breaker.failure_ratio", ObserveFailureRatios, "1", "The failure ratio of a circuit breaker's current window.");
+        Meter.CreateObservableGauge("resilience.rate_limiter.permits_available", ObservePermits, "{permit}", "Permits a limiter can grant now.");
+        Meter.CreateObservableUpDownCounter("resilience.rate_limiter.queued", ObserveQueued, "{permit}", "Permits waited for in a limiter's queue now.");
+        Meter.CreateObservableGauge("resilience.retry_budget.balance", ObserveBalances, "{token}", "Tokens in a retry budget; retries are allowed above half of its capacity.");
+    }
+
+    /// <summary>Gets the instance used by pipelines built without dependency injection.</summary>
+    public static ResilienceTelemetry Default { get; } = new();
+
+    /// <summary>Gets the meter.</summary>
+    public Meter Meter { get; }
+
+    internal static ActivitySource ActivitySource { get; } = new(ActivitySourceName);
+
+    internal ILogger Logger { get; }
+
+    internal Counter<long> Calls { get; }
+
+    internal Histogram<double> Duration { get; }
+
+    internal Counter<long> BreakerRejections { get; }
+
+    internal Counter<long> Transitions { get; }
+
+    internal Counter<long> LimiterRejections { get; }
+
+    internal Counter<long> LimiterWaits { get; }
+
+    internal Counter<long> CustomRejections { get; }
+
+    internal Counter<long> FallbacksServed { get; }
+
+    internal Counter<long> RetryAttempts { get; }
+
+    internal Counter<long> Reloads { get; }
+
+    /// <summary>
+    /// Observes a circuit breaker: its state and failure ratio as gauges, and every transition as a counter, a log
+    /// message and an event on the current activity. Tracking an instance twice has no further effect.
+    /// </summary>
+    /// <param name="breaker">The breaker.</param>
+    /// <param name="name">The value of the <c>strategy</c> tag; defaults to the breaker's name.</param>
+    /// <returns>A registration that stops observing the breaker when disposed.</returns>
+    public IDisposable Track(CircuitBreaker breaker, string? name = null)
+    {
+        ArgumentNullException.ThrowIfNull(breaker);
+        var tracked = new Tracked(name ?? breaker.Name);
+        if (!_breakers.TryAdd(breaker, tracked))
+        {
+            return Untrack.None;
+        }
+
+        EventHandler<CircuitTransition> handler = (_, transition) => OnTransition(tracked, transition);
+        breaker.Transitioned += handler;
+        return new Untrack(() =>
+        {
+            breaker.Transitioned -= handler;
+            _breakers.TryRemove(breaker, out _);
+        });
+    }
+
+    /// <summary>Observes a limiter: the permits it can grant and the permits waited for, as gauges.</summary>
+    /// <param name="limiter">The limiter.</param>
+    /// <param name="name">The value of the <c>strategy</c> tag.</param>
+    /// <returns>A registration that stops observing the limiter when disposed.</returns>
+    public IDisposable Track(RateLimiter limiter, string name)
+    {
+        ArgumentNullException.ThrowIfNull(limiter);
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        return _limiters.TryAdd(limiter, new Tracked(name)) ? new Untrack(() => _limiters.TryRemove(limiter, out _)) : Untrack.None;
+    }
+
+    /// <summary>Observes a retry budget: its balance, as a gauge.</summary>
+    /// <param name="budget">The budget.</param>
+    /// <param name="name">The value of the <c>strategy</c> tag.</param>
+    /// <returns>A registration that stops observing the budget when disposed.</returns>
+    public IDisposable Track(RetryBudget budget, string name)
+    {
+        ArgumentNullException.ThrowIfNull(budget);
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        return _budgets.TryAdd(budget, new Tracked(name)) ? new Untrack(() => _budgets.TryRemove(budget, out _)) : Untrack.None;
+    }
+
+    /// <summary>Disposes the meter when this instance created it; <see cref="Default"/> is never disposed.</summary>
+    public void Dispose()
+    {
+        if (_ownsMeter && !ReferenceEquals(this, Default))
+        {
+            Meter.Dispose();
+        }
+    }
+
+    internal void ReportReloadApplied(string source, int updated, int rebuilt)
+    {
+        Reloads.Add(1, new KeyValuePair<string, object?>(TelemetryTags.Result, "applied"));
+        TelemetryLog.ReloadApplied(Logger, source, updated, rebuilt);
+    }
+
+    internal void ReportReloadRejected(string source, IReadOnlyList<string> errors)
+    {
+        Reloads.Add(1, new KeyValuePair<string, object?>(TelemetryTags.Result, "rejected"));
+        TelemetryLog.ReloadRejected(Logger, source, string.Join(" ", errors));
+    }
+
+    /// <summary>Gets the activity to add an event to: the current one, when it records data and someone listens to our source.</summary>
+    internal static Activity? EventTarget =>
+        ActivitySource.HasListeners() && Activity.Current is { IsAllDataRequested: true } activity ? activity : null;
+
+    private void OnTransition(Tracked tracked, CircuitTransition transition)
+    {
+        var from = TelemetryTags.Of(transition.From);
+        var to = TelemetryTags.Of(transition.To);
+        var reason = TelemetryTags.Of(transition.Reason);
+        var tags = new TagList
+        {
+            { TelemetryTags.Strategy, tracked.Name },
+            { TelemetryTags.From, from },
+            { TelemetryTags.To, to },
+            { TelemetryTags.Reason, reason },
+        };
+        Transitions.Add(1, in tags);
+
+        if (transition.To == CircuitState.Open)
+        {
+            var window = transition.Window;
+            TelemetryLog.CircuitOpened(Logger, tracked.Name, from, reason, window.Failures, window.SlowCalls, window.Calls, transition.BreakDuration);
+        }
+        else
+        {
+            TelemetryLog.CircuitTransitioned(Logger, tracked.Name, from, to, reason);
+        }
+
+        EventTarget?.AddEvent(new ActivityEvent("resilience.circuit_breaker.transition", tags: new ActivityTagsCollection
+        {
+            [TelemetryTags.Strategy] = tracked.Name,
+            [TelemetryTags.From] = from,
+            [TelemetryTags.To] = to,
+            [TelemetryTags.Reason] = reason,
+        }));
+    }
+
+    private IEnumerable<Measurement<int>> ObserveStates()
+    {
+        foreach (var (breaker, tracked) in _breakers)
+        {
+            yield return new Measurement<int>((int)breaker.State, tracked.Tag);
+        }
+    }
+
+    private IEnumerable<Measurement<double>> ObserveFailureRatios()
+    {
+        foreach (var (breaker, tracked) in _breakers)
+        {
+            yield return new Measurement<double>(breaker.GetSnapshot().FailureRatio, tracked.Tag);
+        }
+    }
+
+    private IEnumerable<Measurement<long>> ObservePermits()
+    {
+        foreach (var (limiter, tracked) in _limiters)
+        {
+            if (limiter.GetStatistics() is { } statistics)
+            {
+                yield return new Measurement<long>(statistics.CurrentAvailablePermits, tracked.Tag);
+            }
+        }
+    }
+
+    private IEnumerable<Measurement<long>> ObserveQueued()
+    {
+        foreach (var (limiter, tracked) in _limiters)
+        {
+            if (limiter.GetStatistics() is { } statistics)
+            {
+                yield return new Measurement<long>(statistics.CurrentQueuedCount, tracked.Tag);
+            }
+        }
+    }
+
+    private IEnumerable<Measurement<double>> ObserveBalances()
+    {
+        foreach (var (budget, tracked) in _budgets)
+        {
+            yield return new Measurement<double>(budget.Balance, tracked.Tag);
+        }
+    }
+
+    private sealed class Tracked(string name)
+    {
+        public string Name { get; } = name;
+
+        public KeyValuePair<string, object?> Tag { get; } = new(TelemetryTags.Strategy, name);
+    }
+
+    private sealed class Untrack(Action? undo) : IDisposable
+    {
+        public static Untrack None { get; } = new(null);
+
+        private Action? _undo = undo;
+
+        public void Dispose() => Interlocked.Exchange(ref _undo, null)?.Invoke();
+    }
+}

@@ -1,0 +1,23 @@
+using Microsoft.Extensions.Logging;
+
+namespace Resilience.Telemetry;
+
+/// <summary>Source-generated log messages: no formatting and no allocation unless the level is enabled.</summary>
+internal static partial class TelemetryLog
+{
+    [LoggerMessage(EventId = 1, EventName = "CircuitOpened", Level = LogLevel.Warning,
+        Message = "Circuit breaker '{Breaker}' opened from {From} ({Reason}): {Failures} failures and {SlowCalls} slow calls of {Calls}; open for {BreakDuration}.")]
+    public static partial void CircuitOpened(ILogger logger, string breaker, string from, string reason, long failures, long slowCalls, long calls, TimeSpan? breakDuration);
+
+    [LoggerMessage(EventId = 2, EventName = "CircuitTransitioned", Level = LogLevel.Information,
+        Message = "Circuit breaker '{Breaker}' moved from {From} to {To} ({Reason}).")]
+    public static partial void CircuitTransitioned(ILogger logger, string breaker, string from, string to, string reason);
+
+    [LoggerMessage(EventId = 3, EventName = "ReloadApplied", Level = LogLevel.Information,
+        Message = "Resilience settings reloaded from {Source}: {Updated} live strategies updated in place, {Rebuilt} pipelines rebuilt.")]
+    public static partial void ReloadApplied(ILogger logger, string source, int updated, int rebuilt);
+
+    [LoggerMessage(EventId = 4, EventName = "ReloadRejected", Level = LogLevel.Error,
+        Message = "Resilience settings from {Source} were rejected as a whole; the last good settings stay in force. {Errors}")]
+    public static partial void ReloadRejected(ILogger logger, string source, string errors);
+}

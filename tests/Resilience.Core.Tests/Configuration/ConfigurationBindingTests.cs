@@ -1,0 +1,171 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Resilience.Tests.DependencyInjection;
+
+namespace Resilience.Tests.Configuration;
+
+public class ConfigurationBindingTests
+{
+    private static Dictionary<string, string?> Orders(params (string Key, string Value)[] extra)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["Resilience:Pipelines:orders:Strategies:0"] = "Retry",
+            ["Resilience:Pipelines:orders:Strategies:1"] = "CircuitBreaker",
+            ["Resilience:Pipelines:orders:Strategies:2"] = "AttemptTimeout",
+            ["Resilience:Pipelines:orders:Retry:MaxRetryAttempts"] = "2",
+            ["Resilience:Pipelines:orders:Retry:Delay"] = "00:00:00",
+            ["Resilience:Pipelines:orders:Retry:UseJitter"] = "false",
+            ["Resilience:Pipelines:orders:CircuitBreaker:FailureRatio"] = "0.25",
+            ["Resilience:Pipelines:orders:CircuitBreaker:MinimumThroughput"] = "8",
+            ["Resilience:Pipelines:orders:CircuitBreaker:BreakDuration"] = "00:01:30",
+            ["Resilience:Pipelines:orders:CircuitBreaker:SlowCallDuration"] = "00:00:02.500",
+            ["Resilience:Pipelines:orders:AttemptTimeout:Type"] = "Timeout",
+            ["Resilience:Pipelines:orders:AttemptTimeout:Timeout"] = "00:00:05",
+        };
+        foreach (var (key, value) in extra)
+        {
+            settings[key] = value;
+        }
+
+        return settings;
+    }
+
+    private static IReadOnlyList<string> Failures(Dictionary<string, string?> settings, Action<IServiceCollection>? configure = null)
+    {
+        using var container = new TestContainer(settings, configure);
+        return Assert.Throws<OptionsValidationException>(() => container.Provider).Failures.ToList();
+    }
+
+    [Fact]
+    public void A_pipeline_declared_in_configuration_has_its_strategies_in_the_listed_order_with_bound_options()
+    {
+        using var container = new TestContainer(Orders());
+        var pipeline = container.Provider.GetPipeline("orders");
+
+        Assert.Equal(["Telemetry", "RetryStrategy", "orders/CircuitBreaker", "TimeoutStrategy"], pipeline.Strategies.Select(s => s.Name));
+        var breaker = ((CircuitBreakerStrategy)pipeline.Strategies[2]).Breaker.Options;
+        Assert.Equal((0.25, 8, TimeSpan.FromSeconds(90), TimeSpan.FromMilliseconds(2500)), (breaker.FailureRatio, breaker.MinimumThroughput, breaker.BreakDuration, breaker.SlowCallDuration));
+        Assert.Same(container.Time, breaker.TimeProvider);
+        Assert.Equal(TimeSpan.FromSeconds(5), ((TimeoutStrategy)pipeline.Strategies[3]).Timeout);
+        var retry = ((RetryStrategy)pipeline.Strategies[1]).Options;
+        Assert.Equal((2, TimeSpan.Zero, false), (retry.MaxRetryAttempts, retry.Delay, retry.UseJitter));
+
+        var attempts = 0;
+        Assert.Equal(3, pipeline.Execute(_ => ++attempts < 3 ? throw new IOException() : attempts));
+    }
+
+    [Fact]
+    public void A_configured_pipeline_serves_any_result_type_with_the_same_instances()
+    {
+        using var container = new TestContainer(Orders());
+
+        var untyped = container.Provider.GetPipeline("orders");
+        var typed = container.Provider.GetPipeline<string>("orders");
+
+        Assert.Same(typed, container.Provider.GetPipeline<string>("orders"));
+        Assert.Same(((CircuitBreakerStrategy)untyped.Strategies[2]).Breaker, ((CircuitBreakerStrategy)typed.Strategies[2]).Breaker);
+        Assert.Equal("ok", typed.Execute(static _ => "ok"));
+    }
+
+    [Fact]
+    public void Code_binds_options_that_configuration_overlays()
+    {
+        using var container = new TestContainer(
+            new Dictionary<string, string?> { ["Resilience:Pipelines:orders:Breaker:FailureRatio"] = "0.75" },
+            services => services.AddResiliencePipeline("orders", (builder, context) =>
+                builder.AddCircuitBreaker(context.BindCircuitBreaker("Breaker", o => { o.MinimumThroughput = 3; o.FailureRatio = 0.1; }))));
+
+        var options = ((CircuitBreakerStrategy)container.Provider.GetPipeline("orders").Strategies[1]).Breaker.Options;
+
+        Assert.Equal((0.75, 3, "orders/Breaker"), (options.FailureRatio, options.MinimumThroughput, options.Name));
+    }
+
+    [Fact]
+    public void Configured_strategies_can_refer_to_shared_instances_declared_in_code_or_configuration()
+    {
+        using var container = new TestContainer(
+            new Dictionary<string, string?>
+            {
+                ["Resilience:CircuitBreakers:payments:BreakDuration"] = "00:00:45",
+                ["Resilience:RetryBudgets:backend:MaxTokens"] = "20",
+                ["Resilience:TokenBuckets:api:PermitsPerSecond"] = "50",
+                ["Resilience:Pipelines:checkout:Strategies:0"] = "Retry",
+                ["Resilience:Pipelines:checkout:Strategies:1"] = "CircuitBreaker",
+                ["Resilience:Pipelines:checkout:Strategies:2"] = "TokenBucket",
+                ["Resilience:Pipelines:checkout:Retry:RetryBudget"] = "backend",
+                ["Resilience:Pipelines:checkout:CircuitBreaker:Shared"] = "payments",
+                ["Resilience:Pipelines:checkout:TokenBucket:Shared"] = "api",
+                ["Resilience:Pipelines:refunds:Strategies:0"] = "CircuitBreaker",
+                ["Resilience:Pipelines:refunds:CircuitBreaker:Shared"] = "payments",
+            },
+            services => services.AddResilience().AddCircuitBreaker("payments", o => o.MinimumThroughput = 7));
+        var provider = container.Provider;
+        var checkout = provider.GetPipeline("checkout");
+
+        var payments = provider.GetCircuitBreaker("payments");
+        Assert.Same(payments, ((CircuitBreakerStrategy)provider.GetPipeline("refunds").Strategies[1]).Breaker);
+        Assert.Same(payments, ((CircuitBreakerStrategy)checkout.Strategies[2]).Breaker);
+        Assert.Equal((7, TimeSpan.FromSeconds(45)), (payments.Options.MinimumThroughput, payments.Options.BreakDuration));
+        Assert.Same(provider.GetRetryBudget("backend"), ((RetryStrategy)checkout.Strategies[1]).Options.Budget);
+        Assert.Equal(20, provider.GetRetryBudget("backend").Balance);
+        Assert.Same(provider.GetTokenBucket("api"), ((RateLimiterStrategy)checkout.Strategies[3]).Limiter);
+        Assert.Equal(50, provider.GetTokenBucket("api").Options.PermitsPerSecond);
+    }
+
+    [Fact]
+    public void An_invalid_value_is_reported_with_its_key_and_allowed_range()
+    {
+        Assert.Equal(
+            ["Resilience:Pipelines:orders:CircuitBreaker:FailureRatio must be in (0, 1]; was 1.5."],
+            Failures(Orders(("Resilience:Pipelines:orders:CircuitBreaker:FailureRatio", "1.5"))));
+    }
+
+    [Fact]
+    public void Every_error_of_a_configuration_is_reported_at_once()
+    {
+        var failures = Failures(Orders(
+            ("Resilience:Pipelines:orders:CircuitBreaker:FailureRaito", "0.5"),
+            ("Resilience:Pipelines:orders:Retry:MaxRetryAttempts", "500"),
+            ("Resilience:Pipelines:orders:AttemptTimeout:Timeout", "soon"),
+            ("Resilience:Pipelines:orders:Fallback:Value", "0"),
+            ("Resilience:Pipelines:billing:Strategies:0", "Bulkhead"),
+            ("Resilience:Pipelines:refunds:Strategies:0", "CircuitBreaker"),
+            ("Resilience:Pipelines:refunds:CircuitBreaker:Shared", "payments"),
+            ("Resilience:Pipelines:search:Timeout:Timeout", "00:00:01"),
+            ("Resilience:Pipeline:typo", "1")));
+
+        Assert.Equal(
+            [
+                "Resilience:Pipeline is not a known section; expected one of: CircuitBreakers, TokenBuckets, ConcurrencyLimiters, RetryBudgets, Pipelines.",
+                "Resilience:Pipelines:billing:Strategies:0 names 'Bulkhead', whose type 'Bulkhead' is not a strategy type; expected one of: CircuitBreaker, TokenBucket, ConcurrencyLimiter, Timeout, Retry (set Resilience:Pipelines:billing:Bulkhead:Type when the section name is not the type).",
+                "Resilience:Pipelines:orders:Retry:MaxRetryAttempts must be in [0, 100]; was 500.",
+                "Resilience:Pipelines:orders:CircuitBreaker:FailureRaito is not an option of CircuitBreaker; known options: FailureRatio, MinimumThroughput, SamplingDuration, BucketCount, SlowCallDuration, SlowCallRatio, ConsecutiveFailures, BreakDuration, BreakDurationMultiplier, MaxBreakDuration, BreakDurationJitter, PermittedProbes, ProbeSuccessRatio, ProbeTimeout, JitterSeed.",
+                "Failed to convert configuration value 'soon' at 'Resilience:Pipelines:orders:AttemptTimeout:Timeout' to type 'System.TimeSpan'. soon is not a valid value for TimeSpan.",
+                "Resilience:Pipelines:orders:Fallback is not listed in Resilience:Pipelines:orders:Strategies.",
+                "Resilience:Pipelines:refunds:CircuitBreaker:Shared refers to CircuitBreaker 'payments', which is not declared (in code, or under Resilience:CircuitBreakers:payments).",
+                "Resilience:Pipelines:search has no Strategies list and no pipeline 'search' is registered in code.",
+            ],
+            failures);
+    }
+
+    [Fact]
+    public void A_strategy_list_for_a_pipeline_registered_in_code_is_an_error()
+    {
+        Assert.Equal(
+            ["Resilience:Pipelines:prices:Strategies declares the strategies of pipeline 'prices', which is registered in code: its code decides its strategies."],
+            Failures(
+                new Dictionary<string, string?> { ["Resilience:Pipelines:prices:Strategies:0"] = "Timeout" },
+                services => services.AddResiliencePipeline("prices", (_, _) => { })));
+    }
+
+    [Fact]
+    public void A_section_the_code_of_its_pipeline_does_not_bind_is_an_error()
+    {
+        Assert.Equal(
+            ["Resilience:Pipelines:orders:Timout is not bound by the code of pipeline 'orders' (bound: Timeout)."],
+            Failures(
+                new Dictionary<string, string?> { ["Resilience:Pipelines:orders:Timout:Timeout"] = "00:00:01" },
+                services => services.AddResiliencePipeline("orders", (builder, context) => builder.AddStrategy(context.BindTimeout()))));
+    }
+}

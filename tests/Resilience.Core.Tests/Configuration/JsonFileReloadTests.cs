@@ -1,0 +1,143 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using Microsoft.Extensions.Time.Testing;
+using Resilience.Configuration;
+using Resilience.DependencyInjection;
+using Resilience.Telemetry;
+
+namespace Resilience.Tests.Configuration;
+
+/// <summary>
+/// End to end: a JSON file watched with reloadOnChange. File notifications are asynchronous, so each step waits, with a
+/// bound, for the reload it caused to be seen; nothing asserts on elapsed time.
+/// </summary>
+public sealed class JsonFileReloadTests : IDisposable
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(15);
+    private readonly string _directory = Directory.CreateTempSubdirectory("resilience-").FullName;
+    private readonly string _path;
+
+    public JsonFileReloadTests()
+    {
+        _path = Path.Combine(_directory, "appsettings.json");
+    }
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    private static string Settings(string failureRatio, string minimumThroughput, string breakDuration) => $$"""
+        {
+          "Resilience": {
+            "Pipelines": {
+              "orders": {
+                "Strategies": [ "CircuitBreaker", "Timeout" ],
+                "CircuitBreaker": { "FailureRatio": {{failureRatio}}, "MinimumThroughput": {{minimumThroughput}}, "BreakDuration": "{{breakDuration}}" },
+                "Timeout": { "Timeout": "00:00:05" }
+              }
+            }
+          }
+        }
+        """;
+
+    /// <summary>Replaces the file at once (write aside, then rename), so the watcher never reads it half-written.</summary>
+    private async Task Write(string content)
+    {
+        var temporary = Path.Combine(_directory, "appsettings.json.tmp");
+        await File.WriteAllTextAsync(temporary, content);
+        File.Move(temporary, _path, overwrite: true);
+    }
+
+    private static async Task<ResilienceReloadResult> NextReload(ResiliencePipelineProvider provider, ResilienceReloadResult? previous)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (provider.LastReload is { } last && !ReferenceEquals(last, previous))
+            {
+                return last;
+            }
+
+            await Task.Delay(20);
+        }
+
+        throw new TimeoutException($"No reload was seen within {Patience} after the file changed.");
+    }
+
+    [Fact]
+    public async Task Rewriting_the_file_applies_new_thresholds_to_an_open_breaker_rejects_an_invalid_version_and_applies_the_fix()
+    {
+        await Write(Settings("0.5", "4", "00:01:00"));
+        var configuration = new ConfigurationBuilder().AddJsonFile(_path, optional: false, reloadOnChange: true).Build();
+        var time = new FakeTimeProvider();
+        using var services = new ServiceCollection()
+            .AddSingleton<IConfiguration>(configuration)
+            .AddSingleton<TimeProvider>(time)
+            .AddMetrics()
+            .AddResilience().Services
+            .BuildServiceProvider();
+        var provider = services.GetRequiredService<ResiliencePipelineProvider>();
+        using var reloads = new MetricCollector<long>(services.GetRequiredService<ResilienceTelemetry>().Meter, "resilience.config.reloads");
+        var pipeline = provider.GetPipeline("orders");
+        var breaker = ((CircuitBreakerStrategy)pipeline.Strategies[1]).Breaker;
+
+        var calls = 0;
+        while (breaker.State != CircuitState.Open && calls++ < 100)
+        {
+            pipeline.ExecuteOutcome<int, int>(static (_, _) => throw new IOException(), 0);
+        }
+
+        Assert.Equal(CircuitState.Open, breaker.State);
+        var generation = breaker.GetSnapshot().Generation;
+
+        // New thresholds: applied in place, the breaker stays open in the same generation.
+        await Write(Settings("0.9", "10", "00:02:00"));
+        var applied = await NextReload(provider, null);
+        Assert.True(applied.IsApplied, applied.ToString());
+        Assert.Equal((0.9, 10, TimeSpan.FromMinutes(2)), (breaker.Options.FailureRatio, breaker.Options.MinimumThroughput, breaker.Options.BreakDuration));
+        Assert.Equal((CircuitState.Open, generation), (breaker.State, breaker.GetSnapshot().Generation));
+        Assert.True(pipeline.ExecuteOutcome(static (_, _) => 1, 0).IsRejected);
+
+        // An invalid version: rejected and counted; the last good settings stay.
+        await Write(Settings("1.5", "20", "00:03:00"));
+        var rejected = await NextReload(provider, applied);
+        Assert.False(rejected.IsApplied);
+        Assert.Equal(["Resilience:Pipelines:orders:CircuitBreaker:FailureRatio must be in (0, 1]; was 1.5."], rejected.Errors);
+        Assert.Equal((0.9, 10), (breaker.Options.FailureRatio, breaker.Options.MinimumThroughput));
+        Assert.Contains(reloads.GetMeasurementSnapshot(), m => (string)m.Tags["result"]! == "rejected");
+
+        // The fix applies.
+        await Write(Settings("0.3", "20", "00:03:00"));
+        var fixedUp = await NextReload(provider, rejected);
+        Assert.True(fixedUp.IsApplied, fixedUp.ToString());
+        Assert.Equal((0.3, 20, TimeSpan.FromMinutes(3)), (breaker.Options.FailureRatio, breaker.Options.MinimumThroughput, breaker.Options.BreakDuration));
+        Assert.Equal(CircuitState.Open, breaker.State);
+        Assert.Same(pipeline, provider.GetPipeline("orders"));
+    }
+
+    [Fact]
+    public async Task The_example_settings_of_the_configuration_page_are_valid()
+    {
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "docs", "configuration.md")))
+        {
+            directory = directory.Parent;
+        }
+
+        Assert.NotNull(directory);
+        var page = await File.ReadAllTextAsync(Path.Combine(directory.FullName, "docs", "configuration.md"));
+        var start = page.IndexOf("```json", StringComparison.Ordinal) + "```json".Length;
+        await Write(page[start..page.IndexOf("```", start, StringComparison.Ordinal)]);
+        var configuration = new ConfigurationBuilder().AddJsonFile(_path, optional: false, reloadOnChange: false).Build();
+        using var services = new ServiceCollection()
+            .AddSingleton<IConfiguration>(configuration)
+            .AddResiliencePipeline("checkout", (builder, context) => builder.AddStrategy(context.BindTimeout()))
+            .BuildServiceProvider();
+        var provider = services.GetRequiredService<ResiliencePipelineProvider>();
+
+        Assert.Equal(
+            ["Telemetry", "TimeoutStrategy", "RetryStrategy", "orders/CircuitBreaker", "database", "TimeoutStrategy"],
+            provider.GetPipeline("orders").Strategies.Select(s => s.Name));
+        Assert.Same(provider.GetRetryBudget("backend"), ((RetryStrategy)provider.GetPipeline("orders").Strategies[2]).Options.Budget);
+        Assert.Equal(TimeSpan.FromSeconds(3), ((TimeoutStrategy)provider.GetPipeline("checkout").Strategies[1]).Timeout);
+    }
+}

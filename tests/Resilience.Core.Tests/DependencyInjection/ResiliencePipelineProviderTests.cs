@@ -1,0 +1,178 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using Microsoft.Extensions.Options;
+using Resilience.DependencyInjection;
+using Resilience.Telemetry;
+
+namespace Resilience.Tests.DependencyInjection;
+
+public class ResiliencePipelineProviderTests
+{
+    private static readonly Dictionary<string, string?> NoSettings = [];
+
+    [Fact]
+    public void A_pipeline_is_the_same_instance_every_time_and_runs_its_strategies_inside_telemetry()
+    {
+        using var container = new TestContainer(NoSettings, services => services
+            .AddResiliencePipeline("orders", (builder, context) => builder.AddStrategy(context.BindTimeout(configure: o => o.Timeout = TimeSpan.FromSeconds(2))))
+            .AddResiliencePipeline<int>("prices", (builder, context) => builder.AddStrategy(context.BindRetry(configure: o => o.MaxRetryAttempts = 1))));
+
+        var orders = container.Provider.GetPipeline("orders");
+        var prices = container.Provider.GetPipeline<int>("prices");
+
+        Assert.Same(orders, container.Provider.GetPipeline("orders"));
+        Assert.Same(prices, container.Provider.GetPipeline<int>("prices"));
+        Assert.Equal(["Telemetry", "TimeoutStrategy"], orders.Strategies.Select(s => s.Name));
+        Assert.Equal("orders", orders.Name);
+        Assert.Equal(TimeSpan.FromSeconds(2), ((TimeoutStrategy)orders.Strategies[1]).Timeout);
+        Assert.Equal(42, prices.Execute(static _ => 42));
+    }
+
+    [Fact]
+    public void Unknown_names_and_wrong_result_types_are_explained()
+    {
+        using var container = new TestContainer(NoSettings, services => services
+            .AddResiliencePipeline("orders", (_, _) => { })
+            .AddResiliencePipeline<int>("prices", (_, _) => { }));
+
+        var missing = Assert.Throws<KeyNotFoundException>(() => container.Provider.GetPipeline("order"));
+        Assert.Contains("Known pipelines: orders, prices", missing.Message, StringComparison.Ordinal);
+        Assert.False(container.Provider.TryGetPipeline("order", out _));
+        var typed = Assert.Throws<InvalidOperationException>(() => container.Provider.GetPipeline<string>("prices"));
+        Assert.Equal("Pipeline 'prices' is registered as a ResiliencePipeline<Int32>; it was asked for as a ResiliencePipeline<String>.", typed.Message);
+        Assert.Throws<InvalidOperationException>(() => container.Provider.GetPipeline("prices"));
+        Assert.Throws<KeyNotFoundException>(() => container.Provider.GetCircuitBreaker("payments"));
+    }
+
+    [Fact]
+    public void Registering_a_name_twice_fails_at_once()
+    {
+        var services = new ServiceCollection().AddResiliencePipeline("orders", (_, _) => { });
+
+        Assert.Throws<ArgumentException>(() => services.AddResiliencePipeline<int>("orders", (_, _) => { }));
+        services.AddResilience().AddCircuitBreaker("payments");
+        Assert.Throws<ArgumentException>(() => services.AddResilience().AddCircuitBreaker("Payments"));
+    }
+
+    [Fact]
+    public void A_shared_breaker_opened_through_one_pipeline_rejects_calls_of_the_other()
+    {
+        using var container = new TestContainer(NoSettings, services =>
+        {
+            services.AddResilience().AddCircuitBreaker("payments", o => { o.MinimumThroughput = 2; o.BreakDuration = TimeSpan.FromSeconds(30); });
+            services.AddResiliencePipeline("checkout", (builder, context) => builder.AddCircuitBreaker(context.GetCircuitBreaker("payments")));
+            services.AddResiliencePipeline("refunds", (builder, context) => builder.AddCircuitBreaker(context.GetCircuitBreaker("payments")));
+        });
+        var checkout = container.Provider.GetPipeline("checkout");
+        var refunds = container.Provider.GetPipeline("refunds");
+
+        for (var i = 0; i < 2; i++)
+        {
+            Assert.Throws<IOException>(() => checkout.Execute<int>(static _ => throw new IOException()));
+        }
+
+        var rejected = Assert.Throws<BrokenCircuitException>(() => refunds.Execute(static _ => 1));
+        Assert.Equal(("refunds", "payments"), (rejected.PipelineName, rejected.StrategyName));
+        Assert.Same(container.Provider.GetCircuitBreaker("payments"), ((CircuitBreakerStrategy)refunds.Strategies[1]).Breaker);
+
+        // The break runs on the container's clock.
+        container.Time.Advance(TimeSpan.FromSeconds(30));
+        Assert.Equal(1, refunds.Execute(static _ => 1));
+        Assert.Equal(CircuitState.Closed, container.Provider.GetCircuitBreaker("payments").State);
+    }
+
+    [Fact]
+    public void A_shared_retry_budget_limits_retries_across_pipelines()
+    {
+        using var container = new TestContainer(NoSettings, services =>
+        {
+            services.AddResilience().AddRetryBudget("backend", o => o.MaxTokens = 4);
+            foreach (var name in new[] { "a", "b" })
+            {
+                services.AddResiliencePipeline(name, (builder, context) => builder.AddStrategy(context.BindRetry(configure: o =>
+                {
+                    o.Budget = context.GetRetryBudget("backend");
+                    o.Delay = TimeSpan.Zero;
+                    o.UseJitter = false;
+                })));
+            }
+        });
+        var attempts = 0;
+
+        Assert.Throws<IOException>(() => container.Provider.GetPipeline("a").Execute<int>(_ => { attempts++; throw new IOException(); }));
+        Assert.Throws<IOException>(() => container.Provider.GetPipeline("b").Execute<int>(_ => { attempts++; throw new IOException(); }));
+
+        // Four tokens, retries only above two: "a" fails twice (4 -> 3 -> 2) and stops; "b" finds the budget spent
+        // and does not retry at all.
+        Assert.Equal(3, attempts);
+        Assert.Equal(1, container.Provider.GetRetryBudget("backend").Balance);
+    }
+
+    [Fact]
+    public void Pipelines_report_to_the_meter_of_the_container_factory()
+    {
+        using var container = new TestContainer(NoSettings, services => services.AddResiliencePipeline("orders", (_, _) => { }));
+        var factory = container.Services.GetRequiredService<IMeterFactory>();
+        using var calls = new MetricCollector<long>(factory, ResilienceTelemetry.MeterName, "resilience.pipeline.calls");
+
+        container.Provider.GetPipeline("orders").Execute(static _ => 1);
+
+        Assert.Equal(("orders", "success"), ((string)calls.LastMeasurement!.Tags["pipeline"]!, (string)calls.LastMeasurement.Tags["outcome"]!));
+    }
+
+    [Fact]
+    public void Health_lists_pipelines_breakers_with_their_windows_limiters_and_budgets()
+    {
+        using var container = new TestContainer(
+            new Dictionary<string, string?>
+            {
+                ["Resilience:Pipelines:search:Strategies:0"] = "ConcurrencyLimiter",
+                ["Resilience:Pipelines:search:ConcurrencyLimiter:PermitLimit"] = "4",
+            },
+            services =>
+            {
+                services.AddResilience().AddCircuitBreaker("payments").AddRetryBudget("backend");
+                services.AddResiliencePipeline("checkout", (builder, context) => builder
+                    .AddCircuitBreaker(context.GetCircuitBreaker("payments"))
+                    .AddCircuitBreaker(new CircuitBreakerOptions { Name = "ledger", TimeProvider = context.TimeProvider }));
+            });
+        var checkout = container.Provider.GetPipeline("checkout");
+        Assert.Throws<IOException>(() => checkout.Execute<int>(static _ => throw new IOException()));
+        container.Provider.GetCircuitBreaker("payments").Isolate();
+
+        var health = container.Provider.GetHealth();
+
+        Assert.Equal(["checkout", "search"], health.Pipelines.Select(p => p.Name));
+        Assert.Equal(["Telemetry", "payments", "ledger"], health.Pipelines[0].Strategies);
+        Assert.Equal(["payments", "ledger"], health.Pipelines[0].CircuitBreakers);
+        Assert.True(health.Pipelines[1].IsConfigured);
+        Assert.Equal(["ledger", "payments"], health.CircuitBreakers.Select(b => b.Name));
+        Assert.Equal((CircuitState.Closed, 1L, 1L), (health.CircuitBreakers[0].State, health.CircuitBreakers[0].Window.Calls, health.CircuitBreakers[0].Window.Failures));
+        Assert.Equal(CircuitState.Isolated, health.CircuitBreakers[1].State);
+        Assert.Equal(("search/ConcurrencyLimiter", 4L), (health.RateLimiters.Single().Name, health.RateLimiters.Single().AvailablePermits));
+        Assert.Equal(("backend", 10d), (health.RetryBudgets.Single().Name, health.RetryBudgets.Single().Balance));
+        Assert.False(health.IsHealthy);
+    }
+
+    [Fact]
+    public void Invalid_settings_fail_the_start_check_with_every_message()
+    {
+        using var container = new TestContainer(new Dictionary<string, string?>
+        {
+            ["Resilience:CircuitBreakers:payments:FailureRatio"] = "1.5",
+            ["Resilience:Pipelines:orders:Timeout:Timeout"] = "00:00:00",
+        }, services => services.AddResiliencePipeline("orders", (builder, context) => builder.AddStrategy(context.BindTimeout())));
+
+        var startup = Assert.Throws<OptionsValidationException>(() => container.Services.GetRequiredService<IStartupValidator>().Validate());
+        var resolve = Assert.Throws<OptionsValidationException>(() => container.Provider);
+
+        Assert.Contains("Resilience:CircuitBreakers:payments:FailureRatio must be in (0, 1]; was 1.5.", startup.Failures);
+        Assert.Equal(["Resilience:CircuitBreakers:payments:FailureRatio must be in (0, 1]; was 1.5."], resolve.Failures);
+
+        // Once the shared breaker is fixed, the pipeline's own section is checked when its code binds it.
+        container.Configuration["Resilience:CircuitBreakers:payments:FailureRatio"] = "0.5";
+        var bound = Assert.Throws<OptionsValidationException>(() => container.Provider);
+        Assert.Equal(["Resilience:Pipelines:orders:Timeout:Timeout must be in [00:00:00.0010000, 1.00:00:00]; was 00:00:00."], bound.Failures);
+    }
+}

@@ -1,0 +1,155 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
+using Microsoft.Extensions.Time.Testing;
+using Resilience.Telemetry;
+
+namespace Resilience.Tests.Telemetry;
+
+public sealed class ComponentTelemetryTests : IDisposable
+{
+    private readonly FakeLoggerProvider _logs = new();
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ResilienceTelemetry _telemetry;
+    private readonly FakeTimeProvider _time = new();
+
+    public ComponentTelemetryTests()
+    {
+        _loggerFactory = LoggerFactory.Create(builder => builder.AddProvider(_logs));
+        _telemetry = new ResilienceTelemetry(loggerFactory: _loggerFactory);
+    }
+
+    public void Dispose()
+    {
+        _telemetry.Dispose();
+        _loggerFactory.Dispose();
+        _logs.Dispose();
+    }
+
+    private Resilience.CircuitBreaker Breaker(string name) => new(new CircuitBreakerOptions
+    {
+        Name = name,
+        MinimumThroughput = 2,
+        BreakDuration = TimeSpan.FromSeconds(10),
+        TimeProvider = _time,
+    });
+
+    [Fact]
+    public void Breaker_state_and_failure_ratio_are_gauges_read_when_collected()
+    {
+        var breaker = Breaker("inventory");
+        using var registration = _telemetry.Track(breaker);
+        using var state = new MetricCollector<int>(_telemetry.Meter, "resilience.circuit_breaker.state");
+        using var ratio = new MetricCollector<double>(_telemetry.Meter, "resilience.circuit_breaker.failure_ratio");
+
+        breaker.Record(breaker.TryAcquire(), CircuitCallResult.Success);
+        breaker.Record(breaker.TryAcquire(), CircuitCallResult.Failure);
+        state.RecordObservableInstruments();
+        ratio.RecordObservableInstruments();
+        Assert.Equal((int)CircuitState.Open, state.LastMeasurement!.Value);
+        Assert.Equal("inventory", state.LastMeasurement.Tags["strategy"]);
+
+        breaker.Close();
+        breaker.Record(breaker.TryAcquire(), CircuitCallResult.Success);
+        breaker.Record(breaker.TryAcquire(), CircuitCallResult.Success);
+        breaker.Record(breaker.TryAcquire(), CircuitCallResult.Failure);
+        state.RecordObservableInstruments();
+        ratio.RecordObservableInstruments();
+        Assert.Equal((int)CircuitState.Closed, state.LastMeasurement!.Value);
+        Assert.Equal(1d / 3, ratio.LastMeasurement!.Value, 9);
+    }
+
+    [Fact]
+    public void Transitions_are_counted_and_logged()
+    {
+        var breaker = Breaker("inventory");
+        using var registration = _telemetry.Track(breaker);
+        using var transitions = new MetricCollector<long>(_telemetry.Meter, "resilience.circuit_breaker.transitions");
+
+        breaker.Record(breaker.TryAcquire(), CircuitCallResult.Failure);
+        breaker.Record(breaker.TryAcquire(), CircuitCallResult.Failure);
+        _time.Advance(TimeSpan.FromSeconds(10));
+        breaker.Record(breaker.TryAcquire(), CircuitCallResult.Success);
+
+        Assert.Equal(
+            [("closed", "open", "failure_ratio"), ("open", "half_open", "break_elapsed"), ("half_open", "closed", "probes_succeeded")],
+            transitions.GetMeasurementSnapshot().Select(m => ((string)m.Tags["from"]!, (string)m.Tags["to"]!, (string)m.Tags["reason"]!)));
+        var logs = _logs.Collector.GetSnapshot();
+        Assert.Equal([LogLevel.Warning, LogLevel.Information, LogLevel.Information], logs.Select(l => l.Level));
+        Assert.Equal("Circuit breaker 'inventory' opened from closed (failure_ratio): 2 failures and 0 slow calls of 2; open for 00:00:10.", logs[0].Message);
+        Assert.Equal("CircuitOpened", logs[0].Id.Name);
+    }
+
+    [Fact]
+    public void Untracked_breakers_are_no_longer_observed_and_tracking_twice_counts_once()
+    {
+        var breaker = Breaker("inventory");
+        using var transitions = new MetricCollector<long>(_telemetry.Meter, "resilience.circuit_breaker.transitions");
+        using var state = new MetricCollector<int>(_telemetry.Meter, "resilience.circuit_breaker.state");
+        var registration = _telemetry.Track(breaker);
+        _telemetry.Track(breaker, "again").Dispose();
+
+        breaker.Isolate();
+        registration.Dispose();
+        breaker.Close();
+        state.RecordObservableInstruments();
+
+        Assert.Equal(1, Assert.Single(transitions.GetMeasurementSnapshot()).Value);
+        Assert.Empty(state.GetMeasurementSnapshot());
+    }
+
+    [Fact]
+    public async Task Limiter_permits_and_queue_and_budget_balance_are_gauges()
+    {
+        var bucket = new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 1, Burst = 5, TimeProvider = _time });
+        var inFlight = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 3, QueueLimit = 2 });
+        var budget = new RetryBudget(new RetryBudgetOptions { MaxTokens = 10 });
+        using var a = _telemetry.Track(bucket, "api");
+        using var b = _telemetry.Track(inFlight, "db");
+        using var c = _telemetry.Track(budget, "backend");
+        using var permits = new MetricCollector<long>(_telemetry.Meter, "resilience.rate_limiter.permits_available");
+        using var queued = new MetricCollector<long>(_telemetry.Meter, "resilience.rate_limiter.queued");
+        using var balance = new MetricCollector<double>(_telemetry.Meter, "resilience.retry_budget.balance");
+
+        using var taken = bucket.AttemptAcquire(2);
+        var held = Enumerable.Range(0, 3).Select(_ => inFlight.AttemptAcquire()).ToList();
+        var waiting = inFlight.AcquireAsync(1);
+        budget.RecordFailure();
+        permits.RecordObservableInstruments();
+        queued.RecordObservableInstruments();
+        balance.RecordObservableInstruments();
+
+        var byName = permits.GetMeasurementSnapshot().ToDictionary(m => (string)m.Tags["strategy"]!, m => m.Value);
+        Assert.Equal(new Dictionary<string, long> { ["api"] = 3, ["db"] = 0 }, byName);
+        Assert.Equal(1, queued.GetMeasurementSnapshot().Single(m => (string)m.Tags["strategy"]! == "db").Value);
+        Assert.Equal(9, Assert.Single(balance.GetMeasurementSnapshot()).Value, 9);
+
+        held.ForEach(lease => lease.Dispose());
+        (await waiting).Dispose();
+    }
+
+    [Fact]
+    public void A_meter_from_a_factory_belongs_to_it()
+    {
+        using var factory = new TestMeterFactory();
+        using var telemetry = new ResilienceTelemetry(factory);
+
+        Assert.Same(factory.Created.Single(), telemetry.Meter);
+        Assert.Equal(ResilienceTelemetry.MeterName, telemetry.Meter.Name);
+    }
+
+    private sealed class TestMeterFactory : IMeterFactory
+    {
+        public List<Meter> Created { get; } = [];
+
+        public Meter Create(MeterOptions options)
+        {
+            var meter = new Meter(options.Name, options.Version, options.Tags, this);
+            Created.Add(meter);
+            return meter;
+        }
+
+        public void Dispose() => Created.ForEach(meter => meter.Dispose());
+    }
+}

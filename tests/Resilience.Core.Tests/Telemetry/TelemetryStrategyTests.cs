@@ -1,0 +1,221 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using Microsoft.Extensions.Time.Testing;
+using Resilience.Telemetry;
+
+namespace Resilience.Tests.Telemetry;
+
+public sealed class TelemetryStrategyTests : IDisposable
+{
+    private readonly ResilienceTelemetry _telemetry = new();
+    private readonly FakeTimeProvider _time = new();
+
+    public void Dispose() => _telemetry.Dispose();
+
+    private MetricCollector<long> Counter(string name) => new(_telemetry.Meter, name);
+
+    private ResiliencePipelineBuilder Builder(string name = "orders") =>
+        new ResiliencePipelineBuilder { Name = name, TimeProvider = _time }.AddTelemetry(_telemetry);
+
+    [Fact]
+    public void Calls_are_counted_by_pipeline_and_outcome()
+    {
+        using var calls = Counter("resilience.pipeline.calls");
+        var pipeline = Builder().AddStrategy(new Resilience.Tests.Pipeline.RecordingStrategy("inner")).Build();
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+
+        pipeline.Execute(static _ => 1);
+        pipeline.Execute(static _ => 2);
+        Assert.Throws<IOException>(() => pipeline.Execute<int>(static _ => throw new IOException()));
+        Assert.Throws<OperationCanceledException>(() => pipeline.Execute<int>(static ct => { ct.ThrowIfCancellationRequested(); return 0; }, cancelled.Token));
+
+        var byOutcome = calls.GetMeasurementSnapshot()
+            .GroupBy(m => (string)m.Tags["outcome"]!)
+            .ToDictionary(g => g.Key, g => g.Sum(m => m.Value));
+        Assert.Equal(new Dictionary<string, long> { ["success"] = 2, ["failure"] = 1, ["cancelled"] = 1 }, byOutcome);
+        Assert.All(calls.GetMeasurementSnapshot(), m => Assert.Equal("orders", m.Tags["pipeline"]));
+    }
+
+    [Fact]
+    public async Task Duration_is_measured_on_the_pipeline_clock_in_seconds()
+    {
+        using var duration = new MetricCollector<double>(_telemetry.Meter, "resilience.pipeline.duration");
+        var pipeline = Builder().Build();
+
+        await pipeline.ExecuteAsync(async ct =>
+        {
+            await Task.Yield();
+            _time.Advance(TimeSpan.FromMilliseconds(250));
+            return 1;
+        });
+
+        var measurement = Assert.Single(duration.GetMeasurementSnapshot());
+        Assert.Equal(0.25, measurement.Value, 6);
+        Assert.Equal("success", measurement.Tags["outcome"]);
+    }
+
+    [Fact]
+    public void Without_a_listener_nothing_is_recorded_and_the_clock_is_not_read()
+    {
+        var time = new CountingTimeProvider();
+        var pipeline = new ResiliencePipelineBuilder { Name = "quiet", TimeProvider = time }.AddTelemetry(_telemetry).Build();
+
+        for (var i = 0; i < 100; i++)
+        {
+            pipeline.Execute(static _ => 1);
+        }
+
+        Assert.Equal(0, time.TimestampReads);
+
+        // With the duration listened to, the clock is read once entering and once exiting each call.
+        using var duration = new MetricCollector<double>(_telemetry.Meter, "resilience.pipeline.duration");
+        pipeline.Execute(static _ => 1);
+        Assert.Equal(2, time.TimestampReads);
+        Assert.Single(duration.GetMeasurementSnapshot());
+    }
+
+    [Fact]
+    public void A_meter_listener_on_call_counts_alone_gets_every_call_and_no_clock_is_read()
+    {
+        var time = new CountingTimeProvider();
+        var pipeline = new ResiliencePipelineBuilder { Name = "listened", TimeProvider = time }.AddTelemetry(_telemetry).Build();
+        var calls = 0L;
+        using var listener = new System.Diagnostics.Metrics.MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (ReferenceEquals(instrument.Meter, _telemetry.Meter) && instrument.Name == "resilience.pipeline.calls")
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref calls, value));
+        listener.Start();
+
+        for (var i = 0; i < 10; i++)
+        {
+            pipeline.Execute(static _ => 1);
+        }
+
+        Assert.Equal(10, Interlocked.Read(ref calls));
+        Assert.Equal(0, time.TimestampReads);
+    }
+
+    [Fact]
+    public void Telemetry_is_outermost_whatever_the_order_and_only_once()
+    {
+        var inner = new Resilience.Tests.Pipeline.RecordingStrategy("inner");
+        var builder = new ResiliencePipelineBuilder { Name = "orders" }.AddStrategy(inner).AddTelemetry(_telemetry);
+
+        Assert.Equal(["Telemetry", inner.Name], builder.Strategies.Select(s => s.Name));
+        Assert.Throws<InvalidOperationException>(() => builder.AddTelemetry(_telemetry));
+    }
+
+    [Fact]
+    public void Rejections_inside_the_pipeline_are_counted_by_strategy_even_when_a_fallback_replaces_them()
+    {
+        using var rejections = Counter("resilience.circuit_breaker.rejections");
+        using var served = Counter("resilience.fallback.served");
+        using var calls = Counter("resilience.pipeline.calls");
+        var breaker = new Resilience.CircuitBreaker(new CircuitBreakerOptions { Name = "inventory", TimeProvider = _time });
+        breaker.Isolate();
+        var pipeline = new ResiliencePipelineBuilder<int> { Name = "orders", TimeProvider = _time }
+            .AddTelemetry(_telemetry)
+            .AddFallback(new FallbackOptions<int> { Levels = { FallbackLevel<int>.FromValue("cached", 7) } })
+            .AddCircuitBreaker(breaker)
+            .Build();
+
+        Assert.Equal(7, pipeline.Execute(static _ => 1));
+
+        var rejection = Assert.Single(rejections.GetMeasurementSnapshot());
+        Assert.Equal(("orders", "inventory", "isolated_circuit"), ((string)rejection.Tags["pipeline"]!, (string)rejection.Tags["strategy"]!, (string)rejection.Tags["reason"]!));
+        var fallback = Assert.Single(served.GetMeasurementSnapshot());
+        Assert.Equal("cached", fallback.Tags["level"]);
+        Assert.Equal("success", Assert.Single(calls.GetMeasurementSnapshot()).Tags["outcome"]);
+    }
+
+    [Fact]
+    public void Inner_events_are_reported_while_nobody_listens_to_calls_or_durations()
+    {
+        using var rejections = Counter("resilience.circuit_breaker.rejections");
+        var breaker = new Resilience.CircuitBreaker(new CircuitBreakerOptions { Name = "inventory", TimeProvider = _time });
+        breaker.Isolate();
+        var pipeline = Builder().AddCircuitBreaker(breaker).Build();
+
+        Assert.True(pipeline.ExecuteOutcome(static (_, _) => 1, 0).IsRejected);
+
+        Assert.Equal(1, Assert.Single(rejections.GetMeasurementSnapshot()).Value);
+        Assert.Equal(["Telemetry", "inventory"], pipeline.Strategies.Select(s => s.Name));
+    }
+
+    [Fact]
+    public void Rejections_that_reach_the_caller_are_counted_as_rejected_calls()
+    {
+        using var limited = Counter("resilience.rate_limiter.rejections");
+        using var calls = Counter("resilience.pipeline.calls");
+        var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1 });
+        var pipeline = Builder().AddRateLimiter(limiter).Build();
+
+        var outcome = pipeline.ExecuteOutcome((_, _) => pipeline.ExecuteOutcome(static (_, _) => 1, 0), 0);
+
+        Assert.True(outcome.Result.IsRejected);
+        Assert.Equal(1, Assert.Single(limited.GetMeasurementSnapshot()).Value);
+        Assert.Equal(["rejected", "success"], calls.GetMeasurementSnapshot().Select(m => (string)m.Tags["outcome"]!));
+    }
+
+    [Fact]
+    public async Task Retries_and_waits_for_a_permit_are_counted()
+    {
+        using var retries = Counter("resilience.retry.attempts");
+        using var waits = Counter("resilience.rate_limiter.waits");
+        var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1, QueueLimit = 1 });
+        var pipeline = new ResiliencePipelineBuilder { Name = "orders" }
+            .AddTelemetry(_telemetry)
+            .AddRetry(new RetryOptions { MaxRetryAttempts = 2, Delay = TimeSpan.Zero, UseJitter = false })
+            .AddRateLimiter(limiter)
+            .Build();
+        var release = new TaskCompletionSource();
+        var attempts = 0;
+
+        var holder = pipeline.ExecuteAsync(async _ => await release.Task);
+        var waiter = pipeline.ExecuteAsync(_ => ++attempts < 3 ? throw new IOException() : ValueTask.FromResult(attempts));
+        release.SetResult();
+        await holder;
+
+        Assert.Equal(3, await waiter);
+        Assert.Equal(2, retries.GetMeasurementSnapshot().Sum(m => m.Value));
+        var wait = Assert.Single(waits.GetMeasurementSnapshot());
+        Assert.Equal("InFlightLimiter", wait.Tags["strategy"]);
+    }
+
+    [Fact]
+    public void Events_are_added_to_the_current_activity_when_the_source_is_listened_to()
+    {
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name is ResilienceTelemetry.ActivitySourceName or "test",
+            Sample = static (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+        };
+        ActivitySource.AddActivityListener(listener);
+        using var source = new ActivitySource("test");
+        var breaker = new Resilience.CircuitBreaker(new CircuitBreakerOptions { Name = "inventory", MinimumThroughput = 1, TimeProvider = _time });
+        _telemetry.Track(breaker);
+        var pipeline = new ResiliencePipelineBuilder<int> { Name = "orders", TimeProvider = _time }
+            .AddTelemetry(_telemetry)
+            .AddFallback(new FallbackOptions<int> { Levels = { FallbackLevel<int>.FromValue("default", 0) } })
+            .AddCircuitBreaker(breaker)
+            .Build();
+
+        using var activity = source.StartActivity("request")!;
+        pipeline.Execute(static _ => throw new IOException());
+        pipeline.Execute(static _ => 1);
+
+        Assert.Equal(
+            ["resilience.circuit_breaker.transition", "resilience.fallback", "resilience.rejection", "resilience.fallback"],
+            activity.Events.Select(e => e.Name));
+        var transition = activity.Events.First().Tags.ToDictionary(t => t.Key, t => t.Value);
+        Assert.Equal(("inventory", "closed", "open", "failure_ratio"), (transition["strategy"], transition["from"], transition["to"], transition["reason"]));
+    }
+}
