@@ -35,6 +35,12 @@ public sealed class ComponentTelemetryTests : IDisposable
         TimeProvider = _time,
     });
 
+    private static void Call(Resilience.CircuitBreaker breaker, CircuitCallResult result)
+    {
+        breaker.TryAcquire(out var permit);
+        breaker.Record(permit, result);
+    }
+
     [Fact]
     public void Breaker_state_and_failure_ratio_are_gauges_read_when_collected()
     {
@@ -43,17 +49,17 @@ public sealed class ComponentTelemetryTests : IDisposable
         using var state = new MetricCollector<int>(_telemetry.Meter, "resilience.circuit_breaker.state");
         using var ratio = new MetricCollector<double>(_telemetry.Meter, "resilience.circuit_breaker.failure_ratio");
 
-        breaker.Record(breaker.TryAcquire(), CircuitCallResult.Success);
-        breaker.Record(breaker.TryAcquire(), CircuitCallResult.Failure);
+        Call(breaker, CircuitCallResult.Success);
+        Call(breaker, CircuitCallResult.Failure);
         state.RecordObservableInstruments();
         ratio.RecordObservableInstruments();
         Assert.Equal((int)CircuitState.Open, state.LastMeasurement!.Value);
         Assert.Equal("inventory", state.LastMeasurement.Tags["strategy"]);
 
         breaker.Close();
-        breaker.Record(breaker.TryAcquire(), CircuitCallResult.Success);
-        breaker.Record(breaker.TryAcquire(), CircuitCallResult.Success);
-        breaker.Record(breaker.TryAcquire(), CircuitCallResult.Failure);
+        Call(breaker, CircuitCallResult.Success);
+        Call(breaker, CircuitCallResult.Success);
+        Call(breaker, CircuitCallResult.Failure);
         state.RecordObservableInstruments();
         ratio.RecordObservableInstruments();
         Assert.Equal((int)CircuitState.Closed, state.LastMeasurement!.Value);
@@ -67,10 +73,10 @@ public sealed class ComponentTelemetryTests : IDisposable
         using var registration = _telemetry.Track(breaker);
         using var transitions = new MetricCollector<long>(_telemetry.Meter, "resilience.circuit_breaker.transitions");
 
-        breaker.Record(breaker.TryAcquire(), CircuitCallResult.Failure);
-        breaker.Record(breaker.TryAcquire(), CircuitCallResult.Failure);
+        Call(breaker, CircuitCallResult.Failure);
+        Call(breaker, CircuitCallResult.Failure);
         _time.Advance(TimeSpan.FromSeconds(10));
-        breaker.Record(breaker.TryAcquire(), CircuitCallResult.Success);
+        Call(breaker, CircuitCallResult.Success);
 
         Assert.Equal(
             [("closed", "open", "failure_ratio"), ("open", "half_open", "break_elapsed"), ("half_open", "closed", "probes_succeeded")],
