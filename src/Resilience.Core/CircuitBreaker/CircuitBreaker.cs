@@ -26,7 +26,8 @@ namespace Resilience;
 /// </remarks>
 public sealed class CircuitBreaker
 {
-    // Permit token: generation (bits 32-63), probe (bit 31), acquired (bit 30), start in milliseconds (bits 0-29; 0: untimed).
+    // Permit token: generation (bits 32-63), probe (bit 31), acquired (bit 30), start in milliseconds (bits 0-29; 0:
+    // untimed). Durations measured from the start wrap after 12 days, far beyond any slow-call duration.
     internal const long ProbeFlag = 1L << 31;
     internal const long AcquiredFlag = 1L << 30;
     private const long StartMask = AcquiredFlag - 1;
@@ -47,10 +48,17 @@ public sealed class CircuitBreaker
 
     private long _state;
 
-    // Generation-tagged words: (generation << 32) | 32-bit value. Times are milliseconds of the breaker's clock,
-    // wrapping, compared by signed difference (every span compared is at most a day).
+    // Time words: the generation's low 24 bits (bits 40-63) above a time in milliseconds of the breaker's clock
+    // (bits 0-39, wrapping after 34 years; compared by signed 40-bit difference).
+    private const int TimeBits = 40;
+    private const int TimeGenerationBits = 64 - TimeBits;
+    private const long TimeMask = (1L << TimeBits) - 1;
+    private const uint TimeGenerationMask = (1u << TimeGenerationBits) - 1;
+
     private long _openUntil;
     private long _probeDeadline;
+
+    // Count words: the generation (bits 32-63) above a count.
     private long _probeResults;   // failures (bits 16-31), successes (bits 0-15)
     private long _failureRun;
 
@@ -289,24 +297,26 @@ public sealed class CircuitBreaker
     // Ends and deadlines round up to the millisecond, so a break or a probe timeout is never cut short.
     private static long CeilingMilliseconds(long ticks) => (ticks + TimeSpan.TicksPerMillisecond - 1) / TimeSpan.TicksPerMillisecond;
 
-    /// <summary>Milliseconds left until the time in a tagged word of <paramref name="generation"/>; zero or less when passed or when the word belongs to another generation.</summary>
-    private static long MillisecondsLeft(long word, uint generation, long now) =>
-        (uint)(word >>> 32) == generation ? (int)((uint)word - (uint)Milliseconds(now)) : 0;
+    // The signed difference of two times of a time word.
+    private static long TimeDifference(long a, long b) => ((a - b) << TimeGenerationBits) >> TimeGenerationBits;
 
-    /// <summary>Raises the time in a tagged word to at least <paramref name="milliseconds"/> for <paramref name="generation"/>, leaving a later generation's word alone.</summary>
-    private static void RaiseTagged(ref long word, uint generation, long milliseconds)
+    /// <summary>Milliseconds left until the time in a time word of <paramref name="generation"/>; zero or less when passed or when the word belongs to another generation.</summary>
+    private static long MillisecondsLeft(long word, uint generation, long now) =>
+        (uint)(word >>> TimeBits) == (generation & TimeGenerationMask) ? TimeDifference(word, Milliseconds(now)) : 0;
+
+    /// <summary>Raises the time in a time word to at least <paramref name="milliseconds"/> for <paramref name="generation"/>, leaving a later generation's word alone.</summary>
+    private static void RaiseTime(ref long word, uint generation, long milliseconds)
     {
-        var value = (uint)milliseconds;
+        var tag = generation & TimeGenerationMask;
+        var next = ((long)tag << TimeBits) | (milliseconds & TimeMask);
         while (true)
         {
             var current = Volatile.Read(ref word);
-            var currentGeneration = (uint)(current >>> 32);
-            if (currentGeneration == generation ? (int)(value - (uint)current) <= 0 : IsBefore(generation, currentGeneration))
-            {
-                return;
-            }
-
-            if (Interlocked.CompareExchange(ref word, Tagged(generation, value), current) == current)
+            var currentTag = (uint)(current >>> TimeBits);
+            var keep = currentTag == tag
+                ? TimeDifference(next, current) <= 0
+                : (int)((tag - currentTag) << (32 - TimeGenerationBits)) < 0;
+            if (keep || Interlocked.CompareExchange(ref word, next, current) == current)
             {
                 return;
             }
@@ -382,7 +392,7 @@ public sealed class CircuitBreaker
                     {
                         // The deadline moves before the slot is taken, so no caller can find this probe overdue
                         // before it has run for the probe timeout.
-                        RaiseTagged(ref _probeDeadline, generation, CeilingMilliseconds(now + settings.ProbeTimeoutTicks));
+                        RaiseTime(ref _probeDeadline, generation, CeilingMilliseconds(now + settings.ProbeTimeoutTicks));
                         if (Interlocked.CompareExchange(ref _state, state + (1L << ProbeShift), state) == state)
                         {
                             token = Token(generation, probe: true, stampStart, settings);
@@ -423,7 +433,7 @@ public sealed class CircuitBreaker
     {
         var generation = GenerationOf(state);
         var next = generation + 1;
-        RaiseTagged(ref _probeDeadline, next, CeilingMilliseconds(now + settings.ProbeTimeoutTicks));
+        RaiseTime(ref _probeDeadline, next, CeilingMilliseconds(now + settings.ProbeTimeoutTicks));
         if (Interlocked.CompareExchange(ref _state, Pack(CircuitState.HalfOpen, 1, ReopeningsOf(state), next), state) != state)
         {
             return false;
@@ -583,7 +593,7 @@ public sealed class CircuitBreaker
         var next = generation + 1;
 
         // Published before the state, so whoever sees this Open reads this break's end.
-        RaiseTagged(ref _openUntil, next, CeilingMilliseconds(now + breakTicks));
+        RaiseTime(ref _openUntil, next, CeilingMilliseconds(now + breakTicks));
         while (Interlocked.CompareExchange(ref _state, Pack(CircuitState.Open, 0, reopenings, next), state) != state)
         {
             // Half-open admissions change the word without changing the generation: try again while it is ours.

@@ -103,6 +103,24 @@ public class CircuitBreakerTests
         Assert.True(breaker.TryAcquire(out _));
     }
 
+    [Theory]
+    [InlineData(30)]
+    [InlineData(49.5)]
+    [InlineData(400)]
+    public void A_break_long_past_still_lets_the_next_call_probe(double days)
+    {
+        var breaker = Create(o => { o.ProbeTimeout = TimeSpan.FromSeconds(1); o.PermittedProbes = 2; });
+        OpenIt(breaker);
+        _time.Advance(TimeSpan.FromDays(days));
+        Assert.True(breaker.TryAcquire(out var hung));
+        Assert.True(breaker.TryAcquire(out _));
+
+        // A round whose probes are long overdue is given up just as surely.
+        _time.Advance(TimeSpan.FromDays(days));
+        Assert.True(breaker.TryAcquire(out var fresh));
+        Assert.Equal(hung.Generation + 1, fresh.Generation);
+    }
+
     [Fact]
     public void A_failed_probe_reopens_with_a_growing_capped_break_that_returns_to_base_once_closed()
     {
