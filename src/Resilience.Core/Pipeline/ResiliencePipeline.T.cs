@@ -73,7 +73,7 @@ public sealed class ResiliencePipeline<T>
         Func<TState, CancellationToken, ValueTask<T>> callback, TState state, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(callback);
-        return PipelineEngine.RunAsync<T, TState, AsyncCallback<TState, T>>(_core, new(callback), state, cancellationToken);
+        return PipelineEngine.Start<T, TState, AsyncCallback<TState, T>>(_core, new(callback), state, cancellationToken);
     }
 
     /// <summary>Runs a synchronous callback that returns a result.</summary>

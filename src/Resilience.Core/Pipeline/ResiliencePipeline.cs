@@ -101,7 +101,7 @@ public sealed class ResiliencePipeline
         Func<TState, CancellationToken, ValueTask<TResult>> callback, TState state, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(callback);
-        return PipelineEngine.RunAsync<TResult, TState, AsyncCallback<TState, TResult>>(_core, new(callback), state, cancellationToken);
+        return PipelineEngine.Start<TResult, TState, AsyncCallback<TState, TResult>>(_core, new(callback), state, cancellationToken);
     }
 
     /// <summary>Runs a synchronous callback that returns a result.</summary>

@@ -341,6 +341,28 @@ public class PipelineExecutionTests
     }
 
     [Fact]
+    public async Task Empty_pipeline_outcome_forms_return_failures_instead_of_throwing()
+    {
+        var failure = new FormatException();
+        var thrown = ResiliencePipeline.Empty.ExecuteOutcome<int, FormatException>(static (e, _) => throw e, failure);
+        Assert.Same(failure, thrown.Exception);
+
+        var thrownAsync = await ResiliencePipeline<int>.Empty.ExecuteOutcomeAsync<FormatException>(static (e, _) => throw e, failure);
+        Assert.Same(failure, thrownAsync.Exception);
+
+        var later = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var pending = ResiliencePipeline.Empty.ExecuteOutcomeAsync(static (t, _) => new ValueTask<int>(t.Task), later);
+        Assert.False(pending.IsCompleted);
+        later.SetResult(9);
+        Assert.Equal(9, (await pending).Result);
+
+        var faultsLater = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var faulting = ResiliencePipeline.Empty.ExecuteOutcomeAsync(static (t, _) => new ValueTask<int>(t.Task), faultsLater);
+        faultsLater.SetException(failure);
+        Assert.Same(failure, (await faulting).Exception);
+    }
+
+    [Fact]
     public async Task Many_threads_through_one_pipeline_each_see_their_own_call()
     {
         var counter = new CountingStrategy();
