@@ -126,29 +126,21 @@ internal static class PipelineEngine
     private static Outcome<TResult> ToOutcome<TResult>(TResult? result, Exception? exception) =>
         exception is null ? new Outcome<TResult>(result!) : new Outcome<TResult>(exception);
 
-    /// <summary>Runs a call, taking the short way when the pipeline has no strategies (the non-throwing forms' entry).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static ValueTask<Outcome<TResult>> Start<TResult, TState, TCallback>(
-        PipelineCore pipeline, TCallback callback, TState state, CancellationToken cancellationToken)
-        where TCallback : struct, ICallback<TState, TResult> =>
-        pipeline.Strategies.Length == 0
-            ? RunDirect<TResult, TState, TCallback>(callback, state, cancellationToken)
-            : RunAsync<TResult, TState, TCallback>(pipeline, callback, state, cancellationToken);
-
     /// <summary>Runs a call to its end, blocking while it waits (the synchronous API).</summary>
     public static Outcome<TResult> Run<TResult, TState, TCallback>(
         PipelineCore pipeline, TCallback callback, TState state, CancellationToken cancellationToken)
         where TCallback : struct, ICallback<TState, TResult>
     {
-        var task = Start<TResult, TState, TCallback>(pipeline, callback, state, cancellationToken);
+        var task = RunAsync<TResult, TState, TCallback>(pipeline, callback, state, cancellationToken);
         return task.IsCompletedSuccessfully ? task.Result : task.AsTask().GetAwaiter().GetResult();
     }
 
     /// <summary>
-    /// Runs a call through no strategies: the callback's outcome as it is. Kept apart from <see cref="RunAsync"/>, whose
-    /// large frame is zeroed on every entry.
+    /// Runs a call through no strategies: the callback's outcome as it is. The non-throwing forms call it for an empty
+    /// pipeline instead of <see cref="RunAsync"/>, whose large frame is zeroed on every entry.
     /// </summary>
-    private static ValueTask<Outcome<TResult>> RunDirect<TResult, TState, TCallback>(TCallback callback, TState state, CancellationToken cancellationToken)
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static ValueTask<Outcome<TResult>> RunDirect<TResult, TState, TCallback>(TCallback callback, TState state, CancellationToken cancellationToken)
         where TCallback : struct, ICallback<TState, TResult>
     {
         ValueTask<TResult> call;
@@ -162,6 +154,20 @@ internal static class PipelineEngine
         }
 
         return call.IsCompleted ? new ValueTask<Outcome<TResult>>(Complete(call)) : AwaitDirect(call);
+    }
+
+    /// <summary>The synchronous form of <see cref="RunDirect"/>.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static Outcome<TResult> RunDirectSync<TResult, TState>(Func<TState, CancellationToken, TResult> callback, TState state, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return new Outcome<TResult>(callback(state, cancellationToken));
+        }
+        catch (Exception thrown)
+        {
+            return new Outcome<TResult>(thrown);
+        }
     }
 
     private static async ValueTask<Outcome<TResult>> AwaitDirect<TResult>(ValueTask<TResult> call)

@@ -73,7 +73,9 @@ public sealed class ResiliencePipeline<T>
         Func<TState, CancellationToken, ValueTask<T>> callback, TState state, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(callback);
-        return PipelineEngine.Start<T, TState, AsyncCallback<TState, T>>(_core, new(callback), state, cancellationToken);
+        return _core.Strategies.Length == 0
+            ? PipelineEngine.RunDirect<T, TState, AsyncCallback<TState, T>>(new(callback), state, cancellationToken)
+            : PipelineEngine.RunAsync<T, TState, AsyncCallback<TState, T>>(_core, new(callback), state, cancellationToken);
     }
 
     /// <summary>Runs a synchronous callback that returns a result.</summary>
@@ -111,6 +113,8 @@ public sealed class ResiliencePipeline<T>
     public Outcome<T> ExecuteOutcome<TState>(Func<TState, CancellationToken, T> callback, TState state, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(callback);
-        return PipelineEngine.Run<T, TState, SyncCallback<TState, T>>(_core, new(callback), state, cancellationToken);
+        return _core.Strategies.Length == 0
+            ? PipelineEngine.RunDirectSync(callback, state, cancellationToken)
+            : PipelineEngine.Run<T, TState, SyncCallback<TState, T>>(_core, new(callback), state, cancellationToken);
     }
 }

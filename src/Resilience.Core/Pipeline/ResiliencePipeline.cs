@@ -101,7 +101,9 @@ public sealed class ResiliencePipeline
         Func<TState, CancellationToken, ValueTask<TResult>> callback, TState state, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(callback);
-        return PipelineEngine.Start<TResult, TState, AsyncCallback<TState, TResult>>(_core, new(callback), state, cancellationToken);
+        return _core.Strategies.Length == 0
+            ? PipelineEngine.RunDirect<TResult, TState, AsyncCallback<TState, TResult>>(new(callback), state, cancellationToken)
+            : PipelineEngine.RunAsync<TResult, TState, AsyncCallback<TState, TResult>>(_core, new(callback), state, cancellationToken);
     }
 
     /// <summary>Runs a synchronous callback that returns a result.</summary>
@@ -174,6 +176,8 @@ public sealed class ResiliencePipeline
     public Outcome<TResult> ExecuteOutcome<TResult, TState>(Func<TState, CancellationToken, TResult> callback, TState state, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(callback);
-        return PipelineEngine.Run<TResult, TState, SyncCallback<TState, TResult>>(_core, new(callback), state, cancellationToken);
+        return _core.Strategies.Length == 0
+            ? PipelineEngine.RunDirectSync(callback, state, cancellationToken)
+            : PipelineEngine.Run<TResult, TState, SyncCallback<TState, TResult>>(_core, new(callback), state, cancellationToken);
     }
 }

@@ -1,0 +1,82 @@
+using Grpc.Core;
+
+namespace Resilience.Grpc;
+
+/// <summary>
+/// What counts as a failure of a gRPC call, for the predicates of a pipeline's strategies: pass
+/// <see cref="IsTransientFailure"/> as their <c>shouldHandle</c>.
+/// </summary>
+public static class GrpcOutcomes
+{
+    /// <summary>Trailer a server sets to tell clients how long to wait before retrying (gRFC A6's server pushback), in milliseconds.</summary>
+    public const string RetryPushbackTrailer = "grpc-retry-pushback-ms";
+
+    /// <summary>
+    /// Returns whether an exception is a failure of the dependency: an <see cref="RpcException"/> with a transient status
+    /// (see <see cref="IsTransientStatus"/>), or any other exception (the transport failed). The caller's own
+    /// cancellation never reaches a predicate.
+    /// </summary>
+    /// <param name="exception">The exception of one attempt.</param>
+    /// <returns>Whether it is a failure.</returns>
+    public static bool IsTransientFailure(Exception exception) =>
+        exception is not RpcException rpc || IsTransientStatus(rpc.StatusCode);
+
+    /// <summary>
+    /// Returns whether a status says the server failed or is overloaded: <see cref="StatusCode.Unavailable"/>,
+    /// <see cref="StatusCode.DeadlineExceeded"/>, <see cref="StatusCode.ResourceExhausted"/>, <see cref="StatusCode.Aborted"/>,
+    /// <see cref="StatusCode.Internal"/> and <see cref="StatusCode.Unknown"/> (an unhandled server exception). Statuses
+    /// that describe the request (<see cref="StatusCode.InvalidArgument"/>, <see cref="StatusCode.NotFound"/>,
+    /// <see cref="StatusCode.PermissionDenied"/>, …) are not the dependency's failures.
+    /// </summary>
+    /// <param name="statusCode">The status code.</param>
+    /// <returns>Whether it is transient.</returns>
+    public static bool IsTransientStatus(StatusCode statusCode) => statusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded
+        or StatusCode.ResourceExhausted or StatusCode.Aborted or StatusCode.Internal or StatusCode.Unknown;
+
+    /// <summary>
+    /// Returns the status a refusal by a pipeline maps to: an open or isolated circuit and other refusals are
+    /// <see cref="StatusCode.Unavailable"/>, a limiter's refusal is <see cref="StatusCode.ResourceExhausted"/>, a timeout is
+    /// <see cref="StatusCode.DeadlineExceeded"/>.
+    /// </summary>
+    /// <param name="exception">The pipeline's exception.</param>
+    /// <returns>The status code, or <see langword="null"/> when <paramref name="exception"/> is not the pipeline's own.</returns>
+    public static StatusCode? StatusOf(ResilienceException exception) => exception switch
+    {
+        RateLimiterRejectedException => StatusCode.ResourceExhausted,
+        TimeoutRejectedException => StatusCode.DeadlineExceeded,
+        ResilienceRejectedException => StatusCode.Unavailable,
+        _ => null,
+    };
+
+    /// <summary>Whether an attempt's exception is gRPC's report of the attempt's own token being cancelled.</summary>
+    internal static bool IsCancellation(RpcException exception, CancellationToken cancellationToken) =>
+        exception.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested;
+
+    /// <summary>gRPC reports a cancelled token as a status; the pipeline must see a cancellation to tell it from a failure.</summary>
+    internal static OperationCanceledException ToCancellation(RpcException exception, CancellationToken cancellationToken) =>
+        new(exception.Message, exception, cancellationToken);
+
+    /// <summary>The failure of a pipeline's outcome as a gRPC caller expects it: a cancellation as gRPC reported it, a refusal as a status.</summary>
+    internal static Exception ToCaller(Exception exception) =>
+        exception is OperationCanceledException { InnerException: RpcException { StatusCode: StatusCode.Cancelled } rpc } ? rpc : ToRpcException(exception);
+
+    /// <summary>
+    /// Turns a pipeline's own exception (a rejection, a timeout) into the <see cref="RpcException"/> a gRPC caller
+    /// expects, with the original as the status's debug exception and its retry-after as <see cref="RetryPushbackTrailer"/>.
+    /// </summary>
+    internal static Exception ToRpcException(Exception exception)
+    {
+        if (exception is not ResilienceException resilience || StatusOf(resilience) is not { } status)
+        {
+            return exception;
+        }
+
+        var trailers = new Metadata();
+        if (resilience.RetryAfter is { } retryAfter)
+        {
+            trailers.Add(RetryPushbackTrailer, ((long)Math.Ceiling(retryAfter.TotalMilliseconds)).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        return new RpcException(new Status(status, resilience.Message, resilience), trailers, resilience.Message);
+    }
+}

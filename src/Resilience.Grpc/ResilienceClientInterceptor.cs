@@ -1,0 +1,82 @@
+using System.Runtime.ExceptionServices;
+using Grpc.Core;
+using Grpc.Core.Interceptors;
+
+namespace Resilience.Grpc;
+
+/// <summary>
+/// A client interceptor that runs unary calls through a resilience pipeline: each attempt is a call on the channel,
+/// judged by the pipeline's predicates (see <see cref="GrpcOutcomes.IsTransientFailure"/>).
+/// </summary>
+/// <remarks>
+/// The interceptor only translates. The pipeline's token becomes each attempt's cancellation token (the call's
+/// deadline still applies to every attempt); a refusal (an open circuit, no permit, a timeout) reaches the caller as an
+/// <see cref="RpcException"/> with the status <see cref="GrpcOutcomes.StatusOf"/> gives and the pipeline's exception as
+/// <see cref="Status.DebugException"/>; a cancelled call stays <see cref="StatusCode.Cancelled"/> and is never counted as a
+/// failure. Streaming calls pass through untouched: a stream is not an attempt that can be judged and repeated as a whole.
+/// </remarks>
+public sealed class ResilienceClientInterceptor : Interceptor
+{
+    private readonly Func<IMethod, ResiliencePipeline?> _pipelineOf;
+
+    /// <summary>Initializes an interceptor that runs every unary call through <paramref name="pipeline"/>.</summary>
+    /// <param name="pipeline">The pipeline; it may be shared.</param>
+    public ResilienceClientInterceptor(ResiliencePipeline pipeline)
+    {
+        ArgumentNullException.ThrowIfNull(pipeline);
+        _pipelineOf = _ => pipeline;
+    }
+
+    /// <summary>Initializes an interceptor that picks a pipeline per method (for example, retries only for idempotent methods).</summary>
+    /// <param name="pipelineOf">Returns the pipeline for a method, or <see langword="null"/> to let its calls pass untouched.</param>
+    public ResilienceClientInterceptor(Func<IMethod, ResiliencePipeline?> pipelineOf)
+    {
+        ArgumentNullException.ThrowIfNull(pipelineOf);
+        _pipelineOf = pipelineOf;
+    }
+
+    /// <inheritdoc />
+    public override AsyncUnaryCall<TResponse> AsyncUnaryCall<TRequest, TResponse>(
+        TRequest request, ClientInterceptorContext<TRequest, TResponse> context, AsyncUnaryCallContinuation<TRequest, TResponse> continuation)
+    {
+        ArgumentNullException.ThrowIfNull(continuation);
+        return _pipelineOf(context.Method) is { } pipeline
+            ? new UnaryAttempts<TRequest, TResponse>(request, context, continuation).Start(pipeline)
+            : continuation(request, context);
+    }
+
+    /// <inheritdoc />
+    public override TResponse BlockingUnaryCall<TRequest, TResponse>(
+        TRequest request, ClientInterceptorContext<TRequest, TResponse> context, BlockingUnaryCallContinuation<TRequest, TResponse> continuation)
+    {
+        ArgumentNullException.ThrowIfNull(continuation);
+        if (_pipelineOf(context.Method) is not { } pipeline)
+        {
+            return continuation(request, context);
+        }
+
+        var outcome = pipeline.ExecuteOutcome(
+            static (call, token) =>
+            {
+                try
+                {
+                    var options = call.context.Options.WithCancellationToken(token);
+                    return call.continuation(call.request, new ClientInterceptorContext<TRequest, TResponse>(call.context.Method, call.context.Host, options));
+                }
+                catch (RpcException exception) when (GrpcOutcomes.IsCancellation(exception, token))
+                {
+                    throw GrpcOutcomes.ToCancellation(exception, token);
+                }
+            },
+            (request, context, continuation),
+            context.Options.CancellationToken);
+        if (outcome.IsSuccess)
+        {
+            return outcome.Result!;
+        }
+
+        var failure = GrpcOutcomes.ToCaller(outcome.Exception!);
+        ExceptionDispatchInfo.Throw(failure);
+        throw failure;
+    }
+}

@@ -1,0 +1,98 @@
+using Grpc.Core;
+using Grpc.Core.Interceptors;
+
+namespace Resilience.Grpc;
+
+/// <summary>
+/// A server interceptor that admits calls through a resilience pipeline, typically a concurrency or rate limiter that
+/// sheds load before the handler runs. A refused call ends with <see cref="StatusCode.ResourceExhausted"/> (a limiter) or
+/// <see cref="StatusCode.Unavailable"/> (an open circuit), and the refusal's retry-after in the
+/// <see cref="GrpcOutcomes.RetryPushbackTrailer"/> trailer, so clients back off (gRFC A6's server pushback).
+/// </summary>
+/// <remarks>
+/// The handler runs with its own <see cref="ServerCallContext"/>: the pipeline's token cannot replace the call's, so a
+/// timeout strategy here reports a timeout but cannot cancel the handler (use the call's deadline for that). The client's
+/// cancellation is the pipeline's caller token: it is never counted as a failure. Every kind of call is admitted through
+/// the pipeline; a streaming call holds its permit until its handler returns.
+/// </remarks>
+public sealed class ResilienceServerInterceptor : Interceptor
+{
+    private readonly Func<string, ResiliencePipeline?> _pipelineOf;
+
+    /// <summary>Initializes an interceptor that admits every call through <paramref name="pipeline"/>.</summary>
+    /// <param name="pipeline">The pipeline; it may be shared.</param>
+    public ResilienceServerInterceptor(ResiliencePipeline pipeline)
+    {
+        ArgumentNullException.ThrowIfNull(pipeline);
+        _pipelineOf = _ => pipeline;
+    }
+
+    /// <summary>Initializes an interceptor that picks a pipeline per method.</summary>
+    /// <param name="pipelineOf">Returns the pipeline for a method's full name (<c>/package.Service/Method</c>), or <see langword="null"/> to let its calls pass.</param>
+    public ResilienceServerInterceptor(Func<string, ResiliencePipeline?> pipelineOf)
+    {
+        ArgumentNullException.ThrowIfNull(pipelineOf);
+        _pipelineOf = pipelineOf;
+    }
+
+    /// <inheritdoc />
+    public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
+    {
+        ArgumentNullException.ThrowIfNull(continuation);
+        return RunAsync(context, () => continuation(request, context));
+    }
+
+    /// <inheritdoc />
+    public override Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(
+        IAsyncStreamReader<TRequest> requestStream, ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        ArgumentNullException.ThrowIfNull(continuation);
+        return RunAsync(context, () => continuation(requestStream, context));
+    }
+
+    /// <inheritdoc />
+    public override Task ServerStreamingServerHandler<TRequest, TResponse>(
+        TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        ArgumentNullException.ThrowIfNull(continuation);
+        return RunAsync(context, async () =>
+        {
+            await continuation(request, responseStream, context).ConfigureAwait(false);
+            return true;
+        });
+    }
+
+    /// <inheritdoc />
+    public override Task DuplexStreamingServerHandler<TRequest, TResponse>(
+        IAsyncStreamReader<TRequest> requestStream, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        ArgumentNullException.ThrowIfNull(continuation);
+        return RunAsync(context, async () =>
+        {
+            await continuation(requestStream, responseStream, context).ConfigureAwait(false);
+            return true;
+        });
+    }
+
+    private async Task<T> RunAsync<T>(ServerCallContext context, Func<Task<T>> handler)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        if (_pipelineOf(context.Method) is not { } pipeline)
+        {
+            return await handler().ConfigureAwait(false);
+        }
+
+        var outcome = await pipeline
+            .ExecuteOutcomeAsync(static (handler, _) => new ValueTask<T>(handler()), handler, context.CancellationToken)
+            .ConfigureAwait(false);
+        if (outcome.IsSuccess)
+        {
+            return outcome.Result!;
+        }
+
+        // A refusal becomes an RpcException whose trailers (the pushback) the server sends with the status.
+        var failure = GrpcOutcomes.ToCaller(outcome.Exception!);
+        System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+        throw failure;
+    }
+}

@@ -1,0 +1,112 @@
+using System.Runtime.ExceptionServices;
+using Grpc.Core;
+using Grpc.Core.Interceptors;
+
+namespace Resilience.Grpc;
+
+/// <summary>
+/// The attempts of one unary client call through a pipeline. Each attempt is a new call on the channel with the
+/// pipeline's token; the caller sees the last attempt's headers, status and trailers, or a refusal's status.
+/// </summary>
+internal sealed class UnaryAttempts<TRequest, TResponse>
+    where TRequest : class
+    where TResponse : class
+{
+    private readonly TRequest _request;
+    private readonly ClientInterceptorContext<TRequest, TResponse> _context;
+    private readonly Interceptor.AsyncUnaryCallContinuation<TRequest, TResponse> _continuation;
+
+    // Disposing the call is the caller's way to cancel it.
+    private readonly CancellationTokenSource _disposed;
+    private readonly TaskCompletionSource _finished = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private AsyncUnaryCall<TResponse>? _last;
+    private RpcException? _refusal;
+    private int _released;
+
+    public UnaryAttempts(TRequest request, ClientInterceptorContext<TRequest, TResponse> context, Interceptor.AsyncUnaryCallContinuation<TRequest, TResponse> continuation)
+    {
+        _request = request;
+        _context = context;
+        _continuation = continuation;
+        _disposed = CancellationTokenSource.CreateLinkedTokenSource(context.Options.CancellationToken);
+    }
+
+    public AsyncUnaryCall<TResponse> Start(ResiliencePipeline pipeline) =>
+        new(RunAsync(pipeline), HeadersAsync(), GetStatus, GetTrailers, Dispose);
+
+    private async Task<TResponse> RunAsync(ResiliencePipeline pipeline)
+    {
+        try
+        {
+            var outcome = await pipeline
+                .ExecuteOutcomeAsync(static (attempts, token) => attempts.AttemptAsync(token), this, _disposed.Token)
+                .ConfigureAwait(false);
+            if (outcome.IsSuccess)
+            {
+                return outcome.Result!;
+            }
+
+            var failure = GrpcOutcomes.ToCaller(outcome.Exception!);
+            if (failure is RpcException { Status.DebugException: ResilienceException } refusal)
+            {
+                _refusal = refusal;
+            }
+
+            ExceptionDispatchInfo.Throw(failure);
+            throw failure;
+        }
+        finally
+        {
+            ReleaseCancellation(cancel: false);
+            _finished.TrySetResult();
+        }
+    }
+
+    private async ValueTask<TResponse> AttemptAsync(CancellationToken cancellationToken)
+    {
+        _last?.Dispose();
+        var options = _context.Options.WithCancellationToken(cancellationToken);
+        var call = _continuation(_request, new ClientInterceptorContext<TRequest, TResponse>(_context.Method, _context.Host, options));
+        _last = call;
+        try
+        {
+            return await call.ResponseAsync.ConfigureAwait(false);
+        }
+        catch (RpcException exception) when (GrpcOutcomes.IsCancellation(exception, cancellationToken))
+        {
+            throw GrpcOutcomes.ToCancellation(exception, cancellationToken);
+        }
+    }
+
+    private async Task<Metadata> HeadersAsync()
+    {
+        await _finished.Task.ConfigureAwait(false);
+        return _refusal is null && _last is { } last ? await last.ResponseHeadersAsync.ConfigureAwait(false) : [];
+    }
+
+    private Status GetStatus() => _refusal?.Status ?? _last?.GetStatus() ?? throw new InvalidOperationException("The call has not completed.");
+
+    private Metadata GetTrailers() => _refusal?.Trailers ?? _last?.GetTrailers() ?? throw new InvalidOperationException("The call has not completed.");
+
+    private void Dispose()
+    {
+        ReleaseCancellation(cancel: true);
+        _last?.Dispose();
+    }
+
+    /// <summary>Disposes the linked source once: when the call ends, or when the caller disposes it first (which cancels it).</summary>
+    private void ReleaseCancellation(bool cancel)
+    {
+        if (Interlocked.Exchange(ref _released, 1) != 0)
+        {
+            return;
+        }
+
+        if (cancel)
+        {
+            _disposed.Cancel();
+        }
+
+        _disposed.Dispose();
+    }
+}

@@ -1,0 +1,30 @@
+using System.Net;
+
+namespace Resilience.Http;
+
+/// <summary>
+/// What counts as a failure of an HTTP call, for the predicates of a <see cref="ResiliencePipeline{T}"/> of
+/// <see cref="HttpResponseMessage"/>: pass <see cref="IsTransientFailure"/> as the <c>shouldHandle</c> of its strategies.
+/// </summary>
+public static class HttpOutcomes
+{
+    /// <summary>
+    /// Returns whether an outcome is a failure a resilience strategy should handle: any exception (a refused or reset
+    /// connection, a timeout; the caller's own cancellation never reaches a predicate), or a response whose status is
+    /// transient (see <see cref="IsTransientStatus"/>).
+    /// </summary>
+    /// <param name="outcome">The outcome of one attempt.</param>
+    /// <returns>Whether it is a failure.</returns>
+    public static bool IsTransientFailure(Outcome<HttpResponseMessage> outcome) =>
+        !outcome.IsSuccess || (outcome.Result is { } response && IsTransientStatus(response.StatusCode));
+
+    /// <summary>
+    /// Returns whether a status code says the server failed or is overloaded and a later attempt may succeed: every
+    /// 5xx, 408 (request timeout) and 429 (too many requests). Other 4xx statuses are the caller's mistakes, not the
+    /// dependency's failures.
+    /// </summary>
+    /// <param name="statusCode">The status code.</param>
+    /// <returns>Whether it is transient.</returns>
+    public static bool IsTransientStatus(HttpStatusCode statusCode) =>
+        (int)statusCode >= 500 || statusCode is HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests;
+}

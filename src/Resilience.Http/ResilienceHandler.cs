@@ -1,0 +1,64 @@
+namespace Resilience.Http;
+
+/// <summary>
+/// A <see cref="DelegatingHandler"/> that sends each request through a resilience pipeline of
+/// <see cref="HttpResponseMessage"/>: the pipeline's strategies (retry, circuit breaker, limiters, timeout, fallback)
+/// see every attempt, and judge responses with their predicates (see <see cref="HttpOutcomes.IsTransientFailure"/>).
+/// </summary>
+/// <remarks>
+/// The handler only translates: the request's token in, the response or exception out. A rejection (an open circuit,
+/// no permit, a timeout) is thrown as the pipeline's <see cref="ResilienceRejectedException"/>. A retried request is
+/// sent again as it is, so its content must be readable more than once (<see cref="StringContent"/>,
+/// <see cref="ByteArrayContent"/> and other buffered contents are). Responses of attempts that were retried or replaced by a
+/// fallback are disposed.
+/// </remarks>
+public sealed class ResilienceHandler : DelegatingHandler
+{
+    private readonly Func<HttpRequestMessage, ResiliencePipeline<HttpResponseMessage>> _pipelineOf;
+
+    /// <summary>Initializes a handler that sends every request through <paramref name="pipeline"/>.</summary>
+    /// <param name="pipeline">The pipeline; it may be shared with other handlers.</param>
+    public ResilienceHandler(ResiliencePipeline<HttpResponseMessage> pipeline)
+    {
+        ArgumentNullException.ThrowIfNull(pipeline);
+        _pipelineOf = _ => pipeline;
+    }
+
+    /// <summary>
+    /// Initializes a handler that picks a pipeline per request, for example one per host so that each host has its own
+    /// circuit breaker.
+    /// </summary>
+    /// <param name="pipelineOf">Returns the pipeline for a request; called once per request, before the first attempt.</param>
+    public ResilienceHandler(Func<HttpRequestMessage, ResiliencePipeline<HttpResponseMessage>> pipelineOf)
+    {
+        ArgumentNullException.ThrowIfNull(pipelineOf);
+        _pipelineOf = pipelineOf;
+    }
+
+    /// <inheritdoc />
+    protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        var attempts = new HttpAttempts(this, request);
+        var outcome = await PipelineOf(request)
+            .ExecuteOutcomeAsync(static (attempts, token) => attempts.SendAsync(token), attempts, cancellationToken)
+            .ConfigureAwait(false);
+        return attempts.Finish(in outcome);
+    }
+
+    /// <inheritdoc />
+    protected override HttpResponseMessage Send(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        var attempts = new HttpAttempts(this, request);
+        var outcome = PipelineOf(request).ExecuteOutcome(static (attempts, token) => attempts.Send(token), attempts, cancellationToken);
+        return attempts.Finish(in outcome);
+    }
+
+    internal Task<HttpResponseMessage> SendToInnerAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+        base.SendAsync(request, cancellationToken);
+
+    internal HttpResponseMessage SendToInner(HttpRequestMessage request, CancellationToken cancellationToken) =>
+        base.Send(request, cancellationToken);
+
+    private ResiliencePipeline<HttpResponseMessage> PipelineOf(HttpRequestMessage request) =>
+        _pipelineOf(request) ?? throw new InvalidOperationException("The pipeline selector of the ResilienceHandler returned null.");
+}

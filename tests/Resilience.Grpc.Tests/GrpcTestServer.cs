@@ -1,0 +1,109 @@
+using System.Net;
+using System.Text;
+using Grpc.AspNetCore.Server;
+using Grpc.AspNetCore.Server.Model;
+using Grpc.Core;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Resilience.Grpc.Tests;
+
+/// <summary>
+/// A real Kestrel gRPC server (HTTP/2 without TLS) on 127.0.0.1 and an ephemeral port, serving one unary and one
+/// server-streaming method of strings. Each unary call is answered by a function of the call's number (1 for the
+/// first), so a test scripts faults: a status, a delay, a reset stream. No generated code: the methods are declared by hand.
+/// </summary>
+internal sealed class GrpcTestServer : IAsyncDisposable
+{
+    private static readonly Marshaller<string> Utf8 = Marshallers.Create(Encoding.UTF8.GetBytes, Encoding.UTF8.GetString);
+
+    public static readonly Method<string, string> Unary = new(MethodType.Unary, "test.Echo", "Call", Utf8, Utf8);
+
+    public static readonly Method<string, string> Streaming = new(MethodType.ServerStreaming, "test.Echo", "Stream", Utf8, Utf8);
+
+    private readonly WebApplication _app;
+    private readonly Responder _responder;
+
+    private GrpcTestServer(WebApplication app, Responder responder, Uri address)
+    {
+        _app = app;
+        _responder = responder;
+        Address = address;
+    }
+
+    public Uri Address { get; }
+
+    /// <summary>Gets how many unary calls reached the service (past any server interceptor).</summary>
+    public int Calls => _responder.Calls;
+
+    public static async Task<GrpcTestServer> StartAsync(Func<string, ServerCallContext, int, Task<string>> respond, Action<GrpcServiceOptions>? configure = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrel(options => options.Listen(IPAddress.Loopback, 0, listen => listen.Protocols = HttpProtocols.Http2));
+        builder.Services.AddGrpc(options => configure?.Invoke(options));
+        var responder = new Responder(respond);
+        builder.Services.AddSingleton(responder);
+        builder.Services.AddSingleton<IServiceMethodProvider<EchoService>, EchoMethods>();
+        var app = builder.Build();
+        app.MapGrpcService<EchoService>();
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+        return new GrpcTestServer(app, responder, new Uri(address));
+    }
+
+    public static RpcException Status(StatusCode code) => new(new Status(code, $"scripted {code}"));
+
+    /// <summary>Resets the call's HTTP/2 stream without a status: the client sees a broken call.</summary>
+    public static Task<string> Reset(ServerCallContext context)
+    {
+        context.GetHttpContext().Abort();
+        return Task.FromResult(string.Empty);
+    }
+
+    /// <summary>Answers after a long delay, or never if the client gives up first.</summary>
+    public static async Task<string> Slow(ServerCallContext context)
+    {
+        await Task.Delay(TimeSpan.FromSeconds(30), context.CancellationToken);
+        return "late";
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+
+    public sealed class EchoService
+    {
+    }
+
+    internal sealed class Responder(Func<string, ServerCallContext, int, Task<string>> respond)
+    {
+        private int _calls;
+
+        public int Calls => Volatile.Read(ref _calls);
+
+        public Task<string> RespondAsync(string request, ServerCallContext context) => respond(request, context, Interlocked.Increment(ref _calls));
+    }
+
+    private sealed class EchoMethods(Responder responder) : IServiceMethodProvider<EchoService>
+    {
+        public void OnServiceMethodDiscovery(ServiceMethodProviderContext<EchoService> context)
+        {
+            context.AddUnaryMethod(Unary, [], (_, request, callContext) => responder.RespondAsync(request, callContext));
+            context.AddServerStreamingMethod(Streaming, [], async (_, request, writer, callContext) =>
+            {
+                for (var i = 0; i < 3; i++)
+                {
+                    await writer.WriteAsync($"{request} {i}");
+                }
+            });
+        }
+    }
+}

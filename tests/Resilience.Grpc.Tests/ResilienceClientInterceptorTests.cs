@@ -1,0 +1,216 @@
+using Grpc.Core;
+using Grpc.Core.Interceptors;
+using Grpc.Net.Client;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Resilience.Grpc.Tests;
+
+public sealed class ResilienceClientInterceptorTests
+{
+    private static RetryOptions ImmediateRetries(int attempts) =>
+        new() { MaxRetryAttempts = attempts, Delay = TimeSpan.Zero, MaxDelay = TimeSpan.Zero, UseJitter = false };
+
+    private static CircuitBreakerOptions Breaker(int minimumThroughput) =>
+        new() { FailureRatio = 0.5, MinimumThroughput = minimumThroughput, BreakDuration = TimeSpan.FromMinutes(5) };
+
+    private static (GrpcChannel Channel, CallInvoker Invoker) Client(GrpcTestServer server, ResiliencePipeline pipeline)
+    {
+        var channel = GrpcChannel.ForAddress(server.Address);
+        return (channel, channel.Intercept(new ResilienceClientInterceptor(pipeline)));
+    }
+
+    private static AsyncUnaryCall<string> Call(CallInvoker invoker, string request = "hello", CancellationToken cancellationToken = default) =>
+        invoker.AsyncUnaryCall(GrpcTestServer.Unary, null, new CallOptions(cancellationToken: cancellationToken), request);
+
+    [Fact]
+    public async Task Unavailable_is_retried_and_the_caller_sees_the_last_attempts_response_and_status()
+    {
+        await using var server = await GrpcTestServer.StartAsync((request, _, n) => n <= 2 ? throw GrpcTestServer.Status(StatusCode.Unavailable) : Task.FromResult($"echo {request}"));
+        var pipeline = new ResiliencePipelineBuilder().AddRetry(ImmediateRetries(3), GrpcOutcomes.IsTransientFailure).Build();
+        var (channel, invoker) = Client(server, pipeline);
+        using var _ = channel;
+
+        using var call = Call(invoker);
+
+        Assert.Equal("echo hello", await call.ResponseAsync);
+        Assert.Equal(StatusCode.OK, call.GetStatus().StatusCode);
+        Assert.NotNull(await call.ResponseHeadersAsync);
+        Assert.Equal(3, server.Calls);
+    }
+
+    [Fact]
+    public async Task Failures_open_the_breaker_which_then_refuses_with_unavailable_without_reaching_the_server()
+    {
+        await using var server = await GrpcTestServer.StartAsync((_, _, _) => throw GrpcTestServer.Status(StatusCode.Unavailable));
+        var breaker = new CircuitBreaker(Breaker(minimumThroughput: 3));
+        var pipeline = new ResiliencePipelineBuilder().AddCircuitBreaker(breaker, GrpcOutcomes.IsTransientFailure).Build();
+        var (channel, invoker) = Client(server, pipeline);
+        using var _ = channel;
+
+        for (var i = 0; i < 3; i++)
+        {
+            var failed = await Assert.ThrowsAsync<RpcException>(() => Call(invoker).ResponseAsync);
+            Assert.Equal(StatusCode.Unavailable, failed.StatusCode);
+            Assert.Null(failed.Status.DebugException as ResilienceException);
+        }
+
+        Assert.Equal(CircuitState.Open, breaker.State);
+        using var refused = Call(invoker);
+        var rejection = await Assert.ThrowsAsync<RpcException>(() => refused.ResponseAsync);
+        Assert.Equal(StatusCode.Unavailable, rejection.StatusCode);
+        Assert.IsType<BrokenCircuitException>(rejection.Status.DebugException);
+        Assert.Equal(StatusCode.Unavailable, refused.GetStatus().StatusCode);
+        Assert.True(long.Parse(rejection.Trailers.GetValue(GrpcOutcomes.RetryPushbackTrailer)!, System.Globalization.CultureInfo.InvariantCulture) > 0);
+        Assert.Equal(3, server.Calls);
+    }
+
+    [Fact]
+    public async Task A_status_about_the_request_is_neither_a_failure_nor_retried()
+    {
+        await using var server = await GrpcTestServer.StartAsync((_, _, _) => throw GrpcTestServer.Status(StatusCode.InvalidArgument));
+        var breaker = new CircuitBreaker(Breaker(minimumThroughput: 1));
+        var pipeline = new ResiliencePipelineBuilder()
+            .AddRetry(ImmediateRetries(3), GrpcOutcomes.IsTransientFailure)
+            .AddCircuitBreaker(breaker, GrpcOutcomes.IsTransientFailure)
+            .Build();
+        var (channel, invoker) = Client(server, pipeline);
+        using var _ = channel;
+
+        var failed = await Assert.ThrowsAsync<RpcException>(() => Call(invoker).ResponseAsync);
+
+        Assert.Equal(StatusCode.InvalidArgument, failed.StatusCode);
+        Assert.Equal(1, server.Calls);
+        // An exception the predicate does not handle is neither a success nor a failure: the breaker's window ignores it.
+        Assert.Equal((CircuitState.Closed, 0L, 0L), (breaker.State, breaker.GetSnapshot().Calls, breaker.GetSnapshot().Failures));
+    }
+
+    [Fact]
+    public async Task A_reset_stream_is_a_failure_and_is_retried()
+    {
+        await using var server = await GrpcTestServer.StartAsync((request, context, n) => n == 1 ? GrpcTestServer.Reset(context) : Task.FromResult(request));
+        var breaker = new CircuitBreaker(Breaker(minimumThroughput: 10));
+        var pipeline = new ResiliencePipelineBuilder()
+            .AddRetry(ImmediateRetries(2), GrpcOutcomes.IsTransientFailure)
+            .AddCircuitBreaker(breaker, GrpcOutcomes.IsTransientFailure)
+            .Build();
+        var (channel, invoker) = Client(server, pipeline);
+        using var _ = channel;
+
+        Assert.Equal("again", await Call(invoker, "again").ResponseAsync);
+        Assert.Equal(2, server.Calls);
+        Assert.Equal((2L, 1L), (breaker.GetSnapshot().Calls, breaker.GetSnapshot().Failures));
+    }
+
+    [Fact]
+    public async Task A_pipeline_timeout_ends_a_slow_call_with_deadline_exceeded()
+    {
+        // The timeout runs on a fake clock, advanced once the server holds the call: no race with the network.
+        using var arrived = new SemaphoreSlim(0);
+        await using var server = await GrpcTestServer.StartAsync((_, context, _) =>
+        {
+            arrived.Release();
+            return GrpcTestServer.Slow(context);
+        });
+        var time = new FakeTimeProvider();
+        var pipeline = new ResiliencePipelineBuilder()
+            .AddTimeout(new TimeoutOptions { Timeout = TimeSpan.FromSeconds(1), TimeProvider = time })
+            .Build();
+        var (channel, invoker) = Client(server, pipeline);
+        using var _ = channel;
+
+        using var call = Call(invoker);
+        await arrived.WaitAsync();
+        time.Advance(TimeSpan.FromSeconds(2));
+        var timedOut = await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync);
+
+        Assert.Equal(StatusCode.DeadlineExceeded, timedOut.StatusCode);
+        Assert.IsType<TimeoutRejectedException>(timedOut.Status.DebugException);
+        Assert.Equal(StatusCode.DeadlineExceeded, call.GetStatus().StatusCode);
+    }
+
+    [Fact]
+    public async Task Caller_cancellation_stays_cancelled_is_not_retried_and_is_not_a_failure()
+    {
+        using var arrived = new SemaphoreSlim(0);
+        await using var server = await GrpcTestServer.StartAsync((_, context, _) =>
+        {
+            arrived.Release();
+            return GrpcTestServer.Slow(context);
+        });
+        var breaker = new CircuitBreaker(Breaker(minimumThroughput: 1));
+        var pipeline = new ResiliencePipelineBuilder()
+            .AddRetry(ImmediateRetries(3), GrpcOutcomes.IsTransientFailure)
+            .AddCircuitBreaker(breaker, GrpcOutcomes.IsTransientFailure)
+            .Build();
+        var (channel, invoker) = Client(server, pipeline);
+        using var _ = channel;
+        using var cancellation = new CancellationTokenSource();
+
+        using var call = Call(invoker, cancellationToken: cancellation.Token);
+        await arrived.WaitAsync();
+        await cancellation.CancelAsync();
+        var cancelled = await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync);
+
+        Assert.Equal(StatusCode.Cancelled, cancelled.StatusCode);
+        Assert.Equal(1, server.Calls);
+        Assert.Equal((CircuitState.Closed, 0L), (breaker.State, breaker.GetSnapshot().Failures));
+    }
+
+    [Fact]
+    public async Task Disposing_the_call_cancels_it_without_counting_a_failure()
+    {
+        using var arrived = new SemaphoreSlim(0);
+        await using var server = await GrpcTestServer.StartAsync((_, context, _) =>
+        {
+            arrived.Release();
+            return GrpcTestServer.Slow(context);
+        });
+        var breaker = new CircuitBreaker(Breaker(minimumThroughput: 1));
+        var pipeline = new ResiliencePipelineBuilder().AddCircuitBreaker(breaker, GrpcOutcomes.IsTransientFailure).Build();
+        var (channel, invoker) = Client(server, pipeline);
+        using var _ = channel;
+
+        var call = Call(invoker);
+        await arrived.WaitAsync();
+        call.Dispose();
+        var cancelled = await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync);
+
+        Assert.Equal(StatusCode.Cancelled, cancelled.StatusCode);
+        Assert.Equal((CircuitState.Closed, 0L, 0L), (breaker.State, breaker.GetSnapshot().Calls, breaker.GetSnapshot().Failures));
+    }
+
+    [Fact]
+    public async Task The_blocking_call_runs_through_the_same_pipeline()
+    {
+        await using var server = await GrpcTestServer.StartAsync((request, _, n) => n == 1 ? throw GrpcTestServer.Status(StatusCode.Unavailable) : Task.FromResult(request));
+        var pipeline = new ResiliencePipelineBuilder().AddRetry(ImmediateRetries(1), GrpcOutcomes.IsTransientFailure).Build();
+        var (channel, invoker) = Client(server, pipeline);
+        using var _ = channel;
+
+        var response = await Task.Run(() => invoker.BlockingUnaryCall(GrpcTestServer.Unary, null, new CallOptions(), "blocking"));
+
+        Assert.Equal("blocking", response);
+        Assert.Equal(2, server.Calls);
+    }
+
+    [Fact]
+    public async Task Methods_without_a_pipeline_and_streaming_calls_pass_through()
+    {
+        await using var server = await GrpcTestServer.StartAsync((_, _, _) => throw GrpcTestServer.Status(StatusCode.Unavailable));
+        var breaker = new CircuitBreaker(Breaker(minimumThroughput: 1));
+        var pipeline = new ResiliencePipelineBuilder().AddCircuitBreaker(breaker, GrpcOutcomes.IsTransientFailure).Build();
+        using var channel = GrpcChannel.ForAddress(server.Address);
+        var invoker = channel.Intercept(new ResilienceClientInterceptor(method => method.Name == "Other" ? pipeline : null));
+
+        await Assert.ThrowsAsync<RpcException>(() => Call(invoker).ResponseAsync);
+        using var stream = invoker.AsyncServerStreamingCall(GrpcTestServer.Streaming, null, new CallOptions(), "item");
+        var items = new List<string>();
+        while (await stream.ResponseStream.MoveNext(CancellationToken.None))
+        {
+            items.Add(stream.ResponseStream.Current);
+        }
+
+        Assert.Equal(["item 0", "item 1", "item 2"], items);
+        Assert.Equal((CircuitState.Closed, 0L), (breaker.State, breaker.GetSnapshot().Calls));
+    }
+}

@@ -1,0 +1,80 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Resilience.Http.Tests;
+
+/// <summary>
+/// A real Kestrel server on 127.0.0.1 and an ephemeral port. Each request is answered by a function of the request's
+/// number (1 for the first), so a test scripts faults: a status, a delay, a reset connection.
+/// </summary>
+internal sealed class LoopbackServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private int _requests;
+
+    private LoopbackServer(WebApplication app, Uri address)
+    {
+        _app = app;
+        Address = address;
+    }
+
+    /// <summary>Gets the server's base address.</summary>
+    public Uri Address { get; }
+
+    /// <summary>Gets how many requests reached the server.</summary>
+    public int Requests => Volatile.Read(ref _requests);
+
+    public static async Task<LoopbackServer> StartAsync(Func<HttpContext, int, Task> respond)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrel(options => options.Listen(IPAddress.Loopback, 0));
+        var app = builder.Build();
+        LoopbackServer? server = null;
+        app.Run(context => respond(context, Interlocked.Increment(ref server!._requests)));
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+        server = new LoopbackServer(app, new Uri(address));
+        return server;
+    }
+
+    /// <summary>Answers with a status and a short body.</summary>
+    public static Task Status(HttpContext context, int status, string body = "")
+    {
+        context.Response.StatusCode = status;
+        return context.Response.WriteAsync(body, context.RequestAborted);
+    }
+
+    /// <summary>Drops the connection without a response: the client sees a reset.</summary>
+    public static Task Reset(HttpContext context)
+    {
+        context.Abort();
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Answers after a long delay, or not at all if the client gives up first.</summary>
+    public static async Task Slow(HttpContext context)
+    {
+        try
+        {
+            await Task.Delay(TimeSpan.FromSeconds(30), context.RequestAborted);
+            await Status(context, 200, "late");
+        }
+        catch (OperationCanceledException)
+        {
+            // The client gave up: nothing to answer.
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}

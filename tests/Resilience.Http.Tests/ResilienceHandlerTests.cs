@@ -1,0 +1,291 @@
+using System.Net;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Resilience.Http.Tests;
+
+public sealed class ResilienceHandlerTests
+{
+    private static RetryOptions ImmediateRetries(int attempts) =>
+        new() { MaxRetryAttempts = attempts, Delay = TimeSpan.Zero, MaxDelay = TimeSpan.Zero, UseJitter = false };
+
+    private static CircuitBreakerOptions Breaker(int minimumThroughput) =>
+        new() { FailureRatio = 0.5, MinimumThroughput = minimumThroughput, BreakDuration = TimeSpan.FromMinutes(5) };
+
+    private static HttpClient Client(HttpMessageHandler handler, LoopbackServer server, HttpMessageHandler? inner = null)
+    {
+        var resilience = (DelegatingHandler)handler;
+        resilience.InnerHandler = inner ?? new SocketsHttpHandler();
+        return new HttpClient(resilience) { BaseAddress = server.Address };
+    }
+
+    [Fact]
+    public async Task Server_errors_are_retried_until_a_response_succeeds()
+    {
+        await using var server = await LoopbackServer.StartAsync((context, n) => LoopbackServer.Status(context, n <= 2 ? 503 : 200, n <= 2 ? "busy" : "ok"));
+        var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage>()
+            .AddRetry(ImmediateRetries(3), HttpOutcomes.IsTransientFailure)
+            .Build();
+        using var client = Client(new ResilienceHandler(pipeline), server);
+
+        using var response = await client.GetAsync("/orders");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("ok", await response.Content.ReadAsStringAsync());
+        Assert.Equal(3, server.Requests);
+    }
+
+    [Fact]
+    public async Task Client_errors_are_not_failures_and_are_not_retried()
+    {
+        await using var server = await LoopbackServer.StartAsync((context, _) => LoopbackServer.Status(context, 404));
+        var breaker = new CircuitBreaker(Breaker(minimumThroughput: 2));
+        var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage>()
+            .AddRetry(ImmediateRetries(3), HttpOutcomes.IsTransientFailure)
+            .AddCircuitBreaker(breaker, HttpOutcomes.IsTransientFailure)
+            .Build();
+        using var client = Client(new ResilienceHandler(pipeline), server);
+
+        for (var i = 0; i < 3; i++)
+        {
+            using var response = await client.GetAsync("/missing");
+            Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        }
+
+        Assert.Equal(3, server.Requests);
+        Assert.Equal((CircuitState.Closed, 3L, 0L), (breaker.State, breaker.GetSnapshot().Calls, breaker.GetSnapshot().Failures));
+    }
+
+    [Fact]
+    public async Task Server_errors_open_the_breaker_which_then_rejects_without_reaching_the_server()
+    {
+        await using var server = await LoopbackServer.StartAsync((context, _) => LoopbackServer.Status(context, 500, "down"));
+        var breaker = new CircuitBreaker(Breaker(minimumThroughput: 4));
+        var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage>()
+            .AddCircuitBreaker(breaker, HttpOutcomes.IsTransientFailure)
+            .Build();
+        using var client = Client(new ResilienceHandler(pipeline), server);
+
+        for (var i = 0; i < 4; i++)
+        {
+            // With no retry, a failed response is still the caller's response.
+            using var response = await client.GetAsync("/orders");
+            Assert.Equal(HttpStatusCode.InternalServerError, response.StatusCode);
+        }
+
+        Assert.Equal(CircuitState.Open, breaker.State);
+        var rejected = await Assert.ThrowsAsync<BrokenCircuitException>(() => client.GetAsync("/orders"));
+        Assert.NotNull(rejected.RetryAfter);
+        Assert.Equal(4, server.Requests);
+    }
+
+    [Fact]
+    public async Task A_reset_connection_is_a_failure_the_breaker_counts_and_the_retry_repeats()
+    {
+        await using var server = await LoopbackServer.StartAsync((context, n) => n == 1 ? LoopbackServer.Reset(context) : LoopbackServer.Status(context, 200, "ok"));
+        var breaker = new CircuitBreaker(Breaker(minimumThroughput: 10));
+        var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage>()
+            .AddRetry(ImmediateRetries(2), HttpOutcomes.IsTransientFailure)
+            .AddCircuitBreaker(breaker, HttpOutcomes.IsTransientFailure)
+            .Build();
+        using var client = Client(new ResilienceHandler(pipeline), server);
+
+        using var response = await client.GetAsync("/orders");
+
+        Assert.Equal("ok", await response.Content.ReadAsStringAsync());
+        Assert.Equal(2, server.Requests);
+        Assert.Equal((2L, 1L), (breaker.GetSnapshot().Calls, breaker.GetSnapshot().Failures));
+    }
+
+    [Fact]
+    public async Task Without_a_retry_a_reset_connection_reaches_the_caller_as_the_transport_exception()
+    {
+        await using var server = await LoopbackServer.StartAsync((context, _) => LoopbackServer.Reset(context));
+        var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage>()
+            .AddCircuitBreaker(Breaker(minimumThroughput: 10), HttpOutcomes.IsTransientFailure)
+            .Build();
+        using var client = Client(new ResilienceHandler(pipeline), server);
+
+        await Assert.ThrowsAsync<HttpRequestException>(() => client.GetAsync("/orders"));
+    }
+
+    [Fact]
+    public async Task A_slow_response_times_out_with_a_timeout_exception_and_the_retry_tries_again()
+    {
+        // The timeout runs on a fake clock, advanced once the server holds the request: no race with the network.
+        using var arrived = new SemaphoreSlim(0);
+        await using var server = await LoopbackServer.StartAsync((context, n) =>
+        {
+            if (n > 2)
+            {
+                return LoopbackServer.Status(context, 200, "ok");
+            }
+
+            arrived.Release();
+            return LoopbackServer.Slow(context);
+        });
+        var time = new FakeTimeProvider();
+        var timeout = new TimeoutOptions { Timeout = TimeSpan.FromSeconds(1), TimeProvider = time };
+
+        var timeoutOnly = new ResiliencePipelineBuilder<HttpResponseMessage>().AddTimeout(timeout).Build();
+        using (var client = Client(new ResilienceHandler(timeoutOnly), server))
+        {
+            var sending = client.GetAsync("/slow");
+            await arrived.WaitAsync();
+            time.Advance(TimeSpan.FromSeconds(2));
+            await Assert.ThrowsAsync<TimeoutRejectedException>(() => sending);
+        }
+
+        var retried = new ResiliencePipelineBuilder<HttpResponseMessage>()
+            .AddRetry(ImmediateRetries(1), HttpOutcomes.IsTransientFailure)
+            .AddTimeout(timeout)
+            .Build();
+        using var retryingClient = Client(new ResilienceHandler(retried), server);
+        var retrying = retryingClient.GetAsync("/flaky");
+        await arrived.WaitAsync();
+        time.Advance(TimeSpan.FromSeconds(2));
+        using var response = await retrying;
+
+        // Request 2 (the first attempt) timed out; request 3, the retry, succeeded.
+        Assert.Equal("ok", await response.Content.ReadAsStringAsync());
+        Assert.Equal(3, server.Requests);
+    }
+
+    [Fact]
+    public async Task Caller_cancellation_is_thrown_as_cancellation_and_never_counted_as_a_failure()
+    {
+        using var arrived = new SemaphoreSlim(0);
+        await using var server = await LoopbackServer.StartAsync((context, _) =>
+        {
+            arrived.Release();
+            return LoopbackServer.Slow(context);
+        });
+        var breaker = new CircuitBreaker(Breaker(minimumThroughput: 1));
+        var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage>()
+            .AddRetry(ImmediateRetries(3), HttpOutcomes.IsTransientFailure)
+            .AddCircuitBreaker(breaker, HttpOutcomes.IsTransientFailure)
+            .Build();
+        using var client = Client(new ResilienceHandler(pipeline), server);
+        using var cancellation = new CancellationTokenSource();
+
+        var sending = client.GetAsync("/slow", cancellation.Token);
+        await arrived.WaitAsync();
+        await cancellation.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => sending);
+        Assert.Equal(1, server.Requests);
+        Assert.Equal((CircuitState.Closed, 0L), (breaker.State, breaker.GetSnapshot().Failures));
+    }
+
+    [Fact]
+    public async Task Responses_of_retried_attempts_are_disposed_and_the_last_one_is_returned()
+    {
+        await using var server = await LoopbackServer.StartAsync((context, n) => LoopbackServer.Status(context, n <= 2 ? 503 : 200, $"attempt {n}"));
+        var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage>()
+            .AddRetry(ImmediateRetries(3), HttpOutcomes.IsTransientFailure)
+            .Build();
+        var seen = new SeenResponses();
+        using var client = Client(new ResilienceHandler(pipeline), server, seen);
+
+        using var response = await client.GetAsync("/orders");
+
+        Assert.Equal(3, seen.Responses.Count);
+        Assert.Same(seen.Responses[2], response);
+        Assert.Equal("attempt 3", await response.Content.ReadAsStringAsync());
+        foreach (var superseded in seen.Responses.Take(2))
+        {
+            await Assert.ThrowsAsync<ObjectDisposedException>(() => superseded.Content.ReadAsStringAsync());
+        }
+    }
+
+    [Fact]
+    public async Task A_fallback_replaces_the_failed_response_which_is_disposed()
+    {
+        await using var server = await LoopbackServer.StartAsync((context, _) => LoopbackServer.Status(context, 503, "busy"));
+        var fallback = new FallbackOptions<HttpResponseMessage>();
+        fallback.Levels.Add(FallbackLevel<HttpResponseMessage>.FromFactory("cached", _ => new HttpResponseMessage(HttpStatusCode.OK) { Content = new StringContent("cached") }));
+        var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage>()
+            .AddFallback(fallback, HttpOutcomes.IsTransientFailure)
+            .Build();
+        var seen = new SeenResponses();
+        using var client = Client(new ResilienceHandler(pipeline), server, seen);
+
+        using var response = await client.GetAsync("/orders");
+
+        Assert.Equal("cached", await response.Content.ReadAsStringAsync());
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => Assert.Single(seen.Responses).Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task A_pipeline_per_host_keeps_one_host_failing_from_breaking_another()
+    {
+        await using var failing = await LoopbackServer.StartAsync((context, _) => LoopbackServer.Status(context, 500));
+        await using var healthy = await LoopbackServer.StartAsync((context, _) => LoopbackServer.Status(context, 200, "ok"));
+        var pipelines = new Dictionary<string, ResiliencePipeline<HttpResponseMessage>>();
+        foreach (var server in new[] { failing, healthy })
+        {
+            pipelines[server.Address.Authority] = new ResiliencePipelineBuilder<HttpResponseMessage>()
+                .AddCircuitBreaker(Breaker(minimumThroughput: 2), HttpOutcomes.IsTransientFailure)
+                .Build();
+        }
+
+        using var client = new HttpClient(new ResilienceHandler(request => pipelines[request.RequestUri!.Authority]) { InnerHandler = new SocketsHttpHandler() });
+        for (var i = 0; i < 2; i++)
+        {
+            (await client.GetAsync(failing.Address)).Dispose();
+        }
+
+        await Assert.ThrowsAsync<BrokenCircuitException>(() => client.GetAsync(failing.Address));
+        using var response = await client.GetAsync(healthy.Address);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task The_synchronous_send_runs_through_the_same_pipeline()
+    {
+        await using var server = await LoopbackServer.StartAsync((context, n) => LoopbackServer.Status(context, n == 1 ? 502 : 200, "ok"));
+        var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage>()
+            .AddRetry(ImmediateRetries(1), HttpOutcomes.IsTransientFailure)
+            .Build();
+        using var client = Client(new ResilienceHandler(pipeline), server);
+
+        using var response = client.Send(new HttpRequestMessage(HttpMethod.Get, "/orders"));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(2, server.Requests);
+    }
+
+    [Theory]
+    [InlineData(HttpStatusCode.InternalServerError, true)]
+    [InlineData(HttpStatusCode.ServiceUnavailable, true)]
+    [InlineData(HttpStatusCode.RequestTimeout, true)]
+    [InlineData(HttpStatusCode.TooManyRequests, true)]
+    [InlineData(HttpStatusCode.OK, false)]
+    [InlineData(HttpStatusCode.NotFound, false)]
+    [InlineData(HttpStatusCode.BadRequest, false)]
+    public void Transient_statuses_are_5xx_408_and_429(HttpStatusCode status, bool transient)
+    {
+        Assert.Equal(transient, HttpOutcomes.IsTransientStatus(status));
+    }
+
+    /// <summary>Sits between the resilience handler and the network and keeps every response it passed up.</summary>
+    private sealed class SeenResponses : DelegatingHandler
+    {
+        public SeenResponses()
+            : base(new SocketsHttpHandler())
+        {
+        }
+
+        public List<HttpResponseMessage> Responses { get; } = [];
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var response = await base.SendAsync(request, cancellationToken);
+            lock (Responses)
+            {
+                Responses.Add(response);
+            }
+
+            return response;
+        }
+    }
+}
