@@ -22,6 +22,19 @@ public static class GrpcOutcomes
         exception is not RpcException rpc || IsTransientStatus(rpc.StatusCode);
 
     /// <summary>
+    /// Reads a server's pushback (the <see cref="RetryPushbackTrailer"/> trailer of an <see cref="RpcException"/>), for a
+    /// builder's <c>RetryAfterHint</c>: a retry then waits as long as the server asked, up to
+    /// <see cref="RetryOptions.MaxRetryAfter"/> (a longer wait ends the retries).
+    /// </summary>
+    /// <param name="exception">A failed attempt's exception.</param>
+    /// <returns>The wait the server asked for, or <see langword="null"/> when it asked for none (or sent no valid number).</returns>
+    public static TimeSpan? RetryPushbackOf(Exception exception) =>
+        exception is RpcException { Trailers: { } trailers } && trailers.GetValue(RetryPushbackTrailer) is { } value
+        && long.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var milliseconds)
+            ? TimeSpan.FromMilliseconds(milliseconds)
+            : null;
+
+    /// <summary>
     /// Returns whether a status says the server failed or is overloaded: <see cref="StatusCode.Unavailable"/>,
     /// <see cref="StatusCode.DeadlineExceeded"/>, <see cref="StatusCode.ResourceExhausted"/>, <see cref="StatusCode.Aborted"/>,
     /// <see cref="StatusCode.Internal"/> and <see cref="StatusCode.Unknown"/> (an unhandled server exception). Statuses

@@ -19,6 +19,28 @@ public static class HttpOutcomes
         !outcome.IsSuccess || (outcome.Result is { } response && IsTransientStatus(response.StatusCode));
 
     /// <summary>
+    /// Reads the <c>Retry-After</c> header of a response (seconds, or a date compared with the system clock), for a typed
+    /// builder's <c>RetryAfterHint</c>: a retry then waits as long as the server asked, up to
+    /// <see cref="RetryOptions.MaxRetryAfter"/> (a longer wait ends the retries).
+    /// </summary>
+    /// <param name="outcome">A failed attempt's outcome.</param>
+    /// <returns>The wait the server asked for, or <see langword="null"/> when it asked for none.</returns>
+    public static TimeSpan? RetryAfterOf(Outcome<HttpResponseMessage> outcome)
+    {
+        if (outcome.Result?.Headers.RetryAfter is not { } header)
+        {
+            return null;
+        }
+
+        if (header.Delta is { } delta)
+        {
+            return delta >= TimeSpan.Zero ? delta : null;
+        }
+
+        return header.Date is { } date ? TimeSpan.FromTicks(Math.Max(0, (date - DateTimeOffset.UtcNow).Ticks)) : null;
+    }
+
+    /// <summary>
     /// Returns whether a status code says the server failed or is overloaded and a later attempt may succeed: every
     /// 5xx, 408 (request timeout) and 429 (too many requests). Other 4xx statuses are the caller's mistakes, not the
     /// dependency's failures.

@@ -180,6 +180,50 @@ public sealed class ResilienceClientInterceptorTests
     }
 
     [Fact]
+    public async Task A_servers_pushback_replaces_the_retry_delay_and_a_pushback_beyond_the_cap_ends_the_retries()
+    {
+        static RpcException Pushback(string milliseconds) =>
+            new(new Status(StatusCode.Unavailable, "busy"), new Metadata { { GrpcOutcomes.RetryPushbackTrailer, milliseconds } });
+
+        await using var server = await GrpcTestServer.StartAsync((request, _, n) => n switch
+        {
+            1 => throw Pushback("0"),
+            3 => throw Pushback("120000"),
+            _ => Task.FromResult(request),
+        });
+
+        // The retry's own delay is an hour on a clock nobody advances: only the pushback lets it retry.
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = new FakeTimeProvider(), RetryAfterHint = GrpcOutcomes.RetryPushbackOf }
+            .AddRetry(
+                new RetryOptions { Delay = TimeSpan.FromHours(1), MaxDelay = TimeSpan.FromHours(1), UseJitter = false, MaxRetryAfter = TimeSpan.FromMinutes(1) },
+                GrpcOutcomes.IsTransientFailure)
+            .Build();
+        var (channel, invoker) = Client(server, pipeline);
+        using var _ = channel;
+
+        Assert.Equal("again", await Call(invoker, "again").ResponseAsync.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(2, server.Calls);
+
+        var refused = await Assert.ThrowsAsync<RpcException>(() => Call(invoker).ResponseAsync.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
+        Assert.Equal(3, server.Calls);
+    }
+
+    [Fact]
+    public void The_pushback_is_read_only_from_a_valid_trailer()
+    {
+        static RpcException With(string? value) => new(
+            new Status(StatusCode.Unavailable, "busy"),
+            value is null ? [] : new Metadata { { GrpcOutcomes.RetryPushbackTrailer, value } });
+
+        Assert.Equal(TimeSpan.FromMilliseconds(250), GrpcOutcomes.RetryPushbackOf(With("250")));
+        Assert.Null(GrpcOutcomes.RetryPushbackOf(With("-1")));
+        Assert.Null(GrpcOutcomes.RetryPushbackOf(With("soon")));
+        Assert.Null(GrpcOutcomes.RetryPushbackOf(With(null)));
+        Assert.Null(GrpcOutcomes.RetryPushbackOf(new IOException()));
+    }
+
+    [Fact]
     public async Task The_blocking_call_runs_through_the_same_pipeline()
     {
         await using var server = await GrpcTestServer.StartAsync((request, _, n) => n == 1 ? throw GrpcTestServer.Status(StatusCode.Unavailable) : Task.FromResult(request));

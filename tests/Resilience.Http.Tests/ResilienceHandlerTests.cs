@@ -254,6 +254,55 @@ public sealed class ResilienceHandlerTests
         Assert.Equal(2, server.Requests);
     }
 
+    [Fact]
+    public async Task A_retry_after_header_replaces_the_retry_delay_and_a_wait_beyond_the_cap_ends_the_retries()
+    {
+        await using var server = await LoopbackServer.StartAsync((context, n) =>
+        {
+            if (n == 2)
+            {
+                return LoopbackServer.Status(context, 200, "ok");
+            }
+
+            // Request 1: come back at once; request 3: come back in two minutes.
+            context.Response.Headers.RetryAfter = n == 1 ? "0" : "120";
+            return LoopbackServer.Status(context, 503, "busy");
+        });
+
+        // The retry's own delay is an hour on a clock nobody advances: only the header's hint lets it retry.
+        var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = new FakeTimeProvider(), RetryAfterHint = HttpOutcomes.RetryAfterOf }
+            .AddRetry(
+                new RetryOptions { Delay = TimeSpan.FromHours(1), MaxDelay = TimeSpan.FromHours(1), UseJitter = false, MaxRetryAfter = TimeSpan.FromMinutes(1) },
+                HttpOutcomes.IsTransientFailure)
+            .Build();
+        using var client = Client(new ResilienceHandler(pipeline), server);
+
+        using var retried = await client.GetAsync("/orders").WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(HttpStatusCode.OK, retried.StatusCode);
+        Assert.Equal(2, server.Requests);
+
+        using var refused = await client.GetAsync("/orders").WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+        Assert.Equal(3, server.Requests);
+    }
+
+    [Fact]
+    public void The_retry_after_header_is_read_as_seconds_or_as_a_date()
+    {
+        static Outcome<HttpResponseMessage> Outcome(Action<HttpResponseMessage> set)
+        {
+            var response = new HttpResponseMessage(HttpStatusCode.TooManyRequests);
+            set(response);
+            return Resilience.Outcome.FromResult(response);
+        }
+
+        Assert.Equal(TimeSpan.FromSeconds(3), HttpOutcomes.RetryAfterOf(Outcome(r => r.Headers.RetryAfter = new(TimeSpan.FromSeconds(3)))));
+        Assert.Equal(TimeSpan.Zero, HttpOutcomes.RetryAfterOf(Outcome(r => r.Headers.RetryAfter = new(DateTimeOffset.UtcNow.AddDays(-1)))));
+        Assert.InRange(HttpOutcomes.RetryAfterOf(Outcome(r => r.Headers.RetryAfter = new(DateTimeOffset.UtcNow.AddHours(1))))!.Value, TimeSpan.FromMinutes(59), TimeSpan.FromHours(1));
+        Assert.Null(HttpOutcomes.RetryAfterOf(Outcome(_ => { })));
+        Assert.Null(HttpOutcomes.RetryAfterOf(Resilience.Outcome.FromException<HttpResponseMessage>(new HttpRequestException())));
+    }
+
     [Theory]
     [InlineData(HttpStatusCode.InternalServerError, true)]
     [InlineData(HttpStatusCode.ServiceUnavailable, true)]

@@ -662,7 +662,20 @@ internal static class PipelineEngine
             handled = exception is not null && Unsafe.As<Func<Exception, bool>>(predicate)(exception);
         }
 
-        return new ExitOutcome(exception, handled, isCallerCancelled: false);
+        return handled && pipeline.RetryAfterHint is { } hint
+            ? new ExitOutcome(exception, handled, isCallerCancelled: false, ReadHint(pipeline, hint, result, exception))
+            : new ExitOutcome(exception, handled, isCallerCancelled: false);
+    }
+
+    /// <summary>Reads the retry-after hint of a handled failure with the pipeline's reader (failure paths only).</summary>
+    private static TimeSpan? ReadHint<TResult>(PipelineCore pipeline, Delegate hint, TResult? result, Exception? exception)
+    {
+        if (pipeline.TypedPredicates)
+        {
+            return Unsafe.As<Func<Outcome<TResult>, TimeSpan?>>(hint)(ToOutcome(result, exception));
+        }
+
+        return exception is null ? null : Unsafe.As<Func<Exception, TimeSpan?>>(hint)(exception);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -15,6 +15,17 @@ public sealed class ResiliencePipelineBuilder<T> : ResiliencePipelineBuilderBase
         return this;
     }
 
+    /// <summary>
+    /// Gets or sets how to read the retry-after hint a handled failure carries (an HTTP <c>Retry-After</c> header on a 503
+    /// result, for example). Strategies see it as <see cref="ExitOutcome.RetryAfter"/>: a retry waits that long instead
+    /// of its own delay. <see langword="null"/> (default): only rejections and <see cref="ResilienceException.RetryAfter"/> give hints.
+    /// </summary>
+    public Func<Outcome<T>, TimeSpan?>? RetryAfterHint
+    {
+        get => (Func<Outcome<T>, TimeSpan?>?)RetryAfterReader;
+        set => RetryAfterReader = value;
+    }
+
     /// <summary>Builds an immutable, thread-safe pipeline.</summary>
     /// <returns>The pipeline.</returns>
     public ResiliencePipeline<T> Build() => new(BuildCore(typedPredicates: true));

@@ -14,6 +14,17 @@ public sealed class ResiliencePipelineBuilder : ResiliencePipelineBuilderBase
         return this;
     }
 
+    /// <summary>
+    /// Gets or sets how to read the retry-after hint a handled failure carries (a server's pushback in an exception, for
+    /// example). Strategies see it as <see cref="ExitOutcome.RetryAfter"/>: a retry waits that long instead of its own
+    /// delay. <see langword="null"/> (default): only rejections and <see cref="ResilienceException.RetryAfter"/> give hints.
+    /// </summary>
+    public Func<Exception, TimeSpan?>? RetryAfterHint
+    {
+        get => (Func<Exception, TimeSpan?>?)RetryAfterReader;
+        set => RetryAfterReader = value;
+    }
+
     /// <summary>Builds an immutable, thread-safe pipeline.</summary>
     /// <returns>The pipeline.</returns>
     public ResiliencePipeline Build() => new(BuildCore(typedPredicates: false));

@@ -40,9 +40,12 @@ public abstract class ResiliencePipelineBuilderBase
         _predicates.Insert(0, null);
     }
 
+    /// <summary>The typed or untyped retry-after reader of the derived builder, if any.</summary>
+    private protected Delegate? RetryAfterReader { get; set; }
+
     private protected PipelineCore BuildCore(bool typedPredicates)
     {
         ArgumentNullException.ThrowIfNull(TimeProvider, nameof(TimeProvider));
-        return new PipelineCore(Name, TimeProvider, [.. _strategies], [.. _predicates], typedPredicates, Telemetry);
+        return new PipelineCore(Name, TimeProvider, [.. _strategies], [.. _predicates], typedPredicates, Telemetry, RetryAfterReader);
     }
 }

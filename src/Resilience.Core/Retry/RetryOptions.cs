@@ -27,8 +27,8 @@ public sealed class RetryOptions
     public int? JitterSeed { get; set; }
 
     /// <summary>
-    /// Gets or sets the longest retry-after hint (from a rejection or a <see cref="ResilienceException.RetryAfter"/>) the
-    /// retry waits for; a longer hint ends the retries. Range [0, 1 day]; default 30 s.
+    /// Gets or sets the longest retry-after hint (from a rejection, the pipeline's <c>RetryAfterHint</c> or a
+    /// <see cref="ResilienceException.RetryAfter"/>) the retry waits for; a longer hint ends the retries. Range [0, 1 day]; default 30 s.
     /// </summary>
     public TimeSpan MaxRetryAfter { get; set; } = TimeSpan.FromSeconds(30);
 

@@ -4,8 +4,10 @@ namespace Resilience;
 
 /// <summary>
 /// Runs the strategies inside it and the callback again when an attempt fails, after a delay: constant, linear or
-/// exponential, or with decorrelated jitter; a retry-after hint (from a limiter's rejection or a
-/// <see cref="ResilienceException.RetryAfter"/>) replaces the computed delay up to <see cref="RetryOptions.MaxRetryAfter"/>.
+/// exponential, or with decorrelated jitter; a retry-after hint (<see cref="ExitOutcome.RetryAfter"/>: a limiter's or
+/// breaker's rejection, or what the pipeline's <c>RetryAfterHint</c> reads from a failure, such as an HTTP
+/// <c>Retry-After</c> header; or a <see cref="ResilienceException.RetryAfter"/>) replaces the computed delay up to
+/// <see cref="RetryOptions.MaxRetryAfter"/>.
 /// Never retries the caller's cancellation, an attempt cut short by an outer timeout, or (unless asked) a rejection.
 /// With a <see cref="RetryBudget"/>, retries stop while the shared budget is below half.
 /// </summary>
@@ -94,7 +96,7 @@ public sealed class RetryStrategy : ResilienceStrategy
         }
 
         TimeSpan delay;
-        var hint = outcome.IsRejected ? outcome.Rejection.RetryAfter : (outcome.Exception as ResilienceException)?.RetryAfter;
+        var hint = outcome.RetryAfter ?? (outcome.Exception as ResilienceException)?.RetryAfter;
         if (hint is { } retryAfter)
         {
             if (retryAfter > options.MaxRetryAfter)

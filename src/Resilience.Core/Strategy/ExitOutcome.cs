@@ -8,15 +8,19 @@ public readonly struct ExitOutcome
     private const long Handled = 1;
     private const long CallerCancelled = 2;
 
+    private const int HintShift = 2;
+
     // Two words: _error is the exception or, for a rejection, the rejecting strategy's source; _bits is the negated
-    // packed rejection (< 0) for a rejection, otherwise the flags above.
+    // packed rejection (< 0) for a rejection, otherwise the flags above and, above them, a handled failure's
+    // retry-after hint in ticks plus one (0: none).
     private readonly object? _error;
     private readonly long _bits;
 
-    internal ExitOutcome(Exception? exception, bool isHandled, bool isCallerCancelled)
+    internal ExitOutcome(Exception? exception, bool isHandled, bool isCallerCancelled, TimeSpan? retryAfter = null)
     {
         _error = exception;
-        _bits = (isHandled ? Handled : 0) | (isCallerCancelled ? CallerCancelled : 0);
+        _bits = (isHandled ? Handled : 0) | (isCallerCancelled ? CallerCancelled : 0)
+            | (retryAfter is { Ticks: >= 0 and < long.MaxValue >> HintShift } hint ? (hint.Ticks + 1) << HintShift : 0);
     }
 
     internal ExitOutcome(in Rejection rejection)
@@ -39,6 +43,13 @@ public readonly struct ExitOutcome
 
     /// <summary>Gets whether the caller's own token was cancelled and the call ended with <see cref="OperationCanceledException"/>: neither success nor failure.</summary>
     public bool IsCallerCancelled => _bits > 0 && (_bits & CallerCancelled) != 0;
+
+    /// <summary>
+    /// Gets how long the caller should wait before trying again, when known: a rejection's retry-after, or the hint the
+    /// pipeline's retry-after reader found in a handled failure (see <c>RetryAfterHint</c> on the pipeline builders).
+    /// </summary>
+    public TimeSpan? RetryAfter => _bits < 0 ? Rejection.RetryAfter
+        : (_bits >> HintShift) is var ticks && ticks > 0 ? new TimeSpan(ticks - 1) : null;
 
     /// <summary>Gets whether the inner part produced a result that is not a failure.</summary>
     public bool IsSuccess => _bits == 0 && _error is null;

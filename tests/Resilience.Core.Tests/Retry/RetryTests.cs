@@ -94,6 +94,52 @@ public class RetryTests
     }
 
     [Fact]
+    public async Task A_hint_the_typed_pipeline_reads_from_a_failed_result_replaces_the_delay_up_to_the_cap()
+    {
+        var time = new FakeTimeProvider();
+        var pipeline = new ResiliencePipelineBuilder<int> { TimeProvider = time, RetryAfterHint = static o => o.Result == 503 ? TimeSpan.FromSeconds(7) : null }
+            .AddRetry(new RetryOptions { Delay = TimeSpan.FromHours(1), MaxDelay = TimeSpan.FromHours(1), UseJitter = false, MaxRetryAfter = TimeSpan.FromSeconds(10) }, static o => o.Result >= 500)
+            .Build();
+        var attempts = 0;
+
+        var call = pipeline.ExecuteAsync(_ => new ValueTask<int>(++attempts == 1 ? 503 : 200)).AsTask();
+        time.Advance(TimeSpan.FromMilliseconds(6999));
+        await Task.Delay(20);
+        Assert.Equal(1, attempts);
+        time.Advance(TimeSpan.FromMilliseconds(1));
+
+        Assert.Equal(200, await call.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(2, attempts);
+
+        // A hint longer than MaxRetryAfter ends the retries: the failed result is the outcome.
+        var capped = new ResiliencePipelineBuilder<int> { TimeProvider = time, RetryAfterHint = static _ => TimeSpan.FromSeconds(11) }
+            .AddRetry(new RetryOptions { MaxRetryAfter = TimeSpan.FromSeconds(10) }, static o => o.Result >= 500)
+            .Build();
+        Assert.Equal(503, capped.Execute(static _ => 503));
+    }
+
+    [Fact]
+    public async Task An_untyped_pipeline_reads_hints_from_handled_exceptions_only()
+    {
+        var time = new FakeTimeProvider();
+        var readings = 0;
+        var pipeline = new ResiliencePipelineBuilder
+            {
+                TimeProvider = time,
+                RetryAfterHint = e => { readings++; return e is TimeoutException ? TimeSpan.FromSeconds(2) : null; },
+            }
+            .AddRetry(new RetryOptions { Delay = TimeSpan.FromHours(1), MaxDelay = TimeSpan.FromHours(1), UseJitter = false })
+            .Build();
+        var attempts = 0;
+
+        var call = pipeline.ExecuteAsync(_ => ++attempts == 1 ? ValueTask.FromException<int>(new TimeoutException()) : new ValueTask<int>(attempts)).AsTask();
+        time.Advance(TimeSpan.FromSeconds(2));
+
+        Assert.Equal(2, await call.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(1, readings);
+    }
+
+    [Fact]
     public async Task A_retry_re_enters_the_breaker_inside_it_on_every_attempt()
     {
         var time = new FakeTimeProvider();
