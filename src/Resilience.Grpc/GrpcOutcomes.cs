@@ -27,12 +27,18 @@ public static class GrpcOutcomes
     /// <see cref="RetryOptions.MaxRetryAfter"/> (a longer wait ends the retries).
     /// </summary>
     /// <param name="exception">A failed attempt's exception.</param>
-    /// <returns>The wait the server asked for, or <see langword="null"/> when it asked for none (or sent no valid number).</returns>
+    /// <returns>
+    /// The wait the server asked for (capped at a year, far beyond any retry's cap), or <see langword="null"/> when it
+    /// asked for none or sent no valid number.
+    /// </returns>
     public static TimeSpan? RetryPushbackOf(Exception exception) =>
         exception is RpcException { Trailers: { } trailers } && trailers.GetValue(RetryPushbackTrailer) is { } value
         && long.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var milliseconds)
-            ? TimeSpan.FromMilliseconds(milliseconds)
+            ? TimeSpan.FromMilliseconds(Math.Min(milliseconds, MaxPushbackMilliseconds))
             : null;
+
+    // A year: a server's number is not trusted to fit a TimeSpan.
+    private const long MaxPushbackMilliseconds = 365L * 24 * 60 * 60 * 1000;
 
     /// <summary>
     /// Returns whether a status says the server failed or is overloaded: <see cref="StatusCode.Unavailable"/>,

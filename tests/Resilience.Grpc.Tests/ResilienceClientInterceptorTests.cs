@@ -217,6 +217,7 @@ public sealed class ResilienceClientInterceptorTests
             value is null ? [] : new Metadata { { GrpcOutcomes.RetryPushbackTrailer, value } });
 
         Assert.Equal(TimeSpan.FromMilliseconds(250), GrpcOutcomes.RetryPushbackOf(With("250")));
+        Assert.Equal(TimeSpan.FromDays(365), GrpcOutcomes.RetryPushbackOf(With("99999999999999999")));
         Assert.Null(GrpcOutcomes.RetryPushbackOf(With("-1")));
         Assert.Null(GrpcOutcomes.RetryPushbackOf(With("soon")));
         Assert.Null(GrpcOutcomes.RetryPushbackOf(With(null)));
