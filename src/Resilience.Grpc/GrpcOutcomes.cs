@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using Grpc.Core;
 
 namespace Resilience.Grpc;
@@ -75,9 +76,24 @@ public static class GrpcOutcomes
     internal static OperationCanceledException ToCancellation(RpcException exception, CancellationToken cancellationToken) =>
         new(exception.Message, exception, cancellationToken);
 
-    /// <summary>The failure of a pipeline's outcome as a gRPC caller expects it: a cancellation as gRPC reported it, a refusal as a status.</summary>
-    internal static Exception ToCaller(Exception exception) =>
-        exception is OperationCanceledException { InnerException: RpcException { StatusCode: StatusCode.Cancelled } rpc } ? rpc : ToRpcException(exception);
+    /// <summary>
+    /// Returns an outcome's result, or throws its failure as a gRPC caller expects it: a cancellation as gRPC reported it,
+    /// a refusal as a status (see <see cref="ToRpcException"/>), any other exception as it was raised.
+    /// </summary>
+    internal static T ResultOrThrow<T>(in Outcome<T> outcome)
+    {
+        if (outcome.IsSuccess)
+        {
+            return outcome.Result!;
+        }
+
+        var exception = outcome.Exception!;
+        var failure = exception is OperationCanceledException { InnerException: RpcException { StatusCode: StatusCode.Cancelled } rpc }
+            ? rpc
+            : ToRpcException(exception);
+        ExceptionDispatchInfo.Throw(failure);
+        return default!;
+    }
 
     /// <summary>
     /// Turns a pipeline's own exception (a rejection, a timeout) into the <see cref="RpcException"/> a gRPC caller

@@ -1,4 +1,3 @@
-using System.Runtime.ExceptionServices;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 
@@ -70,13 +69,6 @@ public sealed class ResilienceClientInterceptor : Interceptor
             },
             (request, context, continuation),
             context.Options.CancellationToken);
-        if (outcome.IsSuccess)
-        {
-            return outcome.Result!;
-        }
-
-        var failure = GrpcOutcomes.ToCaller(outcome.Exception!);
-        ExceptionDispatchInfo.Throw(failure);
-        throw failure;
+        return GrpcOutcomes.ResultOrThrow(in outcome);
     }
 }

@@ -39,7 +39,7 @@ public sealed class ResilienceServerInterceptor : Interceptor
     public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
     {
         ArgumentNullException.ThrowIfNull(continuation);
-        return RunAsync(context, () => continuation(request, context));
+        return RunAsync(context, static call => call.continuation(call.request, call.context), (continuation, request, context));
     }
 
     /// <inheritdoc />
@@ -47,7 +47,7 @@ public sealed class ResilienceServerInterceptor : Interceptor
         IAsyncStreamReader<TRequest> requestStream, ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation)
     {
         ArgumentNullException.ThrowIfNull(continuation);
-        return RunAsync(context, () => continuation(requestStream, context));
+        return RunAsync(context, static call => call.continuation(call.requestStream, call.context), (continuation, requestStream, context));
     }
 
     /// <inheritdoc />
@@ -55,11 +55,14 @@ public sealed class ResilienceServerInterceptor : Interceptor
         TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
     {
         ArgumentNullException.ThrowIfNull(continuation);
-        return RunAsync(context, async () =>
-        {
-            await continuation(request, responseStream, context).ConfigureAwait(false);
-            return true;
-        });
+        return RunAsync(
+            context,
+            static async call =>
+            {
+                await call.continuation(call.request, call.responseStream, call.context).ConfigureAwait(false);
+                return true;
+            },
+            (continuation, request, responseStream, context));
     }
 
     /// <inheritdoc />
@@ -67,32 +70,30 @@ public sealed class ResilienceServerInterceptor : Interceptor
         IAsyncStreamReader<TRequest> requestStream, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation)
     {
         ArgumentNullException.ThrowIfNull(continuation);
-        return RunAsync(context, async () =>
-        {
-            await continuation(requestStream, responseStream, context).ConfigureAwait(false);
-            return true;
-        });
+        return RunAsync(
+            context,
+            static async call =>
+            {
+                await call.continuation(call.requestStream, call.responseStream, call.context).ConfigureAwait(false);
+                return true;
+            },
+            (continuation, requestStream, responseStream, context));
     }
 
-    private async Task<T> RunAsync<T>(ServerCallContext context, Func<Task<T>> handler)
+    /// <summary>Admits the call through the method's pipeline, if any, and runs its handler (static, with the call as state: no closure per call).</summary>
+    private async Task<T> RunAsync<TCall, T>(ServerCallContext context, Func<TCall, Task<T>> handler, TCall call)
     {
         ArgumentNullException.ThrowIfNull(context);
         if (_pipelineOf(context.Method) is not { } pipeline)
         {
-            return await handler().ConfigureAwait(false);
+            return await handler(call).ConfigureAwait(false);
         }
 
         var outcome = await pipeline
-            .ExecuteOutcomeAsync(static (handler, _) => new ValueTask<T>(handler()), handler, context.CancellationToken)
+            .ExecuteOutcomeAsync(static (state, _) => new ValueTask<T>(state.handler(state.call)), (handler, call), context.CancellationToken)
             .ConfigureAwait(false);
-        if (outcome.IsSuccess)
-        {
-            return outcome.Result!;
-        }
 
         // A refusal becomes an RpcException whose trailers (the pushback) the server sends with the status.
-        var failure = GrpcOutcomes.ToCaller(outcome.Exception!);
-        System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
-        throw failure;
+        return GrpcOutcomes.ResultOrThrow(in outcome);
     }
 }

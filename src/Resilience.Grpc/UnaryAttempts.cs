@@ -1,4 +1,3 @@
-using System.Runtime.ExceptionServices;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 
@@ -41,19 +40,13 @@ internal sealed class UnaryAttempts<TRequest, TResponse>
             var outcome = await pipeline
                 .ExecuteOutcomeAsync(static (attempts, token) => attempts.AttemptAsync(token), this, _disposed.Token)
                 .ConfigureAwait(false);
-            if (outcome.IsSuccess)
-            {
-                return outcome.Result!;
-            }
-
-            var failure = GrpcOutcomes.ToCaller(outcome.Exception!);
-            if (failure is RpcException { Status.DebugException: ResilienceException } refusal)
-            {
-                _refusal = refusal;
-            }
-
-            ExceptionDispatchInfo.Throw(failure);
-            throw failure;
+            return GrpcOutcomes.ResultOrThrow(in outcome);
+        }
+        catch (RpcException refusal) when (refusal.Status.DebugException is ResilienceException)
+        {
+            // The pipeline refused: the call's status and trailers are the refusal's, not the last attempt's.
+            _refusal = refusal;
+            throw;
         }
         finally
         {

@@ -41,6 +41,9 @@ internal sealed class GrpcTestServer : IAsyncDisposable
     /// <summary>Gets how many unary calls reached the service (past any server interceptor).</summary>
     public int Calls => _responder.Calls;
 
+    /// <summary>Waits until one more unary call has reached the service (each arrival is counted once).</summary>
+    public Task WaitForCallAsync() => _responder.Arrivals.WaitAsync();
+
     public static async Task<GrpcTestServer> StartAsync(Func<string, ServerCallContext, int, Task<string>> respond, Action<GrpcServiceOptions>? configure = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
@@ -77,6 +80,7 @@ internal sealed class GrpcTestServer : IAsyncDisposable
     {
         await _app.StopAsync();
         await _app.DisposeAsync();
+        _responder.Arrivals.Dispose();
     }
 
     public sealed class EchoService
@@ -89,7 +93,14 @@ internal sealed class GrpcTestServer : IAsyncDisposable
 
         public int Calls => Volatile.Read(ref _calls);
 
-        public Task<string> RespondAsync(string request, ServerCallContext context) => respond(request, context, Interlocked.Increment(ref _calls));
+        public SemaphoreSlim Arrivals { get; } = new(0);
+
+        public Task<string> RespondAsync(string request, ServerCallContext context)
+        {
+            var number = Interlocked.Increment(ref _calls);
+            Arrivals.Release();
+            return respond(request, context, number);
+        }
     }
 
     private sealed class EchoMethods(Responder responder) : IServiceMethodProvider<EchoService>

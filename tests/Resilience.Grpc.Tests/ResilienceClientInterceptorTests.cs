@@ -105,12 +105,7 @@ public sealed class ResilienceClientInterceptorTests
     public async Task A_pipeline_timeout_ends_a_slow_call_with_deadline_exceeded()
     {
         // The timeout runs on a fake clock, advanced once the server holds the call: no race with the network.
-        using var arrived = new SemaphoreSlim(0);
-        await using var server = await GrpcTestServer.StartAsync((_, context, _) =>
-        {
-            arrived.Release();
-            return GrpcTestServer.Slow(context);
-        });
+        await using var server = await GrpcTestServer.StartAsync((_, context, _) => GrpcTestServer.Slow(context));
         var time = new FakeTimeProvider();
         var pipeline = new ResiliencePipelineBuilder()
             .AddTimeout(new TimeoutOptions { Timeout = TimeSpan.FromSeconds(1), TimeProvider = time })
@@ -119,7 +114,7 @@ public sealed class ResilienceClientInterceptorTests
         using var _ = channel;
 
         using var call = Call(invoker);
-        await arrived.WaitAsync();
+        await server.WaitForCallAsync();
         time.Advance(TimeSpan.FromSeconds(2));
         var timedOut = await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync);
 
@@ -131,12 +126,7 @@ public sealed class ResilienceClientInterceptorTests
     [Fact]
     public async Task Caller_cancellation_stays_cancelled_is_not_retried_and_is_not_a_failure()
     {
-        using var arrived = new SemaphoreSlim(0);
-        await using var server = await GrpcTestServer.StartAsync((_, context, _) =>
-        {
-            arrived.Release();
-            return GrpcTestServer.Slow(context);
-        });
+        await using var server = await GrpcTestServer.StartAsync((_, context, _) => GrpcTestServer.Slow(context));
         var breaker = new CircuitBreaker(Breaker(minimumThroughput: 1));
         var pipeline = new ResiliencePipelineBuilder()
             .AddRetry(ImmediateRetries(3), GrpcOutcomes.IsTransientFailure)
@@ -147,7 +137,7 @@ public sealed class ResilienceClientInterceptorTests
         using var cancellation = new CancellationTokenSource();
 
         using var call = Call(invoker, cancellationToken: cancellation.Token);
-        await arrived.WaitAsync();
+        await server.WaitForCallAsync();
         await cancellation.CancelAsync();
         var cancelled = await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync);
 
@@ -159,19 +149,14 @@ public sealed class ResilienceClientInterceptorTests
     [Fact]
     public async Task Disposing_the_call_cancels_it_without_counting_a_failure()
     {
-        using var arrived = new SemaphoreSlim(0);
-        await using var server = await GrpcTestServer.StartAsync((_, context, _) =>
-        {
-            arrived.Release();
-            return GrpcTestServer.Slow(context);
-        });
+        await using var server = await GrpcTestServer.StartAsync((_, context, _) => GrpcTestServer.Slow(context));
         var breaker = new CircuitBreaker(Breaker(minimumThroughput: 1));
         var pipeline = new ResiliencePipelineBuilder().AddCircuitBreaker(breaker, GrpcOutcomes.IsTransientFailure).Build();
         var (channel, invoker) = Client(server, pipeline);
         using var _ = channel;
 
         var call = Call(invoker);
-        await arrived.WaitAsync();
+        await server.WaitForCallAsync();
         call.Dispose();
         var cancelled = await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync);
 

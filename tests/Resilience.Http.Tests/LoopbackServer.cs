@@ -16,6 +16,7 @@ namespace Resilience.Http.Tests;
 internal sealed class LoopbackServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
+    private readonly SemaphoreSlim _arrivals = new(0);
     private int _requests;
 
     private LoopbackServer(WebApplication app, Uri address)
@@ -30,6 +31,9 @@ internal sealed class LoopbackServer : IAsyncDisposable
     /// <summary>Gets how many requests reached the server.</summary>
     public int Requests => Volatile.Read(ref _requests);
 
+    /// <summary>Waits until one more request has reached the server (each arrival is counted once).</summary>
+    public Task WaitForRequestAsync() => _arrivals.WaitAsync();
+
     public static async Task<LoopbackServer> StartAsync(Func<HttpContext, int, Task> respond)
     {
         var builder = WebApplication.CreateSlimBuilder();
@@ -37,7 +41,12 @@ internal sealed class LoopbackServer : IAsyncDisposable
         builder.WebHost.UseKestrel(options => options.Listen(IPAddress.Loopback, 0));
         var app = builder.Build();
         LoopbackServer? server = null;
-        app.Run(context => respond(context, Interlocked.Increment(ref server!._requests)));
+        app.Run(context =>
+        {
+            var number = Interlocked.Increment(ref server!._requests);
+            server._arrivals.Release();
+            return respond(context, number);
+        });
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
         server = new LoopbackServer(app, new Uri(address));
@@ -76,5 +85,6 @@ internal sealed class LoopbackServer : IAsyncDisposable
     {
         await _app.StopAsync();
         await _app.DisposeAsync();
+        _arrivals.Dispose();
     }
 }

@@ -112,17 +112,7 @@ public sealed class ResilienceHandlerTests
     public async Task A_slow_response_times_out_with_a_timeout_exception_and_the_retry_tries_again()
     {
         // The timeout runs on a fake clock, advanced once the server holds the request: no race with the network.
-        using var arrived = new SemaphoreSlim(0);
-        await using var server = await LoopbackServer.StartAsync((context, n) =>
-        {
-            if (n > 2)
-            {
-                return LoopbackServer.Status(context, 200, "ok");
-            }
-
-            arrived.Release();
-            return LoopbackServer.Slow(context);
-        });
+        await using var server = await LoopbackServer.StartAsync((context, n) => n > 2 ? LoopbackServer.Status(context, 200, "ok") : LoopbackServer.Slow(context));
         var time = new FakeTimeProvider();
         var timeout = new TimeoutOptions { Timeout = TimeSpan.FromSeconds(1), TimeProvider = time };
 
@@ -130,7 +120,7 @@ public sealed class ResilienceHandlerTests
         using (var client = Client(new ResilienceHandler(timeoutOnly), server))
         {
             var sending = client.GetAsync("/slow");
-            await arrived.WaitAsync();
+            await server.WaitForRequestAsync();
             time.Advance(TimeSpan.FromSeconds(2));
             await Assert.ThrowsAsync<TimeoutRejectedException>(() => sending);
         }
@@ -141,7 +131,7 @@ public sealed class ResilienceHandlerTests
             .Build();
         using var retryingClient = Client(new ResilienceHandler(retried), server);
         var retrying = retryingClient.GetAsync("/flaky");
-        await arrived.WaitAsync();
+        await server.WaitForRequestAsync();
         time.Advance(TimeSpan.FromSeconds(2));
         using var response = await retrying;
 
@@ -153,12 +143,7 @@ public sealed class ResilienceHandlerTests
     [Fact]
     public async Task Caller_cancellation_is_thrown_as_cancellation_and_never_counted_as_a_failure()
     {
-        using var arrived = new SemaphoreSlim(0);
-        await using var server = await LoopbackServer.StartAsync((context, _) =>
-        {
-            arrived.Release();
-            return LoopbackServer.Slow(context);
-        });
+        await using var server = await LoopbackServer.StartAsync((context, _) => LoopbackServer.Slow(context));
         var breaker = new CircuitBreaker(Breaker(minimumThroughput: 1));
         var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage>()
             .AddRetry(ImmediateRetries(3), HttpOutcomes.IsTransientFailure)
@@ -168,7 +153,7 @@ public sealed class ResilienceHandlerTests
         using var cancellation = new CancellationTokenSource();
 
         var sending = client.GetAsync("/slow", cancellation.Token);
-        await arrived.WaitAsync();
+        await server.WaitForRequestAsync();
         await cancellation.CancelAsync();
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => sending);

@@ -23,6 +23,8 @@ internal sealed class ResilienceRuntime : IDisposable
 {
     private static readonly Func<string, bool> NotLive = static _ => false;
 
+    // Start, reloads, pushed options and the first resolution of a pipeline by name are serialised: they are rare and on
+    // no call path (the provider caches resolved pipelines; calls run on the live strategies, which take no lock).
     private readonly object _gate = new();
     private readonly IConfiguration? _section;
     private readonly string _rootPath;
