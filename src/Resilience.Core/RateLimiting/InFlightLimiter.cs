@@ -24,7 +24,6 @@ public sealed class InFlightLimiter : RateLimiter
     private readonly StripedCounter _successes = new();
     private readonly TimeProvider _timeProvider;
 
-    // The coarse clock: a release that empties the limiter stamps the time on every call, so it must be cheap.
     private readonly MonotonicClock _clock;
     private InFlightLimiterOptions _options;
 
@@ -32,7 +31,7 @@ public sealed class InFlightLimiter : RateLimiter
     private long _state;
     private long _failures;
     private int _queuedPermits;
-    private long _idleSince;
+    private IdleMark _idle;
     private int _disposed;
 
     /// <summary>Initializes a new limiter with every permit free.</summary>
@@ -45,7 +44,7 @@ public sealed class InFlightLimiter : RateLimiter
         _options = options.Clone();
         _timeProvider = options.TimeProvider ?? TimeProvider.System;
         _clock = MonotonicClock.From(options.TimeProvider);
-        _idleSince = _clock.NowTicks;
+        _idle = new IdleMark(0, _clock.NowTicks);
     }
 
     /// <summary>Gets a copy of the options in force.</summary>
@@ -55,9 +54,32 @@ public sealed class InFlightLimiter : RateLimiter
     internal bool HasQueue => Volatile.Read(ref _options).QueueLimit > 0;
 
     /// <inheritdoc />
-    public override TimeSpan? IdleDuration => (Volatile.Read(ref _state) & InUseMask) == 0
-        ? TimeSpan.FromTicks(Math.Max(0, _clock.NowTicks - Volatile.Read(ref _idleSince)))
-        : null;
+    /// <remarks>
+    /// Counted from the first reading that found the limiter idle after its last acquisition, so that releasing a permit
+    /// never reads the clock: it can fall short of the true idle time by the time between two readings
+    /// (<see cref="PartitionedRateLimiter"/> reads it every 100 ms), never exceed it, so idle eviction is never early.
+    /// </remarks>
+    public override TimeSpan? IdleDuration
+    {
+        get
+        {
+            if ((Volatile.Read(ref _state) & InUseMask) != 0)
+            {
+                return null;
+            }
+
+            var mark = Volatile.Read(ref _idle);
+            var activity = _successes.Sum();
+            if (mark.Activity != activity)
+            {
+                // Acquired (and released) since the last reading: idle from now. A racing reader's mark is as good.
+                var fresh = new IdleMark(activity, _clock.NowTicks);
+                mark = ReferenceEquals(Interlocked.CompareExchange(ref _idle, fresh, mark), mark) ? fresh : Volatile.Read(ref _idle);
+            }
+
+            return TimeSpan.FromTicks(Math.Max(0, _clock.NowTicks - mark.Since));
+        }
+    }
 
     /// <summary>
     /// Applies new options to the live limiter. Raising the limit admits waiters at once; lowering it lets calls in flight
@@ -113,11 +135,6 @@ public sealed class InFlightLimiter : RateLimiter
     internal void Release(int permitCount)
     {
         var state = Interlocked.Add(ref _state, -permitCount);
-        if ((state & InUseMask) == 0)
-        {
-            Volatile.Write(ref _idleSince, _clock.NowTicks);
-        }
-
         if ((state >> 32) != 0)
         {
             Dispatch();
@@ -331,6 +348,14 @@ public sealed class InFlightLimiter : RateLimiter
         {
             throw new ArgumentOutOfRangeException(nameof(permitCount), permitCount, $"permitCount must be in [0, {limit}] (the permit limit).");
         }
+    }
+
+    /// <summary>When the limiter was first seen idle after its acquisition count reached <see cref="Activity"/>.</summary>
+    private sealed class IdleMark(long activity, long since)
+    {
+        public long Activity { get; } = activity;
+
+        public long Since { get; } = since;
     }
 
     /// <summary>One queued acquisition.</summary>

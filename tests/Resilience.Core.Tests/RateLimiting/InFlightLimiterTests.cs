@@ -173,6 +173,15 @@ public class InFlightLimiterTests
         Assert.Null(limiter.IdleDuration);
         lease.Dispose();
         Assert.Equal(TimeSpan.Zero, limiter.IdleDuration);
+        time.Advance(TimeSpan.FromSeconds(2));
+        Assert.Equal(TimeSpan.FromSeconds(2), limiter.IdleDuration);
+
+        // Releasing reads no clock: idleness after unobserved activity counts from the first reading, never earlier.
+        limiter.AttemptAcquire().Dispose();
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(TimeSpan.Zero, limiter.IdleDuration);
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(TimeSpan.FromSeconds(1), limiter.IdleDuration);
 
         var error = Assert.Throws<ArgumentOutOfRangeException>(() => new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 0 }));
         Assert.Contains("InFlightLimiterOptions.PermitLimit must be in [1, 2147483647]; was 0.", error.Message, StringComparison.Ordinal);
