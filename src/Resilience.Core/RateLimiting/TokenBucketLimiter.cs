@@ -22,16 +22,39 @@ namespace Resilience;
 /// tick (typically 1 to 4 ms), which bounds how early a refill can be seen; with any other provider it is exact.
 /// Arithmetic is in 1/256 of a 100 ns tick, so an interval is exact to 0.4 ns (about 0.04 % at a million permits a second).
 /// </para>
+/// <para>
+/// Successful leases are not counted one by one (a shared counter would cost a second atomic operation per call):
+/// they are derived from the arrival time itself, which every granted permit moves by one interval. What else moves it
+/// is booked on the side: the idle time it jumps over when the bucket was full, and permits spent without a lease of
+/// their own. That booking happens only off the common path (a full bucket, several permits, a cancelled waiter), and
+/// <see cref="GetStatistics"/> reads it consistently with the arrival time.
+/// </para>
 /// </remarks>
 public sealed class TokenBucketLimiter : ReplenishingRateLimiter
 {
     private const long Scale = 256;
 
+    // The arrival while an options change moves it: takers that see it complete the change (see Pending).
+    private const long Moving = long.MinValue;
+
     private readonly MonotonicClock _clock;
     private readonly long _origin;
-    private readonly StripedCounter _successes = new();
+    private readonly Lock _updateGate = new();
     private Settings _settings;
     private long _arrival;
+
+    // Scaled time the arrival jumped over (the bucket was full: max(arrival, now) took now). Only grows.
+    private long _skipped;
+
+    // Permits granted without a lease of their own: the extra permits of a lease of several, and the slots of cancelled
+    // waiters that could not be given back. Only grows.
+    private long _unleased;
+
+    // Writers between their swap of the arrival and their booking of it; readers of the totals wait for none.
+    private int _writers;
+
+    // The options change in progress while the arrival is Moving.
+    private Pending? _pending;
     private long _failures;
     private int _waiting;
     private int _disposed;
@@ -42,7 +65,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     public TokenBucketLimiter(TokenBucketLimiterOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        _settings = new Settings(options);
+        _settings = new Settings(options, 0, 0, 0);
         _clock = MonotonicClock.From(options.TimeProvider);
         _origin = _clock.NowTicks;
     }
@@ -65,7 +88,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
         get
         {
             var now = Now();
-            var arrival = Volatile.Read(ref _arrival);
+            var arrival = Arrival();
             return arrival <= now ? TimeSpan.FromTicks((now - arrival) / Scale) : null;
         }
     }
@@ -79,18 +102,53 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     public void UpdateOptions(TokenBucketLimiterOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var next = new Settings(options);
-        while (true)
+        options.Validate();
+
+        // Updates are rare and take turns (an administrative path, never a call's); calls never wait for this gate.
+        lock (_updateGate)
         {
-            var current = Volatile.Read(ref _settings);
-            var now = Now();
-            var arrival = Volatile.Read(ref _arrival);
-            var available = Math.Clamp(current.Capacity - (Math.Max(arrival, now) - now), 0, current.Capacity);
-            var kept = Math.Min((long)((double)available / current.Interval * next.Interval), next.Capacity);
-            if (Interlocked.CompareExchange(ref _arrival, now + next.Capacity - kept, arrival) == arrival)
+            Interlocked.Increment(ref _writers);
+            try
             {
-                Volatile.Write(ref _settings, next);
-                return;
+                var spin = default(SpinWait);
+                while (true)
+                {
+                    var arrival = Arrival();
+                    var current = Volatile.Read(ref _settings);
+                    var now = Now();
+                    if (Volatile.Read(ref _writers) != 1)
+                    {
+                        // A writer that swapped before this read has yet to book it: the totals are not final.
+                        spin.SpinOnce(sleep1Threshold: -1);
+                        continue;
+                    }
+
+                    var skipped = Volatile.Read(ref _skipped);
+                    var unleased = Volatile.Read(ref _unleased);
+                    var available = Math.Clamp(current.Capacity - (Math.Max(arrival, now) - now), 0, current.Capacity);
+                    var probe = new Settings(options, 0, 0, 0);
+                    var kept = Math.Min((long)((double)available / current.Interval * probe.Interval), probe.Capacity);
+                    var rebased = now + probe.Capacity - kept;
+
+                    // The new rate's count starts from the leases granted so far, at the arrival it starts from.
+                    var next = new Settings(options, current.Leases(arrival, skipped, unleased), rebased - skipped, unleased);
+
+                    // The arrival and the settings change together: the arrival is held Moving while the settings are
+                    // published, so no taker can apply one rate's cost to the other's arrival. A taker that meets
+                    // Moving completes the change itself (it never waits for this thread).
+                    var pending = new Pending(next, rebased);
+                    Volatile.Write(ref _pending, pending);
+                    if (Interlocked.CompareExchange(ref _arrival, Moving, arrival) == arrival)
+                    {
+                        Complete(pending);
+                        Volatile.Write(ref _pending, null);
+                        return;
+                    }
+                }
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _writers);
             }
         }
     }
@@ -103,12 +161,12 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     {
         var settings = Volatile.Read(ref _settings);
         var now = Now();
-        var available = settings.Capacity - (Math.Max(Volatile.Read(ref _arrival), now) - now);
+        var available = settings.Capacity - (Math.Max(Arrival(), now) - now);
         return new RateLimiterStatistics
         {
             CurrentAvailablePermits = Math.Max(0, available / settings.Interval),
             CurrentQueuedCount = Volatile.Read(ref _waiting),
-            TotalSuccessfulLeases = _successes.Sum(),
+            TotalSuccessfulLeases = Leases(),
             TotalFailedLeases = Volatile.Read(ref _failures),
         };
     }
@@ -120,51 +178,162 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal bool TryTake(int permitCount, out TimeSpan retryAfter)
     {
-        var settings = _settings;
-        var cost = permitCount * settings.Interval;
+        // One clock reading serves every retry: a lost swap is retried at once, before the other core takes the line
+        // again, and a reading a few nanoseconds old can only see fewer permits, never more.
+        var now = Now();
+        var arrival = Volatile.Read(ref _arrival);
         while (true)
         {
-            var arrival = Volatile.Read(ref _arrival);
-            var now = Now();
-            var next = Math.Max(arrival, now) + cost;
+            // Read after the arrival: settings older than the arrival they are applied to cannot be seen (see Moving).
+            var settings = Volatile.Read(ref _settings);
+            if (arrival < now || permitCount != 1)
+            {
+                // A full bucket (the arrival jumps to now), several permits or an options change: a swap with booking.
+                return TakeBooked(permitCount, false, out _, out var over, out _)
+                    ? Granted(out retryAfter)
+                    : Refused(over, out retryAfter);
+            }
+
+            var next = arrival + settings.Interval;
             var excess = next - now - settings.Capacity;
             if (excess > 0)
             {
-                retryAfter = TimeSpan.FromTicks((excess + Scale - 1) / Scale);
-                return false;
+                return Refused(excess, out retryAfter);
             }
 
-            if (Interlocked.CompareExchange(ref _arrival, next, arrival) == arrival)
+            var seen = Interlocked.CompareExchange(ref _arrival, next, arrival);
+            if (seen == arrival)
             {
-                retryAfter = TimeSpan.Zero;
-                _successes.Increment();
-                return true;
+                return Granted(out retryAfter);
             }
+
+            arrival = seen;
+        }
+    }
+
+    private static bool Granted(out TimeSpan retryAfter)
+    {
+        retryAfter = TimeSpan.Zero;
+        return true;
+    }
+
+    private static bool Refused(long excess, out TimeSpan retryAfter)
+    {
+        retryAfter = TimeSpan.FromTicks((excess + Scale - 1) / Scale);
+        return false;
+    }
+
+    /// <summary>
+    /// Takes permits, or (when <paramref name="wait"/>) reserves them up to the maximum wait ahead, and books what the swap does besides
+    /// granting one permit: the idle time the arrival jumps over and a lease's extra permits.
+    /// </summary>
+    /// <returns>Whether the permits were taken; <paramref name="excess"/> is how long past the bucket they reach (scaled).</returns>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool TakeBooked(int permitCount, bool wait, out long reserved, out long excess, out long cost)
+    {
+        Interlocked.Increment(ref _writers);
+        try
+        {
+            while (true)
+            {
+                var arrival = Arrival();
+                var settings = Volatile.Read(ref _settings);
+                var now = Now();
+                cost = permitCount * settings.Interval;
+                reserved = Math.Max(arrival, now) + cost;
+                excess = reserved - now - settings.Capacity;
+                if (excess > (wait ? settings.MaxWait : 0))
+                {
+                    return false;
+                }
+
+                if (Interlocked.CompareExchange(ref _arrival, reserved, arrival) == arrival)
+                {
+                    if (now > arrival)
+                    {
+                        Interlocked.Add(ref _skipped, now - arrival);
+                    }
+
+                    if (permitCount > 1)
+                    {
+                        Interlocked.Add(ref _unleased, permitCount - 1);
+                    }
+
+                    return true;
+                }
+            }
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _writers);
+        }
+    }
+
+    /// <summary>Reads the arrival, completing an options change that is moving it.</summary>
+    private long Arrival()
+    {
+        while (true)
+        {
+            var arrival = Volatile.Read(ref _arrival);
+            if (arrival != Moving)
+            {
+                return arrival;
+            }
+
+            if (Volatile.Read(ref _pending) is { } pending)
+            {
+                Complete(pending);
+            }
+        }
+    }
+
+    /// <summary>Publishes a change's settings, then releases the arrival to its rebased value (any thread may, once).</summary>
+    private void Complete(Pending pending)
+    {
+        Volatile.Write(ref _settings, pending.Settings);
+        Interlocked.CompareExchange(ref _arrival, pending.Arrival, Moving);
+    }
+
+    /// <summary>Books permits spent without a lease (a cancelled waiter whose slot could not be given back).</summary>
+    private void BookUnleased(int permitCount)
+    {
+        Interlocked.Increment(ref _writers);
+        Interlocked.Add(ref _unleased, permitCount);
+        Interlocked.Decrement(ref _writers);
+    }
+
+    /// <summary>The successful leases so far, read consistently with the arrival time.</summary>
+    private long Leases()
+    {
+        var spin = default(SpinWait);
+        while (true)
+        {
+            if (Volatile.Read(ref _writers) == 0)
+            {
+                var settings = Volatile.Read(ref _settings);
+                var skipped = Volatile.Read(ref _skipped);
+                var unleased = Volatile.Read(ref _unleased);
+                var arrival = Volatile.Read(ref _arrival);
+
+                // Both bookings only grow, so unchanged values with no writer on either side mean a consistent view.
+                if (Volatile.Read(ref _writers) == 0 && skipped == Volatile.Read(ref _skipped)
+                    && unleased == Volatile.Read(ref _unleased) && ReferenceEquals(settings, Volatile.Read(ref _settings)))
+                {
+                    return settings.Leases(arrival, skipped, unleased);
+                }
+            }
+
+            spin.SpinOnce(sleep1Threshold: -1);
         }
     }
 
     /// <summary>Waits for permits up to the maximum wait: the pipeline's and <c>AcquireAsync</c>'s path.</summary>
     internal async Task<bool> WaitAsync(int permitCount, CancellationToken cancellationToken)
     {
-        var settings = _settings;
-        var cost = permitCount * settings.Interval;
-        long reserved, wait;
-        while (true)
+        if (!TakeBooked(permitCount, true, out var reserved, out var wait, out var cost))
         {
-            var arrival = Volatile.Read(ref _arrival);
-            var now = Now();
-            reserved = Math.Max(arrival, now) + cost;
-            wait = reserved - now - settings.Capacity;
-            if (wait > settings.MaxWait)
-            {
-                CountFailure();
-                return false;
-            }
-
-            if (Interlocked.CompareExchange(ref _arrival, reserved, arrival) == arrival)
-            {
-                break;
-            }
+            CountFailure();
+            return false;
         }
 
         if (wait > 0)
@@ -176,8 +345,12 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
             }
             catch (OperationCanceledException)
             {
-                // Give the slot back if nobody reserved after it; otherwise it stays spent (never counted twice).
-                Interlocked.CompareExchange(ref _arrival, reserved - cost, reserved);
+                // Give the slot back if nobody reserved after it; otherwise it stays spent, leased to no one.
+                if (Interlocked.CompareExchange(ref _arrival, reserved - cost, reserved) != reserved)
+                {
+                    BookUnleased(permitCount);
+                }
+
                 CountFailure();
                 throw;
             }
@@ -187,7 +360,6 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
             }
         }
 
-        _successes.Increment();
         return true;
     }
 
@@ -243,7 +415,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     {
         var settings = _settings;
         var now = Now();
-        var excess = Math.Max(Volatile.Read(ref _arrival), now) + (permitCount * settings.Interval) - now - settings.Capacity;
+        var excess = Math.Max(Arrival(), now) + (permitCount * settings.Interval) - now - settings.Capacity;
         return TimeSpan.FromTicks(Math.Max(0, (excess + Scale - 1) / Scale));
     }
 
@@ -257,11 +429,22 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
         }
     }
 
+    /// <summary>An options change in progress: the settings to publish and the arrival to release.</summary>
+    private sealed class Pending(Settings settings, long arrival)
+    {
+        public Settings Settings { get; } = settings;
+
+        public long Arrival { get; } = arrival;
+    }
+
     private sealed class Settings
     {
-        public Settings(TokenBucketLimiterOptions options)
+        public Settings(TokenBucketLimiterOptions options, long baseLeases, long baseGranted, long baseUnleased)
         {
             options.Validate();
+            BaseLeases = baseLeases;
+            BaseGranted = baseGranted;
+            BaseUnleased = baseUnleased;
             Options = options.Clone();
             Burst = options.Burst;
             Interval = Math.Max(1, (long)Math.Round(Scale * TimeSpan.TicksPerSecond / options.PermitsPerSecond));
@@ -280,5 +463,21 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
         public long Capacity { get; }
 
         public long MaxWait { get; }
+
+        /// <summary>Leases granted before these settings took effect.</summary>
+        public long BaseLeases { get; }
+
+        /// <summary>The arrival, less the skipped time, when these settings took effect.</summary>
+        public long BaseGranted { get; }
+
+        /// <summary>The unleased permits when these settings took effect.</summary>
+        public long BaseUnleased { get; }
+
+        /// <summary>
+        /// The leases granted so far: every permit granted under these settings moved the arrival by one interval, apart
+        /// from the time it skipped; a lease of n permits counts once.
+        /// </summary>
+        public long Leases(long arrival, long skipped, long unleased) =>
+            BaseLeases + ((arrival - skipped - BaseGranted + (Interval / 2)) / Interval) - (unleased - BaseUnleased);
     }
 }

@@ -39,6 +39,54 @@ public class TokenBucketLimiterTests
     }
 
     [Fact]
+    public void Leases_add_up_while_two_threads_acquire_and_a_third_changes_the_rate_live()
+    {
+        // The statistics derive leases from the arrival time; live changes rebase it while calls race them.
+        var time = new FakeTimeProvider();
+        var bucket = new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 1000, Burst = 500, TimeProvider = time });
+        var admitted = 0L;
+        var refused = 0L;
+        var running = 2;
+        using var start = new Barrier(3);
+        var callers = Enumerable.Range(0, 2).Select(id => new Thread(() =>
+        {
+            start.SignalAndWait();
+            for (var i = 0; i < 100_000; i++)
+            {
+                if (bucket.AttemptAcquire(1 + ((i + id) % 3 == 0 ? 1 : 0)).IsAcquired)
+                {
+                    Interlocked.Increment(ref admitted);
+                }
+                else
+                {
+                    Interlocked.Increment(ref refused);
+                }
+            }
+
+            Interlocked.Decrement(ref running);
+        })).ToList();
+        var changer = new Thread(() =>
+        {
+            start.SignalAndWait();
+            for (var round = 0; Volatile.Read(ref running) > 0 && round < 1_000_000; round++)
+            {
+                time.Advance(TimeSpan.FromMilliseconds(7));
+                bucket.UpdateOptions(new TokenBucketLimiterOptions { PermitsPerSecond = round % 2 == 0 ? 3000 : 700, Burst = 200 + (round % 5 * 100), TimeProvider = time });
+                _ = bucket.GetStatistics();
+            }
+        });
+        callers.ForEach(t => t.Start());
+        changer.Start();
+        callers.ForEach(t => t.Join());
+        changer.Join();
+
+        var statistics = bucket.GetStatistics()!;
+        Assert.True(admitted > 500, $"only {admitted} admitted: the test did not exercise refills");
+        Assert.Equal(admitted, statistics.TotalSuccessfulLeases);
+        Assert.Equal(refused, statistics.TotalFailedLeases);
+    }
+
+    [Fact]
     public async Task Waiter_reserves_its_slot_and_a_cancelled_waiter_gives_it_back()
     {
         var time = new FakeTimeProvider();

@@ -166,4 +166,89 @@ public class TokenBucketPropertyTests
         var floor = before + (newRate * seconds) - 1 - 1e-6;
         return (admitted <= ceiling && admitted >= floor).Label($"{admitted} outside [{floor}, {ceiling}]");
     }
+
+    [Property(MaxTest = 300, Replay = Seed)]
+    public Property Statistics_count_every_lease_across_live_changes_and_cancelled_waiters(int rateSeed, int burstSeed, int[] schedule)
+    {
+        // Leases are derived from the bucket's arrival time, not counted one by one: any schedule of single and
+        // multi-permit acquisitions, idle time, live rate and burst changes, and cancelled waiters must still add up.
+        var burst = Burst(burstSeed);
+        var (bucket, time) = Create(Rate(rateSeed), burst);
+        long leases = 0, failures = 0;
+        foreach (var step in schedule)
+        {
+            var kind = (step & int.MaxValue) % 10;
+            if (kind < 6)
+            {
+                time.Advance(TimeSpan.FromMilliseconds((step >>> 4) % 400));
+                var permits = 1 + ((step >>> 12) & 3) % burst;
+                if (bucket.AttemptAcquire(permits).IsAcquired)
+                {
+                    leases++;
+                }
+                else
+                {
+                    failures++;
+                }
+            }
+            else if (kind < 8)
+            {
+                burst = Burst(step >>> 8);
+                bucket.UpdateOptions(new TokenBucketLimiterOptions
+                {
+                    PermitsPerSecond = Rate(step >>> 16),
+                    Burst = burst,
+                    MaxWait = TimeSpan.FromSeconds(30),
+                    TimeProvider = time,
+                });
+            }
+            else
+            {
+                // A waiter that is cancelled before its slot: its reservation is given back or stays spent, unleased.
+                using var cancel = new CancellationTokenSource();
+                var waiter = bucket.AcquireAsync(1, cancel.Token).AsTask();
+                if (waiter.IsCompleted)
+                {
+                    if (waiter.Result.IsAcquired)
+                    {
+                        leases++;
+                    }
+                    else
+                    {
+                        failures++;
+                    }
+
+                    continue;
+                }
+
+                // Another waiter may reserve after this one, so that its slot cannot be given back.
+                var next = kind == 9 ? bucket.AcquireAsync(1).AsTask() : null;
+                cancel.Cancel();
+                SpinWait.SpinUntil(() => waiter.IsCompleted, TimeSpan.FromSeconds(30));
+                if (!waiter.IsCanceled)
+                {
+                    return false.Label("a cancelled waiter was not cancelled");
+                }
+
+                failures++;
+                if (next is not null)
+                {
+                    time.Advance(TimeSpan.FromSeconds(31));
+                    SpinWait.SpinUntil(() => next.IsCompleted, TimeSpan.FromSeconds(30));
+                    if (next.Result.IsAcquired)
+                    {
+                        leases++;
+                    }
+                    else
+                    {
+                        failures++;
+                    }
+                }
+            }
+        }
+
+        var statistics = bucket.GetStatistics()!;
+        return (statistics.TotalSuccessfulLeases == leases && statistics.TotalFailedLeases == failures)
+            .Label($"statistics {statistics.TotalSuccessfulLeases}/{statistics.TotalFailedLeases}, counted {leases}/{failures}");
+    }
 }
