@@ -68,16 +68,17 @@ public sealed class InFlightLimiter : RateLimiter
                 return null;
             }
 
+            var now = _clock.NowTicks;
             var mark = Volatile.Read(ref _idle);
             var activity = _successes.Sum();
             if (mark.Activity != activity)
             {
                 // Acquired (and released) since the last reading: idle from now. A racing reader's mark is as good.
-                var fresh = new IdleMark(activity, _clock.NowTicks);
+                var fresh = new IdleMark(activity, now);
                 mark = ReferenceEquals(Interlocked.CompareExchange(ref _idle, fresh, mark), mark) ? fresh : Volatile.Read(ref _idle);
             }
 
-            return TimeSpan.FromTicks(Math.Max(0, _clock.NowTicks - mark.Since));
+            return TimeSpan.FromTicks(Math.Max(0, now - mark.Since));
         }
     }
 

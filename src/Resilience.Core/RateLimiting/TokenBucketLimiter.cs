@@ -34,8 +34,10 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
 {
     private const long Scale = 256;
 
-    // The arrival while an options change moves it: takers that see it complete the change (see Pending).
-    private const long Moving = long.MinValue;
+    // While an options change moves the arrival, the arrival holds that change's marker: a negative number (a real
+    // arrival never is), distinct for every change, so that a thread completing a change it saw long ago finds its
+    // marker gone and changes nothing. Takers that meet a marker complete the change (see Pending).
+    private const long FirstMarker = long.MinValue;
 
     private readonly MonotonicClock _clock;
     private readonly long _origin;
@@ -53,8 +55,9 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     // Writers between their swap of the arrival and their booking of it; readers of the totals wait for none.
     private int _writers;
 
-    // The options change in progress while the arrival is Moving.
+    // The options change in progress while the arrival holds its marker; the number of changes made (under the gate).
     private Pending? _pending;
+    private long _changes;
     private long _failures;
     private int _waiting;
     private int _disposed;
@@ -65,7 +68,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     public TokenBucketLimiter(TokenBucketLimiterOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        _settings = new Settings(options, 0, 0, 0);
+        _settings = new Settings(options);
         _clock = MonotonicClock.From(options.TimeProvider);
         _origin = _clock.NowTicks;
     }
@@ -102,7 +105,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     public void UpdateOptions(TokenBucketLimiterOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
+        var shape = new Settings(options);
 
         // Updates are rare and take turns (an administrative path, never a call's); calls never wait for this gate.
         lock (_updateGate)
@@ -126,19 +129,18 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
                     var skipped = Volatile.Read(ref _skipped);
                     var unleased = Volatile.Read(ref _unleased);
                     var available = Math.Clamp(current.Capacity - (Math.Max(arrival, now) - now), 0, current.Capacity);
-                    var probe = new Settings(options, 0, 0, 0);
-                    var kept = Math.Min((long)((double)available / current.Interval * probe.Interval), probe.Capacity);
-                    var rebased = now + probe.Capacity - kept;
+                    var kept = Math.Min((long)((double)available / current.Interval * shape.Interval), shape.Capacity);
+                    var rebased = now + shape.Capacity - kept;
 
                     // The new rate's count starts from the leases granted so far, at the arrival it starts from.
-                    var next = new Settings(options, current.Leases(arrival, skipped, unleased), rebased - skipped, unleased);
+                    var next = shape.From(current.Leases(arrival, skipped, unleased), rebased - skipped, unleased);
 
-                    // The arrival and the settings change together: the arrival is held Moving while the settings are
-                    // published, so no taker can apply one rate's cost to the other's arrival. A taker that meets
-                    // Moving completes the change itself (it never waits for this thread).
-                    var pending = new Pending(next, rebased);
+                    // The arrival and the settings change together: the arrival holds the change's marker while the
+                    // settings are published, so no taker can apply one rate's cost to the other's arrival. A taker
+                    // that meets the marker completes the change itself (it never waits for this thread).
+                    var pending = new Pending(current, next, FirstMarker + ++_changes, rebased);
                     Volatile.Write(ref _pending, pending);
-                    if (Interlocked.CompareExchange(ref _arrival, Moving, arrival) == arrival)
+                    if (Interlocked.CompareExchange(ref _arrival, pending.Marker, arrival) == arrival)
                     {
                         Complete(pending);
                         Volatile.Write(ref _pending, null);
@@ -184,7 +186,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
         var arrival = Volatile.Read(ref _arrival);
         while (true)
         {
-            // Read after the arrival: settings older than the arrival they are applied to cannot be seen (see Moving).
+            // Read after the arrival: settings older than the arrival they are applied to cannot be seen (see FirstMarker).
             var settings = Volatile.Read(ref _settings);
             if (arrival < now || permitCount != 1)
             {
@@ -275,23 +277,26 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
         while (true)
         {
             var arrival = Volatile.Read(ref _arrival);
-            if (arrival != Moving)
+            if (arrival >= 0)
             {
                 return arrival;
             }
 
-            if (Volatile.Read(ref _pending) is { } pending)
+            if (Volatile.Read(ref _pending) is { } pending && pending.Marker == arrival)
             {
                 Complete(pending);
             }
         }
     }
 
-    /// <summary>Publishes a change's settings, then releases the arrival to its rebased value (any thread may, once).</summary>
+    /// <summary>
+    /// Publishes a change's settings, then releases the arrival to its rebased value. Any thread may, any number of
+    /// times: both swaps take effect once, and never after a later change (its settings and marker differ).
+    /// </summary>
     private void Complete(Pending pending)
     {
-        Volatile.Write(ref _settings, pending.Settings);
-        Interlocked.CompareExchange(ref _arrival, pending.Arrival, Moving);
+        Interlocked.CompareExchange(ref _settings, pending.Settings, pending.Previous);
+        Interlocked.CompareExchange(ref _arrival, pending.Arrival, pending.Marker);
     }
 
     /// <summary>Books permits spent without a lease (a cancelled waiter whose slot could not be given back).</summary>
@@ -429,27 +434,41 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
         }
     }
 
-    /// <summary>An options change in progress: the settings to publish and the arrival to release.</summary>
-    private sealed class Pending(Settings settings, long arrival)
+    /// <summary>An options change in progress: the settings it replaces and publishes, its marker, the arrival to release.</summary>
+    private sealed class Pending(Settings previous, Settings settings, long marker, long arrival)
     {
+        public Settings Previous { get; } = previous;
+
         public Settings Settings { get; } = settings;
+
+        public long Marker { get; } = marker;
 
         public long Arrival { get; } = arrival;
     }
 
     private sealed class Settings
     {
-        public Settings(TokenBucketLimiterOptions options, long baseLeases, long baseGranted, long baseUnleased)
+        /// <summary>Validates and converts options; the counts start from zero.</summary>
+        public Settings(TokenBucketLimiterOptions options)
         {
             options.Validate();
-            BaseLeases = baseLeases;
-            BaseGranted = baseGranted;
-            BaseUnleased = baseUnleased;
             Options = options.Clone();
             Burst = options.Burst;
             Interval = Math.Max(1, (long)Math.Round(Scale * TimeSpan.TicksPerSecond / options.PermitsPerSecond));
             Capacity = Burst * Interval;
             MaxWait = options.MaxWait.Ticks * Scale;
+        }
+
+        private Settings(Settings shape, long baseLeases, long baseGranted, long baseUnleased)
+        {
+            Options = shape.Options;
+            Burst = shape.Burst;
+            Interval = shape.Interval;
+            Capacity = shape.Capacity;
+            MaxWait = shape.MaxWait;
+            BaseLeases = baseLeases;
+            BaseGranted = baseGranted;
+            BaseUnleased = baseUnleased;
         }
 
         public TokenBucketLimiterOptions Options { get; }
@@ -463,6 +482,9 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
         public long Capacity { get; }
 
         public long MaxWait { get; }
+
+        /// <summary>These settings, taking effect with the counts so far.</summary>
+        public Settings From(long baseLeases, long baseGranted, long baseUnleased) => new(this, baseLeases, baseGranted, baseUnleased);
 
         /// <summary>Leases granted before these settings took effect.</summary>
         public long BaseLeases { get; }
