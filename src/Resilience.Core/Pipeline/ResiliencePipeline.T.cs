@@ -48,7 +48,7 @@ public sealed class ResiliencePipeline<T>
         ArgumentNullException.ThrowIfNull(callback);
         return _core.Strategies.Length == 0
             ? callback(state, cancellationToken)
-            : OutcomeTasks.ToResultTask(PipelineEngine.RunAsync<T, TState, AsyncCallback<TState, T>>(_core, new(callback), state, cancellationToken));
+            : PipelineEngine.RunForResultAsync<T, TState, AsyncCallback<TState, T>>(_core, new(callback), state, cancellationToken);
     }
 
     /// <summary>Runs an asynchronous callback that returns a result.</summary>
@@ -60,7 +60,7 @@ public sealed class ResiliencePipeline<T>
         ArgumentNullException.ThrowIfNull(callback);
         return _core.Strategies.Length == 0
             ? callback(cancellationToken)
-            : OutcomeTasks.ToResultTask(PipelineEngine.RunAsync<T, NoState, ClosureAsyncCallback<T>>(_core, new(callback), default, cancellationToken));
+            : PipelineEngine.RunForResultAsync<T, NoState, ClosureAsyncCallback<T>>(_core, new(callback), default, cancellationToken);
     }
 
     /// <summary>Runs an asynchronous callback and returns its outcome instead of throwing.</summary>
@@ -89,7 +89,7 @@ public sealed class ResiliencePipeline<T>
         ArgumentNullException.ThrowIfNull(callback);
         return _core.Strategies.Length == 0
             ? callback(state, cancellationToken)
-            : PipelineEngine.Run<T, TState, SyncCallback<TState, T>>(_core, new(callback), state, cancellationToken).GetResultOrThrow();
+            : PipelineEngine.RunForResult<T, TState, SyncCallback<TState, T>>(_core, new(callback), state, cancellationToken);
     }
 
     /// <summary>Runs a synchronous callback that returns a result.</summary>
@@ -101,7 +101,7 @@ public sealed class ResiliencePipeline<T>
         ArgumentNullException.ThrowIfNull(callback);
         return _core.Strategies.Length == 0
             ? callback(cancellationToken)
-            : PipelineEngine.Run<T, NoState, ClosureSyncCallback<T>>(_core, new(callback), default, cancellationToken).GetResultOrThrow();
+            : PipelineEngine.RunForResult<T, NoState, ClosureSyncCallback<T>>(_core, new(callback), default, cancellationToken);
     }
 
     /// <summary>Runs a synchronous callback and returns its outcome instead of throwing.</summary>

@@ -48,7 +48,7 @@ public sealed class ResiliencePipeline
         ArgumentNullException.ThrowIfNull(callback);
         return _core.Strategies.Length == 0
             ? callback(state, cancellationToken)
-            : OutcomeTasks.ToResultTask(PipelineEngine.RunAsync<TResult, TState, AsyncCallback<TState, TResult>>(_core, new(callback), state, cancellationToken));
+            : PipelineEngine.RunForResultAsync<TResult, TState, AsyncCallback<TState, TResult>>(_core, new(callback), state, cancellationToken);
     }
 
     /// <summary>Runs an asynchronous callback that returns a result.</summary>
@@ -61,7 +61,7 @@ public sealed class ResiliencePipeline
         ArgumentNullException.ThrowIfNull(callback);
         return _core.Strategies.Length == 0
             ? callback(cancellationToken)
-            : OutcomeTasks.ToResultTask(PipelineEngine.RunAsync<TResult, NoState, ClosureAsyncCallback<TResult>>(_core, new(callback), default, cancellationToken));
+            : PipelineEngine.RunForResultAsync<TResult, NoState, ClosureAsyncCallback<TResult>>(_core, new(callback), default, cancellationToken);
     }
 
     /// <summary>Runs an asynchronous callback that returns nothing.</summary>
@@ -75,7 +75,7 @@ public sealed class ResiliencePipeline
         ArgumentNullException.ThrowIfNull(callback);
         return _core.Strategies.Length == 0
             ? callback(state, cancellationToken)
-            : OutcomeTasks.ToTask(PipelineEngine.RunAsync<VoidResult, TState, AsyncVoidCallback<TState>>(_core, new(callback), state, cancellationToken));
+            : PipelineEngine.RunForCompletionAsync<TState, AsyncVoidCallback<TState>>(_core, new(callback), state, cancellationToken);
     }
 
     /// <summary>Runs an asynchronous callback that returns nothing.</summary>
@@ -87,7 +87,7 @@ public sealed class ResiliencePipeline
         ArgumentNullException.ThrowIfNull(callback);
         return _core.Strategies.Length == 0
             ? callback(cancellationToken)
-            : OutcomeTasks.ToTask(PipelineEngine.RunAsync<VoidResult, NoState, ClosureAsyncVoidCallback>(_core, new(callback), default, cancellationToken));
+            : PipelineEngine.RunForCompletionAsync<NoState, ClosureAsyncVoidCallback>(_core, new(callback), default, cancellationToken);
     }
 
     /// <summary>Runs an asynchronous callback and returns its outcome instead of throwing.</summary>
@@ -118,7 +118,7 @@ public sealed class ResiliencePipeline
         ArgumentNullException.ThrowIfNull(callback);
         return _core.Strategies.Length == 0
             ? callback(state, cancellationToken)
-            : PipelineEngine.Run<TResult, TState, SyncCallback<TState, TResult>>(_core, new(callback), state, cancellationToken).GetResultOrThrow();
+            : PipelineEngine.RunForResult<TResult, TState, SyncCallback<TState, TResult>>(_core, new(callback), state, cancellationToken);
     }
 
     /// <summary>Runs a synchronous callback that returns a result.</summary>
@@ -131,7 +131,7 @@ public sealed class ResiliencePipeline
         ArgumentNullException.ThrowIfNull(callback);
         return _core.Strategies.Length == 0
             ? callback(cancellationToken)
-            : PipelineEngine.Run<TResult, NoState, ClosureSyncCallback<TResult>>(_core, new(callback), default, cancellationToken).GetResultOrThrow();
+            : PipelineEngine.RunForResult<TResult, NoState, ClosureSyncCallback<TResult>>(_core, new(callback), default, cancellationToken);
     }
 
     /// <summary>Runs a synchronous callback that returns nothing.</summary>
@@ -148,7 +148,7 @@ public sealed class ResiliencePipeline
             return;
         }
 
-        PipelineEngine.Run<VoidResult, TState, SyncVoidCallback<TState>>(_core, new(callback), state, cancellationToken).GetResultOrThrow();
+        PipelineEngine.RunForResult<VoidResult, TState, SyncVoidCallback<TState>>(_core, new(callback), state, cancellationToken);
     }
 
     /// <summary>Runs a synchronous callback that returns nothing.</summary>
@@ -163,7 +163,7 @@ public sealed class ResiliencePipeline
             return;
         }
 
-        PipelineEngine.Run<VoidResult, NoState, ClosureSyncVoidCallback>(_core, new(callback), default, cancellationToken).GetResultOrThrow();
+        PipelineEngine.RunForResult<VoidResult, NoState, ClosureSyncVoidCallback>(_core, new(callback), default, cancellationToken);
     }
 
     /// <summary>Runs a synchronous callback and returns its outcome instead of throwing.</summary>

@@ -330,6 +330,48 @@ public class PipelineExecutionTests
         Assert.All(strategies, s => Assert.Single(s.Outcomes));
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(6)]
+    [InlineData(7)]
+    [InlineData(9)]
+    public async Task Each_strategy_finds_its_own_slot_on_exit_whether_the_call_completes_at_once_later_or_is_rejected(int length)
+    {
+        // Short and long pipelines run on differently sized inline slots, which a call that must wait moves into its
+        // continuation; every path must hand each strategy back what it stored.
+        var admitting = Enumerable.Range(1, length).Select(i => new SlotCheckingStrategy(i * 1000L)).ToArray();
+        var builder = new ResiliencePipelineBuilder();
+        foreach (var strategy in admitting)
+        {
+            builder.AddStrategy(strategy);
+        }
+
+        var pipeline = builder.Build();
+        var rejecting = new ResiliencePipelineBuilder();
+        foreach (var strategy in admitting[..^1])
+        {
+            rejecting.AddStrategy(strategy);
+        }
+
+        var rejectingPipeline = rejecting.AddStrategy(new SlotCheckingStrategy(-1, reject: true)).Build();
+        var later = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        Assert.Equal(2, pipeline.Execute(static (s, _) => s + 1, 1));
+        Assert.Equal(3, await pipeline.ExecuteAsync(static (s, _) => new ValueTask<int>(s + 1), 2));
+        var pending = pipeline.ExecuteAsync(_ => new ValueTask<int>(later.Task));
+        Assert.False(pending.IsCompleted);
+        later.SetResult(4);
+        Assert.Equal(4, await pending);
+        Assert.True(rejectingPipeline.ExecuteOutcome(static (s, _) => s, 5).IsRejected);
+
+        // The outermost strategies saw all four calls; the innermost admitting one, only the three it was part of.
+        Assert.All(admitting, s => Assert.Equal(0, s.Damaged));
+        Assert.All(admitting[..^1], s => Assert.Equal(4, s.Intact));
+        Assert.Equal(3, admitting[^1].Intact);
+    }
+
     [Fact]
     public void Empty_pipeline_runs_the_callback_as_it_is()
     {
