@@ -52,7 +52,19 @@ internal static class PipelineEngine
         PipelineCore pipeline, TCallback callback, TState state, CancellationToken cancellationToken)
         where TCallback : struct, ICallback<TState, TResult>
     {
-        var outcome = Start<TResult, TState, TCallback>(pipeline, callback, state, cancellationToken, out var continuation);
+        // Two call sites, each consuming its own outcome in place: no call in between, no copy (see Start).
+        return pipeline.Strategies.Length <= SlotPair.Length
+            ? ResultTaskOf<TResult, TState, TCallback, SlotPair>(pipeline, callback, state, cancellationToken)
+            : ResultTaskOf<TResult, TState, TCallback, SlotBuffer>(pipeline, callback, state, cancellationToken);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ValueTask<TResult> ResultTaskOf<TResult, TState, TCallback, TSlots>(
+        PipelineCore pipeline, TCallback callback, TState state, CancellationToken cancellationToken)
+        where TCallback : struct, ICallback<TState, TResult>
+        where TSlots : struct
+    {
+        var outcome = RunInline<TResult, TState, TCallback, TSlots>(pipeline, callback, state, cancellationToken, out var continuation);
         if (continuation is not null)
         {
             return AwaitResult(continuation);
@@ -88,13 +100,19 @@ internal static class PipelineEngine
         PipelineCore pipeline, TCallback callback, TState state, CancellationToken cancellationToken)
         where TCallback : struct, ICallback<TState, TResult>
     {
-        var outcome = Start<TResult, TState, TCallback>(pipeline, callback, state, cancellationToken, out var continuation);
-        if (continuation is not null)
-        {
-            outcome = continuation.GetAwaiter().GetResult();
-        }
+        return pipeline.Strategies.Length <= SlotPair.Length
+            ? ResultOf<TResult, TState, TCallback, SlotPair>(pipeline, callback, state, cancellationToken)
+            : ResultOf<TResult, TState, TCallback, SlotBuffer>(pipeline, callback, state, cancellationToken);
+    }
 
-        return outcome.GetResultOrThrow();
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TResult ResultOf<TResult, TState, TCallback, TSlots>(
+        PipelineCore pipeline, TCallback callback, TState state, CancellationToken cancellationToken)
+        where TCallback : struct, ICallback<TState, TResult>
+        where TSlots : struct
+    {
+        var outcome = RunInline<TResult, TState, TCallback, TSlots>(pipeline, callback, state, cancellationToken, out var continuation);
+        return continuation is null ? outcome.GetResultOrThrow() : continuation.GetAwaiter().GetResult().GetResultOrThrow();
     }
 
     [SkipLocalsInit]
@@ -140,7 +158,7 @@ internal static class PipelineEngine
             {
                 if (entry.Kind != EntryKind.Rejected)
                 {
-                    return ResumeAtEntry<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, in entry, out continuation);
+                    return ResumeAtEntry<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, entry, out continuation);
                 }
 
                 // A rejection (an open circuit, no permit) stays on the fast path: only the outer strategies exit.
@@ -198,7 +216,7 @@ internal static class PipelineEngine
             var action = strategy.Exit(ref context, in judged);
             if (!action.IsContinue)
             {
-                return ResumeAtExit<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, ToOutcome(result, exception), in action, out continuation);
+                return ResumeAtExit<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, ToOutcome(result, exception), action, out continuation);
             }
 
             if (slot.ReplacedToken)
@@ -307,7 +325,7 @@ internal static class PipelineEngine
             var action = pipeline.Strategies[index].Exit(ref context, in judged);
             if (!action.IsContinue)
             {
-                return ResumeAtExit<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, new Outcome<TResult>(in rejection), in action, out continuation);
+                return ResumeAtExit<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, new Outcome<TResult>(in rejection), action, out continuation);
             }
 
             if (slot.ReplacedToken)
@@ -324,7 +342,7 @@ internal static class PipelineEngine
     // local of a method is zeroed on entry, taken or not.
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static Outcome<TResult> ResumeAtEntry<TResult, TState, TCallback, TSlots>(
-        ref CallFrame frame, ref TSlots slots, TCallback callback, TState state, int index, in Entry entry, out Task<Outcome<TResult>>? continuation)
+        ref CallFrame frame, ref TSlots slots, TCallback callback, TState state, int index, Entry entry, out Task<Outcome<TResult>>? continuation)
         where TCallback : struct, ICallback<TState, TResult>
         where TSlots : struct
     {
@@ -351,7 +369,7 @@ internal static class PipelineEngine
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static Outcome<TResult> ResumeAtExit<TResult, TState, TCallback, TSlots>(
-        ref CallFrame frame, ref TSlots slots, TCallback callback, TState state, int index, Outcome<TResult> outcome, in ExitAction action, out Task<Outcome<TResult>>? continuation)
+        ref CallFrame frame, ref TSlots slots, TCallback callback, TState state, int index, Outcome<TResult> outcome, ExitAction action, out Task<Outcome<TResult>>? continuation)
         where TCallback : struct, ICallback<TState, TResult>
         where TSlots : struct
     {
