@@ -245,7 +245,7 @@ internal static class PipelineEngine
 
     /// <summary>
     /// Runs a call through no strategies: the callback's outcome as it is. The non-throwing forms call it for an empty
-    /// pipeline instead of <see cref="RunAsync"/>, whose large frame is zeroed on every entry.
+    /// pipeline instead of the fast path, whose frame is zeroed on every entry.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     public static ValueTask<Outcome<TResult>> RunDirect<TResult, TState, TCallback>(TCallback callback, TState state, CancellationToken cancellationToken)
