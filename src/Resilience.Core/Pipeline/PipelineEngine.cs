@@ -17,8 +17,8 @@ internal static class PipelineEngine
     /// <remarks>
     /// The outcome is written once, into the caller's variable, and read field by field: a copy of a freshly written
     /// struct (vector loads over narrower stores) stalls store forwarding, measured at a third of a one-strategy call.
-    /// Hence one call site per caller: both branches here return in place (tail calls), where an inlined choice
-    /// between two calls would leave the caller copying a temporary.
+    /// Hence one call site per caller: each branch here passes the caller's variable on as the callee's return buffer,
+    /// where an inlined choice between two calls would leave the caller copying a temporary.
     /// </remarks>
     [MethodImpl(MethodImplOptions.NoInlining)]
     public static Outcome<TResult> Start<TResult, TState, TCallback>(
