@@ -52,19 +52,7 @@ internal static class PipelineEngine
         PipelineCore pipeline, TCallback callback, TState state, CancellationToken cancellationToken)
         where TCallback : struct, ICallback<TState, TResult>
     {
-        // Two call sites, each consuming its own outcome in place: no call in between, no copy (see Start).
-        return pipeline.Strategies.Length <= SlotPair.Length
-            ? ResultTaskOf<TResult, TState, TCallback, SlotPair>(pipeline, callback, state, cancellationToken)
-            : ResultTaskOf<TResult, TState, TCallback, SlotBuffer>(pipeline, callback, state, cancellationToken);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ValueTask<TResult> ResultTaskOf<TResult, TState, TCallback, TSlots>(
-        PipelineCore pipeline, TCallback callback, TState state, CancellationToken cancellationToken)
-        where TCallback : struct, ICallback<TState, TResult>
-        where TSlots : struct
-    {
-        var outcome = RunInline<TResult, TState, TCallback, TSlots>(pipeline, callback, state, cancellationToken, out var continuation);
+        var outcome = Start<TResult, TState, TCallback>(pipeline, callback, state, cancellationToken, out var continuation);
         if (continuation is not null)
         {
             return AwaitResult(continuation);
@@ -100,18 +88,7 @@ internal static class PipelineEngine
         PipelineCore pipeline, TCallback callback, TState state, CancellationToken cancellationToken)
         where TCallback : struct, ICallback<TState, TResult>
     {
-        return pipeline.Strategies.Length <= SlotPair.Length
-            ? ResultOf<TResult, TState, TCallback, SlotPair>(pipeline, callback, state, cancellationToken)
-            : ResultOf<TResult, TState, TCallback, SlotBuffer>(pipeline, callback, state, cancellationToken);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TResult ResultOf<TResult, TState, TCallback, TSlots>(
-        PipelineCore pipeline, TCallback callback, TState state, CancellationToken cancellationToken)
-        where TCallback : struct, ICallback<TState, TResult>
-        where TSlots : struct
-    {
-        var outcome = RunInline<TResult, TState, TCallback, TSlots>(pipeline, callback, state, cancellationToken, out var continuation);
+        var outcome = Start<TResult, TState, TCallback>(pipeline, callback, state, cancellationToken, out var continuation);
         return continuation is null ? outcome.GetResultOrThrow() : continuation.GetAwaiter().GetResult().GetResultOrThrow();
     }
 
