@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Threading.RateLimiting;
 using Resilience.Options;
 using Resilience.Time;
@@ -10,25 +11,31 @@ namespace Resilience;
 /// pipeline's <c>AddRateLimiter</c>.
 /// </summary>
 /// <remarks>
-/// Permits in use and the number of waiters share one 64-bit word changed by compare-and-swap: acquiring and releasing
-/// take no lock while nobody waits, and a pipeline holds its permit without any lease object. The queue itself is
-/// guarded by a lock, taken only when a caller must wait or a release finds waiters: ordering waiters (FIFO or LIFO)
-/// with cancellation and timeouts is what a lock is for, and that path waits anyway.
+/// Permits in use, whether anyone waits, and the count of acquisitions share one 64-bit word changed by
+/// compare-and-swap: acquiring is one swap and releasing one atomic add, with no lock while nobody waits, and a pipeline
+/// holds its permit without any lease object. The queue itself is guarded by a lock, taken only when a caller must wait
+/// or a release finds waiters: ordering waiters (FIFO or LIFO) with cancellation and timeouts is what a lock is for,
+/// and that path waits anyway.
 /// </remarks>
 public sealed class InFlightLimiter : RateLimiter
 {
-    private const long WaiterUnit = 1L << 32;
-    private const long InUseMask = uint.MaxValue;
+    // State word: permits in use (bits 0-30; the limit is at most int.MaxValue), someone waits (bit 31), acquisitions
+    // modulo 2^32 (bits 32-63). Counting in the word the acquiring swap writes anyway costs the fast path nothing.
+    private const long InUseMask = int.MaxValue;
+    private const long WaitingFlag = 1L << 31;
+    private const long AcquisitionUnit = 1L << 32;
+    private const int HalfLapBits = 31;
 
     private readonly LinkedList<Waiter> _queue = new();
-    private readonly StripedCounter _successes = new();
     private readonly TimeProvider _timeProvider;
 
     private readonly MonotonicClock _clock;
     private InFlightLimiterOptions _options;
 
-    // Low 32 bits: permits in use. High 32 bits: waiters in the queue.
     private long _state;
+
+    // Half laps (2^31 acquisitions) of the acquisition count, each counted by the acquisition that completed it.
+    private long _halfLaps;
     private long _failures;
     private int _queuedPermits;
     private IdleMark _idle;
@@ -38,8 +45,16 @@ public sealed class InFlightLimiter : RateLimiter
     /// <param name="options">The options; validated and copied.</param>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its range.</exception>
     public InFlightLimiter(InFlightLimiterOptions options)
+        : this(options, acquisitions: 0)
+    {
+    }
+
+    /// <summary>Initializes a new limiter whose acquisition count starts at <paramref name="acquisitions"/> (tests cross its laps with it).</summary>
+    internal InFlightLimiter(InFlightLimiterOptions options, long acquisitions)
     {
         ArgumentNullException.ThrowIfNull(options);
+        _state = acquisitions << 32;
+        _halfLaps = acquisitions >> HalfLapBits;
         options.Validate();
         _options = options.Clone();
         _timeProvider = options.TimeProvider ?? TimeProvider.System;
@@ -49,6 +64,20 @@ public sealed class InFlightLimiter : RateLimiter
 
     /// <summary>Gets a copy of the options in force.</summary>
     public InFlightLimiterOptions Options => Volatile.Read(ref _options).Clone();
+
+    /// <summary>Gets how many acquisitions succeeded: those counted in the state word, plus the laps it wrapped.</summary>
+    internal long Acquisitions
+    {
+        get
+        {
+            // Half laps first: it never runs ahead of the word read after it.
+            var halfLaps = Volatile.Read(ref _halfLaps);
+            return CountAcquisitions(Volatile.Read(ref _state), halfLaps);
+        }
+    }
+
+    /// <summary>Gets the half laps of the acquisition count counted so far (tests check each is counted when completed).</summary>
+    internal long HalfLapsCounted => Volatile.Read(ref _halfLaps);
 
     /// <summary>Gets whether callers may queue, without copying the options.</summary>
     internal bool HasQueue => Volatile.Read(ref _options).QueueLimit > 0;
@@ -70,7 +99,7 @@ public sealed class InFlightLimiter : RateLimiter
 
             var now = _clock.NowTicks;
             var mark = Volatile.Read(ref _idle);
-            var activity = _successes.Sum();
+            var activity = Acquisitions;
             if (mark.Activity != activity)
             {
                 // Acquired (and released) since the last reading: idle from now. A racing reader's mark is as good.
@@ -104,7 +133,7 @@ public sealed class InFlightLimiter : RateLimiter
         {
             CurrentAvailablePermits = Math.Max(0, Volatile.Read(ref _options).PermitLimit - (state & InUseMask)),
             CurrentQueuedCount = Volatile.Read(ref _queuedPermits),
-            TotalSuccessfulLeases = _successes.Sum(),
+            TotalSuccessfulLeases = Acquisitions,
             TotalFailedLeases = Volatile.Read(ref _failures),
         };
     }
@@ -118,14 +147,15 @@ public sealed class InFlightLimiter : RateLimiter
         while (true)
         {
             var state = Volatile.Read(ref _state);
-            if ((state >> 32) != 0 || (state & InUseMask) + permitCount > limit)
+            if ((state & WaitingFlag) != 0 || (state & InUseMask) + permitCount > limit)
             {
                 return false;
             }
 
-            if (Interlocked.CompareExchange(ref _state, state + permitCount, state) == state)
+            var next = state + permitCount + AcquisitionUnit;
+            if (Interlocked.CompareExchange(ref _state, next, state) == state)
             {
-                _successes.Increment();
+                CountHalfLap(next);
                 return true;
             }
         }
@@ -136,9 +166,34 @@ public sealed class InFlightLimiter : RateLimiter
     internal void Release(int permitCount)
     {
         var state = Interlocked.Add(ref _state, -permitCount);
-        if ((state >> 32) != 0)
+        if ((state & WaitingFlag) != 0)
         {
             Dispatch();
+        }
+    }
+
+    /// <summary>
+    /// Rebuilds the full acquisition count from the word's 32 bits and the half laps counted so far, which may lag the
+    /// word by the one half lap whose acquirer has not counted it yet: the word's top bit says which half it is in.
+    /// </summary>
+    internal static long CountAcquisitions(long state, long halfLaps)
+    {
+        var counted = (uint)(state >>> 32);
+        if ((halfLaps & 1) != counted >> HalfLapBits)
+        {
+            halfLaps++;
+        }
+
+        return (halfLaps << HalfLapBits) + (counted & int.MaxValue);
+    }
+
+    /// <summary>Counts the half lap an acquisition completed, if it completed one (once every 2^31 acquisitions).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void CountHalfLap(long next)
+    {
+        if (((next >>> 32) & int.MaxValue) == 0)
+        {
+            Interlocked.Increment(ref _halfLaps);
         }
     }
 
@@ -190,7 +245,7 @@ public sealed class InFlightLimiter : RateLimiter
         {
             dropped = [.. _queue];
             _queue.Clear();
-            Interlocked.Add(ref _state, -(dropped.Count * WaiterUnit));
+            Interlocked.And(ref _state, ~WaitingFlag);
             _queuedPermits = 0;
         }
 
@@ -209,12 +264,10 @@ public sealed class InFlightLimiter : RateLimiter
         lock (_queue)
         {
             // Announce the waiter before checking once more, so a release between the failed take and this lock
-            // either is seen here or sees the waiter and dispatches.
-            Interlocked.Add(ref _state, WaiterUnit);
+            // either is seen here or sees the flag and dispatches.
+            Interlocked.Or(ref _state, WaitingFlag);
             if (TryTakeWhileQueued(permitCount))
             {
-                Interlocked.Add(ref _state, -WaiterUnit);
-                _successes.Increment();
                 return new ValueTask<RateLimitLease>(new InFlightLease(this, permitCount));
             }
 
@@ -225,12 +278,11 @@ public sealed class InFlightLimiter : RateLimiter
                     // LIFO: the oldest waiter makes room for the newest.
                     _queue.RemoveFirst();
                     _queuedPermits -= oldest.Value.PermitCount;
-                    Interlocked.Add(ref _state, -WaiterUnit);
                     evicted = oldest.Value;
                 }
                 else
                 {
-                    Interlocked.Add(ref _state, -WaiterUnit);
+                    ClearWaitingFlagIfEmpty();
                     CountFailure();
                     return new ValueTask<RateLimitLease>(LimiterLease.Failed);
                 }
@@ -251,7 +303,10 @@ public sealed class InFlightLimiter : RateLimiter
         return new ValueTask<RateLimitLease>(waiter.Task);
     }
 
-    /// <summary>Takes permits when nobody is queued yet (the caller holds the queue's lock and is itself counted as a waiter).</summary>
+    /// <summary>
+    /// Takes permits when nobody is queued yet (the caller holds the queue's lock and has raised the waiting flag); the
+    /// same swap lowers the flag, since the queue stays empty.
+    /// </summary>
     private bool TryTakeWhileQueued(int permitCount)
     {
         var limit = _options.PermitLimit;
@@ -263,10 +318,21 @@ public sealed class InFlightLimiter : RateLimiter
                 return false;
             }
 
-            if (Interlocked.CompareExchange(ref _state, state + permitCount, state) == state)
+            var next = (state + permitCount + AcquisitionUnit) & ~WaitingFlag;
+            if (Interlocked.CompareExchange(ref _state, next, state) == state)
             {
+                CountHalfLap(next);
                 return true;
             }
+        }
+    }
+
+    /// <summary>Lowers the waiting flag once the queue is empty (the caller holds the queue's lock).</summary>
+    private void ClearWaitingFlagIfEmpty()
+    {
+        if (_queue.Count == 0)
+        {
+            Interlocked.And(ref _state, ~WaitingFlag);
         }
     }
 
@@ -287,12 +353,19 @@ public sealed class InFlightLimiter : RateLimiter
                     break;
                 }
 
-                // Move the waiter's permits from "waiting" to "in use" in one swap.
-                if (Interlocked.CompareExchange(ref _state, state - WaiterUnit + waiter.PermitCount, state) != state)
+                // Move the waiter's permits to "in use" in one swap, lowering the flag with the last waiter.
+                var next = state + waiter.PermitCount + AcquisitionUnit;
+                if (_queue.Count == 1)
+                {
+                    next &= ~WaitingFlag;
+                }
+
+                if (Interlocked.CompareExchange(ref _state, next, state) != state)
                 {
                     continue;
                 }
 
+                CountHalfLap(next);
                 _queue.Remove(node);
                 _queuedPermits -= waiter.PermitCount;
                 (admitted ??= []).Add(waiter);
@@ -306,7 +379,6 @@ public sealed class InFlightLimiter : RateLimiter
 
         foreach (var waiter in admitted)
         {
-            _successes.Increment();
             if (!waiter.Complete(new InFlightLease(this, waiter.PermitCount)))
             {
                 // Cancelled or timed out at the same moment: the permits go back.
@@ -327,7 +399,7 @@ public sealed class InFlightLimiter : RateLimiter
 
             _queue.Remove(waiter.Node);
             _queuedPermits -= waiter.PermitCount;
-            Interlocked.Add(ref _state, -WaiterUnit);
+            ClearWaitingFlagIfEmpty();
         }
 
         CountFailure();

@@ -188,6 +188,63 @@ public class InFlightLimiterTests
         Assert.Throws<ArgumentOutOfRangeException>(() => limiter.AttemptAcquire(2));
     }
 
+    [Theory]
+    [InlineData((1L << 31) - 2)]
+    [InlineData((1L << 32) - 2)]
+    [InlineData((3L << 32) - 1)]
+    public async Task Successful_leases_are_counted_exactly_across_the_state_words_laps(long start)
+    {
+        var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1, QueueLimit = 1 }, start);
+        Assert.Equal(start, limiter.GetStatistics()!.TotalSuccessfulLeases);
+
+        // Fast path, across the boundary.
+        limiter.AttemptAcquire().Dispose();
+        limiter.AttemptAcquire().Dispose();
+        Assert.Equal(start + 2, limiter.GetStatistics()!.TotalSuccessfulLeases);
+
+        // Queue path: a waiter admitted by a release is counted once, and the queue's flag is lowered after it.
+        var holder = limiter.AttemptAcquire();
+        var waiting = limiter.AcquireAsync();
+        Assert.False(waiting.IsCompleted);
+        Assert.False(limiter.AttemptAcquire().IsAcquired);
+        holder.Dispose();
+        (await waiting).Dispose();
+        var fast = limiter.AttemptAcquire();
+        Assert.True(fast.IsAcquired);
+        fast.Dispose();
+
+        // A cancelled waiter is not counted, and the flag is lowered with it.
+        holder = limiter.AttemptAcquire();
+        using var cancel = new CancellationTokenSource();
+        var cancelled = limiter.AcquireAsync(1, cancel.Token);
+        cancel.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await cancelled);
+        holder.Dispose();
+        limiter.AttemptAcquire().Dispose();
+
+        var statistics = limiter.GetStatistics()!;
+        Assert.Equal(start + 7, statistics.TotalSuccessfulLeases);
+        Assert.Equal(2, statistics.TotalFailedLeases);
+        Assert.Equal(1, statistics.CurrentAvailablePermits);
+    }
+
+    [Fact]
+    public void The_largest_limit_fits_beside_the_waiting_flag()
+    {
+        var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = int.MaxValue });
+        var all = limiter.AttemptAcquire(int.MaxValue);
+        Assert.True(all.IsAcquired);
+        Assert.Equal(0, limiter.GetStatistics()!.CurrentAvailablePermits);
+        Assert.False(limiter.AttemptAcquire().IsAcquired);
+        all.Dispose();
+
+        // Had the permits spilled into the flag, the fast path would now refuse as if someone waited.
+        var again = limiter.AttemptAcquire(int.MaxValue);
+        Assert.True(again.IsAcquired);
+        again.Dispose();
+        Assert.Equal(2, limiter.GetStatistics()!.TotalSuccessfulLeases);
+    }
+
     private static void InterlockedMax(ref int target, int value)
     {
         var current = Volatile.Read(ref target);
