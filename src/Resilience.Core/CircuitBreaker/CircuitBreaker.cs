@@ -105,6 +105,8 @@ public sealed class CircuitBreaker
 
     internal bool TracksSlowCalls => _settings.SlowCallTicks > 0;
 
+    internal MonotonicClock Clock => _clock;
+
     internal CircuitWindow Window => Volatile.Read(ref _window);
 
     /// <summary>Asks permission for one call.</summary>
@@ -131,7 +133,7 @@ public sealed class CircuitBreaker
         CheckResult(result);
         if (permit.IsAcquired)
         {
-            RecordCore(permit.Token, result, -1);
+            RecordCore(permit.Token, result, -1, _clock.NowTicks);
         }
     }
 
@@ -146,7 +148,7 @@ public sealed class CircuitBreaker
         ArgumentOutOfRangeException.ThrowIfLessThan(duration, TimeSpan.Zero);
         if (permit.IsAcquired)
         {
-            RecordCore(permit.Token, result, duration.Ticks);
+            RecordCore(permit.Token, result, duration.Ticks, _clock.NowTicks);
         }
     }
 
@@ -242,8 +244,13 @@ public sealed class CircuitBreaker
         return TryAcquireSlow(stampStart, out token, out rejection);
     }
 
+    /// <summary>Counts how a permitted call ended.</summary>
+    /// <param name="token">The permit's token.</param>
+    /// <param name="result">How the call ended.</param>
+    /// <param name="elapsedTicks">The call's duration when the caller measured it; -1 to measure it from the token.</param>
+    /// <param name="now">A reading of the breaker's clock made once the call ended (and before this call).</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal void RecordCore(long token, CircuitCallResult result, long elapsedTicks)
+    internal void RecordCore(long token, CircuitCallResult result, long elapsedTicks, long now)
     {
         if ((token & ProbeFlag) != 0)
         {
@@ -256,9 +263,8 @@ public sealed class CircuitBreaker
             return;
         }
 
-        // The clock is read before the state: a result that races a transition is stamped no later than the
+        // The clock was read before the state: a result that races a transition is stamped no later than the
         // transition, so its count can never look newer than the next generation's (see CircuitWindow).
-        var now = _clock.NowTicks;
         var generation = (uint)(token >>> 32);
         if (GenerationOf(Volatile.Read(ref _state)) != generation)
         {

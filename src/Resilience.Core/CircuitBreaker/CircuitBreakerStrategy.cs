@@ -48,7 +48,7 @@ public sealed class CircuitBreakerStrategy : ResilienceStrategy
         var elapsedTicks = result != CircuitCallResult.Ignored && CircuitBreaker.IsTimed(token)
             ? CircuitBreaker.ElapsedTicks(token, Milliseconds(ref context))
             : -1;
-        Breaker.RecordCore(token, result, elapsedTicks);
+        Breaker.RecordCore(token, result, elapsedTicks, result != CircuitCallResult.Ignored ? context.NowTicks(Breaker.Clock) : 0);
         return ExitAction.Continue;
     }
 

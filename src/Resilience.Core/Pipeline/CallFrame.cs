@@ -11,4 +11,14 @@ internal struct CallFrame
 
     /// <summary>The timestamp read during the current enter or exit pass; 0 until a strategy asks.</summary>
     public long Timestamp;
+
+    /// <summary>The coarse system clock (in ticks) read during the current pass; 0 until a strategy asks.</summary>
+    public long CoarseTicks;
+
+    /// <summary>Starts a pass (entering, exiting, or going on after an await): the next strategy to ask reads the clocks afresh.</summary>
+    public void NewPass()
+    {
+        Timestamp = 0;
+        CoarseTicks = 0;
+    }
 }

@@ -178,7 +178,7 @@ internal static class PipelineEngine
             exception = Unwrap(call, out result);
         }
 
-        frame.Timestamp = 0;
+        frame.NewPass();
         for (var index = strategies.Length - 1; index >= 0; index--)
         {
             ref var slot = ref SlotAt(ref slots, index);
@@ -294,7 +294,7 @@ internal static class PipelineEngine
         var rejection = new Rejection(pipeline.RejectionSources[rejectedAt], packedRejection);
         pipeline.Telemetry?.OnRejected(in rejection);
         var judged = new ExitOutcome(in rejection);
-        frame.Timestamp = 0;
+        frame.NewPass();
         for (var index = rejectedAt - 1; index >= 0; index--)
         {
             ref var slot = ref SlotAt(ref slots, index);
@@ -416,6 +416,8 @@ internal static class PipelineEngine
                         break;
                     }
 
+                    // Time has passed: strategies entered after the wait read the clocks afresh.
+                    run.Frame.NewPass();
                     ApplyEntry(ref run, in entry);
                     break;
 
@@ -461,6 +463,9 @@ internal static class PipelineEngine
                     {
                         run.Outcome = new Outcome<TResult>(exception);
                     }
+
+                    // Time has passed: strategies exited after the fallback read the clocks afresh.
+                    run.Frame.NewPass();
 
                     run.Frame.Pipeline.Telemetry?.OnFallback(run.Frame.Pipeline.Strategies[run.Index], in run.Outcome);
                     LeaveStrategy(ref run);
@@ -593,7 +598,7 @@ internal static class PipelineEngine
                 run.Frame.Pipeline.Telemetry?.OnRetry(run.Frame.Pipeline.Strategies[run.Index], action.Delay);
                 run.Index++;
                 run.Phase = RunPhase.Enter;
-                run.Frame.Timestamp = 0;
+                run.Frame.NewPass();
                 if (action.Delay > TimeSpan.Zero)
                 {
                     run.PendingDelay = Task.Delay(action.Delay, run.Frame.Pipeline.TimeProvider, run.Frame.Token);
@@ -678,7 +683,7 @@ internal static class PipelineEngine
     {
         run.Phase = RunPhase.Exit;
         run.Index = index;
-        run.Frame.Timestamp = 0;
+        run.Frame.NewPass();
     }
 
     private static void LeaveStrategy<TResult, TState, TCallback>(ref PipelineRun<TResult, TState, TCallback> run)

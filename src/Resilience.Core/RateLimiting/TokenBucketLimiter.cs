@@ -177,12 +177,20 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     /// <param name="permitCount">How many permits.</param>
     /// <param name="retryAfter">When refused: the exact time until enough permits will be there.</param>
     /// <returns>Whether the permits were taken.</returns>
+    internal bool TryTake(int permitCount, out TimeSpan retryAfter) => TryTake(permitCount, _clock.NowTicks, out retryAfter);
+
+    /// <summary>Takes permits as <see cref="TryTake(int, out TimeSpan)"/> does, at a reading of <see cref="Clock"/> the caller made.</summary>
+    /// <param name="permitCount">How many permits.</param>
+    /// <param name="clockTicks">A reading of <see cref="Clock"/>, at most a few moments old.</param>
+    /// <param name="retryAfter">When refused: the exact time until enough permits will be there.</param>
+    /// <returns>Whether the permits were taken.</returns>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal bool TryTake(int permitCount, out TimeSpan retryAfter)
+    internal bool TryTake(int permitCount, long clockTicks, out TimeSpan retryAfter)
     {
         // One clock reading serves every retry: a lost swap is retried at once, before the other core takes the line
-        // again, and a reading a few nanoseconds old can only see fewer permits, never more.
-        var now = Now();
+        // again, and a reading a few nanoseconds old can only see fewer permits, never more. (A pipeline shares one
+        // reading among its strategies as they enter.)
+        var now = (clockTicks - _origin) * Scale;
         var arrival = Volatile.Read(ref _arrival);
         while (true)
         {
@@ -413,6 +421,9 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
 
     /// <summary>Counts a refused acquisition (rare next to successes, so one shared counter is enough).</summary>
     internal void CountFailure() => Interlocked.Increment(ref _failures);
+
+    /// <summary>Gets the clock the bucket reads.</summary>
+    internal MonotonicClock Clock => _clock;
 
     private long Now() => (_clock.NowTicks - _origin) * Scale;
 

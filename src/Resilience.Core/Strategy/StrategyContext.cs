@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using Resilience.Time;
 
 namespace Resilience;
 
@@ -61,5 +62,27 @@ public ref struct StrategyContext
         }
 
         return timestamp;
+    }
+
+    /// <summary>
+    /// Reads <paramref name="clock"/>: the coarse system clock once per pass, shared by every strategy of the call that
+    /// uses it (a reading costs about as much as an atomic operation); any other provider afresh.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal readonly long NowTicks(in MonotonicClock clock)
+    {
+        if (!clock.IsCoarse)
+        {
+            return clock.NowTicks;
+        }
+
+        var ticks = _frame.CoarseTicks;
+        if (ticks == 0)
+        {
+            ticks = MonotonicClock.CoarseNowTicks;
+            _frame.CoarseTicks = ticks;
+        }
+
+        return ticks;
     }
 }

@@ -32,6 +32,9 @@ internal readonly struct MonotonicClock
     /// <summary>Gets whether this clock reads the coarse system tick count.</summary>
     public bool IsCoarse => _provider is null;
 
+    /// <summary>Gets the coarse system clock in <see cref="TimeSpan"/> ticks: what <see cref="NowTicks"/> reads for the system provider.</summary>
+    public static long CoarseNowTicks => Environment.TickCount64 * TimeSpan.TicksPerMillisecond;
+
     /// <summary>Gets the current time in <see cref="TimeSpan"/> ticks from an arbitrary, fixed origin.</summary>
     public long NowTicks
     {
@@ -40,7 +43,7 @@ internal readonly struct MonotonicClock
             var provider = _provider;
             if (provider is null)
             {
-                return Environment.TickCount64 * TimeSpan.TicksPerMillisecond;
+                return CoarseNowTicks;
             }
 
             var timestamp = provider.GetTimestamp();

@@ -64,7 +64,7 @@ public sealed class TimeoutStrategy : ResilienceStrategy
         var timeout = _options.Timeout;
         if (!context.CancellationToken.CanBeCanceled)
         {
-            var slot = CurrentSlot(timeout);
+            var slot = CurrentSlot(timeout, context.NowTicks(in _clock));
             context.StateObject = slot;
             context.CancellationToken = slot.Token;
             return Entry.Admitted;
@@ -112,9 +112,8 @@ public sealed class TimeoutStrategy : ResilienceStrategy
         return ExitAction.Continue;
     }
 
-    private SharedSlot CurrentSlot(TimeSpan timeout)
+    private SharedSlot CurrentSlot(TimeSpan timeout, long now)
     {
-        var now = _clock.NowTicks;
         var slot = Volatile.Read(ref _slot);
         if (slot is not null && now < slot.OpenUntil)
         {

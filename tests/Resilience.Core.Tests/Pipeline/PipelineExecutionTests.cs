@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Resilience.Tests.Pipeline;
 
@@ -212,6 +213,45 @@ public class PipelineExecutionTests
             .ExecuteOutcomeAsync(static (_, _) => new ValueTask<int>(1), 0);
         Assert.IsType<OperationCanceledException>(outcome.Exception);
         Assert.True(outer.Outcomes[1].IsHandled);
+    }
+
+    [Fact]
+    public async Task Strategies_read_the_clock_afresh_after_an_awaited_entry_or_fallback()
+    {
+        var time = new FakeTimeProvider();
+        var admission = new TaskCompletionSource<Entry>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var outer = new TimestampStrategy();
+        var inner = new TimestampStrategy();
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = time }
+            .AddStrategy(outer).AddStrategy(new LeaseStrategy(() => Entry.Pending(admission.Task), _ => { })).AddStrategy(inner).Build();
+
+        var call = pipeline.ExecuteAsync(static _ => new ValueTask<int>(1));
+        var before = time.GetTimestamp();
+        time.Advance(TimeSpan.FromSeconds(5));
+        admission.SetResult(Entry.Admitted);
+        await call;
+
+        // The inner strategy entered after the wait: it must not see the reading the outer one made before it.
+        Assert.Equal(before, outer.Entered.Single());
+        Assert.Equal(time.GetTimestamp(), inner.Entered.Single());
+
+        var served = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var fallback = new FallbackOptions<int>();
+        fallback.Levels.Add(new FallbackLevel<int>("slow secondary", _ => new ValueTask<int>(served.Task)));
+        var outerOfFallback = new TimestampStrategy();
+        var innerOfFallback = new TimestampStrategy();
+        var typed = new ResiliencePipelineBuilder<int> { TimeProvider = time }
+            .AddStrategy(outerOfFallback).AddFallback(fallback).AddStrategy(innerOfFallback).Build();
+
+        var failing = typed.ExecuteAsync(static _ => ValueTask.FromException<int>(new InvalidOperationException("down")));
+        var failedAt = time.GetTimestamp();
+        time.Advance(TimeSpan.FromSeconds(7));
+        served.SetResult(42);
+        Assert.Equal(42, await failing);
+
+        // The outer strategy exits after the fallback ran: its reading is taken then, not when the inner one exited.
+        Assert.Equal(failedAt, innerOfFallback.Exited.Single());
+        Assert.Equal(time.GetTimestamp(), outerOfFallback.Exited.Single());
     }
 
     [Fact]
@@ -443,6 +483,25 @@ public class PipelineExecutionTests
         }
 
         Assert.True(condition());
+    }
+
+    private sealed class TimestampStrategy : ResilienceStrategy
+    {
+        public List<long> Entered { get; } = [];
+
+        public List<long> Exited { get; } = [];
+
+        protected internal override Entry Enter(ref StrategyContext context)
+        {
+            Entered.Add(context.GetTimestamp());
+            return Entry.Admitted;
+        }
+
+        protected internal override ExitAction Exit(ref StrategyContext context, in ExitOutcome outcome)
+        {
+            Exited.Add(context.GetTimestamp());
+            return ExitAction.Continue;
+        }
     }
 
     private sealed class LeaseStrategy(Func<Entry> enter, Action<object?> exit) : ResilienceStrategy
