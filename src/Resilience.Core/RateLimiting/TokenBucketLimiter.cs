@@ -177,6 +177,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     /// <param name="permitCount">How many permits.</param>
     /// <param name="retryAfter">When refused: the exact time until enough permits will be there.</param>
     /// <returns>Whether the permits were taken.</returns>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal bool TryTake(int permitCount, out TimeSpan retryAfter) => TryTake(permitCount, _clock.NowTicks, out retryAfter);
 
     /// <summary>Takes permits as <see cref="TryTake(int, out TimeSpan)"/> does, at a reading of <see cref="Clock"/> the caller made.</summary>
