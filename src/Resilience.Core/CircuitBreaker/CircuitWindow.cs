@@ -35,6 +35,11 @@ internal sealed class CircuitWindow
     private readonly int _ringMask;
     private readonly int _ringShift;
 
+    // The bucket the last recording fell in: most recordings fall in the same one, and checking that costs one
+    // multiplication where computing a bucket costs conversions to floating point and back. Any value is a bucket
+    // number, so a racing or stale write only sends the next recorder to compute its bucket.
+    private long _recentEpoch;
+
     public CircuitWindow(CircuitBreaker owner, int bucketCount, long bucketTicks)
     {
         _owner = owner;
@@ -73,7 +78,12 @@ internal sealed class CircuitWindow
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Record(long nowTicks, uint generation, bool failure, bool slow)
     {
-        var epoch = EpochOf(nowTicks);
+        var epoch = _recentEpoch;
+        if ((ulong)(nowTicks - (epoch * _bucketTicks)) >= (ulong)_bucketTicks)
+        {
+            epoch = RecentEpochOf(nowTicks);
+        }
+
         var tag = TagOf(epoch, generation);
         ref var calls = ref Counter(Thread.GetCurrentProcessorId() & _stripeMask, epoch);
         Add(ref calls, tag, 1);
@@ -86,6 +96,14 @@ internal sealed class CircuitWindow
         {
             Add(ref Unsafe.Add(ref calls, 2), tag, 1);
         }
+    }
+
+    /// <summary>Computes the bucket of an instant and remembers it for the recordings that follow.</summary>
+    private long RecentEpochOf(long nowTicks)
+    {
+        var epoch = EpochOf(nowTicks);
+        _recentEpoch = epoch;
+        return epoch;
     }
 
     /// <summary>Sums the window that ends with the bucket holding <paramref name="nowTicks"/>, for <paramref name="generation"/>.</summary>
