@@ -170,12 +170,19 @@ internal static class PipelineEngine
                 call = ValueTask.FromException<TResult>(thrown);
             }
 
-            if (!call.IsCompleted)
+            if (call.IsCompletedSuccessfully)
+            {
+                // The common case, read in place: a result the callback returned without waiting.
+                result = call.Result;
+            }
+            else if (!call.IsCompleted)
             {
                 return ResumeAtCallback<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, call, out continuation);
             }
-
-            exception = Unwrap(call, out result);
+            else
+            {
+                exception = Unwrap(call, out result);
+            }
         }
 
         frame.NewPass();
