@@ -133,7 +133,7 @@ public sealed class CircuitBreaker
         CheckResult(result);
         if (permit.IsAcquired)
         {
-            RecordCore(permit.Token, result, -1, _clock.NowTicks);
+            RecordCore(permit.Token, result, -1, NowUnlessIgnored(result));
         }
     }
 
@@ -148,7 +148,7 @@ public sealed class CircuitBreaker
         ArgumentOutOfRangeException.ThrowIfLessThan(duration, TimeSpan.Zero);
         if (permit.IsAcquired)
         {
-            RecordCore(permit.Token, result, duration.Ticks, _clock.NowTicks);
+            RecordCore(permit.Token, result, duration.Ticks, NowUnlessIgnored(result));
         }
     }
 
@@ -248,13 +248,13 @@ public sealed class CircuitBreaker
     /// <param name="token">The permit's token.</param>
     /// <param name="result">How the call ended.</param>
     /// <param name="elapsedTicks">The call's duration when the caller measured it; -1 to measure it from the token.</param>
-    /// <param name="now">A reading of the breaker's clock made once the call ended (and before this call).</param>
+    /// <param name="now">A reading of the breaker's clock made once the call ended (and before this call); unused for an ignored result.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal void RecordCore(long token, CircuitCallResult result, long elapsedTicks, long now)
     {
         if ((token & ProbeFlag) != 0)
         {
-            RecordProbe(token, result, elapsedTicks);
+            RecordProbe(token, result, elapsedTicks, now);
             return;
         }
 
@@ -328,6 +328,9 @@ public sealed class CircuitBreaker
             }
         }
     }
+
+    /// <summary>Reads the clock for a result that counts; an ignored one needs no time.</summary>
+    private long NowUnlessIgnored(CircuitCallResult result) => result == CircuitCallResult.Ignored ? 0 : _clock.NowTicks;
 
     private static void CheckResult(CircuitCallResult result)
     {
@@ -516,7 +519,7 @@ public sealed class CircuitBreaker
         }
     }
 
-    private void RecordProbe(long token, CircuitCallResult result, long elapsedTicks)
+    private void RecordProbe(long token, CircuitCallResult result, long elapsedTicks, long now)
     {
         var generation = (uint)(token >>> 32);
         if (result == CircuitCallResult.Ignored)
@@ -525,7 +528,6 @@ public sealed class CircuitBreaker
             return;
         }
 
-        var now = _clock.NowTicks;
         var state = Volatile.Read(ref _state);
         if (GenerationOf(state) != generation)
         {

@@ -191,7 +191,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
         // One clock reading serves every retry: a lost swap is retried at once, before the other core takes the line
         // again, and a reading a few nanoseconds old can only see fewer permits, never more. (A pipeline shares one
         // reading among its strategies as they enter.)
-        var now = (clockTicks - _origin) * Scale;
+        var now = Scaled(clockTicks);
         var arrival = Volatile.Read(ref _arrival);
         while (true)
         {
@@ -426,7 +426,10 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     /// <summary>Gets the clock the bucket reads.</summary>
     internal MonotonicClock Clock => _clock;
 
-    private long Now() => (_clock.NowTicks - _origin) * Scale;
+    private long Now() => Scaled(_clock.NowTicks);
+
+    /// <summary>A reading of the clock as the bucket's scaled time since its origin.</summary>
+    private long Scaled(long clockTicks) => (clockTicks - _origin) * Scale;
 
     private TimeSpan RetryAfter(int permitCount)
     {
