@@ -138,7 +138,10 @@ public sealed class InFlightLimiter : RateLimiter
         };
     }
 
-    /// <summary>Takes permits without a lease object when they are free and nobody waits: the pipeline's path.</summary>
+    /// <summary>
+    /// Takes permits without a lease object when they are free and no waiter comes first (nobody waits, or the queue
+    /// serves the newest first): the pipeline's path. Zero permits are taken while at least one is free.
+    /// </summary>
     /// <param name="permitCount">How many permits.</param>
     /// <returns>Whether the permits were taken; if so, <see cref="Release"/> them.</returns>
     internal bool TryTake(int permitCount)
@@ -147,7 +150,7 @@ public sealed class InFlightLimiter : RateLimiter
         while (true)
         {
             var state = Volatile.Read(ref _state);
-            if ((state & WaitingFlag) != 0 || (state & InUseMask) + permitCount > limit)
+            if ((state & InUseMask) + Math.Max(permitCount, 1) > limit || ((state & WaitingFlag) != 0 && !ArrivalsGoFirst(permitCount)))
             {
                 return false;
             }
@@ -204,14 +207,9 @@ public sealed class InFlightLimiter : RateLimiter
     protected override RateLimitLease AttemptAcquireCore(int permitCount)
     {
         CheckPermitCount(permitCount);
-        if (permitCount == 0)
-        {
-            return GetStatistics()!.CurrentAvailablePermits > 0 ? LimiterLease.Acquired : LimiterLease.Failed;
-        }
-
         if (TryTake(permitCount))
         {
-            return new InFlightLease(this, permitCount);
+            return Lease(permitCount);
         }
 
         CountFailure();
@@ -223,9 +221,9 @@ public sealed class InFlightLimiter : RateLimiter
     {
         CheckPermitCount(permitCount);
         cancellationToken.ThrowIfCancellationRequested();
-        if (permitCount == 0 || TryTake(permitCount))
+        if (TryTake(permitCount))
         {
-            return new ValueTask<RateLimitLease>(permitCount == 0 ? LimiterLease.Acquired : new InFlightLease(this, permitCount));
+            return new ValueTask<RateLimitLease>(Lease(permitCount));
         }
 
         return Enqueue(permitCount, cancellationToken);
@@ -258,7 +256,7 @@ public sealed class InFlightLimiter : RateLimiter
     private ValueTask<RateLimitLease> Enqueue(int permitCount, CancellationToken cancellationToken)
     {
         var options = Volatile.Read(ref _options);
-        Waiter? evicted = null;
+        List<Waiter>? evicted = null;
         Waiter waiter;
         // Queue path only (a caller waits, or a release found waiters): see the class remarks.
         lock (_queue)
@@ -268,23 +266,24 @@ public sealed class InFlightLimiter : RateLimiter
             Interlocked.Or(ref _state, WaitingFlag);
             if (TryTakeWhileQueued(permitCount))
             {
-                return new ValueTask<RateLimitLease>(new InFlightLease(this, permitCount));
+                return new ValueTask<RateLimitLease>(Lease(permitCount));
             }
 
             if (_queuedPermits + permitCount > options.QueueLimit)
             {
-                if (options.QueueProcessingOrder == QueueProcessingOrder.NewestFirst && permitCount <= options.QueueLimit && _queue.First is { } oldest)
-                {
-                    // LIFO: the oldest waiter makes room for the newest.
-                    _queue.RemoveFirst();
-                    _queuedPermits -= oldest.Value.PermitCount;
-                    evicted = oldest.Value;
-                }
-                else
+                if (options.QueueProcessingOrder != QueueProcessingOrder.NewestFirst || permitCount > options.QueueLimit)
                 {
                     ClearWaitingFlagIfEmpty();
                     CountFailure();
                     return new ValueTask<RateLimitLease>(LimiterLease.Failed);
+                }
+
+                // LIFO: the oldest waiters make room for the newest, as many as it needs.
+                while (_queuedPermits + permitCount > options.QueueLimit && _queue.First is { } oldest)
+                {
+                    _queue.RemoveFirst();
+                    _queuedPermits -= oldest.Value.PermitCount;
+                    (evicted ??= []).Add(oldest.Value);
                 }
             }
 
@@ -293,10 +292,10 @@ public sealed class InFlightLimiter : RateLimiter
             _queuedPermits += permitCount;
         }
 
-        if (evicted is not null)
+        foreach (var dropped in evicted ?? [])
         {
             CountFailure();
-            evicted.Complete(LimiterLease.Failed);
+            dropped.Complete(LimiterLease.Failed);
         }
 
         waiter.Arm(cancellationToken, options.QueueTimeout, _timeProvider);
@@ -304,8 +303,8 @@ public sealed class InFlightLimiter : RateLimiter
     }
 
     /// <summary>
-    /// Takes permits when nobody is queued yet (the caller holds the queue's lock and has raised the waiting flag); the
-    /// same swap lowers the flag, since the queue stays empty.
+    /// Takes permits when no waiter comes first (the caller holds the queue's lock and has raised the waiting flag); the
+    /// same swap lowers the flag if the queue is empty.
     /// </summary>
     private bool TryTakeWhileQueued(int permitCount)
     {
@@ -313,12 +312,17 @@ public sealed class InFlightLimiter : RateLimiter
         while (true)
         {
             var state = Volatile.Read(ref _state);
-            if (_queue.Count > 0 || (state & InUseMask) + permitCount > limit)
+            if ((state & InUseMask) + Math.Max(permitCount, 1) > limit || (_queue.Count > 0 && !ArrivalsGoFirst(permitCount)))
             {
                 return false;
             }
 
-            var next = (state + permitCount + AcquisitionUnit) & ~WaitingFlag;
+            var next = state + permitCount + AcquisitionUnit;
+            if (_queue.Count == 0)
+            {
+                next &= ~WaitingFlag;
+            }
+
             if (Interlocked.CompareExchange(ref _state, next, state) == state)
             {
                 CountHalfLap(next);
@@ -348,7 +352,7 @@ public sealed class InFlightLimiter : RateLimiter
             {
                 var waiter = node.Value;
                 var state = Volatile.Read(ref _state);
-                if ((state & InUseMask) + waiter.PermitCount > limit)
+                if ((state & InUseMask) + Math.Max(waiter.PermitCount, 1) > limit)
                 {
                     break;
                 }
@@ -379,7 +383,7 @@ public sealed class InFlightLimiter : RateLimiter
 
         foreach (var waiter in admitted)
         {
-            if (!waiter.Complete(new InFlightLease(this, waiter.PermitCount)))
+            if (!waiter.Complete(Lease(waiter.PermitCount)))
             {
                 // Cancelled or timed out at the same moment: the permits go back.
                 Release(waiter.PermitCount);
@@ -412,6 +416,17 @@ public sealed class InFlightLimiter : RateLimiter
             waiter.Complete(LimiterLease.Failed);
         }
     }
+
+    /// <summary>
+    /// Whether an arrival may take free permits while others wait, as the BCL's <see cref="ConcurrencyLimiter"/> allows:
+    /// when the queue serves the newest first (the arrival is the newest), or when it asks for zero permits (it only
+    /// learns whether one is free).
+    /// </summary>
+    private bool ArrivalsGoFirst(int permitCount) =>
+        permitCount == 0 || Volatile.Read(ref _options).QueueProcessingOrder == QueueProcessingOrder.NewestFirst;
+
+    /// <summary>The lease for taken permits: zero permits hold nothing to give back.</summary>
+    private RateLimitLease Lease(int permitCount) => permitCount == 0 ? LimiterLease.Acquired : new InFlightLease(this, permitCount);
 
     private void CheckPermitCount(int permitCount)
     {
