@@ -68,7 +68,11 @@ internal abstract class ComponentKind
         "Timeout", null,
         clone: static options => options.Clone(),
         validate: static options => options.Validate(),
-        prepare: static (options, _, time) => options.TimeProvider ??= time,
+        prepare: static (options, name, time) =>
+        {
+            options.TimeProvider ??= time;
+            options.Name ??= name;
+        },
         create: static options => new TimeoutStrategy(options),
         update: static (timeout, options) => timeout.UpdateOptions(options),
         strategy: static (timeout, _) => timeout));
@@ -77,7 +81,7 @@ internal abstract class ComponentKind
         "Retry", null,
         clone: static options => options.Clone(),
         validate: static options => options.Validate(),
-        prepare: static (_, _, _) => { },
+        prepare: static (options, name, _) => options.Name ??= name,
         create: static options => new RetryStrategy(options),
         update: static (retry, options) => retry.UpdateOptions(options),
         strategy: static (retry, _) => retry));

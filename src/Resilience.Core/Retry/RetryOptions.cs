@@ -5,6 +5,12 @@ namespace Resilience;
 /// <summary>Options of a <see cref="RetryStrategy"/>.</summary>
 public sealed class RetryOptions
 {
+    /// <summary>
+    /// Gets or sets the strategy's name in telemetry and health reports; <see langword="null"/> (default) for the type
+    /// name. A retry configured in a pipeline's section is named after it.
+    /// </summary>
+    public string? Name { get; set; }
+
     /// <summary>Gets or sets how many times a failed attempt is retried. Range [0, 100]; default 3.</summary>
     public int MaxRetryAttempts { get; set; } = 3;
 

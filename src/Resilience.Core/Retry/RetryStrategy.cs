@@ -22,6 +22,7 @@ public sealed class RetryStrategy : ResilienceStrategy
     /// <param name="options">The options; validated and copied.</param>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its range.</exception>
     public RetryStrategy(RetryOptions options)
+        : base((options ?? throw new ArgumentNullException(nameof(options))).Name)
     {
         ArgumentNullException.ThrowIfNull(options);
         _settings = new RetrySettings(options);

@@ -5,6 +5,12 @@ namespace Resilience;
 /// <summary>Options of a <see cref="TimeoutStrategy"/>.</summary>
 public sealed class TimeoutOptions
 {
+    /// <summary>
+    /// Gets or sets the strategy's name in telemetry, health reports and <see cref="TimeoutRejectedException"/>;
+    /// <see langword="null"/> (default) for the type name. A timeout configured in a pipeline's section is named after it.
+    /// </summary>
+    public string? Name { get; set; }
+
     /// <summary>Gets or sets how long one attempt may run. Range [1 ms, 1 day]; default 30 s.</summary>
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(30);
 

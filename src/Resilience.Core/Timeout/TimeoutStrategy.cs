@@ -36,6 +36,7 @@ public sealed class TimeoutStrategy : ResilienceStrategy
     /// <param name="options">The options; validated and copied.</param>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its range.</exception>
     public TimeoutStrategy(TimeoutOptions options)
+        : base((options ?? throw new ArgumentNullException(nameof(options))).Name)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();

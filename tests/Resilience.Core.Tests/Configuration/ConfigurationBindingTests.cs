@@ -43,7 +43,7 @@ public class ConfigurationBindingTests
         using var container = new TestContainer(Orders());
         var pipeline = container.Provider.GetPipeline("orders");
 
-        Assert.Equal(["Telemetry", "RetryStrategy", "orders/CircuitBreaker", "TimeoutStrategy"], pipeline.Strategies.Select(s => s.Name));
+        Assert.Equal(["Telemetry", "orders/Retry", "orders/CircuitBreaker", "orders/AttemptTimeout"], pipeline.Strategies.Select(s => s.Name));
         var breaker = ((CircuitBreakerStrategy)pipeline.Strategies[2]).Breaker.Options;
         Assert.Equal((0.25, 8, TimeSpan.FromSeconds(90), TimeSpan.FromMilliseconds(2500)), (breaker.FailureRatio, breaker.MinimumThroughput, breaker.BreakDuration, breaker.SlowCallDuration));
         Assert.Same(container.Time, breaker.TimeProvider);

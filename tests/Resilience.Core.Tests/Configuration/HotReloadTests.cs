@@ -235,7 +235,7 @@ public class HotReloadTests
 
         Assert.Same(pipeline, container.Provider.GetPipeline("orders"));
         Assert.Equal(
-            ["Telemetry", "TimeoutStrategy", "orders/CircuitBreaker", "orders/ConcurrencyLimiter", "orders/TokenBucket", "RetryStrategy", "TimeoutStrategy"],
+            ["Telemetry", "orders/Timeout", "orders/CircuitBreaker", "orders/ConcurrencyLimiter", "orders/TokenBucket", "orders/Retry", "orders/Hedge"],
             pipeline.Strategies.Select(s => s.Name));
         Assert.Same(breaker, BreakerOf(pipeline));
         Assert.Same(breaker, ((CircuitBreakerStrategy)typed.Strategies[2]).Breaker);
@@ -265,7 +265,7 @@ public class HotReloadTests
             ("Resilience:Pipelines:orders:Guard:Type", "ConcurrencyLimiter"),
             ("Resilience:Pipelines:orders:Timeout:Timeout", null));
 
-        Assert.Equal(["Telemetry", "TimeoutStrategy", "orders/Guard"], pipeline.Strategies.Select(s => s.Name));
+        Assert.Equal(["Telemetry", "orders/Limit", "orders/Guard"], pipeline.Strategies.Select(s => s.Name));
         Assert.IsType<InFlightLimiter>(Assert.IsType<RateLimiterStrategy>(pipeline.Strategies[2]).Limiter);
         Assert.Equal(CircuitState.Closed, breaker.State);
         var health = container.Provider.GetHealth();

@@ -135,7 +135,7 @@ public sealed class JsonFileReloadTests : IDisposable
         var provider = services.GetRequiredService<ResiliencePipelineProvider>();
 
         Assert.Equal(
-            ["Telemetry", "TimeoutStrategy", "RetryStrategy", "orders/CircuitBreaker", "database", "TimeoutStrategy"],
+            ["Telemetry", "orders/TotalTimeout", "orders/Retry", "orders/CircuitBreaker", "database", "orders/Timeout"],
             provider.GetPipeline("orders").Strategies.Select(s => s.Name));
         Assert.Same(provider.GetRetryBudget("backend"), ((RetryStrategy)provider.GetPipeline("orders").Strategies[2]).Options.Budget);
         Assert.Equal(TimeSpan.FromSeconds(3), ((TimeoutStrategy)provider.GetPipeline("checkout").Strategies[1]).Timeout);

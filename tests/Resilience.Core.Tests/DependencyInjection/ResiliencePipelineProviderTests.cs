@@ -23,7 +23,7 @@ public class ResiliencePipelineProviderTests
 
         Assert.Same(orders, container.Provider.GetPipeline("orders"));
         Assert.Same(prices, container.Provider.GetPipeline<int>("prices"));
-        Assert.Equal(["Telemetry", "TimeoutStrategy"], orders.Strategies.Select(s => s.Name));
+        Assert.Equal(["Telemetry", "orders/Timeout"], orders.Strategies.Select(s => s.Name));
         Assert.Equal("orders", orders.Name);
         Assert.Equal(TimeSpan.FromSeconds(2), ((TimeoutStrategy)orders.Strategies[1]).Timeout);
         Assert.Equal(42, prices.Execute(static _ => 42));
