@@ -57,10 +57,10 @@ public sealed class TimeoutExample : IExample
         {
             output.WriteLine("The cancelled call was reported as a timeout.");
         }
-        catch (OperationCanceledException exception) when (caller.IsCancellationRequested)
+        catch (OperationCanceledException exception) when (exception.CancellationToken == caller.Token)
         {
-            // The caller's cancellation is never a failure: no breaker counts it and no retry repeats it. Ask the
-            // caller's token, not exception.CancellationToken: that is the token the callback was given.
+            // The caller's cancellation is never a failure: no breaker counts it and no retry repeats it. It carries
+            // the caller's token, though the callback saw the timeout's token (its exception is the inner one).
             output.WriteLine($"The caller's cancellation came back as {exception.GetType().Name}, not as a timeout.");
         }
 

@@ -77,6 +77,7 @@ public sealed class TimeoutStrategy : ResilienceStrategy
         }
 
         owned.Source.CancelAfter(timeout);
+        owned.Outer = context.CancellationToken;
         owned.Link = context.CancellationToken.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), owned.Source);
         context.StateObject = owned;
         context.CancellationToken = owned.Source.Token;
@@ -90,7 +91,12 @@ public sealed class TimeoutStrategy : ResilienceStrategy
         if (context.StateObject is OwnedSource owned)
         {
             owned.Link.Dispose();
-            timedOut = owned.Source.IsCancellationRequested && !context.CallerCancellationToken.IsCancellationRequested;
+            var outer = owned.Outer;
+            var token = owned.Source.Token;
+            owned.Outer = default;
+
+            // Cancelled from outside (the caller, or an outer timeout): not this timeout's doing.
+            timedOut = owned.Source.IsCancellationRequested && !outer.IsCancellationRequested;
             if (owned.Source.TryReset() && _pool.Count < MaxPooled)
             {
                 _pool.Enqueue(owned);
@@ -98,6 +104,16 @@ public sealed class TimeoutStrategy : ResilienceStrategy
             else
             {
                 owned.Source.Dispose();
+            }
+
+            if (!timedOut && outcome.Exception is OperationCanceledException passed && passed.CancellationToken == token && outer.IsCancellationRequested)
+            {
+                // The callback saw this strategy's token, but the cancellation came from outside: report it as the
+                // token passed in, so a caller's `catch (OperationCanceledException e) when (e.CancellationToken == token)`
+                // matches (as HttpClient does); the callback's exception, of the same type, stays as the inner exception.
+                return ExitAction.Fail(passed is TaskCanceledException
+                    ? new TaskCanceledException(passed.Message, passed, outer)
+                    : new OperationCanceledException(passed.Message, passed, outer));
             }
         }
         else
@@ -150,5 +166,8 @@ public sealed class TimeoutStrategy : ResilienceStrategy
         public CancellationTokenSource Source { get; } = source;
 
         public CancellationTokenRegistration Link { get; set; }
+
+        /// <summary>The token the call came in with, while the call runs.</summary>
+        public CancellationToken Outer { get; set; }
     }
 }

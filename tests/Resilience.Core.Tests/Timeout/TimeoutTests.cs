@@ -71,6 +71,40 @@ public class TimeoutTests
     }
 
     [Fact]
+    public async Task Caller_cancellation_carries_the_callers_token_with_the_callbacks_exception_inside()
+    {
+        var breaker = new Resilience.CircuitBreaker(new CircuitBreakerOptions { ConsecutiveFailures = 1, TimeProvider = _time });
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = _time }
+            .AddCircuitBreaker(breaker)
+            .AddTimeout(new TimeoutOptions { Timeout = TimeSpan.FromMinutes(1), TimeProvider = _time })
+            .Build();
+        using var caller = new CancellationTokenSource();
+
+        var call = pipeline.ExecuteAsync(static (v, ct) => WaitForCancellation(v, ct), 1, caller.Token).AsTask();
+        caller.Cancel();
+        var error = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call);
+
+        Assert.Equal(caller.Token, error.CancellationToken);
+        var inner = Assert.IsAssignableFrom<OperationCanceledException>(error.InnerException);
+        Assert.NotEqual(caller.Token, inner.CancellationToken);
+        Assert.Equal((CircuitState.Closed, 0), (breaker.State, breaker.GetSnapshot().Failures));
+    }
+
+    [Fact]
+    public async Task An_outer_timeout_reports_its_own_timeout_through_an_inner_one()
+    {
+        var outer = new TimeoutStrategy(new TimeoutOptions { Name = "total", Timeout = TimeSpan.FromSeconds(2), TimeProvider = _time });
+        var inner = new TimeoutStrategy(new TimeoutOptions { Name = "attempt", Timeout = TimeSpan.FromSeconds(30), TimeProvider = _time });
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = _time }.AddStrategy(outer).AddStrategy(inner).Build();
+
+        var call = pipeline.ExecuteOutcomeAsync(static (v, ct) => WaitForCancellation(v, ct), 1).AsTask();
+        _time.Advance(TimeSpan.FromSeconds(3));
+        var error = Assert.IsType<TimeoutRejectedException>((await call).Exception);
+
+        Assert.Equal(("total", TimeSpan.FromSeconds(2)), (error.StrategyName, error.Timeout));
+    }
+
+    [Fact]
     public async Task Fast_calls_succeed_and_pooled_sources_are_reused_without_carrying_a_timeout()
     {
         var pipeline = Pipeline(TimeSpan.FromSeconds(1), out _);
