@@ -88,11 +88,25 @@ public static class GrpcOutcomes
         }
 
         var exception = outcome.Exception!;
-        var failure = exception is OperationCanceledException { InnerException: RpcException { StatusCode: StatusCode.Cancelled } rpc }
-            ? rpc
-            : ToRpcException(exception);
-        ExceptionDispatchInfo.Throw(failure);
+        ExceptionDispatchInfo.Throw(CancelledStatus(exception) ?? ToRpcException(exception));
         return default!;
+    }
+
+    /// <summary>
+    /// The status gRPC reported for a cancelled attempt, inside the cancellation the attempt raised (see
+    /// <see cref="ToCancellation"/>) and any a timeout wrapped it in to carry the caller's token.
+    /// </summary>
+    private static RpcException? CancelledStatus(Exception exception)
+    {
+        for (var current = exception; current is OperationCanceledException; current = current.InnerException)
+        {
+            if (current.InnerException is RpcException { StatusCode: StatusCode.Cancelled } rpc)
+            {
+                return rpc;
+            }
+        }
+
+        return null;
     }
 
     /// <summary>

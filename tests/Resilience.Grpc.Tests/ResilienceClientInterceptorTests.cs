@@ -131,6 +131,7 @@ public sealed class ResilienceClientInterceptorTests
         var pipeline = new ResiliencePipelineBuilder()
             .AddRetry(ImmediateRetries(3), GrpcOutcomes.IsTransientFailure)
             .AddCircuitBreaker(breaker, GrpcOutcomes.IsTransientFailure)
+            .AddTimeout(TimeSpan.FromMinutes(1))
             .Build();
         var (channel, invoker) = Client(server, pipeline);
         using var _ = channel;
