@@ -27,7 +27,9 @@ namespace Resilience;
 /// they are derived from the arrival time itself, which every granted permit moves by one interval. What else moves it
 /// is booked on the side: the idle time it jumps over when the bucket was full, and permits spent without a lease of
 /// their own. That booking happens only off the common path (a full bucket, several permits, a cancelled waiter), and
-/// <see cref="GetStatistics"/> reads it consistently with the arrival time.
+/// <see cref="GetStatistics"/> reads it consistently with the arrival time. A request for zero permits moves nothing, so
+/// it is counted apart, as the BCL's <see cref="TokenBucketRateLimiter"/> counts it: a success while at least one permit
+/// is there, a failure otherwise.
 /// </para>
 /// </remarks>
 public sealed class TokenBucketLimiter : ReplenishingRateLimiter
@@ -59,6 +61,9 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     private Pending? _pending;
     private long _changes;
     private long _failures;
+
+    // Zero-permit requests granted: they move no arrival, so they cannot be derived from it (off the common path).
+    private long _zeroLeases;
     private int _waiting;
     private int _disposed;
 
@@ -168,7 +173,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
         {
             CurrentAvailablePermits = Math.Max(0, available / settings.Interval),
             CurrentQueuedCount = Volatile.Read(ref _waiting),
-            TotalSuccessfulLeases = Leases(),
+            TotalSuccessfulLeases = Leases() + Volatile.Read(ref _zeroLeases),
             TotalFailedLeases = Volatile.Read(ref _failures),
         };
     }
@@ -383,7 +388,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
         CheckPermitCount(permitCount);
         if (permitCount == 0)
         {
-            return GetStatistics()!.CurrentAvailablePermits > 0 ? LimiterLease.Acquired : LimiterLease.Failed;
+            return Probe(out var until) ? LimiterLease.Acquired : LimiterLease.FailedWithRetryAfter(Ticks(until));
         }
 
         if (TryTake(permitCount, out var retryAfter))
@@ -399,18 +404,85 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     protected override async ValueTask<RateLimitLease> AcquireAsyncCore(int permitCount, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        if (permitCount == 0 || Volatile.Read(ref _settings).MaxWait == 0)
+        if (Volatile.Read(ref _settings).MaxWait == 0)
         {
             return AttemptAcquireCore(permitCount);
         }
 
         CheckPermitCount(permitCount);
+        if (permitCount == 0)
+        {
+            return await AwaitPermitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         if (TryTake(permitCount, out _) || await WaitAsync(permitCount, cancellationToken).ConfigureAwait(false))
         {
             return LimiterLease.Acquired;
         }
 
         return LimiterLease.FailedWithRetryAfter(RetryAfter(permitCount));
+    }
+
+    /// <summary>
+    /// Answers a zero-permit request: granted (and counted) while at least one permit is there, as the BCL's bucket
+    /// grants it; refused and counted otherwise. It takes nothing, so the arrival is only read.
+    /// </summary>
+    /// <param name="until">When refused: how long until one permit will be there (scaled).</param>
+    /// <returns>Whether a permit is there.</returns>
+    private bool Probe(out long until)
+    {
+        // Read after the arrival, as a taker does (see FirstMarker).
+        var arrival = Arrival();
+        var settings = Volatile.Read(ref _settings);
+        var now = Now();
+        until = Math.Max(arrival, now) + settings.Interval - now - settings.Capacity;
+        if (until <= 0)
+        {
+            Interlocked.Increment(ref _zeroLeases);
+            return true;
+        }
+
+        CountFailure();
+        return false;
+    }
+
+    /// <summary>
+    /// A zero-permit request that may wait: it completes when one permit is there, without taking it (the BCL's bucket
+    /// queues it until a replenishment leaves a permit), or fails at once with the time until then when that is beyond the
+    /// maximum wait. It reserves nothing, so the permit it waits for may be reserved meanwhile by a later request; it then
+    /// waits for the next one, never past the maximum wait from when it asked.
+    /// </summary>
+    private async ValueTask<RateLimitLease> AwaitPermitAsync(CancellationToken cancellationToken)
+    {
+        var deadline = Now() + Volatile.Read(ref _settings).MaxWait;
+        while (true)
+        {
+            var arrival = Arrival();
+            var settings = Volatile.Read(ref _settings);
+            var now = Now();
+            var until = Math.Max(arrival, now) + settings.Interval - now - settings.Capacity;
+            if (until <= 0)
+            {
+                Interlocked.Increment(ref _zeroLeases);
+                return LimiterLease.Acquired;
+            }
+
+            if (now + until > deadline)
+            {
+                CountFailure();
+                return LimiterLease.FailedWithRetryAfter(Ticks(until));
+            }
+
+            try
+            {
+                await Task.Delay(Ticks(until), _clock.Provider, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                CountFailure();
+                throw;
+            }
+        }
     }
 
     /// <inheritdoc />
@@ -427,6 +499,9 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     internal MonotonicClock Clock => _clock;
 
     private long Now() => Scaled(_clock.NowTicks);
+
+    /// <summary>A scaled duration as a <see cref="TimeSpan"/>, rounded up to whole ticks (never early).</summary>
+    private static TimeSpan Ticks(long scaled) => TimeSpan.FromTicks((scaled + Scale - 1) / Scale);
 
     /// <summary>A reading of the clock as the bucket's scaled time since its origin.</summary>
     private long Scaled(long clockTicks) => (clockTicks - _origin) * Scale;
