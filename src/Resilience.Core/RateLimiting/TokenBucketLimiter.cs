@@ -64,7 +64,8 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
 
     // Zero-permit requests granted: they move no arrival, so they cannot be derived from it (off the common path).
     private long _zeroLeases;
-    private int _waiting;
+    // Permits waiters wait for: the BCL's limiters report queued permits, not queued requests.
+    private long _waitingPermits;
     private int _disposed;
 
     /// <summary>Initializes a new, full bucket.</summary>
@@ -172,7 +173,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
         return new RateLimiterStatistics
         {
             CurrentAvailablePermits = Math.Max(0, available / settings.Interval),
-            CurrentQueuedCount = Volatile.Read(ref _waiting),
+            CurrentQueuedCount = Volatile.Read(ref _waitingPermits),
             TotalSuccessfulLeases = Leases() + Volatile.Read(ref _zeroLeases),
             TotalFailedLeases = Volatile.Read(ref _failures),
         };
@@ -357,7 +358,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
 
         if (wait > 0)
         {
-            Interlocked.Increment(ref _waiting);
+            Interlocked.Add(ref _waitingPermits, permitCount);
             try
             {
                 await Task.Delay(TimeSpan.FromTicks((wait + Scale - 1) / Scale), _clock.Provider, cancellationToken).ConfigureAwait(false);
@@ -375,7 +376,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
             }
             finally
             {
-                Interlocked.Decrement(ref _waiting);
+                Interlocked.Add(ref _waitingPermits, -permitCount);
             }
         }
 

@@ -87,6 +87,20 @@ public class TokenBucketLimiterTests
     }
 
     [Fact]
+    public async Task Queued_count_is_the_permits_waited_for_as_the_bcl_reports_it()
+    {
+        var time = new FakeTimeProvider();
+        var bucket = new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 1, Burst = 2, MaxWait = TimeSpan.FromSeconds(5), TimeProvider = time });
+        Assert.True(bucket.AttemptAcquire(2).IsAcquired);
+
+        var waiting = bucket.AcquireAsync(2).AsTask();
+        Assert.Equal(2, bucket.GetStatistics()!.CurrentQueuedCount);
+        time.Advance(TimeSpan.FromSeconds(2));
+        Assert.True((await waiting).IsAcquired);
+        Assert.Equal(0, bucket.GetStatistics()!.CurrentQueuedCount);
+    }
+
+    [Fact]
     public async Task Waiter_reserves_its_slot_and_a_cancelled_waiter_gives_it_back()
     {
         var time = new FakeTimeProvider();
