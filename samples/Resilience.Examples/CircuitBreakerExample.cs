@@ -29,12 +29,12 @@ public sealed class CircuitBreakerExample : IExample
             Name = "inventory",
             FailureRatio = 0.5,
             MinimumThroughput = 4,
-            BreakDuration = TimeSpan.FromMilliseconds(200),
+            BreakDuration = TimeSpan.FromSeconds(1),
         });
         breaker.Transitioned += (_, t) => output.WriteLine($"  The breaker '{t.Breaker.Name}' moved from {t.From} to {t.To} ({t.Reason}).");
         var pipeline = new ResiliencePipelineBuilder { Name = "inventory-reads" }.AddCircuitBreaker(breaker).Build();
 
-        output.WriteLine("Pipeline: the 'inventory' breaker opens when half of at least 4 calls fail, and breaks for 200 ms.");
+        output.WriteLine("Pipeline: the 'inventory' breaker opens when half of at least 4 calls fail, and breaks for 1 s.");
         var call = 0;
         async Task<Outcome<string>> CallAsync()
         {

@@ -30,10 +30,10 @@ public sealed class RateLimitingExample : IExample
     {
         var search = new SimulatedDependency("search");
         var pipeline = new ResiliencePipelineBuilder { Name = "search" }
-            .AddRateLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 2, Burst = 3 })
+            .AddRateLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 1, Burst = 3 })
             .Build();
 
-        output.WriteLine("Token bucket: a burst of 3 requests, then 2 a second. Five requests arrive at once.");
+        output.WriteLine("Token bucket: a burst of 3 requests, then 1 a second. Five requests arrive at once.");
         Rejection refusal = default;
         for (var request = 1; request <= 5; request++)
         {
@@ -99,14 +99,14 @@ public sealed class RateLimitingExample : IExample
     {
         // One token bucket per tenant; idle tenants are evicted, and at most 1,000 are kept.
         using var perTenant = new BoundedPartitionedLimiter<string>(
-            tenant => new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 1, Burst = 2 }),
+            tenant => new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 0.1, Burst = 2 }),
             maxPartitions: 1_000,
             idleTimeout: TimeSpan.FromMinutes(5));
         var pipeline = new ResiliencePipelineBuilder { Name = "tenant-api" }
             .AddRateLimiter(perTenant, static () => CurrentTenant.Value ?? "anonymous")
             .Build();
 
-        output.WriteLine("Partitioned: each tenant has its own bucket of 2 requests, refilled at 1 a second.");
+        output.WriteLine("Partitioned: each tenant has its own bucket of 2 requests, refilled at 1 every 10 seconds.");
         foreach (var tenant in new[] { "alpha", "alpha", "alpha", "beta" })
         {
             CurrentTenant.Value = tenant;

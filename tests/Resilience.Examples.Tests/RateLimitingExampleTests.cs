@@ -11,8 +11,8 @@ public class RateLimitingExampleTests
             "Request 1 was admitted.",
             "Request 2 was admitted.",
             "Request 3 was admitted.");
-        Assert.InRange(output.Number(@"^Request 4 was refused \(RateLimited\); a permit will be there in (\d+) ms\.$"), 1, 500);
-        Assert.InRange(output.Number(@"^Request 5 was refused \(RateLimited\); a permit will be there in (\d+) ms\.$"), 1, 500);
+        Assert.InRange(output.Number(@"^Request 4 was refused \(RateLimited\); a permit will be there in (\d+) ms\.$"), 1, 1000);
+        Assert.InRange(output.Number(@"^Request 5 was refused \(RateLimited\); a permit will be there in (\d+) ms\.$"), 1, 1000);
         output.Has("After waiting the retry-after, request 6 was admitted.");
         output.Has("The search service received 4 requests.");
     }

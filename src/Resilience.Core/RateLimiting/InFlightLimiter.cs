@@ -37,6 +37,10 @@ public sealed class InFlightLimiter : RateLimiter
     // Half laps (2^31 acquisitions) of the acquisition count, each counted by the acquisition that completed it.
     private long _halfLaps;
     private long _failures;
+
+    // Zero-permit requests granted: they take nothing, so they stay out of the state word's count, and out of
+    // IdleDuration's notion of activity (as the BCL's limiter keeps them out of its idle time).
+    private long _zeroLeases;
     private int _queuedPermits;
     private IdleMark _idle;
     private int _disposed;
@@ -133,16 +137,16 @@ public sealed class InFlightLimiter : RateLimiter
         {
             CurrentAvailablePermits = Math.Max(0, Volatile.Read(ref _options).PermitLimit - (state & InUseMask)),
             CurrentQueuedCount = Volatile.Read(ref _queuedPermits),
-            TotalSuccessfulLeases = Acquisitions,
+            TotalSuccessfulLeases = Acquisitions + Volatile.Read(ref _zeroLeases),
             TotalFailedLeases = Volatile.Read(ref _failures),
         };
     }
 
     /// <summary>
     /// Takes permits without a lease object when they are free and no waiter comes first (nobody waits, or the queue
-    /// serves the newest first): the pipeline's path. Zero permits are taken while at least one is free.
+    /// serves the newest first): the pipeline's path.
     /// </summary>
-    /// <param name="permitCount">How many permits.</param>
+    /// <param name="permitCount">How many permits, at least one.</param>
     /// <returns>Whether the permits were taken; if so, <see cref="Release"/> them.</returns>
     internal bool TryTake(int permitCount)
     {
@@ -150,7 +154,7 @@ public sealed class InFlightLimiter : RateLimiter
         while (true)
         {
             var state = Volatile.Read(ref _state);
-            if ((state & InUseMask) + Math.Max(permitCount, 1) > limit || ((state & WaitingFlag) != 0 && !ArrivalsGoFirst(permitCount)))
+            if ((state & InUseMask) + permitCount > limit || ((state & WaitingFlag) != 0 && !NewcomersGoFirst()))
             {
                 return false;
             }
@@ -207,7 +211,7 @@ public sealed class InFlightLimiter : RateLimiter
     protected override RateLimitLease AttemptAcquireCore(int permitCount)
     {
         CheckPermitCount(permitCount);
-        if (TryTake(permitCount))
+        if (permitCount == 0 ? TryTakeNone() : TryTake(permitCount))
         {
             return Lease(permitCount);
         }
@@ -221,9 +225,16 @@ public sealed class InFlightLimiter : RateLimiter
     {
         CheckPermitCount(permitCount);
         cancellationToken.ThrowIfCancellationRequested();
-        if (TryTake(permitCount))
+        if (permitCount == 0 ? TryTakeNone() : TryTake(permitCount))
         {
             return new ValueTask<RateLimitLease>(Lease(permitCount));
+        }
+
+        if (permitCount > 0 && Volatile.Read(ref _options).QueueLimit == 0)
+        {
+            // No queue: refused without raising the waiting flag, which would turn pipeline calls away meanwhile.
+            CountFailure();
+            return new ValueTask<RateLimitLease>(LimiterLease.Failed);
         }
 
         return Enqueue(permitCount, cancellationToken);
@@ -261,11 +272,15 @@ public sealed class InFlightLimiter : RateLimiter
         // Queue path only (a caller waits, or a release found waiters): see the class remarks.
         lock (_queue)
         {
+            // Disposal empties the queue under this lock: a waiter queued after it would never be served.
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+
             // Announce the waiter before checking once more, so a release between the failed take and this lock
             // either is seen here or sees the flag and dispatches.
             Interlocked.Or(ref _state, WaitingFlag);
-            if (TryTakeWhileQueued(permitCount))
+            if (permitCount == 0 ? TryTakeNone() : TryTakeWhileQueued(permitCount))
             {
+                ClearWaitingFlagIfEmpty();
                 return new ValueTask<RateLimitLease>(Lease(permitCount));
             }
 
@@ -312,7 +327,7 @@ public sealed class InFlightLimiter : RateLimiter
         while (true)
         {
             var state = Volatile.Read(ref _state);
-            if ((state & InUseMask) + Math.Max(permitCount, 1) > limit || (_queue.Count > 0 && !ArrivalsGoFirst(permitCount)))
+            if ((state & InUseMask) + permitCount > limit || (_queue.Count > 0 && !NewcomersGoFirst()))
             {
                 return false;
             }
@@ -357,19 +372,27 @@ public sealed class InFlightLimiter : RateLimiter
                     break;
                 }
 
-                // Move the waiter's permits to "in use" in one swap, lowering the flag with the last waiter.
-                var next = state + waiter.PermitCount + AcquisitionUnit;
+                // Move the waiter's permits to "in use" in one swap, lowering the flag with the last waiter. A zero-permit
+                // waiter takes nothing: only the flag may change for it, and it is counted apart.
+                var next = waiter.PermitCount == 0 ? state : state + waiter.PermitCount + AcquisitionUnit;
                 if (_queue.Count == 1)
                 {
                     next &= ~WaitingFlag;
                 }
 
-                if (Interlocked.CompareExchange(ref _state, next, state) != state)
+                if (next != state && Interlocked.CompareExchange(ref _state, next, state) != state)
                 {
                     continue;
                 }
 
-                CountHalfLap(next);
+                if (waiter.PermitCount == 0)
+                {
+                    Interlocked.Increment(ref _zeroLeases);
+                }
+                else
+                {
+                    CountHalfLap(next);
+                }
                 _queue.Remove(node);
                 _queuedPermits -= waiter.PermitCount;
                 (admitted ??= []).Add(waiter);
@@ -418,12 +441,25 @@ public sealed class InFlightLimiter : RateLimiter
     }
 
     /// <summary>
-    /// Whether an arrival may take free permits while others wait, as the BCL's <see cref="ConcurrencyLimiter"/> allows:
-    /// when the queue serves the newest first (the arrival is the newest), or when it asks for zero permits (it only
-    /// learns whether one is free).
+    /// Whether a newcomer may take free permits while others wait, as the BCL's <see cref="ConcurrencyLimiter"/> allows
+    /// when its queue serves the newest first: the newcomer is the newest.
     /// </summary>
-    private bool ArrivalsGoFirst(int permitCount) =>
-        permitCount == 0 || Volatile.Read(ref _options).QueueProcessingOrder == QueueProcessingOrder.NewestFirst;
+    private bool NewcomersGoFirst() => Volatile.Read(ref _options).QueueProcessingOrder == QueueProcessingOrder.NewestFirst;
+
+    /// <summary>
+    /// Answers a zero-permit request as the BCL's <see cref="ConcurrencyLimiter"/> does: granted while a permit is free,
+    /// whoever waits (it takes nothing, so it passes no one).
+    /// </summary>
+    private bool TryTakeNone()
+    {
+        if ((Volatile.Read(ref _state) & InUseMask) < Volatile.Read(ref _options).PermitLimit)
+        {
+            Interlocked.Increment(ref _zeroLeases);
+            return true;
+        }
+
+        return false;
+    }
 
     /// <summary>The lease for taken permits: zero permits hold nothing to give back.</summary>
     private RateLimitLease Lease(int permitCount) => permitCount == 0 ? LimiterLease.Acquired : new InFlightLease(this, permitCount);
@@ -470,6 +506,13 @@ public sealed class InFlightLimiter : RateLimiter
             if (timeout is { } wait)
             {
                 _timeout = timeProvider.CreateTimer(static state => ((Waiter)state!).OnTimeout(), this, wait, Timeout.InfiniteTimeSpan);
+            }
+
+            // Armed after the queue's lock was released: a waiter served or dropped in between was disarmed before it
+            // was armed, and must not keep a registration on a long-lived token or a timer.
+            if (_completion.Task.IsCompleted)
+            {
+                Disarm();
             }
         }
 

@@ -236,7 +236,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
 
     private static bool Refused(long excess, out TimeSpan retryAfter)
     {
-        retryAfter = TimeSpan.FromTicks((excess + Scale - 1) / Scale);
+        retryAfter = Ticks(excess);
         return false;
     }
 
@@ -361,7 +361,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
             Interlocked.Add(ref _waitingPermits, permitCount);
             try
             {
-                await Task.Delay(TimeSpan.FromTicks((wait + Scale - 1) / Scale), _clock.Provider, cancellationToken).ConfigureAwait(false);
+                await Task.Delay(Ticks(wait), _clock.Provider, cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -432,11 +432,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     /// <returns>Whether a permit is there.</returns>
     private bool Probe(out long until)
     {
-        // Read after the arrival, as a taker does (see FirstMarker).
-        var arrival = Arrival();
-        var settings = Volatile.Read(ref _settings);
-        var now = Now();
-        until = Math.Max(arrival, now) + settings.Interval - now - settings.Capacity;
+        until = Shortfall(1, out _);
         if (until <= 0)
         {
             Interlocked.Increment(ref _zeroLeases);
@@ -458,10 +454,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
         var deadline = Now() + Volatile.Read(ref _settings).MaxWait;
         while (true)
         {
-            var arrival = Arrival();
-            var settings = Volatile.Read(ref _settings);
-            var now = Now();
-            var until = Math.Max(arrival, now) + settings.Interval - now - settings.Capacity;
+            var until = Shortfall(1, out var now);
             if (until <= 0)
             {
                 Interlocked.Increment(ref _zeroLeases);
@@ -507,12 +500,16 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     /// <summary>A reading of the clock as the bucket's scaled time since its origin.</summary>
     private long Scaled(long clockTicks) => (clockTicks - _origin) * Scale;
 
-    private TimeSpan RetryAfter(int permitCount)
+    private TimeSpan RetryAfter(int permitCount) => Ticks(Math.Max(0, Shortfall(permitCount, out _)));
+
+    /// <summary>How long (scaled) until <paramref name="permitCount"/> permits will be there; zero or less if they are now.</summary>
+    private long Shortfall(int permitCount, out long now)
     {
-        var settings = _settings;
-        var now = Now();
-        var excess = Math.Max(Arrival(), now) + (permitCount * settings.Interval) - now - settings.Capacity;
-        return TimeSpan.FromTicks(Math.Max(0, (excess + Scale - 1) / Scale));
+        // Settings read after the arrival, as a taker reads them (see FirstMarker).
+        var arrival = Arrival();
+        var settings = Volatile.Read(ref _settings);
+        now = Now();
+        return Math.Max(arrival, now) + (permitCount * settings.Interval) - now - settings.Capacity;
     }
 
     private void CheckPermitCount(int permitCount)

@@ -7,7 +7,8 @@ public sealed class RetryOptions
 {
     /// <summary>
     /// Gets or sets the strategy's name in telemetry and health reports; <see langword="null"/> (default) for the type
-    /// name. A retry configured in a pipeline's section is named after it.
+    /// name. A retry configured in a pipeline's section is named after it. The name is fixed when the strategy is
+    /// created: <see cref="RetryStrategy.UpdateOptions"/> ignores it.
     /// </summary>
     public string? Name { get; set; }
 

@@ -8,6 +8,7 @@ public sealed class TimeoutOptions
     /// <summary>
     /// Gets or sets the strategy's name in telemetry, health reports and <see cref="TimeoutRejectedException"/>;
     /// <see langword="null"/> (default) for the type name. A timeout configured in a pipeline's section is named after it.
+    /// The name is fixed when the strategy is created: <see cref="TimeoutStrategy.UpdateOptions"/> ignores it.
     /// </summary>
     public string? Name { get; set; }
 

@@ -127,6 +127,23 @@ public class InFlightLimiterTests
     }
 
     [Fact]
+    public async Task Zero_permit_requests_are_counted_but_do_not_restart_the_idle_time()
+    {
+        var time = new FakeTimeProvider();
+        var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1, QueueLimit = 1, TimeProvider = time });
+        time.Advance(TimeSpan.FromSeconds(5));
+
+        Assert.True(limiter.AttemptAcquire(0).IsAcquired);
+        using (var probe = await limiter.AcquireAsync(0))
+        {
+            Assert.True(probe.IsAcquired);
+        }
+
+        Assert.Equal(TimeSpan.FromSeconds(5), limiter.IdleDuration);
+        Assert.Equal(2, limiter.GetStatistics()!.TotalSuccessfulLeases);
+    }
+
+    [Fact]
     public void Lease_disposed_twice_releases_once()
     {
         var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 2 });
