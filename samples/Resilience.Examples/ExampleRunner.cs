@@ -14,6 +14,7 @@ public static class ExampleRunner
         new TelemetryExample(),
         new ConfigurationExample(),
         new HttpExample(),
+        new GrpcExample(),
     ];
 
     /// <summary>Runs the example named by the first argument, all of them for <c>all</c>, or lists them.</summary>

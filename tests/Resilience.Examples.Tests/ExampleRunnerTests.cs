@@ -5,7 +5,7 @@ namespace Resilience.Examples.Tests;
 
 public partial class ExampleRunnerTests
 {
-    private static readonly string[] Names = ["circuit-breaker", "rate-limiting", "timeout", "retry", "fallback", "telemetry", "configuration", "http"];
+    private static readonly string[] Names = ["circuit-breaker", "rate-limiting", "timeout", "retry", "fallback", "telemetry", "configuration", "http", "grpc"];
 
     [Fact]
     public async Task Without_an_argument_it_lists_every_example()
@@ -43,6 +43,7 @@ public partial class ExampleRunnerTests
             ["telemetry.md"] = "telemetry",
             ["configuration.md"] = "configuration",
             ["http.md"] = "http",
+            ["grpc.md"] = "grpc",
         };
 
         foreach (var (page, name) in pages)
