@@ -148,18 +148,32 @@ public sealed class InFlightLimiter : RateLimiter
     /// </summary>
     /// <param name="permitCount">How many permits, at least one.</param>
     /// <returns>Whether the permits were taken; if so, <see cref="Release"/> them.</returns>
-    internal bool TryTake(int permitCount)
+    internal bool TryTake(int permitCount) => TryTake(permitCount, holdsQueue: false);
+
+    /// <summary>
+    /// Takes permits in one swap that counts the acquisition. Without the queue's lock the waiting flag says whether
+    /// anyone waits; under it (the caller has raised the flag) the queue itself does, and the swap lowers the flag if
+    /// the queue is empty.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool TryTake(int permitCount, bool holdsQueue)
     {
         var limit = _options.PermitLimit;
         while (true)
         {
             var state = Volatile.Read(ref _state);
-            if ((state & InUseMask) + permitCount > limit || ((state & WaitingFlag) != 0 && !NewcomersGoFirst()))
+            var othersWait = holdsQueue ? _queue.Count > 0 : (state & WaitingFlag) != 0;
+            if ((state & InUseMask) + permitCount > limit || (othersWait && !NewcomersGoFirst()))
             {
                 return false;
             }
 
             var next = state + permitCount + AcquisitionUnit;
+            if (holdsQueue && _queue.Count == 0)
+            {
+                next &= ~WaitingFlag;
+            }
+
             if (Interlocked.CompareExchange(ref _state, next, state) == state)
             {
                 CountHalfLap(next);
@@ -278,7 +292,7 @@ public sealed class InFlightLimiter : RateLimiter
             // Announce the waiter before checking once more, so a release between the failed take and this lock
             // either is seen here or sees the flag and dispatches.
             Interlocked.Or(ref _state, WaitingFlag);
-            if (permitCount == 0 ? TryTakeNone() : TryTakeWhileQueued(permitCount))
+            if (permitCount == 0 ? TryTakeNone() : TryTake(permitCount, holdsQueue: true))
             {
                 ClearWaitingFlagIfEmpty();
                 return new ValueTask<RateLimitLease>(Lease(permitCount));
@@ -315,35 +329,6 @@ public sealed class InFlightLimiter : RateLimiter
 
         waiter.Arm(cancellationToken, options.QueueTimeout, _timeProvider);
         return new ValueTask<RateLimitLease>(waiter.Task);
-    }
-
-    /// <summary>
-    /// Takes permits when no waiter comes first (the caller holds the queue's lock and has raised the waiting flag); the
-    /// same swap lowers the flag if the queue is empty.
-    /// </summary>
-    private bool TryTakeWhileQueued(int permitCount)
-    {
-        var limit = _options.PermitLimit;
-        while (true)
-        {
-            var state = Volatile.Read(ref _state);
-            if ((state & InUseMask) + permitCount > limit || (_queue.Count > 0 && !NewcomersGoFirst()))
-            {
-                return false;
-            }
-
-            var next = state + permitCount + AcquisitionUnit;
-            if (_queue.Count == 0)
-            {
-                next &= ~WaitingFlag;
-            }
-
-            if (Interlocked.CompareExchange(ref _state, next, state) == state)
-            {
-                CountHalfLap(next);
-                return true;
-            }
-        }
     }
 
     /// <summary>Lowers the waiting flag once the queue is empty (the caller holds the queue's lock).</summary>

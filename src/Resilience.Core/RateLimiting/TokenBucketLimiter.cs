@@ -167,12 +167,11 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     /// <inheritdoc />
     public override RateLimiterStatistics? GetStatistics()
     {
-        var settings = Volatile.Read(ref _settings);
-        var now = Now();
-        var available = settings.Capacity - (Math.Max(Arrival(), now) - now);
+        // Zero permits' shortfall, negated: the time's worth of permits in the bucket.
+        var available = -Shortfall(0, out _);
         return new RateLimiterStatistics
         {
-            CurrentAvailablePermits = Math.Max(0, available / settings.Interval),
+            CurrentAvailablePermits = Math.Max(0, available / Volatile.Read(ref _settings).Interval),
             CurrentQueuedCount = Volatile.Read(ref _waitingPermits),
             TotalSuccessfulLeases = Leases() + Volatile.Read(ref _zeroLeases),
             TotalFailedLeases = Volatile.Read(ref _failures),

@@ -24,7 +24,6 @@ public sealed class RetryStrategy : ResilienceStrategy
     public RetryStrategy(RetryOptions options)
         : base((options ?? throw new ArgumentNullException(nameof(options))).Name)
     {
-        ArgumentNullException.ThrowIfNull(options);
         _settings = new RetrySettings(options);
     }
 

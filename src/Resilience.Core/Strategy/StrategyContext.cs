@@ -30,6 +30,12 @@ public ref struct StrategyContext
         set => _frame.Token = value;
     }
 
+    /// <summary>
+    /// Gets the token this strategy was entered with: the one it replaced, if it replaced <see cref="CancellationToken"/>
+    /// (the engine keeps it to restore it after the exit).
+    /// </summary>
+    internal readonly CancellationToken IncomingCancellationToken => _slot.ReplacedToken ? _slot.OuterToken : _frame.Token;
+
     /// <summary>Gets this strategy's per-call scratch value; zero when the strategy is entered.</summary>
     public readonly ref long State => ref _slot.State;
 

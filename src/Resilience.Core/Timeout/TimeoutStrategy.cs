@@ -38,7 +38,6 @@ public sealed class TimeoutStrategy : ResilienceStrategy
     public TimeoutStrategy(TimeoutOptions options)
         : base((options ?? throw new ArgumentNullException(nameof(options))).Name)
     {
-        ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         _options = options.Clone();
         _timeProvider = options.TimeProvider ?? TimeProvider.System;
@@ -77,7 +76,6 @@ public sealed class TimeoutStrategy : ResilienceStrategy
         }
 
         owned.Source.CancelAfter(timeout);
-        owned.Outer = context.CancellationToken;
         owned.Link = context.CancellationToken.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), owned.Source);
         context.StateObject = owned;
         context.CancellationToken = owned.Source.Token;
@@ -91,9 +89,8 @@ public sealed class TimeoutStrategy : ResilienceStrategy
         if (context.StateObject is OwnedSource owned)
         {
             owned.Link.Dispose();
-            var outer = owned.Outer;
+            var outer = context.IncomingCancellationToken;
             var token = owned.Source.Token;
-            owned.Outer = default;
 
             // Cancelled from outside (the caller, or an outer timeout): not this timeout's doing.
             timedOut = owned.Source.IsCancellationRequested && !outer.IsCancellationRequested;
@@ -166,8 +163,5 @@ public sealed class TimeoutStrategy : ResilienceStrategy
         public CancellationTokenSource Source { get; } = source;
 
         public CancellationTokenRegistration Link { get; set; }
-
-        /// <summary>The token the call came in with, while the call runs.</summary>
-        public CancellationToken Outer { get; set; }
     }
 }
