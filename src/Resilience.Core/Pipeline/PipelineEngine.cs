@@ -210,8 +210,15 @@ internal static class PipelineEngine
         }
 
         continuation = null;
-        return ToOutcome(result, exception);
+        return exception is null ? new Outcome<TResult>(result!) : Failed<TResult>(exception);
     }
+
+    /// <summary>
+    /// An outcome holding <paramref name="exception"/>, built out of line: the fast path's own store of the outcome
+    /// then writes no reference, and needs no write barrier.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static Outcome<TResult> Failed<TResult>(Exception exception) => new(exception);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Outcome<TResult> ToOutcome<TResult>(TResult? result, Exception? exception) =>
