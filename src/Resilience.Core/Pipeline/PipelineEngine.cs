@@ -608,6 +608,8 @@ internal static class PipelineEngine
                 break;
 
             case ExitActionKind.Retry:
+                DisposeDiscarded(run.Outcome.Result);
+
                 // The token in force is the one this strategy passed inward: inner exits restored it.
                 run.Frame.Pipeline.Telemetry?.OnRetry(run.Frame.Pipeline.Strategies[run.Index], action.Delay);
                 run.Index++;
@@ -654,6 +656,27 @@ internal static class PipelineEngine
 
         LeaveStrategy(ref run);
         return PendingWork.None;
+    }
+
+    /// <summary>
+    /// Disposes a result a retry discards: it never reaches the caller, and an HTTP response left open through the
+    /// retry's delay holds its connection. A failure of that disposal is not the outcome of the call, which goes on.
+    /// </summary>
+    private static void DisposeDiscarded<TResult>(TResult? result)
+    {
+        if (typeof(TResult).IsValueType || result is not IDisposable disposable)
+        {
+            return;
+        }
+
+        try
+        {
+            disposable.Dispose();
+        }
+        catch (Exception)
+        {
+            // Deliberately ignored: see above.
+        }
     }
 
     private static void ApplyEntry<TResult, TState, TCallback>(ref PipelineRun<TResult, TState, TCallback> run, in Entry entry)

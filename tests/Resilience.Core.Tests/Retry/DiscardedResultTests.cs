@@ -1,0 +1,82 @@
+using Microsoft.Extensions.Time.Testing;
+
+namespace Resilience.Tests.Retry;
+
+public class DiscardedResultTests
+{
+    [Fact]
+    public async Task A_result_a_retry_discards_is_disposed_before_the_delay_and_the_result_returned_is_not()
+    {
+        var time = new FakeTimeProvider();
+        var pipeline = new ResiliencePipelineBuilder<Reply> { TimeProvider = time }
+            .AddRetry(new RetryOptions { MaxRetryAttempts = 2, Backoff = RetryBackoff.Constant, Delay = TimeSpan.FromSeconds(5), UseJitter = false }, static o => o.Result is { Status: 503 })
+            .Build();
+        var replies = new List<Reply>();
+
+        var call = pipeline.ExecuteAsync(_ =>
+        {
+            var reply = new Reply(replies.Count < 2 ? 503 : 200);
+            replies.Add(reply);
+            return new ValueTask<Reply>(reply);
+        }).AsTask();
+
+        // The first reply is released while the retry waits, not when the next attempt runs.
+        Assert.Single(replies);
+        Assert.True(replies[0].Disposed);
+        time.Advance(TimeSpan.FromSeconds(5));
+        await WaitUntil(() => replies.Count == 2);
+        Assert.True(replies[1].Disposed);
+        time.Advance(TimeSpan.FromSeconds(5));
+
+        var served = await call.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Same(replies[2], served);
+        Assert.False(served.Disposed);
+    }
+
+    [Fact]
+    public void The_last_failed_result_is_returned_undisposed_when_the_retries_are_spent_and_a_throwing_dispose_does_not_fail_the_call()
+    {
+        var pipeline = new ResiliencePipelineBuilder<Reply>()
+            .AddRetry(new RetryOptions { MaxRetryAttempts = 1, Delay = TimeSpan.Zero, MaxDelay = TimeSpan.Zero }, static o => o.Result is { Status: 503 })
+            .Build();
+        var replies = new List<Reply>();
+
+        var served = pipeline.Execute(_ =>
+        {
+            var reply = new Reply(503, throwOnDispose: replies.Count == 0);
+            replies.Add(reply);
+            return reply;
+        });
+
+        Assert.Equal(2, replies.Count);
+        Assert.True(replies[0].Disposed);
+        Assert.Same(replies[1], served);
+        Assert.False(served.Disposed);
+    }
+
+    private static async Task WaitUntil(Func<bool> condition)
+    {
+        for (var i = 0; i < 1000 && !condition(); i++)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.True(condition());
+    }
+
+    private sealed class Reply(int status, bool throwOnDispose = false) : IDisposable
+    {
+        public int Status { get; } = status;
+
+        public bool Disposed { get; private set; }
+
+        public void Dispose()
+        {
+            Disposed = true;
+            if (throwOnDispose)
+            {
+                throw new InvalidOperationException("dispose failed");
+            }
+        }
+    }
+}
