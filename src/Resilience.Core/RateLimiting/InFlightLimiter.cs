@@ -248,7 +248,7 @@ public sealed class InFlightLimiter : RateLimiter
         {
             // No queue: refused without raising the waiting flag, which would turn pipeline calls away meanwhile.
             CountFailure();
-            return new ValueTask<RateLimitLease>(LimiterLease.Failed);
+            return new ValueTask<RateLimitLease>(LimiterLease.QueueLimitReached);
         }
 
         return Enqueue(permitCount, cancellationToken);
@@ -304,7 +304,7 @@ public sealed class InFlightLimiter : RateLimiter
                 {
                     ClearWaitingFlagIfEmpty();
                     CountFailure();
-                    return new ValueTask<RateLimitLease>(LimiterLease.Failed);
+                    return new ValueTask<RateLimitLease>(LimiterLease.QueueLimitReached);
                 }
 
                 // LIFO: the oldest waiters make room for the newest, as many as it needs.

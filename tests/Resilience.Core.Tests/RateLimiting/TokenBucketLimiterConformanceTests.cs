@@ -235,6 +235,29 @@ public class TokenBucketLimiterConformanceTests
         Assert.NotNull(bucket.Limiter.IdleDuration);
     }
 
+    [Theory]
+    [MemberData(nameof(Limiters))]
+    public async Task Refusals_carry_retry_after_and_nothing_else(string kind)
+    {
+        using var bucket = Bucket.Create(kind, burst: 1, wait: true);
+        var limiter = bucket.Limiter;
+        using var acquired = limiter.AttemptAcquire();
+        AssertMetadata(acquired, retryAfter: null);
+        AssertMetadata(limiter.AttemptAcquire(1), retryAfter: TimeSpan.FromSeconds(1));
+        AssertMetadata(limiter.AttemptAcquire(0), retryAfter: TimeSpan.FromSeconds(1));
+
+        // One request waits for the next permit (in the BCL's queue, in our reservation); a second cannot wait, and its
+        // retry-after counts the permit the first waits for.
+        var waiting = limiter.AcquireAsync(1).AsTask();
+        Assert.False(waiting.IsCompleted);
+        AssertMetadata(await Served(limiter.AcquireAsync(1).AsTask()), retryAfter: TimeSpan.FromSeconds(2));
+
+        bucket.PassPeriod();
+        using var served = await Served(waiting);
+        Assert.True(served.IsAcquired);
+        AssertMetadata(served, retryAfter: null);
+    }
+
     // Ours only: the BCL's bucket has no maximum wait (a request waits in its queue for as long as it takes), so failing
     // a zero-permit request whose permit comes later than MaxWait, with the time it would take, has no BCL counterpart.
     [Fact]
@@ -317,6 +340,22 @@ public class TokenBucketLimiterConformanceTests
 
     /// <summary>Awaits a lease; a waiter the limiter lost fails the test instead of hanging the run.</summary>
     private static Task<RateLimitLease> Served(Task<RateLimitLease> acquisition) => acquisition.WaitAsync(TimeSpan.FromSeconds(30));
+
+    /// <summary>
+    /// Asserts a lease's metadata, names and values, through both lookups and <see cref="RateLimitLease.GetAllMetadata"/>.
+    /// <see cref="RateLimitLease.MetadataNames"/> itself is not compared: the BCL's leases list <c>RETRY_AFTER</c> on
+    /// every lease, with or without a value, ours only when it has one.
+    /// </summary>
+    private static void AssertMetadata(RateLimitLease lease, TimeSpan? retryAfter)
+    {
+        var expected = retryAfter is null ? [] : new[] { new KeyValuePair<string, object?>(MetadataName.RetryAfter.Name, retryAfter.Value) };
+        Assert.Equal(expected, lease.GetAllMetadata());
+        Assert.Equal(retryAfter is not null, lease.TryGetMetadata(MetadataName.RetryAfter, out var typed));
+        Assert.Equal(retryAfter ?? default, typed);
+        Assert.Equal(retryAfter is not null, lease.TryGetMetadata(MetadataName.RetryAfter.Name, out var byName));
+        Assert.Equal(retryAfter, (TimeSpan?)byName);
+        Assert.False(lease.TryGetMetadata(MetadataName.ReasonPhrase, out _));
+    }
 
     private static void AssertStatistics(RateLimiter limiter, long available, long failed, long succeeded)
     {
