@@ -42,6 +42,26 @@ public class RateLimiterPipelineTests
     }
 
     [Fact]
+    public async Task A_call_waiting_for_a_bucket_that_is_disposed_is_rejected_and_never_runs()
+    {
+        var time = new FakeTimeProvider();
+        var bucket = new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 1, Burst = 1, MaxWait = TimeSpan.FromSeconds(2), TimeProvider = time });
+        var pipeline = new ResiliencePipelineBuilder().AddRateLimiter(bucket).Build();
+        pipeline.Execute(static _ => 0);
+
+        var ran = 0;
+        var waiting = pipeline.ExecuteOutcomeAsync((_, _) => new ValueTask<int>(Interlocked.Increment(ref ran)), 0).AsTask();
+        Assert.False(waiting.IsCompleted);
+        bucket.Dispose();
+        time.Advance(TimeSpan.FromSeconds(1));
+
+        var outcome = await waiting.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(outcome.IsRejected);
+        Assert.Equal(RejectionReason.RateLimited, outcome.Rejection.Reason);
+        Assert.Equal(0, ran);
+    }
+
+    [Fact]
     public async Task Concurrency_permit_is_released_on_success_failure_and_cancellation()
     {
         var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1 });

@@ -157,6 +157,45 @@ public class TokenBucketLimiterConformanceTests
     }
 
     [Theory]
+    [InlineData("bcl", false)]
+    [InlineData("bcl", true)]
+    [InlineData("ours", false)]
+    [InlineData("ours", true)]
+    public async Task Disposal_fails_waiting_requests_without_metadata(string kind, bool disposeAsync)
+    {
+        // RateLimiter.Dispose's contract: "This completes any queued acquires with a failed lease."
+        var bucket = Bucket.Create(kind, burst: 2, wait: true);
+        Assert.True(bucket.Limiter.AttemptAcquire(2).IsAcquired);
+        using var cancel = new CancellationTokenSource();
+        var waiting = new[]
+        {
+            bucket.Limiter.AcquireAsync(0).AsTask(), bucket.Limiter.AcquireAsync(1).AsTask(), bucket.Limiter.AcquireAsync(1, cancel.Token).AsTask(),
+        };
+        Assert.All(waiting, task => Assert.False(task.IsCompleted));
+
+        if (disposeAsync)
+        {
+            await bucket.Limiter.DisposeAsync();
+        }
+        else
+        {
+            bucket.Dispose();
+        }
+
+        foreach (var task in waiting)
+        {
+            var lease = await Served(task);
+            Assert.False(lease.IsAcquired);
+            AssertMetadata(lease, retryAfter: null);
+        }
+
+        // Time passing after disposal grants nothing to anyone.
+        bucket.PassPeriod();
+        bucket.PassPeriod();
+        Assert.Throws<ObjectDisposedException>(() => bucket.Limiter.AttemptAcquire(1));
+    }
+
+    [Theory]
     [MemberData(nameof(Limiters))]
     public async Task An_already_cancelled_acquisition_throws_for_the_callers_token(string kind)
     {
