@@ -401,6 +401,7 @@ public sealed class InFlightLimiter : RateLimiter
 
     private void Abandon(Waiter waiter, bool cancelled)
     {
+        bool othersWait;
         // Queue path only (a caller waits, or a release found waiters): see the class remarks.
         lock (_queue)
         {
@@ -412,6 +413,7 @@ public sealed class InFlightLimiter : RateLimiter
             _queue.Remove(waiter.Node);
             _queuedPermits -= waiter.PermitCount;
             ClearWaitingFlagIfEmpty();
+            othersWait = _queue.Count > 0;
         }
 
         CountFailure();
@@ -422,6 +424,13 @@ public sealed class InFlightLimiter : RateLimiter
         else
         {
             waiter.Complete(LimiterLease.Failed);
+        }
+
+        if (othersWait)
+        {
+            // The waiter that left may have been the one the free permits could not serve: the next may fit now, and no
+            // release may come for long.
+            Dispatch();
         }
     }
 
