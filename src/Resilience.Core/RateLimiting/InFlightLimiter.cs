@@ -416,13 +416,14 @@ public sealed class InFlightLimiter : RateLimiter
             othersWait = _queue.Count > 0;
         }
 
-        CountFailure();
+        // A cancelled request returns no lease, so it is no failed lease (as the BCL's limiters count); a timeout is one.
         if (cancelled)
         {
             waiter.Cancel();
         }
         else
         {
+            CountFailure();
             waiter.Complete(LimiterLease.Failed);
         }
 

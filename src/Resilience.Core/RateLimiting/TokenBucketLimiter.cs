@@ -373,8 +373,8 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
             }
             catch (OperationCanceledException)
             {
+                // A cancelled request returns no lease, so it is no failed lease (as the BCL's limiters count).
                 GiveBack(reserved, cost, permitCount);
-                CountFailure();
                 throw;
             }
             finally
@@ -526,18 +526,8 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
                 return LimiterLease.FailedWithRetryAfter(Ticks(until));
             }
 
-            bool slept;
-            try
-            {
-                slept = await SleepAsync(until, cancellationToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                CountFailure();
-                throw;
-            }
-
-            if (!slept)
+            // A cancellation throws through: no lease, so no failed lease.
+            if (!await SleepAsync(until, cancellationToken).ConfigureAwait(false))
             {
                 CountFailure();
                 return LimiterLease.Failed;

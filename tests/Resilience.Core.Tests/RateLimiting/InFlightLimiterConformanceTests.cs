@@ -153,6 +153,9 @@ public class InFlightLimiterConformanceTests
         var after = await Assert.ThrowsAsync<TaskCanceledException>(() => queued.AsTask());
         Assert.Equal(late.Token, after.CancellationToken);
 
+        // A cancelled request returns no lease, so it is no failed lease either.
+        AssertStatistics(limiter, available: 0, queued: 0, failed: 0, succeeded: 1);
+
         // The cancelled waiter's place is free again, and it took no permit.
         var next = limiter.AcquireAsync(1);
         Assert.False(next.IsCompleted);

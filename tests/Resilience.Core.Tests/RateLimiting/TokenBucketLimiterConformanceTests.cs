@@ -197,6 +197,29 @@ public class TokenBucketLimiterConformanceTests
 
     [Theory]
     [MemberData(nameof(Limiters))]
+    public async Task A_waiter_cancelled_while_it_waits_is_no_failed_lease_and_takes_nothing(string kind)
+    {
+        using var bucket = Bucket.Create(kind, burst: 1, wait: true);
+        Assert.True(bucket.Limiter.AttemptAcquire().IsAcquired);
+        using var cancel = new CancellationTokenSource();
+        var waiting = new[] { bucket.Limiter.AcquireAsync(0, cancel.Token).AsTask(), bucket.Limiter.AcquireAsync(1, cancel.Token).AsTask() };
+        Assert.All(waiting, task => Assert.False(task.IsCompleted));
+
+        cancel.Cancel();
+        foreach (var task in waiting)
+        {
+            var error = await Assert.ThrowsAsync<TaskCanceledException>(() => task);
+            Assert.Equal(cancel.Token, error.CancellationToken);
+        }
+
+        // A cancelled request returns no lease, so it is no failed lease either; the permit it waited for is still there.
+        AssertStatistics(bucket.Limiter, available: 0, failed: 0, succeeded: 1);
+        bucket.PassPeriod();
+        AssertStatistics(bucket.Limiter, available: 1, failed: 0, succeeded: 1);
+    }
+
+    [Theory]
+    [MemberData(nameof(Limiters))]
     public async Task An_already_cancelled_acquisition_throws_for_the_callers_token(string kind)
     {
         using var bucket = Bucket.Create(kind, burst: 1, wait: true);
