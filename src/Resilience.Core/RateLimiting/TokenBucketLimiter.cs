@@ -461,21 +461,31 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     }
 
     /// <inheritdoc />
-    protected override async ValueTask<RateLimitLease> AcquireAsyncCore(int permitCount, CancellationToken cancellationToken)
+    /// <remarks>Not an async method: a permit count out of range or a disposed bucket throws at the call, as the BCL's limiters do.</remarks>
+    protected override ValueTask<RateLimitLease> AcquireAsyncCore(int permitCount, CancellationToken cancellationToken)
     {
-        cancellationToken.ThrowIfCancellationRequested();
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<RateLimitLease>(cancellationToken);
+        }
+
         if (Volatile.Read(ref _settings).MaxWait == 0)
         {
-            return AttemptAcquireCore(permitCount);
+            return new ValueTask<RateLimitLease>(AttemptAcquireCore(permitCount));
         }
 
         CheckPermitCount(permitCount);
         if (permitCount == 0)
         {
-            return await AwaitPermitAsync(cancellationToken).ConfigureAwait(false);
+            return AwaitPermitAsync(cancellationToken);
         }
 
-        if (TryTake(permitCount, out _) || await WaitAsync(permitCount, cancellationToken).ConfigureAwait(false))
+        return TryTake(permitCount, out _) ? new ValueTask<RateLimitLease>(LimiterLease.Acquired) : WaitForLeaseAsync(permitCount, cancellationToken);
+    }
+
+    private async ValueTask<RateLimitLease> WaitForLeaseAsync(int permitCount, CancellationToken cancellationToken)
+    {
+        if (await WaitAsync(permitCount, cancellationToken).ConfigureAwait(false))
         {
             return LimiterLease.Acquired;
         }

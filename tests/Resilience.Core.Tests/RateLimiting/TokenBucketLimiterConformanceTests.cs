@@ -145,6 +145,21 @@ public class TokenBucketLimiterConformanceTests
     }
 
     [Theory]
+    [InlineData("bcl", false)]
+    [InlineData("bcl", true)]
+    [InlineData("ours", false)]
+    [InlineData("ours", true)]
+    public void Acquire_async_throws_misuse_at_the_call_not_in_the_task_it_returns(string kind, bool wait)
+    {
+        // Usage errors surface where the call is made, as .NET's async methods throw argument and disposal errors.
+        var bucket = Bucket.Create(kind, burst: 2, wait: wait);
+        Assert.Equal(kind == "bcl" ? "tokenCount" : "permitCount", Assert.Throws<ArgumentOutOfRangeException>(() => { _ = bucket.Limiter.AcquireAsync(3); }).ParamName);
+        bucket.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => { _ = bucket.Limiter.AcquireAsync(1); });
+        Assert.Throws<ObjectDisposedException>(() => { _ = bucket.Limiter.AcquireAsync(0); });
+    }
+
+    [Theory]
     [MemberData(nameof(Limiters))]
     public async Task Calls_after_disposal_throw(string kind)
     {
