@@ -13,11 +13,15 @@ namespace Resilience;
 /// <remarks>
 /// Looking up and creating partitions is lock-free (a concurrent dictionary). Eviction takes a lock so that only one
 /// thread trims at a time; it runs when the cap is passed (then it trims a quarter of the partitions, so its cost is
-/// spread over many new keys) and every quarter of the cap of new partitions (at least 1,024) for idle ones.
+/// spread over many new keys) and every quarter of the cap of new partitions (at least 1,024) for idle ones. Past the
+/// cap, idle partitions (<see cref="RateLimiter.IdleDuration"/> set) go before busy ones, whose limits are in use.
 /// </remarks>
 public sealed class BoundedPartitionedLimiter<TKey> : PartitionedRateLimiter<TKey>
     where TKey : notnull
 {
+    // Added to a busy partition's last use (Environment.TickCount64, far below it) to order it after every idle one.
+    private const long BusyRank = 1L << 61;
+
     private readonly ConcurrentDictionary<TKey, Partition> _partitions;
     private readonly Func<TKey, RateLimiter> _factory;
     private readonly Lock _trimming = new();
@@ -142,11 +146,27 @@ public sealed class BoundedPartitionedLimiter<TKey> : PartitionedRateLimiter<TKe
         {
             var entries = _partitions.ToArray();
             var removed = 0;
-            foreach (var (key, partition) in entries)
+
+            // Eviction order for the cap: idle partitions before busy ones (a busy limiter's permits are in use or its
+            // bucket is refilling: evicting it would give its key a fresh limit while its calls still run), each least
+            // recently used first. Removed and the newest partitions are left out (long.MaxValue).
+            var order = new long[entries.Length];
+            for (var i = 0; i < entries.Length; i++)
             {
-                if (partition != newest && partition.Limiter.IdleDuration >= IdleTimeout && Remove(key, partition))
+                var (key, partition) = entries[i];
+                var idle = partition.Limiter.IdleDuration;
+                if (partition == newest)
                 {
+                    order[i] = long.MaxValue;
+                }
+                else if (idle >= IdleTimeout && Remove(key, partition))
+                {
+                    order[i] = long.MaxValue;
                     removed++;
+                }
+                else
+                {
+                    order[i] = (idle is null ? BusyRank : 0) + Math.Max(0, partition.LastUsed);
                 }
             }
 
@@ -156,13 +176,10 @@ public sealed class BoundedPartitionedLimiter<TKey> : PartitionedRateLimiter<TKe
                 return;
             }
 
-            // Least recently used first: find the age that cuts off the excess, then remove what is at least that old.
-            var ages = entries.Select(e => e.Value.LastUsed).ToArray();
-            Array.Sort(ages);
-            var cutoff = ages[Math.Min(ages.Length - 1, excess - 1)];
-            foreach (var (key, partition) in entries)
+            Array.Sort(order, entries);
+            for (var i = 0; i < entries.Length && excess > 0 && order[i] != long.MaxValue; i++)
             {
-                if (excess > 0 && partition != newest && partition.LastUsed <= cutoff && Remove(key, partition))
+                if (Remove(entries[i].Key, entries[i].Value))
                 {
                     excess--;
                 }

@@ -248,7 +248,7 @@ public sealed class InFlightLimiter : RateLimiter
         {
             // No queue: refused without raising the waiting flag, which would turn pipeline calls away meanwhile.
             CountFailure();
-            return new ValueTask<RateLimitLease>(LimiterLease.Failed);
+            return new ValueTask<RateLimitLease>(LimiterLease.QueueLimitReached);
         }
 
         return Enqueue(permitCount, cancellationToken);
@@ -304,7 +304,7 @@ public sealed class InFlightLimiter : RateLimiter
                 {
                     ClearWaitingFlagIfEmpty();
                     CountFailure();
-                    return new ValueTask<RateLimitLease>(LimiterLease.Failed);
+                    return new ValueTask<RateLimitLease>(LimiterLease.QueueLimitReached);
                 }
 
                 // LIFO: the oldest waiters make room for the newest, as many as it needs.
@@ -401,6 +401,7 @@ public sealed class InFlightLimiter : RateLimiter
 
     private void Abandon(Waiter waiter, bool cancelled)
     {
+        bool othersWait;
         // Queue path only (a caller waits, or a release found waiters): see the class remarks.
         lock (_queue)
         {
@@ -412,16 +413,25 @@ public sealed class InFlightLimiter : RateLimiter
             _queue.Remove(waiter.Node);
             _queuedPermits -= waiter.PermitCount;
             ClearWaitingFlagIfEmpty();
+            othersWait = _queue.Count > 0;
         }
 
-        CountFailure();
+        // A cancelled request returns no lease, so it is no failed lease (as the BCL's limiters count); a timeout is one.
         if (cancelled)
         {
             waiter.Cancel();
         }
         else
         {
+            CountFailure();
             waiter.Complete(LimiterLease.Failed);
+        }
+
+        if (othersWait)
+        {
+            // The waiter that left may have been the one the free permits could not serve: the next may fit now, and no
+            // release may come for long.
+            Dispatch();
         }
     }
 

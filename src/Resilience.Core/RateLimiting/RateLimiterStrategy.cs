@@ -129,6 +129,12 @@ public sealed class RateLimiterStrategy : ResilienceStrategy
             return Entry.Admitted;
         }
 
+        // Disposed while the call waited: refused, as a disposed limiter's queue refuses its waiters.
+        if (bucket.IsDisposed)
+        {
+            return Entry.Reject(RejectionReason.RateLimited);
+        }
+
         // The wait would exceed the maximum: report how long until a permit.
         return bucket.AttemptAcquire(1) is { IsAcquired: false } lease ? Refuse(lease) : Entry.Admitted;
     }

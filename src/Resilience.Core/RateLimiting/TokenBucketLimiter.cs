@@ -68,6 +68,9 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     private long _waitingPermits;
     private int _disposed;
 
+    // Cancelled by disposal, to fail the requests that wait (created by the first one, so a bucket that never waits has none).
+    private CancellationTokenSource? _disposal;
+
     /// <summary>Initializes a new, full bucket.</summary>
     /// <param name="options">The options; validated and copied.</param>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its range.</exception>
@@ -360,17 +363,18 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
             Interlocked.Add(ref _waitingPermits, permitCount);
             try
             {
-                await Task.Delay(Ticks(wait), _clock.Provider, cancellationToken).ConfigureAwait(false);
+                if (!await SleepAsync(wait, cancellationToken).ConfigureAwait(false))
+                {
+                    // Disposed meanwhile: the reservation is given back as a cancelled one is, and the request fails.
+                    GiveBack(reserved, cost, permitCount);
+                    CountFailure();
+                    return false;
+                }
             }
             catch (OperationCanceledException)
             {
-                // Give the slot back if nobody reserved after it; otherwise it stays spent, leased to no one.
-                if (Interlocked.CompareExchange(ref _arrival, reserved - cost, reserved) != reserved)
-                {
-                    BookUnleased(permitCount);
-                }
-
-                CountFailure();
+                // A cancelled request returns no lease, so it is no failed lease (as the BCL's limiters count).
+                GiveBack(reserved, cost, permitCount);
                 throw;
             }
             finally
@@ -380,6 +384,62 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
         }
 
         return true;
+    }
+
+    /// <summary>Gives a waiter's slot back if nobody reserved after it; otherwise it stays spent, leased to no one.</summary>
+    private void GiveBack(long reserved, long cost, int permitCount)
+    {
+        if (Interlocked.CompareExchange(ref _arrival, reserved - cost, reserved) != reserved)
+        {
+            BookUnleased(permitCount);
+        }
+    }
+
+    /// <summary>
+    /// Sleeps for a waiter (a scaled duration) until its time, its caller cancels (it throws for the caller's token) or the
+    /// bucket is disposed (it returns <see langword="false"/>, as <see cref="RateLimiter.Dispose()"/> fails every waiter).
+    /// </summary>
+    private async Task<bool> SleepAsync(long scaled, CancellationToken cancellationToken)
+    {
+        var disposal = DisposalToken();
+        using var linked = cancellationToken.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, disposal) : null;
+        try
+        {
+            await Task.Delay(Ticks(scaled), _clock.Provider, linked?.Token ?? disposal).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+        catch (OperationCanceledException)
+        {
+            // The linked token cancelled the delay: throw for the caller's own, as a queued BCL request does.
+            throw new TaskCanceledException(null, null, cancellationToken);
+        }
+    }
+
+    /// <summary>The token disposal cancels; created by the first waiter, and cancelled already if disposal came first.</summary>
+    private CancellationToken DisposalToken()
+    {
+        var disposal = Volatile.Read(ref _disposal);
+        if (disposal is null)
+        {
+            var created = new CancellationTokenSource();
+            disposal = Interlocked.CompareExchange(ref _disposal, created, null) ?? created;
+            if (!ReferenceEquals(disposal, created))
+            {
+                created.Dispose();
+            }
+        }
+
+        // Published before reading the flag, as disposal sets the flag before reading the source: one sees the other.
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            disposal.Cancel();
+        }
+
+        return disposal.Token;
     }
 
     /// <inheritdoc />
@@ -401,26 +461,36 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     }
 
     /// <inheritdoc />
-    protected override async ValueTask<RateLimitLease> AcquireAsyncCore(int permitCount, CancellationToken cancellationToken)
+    /// <remarks>Not an async method: a permit count out of range or a disposed bucket throws at the call, as the BCL's limiters do.</remarks>
+    protected override ValueTask<RateLimitLease> AcquireAsyncCore(int permitCount, CancellationToken cancellationToken)
     {
-        cancellationToken.ThrowIfCancellationRequested();
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<RateLimitLease>(cancellationToken);
+        }
+
         if (Volatile.Read(ref _settings).MaxWait == 0)
         {
-            return AttemptAcquireCore(permitCount);
+            return new ValueTask<RateLimitLease>(AttemptAcquireCore(permitCount));
         }
 
         CheckPermitCount(permitCount);
         if (permitCount == 0)
         {
-            return await AwaitPermitAsync(cancellationToken).ConfigureAwait(false);
+            return AwaitPermitAsync(cancellationToken);
         }
 
-        if (TryTake(permitCount, out _) || await WaitAsync(permitCount, cancellationToken).ConfigureAwait(false))
+        return TryTake(permitCount, out _) ? new ValueTask<RateLimitLease>(LimiterLease.Acquired) : WaitForLeaseAsync(permitCount, cancellationToken);
+    }
+
+    private async ValueTask<RateLimitLease> WaitForLeaseAsync(int permitCount, CancellationToken cancellationToken)
+    {
+        if (await WaitAsync(permitCount, cancellationToken).ConfigureAwait(false))
         {
             return LimiterLease.Acquired;
         }
 
-        return LimiterLease.FailedWithRetryAfter(RetryAfter(permitCount));
+        return IsDisposed ? LimiterLease.Failed : LimiterLease.FailedWithRetryAfter(RetryAfter(permitCount));
     }
 
     /// <summary>
@@ -466,14 +536,11 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
                 return LimiterLease.FailedWithRetryAfter(Ticks(until));
             }
 
-            try
-            {
-                await Task.Delay(Ticks(until), _clock.Provider, cancellationToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
+            // A cancellation throws through: no lease, so no failed lease.
+            if (!await SleepAsync(until, cancellationToken).ConfigureAwait(false))
             {
                 CountFailure();
-                throw;
+                return LimiterLease.Failed;
             }
         }
     }
@@ -481,9 +548,17 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     /// <inheritdoc />
     protected override void Dispose(bool disposing)
     {
-        Interlocked.Exchange(ref _disposed, 1);
+        // Fails the requests that wait (see DisposalToken for the order). DisposeAsync comes here too, with disposing false.
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            Volatile.Read(ref _disposal)?.Cancel();
+        }
+
         base.Dispose(disposing);
     }
+
+    /// <summary>Gets whether the bucket was disposed.</summary>
+    internal bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 
     /// <summary>Counts a refused acquisition (rare next to successes, so one shared counter is enough).</summary>
     internal void CountFailure() => Interlocked.Increment(ref _failures);

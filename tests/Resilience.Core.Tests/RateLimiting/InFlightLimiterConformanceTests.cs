@@ -153,6 +153,9 @@ public class InFlightLimiterConformanceTests
         var after = await Assert.ThrowsAsync<TaskCanceledException>(() => queued.AsTask());
         Assert.Equal(late.Token, after.CancellationToken);
 
+        // A cancelled request returns no lease, so it is no failed lease either.
+        AssertStatistics(limiter, available: 0, queued: 0, failed: 0, succeeded: 1);
+
         // The cancelled waiter's place is free again, and it took no permit.
         var next = limiter.AcquireAsync(1);
         Assert.False(next.IsCompleted);
@@ -229,6 +232,63 @@ public class InFlightLimiterConformanceTests
         Assert.Null(limiter.IdleDuration);
         lease.Dispose();
         Assert.NotNull(limiter.IdleDuration);
+    }
+
+    [Theory]
+    [MemberData(nameof(Limiters))]
+    public async Task Only_a_request_the_queue_cannot_take_carries_a_reason_phrase(string kind)
+    {
+        const string QueueLimitReached = "Queue limit reached";
+
+        // Oldest first, queue full: refused with the reason; a refused attempt and a refused zero-permit probe carry none.
+        using (var limiter = Create(kind, permitLimit: 1, queueLimit: 1, QueueProcessingOrder.OldestFirst))
+        {
+            using var held = limiter.AttemptAcquire(1);
+            AssertMetadata(held);
+            AssertMetadata(limiter.AttemptAcquire(1));
+            AssertMetadata(limiter.AttemptAcquire(0));
+            var queued = limiter.AcquireAsync(1);
+            AssertMetadata(await Served(limiter.AcquireAsync(1)), reason: QueueLimitReached);
+
+            // Disposal fails the waiter without a reason.
+            limiter.Dispose();
+            AssertMetadata(await Served(queued));
+        }
+
+        // No queue at all: the same reason, whatever the order.
+        foreach (var order in new[] { QueueProcessingOrder.OldestFirst, QueueProcessingOrder.NewestFirst })
+        {
+            using var limiter = Create(kind, permitLimit: 1, queueLimit: 0, order);
+            using var held = limiter.AttemptAcquire(1);
+            AssertMetadata(await Served(limiter.AcquireAsync(1)), reason: QueueLimitReached);
+        }
+
+        // Newest first: an evicted waiter fails without a reason; a request larger than the queue fails with it.
+        using (var limiter = Create(kind, permitLimit: 2, queueLimit: 1, QueueProcessingOrder.NewestFirst))
+        {
+            using var held = limiter.AttemptAcquire(2);
+            var oldest = limiter.AcquireAsync(1);
+            var newest = limiter.AcquireAsync(1);
+            AssertMetadata(await Served(oldest));
+            AssertMetadata(await Served(limiter.AcquireAsync(2)), reason: QueueLimitReached);
+            Assert.False(newest.IsCompleted);
+        }
+    }
+
+    /// <summary>
+    /// Asserts a lease's metadata, names and values, through both lookups (by name and by typed name) and through
+    /// <see cref="RateLimitLease.GetAllMetadata"/>. <see cref="RateLimitLease.MetadataNames"/> itself is not compared:
+    /// the BCL's leases list <c>REASON_PHRASE</c> on every lease, with or without a value, ours only when it has one.
+    /// </summary>
+    private static void AssertMetadata(RateLimitLease lease, string? reason = null)
+    {
+        var expected = reason is null ? [] : new[] { new KeyValuePair<string, object?>(MetadataName.ReasonPhrase.Name, reason) };
+        Assert.Equal(expected, lease.GetAllMetadata());
+        Assert.Equal(reason is not null, lease.TryGetMetadata(MetadataName.ReasonPhrase, out var typed));
+        Assert.Equal(reason, typed);
+        Assert.Equal(reason is not null, lease.TryGetMetadata(MetadataName.ReasonPhrase.Name, out var byName));
+        Assert.Equal(reason, byName);
+        Assert.False(lease.TryGetMetadata(MetadataName.RetryAfter, out _));
     }
 
     /// <summary>Awaits a lease; a waiter the limiter lost fails the test instead of hanging the run.</summary>

@@ -36,6 +36,24 @@ public class PartitionedLimiterTests
     }
 
     [Fact]
+    public void A_key_flood_evicts_idle_partitions_before_one_whose_permit_is_held()
+    {
+        // Evicting a partition whose permits are held forgets them: its key would get a fresh limit while its calls run.
+        var limiter = new BoundedPartitionedLimiter<int>(_ => new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1 }), maxPartitions: 4);
+        using var held = limiter.AttemptAcquire(0);
+        Assert.True(held.IsAcquired);
+        for (var key = 1; key <= 100; key++)
+        {
+            limiter.AttemptAcquire(key).Dispose();
+            Assert.InRange(limiter.Count, 1, 5);
+        }
+
+        // Key 0's permit is still held: its partition refuses a second call, where a fresh one would admit it.
+        using var second = limiter.AttemptAcquire(0);
+        Assert.False(second.IsAcquired);
+    }
+
+    [Fact]
     public void Idle_partitions_are_evicted_and_come_back_fresh()
     {
         var time = new FakeTimeProvider();

@@ -42,6 +42,43 @@ public class RateLimiterPipelineTests
     }
 
     [Fact]
+    public async Task A_call_waiting_for_a_bucket_that_is_disposed_is_rejected_and_never_runs()
+    {
+        var time = new FakeTimeProvider();
+        var bucket = new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 1, Burst = 1, MaxWait = TimeSpan.FromSeconds(2), TimeProvider = time });
+        var pipeline = new ResiliencePipelineBuilder().AddRateLimiter(bucket).Build();
+        pipeline.Execute(static _ => 0);
+
+        var ran = 0;
+        var waiting = pipeline.ExecuteOutcomeAsync((_, _) => new ValueTask<int>(Interlocked.Increment(ref ran)), 0).AsTask();
+        Assert.False(waiting.IsCompleted);
+        bucket.Dispose();
+        time.Advance(TimeSpan.FromSeconds(1));
+
+        var outcome = await waiting.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(outcome.IsRejected);
+        Assert.Equal(RejectionReason.RateLimited, outcome.Rejection.Reason);
+        Assert.Equal(0, ran);
+    }
+
+    [Fact]
+    public async Task A_call_that_would_wait_for_a_bucket_disposed_before_it_came_is_rejected_at_once()
+    {
+        // The pipeline's path checks no disposal (it costs the admitted call nothing); a call that must wait finds the
+        // bucket disposed when it starts to wait, and does not sleep until its slot.
+        var time = new FakeTimeProvider();
+        var bucket = new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 1, Burst = 1, MaxWait = TimeSpan.FromSeconds(2), TimeProvider = time });
+        var pipeline = new ResiliencePipelineBuilder().AddRateLimiter(bucket).Build();
+        pipeline.Execute(static _ => 0);
+        bucket.Dispose();
+
+        // The fake clock never moves: only the disposal can end the wait.
+        var outcome = await pipeline.ExecuteOutcomeAsync(static (_, _) => new ValueTask<int>(1), 0).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(outcome.IsRejected);
+        Assert.Equal(RejectionReason.RateLimited, outcome.Rejection.Reason);
+    }
+
+    [Fact]
     public async Task Concurrency_permit_is_released_on_success_failure_and_cancellation()
     {
         var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1 });

@@ -145,6 +145,21 @@ public class TokenBucketLimiterConformanceTests
     }
 
     [Theory]
+    [InlineData("bcl", false)]
+    [InlineData("bcl", true)]
+    [InlineData("ours", false)]
+    [InlineData("ours", true)]
+    public void Acquire_async_throws_misuse_at_the_call_not_in_the_task_it_returns(string kind, bool wait)
+    {
+        // Usage errors surface where the call is made, as .NET's async methods throw argument and disposal errors.
+        var bucket = Bucket.Create(kind, burst: 2, wait: wait);
+        Assert.Equal(kind == "bcl" ? "tokenCount" : "permitCount", Assert.Throws<ArgumentOutOfRangeException>(() => { _ = bucket.Limiter.AcquireAsync(3); }).ParamName);
+        bucket.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => { _ = bucket.Limiter.AcquireAsync(1); });
+        Assert.Throws<ObjectDisposedException>(() => { _ = bucket.Limiter.AcquireAsync(0); });
+    }
+
+    [Theory]
     [MemberData(nameof(Limiters))]
     public async Task Calls_after_disposal_throw(string kind)
     {
@@ -154,6 +169,68 @@ public class TokenBucketLimiterConformanceTests
         Assert.Throws<ObjectDisposedException>(() => bucket.Limiter.AttemptAcquire(0));
         await Assert.ThrowsAsync<ObjectDisposedException>(() => bucket.Limiter.AcquireAsync(1).AsTask());
         await Assert.ThrowsAsync<ObjectDisposedException>(() => bucket.Limiter.AcquireAsync(0).AsTask());
+    }
+
+    [Theory]
+    [InlineData("bcl", false)]
+    [InlineData("bcl", true)]
+    [InlineData("ours", false)]
+    [InlineData("ours", true)]
+    public async Task Disposal_fails_waiting_requests_without_metadata(string kind, bool disposeAsync)
+    {
+        // RateLimiter.Dispose's contract: "This completes any queued acquires with a failed lease."
+        var bucket = Bucket.Create(kind, burst: 2, wait: true);
+        Assert.True(bucket.Limiter.AttemptAcquire(2).IsAcquired);
+        using var cancel = new CancellationTokenSource();
+        var waiting = new[]
+        {
+            bucket.Limiter.AcquireAsync(0).AsTask(), bucket.Limiter.AcquireAsync(1).AsTask(), bucket.Limiter.AcquireAsync(1, cancel.Token).AsTask(),
+        };
+        Assert.All(waiting, task => Assert.False(task.IsCompleted));
+
+        if (disposeAsync)
+        {
+            await bucket.Limiter.DisposeAsync();
+        }
+        else
+        {
+            bucket.Dispose();
+        }
+
+        foreach (var task in waiting)
+        {
+            var lease = await Served(task);
+            Assert.False(lease.IsAcquired);
+            AssertMetadata(lease, retryAfter: null);
+        }
+
+        // Time passing after disposal grants nothing to anyone.
+        bucket.PassPeriod();
+        bucket.PassPeriod();
+        Assert.Throws<ObjectDisposedException>(() => bucket.Limiter.AttemptAcquire(1));
+    }
+
+    [Theory]
+    [MemberData(nameof(Limiters))]
+    public async Task A_waiter_cancelled_while_it_waits_is_no_failed_lease_and_takes_nothing(string kind)
+    {
+        using var bucket = Bucket.Create(kind, burst: 1, wait: true);
+        Assert.True(bucket.Limiter.AttemptAcquire().IsAcquired);
+        using var cancel = new CancellationTokenSource();
+        var waiting = new[] { bucket.Limiter.AcquireAsync(0, cancel.Token).AsTask(), bucket.Limiter.AcquireAsync(1, cancel.Token).AsTask() };
+        Assert.All(waiting, task => Assert.False(task.IsCompleted));
+
+        cancel.Cancel();
+        foreach (var task in waiting)
+        {
+            var error = await Assert.ThrowsAsync<TaskCanceledException>(() => task);
+            Assert.Equal(cancel.Token, error.CancellationToken);
+        }
+
+        // A cancelled request returns no lease, so it is no failed lease either; the permit it waited for is still there.
+        AssertStatistics(bucket.Limiter, available: 0, failed: 0, succeeded: 1);
+        bucket.PassPeriod();
+        AssertStatistics(bucket.Limiter, available: 1, failed: 0, succeeded: 1);
     }
 
     [Theory]
@@ -233,6 +310,29 @@ public class TokenBucketLimiterConformanceTests
         Assert.NotNull(bucket.Limiter.IdleDuration);
         Assert.True(bucket.Limiter.AttemptAcquire(0).IsAcquired);
         Assert.NotNull(bucket.Limiter.IdleDuration);
+    }
+
+    [Theory]
+    [MemberData(nameof(Limiters))]
+    public async Task Refusals_carry_retry_after_and_nothing_else(string kind)
+    {
+        using var bucket = Bucket.Create(kind, burst: 1, wait: true);
+        var limiter = bucket.Limiter;
+        using var acquired = limiter.AttemptAcquire();
+        AssertMetadata(acquired, retryAfter: null);
+        AssertMetadata(limiter.AttemptAcquire(1), retryAfter: TimeSpan.FromSeconds(1));
+        AssertMetadata(limiter.AttemptAcquire(0), retryAfter: TimeSpan.FromSeconds(1));
+
+        // One request waits for the next permit (in the BCL's queue, in our reservation); a second cannot wait, and its
+        // retry-after counts the permit the first waits for.
+        var waiting = limiter.AcquireAsync(1).AsTask();
+        Assert.False(waiting.IsCompleted);
+        AssertMetadata(await Served(limiter.AcquireAsync(1).AsTask()), retryAfter: TimeSpan.FromSeconds(2));
+
+        bucket.PassPeriod();
+        using var served = await Served(waiting);
+        Assert.True(served.IsAcquired);
+        AssertMetadata(served, retryAfter: null);
     }
 
     // Ours only: the BCL's bucket has no maximum wait (a request waits in its queue for as long as it takes), so failing
@@ -317,6 +417,22 @@ public class TokenBucketLimiterConformanceTests
 
     /// <summary>Awaits a lease; a waiter the limiter lost fails the test instead of hanging the run.</summary>
     private static Task<RateLimitLease> Served(Task<RateLimitLease> acquisition) => acquisition.WaitAsync(TimeSpan.FromSeconds(30));
+
+    /// <summary>
+    /// Asserts a lease's metadata, names and values, through both lookups and <see cref="RateLimitLease.GetAllMetadata"/>.
+    /// <see cref="RateLimitLease.MetadataNames"/> itself is not compared: the BCL's leases list <c>RETRY_AFTER</c> on
+    /// every lease, with or without a value, ours only when it has one.
+    /// </summary>
+    private static void AssertMetadata(RateLimitLease lease, TimeSpan? retryAfter)
+    {
+        var expected = retryAfter is null ? [] : new[] { new KeyValuePair<string, object?>(MetadataName.RetryAfter.Name, retryAfter.Value) };
+        Assert.Equal(expected, lease.GetAllMetadata());
+        Assert.Equal(retryAfter is not null, lease.TryGetMetadata(MetadataName.RetryAfter, out var typed));
+        Assert.Equal(retryAfter ?? default, typed);
+        Assert.Equal(retryAfter is not null, lease.TryGetMetadata(MetadataName.RetryAfter.Name, out var byName));
+        Assert.Equal(retryAfter, (TimeSpan?)byName);
+        Assert.False(lease.TryGetMetadata(MetadataName.ReasonPhrase, out _));
+    }
 
     private static void AssertStatistics(RateLimiter limiter, long available, long failed, long succeeded)
     {

@@ -47,11 +47,15 @@ public class TokenBucketLimiterTests
         var admitted = 0L;
         var refused = 0L;
         var running = 2;
+        var rounds = 0;
         using var start = new Barrier(3);
         var callers = Enumerable.Range(0, 2).Select(id => new Thread(() =>
         {
             start.SignalAndWait();
-            for (var i = 0; i < 100_000; i++)
+
+            // On a loaded machine the callers can finish before the changer runs at all: they go on (bounded) until it
+            // has changed the rate a few times.
+            for (var i = 0; i < 100_000 || (Volatile.Read(ref rounds) < 50 && i < 50_000_000); i++)
             {
                 if (bucket.AttemptAcquire(1 + ((i + id) % 3 == 0 ? 1 : 0)).IsAcquired)
                 {
@@ -73,6 +77,7 @@ public class TokenBucketLimiterTests
                 time.Advance(TimeSpan.FromMilliseconds(7));
                 bucket.UpdateOptions(new TokenBucketLimiterOptions { PermitsPerSecond = round % 2 == 0 ? 3000 : 700, Burst = 200 + (round % 5 * 100), TimeProvider = time });
                 _ = bucket.GetStatistics();
+                Volatile.Write(ref rounds, round + 1);
             }
         });
         callers.ForEach(t => t.Start());
@@ -118,7 +123,9 @@ public class TokenBucketLimiterTests
         time.Advance(TimeSpan.FromSeconds(1));
         Assert.True((await waiting).IsAcquired);
         Assert.Equal(0, bucket.GetStatistics()!.CurrentQueuedCount);
-        Assert.Equal(1, bucket.GetStatistics()!.TotalFailedLeases);
+
+        // The cancelled waiter got no lease, so no failed one either.
+        Assert.Equal(0, bucket.GetStatistics()!.TotalFailedLeases);
     }
 
     [Fact]
