@@ -30,13 +30,20 @@ public static class GrpcOutcomes
     /// <param name="exception">A failed attempt's exception.</param>
     /// <returns>
     /// The wait the server asked for (capped at a year, far beyond any retry's cap), or <see langword="null"/> when it
-    /// asked for none or sent no valid number.
+    /// sent no trailer. A negative or invalid value is the server asking not to be retried (gRFC A6): it reads as the
+    /// year, so the retries end.
     /// </returns>
-    public static TimeSpan? RetryPushbackOf(Exception exception) =>
-        exception is RpcException { Trailers: { } trailers } && trailers.GetValue(RetryPushbackTrailer) is { } value
-        && long.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var milliseconds)
+    public static TimeSpan? RetryPushbackOf(Exception exception)
+    {
+        if (exception is not RpcException { Trailers: { } trailers } || trailers.GetValue(RetryPushbackTrailer) is not { } value)
+        {
+            return null;
+        }
+
+        return long.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var milliseconds)
             ? TimeSpan.FromMilliseconds(Math.Min(milliseconds, MaxPushbackMilliseconds))
-            : null;
+            : TimeSpan.FromMilliseconds(MaxPushbackMilliseconds);
+    }
 
     // A year: a server's number is not trusted to fit a TimeSpan.
     private const long MaxPushbackMilliseconds = 365L * 24 * 60 * 60 * 1000;

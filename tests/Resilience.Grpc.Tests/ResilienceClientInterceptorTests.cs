@@ -195,8 +195,29 @@ public sealed class ResilienceClientInterceptorTests
         Assert.Equal(3, server.Calls);
     }
 
+    [Theory]
+    [InlineData("-1")]
+    [InlineData("soon")]
+    public async Task A_negative_or_invalid_pushback_ends_the_retries(string pushback)
+    {
+        // gRFC A6: a server that sends a negative or unparseable pushback asks the client not to retry at all.
+        await using var server = await GrpcTestServer.StartAsync((request, _, n) => n == 1
+            ? throw new RpcException(new Status(StatusCode.Unavailable, "busy"), new Metadata { { GrpcOutcomes.RetryPushbackTrailer, pushback } })
+            : Task.FromResult(request));
+        var pipeline = new ResiliencePipelineBuilder { RetryAfterHint = GrpcOutcomes.RetryPushbackOf }
+            .AddRetry(ImmediateRetries(3), GrpcOutcomes.IsTransientFailure)
+            .Build();
+        var (channel, invoker) = Client(server, pipeline);
+        using var _ = channel;
+
+        var refused = await Assert.ThrowsAsync<RpcException>(() => Call(invoker).ResponseAsync);
+
+        Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
+        Assert.Equal(1, server.Calls);
+    }
+
     [Fact]
-    public void The_pushback_is_read_only_from_a_valid_trailer()
+    public void The_pushback_is_read_from_the_trailer_and_an_invalid_one_asks_for_no_retry()
     {
         static RpcException With(string? value) => new(
             new Status(StatusCode.Unavailable, "busy"),
@@ -204,8 +225,9 @@ public sealed class ResilienceClientInterceptorTests
 
         Assert.Equal(TimeSpan.FromMilliseconds(250), GrpcOutcomes.RetryPushbackOf(With("250")));
         Assert.Equal(TimeSpan.FromDays(365), GrpcOutcomes.RetryPushbackOf(With("99999999999999999")));
-        Assert.Null(GrpcOutcomes.RetryPushbackOf(With("-1")));
-        Assert.Null(GrpcOutcomes.RetryPushbackOf(With("soon")));
+        Assert.Equal(TimeSpan.FromDays(365), GrpcOutcomes.RetryPushbackOf(With("-1")));
+        Assert.Equal(TimeSpan.FromDays(365), GrpcOutcomes.RetryPushbackOf(With("soon")));
+        Assert.Equal(TimeSpan.FromDays(365), GrpcOutcomes.RetryPushbackOf(With("")));
         Assert.Null(GrpcOutcomes.RetryPushbackOf(With(null)));
         Assert.Null(GrpcOutcomes.RetryPushbackOf(new IOException()));
     }
