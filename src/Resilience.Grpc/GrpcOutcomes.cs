@@ -100,6 +100,15 @@ public static class GrpcOutcomes
     }
 
     /// <summary>
+    /// The status gRPC gives a call its caller cancelled, for a cancellation no attempt reported (during a retry's delay,
+    /// or before the first attempt): a gRPC caller expects <see cref="StatusCode.Cancelled"/>, not a bare cancellation.
+    /// </summary>
+    internal static RpcException? CancelledOutsideAttempts(Exception exception, CancellationToken callerToken) =>
+        exception is OperationCanceledException && callerToken.IsCancellationRequested && CancelledStatus(exception) is null
+            ? new RpcException(new Status(StatusCode.Cancelled, "Call canceled by the client.", exception))
+            : null;
+
+    /// <summary>
     /// The status gRPC reported for a cancelled attempt, inside the cancellation the attempt raised (see
     /// <see cref="ToCancellation"/>) and any a timeout wrapped it in to carry the caller's token.
     /// </summary>

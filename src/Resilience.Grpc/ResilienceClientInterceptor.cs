@@ -69,6 +69,11 @@ public sealed class ResilienceClientInterceptor : Interceptor
             },
             (request, context, continuation),
             context.Options.CancellationToken);
+        if (!outcome.IsSuccess && GrpcOutcomes.CancelledOutsideAttempts(outcome.Exception!, context.Options.CancellationToken) is { } cancelled)
+        {
+            throw cancelled;
+        }
+
         return GrpcOutcomes.ResultOrThrow(in outcome);
     }
 }

@@ -19,6 +19,8 @@ internal sealed class UnaryAttempts<TRequest, TResponse>
     private readonly CancellationTokenSource _disposed;
     private readonly TaskCompletionSource _finished = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private AsyncUnaryCall<TResponse>? _last;
+
+    // The status the interceptor itself ended the call with (a refusal, a cancellation between attempts), not an attempt's.
     private RpcException? _refusal;
     private int _released;
 
@@ -35,11 +37,19 @@ internal sealed class UnaryAttempts<TRequest, TResponse>
 
     private async Task<TResponse> RunAsync(ResiliencePipeline pipeline)
     {
+        // Read once: disposing the call disposes the source.
+        var callerToken = _disposed.Token;
         try
         {
             var outcome = await pipeline
-                .ExecuteOutcomeAsync(static (attempts, token) => attempts.AttemptAsync(token), this, _disposed.Token)
+                .ExecuteOutcomeAsync(static (attempts, token) => attempts.AttemptAsync(token), this, callerToken)
                 .ConfigureAwait(false);
+            if (!outcome.IsSuccess && GrpcOutcomes.CancelledOutsideAttempts(outcome.Exception!, callerToken) is { } cancelled)
+            {
+                _refusal = cancelled;
+                throw cancelled;
+            }
+
             return GrpcOutcomes.ResultOrThrow(in outcome);
         }
         catch (RpcException refusal) when (refusal.Status.DebugException is ResilienceException)

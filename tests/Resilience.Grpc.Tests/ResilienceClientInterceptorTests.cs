@@ -148,6 +148,51 @@ public sealed class ResilienceClientInterceptorTests
     }
 
     [Fact]
+    public async Task Caller_cancellation_during_a_retry_delay_ends_the_call_with_the_cancelled_status()
+    {
+        await using var server = await GrpcTestServer.StartAsync((_, _, _) => throw GrpcTestServer.Status(StatusCode.Unavailable));
+
+        // The retry waits an hour on a clock nobody advances: the caller cancels while no attempt is running.
+        var time = new TimerWatchingTimeProvider();
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = time }
+            .AddRetry(new RetryOptions { Delay = TimeSpan.FromHours(1), MaxDelay = TimeSpan.FromHours(1), UseJitter = false }, GrpcOutcomes.IsTransientFailure)
+            .Build();
+        var (channel, invoker) = Client(server, pipeline);
+        using var _ = channel;
+        using var cancellation = new CancellationTokenSource();
+
+        using var call = Call(invoker, cancellationToken: cancellation.Token);
+        await time.TimerCreated;
+        await cancellation.CancelAsync();
+        var cancelled = await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync);
+
+        Assert.Equal(StatusCode.Cancelled, cancelled.StatusCode);
+        Assert.Equal(StatusCode.Cancelled, call.GetStatus().StatusCode);
+        Assert.Equal(1, server.Calls);
+    }
+
+    [Fact]
+    public async Task Caller_cancellation_during_a_retry_delay_of_a_blocking_call_ends_it_with_the_cancelled_status()
+    {
+        await using var server = await GrpcTestServer.StartAsync((_, _, _) => throw GrpcTestServer.Status(StatusCode.Unavailable));
+        var time = new TimerWatchingTimeProvider();
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = time }
+            .AddRetry(new RetryOptions { Delay = TimeSpan.FromHours(1), MaxDelay = TimeSpan.FromHours(1), UseJitter = false }, GrpcOutcomes.IsTransientFailure)
+            .Build();
+        var (channel, invoker) = Client(server, pipeline);
+        using var _ = channel;
+        using var cancellation = new CancellationTokenSource();
+
+        var blocking = Task.Run(() => invoker.BlockingUnaryCall(GrpcTestServer.Unary, null, new CallOptions(cancellationToken: cancellation.Token), "blocking"));
+        await time.TimerCreated;
+        await cancellation.CancelAsync();
+        var cancelled = await Assert.ThrowsAsync<RpcException>(() => blocking);
+
+        Assert.Equal(StatusCode.Cancelled, cancelled.StatusCode);
+        Assert.Equal(1, server.Calls);
+    }
+
+    [Fact]
     public async Task Disposing_the_call_cancels_it_without_counting_a_failure()
     {
         await using var server = await GrpcTestServer.StartAsync((_, context, _) => GrpcTestServer.Slow(context));
