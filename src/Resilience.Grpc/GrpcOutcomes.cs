@@ -95,28 +95,44 @@ public static class GrpcOutcomes
         }
 
         var exception = outcome.Exception!;
-        ExceptionDispatchInfo.Throw(CancelledStatus(exception) ?? ToRpcException(exception));
+        ExceptionDispatchInfo.Throw(StatusInside(exception, StatusCode.Cancelled) ?? ToRpcException(exception));
         return default!;
     }
 
     /// <summary>
-    /// The status gRPC gives a call its caller cancelled, for a cancellation no attempt reported (during a retry's delay,
-    /// or before the first attempt): a gRPC caller expects <see cref="StatusCode.Cancelled"/>, not a bare cancellation.
+    /// The status gRPC gives a call its caller ended, for a failure that is the pipeline seeing its caller's token
+    /// cancelled: <see cref="StatusCode.DeadlineExceeded"/> once the call's deadline has passed (as an attempt reported it,
+    /// if one did), <see cref="StatusCode.Cancelled"/> for a cancellation no attempt reported (during a retry's delay, or
+    /// before the first attempt): a gRPC caller expects a status, not a bare cancellation. <see langword="null"/> when the
+    /// failure stands as <see cref="ResultOrThrow"/> throws it.
     /// </summary>
-    internal static RpcException? CancelledOutsideAttempts(Exception exception, CancellationToken callerToken) =>
-        exception is OperationCanceledException && callerToken.IsCancellationRequested && CancelledStatus(exception) is null
+    internal static RpcException? EndedByCaller(Exception exception, CancellationToken pipelineToken, CallDeadline? deadline, CancellationToken callerToken)
+    {
+        if (exception is not OperationCanceledException || !pipelineToken.IsCancellationRequested)
+        {
+            return null;
+        }
+
+        if (deadline is { HasPassed: true } && !callerToken.IsCancellationRequested)
+        {
+            return StatusInside(exception, StatusCode.DeadlineExceeded)
+                ?? new RpcException(new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded", exception));
+        }
+
+        return StatusInside(exception, StatusCode.Cancelled) is null
             ? new RpcException(new Status(StatusCode.Cancelled, "Call canceled by the client.", exception))
             : null;
+    }
 
     /// <summary>
-    /// The status gRPC reported for a cancelled attempt, inside the cancellation the attempt raised (see
-    /// <see cref="ToCancellation"/>) and any a timeout wrapped it in to carry the caller's token.
+    /// The status gRPC reported for an attempt that ended with the caller's token, inside the cancellation the attempt
+    /// raised (see <see cref="ToCancellation"/>) and any a timeout wrapped it in to carry the caller's token.
     /// </summary>
-    private static RpcException? CancelledStatus(Exception exception)
+    private static RpcException? StatusInside(Exception exception, StatusCode statusCode)
     {
         for (var current = exception; current is OperationCanceledException; current = current.InnerException)
         {
-            if (current.InnerException is RpcException { StatusCode: StatusCode.Cancelled } rpc)
+            if (current.InnerException is RpcException rpc && rpc.StatusCode == statusCode)
             {
                 return rpc;
             }

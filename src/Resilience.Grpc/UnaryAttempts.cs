@@ -15,8 +15,9 @@ internal sealed class UnaryAttempts<TRequest, TResponse>
     private readonly ClientInterceptorContext<TRequest, TResponse> _context;
     private readonly Interceptor.AsyncUnaryCallContinuation<TRequest, TResponse> _continuation;
 
-    // Disposing the call is the caller's way to cancel it.
+    // Disposing the call is the caller's way to cancel it; its deadline ends it too.
     private readonly CancellationTokenSource _disposed;
+    private readonly CallDeadline? _deadline;
     private readonly TaskCompletionSource _finished = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private AsyncUnaryCall<TResponse>? _last;
 
@@ -29,7 +30,10 @@ internal sealed class UnaryAttempts<TRequest, TResponse>
         _request = request;
         _context = context;
         _continuation = continuation;
-        _disposed = CancellationTokenSource.CreateLinkedTokenSource(context.Options.CancellationToken);
+        _deadline = CallDeadline.Of(context.Options.Deadline);
+        _disposed = _deadline is null
+            ? CancellationTokenSource.CreateLinkedTokenSource(context.Options.CancellationToken)
+            : CancellationTokenSource.CreateLinkedTokenSource(context.Options.CancellationToken, _deadline.Token);
     }
 
     public AsyncUnaryCall<TResponse> Start(ResiliencePipeline pipeline) =>
@@ -44,10 +48,10 @@ internal sealed class UnaryAttempts<TRequest, TResponse>
             var outcome = await pipeline
                 .ExecuteOutcomeAsync(static (attempts, token) => attempts.AttemptAsync(token), this, callerToken)
                 .ConfigureAwait(false);
-            if (!outcome.IsSuccess && GrpcOutcomes.CancelledOutsideAttempts(outcome.Exception!, callerToken) is { } cancelled)
+            if (!outcome.IsSuccess && GrpcOutcomes.EndedByCaller(outcome.Exception!, callerToken, _deadline, _context.Options.CancellationToken) is { } ended)
             {
-                _refusal = cancelled;
-                throw cancelled;
+                _refusal = ended;
+                throw ended;
             }
 
             return GrpcOutcomes.ResultOrThrow(in outcome);
@@ -61,6 +65,7 @@ internal sealed class UnaryAttempts<TRequest, TResponse>
         finally
         {
             ReleaseCancellation(cancel: false);
+            _deadline?.Dispose();
             _finished.TrySetResult();
         }
     }
@@ -77,6 +82,11 @@ internal sealed class UnaryAttempts<TRequest, TResponse>
         }
         catch (RpcException exception) when (GrpcOutcomes.IsCancellation(exception, cancellationToken))
         {
+            throw GrpcOutcomes.ToCancellation(exception, cancellationToken);
+        }
+        catch (RpcException exception) when (_deadline?.Reports(exception) == true)
+        {
+            // gRPC saw the deadline pass before its timer here did (which now has fired): the caller's bound, as above.
             throw GrpcOutcomes.ToCancellation(exception, cancellationToken);
         }
     }

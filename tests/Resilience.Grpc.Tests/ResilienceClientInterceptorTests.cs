@@ -193,6 +193,68 @@ public sealed class ResilienceClientInterceptorTests
     }
 
     [Fact]
+    public async Task The_callers_deadline_ends_the_call_with_deadline_exceeded_and_is_neither_retried_nor_a_failure()
+    {
+        await using var server = await GrpcTestServer.StartAsync((_, context, _) => GrpcTestServer.Slow(context));
+        var breaker = new CircuitBreaker(Breaker(minimumThroughput: 100));
+        var pipeline = new ResiliencePipelineBuilder()
+            .AddRetry(ImmediateRetries(3), GrpcOutcomes.IsTransientFailure)
+            .AddCircuitBreaker(breaker, GrpcOutcomes.IsTransientFailure)
+            .Build();
+        var (channel, invoker) = Client(server, pipeline);
+        using var _ = channel;
+
+        using var call = invoker.AsyncUnaryCall(GrpcTestServer.Unary, null, new CallOptions(deadline: DateTime.UtcNow.AddMilliseconds(500)), "late");
+        var exceeded = await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync.WaitAsync(TimeSpan.FromSeconds(30)));
+
+        // A retry after the deadline could only fail at once without reaching the server, and count as a failure.
+        Assert.Equal(StatusCode.DeadlineExceeded, exceeded.StatusCode);
+        Assert.Equal(StatusCode.DeadlineExceeded, call.GetStatus().StatusCode);
+        Assert.InRange(server.Calls, 0, 1);
+        Assert.Equal(0L, breaker.GetSnapshot().Failures);
+    }
+
+    [Fact]
+    public async Task The_callers_deadline_ends_a_retry_delay_with_deadline_exceeded()
+    {
+        await using var server = await GrpcTestServer.StartAsync((_, _, _) => throw GrpcTestServer.Status(StatusCode.Unavailable));
+
+        // The retry waits an hour on a clock nobody advances: only the deadline can end the call.
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = new FakeTimeProvider() }
+            .AddRetry(new RetryOptions { Delay = TimeSpan.FromHours(1), MaxDelay = TimeSpan.FromHours(1), UseJitter = false }, GrpcOutcomes.IsTransientFailure)
+            .Build();
+        var (channel, invoker) = Client(server, pipeline);
+        using var _ = channel;
+
+        using var call = invoker.AsyncUnaryCall(GrpcTestServer.Unary, null, new CallOptions(deadline: DateTime.UtcNow.AddSeconds(1)), "hello");
+        var exceeded = await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync.WaitAsync(TimeSpan.FromSeconds(30)));
+
+        Assert.Equal(StatusCode.DeadlineExceeded, exceeded.StatusCode);
+        Assert.Equal(StatusCode.DeadlineExceeded, call.GetStatus().StatusCode);
+        Assert.Equal(1, server.Calls);
+    }
+
+    [Fact]
+    public async Task The_callers_deadline_ends_a_blocking_call_with_deadline_exceeded_and_is_not_a_failure()
+    {
+        await using var server = await GrpcTestServer.StartAsync((_, context, _) => GrpcTestServer.Slow(context));
+        var breaker = new CircuitBreaker(Breaker(minimumThroughput: 100));
+        var pipeline = new ResiliencePipelineBuilder()
+            .AddRetry(ImmediateRetries(3), GrpcOutcomes.IsTransientFailure)
+            .AddCircuitBreaker(breaker, GrpcOutcomes.IsTransientFailure)
+            .Build();
+        var (channel, invoker) = Client(server, pipeline);
+        using var _ = channel;
+
+        var blocking = Task.Run(() => invoker.BlockingUnaryCall(GrpcTestServer.Unary, null, new CallOptions(deadline: DateTime.UtcNow.AddMilliseconds(500)), "late"));
+        var exceeded = await Assert.ThrowsAsync<RpcException>(() => blocking.WaitAsync(TimeSpan.FromSeconds(30)));
+
+        Assert.Equal(StatusCode.DeadlineExceeded, exceeded.StatusCode);
+        Assert.InRange(server.Calls, 0, 1);
+        Assert.Equal(0L, breaker.GetSnapshot().Failures);
+    }
+
+    [Fact]
     public async Task Disposing_the_call_cancels_it_without_counting_a_failure()
     {
         await using var server = await GrpcTestServer.StartAsync((_, context, _) => GrpcTestServer.Slow(context));
