@@ -18,7 +18,7 @@ internal sealed class UnaryAttempts<TRequest, TResponse>
     // Disposing the call is the caller's way to cancel it; its deadline ends it too.
     private readonly CancellationTokenSource _disposed;
     private readonly CallDeadline? _deadline;
-    private readonly TaskCompletionSource _finished = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Task<TResponse>? _response;
     private AsyncUnaryCall<TResponse>? _last;
 
     // The status the interceptor itself ended the call with (a refusal, a cancellation between attempts), not an attempt's.
@@ -36,8 +36,21 @@ internal sealed class UnaryAttempts<TRequest, TResponse>
             : CancellationTokenSource.CreateLinkedTokenSource(context.Options.CancellationToken, _deadline.Token);
     }
 
-    public AsyncUnaryCall<TResponse> Start(ResiliencePipeline pipeline) =>
-        new(RunAsync(pipeline), HeadersAsync(), GetStatus, GetTrailers, Dispose);
+    /// <summary>
+    /// Starts the call. The callbacks are static, with this call as their state (no delegate per call), and the headers
+    /// are awaited only when the caller asks for them.
+    /// </summary>
+    public AsyncUnaryCall<TResponse> Start(ResiliencePipeline pipeline)
+    {
+        _response = RunAsync(pipeline);
+        return new(
+            _response,
+            static state => ((UnaryAttempts<TRequest, TResponse>)state).HeadersAsync(),
+            static state => ((UnaryAttempts<TRequest, TResponse>)state).GetStatus(),
+            static state => ((UnaryAttempts<TRequest, TResponse>)state).GetTrailers(),
+            static state => ((UnaryAttempts<TRequest, TResponse>)state).Dispose(),
+            this);
+    }
 
     private async Task<TResponse> RunAsync(ResiliencePipeline pipeline)
     {
@@ -66,7 +79,6 @@ internal sealed class UnaryAttempts<TRequest, TResponse>
         {
             ReleaseCancellation(cancel: false);
             _deadline?.Dispose();
-            _finished.TrySetResult();
         }
     }
 
@@ -93,7 +105,8 @@ internal sealed class UnaryAttempts<TRequest, TResponse>
 
     private async Task<Metadata> HeadersAsync()
     {
-        await _finished.Task.ConfigureAwait(false);
+        // The headers are the last attempt's, known once the call has ended (however it ended).
+        await ((Task)_response!).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         return _refusal is null && _last is { } last ? await last.ResponseHeadersAsync.ConfigureAwait(false) : [];
     }
 
