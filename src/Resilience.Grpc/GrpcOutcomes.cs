@@ -30,13 +30,20 @@ public static class GrpcOutcomes
     /// <param name="exception">A failed attempt's exception.</param>
     /// <returns>
     /// The wait the server asked for (capped at a year, far beyond any retry's cap), or <see langword="null"/> when it
-    /// asked for none or sent no valid number.
+    /// sent no trailer. A negative or invalid value is the server asking not to be retried (gRFC A6): it reads as the
+    /// year, so the retries end.
     /// </returns>
-    public static TimeSpan? RetryPushbackOf(Exception exception) =>
-        exception is RpcException { Trailers: { } trailers } && trailers.GetValue(RetryPushbackTrailer) is { } value
-        && long.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var milliseconds)
+    public static TimeSpan? RetryPushbackOf(Exception exception)
+    {
+        if (exception is not RpcException { Trailers: { } trailers } || trailers.GetValue(RetryPushbackTrailer) is not { } value)
+        {
+            return null;
+        }
+
+        return long.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var milliseconds)
             ? TimeSpan.FromMilliseconds(Math.Min(milliseconds, MaxPushbackMilliseconds))
-            : null;
+            : TimeSpan.FromMilliseconds(MaxPushbackMilliseconds);
+    }
 
     // A year: a server's number is not trusted to fit a TimeSpan.
     private const long MaxPushbackMilliseconds = 365L * 24 * 60 * 60 * 1000;
@@ -88,19 +95,44 @@ public static class GrpcOutcomes
         }
 
         var exception = outcome.Exception!;
-        ExceptionDispatchInfo.Throw(CancelledStatus(exception) ?? ToRpcException(exception));
+        ExceptionDispatchInfo.Throw(StatusInside(exception, StatusCode.Cancelled) ?? ToRpcException(exception));
         return default!;
     }
 
     /// <summary>
-    /// The status gRPC reported for a cancelled attempt, inside the cancellation the attempt raised (see
-    /// <see cref="ToCancellation"/>) and any a timeout wrapped it in to carry the caller's token.
+    /// The status gRPC gives a call its caller ended, for a failure that is the pipeline seeing its caller's token
+    /// cancelled: <see cref="StatusCode.DeadlineExceeded"/> once the call's deadline has passed (as an attempt reported it,
+    /// if one did), <see cref="StatusCode.Cancelled"/> for a cancellation no attempt reported (during a retry's delay, or
+    /// before the first attempt): a gRPC caller expects a status, not a bare cancellation. <see langword="null"/> when the
+    /// failure stands as <see cref="ResultOrThrow"/> throws it.
     /// </summary>
-    private static RpcException? CancelledStatus(Exception exception)
+    internal static RpcException? EndedByCaller(Exception exception, CancellationToken pipelineToken, CallDeadline? deadline, CancellationToken callerToken)
+    {
+        if (exception is not OperationCanceledException || !pipelineToken.IsCancellationRequested)
+        {
+            return null;
+        }
+
+        if (deadline is { HasPassed: true } && !callerToken.IsCancellationRequested)
+        {
+            return StatusInside(exception, StatusCode.DeadlineExceeded)
+                ?? new RpcException(new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded", exception));
+        }
+
+        return StatusInside(exception, StatusCode.Cancelled) is null
+            ? new RpcException(new Status(StatusCode.Cancelled, "Call canceled by the client.", exception))
+            : null;
+    }
+
+    /// <summary>
+    /// The status gRPC reported for an attempt that ended with the caller's token, inside the cancellation the attempt
+    /// raised (see <see cref="ToCancellation"/>) and any a timeout wrapped it in to carry the caller's token.
+    /// </summary>
+    private static RpcException? StatusInside(Exception exception, StatusCode statusCode)
     {
         for (var current = exception; current is OperationCanceledException; current = current.InnerException)
         {
-            if (current.InnerException is RpcException { StatusCode: StatusCode.Cancelled } rpc)
+            if (current.InnerException is RpcException rpc && rpc.StatusCode == statusCode)
             {
                 return rpc;
             }

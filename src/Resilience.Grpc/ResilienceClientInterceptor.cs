@@ -8,8 +8,9 @@ namespace Resilience.Grpc;
 /// judged by the pipeline's predicates (see <see cref="GrpcOutcomes.IsTransientFailure"/>).
 /// </summary>
 /// <remarks>
-/// The interceptor only translates. The pipeline's token becomes each attempt's cancellation token (the call's
-/// deadline still applies to every attempt); a refusal (an open circuit, no permit, a timeout) reaches the caller as an
+/// The interceptor only translates. The pipeline's token becomes each attempt's cancellation token; the call's deadline
+/// bounds the whole call, and ends it as the caller's cancellation does (with <see cref="StatusCode.DeadlineExceeded"/>,
+/// not retried, never counted as a failure); a refusal (an open circuit, no permit, a timeout) reaches the caller as an
 /// <see cref="RpcException"/> with the status <see cref="GrpcOutcomes.StatusOf"/> gives and the pipeline's exception as
 /// <see cref="Status.DebugException"/>; a cancelled call stays <see cref="StatusCode.Cancelled"/> and is never counted as a
 /// failure. Streaming calls pass through untouched: a stream is not an attempt that can be judged and repeated as a whole.
@@ -54,6 +55,9 @@ public sealed class ResilienceClientInterceptor : Interceptor
             return continuation(request, context);
         }
 
+        using var deadline = CallDeadline.Of(context.Options.Deadline);
+        using var bounded = deadline is null ? null : CancellationTokenSource.CreateLinkedTokenSource(context.Options.CancellationToken, deadline.Token);
+        var pipelineToken = bounded?.Token ?? context.Options.CancellationToken;
         var outcome = pipeline.ExecuteOutcome(
             static (call, token) =>
             {
@@ -66,9 +70,18 @@ public sealed class ResilienceClientInterceptor : Interceptor
                 {
                     throw GrpcOutcomes.ToCancellation(exception, token);
                 }
+                catch (RpcException exception) when (call.deadline?.Reports(exception) == true)
+                {
+                    throw GrpcOutcomes.ToCancellation(exception, token);
+                }
             },
-            (request, context, continuation),
-            context.Options.CancellationToken);
+            (request, context, continuation, deadline),
+            pipelineToken);
+        if (!outcome.IsSuccess && GrpcOutcomes.EndedByCaller(outcome.Exception!, pipelineToken, deadline, context.Options.CancellationToken) is { } ended)
+        {
+            throw ended;
+        }
+
         return GrpcOutcomes.ResultOrThrow(in outcome);
     }
 }

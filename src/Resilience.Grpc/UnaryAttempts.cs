@@ -15,10 +15,13 @@ internal sealed class UnaryAttempts<TRequest, TResponse>
     private readonly ClientInterceptorContext<TRequest, TResponse> _context;
     private readonly Interceptor.AsyncUnaryCallContinuation<TRequest, TResponse> _continuation;
 
-    // Disposing the call is the caller's way to cancel it.
+    // Disposing the call is the caller's way to cancel it; its deadline ends it too.
     private readonly CancellationTokenSource _disposed;
-    private readonly TaskCompletionSource _finished = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly CallDeadline? _deadline;
+    private Task<TResponse>? _response;
     private AsyncUnaryCall<TResponse>? _last;
+
+    // The status the interceptor itself ended the call with (a refusal, a cancellation between attempts), not an attempt's.
     private RpcException? _refusal;
     private int _released;
 
@@ -27,19 +30,43 @@ internal sealed class UnaryAttempts<TRequest, TResponse>
         _request = request;
         _context = context;
         _continuation = continuation;
-        _disposed = CancellationTokenSource.CreateLinkedTokenSource(context.Options.CancellationToken);
+        _deadline = CallDeadline.Of(context.Options.Deadline);
+        _disposed = _deadline is null
+            ? CancellationTokenSource.CreateLinkedTokenSource(context.Options.CancellationToken)
+            : CancellationTokenSource.CreateLinkedTokenSource(context.Options.CancellationToken, _deadline.Token);
     }
 
-    public AsyncUnaryCall<TResponse> Start(ResiliencePipeline pipeline) =>
-        new(RunAsync(pipeline), HeadersAsync(), GetStatus, GetTrailers, Dispose);
+    /// <summary>
+    /// Starts the call. The callbacks are static, with this call as their state (no delegate per call), and the headers
+    /// are awaited only when the caller asks for them.
+    /// </summary>
+    public AsyncUnaryCall<TResponse> Start(ResiliencePipeline pipeline)
+    {
+        _response = RunAsync(pipeline);
+        return new(
+            _response,
+            static state => ((UnaryAttempts<TRequest, TResponse>)state).HeadersAsync(),
+            static state => ((UnaryAttempts<TRequest, TResponse>)state).GetStatus(),
+            static state => ((UnaryAttempts<TRequest, TResponse>)state).GetTrailers(),
+            static state => ((UnaryAttempts<TRequest, TResponse>)state).Dispose(),
+            this);
+    }
 
     private async Task<TResponse> RunAsync(ResiliencePipeline pipeline)
     {
+        // Read once: disposing the call disposes the source.
+        var callerToken = _disposed.Token;
         try
         {
             var outcome = await pipeline
-                .ExecuteOutcomeAsync(static (attempts, token) => attempts.AttemptAsync(token), this, _disposed.Token)
+                .ExecuteOutcomeAsync(static (attempts, token) => attempts.AttemptAsync(token), this, callerToken)
                 .ConfigureAwait(false);
+            if (!outcome.IsSuccess && GrpcOutcomes.EndedByCaller(outcome.Exception!, callerToken, _deadline, _context.Options.CancellationToken) is { } ended)
+            {
+                _refusal = ended;
+                throw ended;
+            }
+
             return GrpcOutcomes.ResultOrThrow(in outcome);
         }
         catch (RpcException refusal) when (refusal.Status.DebugException is ResilienceException)
@@ -51,7 +78,7 @@ internal sealed class UnaryAttempts<TRequest, TResponse>
         finally
         {
             ReleaseCancellation(cancel: false);
-            _finished.TrySetResult();
+            _deadline?.Dispose();
         }
     }
 
@@ -69,11 +96,17 @@ internal sealed class UnaryAttempts<TRequest, TResponse>
         {
             throw GrpcOutcomes.ToCancellation(exception, cancellationToken);
         }
+        catch (RpcException exception) when (_deadline?.Reports(exception) == true)
+        {
+            // gRPC saw the deadline pass before its timer here did (which now has fired): the caller's bound, as above.
+            throw GrpcOutcomes.ToCancellation(exception, cancellationToken);
+        }
     }
 
     private async Task<Metadata> HeadersAsync()
     {
-        await _finished.Task.ConfigureAwait(false);
+        // The headers are the last attempt's, known once the call has ended (however it ended).
+        await ((Task)_response!).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         return _refusal is null && _last is { } last ? await last.ResponseHeadersAsync.ConfigureAwait(false) : [];
     }
 
