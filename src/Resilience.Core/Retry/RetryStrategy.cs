@@ -104,7 +104,8 @@ public sealed class RetryStrategy : ResilienceStrategy
                 return ExitAction.Continue;
             }
 
-            delay = retryAfter;
+            // A hint already past (a reset time minus now) means "now"; a negative delay is no delay.
+            delay = retryAfter > TimeSpan.Zero ? retryAfter : TimeSpan.Zero;
         }
         else if (options.UseJitter)
         {
