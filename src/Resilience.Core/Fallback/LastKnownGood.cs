@@ -48,7 +48,7 @@ public sealed class LastKnownGood<TKey, T>
         _entries.AddOrUpdate(key, _ => { added = true; return entry; }, (_, _) => entry);
         if (added && Interlocked.Increment(ref _count) > Capacity)
         {
-            EvictOldest();
+            EvictOldest(key);
         }
     }
 
@@ -89,7 +89,8 @@ public sealed class LastKnownGood<TKey, T>
         };
     }
 
-    private void EvictOldest()
+    /// <summary>Evicts the oldest entries, never <paramref name="recorded"/>: the result just recorded is the one to keep.</summary>
+    private void EvictOldest(TKey recorded)
     {
         if (!_evicting.TryEnter())
         {
@@ -101,7 +102,8 @@ public sealed class LastKnownGood<TKey, T>
             // Evict a tenth of the capacity at once, oldest first, so eviction runs rarely.
             var entries = _entries.ToArray();
             var excess = entries.Length - Capacity + Math.Max(1, Capacity / 10);
-            foreach (var (key, entry) in entries.OrderBy(e => e.Value.Recorded).Take(excess))
+            var comparer = _entries.Comparer;
+            foreach (var (key, entry) in entries.Where(e => !comparer.Equals(e.Key, recorded)).OrderBy(e => e.Value.Recorded).Take(excess))
             {
                 if (_entries.TryRemove(new KeyValuePair<TKey, Entry>(key, entry)))
                 {
