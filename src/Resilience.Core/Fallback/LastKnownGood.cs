@@ -44,9 +44,18 @@ public sealed class LastKnownGood<TKey, T>
     public void Record(TKey key, T value)
     {
         var entry = new Entry(value, _timeProvider.GetTimestamp());
-        var added = false;
-        _entries.AddOrUpdate(key, _ => { added = true; return entry; }, (_, _) => entry);
-        if (added && Interlocked.Increment(ref _count) > Capacity)
+
+        // Counted only by the thread whose add took effect: AddOrUpdate may run its add factory on several threads
+        // racing for one new key and then update instead, and a count raised by each of them never came down.
+        while (!_entries.TryAdd(key, entry))
+        {
+            if (_entries.TryGetValue(key, out var current) && _entries.TryUpdate(key, entry, current))
+            {
+                return;
+            }
+        }
+
+        if (Interlocked.Increment(ref _count) > Capacity)
         {
             EvictOldest(key);
         }
@@ -117,5 +126,11 @@ public sealed class LastKnownGood<TKey, T>
         }
     }
 
-    private sealed record Entry(T Value, long Recorded);
+    /// <summary>A recorded result. Compared by reference (TryUpdate, TryRemove): the value's own equality is never called.</summary>
+    private sealed class Entry(T value, long recorded)
+    {
+        public T Value { get; } = value;
+
+        public long Recorded { get; } = recorded;
+    }
 }

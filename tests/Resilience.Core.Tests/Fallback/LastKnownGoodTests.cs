@@ -34,4 +34,47 @@ public class LastKnownGoodTests
             Assert.Equal(key, value);
         }
     }
+
+    [Fact]
+    public async Task Count_matches_the_keys_held_when_threads_record_the_same_new_keys_at_once()
+    {
+        var lastGood = new LastKnownGood<CollidingKey, int>(TimeSpan.FromHours(1), capacity: 10_000);
+        const int Keys = 200;
+        using var start = new Barrier(2);
+
+        // Two threads record the same keys in the same order: each new key is added by one of them and updated by the
+        // other. Colliding keys with a slow comparison keep both threads looking the key up at the same time.
+        var writers = Enumerable.Range(0, 2).Select(_ => Task.Factory.StartNew(
+            () =>
+            {
+                start.SignalAndWait();
+                for (var key = 0; key < Keys; key++)
+                {
+                    lastGood.Record(new CollidingKey(key), key);
+                }
+            },
+            CancellationToken.None,
+            TaskCreationOptions.LongRunning,
+            TaskScheduler.Default)).ToArray();
+        await Task.WhenAll(writers);
+
+        Assert.Equal(Keys, lastGood.Count);
+        Assert.All(Enumerable.Range(0, Keys), key => Assert.True(lastGood.TryGet(new CollidingKey(key), out _)));
+    }
+
+    /// <summary>A key whose hash collides with every other and whose comparison takes a while.</summary>
+    private sealed class CollidingKey(int id) : IEquatable<CollidingKey>
+    {
+        public int Id { get; } = id;
+
+        public bool Equals(CollidingKey? other)
+        {
+            Thread.SpinWait(100);
+            return other is not null && other.Id == Id;
+        }
+
+        public override bool Equals(object? obj) => Equals(obj as CollidingKey);
+
+        public override int GetHashCode() => 0;
+    }
 }
