@@ -128,8 +128,10 @@ public sealed class TimeoutStrategy : ResilienceStrategy
 
     private SharedSlot CurrentSlot(TimeSpan timeout, long now)
     {
+        // The slot is judged on the coarse clock but its source fires on a precise timer: a short timeout's source can
+        // fire before the coarse clock has moved past the slot. A call never joins a source that has fired.
         var slot = Volatile.Read(ref _slot);
-        if (slot is not null && now < slot.OpenUntil)
+        if (slot is not null && now < slot.OpenUntil && !slot.Token.IsCancellationRequested)
         {
             return slot;
         }

@@ -138,4 +138,23 @@ public class TimeoutTests
         Assert.Contains("TimeoutOptions.Timeout must be in [00:00:00.0010000, 1.00:00:00]; was 00:00:00.", error.Message, StringComparison.Ordinal);
         Assert.Equal(TimeSpan.FromSeconds(2), strategy.Timeout);
     }
+
+    [Fact]
+    public async Task A_call_never_joins_a_shared_slot_whose_source_has_already_fired()
+    {
+        // The slot is judged on a coarse clock (16 ms steps here, as the system tick count on some platforms) while its
+        // source fires on a precise timer: a 1 ms timeout's slot source fires long before the coarse clock moves on.
+        var coarse = new CoarseTimeProvider(_time, TimeSpan.FromMilliseconds(16));
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = coarse }
+            .AddTimeout(new TimeoutOptions { Timeout = TimeSpan.FromMilliseconds(1), TimeProvider = coarse })
+            .Build();
+
+        Assert.Equal(1, pipeline.Execute(static (v, _) => v, 1));
+        _time.Advance(TimeSpan.FromMilliseconds(5));
+        var call = pipeline.ExecuteOutcomeAsync(static (v, ct) => WaitForCancellation(v, ct), 2).AsTask();
+
+        Assert.False(call.IsCompleted, "the call was handed a token cancelled before it started");
+        _time.Advance(TimeSpan.FromMilliseconds(2));
+        Assert.IsType<TimeoutRejectedException>((await call).Exception);
+    }
 }
