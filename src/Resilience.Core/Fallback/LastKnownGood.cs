@@ -80,6 +80,7 @@ public sealed class LastKnownGood<TKey, T>
     /// <summary>
     /// Creates a fallback level that serves the last known good result of the call's key, and records every successful
     /// result of the pipeline it is added to. Without a fresh result the level fails (and the chain moves on).
+    /// A call whose key is <see langword="null"/> (one run without state, for example) is neither recorded nor served.
     /// </summary>
     /// <param name="keySelector">Gives the call's key from the caller's state (pass a reference type as state to avoid boxing).</param>
     /// <param name="name">The level's name.</param>
@@ -89,12 +90,20 @@ public sealed class LastKnownGood<TKey, T>
         ArgumentNullException.ThrowIfNull(keySelector);
         return new FallbackLevel<T>(
             name,
-            arguments => TryGet(keySelector(arguments.State), out var value)
+            arguments => keySelector(arguments.State) is { } key && TryGet(key, out var value)
                 ? new ValueTask<T>(value)
                 : ValueTask.FromException<T>(new KeyNotFoundException($"No result younger than {MaxAge} is known for this key.")),
             tryNextOnFailure: true)
         {
-            Recorder = (value, state) => Record(keySelector(state), value),
+            // A call without a key has nothing to record: the dictionary's refusal of a null key must not fail a call
+            // that succeeded.
+            Recorder = (value, state) =>
+            {
+                if (keySelector(state) is { } key)
+                {
+                    Record(key, value);
+                }
+            },
         };
     }
 

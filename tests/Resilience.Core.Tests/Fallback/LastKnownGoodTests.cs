@@ -77,4 +77,19 @@ public class LastKnownGoodTests
 
         public override int GetHashCode() => 0;
     }
+
+    [Fact]
+    public async Task A_call_without_a_key_succeeds_unrecorded_and_its_failure_falls_through_to_the_next_level()
+    {
+        var lastGood = new LastKnownGood<string, string>(TimeSpan.FromHours(1), timeProvider: new FakeTimeProvider());
+        var pipeline = new ResiliencePipelineBuilder<string>()
+            .AddFallback(new FallbackOptions<string> { Levels = { lastGood.AsLevel(state => (string)state!), FallbackLevel<string>.FromValue("default", "none") } })
+            .Build();
+
+        // The overloads without state pass none: there is no key to record or serve under.
+        Assert.Equal("fresh", await pipeline.ExecuteAsync(static _ => new ValueTask<string>("fresh")));
+        Assert.Equal("fresh", pipeline.Execute(static (_, _) => "fresh", (string?)null));
+        Assert.Equal(0, lastGood.Count);
+        Assert.Equal("none", await pipeline.ExecuteAsync(static _ => ValueTask.FromException<string>(new IOException())));
+    }
 }
