@@ -68,12 +68,10 @@ public sealed class FallbackStrategy<T> : ResilienceStrategy
         for (var index = 0; index < _levels.Length; index++)
         {
             var level = _levels[index];
+            T value;
             try
             {
-                var value = await level.Action(new FallbackArguments<T>(failure, boxed, index, cancellationToken)).ConfigureAwait(false);
-                _onServed?.Invoke(new FallbackServed(null, index, level.Name, original));
-                var served = new Outcome<T>(value, index);
-                return Unsafe.As<Outcome<T>, Outcome<TResult>>(ref served);
+                value = await level.Action(new FallbackArguments<T>(failure, boxed, index, cancellationToken)).ConfigureAwait(false);
             }
             catch (Exception exception) when (!(exception is OperationCanceledException && cancellationToken.IsCancellationRequested))
             {
@@ -88,7 +86,13 @@ public sealed class FallbackStrategy<T> : ResilienceStrategy
                 }
 
                 failure = Outcome.FromException<T>(exception);
+                continue;
             }
+
+            // Outside the level's try: the level served, and a failing handler must not send the chain on to the next.
+            _onServed?.Invoke(new FallbackServed(null, index, level.Name, original));
+            var served = new Outcome<T>(value, index);
+            return Unsafe.As<Outcome<T>, Outcome<TResult>>(ref served);
         }
 
         throw new InvalidOperationException("A fallback chain has at least one level.");

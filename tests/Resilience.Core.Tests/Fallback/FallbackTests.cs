@@ -129,4 +129,26 @@ public class FallbackTests
 
         Assert.Contains("FallbackOptions.Levels must hold at least one level", error.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_throwing_served_handler_surfaces_without_moving_the_chain_on_to_another_level()
+    {
+        var served = new List<string>();
+        var pipeline = new ResiliencePipelineBuilder<string>()
+            .AddFallback(new FallbackOptions<string>
+            {
+                OnServed = s => { served.Add(s.LevelName); throw new InvalidOperationException("handler bug"); },
+                Levels =
+                {
+                    new FallbackLevel<string>("secondary", _ => new ValueTask<string>("secondary"), tryNextOnFailure: true),
+                    FallbackLevel<string>.FromValue("default", "default"),
+                },
+            })
+            .Build();
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => pipeline.ExecuteAsync(static _ => ValueTask.FromException<string>(new IOException())).AsTask());
+
+        Assert.Equal("handler bug", error.Message);
+        Assert.Equal(["secondary"], served);
+    }
 }
