@@ -157,4 +157,19 @@ public class TimeoutTests
         _time.Advance(TimeSpan.FromMilliseconds(2));
         Assert.IsType<TimeoutRejectedException>((await call).Exception);
     }
+
+    [Fact]
+    public async Task Timeout_options_without_a_clock_run_on_the_pipelines_clock()
+    {
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = _time }
+            .AddTimeout(new TimeoutOptions { Name = "attempt", Timeout = TimeSpan.FromHours(1) })
+            .Build();
+
+        var call = pipeline.ExecuteOutcomeAsync(static (v, ct) => WaitForCancellation(v, ct), 1).AsTask();
+        _time.Advance(TimeSpan.FromHours(2));
+
+        // The system clock would take an hour: only the pipeline's clock can have timed the call out.
+        var outcome = await call.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal("attempt", Assert.IsType<TimeoutRejectedException>(outcome.Exception).StrategyName);
+    }
 }
