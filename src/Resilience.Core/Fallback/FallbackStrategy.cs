@@ -46,6 +46,13 @@ public sealed class FallbackStrategy<T> : ResilienceStrategy
     /// <inheritdoc />
     protected internal override void ObserveResult<TResult, TState>(TResult result, TState state)
     {
+        // Added to a pipeline of another result type (through AddStrategy), a result is not a T: reinterpreting it would
+        // store its bits as a T (a long as a string reference). Such a pipeline's fallback fails when it runs.
+        if (typeof(TResult) != typeof(T))
+        {
+            return;
+        }
+
         var value = Unsafe.As<TResult, T>(ref result);
         var boxed = StateOf(state);
         foreach (var level in _levels)

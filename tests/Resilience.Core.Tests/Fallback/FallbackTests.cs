@@ -151,4 +151,19 @@ public class FallbackTests
         Assert.Equal("handler bug", error.Message);
         Assert.Equal(["secondary"], served);
     }
+
+    [Fact]
+    public void A_fallback_in_a_pipeline_of_another_result_type_never_records_a_result_as_its_own_type()
+    {
+        var lastGood = new LastKnownGood<string, string>(TimeSpan.FromHours(1), timeProvider: new FakeTimeProvider());
+        var pipeline = new ResiliencePipelineBuilder()
+            .AddStrategy(new FallbackStrategy<string>(new FallbackOptions<string> { Levels = { lastGood.AsLevel(static _ => "key") } }))
+            .Build();
+
+        // A long is not a string: recording it would store its bits as a reference (zero here, so the test stays safe).
+        Assert.Equal(0L, pipeline.Execute(static _ => 0L));
+
+        Assert.Equal(0, lastGood.Count);
+        Assert.False(lastGood.TryGet("key", out _));
+    }
 }
