@@ -129,16 +129,17 @@ public sealed class TimeoutStrategy : ResilienceStrategy
     private SharedSlot CurrentSlot(TimeSpan timeout, long now)
     {
         // The slot is judged on the coarse clock but its source fires on a precise timer: a short timeout's source can
-        // fire before the coarse clock has moved past the slot. A call never joins a source that has fired.
+        // fire before the coarse clock has moved past the slot. A call never joins a source that has fired, nor one
+        // armed for another timeout (a slot opened with the old timeout as UpdateOptions cleared the slot).
         var slot = Volatile.Read(ref _slot);
-        if (slot is not null && now < slot.OpenUntil && !slot.Token.IsCancellationRequested)
+        if (slot is not null && now < slot.OpenUntil && slot.Timeout == timeout && !slot.Token.IsCancellationRequested)
         {
             return slot;
         }
 
         // A new slot: it takes calls for a sixteenth of the timeout and cancels them all one timeout after it closes.
         var length = Math.Max(TimeSpan.TicksPerMillisecond, timeout.Ticks / SlotsPerTimeout);
-        var fresh = new SharedSlot(now + length, new CancellationTokenSource(TimeSpan.FromTicks(length) + timeout, _timeProvider));
+        var fresh = new SharedSlot(now + length, timeout, new CancellationTokenSource(TimeSpan.FromTicks(length) + timeout, _timeProvider));
         var seen = Interlocked.CompareExchange(ref _slot, fresh, slot);
         if (ReferenceEquals(seen, slot))
         {
@@ -150,9 +151,11 @@ public sealed class TimeoutStrategy : ResilienceStrategy
     }
 
     /// <summary>A cancellation source shared by the calls that start in one slot.</summary>
-    private sealed class SharedSlot(long openUntil, CancellationTokenSource source)
+    private sealed class SharedSlot(long openUntil, TimeSpan timeout, CancellationTokenSource source)
     {
         public long OpenUntil { get; } = openUntil;
+
+        public TimeSpan Timeout { get; } = timeout;
 
         public CancellationTokenSource Source { get; } = source;
 

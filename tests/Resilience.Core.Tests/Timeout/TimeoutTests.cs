@@ -172,4 +172,24 @@ public class TimeoutTests
         var outcome = await call.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal("attempt", Assert.IsType<TimeoutRejectedException>(outcome.Exception).StrategyName);
     }
+
+    [Fact]
+    public async Task A_slot_opened_with_the_old_timeout_while_an_update_lands_takes_no_call_under_the_new_one()
+    {
+        var hooked = new HookedTimeProvider(_time);
+        var strategy = new TimeoutStrategy(new TimeoutOptions { Timeout = TimeSpan.FromHours(1), TimeProvider = hooked });
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = hooked }.AddStrategy(strategy).Build();
+
+        // The update lands after the first call read the old timeout and before it opened its slot.
+        hooked.OnNextRead(() => strategy.UpdateOptions(new TimeoutOptions { Timeout = TimeSpan.FromSeconds(1) }));
+        var started = pipeline.ExecuteOutcomeAsync(static (v, ct) => WaitForCancellation(v, ct), 1).AsTask();
+        var after = pipeline.ExecuteOutcomeAsync(static (v, ct) => WaitForCancellation(v, ct), 2).AsTask();
+        _time.Advance(TimeSpan.FromSeconds(2));
+
+        var outcome = await after.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(TimeSpan.FromSeconds(1), Assert.IsType<TimeoutRejectedException>(outcome.Exception).Timeout);
+        Assert.False(started.IsCompleted);
+        _time.Advance(TimeSpan.FromHours(2));
+        Assert.IsType<TimeoutRejectedException>((await started).Exception);
+    }
 }
