@@ -76,6 +76,7 @@ public sealed class TimeoutStrategy : ResilienceStrategy
         }
 
         owned.Source.CancelAfter(timeout);
+        owned.Timeout = timeout;
         owned.Link = context.CancellationToken.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), owned.Source);
         context.StateObject = owned;
         context.CancellationToken = owned.Source.Token;
@@ -86,9 +87,11 @@ public sealed class TimeoutStrategy : ResilienceStrategy
     protected internal override ExitAction Exit(ref StrategyContext context, in ExitOutcome outcome)
     {
         bool timedOut;
+        TimeSpan timeout;
         if (context.StateObject is OwnedSource owned)
         {
             owned.Link.Dispose();
+            timeout = owned.Timeout;
             var outer = context.IncomingCancellationToken;
             var token = owned.Source.Token;
 
@@ -115,12 +118,15 @@ public sealed class TimeoutStrategy : ResilienceStrategy
         }
         else
         {
-            timedOut = ((SharedSlot)context.StateObject!).Token.IsCancellationRequested;
+            var slot = (SharedSlot)context.StateObject!;
+            timedOut = slot.Token.IsCancellationRequested;
+            timeout = slot.Timeout;
         }
 
+        // The timeout the call was armed for, not the one in force now: UpdateOptions may have changed it since.
         if (timedOut && outcome.Exception is OperationCanceledException cancellation && !outcome.IsCallerCancelled)
         {
-            return ExitAction.Fail(new TimeoutRejectedException(_options.Timeout, context.PipelineName, Name, cancellation));
+            return ExitAction.Fail(new TimeoutRejectedException(timeout, context.PipelineName, Name, cancellation));
         }
 
         return ExitAction.Continue;
@@ -168,5 +174,8 @@ public sealed class TimeoutStrategy : ResilienceStrategy
         public CancellationTokenSource Source { get; } = source;
 
         public CancellationTokenRegistration Link { get; set; }
+
+        /// <summary>Gets or sets the timeout the source was armed for by the call that owns it.</summary>
+        public TimeSpan Timeout { get; set; }
     }
 }

@@ -192,4 +192,19 @@ public class TimeoutTests
         _time.Advance(TimeSpan.FromHours(2));
         Assert.IsType<TimeoutRejectedException>((await started).Exception);
     }
+
+    [Fact]
+    public async Task A_timeout_reports_the_timeout_its_call_was_armed_for_after_an_update()
+    {
+        var pipeline = Pipeline(TimeSpan.FromHours(1), out var strategy);
+        using var caller = new CancellationTokenSource();
+
+        var shared = pipeline.ExecuteOutcomeAsync(static (v, ct) => WaitForCancellation(v, ct), 1).AsTask();
+        var owned = pipeline.ExecuteOutcomeAsync(static (v, ct) => WaitForCancellation(v, ct), 2, caller.Token).AsTask();
+        strategy.UpdateOptions(new TimeoutOptions { Timeout = TimeSpan.FromSeconds(1) });
+        _time.Advance(TimeSpan.FromHours(2));
+
+        Assert.Equal(TimeSpan.FromHours(1), Assert.IsType<TimeoutRejectedException>((await shared).Exception).Timeout);
+        Assert.Equal(TimeSpan.FromHours(1), Assert.IsType<TimeoutRejectedException>((await owned).Exception).Timeout);
+    }
 }
