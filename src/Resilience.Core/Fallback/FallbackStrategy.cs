@@ -46,6 +46,13 @@ public sealed class FallbackStrategy<T> : ResilienceStrategy
     /// <inheritdoc />
     protected internal override void ObserveResult<TResult, TState>(TResult result, TState state)
     {
+        // Added to a pipeline of another result type (through AddStrategy), a result is not a T: reinterpreting it would
+        // store its bits as a T (a long as a string reference). Such a pipeline's fallback fails when it runs.
+        if (typeof(TResult) != typeof(T))
+        {
+            return;
+        }
+
         var value = Unsafe.As<TResult, T>(ref result);
         var boxed = StateOf(state);
         foreach (var level in _levels)
@@ -68,12 +75,10 @@ public sealed class FallbackStrategy<T> : ResilienceStrategy
         for (var index = 0; index < _levels.Length; index++)
         {
             var level = _levels[index];
+            T value;
             try
             {
-                var value = await level.Action(new FallbackArguments<T>(failure, boxed, index, cancellationToken)).ConfigureAwait(false);
-                _onServed?.Invoke(new FallbackServed(null, index, level.Name, original));
-                var served = new Outcome<T>(value, index);
-                return Unsafe.As<Outcome<T>, Outcome<TResult>>(ref served);
+                value = await level.Action(new FallbackArguments<T>(failure, boxed, index, cancellationToken)).ConfigureAwait(false);
             }
             catch (Exception exception) when (!(exception is OperationCanceledException && cancellationToken.IsCancellationRequested))
             {
@@ -88,7 +93,13 @@ public sealed class FallbackStrategy<T> : ResilienceStrategy
                 }
 
                 failure = Outcome.FromException<T>(exception);
+                continue;
             }
+
+            // Outside the level's try: the level served, and a failing handler must not send the chain on to the next.
+            _onServed?.Invoke(new FallbackServed(null, index, level.Name, original));
+            var served = new Outcome<T>(value, index);
+            return Unsafe.As<Outcome<T>, Outcome<TResult>>(ref served);
         }
 
         throw new InvalidOperationException("A fallback chain has at least one level.");

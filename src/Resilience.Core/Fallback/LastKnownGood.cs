@@ -44,11 +44,20 @@ public sealed class LastKnownGood<TKey, T>
     public void Record(TKey key, T value)
     {
         var entry = new Entry(value, _timeProvider.GetTimestamp());
-        var added = false;
-        _entries.AddOrUpdate(key, _ => { added = true; return entry; }, (_, _) => entry);
-        if (added && Interlocked.Increment(ref _count) > Capacity)
+
+        // Counted only by the thread whose add took effect: AddOrUpdate may run its add factory on several threads
+        // racing for one new key and then update instead, and a count raised by each of them never came down.
+        while (!_entries.TryAdd(key, entry))
         {
-            EvictOldest();
+            if (_entries.TryGetValue(key, out var current) && _entries.TryUpdate(key, entry, current))
+            {
+                return;
+            }
+        }
+
+        if (Interlocked.Increment(ref _count) > Capacity)
+        {
+            EvictOldest(key);
         }
     }
 
@@ -71,6 +80,7 @@ public sealed class LastKnownGood<TKey, T>
     /// <summary>
     /// Creates a fallback level that serves the last known good result of the call's key, and records every successful
     /// result of the pipeline it is added to. Without a fresh result the level fails (and the chain moves on).
+    /// A call whose key is <see langword="null"/> (one run without state, for example) is neither recorded nor served.
     /// </summary>
     /// <param name="keySelector">Gives the call's key from the caller's state (pass a reference type as state to avoid boxing).</param>
     /// <param name="name">The level's name.</param>
@@ -80,16 +90,25 @@ public sealed class LastKnownGood<TKey, T>
         ArgumentNullException.ThrowIfNull(keySelector);
         return new FallbackLevel<T>(
             name,
-            arguments => TryGet(keySelector(arguments.State), out var value)
+            arguments => keySelector(arguments.State) is { } key && TryGet(key, out var value)
                 ? new ValueTask<T>(value)
                 : ValueTask.FromException<T>(new KeyNotFoundException($"No result younger than {MaxAge} is known for this key.")),
             tryNextOnFailure: true)
         {
-            Recorder = (value, state) => Record(keySelector(state), value),
+            // A call without a key has nothing to record: the dictionary's refusal of a null key must not fail a call
+            // that succeeded.
+            Recorder = (value, state) =>
+            {
+                if (keySelector(state) is { } key)
+                {
+                    Record(key, value);
+                }
+            },
         };
     }
 
-    private void EvictOldest()
+    /// <summary>Evicts the oldest entries, never <paramref name="recorded"/>: the result just recorded is the one to keep.</summary>
+    private void EvictOldest(TKey recorded)
     {
         if (!_evicting.TryEnter())
         {
@@ -101,7 +120,8 @@ public sealed class LastKnownGood<TKey, T>
             // Evict a tenth of the capacity at once, oldest first, so eviction runs rarely.
             var entries = _entries.ToArray();
             var excess = entries.Length - Capacity + Math.Max(1, Capacity / 10);
-            foreach (var (key, entry) in entries.OrderBy(e => e.Value.Recorded).Take(excess))
+            var comparer = _entries.Comparer;
+            foreach (var (key, entry) in entries.Where(e => !comparer.Equals(e.Key, recorded)).OrderBy(e => e.Value.Recorded).Take(excess))
             {
                 if (_entries.TryRemove(new KeyValuePair<TKey, Entry>(key, entry)))
                 {
@@ -115,5 +135,11 @@ public sealed class LastKnownGood<TKey, T>
         }
     }
 
-    private sealed record Entry(T Value, long Recorded);
+    /// <summary>A recorded result. Compared by reference (TryUpdate, TryRemove): the value's own equality is never called.</summary>
+    private sealed class Entry(T value, long recorded)
+    {
+        public T Value { get; } = value;
+
+        public long Recorded { get; } = recorded;
+    }
 }

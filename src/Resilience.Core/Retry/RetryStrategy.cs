@@ -80,7 +80,12 @@ public sealed class RetryStrategy : ResilienceStrategy
             retryable = outcome.IsHandled;
             if (outcome.IsHandled)
             {
-                options.Budget?.RecordFailure();
+                // A cancellation from outside (an outer timeout, cutting short an attempt or the wait before the next)
+                // is not the dependency failing: a cancelled wait would otherwise take a second token for one failure.
+                if (!(outcome.Exception is OperationCanceledException && context.CancellationToken.IsCancellationRequested))
+                {
+                    options.Budget?.RecordFailure();
+                }
             }
             else if (outcome.IsSuccess)
             {
@@ -104,7 +109,8 @@ public sealed class RetryStrategy : ResilienceStrategy
                 return ExitAction.Continue;
             }
 
-            delay = retryAfter;
+            // A hint already past (a reset time minus now) means "now"; a negative delay is no delay.
+            delay = retryAfter > TimeSpan.Zero ? retryAfter : TimeSpan.Zero;
         }
         else if (options.UseJitter)
         {

@@ -18,9 +18,21 @@ public static class TimeoutBuilderExtensions
     /// <summary>Adds a timeout per attempt.</summary>
     /// <typeparam name="TBuilder">The builder type.</typeparam>
     /// <param name="builder">The builder.</param>
-    /// <param name="options">The options.</param>
+    /// <param name="options">The options; without a <see cref="TimeoutOptions.TimeProvider"/>, the timeout runs on the builder's.</param>
     /// <returns>The builder.</returns>
     public static TBuilder AddTimeout<TBuilder>(this TBuilder builder, TimeoutOptions options)
-        where TBuilder : ResiliencePipelineBuilderBase =>
-        builder.AddStrategy(new TimeoutStrategy(options));
+        where TBuilder : ResiliencePipelineBuilderBase
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(options);
+
+        // As the TimeSpan overload and configured timeouts do: one pipeline, one clock.
+        if (options.TimeProvider is null)
+        {
+            options = options.Clone();
+            options.TimeProvider = builder.TimeProvider;
+        }
+
+        return builder.AddStrategy(new TimeoutStrategy(options));
+    }
 }

@@ -15,7 +15,10 @@ public sealed class TimeoutOptions
     /// <summary>Gets or sets how long one attempt may run. Range [1 ms, 1 day]; default 30 s.</summary>
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Gets or sets the clock; <see langword="null"/> (default) for <see cref="System.TimeProvider.System"/>.</summary>
+    /// <summary>
+    /// Gets or sets the clock; <see langword="null"/> (default) for the pipeline builder's clock when added with
+    /// <c>AddTimeout</c>, or <see cref="System.TimeProvider.System"/> for a strategy created directly.
+    /// </summary>
     public TimeProvider? TimeProvider { get; set; }
 
     /// <summary>Checks every option; throws naming the first one out of its range.</summary>

@@ -76,6 +76,7 @@ public sealed class TimeoutStrategy : ResilienceStrategy
         }
 
         owned.Source.CancelAfter(timeout);
+        owned.Timeout = timeout;
         owned.Link = context.CancellationToken.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), owned.Source);
         context.StateObject = owned;
         context.CancellationToken = owned.Source.Token;
@@ -86,9 +87,11 @@ public sealed class TimeoutStrategy : ResilienceStrategy
     protected internal override ExitAction Exit(ref StrategyContext context, in ExitOutcome outcome)
     {
         bool timedOut;
+        TimeSpan timeout;
         if (context.StateObject is OwnedSource owned)
         {
             owned.Link.Dispose();
+            timeout = owned.Timeout;
             var outer = context.IncomingCancellationToken;
             var token = owned.Source.Token;
 
@@ -115,12 +118,15 @@ public sealed class TimeoutStrategy : ResilienceStrategy
         }
         else
         {
-            timedOut = ((SharedSlot)context.StateObject!).Token.IsCancellationRequested;
+            var slot = (SharedSlot)context.StateObject!;
+            timedOut = slot.Token.IsCancellationRequested;
+            timeout = slot.Timeout;
         }
 
+        // The timeout the call was armed for, not the one in force now: UpdateOptions may have changed it since.
         if (timedOut && outcome.Exception is OperationCanceledException cancellation && !outcome.IsCallerCancelled)
         {
-            return ExitAction.Fail(new TimeoutRejectedException(_options.Timeout, context.PipelineName, Name, cancellation));
+            return ExitAction.Fail(new TimeoutRejectedException(timeout, context.PipelineName, Name, cancellation));
         }
 
         return ExitAction.Continue;
@@ -128,15 +134,18 @@ public sealed class TimeoutStrategy : ResilienceStrategy
 
     private SharedSlot CurrentSlot(TimeSpan timeout, long now)
     {
+        // The slot is judged on the coarse clock but its source fires on a precise timer: a short timeout's source can
+        // fire before the coarse clock has moved past the slot. A call never joins a source that has fired, nor one
+        // armed for another timeout (a slot opened with the old timeout as UpdateOptions cleared the slot).
         var slot = Volatile.Read(ref _slot);
-        if (slot is not null && now < slot.OpenUntil)
+        if (slot is not null && now < slot.OpenUntil && slot.Timeout == timeout && !slot.Token.IsCancellationRequested)
         {
             return slot;
         }
 
         // A new slot: it takes calls for a sixteenth of the timeout and cancels them all one timeout after it closes.
         var length = Math.Max(TimeSpan.TicksPerMillisecond, timeout.Ticks / SlotsPerTimeout);
-        var fresh = new SharedSlot(now + length, new CancellationTokenSource(TimeSpan.FromTicks(length) + timeout, _timeProvider));
+        var fresh = new SharedSlot(now + length, timeout, new CancellationTokenSource(TimeSpan.FromTicks(length) + timeout, _timeProvider));
         var seen = Interlocked.CompareExchange(ref _slot, fresh, slot);
         if (ReferenceEquals(seen, slot))
         {
@@ -148,9 +157,11 @@ public sealed class TimeoutStrategy : ResilienceStrategy
     }
 
     /// <summary>A cancellation source shared by the calls that start in one slot.</summary>
-    private sealed class SharedSlot(long openUntil, CancellationTokenSource source)
+    private sealed class SharedSlot(long openUntil, TimeSpan timeout, CancellationTokenSource source)
     {
         public long OpenUntil { get; } = openUntil;
+
+        public TimeSpan Timeout { get; } = timeout;
 
         public CancellationTokenSource Source { get; } = source;
 
@@ -163,5 +174,8 @@ public sealed class TimeoutStrategy : ResilienceStrategy
         public CancellationTokenSource Source { get; } = source;
 
         public CancellationTokenRegistration Link { get; set; }
+
+        /// <summary>Gets or sets the timeout the source was armed for by the call that owns it.</summary>
+        public TimeSpan Timeout { get; set; }
     }
 }

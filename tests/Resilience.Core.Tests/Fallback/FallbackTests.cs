@@ -129,4 +129,41 @@ public class FallbackTests
 
         Assert.Contains("FallbackOptions.Levels must hold at least one level", error.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_throwing_served_handler_surfaces_without_moving_the_chain_on_to_another_level()
+    {
+        var served = new List<string>();
+        var pipeline = new ResiliencePipelineBuilder<string>()
+            .AddFallback(new FallbackOptions<string>
+            {
+                OnServed = s => { served.Add(s.LevelName); throw new InvalidOperationException("handler bug"); },
+                Levels =
+                {
+                    new FallbackLevel<string>("secondary", _ => new ValueTask<string>("secondary"), tryNextOnFailure: true),
+                    FallbackLevel<string>.FromValue("default", "default"),
+                },
+            })
+            .Build();
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => pipeline.ExecuteAsync(static _ => ValueTask.FromException<string>(new IOException())).AsTask());
+
+        Assert.Equal("handler bug", error.Message);
+        Assert.Equal(["secondary"], served);
+    }
+
+    [Fact]
+    public void A_fallback_in_a_pipeline_of_another_result_type_never_records_a_result_as_its_own_type()
+    {
+        var lastGood = new LastKnownGood<string, string>(TimeSpan.FromHours(1), timeProvider: new FakeTimeProvider());
+        var pipeline = new ResiliencePipelineBuilder()
+            .AddStrategy(new FallbackStrategy<string>(new FallbackOptions<string> { Levels = { lastGood.AsLevel(static _ => "key") } }))
+            .Build();
+
+        // A long is not a string: recording it would store its bits as a reference (zero here, so the test stays safe).
+        Assert.Equal(0L, pipeline.Execute(static _ => 0L));
+
+        Assert.Equal(0, lastGood.Count);
+        Assert.False(lastGood.TryGet("key", out _));
+    }
 }

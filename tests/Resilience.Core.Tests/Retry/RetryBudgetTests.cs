@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
@@ -76,5 +77,25 @@ public class RetryBudgetTests
         Assert.Equal(9, budget.Balance);
         budget.UpdateOptions(new RetryBudgetOptions { MaxTokens = 4 });
         Assert.Equal(4, budget.Balance);
+    }
+
+    [Fact]
+    public async Task An_outer_timeout_cutting_short_the_wait_between_attempts_takes_no_second_token()
+    {
+        var time = new FakeTimeProvider();
+        var budget = new RetryBudget(new RetryBudgetOptions { MaxTokens = 10 });
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = time }
+            .AddTimeout(new TimeoutOptions { Timeout = TimeSpan.FromSeconds(1), TimeProvider = time })
+            .AddRetry(new RetryOptions { Delay = TimeSpan.FromSeconds(10), MaxDelay = TimeSpan.FromSeconds(10), UseJitter = false, Budget = budget })
+            .Build();
+        var attempts = 0;
+
+        var call = pipeline.ExecuteOutcomeAsync((_, _) => { attempts++; return ValueTask.FromException<int>(new IOException()); }, 0).AsTask();
+        time.Advance(TimeSpan.FromSeconds(2));
+        var outcome = await call;
+
+        Assert.IsType<TimeoutRejectedException>(outcome.Exception);
+        Assert.Equal(1, attempts);
+        Assert.Equal(9, budget.Balance);
     }
 }

@@ -138,4 +138,73 @@ public class TimeoutTests
         Assert.Contains("TimeoutOptions.Timeout must be in [00:00:00.0010000, 1.00:00:00]; was 00:00:00.", error.Message, StringComparison.Ordinal);
         Assert.Equal(TimeSpan.FromSeconds(2), strategy.Timeout);
     }
+
+    [Fact]
+    public async Task A_call_never_joins_a_shared_slot_whose_source_has_already_fired()
+    {
+        // The slot is judged on a coarse clock (16 ms steps here, as the system tick count on some platforms) while its
+        // source fires on a precise timer: a 1 ms timeout's slot source fires long before the coarse clock moves on.
+        var coarse = new CoarseTimeProvider(_time, TimeSpan.FromMilliseconds(16));
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = coarse }
+            .AddTimeout(new TimeoutOptions { Timeout = TimeSpan.FromMilliseconds(1), TimeProvider = coarse })
+            .Build();
+
+        Assert.Equal(1, pipeline.Execute(static (v, _) => v, 1));
+        _time.Advance(TimeSpan.FromMilliseconds(5));
+        var call = pipeline.ExecuteOutcomeAsync(static (v, ct) => WaitForCancellation(v, ct), 2).AsTask();
+
+        Assert.False(call.IsCompleted, "the call was handed a token cancelled before it started");
+        _time.Advance(TimeSpan.FromMilliseconds(2));
+        Assert.IsType<TimeoutRejectedException>((await call).Exception);
+    }
+
+    [Fact]
+    public async Task Timeout_options_without_a_clock_run_on_the_pipelines_clock()
+    {
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = _time }
+            .AddTimeout(new TimeoutOptions { Name = "attempt", Timeout = TimeSpan.FromHours(1) })
+            .Build();
+
+        var call = pipeline.ExecuteOutcomeAsync(static (v, ct) => WaitForCancellation(v, ct), 1).AsTask();
+        _time.Advance(TimeSpan.FromHours(2));
+
+        // The system clock would take an hour: only the pipeline's clock can have timed the call out.
+        var outcome = await call.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal("attempt", Assert.IsType<TimeoutRejectedException>(outcome.Exception).StrategyName);
+    }
+
+    [Fact]
+    public async Task A_slot_opened_with_the_old_timeout_while_an_update_lands_takes_no_call_under_the_new_one()
+    {
+        var hooked = new HookedTimeProvider(_time);
+        var strategy = new TimeoutStrategy(new TimeoutOptions { Timeout = TimeSpan.FromHours(1), TimeProvider = hooked });
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = hooked }.AddStrategy(strategy).Build();
+
+        // The update lands after the first call read the old timeout and before it opened its slot.
+        hooked.OnNextRead(() => strategy.UpdateOptions(new TimeoutOptions { Timeout = TimeSpan.FromSeconds(1) }));
+        var started = pipeline.ExecuteOutcomeAsync(static (v, ct) => WaitForCancellation(v, ct), 1).AsTask();
+        var after = pipeline.ExecuteOutcomeAsync(static (v, ct) => WaitForCancellation(v, ct), 2).AsTask();
+        _time.Advance(TimeSpan.FromSeconds(2));
+
+        var outcome = await after.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(TimeSpan.FromSeconds(1), Assert.IsType<TimeoutRejectedException>(outcome.Exception).Timeout);
+        Assert.False(started.IsCompleted);
+        _time.Advance(TimeSpan.FromHours(2));
+        Assert.IsType<TimeoutRejectedException>((await started).Exception);
+    }
+
+    [Fact]
+    public async Task A_timeout_reports_the_timeout_its_call_was_armed_for_after_an_update()
+    {
+        var pipeline = Pipeline(TimeSpan.FromHours(1), out var strategy);
+        using var caller = new CancellationTokenSource();
+
+        var shared = pipeline.ExecuteOutcomeAsync(static (v, ct) => WaitForCancellation(v, ct), 1).AsTask();
+        var owned = pipeline.ExecuteOutcomeAsync(static (v, ct) => WaitForCancellation(v, ct), 2, caller.Token).AsTask();
+        strategy.UpdateOptions(new TimeoutOptions { Timeout = TimeSpan.FromSeconds(1) });
+        _time.Advance(TimeSpan.FromHours(2));
+
+        Assert.Equal(TimeSpan.FromHours(1), Assert.IsType<TimeoutRejectedException>((await shared).Exception).Timeout);
+        Assert.Equal(TimeSpan.FromHours(1), Assert.IsType<TimeoutRejectedException>((await owned).Exception).Timeout);
+    }
 }

@@ -1,0 +1,95 @@
+using Microsoft.Extensions.Time.Testing;
+
+namespace Resilience.Tests.Fallback;
+
+public class LastKnownGoodTests
+{
+    [Fact]
+    public void A_cache_of_one_key_keeps_the_result_just_recorded()
+    {
+        var time = new FakeTimeProvider();
+        var lastGood = new LastKnownGood<string, int>(TimeSpan.FromHours(1), capacity: 1, timeProvider: time);
+
+        lastGood.Record("a", 1);
+        time.Advance(TimeSpan.FromSeconds(1));
+        lastGood.Record("b", 2);
+
+        Assert.True(lastGood.TryGet("b", out var value));
+        Assert.Equal(2, value);
+        Assert.False(lastGood.TryGet("a", out _));
+        Assert.Equal(1, lastGood.Count);
+    }
+
+    [Fact]
+    public void Eviction_never_drops_the_key_just_recorded_when_timestamps_tie()
+    {
+        // A clock that does not move (or moves coarsely) gives several entries the same timestamp.
+        var time = new FakeTimeProvider();
+        var lastGood = new LastKnownGood<int, int>(TimeSpan.FromHours(1), capacity: 10, timeProvider: time);
+
+        for (var key = 0; key < 1_000; key++)
+        {
+            lastGood.Record(key, key);
+            Assert.True(lastGood.TryGet(key, out var value), $"key {key} was evicted as it was recorded");
+            Assert.Equal(key, value);
+        }
+    }
+
+    [Fact]
+    public async Task Count_matches_the_keys_held_when_threads_record_the_same_new_keys_at_once()
+    {
+        var lastGood = new LastKnownGood<CollidingKey, int>(TimeSpan.FromHours(1), capacity: 10_000);
+        const int Keys = 200;
+        using var start = new Barrier(2);
+
+        // Two threads record the same keys in the same order: each new key is added by one of them and updated by the
+        // other. Colliding keys with a slow comparison keep both threads looking the key up at the same time.
+        var writers = Enumerable.Range(0, 2).Select(_ => Task.Factory.StartNew(
+            () =>
+            {
+                start.SignalAndWait();
+                for (var key = 0; key < Keys; key++)
+                {
+                    lastGood.Record(new CollidingKey(key), key);
+                }
+            },
+            CancellationToken.None,
+            TaskCreationOptions.LongRunning,
+            TaskScheduler.Default)).ToArray();
+        await Task.WhenAll(writers);
+
+        Assert.Equal(Keys, lastGood.Count);
+        Assert.All(Enumerable.Range(0, Keys), key => Assert.True(lastGood.TryGet(new CollidingKey(key), out _)));
+    }
+
+    /// <summary>A key whose hash collides with every other and whose comparison takes a while.</summary>
+    private sealed class CollidingKey(int id) : IEquatable<CollidingKey>
+    {
+        public int Id { get; } = id;
+
+        public bool Equals(CollidingKey? other)
+        {
+            Thread.SpinWait(100);
+            return other is not null && other.Id == Id;
+        }
+
+        public override bool Equals(object? obj) => Equals(obj as CollidingKey);
+
+        public override int GetHashCode() => 0;
+    }
+
+    [Fact]
+    public async Task A_call_without_a_key_succeeds_unrecorded_and_its_failure_falls_through_to_the_next_level()
+    {
+        var lastGood = new LastKnownGood<string, string>(TimeSpan.FromHours(1), timeProvider: new FakeTimeProvider());
+        var pipeline = new ResiliencePipelineBuilder<string>()
+            .AddFallback(new FallbackOptions<string> { Levels = { lastGood.AsLevel(state => (string)state!), FallbackLevel<string>.FromValue("default", "none") } })
+            .Build();
+
+        // The overloads without state pass none: there is no key to record or serve under.
+        Assert.Equal("fresh", await pipeline.ExecuteAsync(static _ => new ValueTask<string>("fresh")));
+        Assert.Equal("fresh", pipeline.Execute(static (_, _) => "fresh", (string?)null));
+        Assert.Equal(0, lastGood.Count);
+        Assert.Equal("none", await pipeline.ExecuteAsync(static _ => ValueTask.FromException<string>(new IOException())));
+    }
+}
