@@ -32,6 +32,9 @@ internal readonly struct MonotonicClock
     /// <summary>Gets whether this clock reads the coarse system tick count.</summary>
     public bool IsCoarse => _provider is null;
 
+    /// <summary>Gets the coarsest resolution of the coarse system clock on the platforms .NET runs on (Windows' 15.6 ms timer tick).</summary>
+    public static TimeSpan CoarseResolution { get; } = TimeSpan.FromMilliseconds(16);
+
     /// <summary>Gets the coarse system clock in <see cref="TimeSpan"/> ticks: what <see cref="NowTicks"/> reads for the system provider.</summary>
     public static long CoarseNowTicks => Environment.TickCount64 * TimeSpan.TicksPerMillisecond;
 
