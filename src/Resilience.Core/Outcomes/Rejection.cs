@@ -36,8 +36,11 @@ public readonly struct Rejection
 
     internal long Packed => _packed;
 
+    // The retry-after takes the top 60 bits (3,600 years of ticks): a longer one is kept as the longest that fits.
+    private const long MaxPackedTicks = (long.MaxValue >> 3) - 1;
+
     internal static long Pack(RejectionReason reason, TimeSpan? retryAfter) =>
-        (long)reason | ((retryAfter is { } value ? Math.Max(value.Ticks, 0) + 1 : 0) << 3);
+        (long)reason | ((retryAfter is { } value ? Math.Clamp(value.Ticks, 0, MaxPackedTicks) + 1 : 0) << 3);
 
     /// <summary>Creates the exception that describes this rejection (a new instance on every call).</summary>
     /// <returns>The rejection exception chosen by the rejecting strategy.</returns>
