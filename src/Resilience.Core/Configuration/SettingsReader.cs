@@ -214,6 +214,13 @@ internal sealed class SettingsReader
         var section = Section(key);
         var path = PathOf(key);
         var errors = _plan.Errors.Count;
+        if (section?.Value is { } value)
+        {
+            // The binder skips a value where it expects an object: the component would run on defaults, silently.
+            Error($"{path} must be a section of {kind.Name} options, not a value; was '{value}'.");
+            return;
+        }
+
         CheckKeys(kind, section, allowRetryBudget);
 
         object options;
@@ -270,7 +277,12 @@ internal sealed class SettingsReader
             var known = kind.Properties.Any(property => string.Equals(property.Name, child.Key, StringComparison.OrdinalIgnoreCase))
                 || string.Equals(child.Key, ComponentKind.TypeKey, StringComparison.OrdinalIgnoreCase)
                 || (allowRetryBudget && kind == ComponentKind.Retry && string.Equals(child.Key, ComponentKind.RetryBudgetKey, StringComparison.OrdinalIgnoreCase));
-            if (!known)
+            if (known && (child.Value is null || child.GetChildren().Any(ConfigurationMessages.HasValues)))
+            {
+                // The binder skips a section where it expects a value: the option would keep its default, silently.
+                Error($"{child.Path} must be a value, not a section.");
+            }
+            else if (!known)
             {
                 var names = kind.Properties.Select(property => property.Name);
                 if (allowRetryBudget && kind == ComponentKind.Retry)

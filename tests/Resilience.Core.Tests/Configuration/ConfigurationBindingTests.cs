@@ -150,6 +150,27 @@ public class ConfigurationBindingTests
     }
 
     [Fact]
+    public void A_value_where_a_section_belongs_and_a_section_where_a_value_belongs_are_errors()
+    {
+        // Each of these bound nothing and ran on defaults before: a timeout of 30 s instead of 5 s, a default breaker.
+        var settings = Orders(
+            ("Resilience:Pipelines:orders:CircuitBreaker:MinimumThroughput:Value", "3"),
+            ("Resilience:CircuitBreakers:payments", "0.5"));
+        settings.Remove("Resilience:Pipelines:orders:AttemptTimeout:Type");
+        settings.Remove("Resilience:Pipelines:orders:AttemptTimeout:Timeout");
+        settings["Resilience:Pipelines:orders:Strategies:2"] = "Timeout";
+        settings["Resilience:Pipelines:orders:Timeout"] = "00:00:05";
+
+        Assert.Equal(
+            [
+                "Resilience:CircuitBreakers:payments must be a section of CircuitBreaker options, not a value; was '0.5'.",
+                "Resilience:Pipelines:orders:CircuitBreaker:MinimumThroughput must be a value, not a section.",
+                "Resilience:Pipelines:orders:Timeout must be a section of Timeout options, not a value; was '00:00:05'.",
+            ],
+            Failures(settings));
+    }
+
+    [Fact]
     public void A_strategy_list_for_a_pipeline_registered_in_code_is_an_error()
     {
         Assert.Equal(
