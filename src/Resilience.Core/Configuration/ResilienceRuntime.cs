@@ -325,9 +325,10 @@ internal sealed class ResilienceRuntime : IDisposable
 
     private SettingsPlan Read(IReadOnlyDictionary<string, PushedOptions> pushed)
     {
+        // Configuration keys are case-insensitive: a code pipeline's section is found whatever the case of its key.
         var codePipelines = _pipelines.Values
             .Where(pipeline => pipeline.Registration is not null)
-            .ToDictionary(pipeline => pipeline.Name, pipeline => pipeline.Built is null ? null : (IReadOnlySet<string>?)pipeline.BoundSections, StringComparer.Ordinal);
+            .ToDictionary(pipeline => pipeline.Name, pipeline => pipeline.Built is null ? null : (IReadOnlySet<string>?)pipeline.BoundSections, StringComparer.OrdinalIgnoreCase);
         var bound = _components.Values.Where(component => component.CodeBound).Select(component => component.ToSource()).ToList();
         return new SettingsReader(_section, _rootPath, _timeProvider).Read(_shared, bound, codePipelines, pushed);
     }

@@ -120,7 +120,7 @@ internal sealed class SettingsReader
 
                 if (boundSections is not null)
                 {
-                    foreach (var child in pipeline.GetChildren().Where(child => !boundSections.Contains(child.Key) && child.Key != StrategiesKey && ConfigurationMessages.HasValues(child)))
+                    foreach (var child in pipeline.GetChildren().Where(child => !boundSections.Contains(child.Key) && !string.Equals(child.Key, StrategiesKey, StringComparison.OrdinalIgnoreCase) && ConfigurationMessages.HasValues(child)))
                     {
                         Error($"{child.Path} is not bound by the code of pipeline '{pipeline.Key}' (bound: {string.Join(", ", boundSections)}).");
                     }

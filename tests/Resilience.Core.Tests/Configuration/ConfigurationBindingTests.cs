@@ -171,6 +171,26 @@ public class ConfigurationBindingTests
     }
 
     [Fact]
+    public void The_section_of_a_pipeline_registered_in_code_is_found_whatever_the_case_of_its_key()
+    {
+        // Configuration keys are case-insensitive: ORDERS from an environment variable is the section of "orders".
+        using var container = new TestContainer(
+            new Dictionary<string, string?> { ["Resilience:Pipelines:ORDERS:Timeout:Timeout"] = "00:00:02" },
+            services => services.AddResiliencePipeline("orders", (builder, context) => builder.AddStrategy(context.BindTimeout())));
+        var timeout = (TimeoutStrategy)container.Provider.GetPipeline("orders").Strategies[1];
+        Assert.Equal(TimeSpan.FromSeconds(2), timeout.Timeout);
+
+        container.Change(("Resilience:Pipelines:ORDERS:Timeout:Timeout", "00:00:04"));
+
+        Assert.True(container.Provider.LastReload!.IsApplied, container.Provider.LastReload.ToString());
+        Assert.Equal(TimeSpan.FromSeconds(4), timeout.Timeout);
+
+        // Two pipelines whose names differ only in case would read, and bind, the same section.
+        var services = new ServiceCollection().AddResiliencePipeline("orders", (_, _) => { });
+        Assert.Throws<ArgumentException>(() => services.AddResiliencePipeline("Orders", (_, _) => { }));
+    }
+
+    [Fact]
     public void A_strategy_list_for_a_pipeline_registered_in_code_is_an_error()
     {
         Assert.Equal(
