@@ -367,6 +367,9 @@ internal sealed class ResilienceRuntime : IDisposable
         }
 
         _pushed = pushed;
+
+        // Settings that arrive after start are guarded as those read at start are.
+        _hadSettings |= _section is not null && ConfigurationMessages.HasValues(_section);
         var (updated, rebuilt) = Apply(plan);
         Telemetry.ReportReloadApplied(source, updated, rebuilt);
         return LastReload = new ResilienceReloadResult(source, _timeProvider.GetUtcNow(), true, [], updated, rebuilt);

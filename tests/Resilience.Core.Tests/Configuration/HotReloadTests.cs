@@ -174,6 +174,22 @@ public class HotReloadTests
     }
 
     [Fact]
+    public void A_change_that_empties_the_section_is_rejected_also_when_the_settings_came_after_start()
+    {
+        using var container = new TestContainer(new Dictionary<string, string?>(), services => services.AddResiliencePipeline("orders", (builder, context) => builder
+            .AddCircuitBreaker(context.BindCircuitBreaker())));
+        var breaker = BreakerOf(container.Provider.GetPipeline("orders"));
+        container.Change((Breaker + "SlowCallDuration", "00:00:02"));
+        Assert.Equal(TimeSpan.FromSeconds(2), breaker.Options.SlowCallDuration);
+
+        container.Change((Breaker + "SlowCallDuration", null));
+
+        Assert.False(container.Provider.LastReload!.IsApplied);
+        Assert.StartsWith("Resilience is empty or missing", container.Provider.LastReload.Errors.Single(), StringComparison.Ordinal);
+        Assert.Equal(TimeSpan.FromSeconds(2), breaker.Options.SlowCallDuration);
+    }
+
+    [Fact]
     public void Code_options_that_throw_on_a_reload_reject_it_instead_of_escaping_to_the_watcher()
     {
         var broken = false;
