@@ -37,6 +37,7 @@ internal sealed class ResilienceRuntime : IDisposable
     private Dictionary<string, PushedOptions> _pushed = new(StringComparer.OrdinalIgnoreCase);
     private string? _lastFingerprint;
     private bool _hadSettings;
+    private bool _disposed;
     private IDisposable? _changes;
 
     public ResilienceRuntime(
@@ -110,7 +111,7 @@ internal sealed class ResilienceRuntime : IDisposable
 
         if (_section is not null)
         {
-            _changes = ChangeToken.OnChange(_section.GetReloadToken, () => Reload("configuration", skipUnchanged: true));
+            _changes = ChangeToken.OnChange(_section.GetReloadToken, OnConfigurationChanged);
         }
     }
 
@@ -118,10 +119,12 @@ internal sealed class ResilienceRuntime : IDisposable
     /// <param name="source">What triggered the reload, for logs.</param>
     /// <param name="skipUnchanged">Whether to do nothing when the section is unchanged since the last reading (a file watcher often signals twice).</param>
     /// <returns>The outcome.</returns>
+    /// <exception cref="ObjectDisposedException">The runtime is disposed.</exception>
     public ResilienceReloadResult Reload(string source, bool skipUnchanged = false)
     {
         lock (_gate)
         {
+            ObjectDisposedException.ThrowIf(_disposed, this);
             var fingerprint = ConfigurationMessages.Fingerprint(_section);
             if (skipUnchanged && fingerprint == _lastFingerprint && LastReload is { } last)
             {
@@ -137,12 +140,14 @@ internal sealed class ResilienceRuntime : IDisposable
     /// <param name="key">The component's key, relative to the resilience section.</param>
     /// <param name="options">The options.</param>
     /// <returns>The outcome.</returns>
+    /// <exception cref="ObjectDisposedException">The runtime is disposed.</exception>
     public ResilienceReloadResult Push(string key, object options)
     {
         ArgumentException.ThrowIfNullOrEmpty(key);
         ArgumentNullException.ThrowIfNull(options);
         lock (_gate)
         {
+            ObjectDisposedException.ThrowIf(_disposed, this);
             if (!_components.TryGetValue(key, out var live))
             {
                 throw new KeyNotFoundException($"No strategy or shared instance has the key '{key}'; known keys: {string.Join(", ", _components.Keys.Order(StringComparer.Ordinal))}.");
@@ -316,9 +321,23 @@ internal sealed class ResilienceRuntime : IDisposable
         _changes?.Dispose();
         lock (_gate)
         {
+            _disposed = true;
             foreach (var tracking in _components.Values.Select(component => component.Tracking).Concat(_observed))
             {
                 tracking.Dispose();
+            }
+        }
+    }
+
+    private void OnConfigurationChanged()
+    {
+        lock (_gate)
+        {
+            // A notification already under way when the watch was disposed finds nothing to apply to: applying it would
+            // track new instances in telemetry that nothing untracks.
+            if (!_disposed)
+            {
+                Reload("configuration", skipUnchanged: true);
             }
         }
     }

@@ -102,6 +102,7 @@ public sealed class ResiliencePipelineProvider : IDisposable
     /// is valid as a whole; otherwise nothing changes, and the errors are logged, counted and returned.
     /// </summary>
     /// <returns>The outcome.</returns>
+    /// <exception cref="ObjectDisposedException">The provider is disposed.</exception>
     public ResilienceReloadResult Reload() => _runtime.Reload("reload");
 
     /// <summary>
@@ -115,11 +116,12 @@ public sealed class ResiliencePipelineProvider : IDisposable
     /// <returns>The outcome.</returns>
     /// <exception cref="KeyNotFoundException">No component has that key.</exception>
     /// <exception cref="ArgumentException">The component takes options of another type.</exception>
+    /// <exception cref="ObjectDisposedException">The provider is disposed.</exception>
     public ResilienceReloadResult UpdateOptions<TOptions>(string key, TOptions options)
         where TOptions : class =>
         _runtime.Push(key, options);
 
-    /// <summary>Stops watching the configuration and stops observing the instances in telemetry.</summary>
+    /// <summary>Stops watching the configuration and stops observing the instances in telemetry; no change of settings applies afterwards.</summary>
     public void Dispose() => _runtime.Dispose();
 
     private object Get<T>(string name)

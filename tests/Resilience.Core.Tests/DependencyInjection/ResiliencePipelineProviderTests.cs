@@ -156,6 +156,29 @@ public class ResiliencePipelineProviderTests
     }
 
     [Fact]
+    public void A_disposed_provider_applies_no_change()
+    {
+        var container = new TestContainer(new Dictionary<string, string?>
+        {
+            ["Resilience:Pipelines:orders:Strategies:0"] = "Timeout",
+            ["Resilience:Pipelines:orders:Timeout:Timeout"] = "00:00:05",
+        });
+        var provider = container.Provider;
+        var timeout = (TimeoutStrategy)provider.GetPipeline("orders").Strategies[1];
+        container.Dispose();
+
+        // A new limiter would be created and tracked by the telemetry of a container that is gone.
+        container.Configuration["Resilience:Pipelines:orders:Strategies:1"] = "ConcurrencyLimiter";
+        container.Configuration["Resilience:Pipelines:orders:Timeout:Timeout"] = "00:00:01";
+
+        Assert.Throws<ObjectDisposedException>(() => provider.Reload());
+        Assert.Throws<ObjectDisposedException>(() => provider.UpdateOptions("Pipelines:orders:Timeout", new TimeoutOptions { Timeout = TimeSpan.FromSeconds(2) }));
+        Assert.Equal(TimeSpan.FromSeconds(5), timeout.Timeout);
+        Assert.Equal(["Telemetry", "orders/Timeout"], provider.GetPipeline("orders").Strategies.Select(s => s.Name));
+        Assert.Null(provider.LastReload);
+    }
+
+    [Fact]
     public void Invalid_settings_fail_the_start_check_with_every_message()
     {
         using var container = new TestContainer(new Dictionary<string, string?>
