@@ -38,6 +38,7 @@ internal sealed class ResilienceRuntime : IDisposable
     private string? _lastFingerprint;
     private bool _hadSettings;
     private bool _disposed;
+    private bool _started;
     private IDisposable? _changes;
 
     public ResilienceRuntime(
@@ -74,8 +75,17 @@ internal sealed class ResilienceRuntime : IDisposable
     /// <exception cref="OptionsValidationException">The settings are invalid; the exception lists every error.</exception>
     public void Start()
     {
+        if (_section is not null)
+        {
+            // Watch first, then read: a change signalled while the settings are read or the pipelines built is then seen
+            // (its notification waits for the gate) instead of being lost with the token that announced it.
+            _changes = ChangeToken.OnChange(_section.GetReloadToken, OnConfigurationChanged);
+        }
+
         lock (_gate)
         {
+            // Taken before reading, so a change made meanwhile differs from it and is applied by its notification.
+            _lastFingerprint = ConfigurationMessages.Fingerprint(_section);
             var plan = Read(_pushed);
             var errors = new List<string>(plan.Errors);
             if (errors.Count == 0)
@@ -105,13 +115,8 @@ internal sealed class ResilienceRuntime : IDisposable
                 throw new OptionsValidationException(_rootPath, typeof(ResiliencePipelineProvider), errors);
             }
 
-            _lastFingerprint = ConfigurationMessages.Fingerprint(_section);
             _hadSettings = _section is not null && ConfigurationMessages.HasValues(_section);
-        }
-
-        if (_section is not null)
-        {
-            _changes = ChangeToken.OnChange(_section.GetReloadToken, OnConfigurationChanged);
+            _started = true;
         }
     }
 
@@ -334,8 +339,8 @@ internal sealed class ResilienceRuntime : IDisposable
         lock (_gate)
         {
             // A notification already under way when the watch was disposed finds nothing to apply to: applying it would
-            // track new instances in telemetry that nothing untracks.
-            if (!_disposed)
+            // track new instances in telemetry that nothing untracks. One that came before start is read by the start.
+            if (_started && !_disposed)
             {
                 Reload("configuration", skipUnchanged: true);
             }

@@ -2,6 +2,7 @@ using System.Threading.RateLimiting;
 using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Resilience.Tests.DependencyInjection;
@@ -204,6 +205,34 @@ public class HotReloadTests
 
         Assert.Equal(["Reading the settings failed: InvalidCastException: no such setting"], container.Provider.LastReload!.Errors);
         Assert.Equal((5, 0.5), (payments.Options.MinimumThroughput, payments.Options.FailureRatio));
+    }
+
+    [Fact]
+    public async Task A_change_signalled_while_the_provider_starts_is_applied()
+    {
+        Task? racing = null;
+        using var container = new TestContainer(
+            new Dictionary<string, string?> { [Timeout + "Timeout"] = "00:00:10" },
+            services => services.AddResiliencePipeline("orders", (builder, context) =>
+            {
+                builder.AddStrategy(context.BindTimeout());
+
+                // Another thread changes the configuration once the settings are read, before the provider is up.
+                var configuration = (IConfigurationRoot)context.ServiceProvider.GetRequiredService<IConfiguration>();
+                var token = configuration.GetReloadToken();
+                racing = Task.Run(() =>
+                {
+                    configuration[Timeout + "Timeout"] = "00:00:07";
+                    configuration.Reload();
+                });
+                Assert.True(SpinWait.SpinUntil(() => token.HasChanged, TimeSpan.FromSeconds(10)));
+            }));
+        var timeout = Strategy<TimeoutStrategy>(container.Provider.GetPipeline("orders"));
+
+        await racing!;
+
+        Assert.Equal(TimeSpan.FromSeconds(7), timeout.Timeout);
+        Assert.True(container.Provider.LastReload?.IsApplied);
     }
 
     [Fact]
