@@ -141,7 +141,8 @@ internal sealed class SettingsReader
 
     private void ReadLayout(IConfigurationSection pipeline, IConfigurationSection strategies, IReadOnlyDictionary<string, PushedOptions> pushed)
     {
-        var entries = strategies.GetChildren().Where(entry => entry.Value is not null)
+        // An entry that is a section rather than a name is kept, to be refused below, not skipped.
+        var entries = strategies.GetChildren().Where(ConfigurationMessages.HasValues)
             .Select(entry => (Index: int.TryParse(entry.Key, out var index) ? index : -1, Entry: entry))
             .OrderBy(pair => pair.Index)
             .ToList();

@@ -171,6 +171,15 @@ public class ConfigurationBindingTests
     }
 
     [Fact]
+    public void An_entry_of_a_strategy_list_that_is_not_a_name_is_an_error()
+    {
+        // The entry was skipped: the pipeline ran without the strategy it was meant to list.
+        Assert.Equal(
+            ["Resilience:Pipelines:orders:Strategies must be a list of section names, outermost strategy first (for example [\"Retry\", \"CircuitBreaker\", \"Timeout\"])."],
+            Failures(Orders(("Resilience:Pipelines:orders:Strategies:3:Name", "Fallback"))));
+    }
+
+    [Fact]
     public void The_section_of_a_pipeline_registered_in_code_is_found_whatever_the_case_of_its_key()
     {
         // Configuration keys are case-insensitive: ORDERS from an environment variable is the section of "orders".
