@@ -222,7 +222,10 @@ internal sealed class SettingsReader
             return;
         }
 
-        CheckKeys(kind, section, allowRetryBudget);
+        if (!CheckKeys(kind, section, allowRetryBudget))
+        {
+            return;
+        }
 
         object options;
         if (pushed.TryGetValue(key, out var push) && push.SectionFingerprint == ConfigurationMessages.Fingerprint(section))
@@ -266,16 +269,26 @@ internal sealed class SettingsReader
         }
     }
 
-    private void CheckKeys(ComponentKind kind, IConfigurationSection? section, bool allowRetryBudget)
+    /// <summary>Reports unknown keys, misshapen values and values that do not convert.</summary>
+    /// <returns>Whether every value converts, so binding cannot fail.</returns>
+    private bool CheckKeys(ComponentKind kind, IConfigurationSection? section, bool allowRetryBudget)
     {
         if (section is null)
         {
-            return;
+            return true;
         }
 
+        var converts = true;
         foreach (var child in section.GetChildren().Where(ConfigurationMessages.HasValues))
         {
-            var known = kind.Properties.Any(property => string.Equals(property.Name, child.Key, StringComparison.OrdinalIgnoreCase))
+            var property = kind.Properties.FirstOrDefault(property => string.Equals(property.Name, child.Key, StringComparison.OrdinalIgnoreCase));
+            if (property is not null && child.Value is { } value && ConfigurationMessages.ForUnparsable(child.Path, property.PropertyType, value) is { } unparsable)
+            {
+                Error(unparsable);
+                converts = false;
+            }
+
+            var known = property is not null
                 || string.Equals(child.Key, ComponentKind.TypeKey, StringComparison.OrdinalIgnoreCase)
                 || (allowRetryBudget && kind == ComponentKind.Retry && string.Equals(child.Key, ComponentKind.RetryBudgetKey, StringComparison.OrdinalIgnoreCase));
             if (known && (child.Value is null || child.GetChildren().Any(ConfigurationMessages.HasValues)))
@@ -294,6 +307,8 @@ internal sealed class SettingsReader
                 Error($"{child.Path} is not an option of {kind.Name}; known options: {string.Join(", ", names)}.");
             }
         }
+
+        return converts;
     }
 
     private void ResolveBudgets(Func<string, bool> isLive)

@@ -122,6 +122,28 @@ public class ConfigurationBindingTests
     }
 
     [Fact]
+    public void An_unparsable_value_is_reported_with_its_key_and_the_form_it_must_take()
+    {
+        var failures = Failures(Orders(
+            ("Resilience:Pipelines:orders:CircuitBreaker:BreakDuration", "5s"),
+            ("Resilience:Pipelines:orders:CircuitBreaker:FailureRatio", "0,25"),
+            ("Resilience:Pipelines:orders:CircuitBreaker:MinimumThroughput", "two"),
+            ("Resilience:Pipelines:orders:Retry:Backoff", "Fast"),
+            ("Resilience:Pipelines:orders:Retry:UseJitter", "yes")));
+
+        // Every value of a section, not only the first the binder stopped at; each says what form it must take.
+        Assert.Equal(
+            [
+                "Resilience:Pipelines:orders:Retry:Backoff must be one of: Constant, Linear, Exponential; was 'Fast'.",
+                "Resilience:Pipelines:orders:Retry:UseJitter must be true or false; was 'yes'.",
+                "Resilience:Pipelines:orders:CircuitBreaker:BreakDuration must be a duration written [d.]hh:mm:ss[.fffffff] (for example 00:00:05); was '5s'.",
+                "Resilience:Pipelines:orders:CircuitBreaker:FailureRatio must be a number written with '.' as the decimal separator (for example 0.5); was '0,25'.",
+                "Resilience:Pipelines:orders:CircuitBreaker:MinimumThroughput must be a whole number; was 'two'.",
+            ],
+            failures);
+    }
+
+    [Fact]
     public void Every_error_of_a_configuration_is_reported_at_once()
     {
         var failures = Failures(Orders(
@@ -141,7 +163,7 @@ public class ConfigurationBindingTests
                 "Resilience:Pipelines:billing:Strategies:0 names 'Bulkhead', whose type 'Bulkhead' is not a strategy type; expected one of: CircuitBreaker, TokenBucket, ConcurrencyLimiter, Timeout, Retry (set Resilience:Pipelines:billing:Bulkhead:Type when the section name is not the type).",
                 "Resilience:Pipelines:orders:Retry:MaxRetryAttempts must be in [0, 100]; was 500.",
                 "Resilience:Pipelines:orders:CircuitBreaker:FailureRaito is not an option of CircuitBreaker; known options: FailureRatio, MinimumThroughput, SamplingDuration, BucketCount, SlowCallDuration, SlowCallRatio, ConsecutiveFailures, BreakDuration, BreakDurationMultiplier, MaxBreakDuration, BreakDurationJitter, PermittedProbes, ProbeSuccessRatio, ProbeTimeout, JitterSeed.",
-                "Failed to convert configuration value 'soon' at 'Resilience:Pipelines:orders:AttemptTimeout:Timeout' to type 'System.TimeSpan'. soon is not a valid value for TimeSpan.",
+                "Resilience:Pipelines:orders:AttemptTimeout:Timeout must be a duration written [d.]hh:mm:ss[.fffffff] (for example 00:00:05); was 'soon'.",
                 "Resilience:Pipelines:orders:Fallback is not listed in Resilience:Pipelines:orders:Strategies.",
                 "Resilience:Pipelines:refunds:CircuitBreaker:Shared refers to CircuitBreaker 'payments', which is not declared (in code, or under Resilience:CircuitBreakers:payments).",
                 "Resilience:Pipelines:search has no Strategies list and no pipeline 'search' is registered in code.",
