@@ -122,21 +122,14 @@ internal sealed class ResilienceRuntime : IDisposable
 
     /// <summary>Reads the settings again and applies them if they are valid as a whole.</summary>
     /// <param name="source">What triggered the reload, for logs.</param>
-    /// <param name="skipUnchanged">Whether to do nothing when the section is unchanged since the last reading (a file watcher often signals twice).</param>
     /// <returns>The outcome.</returns>
     /// <exception cref="ObjectDisposedException">The runtime is disposed.</exception>
-    public ResilienceReloadResult Reload(string source, bool skipUnchanged = false)
+    public ResilienceReloadResult Reload(string source)
     {
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            var fingerprint = ConfigurationMessages.Fingerprint(_section);
-            if (skipUnchanged && fingerprint == _lastFingerprint && LastReload is { } last)
-            {
-                return last;
-            }
-
-            _lastFingerprint = fingerprint;
+            _lastFingerprint = ConfigurationMessages.Fingerprint(_section);
             return ReadAndApply(source, _pushed);
         }
     }
@@ -342,8 +335,22 @@ internal sealed class ResilienceRuntime : IDisposable
             // track new instances in telemetry that nothing untracks. One that came before start is read by the start.
             if (_started && !_disposed)
             {
-                Reload("configuration", skipUnchanged: true);
+                ReloadIfChanged();
             }
+        }
+    }
+
+    /// <summary>
+    /// Reloads on a configuration notification only when the resilience section changed: the reload token is the whole
+    /// configuration's (a change of log levels signals it too), and a file watcher often signals twice.
+    /// </summary>
+    private void ReloadIfChanged()
+    {
+        var fingerprint = ConfigurationMessages.Fingerprint(_section);
+        if (fingerprint != _lastFingerprint)
+        {
+            _lastFingerprint = fingerprint;
+            ReadAndApply("configuration", _pushed);
         }
     }
 

@@ -263,6 +263,22 @@ public class HotReloadTests
     }
 
     [Fact]
+    public void A_change_outside_the_resilience_section_is_no_reload()
+    {
+        using var container = new TestContainer(Orders());
+        using var reloads = container.Reloads();
+        _ = container.Provider;
+
+        // The reload token is the whole configuration's: a change of log levels signals it too.
+        container.Change(("Logging:LogLevel:Default", "Debug"));
+        container.Change(("Logging:LogLevel:Default", "Warning"));
+
+        Assert.Empty(reloads.GetMeasurementSnapshot());
+        Assert.Null(container.Provider.LastReload);
+        Assert.DoesNotContain(container.Logs.Collector.GetSnapshot(), record => record.Id.Name == "ReloadApplied");
+    }
+
+    [Fact]
     public void Reordering_or_adding_strategies_rebuilds_the_same_pipeline_instance_and_keeps_the_breaker()
     {
         using var container = new TestContainer(Orders());
