@@ -298,7 +298,9 @@ internal sealed class ResilienceRuntime : IDisposable
                     }
                     else if (strategy is RateLimiterStrategy { Limiter: var limiter })
                     {
-                        limiters.TryAdd(limiter, strategy.Name);
+                        // A limiter the pipeline's code created is named as its telemetry names it (Build): the strategy's
+                        // name alone is its type's for every such limiter.
+                        limiters.TryAdd(limiter, $"{pipeline.Name}/{strategy.Name}");
                     }
                 }
 
