@@ -153,6 +153,7 @@ internal sealed class SettingsReader
         }
 
         var keys = new List<string>();
+        var sharedBy = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         var used = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { StrategiesKey };
         var errors = _plan.Errors.Count;
         foreach (var (_, entry) in entries)
@@ -187,6 +188,13 @@ internal sealed class SettingsReader
                 foreach (var extra in section.GetChildren().Where(child => child.Key is not (ComponentKind.TypeKey or ComponentKind.SharedKey) && ConfigurationMessages.HasValues(child)))
                 {
                     Error($"{extra.Path} cannot be set on a strategy that refers to a shared instance: set it under {PathOf(key)}.");
+                }
+
+                // The same instance twice in one pipeline sees every call twice: a breaker counts it twice, a limiter
+                // takes its permits twice.
+                if (!sharedBy.TryAdd(key, entry.Path))
+                {
+                    Error($"{entry.Path} names '{sectionName}', which refers to {kind.Name} '{sharedName}' as {sharedBy[key]} does; a pipeline goes through a shared instance once.");
                 }
 
                 keys.Add(key);

@@ -202,6 +202,23 @@ public class ConfigurationBindingTests
     }
 
     [Fact]
+    public void A_shared_instance_listed_twice_in_one_pipeline_is_an_error()
+    {
+        // Every call went through the breaker twice and was counted twice; a shared limiter took two permits per call.
+        Assert.Equal(
+            ["Resilience:Pipelines:refunds:Strategies:1 names 'Outer', which refers to CircuitBreaker 'Payments' as Resilience:Pipelines:refunds:Strategies:0 does; a pipeline goes through a shared instance once."],
+            Failures(new Dictionary<string, string?>
+            {
+                ["Resilience:CircuitBreakers:payments:MinimumThroughput"] = "4",
+                ["Resilience:Pipelines:refunds:Strategies:0"] = "CircuitBreaker",
+                ["Resilience:Pipelines:refunds:Strategies:1"] = "Outer",
+                ["Resilience:Pipelines:refunds:CircuitBreaker:Shared"] = "payments",
+                ["Resilience:Pipelines:refunds:Outer:Type"] = "CircuitBreaker",
+                ["Resilience:Pipelines:refunds:Outer:Shared"] = "Payments",
+            }));
+    }
+
+    [Fact]
     public void The_section_of_a_pipeline_registered_in_code_is_found_whatever_the_case_of_its_key()
     {
         // Configuration keys are case-insensitive: ORDERS from an environment variable is the section of "orders".
