@@ -394,7 +394,8 @@ internal sealed class ResilienceRuntime : IDisposable
             return LastReload = new ResilienceReloadResult(source, _timeProvider.GetUtcNow(), false, plan.Errors, 0, 0);
         }
 
-        foreach (var stale in plan.StalePushes)
+        // A push whose component left the settings is stale too: if the section comes back, configuration decides.
+        foreach (var stale in plan.StalePushes.Concat(pushed.Keys.Where(key => !plan.Components.ContainsKey(key))).ToList())
         {
             pushed.Remove(stale);
         }

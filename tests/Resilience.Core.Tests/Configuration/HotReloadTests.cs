@@ -363,6 +363,21 @@ public class HotReloadTests
     }
 
     [Fact]
+    public void Options_pushed_for_a_strategy_that_leaves_the_settings_do_not_come_back_with_it()
+    {
+        using var container = new TestContainer(Orders());
+        var pipeline = container.Provider.GetPipeline("orders");
+        Assert.True(container.Provider.UpdateOptions("Pipelines:orders:Timeout", new TimeoutOptions { Timeout = TimeSpan.FromSeconds(1) }).IsApplied);
+
+        // The timeout leaves the pipeline, then comes back with the very section it had before the push.
+        container.Change(("Resilience:Pipelines:orders:Strategies:4", null), (Timeout + "Timeout", null));
+        container.Change(("Resilience:Pipelines:orders:Strategies:4", "Timeout"), (Timeout + "Timeout", "00:00:10"));
+
+        Assert.True(container.Provider.LastReload!.IsApplied, container.Provider.LastReload.ToString());
+        Assert.Equal(TimeSpan.FromSeconds(10), Strategy<TimeoutStrategy>(pipeline).Timeout);
+    }
+
+    [Fact]
     public void Code_bound_and_shared_instances_follow_their_sections()
     {
         using var container = new TestContainer(new Dictionary<string, string?>(), services =>
