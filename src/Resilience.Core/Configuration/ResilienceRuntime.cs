@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Threading.RateLimiting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
@@ -381,6 +382,7 @@ internal sealed class ResilienceRuntime : IDisposable
             plan.Errors.Add($"Reading the settings failed: {exception.GetType().Name}: {exception.Message}");
         }
 
+        CheckFixedOptions(plan);
         if (_hadSettings && (_section is null || !ConfigurationMessages.HasValues(_section)))
         {
             // A file being rewritten, or one that no longer parses, reads as empty: dropping every setting on that is
@@ -407,6 +409,32 @@ internal sealed class ResilienceRuntime : IDisposable
         var (updated, rebuilt) = Apply(plan);
         Telemetry.ReportReloadApplied(source, updated, rebuilt);
         return LastReload = new ResilienceReloadResult(source, _timeProvider.GetUtcNow(), true, [], updated, rebuilt);
+    }
+
+    /// <summary>
+    /// Refuses a change of an option a live instance took only when it was created: applied, it would be reported in
+    /// force (and shown by the instance's options) while the instance goes on with the old one.
+    /// </summary>
+    private void CheckFixedOptions(SettingsPlan plan)
+    {
+        foreach (var planned in plan.Components.Values)
+        {
+            if (!_components.TryGetValue(planned.Key, out var live) || live.Kind != planned.Kind)
+            {
+                continue;
+            }
+
+            foreach (var property in planned.Kind.FixedProperties)
+            {
+                var (was, now) = (property.GetValue(live.Options), property.GetValue(planned.Options));
+                if (!Equals(was, now))
+                {
+                    plan.Errors.Add($"{_rootPath}:{planned.Key}:{property.Name} is fixed when the {planned.Kind.Name} is created; it cannot change from {Show(was)} to {Show(now)} on a live one (restart to change it).");
+                }
+            }
+        }
+
+        static string Show(object? value) => Convert.ToString(value, CultureInfo.InvariantCulture) is { Length: > 0 } text ? text : "none";
     }
 
     /// <summary>Applies a plan without errors: updates live components in place, creates new ones, rebuilds changed pipelines.</summary>

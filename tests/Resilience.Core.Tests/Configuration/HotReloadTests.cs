@@ -191,6 +191,23 @@ public class HotReloadTests
     }
 
     [Fact]
+    public void A_change_of_an_option_fixed_at_creation_is_rejected_instead_of_reported_applied()
+    {
+        var settings = Orders();
+        settings[Breaker + "JitterSeed"] = "1";
+        using var container = new TestContainer(settings);
+        var breaker = BreakerOf(container.Provider.GetPipeline("orders"));
+
+        // The breaker draws its jitter from a generator seeded when it was created: a new seed would not reach it.
+        container.Change((Breaker + "JitterSeed", "2"), (Breaker + "FailureRatio", "0.7"));
+
+        Assert.Equal(
+            ["Resilience:Pipelines:orders:CircuitBreaker:JitterSeed is fixed when the CircuitBreaker is created; it cannot change from 1 to 2 on a live one (restart to change it)."],
+            container.Provider.LastReload!.Errors);
+        Assert.Equal((1, 0.5), (breaker.Options.JitterSeed, breaker.Options.FailureRatio));
+    }
+
+    [Fact]
     public void Code_options_that_throw_on_a_reload_reject_it_instead_of_escaping_to_the_watcher()
     {
         var broken = false;
