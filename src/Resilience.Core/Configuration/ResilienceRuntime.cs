@@ -33,7 +33,8 @@ internal sealed class ResilienceRuntime : IDisposable
     private readonly IServiceProvider _services;
     private readonly List<ComponentSource> _shared;
     private readonly Dictionary<string, LiveComponent> _components = new(StringComparer.OrdinalIgnoreCase);
-    private readonly Dictionary<string, LivePipeline> _pipelines = new(StringComparer.Ordinal);
+    // Case-insensitive, as configuration keys are: sources may give a configured pipeline's key in either case.
+    private readonly Dictionary<string, LivePipeline> _pipelines = new(StringComparer.OrdinalIgnoreCase);
     private readonly List<IDisposable> _observed = [];
     private Dictionary<string, PushedOptions> _pushed = new(StringComparer.OrdinalIgnoreCase);
     private string? _lastFingerprint;

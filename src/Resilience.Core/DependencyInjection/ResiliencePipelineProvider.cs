@@ -37,7 +37,7 @@ public sealed class ResiliencePipelineProvider : IDisposable
     public ResilienceReloadResult? LastReload => _runtime.LastReload;
 
     /// <summary>Gets an untyped pipeline.</summary>
-    /// <param name="name">The pipeline's name.</param>
+    /// <param name="name">The pipeline's name; case-insensitive, as configuration keys are.</param>
     /// <returns>The pipeline; the same instance on every call.</returns>
     /// <exception cref="KeyNotFoundException">No pipeline has that name.</exception>
     /// <exception cref="InvalidOperationException">The pipeline is registered as a typed pipeline.</exception>
@@ -45,14 +45,14 @@ public sealed class ResiliencePipelineProvider : IDisposable
 
     /// <summary>Gets a typed pipeline. A pipeline declared in configuration can be had for any result type; its instances share breakers, limiters and their state.</summary>
     /// <typeparam name="T">The result type.</typeparam>
-    /// <param name="name">The pipeline's name.</param>
+    /// <param name="name">The pipeline's name; case-insensitive, as configuration keys are.</param>
     /// <returns>The pipeline; the same instance on every call.</returns>
     /// <exception cref="KeyNotFoundException">No pipeline has that name.</exception>
     /// <exception cref="InvalidOperationException">The pipeline is registered in code with another result type, or untyped.</exception>
     public ResiliencePipeline<T> GetPipeline<T>(string name) => (ResiliencePipeline<T>)Get<T>(name);
 
     /// <summary>Gets an untyped pipeline if one has that name.</summary>
-    /// <param name="name">The pipeline's name.</param>
+    /// <param name="name">The pipeline's name; case-insensitive, as configuration keys are.</param>
     /// <param name="pipeline">The pipeline.</param>
     /// <returns>Whether it was found.</returns>
     public bool TryGetPipeline(string name, [NotNullWhen(true)] out ResiliencePipeline? pipeline)

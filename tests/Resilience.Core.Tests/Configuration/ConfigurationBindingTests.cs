@@ -1,5 +1,7 @@
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using Resilience.DependencyInjection;
 using Resilience.Tests.DependencyInjection;
 
 namespace Resilience.Tests.Configuration;
@@ -236,6 +238,23 @@ public class ConfigurationBindingTests
         // Two pipelines whose names differ only in case would read, and bind, the same section.
         var services = new ServiceCollection().AddResiliencePipeline("orders", (_, _) => { });
         Assert.Throws<ArgumentException>(() => services.AddResiliencePipeline("Orders", (_, _) => { }));
+    }
+
+    [Fact]
+    public void A_configured_pipeline_is_found_by_its_name_whatever_the_case_another_source_gives_its_key()
+    {
+        // A file declares "orders"; an environment variable overrides one value as ORDERS: the merged key may take either case.
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(Orders())
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["RESILIENCE:PIPELINES:ORDERS:ATTEMPTTIMEOUT:TIMEOUT"] = "00:00:02" })
+            .Build();
+        using var services = new ServiceCollection().AddSingleton<IConfiguration>(configuration).AddResilience().Services.BuildServiceProvider();
+        var provider = services.GetRequiredService<ResiliencePipelineProvider>();
+
+        var pipeline = provider.GetPipeline("orders");
+
+        Assert.Same(pipeline, provider.GetPipeline("ORDERS"));
+        Assert.Equal(TimeSpan.FromSeconds(2), pipeline.Strategies.OfType<TimeoutStrategy>().Single().Timeout);
     }
 
     [Fact]
