@@ -79,6 +79,11 @@ internal sealed class SettingsReader
             {
                 Error($"{PathOf(child.Key)} is not a known section; expected one of: {string.Join(", ", known)}.");
             }
+            else if (child.Value is { } value)
+            {
+                // Its children would be read as if it were empty: what it was meant to declare would be missing, silently.
+                Error($"{PathOf(child.Key)} must be a section, not a value; was '{value}'.");
+            }
         }
     }
 

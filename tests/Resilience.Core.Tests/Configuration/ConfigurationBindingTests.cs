@@ -195,6 +195,21 @@ public class ConfigurationBindingTests
     }
 
     [Fact]
+    public void A_value_where_a_root_section_belongs_is_an_error()
+    {
+        Assert.Equal(
+            [
+                "Resilience:CircuitBreakers must be a section, not a value; was 'payments'.",
+                "Resilience:Pipelines must be a section, not a value; was 'orders'.",
+            ],
+            Failures(new Dictionary<string, string?>
+            {
+                ["Resilience:CircuitBreakers"] = "payments",
+                ["Resilience:Pipelines"] = "orders",
+            }));
+    }
+
+    [Fact]
     public void An_entry_of_a_strategy_list_that_is_not_a_name_is_an_error()
     {
         // The entry was skipped: the pipeline ran without the strategy it was meant to list.
