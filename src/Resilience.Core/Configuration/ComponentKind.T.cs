@@ -22,8 +22,9 @@ internal sealed class ComponentKind<TOptions, TInstance> : ComponentKind
         Action<TOptions, string, TimeProvider> prepare,
         Func<TOptions, TInstance> create,
         Action<TInstance, TOptions> update,
-        Func<TInstance, string, ResilienceStrategy>? strategy)
-        : base(name, sharedSection, typeof(TOptions))
+        Func<TInstance, string, ResilienceStrategy>? strategy,
+        IReadOnlyList<string>? fixedOptions = null)
+        : base(name, sharedSection, typeof(TOptions), fixedOptions)
     {
         _clone = clone;
         _validate = validate;

@@ -20,11 +20,12 @@ internal abstract class ComponentKind
 
     private static readonly Dictionary<string, ComponentKind> ByNameTable = new(StringComparer.OrdinalIgnoreCase);
 
-    protected ComponentKind(string name, string? sharedSection, Type optionsType)
+    protected ComponentKind(string name, string? sharedSection, Type optionsType, IReadOnlyList<string>? fixedOptions = null)
     {
         Name = name;
         SharedSection = sharedSection;
         OptionsType = optionsType;
+        FixedProperties = [.. (fixedOptions ?? []).Select(option => optionsType.GetProperty(option)!)];
 
         // What configuration may set: public settable properties of simple types. Clocks and object references are
         // code's business (a retry refers to a shared budget by name instead), and a name is the instance's identity,
@@ -44,7 +45,8 @@ internal abstract class ComponentKind
         },
         create: static options => new Resilience.CircuitBreaker(options),
         update: static (breaker, options) => breaker.UpdateOptions(options),
-        strategy: static (breaker, _) => new CircuitBreakerStrategy(breaker)));
+        strategy: static (breaker, _) => new CircuitBreakerStrategy(breaker),
+        fixedOptions: [nameof(CircuitBreakerOptions.JitterSeed)]));
 
     public static ComponentKind TokenBucket { get; } = Register(new ComponentKind<TokenBucketLimiterOptions, TokenBucketLimiter>(
         "TokenBucket", "TokenBuckets",
@@ -108,6 +110,9 @@ internal abstract class ComponentKind
 
     /// <summary>Gets the options configuration may set.</summary>
     public IReadOnlyList<PropertyInfo> Properties { get; }
+
+    /// <summary>Gets the options an instance takes only when created (a breaker seeds its jitter then): a live one cannot change them.</summary>
+    public IReadOnlyList<PropertyInfo> FixedProperties { get; }
 
     /// <summary>Gets whether instances of this kind go into pipelines (a retry budget does not: retries refer to it).</summary>
     public abstract bool IsStrategy { get; }

@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using Microsoft.Extensions.Configuration;
 
 namespace Resilience.Configuration;
@@ -28,6 +29,41 @@ internal static class ConfigurationMessages
         }
 
         return $"{sectionPath}: {message}";
+    }
+
+    /// <summary>
+    /// Checks that a value converts to an option's type as the binder converts it (the type's converter, invariant
+    /// culture); if not, says what form it must take: the binder's own message names the type, not the form.
+    /// </summary>
+    /// <returns>The message, or <see langword="null"/> when the value converts.</returns>
+    public static string? ForUnparsable(string path, Type type, string value)
+    {
+        var underlying = Nullable.GetUnderlyingType(type);
+        if ((underlying is not null && value.Length == 0) || type == typeof(string))
+        {
+            // The binder reads an empty value as null for a nullable option.
+            return null;
+        }
+
+        type = underlying ?? type;
+        try
+        {
+            TypeDescriptor.GetConverter(type).ConvertFromInvariantString(value);
+            return null;
+        }
+        catch (Exception exception) when (exception is FormatException or ArgumentException or OverflowException or NotSupportedException)
+        {
+            var form = type switch
+            {
+                _ when type == typeof(TimeSpan) => "a duration written [d.]hh:mm:ss[.fffffff] (for example 00:00:05)",
+                _ when type == typeof(bool) => "true or false",
+                _ when type.IsEnum => $"one of: {string.Join(", ", Enum.GetNames(type))}",
+                _ when type == typeof(double) || type == typeof(float) || type == typeof(decimal) => "a number written with '.' as the decimal separator (for example 0.5)",
+                _ when type.IsPrimitive => "a whole number",
+                _ => $"a {type.Name}",
+            };
+            return $"{path} must be {form}; was '{value}'.";
+        }
     }
 
     /// <summary>Gets whether a section holds any value: one whose keys were all emptied counts as absent.</summary>

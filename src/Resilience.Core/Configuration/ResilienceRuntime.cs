@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Threading.RateLimiting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
@@ -32,11 +33,14 @@ internal sealed class ResilienceRuntime : IDisposable
     private readonly IServiceProvider _services;
     private readonly List<ComponentSource> _shared;
     private readonly Dictionary<string, LiveComponent> _components = new(StringComparer.OrdinalIgnoreCase);
-    private readonly Dictionary<string, LivePipeline> _pipelines = new(StringComparer.Ordinal);
+    // Case-insensitive, as configuration keys are: sources may give a configured pipeline's key in either case.
+    private readonly Dictionary<string, LivePipeline> _pipelines = new(StringComparer.OrdinalIgnoreCase);
     private readonly List<IDisposable> _observed = [];
     private Dictionary<string, PushedOptions> _pushed = new(StringComparer.OrdinalIgnoreCase);
     private string? _lastFingerprint;
     private bool _hadSettings;
+    private bool _disposed;
+    private bool _started;
     private IDisposable? _changes;
 
     public ResilienceRuntime(
@@ -73,8 +77,17 @@ internal sealed class ResilienceRuntime : IDisposable
     /// <exception cref="OptionsValidationException">The settings are invalid; the exception lists every error.</exception>
     public void Start()
     {
+        if (_section is not null)
+        {
+            // Watch first, then read: a change signalled while the settings are read or the pipelines built is then seen
+            // (its notification waits for the gate) instead of being lost with the token that announced it.
+            _changes = ChangeToken.OnChange(_section.GetReloadToken, OnConfigurationChanged);
+        }
+
         lock (_gate)
         {
+            // Taken before reading, so a change made meanwhile differs from it and is applied by its notification.
+            _lastFingerprint = ConfigurationMessages.Fingerprint(_section);
             var plan = Read(_pushed);
             var errors = new List<string>(plan.Errors);
             if (errors.Count == 0)
@@ -104,31 +117,21 @@ internal sealed class ResilienceRuntime : IDisposable
                 throw new OptionsValidationException(_rootPath, typeof(ResiliencePipelineProvider), errors);
             }
 
-            _lastFingerprint = ConfigurationMessages.Fingerprint(_section);
             _hadSettings = _section is not null && ConfigurationMessages.HasValues(_section);
-        }
-
-        if (_section is not null)
-        {
-            _changes = ChangeToken.OnChange(_section.GetReloadToken, () => Reload("configuration", skipUnchanged: true));
+            _started = true;
         }
     }
 
     /// <summary>Reads the settings again and applies them if they are valid as a whole.</summary>
     /// <param name="source">What triggered the reload, for logs.</param>
-    /// <param name="skipUnchanged">Whether to do nothing when the section is unchanged since the last reading (a file watcher often signals twice).</param>
     /// <returns>The outcome.</returns>
-    public ResilienceReloadResult Reload(string source, bool skipUnchanged = false)
+    /// <exception cref="ObjectDisposedException">The runtime is disposed.</exception>
+    public ResilienceReloadResult Reload(string source)
     {
         lock (_gate)
         {
-            var fingerprint = ConfigurationMessages.Fingerprint(_section);
-            if (skipUnchanged && fingerprint == _lastFingerprint && LastReload is { } last)
-            {
-                return last;
-            }
-
-            _lastFingerprint = fingerprint;
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            _lastFingerprint = ConfigurationMessages.Fingerprint(_section);
             return ReadAndApply(source, _pushed);
         }
     }
@@ -137,12 +140,14 @@ internal sealed class ResilienceRuntime : IDisposable
     /// <param name="key">The component's key, relative to the resilience section.</param>
     /// <param name="options">The options.</param>
     /// <returns>The outcome.</returns>
+    /// <exception cref="ObjectDisposedException">The runtime is disposed.</exception>
     public ResilienceReloadResult Push(string key, object options)
     {
         ArgumentException.ThrowIfNullOrEmpty(key);
         ArgumentNullException.ThrowIfNull(options);
         lock (_gate)
         {
+            ObjectDisposedException.ThrowIf(_disposed, this);
             if (!_components.TryGetValue(key, out var live))
             {
                 throw new KeyNotFoundException($"No strategy or shared instance has the key '{key}'; known keys: {string.Join(", ", _components.Keys.Order(StringComparer.Ordinal))}.");
@@ -295,7 +300,9 @@ internal sealed class ResilienceRuntime : IDisposable
                     }
                     else if (strategy is RateLimiterStrategy { Limiter: var limiter })
                     {
-                        limiters.TryAdd(limiter, strategy.Name);
+                        // A limiter the pipeline's code created is named as its telemetry names it (Build): the strategy's
+                        // name alone is its type's for every such limiter.
+                        limiters.TryAdd(limiter, $"{pipeline.Name}/{strategy.Name}");
                     }
                 }
 
@@ -316,6 +323,7 @@ internal sealed class ResilienceRuntime : IDisposable
         _changes?.Dispose();
         lock (_gate)
         {
+            _disposed = true;
             foreach (var tracking in _components.Values.Select(component => component.Tracking).Concat(_observed))
             {
                 tracking.Dispose();
@@ -323,11 +331,39 @@ internal sealed class ResilienceRuntime : IDisposable
         }
     }
 
+    private void OnConfigurationChanged()
+    {
+        lock (_gate)
+        {
+            // A notification already under way when the watch was disposed finds nothing to apply to: applying it would
+            // track new instances in telemetry that nothing untracks. One that came before start is read by the start.
+            if (_started && !_disposed)
+            {
+                ReloadIfChanged();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Reloads on a configuration notification only when the resilience section changed: the reload token is the whole
+    /// configuration's (a change of log levels signals it too), and a file watcher often signals twice.
+    /// </summary>
+    private void ReloadIfChanged()
+    {
+        var fingerprint = ConfigurationMessages.Fingerprint(_section);
+        if (fingerprint != _lastFingerprint)
+        {
+            _lastFingerprint = fingerprint;
+            ReadAndApply("configuration", _pushed);
+        }
+    }
+
     private SettingsPlan Read(IReadOnlyDictionary<string, PushedOptions> pushed)
     {
+        // Configuration keys are case-insensitive: a code pipeline's section is found whatever the case of its key.
         var codePipelines = _pipelines.Values
             .Where(pipeline => pipeline.Registration is not null)
-            .ToDictionary(pipeline => pipeline.Name, pipeline => pipeline.Built is null ? null : (IReadOnlySet<string>?)pipeline.BoundSections, StringComparer.Ordinal);
+            .ToDictionary(pipeline => pipeline.Name, pipeline => pipeline.Built is null ? null : (IReadOnlySet<string>?)pipeline.BoundSections, StringComparer.OrdinalIgnoreCase);
         var bound = _components.Values.Where(component => component.CodeBound).Select(component => component.ToSource()).ToList();
         return new SettingsReader(_section, _rootPath, _timeProvider).Read(_shared, bound, codePipelines, pushed);
     }
@@ -347,6 +383,7 @@ internal sealed class ResilienceRuntime : IDisposable
             plan.Errors.Add($"Reading the settings failed: {exception.GetType().Name}: {exception.Message}");
         }
 
+        CheckFixedOptions(plan);
         if (_hadSettings && (_section is null || !ConfigurationMessages.HasValues(_section)))
         {
             // A file being rewritten, or one that no longer parses, reads as empty: dropping every setting on that is
@@ -360,15 +397,45 @@ internal sealed class ResilienceRuntime : IDisposable
             return LastReload = new ResilienceReloadResult(source, _timeProvider.GetUtcNow(), false, plan.Errors, 0, 0);
         }
 
-        foreach (var stale in plan.StalePushes)
+        // A push whose component left the settings is stale too: if the section comes back, configuration decides.
+        foreach (var stale in plan.StalePushes.Concat(pushed.Keys.Where(key => !plan.Components.ContainsKey(key))).ToList())
         {
             pushed.Remove(stale);
         }
 
         _pushed = pushed;
+
+        // Settings that arrive after start are guarded as those read at start are.
+        _hadSettings |= _section is not null && ConfigurationMessages.HasValues(_section);
         var (updated, rebuilt) = Apply(plan);
         Telemetry.ReportReloadApplied(source, updated, rebuilt);
         return LastReload = new ResilienceReloadResult(source, _timeProvider.GetUtcNow(), true, [], updated, rebuilt);
+    }
+
+    /// <summary>
+    /// Refuses a change of an option a live instance took only when it was created: applied, it would be reported in
+    /// force (and shown by the instance's options) while the instance goes on with the old one.
+    /// </summary>
+    private void CheckFixedOptions(SettingsPlan plan)
+    {
+        foreach (var planned in plan.Components.Values)
+        {
+            if (!_components.TryGetValue(planned.Key, out var live) || live.Kind != planned.Kind)
+            {
+                continue;
+            }
+
+            foreach (var property in planned.Kind.FixedProperties)
+            {
+                var (was, now) = (property.GetValue(live.Options), property.GetValue(planned.Options));
+                if (!Equals(was, now))
+                {
+                    plan.Errors.Add($"{_rootPath}:{planned.Key}:{property.Name} is fixed when the {planned.Kind.Name} is created; it cannot change from {Show(was)} to {Show(now)} on a live one (restart to change it).");
+                }
+            }
+        }
+
+        static string Show(object? value) => Convert.ToString(value, CultureInfo.InvariantCulture) is { Length: > 0 } text ? text : "none";
     }
 
     /// <summary>Applies a plan without errors: updates live components in place, creates new ones, rebuilds changed pipelines.</summary>

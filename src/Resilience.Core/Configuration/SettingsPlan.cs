@@ -5,7 +5,7 @@ internal sealed class SettingsPlan
 {
     public Dictionary<string, PlannedComponent> Components { get; } = new(StringComparer.OrdinalIgnoreCase);
 
-    public Dictionary<string, PipelineLayout> Pipelines { get; } = new(StringComparer.Ordinal);
+    public Dictionary<string, PipelineLayout> Pipelines { get; } = new(StringComparer.OrdinalIgnoreCase);
 
     public List<string> Errors { get; } = [];
 

@@ -79,6 +79,11 @@ internal sealed class SettingsReader
             {
                 Error($"{PathOf(child.Key)} is not a known section; expected one of: {string.Join(", ", known)}.");
             }
+            else if (child.Value is { } value)
+            {
+                // Its children would be read as if it were empty: what it was meant to declare would be missing, silently.
+                Error($"{PathOf(child.Key)} must be a section, not a value; was '{value}'.");
+            }
         }
     }
 
@@ -120,7 +125,7 @@ internal sealed class SettingsReader
 
                 if (boundSections is not null)
                 {
-                    foreach (var child in pipeline.GetChildren().Where(child => !boundSections.Contains(child.Key) && child.Key != StrategiesKey && ConfigurationMessages.HasValues(child)))
+                    foreach (var child in pipeline.GetChildren().Where(child => !boundSections.Contains(child.Key) && !string.Equals(child.Key, StrategiesKey, StringComparison.OrdinalIgnoreCase) && ConfigurationMessages.HasValues(child)))
                     {
                         Error($"{child.Path} is not bound by the code of pipeline '{pipeline.Key}' (bound: {string.Join(", ", boundSections)}).");
                     }
@@ -141,7 +146,8 @@ internal sealed class SettingsReader
 
     private void ReadLayout(IConfigurationSection pipeline, IConfigurationSection strategies, IReadOnlyDictionary<string, PushedOptions> pushed)
     {
-        var entries = strategies.GetChildren().Where(entry => entry.Value is not null)
+        // An entry that is a section rather than a name is kept, to be refused below, not skipped.
+        var entries = strategies.GetChildren().Where(ConfigurationMessages.HasValues)
             .Select(entry => (Index: int.TryParse(entry.Key, out var index) ? index : -1, Entry: entry))
             .OrderBy(pair => pair.Index)
             .ToList();
@@ -152,6 +158,7 @@ internal sealed class SettingsReader
         }
 
         var keys = new List<string>();
+        var sharedBy = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         var used = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { StrategiesKey };
         var errors = _plan.Errors.Count;
         foreach (var (_, entry) in entries)
@@ -188,6 +195,13 @@ internal sealed class SettingsReader
                     Error($"{extra.Path} cannot be set on a strategy that refers to a shared instance: set it under {PathOf(key)}.");
                 }
 
+                // The same instance twice in one pipeline sees every call twice: a breaker counts it twice, a limiter
+                // takes its permits twice.
+                if (!sharedBy.TryAdd(key, entry.Path))
+                {
+                    Error($"{entry.Path} names '{sectionName}', which refers to {kind.Name} '{sharedName}' as {sharedBy[key]} does; a pipeline goes through a shared instance once.");
+                }
+
                 keys.Add(key);
                 continue;
             }
@@ -214,7 +228,17 @@ internal sealed class SettingsReader
         var section = Section(key);
         var path = PathOf(key);
         var errors = _plan.Errors.Count;
-        CheckKeys(kind, section, allowRetryBudget);
+        if (section?.Value is { } value)
+        {
+            // The binder skips a value where it expects an object: the component would run on defaults, silently.
+            Error($"{path} must be a section of {kind.Name} options, not a value; was '{value}'.");
+            return;
+        }
+
+        if (!CheckKeys(kind, section, allowRetryBudget))
+        {
+            return;
+        }
 
         object options;
         if (pushed.TryGetValue(key, out var push) && push.SectionFingerprint == ConfigurationMessages.Fingerprint(section))
@@ -258,19 +282,34 @@ internal sealed class SettingsReader
         }
     }
 
-    private void CheckKeys(ComponentKind kind, IConfigurationSection? section, bool allowRetryBudget)
+    /// <summary>Reports unknown keys, misshapen values and values that do not convert.</summary>
+    /// <returns>Whether every value converts, so binding cannot fail.</returns>
+    private bool CheckKeys(ComponentKind kind, IConfigurationSection? section, bool allowRetryBudget)
     {
         if (section is null)
         {
-            return;
+            return true;
         }
 
+        var converts = true;
         foreach (var child in section.GetChildren().Where(ConfigurationMessages.HasValues))
         {
-            var known = kind.Properties.Any(property => string.Equals(property.Name, child.Key, StringComparison.OrdinalIgnoreCase))
+            var property = kind.Properties.FirstOrDefault(property => string.Equals(property.Name, child.Key, StringComparison.OrdinalIgnoreCase));
+            if (property is not null && child.Value is { } value && ConfigurationMessages.ForUnparsable(child.Path, property.PropertyType, value) is { } unparsable)
+            {
+                Error(unparsable);
+                converts = false;
+            }
+
+            var known = property is not null
                 || string.Equals(child.Key, ComponentKind.TypeKey, StringComparison.OrdinalIgnoreCase)
                 || (allowRetryBudget && kind == ComponentKind.Retry && string.Equals(child.Key, ComponentKind.RetryBudgetKey, StringComparison.OrdinalIgnoreCase));
-            if (!known)
+            if (known && (child.Value is null || child.GetChildren().Any(ConfigurationMessages.HasValues)))
+            {
+                // The binder skips a section where it expects a value: the option would keep its default, silently.
+                Error($"{child.Path} must be a value, not a section.");
+            }
+            else if (!known)
             {
                 var names = kind.Properties.Select(property => property.Name);
                 if (allowRetryBudget && kind == ComponentKind.Retry)
@@ -281,6 +320,8 @@ internal sealed class SettingsReader
                 Error($"{child.Path} is not an option of {kind.Name}; known options: {string.Join(", ", names)}.");
             }
         }
+
+        return converts;
     }
 
     private void ResolveBudgets(Func<string, bool> isLive)

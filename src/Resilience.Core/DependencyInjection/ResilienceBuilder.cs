@@ -55,7 +55,7 @@ public sealed class ResilienceBuilder
     /// <param name="name">The pipeline's name.</param>
     /// <param name="configure">Adds the strategies; runs once, when the provider is created.</param>
     /// <returns>This builder.</returns>
-    /// <exception cref="ArgumentException">A pipeline of that name is already registered.</exception>
+    /// <exception cref="ArgumentException">A pipeline of that name (ignoring case) is already registered.</exception>
     public ResilienceBuilder AddPipeline(string name, Action<ResiliencePipelineBuilder, ResiliencePipelineContext> configure)
     {
         ArgumentNullException.ThrowIfNull(configure);
@@ -73,7 +73,7 @@ public sealed class ResilienceBuilder
     /// <param name="name">The pipeline's name.</param>
     /// <param name="configure">Adds the strategies; runs once, when the provider is created.</param>
     /// <returns>This builder.</returns>
-    /// <exception cref="ArgumentException">A pipeline of that name is already registered.</exception>
+    /// <exception cref="ArgumentException">A pipeline of that name (ignoring case) is already registered.</exception>
     public ResilienceBuilder AddPipeline<T>(string name, Action<ResiliencePipelineBuilder<T>, ResiliencePipelineContext> configure)
     {
         ArgumentNullException.ThrowIfNull(configure);
@@ -115,9 +115,10 @@ public sealed class ResilienceBuilder
     private ResilienceBuilder AddPipeline(string name, Type? resultType, Func<ResiliencePipelineContext, BuiltPipeline> build)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
-        if (Registered<PipelineRegistration>().Any(registration => registration.Name == name))
+        // Names that differ only in case would read (and bind) the same configuration section.
+        if (Registered<PipelineRegistration>().FirstOrDefault(registration => string.Equals(registration.Name, name, StringComparison.OrdinalIgnoreCase)) is { } existing)
         {
-            throw new ArgumentException($"A resilience pipeline named '{name}' is already registered.", nameof(name));
+            throw new ArgumentException($"A resilience pipeline named '{existing.Name}' is already registered; pipeline names are case-insensitive, as configuration keys are.", nameof(name));
         }
 
         Services.AddSingleton(new PipelineRegistration(name, resultType, build));

@@ -37,7 +37,7 @@ public sealed class ResiliencePipelineProvider : IDisposable
     public ResilienceReloadResult? LastReload => _runtime.LastReload;
 
     /// <summary>Gets an untyped pipeline.</summary>
-    /// <param name="name">The pipeline's name.</param>
+    /// <param name="name">The pipeline's name; case-insensitive, as configuration keys are.</param>
     /// <returns>The pipeline; the same instance on every call.</returns>
     /// <exception cref="KeyNotFoundException">No pipeline has that name.</exception>
     /// <exception cref="InvalidOperationException">The pipeline is registered as a typed pipeline.</exception>
@@ -45,14 +45,14 @@ public sealed class ResiliencePipelineProvider : IDisposable
 
     /// <summary>Gets a typed pipeline. A pipeline declared in configuration can be had for any result type; its instances share breakers, limiters and their state.</summary>
     /// <typeparam name="T">The result type.</typeparam>
-    /// <param name="name">The pipeline's name.</param>
+    /// <param name="name">The pipeline's name; case-insensitive, as configuration keys are.</param>
     /// <returns>The pipeline; the same instance on every call.</returns>
     /// <exception cref="KeyNotFoundException">No pipeline has that name.</exception>
     /// <exception cref="InvalidOperationException">The pipeline is registered in code with another result type, or untyped.</exception>
     public ResiliencePipeline<T> GetPipeline<T>(string name) => (ResiliencePipeline<T>)Get<T>(name);
 
     /// <summary>Gets an untyped pipeline if one has that name.</summary>
-    /// <param name="name">The pipeline's name.</param>
+    /// <param name="name">The pipeline's name; case-insensitive, as configuration keys are.</param>
     /// <param name="pipeline">The pipeline.</param>
     /// <returns>Whether it was found.</returns>
     public bool TryGetPipeline(string name, [NotNullWhen(true)] out ResiliencePipeline? pipeline)
@@ -102,6 +102,7 @@ public sealed class ResiliencePipelineProvider : IDisposable
     /// is valid as a whole; otherwise nothing changes, and the errors are logged, counted and returned.
     /// </summary>
     /// <returns>The outcome.</returns>
+    /// <exception cref="ObjectDisposedException">The provider is disposed.</exception>
     public ResilienceReloadResult Reload() => _runtime.Reload("reload");
 
     /// <summary>
@@ -115,11 +116,12 @@ public sealed class ResiliencePipelineProvider : IDisposable
     /// <returns>The outcome.</returns>
     /// <exception cref="KeyNotFoundException">No component has that key.</exception>
     /// <exception cref="ArgumentException">The component takes options of another type.</exception>
+    /// <exception cref="ObjectDisposedException">The provider is disposed.</exception>
     public ResilienceReloadResult UpdateOptions<TOptions>(string key, TOptions options)
         where TOptions : class =>
         _runtime.Push(key, options);
 
-    /// <summary>Stops watching the configuration and stops observing the instances in telemetry.</summary>
+    /// <summary>Stops watching the configuration and stops observing the instances in telemetry; no change of settings applies afterwards.</summary>
     public void Dispose() => _runtime.Dispose();
 
     private object Get<T>(string name)

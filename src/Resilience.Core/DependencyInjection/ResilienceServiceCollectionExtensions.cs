@@ -61,7 +61,7 @@ public static class ResilienceServiceCollectionExtensions
     /// <param name="name">The pipeline's name.</param>
     /// <param name="configure">Adds the strategies; runs once, when the provider is created.</param>
     /// <returns>The services.</returns>
-    /// <exception cref="ArgumentException">A pipeline of that name is already registered.</exception>
+    /// <exception cref="ArgumentException">A pipeline of that name (ignoring case) is already registered.</exception>
     public static IServiceCollection AddResiliencePipeline(this IServiceCollection services, string name, Action<ResiliencePipelineBuilder, ResiliencePipelineContext> configure)
     {
         services.AddResilience().AddPipeline(name, configure);
@@ -74,7 +74,7 @@ public static class ResilienceServiceCollectionExtensions
     /// <param name="name">The pipeline's name.</param>
     /// <param name="configure">Adds the strategies; runs once, when the provider is created.</param>
     /// <returns>The services.</returns>
-    /// <exception cref="ArgumentException">A pipeline of that name is already registered.</exception>
+    /// <exception cref="ArgumentException">A pipeline of that name (ignoring case) is already registered.</exception>
     public static IServiceCollection AddResiliencePipeline<T>(this IServiceCollection services, string name, Action<ResiliencePipelineBuilder<T>, ResiliencePipelineContext> configure)
     {
         services.AddResilience().AddPipeline(name, configure);

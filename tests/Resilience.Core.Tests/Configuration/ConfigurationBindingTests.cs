@@ -1,5 +1,7 @@
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using Resilience.DependencyInjection;
 using Resilience.Tests.DependencyInjection;
 
 namespace Resilience.Tests.Configuration;
@@ -122,6 +124,28 @@ public class ConfigurationBindingTests
     }
 
     [Fact]
+    public void An_unparsable_value_is_reported_with_its_key_and_the_form_it_must_take()
+    {
+        var failures = Failures(Orders(
+            ("Resilience:Pipelines:orders:CircuitBreaker:BreakDuration", "5s"),
+            ("Resilience:Pipelines:orders:CircuitBreaker:FailureRatio", "0,25"),
+            ("Resilience:Pipelines:orders:CircuitBreaker:MinimumThroughput", "two"),
+            ("Resilience:Pipelines:orders:Retry:Backoff", "Fast"),
+            ("Resilience:Pipelines:orders:Retry:UseJitter", "yes")));
+
+        // Every value of a section, not only the first the binder stopped at; each says what form it must take.
+        Assert.Equal(
+            [
+                "Resilience:Pipelines:orders:Retry:Backoff must be one of: Constant, Linear, Exponential; was 'Fast'.",
+                "Resilience:Pipelines:orders:Retry:UseJitter must be true or false; was 'yes'.",
+                "Resilience:Pipelines:orders:CircuitBreaker:BreakDuration must be a duration written [d.]hh:mm:ss[.fffffff] (for example 00:00:05); was '5s'.",
+                "Resilience:Pipelines:orders:CircuitBreaker:FailureRatio must be a number written with '.' as the decimal separator (for example 0.5); was '0,25'.",
+                "Resilience:Pipelines:orders:CircuitBreaker:MinimumThroughput must be a whole number; was 'two'.",
+            ],
+            failures);
+    }
+
+    [Fact]
     public void Every_error_of_a_configuration_is_reported_at_once()
     {
         var failures = Failures(Orders(
@@ -141,12 +165,111 @@ public class ConfigurationBindingTests
                 "Resilience:Pipelines:billing:Strategies:0 names 'Bulkhead', whose type 'Bulkhead' is not a strategy type; expected one of: CircuitBreaker, TokenBucket, ConcurrencyLimiter, Timeout, Retry (set Resilience:Pipelines:billing:Bulkhead:Type when the section name is not the type).",
                 "Resilience:Pipelines:orders:Retry:MaxRetryAttempts must be in [0, 100]; was 500.",
                 "Resilience:Pipelines:orders:CircuitBreaker:FailureRaito is not an option of CircuitBreaker; known options: FailureRatio, MinimumThroughput, SamplingDuration, BucketCount, SlowCallDuration, SlowCallRatio, ConsecutiveFailures, BreakDuration, BreakDurationMultiplier, MaxBreakDuration, BreakDurationJitter, PermittedProbes, ProbeSuccessRatio, ProbeTimeout, JitterSeed.",
-                "Failed to convert configuration value 'soon' at 'Resilience:Pipelines:orders:AttemptTimeout:Timeout' to type 'System.TimeSpan'. soon is not a valid value for TimeSpan.",
+                "Resilience:Pipelines:orders:AttemptTimeout:Timeout must be a duration written [d.]hh:mm:ss[.fffffff] (for example 00:00:05); was 'soon'.",
                 "Resilience:Pipelines:orders:Fallback is not listed in Resilience:Pipelines:orders:Strategies.",
                 "Resilience:Pipelines:refunds:CircuitBreaker:Shared refers to CircuitBreaker 'payments', which is not declared (in code, or under Resilience:CircuitBreakers:payments).",
                 "Resilience:Pipelines:search has no Strategies list and no pipeline 'search' is registered in code.",
             ],
             failures);
+    }
+
+    [Fact]
+    public void A_value_where_a_section_belongs_and_a_section_where_a_value_belongs_are_errors()
+    {
+        // Each of these bound nothing and ran on defaults before: a timeout of 30 s instead of 5 s, a default breaker.
+        var settings = Orders(
+            ("Resilience:Pipelines:orders:CircuitBreaker:MinimumThroughput:Value", "3"),
+            ("Resilience:CircuitBreakers:payments", "0.5"));
+        settings.Remove("Resilience:Pipelines:orders:AttemptTimeout:Type");
+        settings.Remove("Resilience:Pipelines:orders:AttemptTimeout:Timeout");
+        settings["Resilience:Pipelines:orders:Strategies:2"] = "Timeout";
+        settings["Resilience:Pipelines:orders:Timeout"] = "00:00:05";
+
+        Assert.Equal(
+            [
+                "Resilience:CircuitBreakers:payments must be a section of CircuitBreaker options, not a value; was '0.5'.",
+                "Resilience:Pipelines:orders:CircuitBreaker:MinimumThroughput must be a value, not a section.",
+                "Resilience:Pipelines:orders:Timeout must be a section of Timeout options, not a value; was '00:00:05'.",
+            ],
+            Failures(settings));
+    }
+
+    [Fact]
+    public void A_value_where_a_root_section_belongs_is_an_error()
+    {
+        Assert.Equal(
+            [
+                "Resilience:CircuitBreakers must be a section, not a value; was 'payments'.",
+                "Resilience:Pipelines must be a section, not a value; was 'orders'.",
+            ],
+            Failures(new Dictionary<string, string?>
+            {
+                ["Resilience:CircuitBreakers"] = "payments",
+                ["Resilience:Pipelines"] = "orders",
+            }));
+    }
+
+    [Fact]
+    public void An_entry_of_a_strategy_list_that_is_not_a_name_is_an_error()
+    {
+        // The entry was skipped: the pipeline ran without the strategy it was meant to list.
+        Assert.Equal(
+            ["Resilience:Pipelines:orders:Strategies must be a list of section names, outermost strategy first (for example [\"Retry\", \"CircuitBreaker\", \"Timeout\"])."],
+            Failures(Orders(("Resilience:Pipelines:orders:Strategies:3:Name", "Fallback"))));
+    }
+
+    [Fact]
+    public void A_shared_instance_listed_twice_in_one_pipeline_is_an_error()
+    {
+        // Every call went through the breaker twice and was counted twice; a shared limiter took two permits per call.
+        Assert.Equal(
+            ["Resilience:Pipelines:refunds:Strategies:1 names 'Outer', which refers to CircuitBreaker 'Payments' as Resilience:Pipelines:refunds:Strategies:0 does; a pipeline goes through a shared instance once."],
+            Failures(new Dictionary<string, string?>
+            {
+                ["Resilience:CircuitBreakers:payments:MinimumThroughput"] = "4",
+                ["Resilience:Pipelines:refunds:Strategies:0"] = "CircuitBreaker",
+                ["Resilience:Pipelines:refunds:Strategies:1"] = "Outer",
+                ["Resilience:Pipelines:refunds:CircuitBreaker:Shared"] = "payments",
+                ["Resilience:Pipelines:refunds:Outer:Type"] = "CircuitBreaker",
+                ["Resilience:Pipelines:refunds:Outer:Shared"] = "Payments",
+            }));
+    }
+
+    [Fact]
+    public void The_section_of_a_pipeline_registered_in_code_is_found_whatever_the_case_of_its_key()
+    {
+        // Configuration keys are case-insensitive: ORDERS from an environment variable is the section of "orders".
+        using var container = new TestContainer(
+            new Dictionary<string, string?> { ["Resilience:Pipelines:ORDERS:Timeout:Timeout"] = "00:00:02" },
+            services => services.AddResiliencePipeline("orders", (builder, context) => builder.AddStrategy(context.BindTimeout())));
+        var timeout = (TimeoutStrategy)container.Provider.GetPipeline("orders").Strategies[1];
+        Assert.Equal(TimeSpan.FromSeconds(2), timeout.Timeout);
+
+        container.Change(("Resilience:Pipelines:ORDERS:Timeout:Timeout", "00:00:04"));
+
+        Assert.True(container.Provider.LastReload!.IsApplied, container.Provider.LastReload.ToString());
+        Assert.Equal(TimeSpan.FromSeconds(4), timeout.Timeout);
+
+        // Two pipelines whose names differ only in case would read, and bind, the same section.
+        var services = new ServiceCollection().AddResiliencePipeline("orders", (_, _) => { });
+        Assert.Throws<ArgumentException>(() => services.AddResiliencePipeline("Orders", (_, _) => { }));
+    }
+
+    [Fact]
+    public void A_configured_pipeline_is_found_by_its_name_whatever_the_case_another_source_gives_its_key()
+    {
+        // A file declares "orders"; an environment variable overrides one value as ORDERS: the merged key may take either case.
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(Orders())
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["RESILIENCE:PIPELINES:ORDERS:ATTEMPTTIMEOUT:TIMEOUT"] = "00:00:02" })
+            .Build();
+        using var services = new ServiceCollection().AddSingleton<IConfiguration>(configuration).AddResilience().Services.BuildServiceProvider();
+        var provider = services.GetRequiredService<ResiliencePipelineProvider>();
+
+        var pipeline = provider.GetPipeline("orders");
+
+        Assert.Same(pipeline, provider.GetPipeline("ORDERS"));
+        Assert.Equal(TimeSpan.FromSeconds(2), pipeline.Strategies.OfType<TimeoutStrategy>().Single().Timeout);
     }
 
     [Fact]

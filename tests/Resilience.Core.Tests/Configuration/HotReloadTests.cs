@@ -2,6 +2,7 @@ using System.Threading.RateLimiting;
 using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Resilience.Tests.DependencyInjection;
@@ -174,6 +175,39 @@ public class HotReloadTests
     }
 
     [Fact]
+    public void A_change_that_empties_the_section_is_rejected_also_when_the_settings_came_after_start()
+    {
+        using var container = new TestContainer(new Dictionary<string, string?>(), services => services.AddResiliencePipeline("orders", (builder, context) => builder
+            .AddCircuitBreaker(context.BindCircuitBreaker())));
+        var breaker = BreakerOf(container.Provider.GetPipeline("orders"));
+        container.Change((Breaker + "SlowCallDuration", "00:00:02"));
+        Assert.Equal(TimeSpan.FromSeconds(2), breaker.Options.SlowCallDuration);
+
+        container.Change((Breaker + "SlowCallDuration", null));
+
+        Assert.False(container.Provider.LastReload!.IsApplied);
+        Assert.StartsWith("Resilience is empty or missing", container.Provider.LastReload.Errors.Single(), StringComparison.Ordinal);
+        Assert.Equal(TimeSpan.FromSeconds(2), breaker.Options.SlowCallDuration);
+    }
+
+    [Fact]
+    public void A_change_of_an_option_fixed_at_creation_is_rejected_instead_of_reported_applied()
+    {
+        var settings = Orders();
+        settings[Breaker + "JitterSeed"] = "1";
+        using var container = new TestContainer(settings);
+        var breaker = BreakerOf(container.Provider.GetPipeline("orders"));
+
+        // The breaker draws its jitter from a generator seeded when it was created: a new seed would not reach it.
+        container.Change((Breaker + "JitterSeed", "2"), (Breaker + "FailureRatio", "0.7"));
+
+        Assert.Equal(
+            ["Resilience:Pipelines:orders:CircuitBreaker:JitterSeed is fixed when the CircuitBreaker is created; it cannot change from 1 to 2 on a live one (restart to change it)."],
+            container.Provider.LastReload!.Errors);
+        Assert.Equal((1, 0.5), (breaker.Options.JitterSeed, breaker.Options.FailureRatio));
+    }
+
+    [Fact]
     public void Code_options_that_throw_on_a_reload_reject_it_instead_of_escaping_to_the_watcher()
     {
         var broken = false;
@@ -188,6 +222,34 @@ public class HotReloadTests
 
         Assert.Equal(["Reading the settings failed: InvalidCastException: no such setting"], container.Provider.LastReload!.Errors);
         Assert.Equal((5, 0.5), (payments.Options.MinimumThroughput, payments.Options.FailureRatio));
+    }
+
+    [Fact]
+    public async Task A_change_signalled_while_the_provider_starts_is_applied()
+    {
+        Task? racing = null;
+        using var container = new TestContainer(
+            new Dictionary<string, string?> { [Timeout + "Timeout"] = "00:00:10" },
+            services => services.AddResiliencePipeline("orders", (builder, context) =>
+            {
+                builder.AddStrategy(context.BindTimeout());
+
+                // Another thread changes the configuration once the settings are read, before the provider is up.
+                var configuration = (IConfigurationRoot)context.ServiceProvider.GetRequiredService<IConfiguration>();
+                var token = configuration.GetReloadToken();
+                racing = Task.Run(() =>
+                {
+                    configuration[Timeout + "Timeout"] = "00:00:07";
+                    configuration.Reload();
+                });
+                Assert.True(SpinWait.SpinUntil(() => token.HasChanged, TimeSpan.FromSeconds(10)));
+            }));
+        var timeout = Strategy<TimeoutStrategy>(container.Provider.GetPipeline("orders"));
+
+        await racing!;
+
+        Assert.Equal(TimeSpan.FromSeconds(7), timeout.Timeout);
+        Assert.True(container.Provider.LastReload?.IsApplied);
     }
 
     [Fact]
@@ -215,6 +277,22 @@ public class HotReloadTests
         container.Configuration.Reload();
 
         Assert.Single(reloads.GetMeasurementSnapshot());
+    }
+
+    [Fact]
+    public void A_change_outside_the_resilience_section_is_no_reload()
+    {
+        using var container = new TestContainer(Orders());
+        using var reloads = container.Reloads();
+        _ = container.Provider;
+
+        // The reload token is the whole configuration's: a change of log levels signals it too.
+        container.Change(("Logging:LogLevel:Default", "Debug"));
+        container.Change(("Logging:LogLevel:Default", "Warning"));
+
+        Assert.Empty(reloads.GetMeasurementSnapshot());
+        Assert.Null(container.Provider.LastReload);
+        Assert.DoesNotContain(container.Logs.Collector.GetSnapshot(), record => record.Id.Name == "ReloadApplied");
     }
 
     [Fact]
@@ -299,6 +377,21 @@ public class HotReloadTests
 
         Assert.Throws<KeyNotFoundException>(() => container.Provider.UpdateOptions("Pipelines:orders:Breaker", new CircuitBreakerOptions()));
         Assert.Throws<ArgumentException>(() => container.Provider.UpdateOptions("Pipelines:orders:CircuitBreaker", new TimeoutOptions()));
+    }
+
+    [Fact]
+    public void Options_pushed_for_a_strategy_that_leaves_the_settings_do_not_come_back_with_it()
+    {
+        using var container = new TestContainer(Orders());
+        var pipeline = container.Provider.GetPipeline("orders");
+        Assert.True(container.Provider.UpdateOptions("Pipelines:orders:Timeout", new TimeoutOptions { Timeout = TimeSpan.FromSeconds(1) }).IsApplied);
+
+        // The timeout leaves the pipeline, then comes back with the very section it had before the push.
+        container.Change(("Resilience:Pipelines:orders:Strategies:4", null), (Timeout + "Timeout", null));
+        container.Change(("Resilience:Pipelines:orders:Strategies:4", "Timeout"), (Timeout + "Timeout", "00:00:10"));
+
+        Assert.True(container.Provider.LastReload!.IsApplied, container.Provider.LastReload.ToString());
+        Assert.Equal(TimeSpan.FromSeconds(10), Strategy<TimeoutStrategy>(pipeline).Timeout);
     }
 
     [Fact]

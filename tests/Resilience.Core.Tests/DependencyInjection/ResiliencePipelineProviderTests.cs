@@ -156,6 +156,48 @@ public class ResiliencePipelineProviderTests
     }
 
     [Fact]
+    public void A_disposed_provider_applies_no_change()
+    {
+        var container = new TestContainer(new Dictionary<string, string?>
+        {
+            ["Resilience:Pipelines:orders:Strategies:0"] = "Timeout",
+            ["Resilience:Pipelines:orders:Timeout:Timeout"] = "00:00:05",
+        });
+        var provider = container.Provider;
+        var timeout = (TimeoutStrategy)provider.GetPipeline("orders").Strategies[1];
+        container.Dispose();
+
+        // A new limiter would be created and tracked by the telemetry of a container that is gone.
+        container.Configuration["Resilience:Pipelines:orders:Strategies:1"] = "ConcurrencyLimiter";
+        container.Configuration["Resilience:Pipelines:orders:Timeout:Timeout"] = "00:00:01";
+
+        Assert.Throws<ObjectDisposedException>(() => provider.Reload());
+        Assert.Throws<ObjectDisposedException>(() => provider.UpdateOptions("Pipelines:orders:Timeout", new TimeoutOptions { Timeout = TimeSpan.FromSeconds(2) }));
+        Assert.Equal(TimeSpan.FromSeconds(5), timeout.Timeout);
+        Assert.Equal(["Telemetry", "orders/Timeout"], provider.GetPipeline("orders").Strategies.Select(s => s.Name));
+        Assert.Null(provider.LastReload);
+    }
+
+    [Fact]
+    public void Limiters_created_by_pipelines_code_are_named_in_health_as_in_telemetry()
+    {
+        using var container = new TestContainer(NoSettings, services =>
+        {
+            services.AddResiliencePipeline("checkout", (builder, _) => builder.AddConcurrencyLimiter(new InFlightLimiterOptions { PermitLimit = 2 }));
+            services.AddResiliencePipeline("refunds", (builder, _) => builder.AddConcurrencyLimiter(new InFlightLimiterOptions { PermitLimit = 3 }));
+        });
+        using var permits = new MetricCollector<long>(container.Telemetry.Meter, "resilience.rate_limiter.permits_available");
+        _ = container.Provider.GetPipeline("checkout");
+
+        var health = container.Provider.GetHealth();
+        permits.RecordObservableInstruments();
+
+        // Both limiters have the same strategy name; the pipeline's name tells them apart, in health as in metrics.
+        Assert.Equal([("checkout/InFlightLimiter", 2L), ("refunds/InFlightLimiter", 3L)], health.RateLimiters.Select(l => (l.Name, l.AvailablePermits)));
+        Assert.Equal(["checkout/InFlightLimiter", "refunds/InFlightLimiter"], permits.GetMeasurementSnapshot().Select(m => (string)m.Tags["strategy"]!).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public void Invalid_settings_fail_the_start_check_with_every_message()
     {
         using var container = new TestContainer(new Dictionary<string, string?>
