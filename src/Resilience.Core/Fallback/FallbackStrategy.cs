@@ -62,7 +62,7 @@ public sealed class FallbackStrategy<T> : ResilienceStrategy
     }
 
     /// <inheritdoc />
-    protected internal override async ValueTask<Outcome<TResult>> ProvideFallbackAsync<TResult, TState>(Outcome<TResult> outcome, TState state, CancellationToken cancellationToken)
+    protected internal override async ValueTask<Outcome<TResult>> ProvideFallbackAsync<TResult, TState>(Outcome<TResult> outcome, TState state, string? pipelineName, CancellationToken cancellationToken)
     {
         if (typeof(TResult) != typeof(T))
         {
@@ -97,7 +97,7 @@ public sealed class FallbackStrategy<T> : ResilienceStrategy
             }
 
             // Outside the level's try: the level served, and a failing handler must not send the chain on to the next.
-            _onServed?.Invoke(new FallbackServed(null, index, level.Name, original));
+            _onServed?.Invoke(new FallbackServed(pipelineName, index, level.Name, original));
             var served = new Outcome<T>(value, index);
             return Unsafe.As<Outcome<T>, Outcome<TResult>>(ref served);
         }

@@ -628,7 +628,7 @@ internal static class PipelineEngine
                 try
                 {
                     var strategy = run.Frame.Pipeline.Strategies[run.Index];
-                    fallback = strategy.ProvideFallbackAsync(run.Outcome, run.State, OuterToken(ref run));
+                    fallback = strategy.ProvideFallbackAsync(run.Outcome, run.State, run.Frame.Pipeline.Name, OuterToken(ref run));
                 }
                 catch (Exception exception)
                 {

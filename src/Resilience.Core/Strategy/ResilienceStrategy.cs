@@ -69,10 +69,11 @@ public abstract class ResilienceStrategy
     /// <typeparam name="TState">The type of the caller's state.</typeparam>
     /// <param name="outcome">The outcome being replaced.</param>
     /// <param name="state">The state the caller passed to the pipeline.</param>
+    /// <param name="pipelineName">The name of the pipeline running the call (a strategy may serve several pipelines).</param>
     /// <param name="cancellationToken">The token in force outside this strategy.</param>
     /// <returns>The replacement outcome.</returns>
     protected internal virtual ValueTask<Outcome<TResult>> ProvideFallbackAsync<TResult, TState>(
-        Outcome<TResult> outcome, TState state, CancellationToken cancellationToken) =>
+        Outcome<TResult> outcome, TState state, string? pipelineName, CancellationToken cancellationToken) =>
         throw new InvalidOperationException($"Strategy '{Name}' asked for a fallback but does not provide one.");
 
     /// <summary>Creates the exception that describes a rejection by this strategy.</summary>

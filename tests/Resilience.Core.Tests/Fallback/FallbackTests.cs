@@ -19,7 +19,7 @@ public class FallbackTests
                 FallbackLevel<string>.FromValue("default", "default"),
             },
         };
-        var pipeline = new ResiliencePipelineBuilder<string>().AddFallback(options).Build();
+        var pipeline = new ResiliencePipelineBuilder<string> { Name = "profiles" }.AddFallback(options).Build();
 
         var outcome = await pipeline.ExecuteOutcomeAsync(static (_, _) => ValueTask.FromException<string>(new IOException("primary down")), "user-7");
         var primary = await pipeline.ExecuteOutcomeAsync(static (_, _) => new ValueTask<string>("fresh"), "user-7");
@@ -28,7 +28,7 @@ public class FallbackTests
         Assert.Equal(1, outcome.FallbackLevel);
         Assert.True(outcome.IsSuccess);
         Assert.Equal(["secondary", "cache"], order);
-        Assert.Equal(("cache", 1), (served.Single().LevelName, served.Single().Level));
+        Assert.Equal(("profiles", "cache", 1), (served.Single().PipelineName, served.Single().LevelName, served.Single().Level));
         Assert.Equal("primary down", served.Single().Failure!.Message);
         Assert.Null(primary.FallbackLevel);
     }

@@ -55,7 +55,7 @@ internal sealed class RecordingStrategy : ResilienceStrategy
         return OnExit?.Invoke(outcome, exits) ?? ExitAction.Continue;
     }
 
-    protected internal override ValueTask<Outcome<TResult>> ProvideFallbackAsync<TResult, TState>(Outcome<TResult> outcome, TState state, CancellationToken cancellationToken)
+    protected internal override ValueTask<Outcome<TResult>> ProvideFallbackAsync<TResult, TState>(Outcome<TResult> outcome, TState state, string? pipelineName, CancellationToken cancellationToken)
     {
         _log.Enqueue($"fallback {Name}");
         var replacement = Fallback!(state);
