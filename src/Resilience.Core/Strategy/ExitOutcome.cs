@@ -10,6 +10,10 @@ public readonly struct ExitOutcome
 
     private const int HintShift = 2;
 
+    // A hint in the past means now, as a rejection's does; one too long to hold (70,000 years) is kept as the longest
+    // that fits, which still ends any retry (dropping it would let a retry go on with its own, shorter delay).
+    private const long MaxHintTicks = (long.MaxValue >> HintShift) - 1;
+
     // Two words: _error is the exception or, for a rejection, the rejecting strategy's source; _bits is the negated
     // packed rejection (< 0) for a rejection, otherwise the flags above and, above them, a handled failure's
     // retry-after hint in ticks plus one (0: none).
@@ -20,7 +24,7 @@ public readonly struct ExitOutcome
     {
         _error = exception;
         _bits = (isHandled ? Handled : 0) | (isCallerCancelled ? CallerCancelled : 0)
-            | (retryAfter is { Ticks: >= 0 and < long.MaxValue >> HintShift } hint ? (hint.Ticks + 1) << HintShift : 0);
+            | (retryAfter is { } hint ? (Math.Clamp(hint.Ticks, 0, MaxHintTicks) + 1) << HintShift : 0);
     }
 
     internal ExitOutcome(in Rejection rejection)
