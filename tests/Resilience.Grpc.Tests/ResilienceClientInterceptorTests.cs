@@ -11,6 +11,17 @@ public sealed class ResilienceClientInterceptorTests
     private static RetryOptions ImmediateRetries(int attempts) =>
         new() { MaxRetryAttempts = attempts, Delay = TimeSpan.Zero, MaxDelay = TimeSpan.Zero, UseJitter = false };
 
+    // On a clock nobody advances, only something else (a cancellation, a deadline, a pushback) ends the wait.
+    private static RetryOptions HourLongRetries() =>
+        new() { Delay = TimeSpan.FromHours(1), MaxDelay = TimeSpan.FromHours(1), UseJitter = false };
+
+    /// <summary>Three immediate retries around a breaker that judges every attempt.</summary>
+    private static ResiliencePipeline RetriesAroundBreaker(CircuitBreaker breaker) =>
+        new ResiliencePipelineBuilder()
+            .AddRetry(ImmediateRetries(3), GrpcOutcomes.IsTransientFailure)
+            .AddCircuitBreaker(breaker, GrpcOutcomes.IsTransientFailure)
+            .Build();
+
     private static CircuitBreakerOptions Breaker(int minimumThroughput) =>
         new() { FailureRatio = 0.5, MinimumThroughput = minimumThroughput, BreakDuration = TimeSpan.FromMinutes(5) };
 
@@ -70,10 +81,7 @@ public sealed class ResilienceClientInterceptorTests
     {
         await using var server = await GrpcTestServer.StartAsync((_, _, _) => throw GrpcTestServer.Status(StatusCode.InvalidArgument));
         var breaker = new CircuitBreaker(Breaker(minimumThroughput: 1));
-        var pipeline = new ResiliencePipelineBuilder()
-            .AddRetry(ImmediateRetries(3), GrpcOutcomes.IsTransientFailure)
-            .AddCircuitBreaker(breaker, GrpcOutcomes.IsTransientFailure)
-            .Build();
+        var pipeline = RetriesAroundBreaker(breaker);
         var (channel, invoker) = Client(server, pipeline);
         using var _ = channel;
 
@@ -156,7 +164,7 @@ public sealed class ResilienceClientInterceptorTests
         // The retry waits an hour on a clock nobody advances: the caller cancels while no attempt is running.
         var time = new TimerWatchingTimeProvider();
         var pipeline = new ResiliencePipelineBuilder { TimeProvider = time }
-            .AddRetry(new RetryOptions { Delay = TimeSpan.FromHours(1), MaxDelay = TimeSpan.FromHours(1), UseJitter = false }, GrpcOutcomes.IsTransientFailure)
+            .AddRetry(HourLongRetries(), GrpcOutcomes.IsTransientFailure)
             .Build();
         var (channel, invoker) = Client(server, pipeline);
         using var _ = channel;
@@ -178,7 +186,7 @@ public sealed class ResilienceClientInterceptorTests
         await using var server = await GrpcTestServer.StartAsync((_, _, _) => throw GrpcTestServer.Status(StatusCode.Unavailable));
         var time = new TimerWatchingTimeProvider();
         var pipeline = new ResiliencePipelineBuilder { TimeProvider = time }
-            .AddRetry(new RetryOptions { Delay = TimeSpan.FromHours(1), MaxDelay = TimeSpan.FromHours(1), UseJitter = false }, GrpcOutcomes.IsTransientFailure)
+            .AddRetry(HourLongRetries(), GrpcOutcomes.IsTransientFailure)
             .Build();
         var (channel, invoker) = Client(server, pipeline);
         using var _ = channel;
@@ -198,10 +206,7 @@ public sealed class ResilienceClientInterceptorTests
     {
         await using var server = await GrpcTestServer.StartAsync((_, context, _) => GrpcTestServer.Slow(context));
         var breaker = new CircuitBreaker(Breaker(minimumThroughput: 100));
-        var pipeline = new ResiliencePipelineBuilder()
-            .AddRetry(ImmediateRetries(3), GrpcOutcomes.IsTransientFailure)
-            .AddCircuitBreaker(breaker, GrpcOutcomes.IsTransientFailure)
-            .Build();
+        var pipeline = RetriesAroundBreaker(breaker);
         var (channel, invoker) = Client(server, pipeline);
         using var _ = channel;
 
@@ -222,7 +227,7 @@ public sealed class ResilienceClientInterceptorTests
 
         // The retry waits an hour on a clock nobody advances: only the deadline can end the call.
         var pipeline = new ResiliencePipelineBuilder { TimeProvider = new FakeTimeProvider() }
-            .AddRetry(new RetryOptions { Delay = TimeSpan.FromHours(1), MaxDelay = TimeSpan.FromHours(1), UseJitter = false }, GrpcOutcomes.IsTransientFailure)
+            .AddRetry(HourLongRetries(), GrpcOutcomes.IsTransientFailure)
             .Build();
         var (channel, invoker) = Client(server, pipeline);
         using var _ = channel;
@@ -240,10 +245,7 @@ public sealed class ResilienceClientInterceptorTests
     {
         await using var server = await GrpcTestServer.StartAsync((_, context, _) => GrpcTestServer.Slow(context));
         var breaker = new CircuitBreaker(Breaker(minimumThroughput: 100));
-        var pipeline = new ResiliencePipelineBuilder()
-            .AddRetry(ImmediateRetries(3), GrpcOutcomes.IsTransientFailure)
-            .AddCircuitBreaker(breaker, GrpcOutcomes.IsTransientFailure)
-            .Build();
+        var pipeline = RetriesAroundBreaker(breaker);
         var (channel, invoker) = Client(server, pipeline);
         using var _ = channel;
 

@@ -402,6 +402,7 @@ public sealed class InFlightLimiter : RateLimiter
     private void Abandon(Waiter waiter, bool cancelled)
     {
         bool othersWait;
+
         // Queue path only (a caller waits, or a release found waiters): see the class remarks.
         lock (_queue)
         {
