@@ -30,14 +30,10 @@ public sealed class RetryBudget
     public bool CanRetry => Volatile.Read(ref _balance) > Volatile.Read(ref _settings).Max / 2;
 
     /// <summary>Records a successful attempt: gives back the token ratio, up to the capacity.</summary>
-    public void RecordSuccess()
-    {
-        var settings = _settings;
-        Change(settings.Ratio, settings.Max);
-    }
+    public void RecordSuccess() => Change(success: true);
 
     /// <summary>Records a failed attempt: takes one token, down to zero.</summary>
-    public void RecordFailure() => Change(-Scale, Volatile.Read(ref _settings).Max);
+    public void RecordFailure() => Change(success: false);
 
     /// <summary>Applies a new capacity and ratio; the balance is kept (capped at the new capacity).</summary>
     /// <param name="options">The new options; validated before anything changes.</param>
@@ -45,21 +41,34 @@ public sealed class RetryBudget
     public void UpdateOptions(RetryBudgetOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var settings = new Settings(options);
-        Volatile.Write(ref _settings, settings);
-        Change(0, settings.Max);
+        Volatile.Write(ref _settings, new Settings(options));
+
+        // Caps the balance; a change that read the old settings and lands after this sees the new ones and caps again.
+        Change(success: null);
     }
 
-    private void Change(long delta, long max)
+    /// <summary>Applies a success (+ratio), a failure (−1) or nothing (<see langword="null"/>), within [0, capacity].</summary>
+    private void Change(bool? success)
     {
         while (true)
         {
+            var settings = Volatile.Read(ref _settings);
             var balance = Volatile.Read(ref _balance);
-            var next = Math.Clamp(balance + delta, 0, max);
-            if (next == balance || Interlocked.CompareExchange(ref _balance, next, balance) == balance)
+            var delta = success is null ? 0 : success.Value ? settings.Ratio : -Scale;
+            var next = Math.Clamp(balance + delta, 0, settings.Max);
+            if (next != balance && Interlocked.CompareExchange(ref _balance, next, balance) != balance)
+            {
+                continue;
+            }
+
+            if (ReferenceEquals(Volatile.Read(ref _settings), settings))
             {
                 return;
             }
+
+            // The settings changed meanwhile: an update may have capped the balance before this change landed above
+            // the new capacity. Cap again under the new settings (changing nothing else).
+            success = null;
         }
     }
 
