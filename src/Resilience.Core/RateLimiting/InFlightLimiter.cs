@@ -274,7 +274,11 @@ public sealed class InFlightLimiter : RateLimiter
 
         foreach (var waiter in dropped)
         {
-            waiter.Complete(LimiterLease.Failed);
+            // A failed lease, counted as the token bucket counts its waiters failed by disposal.
+            if (waiter.Complete(LimiterLease.Failed))
+            {
+                CountFailure();
+            }
         }
     }
 

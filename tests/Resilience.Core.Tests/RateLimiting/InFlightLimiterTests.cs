@@ -283,6 +283,31 @@ public class InFlightLimiterTests
     }
 
     [Fact]
+    public async Task Waiters_failed_by_disposal_are_counted_as_failed_leases_as_the_token_bucket_counts_them()
+    {
+        var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1, QueueLimit = 4 });
+        var bucket = new TokenBucketLimiter(new TokenBucketLimiterOptions
+        {
+            PermitsPerSecond = 1, Burst = 1, MaxWait = TimeSpan.FromHours(1), TimeProvider = new FakeTimeProvider(),
+        });
+        using var held = limiter.AttemptAcquire();
+        Assert.True(bucket.AttemptAcquire().IsAcquired);
+        var waiting = new[] { limiter.AcquireAsync(), limiter.AcquireAsync(), bucket.AcquireAsync(), bucket.AcquireAsync() };
+        Assert.All(waiting, task => Assert.False(task.IsCompleted));
+
+        limiter.Dispose();
+        bucket.Dispose();
+
+        foreach (var task in waiting)
+        {
+            Assert.False((await task.AsTask().WaitAsync(TimeSpan.FromSeconds(30))).IsAcquired);
+        }
+
+        Assert.Equal(2, bucket.GetStatistics()!.TotalFailedLeases);
+        Assert.Equal(2, limiter.GetStatistics()!.TotalFailedLeases);
+    }
+
+    [Fact]
     public void The_largest_limit_fits_beside_the_waiting_flag()
     {
         var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = int.MaxValue });
