@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
 using Resilience.Time;
 
 namespace Resilience;
@@ -21,7 +22,7 @@ namespace Resilience;
 /// <para>
 /// No call path takes a lock or allocates; a transition allocates only the event it raises, and only when someone
 /// listens. Handlers run on the thread that caused the transition, after it took effect; an exception a handler throws
-/// reaches that caller.
+/// reaches that caller once every other handler has run.
 /// </para>
 /// </remarks>
 public sealed class CircuitBreaker
@@ -449,7 +450,17 @@ public sealed class CircuitBreaker
         }
 
         var from = StateOf(state);
-        Raise(from, CircuitState.HalfOpen, reason, next, from, generation, now, null);
+        try
+        {
+            Raise(from, CircuitState.HalfOpen, reason, next, from, generation, now, null);
+        }
+        catch
+        {
+            // The caller gets a handler's exception instead of its permit: the slot taken for it goes back to the round.
+            ReleaseProbe(next);
+            throw;
+        }
+
         return true;
     }
 
@@ -712,8 +723,27 @@ public sealed class CircuitBreaker
             return;
         }
 
+        // Every handler runs, whichever throws: one failing handler must not hide the transition from the others
+        // (telemetry counts transitions through Transitioned). The first exception then reaches the caller.
         var transition = new CircuitTransition(this, from, to, reason, generation, figures, breakDuration);
-        specific?.Invoke(this, transition);
-        all?.Invoke(this, transition);
+        ExceptionDispatchInfo? failure = null;
+        Invoke(specific, transition, ref failure);
+        Invoke(all, transition, ref failure);
+        failure?.Throw();
+    }
+
+    private void Invoke(EventHandler<CircuitTransition>? handlers, CircuitTransition transition, ref ExceptionDispatchInfo? failure)
+    {
+        foreach (var handler in Delegate.EnumerateInvocationList(handlers))
+        {
+            try
+            {
+                handler(this, transition);
+            }
+            catch (Exception exception)
+            {
+                failure ??= ExceptionDispatchInfo.Capture(exception);
+            }
+        }
     }
 }
