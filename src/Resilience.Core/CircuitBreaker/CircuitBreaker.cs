@@ -205,6 +205,13 @@ public sealed class CircuitBreaker
                 }
             }
 
+            if (settings.ConsecutiveFailures > 0 && _settings.ConsecutiveFailures == 0)
+            {
+                // While the trigger was off, successes did not end the run: what is left of it is no run. Written
+                // before the settings, so no recorder that counts runs can be erased.
+                Volatile.Write(ref _failureRun, Tagged(GenerationOf(Volatile.Read(ref _state)), 0));
+            }
+
             Volatile.Write(ref _settings, settings);
         }
     }

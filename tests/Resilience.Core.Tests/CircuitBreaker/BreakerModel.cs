@@ -21,7 +21,20 @@ internal sealed class BreakerModel(CircuitBreakerOptions options)
     private int _failureRun;
     private int _reopenings;
 
-    public CircuitBreakerOptions Options { get; set; } = options;
+    public CircuitBreakerOptions Options
+    {
+        get => options;
+        set
+        {
+            // Successes are not tracked while the trigger is off, so turning it on starts a new run.
+            if (options.ConsecutiveFailures == 0 && value.ConsecutiveFailures > 0)
+            {
+                _failureRun = 0;
+            }
+
+            options = value;
+        }
+    }
 
     public CircuitState State { get; private set; }
 

@@ -588,6 +588,27 @@ public class CircuitBreakerTests
     }
 
     [Fact]
+    public void Turning_the_consecutive_failures_trigger_back_on_does_not_resume_a_run_that_successes_ended_while_it_was_off()
+    {
+        var breaker = Create(o => { o.ConsecutiveFailures = 3; o.MinimumThroughput = 100; });
+        Call(breaker, CircuitCallResult.Failure);
+        Call(breaker, CircuitCallResult.Failure);
+        var options = breaker.Options;
+        options.ConsecutiveFailures = 0;
+        breaker.UpdateOptions(options);
+        Call(breaker, CircuitCallResult.Success);
+        options.ConsecutiveFailures = 3;
+        breaker.UpdateOptions(options);
+
+        // Failure, failure, success, failure: no three in a row.
+        Call(breaker, CircuitCallResult.Failure);
+        Assert.Equal(CircuitState.Closed, breaker.State);
+        Call(breaker, CircuitCallResult.Failure);
+        Call(breaker, CircuitCallResult.Failure);
+        Assert.Equal(CircuitState.Open, breaker.State);
+    }
+
+    [Fact]
     public void A_longer_window_with_the_same_bucket_length_keeps_every_count()
     {
         var breaker = Create(o => o.MinimumThroughput = 100);
