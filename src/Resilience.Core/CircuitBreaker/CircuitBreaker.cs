@@ -118,7 +118,8 @@ public sealed class CircuitBreaker
     /// <returns><see langword="true"/> when the call may go ahead.</returns>
     public bool TryAcquire(out CircuitPermit permit)
     {
-        var acquired = TryAcquireCore(stampStart: true, out var token, out var rejection);
+        var acquired = TryAcquireCore(stampStart: true, out var token, out var rejection, out var failure);
+        failure?.Throw();
         permit = new CircuitPermit(token, rejection);
         return acquired;
     }
@@ -134,7 +135,7 @@ public sealed class CircuitBreaker
         CheckResult(result);
         if (permit.IsAcquired)
         {
-            RecordCore(permit.Token, result, -1, NowUnlessIgnored(result));
+            RecordCore(permit.Token, result, -1, NowUnlessIgnored(result))?.Throw();
         }
     }
 
@@ -149,7 +150,7 @@ public sealed class CircuitBreaker
         ArgumentOutOfRangeException.ThrowIfLessThan(duration, TimeSpan.Zero);
         if (permit.IsAcquired)
         {
-            RecordCore(permit.Token, result, duration.Ticks, NowUnlessIgnored(result));
+            RecordCore(permit.Token, result, duration.Ticks, NowUnlessIgnored(result))?.Throw();
         }
     }
 
@@ -232,10 +233,19 @@ public sealed class CircuitBreaker
     internal static long ElapsedTicks(long token, long nowMilliseconds) =>
         ((nowMilliseconds - (token & StartMask)) & StartMask) * TimeSpan.TicksPerMillisecond;
 
+    /// <summary>Asks permission for one call.</summary>
+    /// <param name="stampStart">Whether to stamp the start time in the token (slow-call tracking on the breaker's clock).</param>
+    /// <param name="token">The permit's token; 0 when refused.</param>
+    /// <param name="rejection">The packed rejection when refused.</param>
+    /// <param name="failure">
+    /// An exception a transition handler threw while this call started a half-open round: the call is refused and its
+    /// probe slot given back. Handed back rather than thrown, so the pipeline can make it the call's outcome.
+    /// </param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal bool TryAcquireCore(bool stampStart, out long token, out long rejection)
+    internal bool TryAcquireCore(bool stampStart, out long token, out long rejection, out ExceptionDispatchInfo? failure)
     {
         var state = Volatile.Read(ref _state);
+        failure = null;
         if (StateOf(state) == CircuitState.Closed)
         {
             // The closed path reads no clock unless slow-call tracking needs a start time.
@@ -249,7 +259,7 @@ public sealed class CircuitBreaker
             return true;
         }
 
-        return TryAcquireSlow(stampStart, out token, out rejection);
+        return TryAcquireSlow(stampStart, out token, out rejection, out failure);
     }
 
     /// <summary>Counts how a permitted call ended.</summary>
@@ -257,18 +267,21 @@ public sealed class CircuitBreaker
     /// <param name="result">How the call ended.</param>
     /// <param name="elapsedTicks">The call's duration when the caller measured it; -1 to measure it from the token.</param>
     /// <param name="now">A reading of the breaker's clock made once the call ended (and before this call); unused for an ignored result.</param>
+    /// <returns>
+    /// An exception a transition handler threw (the transition took effect; every handler ran), handed back rather
+    /// than thrown, so the pipeline can make it the call's outcome; otherwise <see langword="null"/>.
+    /// </returns>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal void RecordCore(long token, CircuitCallResult result, long elapsedTicks, long now)
+    internal ExceptionDispatchInfo? RecordCore(long token, CircuitCallResult result, long elapsedTicks, long now)
     {
         if ((token & ProbeFlag) != 0)
         {
-            RecordProbe(token, result, elapsedTicks, now);
-            return;
+            return RecordProbe(token, result, elapsedTicks, now);
         }
 
         if (result == CircuitCallResult.Ignored)
         {
-            return;
+            return null;
         }
 
         // The clock was read before the state: a result that races a transition is stamped no later than the
@@ -277,7 +290,7 @@ public sealed class CircuitBreaker
         if (GenerationOf(Volatile.Read(ref _state)) != generation)
         {
             // Admitted before the breaker moved on: not counted against the new window.
-            return;
+            return null;
         }
 
         var settings = _settings;
@@ -285,10 +298,9 @@ public sealed class CircuitBreaker
         var failure = result == CircuitCallResult.Failure;
         var window = _window;
         window.Record(now, generation, failure, slow);
-        if (failure || slow || settings.ConsecutiveFailures > 0)
-        {
-            RecordFailureOrRun(settings, window, generation, failure, slow, now);
-        }
+        return failure || slow || settings.ConsecutiveFailures > 0
+            ? RecordFailureOrRun(settings, window, generation, failure, slow, now)
+            : null;
     }
 
     internal static CircuitState StateOf(long state) => (CircuitState)(state & 3);
@@ -375,8 +387,9 @@ public sealed class CircuitBreaker
         return token;
     }
 
-    private bool TryAcquireSlow(bool stampStart, out long token, out long rejection)
+    private bool TryAcquireSlow(bool stampStart, out long token, out long rejection, out ExceptionDispatchInfo? failure)
     {
+        failure = null;
         var settings = _settings;
         while (true)
         {
@@ -436,18 +449,22 @@ public sealed class CircuitBreaker
                 return false;
             }
 
-            if (TryStartRound(state, now, reason, settings))
+            if (TryStartRound(state, now, reason, settings, out failure))
             {
-                token = Token(generation + 1, probe: true, stampStart, settings);
+                token = failure is null ? Token(generation + 1, probe: true, stampStart, settings) : 0;
                 rejection = 0;
-                return true;
+                return failure is null;
             }
         }
     }
 
-    /// <summary>Starts a half-open round with the caller as its first probe; <see langword="false"/> when another thread changed the state first.</summary>
-    private bool TryStartRound(long state, long now, CircuitTransitionReason reason, CircuitBreakerSettings settings)
+    /// <summary>
+    /// Starts a half-open round with the caller as its first probe; <see langword="false"/> when another thread changed
+    /// the state first. When a handler throws, the round has started but the caller is no probe: <paramref name="failure"/>.
+    /// </summary>
+    private bool TryStartRound(long state, long now, CircuitTransitionReason reason, CircuitBreakerSettings settings, out ExceptionDispatchInfo? failure)
     {
+        failure = null;
         var generation = GenerationOf(state);
         var next = generation + 1;
         RaiseTime(ref _probeDeadline, next, CeilingMilliseconds(now + settings.ProbeTimeoutTicks));
@@ -457,45 +474,45 @@ public sealed class CircuitBreaker
         }
 
         var from = StateOf(state);
-        try
-        {
-            Raise(from, CircuitState.HalfOpen, reason, next, from, generation, now, null);
-        }
-        catch
+        failure = Raise(from, CircuitState.HalfOpen, reason, next, from, generation, now, null);
+        if (failure is not null)
         {
             // The caller gets a handler's exception instead of its permit: the slot taken for it goes back to the round.
             ReleaseProbe(next);
-            throw;
         }
 
         return true;
     }
 
-    private void RecordFailureOrRun(CircuitBreakerSettings settings, CircuitWindow window, uint generation, bool failure, bool slow, long now)
+    private ExceptionDispatchInfo? RecordFailureOrRun(CircuitBreakerSettings settings, CircuitWindow window, uint generation, bool failure, bool slow, long now)
     {
         var run = settings.ConsecutiveFailures > 0 ? UpdateFailureRun(generation, failure) : 0;
         if (!failure && !slow)
         {
-            return;
+            return null;
         }
 
         var (calls, failures, slowCalls) = window.Sum(now, generation);
         var figures = new CircuitSnapshot(CircuitState.Closed, generation, calls, failures, slowCalls);
         if (settings.ConsecutiveFailures > 0 && run >= settings.ConsecutiveFailures)
         {
-            Open(settings, generation, CircuitState.Closed, CircuitTransitionReason.ConsecutiveFailures, figures, now);
+            return Open(settings, generation, CircuitState.Closed, CircuitTransitionReason.ConsecutiveFailures, figures, now);
         }
-        else if (calls >= settings.MinimumThroughput)
+
+        if (calls >= settings.MinimumThroughput)
         {
             if (figures.FailureRatio >= settings.FailureRatio)
             {
-                Open(settings, generation, CircuitState.Closed, CircuitTransitionReason.FailureRatio, figures, now);
+                return Open(settings, generation, CircuitState.Closed, CircuitTransitionReason.FailureRatio, figures, now);
             }
-            else if (settings.SlowCallTicks > 0 && figures.SlowCallRatio >= settings.SlowCallRatio)
+
+            if (settings.SlowCallTicks > 0 && figures.SlowCallRatio >= settings.SlowCallRatio)
             {
-                Open(settings, generation, CircuitState.Closed, CircuitTransitionReason.SlowCallRatio, figures, now);
+                return Open(settings, generation, CircuitState.Closed, CircuitTransitionReason.SlowCallRatio, figures, now);
             }
         }
+
+        return null;
     }
 
     /// <summary>Counts a failure into the run of <paramref name="generation"/>, or ends the run on a success; returns the run's length.</summary>
@@ -537,20 +554,20 @@ public sealed class CircuitBreaker
         }
     }
 
-    private void RecordProbe(long token, CircuitCallResult result, long elapsedTicks, long now)
+    private ExceptionDispatchInfo? RecordProbe(long token, CircuitCallResult result, long elapsedTicks, long now)
     {
         var generation = (uint)(token >>> 32);
         if (result == CircuitCallResult.Ignored)
         {
             ReleaseProbe(generation);
-            return;
+            return null;
         }
 
         var state = Volatile.Read(ref _state);
         if (GenerationOf(state) != generation)
         {
             // The round is over (decided, timed out or reset by hand): this probe no longer counts.
-            return;
+            return null;
         }
 
         // A slow probe has not shown that the dependency recovered.
@@ -563,7 +580,7 @@ public sealed class CircuitBreaker
             var currentGeneration = (uint)(current >>> 32);
             if (currentGeneration != generation && !IsBefore(currentGeneration, generation))
             {
-                return;
+                return null;
             }
 
             counts = (currentGeneration == generation ? (uint)current : 0) + (failed ? 1u << 16 : 1u);
@@ -578,13 +595,13 @@ public sealed class CircuitBreaker
         var figures = new CircuitSnapshot(CircuitState.HalfOpen, generation, successes + failures, failures, 0);
         if (failures > settings.PermittedProbes - settings.RequiredProbeSuccesses)
         {
-            Open(settings, generation, CircuitState.HalfOpen, CircuitTransitionReason.ProbeFailed, figures, now);
+            return Open(settings, generation, CircuitState.HalfOpen, CircuitTransitionReason.ProbeFailed, figures, now);
         }
-        else if (successes >= settings.RequiredProbeSuccesses
-            && TryMove(generation, CircuitState.HalfOpen, Pack(CircuitState.Closed, 0, 0, generation + 1)))
-        {
-            Raise(CircuitState.HalfOpen, CircuitState.Closed, CircuitTransitionReason.ProbesSucceeded, generation + 1, figures, null);
-        }
+
+        return successes >= settings.RequiredProbeSuccesses
+            && TryMove(generation, CircuitState.HalfOpen, Pack(CircuitState.Closed, 0, 0, generation + 1))
+            ? Raise(CircuitState.HalfOpen, CircuitState.Closed, CircuitTransitionReason.ProbesSucceeded, generation + 1, figures, null)
+            : null;
     }
 
     /// <summary>Frees the slot of a probe that ended without a verdict, so another probe can test the dependency.</summary>
@@ -605,12 +622,12 @@ public sealed class CircuitBreaker
         }
     }
 
-    private void Open(CircuitBreakerSettings settings, uint generation, CircuitState from, CircuitTransitionReason reason, CircuitSnapshot figures, long now)
+    private ExceptionDispatchInfo? Open(CircuitBreakerSettings settings, uint generation, CircuitState from, CircuitTransitionReason reason, CircuitSnapshot figures, long now)
     {
         var state = Volatile.Read(ref _state);
         if (GenerationOf(state) != generation || StateOf(state) != from)
         {
-            return;
+            return null;
         }
 
         // Re-openings change only with the generation, so they are the same on every retry below.
@@ -626,11 +643,11 @@ public sealed class CircuitBreaker
             state = Volatile.Read(ref _state);
             if (GenerationOf(state) != generation || StateOf(state) != from)
             {
-                return;
+                return null;
             }
         }
 
-        Raise(from, CircuitState.Open, reason, next, figures, TimeSpan.FromTicks(breakTicks));
+        return Raise(from, CircuitState.Open, reason, next, figures, TimeSpan.FromTicks(breakTicks));
     }
 
     private long BreakTicks(CircuitBreakerSettings settings, int reopenings)
@@ -676,7 +693,7 @@ public sealed class CircuitBreaker
             var generation = GenerationOf(state);
             if (Interlocked.CompareExchange(ref _state, Pack(target, 0, 0, generation + 1), state) == state)
             {
-                Raise(from, target, CircuitTransitionReason.Manual, generation + 1, from, generation, now, null);
+                Raise(from, target, CircuitTransitionReason.Manual, generation + 1, from, generation, now, null)?.Throw();
                 return;
             }
         }
@@ -713,30 +730,28 @@ public sealed class CircuitBreaker
     };
 
     /// <summary>Raises a transition whose figures are those of the state left, computed only when someone listens.</summary>
-    private void Raise(CircuitState from, CircuitState to, CircuitTransitionReason reason, uint generation, CircuitState left, uint leftGeneration, long now, TimeSpan? breakDuration)
-    {
-        if (HandlerOf(to) is not null || Transitioned is not null)
-        {
-            Raise(from, to, reason, generation, FiguresOf(left, leftGeneration, now), breakDuration);
-        }
-    }
+    private ExceptionDispatchInfo? Raise(CircuitState from, CircuitState to, CircuitTransitionReason reason, uint generation, CircuitState left, uint leftGeneration, long now, TimeSpan? breakDuration) =>
+        HandlerOf(to) is not null || Transitioned is not null
+            ? Raise(from, to, reason, generation, FiguresOf(left, leftGeneration, now), breakDuration)
+            : null;
 
-    private void Raise(CircuitState from, CircuitState to, CircuitTransitionReason reason, uint generation, CircuitSnapshot figures, TimeSpan? breakDuration)
+    /// <summary>Raises a transition; returns the first exception a handler threw, for the caller to throw (or, in a pipeline, to make the call's outcome).</summary>
+    private ExceptionDispatchInfo? Raise(CircuitState from, CircuitState to, CircuitTransitionReason reason, uint generation, CircuitSnapshot figures, TimeSpan? breakDuration)
     {
         var specific = HandlerOf(to);
         var all = Transitioned;
         if (specific is null && all is null)
         {
-            return;
+            return null;
         }
 
         // Every handler runs, whichever throws: one failing handler must not hide the transition from the others
-        // (telemetry counts transitions through Transitioned). The first exception then reaches the caller.
+        // (telemetry counts transitions through Transitioned).
         var transition = new CircuitTransition(this, from, to, reason, generation, figures, breakDuration);
         ExceptionDispatchInfo? failure = null;
         Invoke(specific, transition, ref failure);
         Invoke(all, transition, ref failure);
-        failure?.Throw();
+        return failure;
     }
 
     private void Invoke(EventHandler<CircuitTransition>? handlers, CircuitTransition transition, ref ExceptionDispatchInfo? failure)

@@ -180,6 +180,53 @@ public class CircuitBreakerPipelineTests
     }
 
     [Fact]
+    public void A_throwing_opened_handler_becomes_the_calls_outcome_and_the_outer_strategies_still_exit()
+    {
+        var breaker = Create(minimumThroughput: 1);
+        breaker.Opened += (_, _) => throw new InvalidOperationException("opened");
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = _time }
+            .AddConcurrencyLimiter(new InFlightLimiterOptions { PermitLimit = 1 })
+            .AddCircuitBreaker(breaker)
+            .Build();
+
+        var outcome = pipeline.ExecuteOutcome<int, int>(static (_, _) => throw new IOException(), 0);
+
+        Assert.Equal("opened", Assert.IsType<InvalidOperationException>(outcome.Exception).Message);
+        Assert.Equal(CircuitState.Open, breaker.State);
+
+        // The limiter outside the breaker got its permit back: the next call reaches the breaker.
+        Assert.Equal(RejectionReason.BrokenCircuit, pipeline.ExecuteOutcome(static (_, _) => 1, 0).Rejection.Reason);
+    }
+
+    [Fact]
+    public async Task A_throwing_half_opened_handler_becomes_the_calls_outcome_and_gives_back_the_slot_and_the_outer_permit()
+    {
+        var breaker = Create(minimumThroughput: 1);
+        var failing = true;
+        breaker.HalfOpened += (_, _) =>
+        {
+            if (failing)
+            {
+                throw new InvalidOperationException("half-opened");
+            }
+        };
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = _time }
+            .AddConcurrencyLimiter(new InFlightLimiterOptions { PermitLimit = 1 })
+            .AddCircuitBreaker(breaker)
+            .Build();
+        pipeline.ExecuteOutcome<int, int>(static (_, _) => throw new IOException(), 0);
+        _time.Advance(TimeSpan.FromSeconds(30));
+        var runs = 0;
+
+        var thrown = await Assert.ThrowsAsync<InvalidOperationException>(() => pipeline.ExecuteAsync(_ => new ValueTask<int>(++runs)).AsTask());
+        failing = false;
+
+        Assert.Equal(("half-opened", 0, CircuitState.HalfOpen), (thrown.Message, runs, breaker.State));
+        Assert.Equal(1, pipeline.Execute(_ => ++runs));
+        Assert.Equal(CircuitState.Closed, breaker.State);
+    }
+
+    [Fact]
     public void Slow_calls_through_a_pipeline_are_timed_on_the_pipelines_clock()
     {
         var pipelineTime = new FakeTimeProvider();
