@@ -97,7 +97,7 @@ public sealed class CircuitBreaker
     /// <summary>Gets the current state. An open breaker whose break has passed reports <see cref="CircuitState.Open"/> until a call moves it to half-open.</summary>
     public CircuitState State => StateOf(Volatile.Read(ref _state));
 
-    /// <summary>Gets a copy of the options in force.</summary>
+    /// <summary>Gets a copy of the options in force (with the name, clock and jitter seed it was built with).</summary>
     public CircuitBreakerOptions Options => Volatile.Read(ref _settings).Options.Clone();
 
     internal long NowTicks => _clock.NowTicks;
@@ -186,6 +186,13 @@ public sealed class CircuitBreaker
     public void UpdateOptions(CircuitBreakerOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
+
+        // The options in force keep what is fixed at construction, whatever the update says of it.
+        var constructed = Volatile.Read(ref _settings).Options;
+        options = options.Clone();
+        options.Name = constructed.Name;
+        options.TimeProvider = constructed.TimeProvider;
+        options.JitterSeed = constructed.JitterSeed;
         var settings = new CircuitBreakerSettings(options);
 
         // Reconfiguration is rare and on no call path: the lock only keeps two concurrent updates from pairing one's

@@ -675,6 +675,18 @@ public class CircuitBreakerTests
         Assert.Equal("payments (Closed)", breaker.ToString());
     }
 
+    [Fact]
+    public void The_options_in_force_keep_the_name_clock_and_seed_fixed_at_construction_after_an_update()
+    {
+        var breaker = new Breaker(new CircuitBreakerOptions { Name = "payments", JitterSeed = 7, TimeProvider = _time });
+
+        breaker.UpdateOptions(new CircuitBreakerOptions { Name = "refunds", JitterSeed = 8, MinimumThroughput = 3 });
+
+        var options = breaker.Options;
+        Assert.Equal(("payments", 7, (TimeProvider?)_time, 3), (options.Name, options.JitterSeed, options.TimeProvider, options.MinimumThroughput));
+        Assert.Equal("payments", breaker.Name);
+    }
+
     [Theory]
     [InlineData(nameof(CircuitBreakerOptions.FailureRatio), "must be in (0, 1]; was 0.")]
     [InlineData(nameof(CircuitBreakerOptions.MinimumThroughput), "must be in [1, 2147483647]; was 0.")]
