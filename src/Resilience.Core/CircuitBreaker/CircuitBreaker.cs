@@ -172,6 +172,20 @@ public sealed class CircuitBreaker
         return FiguresOf(StateOf(state), GenerationOf(state), now);
     }
 
+    /// <summary>Gets a snapshot and, while open, the time until the next call is let through as a probe (zero once the break has passed).</summary>
+    internal CircuitSnapshot GetSnapshot(out TimeSpan? retryAfter)
+    {
+        var now = _clock.NowTicks;
+        var state = Volatile.Read(ref _state);
+        var generation = GenerationOf(state);
+
+        // The break's end is published before the state: read after it, it is this break's.
+        retryAfter = StateOf(state) == CircuitState.Open
+            ? TimeSpan.FromMilliseconds(Math.Max(0, MillisecondsLeft(Volatile.Read(ref _openUntil), generation, now)))
+            : null;
+        return FiguresOf(StateOf(state), generation, now);
+    }
+
     /// <summary>
     /// Applies new options to the live breaker. Thresholds, durations and probe settings apply from the next decision;
     /// state, generation and window are kept. When <see cref="CircuitBreakerOptions.SamplingDuration"/> or
