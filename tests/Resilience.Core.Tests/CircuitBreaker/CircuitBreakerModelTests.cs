@@ -9,8 +9,9 @@ namespace Resilience.Tests.CircuitBreaker;
 /// <summary>
 /// Model-based test: random scripts of calls (success, failure, slow, ignored), time advances, calls held in flight
 /// (concurrent probes, slow callers) and completed later, manual commands and live option changes run against the
-/// breaker and the reference model; the state, the generation, every admit/reject decision with its retry-after, and
-/// the figures (window while closed, probe results while half-open) must agree at every step.
+/// breaker and the reference model; the state, the generation, every admit/reject decision with its retry-after, the
+/// figures (window while closed, probe results while half-open) and every transition raised (reason, generation, break,
+/// figures of the state left) must agree at every step. Some calls report a duration they measured themselves.
 /// </summary>
 public class CircuitBreakerModelTests
 {
@@ -57,6 +58,8 @@ public class CircuitBreakerModelTests
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
         var breaker = new Breaker(First(time));
         var model = new BreakerModel(First(time));
+        var raised = new List<(CircuitState, CircuitState, CircuitTransitionReason, uint, long, long, long, TimeSpan?)>();
+        breaker.Transitioned += (_, t) => raised.Add((t.From, t.To, t.Reason, t.Generation, t.Window.Calls, t.Window.Failures, t.Window.SlowCalls, t.BreakDuration));
         var held = new List<(CircuitPermit Permit, uint Generation, bool Probe, bool Timed, long Start)>();
         var usingFirst = true;
         var step = 0;
@@ -71,8 +74,11 @@ public class CircuitBreakerModelTests
             {
                 case <= 3:
                     {
-                        // A call that takes 10, 100 (exactly the slow-call duration) or 150 ms and ends with a result.
+                        // A call that takes 10, 100 (exactly the slow-call duration) or 150 ms and ends with a result; some
+                        // report the duration they measured, that or one tick less.
                         var result = command switch { 0 or 1 => CircuitCallResult.Success, 2 => CircuitCallResult.Failure, _ => CircuitCallResult.Ignored };
+                        var took = TimeSpan.FromMilliseconds((argument % 3) switch { 0 => 10, 1 => 100, _ => 150 });
+                        TimeSpan? measured = (argument / 3 % 3) switch { 0 => took, 1 => took - TimeSpan.FromTicks(1), _ => null };
                         var admitted = breaker.TryAcquire(out var permit);
                         var expected = model.Acquire(now);
                         if (Disagree(admitted, permit, expected) is { } why)
@@ -80,11 +86,19 @@ public class CircuitBreakerModelTests
                             return Fail(step, why);
                         }
 
-                        time.Advance(TimeSpan.FromMilliseconds((argument % 3) switch { 0 => 10, 1 => 100, _ => 150 }));
+                        time.Advance(took);
                         if (admitted)
                         {
-                            breaker.Record(permit, result);
-                            model.Record(expected.Generation, expected.Probe, expected.Timed, result, now, time.GetTimestamp());
+                            if (measured is { } duration)
+                            {
+                                breaker.Record(permit, result, duration);
+                            }
+                            else
+                            {
+                                breaker.Record(permit, result);
+                            }
+
+                            model.Record(expected.Generation, expected.Probe, expected.Timed, result, now, time.GetTimestamp(), measured);
                         }
 
                         break;
@@ -129,12 +143,12 @@ public class CircuitBreakerModelTests
                     if (argument % 4 == 0)
                     {
                         breaker.Isolate();
-                        model.Isolate();
+                        model.Isolate(now);
                     }
                     else if (argument % 4 == 1)
                     {
                         breaker.Close();
-                        model.Close();
+                        model.Close(now);
                     }
 
                     break;
@@ -172,6 +186,11 @@ public class CircuitBreakerModelTests
             if (figures != expectedFigures)
             {
                 return Fail(step, $"figures {figures} vs model {expectedFigures} in {snapshot.State}");
+            }
+
+            if (!raised.SequenceEqual(model.Transitions))
+            {
+                return Fail(step, $"transitions [{string.Join(", ", raised)}] vs model [{string.Join(", ", model.Transitions)}]");
             }
         }
 
