@@ -22,20 +22,7 @@ internal sealed class BreakerModel(CircuitBreakerOptions options)
     private int _failureRun;
     private int _reopenings;
 
-    public CircuitBreakerOptions Options
-    {
-        get => options;
-        set
-        {
-            // Successes are not tracked while the trigger is off, so turning it on starts a new run.
-            if (options.ConsecutiveFailures == 0 && value.ConsecutiveFailures > 0)
-            {
-                _failureRun = 0;
-            }
-
-            options = value;
-        }
-    }
+    public CircuitBreakerOptions Options { get; private set; } = options;
 
     public CircuitState State { get; private set; }
 
@@ -157,6 +144,34 @@ internal sealed class BreakerModel(CircuitBreakerOptions options)
         {
             Open(now, 0, CircuitTransitionReason.SlowCallRatio, figures);
         }
+    }
+
+    /// <summary>Applies new options at <paramref name="now"/>, as <c>UpdateOptions</c> does.</summary>
+    public void Update(CircuitBreakerOptions value, long now)
+    {
+        // Successes are not tracked while the trigger is off, so turning it on starts a new run.
+        if (Options.ConsecutiveFailures == 0 && value.ConsecutiveFailures > 0)
+        {
+            _failureRun = 0;
+        }
+
+        var (oldTicks, oldCount) = (BucketTicks, Options.BucketCount);
+        Options = value;
+        if (BucketTicks == oldTicks && Options.BucketCount == oldCount)
+        {
+            return;
+        }
+
+        // A reshaped window: while closed, each count of the old window moves to the new bucket holding its old
+        // bucket's last instant (now, for the current bucket); counts outside either window are dropped.
+        var (oldEpoch, newEpoch) = (now / oldTicks, EpochOf(now));
+        var kept = State != CircuitState.Closed ? [] : _records
+            .Where(r => r.Generation == Generation && r.Epoch > oldEpoch - oldCount)
+            .Select(r => (Epoch: EpochOf(Math.Min(((r.Epoch + 1) * oldTicks) - 1, now)), r.Generation, r.Failure, r.Slow))
+            .Where(r => r.Epoch > newEpoch - Options.BucketCount)
+            .ToList();
+        _records.Clear();
+        _records.AddRange(kept);
     }
 
     public (long Calls, long Failures, long Slow) Window(long now)

@@ -8,10 +8,11 @@ namespace Resilience.Tests.CircuitBreaker;
 
 /// <summary>
 /// Model-based test: random scripts of calls (success, failure, slow, ignored), time advances, calls held in flight
-/// (concurrent probes, slow callers) and completed later, manual commands and live option changes run against the
-/// breaker and the reference model; the state, the generation, every admit/reject decision with its retry-after, the
-/// figures (window while closed, probe results while half-open) and every transition raised (reason, generation, break,
-/// figures of the state left) must agree at every step. Some calls report a duration they measured themselves.
+/// (concurrent probes, slow callers) and completed later, manual commands and live option changes (some reshaping the
+/// window) run against the breaker and the reference model; the state, the generation, every admit/reject decision with
+/// its retry-after, the figures (window while closed, probe results while half-open) and every transition raised
+/// (reason, generation, break, figures of the state left) must agree at every step. Some calls report a duration they
+/// measured themselves.
 /// </summary>
 public class CircuitBreakerModelTests
 {
@@ -48,6 +49,16 @@ public class CircuitBreakerModelTests
         TimeProvider = time,
     };
 
+    // Another window shape (three buckets of 400 ms, their boundaries off the first shape's): counts move between them.
+    private static CircuitBreakerOptions Third(FakeTimeProvider time)
+    {
+        var options = First(time);
+        options.SamplingDuration = TimeSpan.FromMilliseconds(1200);
+        options.BucketCount = 3;
+        options.MinimumThroughput = 3;
+        return options;
+    }
+
     // Each step is a number in [0, 4000): its last digit picks the command, the rest (0-399) is its argument.
     [Property(MaxTest = 1000, EndSize = 150, Replay = "(12896638363249786144,9991333707538043243)")]
     public Property Breaker_agrees_with_the_reference_model() =>
@@ -61,7 +72,6 @@ public class CircuitBreakerModelTests
         var raised = new List<(CircuitState, CircuitState, CircuitTransitionReason, uint, long, long, long, TimeSpan?)>();
         breaker.Transitioned += (_, t) => raised.Add((t.From, t.To, t.Reason, t.Generation, t.Window.Calls, t.Window.Failures, t.Window.SlowCalls, t.BreakDuration));
         var held = new List<(CircuitPermit Permit, uint Generation, bool Probe, bool Timed, long Start)>();
-        var usingFirst = true;
         var step = 0;
 
         foreach (var raw in script)
@@ -156,11 +166,11 @@ public class CircuitBreakerModelTests
                 case 8:
                     if (argument % 8 == 0)
                     {
-                        // Live reconfiguration: thresholds change, state, generation and window stay.
-                        usingFirst = !usingFirst;
-                        var options = usingFirst ? First(time) : Second(time);
+                        // Live reconfiguration: thresholds change, state and generation stay, and the window keeps
+                        // its counts (moved to the new shape's buckets when the shape changes).
+                        var options = (argument / 8 % 3) switch { 0 => First(time), 1 => Second(time), _ => Third(time) };
                         breaker.UpdateOptions(options);
-                        model.Options = options;
+                        model.Update(options, now);
                     }
 
                     break;
