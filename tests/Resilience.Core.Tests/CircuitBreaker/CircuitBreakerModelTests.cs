@@ -12,7 +12,8 @@ namespace Resilience.Tests.CircuitBreaker;
 /// window) run against the breaker and the reference model; the state, the generation, every admit/reject decision with
 /// its retry-after, the figures (window while closed, probe results while half-open) and every transition raised
 /// (reason, generation, break, figures of the state left) must agree at every step. Some calls report a duration they
-/// measured themselves.
+/// measured themselves; others go through a pipeline on the same breaker (a failure throws, an ignored call is the
+/// caller's cancellation), which must decide as the standalone face does.
 /// </summary>
 public class CircuitBreakerModelTests
 {
@@ -72,6 +73,9 @@ public class CircuitBreakerModelTests
         var raised = new List<(CircuitState, CircuitState, CircuitTransitionReason, uint, long, long, long, TimeSpan?)>();
         breaker.Transitioned += (_, t) => raised.Add((t.From, t.To, t.Reason, t.Generation, t.Window.Calls, t.Window.Failures, t.Window.SlowCalls, t.BreakDuration));
         var held = new List<(CircuitPermit Permit, uint Generation, bool Probe, bool Timed, long Start)>();
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = time }.AddCircuitBreaker(breaker).Build();
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
         var step = 0;
 
         foreach (var raw in script)
@@ -89,6 +93,17 @@ public class CircuitBreakerModelTests
                         var result = command switch { 0 or 1 => CircuitCallResult.Success, 2 => CircuitCallResult.Failure, _ => CircuitCallResult.Ignored };
                         var took = TimeSpan.FromMilliseconds((argument % 3) switch { 0 => 10, 1 => 100, _ => 150 });
                         TimeSpan? measured = (argument / 3 % 3) switch { 0 => took, 1 => took - TimeSpan.FromTicks(1), _ => null };
+                        if (argument / 9 % 2 == 1)
+                        {
+                            // The same call through a pipeline: the same decision, figures and transitions.
+                            if (ThroughPipeline(pipeline, time, took, result, cancelled.Token, model, now) is { } differs)
+                            {
+                                return Fail(step, "pipeline " + differs);
+                            }
+
+                            break;
+                        }
+
                         var admitted = breaker.TryAcquire(out var permit);
                         var expected = model.Acquire(now);
                         if (Disagree(admitted, permit, expected) is { } why)
@@ -205,6 +220,42 @@ public class CircuitBreakerModelTests
         }
 
         return true.ToProperty();
+    }
+
+    /// <summary>Runs a call through the pipeline (a failure throws, an ignored call is the caller's cancellation) and has the model count it.</summary>
+    private static string? ThroughPipeline(ResiliencePipeline pipeline, FakeTimeProvider time, TimeSpan took, CircuitCallResult result, CancellationToken cancelled, BreakerModel model, long now)
+    {
+        var ran = false;
+        var outcome = pipeline.ExecuteOutcome(
+            (_, token) =>
+            {
+                ran = true;
+                time.Advance(took);
+                return result switch
+                {
+                    CircuitCallResult.Success => 0,
+                    CircuitCallResult.Failure => throw new IOException(),
+                    _ => throw new OperationCanceledException(token),
+                };
+            },
+            0,
+            result == CircuitCallResult.Ignored ? cancelled : CancellationToken.None);
+        var expected = model.Acquire(now);
+        if (ran != expected.Admitted || outcome.IsRejected == expected.Admitted)
+        {
+            return $"admit {ran} vs model {expected.Admitted}";
+        }
+
+        if (!ran)
+        {
+            var reason = model.State == CircuitState.Isolated ? RejectionReason.IsolatedCircuit : RejectionReason.BrokenCircuit;
+            return (outcome.Rejection.Reason, outcome.Rejection.RetryAfter) != (reason, expected.RetryAfter)
+                ? $"rejection {outcome.Rejection.Reason}/{outcome.Rejection.RetryAfter} vs model {reason}/{expected.RetryAfter}"
+                : null;
+        }
+
+        model.Record(expected.Generation, expected.Probe, expected.Timed, result, now, time.GetTimestamp());
+        return null;
     }
 
     private static string? Disagree(bool admitted, CircuitPermit permit, (bool Admitted, uint Generation, bool Probe, bool Timed, TimeSpan? RetryAfter) expected)
