@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
 using Resilience.Time;
 
 namespace Resilience;
@@ -21,7 +22,7 @@ namespace Resilience;
 /// <para>
 /// No call path takes a lock or allocates; a transition allocates only the event it raises, and only when someone
 /// listens. Handlers run on the thread that caused the transition, after it took effect; an exception a handler throws
-/// reaches that caller.
+/// reaches that caller once every other handler has run.
 /// </para>
 /// </remarks>
 public sealed class CircuitBreaker
@@ -96,7 +97,7 @@ public sealed class CircuitBreaker
     /// <summary>Gets the current state. An open breaker whose break has passed reports <see cref="CircuitState.Open"/> until a call moves it to half-open.</summary>
     public CircuitState State => StateOf(Volatile.Read(ref _state));
 
-    /// <summary>Gets a copy of the options in force.</summary>
+    /// <summary>Gets a copy of the options in force (with the name, clock and jitter seed it was built with).</summary>
     public CircuitBreakerOptions Options => Volatile.Read(ref _settings).Options.Clone();
 
     internal long NowTicks => _clock.NowTicks;
@@ -117,7 +118,8 @@ public sealed class CircuitBreaker
     /// <returns><see langword="true"/> when the call may go ahead.</returns>
     public bool TryAcquire(out CircuitPermit permit)
     {
-        var acquired = TryAcquireCore(stampStart: true, out var token, out var rejection);
+        var acquired = TryAcquireCore(stampStart: true, out var token, out var rejection, out var failure);
+        failure?.Throw();
         permit = new CircuitPermit(token, rejection);
         return acquired;
     }
@@ -133,7 +135,7 @@ public sealed class CircuitBreaker
         CheckResult(result);
         if (permit.IsAcquired)
         {
-            RecordCore(permit.Token, result, -1, NowUnlessIgnored(result));
+            RecordCore(permit.Token, result, -1, NowUnlessIgnored(result))?.Throw();
         }
     }
 
@@ -148,7 +150,7 @@ public sealed class CircuitBreaker
         ArgumentOutOfRangeException.ThrowIfLessThan(duration, TimeSpan.Zero);
         if (permit.IsAcquired)
         {
-            RecordCore(permit.Token, result, duration.Ticks, NowUnlessIgnored(result));
+            RecordCore(permit.Token, result, duration.Ticks, NowUnlessIgnored(result))?.Throw();
         }
     }
 
@@ -170,6 +172,20 @@ public sealed class CircuitBreaker
         return FiguresOf(StateOf(state), GenerationOf(state), now);
     }
 
+    /// <summary>Gets a snapshot and, while open, the time until the next call is let through as a probe (zero once the break has passed).</summary>
+    internal CircuitSnapshot GetSnapshot(out TimeSpan? retryAfter)
+    {
+        var now = _clock.NowTicks;
+        var state = Volatile.Read(ref _state);
+        var generation = GenerationOf(state);
+
+        // The break's end is published before the state: read after it, it is this break's.
+        retryAfter = StateOf(state) == CircuitState.Open
+            ? TimeSpan.FromMilliseconds(Math.Max(0, MillisecondsLeft(Volatile.Read(ref _openUntil), generation, now)))
+            : null;
+        return FiguresOf(StateOf(state), generation, now);
+    }
+
     /// <summary>
     /// Applies new options to the live breaker. Thresholds, durations and probe settings apply from the next decision;
     /// state, generation and window are kept. When <see cref="CircuitBreakerOptions.SamplingDuration"/> or
@@ -184,6 +200,13 @@ public sealed class CircuitBreaker
     public void UpdateOptions(CircuitBreakerOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
+
+        // The options in force keep what is fixed at construction, whatever the update says of it.
+        var constructed = Volatile.Read(ref _settings).Options;
+        options = options.Clone();
+        options.Name = constructed.Name;
+        options.TimeProvider = constructed.TimeProvider;
+        options.JitterSeed = constructed.JitterSeed;
         var settings = new CircuitBreakerSettings(options);
 
         // Reconfiguration is rare and on no call path: the lock only keeps two concurrent updates from pairing one's
@@ -202,6 +225,13 @@ public sealed class CircuitBreaker
                 {
                     window.CopyFrom(old, now, GenerationOf(state));
                 }
+            }
+
+            if (settings.ConsecutiveFailures > 0 && _settings.ConsecutiveFailures == 0)
+            {
+                // While the trigger was off, successes did not end the run: what is left of it is no run. Written
+                // before the settings, so no recorder that counts runs can be erased.
+                Volatile.Write(ref _failureRun, Tagged(GenerationOf(Volatile.Read(ref _state)), 0));
             }
 
             Volatile.Write(ref _settings, settings);
@@ -224,10 +254,19 @@ public sealed class CircuitBreaker
     internal static long ElapsedTicks(long token, long nowMilliseconds) =>
         ((nowMilliseconds - (token & StartMask)) & StartMask) * TimeSpan.TicksPerMillisecond;
 
+    /// <summary>Asks permission for one call.</summary>
+    /// <param name="stampStart">Whether to stamp the start time in the token (slow-call tracking on the breaker's clock).</param>
+    /// <param name="token">The permit's token; 0 when refused.</param>
+    /// <param name="rejection">The packed rejection when refused.</param>
+    /// <param name="failure">
+    /// An exception a transition handler threw while this call started a half-open round: the call is refused and its
+    /// probe slot given back. Handed back rather than thrown, so the pipeline can make it the call's outcome.
+    /// </param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal bool TryAcquireCore(bool stampStart, out long token, out long rejection)
+    internal bool TryAcquireCore(bool stampStart, out long token, out long rejection, out ExceptionDispatchInfo? failure)
     {
         var state = Volatile.Read(ref _state);
+        failure = null;
         if (StateOf(state) == CircuitState.Closed)
         {
             // The closed path reads no clock unless slow-call tracking needs a start time.
@@ -241,7 +280,7 @@ public sealed class CircuitBreaker
             return true;
         }
 
-        return TryAcquireSlow(stampStart, out token, out rejection);
+        return TryAcquireSlow(stampStart, out token, out rejection, out failure);
     }
 
     /// <summary>Counts how a permitted call ended.</summary>
@@ -249,18 +288,21 @@ public sealed class CircuitBreaker
     /// <param name="result">How the call ended.</param>
     /// <param name="elapsedTicks">The call's duration when the caller measured it; -1 to measure it from the token.</param>
     /// <param name="now">A reading of the breaker's clock made once the call ended (and before this call); unused for an ignored result.</param>
+    /// <returns>
+    /// An exception a transition handler threw (the transition took effect; every handler ran), handed back rather
+    /// than thrown, so the pipeline can make it the call's outcome; otherwise <see langword="null"/>.
+    /// </returns>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal void RecordCore(long token, CircuitCallResult result, long elapsedTicks, long now)
+    internal ExceptionDispatchInfo? RecordCore(long token, CircuitCallResult result, long elapsedTicks, long now)
     {
         if ((token & ProbeFlag) != 0)
         {
-            RecordProbe(token, result, elapsedTicks, now);
-            return;
+            return RecordProbe(token, result, elapsedTicks, now);
         }
 
         if (result == CircuitCallResult.Ignored)
         {
-            return;
+            return null;
         }
 
         // The clock was read before the state: a result that races a transition is stamped no later than the
@@ -269,7 +311,7 @@ public sealed class CircuitBreaker
         if (GenerationOf(Volatile.Read(ref _state)) != generation)
         {
             // Admitted before the breaker moved on: not counted against the new window.
-            return;
+            return null;
         }
 
         var settings = _settings;
@@ -277,10 +319,9 @@ public sealed class CircuitBreaker
         var failure = result == CircuitCallResult.Failure;
         var window = _window;
         window.Record(now, generation, failure, slow);
-        if (failure || slow || settings.ConsecutiveFailures > 0)
-        {
-            RecordFailureOrRun(settings, window, generation, failure, slow, now);
-        }
+        return failure || slow || settings.ConsecutiveFailures > 0
+            ? RecordFailureOrRun(settings, window, generation, failure, slow, now)
+            : null;
     }
 
     internal static CircuitState StateOf(long state) => (CircuitState)(state & 3);
@@ -367,8 +408,9 @@ public sealed class CircuitBreaker
         return token;
     }
 
-    private bool TryAcquireSlow(bool stampStart, out long token, out long rejection)
+    private bool TryAcquireSlow(bool stampStart, out long token, out long rejection, out ExceptionDispatchInfo? failure)
     {
+        failure = null;
         var settings = _settings;
         while (true)
         {
@@ -428,18 +470,22 @@ public sealed class CircuitBreaker
                 return false;
             }
 
-            if (TryStartRound(state, now, reason, settings))
+            if (TryStartRound(state, now, reason, settings, out failure))
             {
-                token = Token(generation + 1, probe: true, stampStart, settings);
+                token = failure is null ? Token(generation + 1, probe: true, stampStart, settings) : 0;
                 rejection = 0;
-                return true;
+                return failure is null;
             }
         }
     }
 
-    /// <summary>Starts a half-open round with the caller as its first probe; <see langword="false"/> when another thread changed the state first.</summary>
-    private bool TryStartRound(long state, long now, CircuitTransitionReason reason, CircuitBreakerSettings settings)
+    /// <summary>
+    /// Starts a half-open round with the caller as its first probe; <see langword="false"/> when another thread changed
+    /// the state first. When a handler throws, the round has started but the caller is no probe: <paramref name="failure"/>.
+    /// </summary>
+    private bool TryStartRound(long state, long now, CircuitTransitionReason reason, CircuitBreakerSettings settings, out ExceptionDispatchInfo? failure)
     {
+        failure = null;
         var generation = GenerationOf(state);
         var next = generation + 1;
         RaiseTime(ref _probeDeadline, next, CeilingMilliseconds(now + settings.ProbeTimeoutTicks));
@@ -449,35 +495,45 @@ public sealed class CircuitBreaker
         }
 
         var from = StateOf(state);
-        Raise(from, CircuitState.HalfOpen, reason, next, from, generation, now, null);
+        failure = Raise(from, CircuitState.HalfOpen, reason, next, from, generation, now, null);
+        if (failure is not null)
+        {
+            // The caller gets a handler's exception instead of its permit: the slot taken for it goes back to the round.
+            ReleaseProbe(next);
+        }
+
         return true;
     }
 
-    private void RecordFailureOrRun(CircuitBreakerSettings settings, CircuitWindow window, uint generation, bool failure, bool slow, long now)
+    private ExceptionDispatchInfo? RecordFailureOrRun(CircuitBreakerSettings settings, CircuitWindow window, uint generation, bool failure, bool slow, long now)
     {
         var run = settings.ConsecutiveFailures > 0 ? UpdateFailureRun(generation, failure) : 0;
         if (!failure && !slow)
         {
-            return;
+            return null;
         }
 
         var (calls, failures, slowCalls) = window.Sum(now, generation);
         var figures = new CircuitSnapshot(CircuitState.Closed, generation, calls, failures, slowCalls);
         if (settings.ConsecutiveFailures > 0 && run >= settings.ConsecutiveFailures)
         {
-            Open(settings, generation, CircuitState.Closed, CircuitTransitionReason.ConsecutiveFailures, figures, now);
+            return Open(settings, generation, CircuitState.Closed, CircuitTransitionReason.ConsecutiveFailures, figures, now);
         }
-        else if (calls >= settings.MinimumThroughput)
+
+        if (calls >= settings.MinimumThroughput)
         {
             if (figures.FailureRatio >= settings.FailureRatio)
             {
-                Open(settings, generation, CircuitState.Closed, CircuitTransitionReason.FailureRatio, figures, now);
+                return Open(settings, generation, CircuitState.Closed, CircuitTransitionReason.FailureRatio, figures, now);
             }
-            else if (settings.SlowCallTicks > 0 && figures.SlowCallRatio >= settings.SlowCallRatio)
+
+            if (settings.SlowCallTicks > 0 && figures.SlowCallRatio >= settings.SlowCallRatio)
             {
-                Open(settings, generation, CircuitState.Closed, CircuitTransitionReason.SlowCallRatio, figures, now);
+                return Open(settings, generation, CircuitState.Closed, CircuitTransitionReason.SlowCallRatio, figures, now);
             }
         }
+
+        return null;
     }
 
     /// <summary>Counts a failure into the run of <paramref name="generation"/>, or ends the run on a success; returns the run's length.</summary>
@@ -519,20 +575,20 @@ public sealed class CircuitBreaker
         }
     }
 
-    private void RecordProbe(long token, CircuitCallResult result, long elapsedTicks, long now)
+    private ExceptionDispatchInfo? RecordProbe(long token, CircuitCallResult result, long elapsedTicks, long now)
     {
         var generation = (uint)(token >>> 32);
         if (result == CircuitCallResult.Ignored)
         {
             ReleaseProbe(generation);
-            return;
+            return null;
         }
 
         var state = Volatile.Read(ref _state);
         if (GenerationOf(state) != generation)
         {
             // The round is over (decided, timed out or reset by hand): this probe no longer counts.
-            return;
+            return null;
         }
 
         // A slow probe has not shown that the dependency recovered.
@@ -545,7 +601,7 @@ public sealed class CircuitBreaker
             var currentGeneration = (uint)(current >>> 32);
             if (currentGeneration != generation && !IsBefore(currentGeneration, generation))
             {
-                return;
+                return null;
             }
 
             counts = (currentGeneration == generation ? (uint)current : 0) + (failed ? 1u << 16 : 1u);
@@ -560,13 +616,13 @@ public sealed class CircuitBreaker
         var figures = new CircuitSnapshot(CircuitState.HalfOpen, generation, successes + failures, failures, 0);
         if (failures > settings.PermittedProbes - settings.RequiredProbeSuccesses)
         {
-            Open(settings, generation, CircuitState.HalfOpen, CircuitTransitionReason.ProbeFailed, figures, now);
+            return Open(settings, generation, CircuitState.HalfOpen, CircuitTransitionReason.ProbeFailed, figures, now);
         }
-        else if (successes >= settings.RequiredProbeSuccesses
-            && TryMove(generation, CircuitState.HalfOpen, Pack(CircuitState.Closed, 0, 0, generation + 1)))
-        {
-            Raise(CircuitState.HalfOpen, CircuitState.Closed, CircuitTransitionReason.ProbesSucceeded, generation + 1, figures, null);
-        }
+
+        return successes >= settings.RequiredProbeSuccesses
+            && TryMove(generation, CircuitState.HalfOpen, Pack(CircuitState.Closed, 0, 0, generation + 1))
+            ? Raise(CircuitState.HalfOpen, CircuitState.Closed, CircuitTransitionReason.ProbesSucceeded, generation + 1, figures, null)
+            : null;
     }
 
     /// <summary>Frees the slot of a probe that ended without a verdict, so another probe can test the dependency.</summary>
@@ -587,12 +643,12 @@ public sealed class CircuitBreaker
         }
     }
 
-    private void Open(CircuitBreakerSettings settings, uint generation, CircuitState from, CircuitTransitionReason reason, CircuitSnapshot figures, long now)
+    private ExceptionDispatchInfo? Open(CircuitBreakerSettings settings, uint generation, CircuitState from, CircuitTransitionReason reason, CircuitSnapshot figures, long now)
     {
         var state = Volatile.Read(ref _state);
         if (GenerationOf(state) != generation || StateOf(state) != from)
         {
-            return;
+            return null;
         }
 
         // Re-openings change only with the generation, so they are the same on every retry below.
@@ -608,11 +664,11 @@ public sealed class CircuitBreaker
             state = Volatile.Read(ref _state);
             if (GenerationOf(state) != generation || StateOf(state) != from)
             {
-                return;
+                return null;
             }
         }
 
-        Raise(from, CircuitState.Open, reason, next, figures, TimeSpan.FromTicks(breakTicks));
+        return Raise(from, CircuitState.Open, reason, next, figures, TimeSpan.FromTicks(breakTicks));
     }
 
     private long BreakTicks(CircuitBreakerSettings settings, int reopenings)
@@ -658,7 +714,7 @@ public sealed class CircuitBreaker
             var generation = GenerationOf(state);
             if (Interlocked.CompareExchange(ref _state, Pack(target, 0, 0, generation + 1), state) == state)
             {
-                Raise(from, target, CircuitTransitionReason.Manual, generation + 1, from, generation, now, null);
+                Raise(from, target, CircuitTransitionReason.Manual, generation + 1, from, generation, now, null)?.Throw();
                 return;
             }
         }
@@ -695,25 +751,42 @@ public sealed class CircuitBreaker
     };
 
     /// <summary>Raises a transition whose figures are those of the state left, computed only when someone listens.</summary>
-    private void Raise(CircuitState from, CircuitState to, CircuitTransitionReason reason, uint generation, CircuitState left, uint leftGeneration, long now, TimeSpan? breakDuration)
-    {
-        if (HandlerOf(to) is not null || Transitioned is not null)
-        {
-            Raise(from, to, reason, generation, FiguresOf(left, leftGeneration, now), breakDuration);
-        }
-    }
+    private ExceptionDispatchInfo? Raise(CircuitState from, CircuitState to, CircuitTransitionReason reason, uint generation, CircuitState left, uint leftGeneration, long now, TimeSpan? breakDuration) =>
+        HandlerOf(to) is not null || Transitioned is not null
+            ? Raise(from, to, reason, generation, FiguresOf(left, leftGeneration, now), breakDuration)
+            : null;
 
-    private void Raise(CircuitState from, CircuitState to, CircuitTransitionReason reason, uint generation, CircuitSnapshot figures, TimeSpan? breakDuration)
+    /// <summary>Raises a transition; returns the first exception a handler threw, for the caller to throw (or, in a pipeline, to make the call's outcome).</summary>
+    private ExceptionDispatchInfo? Raise(CircuitState from, CircuitState to, CircuitTransitionReason reason, uint generation, CircuitSnapshot figures, TimeSpan? breakDuration)
     {
         var specific = HandlerOf(to);
         var all = Transitioned;
         if (specific is null && all is null)
         {
-            return;
+            return null;
         }
 
+        // Every handler runs, whichever throws: one failing handler must not hide the transition from the others
+        // (telemetry counts transitions through Transitioned).
         var transition = new CircuitTransition(this, from, to, reason, generation, figures, breakDuration);
-        specific?.Invoke(this, transition);
-        all?.Invoke(this, transition);
+        ExceptionDispatchInfo? failure = null;
+        Invoke(specific, transition, ref failure);
+        Invoke(all, transition, ref failure);
+        return failure;
+    }
+
+    private void Invoke(EventHandler<CircuitTransition>? handlers, CircuitTransition transition, ref ExceptionDispatchInfo? failure)
+    {
+        foreach (var handler in Delegate.EnumerateInvocationList(handlers))
+        {
+            try
+            {
+                handler(this, transition);
+            }
+            catch (Exception exception)
+            {
+                failure ??= ExceptionDispatchInfo.Capture(exception);
+            }
+        }
     }
 }

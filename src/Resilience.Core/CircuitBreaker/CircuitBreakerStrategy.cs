@@ -22,8 +22,15 @@ public sealed class CircuitBreakerStrategy : ResilienceStrategy
     /// <inheritdoc />
     protected internal override Entry Enter(ref StrategyContext context)
     {
-        if (!Breaker.TryAcquireCore(stampStart: false, out var token, out var rejection))
+        if (!Breaker.TryAcquireCore(stampStart: false, out var token, out var rejection, out var failure))
         {
+            if (failure is not null)
+            {
+                // A transition handler threw (the breaker took back the probe slot). As the call's outcome, the
+                // exception passes through the outer strategies' exits; thrown from here, it would skip them.
+                return Entry.Pending(Task.FromException<Entry>(failure.SourceException));
+            }
+
             var refused = new CircuitPermit(token, rejection);
             return Entry.Reject(refused.RejectionReason, refused.RetryAfter);
         }
@@ -48,8 +55,10 @@ public sealed class CircuitBreakerStrategy : ResilienceStrategy
         var elapsedTicks = result != CircuitCallResult.Ignored && CircuitBreaker.IsTimed(token)
             ? CircuitBreaker.ElapsedTicks(token, Milliseconds(ref context))
             : -1;
-        Breaker.RecordCore(token, result, elapsedTicks, result != CircuitCallResult.Ignored ? context.NowTicks(Breaker.Clock) : 0);
-        return ExitAction.Continue;
+        var failure = Breaker.RecordCore(token, result, elapsedTicks, result != CircuitCallResult.Ignored ? context.NowTicks(Breaker.Clock) : 0);
+
+        // A transition handler threw: its exception replaces the outcome, so the outer strategies still exit.
+        return failure is null ? ExitAction.Continue : ExitAction.Fail(failure.SourceException);
     }
 
     /// <inheritdoc />

@@ -3,10 +3,11 @@ namespace Resilience.DependencyInjection;
 /// <summary>A circuit breaker in the health view: its state and the figures of its current window.</summary>
 public sealed class CircuitBreakerHealth
 {
-    internal CircuitBreakerHealth(string name, CircuitSnapshot window)
+    internal CircuitBreakerHealth(string name, CircuitBreaker breaker)
     {
         Name = name;
-        Window = window;
+        Window = breaker.GetSnapshot(out var retryAfter);
+        RetryAfter = retryAfter;
     }
 
     /// <summary>Gets the breaker's name.</summary>
@@ -17,4 +18,10 @@ public sealed class CircuitBreakerHealth
 
     /// <summary>Gets the state, generation and figures of the current window.</summary>
     public CircuitSnapshot Window { get; }
+
+    /// <summary>
+    /// Gets, while the breaker is open, the time until it lets a call through as a probe: zero once its break has
+    /// passed (it reads <see cref="CircuitState.Open"/> until a call comes). <see langword="null"/> in other states.
+    /// </summary>
+    public TimeSpan? RetryAfter { get; }
 }

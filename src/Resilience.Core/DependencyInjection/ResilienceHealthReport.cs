@@ -34,7 +34,12 @@ public sealed class ResilienceHealthReport
     /// <summary>Gets the outcome of the last change of settings, if any.</summary>
     public ResilienceReloadResult? LastReload { get; }
 
-    /// <summary>Gets whether no breaker is open or isolated and the last change of settings, if any, was applied.</summary>
+    /// <summary>
+    /// Gets whether no breaker is isolated or open with its break still running, and the last change of settings, if
+    /// any, was applied. An open breaker whose break has passed lets the next call through as a probe: counted unhealthy,
+    /// an instance taken out of service for it would get no call to close it.
+    /// </summary>
     public bool IsHealthy =>
-        CircuitBreakers.All(breaker => breaker.State is CircuitState.Closed or CircuitState.HalfOpen) && LastReload?.IsApplied != false;
+        CircuitBreakers.All(breaker => breaker.State is CircuitState.Closed or CircuitState.HalfOpen || breaker.RetryAfter == TimeSpan.Zero)
+        && LastReload?.IsApplied != false;
 }

@@ -604,6 +604,8 @@ internal static class PipelineEngine
         switch (action.Kind)
         {
             case ExitActionKind.Fail:
+                // The result this exception replaces never reaches the caller (a breaker's handler may fail a success).
+                DisposeDiscarded(run.Outcome.Result);
                 run.Outcome = new Outcome<TResult>(action.Exception!);
                 break;
 
@@ -659,8 +661,9 @@ internal static class PipelineEngine
     }
 
     /// <summary>
-    /// Disposes a result a retry discards: it never reaches the caller, and an HTTP response left open through the
-    /// retry's delay holds its connection. A failure of that disposal is not the outcome of the call, which goes on.
+    /// Disposes a result a retry discards, or one an exit replaces by an exception: it never reaches the caller, and an
+    /// HTTP response left open (through the retry's delay, or until collected) holds its connection. A failure of that
+    /// disposal is not the outcome of the call, which goes on.
     /// </summary>
     private static void DisposeDiscarded<TResult>(TResult? result)
     {

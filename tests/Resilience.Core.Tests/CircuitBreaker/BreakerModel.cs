@@ -5,7 +5,8 @@ namespace Resilience.Tests.CircuitBreaker;
 /// A deliberately simple, single-threaded reference model of the breaker's rules, written from the specification:
 /// a list of recorded calls instead of striped counters, plain fields instead of packed words, times in plain
 /// milliseconds. It mirrors the documented roundings: a break's end and a probe deadline round up to the millisecond,
-/// durations measured by the breaker are whole milliseconds.
+/// durations measured by the breaker are whole milliseconds. It also lists the transitions it expects to be raised, with
+/// their reasons, generations, breaks and the figures of the state left.
 /// </summary>
 internal sealed class BreakerModel(CircuitBreakerOptions options)
 {
@@ -21,9 +22,11 @@ internal sealed class BreakerModel(CircuitBreakerOptions options)
     private int _failureRun;
     private int _reopenings;
 
-    public CircuitBreakerOptions Options { get; set; } = options;
+    public CircuitBreakerOptions Options { get; private set; } = options;
 
     public CircuitState State { get; private set; }
+
+    public List<(CircuitState From, CircuitState To, CircuitTransitionReason Reason, uint Generation, long Calls, long Failures, long Slow, TimeSpan? Break)> Transitions { get; } = [];
 
     public uint Generation { get; private set; }
 
@@ -51,7 +54,7 @@ internal sealed class BreakerModel(CircuitBreakerOptions options)
                     return (false, Generation, false, false, TimeSpan.FromMilliseconds(_openUntilMs - nowMs));
                 }
 
-                StartRound(now);
+                StartRound(now, CircuitTransitionReason.BreakElapsed);
                 return (true, Generation, true, TracksSlowCalls, null);
             default:
                 if (_probesAdmitted < Options.PermittedProbes)
@@ -66,12 +69,13 @@ internal sealed class BreakerModel(CircuitBreakerOptions options)
                     return (false, Generation, false, false, TimeSpan.FromMilliseconds(_probeDeadlineMs - nowMs));
                 }
 
-                StartRound(now);
+                StartRound(now, CircuitTransitionReason.ProbeTimedOut);
                 return (true, Generation, true, TracksSlowCalls, null);
         }
     }
 
-    public void Record(uint generation, bool probe, bool timed, CircuitCallResult result, long start, long now)
+    /// <summary>Counts a call's end; <paramref name="duration"/> is the caller's measure, when it gave one.</summary>
+    public void Record(uint generation, bool probe, bool timed, CircuitCallResult result, long start, long now, TimeSpan? duration = null)
     {
         if (probe && result == CircuitCallResult.Ignored)
         {
@@ -88,7 +92,9 @@ internal sealed class BreakerModel(CircuitBreakerOptions options)
             return;
         }
 
-        var slow = TracksSlowCalls && timed && ElapsedTicks(start, now) >= Options.SlowCallDuration!.Value.Ticks;
+        // The caller's measure when given; otherwise the breaker's, if it stamped the start (tracking was on then).
+        var elapsed = duration ?? (timed ? TimeSpan.FromTicks(ElapsedTicks(start, now)) : null);
+        var slow = TracksSlowCalls && elapsed >= Options.SlowCallDuration;
         var failure = result == CircuitCallResult.Failure;
         if (probe)
         {
@@ -103,11 +109,11 @@ internal sealed class BreakerModel(CircuitBreakerOptions options)
 
             if (_probeFailures > Options.PermittedProbes - RequiredSuccesses)
             {
-                Open(now, _reopenings + 1);
+                Open(now, _reopenings + 1, CircuitTransitionReason.ProbeFailed, ProbeFigures());
             }
             else if (_probeSuccesses >= RequiredSuccesses)
             {
-                Enter(CircuitState.Closed);
+                Enter(CircuitState.Closed, CircuitTransitionReason.ProbesSucceeded, ProbeFigures());
             }
 
             return;
@@ -124,16 +130,48 @@ internal sealed class BreakerModel(CircuitBreakerOptions options)
             return;
         }
 
-        var (calls, failures, slowCalls) = Window(now);
+        var figures = Window(now);
+        var (calls, failures, slowCalls) = figures;
         if (Options.ConsecutiveFailures > 0 && _failureRun >= Options.ConsecutiveFailures)
         {
-            Open(now, 0);
+            Open(now, 0, CircuitTransitionReason.ConsecutiveFailures, figures);
         }
-        else if (calls >= Options.MinimumThroughput
-            && ((double)failures / calls >= Options.FailureRatio || (TracksSlowCalls && (double)slowCalls / calls >= Options.SlowCallRatio)))
+        else if (calls >= Options.MinimumThroughput && (double)failures / calls >= Options.FailureRatio)
         {
-            Open(now, 0);
+            Open(now, 0, CircuitTransitionReason.FailureRatio, figures);
         }
+        else if (calls >= Options.MinimumThroughput && TracksSlowCalls && (double)slowCalls / calls >= Options.SlowCallRatio)
+        {
+            Open(now, 0, CircuitTransitionReason.SlowCallRatio, figures);
+        }
+    }
+
+    /// <summary>Applies new options at <paramref name="now"/>, as <c>UpdateOptions</c> does.</summary>
+    public void Update(CircuitBreakerOptions value, long now)
+    {
+        // Successes are not tracked while the trigger is off, so turning it on starts a new run.
+        if (Options.ConsecutiveFailures == 0 && value.ConsecutiveFailures > 0)
+        {
+            _failureRun = 0;
+        }
+
+        var (oldTicks, oldCount) = (BucketTicks, Options.BucketCount);
+        Options = value;
+        if (BucketTicks == oldTicks && Options.BucketCount == oldCount)
+        {
+            return;
+        }
+
+        // A reshaped window: while closed, each count of the old window moves to the new bucket holding its old
+        // bucket's last instant (now, for the current bucket); counts outside either window are dropped.
+        var (oldEpoch, newEpoch) = (now / oldTicks, EpochOf(now));
+        var kept = State != CircuitState.Closed ? [] : _records
+            .Where(r => r.Generation == Generation && r.Epoch > oldEpoch - oldCount)
+            .Select(r => (Epoch: EpochOf(Math.Min(((r.Epoch + 1) * oldTicks) - 1, now)), r.Generation, r.Failure, r.Slow))
+            .Where(r => r.Epoch > newEpoch - Options.BucketCount)
+            .ToList();
+        _records.Clear();
+        _records.AddRange(kept);
     }
 
     public (long Calls, long Failures, long Slow) Window(long now)
@@ -145,15 +183,15 @@ internal sealed class BreakerModel(CircuitBreakerOptions options)
 
     public (long Calls, long Failures) ProbeResults() => (_probeSuccesses + _probeFailures, _probeFailures);
 
-    public void Isolate()
+    public void Isolate(long now)
     {
         if (State != CircuitState.Isolated)
         {
-            Enter(CircuitState.Isolated);
+            Enter(CircuitState.Isolated, CircuitTransitionReason.Manual, FiguresLeft(now));
         }
     }
 
-    public void Close() => Enter(CircuitState.Closed);
+    public void Close(long now) => Enter(CircuitState.Closed, CircuitTransitionReason.Manual, FiguresLeft(now));
 
     private static long CeilingMs(long ticks) => (ticks + TicksPerMs - 1) / TicksPerMs;
 
@@ -166,16 +204,30 @@ internal sealed class BreakerModel(CircuitBreakerOptions options)
 
     private long EpochOf(long now) => now / BucketTicks;
 
-    private void Enter(CircuitState state)
+    private (long Calls, long Failures, long Slow) ProbeFigures() => (_probeSuccesses + _probeFailures, _probeFailures, 0);
+
+    private (long Calls, long Failures, long Slow) FiguresLeft(long now) => State switch
     {
+        CircuitState.Closed => Window(now),
+        CircuitState.HalfOpen => ProbeFigures(),
+        _ => (0, 0, 0),
+    };
+
+    private void Transition(CircuitState to, CircuitTransitionReason reason, (long Calls, long Failures, long Slow) figures, TimeSpan? breakDuration = null) =>
+        Transitions.Add((State, to, reason, Generation + 1, figures.Calls, figures.Failures, figures.Slow, breakDuration));
+
+    private void Enter(CircuitState state, CircuitTransitionReason reason, (long Calls, long Failures, long Slow) figures)
+    {
+        Transition(state, reason, figures);
         State = state;
         Generation++;
         _reopenings = 0;
         _failureRun = 0;
     }
 
-    private void StartRound(long now)
+    private void StartRound(long now, CircuitTransitionReason reason)
     {
+        Transition(CircuitState.HalfOpen, reason, FiguresLeft(now));
         State = CircuitState.HalfOpen;
         Generation++;
         _probesAdmitted = 1;
@@ -184,9 +236,10 @@ internal sealed class BreakerModel(CircuitBreakerOptions options)
         _probeDeadlineMs = CeilingMs(now + ProbeTimeoutTicks);
     }
 
-    private void Open(long now, int reopenings)
+    private void Open(long now, int reopenings, CircuitTransitionReason reason, (long Calls, long Failures, long Slow) figures)
     {
         var breakTicks = Math.Min(Options.BreakDuration.Ticks * Math.Pow(Options.BreakDurationMultiplier, reopenings), Options.MaxBreakDuration.Ticks);
+        Transition(CircuitState.Open, reason, figures, TimeSpan.FromTicks(Math.Max(TicksPerMs, (long)breakTicks)));
         State = CircuitState.Open;
         Generation++;
         _openUntilMs = CeilingMs(now + Math.Max(TicksPerMs, (long)breakTicks));

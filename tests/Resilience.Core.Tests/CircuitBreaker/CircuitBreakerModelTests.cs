@@ -8,9 +8,12 @@ namespace Resilience.Tests.CircuitBreaker;
 
 /// <summary>
 /// Model-based test: random scripts of calls (success, failure, slow, ignored), time advances, calls held in flight
-/// (concurrent probes, slow callers) and completed later, manual commands and live option changes run against the
-/// breaker and the reference model; the state, the generation, every admit/reject decision with its retry-after, and
-/// the figures (window while closed, probe results while half-open) must agree at every step.
+/// (concurrent probes, slow callers) and completed later, manual commands and live option changes (some reshaping the
+/// window) run against the breaker and the reference model; the state, the generation, every admit/reject decision with
+/// its retry-after, the figures (window while closed, probe results while half-open) and every transition raised
+/// (reason, generation, break, figures of the state left) must agree at every step. Some calls report a duration they
+/// measured themselves; others go through a pipeline on the same breaker (a failure throws, an ignored call is the
+/// caller's cancellation), which must decide as the standalone face does.
 /// </summary>
 public class CircuitBreakerModelTests
 {
@@ -47,6 +50,16 @@ public class CircuitBreakerModelTests
         TimeProvider = time,
     };
 
+    // Another window shape (three buckets of 400 ms, their boundaries off the first shape's): counts move between them.
+    private static CircuitBreakerOptions Third(FakeTimeProvider time)
+    {
+        var options = First(time);
+        options.SamplingDuration = TimeSpan.FromMilliseconds(1200);
+        options.BucketCount = 3;
+        options.MinimumThroughput = 3;
+        return options;
+    }
+
     // Each step is a number in [0, 4000): its last digit picks the command, the rest (0-399) is its argument.
     [Property(MaxTest = 1000, EndSize = 150, Replay = "(12896638363249786144,9991333707538043243)")]
     public Property Breaker_agrees_with_the_reference_model() =>
@@ -57,8 +70,12 @@ public class CircuitBreakerModelTests
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
         var breaker = new Breaker(First(time));
         var model = new BreakerModel(First(time));
+        var raised = new List<(CircuitState, CircuitState, CircuitTransitionReason, uint, long, long, long, TimeSpan?)>();
+        breaker.Transitioned += (_, t) => raised.Add((t.From, t.To, t.Reason, t.Generation, t.Window.Calls, t.Window.Failures, t.Window.SlowCalls, t.BreakDuration));
         var held = new List<(CircuitPermit Permit, uint Generation, bool Probe, bool Timed, long Start)>();
-        var usingFirst = true;
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = time }.AddCircuitBreaker(breaker).Build();
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
         var step = 0;
 
         foreach (var raw in script)
@@ -71,8 +88,22 @@ public class CircuitBreakerModelTests
             {
                 case <= 3:
                     {
-                        // A call that takes 10, 100 (exactly the slow-call duration) or 150 ms and ends with a result.
+                        // A call that takes 10, 100 (exactly the slow-call duration) or 150 ms and ends with a result; some
+                        // report the duration they measured, that or one tick less.
                         var result = command switch { 0 or 1 => CircuitCallResult.Success, 2 => CircuitCallResult.Failure, _ => CircuitCallResult.Ignored };
+                        var took = TimeSpan.FromMilliseconds((argument % 3) switch { 0 => 10, 1 => 100, _ => 150 });
+                        TimeSpan? measured = (argument / 3 % 3) switch { 0 => took, 1 => took - TimeSpan.FromTicks(1), _ => null };
+                        if (argument / 9 % 2 == 1)
+                        {
+                            // The same call through a pipeline: the same decision, figures and transitions.
+                            if (ThroughPipeline(pipeline, time, took, result, cancelled.Token, model, now) is { } differs)
+                            {
+                                return Fail(step, "pipeline " + differs);
+                            }
+
+                            break;
+                        }
+
                         var admitted = breaker.TryAcquire(out var permit);
                         var expected = model.Acquire(now);
                         if (Disagree(admitted, permit, expected) is { } why)
@@ -80,11 +111,19 @@ public class CircuitBreakerModelTests
                             return Fail(step, why);
                         }
 
-                        time.Advance(TimeSpan.FromMilliseconds((argument % 3) switch { 0 => 10, 1 => 100, _ => 150 }));
+                        time.Advance(took);
                         if (admitted)
                         {
-                            breaker.Record(permit, result);
-                            model.Record(expected.Generation, expected.Probe, expected.Timed, result, now, time.GetTimestamp());
+                            if (measured is { } duration)
+                            {
+                                breaker.Record(permit, result, duration);
+                            }
+                            else
+                            {
+                                breaker.Record(permit, result);
+                            }
+
+                            model.Record(expected.Generation, expected.Probe, expected.Timed, result, now, time.GetTimestamp(), measured);
                         }
 
                         break;
@@ -129,12 +168,12 @@ public class CircuitBreakerModelTests
                     if (argument % 4 == 0)
                     {
                         breaker.Isolate();
-                        model.Isolate();
+                        model.Isolate(now);
                     }
                     else if (argument % 4 == 1)
                     {
                         breaker.Close();
-                        model.Close();
+                        model.Close(now);
                     }
 
                     break;
@@ -142,11 +181,11 @@ public class CircuitBreakerModelTests
                 case 8:
                     if (argument % 8 == 0)
                     {
-                        // Live reconfiguration: thresholds change, state, generation and window stay.
-                        usingFirst = !usingFirst;
-                        var options = usingFirst ? First(time) : Second(time);
+                        // Live reconfiguration: thresholds change, state and generation stay, and the window keeps
+                        // its counts (moved to the new shape's buckets when the shape changes).
+                        var options = (argument / 8 % 3) switch { 0 => First(time), 1 => Second(time), _ => Third(time) };
                         breaker.UpdateOptions(options);
-                        model.Options = options;
+                        model.Update(options, now);
                     }
 
                     break;
@@ -173,9 +212,50 @@ public class CircuitBreakerModelTests
             {
                 return Fail(step, $"figures {figures} vs model {expectedFigures} in {snapshot.State}");
             }
+
+            if (!raised.SequenceEqual(model.Transitions))
+            {
+                return Fail(step, $"transitions [{string.Join(", ", raised)}] vs model [{string.Join(", ", model.Transitions)}]");
+            }
         }
 
         return true.ToProperty();
+    }
+
+    /// <summary>Runs a call through the pipeline (a failure throws, an ignored call is the caller's cancellation) and has the model count it.</summary>
+    private static string? ThroughPipeline(ResiliencePipeline pipeline, FakeTimeProvider time, TimeSpan took, CircuitCallResult result, CancellationToken cancelled, BreakerModel model, long now)
+    {
+        var ran = false;
+        var outcome = pipeline.ExecuteOutcome(
+            (_, token) =>
+            {
+                ran = true;
+                time.Advance(took);
+                return result switch
+                {
+                    CircuitCallResult.Success => 0,
+                    CircuitCallResult.Failure => throw new IOException(),
+                    _ => throw new OperationCanceledException(token),
+                };
+            },
+            0,
+            result == CircuitCallResult.Ignored ? cancelled : CancellationToken.None);
+        var expected = model.Acquire(now);
+        if (ran != expected.Admitted || outcome.IsRejected == expected.Admitted)
+        {
+            return $"admit {ran} vs model {expected.Admitted}";
+        }
+
+        if (!ran)
+        {
+            var reason = model.State == CircuitState.Isolated ? RejectionReason.IsolatedCircuit : RejectionReason.BrokenCircuit;
+            return (outcome.Rejection.Reason, outcome.Rejection.RetryAfter) != (reason, expected.RetryAfter)
+                ? $"rejection {outcome.Rejection.Reason}/{outcome.Rejection.RetryAfter} vs model {reason}/{expected.RetryAfter}"
+                : null;
+        }
+
+        model.Record(expected.Generation, expected.Probe, expected.Timed, result, now, time.GetTimestamp());
+        return null;
     }
 
     private static string? Disagree(bool admitted, CircuitPermit permit, (bool Admitted, uint Generation, bool Probe, bool Timed, TimeSpan? RetryAfter) expected)

@@ -180,6 +180,73 @@ public class CircuitBreakerPipelineTests
     }
 
     [Fact]
+    public void A_throwing_opened_handler_becomes_the_calls_outcome_and_the_outer_strategies_still_exit()
+    {
+        var breaker = Create(minimumThroughput: 1);
+        breaker.Opened += (_, _) => throw new InvalidOperationException("opened");
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = _time }
+            .AddConcurrencyLimiter(new InFlightLimiterOptions { PermitLimit = 1 })
+            .AddCircuitBreaker(breaker)
+            .Build();
+
+        var outcome = pipeline.ExecuteOutcome<int, int>(static (_, _) => throw new IOException(), 0);
+
+        Assert.Equal("opened", Assert.IsType<InvalidOperationException>(outcome.Exception).Message);
+        Assert.Equal(CircuitState.Open, breaker.State);
+
+        // The limiter outside the breaker got its permit back: the next call reaches the breaker.
+        Assert.Equal(RejectionReason.BrokenCircuit, pipeline.ExecuteOutcome(static (_, _) => 1, 0).Rejection.Reason);
+    }
+
+    [Fact]
+    public void A_result_replaced_by_a_throwing_handlers_exception_is_disposed()
+    {
+        var breaker = Create(minimumThroughput: 1);
+        breaker.Closed += (_, _) => throw new InvalidOperationException("closed");
+        var pipeline = new ResiliencePipelineBuilder<Response> { TimeProvider = _time }.AddCircuitBreaker(breaker, static _ => false).Build();
+        Assert.True(breaker.TryAcquire(out var permit));
+        breaker.Record(permit, CircuitCallResult.Failure);
+        _time.Advance(TimeSpan.FromSeconds(30));
+        var response = new Response();
+
+        // The probe's success closes the breaker; the handler's exception takes the place of its result, which no
+        // caller will see: it is disposed (an HTTP response would hold its connection).
+        var outcome = pipeline.ExecuteOutcome((_, _) => response, 0);
+
+        Assert.Equal("closed", Assert.IsType<InvalidOperationException>(outcome.Exception).Message);
+        Assert.Equal(CircuitState.Closed, breaker.State);
+        Assert.True(response.Disposed);
+    }
+
+    [Fact]
+    public async Task A_throwing_half_opened_handler_becomes_the_calls_outcome_and_gives_back_the_slot_and_the_outer_permit()
+    {
+        var breaker = Create(minimumThroughput: 1);
+        var failing = true;
+        breaker.HalfOpened += (_, _) =>
+        {
+            if (failing)
+            {
+                throw new InvalidOperationException("half-opened");
+            }
+        };
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = _time }
+            .AddConcurrencyLimiter(new InFlightLimiterOptions { PermitLimit = 1 })
+            .AddCircuitBreaker(breaker)
+            .Build();
+        pipeline.ExecuteOutcome<int, int>(static (_, _) => throw new IOException(), 0);
+        _time.Advance(TimeSpan.FromSeconds(30));
+        var runs = 0;
+
+        var thrown = await Assert.ThrowsAsync<InvalidOperationException>(() => pipeline.ExecuteAsync(_ => new ValueTask<int>(++runs)).AsTask());
+        failing = false;
+
+        Assert.Equal(("half-opened", 0, CircuitState.HalfOpen), (thrown.Message, runs, breaker.State));
+        Assert.Equal(1, pipeline.Execute(_ => ++runs));
+        Assert.Equal(CircuitState.Closed, breaker.State);
+    }
+
+    [Fact]
     public void Slow_calls_through_a_pipeline_are_timed_on_the_pipelines_clock()
     {
         var pipelineTime = new FakeTimeProvider();
@@ -199,6 +266,13 @@ public class CircuitBreakerPipelineTests
         pipeline.Execute(_ => pipelineTime.Advance(TimeSpan.FromSeconds(2)));
 
         Assert.Equal(CircuitState.Open, breaker.State);
+    }
+
+    private sealed class Response : IDisposable
+    {
+        public bool Disposed { get; private set; }
+
+        public void Dispose() => Disposed = true;
     }
 
     private Breaker Create(int minimumThroughput = 2) => new(new CircuitBreakerOptions

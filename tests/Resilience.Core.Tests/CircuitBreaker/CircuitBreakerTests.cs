@@ -463,6 +463,56 @@ public class CircuitBreakerTests
     }
 
     [Fact]
+    public void A_throwing_handler_keeps_the_other_handlers_and_the_exception_reaches_the_caller_once_they_ran()
+    {
+        var breaker = Create();
+        var seen = new List<string>();
+        breaker.Transitioned += (_, t) => seen.Add($"first {t.To}");
+        breaker.Opened += (_, _) => throw new InvalidOperationException("opened");
+        breaker.Transitioned += (_, _) => throw new InvalidOperationException("any");
+        breaker.Transitioned += (_, t) => seen.Add($"last {t.To}");
+
+        Assert.True(breaker.TryAcquire(out var permit));
+        for (var i = 0; i < 3; i++)
+        {
+            Call(breaker, CircuitCallResult.Failure);
+        }
+
+        var thrown = Assert.Throws<InvalidOperationException>(() => breaker.Record(permit, CircuitCallResult.Failure));
+
+        // The transition took effect and every other handler (telemetry listens to Transitioned) saw it once.
+        Assert.Equal("opened", thrown.Message);
+        Assert.Equal(CircuitState.Open, breaker.State);
+        Assert.Equal(["first Open", "last Open"], seen);
+    }
+
+    [Fact]
+    public void A_half_opened_handler_that_throws_does_not_keep_the_probe_slot_of_the_caller_it_failed()
+    {
+        var breaker = Create(o => o.ProbeTimeout = TimeSpan.FromMinutes(1));
+        var failing = true;
+        breaker.HalfOpened += (_, _) =>
+        {
+            if (failing)
+            {
+                throw new InvalidOperationException("half-opened");
+            }
+        };
+        OpenIt(breaker);
+        _time.Advance(TimeSpan.FromSeconds(5));
+
+        Assert.Throws<InvalidOperationException>(() => breaker.TryAcquire(out _));
+        failing = false;
+
+        // The caller got the exception, not a permit: its slot is the next caller's, not held until the probe timeout.
+        Assert.Equal(CircuitState.HalfOpen, breaker.State);
+        Assert.True(breaker.TryAcquire(out var probe));
+        Assert.True(probe.IsProbe);
+        breaker.Record(probe, CircuitCallResult.Success);
+        Assert.Equal(CircuitState.Closed, breaker.State);
+    }
+
+    [Fact]
     public void Calls_allocate_nothing_closed_open_or_isolated()
     {
         var breaker = Create(o => o.MinimumThroughput = int.MaxValue);
@@ -538,6 +588,27 @@ public class CircuitBreakerTests
     }
 
     [Fact]
+    public void Turning_the_consecutive_failures_trigger_back_on_does_not_resume_a_run_that_successes_ended_while_it_was_off()
+    {
+        var breaker = Create(o => { o.ConsecutiveFailures = 3; o.MinimumThroughput = 100; });
+        Call(breaker, CircuitCallResult.Failure);
+        Call(breaker, CircuitCallResult.Failure);
+        var options = breaker.Options;
+        options.ConsecutiveFailures = 0;
+        breaker.UpdateOptions(options);
+        Call(breaker, CircuitCallResult.Success);
+        options.ConsecutiveFailures = 3;
+        breaker.UpdateOptions(options);
+
+        // Failure, failure, success, failure: no three in a row.
+        Call(breaker, CircuitCallResult.Failure);
+        Assert.Equal(CircuitState.Closed, breaker.State);
+        Call(breaker, CircuitCallResult.Failure);
+        Call(breaker, CircuitCallResult.Failure);
+        Assert.Equal(CircuitState.Open, breaker.State);
+    }
+
+    [Fact]
     public void A_longer_window_with_the_same_bucket_length_keeps_every_count()
     {
         var breaker = Create(o => o.MinimumThroughput = 100);
@@ -602,6 +673,18 @@ public class CircuitBreakerTests
 
         Assert.Equal(2, breaker.Options.MinimumThroughput);
         Assert.Equal("payments (Closed)", breaker.ToString());
+    }
+
+    [Fact]
+    public void The_options_in_force_keep_the_name_clock_and_seed_fixed_at_construction_after_an_update()
+    {
+        var breaker = new Breaker(new CircuitBreakerOptions { Name = "payments", JitterSeed = 7, TimeProvider = _time });
+
+        breaker.UpdateOptions(new CircuitBreakerOptions { Name = "refunds", JitterSeed = 8, MinimumThroughput = 3 });
+
+        var options = breaker.Options;
+        Assert.Equal(("payments", 7, (TimeProvider?)_time, 3), (options.Name, options.JitterSeed, options.TimeProvider, options.MinimumThroughput));
+        Assert.Equal("payments", breaker.Name);
     }
 
     [Theory]

@@ -156,6 +156,33 @@ public class ResiliencePipelineProviderTests
     }
 
     [Fact]
+    public void An_open_breaker_whose_break_has_passed_is_healthy_since_its_next_call_is_a_probe()
+    {
+        using var container = new TestContainer(NoSettings, services => services.AddResilience()
+            .AddCircuitBreaker("payments", o => { o.MinimumThroughput = 1; o.BreakDuration = TimeSpan.FromSeconds(30); }));
+        var breaker = container.Provider.GetCircuitBreaker("payments");
+        Assert.True(breaker.TryAcquire(out var permit));
+        breaker.Record(permit, CircuitCallResult.Failure);
+        container.Time.Advance(TimeSpan.FromSeconds(10));
+
+        var open = container.Provider.GetHealth();
+        Assert.Equal((CircuitState.Open, TimeSpan.FromSeconds(20)), (open.CircuitBreakers[0].State, open.CircuitBreakers[0].RetryAfter));
+        Assert.False(open.IsHealthy);
+
+        // No call has come to move it to half-open (an instance taken out of service for being unhealthy gets none):
+        // it still reads Open, but lets the next call through.
+        container.Time.Advance(TimeSpan.FromSeconds(20));
+        var passed = container.Provider.GetHealth();
+        Assert.Equal((CircuitState.Open, TimeSpan.Zero), (passed.CircuitBreakers[0].State, passed.CircuitBreakers[0].RetryAfter));
+        Assert.True(passed.IsHealthy);
+
+        breaker.Isolate();
+        var isolated = container.Provider.GetHealth();
+        Assert.Equal((CircuitState.Isolated, (TimeSpan?)null), (isolated.CircuitBreakers[0].State, isolated.CircuitBreakers[0].RetryAfter));
+        Assert.False(isolated.IsHealthy);
+    }
+
+    [Fact]
     public void A_disposed_provider_applies_no_change()
     {
         var container = new TestContainer(new Dictionary<string, string?>
