@@ -1,17 +1,31 @@
 namespace Resilience.Http;
 
 /// <summary>
-/// The attempts of one request through a pipeline. A response that a later attempt or a fallback replaced never reaches
-/// the caller, so it is disposed here (an undisposed response holds its connection).
+/// The attempts of one request through a pipeline. The first attempt sends the caller's request; a repeated attempt
+/// sends a fresh copy of the request as it stood before the first, so what inner handlers changed while sending an
+/// attempt never reaches the next. A response that a later attempt or a fallback replaced never reaches the caller,
+/// so it is disposed here (an undisposed response holds its connection).
 /// </summary>
 internal sealed class HttpAttempts(ResilienceHandler handler, HttpRequestMessage request)
 {
+    private RequestSnapshot _snapshot = new(request);
+    private bool _started;
     private HttpResponseMessage? _last;
 
     public async ValueTask<HttpResponseMessage> SendAsync(CancellationToken cancellationToken)
     {
         ReleaseLast();
-        var response = await handler.SendToInnerAsync(request, cancellationToken).ConfigureAwait(false);
+        var attempt = NextRequest();
+        HttpResponseMessage response;
+        try
+        {
+            response = await handler.SendToInnerAsync(attempt, cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpRequestException exception) when (IsContentNotRepeatable(attempt, exception))
+        {
+            throw new ContentNotRepeatableException(exception);
+        }
+
         _last = response;
         return response;
     }
@@ -19,7 +33,17 @@ internal sealed class HttpAttempts(ResilienceHandler handler, HttpRequestMessage
     public HttpResponseMessage Send(CancellationToken cancellationToken)
     {
         ReleaseLast();
-        var response = handler.SendToInner(request, cancellationToken);
+        var attempt = NextRequest();
+        HttpResponseMessage response;
+        try
+        {
+            response = handler.SendToInner(attempt, cancellationToken);
+        }
+        catch (HttpRequestException exception) when (IsContentNotRepeatable(attempt, exception))
+        {
+            throw new ContentNotRepeatableException(exception);
+        }
+
         _last = response;
         return response;
     }
@@ -33,8 +57,26 @@ internal sealed class HttpAttempts(ResilienceHandler handler, HttpRequestMessage
         }
 
         _last = null;
+        _snapshot.Release();
         return outcome.GetResultOrThrow();
     }
+
+    private HttpRequestMessage NextRequest()
+    {
+        if (!_started)
+        {
+            _started = true;
+            return request;
+        }
+
+        // The copy shares the content and is not disposed: disposing it would dispose the caller's content.
+        return _snapshot.CreateRequest();
+    }
+
+    // The transport wraps what the content threw while it was written: StreamContent throws InvalidOperationException
+    // when its stream was consumed and cannot seek back. Only a repeated attempt can meet content already read.
+    private bool IsContentNotRepeatable(HttpRequestMessage attempt, HttpRequestException exception) =>
+        !ReferenceEquals(attempt, request) && attempt.Content is not null && exception.InnerException is InvalidOperationException;
 
     private void ReleaseLast()
     {

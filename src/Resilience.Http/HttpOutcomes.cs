@@ -11,12 +11,15 @@ public static class HttpOutcomes
     /// <summary>
     /// Returns whether an outcome is a failure a resilience strategy should handle: any exception (a refused or reset
     /// connection, a timeout; the caller's own cancellation never reaches a predicate), or a response whose status is
-    /// transient (see <see cref="IsTransientStatus"/>).
+    /// transient (see <see cref="IsTransientStatus"/>). A request whose content could not be sent again by a repeated
+    /// attempt is the caller's mistake, not a failure.
     /// </summary>
     /// <param name="outcome">The outcome of one attempt.</param>
     /// <returns>Whether it is a failure.</returns>
     public static bool IsTransientFailure(Outcome<HttpResponseMessage> outcome) =>
-        !outcome.IsSuccess || (outcome.Result is { } response && IsTransientStatus(response.StatusCode));
+        outcome.IsSuccess
+            ? outcome.Result is { } response && IsTransientStatus(response.StatusCode)
+            : outcome.IsRejected || outcome.Exception is not ContentNotRepeatableException; // a rejection's exception is made on each read
 
     /// <summary>
     /// Reads the <c>Retry-After</c> header of a response (seconds, or a date compared with the system clock), for a typed

@@ -7,10 +7,12 @@ namespace Resilience.Http;
 /// </summary>
 /// <remarks>
 /// The handler only translates: the request's token in, the response or exception out. A rejection (an open circuit,
-/// no permit, a timeout) is thrown as the pipeline's <see cref="ResilienceRejectedException"/>. A retried request is
-/// sent again as it is, so its content must be readable more than once (<see cref="StringContent"/>,
-/// <see cref="ByteArrayContent"/> and other buffered contents are). Responses of attempts that were retried or replaced by a
-/// fallback are disposed.
+/// no permit, a timeout) is thrown as the pipeline's <see cref="ResilienceRejectedException"/>. The first attempt sends
+/// the caller's request; each repeated attempt sends a fresh copy of it as it stood before the first (method, URI,
+/// version, headers, options), so inner handlers' changes to one attempt never reach the next. The copies share the
+/// content, which must be readable more than once (<see cref="StringContent"/>, <see cref="ByteArrayContent"/> and other
+/// buffered contents are); a repeated attempt that cannot read it again throws <see cref="InvalidOperationException"/>
+/// and is not retried. Responses of attempts that were retried or replaced by a fallback are disposed.
 /// </remarks>
 public sealed class ResilienceHandler : DelegatingHandler
 {
