@@ -24,12 +24,25 @@ public static class HttpOutcomes
     /// <summary>
     /// Reads the <c>Retry-After</c> header of a response (seconds, or a date compared with the system clock), for a typed
     /// builder's <c>RetryAfterHint</c>: a retry then waits as long as the server asked, up to
-    /// <see cref="RetryOptions.MaxRetryAfter"/> (a longer wait ends the retries).
+    /// <see cref="RetryOptions.MaxRetryAfter"/> (a longer wait ends the retries). A pipeline on another clock reads
+    /// dates with <see cref="RetryAfterOf(Outcome{HttpResponseMessage}, TimeProvider)"/>.
     /// </summary>
     /// <param name="outcome">A failed attempt's outcome.</param>
     /// <returns>The wait the server asked for, or <see langword="null"/> when it asked for none.</returns>
-    public static TimeSpan? RetryAfterOf(Outcome<HttpResponseMessage> outcome)
+    public static TimeSpan? RetryAfterOf(Outcome<HttpResponseMessage> outcome) => RetryAfterOf(outcome, TimeProvider.System);
+
+    /// <summary>
+    /// Reads the <c>Retry-After</c> header of a response as <see cref="RetryAfterOf(Outcome{HttpResponseMessage})"/> does,
+    /// comparing a date with <paramref name="timeProvider"/>: give it the pipeline's clock, so that the wait and the
+    /// retry's delay are measured on the same one
+    /// (<c>RetryAfterHint = outcome =&gt; HttpOutcomes.RetryAfterOf(outcome, timeProvider)</c>).
+    /// </summary>
+    /// <param name="outcome">A failed attempt's outcome.</param>
+    /// <param name="timeProvider">The clock a date is compared with; a date already past means at once.</param>
+    /// <returns>The wait the server asked for, or <see langword="null"/> when it asked for none.</returns>
+    public static TimeSpan? RetryAfterOf(Outcome<HttpResponseMessage> outcome, TimeProvider timeProvider)
     {
+        ArgumentNullException.ThrowIfNull(timeProvider);
         if (outcome.Result?.Headers.RetryAfter is not { } header)
         {
             return null;
@@ -40,7 +53,7 @@ public static class HttpOutcomes
             return delta >= TimeSpan.Zero ? delta : null;
         }
 
-        return header.Date is { } date ? TimeSpan.FromTicks(Math.Max(0, (date - DateTimeOffset.UtcNow).Ticks)) : null;
+        return header.Date is { } date ? TimeSpan.FromTicks(Math.Max(0, (date - timeProvider.GetUtcNow()).Ticks)) : null;
     }
 
     /// <summary>

@@ -288,6 +288,58 @@ public sealed class ResilienceHandlerTests
         Assert.Null(HttpOutcomes.RetryAfterOf(Resilience.Outcome.FromException<HttpResponseMessage>(new HttpRequestException())));
     }
 
+    [Fact]
+    public void A_retry_after_date_is_read_against_the_given_clock()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2100, 1, 1, 12, 0, 0, TimeSpan.Zero));
+        static Outcome<HttpResponseMessage> Asking(DateTimeOffset date)
+        {
+            var response = new HttpResponseMessage(HttpStatusCode.ServiceUnavailable);
+            response.Headers.RetryAfter = new(date);
+            return Resilience.Outcome.FromResult(response);
+        }
+
+        Assert.Equal(TimeSpan.FromSeconds(90), HttpOutcomes.RetryAfterOf(Asking(time.GetUtcNow().AddSeconds(90)), time));
+        Assert.Equal(TimeSpan.Zero, HttpOutcomes.RetryAfterOf(Asking(time.GetUtcNow().AddDays(-1)), time));
+        time.Advance(TimeSpan.FromSeconds(60));
+        Assert.Equal(TimeSpan.FromSeconds(30), HttpOutcomes.RetryAfterOf(Asking(new DateTimeOffset(2100, 1, 1, 12, 1, 30, TimeSpan.Zero)), time));
+        Assert.Equal(TimeSpan.FromSeconds(3), HttpOutcomes.RetryAfterOf(Resilience.Outcome.FromResult(new HttpResponseMessage { Headers = { RetryAfter = new(TimeSpan.FromSeconds(3)) } }), time));
+    }
+
+    [Fact]
+    public async Task A_retry_after_date_waits_on_the_pipelines_clock()
+    {
+        // The fake clock stands in 2100: against the system clock the date is decades away, beyond the cap, and the
+        // retries would end with the 503; against the pipeline's clock it is thirty seconds away.
+        var time = new TimerWatchingTimeProvider(new DateTimeOffset(2100, 1, 1, 12, 0, 0, TimeSpan.Zero));
+        await using var server = await LoopbackServer.StartAsync((context, n) =>
+        {
+            if (n > 1)
+            {
+                return LoopbackServer.Status(context, 200, "ok");
+            }
+
+            context.Response.Headers.RetryAfter = time.GetUtcNow().AddSeconds(30).ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+            return LoopbackServer.Status(context, 503, "busy");
+        });
+        var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = time, RetryAfterHint = outcome => HttpOutcomes.RetryAfterOf(outcome, time) }
+            .AddRetry(
+                new RetryOptions { Delay = TimeSpan.FromHours(1), MaxDelay = TimeSpan.FromHours(1), UseJitter = false, MaxRetryAfter = TimeSpan.FromMinutes(1) },
+                HttpOutcomes.IsTransientFailure)
+            .Build();
+        using var client = Client(new ResilienceHandler(pipeline), server);
+
+        var sending = client.GetAsync("/orders");
+        await Task.WhenAny(time.TimerCreated, sending);
+        Assert.True(time.TimerCreated.IsCompleted, "the retry did not wait: the call ended first");
+        Assert.Equal(TimeSpan.FromSeconds(30), await time.TimerCreated);
+        time.Advance(TimeSpan.FromSeconds(30));
+
+        using var response = await sending;
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(2, server.Requests);
+    }
+
     [Theory]
     [InlineData(HttpStatusCode.InternalServerError, true)]
     [InlineData(HttpStatusCode.ServiceUnavailable, true)]
