@@ -11,15 +11,27 @@ public static class HttpOutcomes
     /// <summary>
     /// Returns whether an outcome is a failure a resilience strategy should handle: any exception (a refused or reset
     /// connection, a timeout; the caller's own cancellation never reaches a predicate), or a response whose status is
-    /// transient (see <see cref="IsTransientStatus"/>). A request whose content could not be sent again by a repeated
-    /// attempt is the caller's mistake, not a failure.
+    /// transient (see <see cref="IsTransientStatus"/>). An <see cref="HttpRequestException"/> that carries a status (an
+    /// inner handler's <c>EnsureSuccessStatusCode</c>) is judged by that status, as the response would be. A request
+    /// whose content could not be sent again by a repeated attempt is the caller's mistake, not a failure.
     /// </summary>
     /// <param name="outcome">The outcome of one attempt.</param>
     /// <returns>Whether it is a failure.</returns>
-    public static bool IsTransientFailure(Outcome<HttpResponseMessage> outcome) =>
-        outcome.IsSuccess
-            ? outcome.Result is { } response && IsTransientStatus(response.StatusCode)
-            : outcome.IsRejected || outcome.Exception is not ContentNotRepeatableException; // a rejection's exception is made on each read
+    public static bool IsTransientFailure(Outcome<HttpResponseMessage> outcome)
+    {
+        if (outcome.IsSuccess)
+        {
+            return outcome.Result is { } response && IsTransientStatus(response.StatusCode);
+        }
+
+        // A rejection's exception is made on each read: a rejection is a failure without it.
+        return outcome.IsRejected || outcome.Exception switch
+        {
+            HttpRequestException { StatusCode: { } status } => IsTransientStatus(status),
+            ContentNotRepeatableException => false,
+            _ => true,
+        };
+    }
 
     /// <summary>
     /// Reads the <c>Retry-After</c> header of a response (seconds, or a date compared with the system clock), for a typed

@@ -56,6 +56,29 @@ public sealed class ResilienceHandlerTests
     }
 
     [Fact]
+    public async Task A_status_thrown_as_an_exception_by_an_inner_handler_is_judged_as_the_response_would_be()
+    {
+        // Requests to /missing get 404, the first request to /busy a 503, then 200.
+        await using var server = await LoopbackServer.StartAsync((context, n) =>
+            LoopbackServer.Status(context, context.Request.Path == "/missing" ? 404 : n == 1 ? 503 : 200));
+        var breaker = new CircuitBreaker(Breaker(minimumThroughput: 2));
+        var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage>()
+            .AddRetry(ImmediateRetries(3), HttpOutcomes.IsTransientFailure)
+            .AddCircuitBreaker(breaker, HttpOutcomes.IsTransientFailure)
+            .Build();
+        using var client = Client(new ResilienceHandler(pipeline), server, new EnsuringSuccess());
+
+        // A 503 thrown as an HttpRequestException is retried and counted; a 404 is the caller's mistake: neither.
+        using var response = await client.GetAsync("/busy");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var missing = await Assert.ThrowsAsync<HttpRequestException>(() => client.GetAsync("/missing"));
+
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        Assert.Equal(3, server.Requests);
+        Assert.Equal((CircuitState.Closed, 1L), (breaker.State, breaker.GetSnapshot().Failures));
+    }
+
+    [Fact]
     public async Task Server_errors_open_the_breaker_which_then_rejects_without_reaching_the_server()
     {
         await using var server = await LoopbackServer.StartAsync((context, _) => LoopbackServer.Status(context, 500, "down"));
@@ -351,6 +374,22 @@ public sealed class ResilienceHandlerTests
     public void Transient_statuses_are_5xx_408_and_429(HttpStatusCode status, bool transient)
     {
         Assert.Equal(transient, HttpOutcomes.IsTransientStatus(status));
+    }
+
+    /// <summary>Turns an unsuccessful response into an <see cref="HttpRequestException"/> with its status, as typed clients do.</summary>
+    private sealed class EnsuringSuccess() : DelegatingHandler(new SocketsHttpHandler())
+    {
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var response = await base.SendAsync(request, cancellationToken);
+            if (!response.IsSuccessStatusCode)
+            {
+                response.Dispose();
+                throw new HttpRequestException($"Status {(int)response.StatusCode}.", null, response.StatusCode);
+            }
+
+            return response;
+        }
     }
 
     /// <summary>Sits between the resilience handler and the network and keeps every response it passed up.</summary>
