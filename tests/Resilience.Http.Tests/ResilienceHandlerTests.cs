@@ -205,6 +205,67 @@ public sealed class ResilienceHandlerTests
         }
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Every_response_that_never_reaches_the_caller_is_disposed_once_and_the_one_that_does_never(bool synchronous)
+    {
+        // /recover answers 503 twice, then 200; /down always 503.
+        var recovering = 0;
+        await using var server = await LoopbackServer.StartAsync((context, _) =>
+            LoopbackServer.Status(context, context.Request.Path == "/recover" && Interlocked.Increment(ref recovering) > 2 ? 200 : 503, "body"));
+        var time = new TimerWatchingTimeProvider(DateTimeOffset.UnixEpoch);
+        var fallback = new FallbackOptions<HttpResponseMessage>();
+        fallback.Levels.Add(FallbackLevel<HttpResponseMessage>.FromFactory("cached", _ => new HttpResponseMessage(HttpStatusCode.OK)));
+        var immediate = new ResiliencePipelineBuilder<HttpResponseMessage>().AddRetry(ImmediateRetries(2), HttpOutcomes.IsTransientFailure).Build();
+        var fallingBack = new ResiliencePipelineBuilder<HttpResponseMessage>()
+            .AddFallback(fallback, HttpOutcomes.IsTransientFailure)
+            .AddRetry(ImmediateRetries(2), HttpOutcomes.IsTransientFailure)
+            .Build();
+        var waiting = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = time }
+            .AddRetry(new RetryOptions { MaxRetryAttempts = 2, Delay = TimeSpan.FromHours(1), MaxDelay = TimeSpan.FromHours(1), UseJitter = false }, HttpOutcomes.IsTransientFailure)
+            .Build();
+
+        async Task<(HttpResponseMessage Response, int[] Disposals)> Send(ResiliencePipeline<HttpResponseMessage> pipeline, string path, CancellationToken cancellationToken = default)
+        {
+            var seen = new SeenResponses();
+            using var client = Client(new ResilienceHandler(pipeline), server, seen);
+            var response = synchronous
+                ? await Task.Run(() => client.Send(new HttpRequestMessage(HttpMethod.Get, path), cancellationToken))
+                : await client.GetAsync(path, cancellationToken);
+            Assert.True(seen.Responses.Count(r => ReferenceEquals(r, response)) <= 1);
+            return (response, seen.Responses.Select(r => r.Disposals).ToArray());
+        }
+
+        var (recovered, recoveredDisposals) = await Send(immediate, "/recover");
+        Assert.Equal([1, 1, 0], recoveredDisposals);
+        Assert.Equal("body", await recovered.Content.ReadAsStringAsync());
+
+        var (spent, spentDisposals) = await Send(immediate, "/down");
+        Assert.Equal([1, 1, 0], spentDisposals);
+        Assert.Equal((HttpStatusCode.ServiceUnavailable, "body"), (spent.StatusCode, await spent.Content.ReadAsStringAsync()));
+
+        var (served, servedDisposals) = await Send(fallingBack, "/down");
+        Assert.Equal([1, 1, 1], servedDisposals);
+        Assert.Equal(HttpStatusCode.OK, served.StatusCode);
+
+        // The caller cancels while the retry waits: the one response was disposed before the wait, and only then.
+        using var cancellation = new CancellationTokenSource();
+        var seenWaiting = new SeenResponses();
+        using var waitingClient = Client(new ResilienceHandler(waiting), server, seenWaiting);
+        var cancelled = synchronous
+            ? Task.Run(() => waitingClient.Send(new HttpRequestMessage(HttpMethod.Get, "/down"), cancellation.Token))
+            : waitingClient.GetAsync("/down", cancellation.Token);
+        await time.TimerCreated;
+        await cancellation.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled);
+        Assert.Equal(1, Assert.Single(seenWaiting.Responses).Disposals);
+
+        recovered.Dispose();
+        spent.Dispose();
+        served.Dispose();
+    }
+
     [Fact]
     public async Task A_fallback_replaces_the_failed_response_which_is_disposed()
     {
@@ -392,7 +453,10 @@ public sealed class ResilienceHandlerTests
         }
     }
 
-    /// <summary>Sits between the resilience handler and the network and keeps every response it passed up.</summary>
+    /// <summary>
+    /// Sits between the resilience handler and the network and keeps every response it passed up, each moved into a
+    /// response that counts its disposals.
+    /// </summary>
     private sealed class SeenResponses : DelegatingHandler
     {
         public SeenResponses()
@@ -400,17 +464,43 @@ public sealed class ResilienceHandlerTests
         {
         }
 
-        public List<HttpResponseMessage> Responses { get; } = [];
+        public List<CountedResponse> Responses { get; } = [];
 
-        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+            Keep(await base.SendAsync(request, cancellationToken));
+
+        protected override HttpResponseMessage Send(HttpRequestMessage request, CancellationToken cancellationToken) =>
+            Keep(base.Send(request, cancellationToken));
+
+        private CountedResponse Keep(HttpResponseMessage response)
         {
-            var response = await base.SendAsync(request, cancellationToken);
+            var counted = new CountedResponse(response);
             lock (Responses)
             {
-                Responses.Add(response);
+                Responses.Add(counted);
             }
 
-            return response;
+            return counted;
+        }
+    }
+
+    internal sealed class CountedResponse : HttpResponseMessage
+    {
+        private int _disposals;
+
+        public CountedResponse(HttpResponseMessage response)
+            : base(response.StatusCode)
+        {
+            Content = response.Content;
+            RequestMessage = response.RequestMessage;
+        }
+
+        public int Disposals => Volatile.Read(ref _disposals);
+
+        protected override void Dispose(bool disposing)
+        {
+            Interlocked.Increment(ref _disposals);
+            base.Dispose(disposing);
         }
     }
 }
