@@ -34,7 +34,8 @@ public static class HttpOutcomes
     }
 
     /// <summary>
-    /// Reads the <c>Retry-After</c> header of a response (seconds, or a date compared with the system clock), for a typed
+    /// Reads the <c>Retry-After</c> header of a 503 or 429 response (seconds, or a date compared with the system clock; other
+    /// statuses give no hint, as the header asks nothing of their retries), for a typed
     /// builder's <c>RetryAfterHint</c>: a retry then waits as long as the server asked, up to
     /// <see cref="RetryOptions.MaxRetryAfter"/> (a longer wait ends the retries). A pipeline on another clock reads
     /// dates with <see cref="RetryAfterOf(Outcome{HttpResponseMessage}, TimeProvider)"/>.
@@ -55,7 +56,10 @@ public static class HttpOutcomes
     public static TimeSpan? RetryAfterOf(Outcome<HttpResponseMessage> outcome, TimeProvider timeProvider)
     {
         ArgumentNullException.ThrowIfNull(timeProvider);
-        if (outcome.Result?.Headers.RetryAfter is not { } header)
+
+        // The header means "come back later" on a 503 and a 429 only (RFC 9110, RFC 6585); a server that sends it with
+        // every error does not ask a 500's retry to wait, nor to give up.
+        if (outcome.Result is not { StatusCode: HttpStatusCode.ServiceUnavailable or HttpStatusCode.TooManyRequests, Headers.RetryAfter: { } header })
         {
             return null;
         }

@@ -355,6 +355,37 @@ public sealed class ResilienceHandlerTests
         Assert.Equal(3, server.Requests);
     }
 
+    [Theory]
+    [InlineData(429, true)]
+    [InlineData(503, true)]
+    [InlineData(500, false)]
+    [InlineData(502, false)]
+    [InlineData(408, false)]
+    public async Task Only_a_429_or_a_503_retry_after_header_asks_the_retry_to_wait(int status, bool honoured)
+    {
+        // Every failure asks for two minutes, beyond the cap: honoured, it ends the retries with the failed response;
+        // ignored, the retry's own (immediate) delay applies and the next attempt succeeds.
+        await using var server = await LoopbackServer.StartAsync((context, n) =>
+        {
+            if (n > 1)
+            {
+                return LoopbackServer.Status(context, 200, "ok");
+            }
+
+            context.Response.Headers.RetryAfter = "120";
+            return LoopbackServer.Status(context, status);
+        });
+        var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage> { RetryAfterHint = HttpOutcomes.RetryAfterOf }
+            .AddRetry(new RetryOptions { MaxRetryAttempts = 1, Delay = TimeSpan.Zero, MaxDelay = TimeSpan.Zero, UseJitter = false, MaxRetryAfter = TimeSpan.FromMinutes(1) }, HttpOutcomes.IsTransientFailure)
+            .Build();
+        using var client = Client(new ResilienceHandler(pipeline), server);
+
+        using var response = await client.GetAsync("/orders");
+
+        Assert.Equal(honoured ? (HttpStatusCode)status : HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(honoured ? 1 : 2, server.Requests);
+    }
+
     [Fact]
     public void The_retry_after_header_is_read_as_seconds_or_as_a_date()
     {
@@ -387,7 +418,7 @@ public sealed class ResilienceHandlerTests
         Assert.Equal(TimeSpan.Zero, HttpOutcomes.RetryAfterOf(Asking(time.GetUtcNow().AddDays(-1)), time));
         time.Advance(TimeSpan.FromSeconds(60));
         Assert.Equal(TimeSpan.FromSeconds(30), HttpOutcomes.RetryAfterOf(Asking(new DateTimeOffset(2100, 1, 1, 12, 1, 30, TimeSpan.Zero)), time));
-        Assert.Equal(TimeSpan.FromSeconds(3), HttpOutcomes.RetryAfterOf(Resilience.Outcome.FromResult(new HttpResponseMessage { Headers = { RetryAfter = new(TimeSpan.FromSeconds(3)) } }), time));
+        Assert.Equal(TimeSpan.FromSeconds(3), HttpOutcomes.RetryAfterOf(Resilience.Outcome.FromResult(new HttpResponseMessage(HttpStatusCode.TooManyRequests) { Headers = { RetryAfter = new(TimeSpan.FromSeconds(3)) } }), time));
     }
 
     [Fact]
