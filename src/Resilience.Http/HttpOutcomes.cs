@@ -13,7 +13,8 @@ public static class HttpOutcomes
     /// connection, a timeout; the caller's own cancellation never reaches a predicate), or a response whose status is
     /// transient (see <see cref="IsTransientStatus"/>). An <see cref="HttpRequestException"/> that carries a status (an
     /// inner handler's <c>EnsureSuccessStatusCode</c>) is judged by that status, as the response would be. A request
-    /// whose content could not be sent again by a repeated attempt is the caller's mistake, not a failure.
+    /// whose content could not be sent again by a repeated attempt, and a <see cref="NotSupportedException"/> (a
+    /// synchronous send through a handler that cannot send synchronously), are mistakes of the caller, not failures.
     /// </summary>
     /// <param name="outcome">The outcome of one attempt.</param>
     /// <returns>Whether it is a failure.</returns>
@@ -29,6 +30,10 @@ public static class HttpOutcomes
         {
             HttpRequestException { StatusCode: { } status } => IsTransientStatus(status),
             ContentNotRepeatableException => false,
+
+            // The handlers cannot do it at all (a synchronous Send through a handler that has only SendAsync): a
+            // mistake of the set-up that no retry mends and no breaker should count against the server.
+            NotSupportedException => false,
             _ => true,
         };
     }

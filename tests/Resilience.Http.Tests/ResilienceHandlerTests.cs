@@ -324,6 +324,26 @@ public sealed class ResilienceHandlerTests
     }
 
     [Fact]
+    public async Task A_synchronous_send_through_a_handler_that_cannot_send_synchronously_is_not_retried_nor_counted()
+    {
+        await using var server = await LoopbackServer.StartAsync((context, _) => LoopbackServer.Status(context, 200));
+        var breaker = new CircuitBreaker(Breaker(minimumThroughput: 2));
+        var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage>()
+            .AddRetry(ImmediateRetries(2), HttpOutcomes.IsTransientFailure)
+            .AddCircuitBreaker(breaker, HttpOutcomes.IsTransientFailure)
+            .Build();
+        var asyncOnly = new AsyncOnly();
+        using var client = Client(new ResilienceHandler(pipeline), server, asyncOnly);
+
+        // The set-up's mistake reaches the caller as itself: no retry, and the breaker other callers share stays closed.
+        Assert.Throws<NotSupportedException>(() => client.Send(new HttpRequestMessage(HttpMethod.Get, "/orders")));
+        Assert.Equal(1, asyncOnly.Sends);
+        Assert.Equal((CircuitState.Closed, 0L), (breaker.State, breaker.GetSnapshot().Failures));
+        using var response = await client.GetAsync("/orders");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [Fact]
     public async Task A_retry_after_header_replaces_the_retry_delay_and_a_wait_beyond_the_cap_ends_the_retries()
     {
         await using var server = await LoopbackServer.StartAsync((context, n) =>
@@ -466,6 +486,30 @@ public sealed class ResilienceHandlerTests
     public void Transient_statuses_are_5xx_408_and_429(HttpStatusCode status, bool transient)
     {
         Assert.Equal(transient, HttpOutcomes.IsTransientStatus(status));
+    }
+
+    /// <summary>A handler with only SendAsync, as many custom handlers are: its synchronous Send throws NotSupportedException.</summary>
+    private sealed class AsyncOnly : HttpMessageHandler
+    {
+        private readonly HttpMessageInvoker _network = new(new SocketsHttpHandler());
+        private int _sends;
+
+        public int Sends => Volatile.Read(ref _sends);
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+            _network.SendAsync(request, cancellationToken);
+
+        protected override HttpResponseMessage Send(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _sends);
+            return base.Send(request, cancellationToken);
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            _network.Dispose();
+            base.Dispose(disposing);
+        }
     }
 
     /// <summary>Turns an unsuccessful response into an <see cref="HttpRequestException"/> with its status, as typed clients do.</summary>
