@@ -6,7 +6,7 @@ namespace Resilience.Http;
 /// does not count it, so the retries end and the caller sees it as an <see cref="InvalidOperationException"/>.
 /// </summary>
 internal sealed class ContentNotRepeatableException(HttpRequestException inner) : InvalidOperationException(
-    "The request was not sent again: its content could not be read a second time. A request that may be retried needs "
-    + "content that can be read more than once (StringContent, ByteArrayContent, a StreamContent over a seekable stream, "
-    + "or any content after LoadIntoBufferAsync).",
+    "A repeated attempt could not send the request's body: its content could not be read a second time. A request that "
+    + "may be retried needs content that can be read more than once (StringContent, ByteArrayContent, a StreamContent "
+    + "over a seekable stream, or any content after LoadIntoBufferAsync).",
     inner);
