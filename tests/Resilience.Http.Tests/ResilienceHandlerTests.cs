@@ -120,6 +120,33 @@ public sealed class ResilienceHandlerTests
     }
 
     [Fact]
+    public async Task A_body_cut_off_after_the_headers_is_read_outside_the_pipeline_unless_an_inner_handler_buffers_it()
+    {
+        using var headersReceived = new SemaphoreSlim(0);
+        await using var server = await LoopbackServer.StartAsync((context, n) =>
+            n is 1 or 2 ? LoopbackServer.CutOff(context, headersReceived.WaitAsync()) : LoopbackServer.Status(context, 200, "whole"));
+        var breaker = new CircuitBreaker(Breaker(minimumThroughput: 10));
+        var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage>()
+            .AddRetry(ImmediateRetries(2), HttpOutcomes.IsTransientFailure)
+            .AddCircuitBreaker(breaker, HttpOutcomes.IsTransientFailure)
+            .Build();
+
+        // The attempt ends with the headers: HttpClient reads the body after the pipeline has counted a success.
+        using (var client = Client(new ResilienceHandler(pipeline), server, new HeadersReceived(headersReceived)))
+        {
+            await Assert.ThrowsAsync<HttpRequestException>(() => client.GetAsync("/orders"));
+        }
+
+        Assert.Equal((1, 1L, 0L), (server.Requests, breaker.GetSnapshot().Calls, breaker.GetSnapshot().Failures));
+
+        // An inner handler that reads the body makes the cut a failure of the attempt: counted, and retried.
+        using var buffering = Client(new ResilienceHandler(pipeline), server, new Buffering(new HeadersReceived(headersReceived)));
+        using var response = await buffering.GetAsync("/orders");
+        Assert.Equal("whole", await response.Content.ReadAsStringAsync());
+        Assert.Equal((3, 3L, 1L), (server.Requests, breaker.GetSnapshot().Calls, breaker.GetSnapshot().Failures));
+    }
+
+    [Fact]
     public async Task Without_a_retry_a_reset_connection_reaches_the_caller_as_the_transport_exception()
     {
         await using var server = await LoopbackServer.StartAsync((context, _) => LoopbackServer.Reset(context));
@@ -486,6 +513,36 @@ public sealed class ResilienceHandlerTests
     public void Transient_statuses_are_5xx_408_and_429(HttpStatusCode status, bool transient)
     {
         Assert.Equal(transient, HttpOutcomes.IsTransientStatus(status));
+    }
+
+    /// <summary>Reads each response's body within the attempt, so that a body cut off fails the attempt.</summary>
+    private sealed class Buffering(HttpMessageHandler inner) : DelegatingHandler(inner)
+    {
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var response = await base.SendAsync(request, cancellationToken);
+            try
+            {
+                await response.Content.LoadIntoBufferAsync(cancellationToken);
+                return response;
+            }
+            catch
+            {
+                response.Dispose();
+                throw;
+            }
+        }
+    }
+
+    /// <summary>Tells the server each time a response's headers have arrived.</summary>
+    private sealed class HeadersReceived(SemaphoreSlim received) : DelegatingHandler(new SocketsHttpHandler())
+    {
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var response = await base.SendAsync(request, cancellationToken);
+            received.Release();
+            return response;
+        }
     }
 
     /// <summary>A handler with only SendAsync, as many custom handlers are: its synchronous Send throws NotSupportedException.</summary>
