@@ -40,8 +40,9 @@ public sealed class ResilienceHandler : DelegatingHandler
     /// <inheritdoc />
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
+        var pipeline = PipelineOf(request);
         var attempts = new HttpAttempts(this, request);
-        var outcome = await PipelineOf(request)
+        var outcome = await pipeline
             .ExecuteOutcomeAsync(static (attempts, token) => attempts.SendAsync(token), attempts, cancellationToken)
             .ConfigureAwait(false);
         return attempts.Finish(in outcome);
@@ -50,8 +51,9 @@ public sealed class ResilienceHandler : DelegatingHandler
     /// <inheritdoc />
     protected override HttpResponseMessage Send(HttpRequestMessage request, CancellationToken cancellationToken)
     {
+        var pipeline = PipelineOf(request);
         var attempts = new HttpAttempts(this, request);
-        var outcome = PipelineOf(request).ExecuteOutcome(static (attempts, token) => attempts.Send(token), attempts, cancellationToken);
+        var outcome = pipeline.ExecuteOutcome(static (attempts, token) => attempts.Send(token), attempts, cancellationToken);
         return attempts.Finish(in outcome);
     }
 
