@@ -211,6 +211,32 @@ public sealed class ResilienceHandlerTests
         Assert.Equal((CircuitState.Closed, 0L), (breaker.State, breaker.GetSnapshot().Failures));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task HttpClient_timeout_ends_the_whole_call_as_the_callers_cancellation_never_as_a_failure(bool synchronous)
+    {
+        // HttpClient's own deadline cancels the token it hands the handler: to the pipeline, the caller's token. A
+        // pipeline timeout inside (a minute, on a clock nobody advances) does not claim it.
+        await using var server = await LoopbackServer.StartAsync((context, _) => LoopbackServer.Slow(context));
+        var breaker = new CircuitBreaker(Breaker(minimumThroughput: 1));
+        var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = new FakeTimeProvider() }
+            .AddRetry(ImmediateRetries(3), HttpOutcomes.IsTransientFailure)
+            .AddCircuitBreaker(breaker, HttpOutcomes.IsTransientFailure)
+            .AddTimeout(TimeSpan.FromMinutes(1))
+            .Build();
+        using var client = Client(new ResilienceHandler(pipeline), server);
+        client.Timeout = TimeSpan.FromMilliseconds(200);
+
+        var timedOut = synchronous
+            ? Assert.Throws<TaskCanceledException>(() => client.Send(new HttpRequestMessage(HttpMethod.Get, "/slow")))
+            : await Assert.ThrowsAsync<TaskCanceledException>(() => client.GetAsync("/slow"));
+
+        Assert.IsType<TimeoutException>(timedOut.InnerException);
+        Assert.Equal(1, server.Requests);
+        Assert.Equal((CircuitState.Closed, 0L, 0L), (breaker.State, breaker.GetSnapshot().Calls, breaker.GetSnapshot().Failures));
+    }
+
     [Fact]
     public async Task Responses_of_retried_attempts_are_disposed_and_the_last_one_is_returned()
     {
