@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Net.Http.Headers;
+using System.Runtime.CompilerServices;
 
 namespace Resilience.Http;
 
@@ -9,7 +10,8 @@ namespace Resilience.Http;
 /// </summary>
 /// <remarks>
 /// Taking it costs no allocation once the pools are warm: the scalars are fields, and the headers and options go into
-/// pooled arrays (header values are the strings the request already holds). Only a repeated attempt builds a message.
+/// pooled arrays (header values are the strings the request already holds); options a request never had are not
+/// created. Only a repeated attempt builds a message.
 /// </remarks>
 internal struct RequestSnapshot
 {
@@ -42,8 +44,7 @@ internal struct RequestSnapshot
         }
 
         // CopyTo, not foreach: the options' enumerator is an interface's, boxed on each call.
-        ICollection<KeyValuePair<string, object?>> options = request.Options;
-        if (options.Count > 0)
+        if (ExistingOptions(request) is ICollection<KeyValuePair<string, object?>> { Count: > 0 } options)
         {
             _optionCount = options.Count;
             _options = ArrayPool<KeyValuePair<string, object?>>.Shared.Rent(_optionCount);
@@ -70,6 +71,31 @@ internal struct RequestSnapshot
         }
 
         return copy;
+    }
+
+    // Reading HttpRequestMessage.Options creates them, a dictionary, and most requests have none: the field is read
+    // instead, where the runtime has it (a runtime without it throws MissingFieldException, once, and the property is
+    // read from then on).
+    [UnsafeAccessor(UnsafeAccessorKind.Field, Name = "_options")]
+    private static extern ref HttpRequestOptions? OptionsField(HttpRequestMessage request);
+
+    private static bool s_optionsFieldMissing;
+
+    private static HttpRequestOptions? ExistingOptions(HttpRequestMessage request)
+    {
+        if (!Volatile.Read(ref s_optionsFieldMissing))
+        {
+            try
+            {
+                return OptionsField(request);
+            }
+            catch (MissingFieldException)
+            {
+                Volatile.Write(ref s_optionsFieldMissing, true);
+            }
+        }
+
+        return request.Options;
     }
 
     /// <summary>Returns the pooled arrays; the snapshot is empty afterwards.</summary>

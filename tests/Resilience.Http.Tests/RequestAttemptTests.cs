@@ -99,6 +99,25 @@ public sealed class RequestAttemptTests
         Assert.Equal((CircuitState.Closed, 1L, 1L), (breaker.State, breaker.GetSnapshot().Calls, breaker.GetSnapshot().Failures));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_request_sent_once_is_left_as_it_was_and_gets_no_options_it_did_not_have(bool synchronous)
+    {
+        var received = new ConcurrentQueue<Received>();
+        await using var server = await RecordingServer(received, failures: 0);
+        using var client = new HttpClient(new ResilienceHandler(Retries(3)) { InnerHandler = new SocketsHttpHandler() });
+        using var request = Request(server);
+
+        using var response = synchronous ? client.Send(request) : await client.SendAsync(request);
+
+        // Options are created on first read, a dictionary each: noting the request's state must not read them into being.
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Same(request, response.RequestMessage);
+        Assert.Null(typeof(HttpRequestMessage).GetField("_options", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)!.GetValue(request));
+        Assert.Equal(new Received("/orders", "", "caller", "", "payload"), Assert.Single(received));
+    }
+
     internal sealed record Received(string Path, string Attempt, string Caller, string Default, string Body);
 
     internal sealed record SeenAttempt(HttpRequestMessage Request, HttpMethod Method, Version Version, HttpVersionPolicy VersionPolicy, bool OptionWasSet);
