@@ -9,9 +9,10 @@ namespace Resilience.Http;
 /// have changed the original (added a header, set an option, followed a redirect) while sending it.
 /// </summary>
 /// <remarks>
-/// Taking it costs no allocation once the pools are warm: the scalars are fields, and the headers and options go into
-/// pooled arrays (header values are the strings the request already holds); options a request never had are not
-/// created. Only a repeated attempt builds a message.
+/// Taking it allocates nothing of its own once the pools are warm: the scalars are fields, the headers and options go
+/// into pooled arrays, and options a request never had are not created. Header values held as strings are taken as
+/// they are; a typed value (an Accept added as a MediaTypeWithQualityHeaderValue) is turned into its string, as the
+/// transport does when it writes it. Only a repeated attempt builds a message.
 /// </remarks>
 internal struct RequestSnapshot
 {
