@@ -11,23 +11,60 @@ public static class HttpOutcomes
     /// <summary>
     /// Returns whether an outcome is a failure a resilience strategy should handle: any exception (a refused or reset
     /// connection, a timeout; the caller's own cancellation never reaches a predicate), or a response whose status is
-    /// transient (see <see cref="IsTransientStatus"/>).
+    /// transient (see <see cref="IsTransientStatus"/>). An <see cref="HttpRequestException"/> that carries a status (an
+    /// inner handler's <c>EnsureSuccessStatusCode</c>) is judged by that status, as the response would be. A request
+    /// whose content could not be sent again by a repeated attempt, and a <see cref="NotSupportedException"/> (a
+    /// synchronous send through a handler that cannot send synchronously), are mistakes of the caller, not failures.
     /// </summary>
     /// <param name="outcome">The outcome of one attempt.</param>
     /// <returns>Whether it is a failure.</returns>
-    public static bool IsTransientFailure(Outcome<HttpResponseMessage> outcome) =>
-        !outcome.IsSuccess || (outcome.Result is { } response && IsTransientStatus(response.StatusCode));
+    public static bool IsTransientFailure(Outcome<HttpResponseMessage> outcome)
+    {
+        if (outcome.IsSuccess)
+        {
+            return outcome.Result is { } response && IsTransientStatus(response.StatusCode);
+        }
+
+        // A rejection's exception is made on each read: a rejection is a failure without it.
+        return outcome.IsRejected || outcome.Exception switch
+        {
+            HttpRequestException { StatusCode: { } status } => IsTransientStatus(status),
+            ContentNotRepeatableException => false,
+
+            // The handlers cannot do it at all (a synchronous Send through a handler that has only SendAsync): a
+            // mistake of the set-up that no retry mends and no breaker should count against the server.
+            NotSupportedException => false,
+            _ => true,
+        };
+    }
 
     /// <summary>
-    /// Reads the <c>Retry-After</c> header of a response (seconds, or a date compared with the system clock), for a typed
+    /// Reads the <c>Retry-After</c> header of a 503 or 429 response (seconds, or a date compared with the system clock; other
+    /// statuses give no hint, as the header asks nothing of their retries), for a typed
     /// builder's <c>RetryAfterHint</c>: a retry then waits as long as the server asked, up to
-    /// <see cref="RetryOptions.MaxRetryAfter"/> (a longer wait ends the retries).
+    /// <see cref="RetryOptions.MaxRetryAfter"/> (a longer wait ends the retries). A pipeline on another clock reads
+    /// dates with <see cref="RetryAfterOf(Outcome{HttpResponseMessage}, TimeProvider)"/>.
     /// </summary>
     /// <param name="outcome">A failed attempt's outcome.</param>
     /// <returns>The wait the server asked for, or <see langword="null"/> when it asked for none.</returns>
-    public static TimeSpan? RetryAfterOf(Outcome<HttpResponseMessage> outcome)
+    public static TimeSpan? RetryAfterOf(Outcome<HttpResponseMessage> outcome) => RetryAfterOf(outcome, TimeProvider.System);
+
+    /// <summary>
+    /// Reads the <c>Retry-After</c> header of a response as <see cref="RetryAfterOf(Outcome{HttpResponseMessage})"/> does,
+    /// comparing a date with <paramref name="timeProvider"/>: give it the pipeline's clock, so that the wait and the
+    /// retry's delay are measured on the same one
+    /// (<c>RetryAfterHint = outcome =&gt; HttpOutcomes.RetryAfterOf(outcome, timeProvider)</c>).
+    /// </summary>
+    /// <param name="outcome">A failed attempt's outcome.</param>
+    /// <param name="timeProvider">The clock a date is compared with; a date already past means at once.</param>
+    /// <returns>The wait the server asked for, or <see langword="null"/> when it asked for none.</returns>
+    public static TimeSpan? RetryAfterOf(Outcome<HttpResponseMessage> outcome, TimeProvider timeProvider)
     {
-        if (outcome.Result?.Headers.RetryAfter is not { } header)
+        ArgumentNullException.ThrowIfNull(timeProvider);
+
+        // The header means "come back later" on a 503 and a 429 only (RFC 9110, RFC 6585); a server that sends it with
+        // every error does not ask a 500's retry to wait, nor to give up.
+        if (outcome.Result is not { StatusCode: HttpStatusCode.ServiceUnavailable or HttpStatusCode.TooManyRequests, Headers.RetryAfter: { } header })
         {
             return null;
         }
@@ -37,7 +74,7 @@ public static class HttpOutcomes
             return delta >= TimeSpan.Zero ? delta : null;
         }
 
-        return header.Date is { } date ? TimeSpan.FromTicks(Math.Max(0, (date - DateTimeOffset.UtcNow).Ticks)) : null;
+        return header.Date is { } date ? TimeSpan.FromTicks(Math.Max(0, (date - timeProvider.GetUtcNow()).Ticks)) : null;
     }
 
     /// <summary>

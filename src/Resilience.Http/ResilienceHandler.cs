@@ -7,10 +7,12 @@ namespace Resilience.Http;
 /// </summary>
 /// <remarks>
 /// The handler only translates: the request's token in, the response or exception out. A rejection (an open circuit,
-/// no permit, a timeout) is thrown as the pipeline's <see cref="ResilienceRejectedException"/>. A retried request is
-/// sent again as it is, so its content must be readable more than once (<see cref="StringContent"/>,
-/// <see cref="ByteArrayContent"/> and other buffered contents are). Responses of attempts that were retried or replaced by a
-/// fallback are disposed.
+/// no permit, a timeout) is thrown as the pipeline's <see cref="ResilienceRejectedException"/>. The first attempt sends
+/// the caller's request; each repeated attempt sends a fresh copy of it as it stood before the first (method, URI,
+/// version, headers, options), so inner handlers' changes to one attempt never reach the next. The copies share the
+/// content, which must be readable more than once (<see cref="StringContent"/>, <see cref="ByteArrayContent"/> and other
+/// buffered contents are); a repeated attempt that cannot read it again throws <see cref="InvalidOperationException"/>
+/// and is not retried. Responses of attempts that were retried or replaced by a fallback are disposed.
 /// </remarks>
 public sealed class ResilienceHandler : DelegatingHandler
 {
@@ -38,8 +40,9 @@ public sealed class ResilienceHandler : DelegatingHandler
     /// <inheritdoc />
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
+        var pipeline = PipelineOf(request);
         var attempts = new HttpAttempts(this, request);
-        var outcome = await PipelineOf(request)
+        var outcome = await pipeline
             .ExecuteOutcomeAsync(static (attempts, token) => attempts.SendAsync(token), attempts, cancellationToken)
             .ConfigureAwait(false);
         return attempts.Finish(in outcome);
@@ -48,8 +51,9 @@ public sealed class ResilienceHandler : DelegatingHandler
     /// <inheritdoc />
     protected override HttpResponseMessage Send(HttpRequestMessage request, CancellationToken cancellationToken)
     {
+        var pipeline = PipelineOf(request);
         var attempts = new HttpAttempts(this, request);
-        var outcome = PipelineOf(request).ExecuteOutcome(static (attempts, token) => attempts.Send(token), attempts, cancellationToken);
+        var outcome = pipeline.ExecuteOutcome(static (attempts, token) => attempts.Send(token), attempts, cancellationToken);
         return attempts.Finish(in outcome);
     }
 

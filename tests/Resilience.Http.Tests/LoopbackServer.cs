@@ -67,6 +67,20 @@ internal sealed class LoopbackServer : IAsyncDisposable
         return Task.CompletedTask;
     }
 
+    /// <summary>
+    /// Sends a 200's headers and the start of its body, waits until the client has the headers (a connection dropped
+    /// sooner loses what was not yet sent), then drops the connection: the client sees the body cut off.
+    /// </summary>
+    public static async Task CutOff(HttpContext context, Task headersReceived)
+    {
+        context.Response.StatusCode = 200;
+        context.Response.ContentLength = 1000;
+        await context.Response.Body.WriteAsync("partial"u8.ToArray(), context.RequestAborted);
+        await context.Response.Body.FlushAsync(context.RequestAborted);
+        await headersReceived.WaitAsync(TimeSpan.FromSeconds(30));
+        context.Abort();
+    }
+
     /// <summary>Answers after a long delay, or not at all if the client gives up first.</summary>
     public static async Task Slow(HttpContext context)
     {

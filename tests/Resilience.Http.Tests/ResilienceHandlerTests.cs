@@ -56,6 +56,29 @@ public sealed class ResilienceHandlerTests
     }
 
     [Fact]
+    public async Task A_status_thrown_as_an_exception_by_an_inner_handler_is_judged_as_the_response_would_be()
+    {
+        // Requests to /missing get 404, the first request to /busy a 503, then 200.
+        await using var server = await LoopbackServer.StartAsync((context, n) =>
+            LoopbackServer.Status(context, context.Request.Path == "/missing" ? 404 : n == 1 ? 503 : 200));
+        var breaker = new CircuitBreaker(Breaker(minimumThroughput: 2));
+        var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage>()
+            .AddRetry(ImmediateRetries(3), HttpOutcomes.IsTransientFailure)
+            .AddCircuitBreaker(breaker, HttpOutcomes.IsTransientFailure)
+            .Build();
+        using var client = Client(new ResilienceHandler(pipeline), server, new EnsuringSuccess());
+
+        // A 503 thrown as an HttpRequestException is retried and counted; a 404 is the caller's mistake: neither.
+        using var response = await client.GetAsync("/busy");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var missing = await Assert.ThrowsAsync<HttpRequestException>(() => client.GetAsync("/missing"));
+
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        Assert.Equal(3, server.Requests);
+        Assert.Equal((CircuitState.Closed, 1L), (breaker.State, breaker.GetSnapshot().Failures));
+    }
+
+    [Fact]
     public async Task Server_errors_open_the_breaker_which_then_rejects_without_reaching_the_server()
     {
         await using var server = await LoopbackServer.StartAsync((context, _) => LoopbackServer.Status(context, 500, "down"));
@@ -94,6 +117,33 @@ public sealed class ResilienceHandlerTests
         Assert.Equal("ok", await response.Content.ReadAsStringAsync());
         Assert.Equal(2, server.Requests);
         Assert.Equal((2L, 1L), (breaker.GetSnapshot().Calls, breaker.GetSnapshot().Failures));
+    }
+
+    [Fact]
+    public async Task A_body_cut_off_after_the_headers_is_read_outside_the_pipeline_unless_an_inner_handler_buffers_it()
+    {
+        using var headersReceived = new SemaphoreSlim(0);
+        await using var server = await LoopbackServer.StartAsync((context, n) =>
+            n is 1 or 2 ? LoopbackServer.CutOff(context, headersReceived.WaitAsync()) : LoopbackServer.Status(context, 200, "whole"));
+        var breaker = new CircuitBreaker(Breaker(minimumThroughput: 10));
+        var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage>()
+            .AddRetry(ImmediateRetries(2), HttpOutcomes.IsTransientFailure)
+            .AddCircuitBreaker(breaker, HttpOutcomes.IsTransientFailure)
+            .Build();
+
+        // The attempt ends with the headers: HttpClient reads the body after the pipeline has counted a success.
+        using (var client = Client(new ResilienceHandler(pipeline), server, new HeadersReceived(headersReceived)))
+        {
+            await Assert.ThrowsAsync<HttpRequestException>(() => client.GetAsync("/orders"));
+        }
+
+        Assert.Equal((1, 1L, 0L), (server.Requests, breaker.GetSnapshot().Calls, breaker.GetSnapshot().Failures));
+
+        // An inner handler that reads the body makes the cut a failure of the attempt: counted, and retried.
+        using var buffering = Client(new ResilienceHandler(pipeline), server, new Buffering(new HeadersReceived(headersReceived)));
+        using var response = await buffering.GetAsync("/orders");
+        Assert.Equal("whole", await response.Content.ReadAsStringAsync());
+        Assert.Equal((3, 3L, 1L), (server.Requests, breaker.GetSnapshot().Calls, breaker.GetSnapshot().Failures));
     }
 
     [Fact]
@@ -161,6 +211,32 @@ public sealed class ResilienceHandlerTests
         Assert.Equal((CircuitState.Closed, 0L), (breaker.State, breaker.GetSnapshot().Failures));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task HttpClient_timeout_ends_the_whole_call_as_the_callers_cancellation_never_as_a_failure(bool synchronous)
+    {
+        // HttpClient's own deadline cancels the token it hands the handler: to the pipeline, the caller's token. A
+        // pipeline timeout inside (a minute, on a clock nobody advances) does not claim it.
+        await using var server = await LoopbackServer.StartAsync((context, _) => LoopbackServer.Slow(context));
+        var breaker = new CircuitBreaker(Breaker(minimumThroughput: 1));
+        var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = new FakeTimeProvider() }
+            .AddRetry(ImmediateRetries(3), HttpOutcomes.IsTransientFailure)
+            .AddCircuitBreaker(breaker, HttpOutcomes.IsTransientFailure)
+            .AddTimeout(TimeSpan.FromMinutes(1))
+            .Build();
+        using var client = Client(new ResilienceHandler(pipeline), server);
+        client.Timeout = TimeSpan.FromMilliseconds(200);
+
+        var timedOut = synchronous
+            ? Assert.Throws<TaskCanceledException>(() => client.Send(new HttpRequestMessage(HttpMethod.Get, "/slow")))
+            : await Assert.ThrowsAsync<TaskCanceledException>(() => client.GetAsync("/slow"));
+
+        Assert.IsType<TimeoutException>(timedOut.InnerException);
+        Assert.Equal(1, server.Requests);
+        Assert.Equal((CircuitState.Closed, 0L, 0L), (breaker.State, breaker.GetSnapshot().Calls, breaker.GetSnapshot().Failures));
+    }
+
     [Fact]
     public async Task Responses_of_retried_attempts_are_disposed_and_the_last_one_is_returned()
     {
@@ -180,6 +256,67 @@ public sealed class ResilienceHandlerTests
         {
             await Assert.ThrowsAsync<ObjectDisposedException>(() => superseded.Content.ReadAsStringAsync());
         }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Every_response_that_never_reaches_the_caller_is_disposed_once_and_the_one_that_does_never(bool synchronous)
+    {
+        // /recover answers 503 twice, then 200; /down always 503.
+        var recovering = 0;
+        await using var server = await LoopbackServer.StartAsync((context, _) =>
+            LoopbackServer.Status(context, context.Request.Path == "/recover" && Interlocked.Increment(ref recovering) > 2 ? 200 : 503, "body"));
+        var time = new TimerWatchingTimeProvider(DateTimeOffset.UnixEpoch);
+        var fallback = new FallbackOptions<HttpResponseMessage>();
+        fallback.Levels.Add(FallbackLevel<HttpResponseMessage>.FromFactory("cached", _ => new HttpResponseMessage(HttpStatusCode.OK)));
+        var immediate = new ResiliencePipelineBuilder<HttpResponseMessage>().AddRetry(ImmediateRetries(2), HttpOutcomes.IsTransientFailure).Build();
+        var fallingBack = new ResiliencePipelineBuilder<HttpResponseMessage>()
+            .AddFallback(fallback, HttpOutcomes.IsTransientFailure)
+            .AddRetry(ImmediateRetries(2), HttpOutcomes.IsTransientFailure)
+            .Build();
+        var waiting = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = time }
+            .AddRetry(new RetryOptions { MaxRetryAttempts = 2, Delay = TimeSpan.FromHours(1), MaxDelay = TimeSpan.FromHours(1), UseJitter = false }, HttpOutcomes.IsTransientFailure)
+            .Build();
+
+        async Task<(HttpResponseMessage Response, int[] Disposals)> Send(ResiliencePipeline<HttpResponseMessage> pipeline, string path, CancellationToken cancellationToken = default)
+        {
+            var seen = new SeenResponses();
+            using var client = Client(new ResilienceHandler(pipeline), server, seen);
+            var response = synchronous
+                ? await Task.Run(() => client.Send(new HttpRequestMessage(HttpMethod.Get, path), cancellationToken))
+                : await client.GetAsync(path, cancellationToken);
+            Assert.True(seen.Responses.Count(r => ReferenceEquals(r, response)) <= 1);
+            return (response, seen.Responses.Select(r => r.Disposals).ToArray());
+        }
+
+        var (recovered, recoveredDisposals) = await Send(immediate, "/recover");
+        Assert.Equal([1, 1, 0], recoveredDisposals);
+        Assert.Equal("body", await recovered.Content.ReadAsStringAsync());
+
+        var (spent, spentDisposals) = await Send(immediate, "/down");
+        Assert.Equal([1, 1, 0], spentDisposals);
+        Assert.Equal((HttpStatusCode.ServiceUnavailable, "body"), (spent.StatusCode, await spent.Content.ReadAsStringAsync()));
+
+        var (served, servedDisposals) = await Send(fallingBack, "/down");
+        Assert.Equal([1, 1, 1], servedDisposals);
+        Assert.Equal(HttpStatusCode.OK, served.StatusCode);
+
+        // The caller cancels while the retry waits: the one response was disposed before the wait, and only then.
+        using var cancellation = new CancellationTokenSource();
+        var seenWaiting = new SeenResponses();
+        using var waitingClient = Client(new ResilienceHandler(waiting), server, seenWaiting);
+        var cancelled = synchronous
+            ? Task.Run(() => waitingClient.Send(new HttpRequestMessage(HttpMethod.Get, "/down"), cancellation.Token))
+            : waitingClient.GetAsync("/down", cancellation.Token);
+        await time.TimerCreated;
+        await cancellation.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled);
+        Assert.Equal(1, Assert.Single(seenWaiting.Responses).Disposals);
+
+        recovered.Dispose();
+        spent.Dispose();
+        served.Dispose();
     }
 
     [Fact]
@@ -240,6 +377,26 @@ public sealed class ResilienceHandlerTests
     }
 
     [Fact]
+    public async Task A_synchronous_send_through_a_handler_that_cannot_send_synchronously_is_not_retried_nor_counted()
+    {
+        await using var server = await LoopbackServer.StartAsync((context, _) => LoopbackServer.Status(context, 200));
+        var breaker = new CircuitBreaker(Breaker(minimumThroughput: 2));
+        var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage>()
+            .AddRetry(ImmediateRetries(2), HttpOutcomes.IsTransientFailure)
+            .AddCircuitBreaker(breaker, HttpOutcomes.IsTransientFailure)
+            .Build();
+        var asyncOnly = new AsyncOnly();
+        using var client = Client(new ResilienceHandler(pipeline), server, asyncOnly);
+
+        // The set-up's mistake reaches the caller as itself: no retry, and the breaker other callers share stays closed.
+        Assert.Throws<NotSupportedException>(() => client.Send(new HttpRequestMessage(HttpMethod.Get, "/orders")));
+        Assert.Equal(1, asyncOnly.Sends);
+        Assert.Equal((CircuitState.Closed, 0L), (breaker.State, breaker.GetSnapshot().Failures));
+        using var response = await client.GetAsync("/orders");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [Fact]
     public async Task A_retry_after_header_replaces_the_retry_delay_and_a_wait_beyond_the_cap_ends_the_retries()
     {
         await using var server = await LoopbackServer.StartAsync((context, n) =>
@@ -271,6 +428,37 @@ public sealed class ResilienceHandlerTests
         Assert.Equal(3, server.Requests);
     }
 
+    [Theory]
+    [InlineData(429, true)]
+    [InlineData(503, true)]
+    [InlineData(500, false)]
+    [InlineData(502, false)]
+    [InlineData(408, false)]
+    public async Task Only_a_429_or_a_503_retry_after_header_asks_the_retry_to_wait(int status, bool honoured)
+    {
+        // Every failure asks for two minutes, beyond the cap: honoured, it ends the retries with the failed response;
+        // ignored, the retry's own (immediate) delay applies and the next attempt succeeds.
+        await using var server = await LoopbackServer.StartAsync((context, n) =>
+        {
+            if (n > 1)
+            {
+                return LoopbackServer.Status(context, 200, "ok");
+            }
+
+            context.Response.Headers.RetryAfter = "120";
+            return LoopbackServer.Status(context, status);
+        });
+        var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage> { RetryAfterHint = HttpOutcomes.RetryAfterOf }
+            .AddRetry(new RetryOptions { MaxRetryAttempts = 1, Delay = TimeSpan.Zero, MaxDelay = TimeSpan.Zero, UseJitter = false, MaxRetryAfter = TimeSpan.FromMinutes(1) }, HttpOutcomes.IsTransientFailure)
+            .Build();
+        using var client = Client(new ResilienceHandler(pipeline), server);
+
+        using var response = await client.GetAsync("/orders");
+
+        Assert.Equal(honoured ? (HttpStatusCode)status : HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(honoured ? 1 : 2, server.Requests);
+    }
+
     [Fact]
     public void The_retry_after_header_is_read_as_seconds_or_as_a_date()
     {
@@ -288,6 +476,58 @@ public sealed class ResilienceHandlerTests
         Assert.Null(HttpOutcomes.RetryAfterOf(Resilience.Outcome.FromException<HttpResponseMessage>(new HttpRequestException())));
     }
 
+    [Fact]
+    public void A_retry_after_date_is_read_against_the_given_clock()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2100, 1, 1, 12, 0, 0, TimeSpan.Zero));
+        static Outcome<HttpResponseMessage> Asking(DateTimeOffset date)
+        {
+            var response = new HttpResponseMessage(HttpStatusCode.ServiceUnavailable);
+            response.Headers.RetryAfter = new(date);
+            return Resilience.Outcome.FromResult(response);
+        }
+
+        Assert.Equal(TimeSpan.FromSeconds(90), HttpOutcomes.RetryAfterOf(Asking(time.GetUtcNow().AddSeconds(90)), time));
+        Assert.Equal(TimeSpan.Zero, HttpOutcomes.RetryAfterOf(Asking(time.GetUtcNow().AddDays(-1)), time));
+        time.Advance(TimeSpan.FromSeconds(60));
+        Assert.Equal(TimeSpan.FromSeconds(30), HttpOutcomes.RetryAfterOf(Asking(new DateTimeOffset(2100, 1, 1, 12, 1, 30, TimeSpan.Zero)), time));
+        Assert.Equal(TimeSpan.FromSeconds(3), HttpOutcomes.RetryAfterOf(Resilience.Outcome.FromResult(new HttpResponseMessage(HttpStatusCode.TooManyRequests) { Headers = { RetryAfter = new(TimeSpan.FromSeconds(3)) } }), time));
+    }
+
+    [Fact]
+    public async Task A_retry_after_date_waits_on_the_pipelines_clock()
+    {
+        // The fake clock stands in 2100: against the system clock the date is decades away, beyond the cap, and the
+        // retries would end with the 503; against the pipeline's clock it is thirty seconds away.
+        var time = new TimerWatchingTimeProvider(new DateTimeOffset(2100, 1, 1, 12, 0, 0, TimeSpan.Zero));
+        await using var server = await LoopbackServer.StartAsync((context, n) =>
+        {
+            if (n > 1)
+            {
+                return LoopbackServer.Status(context, 200, "ok");
+            }
+
+            context.Response.Headers.RetryAfter = time.GetUtcNow().AddSeconds(30).ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+            return LoopbackServer.Status(context, 503, "busy");
+        });
+        var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = time, RetryAfterHint = outcome => HttpOutcomes.RetryAfterOf(outcome, time) }
+            .AddRetry(
+                new RetryOptions { Delay = TimeSpan.FromHours(1), MaxDelay = TimeSpan.FromHours(1), UseJitter = false, MaxRetryAfter = TimeSpan.FromMinutes(1) },
+                HttpOutcomes.IsTransientFailure)
+            .Build();
+        using var client = Client(new ResilienceHandler(pipeline), server);
+
+        var sending = client.GetAsync("/orders");
+        await Task.WhenAny(time.TimerCreated, sending);
+        Assert.True(time.TimerCreated.IsCompleted, "the retry did not wait: the call ended first");
+        Assert.Equal(TimeSpan.FromSeconds(30), await time.TimerCreated);
+        time.Advance(TimeSpan.FromSeconds(30));
+
+        using var response = await sending;
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(2, server.Requests);
+    }
+
     [Theory]
     [InlineData(HttpStatusCode.InternalServerError, true)]
     [InlineData(HttpStatusCode.ServiceUnavailable, true)]
@@ -301,7 +541,80 @@ public sealed class ResilienceHandlerTests
         Assert.Equal(transient, HttpOutcomes.IsTransientStatus(status));
     }
 
-    /// <summary>Sits between the resilience handler and the network and keeps every response it passed up.</summary>
+    /// <summary>Reads each response's body within the attempt, so that a body cut off fails the attempt.</summary>
+    private sealed class Buffering(HttpMessageHandler inner) : DelegatingHandler(inner)
+    {
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var response = await base.SendAsync(request, cancellationToken);
+            try
+            {
+                await response.Content.LoadIntoBufferAsync(cancellationToken);
+                return response;
+            }
+            catch
+            {
+                response.Dispose();
+                throw;
+            }
+        }
+    }
+
+    /// <summary>Tells the server each time a response's headers have arrived.</summary>
+    private sealed class HeadersReceived(SemaphoreSlim received) : DelegatingHandler(new SocketsHttpHandler())
+    {
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var response = await base.SendAsync(request, cancellationToken);
+            received.Release();
+            return response;
+        }
+    }
+
+    /// <summary>A handler with only SendAsync, as many custom handlers are: its synchronous Send throws NotSupportedException.</summary>
+    private sealed class AsyncOnly : HttpMessageHandler
+    {
+        private readonly HttpMessageInvoker _network = new(new SocketsHttpHandler());
+        private int _sends;
+
+        public int Sends => Volatile.Read(ref _sends);
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+            _network.SendAsync(request, cancellationToken);
+
+        protected override HttpResponseMessage Send(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _sends);
+            return base.Send(request, cancellationToken);
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            _network.Dispose();
+            base.Dispose(disposing);
+        }
+    }
+
+    /// <summary>Turns an unsuccessful response into an <see cref="HttpRequestException"/> with its status, as typed clients do.</summary>
+    private sealed class EnsuringSuccess() : DelegatingHandler(new SocketsHttpHandler())
+    {
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var response = await base.SendAsync(request, cancellationToken);
+            if (!response.IsSuccessStatusCode)
+            {
+                response.Dispose();
+                throw new HttpRequestException($"Status {(int)response.StatusCode}.", null, response.StatusCode);
+            }
+
+            return response;
+        }
+    }
+
+    /// <summary>
+    /// Sits between the resilience handler and the network and keeps every response it passed up, each moved into a
+    /// response that counts its disposals.
+    /// </summary>
     private sealed class SeenResponses : DelegatingHandler
     {
         public SeenResponses()
@@ -309,17 +622,43 @@ public sealed class ResilienceHandlerTests
         {
         }
 
-        public List<HttpResponseMessage> Responses { get; } = [];
+        public List<CountedResponse> Responses { get; } = [];
 
-        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+            Keep(await base.SendAsync(request, cancellationToken));
+
+        protected override HttpResponseMessage Send(HttpRequestMessage request, CancellationToken cancellationToken) =>
+            Keep(base.Send(request, cancellationToken));
+
+        private CountedResponse Keep(HttpResponseMessage response)
         {
-            var response = await base.SendAsync(request, cancellationToken);
+            var counted = new CountedResponse(response);
             lock (Responses)
             {
-                Responses.Add(response);
+                Responses.Add(counted);
             }
 
-            return response;
+            return counted;
+        }
+    }
+
+    internal sealed class CountedResponse : HttpResponseMessage
+    {
+        private int _disposals;
+
+        public CountedResponse(HttpResponseMessage response)
+            : base(response.StatusCode)
+        {
+            Content = response.Content;
+            RequestMessage = response.RequestMessage;
+        }
+
+        public int Disposals => Volatile.Read(ref _disposals);
+
+        protected override void Dispose(bool disposing)
+        {
+            Interlocked.Increment(ref _disposals);
+            base.Dispose(disposing);
         }
     }
 }

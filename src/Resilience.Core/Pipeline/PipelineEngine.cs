@@ -469,6 +469,7 @@ internal static class PipelineEngine
                 case PendingWork.Fallback:
                     var fallbackTask = run.PendingFallback;
                     run.PendingFallback = default;
+                    var replaced = run.Outcome.Result;
                     try
                     {
                         run.Outcome = await fallbackTask.ConfigureAwait(false);
@@ -477,6 +478,8 @@ internal static class PipelineEngine
                     {
                         run.Outcome = new Outcome<TResult>(exception);
                     }
+
+                    DisposeReplaced(replaced, in run.Outcome);
 
                     // Time has passed: strategies exited after the fallback read the clocks afresh.
                     run.Frame.NewPass();
@@ -643,6 +646,7 @@ internal static class PipelineEngine
                     return PendingWork.Fallback;
                 }
 
+                var replaced = run.Outcome.Result;
                 try
                 {
                     run.Outcome = fallback.GetAwaiter().GetResult();
@@ -652,6 +656,7 @@ internal static class PipelineEngine
                     run.Outcome = new Outcome<TResult>(exception);
                 }
 
+                DisposeReplaced(replaced, in run.Outcome);
                 run.Frame.Pipeline.Telemetry?.OnFallback(run.Frame.Pipeline.Strategies[run.Index], in run.Outcome);
                 break;
         }
@@ -660,10 +665,19 @@ internal static class PipelineEngine
         return PendingWork.None;
     }
 
+    /// <summary>Disposes the result a fallback replaced, unless the fallback served that same object.</summary>
+    private static void DisposeReplaced<TResult>(TResult? replaced, in Outcome<TResult> served)
+    {
+        if (!typeof(TResult).IsValueType && !ReferenceEquals(replaced, served.Result))
+        {
+            DisposeDiscarded(replaced);
+        }
+    }
+
     /// <summary>
-    /// Disposes a result a retry discards, or one an exit replaces by an exception: it never reaches the caller, and an
-    /// HTTP response left open (through the retry's delay, or until collected) holds its connection. A failure of that
-    /// disposal is not the outcome of the call, which goes on.
+    /// Disposes a result that never reaches the caller: one a retry discards (an HTTP response left open through the
+    /// retry's delay holds its connection), or one an exit replaced by a failure. A failure of that disposal is not the
+    /// outcome of the call, which goes on.
     /// </summary>
     private static void DisposeDiscarded<TResult>(TResult? result)
     {

@@ -54,6 +54,51 @@ public class DiscardedResultTests
         Assert.False(served.Disposed);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_result_a_fallback_replaces_is_disposed_once_and_one_it_serves_again_is_not(bool pendingFallback)
+    {
+        static ValueTask<Reply> Degraded(FallbackArguments<Reply> arguments, bool pending) =>
+            pending ? DegradedLater() : new ValueTask<Reply>(new Reply(200));
+
+        static async ValueTask<Reply> DegradedLater()
+        {
+            await Task.Yield();
+            return new Reply(200);
+        }
+
+        var replacing = new ResiliencePipelineBuilder<Reply>()
+            .AddFallback(new FallbackOptions<Reply> { Levels = { new FallbackLevel<Reply>("degraded", a => Degraded(a, pendingFallback)) } }, static o => o.Result is { Status: 503 })
+            .Build();
+        var servingItAgain = new ResiliencePipelineBuilder<Reply>()
+            .AddFallback(new FallbackOptions<Reply> { Levels = { FallbackLevel<Reply>.FromFactory("same", a => a.Failure.Result!) } }, static o => o.Result is { Status: 503 })
+            .Build();
+        var failed = new Reply(503);
+        var kept = new Reply(503);
+
+        var served = await replacing.ExecuteAsync(_ => new ValueTask<Reply>(failed));
+        var servedAgain = await servingItAgain.ExecuteAsync(_ => new ValueTask<Reply>(kept));
+
+        Assert.Equal((200, 0, 1), (served.Status, served.Disposals, failed.Disposals));
+        Assert.Same(kept, servedAgain);
+        Assert.Equal(0, kept.Disposals);
+    }
+
+    [Fact]
+    public void A_result_an_exit_replaces_by_a_failure_is_disposed()
+    {
+        var pipeline = new ResiliencePipelineBuilder<Reply>()
+            .AddStrategy(new FailingHandledResults(), static o => o.Result is { Status: 503 })
+            .Build();
+        var reply = new Reply(503);
+
+        var outcome = pipeline.ExecuteOutcome(static (reply, _) => reply, reply);
+
+        Assert.Equal("refused", outcome.Exception!.Message);
+        Assert.Equal(1, reply.Disposals);
+    }
+
     private static async Task WaitUntil(Func<bool> condition)
     {
         for (var i = 0; i < 1000 && !condition(); i++)
@@ -68,15 +113,24 @@ public class DiscardedResultTests
     {
         public int Status { get; } = status;
 
-        public bool Disposed { get; private set; }
+        public bool Disposed => Disposals > 0;
+
+        public int Disposals { get; private set; }
 
         public void Dispose()
         {
-            Disposed = true;
+            Disposals++;
             if (throwOnDispose)
             {
                 throw new InvalidOperationException("dispose failed");
             }
         }
+    }
+
+    /// <summary>Turns a handled result into a failure, as a strategy of one's own may.</summary>
+    private sealed class FailingHandledResults() : ResilienceStrategy("failing")
+    {
+        protected internal override ExitAction Exit(ref StrategyContext context, in ExitOutcome outcome) =>
+            outcome.IsHandled ? ExitAction.Fail(new InvalidOperationException("refused")) : ExitAction.Continue;
     }
 }

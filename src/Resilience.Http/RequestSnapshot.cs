@@ -1,0 +1,117 @@
+using System.Buffers;
+using System.Net.Http.Headers;
+using System.Runtime.CompilerServices;
+
+namespace Resilience.Http;
+
+/// <summary>
+/// A request as it stood before its first attempt: what a repeated attempt is copied from, since inner handlers may
+/// have changed the original (added a header, set an option, followed a redirect) while sending it.
+/// </summary>
+/// <remarks>
+/// Taking it allocates nothing of its own once the pools are warm: the scalars are fields, the headers and options go
+/// into pooled arrays, and options a request never had are not created. Header values held as strings are taken as
+/// they are; a typed value (an Accept added as a MediaTypeWithQualityHeaderValue) is turned into its string, as the
+/// transport does when it writes it. Only a repeated attempt builds a message.
+/// </remarks>
+internal struct RequestSnapshot
+{
+    private HttpMethod _method;
+    private Uri? _requestUri;
+    private Version _version;
+    private HttpVersionPolicy _versionPolicy;
+    private HttpContent? _content;
+    private KeyValuePair<string, HeaderStringValues>[]? _headers;
+    private int _headerCount;
+    private KeyValuePair<string, object?>[]? _options;
+    private int _optionCount;
+
+    public RequestSnapshot(HttpRequestMessage request)
+    {
+        _method = request.Method;
+        _requestUri = request.RequestUri;
+        _version = request.Version;
+        _versionPolicy = request.VersionPolicy;
+        _content = request.Content;
+
+        var headers = request.Headers.NonValidated;
+        if (headers.Count > 0)
+        {
+            _headers = ArrayPool<KeyValuePair<string, HeaderStringValues>>.Shared.Rent(headers.Count);
+            foreach (var header in headers)
+            {
+                _headers[_headerCount++] = header;
+            }
+        }
+
+        // CopyTo, not foreach: the options' enumerator is an interface's, boxed on each call.
+        if (ExistingOptions(request) is ICollection<KeyValuePair<string, object?>> { Count: > 0 } options)
+        {
+            _optionCount = options.Count;
+            _options = ArrayPool<KeyValuePair<string, object?>>.Shared.Rent(_optionCount);
+            options.CopyTo(_options, 0);
+        }
+    }
+
+    /// <summary>
+    /// Builds a fresh request for a repeated attempt: method, URI, version and its policy, headers and options as they
+    /// were; the content object is shared, so buffered content is read again.
+    /// </summary>
+    public readonly HttpRequestMessage CreateRequest()
+    {
+        var copy = new HttpRequestMessage(_method, _requestUri) { Version = _version, VersionPolicy = _versionPolicy, Content = _content };
+        for (var i = 0; i < _headerCount; i++)
+        {
+            copy.Headers.TryAddWithoutValidation(_headers![i].Key, _headers[i].Value);
+        }
+
+        IDictionary<string, object?> options = copy.Options;
+        for (var i = 0; i < _optionCount; i++)
+        {
+            options[_options![i].Key] = _options[i].Value;
+        }
+
+        return copy;
+    }
+
+    // Reading HttpRequestMessage.Options creates them, a dictionary, and most requests have none: the field is read
+    // instead, where the runtime has it (a runtime without it throws MissingFieldException, once, and the property is
+    // read from then on).
+    [UnsafeAccessor(UnsafeAccessorKind.Field, Name = "_options")]
+    private static extern ref HttpRequestOptions? OptionsField(HttpRequestMessage request);
+
+    private static bool s_optionsFieldMissing;
+
+    private static HttpRequestOptions? ExistingOptions(HttpRequestMessage request)
+    {
+        if (!Volatile.Read(ref s_optionsFieldMissing))
+        {
+            try
+            {
+                return OptionsField(request);
+            }
+            catch (MissingFieldException)
+            {
+                Volatile.Write(ref s_optionsFieldMissing, true);
+            }
+        }
+
+        return request.Options;
+    }
+
+    /// <summary>Returns the pooled arrays; the snapshot is empty afterwards.</summary>
+    public void Release()
+    {
+        if (_headers is { } headers)
+        {
+            ArrayPool<KeyValuePair<string, HeaderStringValues>>.Shared.Return(headers, clearArray: true);
+        }
+
+        if (_options is { } options)
+        {
+            ArrayPool<KeyValuePair<string, object?>>.Shared.Return(options, clearArray: true);
+        }
+
+        this = default;
+    }
+}
