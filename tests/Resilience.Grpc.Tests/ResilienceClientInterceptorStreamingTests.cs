@@ -293,4 +293,41 @@ public sealed class ResilienceClientInterceptorStreamingTests
         Assert.Equal(1, AvailablePermits(limiter));
         Assert.Equal(1, server.StreamCalls);
     }
+
+    [Fact]
+    public async Task A_stream_ended_by_its_deadline_or_by_a_status_about_the_request_is_neither_a_success_nor_a_failure()
+    {
+        await using var server = await GrpcTestServer.StartAsync(
+            (request, _, _) => Task.FromResult(request),
+            streamEnd: async (context, _) =>
+            {
+                // A stream with a deadline is held open until it passes; the others end with a status about the request.
+                if (context.Deadline != DateTime.MaxValue)
+                {
+                    await Task.Delay(Timeout.InfiniteTimeSpan, context.CancellationToken);
+                }
+
+                throw GrpcTestServer.Status(StatusCode.InvalidArgument);
+            });
+        var breaker = Breaker(minimumThroughput: 100);
+        var pipeline = new ResiliencePipelineBuilder().AddCircuitBreaker(breaker, GrpcOutcomes.IsTransientFailure).Build();
+        using var channel = GrpcChannel.ForAddress(server.Address);
+        var invoker = Client(channel, pipeline);
+
+        // The deadline passes while the stream is open (or before it reached the server): gRPC ends it, as the caller asked.
+        using (var bounded = invoker.AsyncServerStreamingCall(GrpcTestServer.Streaming, null, new CallOptions(deadline: DateTime.UtcNow.AddMilliseconds(500)), "late"))
+        {
+            var exceeded = await Assert.ThrowsAsync<RpcException>(() => ReadAllAsync(bounded.ResponseStream));
+            Assert.Equal(StatusCode.DeadlineExceeded, exceeded.StatusCode);
+        }
+
+        using (var invalid = ServerStream(invoker, "invalid"))
+        {
+            Assert.Equal("invalid 0", await FirstAsync(invalid.ResponseStream));
+            var failed = await Assert.ThrowsAsync<RpcException>(() => invalid.ResponseStream.MoveNext(CancellationToken.None).WaitAsync(Bound));
+            Assert.Equal(StatusCode.InvalidArgument, failed.StatusCode);
+        }
+
+        Assert.Equal((0L, 0L), (breaker.GetSnapshot().Calls, breaker.GetSnapshot().Failures));
+    }
 }
