@@ -330,4 +330,42 @@ public sealed class ResilienceClientInterceptorStreamingTests
 
         Assert.Equal((0L, 0L), (breaker.GetSnapshot().Calls, breaker.GetSnapshot().Failures));
     }
+
+    [Fact]
+    public async Task A_duplex_stream_holds_its_permit_until_disposed_mid_stream_and_a_client_stream_until_its_response()
+    {
+        await using var server = await GrpcTestServer.StartAsync((request, _, _) => Task.FromResult(request));
+        using var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1 });
+        var pipeline = new ResiliencePipelineBuilder().AddRateLimiter(limiter).Build();
+        using var channel = GrpcChannel.ForAddress(server.Address);
+        var invoker = Client(channel, pipeline);
+
+        var chat = invoker.AsyncDuplexStreamingCall(GrpcTestServer.Duplex, null, new CallOptions());
+        await chat.RequestStream.WriteAsync("hi").WaitAsync(Bound);
+        Assert.Equal("echo hi", await FirstAsync(chat.ResponseStream));
+        Assert.Equal(0, AvailablePermits(limiter));
+
+        using (var shed = invoker.AsyncClientStreamingCall(GrpcTestServer.ClientStreaming, null, new CallOptions()))
+        {
+            var refused = await Assert.ThrowsAsync<RpcException>(() => shed.ResponseAsync.WaitAsync(Bound));
+            Assert.Equal(StatusCode.ResourceExhausted, refused.StatusCode);
+            Assert.Equal(StatusCode.ResourceExhausted, (await Assert.ThrowsAsync<RpcException>(() => shed.RequestStream.WriteAsync("a").WaitAsync(Bound))).StatusCode);
+        }
+
+        // Mid-stream: the request stream still open, the response stream not read to its end.
+        chat.Dispose();
+        await WaitForPermitsAsync(limiter, 1);
+
+        using (var collecting = invoker.AsyncClientStreamingCall(GrpcTestServer.ClientStreaming, null, new CallOptions()))
+        {
+            await collecting.RequestStream.WriteAsync("a").WaitAsync(Bound);
+            Assert.Equal(0, AvailablePermits(limiter));
+            await collecting.RequestStream.CompleteAsync().WaitAsync(Bound);
+            Assert.Equal("a", await collecting.ResponseAsync.WaitAsync(Bound));
+            Assert.Equal(1, AvailablePermits(limiter));
+        }
+
+        Assert.Equal(1, AvailablePermits(limiter));
+        Assert.Equal(2, server.StreamCalls);
+    }
 }
