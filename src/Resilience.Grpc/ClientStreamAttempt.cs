@@ -22,9 +22,18 @@ internal sealed class ClientStreamAttempt<TRequest, TResponse> : StreamAttempt<A
     public AsyncClientStreamingCall<TRequest, TResponse> Start(ResiliencePipeline pipeline)
     {
         Admit(pipeline);
+        var response = ResponseAsync();
+
+        // A caller whose write failed may give the call up without reading its response: the response's failure (a
+        // refusal, a cancellation) is observed here, so it is not reported as unobserved; an awaiting caller still sees it.
+        response.ContinueWith(
+            static task => _ = task.Exception,
+            CancellationToken.None,
+            TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
         return new(
             new AdmittedRequestStream<AsyncClientStreamingCall<TRequest, TResponse>, TRequest>(this, static call => call.RequestStream),
-            ResponseAsync(),
+            response,
             static state => ((ClientStreamAttempt<TRequest, TResponse>)state).HeadersAsync(),
             static state => ((ClientStreamAttempt<TRequest, TResponse>)state).GetStatus(),
             static state => ((ClientStreamAttempt<TRequest, TResponse>)state).GetTrailers(),

@@ -82,6 +82,13 @@ internal abstract class StreamAttempt<TCall>
             return call;
         }
 
+        // Every read, write and response of a refused call fails: each with an exception of its own, whose stack trace
+        // is its own (one instance thrown again and again would gather them all).
+        if (_notOpened is RpcException refusal)
+        {
+            throw new RpcException(refusal.Status, refusal.Trailers, refusal.Message);
+        }
+
         ExceptionDispatchInfo.Throw(_notOpened!);
         return null!;
     }

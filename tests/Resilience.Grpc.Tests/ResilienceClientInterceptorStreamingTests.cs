@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
@@ -367,5 +368,57 @@ public sealed class ResilienceClientInterceptorStreamingTests
 
         Assert.Equal(1, AvailablePermits(limiter));
         Assert.Equal(2, server.StreamCalls);
+    }
+
+    [Fact]
+    public async Task A_refused_client_stream_whose_response_is_not_read_leaves_no_unobserved_exception()
+    {
+        await using var server = await GrpcTestServer.StartAsync((request, _, _) => Task.FromResult(request));
+        var breaker = Breaker(minimumThroughput: 100);
+        breaker.Isolate();
+        var pipeline = new ResiliencePipelineBuilder().AddCircuitBreaker(breaker, GrpcOutcomes.IsTransientFailure).Build();
+        using var channel = GrpcChannel.ForAddress(server.Address);
+        var invoker = Client(channel, pipeline);
+        var unobserved = new List<Exception>();
+        void OnUnobserved(object? sender, UnobservedTaskExceptionEventArgs e)
+        {
+            // Other tests run alongside: keep only this test's refusals (an isolated circuit).
+            if (e.Exception.InnerExceptions.Any(inner => inner is RpcException { Status.DebugException: IsolatedCircuitException }))
+            {
+                lock (unobserved)
+                {
+                    unobserved.Add(e.Exception);
+                }
+            }
+        }
+
+        TaskScheduler.UnobservedTaskException += OnUnobserved;
+        try
+        {
+            for (var i = 0; i < 5; i++)
+            {
+                await WriteAndDropAsync(invoker);
+            }
+
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            GC.Collect();
+        }
+        finally
+        {
+            TaskScheduler.UnobservedTaskException -= OnUnobserved;
+        }
+
+        Assert.Empty(unobserved);
+        Assert.Equal(0, server.StreamCalls);
+
+        // The caller's write fails, and it gives up on the call without reading its response.
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        static async Task WriteAndDropAsync(CallInvoker invoker)
+        {
+            using var call = invoker.AsyncClientStreamingCall(GrpcTestServer.ClientStreaming, null, new CallOptions());
+            var refused = await Assert.ThrowsAsync<RpcException>(() => call.RequestStream.WriteAsync("a").WaitAsync(Bound));
+            Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
+        }
     }
 }
