@@ -302,13 +302,14 @@ public sealed class ResilienceClientInterceptorStreamingTests
             (request, _, _) => Task.FromResult(request),
             streamEnd: async (context, _) =>
             {
-                // A stream with a deadline is held open until it passes; the others end with a status about the request.
+                // A stream with a deadline is held open until it passes; the others end with a status about the request,
+                // or the one their caller asks for.
                 if (context.Deadline != DateTime.MaxValue)
                 {
                     await Task.Delay(Timeout.InfiniteTimeSpan, context.CancellationToken);
                 }
 
-                throw GrpcTestServer.Status(StatusCode.InvalidArgument);
+                throw GrpcTestServer.Status(context.RequestHeaders.GetValue("end") == "unavailable" ? StatusCode.Unavailable : StatusCode.InvalidArgument);
             });
         var breaker = Breaker(minimumThroughput: 100);
         var pipeline = new ResiliencePipelineBuilder().AddCircuitBreaker(breaker, GrpcOutcomes.IsTransientFailure).Build();
@@ -330,6 +331,15 @@ public sealed class ResilienceClientInterceptorStreamingTests
         }
 
         Assert.Equal((0L, 0L), (breaker.GetSnapshot().Calls, breaker.GetSnapshot().Failures));
+
+        // The same breaker counts a stream that ends with a failure of the dependency.
+        using (var unavailable = invoker.AsyncServerStreamingCall(GrpcTestServer.Streaming, null, new CallOptions(headers: new Metadata { { "end", "unavailable" } }), "down"))
+        {
+            var failed = await Assert.ThrowsAsync<RpcException>(() => ReadAllAsync(unavailable.ResponseStream));
+            Assert.Equal(StatusCode.Unavailable, failed.StatusCode);
+        }
+
+        Assert.Equal((1L, 1L), (breaker.GetSnapshot().Calls, breaker.GetSnapshot().Failures));
     }
 
     [Fact]
