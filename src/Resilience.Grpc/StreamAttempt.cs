@@ -137,14 +137,25 @@ internal abstract class StreamAttempt<TCall>
 
     private async Task RunAsync(ResiliencePipeline pipeline)
     {
-        var outcome = await pipeline
-            .ExecuteSingleAttemptOutcomeAsync(static (attempt, token) => attempt.OpenAndWatch(token), this, _callerToken)
-            .ConfigureAwait(false);
+        Exception? failure;
+        try
+        {
+            var outcome = await pipeline
+                .ExecuteSingleAttemptOutcomeAsync(static (attempt, token) => attempt.OpenAndWatch(token), this, _callerToken)
+                .ConfigureAwait(false);
+            failure = outcome.IsSuccess ? null : outcome.Exception;
+        }
+        catch (Exception exception)
+        {
+            // A strategy's hook threw (its own fault, not the call's outcome): reads and writes must not wait for ever.
+            failure = exception;
+        }
+
         if (Call is null)
         {
             // Never opened: the refusal as gRPC callers expect it (a status), the caller's cancellation as Cancelled.
-            var exception = outcome.Exception!;
-            _notOpened = GrpcOutcomes.EndedByCaller(exception, _callerToken, deadline: null, _callerToken) ?? GrpcOutcomes.ToRpcException(exception);
+            failure ??= new InvalidOperationException("The pipeline completed the call without opening it.");
+            _notOpened = GrpcOutcomes.EndedByCaller(failure, _callerToken, deadline: null, _callerToken) ?? GrpcOutcomes.ToRpcException(failure);
         }
 
         ReleaseCancellation(cancel: false);

@@ -431,4 +431,28 @@ public sealed class ResilienceClientInterceptorStreamingTests
             Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
         }
     }
+
+    [Fact]
+    public async Task A_strategy_that_throws_on_entry_fails_the_streams_reads_and_writes_instead_of_leaving_them_waiting()
+    {
+        await using var server = await GrpcTestServer.StartAsync((request, _, _) => Task.FromResult(request));
+        var pipeline = new ResiliencePipelineBuilder().AddStrategy(new ThrowingOnEntry(), static _ => true).Build();
+        using var channel = GrpcChannel.ForAddress(server.Address);
+        var invoker = Client(channel, pipeline);
+
+        using var stream = ServerStream(invoker);
+        var failed = await Assert.ThrowsAsync<InvalidOperationException>(() => stream.ResponseStream.MoveNext(CancellationToken.None).WaitAsync(Bound));
+        Assert.Equal(ThrowingOnEntry.Message, failed.Message);
+        using var chat = invoker.AsyncDuplexStreamingCall(GrpcTestServer.Duplex, null, new CallOptions());
+        Assert.Equal(ThrowingOnEntry.Message, (await Assert.ThrowsAsync<InvalidOperationException>(() => chat.RequestStream.WriteAsync("a").WaitAsync(Bound))).Message);
+        Assert.Equal(0, server.StreamCalls);
+    }
+
+    /// <summary>A faulty strategy of a user's own: its entry throws.</summary>
+    private sealed class ThrowingOnEntry() : ResilienceStrategy("throwing")
+    {
+        public const string Message = "the strategy is broken";
+
+        protected override Entry Enter(ref StrategyContext context) => throw new InvalidOperationException(Message);
+    }
 }
