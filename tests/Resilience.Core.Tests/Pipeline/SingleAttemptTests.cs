@@ -1,4 +1,6 @@
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Time.Testing;
+using Resilience.Telemetry;
 
 namespace Resilience.Tests.Pipeline;
 
@@ -116,5 +118,33 @@ public class SingleAttemptTests
         Assert.True(refused.IsRejected);
         Assert.Equal(RejectionReason.IsolatedCircuit, refused.Rejection.Reason);
         Assert.Equal(0, invocations);
+    }
+
+    [Fact]
+    public async Task An_instrumented_pipeline_counts_a_single_attempt_once_and_its_quiet_form_still_admits_and_records()
+    {
+        using var telemetry = new ResilienceTelemetry();
+        var breaker = Breaker();
+        var pipeline = new ResiliencePipelineBuilder { Name = "streams" }
+            .AddTelemetry(telemetry)
+            .AddRetry(ImmediateRetries, static _ => true)
+            .AddCircuitBreaker(breaker, static _ => true)
+            .Build();
+        var failure = new InvalidOperationException("the stream broke");
+
+        // Nobody listens yet: the engine runs the view's quiet form, without its telemetry strategy.
+        var quiet = await pipeline.ExecuteSingleAttemptOutcomeAsync<string, int>((_, _) => ValueTask.FromException<string>(failure), 0);
+        Assert.Same(failure, quiet.Exception);
+        Assert.Equal((1L, 1L), (breaker.GetSnapshot().Calls, breaker.GetSnapshot().Failures));
+
+        using var calls = new MetricCollector<long>(telemetry.Meter, "resilience.pipeline.calls");
+        var invocations = 0;
+        var recorded = await pipeline.ExecuteSingleAttemptOutcomeAsync<string, int>((_, _) => { invocations++; return ValueTask.FromException<string>(failure); }, 0);
+
+        Assert.Same(failure, recorded.Exception);
+        Assert.Equal(1, invocations);
+        Assert.Equal((2L, 2L), (breaker.GetSnapshot().Calls, breaker.GetSnapshot().Failures));
+        var measurement = Assert.Single(calls.GetMeasurementSnapshot());
+        Assert.Equal((1L, "failure", "streams"), (measurement.Value, (string)measurement.Tags["outcome"]!, (string)measurement.Tags["pipeline"]!));
     }
 }
