@@ -4,8 +4,9 @@ using Grpc.Core.Interceptors;
 namespace Resilience.Grpc;
 
 /// <summary>
-/// A client interceptor that runs unary calls through a resilience pipeline: each attempt is a call on the channel,
-/// judged by the pipeline's predicates (see <see cref="GrpcOutcomes.IsTransientFailure"/>).
+/// A client interceptor that runs calls through a resilience pipeline: each attempt of a unary call is a call on the
+/// channel, judged by the pipeline's predicates (see <see cref="GrpcOutcomes.IsTransientFailure"/>); a streaming call is
+/// one attempt, admitted by the pipeline's breakers and limiters and judged by its final status.
 /// </summary>
 /// <remarks>
 /// The interceptor only translates. The pipeline's token becomes each attempt's cancellation token; the call's deadline
@@ -13,13 +14,18 @@ namespace Resilience.Grpc;
 /// not retried, never counted as a failure); a refusal (an open circuit, no permit, a timeout) reaches the caller as an
 /// <see cref="RpcException"/> with the status <see cref="GrpcOutcomes.StatusOf"/> gives and the pipeline's exception as
 /// <see cref="Status.DebugException"/>; a cancelled call stays <see cref="StatusCode.Cancelled"/> and is never counted as a
-/// failure. Streaming calls pass through untouched: a stream is not an attempt that can be judged and repeated as a whole.
+/// failure. A streaming call (server, client or duplex) runs as a single attempt
+/// (<see cref="ResiliencePipeline.ExecuteSingleAttemptOutcomeAsync{TResult, TState}"/>): a refusal ends it before it
+/// leaves the client, with the status above; an admitted stream holds its permits until it ends (its response stream
+/// read to its end or failed, a client stream's response, the caller's cancellation or disposal) and its final status is
+/// judged once. Retries, timeouts and fallbacks stand aside: a stream cannot be sent again, and its life is bounded by
+/// its deadline, not by a per-attempt timeout.
 /// </remarks>
 public sealed class ResilienceClientInterceptor : Interceptor
 {
     private readonly Func<IMethod, ResiliencePipeline?> _pipelineOf;
 
-    /// <summary>Initializes an interceptor that runs every unary call through <paramref name="pipeline"/>.</summary>
+    /// <summary>Initializes an interceptor that runs every call through <paramref name="pipeline"/>.</summary>
     /// <param name="pipeline">The pipeline; it may be shared.</param>
     public ResilienceClientInterceptor(ResiliencePipeline pipeline)
     {
@@ -43,6 +49,36 @@ public sealed class ResilienceClientInterceptor : Interceptor
         return _pipelineOf(context.Method) is { } pipeline
             ? new UnaryAttempts<TRequest, TResponse>(request, context, continuation).Start(pipeline)
             : continuation(request, context);
+    }
+
+    /// <inheritdoc />
+    public override AsyncServerStreamingCall<TResponse> AsyncServerStreamingCall<TRequest, TResponse>(
+        TRequest request, ClientInterceptorContext<TRequest, TResponse> context, AsyncServerStreamingCallContinuation<TRequest, TResponse> continuation)
+    {
+        ArgumentNullException.ThrowIfNull(continuation);
+        return _pipelineOf(context.Method) is { } pipeline
+            ? new ServerStreamAttempt<TRequest, TResponse>(request, context, continuation).Start(pipeline)
+            : continuation(request, context);
+    }
+
+    /// <inheritdoc />
+    public override AsyncClientStreamingCall<TRequest, TResponse> AsyncClientStreamingCall<TRequest, TResponse>(
+        ClientInterceptorContext<TRequest, TResponse> context, AsyncClientStreamingCallContinuation<TRequest, TResponse> continuation)
+    {
+        ArgumentNullException.ThrowIfNull(continuation);
+        return _pipelineOf(context.Method) is { } pipeline
+            ? new ClientStreamAttempt<TRequest, TResponse>(context, continuation).Start(pipeline)
+            : continuation(context);
+    }
+
+    /// <inheritdoc />
+    public override AsyncDuplexStreamingCall<TRequest, TResponse> AsyncDuplexStreamingCall<TRequest, TResponse>(
+        ClientInterceptorContext<TRequest, TResponse> context, AsyncDuplexStreamingCallContinuation<TRequest, TResponse> continuation)
+    {
+        ArgumentNullException.ThrowIfNull(continuation);
+        return _pipelineOf(context.Method) is { } pipeline
+            ? new DuplexStreamAttempt<TRequest, TResponse>(context, continuation).Start(pipeline)
+            : continuation(context);
     }
 
     /// <inheritdoc />

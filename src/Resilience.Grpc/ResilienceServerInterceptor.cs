@@ -13,7 +13,8 @@ namespace Resilience.Grpc;
 /// The handler runs with its own <see cref="ServerCallContext"/>: the pipeline's token cannot replace the call's, so a
 /// timeout strategy here reports a timeout but cannot cancel the handler (use the call's deadline for that). The client's
 /// cancellation is the pipeline's caller token: it is never counted as a failure. Every kind of call is admitted through
-/// the pipeline; a streaming call holds its permit until its handler returns.
+/// the pipeline; a streaming call holds its permit until its handler returns, and runs once: a retry, a timeout or a
+/// fallback of the pipeline stands aside for it (see <see cref="ResiliencePipeline.ExecuteSingleAttemptOutcomeAsync{TResult, TState}"/>).
 /// </remarks>
 public sealed class ResilienceServerInterceptor : Interceptor
 {
@@ -39,7 +40,7 @@ public sealed class ResilienceServerInterceptor : Interceptor
     public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
     {
         ArgumentNullException.ThrowIfNull(continuation);
-        return RunAsync(context, static call => call.continuation(call.request, call.context), (continuation, request, context));
+        return RunAsync(context, static call => call.continuation(call.request, call.context), (continuation, request, context), stream: false);
     }
 
     /// <inheritdoc />
@@ -47,7 +48,7 @@ public sealed class ResilienceServerInterceptor : Interceptor
         IAsyncStreamReader<TRequest> requestStream, ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation)
     {
         ArgumentNullException.ThrowIfNull(continuation);
-        return RunAsync(context, static call => call.continuation(call.requestStream, call.context), (continuation, requestStream, context));
+        return RunAsync(context, static call => call.continuation(call.requestStream, call.context), (continuation, requestStream, context), stream: true);
     }
 
     /// <inheritdoc />
@@ -62,7 +63,8 @@ public sealed class ResilienceServerInterceptor : Interceptor
                 await call.continuation(call.request, call.responseStream, call.context).ConfigureAwait(false);
                 return true;
             },
-            (continuation, request, responseStream, context));
+            (continuation, request, responseStream, context),
+            stream: true);
     }
 
     /// <inheritdoc />
@@ -77,11 +79,16 @@ public sealed class ResilienceServerInterceptor : Interceptor
                 await call.continuation(call.requestStream, call.responseStream, call.context).ConfigureAwait(false);
                 return true;
             },
-            (continuation, requestStream, responseStream, context));
+            (continuation, requestStream, responseStream, context),
+            stream: true);
     }
 
-    /// <summary>Admits the call through the method's pipeline, if any, and runs its handler (static, with the call as state: no closure per call).</summary>
-    private async Task<T> RunAsync<TCall, T>(ServerCallContext context, Func<TCall, Task<T>> handler, TCall call)
+    /// <summary>
+    /// Admits the call through the method's pipeline, if any, and runs its handler (static, with the call as state: no
+    /// closure per call). A streaming handler is one attempt: it cannot run again on a request stream already read and a
+    /// response stream already written, so only the pipeline's admission and recording strategies act on it.
+    /// </summary>
+    private async Task<T> RunAsync<TCall, T>(ServerCallContext context, Func<TCall, Task<T>> handler, TCall call, bool stream)
     {
         ArgumentNullException.ThrowIfNull(context);
         if (_pipelineOf(context.Method) is not { } pipeline)
@@ -89,9 +96,13 @@ public sealed class ResilienceServerInterceptor : Interceptor
             return await handler(call).ConfigureAwait(false);
         }
 
-        var outcome = await pipeline
-            .ExecuteOutcomeAsync(static (state, _) => new ValueTask<T>(state.handler(state.call)), (handler, call), context.CancellationToken)
-            .ConfigureAwait(false);
+        var outcome = stream
+            ? await pipeline
+                .ExecuteSingleAttemptOutcomeAsync(static (state, _) => new ValueTask<T>(state.handler(state.call)), (handler, call), context.CancellationToken)
+                .ConfigureAwait(false)
+            : await pipeline
+                .ExecuteOutcomeAsync(static (state, _) => new ValueTask<T>(state.handler(state.call)), (handler, call), context.CancellationToken)
+                .ConfigureAwait(false);
 
         // A refusal becomes an RpcException whose trailers (the pushback) the server sends with the status.
         return GrpcOutcomes.ResultOrThrow(in outcome);

@@ -14,9 +14,10 @@ using Microsoft.Extensions.Logging;
 namespace Resilience.Grpc.Tests;
 
 /// <summary>
-/// A real Kestrel gRPC server (HTTP/2 without TLS) on 127.0.0.1 and an ephemeral port, serving one unary and one
-/// server-streaming method of strings. Each unary call is answered by a function of the call's number (1 for the
-/// first), so a test scripts faults: a status, a delay, a reset stream. No generated code: the methods are declared by hand.
+/// A real Kestrel gRPC server (HTTP/2 without TLS) on 127.0.0.1 and an ephemeral port, serving a unary method and one
+/// method of each streaming kind, of strings. Each unary call is answered by a function of the call's number (1 for the
+/// first), so a test scripts faults: a status, a delay, a reset stream. Each streaming call (numbered apart from unary
+/// ones) runs until a scripted end (see <see cref="StartAsync"/>). No generated code: the methods are declared by hand.
 /// </summary>
 internal sealed class GrpcTestServer : IAsyncDisposable
 {
@@ -25,6 +26,10 @@ internal sealed class GrpcTestServer : IAsyncDisposable
     public static readonly Method<string, string> Unary = new(MethodType.Unary, "test.Echo", "Call", Utf8, Utf8);
 
     public static readonly Method<string, string> Streaming = new(MethodType.ServerStreaming, "test.Echo", "Stream", Utf8, Utf8);
+
+    public static readonly Method<string, string> ClientStreaming = new(MethodType.ClientStreaming, "test.Echo", "Collect", Utf8, Utf8);
+
+    public static readonly Method<string, string> Duplex = new(MethodType.DuplexStreaming, "test.Echo", "Chat", Utf8, Utf8);
 
     private readonly WebApplication _app;
     private readonly Responder _responder;
@@ -44,13 +49,25 @@ internal sealed class GrpcTestServer : IAsyncDisposable
     /// <summary>Waits until one more unary call has reached the service (each arrival is counted once).</summary>
     public Task WaitForCallAsync() => _responder.Arrivals.WaitAsync();
 
-    public static async Task<GrpcTestServer> StartAsync(Func<string, ServerCallContext, int, Task<string>> respond, Action<GrpcServiceOptions>? configure = null)
+    /// <summary>Gets how many streaming calls (of any kind) reached the service (past any server interceptor).</summary>
+    public int StreamCalls => _responder.StreamCalls;
+
+    /// <summary>Starts a server.</summary>
+    /// <param name="respond">Answers unary call number n.</param>
+    /// <param name="configure">Configures the gRPC service (a server interceptor).</param>
+    /// <param name="streamEnd">
+    /// Ends streaming call number n: awaited after a server stream's first message (its last two follow), after a client
+    /// stream's last request (its response follows: the requests joined), and after a duplex stream's last request (each
+    /// was echoed as it came); a status it throws ends the call. None: every stream ends at once, with OK.
+    /// </param>
+    public static async Task<GrpcTestServer> StartAsync(
+        Func<string, ServerCallContext, int, Task<string>> respond, Action<GrpcServiceOptions>? configure = null, Func<ServerCallContext, int, Task>? streamEnd = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.UseKestrel(options => options.Listen(IPAddress.Loopback, 0, listen => listen.Protocols = HttpProtocols.Http2));
         builder.Services.AddGrpc(options => configure?.Invoke(options));
-        var responder = new Responder(respond);
+        var responder = new Responder(respond, streamEnd ?? ((_, _) => Task.CompletedTask));
         builder.Services.AddSingleton(responder);
         builder.Services.AddSingleton<IServiceMethodProvider<EchoService>, EchoMethods>();
         var app = builder.Build();
@@ -87,11 +104,16 @@ internal sealed class GrpcTestServer : IAsyncDisposable
     {
     }
 
-    internal sealed class Responder(Func<string, ServerCallContext, int, Task<string>> respond)
+    internal sealed class Responder(Func<string, ServerCallContext, int, Task<string>> respond, Func<ServerCallContext, int, Task> streamEnd)
     {
         private int _calls;
+        private int _streamCalls;
 
         public int Calls => Volatile.Read(ref _calls);
+
+        public int StreamCalls => Volatile.Read(ref _streamCalls);
+
+        public Task EndStreamAsync(ServerCallContext context) => streamEnd(context, Interlocked.Increment(ref _streamCalls));
 
         public SemaphoreSlim Arrivals { get; } = new(0);
 
@@ -110,10 +132,36 @@ internal sealed class GrpcTestServer : IAsyncDisposable
             context.AddUnaryMethod(Unary, [], (_, request, callContext) => responder.RespondAsync(request, callContext));
             context.AddServerStreamingMethod(Streaming, [], async (_, request, writer, callContext) =>
             {
-                for (var i = 0; i < 3; i++)
+                // Counted before the first message: a client that has read it knows the call has arrived.
+                var end = responder.EndStreamAsync(callContext);
+                await writer.WriteAsync($"{request} 0");
+                await end;
+                for (var i = 1; i < 3; i++)
                 {
                     await writer.WriteAsync($"{request} {i}");
                 }
+            });
+            context.AddClientStreamingMethod(ClientStreaming, [], async (_, requests, callContext) =>
+            {
+                var end = responder.EndStreamAsync(callContext);
+                var received = new List<string>();
+                await foreach (var request in requests.ReadAllAsync(callContext.CancellationToken))
+                {
+                    received.Add(request);
+                }
+
+                await end;
+                return string.Join(",", received);
+            });
+            context.AddDuplexStreamingMethod(Duplex, [], async (_, requests, writer, callContext) =>
+            {
+                var end = responder.EndStreamAsync(callContext);
+                await foreach (var request in requests.ReadAllAsync(callContext.CancellationToken))
+                {
+                    await writer.WriteAsync($"echo {request}");
+                }
+
+                await end;
             });
         }
     }

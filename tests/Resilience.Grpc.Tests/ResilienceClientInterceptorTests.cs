@@ -447,7 +447,7 @@ public sealed class ResilienceClientInterceptorTests
     }
 
     [Fact]
-    public async Task Methods_without_a_pipeline_and_streaming_calls_pass_through()
+    public async Task Methods_without_a_pipeline_pass_through_unary_and_streaming_alike()
     {
         await using var server = await GrpcTestServer.StartAsync((_, _, _) => throw GrpcTestServer.Status(StatusCode.Unavailable));
         var breaker = new CircuitBreaker(Breaker(minimumThroughput: 1));

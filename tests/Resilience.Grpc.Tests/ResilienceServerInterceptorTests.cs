@@ -75,4 +75,42 @@ public sealed class ResilienceServerInterceptorTests
         Assert.Equal(StatusCode.NotFound, failed.StatusCode);
         Assert.Equal(4, ((InFlightLimiter)((RateLimiterStrategy)pipeline.Strategies[0]).Limiter).GetStatistics()!.CurrentAvailablePermits);
     }
+
+    [Fact]
+    public async Task A_streaming_handler_runs_once_and_holds_its_permit_even_when_the_pipeline_retries()
+    {
+        // A retry would run the handler again on a request stream already read and a response stream already written.
+        var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1 });
+        var pipeline = new ResiliencePipelineBuilder()
+            .AddRetry(new RetryOptions { MaxRetryAttempts = 3, Delay = TimeSpan.Zero, UseJitter = false }, GrpcOutcomes.IsTransientFailure)
+            .AddRateLimiter(limiter)
+            .Build();
+        await using var server = await GrpcTestServer.StartAsync(
+            (request, _, _) => Task.FromResult(request),
+            options => options.Interceptors.Add<ResilienceServerInterceptor>(pipeline),
+            streamEnd: (_, _) => Task.FromException(GrpcTestServer.Status(StatusCode.Unavailable)));
+        using var channel = GrpcChannel.ForAddress(server.Address);
+        var invoker = channel.CreateCallInvoker();
+        var bound = TimeSpan.FromSeconds(30);
+
+        using var stream = invoker.AsyncServerStreamingCall(GrpcTestServer.Streaming, null, new CallOptions(), "once");
+        var items = new List<string>();
+        var failed = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            while (await stream.ResponseStream.MoveNext(CancellationToken.None).WaitAsync(bound))
+            {
+                items.Add(stream.ResponseStream.Current);
+            }
+        });
+        Assert.Equal(StatusCode.Unavailable, failed.StatusCode);
+        Assert.Equal(["once 0"], items);
+        Assert.Equal(1, server.StreamCalls);
+
+        using var collecting = invoker.AsyncClientStreamingCall(GrpcTestServer.ClientStreaming, null, new CallOptions());
+        await collecting.RequestStream.WriteAsync("a").WaitAsync(bound);
+        await collecting.RequestStream.CompleteAsync().WaitAsync(bound);
+        Assert.Equal(StatusCode.Unavailable, (await Assert.ThrowsAsync<RpcException>(() => collecting.ResponseAsync.WaitAsync(bound))).StatusCode);
+        Assert.Equal(2, server.StreamCalls);
+        Assert.Equal(1, limiter.GetStatistics()!.CurrentAvailablePermits);
+    }
 }

@@ -36,6 +36,9 @@ public sealed class FallbackStrategy<T> : ResilienceStrategy
         ObservesResults = _levels.Any(level => level.Recorder is not null);
     }
 
+    /// <inheritdoc />
+    internal override bool ShapesAttempts => true;
+
     /// <summary>Gets the levels, in the order they are tried.</summary>
     public IReadOnlyList<FallbackLevel<T>> Levels => _levels;
 

@@ -5,24 +5,33 @@ namespace Resilience;
 /// <summary>What a built pipeline holds: its strategies and, per strategy, the predicate that judges outcomes.</summary>
 internal sealed class PipelineCore
 {
+    private PipelineCore? _singleAttempt;
+
     public PipelineCore(
         string? name, TimeProvider timeProvider, ResilienceStrategy[] strategies, Delegate?[] predicates, bool typedPredicates, TelemetryStrategy? telemetry = null, Delegate? retryAfterHint = null)
-        : this(name, timeProvider, strategies, predicates, typedPredicates, telemetry, retryAfterHint, quiet: null)
+        : this(name, timeProvider, strategies, predicates, typedPredicates, telemetry, retryAfterHint, isSingleAttempt: false)
+    {
+    }
+
+    private PipelineCore(
+        string? name, TimeProvider timeProvider, ResilienceStrategy[] strategies, Delegate?[] predicates, bool typedPredicates, TelemetryStrategy? telemetry, Delegate? retryAfterHint, bool isSingleAttempt)
+        : this(name, timeProvider, strategies, predicates, typedPredicates, telemetry, retryAfterHint, quiet: null, isSingleAttempt)
     {
         if (telemetry is not null)
         {
             // The same pipeline without its telemetry strategy (always outermost), run while nobody listens to call
             // counts or durations: telemetry then costs one check per call instead of a strategy's pass.
-            Quiet = new PipelineCore(name, timeProvider, strategies[1..], predicates[1..], typedPredicates, telemetry, retryAfterHint, quiet: null);
+            Quiet = new PipelineCore(name, timeProvider, strategies[1..], predicates[1..], typedPredicates, telemetry, retryAfterHint, quiet: null, isSingleAttempt);
         }
     }
 
     private PipelineCore(
-        string? name, TimeProvider timeProvider, ResilienceStrategy[] strategies, Delegate?[] predicates, bool typedPredicates, TelemetryStrategy? telemetry, Delegate? retryAfterHint, PipelineCore? quiet)
+        string? name, TimeProvider timeProvider, ResilienceStrategy[] strategies, Delegate?[] predicates, bool typedPredicates, TelemetryStrategy? telemetry, Delegate? retryAfterHint, PipelineCore? quiet, bool isSingleAttempt)
     {
         RetryAfterHint = retryAfterHint;
         Telemetry = telemetry;
         Quiet = quiet;
+        IsSingleAttempt = isSingleAttempt;
         Name = name;
         TimeProvider = timeProvider;
         Strategies = strategies;
@@ -57,4 +66,36 @@ internal sealed class PipelineCore
     /// reads the retry-after hint of a handled failure.
     /// </summary>
     public Delegate? RetryAfterHint { get; }
+
+    /// <summary>
+    /// Gets whether this is a single-attempt view (<see cref="SingleAttempt"/>): the engine then takes no retry and no
+    /// fallback, even one a strategy of the caller's own asks for.
+    /// </summary>
+    public bool IsSingleAttempt { get; }
+
+    /// <summary>
+    /// Gets this pipeline as it runs a call that is one attempt by nature (a stream): without the strategies that repeat,
+    /// bound or replace attempts (<see cref="ResilienceStrategy.ShapesAttempts"/>), each kept strategy with its predicate.
+    /// Built on first use and kept: a reloaded pipeline gets a new core, and with it a new view.
+    /// </summary>
+    public PipelineCore SingleAttempt => Volatile.Read(ref _singleAttempt) ?? CreateSingleAttempt();
+
+    private PipelineCore CreateSingleAttempt()
+    {
+        var kept = Enumerable.Range(0, Strategies.Length).Where(index => !Strategies[index].ShapesAttempts).ToArray();
+
+        // The telemetry strategy shapes no attempt: it stays outermost, as the quiet core expects.
+        var view = new PipelineCore(
+            Name,
+            TimeProvider,
+            Array.ConvertAll(kept, index => Strategies[index]),
+            Array.ConvertAll(kept, index => Predicates[index]),
+            TypedPredicates,
+            Telemetry,
+            RetryAfterHint,
+            isSingleAttempt: true);
+
+        // Two racing first calls build equal views: either may be kept.
+        return Interlocked.CompareExchange(ref _singleAttempt, view, null) ?? view;
+    }
 }

@@ -612,6 +612,11 @@ internal static class PipelineEngine
                 run.Outcome = new Outcome<TResult>(action.Exception!);
                 break;
 
+            case ExitActionKind.Retry when run.Frame.Pipeline.IsSingleAttempt:
+            case ExitActionKind.Fallback when run.Frame.Pipeline.IsSingleAttempt:
+                // A call that is one attempt (a stream) can be neither repeated nor replaced: its outcome passes on.
+                break;
+
             case ExitActionKind.Retry:
                 DisposeDiscarded(run.Outcome.Result);
 

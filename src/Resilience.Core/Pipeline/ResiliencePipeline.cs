@@ -106,6 +106,34 @@ public sealed class ResiliencePipeline
             : PipelineEngine.RunAsync<TResult, TState, AsyncCallback<TState, TResult>>(_core, new(callback), state, cancellationToken);
     }
 
+    /// <summary>
+    /// Runs a call that is one attempt by nature and returns its outcome instead of throwing: a call that can be neither
+    /// repeated nor bounded as a whole once it has begun, such as a stream. Only the strategies that admit calls and
+    /// record their outcomes act on it (circuit breakers, rate and concurrency limiters, telemetry, and strategies of your
+    /// own); retries, timeouts and fallbacks stand aside, and a retry or fallback that a strategy of your own asks for is
+    /// not taken (the outcome passes on as it is).
+    /// </summary>
+    /// <remarks>
+    /// Let the callback's task complete when the call ends (a stream's last message read, its failure, the caller's
+    /// cancellation): a limiter's permit is held until then and released once, and the outcome is judged by the
+    /// pipeline's predicates as any call's (the caller's cancellation is neither a success nor a failure).
+    /// </remarks>
+    /// <typeparam name="TResult">The result type.</typeparam>
+    /// <typeparam name="TState">The state type.</typeparam>
+    /// <param name="callback">The call to protect; observe the token it receives.</param>
+    /// <param name="state">The state passed to <paramref name="callback"/>.</param>
+    /// <param name="cancellationToken">The caller's token.</param>
+    /// <returns>The outcome: a result, an exception, or a rejection (the callback was then not invoked).</returns>
+    public ValueTask<Outcome<TResult>> ExecuteSingleAttemptOutcomeAsync<TResult, TState>(
+        Func<TState, CancellationToken, ValueTask<TResult>> callback, TState state, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        var core = _core.SingleAttempt;
+        return core.Strategies.Length == 0
+            ? PipelineEngine.RunDirect<TResult, TState, AsyncCallback<TState, TResult>>(new(callback), state, cancellationToken)
+            : PipelineEngine.RunAsync<TResult, TState, AsyncCallback<TState, TResult>>(core, new(callback), state, cancellationToken);
+    }
+
     /// <summary>Runs a synchronous callback that returns a result.</summary>
     /// <typeparam name="TResult">The result type.</typeparam>
     /// <typeparam name="TState">The state type.</typeparam>

@@ -27,6 +27,9 @@ public sealed class RetryStrategy : ResilienceStrategy
         _settings = new RetrySettings(options);
     }
 
+    /// <inheritdoc />
+    internal override bool ShapesAttempts => true;
+
     /// <summary>Gets a copy of the options in force.</summary>
     public RetryOptions Options => Volatile.Read(ref _settings).Options.Clone();
 

@@ -36,6 +36,14 @@ public abstract class ResilienceStrategy
     /// </summary>
     protected internal bool ObservesResults { get; init; }
 
+    /// <summary>
+    /// Gets whether the strategy repeats, bounds or replaces attempts (a retry, a timeout, a fallback). Such a strategy
+    /// stands aside in a call that is one attempt by nature (see
+    /// <see cref="ResiliencePipeline.ExecuteSingleAttemptOutcomeAsync{TResult, TState}"/>): what it would do to an
+    /// attempt cannot be done to that call.
+    /// </summary>
+    internal virtual bool ShapesAttempts => false;
+
     /// <summary>Runs before each attempt of the inner call.</summary>
     /// <param name="context">The call as this strategy sees it.</param>
     /// <returns>

@@ -44,6 +44,9 @@ public sealed class TimeoutStrategy : ResilienceStrategy
         _clock = MonotonicClock.From(options.TimeProvider);
     }
 
+    /// <inheritdoc />
+    internal override bool ShapesAttempts => true;
+
     /// <summary>Gets the timeout in force.</summary>
     public TimeSpan Timeout => Volatile.Read(ref _options).Timeout;
 

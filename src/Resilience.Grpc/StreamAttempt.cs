@@ -1,0 +1,229 @@
+using System.Runtime.ExceptionServices;
+using Grpc.Core;
+using Grpc.Core.Interceptors;
+
+namespace Resilience.Grpc;
+
+/// <summary>
+/// One streaming client call through a pipeline, as a single attempt
+/// (<see cref="ResiliencePipeline.ExecuteSingleAttemptOutcomeAsync{TResult, TState}"/>): the pipeline admits it (a
+/// breaker, a limiter), the call on the channel is opened, and the pipeline's callback completes when the stream ends,
+/// so a limiter's permit is held for the stream's life and the breaker judges the call by its final status. The caller
+/// sees the channel's call as it is, or the refusal's status when the pipeline refused it.
+/// </summary>
+/// <typeparam name="TCall">The channel's call: <see cref="AsyncServerStreamingCall{TResponse}"/>, <see cref="AsyncClientStreamingCall{TRequest, TResponse}"/> or <see cref="AsyncDuplexStreamingCall{TRequest, TResponse}"/>.</typeparam>
+internal abstract class StreamAttempt<TCall>
+    where TCall : class
+{
+    private readonly CallOptions _options;
+
+    // Disposing the call is the caller's way to cancel it, and ending a read with its own token ends the call too.
+    private readonly CancellationTokenSource _cancellation;
+    private readonly CancellationToken _callerToken;
+
+    // Completed when the call is opened or will never be; continuations run elsewhere, never inside the pipeline's callback.
+    private readonly TaskCompletionSource _opened = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    // The pipeline's callback: completed once, when the stream ends. Its continuation is the pipeline's exits (the
+    // breaker's record, the permit's release), which then run as the stream ends, before the caller sees the end.
+    private readonly TaskCompletionSource<bool> _ended = new();
+
+    private TCall? _call;
+
+    // Why the call was never opened: a refusal's status, the caller's cancellation while it waited for admission, or
+    // the channel's failure to start it.
+    private Exception? _notOpened;
+    private Task? _run;
+    private int _disposed;
+    private int _released;
+
+    protected StreamAttempt(CallOptions options)
+    {
+        _options = options;
+        _cancellation = CancellationTokenSource.CreateLinkedTokenSource(options.CancellationToken);
+        _callerToken = _cancellation.Token;
+    }
+
+    /// <summary>Gets the call on the channel once it is opened.</summary>
+    protected TCall? Call => Volatile.Read(ref _call);
+
+    /// <summary>Opens the call on the channel with <paramref name="options"/>.</summary>
+    protected abstract TCall Open(CallOptions options);
+
+    /// <summary>Returns the call's response headers.</summary>
+    protected abstract Task<Metadata> HeadersOf(TCall call);
+
+    /// <summary>Returns the call's status.</summary>
+    protected abstract Status StatusOf(TCall call);
+
+    /// <summary>Returns the call's trailers.</summary>
+    protected abstract Metadata TrailersOf(TCall call);
+
+    /// <summary>Disposes the call.</summary>
+    protected abstract void DisposeCall(TCall call);
+
+    /// <summary>Starts admission; a refusal is known at once, a limiter's queue is waited for in the background.</summary>
+    protected void Admit(ResiliencePipeline pipeline) => _run = RunAsync(pipeline);
+
+    /// <summary>Waits until the call is opened, and returns it; throws why it was not (a refusal as its status).</summary>
+    public async ValueTask<TCall> OpenedAsync(CancellationToken cancellationToken)
+    {
+        if (!_opened.Task.IsCompleted)
+        {
+            // A read or write cancelled while the call waits for admission cancels the call, as it would an open one.
+            using var registration = cancellationToken.CanBeCanceled
+                ? cancellationToken.UnsafeRegister(static state => ((StreamAttempt<TCall>)state!).ReleaseCancellation(cancel: true), this)
+                : default;
+            await _opened.Task.ConfigureAwait(false);
+        }
+
+        if (Call is { } call)
+        {
+            return call;
+        }
+
+        // Every read, write and response of a refused call fails: each with an exception of its own, whose stack trace
+        // is its own (one instance thrown again and again would gather them all).
+        if (_notOpened is RpcException refusal)
+        {
+            throw new RpcException(refusal.Status, refusal.Trailers, refusal.Message);
+        }
+
+        ExceptionDispatchInfo.Throw(_notOpened!);
+        return null!;
+    }
+
+    /// <summary>
+    /// Ends the stream (its last message read, its failure) and waits for the pipeline to have recorded it. Only the
+    /// first end counts.
+    /// </summary>
+    /// <param name="failure">The failure the stream ended with, or <see langword="null"/> for its end with OK.</param>
+    /// <param name="cancellationToken">The token of the read or wait that saw the end: its cancellation is the caller's.</param>
+    public Task EndAsync(Exception? failure, CancellationToken cancellationToken)
+    {
+        End(failure, cancellationToken);
+        return _run ?? Task.CompletedTask;
+    }
+
+    /// <summary>The call's response headers, once it is opened; none when it never was (a refusal has no server headers).</summary>
+    protected async Task<Metadata> HeadersAsync()
+    {
+        await _opened.Task.ConfigureAwait(false);
+        return Call is { } call ? await HeadersOf(call).ConfigureAwait(false) : [];
+    }
+
+    /// <summary>The call's status, or the refusal's when the pipeline refused it.</summary>
+    protected Status GetStatus() =>
+        Call is { } call ? StatusOf(call)
+        : (_notOpened as RpcException)?.Status ?? throw new InvalidOperationException("The call has not completed.");
+
+    /// <summary>The call's trailers, or the refusal's (its retry pushback) when the pipeline refused it.</summary>
+    protected Metadata GetTrailers() =>
+        Call is { } call ? TrailersOf(call)
+        : (_notOpened as RpcException)?.Trailers ?? throw new InvalidOperationException("The call has not completed.");
+
+    /// <summary>The caller disposed the call: it is cancelled (still waiting for admission, or open) and ends as the caller's cancellation.</summary>
+    protected void Dispose()
+    {
+        Interlocked.Exchange(ref _disposed, 1);
+        ReleaseCancellation(cancel: true);
+        if (Call is { } call)
+        {
+            DisposeCall(call);
+        }
+
+        End(new OperationCanceledException("The call was disposed.", _callerToken), default);
+    }
+
+    private async Task RunAsync(ResiliencePipeline pipeline)
+    {
+        Exception? failure;
+        try
+        {
+            var outcome = await pipeline
+                .ExecuteSingleAttemptOutcomeAsync(static (attempt, token) => attempt.OpenAndWatch(token), this, _callerToken)
+                .ConfigureAwait(false);
+            failure = outcome.IsSuccess ? null : outcome.Exception;
+        }
+        catch (Exception exception)
+        {
+            // A strategy's hook threw (its own fault, not the call's outcome): reads and writes must not wait for ever.
+            failure = exception;
+        }
+
+        if (Call is null)
+        {
+            // Never opened: the refusal as gRPC callers expect it (a status), the caller's cancellation as Cancelled.
+            failure ??= new InvalidOperationException("The pipeline completed the call without opening it.");
+            _notOpened = GrpcOutcomes.EndedByCaller(failure, _callerToken, deadline: null, _callerToken) ?? GrpcOutcomes.ToRpcException(failure);
+        }
+
+        ReleaseCancellation(cancel: false);
+        _opened.TrySetResult();
+    }
+
+    /// <summary>The pipeline's callback: opens the call with the pipeline's token, and completes when the stream ends.</summary>
+    private ValueTask<bool> OpenAndWatch(CancellationToken cancellationToken)
+    {
+        var call = Open(_options.WithCancellationToken(cancellationToken));
+        Interlocked.Exchange(ref _call, call);
+
+        // Disposed while it was being admitted: the token has cancelled the call, and it is disposed here as the caller asked.
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            DisposeCall(call);
+        }
+
+        _opened.TrySetResult();
+        return new ValueTask<bool>(_ended.Task);
+    }
+
+    private void End(Exception? failure, CancellationToken cancellationToken)
+    {
+        if (failure is null)
+        {
+            _ended.TrySetResult(true);
+            return;
+        }
+
+        if (EndedByCaller(failure, cancellationToken))
+        {
+            // The pipeline tells the caller's end from a failure by its token: it must be cancelled before the outcome is judged.
+            ReleaseCancellation(cancel: true);
+            failure = new OperationCanceledException(failure.Message, failure, _callerToken);
+        }
+
+        _ended.TrySetException(failure);
+    }
+
+    /// <summary>
+    /// Whether a stream's failure is its caller's doing: a cancellation (the call's token, a read's token, disposal), or
+    /// the call's own deadline, which ends a stream as it ends a unary call: neither a success nor a failure.
+    /// </summary>
+    private bool EndedByCaller(Exception failure, CancellationToken cancellationToken)
+    {
+        var statusCode = (failure as RpcException)?.StatusCode;
+        if (failure is OperationCanceledException || statusCode == StatusCode.Cancelled)
+        {
+            return _callerToken.IsCancellationRequested || cancellationToken.IsCancellationRequested;
+        }
+
+        return statusCode == StatusCode.DeadlineExceeded && _options.Deadline is { } deadline && deadline != DateTime.MaxValue && DateTime.UtcNow >= deadline;
+    }
+
+    /// <summary>Disposes the linked source once: when the call ends, or when the caller ends it first (which cancels it).</summary>
+    private void ReleaseCancellation(bool cancel)
+    {
+        if (Interlocked.Exchange(ref _released, 1) != 0)
+        {
+            return;
+        }
+
+        if (cancel)
+        {
+            _cancellation.Cancel();
+        }
+
+        _cancellation.Dispose();
+    }
+}
