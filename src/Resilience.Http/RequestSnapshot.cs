@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Net.Http.Headers;
-using System.Runtime.CompilerServices;
 
 namespace Resilience.Http;
 
@@ -9,8 +8,8 @@ namespace Resilience.Http;
 /// have changed the original (added a header, set an option, followed a redirect) while sending it.
 /// </summary>
 /// <remarks>
-/// Taking it allocates nothing of its own once the pools are warm: the scalars are fields, the headers and options go
-/// into pooled arrays, and options a request never had are not created. Header values held as strings are taken as
+/// Taking it allocates little once the pools are warm: the scalars are fields and the headers and options go into pooled
+/// arrays (reading the options creates them when the request had none, through the public property only). Header values held as strings are taken as
 /// they are; a typed value (an Accept added as a MediaTypeWithQualityHeaderValue) is turned into its string, as the
 /// transport does when it writes it. Only a repeated attempt builds a message.
 /// </remarks>
@@ -45,7 +44,7 @@ internal struct RequestSnapshot
         }
 
         // CopyTo, not foreach: the options' enumerator is an interface's, boxed on each call.
-        if (ExistingOptions(request) is ICollection<KeyValuePair<string, object?>> { Count: > 0 } options)
+        if (request.Options is ICollection<KeyValuePair<string, object?>> { Count: > 0 } options)
         {
             _optionCount = options.Count;
             _options = ArrayPool<KeyValuePair<string, object?>>.Shared.Rent(_optionCount);
@@ -72,31 +71,6 @@ internal struct RequestSnapshot
         }
 
         return copy;
-    }
-
-    // Reading HttpRequestMessage.Options creates them, a dictionary, and most requests have none: the field is read
-    // instead, where the runtime has it (a runtime without it throws MissingFieldException, once, and the property is
-    // read from then on).
-    [UnsafeAccessor(UnsafeAccessorKind.Field, Name = "_options")]
-    private static extern ref HttpRequestOptions? OptionsField(HttpRequestMessage request);
-
-    private static bool s_optionsFieldMissing;
-
-    private static HttpRequestOptions? ExistingOptions(HttpRequestMessage request)
-    {
-        if (!Volatile.Read(ref s_optionsFieldMissing))
-        {
-            try
-            {
-                return OptionsField(request);
-            }
-            catch (MissingFieldException)
-            {
-                Volatile.Write(ref s_optionsFieldMissing, true);
-            }
-        }
-
-        return request.Options;
     }
 
     /// <summary>Returns the pooled arrays; the snapshot is empty afterwards.</summary>
