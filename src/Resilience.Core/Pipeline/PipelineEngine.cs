@@ -124,7 +124,18 @@ internal static class PipelineEngine
             slot.ReplacedToken = false;
             var outerToken = frame.Token;
             var context = new StrategyContext(ref frame, ref slot);
-            var entry = strategies[index].Enter(ref context);
+            Entry entry;
+            try
+            {
+                entry = strategies[index].Enter(ref context);
+            }
+            catch (Exception thrown)
+            {
+                // A strategy that throws did not admit the call; the ones outside it must still exit, and see why.
+                frame.Token = outerToken;
+                return ResumeAtFailedEntry<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, thrown, out continuation);
+            }
+
             if (frame.Token != outerToken)
             {
                 slot.OuterToken = outerToken;
@@ -191,13 +202,23 @@ internal static class PipelineEngine
             ref var slot = ref SlotAt(ref slots, index);
             var judged = Judge(pipeline, index, result, exception, frame.CallerToken);
             var strategy = strategies[index];
-            if (strategy.ObservesResults && judged.IsSuccess)
+            ExitAction action;
+            try
             {
-                strategy.ObserveResult(result, state);
+                if (strategy.ObservesResults && judged.IsSuccess)
+                {
+                    strategy.ObserveResult(result, state);
+                }
+
+                var context = new StrategyContext(ref frame, ref slot);
+                action = strategy.Exit(ref context, in judged);
+            }
+            catch (Exception thrown)
+            {
+                // The strategies outside this one must still exit: the exception is the outcome they see.
+                return ResumeAtFailedExit<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, thrown, out continuation);
             }
 
-            var context = new StrategyContext(ref frame, ref slot);
-            var action = strategy.Exit(ref context, in judged);
             if (!action.IsContinue)
             {
                 return ResumeAtExit<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, ToOutcome(result, exception), action, out continuation);
@@ -313,7 +334,16 @@ internal static class PipelineEngine
         {
             ref var slot = ref SlotAt(ref slots, index);
             var context = new StrategyContext(ref frame, ref slot);
-            var action = pipeline.Strategies[index].Exit(ref context, in judged);
+            ExitAction action;
+            try
+            {
+                action = pipeline.Strategies[index].Exit(ref context, in judged);
+            }
+            catch (Exception thrown)
+            {
+                return ResumeAtFailedExit<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, thrown, out continuation);
+            }
+
             if (!action.IsContinue)
             {
                 return ResumeAtExit<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, new Outcome<TResult>(in rejection), action, out continuation);
@@ -368,6 +398,36 @@ internal static class PipelineEngine
         run.Outcome = outcome;
         run.Phase = RunPhase.Exit;
         return Resume(ref run, Act(ref run, in action), out continuation);
+    }
+
+    /// <summary>
+    /// The strategy at <paramref name="index"/> threw from <see cref="ResilienceStrategy.Enter"/> (the caller restored the
+    /// token it was entered with): it did not admit the call, and the strategies outside it see the exception.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static Outcome<TResult> ResumeAtFailedEntry<TResult, TState, TCallback, TSlots>(
+        ref CallFrame frame, ref TSlots slots, TCallback callback, TState state, int index, Exception thrown, out Task<Outcome<TResult>>? continuation)
+        where TCallback : struct, ICallback<TState, TResult>
+        where TSlots : struct
+    {
+        var run = Handover<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index);
+        RefuseEntry(ref run, new Outcome<TResult>(thrown));
+        return Resume(ref run, Step(ref run), out continuation);
+    }
+
+    /// <summary>
+    /// The strategy at <paramref name="index"/> threw from its exit (or while observing a result): it has exited, and the
+    /// exception replaces the outcome, as <see cref="ExitAction.Fail"/> would.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static Outcome<TResult> ResumeAtFailedExit<TResult, TState, TCallback, TSlots>(
+        ref CallFrame frame, ref TSlots slots, TCallback callback, TState state, int index, Exception thrown, out Task<Outcome<TResult>>? continuation)
+        where TCallback : struct, ICallback<TState, TResult>
+        where TSlots : struct
+    {
+        var run = Handover<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index);
+        run.Phase = RunPhase.Exit;
+        return Resume(ref run, Act(ref run, ExitAction.Fail(thrown)), out continuation);
     }
 
     /// <summary>The slot at <paramref name="index"/> of an inline buffer; the caller keeps the index inside it.</summary>
@@ -516,7 +576,18 @@ internal static class PipelineEngine
                     slot.OuterToken = run.Frame.Token;
                     slot.ReplacedToken = true;
                     var context = new StrategyContext(ref run.Frame, ref slot);
-                    var entry = strategies[run.Index].Enter(ref context);
+                    Entry entry;
+                    try
+                    {
+                        entry = strategies[run.Index].Enter(ref context);
+                    }
+                    catch (Exception exception)
+                    {
+                        // A strategy that throws did not admit the call: the ones outside it see the exception.
+                        RefuseEntry(ref run, new Outcome<TResult>(exception));
+                        break;
+                    }
+
                     if (entry.Kind == EntryKind.Pending)
                     {
                         run.Frame.Pipeline.Telemetry?.OnWaiting(strategies[run.Index]);
@@ -558,13 +629,23 @@ internal static class PipelineEngine
                         ? new ExitOutcome(run.Outcome.Rejection)
                         : Judge(run.Frame.Pipeline, run.Index, run.Outcome.Result, run.Outcome.RawException, run.Frame.CallerToken);
                     var exiting = strategies[run.Index];
-                    if (exiting.ObservesResults && judged.IsSuccess)
+                    ExitAction action;
+                    try
                     {
-                        exiting.ObserveResult(run.Outcome.Result, run.State);
+                        if (exiting.ObservesResults && judged.IsSuccess)
+                        {
+                            exiting.ObserveResult(run.Outcome.Result, run.State);
+                        }
+
+                        var exitContext = new StrategyContext(ref run.Frame, ref Slot(ref run, run.Index));
+                        action = exiting.Exit(ref exitContext, in judged);
+                    }
+                    catch (Exception exception)
+                    {
+                        // A strategy that throws has exited all the same: its exception replaces the outcome.
+                        action = ExitAction.Fail(exception);
                     }
 
-                    var exitContext = new StrategyContext(ref run.Frame, ref Slot(ref run, run.Index));
-                    var action = exiting.Exit(ref exitContext, in judged);
                     var pending = Apply(ref run, in action);
                     if (pending != PendingWork.None)
                     {

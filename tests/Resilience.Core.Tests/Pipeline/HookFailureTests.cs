@@ -1,0 +1,139 @@
+namespace Resilience.Tests.Pipeline;
+
+/// <summary>A strategy whose hook throws: the exception is the outcome, and every strategy entered exits exactly once.</summary>
+public class HookFailureTests
+{
+    // Pipelines on the pair of inline slots, on the buffer of six, and longer than both (the general path), with the
+    // throwing strategy outermost, in the middle and innermost.
+    public static TheoryData<int, int, bool> Depths()
+    {
+        var data = new TheoryData<int, int, bool>();
+        foreach (var length in new[] { 2, 4, 8 })
+        {
+            foreach (var at in new[] { 0, length / 2, length - 1 })
+            {
+                data.Add(length, at, false);
+                if (at > 0)
+                {
+                    data.Add(length, at, true);
+                }
+            }
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Depths))]
+    public async Task Enter_that_throws_is_the_outcome_and_the_strategies_outside_exit_once_with_their_tokens(int length, int at, bool afterAwait)
+    {
+        var failure = new InvalidOperationException("enter failed");
+        var (pipeline, strategies) = Build(length);
+        strategies[at].ThrowOnEnter = failure;
+        var admission = new TaskCompletionSource<Entry>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (afterAwait)
+        {
+            // The outermost strategy's admission is awaited: the throwing one is entered after the await.
+            strategies[0].Pending = () => admission.Task;
+        }
+
+        var calls = 0;
+        var call = pipeline.ExecuteOutcomeAsync((_, _) => new ValueTask<int>(++calls), 0);
+        admission.SetResult(Entry.Admitted);
+        var outcome = await call;
+
+        Assert.Same(failure, outcome.Exception);
+        Assert.Equal(0, calls);
+        Assert.All(strategies[..at], s =>
+        {
+            Assert.Equal(1, s.Exited);
+            Assert.Same(failure, Assert.Single(s.Outcomes).Exception);
+            Assert.True(s.Outcomes[0].IsHandled);
+            Assert.Equal(0, s.Mismatches);
+        });
+        Assert.Equal(0, strategies[at].Exited);
+        Assert.All(strategies[(at + 1)..], s => Assert.Equal(0, s.Entered));
+        Assert.Same(failure, Assert.Throws<InvalidOperationException>(() => pipeline.Execute(static _ => 1)));
+    }
+
+    [Theory]
+    [MemberData(nameof(Depths))]
+    public async Task Exit_that_throws_replaces_the_outcome_and_the_strategies_outside_exit_once_with_their_tokens(int length, int at, bool afterAwait)
+    {
+        var failure = new InvalidOperationException("exit failed");
+        var (pipeline, strategies) = Build(length);
+        strategies[at].ThrowOnExit = failure;
+        var later = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        CancellationToken seen = default;
+
+        var call = pipeline.ExecuteOutcomeAsync((_, ct) => { seen = ct; return afterAwait ? new ValueTask<int>(later.Task) : new ValueTask<int>(1); }, 0);
+        later.SetResult(1);
+        var outcome = await call;
+
+        Assert.Same(failure, outcome.Exception);
+        Assert.Equal(strategies[^1].Token, seen);
+        Assert.All(strategies, s => Assert.Equal((1, 1, 0), (s.Entered, s.Exited, s.Mismatches)));
+        Assert.All(strategies[at..], s => Assert.True(s.Outcomes[0].IsSuccess));
+        Assert.All(strategies[..at], s => Assert.Same(failure, s.Outcomes[0].Exception));
+        Assert.Same(failure, await Assert.ThrowsAsync<InvalidOperationException>(() => pipeline.ExecuteAsync(static _ => new ValueTask<int>(1)).AsTask()));
+    }
+
+    [Theory]
+    [InlineData(3)]
+    [InlineData(8)]
+    public void Exit_that_throws_on_an_inner_rejection_replaces_it_and_the_strategies_outside_exit_once(int length)
+    {
+        var failure = new InvalidOperationException("exit failed");
+        var (pipeline, strategies) = Build(length);
+        strategies[1].ThrowOnExit = failure;
+        var rejecting = new RecordingStrategy("gate") { OnEnter = () => Entry.Reject(RejectionReason.Custom) };
+        var builder = new ResiliencePipelineBuilder();
+        foreach (var strategy in strategies[..2])
+        {
+            builder.AddStrategy(strategy);
+        }
+
+        var outcome = builder.AddStrategy(rejecting).Build().ExecuteOutcome(static (_, _) => 1, 0);
+
+        Assert.Same(failure, outcome.Exception);
+        Assert.True(strategies[1].Outcomes[0].IsRejected);
+        Assert.Equal((1, 0), (strategies[0].Exited, strategies[0].Mismatches));
+        Assert.Same(failure, strategies[0].Outcomes[0].Exception);
+    }
+
+    [Fact]
+    public void ObserveResult_that_throws_replaces_the_outcome_like_a_throwing_exit()
+    {
+        var outer = new HookStrategy("outer");
+        var observer = new ThrowingObserver();
+        var pipeline = new ResiliencePipelineBuilder().AddStrategy(outer).AddStrategy(observer).Build();
+
+        var outcome = pipeline.ExecuteOutcome(static (_, _) => 1, 0);
+
+        Assert.IsType<FormatException>(outcome.Exception);
+        Assert.Equal((1, 0), (outer.Exited, outer.Mismatches));
+        Assert.IsType<FormatException>(outer.Outcomes[0].Exception);
+    }
+
+    private static (ResiliencePipeline Pipeline, HookStrategy[] Strategies) Build(int length)
+    {
+        var strategies = Enumerable.Range(0, length).Select(i => new HookStrategy($"s{i}")).ToArray();
+        var builder = new ResiliencePipelineBuilder();
+        foreach (var strategy in strategies)
+        {
+            builder.AddStrategy(strategy);
+        }
+
+        return (builder.Build(), strategies);
+    }
+
+    private sealed class ThrowingObserver : ResilienceStrategy
+    {
+        public ThrowingObserver()
+        {
+            ObservesResults = true;
+        }
+
+        protected internal override void ObserveResult<TResult, TState>(TResult result, TState state) => throw new FormatException();
+    }
+}
