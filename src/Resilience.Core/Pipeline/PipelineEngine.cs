@@ -200,7 +200,17 @@ internal static class PipelineEngine
         for (var index = strategies.Length - 1; index >= 0; index--)
         {
             ref var slot = ref SlotAt(ref slots, index);
-            var judged = Judge(pipeline, index, result, exception, frame.CallerToken);
+            ExitOutcome judged;
+            try
+            {
+                judged = Judge(pipeline, index, result, exception, frame.CallerToken);
+            }
+            catch (Exception thrown)
+            {
+                // A predicate that throws: the strategy and the ones outside it must still exit.
+                return ResumeAtFailedJudgement<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, thrown, out continuation);
+            }
+
             var strategy = strategies[index];
             ExitAction action;
             try
@@ -430,6 +440,19 @@ internal static class PipelineEngine
         return Resume(ref run, Act(ref run, ExitAction.Fail(thrown)), out continuation);
     }
 
+    /// <summary>The predicate of the strategy at <paramref name="index"/> threw while judging the outcome.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static Outcome<TResult> ResumeAtFailedJudgement<TResult, TState, TCallback, TSlots>(
+        ref CallFrame frame, ref TSlots slots, TCallback callback, TState state, int index, Exception thrown, out Task<Outcome<TResult>>? continuation)
+        where TCallback : struct, ICallback<TState, TResult>
+        where TSlots : struct
+    {
+        var run = Handover<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index);
+        run.Phase = RunPhase.Exit;
+        var judged = FailJudgement(ref run, thrown);
+        return Resume(ref run, Act(ref run, ExitAt(ref run, in judged)), out continuation);
+    }
+
     /// <summary>The slot at <paramref name="index"/> of an inline buffer; the caller keeps the index inside it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ref StrategySlot SlotAt<TSlots>(ref TSlots slots, int index)
@@ -625,28 +648,24 @@ internal static class PipelineEngine
                         return PendingWork.None;
                     }
 
-                    var judged = run.Outcome.IsRejected
-                        ? new ExitOutcome(run.Outcome.Rejection)
-                        : Judge(run.Frame.Pipeline, run.Index, run.Outcome.Result, run.Outcome.RawException, run.Frame.CallerToken);
-                    var exiting = strategies[run.Index];
-                    ExitAction action;
-                    try
+                    ExitOutcome judged;
+                    if (run.Outcome.IsRejected)
                     {
-                        if (exiting.ObservesResults && judged.IsSuccess)
+                        judged = new ExitOutcome(run.Outcome.Rejection);
+                    }
+                    else
+                    {
+                        try
                         {
-                            exiting.ObserveResult(run.Outcome.Result, run.State);
+                            judged = Judge(run.Frame.Pipeline, run.Index, run.Outcome.Result, run.Outcome.RawException, run.Frame.CallerToken);
                         }
-
-                        var exitContext = new StrategyContext(ref run.Frame, ref Slot(ref run, run.Index));
-                        action = exiting.Exit(ref exitContext, in judged);
-                    }
-                    catch (Exception exception)
-                    {
-                        // A strategy that throws has exited all the same: its exception replaces the outcome.
-                        action = ExitAction.Fail(exception);
+                        catch (Exception exception)
+                        {
+                            judged = FailJudgement(ref run, exception);
+                        }
                     }
 
-                    var pending = Apply(ref run, in action);
+                    var pending = Apply(ref run, ExitAt(ref run, in judged));
                     if (pending != PendingWork.None)
                     {
                         return pending;
@@ -655,6 +674,39 @@ internal static class PipelineEngine
                     break;
             }
         }
+    }
+
+    /// <summary>Runs the exit of the strategy at Index (and its look at a successful result) on <paramref name="judged"/>.</summary>
+    private static ExitAction ExitAt<TResult, TState, TCallback>(ref PipelineRun<TResult, TState, TCallback> run, in ExitOutcome judged)
+        where TCallback : struct, ICallback<TState, TResult>
+    {
+        var exiting = run.Frame.Pipeline.Strategies[run.Index];
+        try
+        {
+            if (exiting.ObservesResults && judged.IsSuccess)
+            {
+                exiting.ObserveResult(run.Outcome.Result, run.State);
+            }
+
+            var context = new StrategyContext(ref run.Frame, ref Slot(ref run, run.Index));
+            return exiting.Exit(ref context, in judged);
+        }
+        catch (Exception exception)
+        {
+            // A strategy that throws has exited all the same: its exception replaces the outcome.
+            return ExitAction.Fail(exception);
+        }
+    }
+
+    /// <summary>
+    /// The predicate (or retry-after reader) of the strategy at Index threw: its exception replaces the outcome, and the
+    /// strategy exits on it unjudged, not handled (judging it again could throw again).
+    /// </summary>
+    private static ExitOutcome FailJudgement<TResult, TState, TCallback>(ref PipelineRun<TResult, TState, TCallback> run, Exception exception)
+        where TCallback : struct, ICallback<TState, TResult>
+    {
+        run.Outcome = new Outcome<TResult>(exception);
+        return new ExitOutcome(exception, isHandled: false, isCallerCancelled: false);
     }
 
     /// <summary>Takes the entry the strategy at Index just returned, then steps on.</summary>

@@ -115,6 +115,58 @@ public class HookFailureTests
         Assert.IsType<FormatException>(outer.Outcomes[0].Exception);
     }
 
+    [Theory]
+    [InlineData(3, false)]
+    [InlineData(3, true)]
+    [InlineData(8, false)]
+    [InlineData(8, true)]
+    public async Task Predicate_that_throws_replaces_the_outcome_and_its_strategy_and_the_outer_ones_still_exit(int length, bool afterAwait)
+    {
+        // A common slip: a result predicate that reads the result of a call that threw.
+        var strategies = Enumerable.Range(0, length).Select(i => new HookStrategy($"s{i}")).ToArray();
+        var builder = new ResiliencePipelineBuilder<string>();
+        for (var i = 0; i < length; i++)
+        {
+            if (i == 1)
+            {
+                builder.AddStrategy(strategies[i], static o => o.Result!.Length > 3);
+            }
+            else
+            {
+                builder.AddStrategy(strategies[i]);
+            }
+        }
+
+        var pipeline = builder.Build();
+        var later = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        var call = pipeline.ExecuteOutcomeAsync((_, _) => afterAwait ? new ValueTask<string>(later.Task) : ValueTask.FromException<string>(new IOException()), 0);
+        later.SetException(new IOException());
+        var outcome = await call;
+
+        Assert.IsType<NullReferenceException>(outcome.Exception);
+        Assert.All(strategies, s => Assert.Equal((1, 1, 0), (s.Entered, s.Exited, s.Mismatches)));
+        Assert.IsType<NullReferenceException>(strategies[1].Outcomes[0].Exception);
+        Assert.False(strategies[1].Outcomes[0].IsHandled);
+        Assert.IsType<NullReferenceException>(strategies[0].Outcomes[0].Exception);
+        Assert.True(strategies[0].Outcomes[0].IsHandled);
+    }
+
+    [Fact]
+    public void Retry_after_reader_that_throws_replaces_the_outcome_and_every_strategy_exits()
+    {
+        var outer = new HookStrategy("outer");
+        var inner = new HookStrategy("inner");
+        var pipeline = new ResiliencePipelineBuilder { RetryAfterHint = static _ => throw new FormatException() }
+            .AddStrategy(outer).AddStrategy(inner).Build();
+
+        var outcome = pipeline.ExecuteOutcome<int, int>(static (_, _) => throw new IOException(), 0);
+
+        Assert.IsType<FormatException>(outcome.Exception);
+        Assert.Equal((1, 1), (outer.Exited, inner.Exited));
+        Assert.IsType<FormatException>(inner.Outcomes[0].Exception);
+    }
+
     private static (ResiliencePipeline Pipeline, HookStrategy[] Strategies) Build(int length)
     {
         var strategies = Enumerable.Range(0, length).Select(i => new HookStrategy($"s{i}")).ToArray();
