@@ -487,8 +487,73 @@ internal static class PipelineEngine
             return run.Outcome;
         }
 
+        if (run.Callback.IsSynchronous)
+        {
+            // A synchronous form waits on its caller's thread, and every later attempt runs there too: a callback that
+            // takes a lock its caller holds, or reads state bound to the thread, behaves as it would without a pipeline.
+            continuation = null;
+            return RunBlocking(ref run, pending);
+        }
+
         continuation = ContinueAsync(run, pending);
         return default;
+    }
+
+    /// <summary>The synchronous form of <see cref="ContinueAsync"/>: blocks while the call waits, and steps it on this thread.</summary>
+    private static Outcome<TResult> RunBlocking<TResult, TState, TCallback>(ref PipelineRun<TResult, TState, TCallback> run, PendingWork pending)
+        where TCallback : struct, ICallback<TState, TResult>
+    {
+        do
+        {
+            switch (pending)
+            {
+                case PendingWork.Entry:
+                    var entryTask = run.PendingEntry!;
+                    run.PendingEntry = null;
+                    WaitFor(entryTask);
+                    TakeEntry(ref run, entryTask);
+                    break;
+
+                case PendingWork.Callback:
+                    var callbackTask = run.PendingCallback.AsTask();
+                    run.PendingCallback = default;
+                    WaitFor(callbackTask);
+                    run.Outcome = Complete(new ValueTask<TResult>(callbackTask));
+                    BeginExit(ref run, run.Frame.Pipeline.Strategies.Length - 1);
+                    break;
+
+                case PendingWork.Delay:
+                    var delayTask = run.PendingDelay!;
+                    run.PendingDelay = null;
+                    WaitFor(delayTask);
+                    TakeDelay(ref run, delayTask);
+                    break;
+
+                case PendingWork.Fallback:
+                    var fallbackTask = run.PendingFallback.AsTask();
+                    run.PendingFallback = default;
+                    WaitFor(fallbackTask);
+                    try
+                    {
+                        run.Outcome = fallbackTask.GetAwaiter().GetResult();
+                    }
+                    catch (Exception exception)
+                    {
+                        run.Outcome = new Outcome<TResult>(exception);
+                    }
+
+                    TakeFallback(ref run);
+                    break;
+            }
+
+            pending = Step(ref run);
+        }
+        while (pending != PendingWork.None);
+
+        ReturnSlots(ref run);
+        return run.Outcome;
+
+        static void WaitFor(Task task) => task.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing).GetAwaiter().GetResult();
     }
 
     private static async Task<Outcome<TResult>> ContinueAsync<TResult, TState, TCallback>(
@@ -502,20 +567,8 @@ internal static class PipelineEngine
                 case PendingWork.Entry:
                     var entryTask = run.PendingEntry!;
                     run.PendingEntry = null;
-                    Entry entry;
-                    try
-                    {
-                        entry = await entryTask.ConfigureAwait(false);
-                    }
-                    catch (Exception exception)
-                    {
-                        RefuseEntry(ref run, new Outcome<TResult>(exception));
-                        break;
-                    }
-
-                    // Time has passed: strategies entered after the wait read the clocks afresh.
-                    run.Frame.NewPass();
-                    ApplyEntry(ref run, in entry);
+                    await ((Task)entryTask).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                    TakeEntry(ref run, entryTask);
                     break;
 
                 case PendingWork.Callback:
@@ -536,17 +589,8 @@ internal static class PipelineEngine
                 case PendingWork.Delay:
                     var delayTask = run.PendingDelay!;
                     run.PendingDelay = null;
-                    try
-                    {
-                        await delayTask.ConfigureAwait(false);
-                    }
-                    catch (Exception exception)
-                    {
-                        // The wait was cancelled: the retrying strategy (just outside Index) sees it as the outcome.
-                        run.Outcome = new Outcome<TResult>(exception);
-                        BeginExit(ref run, run.Index - 1);
-                    }
-
+                    await delayTask.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                    TakeDelay(ref run, delayTask);
                     break;
 
                 case PendingWork.Fallback:
@@ -561,11 +605,7 @@ internal static class PipelineEngine
                         run.Outcome = new Outcome<TResult>(exception);
                     }
 
-                    // Time has passed: strategies exited after the fallback read the clocks afresh.
-                    run.Frame.NewPass();
-
-                    run.Frame.Pipeline.Telemetry?.OnFallback(run.Frame.Pipeline.Strategies[run.Index], in run.Outcome);
-                    LeaveStrategy(ref run);
+                    TakeFallback(ref run);
                     break;
             }
 
@@ -575,6 +615,51 @@ internal static class PipelineEngine
 
         ReturnSlots(ref run);
         return run.Outcome;
+    }
+
+    /// <summary>Takes the awaited admission of the strategy at Index, now completed.</summary>
+    private static void TakeEntry<TResult, TState, TCallback>(ref PipelineRun<TResult, TState, TCallback> run, Task<Entry> admission)
+        where TCallback : struct, ICallback<TState, TResult>
+    {
+        Entry entry;
+        try
+        {
+            entry = admission.GetAwaiter().GetResult();
+        }
+        catch (Exception exception)
+        {
+            RefuseEntry(ref run, new Outcome<TResult>(exception));
+            return;
+        }
+
+        // Time has passed: strategies entered after the wait read the clocks afresh.
+        run.Frame.NewPass();
+        ApplyEntry(ref run, in entry);
+    }
+
+    /// <summary>Takes a retry's delay, now over: a cancelled wait is the outcome the retrying strategy (just outside Index) sees.</summary>
+    private static void TakeDelay<TResult, TState, TCallback>(ref PipelineRun<TResult, TState, TCallback> run, Task delay)
+        where TCallback : struct, ICallback<TState, TResult>
+    {
+        try
+        {
+            delay.GetAwaiter().GetResult();
+        }
+        catch (Exception exception)
+        {
+            run.Outcome = new Outcome<TResult>(exception);
+            BeginExit(ref run, run.Index - 1);
+        }
+    }
+
+    /// <summary>Takes the outcome a fallback produced (already in the run): the strategy at Index is left.</summary>
+    private static void TakeFallback<TResult, TState, TCallback>(ref PipelineRun<TResult, TState, TCallback> run)
+        where TCallback : struct, ICallback<TState, TResult>
+    {
+        // Time has passed: strategies exited after the fallback read the clocks afresh.
+        run.Frame.NewPass();
+        run.Frame.Pipeline.Telemetry?.OnFallback(run.Frame.Pipeline.Strategies[run.Index], in run.Outcome);
+        LeaveStrategy(ref run);
     }
 
     /// <summary>Advances the call until it completes (returns <see cref="PendingWork.None"/>) or must wait.</summary>

@@ -8,7 +8,7 @@ namespace Resilience;
 /// Every form has a state-passing overload (pass a <see langword="static"/> lambda and its state so the call allocates
 /// no closure). The <c>ExecuteOutcome</c> forms never throw for the call's failure: they return it, and a rejection
 /// by a strategy costs no exception at all. The synchronous forms block when a strategy must wait (a retry delay,
-/// a limiter queue).
+/// a limiter queue), and run every attempt on the caller's thread.
 /// </remarks>
 public sealed class ResiliencePipeline
 {
