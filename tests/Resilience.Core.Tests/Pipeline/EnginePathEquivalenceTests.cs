@@ -109,8 +109,8 @@ public class EnginePathEquivalenceTests
 
         public static Scripted Random(Random random, string name, List<string> log) => new(name, log)
         {
-            _enterKind = random.Next(10),
-            _exitKind = random.Next(10),
+            _enterKind = random.Next(11),
+            _exitKind = random.Next(11),
             _replacesToken = random.Next(2) == 0,
             _retries = random.Next(1, 3),
         };
@@ -131,6 +131,7 @@ public class EnginePathEquivalenceTests
                 1 => throw new FormatException($"enter {Name}"),
                 2 => Entry.Pending(Task.FromResult(Entry.Admitted)),
                 3 => Entry.Admit(_marker),
+                4 => Entry.Pending(AdmitLater()),
                 _ => Entry.Admitted,
             };
         }
@@ -151,7 +152,7 @@ public class EnginePathEquivalenceTests
                     return ExitAction.Fail(new TimeoutException($"fail {Name}"));
                 case 1 or 2 when failed && context.State++ <= _retries:
                     return ExitAction.Retry(TimeSpan.Zero);
-                case 3 when failed:
+                case 3 or 5 when failed:
                     return ExitAction.Fallback;
                 case 4:
                     throw new ArithmeticException($"exit {Name}");
@@ -164,7 +165,20 @@ public class EnginePathEquivalenceTests
             Outcome<TResult> outcome, TState state, string? pipelineName, CancellationToken cancellationToken)
         {
             _log.Add($"fallback {Name}");
-            return new((Outcome<TResult>)(object)Outcome.FromResult($"from {Name}"));
+            var served = (Outcome<TResult>)(object)Outcome.FromResult($"from {Name}");
+            return _exitKind == 5 ? ServeLater(served) : new(served);
+
+            static async ValueTask<Outcome<TResult>> ServeLater(Outcome<TResult> served)
+            {
+                await Task.Yield();
+                return served;
+            }
+        }
+
+        private static async Task<Entry> AdmitLater()
+        {
+            await Task.Yield();
+            return Entry.Admitted;
         }
     }
 }
