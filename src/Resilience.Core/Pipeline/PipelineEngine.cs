@@ -286,6 +286,35 @@ internal static class PipelineEngine
         return call.IsCompleted ? new ValueTask<Outcome<TResult>>(Complete(call)) : AwaitDirect(call);
     }
 
+    /// <summary>
+    /// Runs a call through no strategies for a throwing asynchronous form: a callback that throws before returning its
+    /// task faults the returned task, as it does through any other pipeline.
+    /// </summary>
+    public static ValueTask<TResult> InvokeDirect<TResult, TState>(Func<TState, CancellationToken, ValueTask<TResult>> callback, TState state, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return callback(state, cancellationToken);
+        }
+        catch (Exception thrown)
+        {
+            return ValueTask.FromException<TResult>(thrown);
+        }
+    }
+
+    /// <summary>The form of <see cref="InvokeDirect{TResult, TState}"/> for callbacks that return nothing.</summary>
+    public static ValueTask InvokeDirect<TState>(Func<TState, CancellationToken, ValueTask> callback, TState state, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return callback(state, cancellationToken);
+        }
+        catch (Exception thrown)
+        {
+            return ValueTask.FromException(thrown);
+        }
+    }
+
     /// <summary>The synchronous form of <see cref="RunDirect"/>.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     public static Outcome<TResult> RunDirectSync<TResult, TState>(Func<TState, CancellationToken, TResult> callback, TState state, CancellationToken cancellationToken)

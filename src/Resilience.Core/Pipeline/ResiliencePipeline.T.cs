@@ -48,7 +48,7 @@ public sealed class ResiliencePipeline<T>
     {
         ArgumentNullException.ThrowIfNull(callback);
         return _core.Strategies.Length == 0
-            ? callback(state, cancellationToken)
+            ? PipelineEngine.InvokeDirect(callback, state, cancellationToken)
             : PipelineEngine.RunForResultAsync<T, TState, AsyncCallback<TState, T>>(_core, new(callback), state, cancellationToken);
     }
 
@@ -60,7 +60,7 @@ public sealed class ResiliencePipeline<T>
     {
         ArgumentNullException.ThrowIfNull(callback);
         return _core.Strategies.Length == 0
-            ? callback(cancellationToken)
+            ? PipelineEngine.InvokeDirect(static (callback, token) => callback(token), callback, cancellationToken)
             : PipelineEngine.RunForResultAsync<T, NoState, ClosureAsyncCallback<T>>(_core, new(callback), default, cancellationToken);
     }
 

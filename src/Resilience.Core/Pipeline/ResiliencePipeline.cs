@@ -47,7 +47,7 @@ public sealed class ResiliencePipeline
     {
         ArgumentNullException.ThrowIfNull(callback);
         return _core.Strategies.Length == 0
-            ? callback(state, cancellationToken)
+            ? PipelineEngine.InvokeDirect(callback, state, cancellationToken)
             : PipelineEngine.RunForResultAsync<TResult, TState, AsyncCallback<TState, TResult>>(_core, new(callback), state, cancellationToken);
     }
 
@@ -60,7 +60,7 @@ public sealed class ResiliencePipeline
     {
         ArgumentNullException.ThrowIfNull(callback);
         return _core.Strategies.Length == 0
-            ? callback(cancellationToken)
+            ? PipelineEngine.InvokeDirect(static (callback, token) => callback(token), callback, cancellationToken)
             : PipelineEngine.RunForResultAsync<TResult, NoState, ClosureAsyncCallback<TResult>>(_core, new(callback), default, cancellationToken);
     }
 
@@ -74,7 +74,7 @@ public sealed class ResiliencePipeline
     {
         ArgumentNullException.ThrowIfNull(callback);
         return _core.Strategies.Length == 0
-            ? callback(state, cancellationToken)
+            ? PipelineEngine.InvokeDirect(callback, state, cancellationToken)
             : PipelineEngine.RunForCompletionAsync<TState, AsyncVoidCallback<TState>>(_core, new(callback), state, cancellationToken);
     }
 
@@ -86,7 +86,7 @@ public sealed class ResiliencePipeline
     {
         ArgumentNullException.ThrowIfNull(callback);
         return _core.Strategies.Length == 0
-            ? callback(cancellationToken)
+            ? PipelineEngine.InvokeDirect(static (callback, token) => callback(token), callback, cancellationToken)
             : PipelineEngine.RunForCompletionAsync<NoState, ClosureAsyncVoidCallback>(_core, new(callback), default, cancellationToken);
     }
 

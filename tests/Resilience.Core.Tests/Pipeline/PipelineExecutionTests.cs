@@ -445,6 +445,41 @@ public class PipelineExecutionTests
     }
 
     [Fact]
+    public async Task Async_forms_of_an_empty_pipeline_fault_their_task_like_any_other_pipeline_instead_of_throwing()
+    {
+        // A pipeline rebuilt in place without strategies must not change where its callers see a failure.
+        var failure = new FormatException();
+        var shortPipeline = new ResiliencePipelineBuilder().AddStrategy(new RecordingStrategy("one")).Build();
+        foreach (var pipeline in new[] { ResiliencePipeline.Empty, shortPipeline })
+        {
+            var tasks = new List<Task>
+            {
+                pipeline.ExecuteAsync<int, FormatException>(static (e, _) => throw e, failure).AsTask(),
+                pipeline.ExecuteAsync<int>(_ => throw failure).AsTask(),
+                pipeline.ExecuteAsync<FormatException>(static (e, _) => throw e, failure).AsTask(),
+                pipeline.ExecuteAsync(_ => throw failure).AsTask(),
+            };
+
+            foreach (var task in tasks)
+            {
+                Assert.True(task.IsFaulted);
+                Assert.Same(failure, await Assert.ThrowsAsync<FormatException>(() => task));
+            }
+        }
+
+        var typed = new[]
+        {
+            ResiliencePipeline<int>.Empty.ExecuteAsync<FormatException>(static (e, _) => throw e, failure).AsTask(),
+            ResiliencePipeline<int>.Empty.ExecuteAsync(_ => throw failure).AsTask(),
+        };
+        foreach (var task in typed)
+        {
+            Assert.True(task.IsFaulted);
+            Assert.Same(failure, await Assert.ThrowsAsync<FormatException>(() => task));
+        }
+    }
+
+    [Fact]
     public async Task Many_threads_through_one_pipeline_each_see_their_own_call()
     {
         var counter = new CountingStrategy();
