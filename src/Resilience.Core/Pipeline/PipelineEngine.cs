@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
 
 namespace Resilience;
 
@@ -58,7 +59,7 @@ internal static class PipelineEngine
             return AwaitResult(continuation);
         }
 
-        return outcome.IsSuccess ? new ValueTask<TResult>(outcome.Result!) : ValueTask.FromException<TResult>(outcome.Exception!);
+        return outcome.IsSuccess ? new ValueTask<TResult>(outcome.Result!) : FromFailure<TResult>(outcome.Exception!);
 
         static async ValueTask<TResult> AwaitResult(Task<Outcome<TResult>> continuation) =>
             (await continuation.ConfigureAwait(false)).GetResultOrThrow();
@@ -76,7 +77,7 @@ internal static class PipelineEngine
             return AwaitCompletion(continuation);
         }
 
-        return outcome.IsSuccess ? default : ValueTask.FromException(outcome.Exception!);
+        return outcome.IsSuccess ? default : Completion(FromFailure<VoidResult>(outcome.Exception!));
 
         static async ValueTask AwaitCompletion(Task<Outcome<VoidResult>> continuation) =>
             (await continuation.ConfigureAwait(false)).GetResultOrThrow();
@@ -298,7 +299,7 @@ internal static class PipelineEngine
         }
         catch (Exception thrown)
         {
-            return ValueTask.FromException<TResult>(thrown);
+            return FromFailure<TResult>(thrown);
         }
     }
 
@@ -311,9 +312,29 @@ internal static class PipelineEngine
         }
         catch (Exception thrown)
         {
-            return ValueTask.FromException(thrown);
+            return Completion(FromFailure<VoidResult>(thrown));
         }
     }
+
+    /// <summary>
+    /// A task ended by <paramref name="exception"/> as an async method's would be, and so as a call that waited ends:
+    /// cancelled for an <see cref="OperationCanceledException"/> (awaiting it rethrows that same exception), faulted
+    /// otherwise. A caller's cancellation must not look like a failure to whoever inspects the task.
+    /// </summary>
+    private static ValueTask<TResult> FromFailure<TResult>(Exception exception)
+    {
+        return exception is OperationCanceledException ? Cancelled(exception) : ValueTask.FromException<TResult>(exception);
+
+        static async ValueTask<TResult> Cancelled(Exception exception)
+        {
+            await Task.CompletedTask.ConfigureAwait(false);
+            ExceptionDispatchInfo.Throw(exception);
+            return default!;
+        }
+    }
+
+    /// <summary>Views a completed <see cref="ValueTask{VoidResult}"/> as a <see cref="ValueTask"/>.</summary>
+    private static ValueTask Completion(ValueTask<VoidResult> task) => new(task.AsTask());
 
     /// <summary>The synchronous form of <see cref="RunDirect"/>.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]

@@ -480,6 +480,40 @@ public class PipelineExecutionTests
     }
 
     [Fact]
+    public async Task Caller_cancellation_ends_the_task_cancelled_not_faulted_whether_the_call_completed_at_once_or_later()
+    {
+        using var caller = new CancellationTokenSource();
+        caller.Cancel();
+        var later = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var pipelines = new[] { new ResiliencePipelineBuilder().AddStrategy(new RecordingStrategy("one")).Build(), ResiliencePipeline.Empty };
+        foreach (var pipeline in pipelines)
+        {
+            OperationCanceledException? thrown = null;
+            Func<CancellationToken, ValueTask<int>> cancelled = ct =>
+            {
+                thrown = new OperationCanceledException(ct);
+                throw thrown;
+            };
+            Func<CancellationToken, ValueTask> cancelledLater = async ct =>
+            {
+                await later.Task;
+                ct.ThrowIfCancellationRequested();
+            };
+
+            var atOnce = pipeline.ExecuteAsync(cancelled, caller.Token).AsTask();
+            var voidAtOnce = pipeline.ExecuteAsync(_ => ValueTask.FromCanceled(caller.Token), caller.Token).AsTask();
+            var afterWaiting = pipeline.ExecuteAsync(cancelledLater, caller.Token).AsTask();
+            later.TrySetResult();
+
+            // An awaiting caller sees the same exception either way; the task's status must agree with it too.
+            Assert.Same(thrown, await Assert.ThrowsAnyAsync<OperationCanceledException>(() => atOnce));
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => voidAtOnce);
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => afterWaiting);
+            Assert.Equal((true, true, true), (atOnce.IsCanceled, voidAtOnce.IsCanceled, afterWaiting.IsCanceled));
+        }
+    }
+
+    [Fact]
     public async Task Many_threads_through_one_pipeline_each_see_their_own_call()
     {
         var counter = new CountingStrategy();
