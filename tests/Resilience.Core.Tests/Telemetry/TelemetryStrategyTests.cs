@@ -104,6 +104,49 @@ public sealed class TelemetryStrategyTests : IDisposable
     }
 
     [Fact]
+    public async Task A_listener_that_starts_or_stops_while_calls_are_in_flight_counts_each_call_it_saw_start_and_end_once()
+    {
+        var attempts = 0;
+        var retry = new Resilience.Tests.Pipeline.RecordingStrategy("retry") { OnExit = (o, _) => o.IsHandled ? ExitAction.Retry(TimeSpan.Zero) : ExitAction.Continue };
+        var pipeline = Builder().AddStrategy(retry).Build();
+        var startedQuiet = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var endsUnheard = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        var quietCall = pipeline.ExecuteAsync(_ => new ValueTask<int>(startedQuiet.Task));
+        var calls = new List<(long Value, string Outcome)>();
+        var listener = new System.Diagnostics.Metrics.MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (ReferenceEquals(instrument.Meter, _telemetry.Meter) && instrument.Name is "resilience.pipeline.calls" or "resilience.retry.attempts")
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            lock (calls)
+            {
+                calls.Add((value, instrument.Name == "resilience.retry.attempts" ? "retry" : (string)tags.ToArray().Single(t => t.Key == "outcome").Value!));
+            }
+        });
+        listener.Start();
+
+        var unheardCall = pipeline.ExecuteAsync(_ => new ValueTask<int>(endsUnheard.Task));
+        startedQuiet.SetResult(1);
+        await quietCall;
+        await pipeline.ExecuteAsync(_ => ++attempts < 2 ? ValueTask.FromException<int>(new IOException()) : new ValueTask<int>(attempts));
+        listener.Dispose();
+        endsUnheard.SetResult(3);
+        await unheardCall;
+
+        // The call that began unheard is not counted (nobody saw it start), the one still running when the listener
+        // went away is not either; the one in between is counted once, with its one retry.
+        Assert.Equal([(1L, "retry"), (1L, "success")], calls);
+    }
+
+    [Fact]
     public void Telemetry_is_outermost_whatever_the_order_and_only_once()
     {
         var inner = new Resilience.Tests.Pipeline.RecordingStrategy("inner");
