@@ -38,28 +38,30 @@ public class EnginePathEquivalenceTests
                 longBuilder.AddStrategy(new PassThrough());
             }
 
-            var shortRun = await Run(shortBuilder.Build(), attempts, synchronous, log);
-            var longRun = await Run(longBuilder.Build(), attempts, synchronous, log);
+            // The callback runs inside every strategy: it must receive the innermost replacement of the token.
+            var expected = scripted.LastOrDefault(s => s.ReplacesToken)?.Token ?? CancellationToken.None;
+            var shortRun = await Run(shortBuilder.Build(), attempts, synchronous, expected, log);
+            var longRun = await Run(longBuilder.Build(), attempts, synchronous, expected, log);
 
             Assert.True(shortRun == longRun, $"seed {seed}:\n{shortRun}\n---\n{longRun}");
             Assert.DoesNotContain("mismatch", shortRun, StringComparison.Ordinal);
         }
     }
 
-    private static async Task<string> Run(ResiliencePipeline<string> pipeline, int[] attempts, bool synchronous, List<string> log)
+    private static async Task<string> Run(ResiliencePipeline<string> pipeline, int[] attempts, bool synchronous, CancellationToken expected, List<string> log)
     {
         log.Clear();
         var attempt = 0;
         Outcome<string> outcome;
         if (synchronous)
         {
-            outcome = pipeline.ExecuteOutcome((_, _) => Attempt(attempts[Math.Min(attempt++, attempts.Length - 1)], log) is var (value, failure) && failure is null ? value : throw failure, 0);
+            outcome = pipeline.ExecuteOutcome((_, token) => Attempt(attempts[Math.Min(attempt++, attempts.Length - 1)], token == expected, log) is var (value, failure) && failure is null ? value : throw failure, 0);
         }
         else
         {
-            outcome = await pipeline.ExecuteOutcomeAsync(async (_, _) =>
+            outcome = await pipeline.ExecuteOutcomeAsync(async (_, token) =>
             {
-                var (value, failure) = Attempt(attempts[Math.Min(attempt++, attempts.Length - 1)], log);
+                var (value, failure) = Attempt(attempts[Math.Min(attempt++, attempts.Length - 1)], token == expected, log);
                 if (value == "later")
                 {
                     await Task.Yield();
@@ -75,9 +77,9 @@ public class EnginePathEquivalenceTests
         return string.Join("\n", log.Append(described));
     }
 
-    private static (string Value, Exception? Failure) Attempt(int kind, List<string> log)
+    private static (string Value, Exception? Failure) Attempt(int kind, bool expectedToken, List<string> log)
     {
-        log.Add($"call {kind}");
+        log.Add($"call {kind}{(expectedToken ? string.Empty : " mismatch")}");
         return kind switch
         {
             0 => ("ok", null),
@@ -99,6 +101,7 @@ public class EnginePathEquivalenceTests
         private int _enterKind;
         private int _exitKind;
         private bool _replacesToken;
+        private CancellationToken _incoming;
         private int _retries;
 
         private Scripted(string name, List<string> log)
@@ -115,9 +118,14 @@ public class EnginePathEquivalenceTests
             _retries = random.Next(1, 3),
         };
 
+        public bool ReplacesToken => _replacesToken;
+
+        public CancellationToken Token => _own.Token;
+
         protected internal override Entry Enter(ref StrategyContext context)
         {
             _log.Add($"enter {Name}");
+            _incoming = context.CancellationToken;
             if (_replacesToken)
             {
                 context.CancellationToken = _own.Token;
@@ -164,7 +172,8 @@ public class EnginePathEquivalenceTests
         protected internal override ValueTask<Outcome<TResult>> ProvideFallbackAsync<TResult, TState>(
             Outcome<TResult> outcome, TState state, string? pipelineName, CancellationToken cancellationToken)
         {
-            _log.Add($"fallback {Name}");
+            // The fallback runs outside this strategy: it must receive the token this strategy was entered with.
+            _log.Add($"fallback {Name}{(cancellationToken == _incoming ? string.Empty : " mismatch")}");
             var served = (Outcome<TResult>)(object)Outcome.FromResult($"from {Name}");
             return _exitKind == 5 ? ServeLater(served) : new(served);
 
