@@ -167,6 +167,24 @@ public class HookFailureTests
         Assert.IsType<FormatException>(inner.Outcomes[0].Exception);
     }
 
+    [Fact]
+    public void Retry_asking_for_a_longer_delay_than_a_timer_can_wait_fails_its_exit_instead_of_escaping_the_pipeline()
+    {
+        // Timers wait at most 2^32 - 2 ms (about 49.7 days); a longer delay cannot be scheduled.
+        var outer = new HookStrategy("outer");
+        var retry = new RecordingStrategy("retry") { OnExit = (o, _) => o.IsHandled ? ExitAction.Retry(TimeSpan.FromDays(60)) : ExitAction.Continue };
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = new Microsoft.Extensions.Time.Testing.FakeTimeProvider() }
+            .AddStrategy(outer).AddStrategy(retry).Build();
+        var attempts = 0;
+
+        var outcome = pipeline.ExecuteOutcome<int, int>((_, _) => { attempts++; throw new IOException(); }, 0);
+
+        Assert.IsType<ArgumentOutOfRangeException>(outcome.Exception);
+        Assert.Equal(1, attempts);
+        Assert.Equal((1, 0), (outer.Exited, outer.Mismatches));
+        Assert.Single(retry.Outcomes);
+    }
+
     private static (ResiliencePipeline Pipeline, HookStrategy[] Strategies) Build(int length)
     {
         var strategies = Enumerable.Range(0, length).Select(i => new HookStrategy($"s{i}")).ToArray();
