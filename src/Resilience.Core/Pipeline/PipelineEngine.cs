@@ -818,7 +818,9 @@ internal static class PipelineEngine
         var exiting = run.Frame.Pipeline.Strategies[run.Index];
         try
         {
-            if (exiting.ObservesResults && judged.IsSuccess)
+            // A result an inner fallback served is not what the call produced: a last known good value must not become
+            // the placeholder that replaced it. (The fast path never carries one: fallbacks run on this path.)
+            if (exiting.ObservesResults && judged.IsSuccess && run.Outcome.FallbackLevel is null)
             {
                 exiting.ObserveResult(run.Outcome.Result, run.State);
             }

@@ -58,7 +58,10 @@ public abstract class ResilienceStrategy
     /// </returns>
     protected internal virtual ExitAction Exit(ref StrategyContext context, in ExitOutcome outcome) => ExitAction.Continue;
 
-    /// <summary>Sees a successful result on its way out (only when <see cref="ObservesResults"/>), before <see cref="Exit"/>.</summary>
+    /// <summary>
+    /// Sees a successful result on its way out (only when <see cref="ObservesResults"/>), before <see cref="Exit"/>; not a
+    /// result an inner fallback served (<see cref="Outcome{T}.FallbackLevel"/>).
+    /// </summary>
     /// <typeparam name="TResult">The result type of the call.</typeparam>
     /// <typeparam name="TState">The type of the caller's state.</typeparam>
     /// <param name="result">The result.</param>
