@@ -146,6 +146,29 @@ public sealed class TelemetryStrategyTests : IDisposable
         Assert.Equal([(1L, "retry"), (1L, "success")], calls);
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    public async Task A_call_whose_strategy_throws_from_a_hook_is_counted_once_as_a_failure(int length)
+    {
+        using var calls = Counter("resilience.pipeline.calls");
+        var builder = Builder();
+        var strategies = Enumerable.Range(0, length).Select(i => new Resilience.Tests.Pipeline.HookStrategy($"s{i}")).ToArray();
+        foreach (var strategy in strategies)
+        {
+            builder.AddStrategy(strategy);
+        }
+
+        var pipeline = builder.Build();
+        strategies[^1].ThrowOnEnter = new InvalidOperationException("enter");
+        pipeline.ExecuteOutcome(static (_, _) => 1, 0);
+        strategies[^1].ThrowOnEnter = null;
+        strategies[0].ThrowOnExit = new InvalidOperationException("exit");
+        await pipeline.ExecuteOutcomeAsync(static async (_, _) => { await Task.Yield(); return 1; }, 0);
+
+        Assert.Equal(["failure", "failure"], calls.GetMeasurementSnapshot().Select(m => (string)m.Tags["outcome"]!));
+    }
+
     [Fact]
     public void Telemetry_is_outermost_whatever_the_order_and_only_once()
     {
