@@ -137,12 +137,6 @@ internal static class PipelineEngine
                 return ResumeAtFailedEntry<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, thrown, out continuation);
             }
 
-            if (frame.Token != outerToken)
-            {
-                slot.OuterToken = outerToken;
-                slot.ReplacedToken = true;
-            }
-
             if (!entry.IsPlainAdmission)
             {
                 if (entry.Kind != EntryKind.Rejected)

@@ -185,6 +185,27 @@ public class HookFailureTests
         Assert.Single(retry.Outcomes);
     }
 
+    [Theory]
+    [InlineData(2)]
+    [InlineData(8)]
+    public void A_token_set_during_exit_does_not_leak_to_the_strategies_outside(int length)
+    {
+        using var caller = new CancellationTokenSource();
+        using var other = new CancellationTokenSource();
+        var outer = new RecordingStrategy("outer");
+        var setter = new TokenSettingExit(other.Token);
+        var builder = new ResiliencePipelineBuilder().AddStrategy(outer).AddStrategy(setter);
+        while (builder.Strategies.Count < length)
+        {
+            builder.AddStrategy(new RecordingStrategy("pad"));
+        }
+
+        builder.Build().Execute(static _ => 1, caller.Token);
+
+        // Short pipelines run on the fast path, long ones on the general interpreter: both restore the token.
+        Assert.Equal(caller.Token, outer.TokensAtExit.Single());
+    }
+
     private static (ResiliencePipeline Pipeline, HookStrategy[] Strategies) Build(int length)
     {
         var strategies = Enumerable.Range(0, length).Select(i => new HookStrategy($"s{i}")).ToArray();
@@ -205,5 +226,14 @@ public class HookFailureTests
         }
 
         protected internal override void ObserveResult<TResult, TState>(TResult result, TState state) => throw new FormatException();
+    }
+
+    private sealed class TokenSettingExit(CancellationToken token) : ResilienceStrategy
+    {
+        protected internal override ExitAction Exit(ref StrategyContext context, in ExitOutcome outcome)
+        {
+            context.CancellationToken = token;
+            return ExitAction.Continue;
+        }
     }
 }
