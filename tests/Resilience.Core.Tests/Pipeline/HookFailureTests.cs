@@ -10,7 +10,7 @@ public class HookFailureTests
         var data = new TheoryData<int, int, bool>();
         foreach (var length in new[] { 2, 4, 8 })
         {
-            foreach (var at in new[] { 0, length / 2, length - 1 })
+            foreach (var at in new[] { 0, length / 2, length - 1 }.Distinct())
             {
                 data.Add(length, at, false);
                 if (at > 0)
