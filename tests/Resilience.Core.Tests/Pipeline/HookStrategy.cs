@@ -4,8 +4,9 @@ namespace Resilience.Tests.Pipeline;
 /// A test strategy that passes its own token inward, may throw from its hooks, and records what each exit saw: how
 /// often it ran, the outcome, and the token in force (which must be the one it passed inward).
 /// </summary>
-internal sealed class HookStrategy : ResilienceStrategy, IDisposable
+internal sealed class HookStrategy : ResilienceStrategy
 {
+    // Never cancelled and holding no timer: it needs no disposal.
     private readonly CancellationTokenSource _own = new();
     private int _entered;
     private int _exited;
@@ -36,15 +37,9 @@ internal sealed class HookStrategy : ResilienceStrategy, IDisposable
     /// <summary>Exits that saw another token than the one this strategy passed inward, or lost their state.</summary>
     public int Mismatches { get; private set; }
 
-    /// <summary>The token in force outside this strategy when it was entered.</summary>
-    public CancellationToken IncomingToken { get; private set; }
-
-    public void Dispose() => _own.Dispose();
-
     protected internal override Entry Enter(ref StrategyContext context)
     {
         Interlocked.Increment(ref _entered);
-        IncomingToken = context.CancellationToken;
         context.CancellationToken = _own.Token;
         context.State = 7;
         if (ThrowOnEnter is { } failure)
