@@ -19,7 +19,8 @@ public class SynchronousExecutionTests
                 threads.Add(Environment.CurrentManagedThreadId);
                 return threads.Count < 2 ? throw new IOException() : threads.Count;
             }),
-            whileBlocked: () => time.Advance(TimeSpan.FromSeconds(1)));
+            whileBlocked: () => time.Advance(TimeSpan.FromSeconds(1)),
+            untilDone: () => time.Advance(TimeSpan.FromSeconds(1)));
 
         Assert.Equal(2, result);
         Assert.Equal([caller, caller], threads);
@@ -41,8 +42,12 @@ public class SynchronousExecutionTests
         Assert.Equal([caller], threads);
     }
 
-    /// <summary>Runs <paramref name="call"/> on a thread of its own and, once that thread is blocked, <paramref name="whileBlocked"/> on this one.</summary>
-    private static (int Thread, T Result) RunOnOwnThread<T>(Func<T> call, Action whileBlocked)
+    /// <summary>
+    /// Runs <paramref name="call"/> on a thread of its own and, once that thread is blocked, <paramref name="whileBlocked"/>
+    /// on this one; then <paramref name="untilDone"/> (if any) until the call returns, in case the thread was blocked on
+    /// something else first (the runtime's own locks) and the wait began later.
+    /// </summary>
+    private static (int Thread, T Result) RunOnOwnThread<T>(Func<T> call, Action whileBlocked, Action? untilDone = null)
     {
         T result = default!;
         Exception? failure = null;
@@ -56,7 +61,8 @@ public class SynchronousExecutionTests
             {
                 failure = exception;
             }
-        });
+        })
+        { IsBackground = true };
         thread.Start();
         for (var i = 0; i < 2_000 && (thread.ThreadState & ThreadState.WaitSleepJoin) == 0; i++)
         {
@@ -64,6 +70,11 @@ public class SynchronousExecutionTests
         }
 
         whileBlocked();
+        for (var i = 0; i < 1_000 && untilDone is not null && !thread.Join(10); i++)
+        {
+            untilDone();
+        }
+
         Assert.True(thread.Join(TimeSpan.FromSeconds(10)));
         Assert.Null(failure);
         return (thread.ManagedThreadId, result);
