@@ -693,7 +693,10 @@ internal static class PipelineEngine
         {
             run.Outcome = new Outcome<TResult>(exception);
             BeginExit(ref run, run.Index - 1);
+            return;
         }
+
+        run.Frame.Pipeline.Telemetry?.OnRetryAttempt(run.Frame.Pipeline.Strategies[run.Index - 1]);
     }
 
     /// <summary>Takes the outcome a fallback produced (already in the run): the strategy at Index is left.</summary>
@@ -875,16 +878,19 @@ internal static class PipelineEngine
                 DisposeDiscarded(run.Outcome.Result);
 
                 // The token in force is the one this strategy passed inward: inner exits restored it.
-                run.Frame.Pipeline.Telemetry?.OnRetry(run.Frame.Pipeline.Strategies[run.Index], action.Delay);
+                var retrying = run.Frame.Pipeline.Strategies[run.Index];
+                run.Frame.Pipeline.Telemetry?.OnRetryScheduled(retrying, action.Delay);
                 run.Index++;
                 run.Phase = RunPhase.Enter;
                 run.Frame.NewPass();
                 if (action.Delay > TimeSpan.Zero)
                 {
+                    // Counted as an attempt once the wait is over (TakeDelay): a cancelled wait starts none.
                     run.PendingDelay = Task.Delay(action.Delay, run.Frame.Pipeline.TimeProvider, run.Frame.Token);
                     return PendingWork.Delay;
                 }
 
+                run.Frame.Pipeline.Telemetry?.OnRetryAttempt(retrying);
                 return PendingWork.None;
 
             case ExitActionKind.Fallback:

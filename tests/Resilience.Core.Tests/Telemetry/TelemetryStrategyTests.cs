@@ -170,6 +170,27 @@ public sealed class TelemetryStrategyTests : IDisposable
     }
 
     [Fact]
+    public async Task A_retry_whose_delay_the_caller_cancels_is_not_counted_as_an_attempt()
+    {
+        using var retries = Counter("resilience.retry.attempts");
+        var retry = new Resilience.Tests.Pipeline.RecordingStrategy("retry") { OnExit = (o, _) => o.IsHandled ? ExitAction.Retry(TimeSpan.FromMinutes(1)) : ExitAction.Continue };
+        var pipeline = Builder().AddStrategy(retry).Build();
+        using var caller = new CancellationTokenSource();
+        var attempts = 0;
+
+        var cancelled = pipeline.ExecuteOutcomeAsync((_, _) => ++attempts == 1 ? ValueTask.FromException<int>(new IOException()) : new ValueTask<int>(attempts), 0, caller.Token);
+        caller.Cancel();
+        Assert.True((await cancelled).Exception is OperationCanceledException);
+        Assert.Empty(retries.GetMeasurementSnapshot());
+
+        attempts = 0;
+        var retried = pipeline.ExecuteOutcomeAsync((_, _) => ++attempts == 1 ? ValueTask.FromException<int>(new IOException()) : new ValueTask<int>(attempts), 0);
+        _time.Advance(TimeSpan.FromMinutes(1));
+        Assert.Equal(2, (await retried).Result);
+        Assert.Equal(1, Assert.Single(retries.GetMeasurementSnapshot()).Value);
+    }
+
+    [Fact]
     public void Telemetry_is_outermost_whatever_the_order_and_only_once()
     {
         var inner = new Resilience.Tests.Pipeline.RecordingStrategy("inner");
