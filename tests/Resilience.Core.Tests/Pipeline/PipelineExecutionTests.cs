@@ -513,6 +513,45 @@ public class PipelineExecutionTests
         }
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    [InlineData(6)]
+    public void A_successful_call_on_the_fast_path_allocates_nothing(int length)
+    {
+        // Every strategy admits and passes, one replaces the token: the path RunInline keeps free of allocations.
+        using var replaced = new CancellationTokenSource();
+        var builder = new ResiliencePipelineBuilder { Name = "hot" }.AddTelemetry(new Resilience.Telemetry.ResilienceTelemetry());
+        builder.AddStrategy(new TokenReplacing(replaced.Token));
+        while (builder.Strategies.Count <= length)
+        {
+            builder.AddStrategy(new CountingStrategy());
+        }
+
+        var pipeline = builder.Build();
+        var sum = 0L;
+        for (var i = 0; i < 100; i++)
+        {
+            sum += CallThreeWays(pipeline, i);
+        }
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 1_000; i++)
+        {
+            sum += CallThreeWays(pipeline, i);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(3 * ((99 * 100 / 2) + (999 * 1_000 / 2)), sum);
+    }
+
+    private static long CallThreeWays(ResiliencePipeline pipeline, int value)
+    {
+        var call = pipeline.ExecuteAsync(static (s, _) => new ValueTask<int>(s), value);
+        Assert.True(call.IsCompletedSuccessfully);
+        return pipeline.Execute(static (s, _) => s, value) + call.Result + pipeline.ExecuteOutcome(static (s, _) => s, value).Result;
+    }
+
     [Fact]
     public async Task Many_threads_through_one_pipeline_each_see_their_own_call()
     {
@@ -581,6 +620,15 @@ public class PipelineExecutionTests
         {
             exit(context.StateObject);
             return ExitAction.Continue;
+        }
+    }
+
+    private sealed class TokenReplacing(CancellationToken token) : ResilienceStrategy
+    {
+        protected internal override Entry Enter(ref StrategyContext context)
+        {
+            context.CancellationToken = token;
+            return Entry.Admitted;
         }
     }
 
