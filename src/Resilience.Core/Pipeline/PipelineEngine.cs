@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
 
 namespace Resilience;
 
@@ -58,7 +59,7 @@ internal static class PipelineEngine
             return AwaitResult(continuation);
         }
 
-        return outcome.IsSuccess ? new ValueTask<TResult>(outcome.Result!) : ValueTask.FromException<TResult>(outcome.Exception!);
+        return outcome.IsSuccess ? new ValueTask<TResult>(outcome.Result!) : FromFailure<TResult>(outcome.Exception!);
 
         static async ValueTask<TResult> AwaitResult(Task<Outcome<TResult>> continuation) =>
             (await continuation.ConfigureAwait(false)).GetResultOrThrow();
@@ -76,7 +77,7 @@ internal static class PipelineEngine
             return AwaitCompletion(continuation);
         }
 
-        return outcome.IsSuccess ? default : ValueTask.FromException(outcome.Exception!);
+        return outcome.IsSuccess ? default : Completion(FromFailure<VoidResult>(outcome.Exception!));
 
         static async ValueTask AwaitCompletion(Task<Outcome<VoidResult>> continuation) =>
             (await continuation.ConfigureAwait(false)).GetResultOrThrow();
@@ -124,11 +125,16 @@ internal static class PipelineEngine
             slot.ReplacedToken = false;
             var outerToken = frame.Token;
             var context = new StrategyContext(ref frame, ref slot);
-            var entry = strategies[index].Enter(ref context);
-            if (frame.Token != outerToken)
+            Entry entry;
+            try
             {
-                slot.OuterToken = outerToken;
-                slot.ReplacedToken = true;
+                entry = strategies[index].Enter(ref context);
+            }
+            catch (Exception thrown)
+            {
+                // A strategy that throws did not admit the call; the ones outside it must still exit, and see why.
+                frame.Token = outerToken;
+                return ResumeAtFailedEntry<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, thrown, out continuation);
             }
 
             if (!entry.IsPlainAdmission)
@@ -189,15 +195,35 @@ internal static class PipelineEngine
         for (var index = strategies.Length - 1; index >= 0; index--)
         {
             ref var slot = ref SlotAt(ref slots, index);
-            var judged = Judge(pipeline, index, result, exception, frame.CallerToken);
-            var strategy = strategies[index];
-            if (strategy.ObservesResults && judged.IsSuccess)
+            ExitOutcome judged;
+            try
             {
-                strategy.ObserveResult(result, state);
+                judged = Judge(pipeline, index, result, exception, frame.CallerToken);
+            }
+            catch (Exception thrown)
+            {
+                // A predicate that throws: the strategy and the ones outside it must still exit.
+                return ResumeAtFailedJudgement<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, thrown, out continuation);
             }
 
-            var context = new StrategyContext(ref frame, ref slot);
-            var action = strategy.Exit(ref context, in judged);
+            var strategy = strategies[index];
+            ExitAction action;
+            try
+            {
+                if (strategy.ObservesResults && judged.IsSuccess)
+                {
+                    strategy.ObserveResult(result, state);
+                }
+
+                var context = new StrategyContext(ref frame, ref slot);
+                action = strategy.Exit(ref context, in judged);
+            }
+            catch (Exception thrown)
+            {
+                // The strategies outside this one must still exit: the exception is the outcome they see.
+                return ResumeAtFailedExit<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, thrown, out continuation);
+            }
+
             if (!action.IsContinue)
             {
                 return ResumeAtExit<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, ToOutcome(result, exception), action, out continuation);
@@ -254,6 +280,55 @@ internal static class PipelineEngine
 
         return call.IsCompleted ? new ValueTask<Outcome<TResult>>(Complete(call)) : AwaitDirect(call);
     }
+
+    /// <summary>
+    /// Runs a call through no strategies for a throwing asynchronous form: a callback that throws before returning its
+    /// task faults the returned task, as it does through any other pipeline.
+    /// </summary>
+    public static ValueTask<TResult> InvokeDirect<TResult, TState>(Func<TState, CancellationToken, ValueTask<TResult>> callback, TState state, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return callback(state, cancellationToken);
+        }
+        catch (Exception thrown)
+        {
+            return FromFailure<TResult>(thrown);
+        }
+    }
+
+    /// <summary>The form of <see cref="InvokeDirect{TResult, TState}"/> for callbacks that return nothing.</summary>
+    public static ValueTask InvokeDirect<TState>(Func<TState, CancellationToken, ValueTask> callback, TState state, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return callback(state, cancellationToken);
+        }
+        catch (Exception thrown)
+        {
+            return Completion(FromFailure<VoidResult>(thrown));
+        }
+    }
+
+    /// <summary>
+    /// A task ended by <paramref name="exception"/> as an async method's would be, and so as a call that waited ends:
+    /// cancelled for an <see cref="OperationCanceledException"/> (awaiting it rethrows that same exception), faulted
+    /// otherwise. A caller's cancellation must not look like a failure to whoever inspects the task.
+    /// </summary>
+    private static ValueTask<TResult> FromFailure<TResult>(Exception exception)
+    {
+        return exception is OperationCanceledException ? Cancelled(exception) : ValueTask.FromException<TResult>(exception);
+
+        static async ValueTask<TResult> Cancelled(Exception exception)
+        {
+            await Task.CompletedTask.ConfigureAwait(false);
+            ExceptionDispatchInfo.Throw(exception);
+            return default!;
+        }
+    }
+
+    /// <summary>Views a completed <see cref="ValueTask{VoidResult}"/> as a <see cref="ValueTask"/>.</summary>
+    private static ValueTask Completion(ValueTask<VoidResult> task) => new(task.AsTask());
 
     /// <summary>The synchronous form of <see cref="RunDirect"/>.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -313,7 +388,16 @@ internal static class PipelineEngine
         {
             ref var slot = ref SlotAt(ref slots, index);
             var context = new StrategyContext(ref frame, ref slot);
-            var action = pipeline.Strategies[index].Exit(ref context, in judged);
+            ExitAction action;
+            try
+            {
+                action = pipeline.Strategies[index].Exit(ref context, in judged);
+            }
+            catch (Exception thrown)
+            {
+                return ResumeAtFailedExit<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, thrown, out continuation);
+            }
+
             if (!action.IsContinue)
             {
                 return ResumeAtExit<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, new Outcome<TResult>(in rejection), action, out continuation);
@@ -370,6 +454,49 @@ internal static class PipelineEngine
         return Resume(ref run, Act(ref run, in action), out continuation);
     }
 
+    /// <summary>
+    /// The strategy at <paramref name="index"/> threw from <see cref="ResilienceStrategy.Enter"/> (the caller restored the
+    /// token it was entered with): it did not admit the call, and the strategies outside it see the exception.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static Outcome<TResult> ResumeAtFailedEntry<TResult, TState, TCallback, TSlots>(
+        ref CallFrame frame, ref TSlots slots, TCallback callback, TState state, int index, Exception thrown, out Task<Outcome<TResult>>? continuation)
+        where TCallback : struct, ICallback<TState, TResult>
+        where TSlots : struct
+    {
+        var run = Handover<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index);
+        RefuseEntry(ref run, new Outcome<TResult>(thrown));
+        return Resume(ref run, Step(ref run), out continuation);
+    }
+
+    /// <summary>
+    /// The strategy at <paramref name="index"/> threw from its exit (or while observing a result): it has exited, and the
+    /// exception replaces the outcome, as <see cref="ExitAction.Fail"/> would.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static Outcome<TResult> ResumeAtFailedExit<TResult, TState, TCallback, TSlots>(
+        ref CallFrame frame, ref TSlots slots, TCallback callback, TState state, int index, Exception thrown, out Task<Outcome<TResult>>? continuation)
+        where TCallback : struct, ICallback<TState, TResult>
+        where TSlots : struct
+    {
+        var run = Handover<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index);
+        run.Phase = RunPhase.Exit;
+        return Resume(ref run, Act(ref run, ExitAction.Fail(thrown)), out continuation);
+    }
+
+    /// <summary>The predicate of the strategy at <paramref name="index"/> threw while judging the outcome.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static Outcome<TResult> ResumeAtFailedJudgement<TResult, TState, TCallback, TSlots>(
+        ref CallFrame frame, ref TSlots slots, TCallback callback, TState state, int index, Exception thrown, out Task<Outcome<TResult>>? continuation)
+        where TCallback : struct, ICallback<TState, TResult>
+        where TSlots : struct
+    {
+        var run = Handover<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index);
+        run.Phase = RunPhase.Exit;
+        var judged = FailJudgement(ref run, thrown);
+        return Resume(ref run, Act(ref run, ExitAt(ref run, in judged)), out continuation);
+    }
+
     /// <summary>The slot at <paramref name="index"/> of an inline buffer; the caller keeps the index inside it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ref StrategySlot SlotAt<TSlots>(ref TSlots slots, int index)
@@ -404,8 +531,74 @@ internal static class PipelineEngine
             return run.Outcome;
         }
 
+        if (run.Callback.IsSynchronous)
+        {
+            // A synchronous form waits on its caller's thread, and every later attempt runs there too: a callback that
+            // takes a lock its caller holds, or reads state bound to the thread, behaves as it would without a pipeline.
+            continuation = null;
+            return RunBlocking(ref run, pending);
+        }
+
         continuation = ContinueAsync(run, pending);
         return default;
+    }
+
+    /// <summary>The synchronous form of <see cref="ContinueAsync"/>: blocks while the call waits, and steps it on this thread.</summary>
+    private static Outcome<TResult> RunBlocking<TResult, TState, TCallback>(ref PipelineRun<TResult, TState, TCallback> run, PendingWork pending)
+        where TCallback : struct, ICallback<TState, TResult>
+    {
+        do
+        {
+            switch (pending)
+            {
+                case PendingWork.Entry:
+                    var entryTask = run.PendingEntry!;
+                    run.PendingEntry = null;
+                    WaitFor(entryTask);
+                    TakeEntry(ref run, entryTask);
+                    break;
+
+                case PendingWork.Callback:
+                    var callbackTask = run.PendingCallback.AsTask();
+                    run.PendingCallback = default;
+                    WaitFor(callbackTask);
+                    run.Outcome = Complete(new ValueTask<TResult>(callbackTask));
+                    BeginExit(ref run, run.Frame.Pipeline.Strategies.Length - 1);
+                    break;
+
+                case PendingWork.Delay:
+                    var delayTask = run.PendingDelay!;
+                    run.PendingDelay = null;
+                    WaitFor(delayTask);
+                    TakeDelay(ref run, delayTask);
+                    break;
+
+                case PendingWork.Fallback:
+                    var fallbackTask = run.PendingFallback.AsTask();
+                    run.PendingFallback = default;
+                    var replaced = run.Outcome.Result;
+                    WaitFor(fallbackTask);
+                    try
+                    {
+                        run.Outcome = fallbackTask.GetAwaiter().GetResult();
+                    }
+                    catch (Exception exception)
+                    {
+                        run.Outcome = new Outcome<TResult>(exception);
+                    }
+
+                    TakeFallback(ref run, replaced);
+                    break;
+            }
+
+            pending = Step(ref run);
+        }
+        while (pending != PendingWork.None);
+
+        ReturnSlots(ref run);
+        return run.Outcome;
+
+        static void WaitFor(Task task) => task.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing).GetAwaiter().GetResult();
     }
 
     private static async Task<Outcome<TResult>> ContinueAsync<TResult, TState, TCallback>(
@@ -419,20 +612,8 @@ internal static class PipelineEngine
                 case PendingWork.Entry:
                     var entryTask = run.PendingEntry!;
                     run.PendingEntry = null;
-                    Entry entry;
-                    try
-                    {
-                        entry = await entryTask.ConfigureAwait(false);
-                    }
-                    catch (Exception exception)
-                    {
-                        RefuseEntry(ref run, new Outcome<TResult>(exception));
-                        break;
-                    }
-
-                    // Time has passed: strategies entered after the wait read the clocks afresh.
-                    run.Frame.NewPass();
-                    ApplyEntry(ref run, in entry);
+                    await ((Task)entryTask).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                    TakeEntry(ref run, entryTask);
                     break;
 
                 case PendingWork.Callback:
@@ -453,17 +634,8 @@ internal static class PipelineEngine
                 case PendingWork.Delay:
                     var delayTask = run.PendingDelay!;
                     run.PendingDelay = null;
-                    try
-                    {
-                        await delayTask.ConfigureAwait(false);
-                    }
-                    catch (Exception exception)
-                    {
-                        // The wait was cancelled: the retrying strategy (just outside Index) sees it as the outcome.
-                        run.Outcome = new Outcome<TResult>(exception);
-                        BeginExit(ref run, run.Index - 1);
-                    }
-
+                    await delayTask.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                    TakeDelay(ref run, delayTask);
                     break;
 
                 case PendingWork.Fallback:
@@ -479,13 +651,7 @@ internal static class PipelineEngine
                         run.Outcome = new Outcome<TResult>(exception);
                     }
 
-                    DisposeReplaced(replaced, in run.Outcome);
-
-                    // Time has passed: strategies exited after the fallback read the clocks afresh.
-                    run.Frame.NewPass();
-
-                    run.Frame.Pipeline.Telemetry?.OnFallback(run.Frame.Pipeline.Strategies[run.Index], in run.Outcome);
-                    LeaveStrategy(ref run);
+                    TakeFallback(ref run, replaced);
                     break;
             }
 
@@ -495,6 +661,59 @@ internal static class PipelineEngine
 
         ReturnSlots(ref run);
         return run.Outcome;
+    }
+
+    /// <summary>Takes the awaited admission of the strategy at Index, now completed.</summary>
+    private static void TakeEntry<TResult, TState, TCallback>(ref PipelineRun<TResult, TState, TCallback> run, Task<Entry> admission)
+        where TCallback : struct, ICallback<TState, TResult>
+    {
+        Entry entry;
+        try
+        {
+            entry = admission.GetAwaiter().GetResult();
+        }
+        catch (Exception exception)
+        {
+            RefuseEntry(ref run, new Outcome<TResult>(exception));
+            return;
+        }
+
+        // Time has passed: strategies entered after the wait read the clocks afresh.
+        run.Frame.NewPass();
+        ApplyEntry(ref run, in entry);
+    }
+
+    /// <summary>Takes a retry's delay, now over: a cancelled wait is the outcome the retrying strategy (just outside Index) sees.</summary>
+    private static void TakeDelay<TResult, TState, TCallback>(ref PipelineRun<TResult, TState, TCallback> run, Task delay)
+        where TCallback : struct, ICallback<TState, TResult>
+    {
+        try
+        {
+            delay.GetAwaiter().GetResult();
+        }
+        catch (Exception exception)
+        {
+            run.Outcome = new Outcome<TResult>(exception);
+            BeginExit(ref run, run.Index - 1);
+            return;
+        }
+
+        run.Frame.Pipeline.Telemetry?.OnRetryAttempt(run.Frame.Pipeline.Strategies[run.Index - 1]);
+    }
+
+    /// <summary>
+    /// Takes the outcome a fallback produced (already in the run) in place of <paramref name="replaced"/>: the strategy at
+    /// Index is left.
+    /// </summary>
+    private static void TakeFallback<TResult, TState, TCallback>(ref PipelineRun<TResult, TState, TCallback> run, TResult? replaced)
+        where TCallback : struct, ICallback<TState, TResult>
+    {
+        DisposeReplaced(replaced, in run.Outcome);
+
+        // Time has passed: strategies exited after the fallback read the clocks afresh.
+        run.Frame.NewPass();
+        run.Frame.Pipeline.Telemetry?.OnFallback(run.Frame.Pipeline.Strategies[run.Index], in run.Outcome);
+        LeaveStrategy(ref run);
     }
 
     /// <summary>Advances the call until it completes (returns <see cref="PendingWork.None"/>) or must wait.</summary>
@@ -519,7 +738,18 @@ internal static class PipelineEngine
                     slot.OuterToken = run.Frame.Token;
                     slot.ReplacedToken = true;
                     var context = new StrategyContext(ref run.Frame, ref slot);
-                    var entry = strategies[run.Index].Enter(ref context);
+                    Entry entry;
+                    try
+                    {
+                        entry = strategies[run.Index].Enter(ref context);
+                    }
+                    catch (Exception exception)
+                    {
+                        // A strategy that throws did not admit the call: the ones outside it see the exception.
+                        RefuseEntry(ref run, new Outcome<TResult>(exception));
+                        break;
+                    }
+
                     if (entry.Kind == EntryKind.Pending)
                     {
                         run.Frame.Pipeline.Telemetry?.OnWaiting(strategies[run.Index]);
@@ -557,18 +787,24 @@ internal static class PipelineEngine
                         return PendingWork.None;
                     }
 
-                    var judged = run.Outcome.IsRejected
-                        ? new ExitOutcome(run.Outcome.Rejection)
-                        : Judge(run.Frame.Pipeline, run.Index, run.Outcome.Result, run.Outcome.RawException, run.Frame.CallerToken);
-                    var exiting = strategies[run.Index];
-                    if (exiting.ObservesResults && judged.IsSuccess)
+                    ExitOutcome judged;
+                    if (run.Outcome.IsRejected)
                     {
-                        exiting.ObserveResult(run.Outcome.Result, run.State);
+                        judged = new ExitOutcome(run.Outcome.Rejection);
+                    }
+                    else
+                    {
+                        try
+                        {
+                            judged = Judge(run.Frame.Pipeline, run.Index, run.Outcome.Result, run.Outcome.RawException, run.Frame.CallerToken);
+                        }
+                        catch (Exception exception)
+                        {
+                            judged = FailJudgement(ref run, exception);
+                        }
                     }
 
-                    var exitContext = new StrategyContext(ref run.Frame, ref Slot(ref run, run.Index));
-                    var action = exiting.Exit(ref exitContext, in judged);
-                    var pending = Apply(ref run, in action);
+                    var pending = Apply(ref run, ExitAt(ref run, in judged));
                     if (pending != PendingWork.None)
                     {
                         return pending;
@@ -577,6 +813,41 @@ internal static class PipelineEngine
                     break;
             }
         }
+    }
+
+    /// <summary>Runs the exit of the strategy at Index (and its look at a successful result) on <paramref name="judged"/>.</summary>
+    private static ExitAction ExitAt<TResult, TState, TCallback>(ref PipelineRun<TResult, TState, TCallback> run, in ExitOutcome judged)
+        where TCallback : struct, ICallback<TState, TResult>
+    {
+        var exiting = run.Frame.Pipeline.Strategies[run.Index];
+        try
+        {
+            // A result an inner fallback served is not what the call produced: a last known good value must not become
+            // the placeholder that replaced it. (The fast path never carries one: fallbacks run on this path.)
+            if (exiting.ObservesResults && judged.IsSuccess && run.Outcome.FallbackLevel is null)
+            {
+                exiting.ObserveResult(run.Outcome.Result, run.State);
+            }
+
+            var context = new StrategyContext(ref run.Frame, ref Slot(ref run, run.Index));
+            return exiting.Exit(ref context, in judged);
+        }
+        catch (Exception exception)
+        {
+            // A strategy that throws has exited all the same: its exception replaces the outcome.
+            return ExitAction.Fail(exception);
+        }
+    }
+
+    /// <summary>
+    /// The predicate (or retry-after reader) of the strategy at Index threw: its exception replaces the outcome, and the
+    /// strategy exits on it unjudged, not handled (judging it again could throw again).
+    /// </summary>
+    private static ExitOutcome FailJudgement<TResult, TState, TCallback>(ref PipelineRun<TResult, TState, TCallback> run, Exception exception)
+        where TCallback : struct, ICallback<TState, TResult>
+    {
+        run.Outcome = new Outcome<TResult>(exception);
+        return new ExitOutcome(exception, isHandled: false, isCallerCancelled: false);
     }
 
     /// <summary>Takes the entry the strategy at Index just returned, then steps on.</summary>
@@ -621,16 +892,19 @@ internal static class PipelineEngine
                 DisposeDiscarded(run.Outcome.Result);
 
                 // The token in force is the one this strategy passed inward: inner exits restored it.
-                run.Frame.Pipeline.Telemetry?.OnRetry(run.Frame.Pipeline.Strategies[run.Index], action.Delay);
+                var retrying = run.Frame.Pipeline.Strategies[run.Index];
+                run.Frame.Pipeline.Telemetry?.OnRetryScheduled(retrying, action.Delay);
                 run.Index++;
                 run.Phase = RunPhase.Enter;
                 run.Frame.NewPass();
                 if (action.Delay > TimeSpan.Zero)
                 {
+                    // Counted as an attempt once the wait is over (TakeDelay): a cancelled wait starts none.
                     run.PendingDelay = Task.Delay(action.Delay, run.Frame.Pipeline.TimeProvider, run.Frame.Token);
                     return PendingWork.Delay;
                 }
 
+                run.Frame.Pipeline.Telemetry?.OnRetryAttempt(retrying);
                 return PendingWork.None;
 
             case ExitActionKind.Fallback:

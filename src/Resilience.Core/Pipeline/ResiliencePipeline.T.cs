@@ -9,7 +9,8 @@ namespace Resilience;
 /// <remarks>
 /// Every form has a state-passing overload (pass a <see langword="static"/> lambda and its state so the call allocates
 /// no closure). The <c>ExecuteOutcome</c> forms never throw for the call's failure: they return it, and a rejection
-/// by a strategy costs no exception at all. The synchronous forms block when a strategy must wait.
+/// by a strategy costs no exception at all. The synchronous forms block when a strategy must wait, and run every
+/// attempt on the caller's thread.
 /// </remarks>
 public sealed class ResiliencePipeline<T>
 {
@@ -47,7 +48,7 @@ public sealed class ResiliencePipeline<T>
     {
         ArgumentNullException.ThrowIfNull(callback);
         return _core.Strategies.Length == 0
-            ? callback(state, cancellationToken)
+            ? PipelineEngine.InvokeDirect(callback, state, cancellationToken)
             : PipelineEngine.RunForResultAsync<T, TState, AsyncCallback<TState, T>>(_core, new(callback), state, cancellationToken);
     }
 
@@ -59,7 +60,7 @@ public sealed class ResiliencePipeline<T>
     {
         ArgumentNullException.ThrowIfNull(callback);
         return _core.Strategies.Length == 0
-            ? callback(cancellationToken)
+            ? PipelineEngine.InvokeDirect(static (callback, token) => callback(token), callback, cancellationToken)
             : PipelineEngine.RunForResultAsync<T, NoState, ClosureAsyncCallback<T>>(_core, new(callback), default, cancellationToken);
     }
 

@@ -8,7 +8,7 @@ namespace Resilience;
 /// Every form has a state-passing overload (pass a <see langword="static"/> lambda and its state so the call allocates
 /// no closure). The <c>ExecuteOutcome</c> forms never throw for the call's failure: they return it, and a rejection
 /// by a strategy costs no exception at all. The synchronous forms block when a strategy must wait (a retry delay,
-/// a limiter queue).
+/// a limiter queue), and run every attempt on the caller's thread.
 /// </remarks>
 public sealed class ResiliencePipeline
 {
@@ -47,7 +47,7 @@ public sealed class ResiliencePipeline
     {
         ArgumentNullException.ThrowIfNull(callback);
         return _core.Strategies.Length == 0
-            ? callback(state, cancellationToken)
+            ? PipelineEngine.InvokeDirect(callback, state, cancellationToken)
             : PipelineEngine.RunForResultAsync<TResult, TState, AsyncCallback<TState, TResult>>(_core, new(callback), state, cancellationToken);
     }
 
@@ -60,7 +60,7 @@ public sealed class ResiliencePipeline
     {
         ArgumentNullException.ThrowIfNull(callback);
         return _core.Strategies.Length == 0
-            ? callback(cancellationToken)
+            ? PipelineEngine.InvokeDirect(static (callback, token) => callback(token), callback, cancellationToken)
             : PipelineEngine.RunForResultAsync<TResult, NoState, ClosureAsyncCallback<TResult>>(_core, new(callback), default, cancellationToken);
     }
 
@@ -74,7 +74,7 @@ public sealed class ResiliencePipeline
     {
         ArgumentNullException.ThrowIfNull(callback);
         return _core.Strategies.Length == 0
-            ? callback(state, cancellationToken)
+            ? PipelineEngine.InvokeDirect(callback, state, cancellationToken)
             : PipelineEngine.RunForCompletionAsync<TState, AsyncVoidCallback<TState>>(_core, new(callback), state, cancellationToken);
     }
 
@@ -86,7 +86,7 @@ public sealed class ResiliencePipeline
     {
         ArgumentNullException.ThrowIfNull(callback);
         return _core.Strategies.Length == 0
-            ? callback(cancellationToken)
+            ? PipelineEngine.InvokeDirect(static (callback, token) => callback(token), callback, cancellationToken)
             : PipelineEngine.RunForCompletionAsync<NoState, ClosureAsyncVoidCallback>(_core, new(callback), default, cancellationToken);
     }
 

@@ -8,6 +8,9 @@ public readonly struct ExitAction
     private static readonly object RetryMarker = new();
     private static readonly object FallbackMarker = new();
 
+    // The longest wait a timer takes (Task.Delay refuses anything longer).
+    private static readonly TimeSpan MaxDelay = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
+
     private readonly long _delayTicks;
     private readonly object? _payload;
 
@@ -40,11 +43,16 @@ public readonly struct ExitAction
     internal bool IsContinue => _payload is null;
 
     /// <summary>Runs the strategies inside this one and the callback again, after <paramref name="delay"/>.</summary>
-    /// <param name="delay">The wait before the next attempt; zero for none.</param>
+    /// <param name="delay">The wait before the next attempt; zero for none; at most 2^32 - 2 milliseconds (about 49.7 days).</param>
     /// <returns>The action.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="delay"/> is negative or longer than a timer can wait.</exception>
     public static ExitAction Retry(TimeSpan delay)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(delay, TimeSpan.Zero);
+
+        // Checked here, while the strategy exits, so the call fails there and the strategies outside it still exit:
+        // the timer would refuse the delay later, where no strategy sees it.
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(delay, MaxDelay);
         return new(delay.Ticks, RetryMarker);
     }
 

@@ -49,6 +49,8 @@ public abstract class ResilienceStrategy
     /// <returns>
     /// <see cref="Entry.Admitted"/> to go on, <see cref="Entry.Reject"/> to refuse the call, or
     /// <see cref="Entry.Pending"/> when admission must be awaited (for example a limiter's queue).
+    /// An exception thrown here does not admit the call: this strategy does not exit, and the strategies outside it see
+    /// the exception as the outcome.
     /// </returns>
     protected internal virtual Entry Enter(ref StrategyContext context) => Entry.Admitted;
 
@@ -58,10 +60,16 @@ public abstract class ResilienceStrategy
     /// </summary>
     /// <param name="context">The call as this strategy sees it; <see cref="StrategyContext.State"/> holds what <see cref="Enter"/> stored.</param>
     /// <param name="outcome">The outcome of the inner part, judged by this strategy's predicate.</param>
-    /// <returns>What the engine does next.</returns>
+    /// <returns>
+    /// What the engine does next. An exception thrown here (or from <see cref="ObserveResult"/>) replaces the outcome, as
+    /// <see cref="ExitAction.Fail"/> would; the strategies outside this one still exit.
+    /// </returns>
     protected internal virtual ExitAction Exit(ref StrategyContext context, in ExitOutcome outcome) => ExitAction.Continue;
 
-    /// <summary>Sees a successful result on its way out (only when <see cref="ObservesResults"/>), before <see cref="Exit"/>.</summary>
+    /// <summary>
+    /// Sees a successful result on its way out (only when <see cref="ObservesResults"/>), before <see cref="Exit"/>; not a
+    /// result an inner fallback served (<see cref="Outcome{T}.FallbackLevel"/>).
+    /// </summary>
     /// <typeparam name="TResult">The result type of the call.</typeparam>
     /// <typeparam name="TState">The type of the caller's state.</typeparam>
     /// <param name="result">The result.</param>

@@ -22,12 +22,24 @@ public ref struct StrategyContext
 
     /// <summary>
     /// Gets or sets the token passed inward. Setting it in <see cref="ResilienceStrategy.Enter"/> replaces the token
-    /// the inner strategies and the callback receive; the engine restores the outer token after this strategy exits.
+    /// the inner strategies and the callback receive; the engine restores the outer token after this strategy exits,
+    /// whether it was set while entering or exiting.
     /// </summary>
     public readonly CancellationToken CancellationToken
     {
         get => _frame.Token;
-        set => _frame.Token = value;
+        set
+        {
+            // The first change keeps the token in force outside this strategy, to restore when it exits, whether it
+            // was made while entering or exiting; strategies that never replace theirs cost the engine nothing for it.
+            if (!_slot.ReplacedToken)
+            {
+                _slot.OuterToken = _frame.Token;
+                _slot.ReplacedToken = true;
+            }
+
+            _frame.Token = value;
+        }
     }
 
     /// <summary>

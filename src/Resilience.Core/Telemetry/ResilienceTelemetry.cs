@@ -218,7 +218,7 @@ public sealed class ResilienceTelemetry : IDisposable
     {
         foreach (var (limiter, tracked) in _limiters)
         {
-            if (limiter.GetStatistics() is { } statistics)
+            if (StatisticsOf(limiter) is { } statistics)
             {
                 yield return new Measurement<long>(statistics.CurrentAvailablePermits, tracked.Tag);
             }
@@ -229,10 +229,26 @@ public sealed class ResilienceTelemetry : IDisposable
     {
         foreach (var (limiter, tracked) in _limiters)
         {
-            if (limiter.GetStatistics() is { } statistics)
+            if (StatisticsOf(limiter) is { } statistics)
             {
                 yield return new Measurement<long>(statistics.CurrentQueuedCount, tracked.Tag);
             }
+        }
+    }
+
+    /// <summary>
+    /// Reads a limiter's statistics; none for a limiter disposed while still tracked. Its exception would end the
+    /// collection pass, and every instrument read after this one would go unreported.
+    /// </summary>
+    private static RateLimiterStatistics? StatisticsOf(RateLimiter limiter)
+    {
+        try
+        {
+            return limiter.GetStatistics();
+        }
+        catch (ObjectDisposedException)
+        {
+            return null;
         }
     }
 

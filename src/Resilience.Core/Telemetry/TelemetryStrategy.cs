@@ -99,9 +99,8 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
     }
 
     /// <summary>A strategy asked for the inner part to run again after <paramref name="delay"/>.</summary>
-    public void OnRetry(ResilienceStrategy strategy, TimeSpan delay)
+    public void OnRetryScheduled(ResilienceStrategy strategy, TimeSpan delay)
     {
-        _telemetry.RetryAttempts.Add(1, _pipeline, new(TelemetryTags.Strategy, strategy.Name));
         if (ResilienceTelemetry.EventTarget is { } activity)
         {
             var tags = Tags(strategy.Name);
@@ -109,6 +108,10 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
             activity.AddEvent(new ActivityEvent("resilience.retry", tags: tags));
         }
     }
+
+    /// <summary>The attempt a strategy's retry asked for begins: its delay, if any, is over.</summary>
+    public void OnRetryAttempt(ResilienceStrategy strategy) =>
+        _telemetry.RetryAttempts.Add(1, _pipeline, new(TelemetryTags.Strategy, strategy.Name));
 
     /// <summary>A strategy's fallback produced <paramref name="outcome"/>.</summary>
     public void OnFallback<TResult>(ResilienceStrategy strategy, in Outcome<TResult> outcome)

@@ -20,6 +20,28 @@ public class LastKnownGoodTests
         Assert.Equal(1, lastGood.Count);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_result_an_inner_fallback_served_is_not_recorded_as_the_last_good_one(bool servedLater)
+    {
+        var lastGood = new LastKnownGood<string, string>(TimeSpan.FromHours(1), timeProvider: new FakeTimeProvider());
+        var placeholder = servedLater
+            ? new FallbackLevel<string>("placeholder", static async _ => { await Task.Yield(); return "placeholder"; })
+            : FallbackLevel<string>.FromValue("placeholder", "placeholder");
+        var pipeline = new ResiliencePipelineBuilder<string>()
+            .AddFallback(new FallbackOptions<string> { Levels = { lastGood.AsLevel(static state => (string)state!) } })
+            .AddFallback(new FallbackOptions<string> { Levels = { placeholder } })
+            .Build();
+
+        Assert.Equal("fresh", await pipeline.ExecuteAsync(static (_, _) => new ValueTask<string>("fresh"), "key"));
+        Assert.Equal("placeholder", await pipeline.ExecuteAsync(static (_, _) => ValueTask.FromException<string>(new IOException()), "key"));
+
+        // A degraded result is not what the dependency last said: the outer level must keep serving the fresh one.
+        Assert.True(lastGood.TryGet("key", out var kept));
+        Assert.Equal("fresh", kept);
+    }
+
     [Fact]
     public void Eviction_never_drops_the_key_just_recorded_when_timestamps_tie()
     {

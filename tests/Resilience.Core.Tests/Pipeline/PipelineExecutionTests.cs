@@ -445,6 +445,114 @@ public class PipelineExecutionTests
     }
 
     [Fact]
+    public async Task Async_forms_of_an_empty_pipeline_fault_their_task_like_any_other_pipeline_instead_of_throwing()
+    {
+        // A pipeline rebuilt in place without strategies must not change where its callers see a failure.
+        var failure = new FormatException();
+        var shortPipeline = new ResiliencePipelineBuilder().AddStrategy(new RecordingStrategy("one")).Build();
+        foreach (var pipeline in new[] { ResiliencePipeline.Empty, shortPipeline })
+        {
+            var tasks = new List<Task>
+            {
+                pipeline.ExecuteAsync<int, FormatException>(static (e, _) => throw e, failure).AsTask(),
+                pipeline.ExecuteAsync<int>(_ => throw failure).AsTask(),
+                pipeline.ExecuteAsync<FormatException>(static (e, _) => throw e, failure).AsTask(),
+                pipeline.ExecuteAsync(_ => throw failure).AsTask(),
+            };
+
+            foreach (var task in tasks)
+            {
+                Assert.True(task.IsFaulted);
+                Assert.Same(failure, await Assert.ThrowsAsync<FormatException>(() => task));
+            }
+        }
+
+        var typed = new[]
+        {
+            ResiliencePipeline<int>.Empty.ExecuteAsync<FormatException>(static (e, _) => throw e, failure).AsTask(),
+            ResiliencePipeline<int>.Empty.ExecuteAsync(_ => throw failure).AsTask(),
+        };
+        foreach (var task in typed)
+        {
+            Assert.True(task.IsFaulted);
+            Assert.Same(failure, await Assert.ThrowsAsync<FormatException>(() => task));
+        }
+    }
+
+    [Fact]
+    public async Task Caller_cancellation_ends_the_task_cancelled_not_faulted_whether_the_call_completed_at_once_or_later()
+    {
+        using var caller = new CancellationTokenSource();
+        caller.Cancel();
+        var later = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var pipelines = new[] { new ResiliencePipelineBuilder().AddStrategy(new RecordingStrategy("one")).Build(), ResiliencePipeline.Empty };
+        foreach (var pipeline in pipelines)
+        {
+            OperationCanceledException? thrown = null;
+            Func<CancellationToken, ValueTask<int>> cancelled = ct =>
+            {
+                thrown = new OperationCanceledException(ct);
+                throw thrown;
+            };
+            Func<CancellationToken, ValueTask> cancelledLater = async ct =>
+            {
+                await later.Task;
+                ct.ThrowIfCancellationRequested();
+            };
+
+            var atOnce = pipeline.ExecuteAsync(cancelled, caller.Token).AsTask();
+            var voidAtOnce = pipeline.ExecuteAsync(_ => ValueTask.FromCanceled(caller.Token), caller.Token).AsTask();
+            var afterWaiting = pipeline.ExecuteAsync(cancelledLater, caller.Token).AsTask();
+            later.TrySetResult();
+
+            // An awaiting caller sees the same exception either way; the task's status must agree with it too.
+            Assert.Same(thrown, await Assert.ThrowsAnyAsync<OperationCanceledException>(() => atOnce));
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => voidAtOnce);
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => afterWaiting);
+            Assert.Equal((true, true, true), (atOnce.IsCanceled, voidAtOnce.IsCanceled, afterWaiting.IsCanceled));
+        }
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    [InlineData(6)]
+    public void A_successful_call_on_the_fast_path_allocates_nothing(int length)
+    {
+        // Every strategy admits and passes, one replaces the token: the path RunInline keeps free of allocations.
+        using var replaced = new CancellationTokenSource();
+        var builder = new ResiliencePipelineBuilder { Name = "hot" }.AddTelemetry(new Resilience.Telemetry.ResilienceTelemetry());
+        builder.AddStrategy(new TokenReplacing(replaced.Token));
+        while (builder.Strategies.Count <= length)
+        {
+            builder.AddStrategy(new CountingStrategy());
+        }
+
+        var pipeline = builder.Build();
+        var sum = 0L;
+        for (var i = 0; i < 100; i++)
+        {
+            sum += CallThreeWays(pipeline, i);
+        }
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 1_000; i++)
+        {
+            sum += CallThreeWays(pipeline, i);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(3 * ((99 * 100 / 2) + (999 * 1_000 / 2)), sum);
+    }
+
+    private static long CallThreeWays(ResiliencePipeline pipeline, int value)
+    {
+        var call = pipeline.ExecuteAsync(static (s, _) => new ValueTask<int>(s), value);
+        Assert.True(call.IsCompletedSuccessfully);
+        return pipeline.Execute(static (s, _) => s, value) + call.Result + pipeline.ExecuteOutcome(static (s, _) => s, value).Result;
+    }
+
+    [Fact]
     public async Task Many_threads_through_one_pipeline_each_see_their_own_call()
     {
         var counter = new CountingStrategy();
@@ -512,6 +620,15 @@ public class PipelineExecutionTests
         {
             exit(context.StateObject);
             return ExitAction.Continue;
+        }
+    }
+
+    private sealed class TokenReplacing(CancellationToken token) : ResilienceStrategy
+    {
+        protected internal override Entry Enter(ref StrategyContext context)
+        {
+            context.CancellationToken = token;
+            return Entry.Admitted;
         }
     }
 

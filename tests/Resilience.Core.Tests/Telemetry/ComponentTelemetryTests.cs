@@ -136,6 +136,25 @@ public sealed class ComponentTelemetryTests : IDisposable
     }
 
     [Fact]
+    public void A_tracked_limiter_disposed_without_untracking_is_skipped_and_the_others_are_still_collected()
+    {
+        // A collection that throws loses every instrument read after it in that pass, whatever their meter.
+        var disposed = new System.Threading.RateLimiting.ConcurrencyLimiter(new() { PermitLimit = 2, QueueLimit = 0 });
+        var live = new System.Threading.RateLimiting.ConcurrencyLimiter(new() { PermitLimit = 4, QueueLimit = 0 });
+        using var a = _telemetry.Track(disposed, "gone");
+        using var b = _telemetry.Track(live, "live");
+        using var permits = new MetricCollector<long>(_telemetry.Meter, "resilience.rate_limiter.permits_available");
+        using var queued = new MetricCollector<long>(_telemetry.Meter, "resilience.rate_limiter.queued");
+        disposed.Dispose();
+
+        permits.RecordObservableInstruments();
+        queued.RecordObservableInstruments();
+
+        Assert.Equal(("live", 4L), ((string)Assert.Single(permits.GetMeasurementSnapshot()).Tags["strategy"]!, permits.LastMeasurement!.Value));
+        Assert.Equal("live", Assert.Single(queued.GetMeasurementSnapshot()).Tags["strategy"]);
+    }
+
+    [Fact]
     public void A_meter_from_a_factory_belongs_to_it()
     {
         using var factory = new TestMeterFactory();

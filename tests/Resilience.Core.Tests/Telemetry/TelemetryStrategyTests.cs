@@ -104,6 +104,93 @@ public sealed class TelemetryStrategyTests : IDisposable
     }
 
     [Fact]
+    public async Task A_listener_that_starts_or_stops_while_calls_are_in_flight_counts_each_call_it_saw_start_and_end_once()
+    {
+        var attempts = 0;
+        var retry = new Resilience.Tests.Pipeline.RecordingStrategy("retry") { OnExit = (o, _) => o.IsHandled ? ExitAction.Retry(TimeSpan.Zero) : ExitAction.Continue };
+        var pipeline = Builder().AddStrategy(retry).Build();
+        var startedQuiet = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var endsUnheard = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        var quietCall = pipeline.ExecuteAsync(_ => new ValueTask<int>(startedQuiet.Task));
+        var calls = new List<(long Value, string Outcome)>();
+        var listener = new System.Diagnostics.Metrics.MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (ReferenceEquals(instrument.Meter, _telemetry.Meter) && instrument.Name is "resilience.pipeline.calls" or "resilience.retry.attempts")
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            lock (calls)
+            {
+                calls.Add((value, instrument.Name == "resilience.retry.attempts" ? "retry" : (string)tags.ToArray().Single(t => t.Key == "outcome").Value!));
+            }
+        });
+        listener.Start();
+
+        var unheardCall = pipeline.ExecuteAsync(_ => new ValueTask<int>(endsUnheard.Task));
+        startedQuiet.SetResult(1);
+        await quietCall;
+        await pipeline.ExecuteAsync(_ => ++attempts < 2 ? ValueTask.FromException<int>(new IOException()) : new ValueTask<int>(attempts));
+        listener.Dispose();
+        endsUnheard.SetResult(3);
+        await unheardCall;
+
+        // The call that began unheard is not counted (nobody saw it start), the one still running when the listener
+        // went away is not either; the one in between is counted once, with its one retry.
+        Assert.Equal([(1L, "retry"), (1L, "success")], calls);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    public async Task A_call_whose_strategy_throws_from_a_hook_is_counted_once_as_a_failure(int length)
+    {
+        using var calls = Counter("resilience.pipeline.calls");
+        var builder = Builder();
+        var strategies = Enumerable.Range(0, length).Select(i => new Resilience.Tests.Pipeline.HookStrategy($"s{i}")).ToArray();
+        foreach (var strategy in strategies)
+        {
+            builder.AddStrategy(strategy);
+        }
+
+        var pipeline = builder.Build();
+        strategies[^1].ThrowOnEnter = new InvalidOperationException("enter");
+        pipeline.ExecuteOutcome(static (_, _) => 1, 0);
+        strategies[^1].ThrowOnEnter = null;
+        strategies[0].ThrowOnExit = new InvalidOperationException("exit");
+        await pipeline.ExecuteOutcomeAsync(static async (_, _) => { await Task.Yield(); return 1; }, 0);
+
+        Assert.Equal(["failure", "failure"], calls.GetMeasurementSnapshot().Select(m => (string)m.Tags["outcome"]!));
+    }
+
+    [Fact]
+    public async Task A_retry_whose_delay_the_caller_cancels_is_not_counted_as_an_attempt()
+    {
+        using var retries = Counter("resilience.retry.attempts");
+        var retry = new Resilience.Tests.Pipeline.RecordingStrategy("retry") { OnExit = (o, _) => o.IsHandled ? ExitAction.Retry(TimeSpan.FromMinutes(1)) : ExitAction.Continue };
+        var pipeline = Builder().AddStrategy(retry).Build();
+        using var caller = new CancellationTokenSource();
+        var attempts = 0;
+
+        var cancelled = pipeline.ExecuteOutcomeAsync((_, _) => ++attempts == 1 ? ValueTask.FromException<int>(new IOException()) : new ValueTask<int>(attempts), 0, caller.Token);
+        caller.Cancel();
+        Assert.True((await cancelled).Exception is OperationCanceledException);
+        Assert.Empty(retries.GetMeasurementSnapshot());
+
+        attempts = 0;
+        var retried = pipeline.ExecuteOutcomeAsync((_, _) => ++attempts == 1 ? ValueTask.FromException<int>(new IOException()) : new ValueTask<int>(attempts), 0);
+        _time.Advance(TimeSpan.FromMinutes(1));
+        Assert.Equal(2, (await retried).Result);
+        Assert.Equal(1, Assert.Single(retries.GetMeasurementSnapshot()).Value);
+    }
+
+    [Fact]
     public void Telemetry_is_outermost_whatever_the_order_and_only_once()
     {
         var inner = new Resilience.Tests.Pipeline.RecordingStrategy("inner");
