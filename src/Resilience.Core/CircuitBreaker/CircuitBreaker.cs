@@ -49,6 +49,11 @@ public sealed class CircuitBreaker
 
     private long _state;
 
+    // The exception a transition handler threw while this thread's refused TryAcquireCore started a half-open round
+    // (see TakeEntryFailure): rare, so it is not carried through the acquisition's closed path.
+    [ThreadStatic]
+    private static ExceptionDispatchInfo? t_entryFailure;
+
     // Time words: the generation's low 24 bits (bits 40-63) above a time in milliseconds of the breaker's clock
     // (bits 0-39, wrapping after 34 years; compared by signed 40-bit difference).
     private const int TimeBits = 40;
@@ -118,8 +123,12 @@ public sealed class CircuitBreaker
     /// <returns><see langword="true"/> when the call may go ahead.</returns>
     public bool TryAcquire(out CircuitPermit permit)
     {
-        var acquired = TryAcquireCore(stampStart: true, out var token, out var rejection, out var failure);
-        failure?.Throw();
+        var acquired = TryAcquireCore(stampStart: true, out var token, out var rejection);
+        if (!acquired && rejection == 0)
+        {
+            TakeEntryFailure().Throw();
+        }
+
         permit = new CircuitPermit(token, rejection);
         return acquired;
     }
@@ -258,15 +267,16 @@ public sealed class CircuitBreaker
     /// <param name="stampStart">Whether to stamp the start time in the token (slow-call tracking on the breaker's clock).</param>
     /// <param name="token">The permit's token; 0 when refused.</param>
     /// <param name="rejection">The packed rejection when refused.</param>
-    /// <param name="failure">
-    /// An exception a transition handler threw while this call started a half-open round: the call is refused and its
-    /// probe slot given back. Handed back rather than thrown, so the pipeline can make it the call's outcome.
-    /// </param>
+    /// <returns>
+    /// Whether the call may go ahead. Refused with no <paramref name="rejection"/> (zero): a transition handler threw while
+    /// this call started a half-open round, and <see cref="TakeEntryFailure"/> gives its exception (the probe slot was
+    /// given back). Handed back rather than thrown, so the pipeline can make it the call's outcome; kept aside rather
+    /// than returned, so the closed path carries no reference for it.
+    /// </returns>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal bool TryAcquireCore(bool stampStart, out long token, out long rejection, out ExceptionDispatchInfo? failure)
+    internal bool TryAcquireCore(bool stampStart, out long token, out long rejection)
     {
         var state = Volatile.Read(ref _state);
-        failure = null;
         if (StateOf(state) == CircuitState.Closed)
         {
             // The closed path reads no clock unless slow-call tracking needs a start time.
@@ -280,7 +290,15 @@ public sealed class CircuitBreaker
             return true;
         }
 
-        return TryAcquireSlow(stampStart, out token, out rejection, out failure);
+        return TryAcquireSlow(stampStart, out token, out rejection);
+    }
+
+    /// <summary>Takes the exception a transition handler threw during this thread's last refused <see cref="TryAcquireCore"/>.</summary>
+    internal static ExceptionDispatchInfo TakeEntryFailure()
+    {
+        var failure = t_entryFailure!;
+        t_entryFailure = null;
+        return failure;
     }
 
     /// <summary>Counts how a permitted call ended.</summary>
@@ -408,9 +426,8 @@ public sealed class CircuitBreaker
         return token;
     }
 
-    private bool TryAcquireSlow(bool stampStart, out long token, out long rejection, out ExceptionDispatchInfo? failure)
+    private bool TryAcquireSlow(bool stampStart, out long token, out long rejection)
     {
-        failure = null;
         var settings = _settings;
         while (true)
         {
@@ -470,11 +487,18 @@ public sealed class CircuitBreaker
                 return false;
             }
 
-            if (TryStartRound(state, now, reason, settings, out failure))
+            if (TryStartRound(state, now, reason, settings, out var failure))
             {
-                token = failure is null ? Token(generation + 1, probe: true, stampStart, settings) : 0;
                 rejection = 0;
-                return failure is null;
+                if (failure is not null)
+                {
+                    t_entryFailure = failure;
+                    token = 0;
+                    return false;
+                }
+
+                token = Token(generation + 1, probe: true, stampStart, settings);
+                return true;
             }
         }
     }

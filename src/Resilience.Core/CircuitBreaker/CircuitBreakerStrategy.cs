@@ -22,13 +22,13 @@ public sealed class CircuitBreakerStrategy : ResilienceStrategy
     /// <inheritdoc />
     protected internal override Entry Enter(ref StrategyContext context)
     {
-        if (!Breaker.TryAcquireCore(stampStart: false, out var token, out var rejection, out var failure))
+        if (!Breaker.TryAcquireCore(stampStart: false, out var token, out var rejection))
         {
-            if (failure is not null)
+            if (rejection == 0)
             {
                 // A transition handler threw (the breaker took back the probe slot). As the call's outcome, the
                 // exception passes through the outer strategies' exits; thrown from here, it would skip them.
-                return Entry.Pending(Task.FromException<Entry>(failure.SourceException));
+                return Entry.Pending(Task.FromException<Entry>(CircuitBreaker.TakeEntryFailure().SourceException));
             }
 
             var refused = new CircuitPermit(token, rejection);

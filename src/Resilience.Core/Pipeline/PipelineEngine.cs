@@ -117,122 +117,109 @@ internal static class PipelineEngine
 
         // Only the slots this pipeline uses are initialised (the runtime clears their references on entry anyway).
         Unsafe.SkipInit(out TSlots slots);
-        for (var index = 0; index < strategies.Length; index++)
-        {
-            ref var slot = ref SlotAt(ref slots, index);
-            slot.State = 0;
-            slot.StateObject = null;
-            slot.ReplacedToken = false;
-            var outerToken = frame.Token;
-            var context = new StrategyContext(ref frame, ref slot);
-            Entry entry;
-            try
-            {
-                entry = strategies[index].Enter(ref context);
-            }
-            catch (Exception thrown)
-            {
-                // A strategy that throws did not admit the call; the ones outside it must still exit, and see why.
-                frame.Token = outerToken;
-                return ResumeAtFailedEntry<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, thrown, out continuation);
-            }
 
-            if (!entry.IsPlainAdmission)
-            {
-                if (entry.Kind != EntryKind.Rejected)
-                {
-                    return ResumeAtEntry<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, entry, out continuation);
-                }
-
-                // A rejection (an open circuit, no permit) stays on the fast path: only the outer strategies exit.
-                frame.Token = outerToken;
-                return RejectFast<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, entry.PackedRejection, out continuation);
-            }
-        }
-
-        // The outcome stays in two locals: building an Outcome per exit would cost copies on the hottest path.
+        // Where the call stands, for a hook that throws: the strategy's index times four plus the hook (Entering,
+        // Judging or Exiting), or Handed once the general interpreter has the call. One protected region around both
+        // passes, rather than one per hook, keeps the passes' locals in registers; only this word is stored as the
+        // call moves on.
+        var progress = 0;
         TResult? result = default;
         Exception? exception = null;
-        if (callback.IsSynchronous)
+        try
         {
-            try
+            for (var index = 0; index < strategies.Length; index++)
             {
-                result = callback.InvokeSync(state, frame.Token);
-            }
-            catch (Exception thrown)
-            {
-                exception = thrown;
-            }
-        }
-        else
-        {
-            ValueTask<TResult> call;
-            try
-            {
-                call = callback.Invoke(state, frame.Token);
-            }
-            catch (Exception thrown)
-            {
-                call = ValueTask.FromException<TResult>(thrown);
+                ref var slot = ref SlotAt(ref slots, index);
+                slot.State = 0;
+                slot.StateObject = null;
+                slot.ReplacedToken = false;
+                var context = new StrategyContext(ref frame, ref slot);
+                progress = (index << 2) | Entering;
+                var entry = strategies[index].Enter(ref context);
+                if (!entry.IsPlainAdmission)
+                {
+                    progress = Handed;
+                    if (entry.Kind != EntryKind.Rejected)
+                    {
+                        return ResumeAtEntry<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, entry, out continuation);
+                    }
+
+                    // A rejection (an open circuit, no permit) stays on the fast path: only the outer strategies exit.
+                    RestoreToken(ref frame, ref slot);
+                    return RejectFast<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, entry.PackedRejection, out continuation);
+                }
             }
 
-            if (call.IsCompletedSuccessfully)
+            // The outcome stays in two locals: building an Outcome per exit would cost copies on the hottest path.
+            if (callback.IsSynchronous)
             {
-                // The common case, read in place: a result the callback returned without waiting.
-                result = call.Result;
-            }
-            else if (!call.IsCompleted)
-            {
-                return ResumeAtCallback<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, call, out continuation);
+                try
+                {
+                    result = callback.InvokeSync(state, frame.Token);
+                }
+                catch (Exception thrown)
+                {
+                    exception = thrown;
+                }
             }
             else
             {
-                exception = Unwrap(call, out result);
-            }
-        }
+                ValueTask<TResult> call;
+                try
+                {
+                    call = callback.Invoke(state, frame.Token);
+                }
+                catch (Exception thrown)
+                {
+                    call = ValueTask.FromException<TResult>(thrown);
+                }
 
-        frame.NewPass();
-        for (var index = strategies.Length - 1; index >= 0; index--)
-        {
-            ref var slot = ref SlotAt(ref slots, index);
-            ExitOutcome judged;
-            try
-            {
-                judged = Judge(pipeline, index, result, exception, frame.CallerToken);
-            }
-            catch (Exception thrown)
-            {
-                // A predicate that throws: the strategy and the ones outside it must still exit.
-                return ResumeAtFailedJudgement<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, thrown, out continuation);
+                if (call.IsCompletedSuccessfully)
+                {
+                    // The common case, read in place: a result the callback returned without waiting.
+                    result = call.Result;
+                }
+                else if (!call.IsCompleted)
+                {
+                    progress = Handed;
+                    return ResumeAtCallback<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, call, out continuation);
+                }
+                else
+                {
+                    exception = Unwrap(call, out result);
+                }
             }
 
-            var strategy = strategies[index];
-            ExitAction action;
-            try
+            frame.NewPass();
+            for (var index = strategies.Length - 1; index >= 0; index--)
             {
+                ref var slot = ref SlotAt(ref slots, index);
+                progress = (index << 2) | Judging;
+                var judged = Judge(pipeline, index, result, exception, frame.CallerToken);
+                var strategy = strategies[index];
+                progress = (index << 2) | Exiting;
                 if (strategy.ObservesResults && judged.IsSuccess)
                 {
                     strategy.ObserveResult(result, state);
                 }
 
                 var context = new StrategyContext(ref frame, ref slot);
-                action = strategy.Exit(ref context, in judged);
-            }
-            catch (Exception thrown)
-            {
-                // The strategies outside this one must still exit: the exception is the outcome they see.
-                return ResumeAtFailedExit<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, thrown, out continuation);
-            }
+                var action = strategy.Exit(ref context, in judged);
+                if (!action.IsContinue)
+                {
+                    progress = Handed;
+                    return ResumeAtExit<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, ToOutcome(result, exception), action, out continuation);
+                }
 
-            if (!action.IsContinue)
-            {
-                return ResumeAtExit<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, ToOutcome(result, exception), action, out continuation);
+                if (slot.ReplacedToken)
+                {
+                    frame.Token = slot.OuterToken;
+                }
             }
-
-            if (slot.ReplacedToken)
-            {
-                frame.Token = slot.OuterToken;
-            }
+        }
+        catch (Exception thrown) when (progress != Handed)
+        {
+            return ResumeAtFailedHook<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, progress, thrown, out continuation);
         }
 
         continuation = null;
@@ -245,6 +232,47 @@ internal static class PipelineEngine
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static Outcome<TResult> Failed<TResult>(Exception exception) => new(exception);
+
+    // The hooks of RunInline's progress word (its low two bits).
+    private const int Entering = 0;
+    private const int Judging = 1;
+    private const int Exiting = 2;
+
+    // The call was handed to the general interpreter, which answers for what it throws.
+    private const int Handed = -1;
+
+    /// <summary>Restores the token a strategy was entered with, if it replaced it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void RestoreToken(ref CallFrame frame, ref StrategySlot slot)
+    {
+        if (slot.ReplacedToken)
+        {
+            frame.Token = slot.OuterToken;
+        }
+    }
+
+    /// <summary>A hook threw on the fast path: hands the call, where it stood (<paramref name="progress"/>), to the general interpreter.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static Outcome<TResult> ResumeAtFailedHook<TResult, TState, TCallback, TSlots>(
+        ref CallFrame frame, ref TSlots slots, TCallback callback, TState state, int progress, Exception thrown, out Task<Outcome<TResult>>? continuation)
+        where TCallback : struct, ICallback<TState, TResult>
+        where TSlots : struct
+    {
+        var index = progress >> 2;
+        switch (progress & 3)
+        {
+            case Entering:
+                // A strategy that throws did not admit the call; the ones outside it must still exit, and see why.
+                RestoreToken(ref frame, ref SlotAt(ref slots, index));
+                return ResumeAtFailedEntry<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, thrown, out continuation);
+            case Judging:
+                // A predicate that throws: the strategy and the ones outside it must still exit.
+                return ResumeAtFailedJudgement<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, thrown, out continuation);
+            default:
+                // The strategies outside this one must still exit: the exception is the outcome they see.
+                return ResumeAtFailedExit<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, thrown, out continuation);
+        }
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Outcome<TResult> ToOutcome<TResult>(TResult? result, Exception? exception) =>
