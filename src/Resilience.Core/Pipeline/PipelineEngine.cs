@@ -219,7 +219,7 @@ internal static class PipelineEngine
         }
         catch (Exception thrown) when (progress != Handed)
         {
-            return ResumeAtFailedHook<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, progress, thrown, out continuation);
+            return ResumeAtFailedHook<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, progress, result, exception, thrown, out continuation);
         }
 
         continuation = null;
@@ -254,7 +254,7 @@ internal static class PipelineEngine
     /// <summary>A hook threw on the fast path: hands the call, where it stood (<paramref name="progress"/>), to the general interpreter.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static Outcome<TResult> ResumeAtFailedHook<TResult, TState, TCallback, TSlots>(
-        ref CallFrame frame, ref TSlots slots, TCallback callback, TState state, int progress, Exception thrown, out Task<Outcome<TResult>>? continuation)
+        ref CallFrame frame, ref TSlots slots, TCallback callback, TState state, int progress, TResult? result, Exception? exception, Exception thrown, out Task<Outcome<TResult>>? continuation)
         where TCallback : struct, ICallback<TState, TResult>
         where TSlots : struct
     {
@@ -267,10 +267,10 @@ internal static class PipelineEngine
                 return ResumeAtFailedEntry<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, thrown, out continuation);
             case Judging:
                 // A predicate that throws: the strategy and the ones outside it must still exit.
-                return ResumeAtFailedJudgement<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, thrown, out continuation);
+                return ResumeAtFailedJudgement<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, ToOutcome(result, exception), thrown, out continuation);
             default:
                 // The strategies outside this one must still exit: the exception is the outcome they see.
-                return ResumeAtFailedExit<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, thrown, out continuation);
+                return ResumeAtFailedExit<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, ToOutcome(result, exception), thrown, out continuation);
         }
     }
 
@@ -423,7 +423,7 @@ internal static class PipelineEngine
             }
             catch (Exception thrown)
             {
-                return ResumeAtFailedExit<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, thrown, out continuation);
+                return ResumeAtFailedExit<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, new Outcome<TResult>(in rejection), thrown, out continuation);
             }
 
             if (!action.IsContinue)
@@ -503,24 +503,28 @@ internal static class PipelineEngine
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static Outcome<TResult> ResumeAtFailedExit<TResult, TState, TCallback, TSlots>(
-        ref CallFrame frame, ref TSlots slots, TCallback callback, TState state, int index, Exception thrown, out Task<Outcome<TResult>>? continuation)
+        ref CallFrame frame, ref TSlots slots, TCallback callback, TState state, int index, in Outcome<TResult> replaced, Exception thrown, out Task<Outcome<TResult>>? continuation)
         where TCallback : struct, ICallback<TState, TResult>
         where TSlots : struct
     {
         var run = Handover<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index);
         run.Phase = RunPhase.Exit;
+
+        // Failing replaces (and disposes) the outcome the strategy was exiting with.
+        run.Outcome = replaced;
         return Resume(ref run, Act(ref run, ExitAction.Fail(thrown)), out continuation);
     }
 
     /// <summary>The predicate of the strategy at <paramref name="index"/> threw while judging the outcome.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static Outcome<TResult> ResumeAtFailedJudgement<TResult, TState, TCallback, TSlots>(
-        ref CallFrame frame, ref TSlots slots, TCallback callback, TState state, int index, Exception thrown, out Task<Outcome<TResult>>? continuation)
+        ref CallFrame frame, ref TSlots slots, TCallback callback, TState state, int index, in Outcome<TResult> judging, Exception thrown, out Task<Outcome<TResult>>? continuation)
         where TCallback : struct, ICallback<TState, TResult>
         where TSlots : struct
     {
         var run = Handover<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index);
         run.Phase = RunPhase.Exit;
+        run.Outcome = judging;
         var judged = FailJudgement(ref run, thrown);
         return Resume(ref run, Act(ref run, ExitAt(ref run, in judged)), out continuation);
     }
@@ -874,6 +878,8 @@ internal static class PipelineEngine
     private static ExitOutcome FailJudgement<TResult, TState, TCallback>(ref PipelineRun<TResult, TState, TCallback> run, Exception exception)
         where TCallback : struct, ICallback<TState, TResult>
     {
+        // The result being judged never reaches the caller.
+        DisposeDiscarded(run.Outcome.Result);
         run.Outcome = new Outcome<TResult>(exception);
         return new ExitOutcome(exception, isHandled: false, isCallerCancelled: false);
     }

@@ -206,6 +206,45 @@ public class HookFailureTests
         Assert.Equal(caller.Token, outer.TokensAtExit.Single());
     }
 
+    [Theory]
+    [InlineData(2, false)]
+    [InlineData(2, true)]
+    [InlineData(8, false)]
+    [InlineData(8, true)]
+    public async Task A_result_replaced_by_a_throwing_exit_or_predicate_is_disposed_once(int length, bool predicateThrows)
+    {
+        // The result never reaches the caller (an HTTP response would hold its connection), on the fast path (short
+        // pipelines) and on the general interpreter (long ones), whether the exit or the predicate judging it throws.
+        var strategies = Enumerable.Range(0, length).Select(i => new HookStrategy($"s{i}")).ToArray();
+        var failure = new InvalidOperationException("hook failed");
+        var builder = new ResiliencePipelineBuilder<Resource>();
+        for (var i = 0; i < length; i++)
+        {
+            if (i == 1 && predicateThrows)
+            {
+                builder.AddStrategy(strategies[i], _ => throw failure);
+            }
+            else
+            {
+                builder.AddStrategy(strategies[i]);
+            }
+        }
+
+        if (!predicateThrows)
+        {
+            strategies[1].ThrowOnExit = failure;
+        }
+
+        var pipeline = builder.Build();
+        var resource = new Resource();
+
+        var outcome = await pipeline.ExecuteOutcomeAsync((_, _) => new ValueTask<Resource>(resource), 0);
+
+        Assert.Same(failure, outcome.Exception);
+        Assert.Equal(1, resource.Disposals);
+        Assert.All(strategies, s => Assert.Equal((1, 1, 0), (s.Entered, s.Exited, s.Mismatches)));
+    }
+
     private static (ResiliencePipeline Pipeline, HookStrategy[] Strategies) Build(int length)
     {
         var strategies = Enumerable.Range(0, length).Select(i => new HookStrategy($"s{i}")).ToArray();
@@ -235,5 +274,12 @@ public class HookFailureTests
             context.CancellationToken = token;
             return ExitAction.Continue;
         }
+    }
+
+    private sealed class Resource : IDisposable
+    {
+        public int Disposals { get; private set; }
+
+        public void Dispose() => Disposals++;
     }
 }
