@@ -49,11 +49,6 @@ public sealed class CircuitBreaker
 
     private long _state;
 
-    // The exception a transition handler threw while this thread's refused TryAcquireCore started a half-open round
-    // (see TakeEntryFailure): rare, so it is not carried through the acquisition's closed path.
-    [ThreadStatic]
-    private static ExceptionDispatchInfo? t_entryFailure;
-
     // Time words: the generation's low 24 bits (bits 40-63) above a time in milliseconds of the breaker's clock
     // (bits 0-39, wrapping after 34 years; compared by signed 40-bit difference).
     private const int TimeBits = 40;
@@ -124,11 +119,6 @@ public sealed class CircuitBreaker
     public bool TryAcquire(out CircuitPermit permit)
     {
         var acquired = TryAcquireCore(stampStart: true, out var token, out var rejection);
-        if (!acquired && rejection == 0)
-        {
-            TakeEntryFailure().Throw();
-        }
-
         permit = new CircuitPermit(token, rejection);
         return acquired;
     }
@@ -267,12 +257,11 @@ public sealed class CircuitBreaker
     /// <param name="stampStart">Whether to stamp the start time in the token (slow-call tracking on the breaker's clock).</param>
     /// <param name="token">The permit's token; 0 when refused.</param>
     /// <param name="rejection">The packed rejection when refused.</param>
-    /// <returns>
-    /// Whether the call may go ahead. Refused with no <paramref name="rejection"/> (zero): a transition handler threw while
-    /// this call started a half-open round, and <see cref="TakeEntryFailure"/> gives its exception (the probe slot was
-    /// given back). Handed back rather than thrown, so the pipeline can make it the call's outcome; kept aside rather
-    /// than returned, so the closed path carries no reference for it.
-    /// </returns>
+    /// <returns>Whether the call may go ahead.</returns>
+    /// <exception cref="Exception">
+    /// A transition handler threw while this call started a half-open round: every handler ran and the probe slot was
+    /// given back. In a pipeline the engine makes it the call's outcome, as for any strategy that throws on entry.
+    /// </exception>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal bool TryAcquireCore(bool stampStart, out long token, out long rejection)
     {
@@ -293,13 +282,6 @@ public sealed class CircuitBreaker
         return TryAcquireSlow(stampStart, out token, out rejection);
     }
 
-    /// <summary>Takes the exception a transition handler threw during this thread's last refused <see cref="TryAcquireCore"/>.</summary>
-    internal static ExceptionDispatchInfo TakeEntryFailure()
-    {
-        var failure = t_entryFailure!;
-        t_entryFailure = null;
-        return failure;
-    }
 
     /// <summary>Counts how a permitted call ended.</summary>
     /// <param name="token">The permit's token.</param>
@@ -489,15 +471,9 @@ public sealed class CircuitBreaker
 
             if (TryStartRound(state, now, reason, settings, out var failure))
             {
-                rejection = 0;
-                if (failure is not null)
-                {
-                    t_entryFailure = failure;
-                    token = 0;
-                    return false;
-                }
-
+                failure?.Throw();
                 token = Token(generation + 1, probe: true, stampStart, settings);
+                rejection = 0;
                 return true;
             }
         }

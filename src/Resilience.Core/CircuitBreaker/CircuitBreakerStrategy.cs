@@ -22,15 +22,10 @@ public sealed class CircuitBreakerStrategy : ResilienceStrategy
     /// <inheritdoc />
     protected internal override Entry Enter(ref StrategyContext context)
     {
+        // A transition handler that throws here (the breaker gave its probe slot back) is, like any hook's exception,
+        // made the call's outcome by the engine, and the outer strategies still exit.
         if (!Breaker.TryAcquireCore(stampStart: false, out var token, out var rejection))
         {
-            if (rejection == 0)
-            {
-                // A transition handler threw (the breaker took back the probe slot). As the call's outcome, the
-                // exception passes through the outer strategies' exits; thrown from here, it would skip them.
-                return Entry.Pending(Task.FromException<Entry>(CircuitBreaker.TakeEntryFailure().SourceException));
-            }
-
             var refused = new CircuitPermit(token, rejection);
             return Entry.Reject(refused.RejectionReason, refused.RetryAfter);
         }
@@ -55,10 +50,10 @@ public sealed class CircuitBreakerStrategy : ResilienceStrategy
         var elapsedTicks = result != CircuitCallResult.Ignored && CircuitBreaker.IsTimed(token)
             ? CircuitBreaker.ElapsedTicks(token, Milliseconds(ref context))
             : -1;
-        var failure = Breaker.RecordCore(token, result, elapsedTicks, result != CircuitCallResult.Ignored ? context.NowTicks(Breaker.Clock) : 0);
 
-        // A transition handler threw: its exception replaces the outcome, so the outer strategies still exit.
-        return failure is null ? ExitAction.Continue : ExitAction.Fail(failure.SourceException);
+        // A transition handler's exception (thrown once every handler ran) replaces the outcome, as any exit's does.
+        Breaker.RecordCore(token, result, elapsedTicks, result != CircuitCallResult.Ignored ? context.NowTicks(Breaker.Clock) : 0)?.Throw();
+        return ExitAction.Continue;
     }
 
     /// <inheritdoc />

@@ -211,10 +211,7 @@ internal static class PipelineEngine
                     return ResumeAtExit<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, ToOutcome(result, exception), action, out continuation);
                 }
 
-                if (slot.ReplacedToken)
-                {
-                    frame.Token = slot.OuterToken;
-                }
+                RestoreToken(ref frame, ref slot);
             }
         }
         catch (Exception thrown) when (progress != Handed)
