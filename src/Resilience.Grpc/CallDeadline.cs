@@ -46,7 +46,7 @@ internal sealed class CallDeadline : IDisposable
     /// </summary>
     public bool Reports(RpcException exception)
     {
-        if (exception.StatusCode != StatusCode.DeadlineExceeded || (!HasPassed && DateTime.UtcNow < _deadline))
+        if (exception.StatusCode != StatusCode.DeadlineExceeded || (!HasPassed && !HasPassedAt(_deadline)))
         {
             return false;
         }
@@ -54,6 +54,9 @@ internal sealed class CallDeadline : IDisposable
         _source.Cancel();
         return true;
     }
+
+    /// <summary>Returns whether a call's deadline has passed by the system clock gRPC times it with; never for none.</summary>
+    public static bool HasPassedAt(DateTime? deadline) => deadline is { } at && at != DateTime.MaxValue && DateTime.UtcNow >= at;
 
     public void Dispose() => _source.Dispose();
 }

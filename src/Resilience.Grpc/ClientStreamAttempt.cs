@@ -34,10 +34,10 @@ internal sealed class ClientStreamAttempt<TRequest, TResponse> : StreamAttempt<A
         return new(
             new AdmittedRequestStream<AsyncClientStreamingCall<TRequest, TResponse>, TRequest>(this, static call => call.RequestStream),
             response,
-            static state => ((ClientStreamAttempt<TRequest, TResponse>)state).HeadersAsync(),
-            static state => ((ClientStreamAttempt<TRequest, TResponse>)state).GetStatus(),
-            static state => ((ClientStreamAttempt<TRequest, TResponse>)state).GetTrailers(),
-            static state => ((ClientStreamAttempt<TRequest, TResponse>)state).Dispose(),
+            HeadersOfAttempt,
+            StatusOfAttempt,
+            TrailersOfAttempt,
+            DisposeAttempt,
             this);
     }
 

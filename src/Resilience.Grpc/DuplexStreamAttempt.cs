@@ -25,10 +25,10 @@ internal sealed class DuplexStreamAttempt<TRequest, TResponse> : StreamAttempt<A
         return new(
             new AdmittedRequestStream<AsyncDuplexStreamingCall<TRequest, TResponse>, TRequest>(this, static call => call.RequestStream),
             new AdmittedResponseStream<AsyncDuplexStreamingCall<TRequest, TResponse>, TResponse>(this, static call => call.ResponseStream),
-            static state => ((DuplexStreamAttempt<TRequest, TResponse>)state).HeadersAsync(),
-            static state => ((DuplexStreamAttempt<TRequest, TResponse>)state).GetStatus(),
-            static state => ((DuplexStreamAttempt<TRequest, TResponse>)state).GetTrailers(),
-            static state => ((DuplexStreamAttempt<TRequest, TResponse>)state).Dispose(),
+            HeadersOfAttempt,
+            StatusOfAttempt,
+            TrailersOfAttempt,
+            DisposeAttempt,
             this);
     }
 

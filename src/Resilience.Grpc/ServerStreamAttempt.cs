@@ -27,10 +27,10 @@ internal sealed class ServerStreamAttempt<TRequest, TResponse> : StreamAttempt<A
         Admit(pipeline);
         return new(
             new AdmittedResponseStream<AsyncServerStreamingCall<TResponse>, TResponse>(this, static call => call.ResponseStream),
-            static state => ((ServerStreamAttempt<TRequest, TResponse>)state).HeadersAsync(),
-            static state => ((ServerStreamAttempt<TRequest, TResponse>)state).GetStatus(),
-            static state => ((ServerStreamAttempt<TRequest, TResponse>)state).GetTrailers(),
-            static state => ((ServerStreamAttempt<TRequest, TResponse>)state).Dispose(),
+            HeadersOfAttempt,
+            StatusOfAttempt,
+            TrailersOfAttempt,
+            DisposeAttempt,
             this);
     }
 

@@ -44,6 +44,13 @@ internal abstract class StreamAttempt<TCall>
         _callerToken = _cancellation.Token;
     }
 
+    // The caller's call reads its headers, status and trailers and disposes itself through these, with the attempt as
+    // their state: one delegate each per call type, none per call.
+    protected static readonly Func<object, Task<Metadata>> HeadersOfAttempt = static state => ((StreamAttempt<TCall>)state).HeadersAsync();
+    protected static readonly Func<object, Status> StatusOfAttempt = static state => ((StreamAttempt<TCall>)state).GetStatus();
+    protected static readonly Func<object, Metadata> TrailersOfAttempt = static state => ((StreamAttempt<TCall>)state).GetTrailers();
+    protected static readonly Action<object> DisposeAttempt = static state => ((StreamAttempt<TCall>)state).Dispose();
+
     /// <summary>Gets the call on the channel once it is opened.</summary>
     protected TCall? Call => Volatile.Read(ref _call);
 
@@ -208,7 +215,7 @@ internal abstract class StreamAttempt<TCall>
             return _callerToken.IsCancellationRequested || cancellationToken.IsCancellationRequested;
         }
 
-        return statusCode == StatusCode.DeadlineExceeded && _options.Deadline is { } deadline && deadline != DateTime.MaxValue && DateTime.UtcNow >= deadline;
+        return statusCode == StatusCode.DeadlineExceeded && CallDeadline.HasPassedAt(_options.Deadline);
     }
 
     /// <summary>Disposes the linked source once: when the call ends, or when the caller ends it first (which cancels it).</summary>
