@@ -389,35 +389,17 @@ public sealed class ResilienceClientInterceptorStreamingTests
         var pipeline = new ResiliencePipelineBuilder().AddCircuitBreaker(breaker, GrpcOutcomes.IsTransientFailure).Build();
         using var channel = GrpcChannel.ForAddress(server.Address);
         var invoker = Client(channel, pipeline);
-        var unobserved = new List<Exception>();
-        void OnUnobserved(object? sender, UnobservedTaskExceptionEventArgs e)
-        {
-            // Other tests run alongside: keep only this test's refusals (an isolated circuit).
-            if (e.Exception.InnerExceptions.Any(inner => inner is RpcException { Status.DebugException: IsolatedCircuitException }))
+
+        // Only this test's refusals count (an isolated circuit): other tests run alongside.
+        var unobserved = await UnobservedExceptions.LeftByAsync(
+            inner => inner is RpcException { Status.DebugException: IsolatedCircuitException },
+            async () =>
             {
-                lock (unobserved)
+                for (var i = 0; i < 5; i++)
                 {
-                    unobserved.Add(e.Exception);
+                    await WriteAndDropAsync(invoker);
                 }
-            }
-        }
-
-        TaskScheduler.UnobservedTaskException += OnUnobserved;
-        try
-        {
-            for (var i = 0; i < 5; i++)
-            {
-                await WriteAndDropAsync(invoker);
-            }
-
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
-            GC.Collect();
-        }
-        finally
-        {
-            TaskScheduler.UnobservedTaskException -= OnUnobserved;
-        }
+            });
 
         Assert.Empty(unobserved);
         Assert.Equal(0, server.StreamCalls);

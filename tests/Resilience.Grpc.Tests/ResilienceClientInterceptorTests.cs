@@ -349,35 +349,17 @@ public sealed class ResilienceClientInterceptorTests
         var pipeline = new ResiliencePipelineBuilder().AddCircuitBreaker(Breaker(minimumThroughput: 100), GrpcOutcomes.IsTransientFailure).Build();
         var (channel, invoker) = Client(server, pipeline);
         using var _ = channel;
-        var unobserved = new List<Exception>();
-        void OnUnobserved(object? sender, UnobservedTaskExceptionEventArgs e)
-        {
-            // Other tests run alongside: keep only failures of a reset stream, as this server's.
-            if (e.Exception.InnerExceptions.Any(inner => inner is RpcException && inner.Message.Contains("reset the stream", StringComparison.Ordinal)))
+
+        // Only failures of a reset stream, as this server's, count: other tests run alongside.
+        var unobserved = await UnobservedExceptions.LeftByAsync(
+            inner => inner is RpcException && inner.Message.Contains("reset the stream", StringComparison.Ordinal),
+            async () =>
             {
-                lock (unobserved)
+                for (var i = 0; i < 5; i++)
                 {
-                    unobserved.Add(e.Exception);
+                    await CallAndDropAsync(invoker);
                 }
-            }
-        }
-
-        TaskScheduler.UnobservedTaskException += OnUnobserved;
-        try
-        {
-            for (var i = 0; i < 5; i++)
-            {
-                await CallAndDropAsync(invoker);
-            }
-
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
-            GC.Collect();
-        }
-        finally
-        {
-            TaskScheduler.UnobservedTaskException -= OnUnobserved;
-        }
+            });
 
         Assert.Empty(unobserved);
         Assert.Equal(5, server.Calls);
