@@ -39,8 +39,9 @@ public static class HttpOutcomes
     }
 
     /// <summary>
-    /// Reads the <c>Retry-After</c> header of a 503 or 429 response (seconds, or a date compared with the system clock; other
-    /// statuses give no hint, as the header asks nothing of their retries), for a typed
+    /// Reads the <c>Retry-After</c> header of a 503 or 429 response (seconds, or a date compared with the response's own
+    /// <c>Date</c> header, or with the system clock when it has none; other statuses give no hint, as the header asks
+    /// nothing of their retries), for a typed
     /// builder's <c>RetryAfterHint</c>: a retry then waits as long as the server asked, up to
     /// <see cref="RetryOptions.MaxRetryAfter"/> (a longer wait ends the retries). A pipeline on another clock reads
     /// dates with <see cref="RetryAfterOf(Outcome{HttpResponseMessage}, TimeProvider)"/>.
@@ -51,12 +52,15 @@ public static class HttpOutcomes
 
     /// <summary>
     /// Reads the <c>Retry-After</c> header of a response as <see cref="RetryAfterOf(Outcome{HttpResponseMessage})"/> does,
-    /// comparing a date with <paramref name="timeProvider"/>: give it the pipeline's clock, so that the wait and the
-    /// retry's delay are measured on the same one
-    /// (<c>RetryAfterHint = outcome =&gt; HttpOutcomes.RetryAfterOf(outcome, timeProvider)</c>).
+    /// comparing a date with the response's <c>Date</c> header (the server's clock on both sides, so a skew between the
+    /// client's clock and the server's changes nothing) or, when the response has none, with
+    /// <paramref name="timeProvider"/>: give it the pipeline's clock, so that the wait and the retry's delay are measured
+    /// on the same one (<c>RetryAfterHint = outcome =&gt; HttpOutcomes.RetryAfterOf(outcome, timeProvider)</c>).
     /// </summary>
     /// <param name="outcome">A failed attempt's outcome.</param>
-    /// <param name="timeProvider">The clock a date is compared with; a date already past means at once.</param>
+    /// <param name="timeProvider">
+    /// The clock a date is compared with when the response has no <c>Date</c> header; a date already past means at once.
+    /// </param>
     /// <returns>The wait the server asked for, or <see langword="null"/> when it asked for none.</returns>
     public static TimeSpan? RetryAfterOf(Outcome<HttpResponseMessage> outcome, TimeProvider timeProvider)
     {
@@ -74,7 +78,15 @@ public static class HttpOutcomes
             return delta >= TimeSpan.Zero ? delta : null;
         }
 
-        return header.Date is { } date ? TimeSpan.FromTicks(Math.Max(0, (date - timeProvider.GetUtcNow()).Ticks)) : null;
+        if (header.Date is not { } date)
+        {
+            return null;
+        }
+
+        // The response's own Date is the server's clock at the time it answered: both dates on one clock, so a client
+        // whose clock is off the server's by hours still waits as long as the server asked.
+        var now = outcome.Result.Headers.Date ?? timeProvider.GetUtcNow();
+        return TimeSpan.FromTicks(Math.Max(0, (date - now).Ticks));
     }
 
     /// <summary>

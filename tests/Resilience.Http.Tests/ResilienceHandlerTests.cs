@@ -495,10 +495,11 @@ public sealed class ResilienceHandlerTests
     }
 
     [Fact]
-    public async Task A_retry_after_date_waits_on_the_pipelines_clock()
+    public async Task A_retry_after_date_of_a_response_without_a_date_waits_on_the_pipelines_clock()
     {
         // The fake clock stands in 2100: against the system clock the date is decades away, beyond the cap, and the
-        // retries would end with the 503; against the pipeline's clock it is thirty seconds away.
+        // retries would end with the 503; against the pipeline's clock it is thirty seconds away. The response reaches
+        // the pipeline without a Date header (Kestrel always sends one, on the system clock: a handler removes it).
         var time = new TimerWatchingTimeProvider(new DateTimeOffset(2100, 1, 1, 12, 0, 0, TimeSpan.Zero));
         await using var server = await LoopbackServer.StartAsync((context, n) =>
         {
@@ -515,7 +516,7 @@ public sealed class ResilienceHandlerTests
                 new RetryOptions { Delay = TimeSpan.FromHours(1), MaxDelay = TimeSpan.FromHours(1), UseJitter = false, MaxRetryAfter = TimeSpan.FromMinutes(1) },
                 HttpOutcomes.IsTransientFailure)
             .Build();
-        using var client = Client(new ResilienceHandler(pipeline), server);
+        using var client = Client(new ResilienceHandler(pipeline), server, new WithoutDate());
 
         var sending = client.GetAsync("/orders");
         await Task.WhenAny(time.TimerCreated, sending);
@@ -526,6 +527,69 @@ public sealed class ResilienceHandlerTests
         using var response = await sending;
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal(2, server.Requests);
+    }
+
+    [Theory]
+    [InlineData(-36)]
+    [InlineData(36)]
+    public async Task A_retry_after_date_is_read_against_the_responses_own_date_whatever_the_clients_clock(int clientSkewHours)
+    {
+        // The server's clock and the client's are a day and a half apart. Against the client's clock the date is either
+        // a day and a half away (beyond the cap: the retries would end with the 503) or long past (a retry at once, the
+        // server's request ignored); against the response's own Date it is thirty seconds away, as the server asked.
+        var serverNow = new DateTimeOffset(2030, 1, 1, 12, 0, 0, TimeSpan.Zero);
+        var time = new TimerWatchingTimeProvider(serverNow.AddHours(clientSkewHours));
+        await using var server = await LoopbackServer.StartAsync((context, n) =>
+        {
+            if (n > 1)
+            {
+                return LoopbackServer.Status(context, 200, "ok");
+            }
+
+            context.Response.Headers.Date = serverNow.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+            context.Response.Headers.RetryAfter = serverNow.AddSeconds(30).ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+            return LoopbackServer.Status(context, 503, "busy");
+        });
+        var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = time, RetryAfterHint = outcome => HttpOutcomes.RetryAfterOf(outcome, time) }
+            .AddRetry(
+                new RetryOptions { Delay = TimeSpan.FromHours(1), MaxDelay = TimeSpan.FromHours(1), UseJitter = false, MaxRetryAfter = TimeSpan.FromMinutes(1) },
+                HttpOutcomes.IsTransientFailure)
+            .Build();
+        using var client = Client(new ResilienceHandler(pipeline), server);
+
+        var sending = client.GetAsync("/orders");
+        await Task.WhenAny(time.TimerCreated, sending).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(time.TimerCreated.IsCompleted, "the retry did not wait: the call ended first");
+        Assert.Equal(TimeSpan.FromSeconds(30), await time.TimerCreated);
+        Assert.Equal(1, server.Requests);
+        time.Advance(TimeSpan.FromSeconds(30));
+
+        using var response = await sending.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(2, server.Requests);
+    }
+
+    [Fact]
+    public void A_retry_after_date_is_read_against_the_responses_date_when_it_has_one()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2100, 1, 1, 12, 0, 0, TimeSpan.Zero));
+        var serverNow = new DateTimeOffset(2030, 1, 1, 12, 0, 0, TimeSpan.Zero);
+        static Outcome<HttpResponseMessage> Asking(DateTimeOffset date, DateTimeOffset? sent)
+        {
+            var response = new HttpResponseMessage(HttpStatusCode.ServiceUnavailable);
+            response.Headers.RetryAfter = new(date);
+            response.Headers.Date = sent;
+            return Resilience.Outcome.FromResult(response);
+        }
+
+        Assert.Equal(TimeSpan.FromSeconds(90), HttpOutcomes.RetryAfterOf(Asking(serverNow.AddSeconds(90), serverNow), time));
+        Assert.Equal(TimeSpan.FromSeconds(90), HttpOutcomes.RetryAfterOf(Asking(serverNow.AddSeconds(90), serverNow)));
+
+        // A date before the response's own is a wait of nothing, never a negative one.
+        Assert.Equal(TimeSpan.Zero, HttpOutcomes.RetryAfterOf(Asking(serverNow.AddSeconds(-5), serverNow), time));
+
+        // Without a Date header, the given clock.
+        Assert.Equal(TimeSpan.FromSeconds(30), HttpOutcomes.RetryAfterOf(Asking(time.GetUtcNow().AddSeconds(30), sent: null), time));
     }
 
     [Theory]
@@ -557,6 +621,17 @@ public sealed class ResilienceHandlerTests
                 response.Dispose();
                 throw;
             }
+        }
+    }
+
+    /// <summary>Removes each response's Date header, as a server that sends none would leave it.</summary>
+    private sealed class WithoutDate() : DelegatingHandler(new SocketsHttpHandler())
+    {
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var response = await base.SendAsync(request, cancellationToken);
+            response.Headers.Date = null;
+            return response;
         }
     }
 
