@@ -30,18 +30,32 @@ internal abstract class StreamAttempt<TCall>
 
     private TCall? _call;
 
-    // Why the call was never opened: a refusal's status, the caller's cancellation while it waited for admission, or
-    // the channel's failure to start it.
+    // The call's deadline while it waits for admission (a limiter's queue): gRPC times an open call's deadline, but
+    // never sees a call that is not yet opened. Stopped once the call is admitted.
+    private readonly CallDeadline? _admissionDeadline;
+
+    // Why the call was never opened: a refusal's status, the caller's cancellation or the deadline while it waited for
+    // admission, or the channel's failure to start it.
     private Exception? _notOpened;
     private Task? _run;
     private int _disposed;
     private int _released;
+
+    // Whether the call was admitted before its deadline passed, or the deadline passed first: only one of them wins.
+    private const int Waiting = 0;
+    private const int Admitted = 1;
+    private const int Expired = 2;
+    private int _admission;
 
     protected StreamAttempt(CallOptions options)
     {
         _options = options;
         _cancellation = CancellationTokenSource.CreateLinkedTokenSource(options.CancellationToken);
         _callerToken = _cancellation.Token;
+        _admissionDeadline = CallDeadline.Of(options.Deadline);
+
+        // A deadline already past cancels at once, here: the call then never waits nor opens.
+        _admissionDeadline?.Token.UnsafeRegister(static state => ((StreamAttempt<TCall>)state!).ExpireAdmission(), this);
     }
 
     // The caller's call reads its headers, status and trailers and disposes itself through these, with the attempt as
@@ -160,11 +174,14 @@ internal abstract class StreamAttempt<TCall>
 
         if (Call is null)
         {
-            // Never opened: the refusal as gRPC callers expect it (a status), the caller's cancellation as Cancelled.
+            // Never opened: the refusal as gRPC callers expect it (a status), the caller's cancellation as Cancelled, the
+            // deadline that passed while it waited as DeadlineExceeded.
             failure ??= new InvalidOperationException("The pipeline completed the call without opening it.");
-            _notOpened = GrpcOutcomes.EndedByCaller(failure, _callerToken, deadline: null, _callerToken) ?? GrpcOutcomes.ToRpcException(failure);
+            var expired = Volatile.Read(ref _admission) == Expired ? _admissionDeadline : null;
+            _notOpened = GrpcOutcomes.EndedByCaller(failure, _callerToken, expired, _options.CancellationToken) ?? GrpcOutcomes.ToRpcException(failure);
         }
 
+        _admissionDeadline?.Dispose();
         ReleaseCancellation(cancel: false);
         _opened.TrySetResult();
     }
@@ -172,6 +189,19 @@ internal abstract class StreamAttempt<TCall>
     /// <summary>The pipeline's callback: opens the call with the pipeline's token, and completes when the stream ends.</summary>
     private ValueTask<bool> OpenAndWatch(CancellationToken cancellationToken)
     {
+        if (_admissionDeadline is { } deadline)
+        {
+            if (Interlocked.CompareExchange(ref _admission, Admitted, Waiting) == Expired)
+            {
+                // Admitted as the deadline passed, which won: the call is not opened, and ends as the caller's
+                // cancellation once the deadline's cancellation (under way on another thread) reaches the token.
+                return ExpiredAsync();
+            }
+
+            // From here the deadline is gRPC's to enforce, as on any open call.
+            deadline.Dispose();
+        }
+
         var call = Open(_options.WithCancellationToken(cancellationToken));
         Interlocked.Exchange(ref _call, call);
 
@@ -183,6 +213,21 @@ internal abstract class StreamAttempt<TCall>
 
         _opened.TrySetResult();
         return new ValueTask<bool>(_ended.Task);
+    }
+
+    /// <summary>The deadline passed while the call waited for admission: it ends the wait as the caller's cancellation would.</summary>
+    private void ExpireAdmission()
+    {
+        if (Interlocked.CompareExchange(ref _admission, Expired, Waiting) == Waiting)
+        {
+            ReleaseCancellation(cancel: true);
+        }
+    }
+
+    private async ValueTask<bool> ExpiredAsync()
+    {
+        await Task.Delay(Timeout.InfiniteTimeSpan, _callerToken).ConfigureAwait(false);
+        return false;
     }
 
     private void End(Exception? failure, CancellationToken cancellationToken)

@@ -23,6 +23,13 @@ public sealed class ResilienceClientInterceptorStreamingTests
         Disposed,
     }
 
+    public enum StreamKind
+    {
+        Server,
+        Client,
+        Duplex,
+    }
+
     private static Resilience.CircuitBreaker Breaker(int minimumThroughput) =>
         new(new CircuitBreakerOptions { FailureRatio = 0.5, MinimumThroughput = minimumThroughput, BreakDuration = TimeSpan.FromMinutes(5) });
 
@@ -293,6 +300,72 @@ public sealed class ResilienceClientInterceptorStreamingTests
         Assert.Equal(["open 1", "open 2"], await ReadAllAsync(open.ResponseStream));
         Assert.Equal(1, AvailablePermits(limiter));
         Assert.Equal(1, server.StreamCalls);
+    }
+
+    [Theory]
+    [InlineData(StreamKind.Server)]
+    [InlineData(StreamKind.Client)]
+    [InlineData(StreamKind.Duplex)]
+    public async Task A_stream_whose_deadline_passes_while_it_waits_in_a_limiters_queue_ends_with_deadline_exceeded_and_is_neither_a_success_nor_a_failure(StreamKind kind)
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = await GrpcTestServer.StartAsync((request, _, _) => Task.FromResult(request), streamEnd: (_, n) => n == 1 ? release.Task : Task.CompletedTask);
+        var breaker = Breaker(minimumThroughput: 100);
+        using var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1, QueueLimit = 1 });
+        var pipeline = new ResiliencePipelineBuilder().AddCircuitBreaker(breaker, GrpcOutcomes.IsTransientFailure).AddRateLimiter(limiter).Build();
+        using var channel = GrpcChannel.ForAddress(server.Address);
+        var invoker = Client(channel, pipeline);
+
+        // The open stream holds the only permit until the test releases it, long after the waiter's deadline.
+        using var open = ServerStream(invoker, "open");
+        Assert.Equal("open 0", await FirstAsync(open.ResponseStream));
+        var options = new CallOptions(deadline: DateTime.UtcNow.AddMilliseconds(300));
+        Task waiting;
+        Func<Status> statusOf;
+        IDisposable call;
+        switch (kind)
+        {
+            case StreamKind.Server:
+                var serverStream = invoker.AsyncServerStreamingCall(GrpcTestServer.Streaming, null, options, "waiting");
+                (waiting, statusOf, call) = (serverStream.ResponseStream.MoveNext(CancellationToken.None), serverStream.GetStatus, serverStream);
+                break;
+            case StreamKind.Client:
+                var clientStream = invoker.AsyncClientStreamingCall(GrpcTestServer.ClientStreaming, null, options);
+                (waiting, statusOf, call) = (clientStream.ResponseAsync, clientStream.GetStatus, clientStream);
+                break;
+            default:
+                var duplex = invoker.AsyncDuplexStreamingCall(GrpcTestServer.Duplex, null, options);
+                (waiting, statusOf, call) = (duplex.ResponseStream.MoveNext(CancellationToken.None), duplex.GetStatus, duplex);
+                break;
+        }
+
+        using (call)
+        {
+            Assert.Equal(1L, limiter.GetStatistics()!.CurrentQueuedCount);
+
+            // The deadline ends the wait as it ends a unary call's: DeadlineExceeded, with the open stream still holding its permit.
+            var exceeded = await Assert.ThrowsAsync<RpcException>(() => waiting.WaitAsync(TimeSpan.FromSeconds(10)));
+            Assert.Equal(StatusCode.DeadlineExceeded, exceeded.StatusCode);
+            Assert.Equal(StatusCode.DeadlineExceeded, statusOf().StatusCode);
+            Assert.Equal(0L, limiter.GetStatistics()!.CurrentQueuedCount);
+            Assert.Equal(0, AvailablePermits(limiter));
+        }
+
+        // It never reached the server, and the breaker recorded nothing for it.
+        Assert.Equal(1, server.StreamCalls);
+        Assert.Equal((0L, 0L), (breaker.GetSnapshot().Calls, breaker.GetSnapshot().Failures));
+
+        // Its place in the queue is free again: a stream can wait there, and is admitted when the open one ends.
+        using var next = ServerStream(invoker, "next");
+        var nextRead = next.ResponseStream.MoveNext(CancellationToken.None);
+        Assert.Equal(1L, limiter.GetStatistics()!.CurrentQueuedCount);
+        release.SetResult();
+        Assert.Equal(["open 1", "open 2"], await ReadAllAsync(open.ResponseStream));
+        Assert.True(await nextRead.WaitAsync(Bound));
+        Assert.Equal(["next 1", "next 2"], await ReadAllAsync(next.ResponseStream));
+        Assert.Equal(2, server.StreamCalls);
+        Assert.Equal((2L, 0L), (breaker.GetSnapshot().Calls, breaker.GetSnapshot().Failures));
+        Assert.Equal(1, AvailablePermits(limiter));
     }
 
     [Fact]
