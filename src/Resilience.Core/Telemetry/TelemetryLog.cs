@@ -20,4 +20,8 @@ internal static partial class TelemetryLog
     [LoggerMessage(EventId = 4, EventName = "ReloadRejected", Level = LogLevel.Error,
         Message = "Resilience settings from {Source} were rejected as a whole; the last good settings stay in force. {Errors}")]
     public static partial void ReloadRejected(ILogger logger, string source, string errors);
+
+    [LoggerMessage(EventId = 5, EventName = "ReportFailed", Level = LogLevel.Warning,
+        Message = "A listener threw while a {Report} in pipeline '{Pipeline}' was reported; the measurement was dropped and the call went on.")]
+    public static partial void ReportFailed(ILogger logger, string report, string pipeline, Exception exception);
 }

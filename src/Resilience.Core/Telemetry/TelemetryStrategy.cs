@@ -10,6 +10,13 @@ namespace Resilience.Telemetry;
 /// fallback replaced, a retry). While nobody listens to call counts or durations the engine runs the pipeline without
 /// it (<see cref="IsRecording"/>): no clock read, no pass, two flag reads per call.
 /// </summary>
+/// <remarks>
+/// The engine reports inner events between one strategy's hook and the next, on its paths for those events only. A
+/// listener's exception there would leave the strategies outside unexited (a permit kept, a breaker's probe never
+/// recorded) and replace the call's outcome: each report drops it instead (logged), and the call goes on as if the
+/// event had been measured. The call count and duration are recorded by this strategy's own exit, which the engine
+/// already guards as every strategy's: a listener's exception there fails the call, after every other strategy exited.
+/// </remarks>
 internal sealed class TelemetryStrategy : ResilienceStrategy
 {
     private static readonly KeyValuePair<string, object?> Success = new(TelemetryTags.Outcome, "success");
@@ -67,6 +74,70 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
     /// <summary>A strategy refused the call.</summary>
     public void OnRejected(in Rejection rejection)
     {
+        try
+        {
+            ReportRejection(in rejection);
+        }
+        catch (Exception exception)
+        {
+            ReportFailed(exception, "rejection");
+        }
+    }
+
+    /// <summary>A strategy asked the engine to await admission (a limiter's queue).</summary>
+    public void OnWaiting(ResilienceStrategy strategy)
+    {
+        try
+        {
+            ReportWaiting(strategy);
+        }
+        catch (Exception exception)
+        {
+            ReportFailed(exception, "wait");
+        }
+    }
+
+    /// <summary>A strategy asked for the inner part to run again after <paramref name="delay"/>.</summary>
+    public void OnRetryScheduled(ResilienceStrategy strategy, TimeSpan delay)
+    {
+        try
+        {
+            ReportRetryScheduled(strategy, delay);
+        }
+        catch (Exception exception)
+        {
+            ReportFailed(exception, "retry");
+        }
+    }
+
+    /// <summary>The attempt a strategy's retry asked for begins: its delay, if any, is over.</summary>
+    public void OnRetryAttempt(ResilienceStrategy strategy)
+    {
+        try
+        {
+            _telemetry.RetryAttempts.Add(1, _pipeline, new(TelemetryTags.Strategy, strategy.Name));
+        }
+        catch (Exception exception)
+        {
+            ReportFailed(exception, "retry attempt");
+        }
+    }
+
+    /// <summary>A strategy's fallback produced <paramref name="outcome"/>.</summary>
+    public void OnFallback<TResult>(ResilienceStrategy strategy, in Outcome<TResult> outcome)
+    {
+        try
+        {
+            ReportFallback(strategy, in outcome);
+        }
+        catch (Exception exception)
+        {
+            ReportFailed(exception, "fallback");
+        }
+    }
+
+    private void ReportRejection(in Rejection rejection)
+    {
         var counter = rejection.Reason switch
         {
             RejectionReason.BrokenCircuit or RejectionReason.IsolatedCircuit => _telemetry.BreakerRejections,
@@ -89,8 +160,7 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
         }
     }
 
-    /// <summary>A strategy asked the engine to await admission (a limiter's queue).</summary>
-    public void OnWaiting(ResilienceStrategy strategy)
+    private void ReportWaiting(ResilienceStrategy strategy)
     {
         if (strategy is RateLimiterStrategy || (strategy.GetType() is { IsGenericType: true } type && type.GetGenericTypeDefinition() == typeof(PartitionedRateLimiterStrategy<>)))
         {
@@ -98,8 +168,7 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
         }
     }
 
-    /// <summary>A strategy asked for the inner part to run again after <paramref name="delay"/>.</summary>
-    public void OnRetryScheduled(ResilienceStrategy strategy, TimeSpan delay)
+    private void ReportRetryScheduled(ResilienceStrategy strategy, TimeSpan delay)
     {
         if (ResilienceTelemetry.EventTarget is { } activity)
         {
@@ -109,12 +178,7 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
         }
     }
 
-    /// <summary>The attempt a strategy's retry asked for begins: its delay, if any, is over.</summary>
-    public void OnRetryAttempt(ResilienceStrategy strategy) =>
-        _telemetry.RetryAttempts.Add(1, _pipeline, new(TelemetryTags.Strategy, strategy.Name));
-
-    /// <summary>A strategy's fallback produced <paramref name="outcome"/>.</summary>
-    public void OnFallback<TResult>(ResilienceStrategy strategy, in Outcome<TResult> outcome)
+    private void ReportFallback<TResult>(ResilienceStrategy strategy, in Outcome<TResult> outcome)
     {
         if (outcome.FallbackLevel is not { } index)
         {
@@ -128,6 +192,20 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
             var tags = Tags(strategy.Name);
             tags[TelemetryTags.Level] = level;
             activity.AddEvent(new ActivityEvent("resilience.fallback", tags: tags));
+        }
+    }
+
+    /// <summary>A listener threw while an inner event was reported: the measurement is lost, the call goes on.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ReportFailed(Exception exception, string report)
+    {
+        try
+        {
+            TelemetryLog.ReportFailed(_telemetry.Logger, report, PipelineName, exception);
+        }
+        catch (Exception)
+        {
+            // A logger that throws as well: nothing is left to tell, and the call still goes on.
         }
     }
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Time.Testing;
 using Resilience.Telemetry;
@@ -275,6 +276,69 @@ public sealed class TelemetryStrategyTests : IDisposable
         Assert.Equal(2, retries.GetMeasurementSnapshot().Sum(m => m.Value));
         var wait = Assert.Single(waits.GetMeasurementSnapshot());
         Assert.Equal("InFlightLimiter", wait.Tags["strategy"]);
+    }
+
+    [Theory]
+    [InlineData("resilience.circuit_breaker.rejections")]
+    [InlineData("resilience.rate_limiter.waits")]
+    [InlineData("resilience.retry.attempts")]
+    [InlineData("resilience.fallback.served")]
+    public async Task A_listener_that_throws_while_an_inner_event_is_reported_loses_that_measurement_only(string instrument)
+    {
+        // The listener throws from every measurement of one instrument: a fault of the listener, not of the call.
+        using var listener = new MeterListener
+        {
+            InstrumentPublished = (published, meterListener) =>
+            {
+                if (ReferenceEquals(published.Meter, _telemetry.Meter) && published.Name == instrument)
+                {
+                    meterListener.EnableMeasurementEvents(published);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>(static (_, _, _, _) => throw new InvalidOperationException("listener"));
+        listener.Start();
+
+        // The outer limiter's exit returns its one permit: an exit skipped would keep it.
+        using var outer = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1 });
+        using var gate = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1, QueueLimit = 1 });
+        var builder = new ResiliencePipelineBuilder<int> { Name = "orders", TimeProvider = _time }.AddTelemetry(_telemetry).AddRateLimiter(outer);
+        var attempts = 0;
+        Outcome<int> outcome;
+        switch (instrument)
+        {
+            case "resilience.circuit_breaker.rejections":
+                var breaker = new Resilience.CircuitBreaker(new CircuitBreakerOptions { Name = "inventory", TimeProvider = _time });
+                breaker.Isolate();
+                outcome = builder.AddCircuitBreaker(breaker).Build().ExecuteOutcome(static (_, _) => 1, 0);
+                Assert.IsType<IsolatedCircuitException>(outcome.Exception);
+                break;
+
+            case "resilience.rate_limiter.waits":
+                var held = gate.AttemptAcquire();
+                var waiting = builder.AddRateLimiter(gate).Build().ExecuteOutcomeAsync(static (_, _) => new ValueTask<int>(1), 0);
+                Assert.Equal(1L, gate.GetStatistics()!.CurrentQueuedCount);
+                held.Dispose();
+                outcome = await waiting.AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+                Assert.Equal(1, outcome.Result);
+                Assert.Equal(1L, gate.GetStatistics()!.CurrentAvailablePermits);
+                break;
+
+            case "resilience.retry.attempts":
+                var retrying = builder.AddRetry(new RetryOptions { MaxRetryAttempts = 1, Delay = TimeSpan.Zero, UseJitter = false }).Build();
+                outcome = retrying.ExecuteOutcome((_, _) => ++attempts == 1 ? throw new IOException() : attempts, 0);
+                Assert.Equal(2, outcome.Result);
+                break;
+
+            default:
+                var falling = builder.AddFallback(new FallbackOptions<int> { Levels = { FallbackLevel<int>.FromValue("cached", 7) } }).Build();
+                outcome = falling.ExecuteOutcome(static (_, _) => throw new IOException(), 0);
+                Assert.Equal(7, outcome.Result);
+                break;
+        }
+
+        Assert.IsNotType<InvalidOperationException>(outcome.Exception);
+        Assert.Equal(1L, outer.GetStatistics()!.CurrentAvailablePermits);
     }
 
     [Fact]
