@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using System.Runtime.CompilerServices;
 using System.Threading.RateLimiting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -161,6 +162,26 @@ public sealed class ResilienceTelemetry : IDisposable
         TelemetryLog.ReloadRejected(Logger, source, string.Join(" ", errors));
     }
 
+    /// <summary>
+    /// A listener threw while an event was reported from inside a call: the measurement is lost, the exception logged,
+    /// and the call goes on.
+    /// </summary>
+    /// <param name="exception">The listener's exception.</param>
+    /// <param name="report">What was reported.</param>
+    /// <param name="source">The pipeline or breaker it was reported for.</param>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    internal void ReportFailed(Exception exception, string report, string source)
+    {
+        try
+        {
+            TelemetryLog.ReportFailed(Logger, report, source, exception);
+        }
+        catch (Exception)
+        {
+            // A logger that throws as well: nothing is left to tell, and the call still goes on.
+        }
+    }
+
     /// <summary>Gets the activity to add an event to: the current one, when it records data and someone listens to our source.</summary>
     internal static Activity? EventTarget =>
         ActivitySource.HasListeners() && Activity.Current is { IsAllDataRequested: true } activity ? activity : null;
@@ -177,7 +198,15 @@ public sealed class ResilienceTelemetry : IDisposable
             { TelemetryTags.To, to },
             { TelemetryTags.Reason, reason },
         };
-        Transitions.Add(1, in tags);
+        try
+        {
+            Transitions.Add(1, in tags);
+        }
+        catch (Exception exception)
+        {
+            // The transition is raised inside the call that caused it: a listener's fault must not become that call's.
+            ReportFailed(exception, "circuit breaker transition", tracked.Name);
+        }
 
         if (transition.To == CircuitState.Open)
         {

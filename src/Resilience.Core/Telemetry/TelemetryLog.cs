@@ -22,6 +22,6 @@ internal static partial class TelemetryLog
     public static partial void ReloadRejected(ILogger logger, string source, string errors);
 
     [LoggerMessage(EventId = 5, EventName = "ReportFailed", Level = LogLevel.Warning,
-        Message = "A listener threw while a {Report} in pipeline '{Pipeline}' was reported; the measurement was dropped and the call went on.")]
-    public static partial void ReportFailed(ILogger logger, string report, string pipeline, Exception exception);
+        Message = "A listener threw while a {Report} of '{Source}' was reported; the measurement was dropped and the call went on.")]
+    public static partial void ReportFailed(ILogger logger, string report, string source, Exception exception);
 }

@@ -80,7 +80,7 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
         }
         catch (Exception exception)
         {
-            ReportFailed(exception, "rejection");
+            _telemetry.ReportFailed(exception, "rejection", PipelineName);
         }
     }
 
@@ -93,7 +93,7 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
         }
         catch (Exception exception)
         {
-            ReportFailed(exception, "wait");
+            _telemetry.ReportFailed(exception, "wait", PipelineName);
         }
     }
 
@@ -106,7 +106,7 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
         }
         catch (Exception exception)
         {
-            ReportFailed(exception, "retry");
+            _telemetry.ReportFailed(exception, "retry", PipelineName);
         }
     }
 
@@ -119,7 +119,7 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
         }
         catch (Exception exception)
         {
-            ReportFailed(exception, "retry attempt");
+            _telemetry.ReportFailed(exception, "retry attempt", PipelineName);
         }
     }
 
@@ -132,7 +132,7 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
         }
         catch (Exception exception)
         {
-            ReportFailed(exception, "fallback");
+            _telemetry.ReportFailed(exception, "fallback", PipelineName);
         }
     }
 
@@ -192,20 +192,6 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
             var tags = Tags(strategy.Name);
             tags[TelemetryTags.Level] = level;
             activity.AddEvent(new ActivityEvent("resilience.fallback", tags: tags));
-        }
-    }
-
-    /// <summary>A listener threw while an inner event was reported: the measurement is lost, the call goes on.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private void ReportFailed(Exception exception, string report)
-    {
-        try
-        {
-            TelemetryLog.ReportFailed(_telemetry.Logger, report, PipelineName, exception);
-        }
-        catch (Exception)
-        {
-            // A logger that throws as well: nothing is left to tell, and the call still goes on.
         }
     }
 

@@ -286,18 +286,7 @@ public sealed class TelemetryStrategyTests : IDisposable
     public async Task A_listener_that_throws_while_an_inner_event_is_reported_loses_that_measurement_only(string instrument)
     {
         // The listener throws from every measurement of one instrument: a fault of the listener, not of the call.
-        using var listener = new MeterListener
-        {
-            InstrumentPublished = (published, meterListener) =>
-            {
-                if (ReferenceEquals(published.Meter, _telemetry.Meter) && published.Name == instrument)
-                {
-                    meterListener.EnableMeasurementEvents(published);
-                }
-            },
-        };
-        listener.SetMeasurementEventCallback<long>(static (_, _, _, _) => throw new InvalidOperationException("listener"));
-        listener.Start();
+        using var listener = ThrowingListener(instrument);
 
         // The outer limiter's exit returns its one permit: an exit skipped would keep it.
         using var outer = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1 });
@@ -339,6 +328,52 @@ public sealed class TelemetryStrategyTests : IDisposable
 
         Assert.IsNotType<InvalidOperationException>(outcome.Exception);
         Assert.Equal(1L, outer.GetStatistics()!.CurrentAvailablePermits);
+    }
+
+    [Fact]
+    public void A_listener_that_throws_while_a_breaker_transition_is_counted_does_not_fail_the_call_that_opened_it()
+    {
+        using var listener = ThrowingListener("resilience.circuit_breaker.transitions");
+        var breaker = new Resilience.CircuitBreaker(new CircuitBreakerOptions { Name = "inventory", MinimumThroughput = 1, TimeProvider = _time });
+        using var tracked = _telemetry.Track(breaker);
+        var pipeline = Builder().AddCircuitBreaker(breaker).Build();
+
+        var outcome = pipeline.ExecuteOutcome<int, int>(static (_, _) => throw new IOException(), 0);
+
+        Assert.IsType<IOException>(outcome.Exception);
+        Assert.Equal(CircuitState.Open, breaker.State);
+    }
+
+    [Fact]
+    public void A_listener_that_throws_while_the_call_is_counted_fails_the_call_after_every_other_strategy_exited()
+    {
+        // Documented: the count is recorded by the telemetry strategy's own exit, which the engine guards as any exit.
+        using var listener = ThrowingListener("resilience.pipeline.calls");
+        using var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1 });
+        var pipeline = Builder().AddRateLimiter(limiter).Build();
+
+        var outcome = pipeline.ExecuteOutcome(static (_, _) => 1, 0);
+
+        Assert.Equal("listener", Assert.IsType<InvalidOperationException>(outcome.Exception).Message);
+        Assert.Equal(1L, limiter.GetStatistics()!.CurrentAvailablePermits);
+    }
+
+    /// <summary>A listener whose callback throws from every measurement of one instrument of this test's meter.</summary>
+    private MeterListener ThrowingListener(string instrument)
+    {
+        var listener = new MeterListener
+        {
+            InstrumentPublished = (published, meterListener) =>
+            {
+                if (ReferenceEquals(published.Meter, _telemetry.Meter) && published.Name == instrument)
+                {
+                    meterListener.EnableMeasurementEvents(published);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>(static (_, _, _, _) => throw new InvalidOperationException("listener"));
+        listener.Start();
+        return listener;
     }
 
     [Fact]
