@@ -319,7 +319,7 @@ public sealed class ResilienceClientInterceptorStreamingTests
         // The open stream holds the only permit until the test releases it, long after the waiter's deadline.
         using var open = ServerStream(invoker, "open");
         Assert.Equal("open 0", await FirstAsync(open.ResponseStream));
-        var options = new CallOptions(deadline: DateTime.UtcNow.AddMilliseconds(300));
+        var options = new CallOptions(deadline: DateTime.UtcNow.AddSeconds(1));
         Task waiting;
         Func<Status> statusOf;
         IDisposable call;
