@@ -245,7 +245,13 @@ internal abstract class StreamAttempt<TCall>
             failure = new OperationCanceledException(failure.Message, failure, _callerToken);
         }
 
-        _ended.TrySetException(failure);
+        // Only an opened call's end is awaited (by the pipeline); a call disposed after it was refused, or after its
+        // deadline passed in a queue, ends a task nobody awaits: its failure is observed here, or the runtime would
+        // report it unobserved.
+        if (_ended.TrySetException(failure))
+        {
+            _ = _ended.Task.Exception;
+        }
     }
 
     /// <summary>

@@ -488,6 +488,50 @@ public sealed class ResilienceClientInterceptorStreamingTests
     }
 
     [Fact]
+    public async Task A_stream_disposed_after_it_was_refused_or_its_deadline_passed_in_the_queue_leaves_no_unobserved_exception()
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = await GrpcTestServer.StartAsync((request, _, _) => Task.FromResult(request), streamEnd: (_, n) => n == 1 ? release.Task : Task.CompletedTask);
+        using var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1, QueueLimit = 1 });
+        var pipeline = new ResiliencePipelineBuilder().AddRateLimiter(limiter).Build();
+        using var channel = GrpcChannel.ForAddress(server.Address);
+        var invoker = Client(channel, pipeline);
+        using var open = ServerStream(invoker, "open");
+        Assert.Equal("open 0", await FirstAsync(open.ResponseStream));
+
+        // Only this test's disposals count (their message names the request): other tests run alongside.
+        var unobserved = await UnobservedExceptions.LeftByAsync(
+            inner => inner is OperationCanceledException && inner.Message.Contains("disposed", StringComparison.Ordinal),
+            async () =>
+            {
+                // Each round, one call waits in the queue until its deadline passes, and one, finding the queue full, is refused.
+                for (var i = 0; i < 3; i++)
+                {
+                    await ExpireAndDisposeAsync(invoker);
+                }
+            });
+
+        Assert.Empty(unobserved);
+        release.SetResult();
+        Assert.Equal(["open 1", "open 2"], await ReadAllAsync(open.ResponseStream));
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        static async Task ExpireAndDisposeAsync(CallInvoker invoker)
+        {
+            using var call = invoker.AsyncServerStreamingCall(GrpcTestServer.Streaming, null, new CallOptions(deadline: DateTime.UtcNow.AddMilliseconds(500)), "late");
+            var waiting = call.ResponseStream.MoveNext(CancellationToken.None);
+            using (var shed = ServerStream(invoker, "shed"))
+            {
+                var refused = await Assert.ThrowsAsync<RpcException>(() => shed.ResponseStream.MoveNext(CancellationToken.None).WaitAsync(Bound));
+                Assert.Equal(StatusCode.ResourceExhausted, refused.StatusCode);
+            }
+
+            var exceeded = await Assert.ThrowsAsync<RpcException>(() => waiting.WaitAsync(Bound));
+            Assert.Equal(StatusCode.DeadlineExceeded, exceeded.StatusCode);
+        }
+    }
+
+    [Fact]
     public async Task A_strategy_that_throws_on_entry_fails_the_streams_reads_and_writes_instead_of_leaving_them_waiting()
     {
         await using var server = await GrpcTestServer.StartAsync((request, _, _) => Task.FromResult(request));
