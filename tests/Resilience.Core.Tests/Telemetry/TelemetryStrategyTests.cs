@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Time.Testing;
 using Resilience.Telemetry;
 
@@ -333,15 +335,24 @@ public sealed class TelemetryStrategyTests : IDisposable
     [Fact]
     public void A_listener_that_throws_while_a_breaker_transition_is_counted_does_not_fail_the_call_that_opened_it()
     {
-        using var listener = ThrowingListener("resilience.circuit_breaker.transitions");
+        using var logs = new FakeLoggerProvider();
+        using var loggerFactory = LoggerFactory.Create(builder => builder.AddProvider(logs));
+        using var telemetry = new ResilienceTelemetry(loggerFactory: loggerFactory);
+        using var listener = ThrowingListener(telemetry.Meter, "resilience.circuit_breaker.transitions");
         var breaker = new Resilience.CircuitBreaker(new CircuitBreakerOptions { Name = "inventory", MinimumThroughput = 1, TimeProvider = _time });
-        using var tracked = _telemetry.Track(breaker);
-        var pipeline = Builder().AddCircuitBreaker(breaker).Build();
+        using var tracked = telemetry.Track(breaker);
+        var pipeline = new ResiliencePipelineBuilder { Name = "orders", TimeProvider = _time }.AddTelemetry(telemetry).AddCircuitBreaker(breaker).Build();
 
         var outcome = pipeline.ExecuteOutcome<int, int>(static (_, _) => throw new IOException(), 0);
 
         Assert.IsType<IOException>(outcome.Exception);
         Assert.Equal(CircuitState.Open, breaker.State);
+
+        // The listener's exception is logged, and the transition's own message still follows.
+        var logged = logs.Collector.GetSnapshot();
+        Assert.Equal(["ReportFailed", "CircuitOpened"], logged.Select(l => l.Id.Name));
+        Assert.Equal("listener", logged[0].Exception?.Message);
+        Assert.Equal("A listener threw while a circuit breaker transition of 'inventory' was reported; the measurement was dropped and the call went on.", logged[0].Message);
     }
 
     [Fact]
@@ -359,13 +370,16 @@ public sealed class TelemetryStrategyTests : IDisposable
     }
 
     /// <summary>A listener whose callback throws from every measurement of one instrument of this test's meter.</summary>
-    private MeterListener ThrowingListener(string instrument)
+    private MeterListener ThrowingListener(string instrument) => ThrowingListener(_telemetry.Meter, instrument);
+
+    /// <summary>A listener whose callback throws from every measurement of one instrument of <paramref name="meter"/>.</summary>
+    private static MeterListener ThrowingListener(Meter meter, string instrument)
     {
         var listener = new MeterListener
         {
             InstrumentPublished = (published, meterListener) =>
             {
-                if (ReferenceEquals(published.Meter, _telemetry.Meter) && published.Name == instrument)
+                if (ReferenceEquals(published.Meter, meter) && published.Name == instrument)
                 {
                     meterListener.EnableMeasurementEvents(published);
                 }
