@@ -14,8 +14,8 @@ namespace Resilience.Telemetry;
 /// The engine reports inner events between one strategy's hook and the next, on its paths for those events only. A
 /// listener's exception there would leave the strategies outside unexited (a permit kept, a breaker's probe never
 /// recorded) and replace the call's outcome: each report drops it instead (logged), and the call goes on as if the
-/// event had been measured. The call count and duration are recorded by this strategy's own exit, which the engine
-/// already guards as every strategy's: a listener's exception there fails the call, after every other strategy exited.
+/// event had been measured. The call count and duration, recorded by this strategy's own exit while someone listens,
+/// are guarded the same way: a listener's exception never becomes the call's outcome.
 /// </remarks>
 internal sealed class TelemetryStrategy : ResilienceStrategy
 {
@@ -65,7 +65,14 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
     {
         if (context.State != 0 || _calls.Enabled)
         {
-            Record(ref context, in outcome);
+            try
+            {
+                Record(ref context, in outcome);
+            }
+            catch (Exception exception)
+            {
+                _telemetry.ReportFailed(exception, "call", PipelineName);
+            }
         }
 
         return ExitAction.Continue;

@@ -356,17 +356,23 @@ public sealed class TelemetryStrategyTests : IDisposable
     }
 
     [Fact]
-    public void A_listener_that_throws_while_the_call_is_counted_fails_the_call_after_every_other_strategy_exited()
+    public void A_listener_that_throws_while_the_call_is_counted_loses_that_measurement_only()
     {
-        // Documented: the count is recorded by the telemetry strategy's own exit, which the engine guards as any exit.
-        using var listener = ThrowingListener("resilience.pipeline.calls");
+        using var logs = new FakeLoggerProvider();
+        using var loggerFactory = LoggerFactory.Create(builder => builder.AddProvider(logs));
+        using var telemetry = new ResilienceTelemetry(loggerFactory: loggerFactory);
+        using var listener = ThrowingListener(telemetry.Meter, "resilience.pipeline.calls");
         using var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1 });
-        var pipeline = Builder().AddRateLimiter(limiter).Build();
+        var pipeline = new ResiliencePipelineBuilder { Name = "orders", TimeProvider = _time }.AddTelemetry(telemetry).AddRateLimiter(limiter).Build();
 
         var outcome = pipeline.ExecuteOutcome(static (_, _) => 1, 0);
 
-        Assert.Equal("listener", Assert.IsType<InvalidOperationException>(outcome.Exception).Message);
+        Assert.True(outcome.IsSuccess, outcome.Exception?.ToString());
+        Assert.Equal(1, outcome.Result);
         Assert.Equal(1L, limiter.GetStatistics()!.CurrentAvailablePermits);
+        var logged = Assert.Single(logs.Collector.GetSnapshot());
+        Assert.Equal("ReportFailed", logged.Id.Name);
+        Assert.Equal("listener", logged.Exception?.Message);
     }
 
     /// <summary>A listener whose callback throws from every measurement of one instrument of this test's meter.</summary>
