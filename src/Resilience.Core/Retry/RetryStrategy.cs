@@ -43,17 +43,30 @@ public sealed class RetryStrategy : ResilienceStrategy
     }
 
     /// <summary>Computes the delay before retry number <paramref name="retry"/> (1 for the first) without jitter.</summary>
-    /// <param name="options">The options.</param>
+    /// <param name="options">The options; checked as a strategy checks them.</param>
     /// <param name="retry">The retry number, from 1.</param>
     /// <returns>The delay, capped at <see cref="RetryOptions.MaxDelay"/>.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="retry"/> is below 1, or an option is out of its range.</exception>
     public static TimeSpan BackoffDelay(RetryOptions options, int retry)
     {
         ArgumentNullException.ThrowIfNull(options);
+
+        // A retry number below 1 would give a negative (linear) or shrunken (exponential) delay, unvalidated options a
+        // negative one.
+        ArgumentOutOfRangeException.ThrowIfLessThan(retry, 1);
+        options.Validate();
+        return Backoff(options, retry);
+    }
+
+    /// <summary>The delay before retry number <paramref name="retry"/> (from 1) of validated options, without jitter.</summary>
+    private static TimeSpan Backoff(RetryOptions options, int retry)
+    {
         var factor = options.Backoff switch
         {
             RetryBackoff.Constant => 1d,
             RetryBackoff.Linear => retry,
-            _ => Math.Pow(2, retry - 1),
+            // Past 2^62 any delay is above the cap; a larger power would reach infinity, and zero times that is NaN.
+            _ => Math.Pow(2, Math.Min(retry - 1, 62)),
         };
         return TimeSpan.FromTicks((long)Math.Min(options.Delay.Ticks * factor, options.MaxDelay.Ticks));
     }
@@ -125,7 +138,7 @@ public sealed class RetryStrategy : ResilienceStrategy
         }
         else
         {
-            delay = BackoffDelay(options, attempt + 1);
+            delay = Backoff(options, attempt + 1);
         }
 
         context.State = (delay.Ticks << AttemptBits) | (long)(attempt + 1);

@@ -17,6 +17,36 @@ public class RetryTests
         Assert.Equal(expectedMs, delays);
     }
 
+    [Theory]
+    [InlineData(RetryBackoff.Linear, 0)]
+    [InlineData(RetryBackoff.Linear, -1)]
+    [InlineData(RetryBackoff.Exponential, 0)]
+    [InlineData(RetryBackoff.Exponential, int.MinValue)]
+    public void Backoff_delay_refuses_a_retry_number_below_one_instead_of_a_negative_or_shrunken_delay(RetryBackoff backoff, int retry)
+    {
+        // A linear retry -1 was -200 ms; an exponential retry 0 half the base delay, and int.MinValue the cap.
+        var options = new RetryOptions { Backoff = backoff, UseJitter = false };
+
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => RetryStrategy.BackoffDelay(options, retry));
+
+        Assert.Equal("retry", error.ParamName);
+    }
+
+    [Fact]
+    public void Backoff_delay_refuses_options_out_of_range_and_holds_the_cap_for_any_retry_number()
+    {
+        // A negative base delay gave negative delays: the options are checked as a strategy checks them.
+        var negative = new RetryOptions { Backoff = RetryBackoff.Constant, Delay = TimeSpan.FromSeconds(-1) };
+        Assert.Throws<ArgumentOutOfRangeException>(() => RetryStrategy.BackoffDelay(negative, 1));
+
+        foreach (var backoff in new[] { RetryBackoff.Linear, RetryBackoff.Exponential })
+        {
+            var options = new RetryOptions { Backoff = backoff, Delay = TimeSpan.FromDays(1), MaxDelay = TimeSpan.FromDays(1) };
+            Assert.Equal(TimeSpan.FromDays(1), RetryStrategy.BackoffDelay(options, int.MaxValue));
+            Assert.Equal(TimeSpan.Zero, RetryStrategy.BackoffDelay(new RetryOptions { Backoff = backoff, Delay = TimeSpan.Zero }, int.MaxValue));
+        }
+    }
+
     [Fact]
     public async Task Retries_wait_the_backoff_on_the_pipeline_clock_then_succeed()
     {
