@@ -49,9 +49,13 @@ public sealed class LastKnownGood<TKey, T>
         // racing for one new key and then update instead, and a count raised by each of them never came down.
         while (!_entries.TryAdd(key, entry))
         {
-            if (_entries.TryGetValue(key, out var current) && _entries.TryUpdate(key, entry, current))
+            if (_entries.TryGetValue(key, out var current))
             {
-                return;
+                // A thread that read the clock later and stored first holds the more recent result: it stays.
+                if (current.Recorded > entry.Recorded || _entries.TryUpdate(key, entry, current))
+                {
+                    return;
+                }
             }
         }
 

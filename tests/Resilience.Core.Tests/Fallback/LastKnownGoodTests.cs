@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Time.Testing;
+using Resilience.Tests.Timeout;
 
 namespace Resilience.Tests.Fallback;
 
@@ -17,6 +18,27 @@ public class LastKnownGoodTests
         Assert.True(lastGood.TryGet("b", out var value));
         Assert.Equal(2, value);
         Assert.False(lastGood.TryGet("a", out _));
+        Assert.Equal(1, lastGood.Count);
+    }
+
+    [Fact]
+    public void A_result_recorded_earlier_but_stored_later_never_replaces_a_newer_one_of_the_same_key()
+    {
+        var time = new FakeTimeProvider();
+        var hooked = new HookedTimeProvider(time);
+        var lastGood = new LastKnownGood<string, string>(TimeSpan.FromHours(1), timeProvider: hooked);
+        lastGood.Record("key", "first");
+
+        // "older" reads the clock, then another call records "newer" a second later before "older" is stored.
+        hooked.AfterNextRead(() =>
+        {
+            time.Advance(TimeSpan.FromSeconds(1));
+            lastGood.Record("key", "newer");
+        });
+        lastGood.Record("key", "older");
+
+        Assert.True(lastGood.TryGet("key", out var kept));
+        Assert.Equal("newer", kept);
         Assert.Equal(1, lastGood.Count);
     }
 
