@@ -106,6 +106,36 @@ public class LastKnownGoodTests
         Assert.All(Enumerable.Range(0, Keys), key => Assert.True(lastGood.TryGet(new CollidingKey(key), out _)));
     }
 
+    [Fact]
+    public async Task A_disposable_result_its_caller_owns_is_never_recorded_to_be_served_to_another_call()
+    {
+        var lastGood = new LastKnownGood<string, Lease>(TimeSpan.FromHours(1), timeProvider: new FakeTimeProvider());
+        var placeholder = new Lease();
+        var pipeline = new ResiliencePipelineBuilder<Lease>()
+            .AddFallback(new FallbackOptions<Lease>
+            {
+                Levels = { lastGood.AsLevel(static state => (string)state!), FallbackLevel<Lease>.FromValue("placeholder", placeholder) },
+            })
+            .Build();
+
+        // The caller owns the result it receives, and disposes it when done.
+        var first = await pipeline.ExecuteAsync(static (_, _) => new ValueTask<Lease>(new Lease()), "key");
+        first.Dispose();
+        var degraded = await pipeline.ExecuteAsync(static (_, _) => ValueTask.FromException<Lease>(new IOException()), "key");
+
+        Assert.Same(placeholder, degraded);
+        Assert.False(degraded.Disposed);
+        Assert.Equal(0, lastGood.Count);
+    }
+
+    /// <summary>A result its holder must dispose.</summary>
+    private sealed class Lease : IDisposable
+    {
+        public bool Disposed { get; private set; }
+
+        public void Dispose() => Disposed = true;
+    }
+
     /// <summary>A key whose hash collides with every other and whose comparison takes a while.</summary>
     private sealed class CollidingKey(int id) : IEquatable<CollidingKey>
     {
