@@ -74,6 +74,7 @@ public sealed class FallbackStrategy<T> : ResilienceStrategy
 
         var failure = Unsafe.As<Outcome<TResult>, Outcome<T>>(ref outcome);
         var original = failure.Exception;
+        var replaced = failure.Result;
         var boxed = StateOf(state);
         for (var index = 0; index < _levels.Length; index++)
         {
@@ -100,7 +101,21 @@ public sealed class FallbackStrategy<T> : ResilienceStrategy
             }
 
             // Outside the level's try: the level served, and a failing handler must not send the chain on to the next.
-            _onServed?.Invoke(new FallbackServed(pipelineName, index, level.Name, original));
+            if (_onServed is { } onServed)
+            {
+                try
+                {
+                    onServed(new FallbackServed(pipelineName, index, level.Name, original));
+                }
+                catch (Exception) when (value is IDisposable disposable && !ReferenceEquals(value, replaced))
+                {
+                    // The handler's exception is the outcome: the value served never reaches the caller. (The result it
+                    // replaced, which a level may serve again, is the engine's to dispose.)
+                    DisposeUnserved(disposable);
+                    throw;
+                }
+            }
+
             var served = new Outcome<T>(value, index);
             return Unsafe.As<Outcome<T>, Outcome<TResult>>(ref served);
         }
@@ -109,4 +124,17 @@ public sealed class FallbackStrategy<T> : ResilienceStrategy
     }
 
     private static object? StateOf<TState>(TState state) => state is NoState ? null : state;
+
+    /// <summary>Disposes a served value that does not reach the caller; a failure to do so is not the call's outcome.</summary>
+    private static void DisposeUnserved(IDisposable value)
+    {
+        try
+        {
+            value.Dispose();
+        }
+        catch (Exception)
+        {
+            // Deliberately ignored: the handler's exception is what the caller sees.
+        }
+    }
 }

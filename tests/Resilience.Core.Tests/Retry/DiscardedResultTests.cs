@@ -86,6 +86,31 @@ public class DiscardedResultTests
     }
 
     [Fact]
+    public async Task A_result_a_level_served_is_disposed_when_the_served_handler_throws_and_the_failed_one_once()
+    {
+        var degraded = new Reply(200);
+        var failed = new Reply(503);
+        var kept = new Reply(503);
+        FallbackOptions<Reply> Options(FallbackLevel<Reply> level) => new()
+        {
+            Levels = { level },
+            OnServed = static _ => throw new InvalidOperationException("handler bug"),
+        };
+        var replacing = new ResiliencePipelineBuilder<Reply>()
+            .AddFallback(Options(FallbackLevel<Reply>.FromFactory("degraded", _ => degraded)), static o => o.Result is { Status: 503 })
+            .Build();
+        var servingItAgain = new ResiliencePipelineBuilder<Reply>()
+            .AddFallback(Options(FallbackLevel<Reply>.FromFactory("same", a => a.Failure.Result!)), static o => o.Result is { Status: 503 })
+            .Build();
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => replacing.ExecuteAsync(_ => new ValueTask<Reply>(failed)).AsTask());
+        await Assert.ThrowsAsync<InvalidOperationException>(() => servingItAgain.ExecuteAsync(_ => new ValueTask<Reply>(kept)).AsTask());
+
+        // The handler's exception is the outcome: neither the value served nor the failed result reaches the caller.
+        Assert.Equal((1, 1, 1), (degraded.Disposals, failed.Disposals, kept.Disposals));
+    }
+
+    [Fact]
     public void A_result_an_exit_replaces_by_a_failure_is_disposed()
     {
         var pipeline = new ResiliencePipelineBuilder<Reply>()
