@@ -128,13 +128,20 @@ public sealed class RetryStrategy : ResilienceStrategy
             // A hint already past (a reset time minus now) means "now"; a negative delay is no delay.
             delay = retryAfter > TimeSpan.Zero ? retryAfter : TimeSpan.Zero;
         }
-        else if (options.UseJitter)
+        else if (options.UseJitter && options.Backoff == RetryBackoff.Exponential)
         {
             // Decorrelated jitter: uniform between the base delay and three times the previous delay, capped.
             var previous = attempt == 0 ? options.Delay.Ticks : context.State >> AttemptBits;
             var upper = Math.Max(options.Delay.Ticks, 3 * previous);
             var drawn = options.Delay.Ticks + (long)(settings.Random.NextUnit() * (upper - options.Delay.Ticks));
             delay = TimeSpan.FromTicks(Math.Min(drawn, options.MaxDelay.Ticks));
+        }
+        else if (options.UseJitter)
+        {
+            // A constant or linear backoff keeps its own delay, spread uniformly by ±25% and capped: decorrelated jitter
+            // grows like an exponential backoff, which is not what was asked for.
+            var spread = Backoff(options, attempt + 1).Ticks * (0.75 + (0.5 * settings.Random.NextUnit()));
+            delay = TimeSpan.FromTicks(Math.Min((long)spread, options.MaxDelay.Ticks));
         }
         else
         {

@@ -103,6 +103,29 @@ public class RetryTests
         Assert.Contains(delays, d => d == TimeSpan.FromSeconds(1));
     }
 
+    [Theory]
+    [InlineData(RetryBackoff.Constant)]
+    [InlineData(RetryBackoff.Linear)]
+    public async Task Jitter_spreads_a_constant_or_linear_backoff_around_its_own_delay(RetryBackoff backoff)
+    {
+        // Decorrelated jitter replaced these backoffs: a constant 1 s retry waited 1.3, 2.9, then 5.7 s.
+        var time = new ImmediateTimeProvider();
+        var options = new RetryOptions { Backoff = backoff, MaxRetryAttempts = 20, Delay = TimeSpan.FromSeconds(1), MaxDelay = TimeSpan.FromSeconds(12), JitterSeed = 3 };
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = time }.AddRetry(options).Build();
+
+        await pipeline.ExecuteOutcomeAsync(static (_, _) => ValueTask.FromException<int>(new IOException()), 0);
+
+        var delays = time.Delays;
+        Assert.Equal(20, delays.Count);
+        for (var retry = 1; retry <= delays.Count; retry++)
+        {
+            var backoffDelay = RetryStrategy.BackoffDelay(options, retry);
+            Assert.InRange(delays[retry - 1], backoffDelay * 0.75, TimeSpan.FromTicks(Math.Min((backoffDelay * 1.25).Ticks, options.MaxDelay.Ticks)));
+        }
+
+        Assert.True(delays.Distinct().Count() > 10, string.Join(", ", delays.Select(d => d.TotalMilliseconds)));
+    }
+
     [Fact]
     public async Task Retry_after_hint_from_a_rejection_is_honoured_up_to_the_cap_and_rejections_are_retried_only_when_asked()
     {
