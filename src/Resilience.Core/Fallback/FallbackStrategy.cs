@@ -86,7 +86,9 @@ public sealed class FallbackStrategy<T> : ResilienceStrategy
             }
             catch (Exception exception) when (!(exception is OperationCanceledException && cancellationToken.IsCancellationRequested))
             {
-                if (original is not null && !exception.Data.Contains(OriginalFailureKey))
+                // A level that rethrows the original failure surfaces it as it was: attached to itself, it would be a
+                // cycle for whatever walks an exception's data (a serializer, a log enricher).
+                if (original is not null && !ReferenceEquals(exception, original) && !exception.Data.Contains(OriginalFailureKey))
                 {
                     exception.Data[OriginalFailureKey] = original;
                 }

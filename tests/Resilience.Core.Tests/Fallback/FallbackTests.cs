@@ -48,6 +48,21 @@ public class FallbackTests
     }
 
     [Fact]
+    public async Task A_level_that_rethrows_the_original_failure_surfaces_it_without_attaching_it_to_itself()
+    {
+        var original = new IOException("primary down");
+        var pipeline = new ResiliencePipelineBuilder<int>()
+            .AddFallback(new FallbackOptions<int> { Levels = { new FallbackLevel<int>("cache-or-rethrow", a => throw a.Failure.Exception!) } })
+            .Build();
+
+        var error = await Assert.ThrowsAsync<IOException>(() => pipeline.ExecuteAsync(_ => ValueTask.FromException<int>(original)).AsTask());
+
+        // Attached to itself, the failure was a cycle in its own data.
+        Assert.Same(original, error);
+        Assert.False(error.Data.Contains(FallbackStrategy<int>.OriginalFailureKey));
+    }
+
+    [Fact]
     public async Task Rejections_and_timeouts_are_replaced_but_caller_cancellation_never_is()
     {
         var time = new FakeTimeProvider();
