@@ -43,8 +43,15 @@ public sealed class FallbackStrategy<T> : ResilienceStrategy
     public IReadOnlyList<FallbackLevel<T>> Levels => _levels;
 
     /// <inheritdoc />
+    /// <remarks>
+    /// Once the caller has cancelled, no level runs, whatever the failure: a callback cut short by its caller may end with
+    /// another exception than the cancellation (a connection aborted midway), and a level (another endpoint) would do
+    /// work nobody waits for. A retry stops the same way.
+    /// </remarks>
     protected internal override ExitAction Exit(ref StrategyContext context, in ExitOutcome outcome) =>
-        outcome.IsHandled || (outcome.IsRejected && _handleRejections) ? ExitAction.Fallback : ExitAction.Continue;
+        (outcome.IsHandled || (outcome.IsRejected && _handleRejections)) && !context.CallerCancellationToken.IsCancellationRequested
+            ? ExitAction.Fallback
+            : ExitAction.Continue;
 
     /// <inheritdoc />
     protected internal override void ObserveResult<TResult, TState>(TResult result, TState state)

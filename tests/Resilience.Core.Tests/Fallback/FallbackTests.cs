@@ -85,6 +85,27 @@ public class FallbackTests
     }
 
     [Fact]
+    public async Task No_level_runs_once_the_caller_has_cancelled_even_for_a_failure_other_than_the_cancellation()
+    {
+        var levels = 0;
+        var pipeline = new ResiliencePipelineBuilder<int>()
+            .AddFallback(new FallbackOptions<int> { Levels = { FallbackLevel<int>.FromFactory("secondary", _ => ++levels) } })
+            .Build();
+        using var caller = new CancellationTokenSource();
+        caller.Cancel();
+
+        // A call cut short by its caller can end with another exception than the cancellation: an aborted connection.
+        var outcome = await pipeline.ExecuteOutcomeAsync(
+            static (_, ct) => ct.IsCancellationRequested ? ValueTask.FromException<int>(new IOException("connection aborted")) : new ValueTask<int>(1),
+            0,
+            caller.Token);
+
+        Assert.IsType<IOException>(outcome.Exception);
+        Assert.Null(outcome.FallbackLevel);
+        Assert.Equal(0, levels);
+    }
+
+    [Fact]
     public void Typed_predicate_decides_which_results_are_replaced()
     {
         var pipeline = new ResiliencePipelineBuilder<int>()
