@@ -19,6 +19,7 @@ public sealed class RetryBudgetOptions
     public void Validate()
     {
         OptionCheck.InRange(MaxTokens, 1, 1000, $"{nameof(RetryBudgetOptions)}.{nameof(MaxTokens)}");
+
         // A ratio below a thousandth would be kept as zero: successes would give nothing back, and a budget once below half
         // would refuse every retry for good.
         OptionCheck.Between(TokenRatio, 0.001, 1, $"{nameof(RetryBudgetOptions)}.{nameof(TokenRatio)}");
