@@ -10,7 +10,10 @@ public sealed class FallbackOptions<T>
     /// <summary>Gets or sets whether rejections (an open circuit, a limiter without permits) are replaced. Default <see langword="true"/>.</summary>
     public bool HandleRejections { get; set; } = true;
 
-    /// <summary>Gets or sets what is told when a level served a call.</summary>
+    /// <summary>
+    /// Gets or sets what is told when a level served a call. An exception it throws becomes the call's outcome, and a
+    /// value the level served that is <see cref="IDisposable"/> is then disposed.
+    /// </summary>
     public Action<FallbackServed>? OnServed { get; set; }
 
     /// <summary>Checks the options.</summary>

@@ -43,8 +43,15 @@ public sealed class FallbackStrategy<T> : ResilienceStrategy
     public IReadOnlyList<FallbackLevel<T>> Levels => _levels;
 
     /// <inheritdoc />
+    /// <remarks>
+    /// Once the caller has cancelled, no level runs, whatever the failure: a callback cut short by its caller may end with
+    /// another exception than the cancellation (a connection aborted midway), and a level (another endpoint) would do
+    /// work nobody waits for. A retry stops the same way.
+    /// </remarks>
     protected internal override ExitAction Exit(ref StrategyContext context, in ExitOutcome outcome) =>
-        outcome.IsHandled || (outcome.IsRejected && _handleRejections) ? ExitAction.Fallback : ExitAction.Continue;
+        (outcome.IsHandled || (outcome.IsRejected && _handleRejections)) && !context.CallerCancellationToken.IsCancellationRequested
+            ? ExitAction.Fallback
+            : ExitAction.Continue;
 
     /// <inheritdoc />
     protected internal override void ObserveResult<TResult, TState>(TResult result, TState state)
@@ -74,6 +81,7 @@ public sealed class FallbackStrategy<T> : ResilienceStrategy
 
         var failure = Unsafe.As<Outcome<TResult>, Outcome<T>>(ref outcome);
         var original = failure.Exception;
+        var replaced = failure.Result;
         var boxed = StateOf(state);
         for (var index = 0; index < _levels.Length; index++)
         {
@@ -85,7 +93,9 @@ public sealed class FallbackStrategy<T> : ResilienceStrategy
             }
             catch (Exception exception) when (!(exception is OperationCanceledException && cancellationToken.IsCancellationRequested))
             {
-                if (original is not null && !exception.Data.Contains(OriginalFailureKey))
+                // A level that rethrows the original failure surfaces it as it was: attached to itself, it would be a
+                // cycle for whatever walks an exception's data (a serializer, a log enricher).
+                if (original is not null && !ReferenceEquals(exception, original) && !exception.Data.Contains(OriginalFailureKey))
                 {
                     exception.Data[OriginalFailureKey] = original;
                 }
@@ -100,7 +110,21 @@ public sealed class FallbackStrategy<T> : ResilienceStrategy
             }
 
             // Outside the level's try: the level served, and a failing handler must not send the chain on to the next.
-            _onServed?.Invoke(new FallbackServed(pipelineName, index, level.Name, original));
+            if (_onServed is { } onServed)
+            {
+                try
+                {
+                    onServed(new FallbackServed(pipelineName, index, level.Name, original));
+                }
+                catch (Exception) when (value is IDisposable disposable && !ReferenceEquals(value, replaced))
+                {
+                    // The handler's exception is the outcome: the value served never reaches the caller. (The result it
+                    // replaced, which a level may serve again, is the engine's to dispose.)
+                    DisposeUnserved(disposable);
+                    throw;
+                }
+            }
+
             var served = new Outcome<T>(value, index);
             return Unsafe.As<Outcome<T>, Outcome<TResult>>(ref served);
         }
@@ -109,4 +133,17 @@ public sealed class FallbackStrategy<T> : ResilienceStrategy
     }
 
     private static object? StateOf<TState>(TState state) => state is NoState ? null : state;
+
+    /// <summary>Disposes a served value that does not reach the caller; a failure to do so is not the call's outcome.</summary>
+    private static void DisposeUnserved(IDisposable value)
+    {
+        try
+        {
+            value.Dispose();
+        }
+        catch (Exception)
+        {
+            // Deliberately ignored: the handler's exception is what the caller sees.
+        }
+    }
 }

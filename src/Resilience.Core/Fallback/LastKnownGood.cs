@@ -49,9 +49,13 @@ public sealed class LastKnownGood<TKey, T>
         // racing for one new key and then update instead, and a count raised by each of them never came down.
         while (!_entries.TryAdd(key, entry))
         {
-            if (_entries.TryGetValue(key, out var current) && _entries.TryUpdate(key, entry, current))
+            if (_entries.TryGetValue(key, out var current))
             {
-                return;
+                // A thread that read the clock later and stored first holds the more recent result: it stays.
+                if (current.Recorded > entry.Recorded || _entries.TryUpdate(key, entry, current))
+                {
+                    return;
+                }
             }
         }
 
@@ -81,6 +85,8 @@ public sealed class LastKnownGood<TKey, T>
     /// Creates a fallback level that serves the last known good result of the call's key, and records every successful
     /// result of the pipeline it is added to. Without a fresh result the level fails (and the chain moves on).
     /// A call whose key is <see langword="null"/> (one run without state, for example) is neither recorded nor served.
+    /// A result that is <see cref="IDisposable"/> is not recorded: the caller it was returned to owns it and disposes it,
+    /// and serving it to another call would hand out a disposed object (and have it disposed twice).
     /// </summary>
     /// <param name="keySelector">Gives the call's key from the caller's state (pass a reference type as state to avoid boxing).</param>
     /// <param name="name">The level's name.</param>
@@ -96,10 +102,10 @@ public sealed class LastKnownGood<TKey, T>
             tryNextOnFailure: true)
         {
             // A call without a key has nothing to record: the dictionary's refusal of a null key must not fail a call
-            // that succeeded.
+            // that succeeded. A disposable result belongs to its caller, who may dispose it before it is served again.
             Recorder = (value, state) =>
             {
-                if (keySelector(state) is { } key)
+                if (value is not IDisposable && keySelector(state) is { } key)
                 {
                     Record(key, value);
                 }

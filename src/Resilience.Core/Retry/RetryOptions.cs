@@ -25,8 +25,9 @@ public sealed class RetryOptions
     public TimeSpan MaxDelay { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
-    /// Gets or sets whether delays are spread with decorrelated jitter (each delay drawn between the base delay and
-    /// three times the previous one, capped), so that clients that failed together do not retry together. Default <see langword="true"/>.
+    /// Gets or sets whether delays are spread, so that clients that failed together do not retry together: an
+    /// exponential backoff with decorrelated jitter (each delay drawn between the base delay and three times the previous
+    /// one), a constant or linear one by ±25% around its own delay; capped either way. Default <see langword="true"/>.
     /// </summary>
     public bool UseJitter { get; set; } = true;
 

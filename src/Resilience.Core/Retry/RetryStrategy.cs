@@ -43,17 +43,30 @@ public sealed class RetryStrategy : ResilienceStrategy
     }
 
     /// <summary>Computes the delay before retry number <paramref name="retry"/> (1 for the first) without jitter.</summary>
-    /// <param name="options">The options.</param>
+    /// <param name="options">The options; checked as a strategy checks them.</param>
     /// <param name="retry">The retry number, from 1.</param>
     /// <returns>The delay, capped at <see cref="RetryOptions.MaxDelay"/>.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="retry"/> is below 1, or an option is out of its range.</exception>
     public static TimeSpan BackoffDelay(RetryOptions options, int retry)
     {
         ArgumentNullException.ThrowIfNull(options);
+
+        // A retry number below 1 would give a negative (linear) or shrunken (exponential) delay, unvalidated options a
+        // negative one.
+        ArgumentOutOfRangeException.ThrowIfLessThan(retry, 1);
+        options.Validate();
+        return Backoff(options, retry);
+    }
+
+    /// <summary>The delay before retry number <paramref name="retry"/> (from 1) of validated options, without jitter.</summary>
+    private static TimeSpan Backoff(RetryOptions options, int retry)
+    {
         var factor = options.Backoff switch
         {
             RetryBackoff.Constant => 1d,
             RetryBackoff.Linear => retry,
-            _ => Math.Pow(2, retry - 1),
+            // Past 2^62 any delay is above the cap; a larger power would reach infinity, and zero times that is NaN.
+            _ => Math.Pow(2, Math.Min(retry - 1, 62)),
         };
         return TimeSpan.FromTicks((long)Math.Min(options.Delay.Ticks * factor, options.MaxDelay.Ticks));
     }
@@ -115,7 +128,7 @@ public sealed class RetryStrategy : ResilienceStrategy
             // A hint already past (a reset time minus now) means "now"; a negative delay is no delay.
             delay = retryAfter > TimeSpan.Zero ? retryAfter : TimeSpan.Zero;
         }
-        else if (options.UseJitter)
+        else if (options.UseJitter && options.Backoff == RetryBackoff.Exponential)
         {
             // Decorrelated jitter: uniform between the base delay and three times the previous delay, capped.
             var previous = attempt == 0 ? options.Delay.Ticks : context.State >> AttemptBits;
@@ -123,9 +136,16 @@ public sealed class RetryStrategy : ResilienceStrategy
             var drawn = options.Delay.Ticks + (long)(settings.Random.NextUnit() * (upper - options.Delay.Ticks));
             delay = TimeSpan.FromTicks(Math.Min(drawn, options.MaxDelay.Ticks));
         }
+        else if (options.UseJitter)
+        {
+            // A constant or linear backoff keeps its own delay, spread uniformly by ±25% and capped: decorrelated jitter
+            // grows like an exponential backoff, which is not what was asked for.
+            var spread = Backoff(options, attempt + 1).Ticks * (0.75 + (0.5 * settings.Random.NextUnit()));
+            delay = TimeSpan.FromTicks(Math.Min((long)spread, options.MaxDelay.Ticks));
+        }
         else
         {
-            delay = BackoffDelay(options, attempt + 1);
+            delay = Backoff(options, attempt + 1);
         }
 
         context.State = (delay.Ticks << AttemptBits) | (long)(attempt + 1);

@@ -148,8 +148,10 @@ public sealed class TimeoutStrategy : ResilienceStrategy
 
         // A new slot: it takes calls for a sixteenth of the timeout and cancels them all one timeout after it closes.
         // The coarse clock lags real time by up to its resolution, so a call may join that much after the slot closed
-        // in real time: its source waits that much longer, and no call is cancelled before its timeout.
-        var length = Math.Max(TimeSpan.TicksPerMillisecond, timeout.Ticks / SlotsPerTimeout);
+        // in real time: its source waits that much longer, and no call is cancelled before its timeout. No floor on the
+        // length (the shortest timeout, 1 ms, gives 62.5 µs): a floor of 1 ms made a timeout under 16 ms late by more
+        // than its sixteenth, and the coarse clock, moving in whole milliseconds, opens at most one slot per step anyway.
+        var length = timeout.Ticks / SlotsPerTimeout;
         var lag = _clock.IsCoarse ? MonotonicClock.CoarseResolution : TimeSpan.Zero;
         var fresh = new SharedSlot(now + length, timeout, new CancellationTokenSource(TimeSpan.FromTicks(length) + timeout + lag, _timeProvider));
         var seen = Interlocked.CompareExchange(ref _slot, fresh, slot);

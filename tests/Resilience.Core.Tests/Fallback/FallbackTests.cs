@@ -48,6 +48,21 @@ public class FallbackTests
     }
 
     [Fact]
+    public async Task A_level_that_rethrows_the_original_failure_surfaces_it_without_attaching_it_to_itself()
+    {
+        var original = new IOException("primary down");
+        var pipeline = new ResiliencePipelineBuilder<int>()
+            .AddFallback(new FallbackOptions<int> { Levels = { new FallbackLevel<int>("cache-or-rethrow", a => throw a.Failure.Exception!) } })
+            .Build();
+
+        var error = await Assert.ThrowsAsync<IOException>(() => pipeline.ExecuteAsync(_ => ValueTask.FromException<int>(original)).AsTask());
+
+        // Attached to itself, the failure was a cycle in its own data.
+        Assert.Same(original, error);
+        Assert.False(error.Data.Contains(FallbackStrategy<int>.OriginalFailureKey));
+    }
+
+    [Fact]
     public async Task Rejections_and_timeouts_are_replaced_but_caller_cancellation_never_is()
     {
         var time = new FakeTimeProvider();
@@ -67,6 +82,27 @@ public class FallbackTests
         Assert.Equal(-2, await slow);
         var cancelled = await timed.ExecuteOutcomeAsync(static (_, ct) => ValueTask.FromCanceled<int>(ct), 0, caller.Token);
         Assert.IsAssignableFrom<OperationCanceledException>(cancelled.Exception);
+    }
+
+    [Fact]
+    public async Task No_level_runs_once_the_caller_has_cancelled_even_for_a_failure_other_than_the_cancellation()
+    {
+        var levels = 0;
+        var pipeline = new ResiliencePipelineBuilder<int>()
+            .AddFallback(new FallbackOptions<int> { Levels = { FallbackLevel<int>.FromFactory("secondary", _ => ++levels) } })
+            .Build();
+        using var caller = new CancellationTokenSource();
+        caller.Cancel();
+
+        // A call cut short by its caller can end with another exception than the cancellation: an aborted connection.
+        var outcome = await pipeline.ExecuteOutcomeAsync(
+            static (_, ct) => ct.IsCancellationRequested ? ValueTask.FromException<int>(new IOException("connection aborted")) : new ValueTask<int>(1),
+            0,
+            caller.Token);
+
+        Assert.IsType<IOException>(outcome.Exception);
+        Assert.Null(outcome.FallbackLevel);
+        Assert.Equal(0, levels);
     }
 
     [Fact]

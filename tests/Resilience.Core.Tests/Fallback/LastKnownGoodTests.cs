@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Time.Testing;
+using Resilience.Tests.Timeout;
 
 namespace Resilience.Tests.Fallback;
 
@@ -17,6 +18,27 @@ public class LastKnownGoodTests
         Assert.True(lastGood.TryGet("b", out var value));
         Assert.Equal(2, value);
         Assert.False(lastGood.TryGet("a", out _));
+        Assert.Equal(1, lastGood.Count);
+    }
+
+    [Fact]
+    public void A_result_recorded_earlier_but_stored_later_never_replaces_a_newer_one_of_the_same_key()
+    {
+        var time = new FakeTimeProvider();
+        var hooked = new HookedTimeProvider(time);
+        var lastGood = new LastKnownGood<string, string>(TimeSpan.FromHours(1), timeProvider: hooked);
+        lastGood.Record("key", "first");
+
+        // "older" reads the clock, then another call records "newer" a second later before "older" is stored.
+        hooked.AfterNextRead(() =>
+        {
+            time.Advance(TimeSpan.FromSeconds(1));
+            lastGood.Record("key", "newer");
+        });
+        lastGood.Record("key", "older");
+
+        Assert.True(lastGood.TryGet("key", out var kept));
+        Assert.Equal("newer", kept);
         Assert.Equal(1, lastGood.Count);
     }
 
@@ -82,6 +104,36 @@ public class LastKnownGoodTests
 
         Assert.Equal(Keys, lastGood.Count);
         Assert.All(Enumerable.Range(0, Keys), key => Assert.True(lastGood.TryGet(new CollidingKey(key), out _)));
+    }
+
+    [Fact]
+    public async Task A_disposable_result_its_caller_owns_is_never_recorded_to_be_served_to_another_call()
+    {
+        var lastGood = new LastKnownGood<string, Lease>(TimeSpan.FromHours(1), timeProvider: new FakeTimeProvider());
+        var placeholder = new Lease();
+        var pipeline = new ResiliencePipelineBuilder<Lease>()
+            .AddFallback(new FallbackOptions<Lease>
+            {
+                Levels = { lastGood.AsLevel(static state => (string)state!), FallbackLevel<Lease>.FromValue("placeholder", placeholder) },
+            })
+            .Build();
+
+        // The caller owns the result it receives, and disposes it when done.
+        var first = await pipeline.ExecuteAsync(static (_, _) => new ValueTask<Lease>(new Lease()), "key");
+        first.Dispose();
+        var degraded = await pipeline.ExecuteAsync(static (_, _) => ValueTask.FromException<Lease>(new IOException()), "key");
+
+        Assert.Same(placeholder, degraded);
+        Assert.False(degraded.Disposed);
+        Assert.Equal(0, lastGood.Count);
+    }
+
+    /// <summary>A result its holder must dispose.</summary>
+    private sealed class Lease : IDisposable
+    {
+        public bool Disposed { get; private set; }
+
+        public void Dispose() => Disposed = true;
     }
 
     /// <summary>A key whose hash collides with every other and whose comparison takes a while.</summary>

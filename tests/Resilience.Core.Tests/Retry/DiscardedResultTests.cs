@@ -1,4 +1,4 @@
-using Microsoft.Extensions.Time.Testing;
+using Resilience.Tests.RateLimiting;
 
 namespace Resilience.Tests.Retry;
 
@@ -7,7 +7,7 @@ public class DiscardedResultTests
     [Fact]
     public async Task A_result_a_retry_discards_is_disposed_before_the_delay_and_the_result_returned_is_not()
     {
-        var time = new FakeTimeProvider();
+        var time = new TimerCountingTimeProvider();
         var pipeline = new ResiliencePipelineBuilder<Reply> { TimeProvider = time }
             .AddRetry(new RetryOptions { MaxRetryAttempts = 2, Backoff = RetryBackoff.Constant, Delay = TimeSpan.FromSeconds(5), UseJitter = false }, static o => o.Result is { Status: 503 })
             .Build();
@@ -24,7 +24,11 @@ public class DiscardedResultTests
         Assert.Single(replies);
         Assert.True(replies[0].Disposed);
         time.Advance(TimeSpan.FromSeconds(5));
-        await WaitUntil(() => replies.Count == 2);
+
+        // The second attempt runs on a thread-pool thread: its reply is disposed before its delay's timer is created, and
+        // the clock moves on only after that (a timer created after the move would start from the later time).
+        time.WaitForTimers(2);
+        Assert.Equal(2, replies.Count);
         Assert.True(replies[1].Disposed);
         time.Advance(TimeSpan.FromSeconds(5));
 
@@ -86,6 +90,31 @@ public class DiscardedResultTests
     }
 
     [Fact]
+    public async Task A_result_a_level_served_is_disposed_when_the_served_handler_throws_and_the_failed_one_once()
+    {
+        var degraded = new Reply(200);
+        var failed = new Reply(503);
+        var kept = new Reply(503);
+        FallbackOptions<Reply> Options(FallbackLevel<Reply> level) => new()
+        {
+            Levels = { level },
+            OnServed = static _ => throw new InvalidOperationException("handler bug"),
+        };
+        var replacing = new ResiliencePipelineBuilder<Reply>()
+            .AddFallback(Options(FallbackLevel<Reply>.FromFactory("degraded", _ => degraded)), static o => o.Result is { Status: 503 })
+            .Build();
+        var servingItAgain = new ResiliencePipelineBuilder<Reply>()
+            .AddFallback(Options(FallbackLevel<Reply>.FromFactory("same", a => a.Failure.Result!)), static o => o.Result is { Status: 503 })
+            .Build();
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => replacing.ExecuteAsync(_ => new ValueTask<Reply>(failed)).AsTask());
+        await Assert.ThrowsAsync<InvalidOperationException>(() => servingItAgain.ExecuteAsync(_ => new ValueTask<Reply>(kept)).AsTask());
+
+        // The handler's exception is the outcome: neither the value served nor the failed result reaches the caller.
+        Assert.Equal((1, 1, 1), (degraded.Disposals, failed.Disposals, kept.Disposals));
+    }
+
+    [Fact]
     public void A_result_an_exit_replaces_by_a_failure_is_disposed()
     {
         var pipeline = new ResiliencePipelineBuilder<Reply>()
@@ -97,16 +126,6 @@ public class DiscardedResultTests
 
         Assert.Equal("refused", outcome.Exception!.Message);
         Assert.Equal(1, reply.Disposals);
-    }
-
-    private static async Task WaitUntil(Func<bool> condition)
-    {
-        for (var i = 0; i < 1000 && !condition(); i++)
-        {
-            await Task.Delay(10);
-        }
-
-        Assert.True(condition());
     }
 
     private sealed class Reply(int status, bool throwOnDispose = false) : IDisposable

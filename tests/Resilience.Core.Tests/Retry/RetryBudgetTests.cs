@@ -66,10 +66,24 @@ public class RetryBudgetTests
     }
 
     [Fact]
+    public void A_ratio_below_a_thousandth_is_refused_instead_of_a_budget_that_never_refills()
+    {
+        // The balance is kept in thousandths: 0.0004 was taken, stored as 0, and no success gave anything back.
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => new RetryBudget(new RetryBudgetOptions { TokenRatio = 0.0004 }));
+        Assert.Contains("RetryBudgetOptions.TokenRatio must be in [0.001, 1]; was 0.0004.", error.Message, StringComparison.Ordinal);
+
+        var budget = new RetryBudget(new RetryBudgetOptions { MaxTokens = 2, TokenRatio = 0.001 });
+        Assert.Throws<ArgumentOutOfRangeException>(() => budget.UpdateOptions(new RetryBudgetOptions { MaxTokens = 2, TokenRatio = 0.0004 }));
+        budget.RecordFailure();
+        budget.RecordSuccess();
+        Assert.Equal(1.001, budget.Balance, 9);
+    }
+
+    [Fact]
     public void Validation_names_the_option_and_update_keeps_the_balance()
     {
         var error = Assert.Throws<ArgumentOutOfRangeException>(() => new RetryBudget(new RetryBudgetOptions { TokenRatio = 0 }));
-        Assert.Contains("RetryBudgetOptions.TokenRatio must be in (0, 1]; was 0.", error.Message, StringComparison.Ordinal);
+        Assert.Contains("RetryBudgetOptions.TokenRatio must be in [0.001, 1]; was 0.", error.Message, StringComparison.Ordinal);
 
         var budget = new RetryBudget(new RetryBudgetOptions { MaxTokens = 10 });
         budget.RecordFailure();

@@ -17,6 +17,36 @@ public class RetryTests
         Assert.Equal(expectedMs, delays);
     }
 
+    [Theory]
+    [InlineData(RetryBackoff.Linear, 0)]
+    [InlineData(RetryBackoff.Linear, -1)]
+    [InlineData(RetryBackoff.Exponential, 0)]
+    [InlineData(RetryBackoff.Exponential, int.MinValue)]
+    public void Backoff_delay_refuses_a_retry_number_below_one_instead_of_a_negative_or_shrunken_delay(RetryBackoff backoff, int retry)
+    {
+        // A linear retry -1 was -200 ms; an exponential retry 0 half the base delay, and int.MinValue the cap.
+        var options = new RetryOptions { Backoff = backoff, UseJitter = false };
+
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => RetryStrategy.BackoffDelay(options, retry));
+
+        Assert.Equal("retry", error.ParamName);
+    }
+
+    [Fact]
+    public void Backoff_delay_refuses_options_out_of_range_and_holds_the_cap_for_any_retry_number()
+    {
+        // A negative base delay gave negative delays: the options are checked as a strategy checks them.
+        var negative = new RetryOptions { Backoff = RetryBackoff.Constant, Delay = TimeSpan.FromSeconds(-1) };
+        Assert.Throws<ArgumentOutOfRangeException>(() => RetryStrategy.BackoffDelay(negative, 1));
+
+        foreach (var backoff in new[] { RetryBackoff.Linear, RetryBackoff.Exponential })
+        {
+            var options = new RetryOptions { Backoff = backoff, Delay = TimeSpan.FromDays(1), MaxDelay = TimeSpan.FromDays(1) };
+            Assert.Equal(TimeSpan.FromDays(1), RetryStrategy.BackoffDelay(options, int.MaxValue));
+            Assert.Equal(TimeSpan.Zero, RetryStrategy.BackoffDelay(new RetryOptions { Backoff = backoff, Delay = TimeSpan.Zero }, int.MaxValue));
+        }
+    }
+
     [Fact]
     public async Task Retries_wait_the_backoff_on_the_pipeline_clock_then_succeed()
     {
@@ -71,6 +101,29 @@ public class RetryTests
 
         Assert.True(delays.Distinct().Count() > 25, string.Join(", ", delays.Select(d => d.TotalMilliseconds)));
         Assert.Contains(delays, d => d == TimeSpan.FromSeconds(1));
+    }
+
+    [Theory]
+    [InlineData(RetryBackoff.Constant)]
+    [InlineData(RetryBackoff.Linear)]
+    public async Task Jitter_spreads_a_constant_or_linear_backoff_around_its_own_delay(RetryBackoff backoff)
+    {
+        // Decorrelated jitter replaced these backoffs: a constant 1 s retry waited 1.3, 2.9, then 5.7 s.
+        var time = new ImmediateTimeProvider();
+        var options = new RetryOptions { Backoff = backoff, MaxRetryAttempts = 20, Delay = TimeSpan.FromSeconds(1), MaxDelay = TimeSpan.FromSeconds(12), JitterSeed = 3 };
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = time }.AddRetry(options).Build();
+
+        await pipeline.ExecuteOutcomeAsync(static (_, _) => ValueTask.FromException<int>(new IOException()), 0);
+
+        var delays = time.Delays;
+        Assert.Equal(20, delays.Count);
+        for (var retry = 1; retry <= delays.Count; retry++)
+        {
+            var backoffDelay = RetryStrategy.BackoffDelay(options, retry);
+            Assert.InRange(delays[retry - 1], backoffDelay * 0.75, TimeSpan.FromTicks(Math.Min((backoffDelay * 1.25).Ticks, options.MaxDelay.Ticks)));
+        }
+
+        Assert.True(delays.Distinct().Count() > 10, string.Join(", ", delays.Select(d => d.TotalMilliseconds)));
     }
 
     [Fact]

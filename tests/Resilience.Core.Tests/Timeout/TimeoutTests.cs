@@ -52,6 +52,19 @@ public class TimeoutTests
     }
 
     [Fact]
+    public async Task A_timeout_shorter_than_16_ms_is_cancelled_at_most_a_sixteenth_late()
+    {
+        // Slots were at least 1 ms long: an 8 ms timeout's first call was cancelled at 9 ms, an eighth late.
+        var pipeline = Pipeline(TimeSpan.FromMilliseconds(8), out _);
+
+        var call = pipeline.ExecuteOutcomeAsync(static (v, ct) => WaitForCancellation(v, ct), 1).AsTask();
+        _time.Advance(TimeSpan.FromMilliseconds(8) + (TimeSpan.FromMilliseconds(8) / 16));
+
+        var outcome = await call.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.IsType<TimeoutRejectedException>(outcome.Exception);
+    }
+
+    [Fact]
     public async Task Caller_cancellation_stays_a_caller_cancellation_and_cancels_only_that_call()
     {
         var pipeline = Pipeline(TimeSpan.FromMinutes(1), out _);
