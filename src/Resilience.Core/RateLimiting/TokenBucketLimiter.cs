@@ -50,9 +50,13 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     // Scaled time the arrival jumped over (the bucket was full: max(arrival, now) took now). Only grows.
     private long _skipped;
 
-    // Permits granted without a lease of their own: the extra permits of a lease of several, and the slots of cancelled
-    // waiters that could not be given back. Only grows.
+    // Permits granted without a lease of their own: the extra permits of a lease of several, and every permit a waiter
+    // reserves (a waiter is no lease until it is served). Only grows.
     private long _unleased;
+
+    // Leases the arrival does not show: a waiter served (its reservation was booked unleased), and the permits of a
+    // cancelled or disposed waiter given back (the arrival moved back over a reservation booked unleased). Only grows.
+    private long _credited;
 
     // Writers between their swap of the arrival and their booking of it; readers of the totals wait for none.
     private int _writers;
@@ -137,12 +141,13 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
 
                     var skipped = Volatile.Read(ref _skipped);
                     var unleased = Volatile.Read(ref _unleased);
+                    var credited = Volatile.Read(ref _credited);
                     var available = Math.Clamp(current.Capacity - (Math.Max(arrival, now) - now), 0, current.Capacity);
                     var kept = Math.Min((long)((double)available / current.Interval * shape.Interval), shape.Capacity);
                     var rebased = now + shape.Capacity - kept;
 
                     // The new rate's count starts from the leases granted so far, at the arrival it starts from.
-                    var next = shape.From(current.Leases(arrival, skipped, unleased), rebased - skipped, unleased);
+                    var next = shape.From(current.Leases(arrival, skipped, unleased, credited), rebased - skipped, unleased, credited);
 
                     // The arrival and the settings change together: the arrival holds the change's marker while the
                     // settings are published, so no taker can apply one rate's cost to the other's arrival. A taker
@@ -273,9 +278,12 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
                         Interlocked.Add(ref _skipped, now - arrival);
                     }
 
-                    if (permitCount > 1)
+                    // A lease counts once, through its first permit, unless it must wait: a waiter is no lease until it
+                    // is served (see WaitAsync), so all its permits are booked unleased until then.
+                    var unleased = excess > 0 ? permitCount : permitCount - 1;
+                    if (unleased > 0)
                     {
-                        Interlocked.Add(ref _unleased, permitCount - 1);
+                        Interlocked.Add(ref _unleased, unleased);
                     }
 
                     return true;
@@ -316,14 +324,6 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
         Interlocked.CompareExchange(ref _arrival, pending.Arrival, pending.Marker);
     }
 
-    /// <summary>Books permits spent without a lease (a cancelled waiter whose slot could not be given back).</summary>
-    private void BookUnleased(int permitCount)
-    {
-        Interlocked.Increment(ref _writers);
-        Interlocked.Add(ref _unleased, permitCount);
-        Interlocked.Decrement(ref _writers);
-    }
-
     /// <summary>The successful leases so far, read consistently with the arrival time.</summary>
     private long Leases()
     {
@@ -335,13 +335,14 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
                 var settings = Volatile.Read(ref _settings);
                 var skipped = Volatile.Read(ref _skipped);
                 var unleased = Volatile.Read(ref _unleased);
+                var credited = Volatile.Read(ref _credited);
                 var arrival = Volatile.Read(ref _arrival);
 
-                // Both bookings only grow, so unchanged values with no writer on either side mean a consistent view.
-                if (Volatile.Read(ref _writers) == 0 && skipped == Volatile.Read(ref _skipped)
-                    && unleased == Volatile.Read(ref _unleased) && ReferenceEquals(settings, Volatile.Read(ref _settings)))
+                // The bookings only grow, so unchanged values with no writer on either side mean a consistent view.
+                if (Volatile.Read(ref _writers) == 0 && skipped == Volatile.Read(ref _skipped) && unleased == Volatile.Read(ref _unleased)
+                    && credited == Volatile.Read(ref _credited) && ReferenceEquals(settings, Volatile.Read(ref _settings)))
                 {
-                    return settings.Leases(arrival, skipped, unleased);
+                    return settings.Leases(arrival, skipped, unleased, credited);
                 }
             }
 
@@ -349,50 +350,76 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
         }
     }
 
-    /// <summary>Waits for permits up to the maximum wait: the pipeline's and <c>AcquireAsync</c>'s path.</summary>
-    internal async Task<bool> WaitAsync(int permitCount, CancellationToken cancellationToken)
+    /// <summary>
+    /// Takes permits, or reserves them up to the maximum wait ahead: the pipeline's and <c>AcquireAsync</c>'s path once
+    /// the bucket has too few. A refusal is counted.
+    /// </summary>
+    /// <param name="permitCount">How many permits.</param>
+    /// <param name="reservation">When taken: the reservation, to wait for if <see cref="TokenBucketReservation.MustWait"/>.</param>
+    /// <param name="retryAfter">When refused (the wait would pass the maximum): the exact time until enough permits will be there.</param>
+    /// <returns>Whether the permits were taken or reserved.</returns>
+    internal bool TryReserve(int permitCount, out TokenBucketReservation reservation, out TimeSpan retryAfter)
     {
         if (!TakeBooked(permitCount, true, out var reserved, out var wait, out var cost))
         {
             CountFailure();
-            return false;
+            reservation = default;
+            return Refused(wait, out retryAfter);
         }
 
-        if (wait > 0)
+        reservation = new TokenBucketReservation(reserved, wait, cost, permitCount);
+        return Granted(out retryAfter);
+    }
+
+    /// <summary>
+    /// Waits until a reservation's time: <see langword="true"/> then (the waiter is served and counted), an exception
+    /// for the caller's cancelled token, or <see langword="false"/> when the bucket is disposed first (a failed lease,
+    /// counted). A waiter that does not get its permits gives its slot back if nobody reserved after it.
+    /// </summary>
+    internal async Task<bool> WaitAsync(TokenBucketReservation reservation, CancellationToken cancellationToken)
+    {
+        var permitCount = reservation.PermitCount;
+        Interlocked.Add(ref _waitingPermits, permitCount);
+        try
         {
-            Interlocked.Add(ref _waitingPermits, permitCount);
-            try
+            if (!await SleepAsync(reservation.Wait, cancellationToken).ConfigureAwait(false))
             {
-                if (!await SleepAsync(wait, cancellationToken).ConfigureAwait(false))
-                {
-                    // Disposed meanwhile: the reservation is given back as a cancelled one is, and the request fails.
-                    GiveBack(reserved, cost, permitCount);
-                    CountFailure();
-                    return false;
-                }
-            }
-            catch (OperationCanceledException)
-            {
-                // A cancelled request returns no lease, so it is no failed lease (as the BCL's limiters count).
-                GiveBack(reserved, cost, permitCount);
-                throw;
-            }
-            finally
-            {
-                Interlocked.Add(ref _waitingPermits, -permitCount);
+                // Disposed meanwhile: the reservation is given back as a cancelled one is, and the request fails.
+                GiveBack(reservation);
+                CountFailure();
+                return false;
             }
         }
+        catch (OperationCanceledException)
+        {
+            // A cancelled request returns no lease, so it is no failed lease (as the BCL's limiters count).
+            GiveBack(reservation);
+            throw;
+        }
+        finally
+        {
+            Interlocked.Add(ref _waitingPermits, -permitCount);
+        }
 
+        // Served: the lease its reservation did not count (see TakeBooked).
+        Interlocked.Increment(ref _credited);
         return true;
     }
 
-    /// <summary>Gives a waiter's slot back if nobody reserved after it; otherwise it stays spent, leased to no one.</summary>
-    private void GiveBack(long reserved, long cost, int permitCount)
+    /// <summary>
+    /// Gives a waiter's slot back if nobody reserved after it; otherwise it stays spent, leased to no one (its permits
+    /// were booked unleased when reserved).
+    /// </summary>
+    private void GiveBack(TokenBucketReservation reservation)
     {
-        if (Interlocked.CompareExchange(ref _arrival, reserved - cost, reserved) != reserved)
+        // The arrival moves back and its permits are credited together: a reader of the totals sees both or neither.
+        Interlocked.Increment(ref _writers);
+        if (Interlocked.CompareExchange(ref _arrival, reservation.Arrival - reservation.Cost, reservation.Arrival) == reservation.Arrival)
         {
-            BookUnleased(permitCount);
+            Interlocked.Add(ref _credited, reservation.PermitCount);
         }
+
+        Interlocked.Decrement(ref _writers);
     }
 
     /// <summary>
@@ -480,18 +507,21 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
             return AwaitPermitAsync(cancellationToken);
         }
 
-        return TryTake(permitCount, out _) ? new ValueTask<RateLimitLease>(LimiterLease.Acquired) : WaitForLeaseAsync(permitCount, cancellationToken);
-    }
-
-    private async ValueTask<RateLimitLease> WaitForLeaseAsync(int permitCount, CancellationToken cancellationToken)
-    {
-        if (await WaitAsync(permitCount, cancellationToken).ConfigureAwait(false))
+        if (TryTake(permitCount, out _))
         {
-            return LimiterLease.Acquired;
+            return new ValueTask<RateLimitLease>(LimiterLease.Acquired);
         }
 
-        return IsDisposed ? LimiterLease.Failed : LimiterLease.FailedWithRetryAfter(RetryAfter(permitCount));
+        if (!TryReserve(permitCount, out var reservation, out var retryAfter))
+        {
+            return new ValueTask<RateLimitLease>(LimiterLease.FailedWithRetryAfter(retryAfter));
+        }
+
+        return reservation.MustWait ? WaitForLeaseAsync(reservation, cancellationToken) : new ValueTask<RateLimitLease>(LimiterLease.Acquired);
     }
+
+    private async ValueTask<RateLimitLease> WaitForLeaseAsync(TokenBucketReservation reservation, CancellationToken cancellationToken) =>
+        await WaitAsync(reservation, cancellationToken).ConfigureAwait(false) ? LimiterLease.Acquired : LimiterLease.Failed;
 
     /// <summary>
     /// Answers a zero-permit request: granted (and counted) while at least one permit is there, as the BCL's bucket
@@ -557,9 +587,6 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
         base.Dispose(disposing);
     }
 
-    /// <summary>Gets whether the bucket was disposed.</summary>
-    internal bool IsDisposed => Volatile.Read(ref _disposed) != 0;
-
     /// <summary>Counts a refused acquisition (rare next to successes, so one shared counter is enough).</summary>
     internal void CountFailure() => Interlocked.Increment(ref _failures);
 
@@ -573,8 +600,6 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
 
     /// <summary>A reading of the clock as the bucket's scaled time since its origin.</summary>
     private long Scaled(long clockTicks) => (clockTicks - _origin) * Scale;
-
-    private TimeSpan RetryAfter(int permitCount) => Ticks(Math.Max(0, Shortfall(permitCount, out _)));
 
     /// <summary>How long (scaled) until <paramref name="permitCount"/> permits will be there; zero or less if they are now.</summary>
     private long Shortfall(int permitCount, out long now)
@@ -621,7 +646,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
             MaxWait = options.MaxWait.Ticks * Scale;
         }
 
-        private Settings(Settings shape, long baseLeases, long baseGranted, long baseUnleased)
+        private Settings(Settings shape, long baseLeases, long baseGranted, long baseUnleased, long baseCredited)
         {
             Options = shape.Options;
             Burst = shape.Burst;
@@ -631,6 +656,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
             BaseLeases = baseLeases;
             BaseGranted = baseGranted;
             BaseUnleased = baseUnleased;
+            BaseCredited = baseCredited;
         }
 
         public TokenBucketLimiterOptions Options { get; }
@@ -646,7 +672,8 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
         public long MaxWait { get; }
 
         /// <summary>These settings, taking effect with the counts so far.</summary>
-        public Settings From(long baseLeases, long baseGranted, long baseUnleased) => new(this, baseLeases, baseGranted, baseUnleased);
+        public Settings From(long baseLeases, long baseGranted, long baseUnleased, long baseCredited) =>
+            new(this, baseLeases, baseGranted, baseUnleased, baseCredited);
 
         /// <summary>Leases granted before these settings took effect.</summary>
         public long BaseLeases { get; }
@@ -657,11 +684,14 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
         /// <summary>The unleased permits when these settings took effect.</summary>
         public long BaseUnleased { get; }
 
+        /// <summary>The credited leases when these settings took effect.</summary>
+        public long BaseCredited { get; }
+
         /// <summary>
         /// The leases granted so far: every permit granted under these settings moved the arrival by one interval, apart
-        /// from the time it skipped; a lease of n permits counts once.
+        /// from the time it skipped; a lease of n permits counts once; a waiter counts when it is served.
         /// </summary>
-        public long Leases(long arrival, long skipped, long unleased) =>
-            BaseLeases + ((arrival - skipped - BaseGranted + (Interval / 2)) / Interval) - (unleased - BaseUnleased);
+        public long Leases(long arrival, long skipped, long unleased, long credited) =>
+            BaseLeases + ((arrival - skipped - BaseGranted + (Interval / 2)) / Interval) - (unleased - BaseUnleased) + (credited - BaseCredited);
     }
 }

@@ -143,6 +143,44 @@ public class TokenBucketLimiterTests
         Assert.Equal(TimeSpan.FromSeconds(2), retryAfter);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_waiter_is_a_successful_lease_once_served_not_while_it_waits_nor_once_cancelled(bool slotGivenBack)
+    {
+        // As the BCL's limiters count: a queued request is a successful lease when it is granted; one cancelled is none.
+        var time = new FakeTimeProvider();
+        var bucket = new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 1, Burst = 3, MaxWait = TimeSpan.FromSeconds(10), TimeProvider = time });
+        Assert.True(bucket.AttemptAcquire(3).IsAcquired);
+
+        using var cancel = new CancellationTokenSource();
+        var cancelled = bucket.AcquireAsync(2, cancel.Token).AsTask();
+
+        // A later waiter reserves after the first, so that the first's slot cannot be given back.
+        var served = slotGivenBack ? null : bucket.AcquireAsync(1).AsTask();
+        Assert.False(cancelled.IsCompleted);
+        Assert.Equal(1, bucket.GetStatistics()!.TotalSuccessfulLeases);
+
+        cancel.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(1, bucket.GetStatistics()!.TotalSuccessfulLeases);
+
+        if (served is null)
+        {
+            // The two permits came back: they are there two seconds on.
+            time.Advance(TimeSpan.FromSeconds(2));
+            Assert.True(bucket.AttemptAcquire(2).IsAcquired);
+        }
+        else
+        {
+            time.Advance(TimeSpan.FromSeconds(3));
+            Assert.True((await served.WaitAsync(TimeSpan.FromSeconds(30))).IsAcquired);
+        }
+
+        var statistics = bucket.GetStatistics()!;
+        Assert.Equal((2, 0), (statistics.TotalSuccessfulLeases, statistics.TotalFailedLeases));
+    }
+
     [Fact]
     public void Idle_duration_statistics_and_contract()
     {
