@@ -111,7 +111,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
 
     /// <summary>
     /// Applies a new rate, burst and maximum wait to the live bucket: the permits it holds now are kept (capped at the
-    /// new burst), neither refilled nor drained. The clock is fixed at construction.
+    /// new burst), neither refilled nor drained, and so are the permits it owes to waiters. The clock is fixed at construction.
     /// </summary>
     /// <param name="options">The new options; validated before anything changes.</param>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its range; nothing was changed.</exception>
@@ -142,7 +142,10 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
                     var skipped = Volatile.Read(ref _skipped);
                     var unleased = Volatile.Read(ref _unleased);
                     var credited = Volatile.Read(ref _credited);
-                    var available = Math.Clamp(current.Capacity - (Math.Max(arrival, now) - now), 0, current.Capacity);
+
+                    // Below zero while waiters hold reservations: that debt is kept (as permits, at the new rate), or
+                    // the bucket would refill under the waiters and admit their permits twice.
+                    var available = Math.Min(current.Capacity - (Math.Max(arrival, now) - now), current.Capacity);
                     var kept = Math.Min((long)((double)available / current.Interval * shape.Interval), shape.Capacity);
                     var rebased = now + shape.Capacity - kept;
 

@@ -181,6 +181,39 @@ public class TokenBucketLimiterTests
         Assert.Equal((2, 0), (statistics.TotalSuccessfulLeases, statistics.TotalFailedLeases));
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public async Task A_live_change_keeps_the_permits_waiters_reserved(double newRate)
+    {
+        var time = new FakeTimeProvider();
+        var options = new TokenBucketLimiterOptions { PermitsPerSecond = 1, Burst = 1, MaxWait = TimeSpan.FromSeconds(10), TimeProvider = time };
+        var bucket = new TokenBucketLimiter(options);
+        Assert.True(bucket.AttemptAcquire().IsAcquired);
+        var waiters = new[] { bucket.AcquireAsync().AsTask(), bucket.AcquireAsync().AsTask(), bucket.AcquireAsync().AsTask() };
+        Assert.All(waiters, waiter => Assert.False(waiter.IsCompleted));
+
+        // The bucket owes three permits (the waiters' slots at 1, 2 and 3 s): a change, even to the same options, keeps
+        // that debt (at the new rate) instead of starting from an empty bucket that would refill under the waiters.
+        options.PermitsPerSecond = newRate;
+        bucket.UpdateOptions(options);
+        var refused = bucket.AttemptAcquire();
+        Assert.False(refused.IsAcquired);
+        Assert.True(refused.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter));
+        Assert.Equal(TimeSpan.FromSeconds(4 / newRate), retryAfter);
+        Assert.Null(bucket.IdleDuration);
+
+        time.Advance(TimeSpan.FromSeconds(3));
+        foreach (var waiter in waiters)
+        {
+            Assert.True((await waiter.WaitAsync(TimeSpan.FromSeconds(30))).IsAcquired);
+        }
+
+        // At the same rate the debt is paid at 4 s; at twice the rate the bucket paid it at 2 s and has a permit again.
+        Assert.Equal(newRate == 1 ? 0 : 1, bucket.GetStatistics()!.CurrentAvailablePermits);
+        Assert.Equal(4, bucket.GetStatistics()!.TotalSuccessfulLeases);
+    }
+
     [Fact]
     public void Idle_duration_statistics_and_contract()
     {
