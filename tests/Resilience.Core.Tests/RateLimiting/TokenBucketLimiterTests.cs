@@ -215,6 +215,26 @@ public class TokenBucketLimiterTests
     }
 
     [Fact]
+    public void A_burst_that_would_take_over_ten_years_to_refill_is_refused_rather_than_overflowing_the_bucket()
+    {
+        // Each option is in its range, but a full bucket of 10,000 permits at one per 11.6 days is 3,170 years of the
+        // bucket's 64-bit time: it must be refused, naming the options, not wrapped into a bucket of another size.
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 0.000001, Burst = 10_000 }));
+        Assert.Contains("TokenBucketLimiterOptions.Burst must be at most PermitsPerSecond × 315360000", error.Message, StringComparison.Ordinal);
+        var bucket = new TokenBucketLimiter(new TokenBucketLimiterOptions());
+        Assert.Throws<ArgumentOutOfRangeException>(() => bucket.UpdateOptions(new TokenBucketLimiterOptions { PermitsPerSecond = 0.000001, Burst = 10_000 }));
+        Assert.Equal(100, bucket.Options.Burst);
+
+        // Nearly ten years to refill: the bucket holds its whole burst and refuses the next permit for exactly its interval.
+        var time = new FakeTimeProvider();
+        var slow = new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 0.00001, Burst = 3_000, TimeProvider = time });
+        Assert.True(slow.AttemptAcquire(3_000).IsAcquired);
+        var refused = slow.AttemptAcquire();
+        Assert.True(refused.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter));
+        Assert.Equal(TimeSpan.FromSeconds(100_000), retryAfter);
+    }
+
+    [Fact]
     public void Idle_duration_statistics_and_contract()
     {
         var time = new FakeTimeProvider();
