@@ -513,12 +513,14 @@ public sealed class InFlightLimiter : RateLimiter
 
     private void CheckPermitCount(int permitCount)
     {
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         var limit = Volatile.Read(ref _options).PermitLimit;
         if (permitCount < 0 || permitCount > limit)
         {
             throw new ArgumentOutOfRangeException(nameof(permitCount), permitCount, $"permitCount must be in [0, {limit}] (the permit limit).");
         }
+
+        // Checked after the argument, as the BCL's limiters do: a request that could never be granted says so, disposed or not.
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
     }
 
     /// <summary>When the limiter was first seen idle after its acquisition count reached <see cref="Activity"/>.</summary>

@@ -616,12 +616,14 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
 
     private void CheckPermitCount(int permitCount)
     {
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         var burst = Volatile.Read(ref _settings).Burst;
         if (permitCount < 0 || permitCount > burst)
         {
             throw new ArgumentOutOfRangeException(nameof(permitCount), permitCount, $"permitCount must be in [0, {burst}] (the burst).");
         }
+
+        // Checked after the argument, as the BCL's limiters do: a request that could never be granted says so, disposed or not.
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
     }
 
     /// <summary>An options change in progress: the settings it replaces and publishes, its marker, the arrival to release.</summary>
