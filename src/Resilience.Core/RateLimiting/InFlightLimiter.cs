@@ -118,7 +118,8 @@ public sealed class InFlightLimiter : RateLimiter
     /// <summary>
     /// Applies new options to the live limiter. Raising the limit admits waiters at once; lowering it lets calls in flight
     /// finish and admits no one until fewer than the new limit are in flight, and fails at once (with a failed lease) the
-    /// waiters that ask for more permits than the new limit, which could never be served. Queue settings apply to new waiters.
+    /// waiters that ask for more permits than the new limit, which could never be served. Queue settings apply to new
+    /// waiters. The clock is fixed at construction.
     /// </summary>
     /// <param name="options">The new options; validated before anything changes.</param>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its range; nothing was changed.</exception>
@@ -126,9 +127,8 @@ public sealed class InFlightLimiter : RateLimiter
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        var copy = options.Clone();
-        Volatile.Write(ref _options, copy);
-        FailWaitersAbove(copy.PermitLimit);
+        Volatile.Write(ref _options, options.Clone());
+        FailWaitersAboveLimit();
         Dispatch();
     }
 
@@ -136,13 +136,15 @@ public sealed class InFlightLimiter : RateLimiter
     /// Fails the waiters that ask for more permits than a lowered limit: they could never be served, and at the head of
     /// the queue they would hold every waiter behind them for ever.
     /// </summary>
-    private void FailWaitersAbove(int limit)
+    private void FailWaitersAboveLimit()
     {
         List<Waiter>? failed = null;
 
-        // An options change, not a call path: one pass over the queue.
+        // An options change, not a call path: one pass over the queue. The limit is read under the lock, so that of two
+        // racing changes the one in force decides.
         lock (_queue)
         {
+            var limit = Volatile.Read(ref _options).PermitLimit;
             for (var node = _queue.First; node is not null;)
             {
                 var next = node.Next;
