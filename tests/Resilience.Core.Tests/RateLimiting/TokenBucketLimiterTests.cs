@@ -93,6 +93,97 @@ public class TokenBucketLimiterTests
     }
 
     [Fact]
+    public async Task Leases_add_up_and_never_fall_while_waiters_are_served_cancelled_and_the_rate_changes_under_real_threads()
+    {
+        // Waiters book their permits apart until they are served or give their slots back: two callers acquire, wait,
+        // cancel and move the clock (so that refills come however the threads are scheduled) while a third thread changes
+        // the rate and checks that the count of leases only grows.
+        var time = new FakeTimeProvider();
+        var options = new TokenBucketLimiterOptions { PermitsPerSecond = 1000, Burst = 20, MaxWait = TimeSpan.FromMilliseconds(50), TimeProvider = time };
+        var bucket = new TokenBucketLimiter(options);
+        long granted = 0, refused = 0, fell = 0;
+        var running = 2;
+        var waiters = new System.Collections.Concurrent.ConcurrentQueue<Task<RateLimitLease>>();
+        using var start = new Barrier(3);
+        var callers = Enumerable.Range(0, 2).Select(id => new Thread(() =>
+        {
+            var random = new Random(id);
+            start.SignalAndWait();
+            for (var i = 0; i < 20_000; i++)
+            {
+                if (i % 50 == 0)
+                {
+                    time.Advance(TimeSpan.FromMilliseconds(1));
+                }
+
+                var permits = 1 + random.Next(2);
+                if (random.Next(2) == 0)
+                {
+                    Interlocked.Increment(ref bucket.AttemptAcquire(permits).IsAcquired ? ref granted : ref refused);
+                    continue;
+                }
+
+                using var cancel = new CancellationTokenSource();
+                var waiter = bucket.AcquireAsync(permits, cancel.Token).AsTask();
+                if (random.Next(2) == 0)
+                {
+                    cancel.Cancel();
+                }
+
+                waiters.Enqueue(waiter);
+            }
+
+            Interlocked.Decrement(ref running);
+        })).ToList();
+        var changer = new Thread(() =>
+        {
+            start.SignalAndWait();
+            var last = 0L;
+            for (var round = 0; Volatile.Read(ref running) > 0 && round < 10_000_000; round++)
+            {
+                if (round % 16 == 0)
+                {
+                    bucket.UpdateOptions(new TokenBucketLimiterOptions
+                    {
+                        PermitsPerSecond = round % 32 == 0 ? 700 : 1500, Burst = 20, MaxWait = options.MaxWait, TimeProvider = time,
+                    });
+                }
+
+                var leases = bucket.GetStatistics()!.TotalSuccessfulLeases;
+                if (leases < last)
+                {
+                    Interlocked.Increment(ref fell);
+                }
+
+                last = leases;
+            }
+        });
+        callers.ForEach(t => t.Start());
+        changer.Start();
+        callers.ForEach(t => t.Join());
+        changer.Join();
+
+        // Every waiter still sleeping wakes within the maximum wait.
+        time.Advance(TimeSpan.FromSeconds(1));
+        var cancelled = 0;
+        foreach (var waiter in waiters)
+        {
+            try
+            {
+                Interlocked.Increment(ref (await waiter.WaitAsync(TimeSpan.FromSeconds(30))).IsAcquired ? ref granted : ref refused);
+            }
+            catch (OperationCanceledException)
+            {
+                cancelled++;
+            }
+        }
+
+        var statistics = bucket.GetStatistics()!;
+        Assert.True(cancelled > 100, $"only {cancelled} waiters cancelled: the test did not exercise giving slots back");
+        Assert.Equal((0L, granted, refused), (fell, statistics.TotalSuccessfulLeases, statistics.TotalFailedLeases));
+    }
+
+    [Fact]
     public async Task Queued_count_is_the_permits_waited_for_as_the_bcl_reports_it()
     {
         var time = new FakeTimeProvider();
