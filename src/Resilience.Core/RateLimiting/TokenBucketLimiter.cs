@@ -28,9 +28,8 @@ namespace Resilience;
 /// is booked on the side: the idle time it jumps over when the bucket was full, permits spent without a lease of their
 /// own, and a waiter's lease (counted when it is served, not when it reserves). That booking happens only off the common
 /// path (a full bucket, several permits, a waiter), and <see cref="GetStatistics"/> reads it consistently with the
-/// arrival time. A request for zero permits moves nothing, so
-/// it is counted apart, as the BCL's <see cref="TokenBucketRateLimiter"/> counts it: a success while at least one permit
-/// is there, a failure otherwise.
+/// arrival time. A request for zero permits moves nothing, so it is counted apart, as the BCL's
+/// <see cref="TokenBucketRateLimiter"/> counts it: a success while at least one permit is there, a failure otherwise.
 /// </para>
 /// </remarks>
 public sealed class TokenBucketLimiter : ReplenishingRateLimiter
