@@ -15,7 +15,8 @@ namespace Resilience;
 /// The bucket is one 64-bit word, the "theoretical arrival time" of the generic cell rate algorithm: the time at which
 /// the bucket will be full again. Taking n permits moves it n intervals later by one compare-and-swap, if it stays
 /// within the burst of now. There is no timer and no queue: a waiter reserves its future slot with the same swap and
-/// sleeps until it; a waiter cancelled before its slot gives the slot back if nobody reserved after it.
+/// sleeps until it; a waiter cancelled before its slot gives the slot back if nobody reserved after it (and the options
+/// did not change since).
 /// </para>
 /// <para>
 /// Time is the <see cref="MonotonicClock"/>: with the system clock every decision is precise to the operating system's
@@ -149,13 +150,15 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
                     var kept = Math.Min((long)((double)available / current.Interval * shape.Interval), shape.Capacity);
                     var rebased = now + shape.Capacity - kept;
 
-                    // The new rate's count starts from the leases granted so far, at the arrival it starts from.
-                    var next = shape.From(current.Leases(arrival, skipped, unleased, credited), rebased - skipped, unleased, credited);
+                    // The new rate's count starts from the leases granted so far, at the arrival it starts from; the
+                    // change's marker names these settings (see TokenBucketReservation.Epoch).
+                    var marker = FirstMarker + ++_changes;
+                    var next = shape.From(current.Leases(arrival, skipped, unleased, credited), rebased - skipped, unleased, credited, marker);
 
                     // The arrival and the settings change together: the arrival holds the change's marker while the
                     // settings are published, so no taker can apply one rate's cost to the other's arrival. A taker
                     // that meets the marker completes the change itself (it never waits for this thread).
-                    var pending = new Pending(current, next, FirstMarker + ++_changes, rebased);
+                    var pending = new Pending(current, next, marker, rebased);
                     Volatile.Write(ref _pending, pending);
                     if (Interlocked.CompareExchange(ref _arrival, pending.Marker, arrival) == arrival)
                     {
@@ -216,9 +219,9 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
             if (arrival < now || permitCount != 1)
             {
                 // A full bucket (the arrival jumps to now), several permits or an options change: a swap with booking.
-                return TakeBooked(permitCount, false, out _, out var over, out _)
+                return TakeBooked(permitCount, false, out var taken)
                     ? Granted(out retryAfter)
-                    : Refused(over, out retryAfter);
+                    : Refused(taken.Wait, out retryAfter);
             }
 
             var next = arrival + settings.Interval;
@@ -254,9 +257,12 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     /// Takes permits, or (when <paramref name="wait"/>) reserves them up to the maximum wait ahead, and books what the swap does besides
     /// granting one permit: the idle time the arrival jumps over and a lease's extra permits.
     /// </summary>
-    /// <returns>Whether the permits were taken; <paramref name="excess"/> is how long past the bucket they reach (scaled).</returns>
+    /// <returns>
+    /// Whether the permits were taken; <paramref name="reservation"/> is what the swap did or would have done, its wait how
+    /// long past the bucket the permits reach (scaled).
+    /// </returns>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool TakeBooked(int permitCount, bool wait, out long reserved, out long excess, out long cost)
+    private bool TakeBooked(int permitCount, bool wait, out TokenBucketReservation reservation)
     {
         Interlocked.Increment(ref _writers);
         try
@@ -266,9 +272,10 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
                 var arrival = Arrival();
                 var settings = Volatile.Read(ref _settings);
                 var now = Now();
-                cost = permitCount * settings.Interval;
-                reserved = Math.Max(arrival, now) + cost;
-                excess = reserved - now - settings.Capacity;
+                var cost = permitCount * settings.Interval;
+                var reserved = Math.Max(arrival, now) + cost;
+                var excess = reserved - now - settings.Capacity;
+                reservation = new TokenBucketReservation(reserved, excess, cost, permitCount, settings.Epoch);
                 if (excess > (wait ? settings.MaxWait : 0))
                 {
                     return false;
@@ -363,14 +370,12 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     /// <returns>Whether the permits were taken or reserved.</returns>
     internal bool TryReserve(int permitCount, out TokenBucketReservation reservation, out TimeSpan retryAfter)
     {
-        if (!TakeBooked(permitCount, true, out var reserved, out var wait, out var cost))
+        if (!TakeBooked(permitCount, true, out reservation))
         {
             CountFailure();
-            reservation = default;
-            return Refused(wait, out retryAfter);
+            return Refused(reservation.Wait, out retryAfter);
         }
 
-        reservation = new TokenBucketReservation(reserved, wait, cost, permitCount);
         return Granted(out retryAfter);
     }
 
@@ -410,14 +415,17 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     }
 
     /// <summary>
-    /// Gives a waiter's slot back if nobody reserved after it; otherwise it stays spent, leased to no one (its permits
-    /// were booked unleased when reserved).
+    /// Gives a waiter's slot back if nobody reserved after it and the options did not change since; otherwise it stays
+    /// spent, leased to no one (its permits were booked unleased when reserved).
     /// </summary>
     private void GiveBack(TokenBucketReservation reservation)
     {
-        // The arrival moves back and its permits are credited together: a reader of the totals sees both or neither.
+        // The arrival moves back and its permits are credited together: a reader of the totals sees both or neither. A
+        // change may rebase the arrival onto the very value reserved, where the slot's cost, at the old rate, is no
+        // longer its permits: the epoch tells.
         Interlocked.Increment(ref _writers);
-        if (Interlocked.CompareExchange(ref _arrival, reservation.Arrival - reservation.Cost, reservation.Arrival) == reservation.Arrival)
+        if (Volatile.Read(ref _settings).Epoch == reservation.Epoch
+            && Interlocked.CompareExchange(ref _arrival, reservation.Arrival - reservation.Cost, reservation.Arrival) == reservation.Arrival)
         {
             Interlocked.Add(ref _credited, reservation.PermitCount);
         }
@@ -651,7 +659,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
             MaxWait = options.MaxWait.Ticks * Scale;
         }
 
-        private Settings(Settings shape, long baseLeases, long baseGranted, long baseUnleased, long baseCredited)
+        private Settings(Settings shape, long baseLeases, long baseGranted, long baseUnleased, long baseCredited, long epoch)
         {
             Options = shape.Options;
             Burst = shape.Burst;
@@ -662,6 +670,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
             BaseGranted = baseGranted;
             BaseUnleased = baseUnleased;
             BaseCredited = baseCredited;
+            Epoch = epoch;
         }
 
         public TokenBucketLimiterOptions Options { get; }
@@ -677,8 +686,8 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
         public long MaxWait { get; }
 
         /// <summary>These settings, taking effect with the counts so far.</summary>
-        public Settings From(long baseLeases, long baseGranted, long baseUnleased, long baseCredited) =>
-            new(this, baseLeases, baseGranted, baseUnleased, baseCredited);
+        public Settings From(long baseLeases, long baseGranted, long baseUnleased, long baseCredited, long epoch) =>
+            new(this, baseLeases, baseGranted, baseUnleased, baseCredited, epoch);
 
         /// <summary>Leases granted before these settings took effect.</summary>
         public long BaseLeases { get; }
@@ -691,6 +700,9 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
 
         /// <summary>The credited leases when these settings took effect.</summary>
         public long BaseCredited { get; }
+
+        /// <summary>Names these settings among every change of the bucket: zero at construction, the change's marker since.</summary>
+        public long Epoch { get; }
 
         /// <summary>
         /// The leases granted so far: every permit granted under these settings moved the arrival by one interval, apart

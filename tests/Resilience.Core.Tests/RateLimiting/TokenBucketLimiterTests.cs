@@ -306,6 +306,31 @@ public class TokenBucketLimiterTests
     }
 
     [Fact]
+    public async Task A_waiter_cancelled_after_a_rate_change_gives_back_nothing_measured_at_the_old_rate()
+    {
+        var time = new FakeTimeProvider();
+        var bucket = new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 1, Burst = 2, MaxWait = TimeSpan.FromSeconds(10), TimeProvider = time });
+        Assert.True(bucket.AttemptAcquire(2).IsAcquired);
+        using var cancel = new CancellationTokenSource();
+        var waiter = bucket.AcquireAsync(1, cancel.Token).AsTask();
+        Assert.False(waiter.IsCompleted);
+
+        // The waiter's permit of debt becomes one permit at the new rate; here the rebased arrival time happens to be the
+        // very value the waiter reserved. Its slot, one second of the old rate, is two permits at the new one: given back,
+        // it would hand out a permit nobody returned, and take a lease off the count.
+        bucket.UpdateOptions(new TokenBucketLimiterOptions { PermitsPerSecond = 2, Burst = 5, MaxWait = TimeSpan.FromSeconds(10), TimeProvider = time });
+        cancel.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiter.WaitAsync(TimeSpan.FromSeconds(30)));
+
+        var refused = bucket.AttemptAcquire();
+        Assert.False(refused.IsAcquired);
+        Assert.True(refused.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter));
+        Assert.Equal(TimeSpan.FromSeconds(1), retryAfter);
+        var statistics = bucket.GetStatistics()!;
+        Assert.Equal((1, 1), (statistics.TotalSuccessfulLeases, statistics.TotalFailedLeases));
+    }
+
+    [Fact]
     public void A_burst_that_would_take_over_ten_years_to_refill_is_refused_rather_than_overflowing_the_bucket()
     {
         // Each option is in its range, but a full bucket of 10,000 permits at one per 11.6 days is 3,170 years of the
