@@ -67,7 +67,7 @@ public sealed class BoundedPartitionedLimiter<TKey> : PartitionedRateLimiter<TKe
             {
                 return limiter.AttemptAcquire(permitCount);
             }
-            catch (ObjectDisposedException) when (Volatile.Read(ref _disposed) == 0)
+            catch (ObjectDisposedException) when (Volatile.Read(ref _disposed) == 0 && Evicted(resource, limiter))
             {
                 // Evicted between lookup and use by another thread's trim: the key gets a fresh partition.
             }
@@ -84,7 +84,7 @@ public sealed class BoundedPartitionedLimiter<TKey> : PartitionedRateLimiter<TKe
             {
                 return await limiter.AcquireAsync(permitCount, cancellationToken).ConfigureAwait(false);
             }
-            catch (ObjectDisposedException) when (Volatile.Read(ref _disposed) == 0)
+            catch (ObjectDisposedException) when (Volatile.Read(ref _disposed) == 0 && Evicted(resource, limiter))
             {
                 // Evicted between lookup and use: the key gets a fresh partition.
             }
@@ -134,6 +134,13 @@ public sealed class BoundedPartitionedLimiter<TKey> : PartitionedRateLimiter<TKe
 
         return partition.Limiter;
     }
+
+    /// <summary>
+    /// Whether the key's partition no longer holds <paramref name="limiter"/>: it was evicted (eviction removes before it
+    /// disposes). A limiter its owner disposed is still the key's partition: retrying would meet it again, for ever.
+    /// </summary>
+    private bool Evicted(TKey key, RateLimiter limiter) =>
+        !_partitions.TryGetValue(key, out var partition) || !ReferenceEquals(partition.Limiter, limiter);
 
     private void Trim(Partition newest)
     {

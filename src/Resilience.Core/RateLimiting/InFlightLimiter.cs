@@ -117,7 +117,9 @@ public sealed class InFlightLimiter : RateLimiter
 
     /// <summary>
     /// Applies new options to the live limiter. Raising the limit admits waiters at once; lowering it lets calls in flight
-    /// finish and admits no one until fewer than the new limit are in flight. Queue settings apply to new waiters.
+    /// finish and admits no one until fewer than the new limit are in flight, and fails at once (with a failed lease) the
+    /// waiters that ask for more permits than the new limit, which could never be served. Queue settings apply to new
+    /// waiters. The clock is fixed at construction.
     /// </summary>
     /// <param name="options">The new options; validated before anything changes.</param>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its range; nothing was changed.</exception>
@@ -126,7 +128,44 @@ public sealed class InFlightLimiter : RateLimiter
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         Volatile.Write(ref _options, options.Clone());
+        FailWaitersAboveLimit();
         Dispatch();
+    }
+
+    /// <summary>
+    /// Fails the waiters that ask for more permits than a lowered limit: they could never be served, and at the head of
+    /// the queue they would hold every waiter behind them for ever.
+    /// </summary>
+    private void FailWaitersAboveLimit()
+    {
+        List<Waiter>? failed = null;
+
+        // An options change, not a call path: one pass over the queue. The limit is read under the lock, so that of two
+        // racing changes the one in force decides.
+        lock (_queue)
+        {
+            var limit = Volatile.Read(ref _options).PermitLimit;
+            for (var node = _queue.First; node is not null;)
+            {
+                var next = node.Next;
+                if (node.Value.PermitCount > limit)
+                {
+                    _queue.Remove(node);
+                    _queuedPermits -= node.Value.PermitCount;
+                    (failed ??= []).Add(node.Value);
+                }
+
+                node = next;
+            }
+
+            ClearWaitingFlagIfEmpty();
+        }
+
+        foreach (var waiter in failed ?? [])
+        {
+            CountFailure();
+            waiter.Complete(LimiterLease.Failed);
+        }
     }
 
     /// <inheritdoc />
@@ -302,7 +341,17 @@ public sealed class InFlightLimiter : RateLimiter
                 return new ValueTask<RateLimitLease>(Lease(permitCount));
             }
 
-            if (_queuedPermits + permitCount > options.QueueLimit)
+            // The limit was lowered below the request after the request was checked: it could never be served. (A
+            // change made before this lock is seen here; one made after it fails the waiter from the queue.)
+            if (permitCount > Volatile.Read(ref _options).PermitLimit)
+            {
+                ClearWaitingFlagIfEmpty();
+                CountFailure();
+                return new ValueTask<RateLimitLease>(LimiterLease.Failed);
+            }
+
+            // Room is compared by subtraction: queued permits plus a request can pass int.MaxValue.
+            if (options.QueueLimit - _queuedPermits < permitCount)
             {
                 if (options.QueueProcessingOrder != QueueProcessingOrder.NewestFirst || permitCount > options.QueueLimit)
                 {
@@ -312,7 +361,7 @@ public sealed class InFlightLimiter : RateLimiter
                 }
 
                 // LIFO: the oldest waiters make room for the newest, as many as it needs.
-                while (_queuedPermits + permitCount > options.QueueLimit && _queue.First is { } oldest)
+                while (options.QueueLimit - _queuedPermits < permitCount && _queue.First is { } oldest)
                 {
                     _queue.RemoveFirst();
                     _queuedPermits -= oldest.Value.PermitCount;
@@ -466,12 +515,14 @@ public sealed class InFlightLimiter : RateLimiter
 
     private void CheckPermitCount(int permitCount)
     {
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         var limit = Volatile.Read(ref _options).PermitLimit;
         if (permitCount < 0 || permitCount > limit)
         {
             throw new ArgumentOutOfRangeException(nameof(permitCount), permitCount, $"permitCount must be in [0, {limit}] (the permit limit).");
         }
+
+        // Checked after the argument, as the BCL's limiters do: a request that could never be granted says so, disposed or not.
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
     }
 
     /// <summary>When the limiter was first seen idle after its acquisition count reached <see cref="Activity"/>.</summary>

@@ -46,7 +46,13 @@ public sealed class RateLimiterStrategy : ResilienceStrategy
 
             if (bucket.CanWait)
             {
-                return Entry.Pending(WaitForBucketAsync(bucket, context.CancellationToken));
+                // Off the admitted path: a wait past the maximum is refused here, counted once, with no task.
+                if (!bucket.TryReserve(1, out var reservation, out retryAfter))
+                {
+                    return Entry.Reject(RejectionReason.RateLimited, retryAfter);
+                }
+
+                return reservation.MustWait ? Entry.Pending(WaitForBucketAsync(bucket, reservation, context.CancellationToken)) : Entry.Admitted;
             }
 
             bucket.CountFailure();
@@ -122,20 +128,10 @@ public sealed class RateLimiterStrategy : ResilienceStrategy
         return Entry.Reject(RejectionReason.RateLimited);
     }
 
-    private static async Task<Entry> WaitForBucketAsync(TokenBucketLimiter bucket, CancellationToken cancellationToken)
-    {
-        if (await bucket.WaitAsync(1, cancellationToken).ConfigureAwait(false))
-        {
-            return Entry.Admitted;
-        }
+    private static async Task<Entry> WaitForBucketAsync(TokenBucketLimiter bucket, TokenBucketReservation reservation, CancellationToken cancellationToken) =>
+        await bucket.WaitAsync(reservation, cancellationToken).ConfigureAwait(false)
+            ? Entry.Admitted
 
-        // Disposed while the call waited: refused, as a disposed limiter's queue refuses its waiters.
-        if (bucket.IsDisposed)
-        {
-            return Entry.Reject(RejectionReason.RateLimited);
-        }
-
-        // The wait would exceed the maximum: report how long until a permit.
-        return bucket.AttemptAcquire(1) is { IsAcquired: false } lease ? Refuse(lease) : Entry.Admitted;
-    }
+            // Disposed while the call waited: refused, as a disposed limiter's queue refuses its waiters.
+            : Entry.Reject(RejectionReason.RateLimited);
 }

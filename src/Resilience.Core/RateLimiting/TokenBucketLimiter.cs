@@ -15,7 +15,8 @@ namespace Resilience;
 /// The bucket is one 64-bit word, the "theoretical arrival time" of the generic cell rate algorithm: the time at which
 /// the bucket will be full again. Taking n permits moves it n intervals later by one compare-and-swap, if it stays
 /// within the burst of now. There is no timer and no queue: a waiter reserves its future slot with the same swap and
-/// sleeps until it; a waiter cancelled before its slot gives the slot back if nobody reserved after it.
+/// sleeps until it; a waiter cancelled before its slot gives the slot back if nobody reserved after it (and the options
+/// did not change since).
 /// </para>
 /// <para>
 /// Time is the <see cref="MonotonicClock"/>: with the system clock every decision is precise to the operating system's
@@ -25,11 +26,11 @@ namespace Resilience;
 /// <para>
 /// Successful leases are not counted one by one (a shared counter would cost a second atomic operation per call):
 /// they are derived from the arrival time itself, which every granted permit moves by one interval. What else moves it
-/// is booked on the side: the idle time it jumps over when the bucket was full, and permits spent without a lease of
-/// their own. That booking happens only off the common path (a full bucket, several permits, a cancelled waiter), and
-/// <see cref="GetStatistics"/> reads it consistently with the arrival time. A request for zero permits moves nothing, so
-/// it is counted apart, as the BCL's <see cref="TokenBucketRateLimiter"/> counts it: a success while at least one permit
-/// is there, a failure otherwise.
+/// is booked on the side: the idle time it jumps over when the bucket was full, permits spent without a lease of their
+/// own, and a waiter's lease (counted when it is served, not when it reserves). That booking happens only off the common
+/// path (a full bucket, several permits, a waiter), and <see cref="GetStatistics"/> reads it consistently with the
+/// arrival time. A request for zero permits moves nothing, so it is counted apart, as the BCL's
+/// <see cref="TokenBucketRateLimiter"/> counts it: a success while at least one permit is there, a failure otherwise.
 /// </para>
 /// </remarks>
 public sealed class TokenBucketLimiter : ReplenishingRateLimiter
@@ -50,9 +51,13 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     // Scaled time the arrival jumped over (the bucket was full: max(arrival, now) took now). Only grows.
     private long _skipped;
 
-    // Permits granted without a lease of their own: the extra permits of a lease of several, and the slots of cancelled
-    // waiters that could not be given back. Only grows.
+    // Permits granted without a lease of their own: the extra permits of a lease of several, and every permit a waiter
+    // reserves (a waiter is no lease until it is served). Only grows.
     private long _unleased;
+
+    // Leases the arrival does not show: a waiter served (its reservation was booked unleased), and the permits of a
+    // cancelled or disposed waiter given back (the arrival moved back over a reservation booked unleased). Only grows.
+    private long _credited;
 
     // Writers between their swap of the arrival and their booking of it; readers of the totals wait for none.
     private int _writers;
@@ -107,7 +112,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
 
     /// <summary>
     /// Applies a new rate, burst and maximum wait to the live bucket: the permits it holds now are kept (capped at the
-    /// new burst), neither refilled nor drained. The clock is fixed at construction.
+    /// new burst), neither refilled nor drained, and so are the permits it owes to waiters. The clock is fixed at construction.
     /// </summary>
     /// <param name="options">The new options; validated before anything changes.</param>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its range; nothing was changed.</exception>
@@ -137,17 +142,23 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
 
                     var skipped = Volatile.Read(ref _skipped);
                     var unleased = Volatile.Read(ref _unleased);
-                    var available = Math.Clamp(current.Capacity - (Math.Max(arrival, now) - now), 0, current.Capacity);
+                    var credited = Volatile.Read(ref _credited);
+
+                    // Below zero while waiters hold reservations: that debt is kept (as permits, at the new rate), or
+                    // the bucket would refill under the waiters and admit their permits twice.
+                    var available = Math.Min(current.Capacity - (Math.Max(arrival, now) - now), current.Capacity);
                     var kept = Math.Min((long)((double)available / current.Interval * shape.Interval), shape.Capacity);
                     var rebased = now + shape.Capacity - kept;
 
-                    // The new rate's count starts from the leases granted so far, at the arrival it starts from.
-                    var next = shape.From(current.Leases(arrival, skipped, unleased), rebased - skipped, unleased);
+                    // The new rate's count starts from the leases granted so far, at the arrival it starts from; the
+                    // change's marker names these settings (see TokenBucketReservation.Epoch).
+                    var marker = FirstMarker + ++_changes;
+                    var next = shape.From(current.Leases(arrival, skipped, unleased, credited), rebased - skipped, unleased, credited, marker);
 
                     // The arrival and the settings change together: the arrival holds the change's marker while the
                     // settings are published, so no taker can apply one rate's cost to the other's arrival. A taker
                     // that meets the marker completes the change itself (it never waits for this thread).
-                    var pending = new Pending(current, next, FirstMarker + ++_changes, rebased);
+                    var pending = new Pending(current, next, marker, rebased);
                     Volatile.Write(ref _pending, pending);
                     if (Interlocked.CompareExchange(ref _arrival, pending.Marker, arrival) == arrival)
                     {
@@ -208,9 +219,9 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
             if (arrival < now || permitCount != 1)
             {
                 // A full bucket (the arrival jumps to now), several permits or an options change: a swap with booking.
-                return TakeBooked(permitCount, false, out _, out var over, out _)
+                return TakeBooked(permitCount, false, out var taken)
                     ? Granted(out retryAfter)
-                    : Refused(over, out retryAfter);
+                    : Refused(taken.Wait, out retryAfter);
             }
 
             var next = arrival + settings.Interval;
@@ -246,9 +257,12 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     /// Takes permits, or (when <paramref name="wait"/>) reserves them up to the maximum wait ahead, and books what the swap does besides
     /// granting one permit: the idle time the arrival jumps over and a lease's extra permits.
     /// </summary>
-    /// <returns>Whether the permits were taken; <paramref name="excess"/> is how long past the bucket they reach (scaled).</returns>
+    /// <returns>
+    /// Whether the permits were taken; <paramref name="reservation"/> is what the swap did or would have done, its wait how
+    /// long past the bucket the permits reach (scaled).
+    /// </returns>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool TakeBooked(int permitCount, bool wait, out long reserved, out long excess, out long cost)
+    private bool TakeBooked(int permitCount, bool wait, out TokenBucketReservation reservation)
     {
         Interlocked.Increment(ref _writers);
         try
@@ -258,9 +272,10 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
                 var arrival = Arrival();
                 var settings = Volatile.Read(ref _settings);
                 var now = Now();
-                cost = permitCount * settings.Interval;
-                reserved = Math.Max(arrival, now) + cost;
-                excess = reserved - now - settings.Capacity;
+                var cost = permitCount * settings.Interval;
+                var reserved = Math.Max(arrival, now) + cost;
+                var excess = reserved - now - settings.Capacity;
+                reservation = new TokenBucketReservation(reserved, excess, cost, permitCount, settings.Epoch);
                 if (excess > (wait ? settings.MaxWait : 0))
                 {
                     return false;
@@ -273,9 +288,12 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
                         Interlocked.Add(ref _skipped, now - arrival);
                     }
 
-                    if (permitCount > 1)
+                    // A lease counts once, through its first permit, unless it must wait: a waiter is no lease until it
+                    // is served (see WaitAsync), so all its permits are booked unleased until then.
+                    var unleased = excess > 0 ? permitCount : permitCount - 1;
+                    if (unleased > 0)
                     {
-                        Interlocked.Add(ref _unleased, permitCount - 1);
+                        Interlocked.Add(ref _unleased, unleased);
                     }
 
                     return true;
@@ -316,14 +334,6 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
         Interlocked.CompareExchange(ref _arrival, pending.Arrival, pending.Marker);
     }
 
-    /// <summary>Books permits spent without a lease (a cancelled waiter whose slot could not be given back).</summary>
-    private void BookUnleased(int permitCount)
-    {
-        Interlocked.Increment(ref _writers);
-        Interlocked.Add(ref _unleased, permitCount);
-        Interlocked.Decrement(ref _writers);
-    }
-
     /// <summary>The successful leases so far, read consistently with the arrival time.</summary>
     private long Leases()
     {
@@ -335,13 +345,14 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
                 var settings = Volatile.Read(ref _settings);
                 var skipped = Volatile.Read(ref _skipped);
                 var unleased = Volatile.Read(ref _unleased);
+                var credited = Volatile.Read(ref _credited);
                 var arrival = Volatile.Read(ref _arrival);
 
-                // Both bookings only grow, so unchanged values with no writer on either side mean a consistent view.
-                if (Volatile.Read(ref _writers) == 0 && skipped == Volatile.Read(ref _skipped)
-                    && unleased == Volatile.Read(ref _unleased) && ReferenceEquals(settings, Volatile.Read(ref _settings)))
+                // The bookings only grow, so unchanged values with no writer on either side mean a consistent view.
+                if (Volatile.Read(ref _writers) == 0 && skipped == Volatile.Read(ref _skipped) && unleased == Volatile.Read(ref _unleased)
+                    && credited == Volatile.Read(ref _credited) && ReferenceEquals(settings, Volatile.Read(ref _settings)))
                 {
-                    return settings.Leases(arrival, skipped, unleased);
+                    return settings.Leases(arrival, skipped, unleased, credited);
                 }
             }
 
@@ -349,50 +360,77 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
         }
     }
 
-    /// <summary>Waits for permits up to the maximum wait: the pipeline's and <c>AcquireAsync</c>'s path.</summary>
-    internal async Task<bool> WaitAsync(int permitCount, CancellationToken cancellationToken)
+    /// <summary>
+    /// Takes permits, or reserves them up to the maximum wait ahead: the pipeline's and <c>AcquireAsync</c>'s path once
+    /// the bucket has too few. A refusal is counted.
+    /// </summary>
+    /// <param name="permitCount">How many permits.</param>
+    /// <param name="reservation">When taken: the reservation, to wait for if <see cref="TokenBucketReservation.MustWait"/>.</param>
+    /// <param name="retryAfter">When refused (the wait would pass the maximum): the exact time until enough permits will be there.</param>
+    /// <returns>Whether the permits were taken or reserved.</returns>
+    internal bool TryReserve(int permitCount, out TokenBucketReservation reservation, out TimeSpan retryAfter)
     {
-        if (!TakeBooked(permitCount, true, out var reserved, out var wait, out var cost))
+        if (!TakeBooked(permitCount, true, out reservation))
         {
             CountFailure();
-            return false;
+            return Refused(reservation.Wait, out retryAfter);
         }
 
-        if (wait > 0)
+        return Granted(out retryAfter);
+    }
+
+    /// <summary>
+    /// Waits until a reservation's time: <see langword="true"/> then (the waiter is served and counted), an exception
+    /// for the caller's cancelled token, or <see langword="false"/> when the bucket is disposed first (a failed lease,
+    /// counted). A waiter that does not get its permits gives its slot back if nobody reserved after it.
+    /// </summary>
+    internal async Task<bool> WaitAsync(TokenBucketReservation reservation, CancellationToken cancellationToken)
+    {
+        var permitCount = reservation.PermitCount;
+        Interlocked.Add(ref _waitingPermits, permitCount);
+        try
         {
-            Interlocked.Add(ref _waitingPermits, permitCount);
-            try
+            if (!await SleepAsync(reservation.Wait, cancellationToken).ConfigureAwait(false))
             {
-                if (!await SleepAsync(wait, cancellationToken).ConfigureAwait(false))
-                {
-                    // Disposed meanwhile: the reservation is given back as a cancelled one is, and the request fails.
-                    GiveBack(reserved, cost, permitCount);
-                    CountFailure();
-                    return false;
-                }
-            }
-            catch (OperationCanceledException)
-            {
-                // A cancelled request returns no lease, so it is no failed lease (as the BCL's limiters count).
-                GiveBack(reserved, cost, permitCount);
-                throw;
-            }
-            finally
-            {
-                Interlocked.Add(ref _waitingPermits, -permitCount);
+                // Disposed meanwhile: the reservation is given back as a cancelled one is, and the request fails.
+                GiveBack(reservation);
+                CountFailure();
+                return false;
             }
         }
+        catch (OperationCanceledException)
+        {
+            // A cancelled request returns no lease, so it is no failed lease (as the BCL's limiters count).
+            GiveBack(reservation);
+            throw;
+        }
+        finally
+        {
+            Interlocked.Add(ref _waitingPermits, -permitCount);
+        }
 
+        // Served: the lease its reservation did not count (see TakeBooked).
+        Interlocked.Increment(ref _credited);
         return true;
     }
 
-    /// <summary>Gives a waiter's slot back if nobody reserved after it; otherwise it stays spent, leased to no one.</summary>
-    private void GiveBack(long reserved, long cost, int permitCount)
+    /// <summary>
+    /// Gives a waiter's slot back if nobody reserved after it and the options did not change since; otherwise it stays
+    /// spent, leased to no one (its permits were booked unleased when reserved).
+    /// </summary>
+    private void GiveBack(TokenBucketReservation reservation)
     {
-        if (Interlocked.CompareExchange(ref _arrival, reserved - cost, reserved) != reserved)
+        // The arrival moves back and its permits are credited together: a reader of the totals sees both or neither. A
+        // change may rebase the arrival onto the very value reserved, where the slot's cost, at the old rate, is no
+        // longer its permits: the epoch tells.
+        Interlocked.Increment(ref _writers);
+        if (Volatile.Read(ref _settings).Epoch == reservation.Epoch
+            && Interlocked.CompareExchange(ref _arrival, reservation.Arrival - reservation.Cost, reservation.Arrival) == reservation.Arrival)
         {
-            BookUnleased(permitCount);
+            Interlocked.Add(ref _credited, reservation.PermitCount);
         }
+
+        Interlocked.Decrement(ref _writers);
     }
 
     /// <summary>
@@ -480,18 +518,21 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
             return AwaitPermitAsync(cancellationToken);
         }
 
-        return TryTake(permitCount, out _) ? new ValueTask<RateLimitLease>(LimiterLease.Acquired) : WaitForLeaseAsync(permitCount, cancellationToken);
-    }
-
-    private async ValueTask<RateLimitLease> WaitForLeaseAsync(int permitCount, CancellationToken cancellationToken)
-    {
-        if (await WaitAsync(permitCount, cancellationToken).ConfigureAwait(false))
+        if (TryTake(permitCount, out _))
         {
-            return LimiterLease.Acquired;
+            return new ValueTask<RateLimitLease>(LimiterLease.Acquired);
         }
 
-        return IsDisposed ? LimiterLease.Failed : LimiterLease.FailedWithRetryAfter(RetryAfter(permitCount));
+        if (!TryReserve(permitCount, out var reservation, out var retryAfter))
+        {
+            return new ValueTask<RateLimitLease>(LimiterLease.FailedWithRetryAfter(retryAfter));
+        }
+
+        return reservation.MustWait ? WaitForLeaseAsync(reservation, cancellationToken) : new ValueTask<RateLimitLease>(LimiterLease.Acquired);
     }
+
+    private async ValueTask<RateLimitLease> WaitForLeaseAsync(TokenBucketReservation reservation, CancellationToken cancellationToken) =>
+        await WaitAsync(reservation, cancellationToken).ConfigureAwait(false) ? LimiterLease.Acquired : LimiterLease.Failed;
 
     /// <summary>
     /// Answers a zero-permit request: granted (and counted) while at least one permit is there, as the BCL's bucket
@@ -557,9 +598,6 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
         base.Dispose(disposing);
     }
 
-    /// <summary>Gets whether the bucket was disposed.</summary>
-    internal bool IsDisposed => Volatile.Read(ref _disposed) != 0;
-
     /// <summary>Counts a refused acquisition (rare next to successes, so one shared counter is enough).</summary>
     internal void CountFailure() => Interlocked.Increment(ref _failures);
 
@@ -574,8 +612,6 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     /// <summary>A reading of the clock as the bucket's scaled time since its origin.</summary>
     private long Scaled(long clockTicks) => (clockTicks - _origin) * Scale;
 
-    private TimeSpan RetryAfter(int permitCount) => Ticks(Math.Max(0, Shortfall(permitCount, out _)));
-
     /// <summary>How long (scaled) until <paramref name="permitCount"/> permits will be there; zero or less if they are now.</summary>
     private long Shortfall(int permitCount, out long now)
     {
@@ -588,12 +624,14 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
 
     private void CheckPermitCount(int permitCount)
     {
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         var burst = Volatile.Read(ref _settings).Burst;
         if (permitCount < 0 || permitCount > burst)
         {
             throw new ArgumentOutOfRangeException(nameof(permitCount), permitCount, $"permitCount must be in [0, {burst}] (the burst).");
         }
+
+        // Checked after the argument, as the BCL's limiters do: a request that could never be granted says so, disposed or not.
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
     }
 
     /// <summary>An options change in progress: the settings it replaces and publishes, its marker, the arrival to release.</summary>
@@ -621,7 +659,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
             MaxWait = options.MaxWait.Ticks * Scale;
         }
 
-        private Settings(Settings shape, long baseLeases, long baseGranted, long baseUnleased)
+        private Settings(Settings shape, long baseLeases, long baseGranted, long baseUnleased, long baseCredited, long epoch)
         {
             Options = shape.Options;
             Burst = shape.Burst;
@@ -631,6 +669,8 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
             BaseLeases = baseLeases;
             BaseGranted = baseGranted;
             BaseUnleased = baseUnleased;
+            BaseCredited = baseCredited;
+            Epoch = epoch;
         }
 
         public TokenBucketLimiterOptions Options { get; }
@@ -646,7 +686,8 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
         public long MaxWait { get; }
 
         /// <summary>These settings, taking effect with the counts so far.</summary>
-        public Settings From(long baseLeases, long baseGranted, long baseUnleased) => new(this, baseLeases, baseGranted, baseUnleased);
+        public Settings From(long baseLeases, long baseGranted, long baseUnleased, long baseCredited, long epoch) =>
+            new(this, baseLeases, baseGranted, baseUnleased, baseCredited, epoch);
 
         /// <summary>Leases granted before these settings took effect.</summary>
         public long BaseLeases { get; }
@@ -657,11 +698,17 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
         /// <summary>The unleased permits when these settings took effect.</summary>
         public long BaseUnleased { get; }
 
+        /// <summary>The credited leases when these settings took effect.</summary>
+        public long BaseCredited { get; }
+
+        /// <summary>Names these settings among every change of the bucket: zero at construction, the change's marker since.</summary>
+        public long Epoch { get; }
+
         /// <summary>
         /// The leases granted so far: every permit granted under these settings moved the arrival by one interval, apart
-        /// from the time it skipped; a lease of n permits counts once.
+        /// from the time it skipped; a lease of n permits counts once; a waiter counts when it is served.
         /// </summary>
-        public long Leases(long arrival, long skipped, long unleased) =>
-            BaseLeases + ((arrival - skipped - BaseGranted + (Interval / 2)) / Interval) - (unleased - BaseUnleased);
+        public long Leases(long arrival, long skipped, long unleased, long credited) =>
+            BaseLeases + ((arrival - skipped - BaseGranted + (Interval / 2)) / Interval) - (unleased - BaseUnleased) + (credited - BaseCredited);
     }
 }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Resilience.Options;
 
 namespace Resilience;
@@ -5,10 +6,13 @@ namespace Resilience;
 /// <summary>Options of a <see cref="TokenBucketLimiter"/>.</summary>
 public sealed class TokenBucketLimiterOptions
 {
+    // Ten years of 365 days.
+    private const long MaxRefillSeconds = 315_360_000;
+
     /// <summary>Gets or sets the refill rate in permits per second; fractions are allowed (0.5: one permit every two seconds). Range [0.000001, 1e9]; default 100.</summary>
     public double PermitsPerSecond { get; set; } = 100;
 
-    /// <summary>Gets or sets the bucket's capacity: how many permits can be taken at once after an idle period. Range [1, 1e9]; default 100.</summary>
+    /// <summary>Gets or sets the bucket's capacity: how many permits can be taken at once after an idle period. Range [1, 1e9], and at most <see cref="PermitsPerSecond"/> × 315,360,000 (an empty bucket refills within ten years); default 100.</summary>
     public int Burst { get; set; } = 100;
 
     /// <summary>Gets or sets how long <c>AcquireAsync</c> (and a pipeline) may wait for permits; zero (default) fails at once. Range [0, 1 day].</summary>
@@ -25,6 +29,15 @@ public sealed class TokenBucketLimiterOptions
         OptionCheck.Between(PermitsPerSecond, 0.000001, 1e9, $"{Type}.{nameof(PermitsPerSecond)}");
         OptionCheck.InRange(Burst, 1, 1_000_000_000, $"{Type}.{nameof(Burst)}");
         OptionCheck.InRange(MaxWait, TimeSpan.Zero, TimeSpan.FromDays(1), $"{Type}.{nameof(MaxWait)}");
+
+        // The bucket keeps time in 64 bits of 1/256 of a tick: a full bucket must fit them with room for years of uptime.
+        if (Burst / PermitsPerSecond > MaxRefillSeconds)
+        {
+            throw OptionCheck.Fail(
+                $"{Type}.{nameof(Burst)}",
+                $"must be at most {nameof(PermitsPerSecond)} × {MaxRefillSeconds} (an empty bucket refills within ten years)",
+                Burst.ToString(CultureInfo.InvariantCulture));
+        }
     }
 
     /// <summary>Creates a copy.</summary>

@@ -198,6 +198,17 @@ public class InFlightLimiterConformanceTests
 
     [Theory]
     [MemberData(nameof(Limiters))]
+    public void A_permit_count_above_the_limit_is_an_argument_error_even_after_disposal(string kind)
+    {
+        // The argument is checked first: a request that could never be granted says so, disposed or not.
+        var limiter = Create(kind, permitLimit: 2, queueLimit: 2, QueueProcessingOrder.OldestFirst);
+        limiter.Dispose();
+        Assert.Equal("permitCount", Assert.Throws<ArgumentOutOfRangeException>(() => limiter.AttemptAcquire(3)).ParamName);
+        Assert.Equal("permitCount", Assert.Throws<ArgumentOutOfRangeException>(() => { _ = limiter.AcquireAsync(3); }).ParamName);
+    }
+
+    [Theory]
+    [MemberData(nameof(Limiters))]
     public async Task Statistics_follow_acquisitions_queueing_and_refusals(string kind)
     {
         using var limiter = Create(kind, permitLimit: 100, queueLimit: 50, QueueProcessingOrder.OldestFirst);

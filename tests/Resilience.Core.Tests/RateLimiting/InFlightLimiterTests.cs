@@ -324,6 +324,56 @@ public class InFlightLimiterTests
         Assert.Equal(2, limiter.GetStatistics()!.TotalSuccessfulLeases);
     }
 
+    [Theory]
+    [InlineData(QueueProcessingOrder.OldestFirst)]
+    [InlineData(QueueProcessingOrder.NewestFirst)]
+    public async Task A_full_queue_of_the_largest_limits_refuses_a_request_whose_permits_would_overflow_the_count(QueueProcessingOrder order)
+    {
+        var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = int.MaxValue, QueueLimit = int.MaxValue, QueueProcessingOrder = order });
+        using var held = limiter.AttemptAcquire(1);
+        var first = limiter.AcquireAsync(int.MaxValue).AsTask();
+        Assert.False(first.IsCompleted);
+
+        // The queue holds int.MaxValue permits: another int.MaxValue fit only by evicting the first (newest first), never
+        // by wrapping the count of queued permits past int.MaxValue into a negative that looks like room.
+        var second = limiter.AcquireAsync(int.MaxValue).AsTask();
+        var statistics = limiter.GetStatistics()!;
+        Assert.Equal(int.MaxValue, statistics.CurrentQueuedCount);
+        Assert.Equal(1, statistics.TotalFailedLeases);
+        var refused = order == QueueProcessingOrder.OldestFirst ? second : first;
+        Assert.True(refused.IsCompleted);
+        Assert.False((await refused).IsAcquired);
+        Assert.False((order == QueueProcessingOrder.OldestFirst ? first : second).IsCompleted);
+        limiter.Dispose();
+    }
+
+    [Theory]
+    [InlineData(QueueProcessingOrder.OldestFirst)]
+    [InlineData(QueueProcessingOrder.NewestFirst)]
+    public async Task A_waiter_asking_for_more_than_a_lowered_limit_fails_at_once_and_blocks_no_one(QueueProcessingOrder order)
+    {
+        var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 4, QueueLimit = 4, QueueProcessingOrder = order });
+        var held = limiter.AttemptAcquire(4);
+        var small = limiter.AcquireAsync(1).AsTask();
+        var large = limiter.AcquireAsync(3).AsTask();
+        var smallest = limiter.AcquireAsync(0).AsTask();
+        Assert.False(large.IsCompleted);
+
+        // Three permits can never be held at once under a limit of two: waiting for them would hold the queue forever.
+        limiter.UpdateOptions(new InFlightLimiterOptions { PermitLimit = 2, QueueLimit = 4, QueueProcessingOrder = order });
+        Assert.True(large.IsCompleted);
+        Assert.False((await large).IsAcquired);
+        Assert.False(small.IsCompleted);
+        Assert.Equal(1, limiter.GetStatistics()!.CurrentQueuedCount);
+
+        held.Dispose();
+        using var served = await small.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(served.IsAcquired);
+        Assert.True((await smallest.WaitAsync(TimeSpan.FromSeconds(30))).IsAcquired);
+        var statistics = limiter.GetStatistics()!;
+        Assert.Equal((0, 1, 3), (statistics.CurrentQueuedCount, statistics.TotalFailedLeases, statistics.TotalSuccessfulLeases));
+    }
+
     private static void InterlockedMax(ref int target, int value)
     {
         var current = Volatile.Read(ref target);

@@ -54,6 +54,22 @@ public class PartitionedLimiterTests
     }
 
     [Fact]
+    public async Task A_partition_limiter_disposed_by_its_owner_throws_instead_of_being_retried_for_ever()
+    {
+        // A limiter evicted between lookup and use is retried with a fresh partition; one disposed by whoever owns it
+        // (here a limiter the factory shares) stays the key's partition, so a retry would meet it again, for ever.
+        var shared = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1 });
+        using var limiter = new BoundedPartitionedLimiter<string>(_ => shared);
+        Assert.True(limiter.AttemptAcquire("a").IsAcquired);
+        shared.Dispose();
+
+        var attempt = Task.Run(() => limiter.AttemptAcquire("a"));
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => attempt.WaitAsync(TimeSpan.FromSeconds(30)));
+        var acquisition = Task.Run(async () => await limiter.AcquireAsync("b"));
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => acquisition.WaitAsync(TimeSpan.FromSeconds(30)));
+    }
+
+    [Fact]
     public void Idle_partitions_are_evicted_and_come_back_fresh()
     {
         var time = new FakeTimeProvider();

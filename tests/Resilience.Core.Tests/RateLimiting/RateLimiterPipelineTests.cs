@@ -42,6 +42,22 @@ public class RateLimiterPipelineTests
     }
 
     [Fact]
+    public async Task A_call_whose_wait_would_pass_the_maximum_is_rejected_at_once_counted_once_with_retry_after()
+    {
+        var time = new FakeTimeProvider();
+        var bucket = new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 0.5, Burst = 1, MaxWait = TimeSpan.FromSeconds(1), TimeProvider = time });
+        var pipeline = new ResiliencePipelineBuilder().AddRateLimiter(bucket).Build();
+        pipeline.Execute(static _ => 0);
+
+        var outcome = await pipeline.ExecuteOutcomeAsync(static (_, _) => new ValueTask<int>(1), 0);
+
+        Assert.True(outcome.IsRejected);
+        Assert.Equal(TimeSpan.FromSeconds(2), outcome.Rejection.RetryAfter);
+        var statistics = bucket.GetStatistics()!;
+        Assert.Equal((1, 1), (statistics.TotalSuccessfulLeases, statistics.TotalFailedLeases));
+    }
+
+    [Fact]
     public async Task A_call_waiting_for_a_bucket_that_is_disposed_is_rejected_and_never_runs()
     {
         var time = new FakeTimeProvider();

@@ -176,6 +176,21 @@ public class TokenBucketLimiterConformanceTests
     [InlineData("bcl", true)]
     [InlineData("ours", false)]
     [InlineData("ours", true)]
+    public void A_permit_count_above_the_burst_is_an_argument_error_even_after_disposal(string kind, bool wait)
+    {
+        // The argument is checked first: a request that could never be granted says so, disposed or not.
+        var bucket = Bucket.Create(kind, burst: 2, wait: wait);
+        bucket.Dispose();
+        var parameter = kind == "bcl" ? "tokenCount" : "permitCount";
+        Assert.Equal(parameter, Assert.Throws<ArgumentOutOfRangeException>(() => bucket.Limiter.AttemptAcquire(3)).ParamName);
+        Assert.Equal(parameter, Assert.Throws<ArgumentOutOfRangeException>(() => { _ = bucket.Limiter.AcquireAsync(3); }).ParamName);
+    }
+
+    [Theory]
+    [InlineData("bcl", false)]
+    [InlineData("bcl", true)]
+    [InlineData("ours", false)]
+    [InlineData("ours", true)]
     public async Task Disposal_fails_waiting_requests_without_metadata(string kind, bool disposeAsync)
     {
         // RateLimiter.Dispose's contract: "This completes any queued acquires with a failed lease."
