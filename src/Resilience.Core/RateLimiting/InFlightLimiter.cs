@@ -560,7 +560,10 @@ public sealed class InFlightLimiter : RateLimiter
             }
 
             // Armed after the queue's lock was released: a waiter served or dropped in between was disarmed before it
-            // was armed, and must not keep a registration on a long-lived token or a timer.
+            // was armed, and must not keep a registration on a long-lived token or a timer. The fence keeps the arming
+            // stores ahead of this read (a store may otherwise pass a later load): either this read sees the completion,
+            // or the completer's Disarm, after its own fenced completion, sees the arming.
+            Interlocked.MemoryBarrier();
             if (_completion.Task.IsCompleted)
             {
                 Disarm();
