@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Configuration;
+using Resilience.Options;
 
 namespace Resilience.Configuration;
 
@@ -14,6 +15,8 @@ internal sealed class SettingsReader
     private readonly IConfiguration? _section;
     private readonly string _rootPath;
     private readonly TimeProvider _timeProvider;
+    private static readonly IReadOnlySet<string> NoOptions = new HashSet<string>();
+
     private readonly SettingsPlan _plan = new();
 
     public SettingsReader(IConfiguration? section, string rootPath, TimeProvider timeProvider)
@@ -235,10 +238,7 @@ internal sealed class SettingsReader
             return;
         }
 
-        if (!CheckKeys(kind, section, allowRetryBudget))
-        {
-            return;
-        }
+        var unparsable = CheckKeys(kind, section, allowRetryBudget);
 
         object options;
         if (pushed.TryGetValue(key, out var push) && push.SectionFingerprint == ConfigurationMessages.Fingerprint(section))
@@ -254,7 +254,7 @@ internal sealed class SettingsReader
 
             try
             {
-                options = kind.Bind(configure, section);
+                options = kind.Bind(configure, section, unparsable);
             }
             catch (InvalidOperationException exception)
             {
@@ -270,7 +270,13 @@ internal sealed class SettingsReader
         }
         catch (ArgumentException exception)
         {
-            Error(ConfigurationMessages.ForKey(path, exception));
+            // Every option out of its range, each with its key, so a file with several mistakes is fixed in one pass;
+            // an option whose value did not convert is reported as such already (it was checked at its default).
+            IReadOnlyList<ArgumentException> failures = exception is OptionsOutOfRangeException several ? several.Failures : [exception];
+            foreach (var failure in failures.Where(failure => !unparsable.Contains(failure.ParamName?[(failure.ParamName.LastIndexOf('.') + 1)..] ?? string.Empty)))
+            {
+                Error(ConfigurationMessages.ForKey(path, failure));
+            }
         }
 
         if (_plan.Errors.Count == errors)
@@ -283,22 +289,22 @@ internal sealed class SettingsReader
     }
 
     /// <summary>Reports unknown keys, misshapen values and values that do not convert.</summary>
-    /// <returns>Whether every value converts, so binding cannot fail.</returns>
-    private bool CheckKeys(ComponentKind kind, IConfigurationSection? section, bool allowRetryBudget)
+    /// <returns>The options whose values do not convert: binding leaves them out.</returns>
+    private IReadOnlySet<string> CheckKeys(ComponentKind kind, IConfigurationSection? section, bool allowRetryBudget)
     {
         if (section is null)
         {
-            return true;
+            return NoOptions;
         }
 
-        var converts = true;
+        HashSet<string>? unparsable = null;
         foreach (var child in section.GetChildren().Where(ConfigurationMessages.HasValues))
         {
             var property = kind.Properties.FirstOrDefault(property => string.Equals(property.Name, child.Key, StringComparison.OrdinalIgnoreCase));
-            if (property is not null && child.Value is { } value && ConfigurationMessages.ForUnparsable(child.Path, property.PropertyType, value) is { } unparsable)
+            if (property is not null && child.Value is { } value && ConfigurationMessages.ForUnparsable(child.Path, property.PropertyType, value) is { } message)
             {
-                Error(unparsable);
-                converts = false;
+                Error(message);
+                (unparsable ??= new(StringComparer.OrdinalIgnoreCase)).Add(property.Name);
             }
 
             var known = property is not null
@@ -321,7 +327,7 @@ internal sealed class SettingsReader
             }
         }
 
-        return converts;
+        return unparsable ?? NoOptions;
     }
 
     private void ResolveBudgets(Func<string, bool> isLive)

@@ -11,11 +11,13 @@ public sealed class RetryBudgetOptions
     /// <summary>Gets or sets the tokens a success gives back (a failure takes one). Range (0, 1], three decimals; default 0.1.</summary>
     public double TokenRatio { get; set; } = 0.1;
 
-    /// <summary>Checks every option; throws naming the first one out of its range.</summary>
+    /// <summary>Checks every option; throws naming each one out of its range (one per line when there are several).</summary>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its range.</exception>
     public void Validate()
     {
-        OptionCheck.InRange(MaxTokens, 1, 1000, $"{nameof(RetryBudgetOptions)}.{nameof(MaxTokens)}");
-        OptionCheck.Ratio(TokenRatio, $"{nameof(RetryBudgetOptions)}.{nameof(TokenRatio)}");
+        var failures = new List<ArgumentOutOfRangeException>();
+        OptionCheck.InRange(MaxTokens, 1, 1000, $"{nameof(RetryBudgetOptions)}.{nameof(MaxTokens)}", failures);
+        OptionCheck.Ratio(TokenRatio, $"{nameof(RetryBudgetOptions)}.{nameof(TokenRatio)}", failures);
+        OptionCheck.ThrowIfAny(failures);
     }
 }

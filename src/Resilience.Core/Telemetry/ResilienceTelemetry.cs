@@ -158,7 +158,7 @@ public sealed class ResilienceTelemetry : IDisposable
     internal void ReportReloadRejected(string source, IReadOnlyList<string> errors)
     {
         Reloads.Add(1, new KeyValuePair<string, object?>(TelemetryTags.Result, "rejected"));
-        TelemetryLog.ReloadRejected(Logger, source, string.Join(" ", errors));
+        TelemetryLog.ReloadRejected(Logger, source, errors.Count, string.Join('\n', errors));
     }
 
     /// <summary>Gets the activity to add an event to: the current one, when it records data and someone listens to our source.</summary>
