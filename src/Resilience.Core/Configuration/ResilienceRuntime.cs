@@ -43,6 +43,11 @@ internal sealed class ResilienceRuntime : IDisposable
     private bool _started;
     private IDisposable? _changes;
 
+    // Set while the start builds the pipelines registered in code: the errors of the sections their code binds are
+    // collected here (not thrown at the first), and, when the settings read first have errors, the plan they came from.
+    private List<string>? _startErrors;
+    private SettingsPlan? _failedPlan;
+
     public ResilienceRuntime(
         IConfiguration? section,
         IEnumerable<SharedRegistration> shared,
@@ -89,29 +94,42 @@ internal sealed class ResilienceRuntime : IDisposable
             // Taken before reading, so a change made meanwhile differs from it and is applied by its notification.
             _lastFingerprint = ConfigurationMessages.Fingerprint(_section);
             var plan = Read(_pushed);
-            var errors = new List<string>(plan.Errors);
-            if (errors.Count == 0)
+            if (plan.Errors.Count == 0)
             {
                 Apply(plan);
+            }
+            else
+            {
+                // The code pipelines are built all the same, on stand-ins, so the errors of the sections their code
+                // binds are reported with these: a start that fails says everything there is to fix.
+                _failedPlan = plan;
+            }
+
+            var bindErrors = _startErrors = [];
+            try
+            {
                 foreach (var pipeline in _pipelines.Values.Where(pipeline => pipeline.Registration is not null))
                 {
                     try
                     {
                         Build(pipeline);
                     }
-                    catch (OptionsValidationException exception)
+                    catch (Exception) when (_failedPlan is not null || bindErrors.Count > 0)
                     {
-                        errors.AddRange(exception.Failures);
+                        // The start fails on the errors found; code that failed on a stand-in is not at fault.
                     }
                 }
-
-                if (errors.Count == 0)
-                {
-                    // Sections of code pipelines that their code did not bind are known only now.
-                    errors.AddRange(Read(_pushed).Errors);
-                }
+            }
+            finally
+            {
+                _startErrors = null;
+                _failedPlan = null;
             }
 
+            // Sections of code pipelines that their code did not bind are known only now; this reading also has every
+            // error of the first.
+            var errors = new List<string>(Read(_pushed).Errors);
+            errors.AddRange(bindErrors);
             if (errors.Count > 0)
             {
                 throw new OptionsValidationException(_rootPath, typeof(ResiliencePipelineProvider), errors);
@@ -217,6 +235,11 @@ internal sealed class ResilienceRuntime : IDisposable
                 return live.Instance;
             }
 
+            if (_failedPlan is { } failed && (failed.Components.TryGetValue(key, out var planned) ? planned.Kind == kind : failed.Invalid.Contains(key)))
+            {
+                return StandIn(kind, name);
+            }
+
             var known = string.Join(", ", _components.Values.Where(component => component.Kind == kind && component.Key.StartsWith(kind.SharedSection + ":", StringComparison.OrdinalIgnoreCase)).Select(component => component.Name));
             throw new KeyNotFoundException(
                 $"No shared {kind.Name} is named '{name}': declare it with AddResilience().Add{kind.Name}(\"{name}\") or under {_rootPath}:{key}. Known: {(known.Length == 0 ? "none" : known)}.");
@@ -243,13 +266,22 @@ internal sealed class ResilienceRuntime : IDisposable
             }
 
             var source = new ComponentSource(kind, key, $"{pipelineName}/{section}", configure);
-            var plan = new SettingsReader(_section, _rootPath, _timeProvider).ReadComponent(source, _pushed, _components.ContainsKey);
+            var failed = _failedPlan;
+            var plan = new SettingsReader(_section, _rootPath, _timeProvider).ReadComponent(
+                source, _pushed, failed is null ? _components.ContainsKey : budget => _components.ContainsKey(budget) || failed.Components.ContainsKey(budget) || failed.Invalid.Contains(budget));
+            if (plan.Errors.Count > 0 && _startErrors is { } startErrors)
+            {
+                startErrors.AddRange(plan.Errors);
+                return StandIn(kind, source.Name);
+            }
+
             if (plan.Errors.Count > 0)
             {
                 throw new OptionsValidationException(_rootPath, typeof(ResiliencePipelineProvider), plan.Errors);
             }
 
-            return Create(plan.Components[key], configure, codeBound: true).Instance;
+            // Without the settings applied, a retry's budget does not exist yet: the start fails anyway.
+            return failed is null ? Create(plan.Components[key], configure, codeBound: true).Instance : StandIn(kind, source.Name);
         }
     }
 
@@ -527,6 +559,17 @@ internal sealed class ResilienceRuntime : IDisposable
         var live = new LiveComponent(planned, instance, configure, codeBound, tracking);
         _components[planned.Key] = live;
         return live;
+    }
+
+    /// <summary>
+    /// Creates an instance on default options for code to build a pipeline with when the start is failing anyway: the
+    /// code goes on and binds its other sections, whose errors are then reported too. It is never registered or served.
+    /// </summary>
+    private object StandIn(ComponentKind kind, string name)
+    {
+        var options = kind.CreateDefault();
+        kind.Prepare(options, name, _timeProvider);
+        return kind.Create(options);
     }
 
     private void Retire(LiveComponent component)

@@ -188,8 +188,9 @@ internal sealed class SettingsReader
                 {
                     Error($"{section.Path}:{ComponentKind.SharedKey}: a {kind.Name} cannot be shared; shared kinds are circuit breakers, token buckets, concurrency limiters and retry budgets.");
                 }
-                else if (!_plan.Components.ContainsKey(key))
+                else if (!_plan.Components.ContainsKey(key) && !_plan.Invalid.Contains(key))
                 {
+                    // One declared with errors is reported as such: calling it undeclared would send the reader to look for a missing section.
                     Error($"{section.Path}:{ComponentKind.SharedKey} refers to {kind.Name} '{sharedName}', which is not declared (in code, or under {PathOf(key)}).");
                 }
 
@@ -227,6 +228,16 @@ internal sealed class SettingsReader
 
     /// <summary>Computes one component's options: defaults, then code, then configuration (or options pushed since), checked.</summary>
     private void Plan(ComponentKind kind, string key, string name, Action<object>? configure, IReadOnlyDictionary<string, PushedOptions> pushed, bool allowRetryBudget)
+    {
+        var errors = _plan.Errors.Count;
+        PlanOptions(kind, key, name, configure, pushed, allowRetryBudget);
+        if (_plan.Errors.Count > errors)
+        {
+            _plan.Invalid.Add(key);
+        }
+    }
+
+    private void PlanOptions(ComponentKind kind, string key, string name, Action<object>? configure, IReadOnlyDictionary<string, PushedOptions> pushed, bool allowRetryBudget)
     {
         var section = Section(key);
         var path = PathOf(key);
@@ -337,8 +348,14 @@ internal sealed class SettingsReader
             if (component.BudgetKey is { } key
                 && !(_plan.Components.TryGetValue(key, out var budget) && budget.Kind == ComponentKind.RetryBudget) && !isLive(key))
             {
-                Error($"{PathOf(component.Key)}:{ComponentKind.RetryBudgetKey} refers to retry budget '{key[(key.IndexOf(':') + 1)..]}', which is not declared (in code, or under {PathOf(key)}).");
+                if (!_plan.Invalid.Contains(key))
+                {
+                    Error($"{PathOf(component.Key)}:{ComponentKind.RetryBudgetKey} refers to retry budget '{key[(key.IndexOf(':') + 1)..]}', which is not declared (in code, or under {PathOf(key)}).");
+                }
+
+                // A budget declared with errors is reported already; the retry cannot be planned without it either way.
                 _plan.Components.Remove(component.Key);
+                _plan.Invalid.Add(component.Key);
             }
         }
     }

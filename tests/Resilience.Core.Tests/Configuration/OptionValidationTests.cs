@@ -132,4 +132,73 @@ public class OptionValidationTests
         Assert.Equal((LogLevel.Error, "ReloadRejected"), (log.Level, log.Id.Name));
         Assert.Equal(errors, log.Message.Split('\n')[1..]);
     }
+
+    [Fact]
+    public void A_shared_instance_with_an_invalid_value_is_reported_once_not_also_as_undeclared()
+    {
+        var failures = StartFailures(new Dictionary<string, string?>
+        {
+            ["Resilience:CircuitBreakers:payments:FailureRatio"] = "1.5",
+            ["Resilience:RetryBudgets:backend:MaxTokens"] = "0",
+            ["Resilience:Pipelines:refunds:Strategies:0"] = "Retry",
+            ["Resilience:Pipelines:refunds:Strategies:1"] = "CircuitBreaker",
+            ["Resilience:Pipelines:refunds:Retry:RetryBudget"] = "backend",
+            ["Resilience:Pipelines:refunds:CircuitBreaker:Shared"] = "payments",
+        });
+
+        Assert.Equal(
+            [
+                "Resilience:CircuitBreakers:payments:FailureRatio must be in (0, 1]; was 1.5.",
+                "Resilience:RetryBudgets:backend:MaxTokens must be in [1, 1000]; was 0.",
+            ],
+            failures);
+    }
+
+    [Fact]
+    public void Every_section_a_pipeline_registered_in_code_binds_is_checked_at_start_not_only_the_first_wrong_one()
+    {
+        using var container = new TestContainer(
+            new Dictionary<string, string?>
+            {
+                ["Resilience:Pipelines:prices:Breaker:FailureRatio"] = "1.5",
+                ["Resilience:Pipelines:prices:Timeout:Timeout"] = "00:00:00",
+                ["Resilience:Pipelines:stock:Retry:MaxRetryAttempts"] = "-1",
+            },
+            services => services
+                .AddResiliencePipeline("prices", (builder, context) => builder
+                    .AddCircuitBreaker(context.BindCircuitBreaker("Breaker"))
+                    .AddStrategy(context.BindTimeout()))
+                .AddResiliencePipeline("stock", (builder, context) => builder.AddStrategy(context.BindRetry())));
+
+        Assert.Equal(
+            [
+                "Resilience:Pipelines:prices:Breaker:FailureRatio must be in (0, 1]; was 1.5.",
+                "Resilience:Pipelines:prices:Timeout:Timeout must be in [00:00:00.0010000, 1.00:00:00]; was 00:00:00.",
+                "Resilience:Pipelines:stock:Retry:MaxRetryAttempts must be in [0, 100]; was -1.",
+            ],
+            Assert.Throws<OptionsValidationException>(() => container.Provider).Failures);
+    }
+
+    [Fact]
+    public void Errors_in_sections_of_pipelines_registered_in_code_are_reported_with_the_other_errors()
+    {
+        using var container = new TestContainer(
+            new Dictionary<string, string?>
+            {
+                ["Resilience:CircuitBreakers:payments:MinimumThroughput"] = "0",
+                ["Resilience:Pipelines:prices:Timeout:Timeout"] = "soon",
+                ["Resilience:Pipelines:prices:Timout:Timeout"] = "00:00:01",
+            },
+            services => services.AddResiliencePipeline("prices", (builder, context) => builder
+                .AddCircuitBreaker(context.GetCircuitBreaker("payments"))
+                .AddStrategy(context.BindTimeout())));
+
+        Assert.Equal(
+            [
+                "Resilience:CircuitBreakers:payments:MinimumThroughput must be in [1, 2147483647]; was 0.",
+                "Resilience:Pipelines:prices:Timout is not bound by the code of pipeline 'prices' (bound: Timeout).",
+                "Resilience:Pipelines:prices:Timeout:Timeout must be a duration written [d.]hh:mm:ss[.fffffff] (for example 00:00:05); was 'soon'.",
+            ],
+            Assert.Throws<OptionsValidationException>(() => container.Provider).Failures);
+    }
 }
