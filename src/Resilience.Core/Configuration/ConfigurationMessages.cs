@@ -46,16 +46,24 @@ internal static class ConfigurationMessages
         }
 
         type = underlying ?? type;
+        const string Duration = "a duration written [d.]hh:mm:ss[.fffffff] (for example 00:00:05)";
         try
         {
             TypeDescriptor.GetConverter(type).ConvertFromInvariantString(value);
+            if (type == typeof(TimeSpan) && !value.Contains(':', StringComparison.Ordinal))
+            {
+                // The converter reads a bare number as days: "5" meant as seconds would wait five days.
+                var days = value.Trim();
+                return $"{path} must be {Duration}; was '{value}', which reads as {days} day(s): write {days}.00:00:00 if that is meant.";
+            }
+
             return null;
         }
         catch (Exception exception) when (exception is FormatException or ArgumentException or OverflowException or NotSupportedException)
         {
             var form = type switch
             {
-                _ when type == typeof(TimeSpan) => "a duration written [d.]hh:mm:ss[.fffffff] (for example 00:00:05)",
+                _ when type == typeof(TimeSpan) => Duration,
                 _ when type == typeof(bool) => "true or false",
                 _ when type.IsEnum => $"one of: {string.Join(", ", Enum.GetNames(type))}",
                 _ when type == typeof(double) || type == typeof(float) || type == typeof(decimal) => "a number written with '.' as the decimal separator (for example 0.5)",
