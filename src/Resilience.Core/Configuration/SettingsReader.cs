@@ -250,6 +250,15 @@ internal sealed class SettingsReader
         }
 
         var unparsable = CheckKeys(kind, section, allowRetryBudget);
+        if (section?[ComponentKind.TypeKey] is { } typeName && !string.Equals(typeName, kind.Name, StringComparison.OrdinalIgnoreCase))
+        {
+            // Only a pipeline's configured strategies take their kind from Type; elsewhere the section's place or the code
+            // that binds it decides, and a Type that says otherwise was ignored: the section ran as another kind.
+            var decidedBy = kind.SharedSection is { } shared && key.StartsWith(shared + ":", StringComparison.OrdinalIgnoreCase)
+                ? $"a section under {PathOf(shared)} is a {kind.Name} (declare it under the section of that kind instead)"
+                : $"the code of pipeline '{key.Split(':')[1]}' binds this section as a {kind.Name}";
+            Error($"{section.Path}:{ComponentKind.TypeKey} says '{typeName}', but {decidedBy}.");
+        }
 
         object options;
         if (pushed.TryGetValue(key, out var push) && push.SectionFingerprint == ConfigurationMessages.Fingerprint(section))

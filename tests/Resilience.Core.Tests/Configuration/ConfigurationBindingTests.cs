@@ -291,4 +291,47 @@ public class ConfigurationBindingTests
                 new Dictionary<string, string?> { ["Resilience:Pipelines:orders:Timout:Timeout"] = "00:00:01" },
                 services => services.AddResiliencePipeline("orders", (builder, context) => builder.AddStrategy(context.BindTimeout()))));
     }
+
+    [Fact]
+    public void A_duration_written_as_a_bare_number_is_an_error_not_that_many_days()
+    {
+        // The binder reads "5" as five days: a queue timeout meant as 5 s waited five days, a bucket's wait one day.
+        var failures = Failures(new Dictionary<string, string?>
+        {
+            ["Resilience:ConcurrencyLimiters:db:QueueTimeout"] = "5",
+            ["Resilience:TokenBuckets:api:MaxWait"] = "1",
+            ["Resilience:TokenBuckets:api:Burst"] = "0",
+        });
+
+        Assert.Equal(
+            [
+                "Resilience:TokenBuckets:api:MaxWait must be a duration written [d.]hh:mm:ss[.fffffff] (for example 00:00:05); was '1', which reads as 1 day(s): write 1.00:00:00 if that is meant.",
+                "Resilience:TokenBuckets:api:Burst must be in [1, 1000000000]; was 0.",
+                "Resilience:ConcurrencyLimiters:db:QueueTimeout must be a duration written [d.]hh:mm:ss[.fffffff] (for example 00:00:05); was '5', which reads as 5 day(s): write 5.00:00:00 if that is meant.",
+            ],
+            failures);
+
+        // A duration with its days written out is read as such.
+        using var container = new TestContainer(new Dictionary<string, string?> { ["Resilience:ConcurrencyLimiters:db:QueueTimeout"] = "1.00:00:00" });
+        Assert.Equal(TimeSpan.FromDays(1), container.Provider.GetConcurrencyLimiter("db").Options.QueueTimeout);
+    }
+
+    [Fact]
+    public void A_type_that_contradicts_what_a_section_declares_is_an_error()
+    {
+        // Both were ignored: "api" ran as a token bucket, and the pipeline's "Breaker" section as a breaker.
+        Assert.Equal(
+            [
+                "Resilience:TokenBuckets:api:Type says 'ConcurrencyLimiter', but a section under Resilience:TokenBuckets is a TokenBucket (declare it under the section of that kind instead).",
+                "Resilience:Pipelines:orders:Breaker:Type says 'Timeout', but the code of pipeline 'orders' binds this section as a CircuitBreaker.",
+            ],
+            Failures(
+                new Dictionary<string, string?>
+                {
+                    ["Resilience:TokenBuckets:api:Type"] = "ConcurrencyLimiter",
+                    ["Resilience:TokenBuckets:api:Burst"] = "5",
+                    ["Resilience:Pipelines:orders:Breaker:Type"] = "Timeout",
+                },
+                services => services.AddResiliencePipeline("orders", (builder, context) => builder.AddCircuitBreaker(context.BindCircuitBreaker("Breaker")))));
+    }
 }
