@@ -180,7 +180,7 @@ internal sealed class ResilienceRuntime : IDisposable
             {
                 [key] = new PushedOptions(live.Kind.Clone(options), ConfigurationMessages.Fingerprint(_section?.GetSection(key))),
             };
-            return ReadAndApply($"code ({key})", pushed);
+            return ReadAndApply($"code ({key})", pushed, pushedKey: key);
         }
     }
 
@@ -400,7 +400,7 @@ internal sealed class ResilienceRuntime : IDisposable
         return new SettingsReader(_section, _rootPath, _timeProvider).Read(_shared, bound, codePipelines, pushed);
     }
 
-    private ResilienceReloadResult ReadAndApply(string source, Dictionary<string, PushedOptions> pushed)
+    private ResilienceReloadResult ReadAndApply(string source, Dictionary<string, PushedOptions> pushed, string? pushedKey = null)
     {
         SettingsPlan plan;
         try
@@ -416,6 +416,13 @@ internal sealed class ResilienceRuntime : IDisposable
         }
 
         CheckFixedOptions(plan);
+        if (pushedKey is not null && plan.Errors.Count == 0 && !plan.Components.ContainsKey(pushedKey))
+        {
+            // The instance of a pipeline gone from configuration still serves those that hold it, but nothing reads its
+            // options any more: the push would be dropped as stale and reported applied.
+            plan.Errors.Add($"{_rootPath}:{pushedKey} is no longer in the settings (its pipeline no longer lists it): options pushed to it would not apply; it keeps its last options.");
+        }
+
         if (_hadSettings && (_section is null || !ConfigurationMessages.HasValues(_section)))
         {
             // A file being rewritten, or one that no longer parses, reads as empty: dropping every setting on that is

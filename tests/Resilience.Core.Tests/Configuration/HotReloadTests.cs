@@ -395,6 +395,28 @@ public class HotReloadTests
     }
 
     [Fact]
+    public void Options_pushed_for_a_strategy_no_longer_in_the_settings_are_rejected_not_reported_applied()
+    {
+        var settings = Orders();
+        using var container = new TestContainer(settings);
+        var pipeline = container.Provider.GetPipeline("orders");
+        var breaker = BreakerOf(pipeline);
+
+        // The pipeline leaves configuration; callers that hold it go on with its last strategies.
+        container.Change([.. settings.Keys.Where(key => key.StartsWith("Resilience:Pipelines:", StringComparison.Ordinal)).Select(key => (key, (string?)null))]);
+        Assert.True(container.Provider.LastReload!.IsApplied, container.Provider.LastReload.ToString());
+
+        var result = container.Provider.UpdateOptions("Pipelines:orders:CircuitBreaker", new CircuitBreakerOptions { MinimumThroughput = 50 });
+
+        // It was reported applied, with the breaker still on its old options.
+        Assert.False(result.IsApplied);
+        Assert.Equal(
+            ["Resilience:Pipelines:orders:CircuitBreaker is no longer in the settings (its pipeline no longer lists it): options pushed to it would not apply; it keeps its last options."],
+            result.Errors);
+        Assert.Equal(2, breaker.Options.MinimumThroughput);
+    }
+
+    [Fact]
     public void Code_bound_and_shared_instances_follow_their_sections()
     {
         using var container = new TestContainer(new Dictionary<string, string?>(), services =>
