@@ -36,6 +36,9 @@ internal sealed class ResilienceRuntime : IDisposable
     // Case-insensitive, as configuration keys are: sources may give a configured pipeline's key in either case.
     private readonly Dictionary<string, LivePipeline> _pipelines = new(StringComparer.OrdinalIgnoreCase);
     private readonly List<IDisposable> _observed = [];
+    // Breakers that pipelines' code created without a name are named after their pipeline, in telemetry and health:
+    // they all share the default name.
+    private readonly Dictionary<CircuitBreaker, string> _codeBreakerNames = new(ReferenceEqualityComparer.Instance);
     private Dictionary<string, PushedOptions> _pushed = new(StringComparer.OrdinalIgnoreCase);
     private string? _lastFingerprint;
     private bool _hadSettings;
@@ -327,7 +330,7 @@ internal sealed class ResilienceRuntime : IDisposable
                 {
                     if (strategy is CircuitBreakerStrategy { Breaker: var breaker })
                     {
-                        breakers.TryAdd(breaker, breaker.Name);
+                        breakers.TryAdd(breaker, _codeBreakerNames.GetValueOrDefault(breaker, breaker.Name));
                         used.Add(breakers[breaker]);
                     }
                     else if (strategy is RateLimiterStrategy { Limiter: var limiter })
@@ -596,7 +599,12 @@ internal sealed class ResilienceRuntime : IDisposable
             switch (strategy)
             {
                 case CircuitBreakerStrategy { Breaker: var breaker }:
-                    _observed.Add(Telemetry.Track(breaker));
+                    if (breaker.Name == nameof(CircuitBreaker) && !_codeBreakerNames.ContainsKey(breaker))
+                    {
+                        _codeBreakerNames.Add(breaker, $"{pipeline.Name}/{breaker.Name}");
+                    }
+
+                    _observed.Add(Telemetry.Track(breaker, _codeBreakerNames.GetValueOrDefault(breaker, breaker.Name)));
                     break;
                 case RateLimiterStrategy { Limiter: var limiter }:
                     _observed.Add(Telemetry.Track(limiter, $"{pipeline.Name}/{strategy.Name}"));

@@ -225,6 +225,33 @@ public class ResiliencePipelineProviderTests
     }
 
     [Fact]
+    public void Unnamed_breakers_created_by_pipelines_code_are_told_apart_by_pipeline_in_health_and_telemetry()
+    {
+        using var container = new TestContainer(NoSettings, services =>
+        {
+            services.AddResiliencePipeline("checkout", (builder, _) => builder.AddCircuitBreaker(new CircuitBreakerOptions()));
+            services.AddResiliencePipeline("refunds", (builder, _) => builder
+                .AddCircuitBreaker(new CircuitBreakerOptions())
+                .AddCircuitBreaker(new CircuitBreakerOptions { Name = "ledger" }));
+        });
+        using var states = new MetricCollector<int>(container.Telemetry.Meter, "resilience.circuit_breaker.state");
+        container.Provider.GetPipeline("refunds").Strategies.OfType<CircuitBreakerStrategy>().First().Breaker.Isolate();
+
+        var health = container.Provider.GetHealth();
+        states.RecordObservableInstruments();
+
+        // Both were "CircuitBreaker": two entries of one name in health, and one series in metrics for two breakers.
+        Assert.Equal(
+            [("checkout/CircuitBreaker", CircuitState.Closed), ("ledger", CircuitState.Closed), ("refunds/CircuitBreaker", CircuitState.Isolated)],
+            health.CircuitBreakers.Select(b => (b.Name, b.State)));
+        Assert.Equal(["checkout/CircuitBreaker"], health.Pipelines[0].CircuitBreakers);
+        Assert.Equal(["refunds/CircuitBreaker", "ledger"], health.Pipelines[1].CircuitBreakers);
+        Assert.Equal(
+            [("checkout/CircuitBreaker", 0), ("ledger", 0), ("refunds/CircuitBreaker", 3)],
+            states.GetMeasurementSnapshot().Select(m => ((string)m.Tags["strategy"]!, m.Value)).OrderBy(pair => pair.Item1, StringComparer.Ordinal));
+    }
+
+    [Fact]
     public void Invalid_settings_fail_the_start_check_with_every_message()
     {
         using var container = new TestContainer(new Dictionary<string, string?>
