@@ -363,6 +363,13 @@ internal sealed class ResilienceRuntime : IDisposable
             {
                 tracking.Dispose();
             }
+
+            // The limiters this runtime created are its own: disposed, they fail their waiters and stop their timers
+            // instead of keeping callers queued after the container is gone. Those a pipeline's code created are the code's.
+            foreach (var limiter in _components.Values.Select(component => component.Instance).OfType<RateLimiter>())
+            {
+                limiter.Dispose();
+            }
         }
     }
 

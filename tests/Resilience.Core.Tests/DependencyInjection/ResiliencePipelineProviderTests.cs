@@ -206,6 +206,37 @@ public class ResiliencePipelineProviderTests
     }
 
     [Fact]
+    public async Task Disposing_the_provider_disposes_the_limiters_it_created_and_fails_their_waiters()
+    {
+        var container = new TestContainer(new Dictionary<string, string?>
+        {
+            ["Resilience:ConcurrencyLimiters:db:PermitLimit"] = "1",
+            ["Resilience:ConcurrencyLimiters:db:QueueLimit"] = "1",
+            ["Resilience:ConcurrencyLimiters:db:QueueTimeout"] = "00:00:30",
+            ["Resilience:Pipelines:orders:Strategies:0"] = "TokenBucket",
+            ["Resilience:Pipelines:orders:TokenBucket:Burst"] = "1",
+            ["Resilience:Pipelines:orders:TokenBucket:PermitsPerSecond"] = "0.1",
+            ["Resilience:Pipelines:orders:TokenBucket:MaxWait"] = "00:01:00",
+        });
+        var limiter = container.Provider.GetConcurrencyLimiter("db");
+        var bucket = (TokenBucketLimiter)((RateLimiterStrategy)container.Provider.GetPipeline("orders").Strategies[1]).Limiter;
+        using var held = await limiter.AcquireAsync();
+        using var token = await bucket.AcquireAsync();
+        var waiting = limiter.AcquireAsync().AsTask();
+        var refill = bucket.AcquireAsync().AsTask();
+        Assert.False(waiting.IsCompleted || refill.IsCompleted);
+
+        container.Dispose();
+
+        // The waiters stayed queued, their timers set, after the container was gone: a shutdown waited on them. The
+        // bucket fails its waiter through a cancellation, which may complete on another thread: the wait is bounded.
+        Assert.True(waiting.IsCompleted);
+        Assert.False((await waiting).IsAcquired);
+        Assert.False((await refill.WaitAsync(TimeSpan.FromSeconds(10))).IsAcquired);
+        Assert.Throws<ObjectDisposedException>(() => limiter.AttemptAcquire());
+    }
+
+    [Fact]
     public void Limiters_created_by_pipelines_code_are_named_in_health_as_in_telemetry()
     {
         using var container = new TestContainer(NoSettings, services =>
