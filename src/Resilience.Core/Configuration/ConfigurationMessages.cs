@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using System.Globalization;
 using Microsoft.Extensions.Configuration;
 
 namespace Resilience.Configuration;
@@ -49,12 +50,12 @@ internal static class ConfigurationMessages
         const string Duration = "a duration written [d.]hh:mm:ss[.fffffff] (for example 00:00:05)";
         try
         {
-            TypeDescriptor.GetConverter(type).ConvertFromInvariantString(value);
-            if (type == typeof(TimeSpan) && !value.Contains(':', StringComparison.Ordinal))
+            var converted = TypeDescriptor.GetConverter(type).ConvertFromInvariantString(value);
+            if (converted is TimeSpan duration && !value.Contains(':', StringComparison.Ordinal))
             {
                 // The converter reads a bare number as days: "5" meant as seconds would wait five days.
-                var days = value.Trim();
-                return $"{path} must be {Duration}; was '{value}', which reads as {days} day(s): write {days}.00:00:00 if that is meant.";
+                var read = duration.ToString("c", CultureInfo.InvariantCulture);
+                return $"{path} must be {Duration}; was '{value}', which reads as {read} (without ':' it counts days); write {read} if that is meant.";
             }
 
             return null;
