@@ -68,6 +68,9 @@ internal static class ConfigurationMessages
                 _ when type == typeof(bool) => "true or false",
                 _ when type.IsEnum => $"one of: {string.Join(", ", Enum.GetNames(type))}",
                 _ when type == typeof(double) || type == typeof(float) || type == typeof(decimal) => "a number written with '.' as the decimal separator (for example 0.5)",
+                // A whole number too large (or small) for the option's type: the range it holds is what to learn.
+                _ when type.IsPrimitive && decimal.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out _)
+                    => $"a whole number in [{Convert.ToString(type.GetField("MinValue")?.GetValue(null), CultureInfo.InvariantCulture)}, {Convert.ToString(type.GetField("MaxValue")?.GetValue(null), CultureInfo.InvariantCulture)}]",
                 _ when type.IsPrimitive => "a whole number",
                 _ => $"a {type.Name}",
             };

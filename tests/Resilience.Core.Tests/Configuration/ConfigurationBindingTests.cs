@@ -334,4 +334,18 @@ public class ConfigurationBindingTests
                 },
                 services => services.AddResiliencePipeline("orders", (builder, context) => builder.AddCircuitBreaker(context.BindCircuitBreaker("Breaker")))));
     }
+
+    [Fact]
+    public void A_whole_number_too_large_for_its_option_says_the_range_its_type_holds()
+    {
+        // "must be a whole number; was '99999999999'" told the reader to write what they had written.
+        Assert.Equal(
+            [
+                "Resilience:Pipelines:orders:Retry:MaxRetryAttempts must be a whole number in [-2147483648, 2147483647]; was '99999999999'.",
+                "Resilience:Pipelines:orders:CircuitBreaker:MinimumThroughput must be a whole number; was '8.5'.",
+            ],
+            Failures(Orders(
+                ("Resilience:Pipelines:orders:Retry:MaxRetryAttempts", "99999999999"),
+                ("Resilience:Pipelines:orders:CircuitBreaker:MinimumThroughput", "8.5"))));
+    }
 }
