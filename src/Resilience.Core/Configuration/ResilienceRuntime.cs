@@ -430,7 +430,8 @@ internal sealed class ResilienceRuntime : IDisposable
         {
             // The instance of a pipeline gone from configuration still serves those that hold it, but nothing reads its
             // options any more: the push would be dropped as stale and reported applied.
-            plan.Errors.Add($"{_rootPath}:{pushedKey} is no longer in the settings (its pipeline no longer lists it): options pushed to it would not apply; it keeps its last options.");
+            var gone = pushedKey.StartsWith(SettingsReader.PipelinesSection + ":", StringComparison.OrdinalIgnoreCase) ? "its pipeline no longer lists it" : "its section was removed";
+            plan.Errors.Add($"{_rootPath}:{pushedKey} is no longer in the settings ({gone}): options pushed to it would not apply; it keeps its last options.");
         }
 
         if (_hadSettings && (_section is null || !ConfigurationMessages.HasValues(_section)))

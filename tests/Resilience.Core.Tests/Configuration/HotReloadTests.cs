@@ -414,6 +414,13 @@ public class HotReloadTests
             ["Resilience:Pipelines:orders:CircuitBreaker is no longer in the settings (its pipeline no longer lists it): options pushed to it would not apply; it keeps its last options."],
             result.Errors);
         Assert.Equal(2, breaker.Options.MinimumThroughput);
+
+        // A shared instance whose section was removed is in the same case.
+        container.Change(("Resilience:RetryBudgets:backend:MaxTokens", null), ("Resilience:TokenBuckets:api:Burst", "5"));
+        Assert.Equal(
+            ["Resilience:RetryBudgets:backend is no longer in the settings (its section was removed): options pushed to it would not apply; it keeps its last options."],
+            container.Provider.UpdateOptions("RetryBudgets:backend", new RetryBudgetOptions { MaxTokens = 3 }).Errors);
+        Assert.Equal(10, container.Provider.GetRetryBudget("backend").Balance);
     }
 
     [Fact]
