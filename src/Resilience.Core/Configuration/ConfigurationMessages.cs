@@ -78,6 +78,9 @@ internal static class ConfigurationMessages
         }
     }
 
+    /// <summary>Gets the path of a key under the resilience section, whose path is empty when a configuration root is bound.</summary>
+    public static string PathOf(string rootPath, string key) => rootPath.Length == 0 ? key : $"{rootPath}:{key}";
+
     /// <summary>Gets whether a section holds any value: one whose keys were all emptied counts as absent.</summary>
     public static bool HasValues(IConfiguration section) =>
         section.AsEnumerable().Any(pair => pair.Value is not null);

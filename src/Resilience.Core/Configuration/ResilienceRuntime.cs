@@ -60,7 +60,13 @@ internal sealed class ResilienceRuntime : IDisposable
         IServiceProvider services)
     {
         _section = section;
-        _rootPath = section is IConfigurationSection { Path: { Length: > 0 } path } ? path : "Resilience";
+        // A configuration root bound as the resilience settings has keys without a prefix: messages name them so.
+        _rootPath = section switch
+        {
+            IConfigurationSection { Path: { Length: > 0 } path } => path,
+            null => "Resilience",
+            _ => string.Empty,
+        };
         _timeProvider = timeProvider;
         Telemetry = telemetry;
         _services = services;
@@ -135,7 +141,7 @@ internal sealed class ResilienceRuntime : IDisposable
             errors.AddRange(bindErrors);
             if (errors.Count > 0)
             {
-                throw new OptionsValidationException(_rootPath, typeof(ResiliencePipelineProvider), errors);
+                throw new OptionsValidationException(OptionsName, typeof(ResiliencePipelineProvider), errors);
             }
 
             _hadSettings = _section is not null && ConfigurationMessages.HasValues(_section);
@@ -199,7 +205,7 @@ internal sealed class ResilienceRuntime : IDisposable
             {
                 var known = string.Join(", ", _pipelines.Keys.Order(StringComparer.Ordinal));
                 throw new KeyNotFoundException(
-                    $"No resilience pipeline is named '{name}': register it with AddResiliencePipeline(\"{name}\", ...) or declare it under {_rootPath}:Pipelines:{name}:Strategies. Known pipelines: {(known.Length == 0 ? "none" : known)}.");
+                    $"No resilience pipeline is named '{name}': register it with AddResiliencePipeline(\"{name}\", ...) or declare it under {PathOf($"{SettingsReader.PipelinesSection}:{name}:{SettingsReader.StrategiesKey}")}. Known pipelines: {(known.Length == 0 ? "none" : known)}.");
             }
 
             var untyped = typeof(T) == typeof(VoidResult);
@@ -245,7 +251,7 @@ internal sealed class ResilienceRuntime : IDisposable
 
             var known = string.Join(", ", _components.Values.Where(component => component.Kind == kind && component.Key.StartsWith(kind.SharedSection + ":", StringComparison.OrdinalIgnoreCase)).Select(component => component.Name));
             throw new KeyNotFoundException(
-                $"No shared {kind.Name} is named '{name}': declare it with AddResilience().Add{kind.Name}(\"{name}\") or under {_rootPath}:{key}. Known: {(known.Length == 0 ? "none" : known)}.");
+                $"No shared {kind.Name} is named '{name}': declare it with AddResilience().Add{kind.Name}(\"{name}\") or under {PathOf(key)}. Known: {(known.Length == 0 ? "none" : known)}.");
         }
     }
 
@@ -265,7 +271,7 @@ internal sealed class ResilienceRuntime : IDisposable
             {
                 return live.Kind == kind
                     ? live.Instance
-                    : throw new InvalidOperationException($"{_rootPath}:{key} is already bound as a {live.Kind.Name}; it cannot also be a {kind.Name}.");
+                    : throw new InvalidOperationException($"{PathOf(key)} is already bound as a {live.Kind.Name}; it cannot also be a {kind.Name}.");
             }
 
             var source = new ComponentSource(kind, key, $"{pipelineName}/{section}", configure);
@@ -280,7 +286,7 @@ internal sealed class ResilienceRuntime : IDisposable
 
             if (plan.Errors.Count > 0)
             {
-                throw new OptionsValidationException(_rootPath, typeof(ResiliencePipelineProvider), plan.Errors);
+                throw new OptionsValidationException(OptionsName, typeof(ResiliencePipelineProvider), plan.Errors);
             }
 
             // Without the settings applied, a retry's budget does not exist yet: the start fails anyway.
@@ -431,14 +437,14 @@ internal sealed class ResilienceRuntime : IDisposable
             // The instance of a pipeline gone from configuration still serves those that hold it, but nothing reads its
             // options any more: the push would be dropped as stale and reported applied.
             var gone = pushedKey.StartsWith(SettingsReader.PipelinesSection + ":", StringComparison.OrdinalIgnoreCase) ? "its pipeline no longer lists it" : "its section was removed";
-            plan.Errors.Add($"{_rootPath}:{pushedKey} is no longer in the settings ({gone}): options pushed to it would not apply; it keeps its last options.");
+            plan.Errors.Add($"{PathOf(pushedKey)} is no longer in the settings ({gone}): options pushed to it would not apply; it keeps its last options.");
         }
 
         if (_hadSettings && (_section is null || !ConfigurationMessages.HasValues(_section)))
         {
             // A file being rewritten, or one that no longer parses, reads as empty: dropping every setting on that is
             // never what was meant.
-            plan.Errors.Add($"{_rootPath} is empty or missing; a change that removes every resilience setting is rejected (an unreadable or half-written file reads as empty).");
+            plan.Errors.Add($"{(_rootPath.Length == 0 ? "The resilience configuration" : _rootPath)} is empty or missing; a change that removes every resilience setting is rejected (an unreadable or half-written file reads as empty).");
         }
 
         if (plan.Errors.Count > 0)
@@ -480,7 +486,7 @@ internal sealed class ResilienceRuntime : IDisposable
                 var (was, now) = (property.GetValue(live.Options), property.GetValue(planned.Options));
                 if (!Equals(was, now))
                 {
-                    plan.Errors.Add($"{_rootPath}:{planned.Key}:{property.Name} is fixed when the {planned.Kind.Name} is created; it cannot change from {Show(was)} to {Show(now)} on a live one (restart to change it).");
+                    plan.Errors.Add($"{PathOf($"{planned.Key}:{property.Name}")} is fixed when the {planned.Kind.Name} is created; it cannot change from {Show(was)} to {Show(now)} on a live one (restart to change it).");
                 }
             }
         }
@@ -551,6 +557,10 @@ internal sealed class ResilienceRuntime : IDisposable
 
         return (updated, rebuilt);
     }
+
+    private string OptionsName => _rootPath.Length == 0 ? "Resilience" : _rootPath;
+
+    private string PathOf(string key) => ConfigurationMessages.PathOf(_rootPath, key);
 
     private IReadOnlyList<ResilienceStrategy> Strategies(PipelineLayout layout) =>
         [.. layout.Keys.Select(key => _components[key].Strategy)];

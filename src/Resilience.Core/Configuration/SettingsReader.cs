@@ -64,7 +64,7 @@ internal sealed class SettingsReader
 
     private IConfigurationSection? Section(string key) => _section?.GetSection(key);
 
-    private string PathOf(string key) => $"{_rootPath}:{key}";
+    private string PathOf(string key) => ConfigurationMessages.PathOf(_rootPath, key);
 
     private void Error(string message) => _plan.Errors.Add(message);
 

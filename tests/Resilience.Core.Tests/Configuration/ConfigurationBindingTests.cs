@@ -348,4 +348,30 @@ public class ConfigurationBindingTests
                 ("Resilience:Pipelines:orders:Retry:MaxRetryAttempts", "99999999999"),
                 ("Resilience:Pipelines:orders:CircuitBreaker:MinimumThroughput", "8.5"))));
     }
+
+    [Fact]
+    public void Settings_bound_from_a_configuration_root_are_named_by_their_own_keys()
+    {
+        // A file of resilience settings alone, bound as it is: its keys have no "Resilience:" in front.
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Pipelines:orders:Strategies:0"] = "CircuitBreaker",
+            ["Pipelines:orders:CircuitBreaker:FailureRatio"] = "1.5",
+            ["Pipelines:orders:CircuitBreaker:FailureRaito"] = "0.5",
+            ["Pipelines:refunds:Strategies:0"] = "CircuitBreaker",
+            ["Pipelines:refunds:CircuitBreaker:Shared"] = "payments",
+        }).Build();
+        using var services = new ServiceCollection().AddResilience(configuration).Services.BuildServiceProvider();
+
+        var failures = Assert.Throws<OptionsValidationException>(services.GetRequiredService<ResiliencePipelineProvider>).Failures;
+
+        // Some messages named "Resilience:Pipelines:…", keys that exist nowhere.
+        Assert.Equal(
+            [
+                "Pipelines:orders:CircuitBreaker:FailureRaito is not an option of CircuitBreaker; known options: FailureRatio, MinimumThroughput, SamplingDuration, BucketCount, SlowCallDuration, SlowCallRatio, ConsecutiveFailures, BreakDuration, BreakDurationMultiplier, MaxBreakDuration, BreakDurationJitter, PermittedProbes, ProbeSuccessRatio, ProbeTimeout, JitterSeed.",
+                "Pipelines:orders:CircuitBreaker:FailureRatio must be in (0, 1]; was 1.5.",
+                "Pipelines:refunds:CircuitBreaker:Shared refers to CircuitBreaker 'payments', which is not declared (in code, or under CircuitBreakers:payments).",
+            ],
+            failures);
+    }
 }
