@@ -39,6 +39,9 @@ internal sealed class ResilienceRuntime : IDisposable
     // Breakers that pipelines' code created without a name are named after their pipeline, in telemetry and health:
     // they all share the default name.
     private readonly Dictionary<CircuitBreaker, string> _codeBreakerNames = new(ReferenceEqualityComparer.Instance);
+    // Limiters a reload took out of service: calls in flight finish on them, and the runtime's disposal disposes those
+    // still reachable (held weakly, so limiters retired over a long run are not kept for that).
+    private readonly List<WeakReference<RateLimiter>> _retiredLimiters = [];
     private Dictionary<string, PushedOptions> _pushed = new(StringComparer.OrdinalIgnoreCase);
     private string? _lastFingerprint;
     private bool _hadSettings;
@@ -372,7 +375,7 @@ internal sealed class ResilienceRuntime : IDisposable
 
             // The limiters this runtime created are its own: disposed, they fail their waiters and stop their timers
             // instead of keeping callers queued after the container is gone. Those a pipeline's code created are the code's.
-            foreach (var limiter in _components.Values.Select(component => component.Instance).OfType<RateLimiter>())
+            foreach (var limiter in _components.Values.Select(component => component.Instance).OfType<RateLimiter>().Concat(Retired()))
             {
                 limiter.Dispose();
             }
@@ -558,6 +561,17 @@ internal sealed class ResilienceRuntime : IDisposable
         return (updated, rebuilt);
     }
 
+    private IEnumerable<RateLimiter> Retired()
+    {
+        foreach (var retired in _retiredLimiters)
+        {
+            if (retired.TryGetTarget(out var limiter))
+            {
+                yield return limiter;
+            }
+        }
+    }
+
     private string OptionsName => _rootPath.Length == 0 ? "Resilience" : _rootPath;
 
     private string PathOf(string key) => ConfigurationMessages.PathOf(_rootPath, key);
@@ -604,6 +618,11 @@ internal sealed class ResilienceRuntime : IDisposable
     {
         component.Tracking.Dispose();
         _components.Remove(component.Key);
+        if (component.Instance is RateLimiter limiter)
+        {
+            _retiredLimiters.RemoveAll(static retired => !retired.TryGetTarget(out _));
+            _retiredLimiters.Add(new WeakReference<RateLimiter>(limiter));
+        }
     }
 
     private BuiltPipeline Build(LivePipeline pipeline)

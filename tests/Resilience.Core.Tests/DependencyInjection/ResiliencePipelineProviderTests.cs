@@ -237,6 +237,34 @@ public class ResiliencePipelineProviderTests
     }
 
     [Fact]
+    public async Task Disposing_the_provider_also_fails_the_waiters_of_a_limiter_a_reload_took_out_of_service()
+    {
+        var container = new TestContainer(new Dictionary<string, string?>
+        {
+            ["Resilience:Pipelines:orders:Strategies:0"] = "ConcurrencyLimiter",
+            ["Resilience:Pipelines:orders:Strategies:1"] = "Timeout",
+            ["Resilience:Pipelines:orders:ConcurrencyLimiter:PermitLimit"] = "1",
+            ["Resilience:Pipelines:orders:ConcurrencyLimiter:QueueLimit"] = "1",
+        });
+        var limiter = (InFlightLimiter)((RateLimiterStrategy)container.Provider.GetPipeline("orders").Strategies[1]).Limiter;
+        using var held = limiter.AttemptAcquire();
+        var waiting = limiter.AcquireAsync().AsTask();
+
+        // The limiter leaves the pipeline; its waiter stays queued for calls in flight to finish.
+        container.Change(("Resilience:Pipelines:orders:Strategies:0", "Timeout"), ("Resilience:Pipelines:orders:Strategies:1", null), ("Resilience:Pipelines:orders:ConcurrencyLimiter:PermitLimit", null), ("Resilience:Pipelines:orders:ConcurrencyLimiter:QueueLimit", null));
+        Assert.True(container.Provider.LastReload!.IsApplied, container.Provider.LastReload.ToString());
+        Assert.False(waiting.IsCompleted);
+
+        container.Dispose();
+
+        Assert.True(waiting.IsCompleted);
+        Assert.False((await waiting).IsAcquired);
+
+        // The runtime holds a retired limiter weakly: the test keeps it reachable until the disposal.
+        GC.KeepAlive(limiter);
+    }
+
+    [Fact]
     public void Limiters_created_by_pipelines_code_are_named_in_health_as_in_telemetry()
     {
         using var container = new TestContainer(NoSettings, services =>
