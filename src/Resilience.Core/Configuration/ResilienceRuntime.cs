@@ -88,6 +88,9 @@ internal sealed class ResilienceRuntime : IDisposable
     /// <summary>Gets the configuration path of the resilience section.</summary>
     public string RootPath => _rootPath;
 
+    /// <summary>Gets the name validation errors are reported under: the section's path, or <c>Resilience</c> for a bound root.</summary>
+    private string OptionsName => _rootPath.Length == 0 ? "Resilience" : _rootPath;
+
     /// <summary>
     /// Reads the settings, builds every pipeline and starts watching the configuration.
     /// </summary>
@@ -571,8 +574,6 @@ internal sealed class ResilienceRuntime : IDisposable
             }
         }
     }
-
-    private string OptionsName => _rootPath.Length == 0 ? "Resilience" : _rootPath;
 
     private string PathOf(string key) => ConfigurationMessages.PathOf(_rootPath, key);
 
