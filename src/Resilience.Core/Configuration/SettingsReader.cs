@@ -12,11 +12,11 @@ internal sealed class SettingsReader
     public const string PipelinesSection = "Pipelines";
     public const string StrategiesKey = "Strategies";
 
+    private static readonly IReadOnlySet<string> NoOptions = new HashSet<string>();
+
     private readonly IConfiguration? _section;
     private readonly string _rootPath;
     private readonly TimeProvider _timeProvider;
-    private static readonly IReadOnlySet<string> NoOptions = new HashSet<string>();
-
     private readonly SettingsPlan _plan = new();
 
     public SettingsReader(IConfiguration? section, string rootPath, TimeProvider timeProvider)
