@@ -65,34 +65,40 @@ public sealed class CircuitBreakerOptions
     /// <summary>Gets or sets the clock; <see langword="null"/> (default) for the pipeline's clock when added to a pipeline builder, otherwise <see cref="System.TimeProvider.System"/>.</summary>
     public TimeProvider? TimeProvider { get; set; }
 
-    /// <summary>Checks every option; throws naming the first one out of its range.</summary>
+    /// <summary>Checks every option; throws naming each one out of its range (one per line when there are several).</summary>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its range.</exception>
     public void Validate()
     {
         const string Type = nameof(CircuitBreakerOptions);
         var millisecond = TimeSpan.FromMilliseconds(1);
         var day = TimeSpan.FromDays(1);
-        OptionCheck.Ratio(FailureRatio, $"{Type}.{nameof(FailureRatio)}");
-        OptionCheck.InRange(MinimumThroughput, 1, int.MaxValue, $"{Type}.{nameof(MinimumThroughput)}");
-        OptionCheck.InRange(BucketCount, 1, 1000, $"{Type}.{nameof(BucketCount)}");
-        OptionCheck.InRange(SamplingDuration, millisecond * BucketCount, day, $"{Type}.{nameof(SamplingDuration)}");
+        var failures = new List<ArgumentOutOfRangeException>();
+        OptionCheck.Ratio(FailureRatio, $"{Type}.{nameof(FailureRatio)}", failures);
+        OptionCheck.InRange(MinimumThroughput, 1, int.MaxValue, $"{Type}.{nameof(MinimumThroughput)}", failures);
+
+        // A bound taken from another option holds only when that option is valid; otherwise its own range is used,
+        // so one wrong value is not reported a second time against an option that is right.
+        var buckets = OptionCheck.InRange(BucketCount, 1, 1000, $"{Type}.{nameof(BucketCount)}", failures) ? BucketCount : 1;
+        OptionCheck.InRange(SamplingDuration, millisecond * buckets, day, $"{Type}.{nameof(SamplingDuration)}", failures);
         if (SlowCallDuration is { } slow)
         {
-            OptionCheck.InRange(slow, millisecond, day, $"{Type}.{nameof(SlowCallDuration)}");
+            OptionCheck.InRange(slow, millisecond, day, $"{Type}.{nameof(SlowCallDuration)}", failures);
         }
 
-        OptionCheck.Ratio(SlowCallRatio, $"{Type}.{nameof(SlowCallRatio)}");
-        OptionCheck.InRange(ConsecutiveFailures, 0, int.MaxValue, $"{Type}.{nameof(ConsecutiveFailures)}");
-        OptionCheck.InRange(BreakDuration, millisecond, day, $"{Type}.{nameof(BreakDuration)}");
-        OptionCheck.Between(BreakDurationMultiplier, 1, 100, $"{Type}.{nameof(BreakDurationMultiplier)}");
-        OptionCheck.InRange(MaxBreakDuration, BreakDuration, day, $"{Type}.{nameof(MaxBreakDuration)}");
-        OptionCheck.InRange(BreakDurationJitter, 0, 1, $"{Type}.{nameof(BreakDurationJitter)}");
-        OptionCheck.InRange(PermittedProbes, 1, 10_000, $"{Type}.{nameof(PermittedProbes)}");
-        OptionCheck.Ratio(ProbeSuccessRatio, $"{Type}.{nameof(ProbeSuccessRatio)}");
+        OptionCheck.Ratio(SlowCallRatio, $"{Type}.{nameof(SlowCallRatio)}", failures);
+        OptionCheck.InRange(ConsecutiveFailures, 0, int.MaxValue, $"{Type}.{nameof(ConsecutiveFailures)}", failures);
+        var breakDuration = OptionCheck.InRange(BreakDuration, millisecond, day, $"{Type}.{nameof(BreakDuration)}", failures) ? BreakDuration : millisecond;
+        OptionCheck.Between(BreakDurationMultiplier, 1, 100, $"{Type}.{nameof(BreakDurationMultiplier)}", failures);
+        OptionCheck.InRange(MaxBreakDuration, breakDuration, day, $"{Type}.{nameof(MaxBreakDuration)}", failures);
+        OptionCheck.InRange(BreakDurationJitter, 0, 1, $"{Type}.{nameof(BreakDurationJitter)}", failures);
+        OptionCheck.InRange(PermittedProbes, 1, 10_000, $"{Type}.{nameof(PermittedProbes)}", failures);
+        OptionCheck.Ratio(ProbeSuccessRatio, $"{Type}.{nameof(ProbeSuccessRatio)}", failures);
         if (ProbeTimeout is { } probeTimeout)
         {
-            OptionCheck.InRange(probeTimeout, millisecond, day, $"{Type}.{nameof(ProbeTimeout)}");
+            OptionCheck.InRange(probeTimeout, millisecond, day, $"{Type}.{nameof(ProbeTimeout)}", failures);
         }
+
+        OptionCheck.ThrowIfAny(failures);
     }
 
     /// <summary>Creates a copy, so a caller's later changes never reach a live breaker unvalidated.</summary>

@@ -128,15 +128,32 @@ internal abstract class ComponentKind
     /// <summary>Creates default options, applies code's configuration and then the section's values.</summary>
     /// <param name="configure">The code's configuration, if any.</param>
     /// <param name="section">The section, if any.</param>
+    /// <param name="skipped">Options whose values do not convert: they keep the value code gave them.</param>
     /// <returns>The options, not yet checked.</returns>
     /// <exception cref="InvalidOperationException">A value could not be converted (the message names its key).</exception>
-    public object Bind(Action<object>? configure, IConfigurationSection? section)
+    public object Bind(Action<object>? configure, IConfigurationSection? section, IReadOnlySet<string> skipped)
     {
         var options = CreateDefault();
         configure?.Invoke(options);
-        if (section is not null && section.Exists())
+        if (section is null || !section.Exists())
+        {
+            return options;
+        }
+
+        if (skipped.Count == 0)
         {
             section.Bind(options);
+            return options;
+        }
+
+        // The binder stops at the first value that does not convert; the others are bound one by one, so the options
+        // they hold are checked too and every error of the section is reported at once.
+        foreach (var property in Properties.Where(property => !skipped.Contains(property.Name)))
+        {
+            if (section.GetSection(property.Name) is { Value: { Length: > 0 } } child)
+            {
+                property.SetValue(options, child.Get(property.PropertyType));
+            }
         }
 
         return options;

@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using System.Globalization;
 using Microsoft.Extensions.Configuration;
 
 namespace Resilience.Configuration;
@@ -46,25 +47,39 @@ internal static class ConfigurationMessages
         }
 
         type = underlying ?? type;
+        const string Duration = "a duration written [d.]hh:mm:ss[.fffffff] (for example 00:00:05)";
         try
         {
-            TypeDescriptor.GetConverter(type).ConvertFromInvariantString(value);
+            var converted = TypeDescriptor.GetConverter(type).ConvertFromInvariantString(value);
+            if (converted is TimeSpan duration && !value.Contains(':', StringComparison.Ordinal))
+            {
+                // The converter reads a bare number as days: "5" meant as seconds would wait five days.
+                var read = duration.ToString("c", CultureInfo.InvariantCulture);
+                return $"{path} must be {Duration}; was '{value}', which reads as {read} (without ':' it counts days); write {read} if that is meant.";
+            }
+
             return null;
         }
         catch (Exception exception) when (exception is FormatException or ArgumentException or OverflowException or NotSupportedException)
         {
             var form = type switch
             {
-                _ when type == typeof(TimeSpan) => "a duration written [d.]hh:mm:ss[.fffffff] (for example 00:00:05)",
+                _ when type == typeof(TimeSpan) => Duration,
                 _ when type == typeof(bool) => "true or false",
                 _ when type.IsEnum => $"one of: {string.Join(", ", Enum.GetNames(type))}",
                 _ when type == typeof(double) || type == typeof(float) || type == typeof(decimal) => "a number written with '.' as the decimal separator (for example 0.5)",
+                // A whole number too large (or small) for the option's type: the range it holds is what to learn.
+                _ when type.IsPrimitive && decimal.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out _)
+                    => $"a whole number in [{Convert.ToString(type.GetField("MinValue")?.GetValue(null), CultureInfo.InvariantCulture)}, {Convert.ToString(type.GetField("MaxValue")?.GetValue(null), CultureInfo.InvariantCulture)}]",
                 _ when type.IsPrimitive => "a whole number",
                 _ => $"a {type.Name}",
             };
             return $"{path} must be {form}; was '{value}'.";
         }
     }
+
+    /// <summary>Gets the path of a key under the resilience section, whose path is empty when a configuration root is bound.</summary>
+    public static string PathOf(string rootPath, string key) => rootPath.Length == 0 ? key : $"{rootPath}:{key}";
 
     /// <summary>Gets whether a section holds any value: one whose keys were all emptied counts as absent.</summary>
     public static bool HasValues(IConfiguration section) =>

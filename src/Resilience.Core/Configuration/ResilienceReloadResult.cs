@@ -34,5 +34,5 @@ public sealed class ResilienceReloadResult
     /// <inheritdoc />
     public override string ToString() => IsApplied
         ? $"Applied ({Source}): {UpdatedStrategies} strategies updated, {RebuiltPipelines} pipelines rebuilt."
-        : $"Rejected ({Source}): {string.Join(" ", Errors)}";
+        : $"Rejected ({Source}), {Errors.Count} error(s):\n{string.Join('\n', Errors)}";
 }

@@ -36,12 +36,23 @@ internal sealed class ResilienceRuntime : IDisposable
     // Case-insensitive, as configuration keys are: sources may give a configured pipeline's key in either case.
     private readonly Dictionary<string, LivePipeline> _pipelines = new(StringComparer.OrdinalIgnoreCase);
     private readonly List<IDisposable> _observed = [];
+    // Breakers that pipelines' code created without a name are named after their pipeline, in telemetry and health:
+    // they all share the default name.
+    private readonly Dictionary<CircuitBreaker, string> _codeBreakerNames = new(ReferenceEqualityComparer.Instance);
+    // Limiters a reload took out of service: calls in flight finish on them, and the runtime's disposal disposes those
+    // still reachable (held weakly, so limiters retired over a long run are not kept for that).
+    private readonly List<WeakReference<RateLimiter>> _retiredLimiters = [];
     private Dictionary<string, PushedOptions> _pushed = new(StringComparer.OrdinalIgnoreCase);
     private string? _lastFingerprint;
     private bool _hadSettings;
     private bool _disposed;
     private bool _started;
     private IDisposable? _changes;
+
+    // Set while the start builds the pipelines registered in code: the errors of the sections their code binds are
+    // collected here (not thrown at the first), and, when the settings read first have errors, the plan they came from.
+    private List<string>? _startErrors;
+    private SettingsPlan? _failedPlan;
 
     public ResilienceRuntime(
         IConfiguration? section,
@@ -52,7 +63,13 @@ internal sealed class ResilienceRuntime : IDisposable
         IServiceProvider services)
     {
         _section = section;
-        _rootPath = section is IConfigurationSection { Path: { Length: > 0 } path } ? path : "Resilience";
+        // A configuration root bound as the resilience settings has keys without a prefix: messages name them so.
+        _rootPath = section switch
+        {
+            IConfigurationSection { Path: { Length: > 0 } path } => path,
+            null => "Resilience",
+            _ => string.Empty,
+        };
         _timeProvider = timeProvider;
         Telemetry = telemetry;
         _services = services;
@@ -70,6 +87,9 @@ internal sealed class ResilienceRuntime : IDisposable
 
     /// <summary>Gets the configuration path of the resilience section.</summary>
     public string RootPath => _rootPath;
+
+    /// <summary>Gets the name validation errors are reported under: the section's path, or <c>Resilience</c> for a bound root.</summary>
+    private string OptionsName => _rootPath.Length == 0 ? "Resilience" : _rootPath;
 
     /// <summary>
     /// Reads the settings, builds every pipeline and starts watching the configuration.
@@ -89,32 +109,45 @@ internal sealed class ResilienceRuntime : IDisposable
             // Taken before reading, so a change made meanwhile differs from it and is applied by its notification.
             _lastFingerprint = ConfigurationMessages.Fingerprint(_section);
             var plan = Read(_pushed);
-            var errors = new List<string>(plan.Errors);
-            if (errors.Count == 0)
+            if (plan.Errors.Count == 0)
             {
                 Apply(plan);
+            }
+            else
+            {
+                // The code pipelines are built all the same, on stand-ins, so the errors of the sections their code
+                // binds are reported with these: a start that fails says everything there is to fix.
+                _failedPlan = plan;
+            }
+
+            var bindErrors = _startErrors = [];
+            try
+            {
                 foreach (var pipeline in _pipelines.Values.Where(pipeline => pipeline.Registration is not null))
                 {
                     try
                     {
                         Build(pipeline);
                     }
-                    catch (OptionsValidationException exception)
+                    catch (Exception) when (_failedPlan is not null || bindErrors.Count > 0)
                     {
-                        errors.AddRange(exception.Failures);
+                        // The start fails on the errors found; code that failed on a stand-in is not at fault.
                     }
                 }
-
-                if (errors.Count == 0)
-                {
-                    // Sections of code pipelines that their code did not bind are known only now.
-                    errors.AddRange(Read(_pushed).Errors);
-                }
+            }
+            finally
+            {
+                _startErrors = null;
+                _failedPlan = null;
             }
 
+            // Sections of code pipelines that their code did not bind are known only now; this reading also has every
+            // error of the first.
+            var errors = new List<string>(Read(_pushed).Errors);
+            errors.AddRange(bindErrors);
             if (errors.Count > 0)
             {
-                throw new OptionsValidationException(_rootPath, typeof(ResiliencePipelineProvider), errors);
+                throw new OptionsValidationException(OptionsName, typeof(ResiliencePipelineProvider), errors);
             }
 
             _hadSettings = _section is not null && ConfigurationMessages.HasValues(_section);
@@ -162,7 +195,7 @@ internal sealed class ResilienceRuntime : IDisposable
             {
                 [key] = new PushedOptions(live.Kind.Clone(options), ConfigurationMessages.Fingerprint(_section?.GetSection(key))),
             };
-            return ReadAndApply($"code ({key})", pushed);
+            return ReadAndApply($"code ({key})", pushed, pushedKey: key);
         }
     }
 
@@ -178,7 +211,7 @@ internal sealed class ResilienceRuntime : IDisposable
             {
                 var known = string.Join(", ", _pipelines.Keys.Order(StringComparer.Ordinal));
                 throw new KeyNotFoundException(
-                    $"No resilience pipeline is named '{name}': register it with AddResiliencePipeline(\"{name}\", ...) or declare it under {_rootPath}:Pipelines:{name}:Strategies. Known pipelines: {(known.Length == 0 ? "none" : known)}.");
+                    $"No resilience pipeline is named '{name}': register it with AddResiliencePipeline(\"{name}\", ...) or declare it under {PathOf($"{SettingsReader.PipelinesSection}:{name}:{SettingsReader.StrategiesKey}")}. Known pipelines: {(known.Length == 0 ? "none" : known)}.");
             }
 
             var untyped = typeof(T) == typeof(VoidResult);
@@ -217,9 +250,14 @@ internal sealed class ResilienceRuntime : IDisposable
                 return live.Instance;
             }
 
+            if (_failedPlan is { } failed && (failed.Components.TryGetValue(key, out var planned) ? planned.Kind == kind : failed.Invalid.Contains(key)))
+            {
+                return StandIn(kind, name);
+            }
+
             var known = string.Join(", ", _components.Values.Where(component => component.Kind == kind && component.Key.StartsWith(kind.SharedSection + ":", StringComparison.OrdinalIgnoreCase)).Select(component => component.Name));
             throw new KeyNotFoundException(
-                $"No shared {kind.Name} is named '{name}': declare it with AddResilience().Add{kind.Name}(\"{name}\") or under {_rootPath}:{key}. Known: {(known.Length == 0 ? "none" : known)}.");
+                $"No shared {kind.Name} is named '{name}': declare it with AddResilience().Add{kind.Name}(\"{name}\") or under {PathOf(key)}. Known: {(known.Length == 0 ? "none" : known)}.");
         }
     }
 
@@ -239,17 +277,26 @@ internal sealed class ResilienceRuntime : IDisposable
             {
                 return live.Kind == kind
                     ? live.Instance
-                    : throw new InvalidOperationException($"{_rootPath}:{key} is already bound as a {live.Kind.Name}; it cannot also be a {kind.Name}.");
+                    : throw new InvalidOperationException($"{PathOf(key)} is already bound as a {live.Kind.Name}; it cannot also be a {kind.Name}.");
             }
 
             var source = new ComponentSource(kind, key, $"{pipelineName}/{section}", configure);
-            var plan = new SettingsReader(_section, _rootPath, _timeProvider).ReadComponent(source, _pushed, _components.ContainsKey);
-            if (plan.Errors.Count > 0)
+            var failed = _failedPlan;
+            var plan = new SettingsReader(_section, _rootPath, _timeProvider).ReadComponent(
+                source, _pushed, failed is null ? _components.ContainsKey : budget => _components.ContainsKey(budget) || failed.Components.ContainsKey(budget) || failed.Invalid.Contains(budget));
+            if (plan.Errors.Count > 0 && _startErrors is { } startErrors)
             {
-                throw new OptionsValidationException(_rootPath, typeof(ResiliencePipelineProvider), plan.Errors);
+                startErrors.AddRange(plan.Errors);
+                return StandIn(kind, source.Name);
             }
 
-            return Create(plan.Components[key], configure, codeBound: true).Instance;
+            if (plan.Errors.Count > 0)
+            {
+                throw new OptionsValidationException(OptionsName, typeof(ResiliencePipelineProvider), plan.Errors);
+            }
+
+            // Without the settings applied, a retry's budget does not exist yet: the start fails anyway.
+            return failed is null ? Create(plan.Components[key], configure, codeBound: true).Instance : StandIn(kind, source.Name);
         }
     }
 
@@ -295,7 +342,7 @@ internal sealed class ResilienceRuntime : IDisposable
                 {
                     if (strategy is CircuitBreakerStrategy { Breaker: var breaker })
                     {
-                        breakers.TryAdd(breaker, breaker.Name);
+                        breakers.TryAdd(breaker, _codeBreakerNames.GetValueOrDefault(breaker, breaker.Name));
                         used.Add(breakers[breaker]);
                     }
                     else if (strategy is RateLimiterStrategy { Limiter: var limiter })
@@ -327,6 +374,13 @@ internal sealed class ResilienceRuntime : IDisposable
             foreach (var tracking in _components.Values.Select(component => component.Tracking).Concat(_observed))
             {
                 tracking.Dispose();
+            }
+
+            // The limiters this runtime created are its own: disposed, they fail their waiters and stop their timers
+            // instead of keeping callers queued after the container is gone. Those a pipeline's code created are the code's.
+            foreach (var limiter in _components.Values.Select(component => component.Instance).OfType<RateLimiter>().Concat(Retired()))
+            {
+                limiter.Dispose();
             }
         }
     }
@@ -368,7 +422,7 @@ internal sealed class ResilienceRuntime : IDisposable
         return new SettingsReader(_section, _rootPath, _timeProvider).Read(_shared, bound, codePipelines, pushed);
     }
 
-    private ResilienceReloadResult ReadAndApply(string source, Dictionary<string, PushedOptions> pushed)
+    private ResilienceReloadResult ReadAndApply(string source, Dictionary<string, PushedOptions> pushed, string? pushedKey = null)
     {
         SettingsPlan plan;
         try
@@ -384,11 +438,19 @@ internal sealed class ResilienceRuntime : IDisposable
         }
 
         CheckFixedOptions(plan);
+        if (pushedKey is not null && plan.Errors.Count == 0 && !plan.Components.ContainsKey(pushedKey))
+        {
+            // The instance of a pipeline gone from configuration still serves those that hold it, but nothing reads its
+            // options any more: the push would be dropped as stale and reported applied.
+            var gone = pushedKey.StartsWith(SettingsReader.PipelinesSection + ":", StringComparison.OrdinalIgnoreCase) ? "its pipeline no longer lists it" : "its section was removed";
+            plan.Errors.Add($"{PathOf(pushedKey)} is no longer in the settings ({gone}): options pushed to it would not apply; it keeps its last options.");
+        }
+
         if (_hadSettings && (_section is null || !ConfigurationMessages.HasValues(_section)))
         {
             // A file being rewritten, or one that no longer parses, reads as empty: dropping every setting on that is
             // never what was meant.
-            plan.Errors.Add($"{_rootPath} is empty or missing; a change that removes every resilience setting is rejected (an unreadable or half-written file reads as empty).");
+            plan.Errors.Add($"{(_rootPath.Length == 0 ? "The resilience configuration" : _rootPath)} is empty or missing; a change that removes every resilience setting is rejected (an unreadable or half-written file reads as empty).");
         }
 
         if (plan.Errors.Count > 0)
@@ -430,7 +492,7 @@ internal sealed class ResilienceRuntime : IDisposable
                 var (was, now) = (property.GetValue(live.Options), property.GetValue(planned.Options));
                 if (!Equals(was, now))
                 {
-                    plan.Errors.Add($"{_rootPath}:{planned.Key}:{property.Name} is fixed when the {planned.Kind.Name} is created; it cannot change from {Show(was)} to {Show(now)} on a live one (restart to change it).");
+                    plan.Errors.Add($"{PathOf($"{planned.Key}:{property.Name}")} is fixed when the {planned.Kind.Name} is created; it cannot change from {Show(was)} to {Show(now)} on a live one (restart to change it).");
                 }
             }
         }
@@ -502,6 +564,19 @@ internal sealed class ResilienceRuntime : IDisposable
         return (updated, rebuilt);
     }
 
+    private IEnumerable<RateLimiter> Retired()
+    {
+        foreach (var retired in _retiredLimiters)
+        {
+            if (retired.TryGetTarget(out var limiter))
+            {
+                yield return limiter;
+            }
+        }
+    }
+
+    private string PathOf(string key) => ConfigurationMessages.PathOf(_rootPath, key);
+
     private IReadOnlyList<ResilienceStrategy> Strategies(PipelineLayout layout) =>
         [.. layout.Keys.Select(key => _components[key].Strategy)];
 
@@ -529,10 +604,26 @@ internal sealed class ResilienceRuntime : IDisposable
         return live;
     }
 
+    /// <summary>
+    /// Creates an instance on default options for code to build a pipeline with when the start is failing anyway: the
+    /// code goes on and binds its other sections, whose errors are then reported too. It is never registered or served.
+    /// </summary>
+    private object StandIn(ComponentKind kind, string name)
+    {
+        var options = kind.CreateDefault();
+        kind.Prepare(options, name, _timeProvider);
+        return kind.Create(options);
+    }
+
     private void Retire(LiveComponent component)
     {
         component.Tracking.Dispose();
         _components.Remove(component.Key);
+        if (component.Instance is RateLimiter limiter)
+        {
+            _retiredLimiters.RemoveAll(static retired => !retired.TryGetTarget(out _));
+            _retiredLimiters.Add(new WeakReference<RateLimiter>(limiter));
+        }
     }
 
     private BuiltPipeline Build(LivePipeline pipeline)
@@ -546,7 +637,12 @@ internal sealed class ResilienceRuntime : IDisposable
             switch (strategy)
             {
                 case CircuitBreakerStrategy { Breaker: var breaker }:
-                    _observed.Add(Telemetry.Track(breaker));
+                    if (breaker.Name == nameof(CircuitBreaker) && !_codeBreakerNames.ContainsKey(breaker))
+                    {
+                        _codeBreakerNames.Add(breaker, $"{pipeline.Name}/{breaker.Name}");
+                    }
+
+                    _observed.Add(Telemetry.Track(breaker, _codeBreakerNames.GetValueOrDefault(breaker, breaker.Name)));
                     break;
                 case RateLimiterStrategy { Limiter: var limiter }:
                     _observed.Add(Telemetry.Track(limiter, $"{pipeline.Name}/{strategy.Name}"));

@@ -9,6 +9,9 @@ internal sealed class SettingsPlan
 
     public List<string> Errors { get; } = [];
 
+    /// <summary>Components that are declared but whose options have errors: what refers to them is not told they are missing.</summary>
+    public HashSet<string> Invalid { get; } = new(StringComparer.OrdinalIgnoreCase);
+
     /// <summary>Pushed options whose section changed since they were pushed: configuration wins, they are dropped.</summary>
     public List<string> StalePushes { get; } = [];
 }

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Configuration;
+using Resilience.Options;
 
 namespace Resilience.Configuration;
 
@@ -10,6 +11,8 @@ internal sealed class SettingsReader
 {
     public const string PipelinesSection = "Pipelines";
     public const string StrategiesKey = "Strategies";
+
+    private static readonly IReadOnlySet<string> NoOptions = new HashSet<string>();
 
     private readonly IConfiguration? _section;
     private readonly string _rootPath;
@@ -61,7 +64,7 @@ internal sealed class SettingsReader
 
     private IConfigurationSection? Section(string key) => _section?.GetSection(key);
 
-    private string PathOf(string key) => $"{_rootPath}:{key}";
+    private string PathOf(string key) => ConfigurationMessages.PathOf(_rootPath, key);
 
     private void Error(string message) => _plan.Errors.Add(message);
 
@@ -185,8 +188,9 @@ internal sealed class SettingsReader
                 {
                     Error($"{section.Path}:{ComponentKind.SharedKey}: a {kind.Name} cannot be shared; shared kinds are circuit breakers, token buckets, concurrency limiters and retry budgets.");
                 }
-                else if (!_plan.Components.ContainsKey(key))
+                else if (!_plan.Components.ContainsKey(key) && !_plan.Invalid.Contains(key))
                 {
+                    // One declared with errors is reported as such: calling it undeclared would send the reader to look for a missing section.
                     Error($"{section.Path}:{ComponentKind.SharedKey} refers to {kind.Name} '{sharedName}', which is not declared (in code, or under {PathOf(key)}).");
                 }
 
@@ -225,6 +229,16 @@ internal sealed class SettingsReader
     /// <summary>Computes one component's options: defaults, then code, then configuration (or options pushed since), checked.</summary>
     private void Plan(ComponentKind kind, string key, string name, Action<object>? configure, IReadOnlyDictionary<string, PushedOptions> pushed, bool allowRetryBudget)
     {
+        var errors = _plan.Errors.Count;
+        PlanOptions(kind, key, name, configure, pushed, allowRetryBudget);
+        if (_plan.Errors.Count > errors)
+        {
+            _plan.Invalid.Add(key);
+        }
+    }
+
+    private void PlanOptions(ComponentKind kind, string key, string name, Action<object>? configure, IReadOnlyDictionary<string, PushedOptions> pushed, bool allowRetryBudget)
+    {
         var section = Section(key);
         var path = PathOf(key);
         var errors = _plan.Errors.Count;
@@ -235,9 +249,15 @@ internal sealed class SettingsReader
             return;
         }
 
-        if (!CheckKeys(kind, section, allowRetryBudget))
+        var unparsable = CheckKeys(kind, section, allowRetryBudget);
+        if (section?[ComponentKind.TypeKey] is { } typeName && !string.Equals(typeName, kind.Name, StringComparison.OrdinalIgnoreCase))
         {
-            return;
+            // Only a pipeline's configured strategies take their kind from Type; elsewhere the section's place or the code
+            // that binds it decides, and a Type that says otherwise was ignored: the section ran as another kind.
+            var decidedBy = kind.SharedSection is { } shared && key.StartsWith(shared + ":", StringComparison.OrdinalIgnoreCase)
+                ? $"a section under {PathOf(shared)} is a {kind.Name} (declare it under the section of that kind instead)"
+                : $"the code of pipeline '{key.Split(':')[1]}' binds this section as a {kind.Name}";
+            Error($"{section.Path}:{ComponentKind.TypeKey} says '{typeName}', but {decidedBy}.");
         }
 
         object options;
@@ -254,7 +274,7 @@ internal sealed class SettingsReader
 
             try
             {
-                options = kind.Bind(configure, section);
+                options = kind.Bind(configure, section, unparsable);
             }
             catch (InvalidOperationException exception)
             {
@@ -270,7 +290,13 @@ internal sealed class SettingsReader
         }
         catch (ArgumentException exception)
         {
-            Error(ConfigurationMessages.ForKey(path, exception));
+            // Every option out of its range, each with its key, so a file with several mistakes is fixed in one pass;
+            // an option whose value did not convert is reported as such already (it was checked at its default).
+            IReadOnlyList<ArgumentException> failures = exception is OptionsOutOfRangeException several ? several.Failures : [exception];
+            foreach (var failure in failures.Where(failure => !unparsable.Contains(failure.ParamName?[(failure.ParamName.LastIndexOf('.') + 1)..] ?? string.Empty)))
+            {
+                Error(ConfigurationMessages.ForKey(path, failure));
+            }
         }
 
         if (_plan.Errors.Count == errors)
@@ -283,22 +309,22 @@ internal sealed class SettingsReader
     }
 
     /// <summary>Reports unknown keys, misshapen values and values that do not convert.</summary>
-    /// <returns>Whether every value converts, so binding cannot fail.</returns>
-    private bool CheckKeys(ComponentKind kind, IConfigurationSection? section, bool allowRetryBudget)
+    /// <returns>The options whose values do not convert: binding leaves them out.</returns>
+    private IReadOnlySet<string> CheckKeys(ComponentKind kind, IConfigurationSection? section, bool allowRetryBudget)
     {
         if (section is null)
         {
-            return true;
+            return NoOptions;
         }
 
-        var converts = true;
+        HashSet<string>? unparsable = null;
         foreach (var child in section.GetChildren().Where(ConfigurationMessages.HasValues))
         {
             var property = kind.Properties.FirstOrDefault(property => string.Equals(property.Name, child.Key, StringComparison.OrdinalIgnoreCase));
-            if (property is not null && child.Value is { } value && ConfigurationMessages.ForUnparsable(child.Path, property.PropertyType, value) is { } unparsable)
+            if (property is not null && child.Value is { } value && ConfigurationMessages.ForUnparsable(child.Path, property.PropertyType, value) is { } message)
             {
-                Error(unparsable);
-                converts = false;
+                Error(message);
+                (unparsable ??= new(StringComparer.OrdinalIgnoreCase)).Add(property.Name);
             }
 
             var known = property is not null
@@ -321,7 +347,7 @@ internal sealed class SettingsReader
             }
         }
 
-        return converts;
+        return unparsable ?? NoOptions;
     }
 
     private void ResolveBudgets(Func<string, bool> isLive)
@@ -331,8 +357,14 @@ internal sealed class SettingsReader
             if (component.BudgetKey is { } key
                 && !(_plan.Components.TryGetValue(key, out var budget) && budget.Kind == ComponentKind.RetryBudget) && !isLive(key))
             {
-                Error($"{PathOf(component.Key)}:{ComponentKind.RetryBudgetKey} refers to retry budget '{key[(key.IndexOf(':') + 1)..]}', which is not declared (in code, or under {PathOf(key)}).");
+                if (!_plan.Invalid.Contains(key))
+                {
+                    Error($"{PathOf(component.Key)}:{ComponentKind.RetryBudgetKey} refers to retry budget '{key[(key.IndexOf(':') + 1)..]}', which is not declared (in code, or under {PathOf(key)}).");
+                }
+
+                // A budget declared with errors is reported already; the retry cannot be planned without it either way.
                 _plan.Components.Remove(component.Key);
+                _plan.Invalid.Add(component.Key);
             }
         }
     }

@@ -121,7 +121,11 @@ public sealed class ResiliencePipelineProvider : IDisposable
         where TOptions : class =>
         _runtime.Push(key, options);
 
-    /// <summary>Stops watching the configuration and stops observing the instances in telemetry; no change of settings applies afterwards.</summary>
+    /// <summary>
+    /// Stops watching the configuration and stops observing the instances in telemetry; no change of settings applies
+    /// afterwards. The limiters the provider created (shared, declared in configuration, or bound by a pipeline's code)
+    /// are disposed: their waiters get failed leases, and later acquisitions throw <see cref="ObjectDisposedException"/>.
+    /// </summary>
     public void Dispose() => _runtime.Dispose();
 
     private object Get<T>(string name)

@@ -21,18 +21,21 @@ public sealed class InFlightLimiterOptions
     /// <summary>Gets or sets the clock of the queue timeout; <see langword="null"/> (default) for <see cref="System.TimeProvider.System"/>.</summary>
     public TimeProvider? TimeProvider { get; set; }
 
-    /// <summary>Checks every option; throws naming the first one out of its range.</summary>
+    /// <summary>Checks every option; throws naming each one out of its range (one per line when there are several).</summary>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its range.</exception>
     public void Validate()
     {
         const string Type = nameof(InFlightLimiterOptions);
-        OptionCheck.InRange(PermitLimit, 1, int.MaxValue, $"{Type}.{nameof(PermitLimit)}");
-        OptionCheck.InRange(QueueLimit, 0, int.MaxValue, $"{Type}.{nameof(QueueLimit)}");
-        OptionCheck.InRange((int)QueueProcessingOrder, 0, 1, $"{Type}.{nameof(QueueProcessingOrder)}");
+        var failures = new List<ArgumentOutOfRangeException>();
+        OptionCheck.InRange(PermitLimit, 1, int.MaxValue, $"{Type}.{nameof(PermitLimit)}", failures);
+        OptionCheck.InRange(QueueLimit, 0, int.MaxValue, $"{Type}.{nameof(QueueLimit)}", failures);
+        OptionCheck.InRange((int)QueueProcessingOrder, 0, 1, $"{Type}.{nameof(QueueProcessingOrder)}", failures);
         if (QueueTimeout is { } timeout)
         {
-            OptionCheck.Positive(timeout, $"{Type}.{nameof(QueueTimeout)}");
+            OptionCheck.Positive(timeout, $"{Type}.{nameof(QueueTimeout)}", failures);
         }
+
+        OptionCheck.ThrowIfAny(failures);
     }
 
     /// <summary>Creates a copy.</summary>

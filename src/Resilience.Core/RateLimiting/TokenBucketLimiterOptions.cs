@@ -21,23 +21,27 @@ public sealed class TokenBucketLimiterOptions
     /// <summary>Gets or sets the clock; <see langword="null"/> (default) for <see cref="System.TimeProvider.System"/>.</summary>
     public TimeProvider? TimeProvider { get; set; }
 
-    /// <summary>Checks every option; throws naming the first one out of its range.</summary>
+    /// <summary>Checks every option; throws naming each one out of its range (one per line when there are several).</summary>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its range.</exception>
     public void Validate()
     {
         const string Type = nameof(TokenBucketLimiterOptions);
-        OptionCheck.Between(PermitsPerSecond, 0.000001, 1e9, $"{Type}.{nameof(PermitsPerSecond)}");
-        OptionCheck.InRange(Burst, 1, 1_000_000_000, $"{Type}.{nameof(Burst)}");
-        OptionCheck.InRange(MaxWait, TimeSpan.Zero, TimeSpan.FromDays(1), $"{Type}.{nameof(MaxWait)}");
+        var failures = new List<ArgumentOutOfRangeException>();
+        var rate = OptionCheck.Between(PermitsPerSecond, 0.000001, 1e9, $"{Type}.{nameof(PermitsPerSecond)}", failures);
+        var burst = OptionCheck.InRange(Burst, 1, 1_000_000_000, $"{Type}.{nameof(Burst)}", failures);
+        OptionCheck.InRange(MaxWait, TimeSpan.Zero, TimeSpan.FromDays(1), $"{Type}.{nameof(MaxWait)}", failures);
 
         // The bucket keeps time in 64 bits of 1/256 of a tick: a full bucket must fit them with room for years of uptime.
-        if (Burst / PermitsPerSecond > MaxRefillSeconds)
+        // Checked only when both are valid, so a wrong rate or burst is reported once.
+        if (rate && burst && Burst / PermitsPerSecond > MaxRefillSeconds)
         {
-            throw OptionCheck.Fail(
+            failures.Add(OptionCheck.Fail(
                 $"{Type}.{nameof(Burst)}",
                 $"must be at most {nameof(PermitsPerSecond)} × {MaxRefillSeconds} (an empty bucket refills within ten years)",
-                Burst.ToString(CultureInfo.InvariantCulture));
+                Burst.ToString(CultureInfo.InvariantCulture)));
         }
+
+        OptionCheck.ThrowIfAny(failures);
     }
 
     /// <summary>Creates a copy.</summary>

@@ -14,14 +14,16 @@ public sealed class RetryBudgetOptions
     /// </summary>
     public double TokenRatio { get; set; } = 0.1;
 
-    /// <summary>Checks every option; throws naming the first one out of its range.</summary>
+    /// <summary>Checks every option; throws naming each one out of its range (one per line when there are several).</summary>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its range.</exception>
     public void Validate()
     {
-        OptionCheck.InRange(MaxTokens, 1, 1000, $"{nameof(RetryBudgetOptions)}.{nameof(MaxTokens)}");
+        var failures = new List<ArgumentOutOfRangeException>();
+        OptionCheck.InRange(MaxTokens, 1, 1000, $"{nameof(RetryBudgetOptions)}.{nameof(MaxTokens)}", failures);
 
         // A ratio below a thousandth would be kept as zero: successes would give nothing back, and a budget once below half
         // would refuse every retry for good.
-        OptionCheck.Between(TokenRatio, 0.001, 1, $"{nameof(RetryBudgetOptions)}.{nameof(TokenRatio)}");
+        OptionCheck.Between(TokenRatio, 0.001, 1, $"{nameof(RetryBudgetOptions)}.{nameof(TokenRatio)}", failures);
+        OptionCheck.ThrowIfAny(failures);
     }
 }

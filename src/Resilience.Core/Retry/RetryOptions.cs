@@ -49,16 +49,20 @@ public sealed class RetryOptions
     /// <summary>Gets or sets the retry budget shared with other retries; <see langword="null"/> (default) for none.</summary>
     public RetryBudget? Budget { get; set; }
 
-    /// <summary>Checks every option; throws naming the first one out of its range.</summary>
+    /// <summary>Checks every option; throws naming each one out of its range (one per line when there are several).</summary>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its range.</exception>
     public void Validate()
     {
         const string Type = nameof(RetryOptions);
-        OptionCheck.InRange(MaxRetryAttempts, 0, 100, $"{Type}.{nameof(MaxRetryAttempts)}");
-        OptionCheck.InRange((int)Backoff, 0, 2, $"{Type}.{nameof(Backoff)}");
-        OptionCheck.InRange(Delay, TimeSpan.Zero, TimeSpan.FromDays(1), $"{Type}.{nameof(Delay)}");
-        OptionCheck.InRange(MaxDelay, Delay, TimeSpan.FromDays(1), $"{Type}.{nameof(MaxDelay)}");
-        OptionCheck.InRange(MaxRetryAfter, TimeSpan.Zero, TimeSpan.FromDays(1), $"{Type}.{nameof(MaxRetryAfter)}");
+        var failures = new List<ArgumentOutOfRangeException>();
+        OptionCheck.InRange(MaxRetryAttempts, 0, 100, $"{Type}.{nameof(MaxRetryAttempts)}", failures);
+        OptionCheck.InRange((int)Backoff, 0, 2, $"{Type}.{nameof(Backoff)}", failures);
+
+        // MaxDelay is checked against Delay only when Delay is valid: a wrong Delay is reported once.
+        var delay = OptionCheck.InRange(Delay, TimeSpan.Zero, TimeSpan.FromDays(1), $"{Type}.{nameof(Delay)}", failures) ? Delay : TimeSpan.Zero;
+        OptionCheck.InRange(MaxDelay, delay, TimeSpan.FromDays(1), $"{Type}.{nameof(MaxDelay)}", failures);
+        OptionCheck.InRange(MaxRetryAfter, TimeSpan.Zero, TimeSpan.FromDays(1), $"{Type}.{nameof(MaxRetryAfter)}", failures);
+        OptionCheck.ThrowIfAny(failures);
     }
 
     /// <summary>Creates a copy (the budget instance is shared, not copied).</summary>

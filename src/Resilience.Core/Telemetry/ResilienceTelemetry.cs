@@ -159,7 +159,7 @@ public sealed class ResilienceTelemetry : IDisposable
     internal void ReportReloadRejected(string source, IReadOnlyList<string> errors)
     {
         Reloads.Add(1, new KeyValuePair<string, object?>(TelemetryTags.Result, "rejected"));
-        TelemetryLog.ReloadRejected(Logger, source, string.Join(" ", errors));
+        TelemetryLog.ReloadRejected(Logger, source, errors.Count, string.Join('\n', errors));
     }
 
     /// <summary>

@@ -18,8 +18,8 @@ internal static partial class TelemetryLog
     public static partial void ReloadApplied(ILogger logger, string source, int updated, int rebuilt);
 
     [LoggerMessage(EventId = 4, EventName = "ReloadRejected", Level = LogLevel.Error,
-        Message = "Resilience settings from {Source} were rejected as a whole; the last good settings stay in force. {Errors}")]
-    public static partial void ReloadRejected(ILogger logger, string source, string errors);
+        Message = "Resilience settings from {Source} were rejected as a whole; the last good settings stay in force. {ErrorCount} error(s), one per line:\n{Errors}")]
+    public static partial void ReloadRejected(ILogger logger, string source, int errorCount, string errors);
 
     [LoggerMessage(EventId = 5, EventName = "ReportFailed", Level = LogLevel.Warning,
         Message = "A listener threw while a {Report} of '{Source}' was reported; the measurement was dropped and the call went on.")]

@@ -291,4 +291,87 @@ public class ConfigurationBindingTests
                 new Dictionary<string, string?> { ["Resilience:Pipelines:orders:Timout:Timeout"] = "00:00:01" },
                 services => services.AddResiliencePipeline("orders", (builder, context) => builder.AddStrategy(context.BindTimeout()))));
     }
+
+    [Fact]
+    public void A_duration_written_as_a_bare_number_is_an_error_not_that_many_days()
+    {
+        // The binder reads "5" as five days: a queue timeout meant as 5 s waited five days, a bucket's wait one day.
+        var failures = Failures(new Dictionary<string, string?>
+        {
+            ["Resilience:ConcurrencyLimiters:db:QueueTimeout"] = "5",
+            ["Resilience:TokenBuckets:api:MaxWait"] = "1",
+            ["Resilience:TokenBuckets:api:Burst"] = "0",
+        });
+
+        Assert.Equal(
+            [
+                "Resilience:TokenBuckets:api:MaxWait must be a duration written [d.]hh:mm:ss[.fffffff] (for example 00:00:05); was '1', which reads as 1.00:00:00 (without ':' it counts days); write 1.00:00:00 if that is meant.",
+                "Resilience:TokenBuckets:api:Burst must be in [1, 1000000000]; was 0.",
+                "Resilience:ConcurrencyLimiters:db:QueueTimeout must be a duration written [d.]hh:mm:ss[.fffffff] (for example 00:00:05); was '5', which reads as 5.00:00:00 (without ':' it counts days); write 5.00:00:00 if that is meant.",
+            ],
+            failures);
+
+        // A duration with its days written out is read as such.
+        using var container = new TestContainer(new Dictionary<string, string?> { ["Resilience:ConcurrencyLimiters:db:QueueTimeout"] = "1.00:00:00" });
+        Assert.Equal(TimeSpan.FromDays(1), container.Provider.GetConcurrencyLimiter("db").Options.QueueTimeout);
+    }
+
+    [Fact]
+    public void A_type_that_contradicts_what_a_section_declares_is_an_error()
+    {
+        // Both were ignored: "api" ran as a token bucket, and the pipeline's "Breaker" section as a breaker.
+        Assert.Equal(
+            [
+                "Resilience:TokenBuckets:api:Type says 'ConcurrencyLimiter', but a section under Resilience:TokenBuckets is a TokenBucket (declare it under the section of that kind instead).",
+                "Resilience:Pipelines:orders:Breaker:Type says 'Timeout', but the code of pipeline 'orders' binds this section as a CircuitBreaker.",
+            ],
+            Failures(
+                new Dictionary<string, string?>
+                {
+                    ["Resilience:TokenBuckets:api:Type"] = "ConcurrencyLimiter",
+                    ["Resilience:TokenBuckets:api:Burst"] = "5",
+                    ["Resilience:Pipelines:orders:Breaker:Type"] = "Timeout",
+                },
+                services => services.AddResiliencePipeline("orders", (builder, context) => builder.AddCircuitBreaker(context.BindCircuitBreaker("Breaker")))));
+    }
+
+    [Fact]
+    public void A_whole_number_too_large_for_its_option_says_the_range_its_type_holds()
+    {
+        // "must be a whole number; was '99999999999'" told the reader to write what they had written.
+        Assert.Equal(
+            [
+                "Resilience:Pipelines:orders:Retry:MaxRetryAttempts must be a whole number in [-2147483648, 2147483647]; was '99999999999'.",
+                "Resilience:Pipelines:orders:CircuitBreaker:MinimumThroughput must be a whole number; was '8.5'.",
+            ],
+            Failures(Orders(
+                ("Resilience:Pipelines:orders:Retry:MaxRetryAttempts", "99999999999"),
+                ("Resilience:Pipelines:orders:CircuitBreaker:MinimumThroughput", "8.5"))));
+    }
+
+    [Fact]
+    public void Settings_bound_from_a_configuration_root_are_named_by_their_own_keys()
+    {
+        // A file of resilience settings alone, bound as it is: its keys have no "Resilience:" in front.
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Pipelines:orders:Strategies:0"] = "CircuitBreaker",
+            ["Pipelines:orders:CircuitBreaker:FailureRatio"] = "1.5",
+            ["Pipelines:orders:CircuitBreaker:FailureRaito"] = "0.5",
+            ["Pipelines:refunds:Strategies:0"] = "CircuitBreaker",
+            ["Pipelines:refunds:CircuitBreaker:Shared"] = "payments",
+        }).Build();
+        using var services = new ServiceCollection().AddResilience(configuration).Services.BuildServiceProvider();
+
+        var failures = Assert.Throws<OptionsValidationException>(services.GetRequiredService<ResiliencePipelineProvider>).Failures;
+
+        // Some messages named "Resilience:Pipelines:…", keys that exist nowhere.
+        Assert.Equal(
+            [
+                "Pipelines:orders:CircuitBreaker:FailureRaito is not an option of CircuitBreaker; known options: FailureRatio, MinimumThroughput, SamplingDuration, BucketCount, SlowCallDuration, SlowCallRatio, ConsecutiveFailures, BreakDuration, BreakDurationMultiplier, MaxBreakDuration, BreakDurationJitter, PermittedProbes, ProbeSuccessRatio, ProbeTimeout, JitterSeed.",
+                "Pipelines:orders:CircuitBreaker:FailureRatio must be in (0, 1]; was 1.5.",
+                "Pipelines:refunds:CircuitBreaker:Shared refers to CircuitBreaker 'payments', which is not declared (in code, or under CircuitBreakers:payments).",
+            ],
+            failures);
+    }
 }

@@ -111,6 +111,67 @@ public class HotReloadTests
     }
 
     [Fact]
+    public async Task Reloads_that_change_limits_and_reorder_strategies_during_calls_lose_no_permit_and_keep_the_breaker()
+    {
+        using var container = new TestContainer(new Dictionary<string, string?>
+        {
+            ["Resilience:Pipelines:orders:Strategies:0"] = "ConcurrencyLimiter",
+            ["Resilience:Pipelines:orders:Strategies:1"] = "CircuitBreaker",
+            [Limiter + "PermitLimit"] = "4",
+            [Breaker + "MinimumThroughput"] = "1000000",
+        });
+        using var reloads = container.Reloads();
+        var pipeline = container.Provider.GetPipeline("orders");
+        var breaker = BreakerOf(pipeline);
+        var limiter = (InFlightLimiter)pipeline.Strategies.OfType<RateLimiterStrategy>().Single().Limiter;
+        const int Changes = 200;
+        var changed = 0;
+        var unexpected = 0;
+
+        // Real threads: callers run while a changer alternates the limit and the order of the two strategies.
+        var callers = Enumerable.Range(0, 3).Select(_ => Task.Factory.StartNew(
+            () =>
+            {
+                for (var i = 0; i < 100_000 && (Volatile.Read(ref changed) == 0 || i < 2_000); i++)
+                {
+                    var outcome = pipeline.ExecuteOutcome(static (_, _) => 1, 0);
+                    if (!(outcome.IsSuccess || outcome.IsRejected))
+                    {
+                        Interlocked.Increment(ref unexpected);
+                    }
+                }
+            },
+            CancellationToken.None,
+            TaskCreationOptions.LongRunning,
+            TaskScheduler.Default)).ToList();
+        await Task.Factory.StartNew(
+            () =>
+            {
+                for (var i = 0; i < Changes; i++)
+                {
+                    var limiterFirst = i % 4 < 2;
+                    container.Change(
+                        ("Resilience:Pipelines:orders:Strategies:0", limiterFirst ? "ConcurrencyLimiter" : "CircuitBreaker"),
+                        ("Resilience:Pipelines:orders:Strategies:1", limiterFirst ? "CircuitBreaker" : "ConcurrencyLimiter"),
+                        (Limiter + "PermitLimit", (2 + (i % 3)).ToString(System.Globalization.CultureInfo.InvariantCulture)));
+                }
+
+                Volatile.Write(ref changed, 1);
+            },
+            CancellationToken.None,
+            TaskCreationOptions.LongRunning,
+            TaskScheduler.Default);
+        await Task.WhenAll(callers);
+
+        Assert.Equal(0, unexpected);
+        Assert.Equal(Changes, reloads.GetMeasurementSnapshot().Count(m => (string)m.Tags["result"]! == "applied"));
+        Assert.Same(breaker, BreakerOf(pipeline));
+        Assert.Same(limiter, pipeline.Strategies.OfType<RateLimiterStrategy>().Single().Limiter);
+        Assert.Equal(limiter.Options.PermitLimit, limiter.GetStatistics()!.CurrentAvailablePermits);
+        Assert.True(breaker.GetSnapshot().Calls > 0);
+    }
+
+    [Fact]
     public void Timeouts_retries_and_budgets_take_new_settings_in_place()
     {
         using var container = new TestContainer(Orders());
@@ -392,6 +453,35 @@ public class HotReloadTests
 
         Assert.True(container.Provider.LastReload!.IsApplied, container.Provider.LastReload.ToString());
         Assert.Equal(TimeSpan.FromSeconds(10), Strategy<TimeoutStrategy>(pipeline).Timeout);
+    }
+
+    [Fact]
+    public void Options_pushed_for_a_strategy_no_longer_in_the_settings_are_rejected_not_reported_applied()
+    {
+        var settings = Orders();
+        using var container = new TestContainer(settings);
+        var pipeline = container.Provider.GetPipeline("orders");
+        var breaker = BreakerOf(pipeline);
+
+        // The pipeline leaves configuration; callers that hold it go on with its last strategies.
+        container.Change([.. settings.Keys.Where(key => key.StartsWith("Resilience:Pipelines:", StringComparison.Ordinal)).Select(key => (key, (string?)null))]);
+        Assert.True(container.Provider.LastReload!.IsApplied, container.Provider.LastReload.ToString());
+
+        var result = container.Provider.UpdateOptions("Pipelines:orders:CircuitBreaker", new CircuitBreakerOptions { MinimumThroughput = 50 });
+
+        // It was reported applied, with the breaker still on its old options.
+        Assert.False(result.IsApplied);
+        Assert.Equal(
+            ["Resilience:Pipelines:orders:CircuitBreaker is no longer in the settings (its pipeline no longer lists it): options pushed to it would not apply; it keeps its last options."],
+            result.Errors);
+        Assert.Equal(2, breaker.Options.MinimumThroughput);
+
+        // A shared instance whose section was removed is in the same case.
+        container.Change(("Resilience:RetryBudgets:backend:MaxTokens", null), ("Resilience:TokenBuckets:api:Burst", "5"));
+        Assert.Equal(
+            ["Resilience:RetryBudgets:backend is no longer in the settings (its section was removed): options pushed to it would not apply; it keeps its last options."],
+            container.Provider.UpdateOptions("RetryBudgets:backend", new RetryBudgetOptions { MaxTokens = 3 }).Errors);
+        Assert.Equal(10, container.Provider.GetRetryBudget("backend").Balance);
     }
 
     [Fact]

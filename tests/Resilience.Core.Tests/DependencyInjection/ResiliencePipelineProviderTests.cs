@@ -206,6 +206,65 @@ public class ResiliencePipelineProviderTests
     }
 
     [Fact]
+    public async Task Disposing_the_provider_disposes_the_limiters_it_created_and_fails_their_waiters()
+    {
+        var container = new TestContainer(new Dictionary<string, string?>
+        {
+            ["Resilience:ConcurrencyLimiters:db:PermitLimit"] = "1",
+            ["Resilience:ConcurrencyLimiters:db:QueueLimit"] = "1",
+            ["Resilience:ConcurrencyLimiters:db:QueueTimeout"] = "00:00:30",
+            ["Resilience:Pipelines:orders:Strategies:0"] = "TokenBucket",
+            ["Resilience:Pipelines:orders:TokenBucket:Burst"] = "1",
+            ["Resilience:Pipelines:orders:TokenBucket:PermitsPerSecond"] = "0.1",
+            ["Resilience:Pipelines:orders:TokenBucket:MaxWait"] = "00:01:00",
+        });
+        var limiter = container.Provider.GetConcurrencyLimiter("db");
+        var bucket = (TokenBucketLimiter)((RateLimiterStrategy)container.Provider.GetPipeline("orders").Strategies[1]).Limiter;
+        using var held = await limiter.AcquireAsync();
+        using var token = await bucket.AcquireAsync();
+        var waiting = limiter.AcquireAsync().AsTask();
+        var refill = bucket.AcquireAsync().AsTask();
+        Assert.False(waiting.IsCompleted || refill.IsCompleted);
+
+        container.Dispose();
+
+        // The waiters stayed queued, their timers set, after the container was gone: a shutdown waited on them. The
+        // bucket fails its waiter through a cancellation, which may complete on another thread: the wait is bounded.
+        Assert.True(waiting.IsCompleted);
+        Assert.False((await waiting).IsAcquired);
+        Assert.False((await refill.WaitAsync(TimeSpan.FromSeconds(10))).IsAcquired);
+        Assert.Throws<ObjectDisposedException>(() => limiter.AttemptAcquire());
+    }
+
+    [Fact]
+    public async Task Disposing_the_provider_also_fails_the_waiters_of_a_limiter_a_reload_took_out_of_service()
+    {
+        var container = new TestContainer(new Dictionary<string, string?>
+        {
+            ["Resilience:Pipelines:orders:Strategies:0"] = "ConcurrencyLimiter",
+            ["Resilience:Pipelines:orders:Strategies:1"] = "Timeout",
+            ["Resilience:Pipelines:orders:ConcurrencyLimiter:PermitLimit"] = "1",
+            ["Resilience:Pipelines:orders:ConcurrencyLimiter:QueueLimit"] = "1",
+        });
+        var limiter = (InFlightLimiter)((RateLimiterStrategy)container.Provider.GetPipeline("orders").Strategies[1]).Limiter;
+        using var held = limiter.AttemptAcquire();
+        var waiting = limiter.AcquireAsync().AsTask();
+
+        // The limiter leaves the pipeline; its waiter stays queued for calls in flight to finish.
+        container.Change(("Resilience:Pipelines:orders:Strategies:0", "Timeout"), ("Resilience:Pipelines:orders:Strategies:1", null), ("Resilience:Pipelines:orders:ConcurrencyLimiter:PermitLimit", null), ("Resilience:Pipelines:orders:ConcurrencyLimiter:QueueLimit", null));
+        Assert.True(container.Provider.LastReload!.IsApplied, container.Provider.LastReload.ToString());
+        Assert.False(waiting.IsCompleted);
+
+        container.Dispose();
+
+        Assert.True(waiting.IsCompleted);
+        Assert.False((await waiting).IsAcquired);
+
+        // The runtime holds a retired limiter weakly: the test keeps it reachable until the disposal.
+        GC.KeepAlive(limiter);
+    }
+
+    [Fact]
     public void Limiters_created_by_pipelines_code_are_named_in_health_as_in_telemetry()
     {
         using var container = new TestContainer(NoSettings, services =>
@@ -225,6 +284,33 @@ public class ResiliencePipelineProviderTests
     }
 
     [Fact]
+    public void Unnamed_breakers_created_by_pipelines_code_are_told_apart_by_pipeline_in_health_and_telemetry()
+    {
+        using var container = new TestContainer(NoSettings, services =>
+        {
+            services.AddResiliencePipeline("checkout", (builder, _) => builder.AddCircuitBreaker(new CircuitBreakerOptions()));
+            services.AddResiliencePipeline("refunds", (builder, _) => builder
+                .AddCircuitBreaker(new CircuitBreakerOptions())
+                .AddCircuitBreaker(new CircuitBreakerOptions { Name = "ledger" }));
+        });
+        using var states = new MetricCollector<int>(container.Telemetry.Meter, "resilience.circuit_breaker.state");
+        container.Provider.GetPipeline("refunds").Strategies.OfType<CircuitBreakerStrategy>().First().Breaker.Isolate();
+
+        var health = container.Provider.GetHealth();
+        states.RecordObservableInstruments();
+
+        // Both were "CircuitBreaker": two entries of one name in health, and one series in metrics for two breakers.
+        Assert.Equal(
+            [("checkout/CircuitBreaker", CircuitState.Closed), ("ledger", CircuitState.Closed), ("refunds/CircuitBreaker", CircuitState.Isolated)],
+            health.CircuitBreakers.Select(b => (b.Name, b.State)));
+        Assert.Equal(["checkout/CircuitBreaker"], health.Pipelines[0].CircuitBreakers);
+        Assert.Equal(["refunds/CircuitBreaker", "ledger"], health.Pipelines[1].CircuitBreakers);
+        Assert.Equal(
+            [("checkout/CircuitBreaker", 0), ("ledger", 0), ("refunds/CircuitBreaker", 3)],
+            states.GetMeasurementSnapshot().Select(m => ((string)m.Tags["strategy"]!, m.Value)).OrderBy(pair => pair.Item1, StringComparer.Ordinal));
+    }
+
+    [Fact]
     public void Invalid_settings_fail_the_start_check_with_every_message()
     {
         using var container = new TestContainer(new Dictionary<string, string?>
@@ -236,10 +322,16 @@ public class ResiliencePipelineProviderTests
         var startup = Assert.Throws<OptionsValidationException>(() => container.Services.GetRequiredService<IStartupValidator>().Validate());
         var resolve = Assert.Throws<OptionsValidationException>(() => container.Provider);
 
-        Assert.Contains("Resilience:CircuitBreakers:payments:FailureRatio must be in (0, 1]; was 1.5.", startup.Failures);
-        Assert.Equal(["Resilience:CircuitBreakers:payments:FailureRatio must be in (0, 1]; was 1.5."], resolve.Failures);
+        // The section the pipeline's code binds is checked too, though the shared breaker already fails the start.
+        string[] both =
+        [
+            "Resilience:CircuitBreakers:payments:FailureRatio must be in (0, 1]; was 1.5.",
+            "Resilience:Pipelines:orders:Timeout:Timeout must be in [00:00:00.0010000, 1.00:00:00]; was 00:00:00.",
+        ];
+        Assert.Equal(both, startup.Failures);
+        Assert.Equal(both, resolve.Failures);
 
-        // Once the shared breaker is fixed, the pipeline's own section is checked when its code binds it.
+        // Once the shared breaker is fixed, the pipeline's own section is what remains.
         container.Configuration["Resilience:CircuitBreakers:payments:FailureRatio"] = "0.5";
         var bound = Assert.Throws<OptionsValidationException>(() => container.Provider);
         Assert.Equal(["Resilience:Pipelines:orders:Timeout:Timeout must be in [00:00:00.0010000, 1.00:00:00]; was 00:00:00."], bound.Failures);
