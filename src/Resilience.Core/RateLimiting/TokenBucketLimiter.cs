@@ -159,7 +159,19 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
                     // settings are published, so no taker can apply one rate's cost to the other's arrival. A taker
                     // that meets the marker completes the change itself (it never waits for this thread).
                     var pending = new Pending(current, next, marker, rebased);
-                    Volatile.Write(ref _pending, pending);
+                    Interlocked.Exchange(ref _pending, pending);
+
+                    // A give-back that began since the check above may have read no change pending, and could swap the
+                    // arrival back by its old-rate cost after this change rebased it onto the very value it reserved:
+                    // the change waits for it. (The exchange above and the give-back's increment are both full fences:
+                    // of the two reads after them, one sees the other.)
+                    if (Volatile.Read(ref _writers) != 1)
+                    {
+                        Volatile.Write(ref _pending, null);
+                        spin.SpinOnce(sleep1Threshold: -1);
+                        continue;
+                    }
+
                     if (Interlocked.CompareExchange(ref _arrival, pending.Marker, arrival) == arrival)
                     {
                         Complete(pending);
@@ -422,9 +434,11 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     {
         // The arrival moves back and its permits are credited together: a reader of the totals sees both or neither. A
         // change may rebase the arrival onto the very value reserved, where the slot's cost, at the old rate, is no
-        // longer its permits: the epoch tells.
+        // longer its permits: the epoch tells of a change made, the pending change of one under way (which, seeing this
+        // writer, waits for it; see UpdateOptions).
         Interlocked.Increment(ref _writers);
-        if (Volatile.Read(ref _settings).Epoch == reservation.Epoch
+        if (Volatile.Read(ref _pending) is null
+            && Volatile.Read(ref _settings).Epoch == reservation.Epoch
             && Interlocked.CompareExchange(ref _arrival, reservation.Arrival - reservation.Cost, reservation.Arrival) == reservation.Arrival)
         {
             Interlocked.Add(ref _credited, reservation.PermitCount);
