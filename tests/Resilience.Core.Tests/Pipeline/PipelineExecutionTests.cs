@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Time.Testing;
+using Resilience.Tests.Time;
 
 namespace Resilience.Tests.Pipeline;
 
@@ -287,7 +288,7 @@ public class PipelineExecutionTests
     [Fact]
     public async Task Retry_action_re_enters_inner_strategies_only_and_waits_on_the_pipeline_clock()
     {
-        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        var time = new TimerCountingTimeProvider();
         var log = new ConcurrentQueue<string>();
         var outer = new RecordingStrategy("outer", log);
         var retry = new RecordingStrategy("retry", log) { OnExit = (o, n) => o.IsHandled && n < 3 ? ExitAction.Retry(TimeSpan.FromSeconds(1)) : ExitAction.Continue };
@@ -295,13 +296,18 @@ public class PipelineExecutionTests
         var pipeline = new ResiliencePipelineBuilder { TimeProvider = time }.AddStrategy(outer).AddStrategy(retry).AddStrategy(inner).Build();
         var attempts = 0;
 
-        var call = pipeline.ExecuteAsync(_ => ++attempts < 3 ? ValueTask.FromException<int>(new IOException()) : new ValueTask<int>(attempts));
+        var call = pipeline.ExecuteAsync(_ => ++attempts < 3 ? ValueTask.FromException<int>(new IOException()) : new ValueTask<int>(attempts)).AsTask();
         Assert.Equal(1, attempts);
-        time.Advance(TimeSpan.FromSeconds(1));
-        await WaitUntil(() => attempts == 2);
+        time.WaitForTimers(1);
         time.Advance(TimeSpan.FromSeconds(1));
 
-        Assert.Equal(3, await call);
+        // The second attempt runs on a thread-pool thread: the clock moves again only once its delay is armed (a timer
+        // armed after the move would start from the later time and never fire).
+        time.WaitForTimers(2);
+        Assert.Equal(2, attempts);
+        time.Advance(TimeSpan.FromSeconds(1));
+
+        Assert.Equal(3, await call.WaitAsync(TimeSpan.FromSeconds(30)));
         Assert.Single(outer.Outcomes);
         Assert.Equal(3, inner.Outcomes.Count);
         Assert.Equal(1, log.Count(l => l == "enter outer"));
@@ -581,16 +587,6 @@ public class PipelineExecutionTests
         Assert.Equal(Threads * CallsPerThread, counter.Entered);
         Assert.Equal(Threads * CallsPerThread, counter.Exited);
         Assert.Equal(0, counter.StateMismatches);
-    }
-
-    private static async Task WaitUntil(Func<bool> condition)
-    {
-        for (var i = 0; i < 1_000 && !condition(); i++)
-        {
-            await Task.Delay(5);
-        }
-
-        Assert.True(condition());
     }
 
     private sealed class TimestampStrategy : ResilienceStrategy

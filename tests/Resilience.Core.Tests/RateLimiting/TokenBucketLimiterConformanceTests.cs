@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Reflection;
 using System.Threading.RateLimiting;
 using Microsoft.Extensions.Time.Testing;
+using Resilience.Tests.Time;
 
 namespace Resilience.Tests.RateLimiting;
 

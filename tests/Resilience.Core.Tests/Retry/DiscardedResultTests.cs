@@ -1,4 +1,4 @@
-using Resilience.Tests.RateLimiting;
+using Resilience.Tests.Time;
 
 namespace Resilience.Tests.Retry;
 

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Time.Testing;
 
-namespace Resilience.Tests.RateLimiting;
+namespace Resilience.Tests.Time;
 
 /// <summary>
 /// A fake clock that counts the timers created on it: a test can wait until a waiter woken on a thread-pool thread has
