@@ -7,7 +7,8 @@ namespace Resilience.Http;
 /// </summary>
 /// <remarks>
 /// The handler only translates: the request's token in, the response or exception out. A rejection (an open circuit,
-/// no permit, a timeout) is thrown as the pipeline's <see cref="ResilienceRejectedException"/>. The first attempt sends
+/// no permit) is thrown as the pipeline's <see cref="ResilienceRejectedException"/>, and a pipeline timeout as its
+/// <see cref="TimeoutRejectedException"/> (a <see cref="ResilienceException"/>, not a rejection). The first attempt sends
 /// the caller's request; each repeated attempt sends a fresh copy of it as it stood before the first (method, URI,
 /// version, headers, options), so inner handlers' changes to one attempt never reach the next. The copies share the
 /// content, which must be readable more than once (<see cref="StringContent"/>, <see cref="ByteArrayContent"/> and other
