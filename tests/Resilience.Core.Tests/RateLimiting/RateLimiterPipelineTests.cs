@@ -133,6 +133,45 @@ public class RateLimiterPipelineTests
     }
 
     [Fact]
+    public void Token_bucket_added_from_options_without_a_clock_refills_on_the_pipelines_clock()
+    {
+        var time = new FakeTimeProvider();
+
+        // One permit an hour: on any other clock than the fake one, the bucket could not refill during the test.
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = time }
+            .AddRateLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 1.0 / 3600, Burst = 1 })
+            .Build();
+        Assert.Equal(1, pipeline.Execute(static _ => 1));
+        Assert.True(pipeline.ExecuteOutcome(static (_, _) => 2, 0).IsRejected);
+
+        time.Advance(TimeSpan.FromHours(1));
+
+        Assert.Equal(3, pipeline.Execute(static _ => 3));
+    }
+
+    [Fact]
+    public async Task Concurrency_limiter_added_from_options_without_a_clock_times_its_queue_out_on_the_pipelines_clock()
+    {
+        var time = new FakeTimeProvider();
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = time }
+            .AddConcurrencyLimiter(new InFlightLimiterOptions { PermitLimit = 1, QueueLimit = 1, QueueTimeout = TimeSpan.FromHours(1) })
+            .Build();
+        var gate = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var first = pipeline.ExecuteAsync(_ => new ValueTask<int>(gate.Task)).AsTask();
+        var queued = pipeline.ExecuteOutcomeAsync(static (_, _) => new ValueTask<int>(2), 0).AsTask();
+        Assert.False(queued.IsCompleted);
+
+        // The waiter's timeout is armed while the call is entered, before ExecuteOutcomeAsync returns.
+        time.Advance(TimeSpan.FromHours(1));
+        var outcome = await queued.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.True(outcome.IsRejected);
+        Assert.Equal(RejectionReason.RateLimited, outcome.Rejection.Reason);
+        gate.SetResult(1);
+        Assert.Equal(1, await first.WaitAsync(TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
     public async Task Bcl_limiters_work_in_a_pipeline_attempting_first_and_waiting_only_when_asked()
     {
         using var bcl = new ConcurrencyLimiter(new ConcurrencyLimiterOptions { PermitLimit = 1, QueueLimit = 1 });
