@@ -126,6 +126,8 @@ public sealed class CircuitBreaker
     /// <summary>
     /// Reports how a permitted call ended. With slow-call tracking on, its duration is measured from
     /// <see cref="TryAcquire"/> on the breaker's clock. A permit of an earlier generation, or one not acquired, changes nothing.
+    /// Report each permit once: a permit is a plain value with no record of its use, so reporting it again counts another
+    /// call (another failure towards <see cref="CircuitBreakerOptions.ConsecutiveFailures"/>, another probe result).
     /// </summary>
     /// <param name="permit">The permit <see cref="TryAcquire"/> gave.</param>
     /// <param name="result">How the call ended.</param>
