@@ -203,15 +203,33 @@ internal sealed class ResilienceRuntime : IDisposable
     /// <typeparam name="T">The result type; <see cref="VoidResult"/> for an untyped pipeline.</typeparam>
     /// <param name="name">The pipeline's name.</param>
     /// <returns>The pipeline; the same instance on every call.</returns>
-    public object GetPipeline<T>(string name)
+    /// <exception cref="KeyNotFoundException">No pipeline has that name.</exception>
+    /// <exception cref="InvalidOperationException">The pipeline is registered in code with another result type.</exception>
+    public object GetPipeline<T>(string name) => FindPipeline<T>(name, out var missing) ?? throw missing!();
+
+    /// <summary>Gets a pipeline by name if one of that name can be had for <typeparamref name="T"/>, building it on first use.</summary>
+    /// <typeparam name="T">The result type; <see cref="VoidResult"/> for an untyped pipeline.</typeparam>
+    /// <param name="name">The pipeline's name.</param>
+    /// <returns>The pipeline, or <see langword="null"/>.</returns>
+    public object? TryGetPipeline<T>(string name) => FindPipeline<T>(name, out _);
+
+    /// <summary>
+    /// Finds a pipeline by name, building it on first use; <see langword="null"/> when none of that name can be had for
+    /// <typeparamref name="T"/>, with <paramref name="missing"/> making the exception that says why (made only if thrown).
+    /// </summary>
+    private object? FindPipeline<T>(string name, out Func<Exception>? missing)
     {
         lock (_gate)
         {
             if (!_pipelines.TryGetValue(name, out var pipeline))
             {
-                var known = string.Join(", ", _pipelines.Keys.Order(StringComparer.Ordinal));
-                throw new KeyNotFoundException(
-                    $"No resilience pipeline is named '{name}': register it with AddResiliencePipeline(\"{name}\", ...) or declare it under {PathOf($"{SettingsReader.PipelinesSection}:{name}:{SettingsReader.StrategiesKey}")}. Known pipelines: {(known.Length == 0 ? "none" : known)}.");
+                missing = () =>
+                {
+                    var known = string.Join(", ", _pipelines.Keys.Order(StringComparer.Ordinal));
+                    return new KeyNotFoundException(
+                        $"No resilience pipeline is named '{name}': register it with AddResiliencePipeline(\"{name}\", ...) or declare it under {PathOf($"{SettingsReader.PipelinesSection}:{name}:{SettingsReader.StrategiesKey}")}. Known pipelines: {(known.Length == 0 ? "none" : known)}.");
+                };
+                return null;
             }
 
             var untyped = typeof(T) == typeof(VoidResult);
@@ -221,9 +239,11 @@ internal sealed class ResilienceRuntime : IDisposable
                 {
                     var registered = registration.ResultType is { } type ? $"ResiliencePipeline<{type.Name}>" : "ResiliencePipeline";
                     var asked = untyped ? "ResiliencePipeline" : $"ResiliencePipeline<{typeof(T).Name}>";
-                    throw new InvalidOperationException($"Pipeline '{name}' is registered as a {registered}; it was asked for as a {asked}.");
+                    missing = () => new InvalidOperationException($"Pipeline '{name}' is registered as a {registered}; it was asked for as a {asked}.");
+                    return null;
                 }
 
+                missing = null;
                 return (pipeline.Built ?? Build(pipeline)).Pipeline;
             }
 
@@ -234,6 +254,7 @@ internal sealed class ResilienceRuntime : IDisposable
                 pipeline.Variants.Add(typeof(T), variant);
             }
 
+            missing = null;
             return variant.Pipeline;
         }
     }

@@ -51,22 +51,25 @@ public sealed class ResiliencePipelineProvider : IDisposable
     /// <exception cref="InvalidOperationException">The pipeline is registered in code with another result type, or untyped.</exception>
     public ResiliencePipeline<T> GetPipeline<T>(string name) => (ResiliencePipeline<T>)Get<T>(name);
 
-    /// <summary>Gets an untyped pipeline if one has that name.</summary>
+    /// <summary>Gets an untyped pipeline if one of that name can be had untyped.</summary>
     /// <param name="name">The pipeline's name; case-insensitive, as configuration keys are.</param>
-    /// <param name="pipeline">The pipeline.</param>
-    /// <returns>Whether it was found.</returns>
+    /// <param name="pipeline">The pipeline; the same instance on every call.</param>
+    /// <returns>Whether it was found: <see langword="false"/> when no pipeline has that name, or when it is registered in code as a typed pipeline.</returns>
     public bool TryGetPipeline(string name, [NotNullWhen(true)] out ResiliencePipeline? pipeline)
     {
-        try
-        {
-            pipeline = GetPipeline(name);
-            return true;
-        }
-        catch (KeyNotFoundException)
-        {
-            pipeline = null;
-            return false;
-        }
+        pipeline = (ResiliencePipeline?)TryGet<VoidResult>(name);
+        return pipeline is not null;
+    }
+
+    /// <summary>Gets a typed pipeline if one of that name can be had for <typeparamref name="T"/>.</summary>
+    /// <typeparam name="T">The result type.</typeparam>
+    /// <param name="name">The pipeline's name; case-insensitive, as configuration keys are.</param>
+    /// <param name="pipeline">The pipeline; the same instance on every call.</param>
+    /// <returns>Whether it was found: <see langword="false"/> when no pipeline has that name, or when it is registered in code with another result type, or untyped.</returns>
+    public bool TryGetPipeline<T>(string name, [NotNullWhen(true)] out ResiliencePipeline<T>? pipeline)
+    {
+        pipeline = (ResiliencePipeline<T>?)TryGet<T>(name);
+        return pipeline is not null;
     }
 
     /// <summary>Gets a shared circuit breaker.</summary>
@@ -134,5 +137,16 @@ public sealed class ResiliencePipelineProvider : IDisposable
         return _pipelines.TryGetValue((name, typeof(T)), out var pipeline)
             ? pipeline
             : _pipelines.GetOrAdd((name, typeof(T)), _runtime.GetPipeline<T>(name));
+    }
+
+    private object? TryGet<T>(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        if (_pipelines.TryGetValue((name, typeof(T)), out var pipeline))
+        {
+            return pipeline;
+        }
+
+        return _runtime.TryGetPipeline<T>(name) is { } found ? _pipelines.GetOrAdd((name, typeof(T)), found) : null;
     }
 }

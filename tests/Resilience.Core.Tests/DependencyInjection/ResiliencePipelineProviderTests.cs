@@ -46,6 +46,27 @@ public class ResiliencePipelineProviderTests
     }
 
     [Fact]
+    public void Try_get_finds_a_pipeline_of_that_name_and_type_and_answers_false_otherwise_without_throwing()
+    {
+        using var container = new TestContainer(NoSettings, services => services
+            .AddResiliencePipeline("orders", (_, _) => { })
+            .AddResiliencePipeline<int>("prices", (_, _) => { }));
+
+        Assert.True(container.Provider.TryGetPipeline("ORDERS", out var orders));
+        Assert.Same(container.Provider.GetPipeline("orders"), orders);
+        Assert.True(container.Provider.TryGetPipeline<int>("prices", out var prices));
+        Assert.Same(container.Provider.GetPipeline<int>("prices"), prices);
+
+        // Registered with another result type, or untyped: no such pipeline for the type asked, as for an unknown name.
+        Assert.False(container.Provider.TryGetPipeline("prices", out var untyped));
+        Assert.Null(untyped);
+        Assert.False(container.Provider.TryGetPipeline<string>("prices", out var mistyped));
+        Assert.Null(mistyped);
+        Assert.False(container.Provider.TryGetPipeline<int>("orders", out _));
+        Assert.False(container.Provider.TryGetPipeline<int>("missing", out _));
+    }
+
+    [Fact]
     public void Registering_a_name_twice_fails_at_once()
     {
         var services = new ServiceCollection().AddResiliencePipeline("orders", (_, _) => { });
