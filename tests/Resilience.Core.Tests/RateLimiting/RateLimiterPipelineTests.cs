@@ -6,6 +6,26 @@ namespace Resilience.Tests.RateLimiting;
 public class RateLimiterPipelineTests
 {
     [Fact]
+    public void Limiters_in_one_pipeline_are_told_apart_by_the_names_given_and_rejections_name_theirs()
+    {
+        using var tenants = new ConcurrencyLimiter(new ConcurrencyLimiterOptions { PermitLimit = 1, QueueLimit = 0 });
+        using var partitioned = PartitionedRateLimiter.Create<int, int>(_ => RateLimitPartition.GetNoLimiter(0));
+        var pipeline = new ResiliencePipelineBuilder()
+            .AddRateLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 1, Burst = 1 }, name: "per-second")
+            .AddConcurrencyLimiter(new InFlightLimiterOptions { PermitLimit = 10 }, name: "in-flight")
+            .AddRateLimiter(tenants, name: "tenants")
+            .AddRateLimiter(partitioned, static () => 0, name: "per-key")
+            .AddRateLimiter(new TokenBucketLimiterOptions())
+            .Build();
+
+        Assert.Equal(["per-second", "in-flight", "tenants", "per-key", "TokenBucketLimiter"], pipeline.Strategies.Select(strategy => strategy.Name));
+
+        using var held = tenants.AttemptAcquire();
+        var rejected = pipeline.ExecuteOutcome(static (_, _) => 1, 0);
+        Assert.Equal("tenants", Assert.IsType<RateLimiterRejectedException>(rejected.Exception).StrategyName);
+    }
+
+    [Fact]
     public async Task Token_bucket_rejection_is_a_typed_exception_or_a_rejected_outcome_with_retry_after()
     {
         var time = new FakeTimeProvider();
