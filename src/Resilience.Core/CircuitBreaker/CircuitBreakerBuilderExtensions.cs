@@ -68,13 +68,6 @@ public static class CircuitBreakerBuilderExtensions
     private static CircuitBreaker Create(ResiliencePipelineBuilderBase builder, CircuitBreakerOptions options)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        ArgumentNullException.ThrowIfNull(options);
-        if (options.TimeProvider is null)
-        {
-            options = options.Clone();
-            options.TimeProvider = builder.TimeProvider;
-        }
-
-        return new CircuitBreaker(options);
+        return new CircuitBreaker(builder.OnPipelineClock(options));
     }
 }

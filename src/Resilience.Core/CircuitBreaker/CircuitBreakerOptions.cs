@@ -6,7 +6,7 @@ namespace Resilience;
 /// Options of a <see cref="CircuitBreaker"/>. A plain settable object, so it binds from configuration; a breaker
 /// validates and copies it, and <see cref="CircuitBreaker.UpdateOptions"/> swaps it on a live breaker.
 /// </summary>
-public sealed class CircuitBreakerOptions
+public sealed class CircuitBreakerOptions : IClockOptions<CircuitBreakerOptions>
 {
     /// <summary>Gets or sets the breaker's name, used in events and exceptions. Default: <c>CircuitBreaker</c>.</summary>
     public string? Name { get; set; }

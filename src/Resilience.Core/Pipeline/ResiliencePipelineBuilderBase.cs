@@ -1,3 +1,4 @@
+using Resilience.Options;
 using Resilience.Telemetry;
 
 namespace Resilience;
@@ -17,6 +18,24 @@ public abstract class ResiliencePipelineBuilderBase
 
     /// <summary>Gets or sets the clock the pipeline's engine reads for durations and retry delays.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
+    /// <summary>
+    /// Gives options that name no clock this builder's (a copy; the caller's options are left as they are): one pipeline,
+    /// one clock, for strategies added from options as for the engine's own delays and timestamps.
+    /// </summary>
+    internal TOptions OnPipelineClock<TOptions>(TOptions options)
+        where TOptions : class, IClockOptions<TOptions>
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.TimeProvider is not null)
+        {
+            return options;
+        }
+
+        var onClock = options.Clone();
+        onClock.TimeProvider = TimeProvider;
+        return onClock;
+    }
 
     /// <summary>Gets the strategies added so far, outermost first.</summary>
     public IReadOnlyList<ResilienceStrategy> Strategies => _strategies;

@@ -4,7 +4,7 @@ using Resilience.Options;
 namespace Resilience;
 
 /// <summary>Options of an <see cref="InFlightLimiter"/>.</summary>
-public sealed class InFlightLimiterOptions
+public sealed class InFlightLimiterOptions : IClockOptions<InFlightLimiterOptions>
 {
     /// <summary>Gets or sets how many permits may be held at once. Range [1, int.MaxValue]; default 100.</summary>
     public int PermitLimit { get; set; } = 100;

@@ -26,16 +26,7 @@ public static class RateLimiterBuilderExtensions
         where TBuilder : ResiliencePipelineBuilderBase
     {
         ArgumentNullException.ThrowIfNull(builder);
-        ArgumentNullException.ThrowIfNull(options);
-
-        // As a timeout and a breaker added from options do: one pipeline, one clock.
-        if (options.TimeProvider is null)
-        {
-            options = options.Clone();
-            options.TimeProvider = builder.TimeProvider;
-        }
-
-        return builder.AddRateLimiter(new TokenBucketLimiter(options), name: name);
+        return builder.AddRateLimiter(new TokenBucketLimiter(builder.OnPipelineClock(options)), name: name);
     }
 
     /// <summary>Adds a new concurrency limiter.</summary>
@@ -48,16 +39,7 @@ public static class RateLimiterBuilderExtensions
         where TBuilder : ResiliencePipelineBuilderBase
     {
         ArgumentNullException.ThrowIfNull(builder);
-        ArgumentNullException.ThrowIfNull(options);
-
-        // As a timeout and a breaker added from options do: one pipeline, one clock.
-        if (options.TimeProvider is null)
-        {
-            options = options.Clone();
-            options.TimeProvider = builder.TimeProvider;
-        }
-
-        return builder.AddRateLimiter(new InFlightLimiter(options), name: name);
+        return builder.AddRateLimiter(new InFlightLimiter(builder.OnPipelineClock(options)), name: name);
     }
 
     /// <summary>Adds a partitioned limiter: <paramref name="keySelector"/> names each call's partition.</summary>

@@ -4,7 +4,7 @@ using Resilience.Options;
 namespace Resilience;
 
 /// <summary>Options of a <see cref="TokenBucketLimiter"/>.</summary>
-public sealed class TokenBucketLimiterOptions
+public sealed class TokenBucketLimiterOptions : IClockOptions<TokenBucketLimiterOptions>
 {
     // Ten years of 365 days.
     private const long MaxRefillSeconds = 315_360_000;

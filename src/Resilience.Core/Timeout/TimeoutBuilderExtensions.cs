@@ -24,15 +24,6 @@ public static class TimeoutBuilderExtensions
         where TBuilder : ResiliencePipelineBuilderBase
     {
         ArgumentNullException.ThrowIfNull(builder);
-        ArgumentNullException.ThrowIfNull(options);
-
-        // As the TimeSpan overload and configured timeouts do: one pipeline, one clock.
-        if (options.TimeProvider is null)
-        {
-            options = options.Clone();
-            options.TimeProvider = builder.TimeProvider;
-        }
-
-        return builder.AddStrategy(new TimeoutStrategy(options));
+        return builder.AddStrategy(new TimeoutStrategy(builder.OnPipelineClock(options)));
     }
 }

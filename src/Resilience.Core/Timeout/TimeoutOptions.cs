@@ -3,7 +3,7 @@ using Resilience.Options;
 namespace Resilience;
 
 /// <summary>Options of a <see cref="TimeoutStrategy"/>.</summary>
-public sealed class TimeoutOptions
+public sealed class TimeoutOptions : IClockOptions<TimeoutOptions>
 {
     /// <summary>
     /// Gets or sets the strategy's name in telemetry, health reports and <see cref="TimeoutRejectedException"/>;
