@@ -18,40 +18,20 @@ public static class RateLimiterBuilderExtensions
     /// <summary>Adds a new lock-free token bucket.</summary>
     /// <typeparam name="TBuilder">The builder type.</typeparam>
     /// <param name="builder">The builder.</param>
-    /// <param name="options">The bucket's options. Without a <see cref="TokenBucketLimiterOptions.TimeProvider"/>, the bucket uses the builder's.</param>
+    /// <param name="options">The bucket's options.</param>
     /// <returns>The builder.</returns>
     public static TBuilder AddRateLimiter<TBuilder>(this TBuilder builder, TokenBucketLimiterOptions options)
-        where TBuilder : ResiliencePipelineBuilderBase
-    {
-        ArgumentNullException.ThrowIfNull(builder);
-        ArgumentNullException.ThrowIfNull(options);
-        if (options.TimeProvider is null)
-        {
-            options = options.Clone();
-            options.TimeProvider = builder.TimeProvider;
-        }
-
-        return builder.AddRateLimiter(new TokenBucketLimiter(options));
-    }
+        where TBuilder : ResiliencePipelineBuilderBase =>
+        builder.AddRateLimiter(new TokenBucketLimiter(options));
 
     /// <summary>Adds a new concurrency limiter.</summary>
     /// <typeparam name="TBuilder">The builder type.</typeparam>
     /// <param name="builder">The builder.</param>
-    /// <param name="options">The limiter's options. Without a <see cref="InFlightLimiterOptions.TimeProvider"/>, the limiter uses the builder's.</param>
+    /// <param name="options">The limiter's options.</param>
     /// <returns>The builder.</returns>
     public static TBuilder AddConcurrencyLimiter<TBuilder>(this TBuilder builder, InFlightLimiterOptions options)
-        where TBuilder : ResiliencePipelineBuilderBase
-    {
-        ArgumentNullException.ThrowIfNull(builder);
-        ArgumentNullException.ThrowIfNull(options);
-        if (options.TimeProvider is null)
-        {
-            options = options.Clone();
-            options.TimeProvider = builder.TimeProvider;
-        }
-
-        return builder.AddRateLimiter(new InFlightLimiter(options));
-    }
+        where TBuilder : ResiliencePipelineBuilderBase =>
+        builder.AddRateLimiter(new InFlightLimiter(options));
 
     /// <summary>Adds a partitioned limiter: <paramref name="keySelector"/> names each call's partition.</summary>
     /// <typeparam name="TBuilder">The builder type.</typeparam>

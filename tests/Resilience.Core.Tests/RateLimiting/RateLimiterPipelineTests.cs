@@ -133,41 +133,6 @@ public class RateLimiterPipelineTests
     }
 
     [Fact]
-    public void A_token_bucket_added_by_its_options_runs_on_the_builders_clock()
-    {
-        // One permit every 1,000 s: only the builder's clock moving can refill it within the test.
-        var time = new FakeTimeProvider();
-        var pipeline = new ResiliencePipelineBuilder { TimeProvider = time }
-            .AddRateLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 0.001, Burst = 1 })
-            .Build();
-        pipeline.Execute(static _ => 0);
-        Assert.True(pipeline.ExecuteOutcome(static (_, _) => 1, 0).IsRejected);
-
-        time.Advance(TimeSpan.FromSeconds(1000));
-
-        Assert.Equal(2, pipeline.ExecuteOutcome(static (_, _) => 2, 0).Result);
-    }
-
-    [Fact]
-    public async Task A_concurrency_limiter_added_by_its_options_times_its_queue_out_on_the_builders_clock()
-    {
-        var time = new FakeTimeProvider();
-        var pipeline = new ResiliencePipelineBuilder { TimeProvider = time }
-            .AddConcurrencyLimiter(new InFlightLimiterOptions { PermitLimit = 1, QueueLimit = 1, QueueTimeout = TimeSpan.FromHours(1) })
-            .Build();
-        var gate = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var first = pipeline.ExecuteAsync(_ => new ValueTask<int>(gate.Task)).AsTask();
-        var waiting = pipeline.ExecuteOutcomeAsync(static (_, _) => new ValueTask<int>(2), 0).AsTask();
-        Assert.False(waiting.IsCompleted);
-
-        time.Advance(TimeSpan.FromHours(1));
-
-        Assert.True((await waiting.WaitAsync(TimeSpan.FromSeconds(30))).IsRejected);
-        gate.SetResult(1);
-        Assert.Equal(1, await first);
-    }
-
-    [Fact]
     public async Task Bcl_limiters_work_in_a_pipeline_attempting_first_and_waiting_only_when_asked()
     {
         using var bcl = new ConcurrencyLimiter(new ConcurrencyLimiterOptions { PermitLimit = 1, QueueLimit = 1 });
