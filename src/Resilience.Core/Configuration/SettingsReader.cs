@@ -19,6 +19,9 @@ internal sealed class SettingsReader
     private readonly TimeProvider _timeProvider;
     private readonly SettingsPlan _plan = new();
 
+    // Retries left out of the plan by errors of their own, with the budget each refers to: the reference is checked too.
+    private readonly List<(string Retry, string Budget)> _unplannedBudgetReferences = [];
+
     public SettingsReader(IConfiguration? section, string rootPath, TimeProvider timeProvider)
     {
         _section = section;
@@ -299,12 +302,16 @@ internal sealed class SettingsReader
             }
         }
 
+        var budget = kind == ComponentKind.Retry && section?[ComponentKind.RetryBudgetKey] is { } budgetName
+            ? $"{ComponentKind.RetryBudget.SharedSection}:{budgetName}"
+            : null;
         if (_plan.Errors.Count == errors)
         {
-            var budget = kind == ComponentKind.Retry && section?[ComponentKind.RetryBudgetKey] is { } budgetName
-                ? $"{ComponentKind.RetryBudget.SharedSection}:{budgetName}"
-                : null;
             _plan.Components[key] = new PlannedComponent(kind, key, name, options, budget);
+        }
+        else if (budget is not null)
+        {
+            _unplannedBudgetReferences.Add((key, budget));
         }
     }
 
@@ -359,7 +366,7 @@ internal sealed class SettingsReader
             {
                 if (!_plan.Invalid.Contains(key))
                 {
-                    Error($"{PathOf(component.Key)}:{ComponentKind.RetryBudgetKey} refers to retry budget '{key[(key.IndexOf(':') + 1)..]}', which is not declared (in code, or under {PathOf(key)}).");
+                    UndeclaredBudget(component.Key, key);
                 }
 
                 // A budget declared with errors is reported already; the retry cannot be planned without it either way.
@@ -367,5 +374,16 @@ internal sealed class SettingsReader
                 _plan.Invalid.Add(component.Key);
             }
         }
+
+        foreach (var (retry, key) in _unplannedBudgetReferences)
+        {
+            if (!(_plan.Components.TryGetValue(key, out var budget) && budget.Kind == ComponentKind.RetryBudget) && !isLive(key) && !_plan.Invalid.Contains(key))
+            {
+                UndeclaredBudget(retry, key);
+            }
+        }
     }
+
+    private void UndeclaredBudget(string retry, string key) =>
+        Error($"{PathOf(retry)}:{ComponentKind.RetryBudgetKey} refers to retry budget '{key[(key.IndexOf(':') + 1)..]}', which is not declared (in code, or under {PathOf(key)}).");
 }

@@ -7,7 +7,7 @@ public sealed class FallbackOptions<T>
     /// <summary>Gets the levels, tried in order.</summary>
     public IList<FallbackLevel<T>> Levels { get; } = [];
 
-    /// <summary>Gets or sets whether rejections (an open circuit, a limiter without permits) are replaced. Default <see langword="true"/>.</summary>
+    /// <summary>Gets or sets whether rejections by the strategies inside the fallback (an open or isolated circuit, a limiter without permits, a custom strategy) are replaced. Default <see langword="true"/>.</summary>
     public bool HandleRejections { get; set; } = true;
 
     /// <summary>

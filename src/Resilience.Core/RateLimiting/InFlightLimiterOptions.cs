@@ -18,7 +18,7 @@ public sealed class InFlightLimiterOptions : IClockOptions<InFlightLimiterOption
     /// <summary>Gets or sets how long a waiter may wait before it gets a failed lease; <see langword="null"/> (default) for no limit. Range &gt; 0.</summary>
     public TimeSpan? QueueTimeout { get; set; }
 
-    /// <summary>Gets or sets the clock of the queue timeout; <see langword="null"/> (default) for <see cref="System.TimeProvider.System"/>.</summary>
+    /// <summary>Gets or sets the clock of the queue timeout; <see langword="null"/> (default) for the pipeline's clock when added to a pipeline builder, otherwise <see cref="System.TimeProvider.System"/>.</summary>
     public TimeProvider? TimeProvider { get; set; }
 
     /// <summary>Checks every option; throws naming each one out of its range (one per line when there are several).</summary>

@@ -18,7 +18,7 @@ public sealed class TokenBucketLimiterOptions : IClockOptions<TokenBucketLimiter
     /// <summary>Gets or sets how long <c>AcquireAsync</c> (and a pipeline) may wait for permits; zero (default) fails at once. Range [0, 1 day].</summary>
     public TimeSpan MaxWait { get; set; }
 
-    /// <summary>Gets or sets the clock; <see langword="null"/> (default) for <see cref="System.TimeProvider.System"/>.</summary>
+    /// <summary>Gets or sets the clock; <see langword="null"/> (default) for the pipeline's clock when added to a pipeline builder, otherwise <see cref="System.TimeProvider.System"/>.</summary>
     public TimeProvider? TimeProvider { get; set; }
 
     /// <summary>Checks every option; throws naming each one out of its range (one per line when there are several).</summary>

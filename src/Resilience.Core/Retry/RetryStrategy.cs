@@ -4,12 +4,12 @@ namespace Resilience;
 
 /// <summary>
 /// Runs the strategies inside it and the callback again when an attempt fails, after a delay: constant, linear or
-/// exponential, or with decorrelated jitter; a retry-after hint (<see cref="ExitOutcome.RetryAfter"/>: a limiter's or
+/// exponential, jittered by default (decorrelated for an exponential backoff, ±25% for the others); a retry-after hint (<see cref="ExitOutcome.RetryAfter"/>: a limiter's or
 /// breaker's rejection, or what the pipeline's <c>RetryAfterHint</c> reads from a failure, such as an HTTP
 /// <c>Retry-After</c> header; or a <see cref="ResilienceException.RetryAfter"/>) replaces the computed delay up to
 /// <see cref="RetryOptions.MaxRetryAfter"/>.
 /// Never retries the caller's cancellation, an attempt cut short by an outer timeout, or (unless asked) a rejection.
-/// With a <see cref="RetryBudget"/>, retries stop while the shared budget is below half.
+/// With a <see cref="RetryBudget"/>, retries stop while the shared budget is at or below half.
 /// </summary>
 public sealed class RetryStrategy : ResilienceStrategy
 {

@@ -21,8 +21,8 @@ public sealed class TimeoutOptions : IClockOptions<TimeoutOptions>
     /// </summary>
     public TimeProvider? TimeProvider { get; set; }
 
-    /// <summary>Checks every option; throws naming the first one out of its range.</summary>
-    /// <exception cref="ArgumentOutOfRangeException">An option is out of its range.</exception>
+    /// <summary>Checks <see cref="Timeout"/>, the one option with a range; throws naming it, its range and the value.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><see cref="Timeout"/> is out of its range.</exception>
     public void Validate() =>
         OptionCheck.InRange(Timeout, TimeSpan.FromMilliseconds(1), TimeSpan.FromDays(1), $"{nameof(TimeoutOptions)}.{nameof(Timeout)}");
 

@@ -174,6 +174,23 @@ public class ConfigurationBindingTests
     }
 
     [Fact]
+    public void A_retry_out_of_range_that_refers_to_an_undeclared_budget_reports_both()
+    {
+        // The retry is not planned with an error of its own, but its reference is checked all the same: fixing the
+        // range must not reveal a second mistake that was there from the start.
+        var failures = Failures(Orders(
+            ("Resilience:Pipelines:orders:Retry:MaxRetryAttempts", "500"),
+            ("Resilience:Pipelines:orders:Retry:RetryBudget", "backend")));
+
+        Assert.Equal(
+            [
+                "Resilience:Pipelines:orders:Retry:MaxRetryAttempts must be in [0, 100]; was 500.",
+                "Resilience:Pipelines:orders:Retry:RetryBudget refers to retry budget 'backend', which is not declared (in code, or under Resilience:RetryBudgets:backend).",
+            ],
+            failures);
+    }
+
+    [Fact]
     public void A_value_where_a_section_belongs_and_a_section_where_a_value_belongs_are_errors()
     {
         // Each of these bound nothing and ran on defaults before: a timeout of 30 s instead of 5 s, a default breaker.
