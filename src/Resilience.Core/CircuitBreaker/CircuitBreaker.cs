@@ -354,7 +354,7 @@ public sealed class CircuitBreaker
         (uint)(word >>> TimeBits) == (generation & TimeGenerationMask) ? TimeDifference(word, Milliseconds(now)) : 0;
 
     /// <summary>Raises the time in a time word to at least <paramref name="milliseconds"/> for <paramref name="generation"/>, leaving a later generation's word alone.</summary>
-    private static void RaiseTime(ref long word, uint generation, long milliseconds)
+    private void RaiseTime(ref long word, uint generation, long milliseconds)
     {
         var tag = generation & TimeGenerationMask;
         var next = ((long)tag << TimeBits) | (milliseconds & TimeMask);
@@ -362,9 +362,22 @@ public sealed class CircuitBreaker
         {
             var current = Volatile.Read(ref word);
             var currentTag = (uint)(current >>> TimeBits);
-            var keep = currentTag == tag
-                ? TimeDifference(next, current) <= 0
-                : (int)((tag - currentTag) << (32 - TimeGenerationBits)) < 0;
+            bool keep;
+            if (currentTag == tag)
+            {
+                keep = TimeDifference(next, current) <= 0;
+            }
+            else
+            {
+                // A word is later only when written for a generation up to one past the state's (no writer writes
+                // further ahead; the state is read after the word, so it is at least as new as that writer's). The
+                // 24-bit tag alone cannot tell: a word left by a break millions of transitions ago (resets and
+                // timed-out rounds write no break end) would look later half the time and keep every break from
+                // being written.
+                var ahead = GenerationOf(Volatile.Read(ref _state)) + 1 - generation;
+                keep = ahead > TimeGenerationMask || ((currentTag - tag) & TimeGenerationMask) <= ahead;
+            }
+
             if (keep || Interlocked.CompareExchange(ref word, next, current) == current)
             {
                 return;

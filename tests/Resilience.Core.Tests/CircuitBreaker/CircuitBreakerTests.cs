@@ -240,6 +240,42 @@ public class CircuitBreakerTests
     }
 
     [Fact]
+    public void A_break_is_kept_after_millions_of_transitions_that_wrote_no_break_end()
+    {
+        // The break's end carries 24 bits of its generation. Resets that write no break end (here Isolate and Close)
+        // move the generation on; once half the 24-bit range has passed, the word left by the last break looks newer
+        // than the next break and must still be replaced by it.
+        var breaker = Create();
+        OpenIt(breaker);
+        ForceTransitions(breaker, HalfTimeGenerationRange + 8);
+
+        OpenIt(breaker);
+        var rejected = Reject(breaker);
+        Assert.Equal((RejectionReason.BrokenCircuit, TimeSpan.FromSeconds(5)), (rejected.RejectionReason, rejected.RetryAfter));
+        Assert.Equal(CircuitState.Open, breaker.State);
+    }
+
+    [Fact]
+    public void A_probe_round_keeps_its_probe_timeout_after_millions_of_transitions_that_wrote_no_deadline()
+    {
+        var breaker = Create(o => o.ProbeTimeout = TimeSpan.FromSeconds(1));
+        OpenIt(breaker);
+        _time.Advance(TimeSpan.FromSeconds(5));
+        Assert.True(breaker.TryAcquire(out var earlier));
+        breaker.Record(earlier, CircuitCallResult.Success);
+        ForceTransitions(breaker, HalfTimeGenerationRange + 8);
+
+        OpenIt(breaker);
+        _time.Advance(TimeSpan.FromSeconds(5));
+        Assert.True(breaker.TryAcquire(out var probe));
+        Assert.True(probe.IsProbe);
+
+        // The only slot is taken and the probe has run for no time: the next caller waits the whole probe timeout.
+        Assert.Equal(TimeSpan.FromSeconds(1), Reject(breaker).RetryAfter);
+        Assert.Equal(probe.Generation, breaker.GetSnapshot().Generation);
+    }
+
+    [Fact]
     public void The_probe_timeout_runs_from_the_newest_probe_so_no_probe_is_given_up_before_its_time()
     {
         var breaker = Create(o => { o.PermittedProbes = 2; o.ProbeTimeout = TimeSpan.FromSeconds(1); });
@@ -741,6 +777,21 @@ public class CircuitBreakerTests
         Assert.Equal((0.5, 20, TimeSpan.FromSeconds(10), 10), (options.FailureRatio, options.MinimumThroughput, options.SamplingDuration, options.BucketCount));
         Assert.Equal(((TimeSpan?)null, 0, TimeSpan.FromSeconds(5), 1, 1.0), (options.SlowCallDuration, options.ConsecutiveFailures, options.BreakDuration, options.PermittedProbes, options.ProbeSuccessRatio));
         Assert.Equal(nameof(CircuitBreaker), new Breaker(options).Name);
+    }
+
+    // Half the range of the generation bits a time word carries (2^24).
+    private const int HalfTimeGenerationRange = 1 << 23;
+
+    /// <summary>Moves the generation on by at least <paramref name="count"/> with Isolate and Close, ending closed.</summary>
+    private static void ForceTransitions(Breaker breaker, int count)
+    {
+        for (var i = 0; i < count; i += 2)
+        {
+            breaker.Isolate();
+            breaker.Close();
+        }
+
+        Assert.Equal(CircuitState.Closed, breaker.State);
     }
 
     private Breaker Create(Action<CircuitBreakerOptions>? configure = null)
