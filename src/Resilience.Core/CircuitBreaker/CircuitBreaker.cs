@@ -668,8 +668,8 @@ public sealed class CircuitBreaker
 
         // Re-openings change only with the generation, so they are the same on every retry below.
         var reopenings = from == CircuitState.HalfOpen ? Math.Min(ReopeningsOf(state) + 1, MaxReopenings) : 0;
-        var breakTicks = BreakTicks(settings, reopenings);
         var next = generation + 1;
+        var breakTicks = BreakTicks(settings, reopenings, next);
 
         // Published before the state, so whoever sees this Open reads this break's end.
         RaiseTime(ref _openUntil, next, CeilingMilliseconds(now + breakTicks));
@@ -686,12 +686,15 @@ public sealed class CircuitBreaker
         return Raise(from, CircuitState.Open, reason, next, figures, TimeSpan.FromTicks(breakTicks));
     }
 
-    private long BreakTicks(CircuitBreakerSettings settings, int reopenings)
+    private long BreakTicks(CircuitBreakerSettings settings, int reopenings, uint generation)
     {
         var ticks = settings.BreakTicks * Math.Pow(settings.BreakMultiplier, reopenings);
         if (settings.Jitter > 0)
         {
-            ticks *= 1 + (settings.Jitter * ((_jitter.NextUnit() * 2) - 1));
+            // Drawn for the generation, not from a shared sequence: threads racing to open the same generation all
+            // publish the same break (the break's end keeps the latest of theirs), so the break kept is the one the
+            // Opened event reports, and a seed gives the same breaks however many threads raced.
+            ticks *= 1 + (settings.Jitter * ((_jitter.UnitAt(generation) * 2) - 1));
         }
 
         return Math.Max(TimeSpan.TicksPerMillisecond, (long)Math.Min(ticks, settings.MaxBreakTicks));

@@ -201,6 +201,54 @@ public class CircuitBreakerConcurrencyTests
         }
     }
 
+    [Fact]
+    public void Racing_openings_with_jitter_keep_the_break_the_opened_event_reports()
+    {
+        // Every failure opens (one consecutive failure), so all racers of a round try to open the same generation. The
+        // break the breaker keeps must be the one the Opened event reports, whichever racer computed it.
+        var time = new FakeTimeProvider();
+        var breaker = new Breaker(new CircuitBreakerOptions
+        {
+            ConsecutiveFailures = 1,
+            BreakDuration = TimeSpan.FromSeconds(10),
+            MaxBreakDuration = TimeSpan.FromSeconds(20),
+            BreakDurationJitter = 0.9,
+            JitterSeed = 3,
+            TimeProvider = time,
+        });
+        const int Rounds = 300;
+        var reported = TimeSpan.Zero;
+        breaker.Opened += (_, t) => reported = t.BreakDuration!.Value;
+        var mismatches = new List<(TimeSpan Reported, TimeSpan? Kept)>();
+        using var round = new Barrier(Threads, _ =>
+        {
+            if (breaker.State == CircuitState.Open)
+            {
+                breaker.GetSnapshot(out var kept);
+                var expected = TimeSpan.FromMilliseconds(Math.Ceiling(reported.TotalMilliseconds));
+                if (kept != expected)
+                {
+                    mismatches.Add((expected, kept));
+                }
+
+                breaker.Close();
+            }
+        });
+
+        RunTogether(Threads, _ =>
+        {
+            for (var i = 0; i < Rounds; i++)
+            {
+                breaker.TryAcquire(out var permit);
+                round.SignalAndWait();
+                breaker.Record(permit, CircuitCallResult.Failure);
+                round.SignalAndWait();
+            }
+        });
+
+        Assert.Empty(mismatches);
+    }
+
     private static void RunTogether(int threads, Action<int> body)
     {
         using var start = new Barrier(threads);
