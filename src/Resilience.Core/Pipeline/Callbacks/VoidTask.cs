@@ -7,6 +7,9 @@ internal static class VoidTask
     {
         if (task.IsCompletedSuccessfully)
         {
+            // Taken all the same: a task backed by a reusable source is released for its next operation only when its
+            // result is taken (for the common task without a source, this is one null check).
+            task.GetAwaiter().GetResult();
             return default;
         }
 
