@@ -27,10 +27,13 @@ internal sealed class CallDeadline : IDisposable
     /// <summary>Gets whether the deadline has passed (its timer fired, or gRPC reported it first).</summary>
     public bool HasPassed => _source.IsCancellationRequested;
 
-    /// <summary>Returns a call's deadline, or <see langword="null"/> when it has none (or one too far to time).</summary>
+    /// <summary>
+    /// Returns a call's deadline, or <see langword="null"/> when it has none (or one too far to time, or one gRPC refuses:
+    /// a deadline that is not UTC, which gRPC refuses when the call starts, is not read here as a UTC time hours off).
+    /// </summary>
     public static CallDeadline? Of(DateTime? deadline)
     {
-        if (deadline is not { } at || at == DateTime.MaxValue)
+        if (deadline is not { } at || at == DateTime.MaxValue || !IsUtc(at))
         {
             return null;
         }
@@ -56,7 +59,10 @@ internal sealed class CallDeadline : IDisposable
     }
 
     /// <summary>Returns whether a call's deadline has passed by the system clock gRPC times it with; never for none.</summary>
-    public static bool HasPassedAt(DateTime? deadline) => deadline is { } at && at != DateTime.MaxValue && DateTime.UtcNow >= at;
+    public static bool HasPassedAt(DateTime? deadline) => deadline is { } at && at != DateTime.MaxValue && IsUtc(at) && DateTime.UtcNow >= at;
+
+    // gRPC takes a deadline in UTC, or DateTime.MinValue (already passed, whatever its kind); it refuses any other.
+    private static bool IsUtc(DateTime deadline) => deadline.Kind == DateTimeKind.Utc || deadline == DateTime.MinValue;
 
     public void Dispose() => _source.Dispose();
 }

@@ -14,13 +14,22 @@ public static class GrpcOutcomes
 
     /// <summary>
     /// Returns whether an exception is a failure of the dependency: an <see cref="RpcException"/> with a transient status
-    /// (see <see cref="IsTransientStatus"/>), or any other exception (the transport failed). The caller's own
-    /// cancellation never reaches a predicate.
+    /// (see <see cref="IsTransientStatus"/>), or any other exception (the transport failed), except an
+    /// <see cref="InvalidOperationException"/> or a <see cref="NotSupportedException"/>: gRPC throws those for a call it
+    /// refuses to start (a deadline that is not UTC, a disposed channel), mistakes of the caller that no retry mends and
+    /// no breaker should count against the server. The caller's own cancellation never reaches a predicate.
     /// </summary>
     /// <param name="exception">The exception of one attempt.</param>
     /// <returns>Whether it is a failure.</returns>
-    public static bool IsTransientFailure(Exception exception) =>
-        exception is not RpcException rpc || IsTransientStatus(rpc.StatusCode);
+    public static bool IsTransientFailure(Exception exception) => exception switch
+    {
+        RpcException rpc => IsTransientStatus(rpc.StatusCode),
+
+        // gRPC reports every failure of the transport and the server as a status: what it throws otherwise is its
+        // refusal of the call as the caller made it.
+        InvalidOperationException or NotSupportedException => false,
+        _ => true,
+    };
 
     /// <summary>
     /// Reads a server's pushback (the <see cref="RetryPushbackTrailer"/> trailer of an <see cref="RpcException"/>), for a

@@ -368,6 +368,30 @@ public sealed class ResilienceClientInterceptorStreamingTests
         Assert.Equal(1, AvailablePermits(limiter));
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(-1)]
+    public async Task A_stream_gRPC_refuses_to_start_fails_as_gRPC_threw_it_and_is_neither_a_success_nor_a_failure(int hoursAhead)
+    {
+        // gRPC refuses a deadline that is not UTC when the call starts: the caller's mistake, not a deadline passing while
+        // the stream waits for admission (read as UTC, a past one did), nor a failure of the dependency.
+        await using var server = await GrpcTestServer.StartAsync((request, _, _) => Task.FromResult(request));
+        var breaker = Breaker(minimumThroughput: 1);
+        var pipeline = new ResiliencePipelineBuilder().AddCircuitBreaker(breaker, GrpcOutcomes.IsTransientFailure).Build();
+        using var channel = GrpcChannel.ForAddress(server.Address);
+        var invoker = Client(channel, pipeline);
+        var deadline = DateTime.SpecifyKind(DateTime.UtcNow.AddHours(hoursAhead), DateTimeKind.Unspecified);
+
+        using (var call = invoker.AsyncServerStreamingCall(GrpcTestServer.Streaming, null, new CallOptions(deadline: deadline), "item"))
+        {
+            var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => call.ResponseStream.MoveNext(CancellationToken.None).WaitAsync(Bound));
+            Assert.Contains("DateTimeKind.Utc", refused.Message, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(0, server.StreamCalls);
+        Assert.Equal((CircuitState.Closed, 0L, 0L), (breaker.State, breaker.GetSnapshot().Calls, breaker.GetSnapshot().Failures));
+    }
+
     [Fact]
     public async Task A_stream_ended_by_its_deadline_or_by_a_status_about_the_request_is_neither_a_success_nor_a_failure()
     {

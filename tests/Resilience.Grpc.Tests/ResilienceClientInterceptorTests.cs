@@ -220,6 +220,41 @@ public sealed class ResilienceClientInterceptorTests
         Assert.Equal(0L, breaker.GetSnapshot().Failures);
     }
 
+    [Theory]
+    [InlineData(1, DateTimeKind.Unspecified)]
+    [InlineData(-1, DateTimeKind.Unspecified)]
+    [InlineData(1, DateTimeKind.Local)]
+    public async Task A_call_gRPC_refuses_to_start_reaches_the_caller_as_gRPC_threw_it_neither_retried_nor_a_failure(int hoursAhead, DateTimeKind kind)
+    {
+        // gRPC refuses a deadline that is not UTC: a mistake of the caller, which no retry mends and no breaker should
+        // count against the server. Read as UTC, a past one would have ended the call as its deadline instead.
+        await using var server = await GrpcTestServer.StartAsync((request, _, _) => Task.FromResult(request));
+        var breaker = new CircuitBreaker(Breaker(minimumThroughput: 1));
+        var pipeline = RetriesAroundBreaker(breaker);
+        var (channel, invoker) = Client(server, pipeline);
+        using var _ = channel;
+        var deadline = DateTime.SpecifyKind(DateTime.UtcNow.AddHours(hoursAhead), kind);
+
+        using var call = invoker.AsyncUnaryCall(GrpcTestServer.Unary, null, new CallOptions(deadline: deadline), "hello");
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => call.ResponseAsync.WaitAsync(TimeSpan.FromSeconds(30)));
+        var blocked = Assert.Throws<InvalidOperationException>(() => invoker.BlockingUnaryCall(GrpcTestServer.Unary, null, new CallOptions(deadline: deadline), "hello"));
+
+        Assert.Contains("DateTimeKind.Utc", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("DateTimeKind.Utc", blocked.Message, StringComparison.Ordinal);
+        Assert.Equal(0, server.Calls);
+        Assert.Equal((CircuitState.Closed, 0L, 0L), (breaker.State, breaker.GetSnapshot().Calls, breaker.GetSnapshot().Failures));
+    }
+
+    [Fact]
+    public void A_call_gRPC_refuses_to_start_is_no_failure_of_the_dependency()
+    {
+        Assert.False(GrpcOutcomes.IsTransientFailure(new InvalidOperationException("Deadline must have a kind DateTimeKind.Utc.")));
+        Assert.False(GrpcOutcomes.IsTransientFailure(new ObjectDisposedException("GrpcChannel")));
+        Assert.False(GrpcOutcomes.IsTransientFailure(new NotSupportedException()));
+        Assert.True(GrpcOutcomes.IsTransientFailure(new IOException("reset")));
+        Assert.True(GrpcOutcomes.IsTransientFailure(new TimeoutRejectedException()));
+    }
+
     [Fact]
     public async Task The_callers_deadline_ends_a_retry_delay_with_deadline_exceeded()
     {

@@ -191,6 +191,47 @@ public sealed class ResilienceHandlerTests
     }
 
     [Fact]
+    public async Task A_body_streamed_after_the_pipeline_returned_is_neither_cut_by_its_timeout_nor_by_a_later_calls()
+    {
+        // Headers first, then the rest of the body once the test lets it go: the pipeline has returned in between.
+        var rest = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = await LoopbackServer.StartAsync(async (context, n) =>
+        {
+            if (n > 1)
+            {
+                await LoopbackServer.Slow(context);
+                return;
+            }
+
+            context.Response.StatusCode = 200;
+            await context.Response.Body.WriteAsync("first "u8.ToArray(), context.RequestAborted);
+            await context.Response.Body.FlushAsync(context.RequestAborted);
+            await rest.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            await context.Response.Body.WriteAsync("second"u8.ToArray(), context.RequestAborted);
+        });
+        var time = new FakeTimeProvider();
+        var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage>()
+            .AddTimeout(new TimeoutOptions { Timeout = TimeSpan.FromSeconds(1), TimeProvider = time })
+            .Build();
+        using var client = Client(new ResilienceHandler(pipeline), server);
+
+        using var response = await client.GetAsync("/stream", HttpCompletionOption.ResponseHeadersRead);
+        var body = await response.Content.ReadAsStreamAsync();
+
+        // The first call's timeout passes, and a second call through the same timeout times out.
+        time.Advance(TimeSpan.FromSeconds(2));
+        var second = client.GetAsync("/slow");
+        await server.WaitForRequestAsync();
+        await server.WaitForRequestAsync();
+        time.Advance(TimeSpan.FromSeconds(2));
+        await Assert.ThrowsAsync<TimeoutRejectedException>(() => second);
+
+        rest.SetResult();
+        using var reader = new StreamReader(body);
+        Assert.Equal("first second", await reader.ReadToEndAsync().WaitAsync(TimeSpan.FromSeconds(30)));
+    }
+
+    [Fact]
     public async Task Caller_cancellation_is_thrown_as_cancellation_and_never_counted_as_a_failure()
     {
         await using var server = await LoopbackServer.StartAsync((context, _) => LoopbackServer.Slow(context));
