@@ -270,18 +270,5 @@ internal abstract class StreamAttempt<TCall>
     }
 
     /// <summary>Disposes the linked source once: when the call ends, or when the caller ends it first (which cancels it).</summary>
-    private void ReleaseCancellation(bool cancel)
-    {
-        if (Interlocked.Exchange(ref _released, 1) != 0)
-        {
-            return;
-        }
-
-        if (cancel)
-        {
-            _cancellation.Cancel();
-        }
-
-        _cancellation.Dispose();
-    }
+    private void ReleaseCancellation(bool cancel) => CallCancellation.Release(_cancellation, ref _released, cancel);
 }

@@ -121,18 +121,5 @@ internal sealed class UnaryAttempts<TRequest, TResponse>
     }
 
     /// <summary>Disposes the linked source once: when the call ends, or when the caller disposes it first (which cancels it).</summary>
-    private void ReleaseCancellation(bool cancel)
-    {
-        if (Interlocked.Exchange(ref _released, 1) != 0)
-        {
-            return;
-        }
-
-        if (cancel)
-        {
-            _disposed.Cancel();
-        }
-
-        _disposed.Dispose();
-    }
+    private void ReleaseCancellation(bool cancel) => CallCancellation.Release(_disposed, ref _released, cancel);
 }

@@ -205,59 +205,60 @@ internal sealed class ResilienceRuntime : IDisposable
     /// <returns>The pipeline; the same instance on every call.</returns>
     /// <exception cref="KeyNotFoundException">No pipeline has that name.</exception>
     /// <exception cref="InvalidOperationException">The pipeline is registered in code with another result type.</exception>
-    public object GetPipeline<T>(string name) => FindPipeline<T>(name, out var missing) ?? throw missing!();
+    public object GetPipeline<T>(string name) => FindPipeline<T>(name) ?? throw MissingPipeline<T>(name);
 
     /// <summary>Gets a pipeline by name if one of that name can be had for <typeparamref name="T"/>, building it on first use.</summary>
     /// <typeparam name="T">The result type; <see cref="VoidResult"/> for an untyped pipeline.</typeparam>
     /// <param name="name">The pipeline's name.</param>
     /// <returns>The pipeline, or <see langword="null"/>.</returns>
-    public object? TryGetPipeline<T>(string name) => FindPipeline<T>(name, out _);
+    public object? TryGetPipeline<T>(string name) => FindPipeline<T>(name);
 
-    /// <summary>
-    /// Finds a pipeline by name, building it on first use; <see langword="null"/> when none of that name can be had for
-    /// <typeparamref name="T"/>, with <paramref name="missing"/> making the exception that says why (made only if thrown).
-    /// </summary>
-    private object? FindPipeline<T>(string name, out Func<Exception>? missing)
+    /// <summary>Finds a pipeline by name, building it on first use; <see langword="null"/> when none of that name can be had for <typeparamref name="T"/>.</summary>
+    private object? FindPipeline<T>(string name)
     {
         lock (_gate)
         {
             if (!_pipelines.TryGetValue(name, out var pipeline))
             {
-                missing = () =>
-                {
-                    var known = string.Join(", ", _pipelines.Keys.Order(StringComparer.Ordinal));
-                    return new KeyNotFoundException(
-                        $"No resilience pipeline is named '{name}': register it with AddResiliencePipeline(\"{name}\", ...) or declare it under {PathOf($"{SettingsReader.PipelinesSection}:{name}:{SettingsReader.StrategiesKey}")}. Known pipelines: {(known.Length == 0 ? "none" : known)}.");
-                };
                 return null;
             }
 
-            var untyped = typeof(T) == typeof(VoidResult);
             if (pipeline.Registration is { } registration)
             {
-                if (registration.ResultType != (untyped ? null : typeof(T)))
-                {
-                    var registered = registration.ResultType is { } type ? $"ResiliencePipeline<{type.Name}>" : "ResiliencePipeline";
-                    var asked = untyped ? "ResiliencePipeline" : $"ResiliencePipeline<{typeof(T).Name}>";
-                    missing = () => new InvalidOperationException($"Pipeline '{name}' is registered as a {registered}; it was asked for as a {asked}.");
-                    return null;
-                }
-
-                missing = null;
-                return (pipeline.Built ?? Build(pipeline)).Pipeline;
+                return registration.ResultType == ResultTypeOf<T>() ? (pipeline.Built ?? Build(pipeline)).Pipeline : null;
             }
 
             if (!pipeline.Variants.TryGetValue(typeof(T), out var variant))
             {
                 var strategies = Strategies(pipeline.Layout!);
-                variant = untyped ? PipelineVariant.Untyped(this, name, strategies) : PipelineVariant.Typed<T>(this, name, strategies);
+                variant = typeof(T) == typeof(VoidResult) ? PipelineVariant.Untyped(this, name, strategies) : PipelineVariant.Typed<T>(this, name, strategies);
                 pipeline.Variants.Add(typeof(T), variant);
             }
 
-            missing = null;
             return variant.Pipeline;
         }
     }
+
+    /// <summary>Says why <see cref="FindPipeline{T}"/> found no pipeline: no such name, or one registered with another result type.</summary>
+    private Exception MissingPipeline<T>(string name)
+    {
+        lock (_gate)
+        {
+            if (_pipelines.TryGetValue(name, out var pipeline) && pipeline.Registration is { } registration)
+            {
+                var registered = registration.ResultType is { } type ? $"ResiliencePipeline<{type.Name}>" : "ResiliencePipeline";
+                var asked = ResultTypeOf<T>() is { } result ? $"ResiliencePipeline<{result.Name}>" : "ResiliencePipeline";
+                return new InvalidOperationException($"Pipeline '{name}' is registered as a {registered}; it was asked for as a {asked}.");
+            }
+
+            var known = string.Join(", ", _pipelines.Keys.Order(StringComparer.Ordinal));
+            return new KeyNotFoundException(
+                $"No resilience pipeline is named '{name}': register it with AddResiliencePipeline(\"{name}\", ...) or declare it under {PathOf($"{SettingsReader.PipelinesSection}:{name}:{SettingsReader.StrategiesKey}")}. Known pipelines: {(known.Length == 0 ? "none" : known)}.");
+        }
+    }
+
+    /// <summary>The result type a registration records for <typeparamref name="T"/>: none for an untyped pipeline.</summary>
+    private static Type? ResultTypeOf<T>() => typeof(T) == typeof(VoidResult) ? null : typeof(T);
 
     /// <summary>Gets a shared named instance.</summary>
     public object GetShared(ComponentKind kind, string name)
