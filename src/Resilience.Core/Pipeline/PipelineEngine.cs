@@ -943,7 +943,9 @@ internal static class PipelineEngine
                 try
                 {
                     var strategy = run.Frame.Pipeline.Strategies[run.Index];
-                    fallback = strategy.ProvideFallbackAsync(run.Outcome, run.State, run.Frame.Pipeline.Name, OuterToken(ref run));
+                    fallback = run.Callback.IsSynchronous
+                        ? ProvideFallbackForBlockedCaller(strategy, run.Outcome, run.State, run.Frame.Pipeline.Name, OuterToken(ref run))
+                        : strategy.ProvideFallbackAsync(run.Outcome, run.State, run.Frame.Pipeline.Name, OuterToken(ref run));
                 }
                 catch (Exception exception)
                 {
@@ -973,6 +975,41 @@ internal static class PipelineEngine
 
         LeaveStrategy(ref run);
         return PendingWork.None;
+    }
+
+    /// <summary>
+    /// Starts the fallback of a synchronous call, which blocks its thread while the fallback waits: a continuation the
+    /// fallback's own awaits would send back to the caller's synchronization context (a UI thread) or task scheduler would
+    /// never run, and the call would never end. The fallback starts on this thread without either, so its awaits resume
+    /// on the thread pool.
+    /// </summary>
+    private static ValueTask<Outcome<TResult>> ProvideFallbackForBlockedCaller<TResult, TState>(
+        ResilienceStrategy strategy, Outcome<TResult> outcome, TState state, string? pipelineName, CancellationToken cancellationToken)
+    {
+        var context = SynchronizationContext.Current;
+        if (context is null && TaskScheduler.Current == TaskScheduler.Default)
+        {
+            return strategy.ProvideFallbackAsync(outcome, state, pipelineName, cancellationToken);
+        }
+
+        SynchronizationContext.SetSynchronizationContext(null);
+        try
+        {
+            if (TaskScheduler.Current == TaskScheduler.Default)
+            {
+                return strategy.ProvideFallbackAsync(outcome, state, pipelineName, cancellationToken);
+            }
+
+            // The current scheduler is the one of the task running this code: only a task run on the default scheduler
+            // (inline here, as the thread pool's scheduler runs a task started synchronously) sees the default one.
+            var start = new Task<ValueTask<Outcome<TResult>>>(() => strategy.ProvideFallbackAsync(outcome, state, pipelineName, cancellationToken));
+            start.RunSynchronously(TaskScheduler.Default);
+            return start.GetAwaiter().GetResult();
+        }
+        finally
+        {
+            SynchronizationContext.SetSynchronizationContext(context);
+        }
     }
 
     /// <summary>Disposes the result a fallback replaced, unless the fallback served that same object.</summary>

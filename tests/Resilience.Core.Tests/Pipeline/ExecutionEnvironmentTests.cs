@@ -1,0 +1,136 @@
+using System.Threading.RateLimiting;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Resilience.Tests.Pipeline;
+
+/// <summary>
+/// Calls made where continuations have a home of their own: a single-threaded synchronization context (a UI thread, the
+/// classic ASP.NET request context) or a task scheduler other than the default one.
+/// </summary>
+public sealed class ExecutionEnvironmentTests : IDisposable
+{
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(10);
+
+    private readonly SingleThreadSynchronizationContext _context = new();
+
+    public void Dispose() => _context.Dispose();
+
+    [Fact]
+    public async Task A_synchronous_call_on_a_single_thread_context_waits_out_a_queue_a_retry_delay_and_a_timeout_without_it()
+    {
+        var time = new FakeTimeProvider();
+        var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1, QueueLimit = 1, TimeProvider = time });
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = time }
+            .AddRetry(new RetryOptions { MaxRetryAttempts = 1, Delay = TimeSpan.FromSeconds(1), UseJitter = false })
+            .AddTimeout(TimeSpan.FromSeconds(30))
+            .AddRateLimiter(limiter, waitForPermit: true)
+            .Build();
+        var held = limiter.AttemptAcquire();
+        var threads = new List<int>();
+
+        var call = _context.Run(() => pipeline.Execute(_ =>
+        {
+            threads.Add(Environment.CurrentManagedThreadId);
+            return threads.Count < 2 ? throw new IOException("first attempt") : threads.Count;
+        }));
+        await WaitUntil(() => limiter.GetStatistics()!.CurrentQueuedCount == 1);
+        held.Dispose();
+        await AdvanceUntil(call, time, TimeSpan.FromMilliseconds(100));
+
+        Assert.Equal(2, await call);
+        Assert.Equal([_context.ThreadId, _context.ThreadId], threads);
+        Assert.Equal(1, limiter.GetStatistics()!.CurrentAvailablePermits);
+    }
+
+    [Fact]
+    public async Task A_synchronous_call_on_a_single_thread_context_completes_a_fallback_level_that_awaits()
+    {
+        var pipeline = new ResiliencePipelineBuilder<string>()
+            .AddFallback(new FallbackOptions<string>
+            {
+                Levels =
+                {
+                    new FallbackLevel<string>("awaits", async _ =>
+                    {
+                        await Task.Yield();
+                        return "fallback";
+                    }),
+                },
+            })
+            .Build();
+
+        var call = _context.Run(() => pipeline.Execute(string (_) => throw new IOException("primary down")));
+
+        Assert.Equal("fallback", await call.WaitAsync(Bound));
+    }
+
+    [Fact]
+    public async Task A_synchronous_call_in_a_task_on_an_exclusive_scheduler_completes_a_fallback_level_that_awaits()
+    {
+        var scheduler = new ConcurrentExclusiveSchedulerPair().ExclusiveScheduler;
+        var pipeline = new ResiliencePipelineBuilder<string>()
+            .AddFallback(new FallbackOptions<string>
+            {
+                Levels =
+                {
+                    new FallbackLevel<string>("awaits", async _ =>
+                    {
+                        await Task.Yield();
+                        return "fallback";
+                    }),
+                },
+            })
+            .Build();
+
+        var call = Task.Factory.StartNew(
+            () => pipeline.Execute(string (_) => throw new IOException("primary down")), CancellationToken.None, TaskCreationOptions.None, scheduler);
+
+        Assert.Equal("fallback", await call.WaitAsync(Bound));
+    }
+
+    [Fact]
+    public async Task An_asynchronous_call_blocked_on_from_a_single_thread_context_completes_after_a_retry_delay()
+    {
+        var time = new FakeTimeProvider();
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = time }
+            .AddRetry(new RetryOptions { MaxRetryAttempts = 1, Delay = TimeSpan.FromSeconds(1), UseJitter = false })
+            .AddTimeout(TimeSpan.FromSeconds(30))
+            .Build();
+        var attempts = 0;
+
+        // Blocking on the task is what the context's own code does here (sync over async): the engine must not need the
+        // context to finish the call.
+#pragma warning disable xUnit1031
+        var call = _context.Run(() => pipeline.ExecuteAsync(
+            async _ =>
+            {
+                var attempt = await Task.Run(() => ++attempts).ConfigureAwait(false);
+                return attempt < 2 ? throw new IOException("first attempt") : attempt;
+            }).AsTask().GetAwaiter().GetResult());
+#pragma warning restore xUnit1031
+        await AdvanceUntil(call, time, TimeSpan.FromMilliseconds(100));
+
+        Assert.Equal(2, await call);
+    }
+
+    private static async Task WaitUntil(Func<bool> condition)
+    {
+        for (var i = 0; i < 1_000 && !condition(); i++)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.True(condition());
+    }
+
+    private static async Task AdvanceUntil(Task call, FakeTimeProvider time, TimeSpan step)
+    {
+        for (var i = 0; i < 1_000 && !call.IsCompleted; i++)
+        {
+            time.Advance(step);
+            await Task.WhenAny(call, Task.Delay(10));
+        }
+
+        Assert.True(call.IsCompleted);
+    }
+}
