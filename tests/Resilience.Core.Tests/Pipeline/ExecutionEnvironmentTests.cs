@@ -113,6 +113,97 @@ public sealed class ExecutionEnvironmentTests : IDisposable
         Assert.Equal(2, await call);
     }
 
+    [Fact]
+    public async Task An_asynchronous_call_runs_its_first_attempt_on_the_callers_context_and_what_follows_a_wait_off_it()
+    {
+        var time = new FakeTimeProvider();
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = time }
+            .AddRetry(new RetryOptions { MaxRetryAttempts = 1, Delay = TimeSpan.FromSeconds(1), UseJitter = false })
+            .Build();
+        var contexts = new List<SynchronizationContext?>();
+
+        var call = _context.RunAsync(async () =>
+        {
+            var result = await pipeline.ExecuteAsync(_ =>
+            {
+                contexts.Add(SynchronizationContext.Current);
+                return contexts.Count < 2 ? ValueTask.FromException<int>(new IOException("first attempt")) : ValueTask.FromResult(contexts.Count);
+            });
+
+            // The caller's own await comes back to its context.
+            return (result, SynchronizationContext.Current, Environment.CurrentManagedThreadId);
+        });
+        await Task.Run(() => AdvanceUntil(call, time, TimeSpan.FromMilliseconds(100)));
+
+        var (attempts, resumedIn, resumedOn) = await call;
+        Assert.Equal(2, attempts);
+        Assert.Same(_context, contexts[0]);
+        Assert.NotSame(_context, contexts[1]);
+        Assert.Same(_context, resumedIn);
+        Assert.Equal(_context.ThreadId, resumedOn);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task The_callers_async_local_reaches_every_attempt_level_and_handler_and_the_callbacks_own_stay_inside(bool synchronous)
+    {
+        var ambient = new AsyncLocal<string?>();
+        var time = new FakeTimeProvider();
+        var seen = new List<string>();
+        var breaker = new Resilience.CircuitBreaker(new CircuitBreakerOptions { FailureRatio = 0.5, MinimumThroughput = 2, BreakDuration = TimeSpan.FromSeconds(30), TimeProvider = time });
+        breaker.Opened += (_, _) => seen.Add($"opened:{ambient.Value}");
+        var pipeline = new ResiliencePipelineBuilder<string> { TimeProvider = time }
+            .AddFallback(new FallbackOptions<string>
+            {
+                OnServed = _ => seen.Add($"served:{ambient.Value}"),
+                Levels = { new FallbackLevel<string>("default", _ => { seen.Add($"level:{ambient.Value}"); return ValueTask.FromResult("fallback"); }) },
+            })
+            .AddRetry(new RetryOptions { MaxRetryAttempts = 1, Delay = TimeSpan.FromSeconds(1), UseJitter = false }, outcome =>
+            {
+                seen.Add($"judged:{ambient.Value}");
+                return outcome.Exception is IOException;
+            })
+            .AddCircuitBreaker(breaker, outcome => outcome.Exception is IOException)
+            .Build();
+
+        ambient.Value = "caller";
+        Task<string> call;
+        if (synchronous)
+        {
+            call = Task.Run(() => pipeline.Execute(_ =>
+            {
+                seen.Add($"attempt:{ambient.Value}");
+                throw new IOException("down");
+            }));
+        }
+        else
+        {
+            call = pipeline.ExecuteAsync(async _ =>
+            {
+                seen.Add($"attempt:{ambient.Value}");
+                ambient.Value = "callback";
+                await Task.Yield();
+                throw new IOException("down");
+            }).AsTask();
+        }
+
+        // The delay ends on a flow that never saw the caller's value.
+        Task advancing;
+        using (ExecutionContext.SuppressFlow())
+        {
+            advancing = Task.Run(() => AdvanceUntil(call, time, TimeSpan.FromMilliseconds(100)));
+        }
+
+        await advancing;
+
+        Assert.Equal("fallback", await call);
+        Assert.Equal("caller", ambient.Value);
+        Assert.Equal(
+            ["attempt:caller", "judged:caller", "attempt:caller", "opened:caller", "judged:caller", "level:caller", "served:caller"],
+            seen);
+    }
+
     private static async Task WaitUntil(Func<bool> condition)
     {
         for (var i = 0; i < 1_000 && !condition(); i++)
