@@ -208,14 +208,22 @@ public sealed class ResilienceTelemetry : IDisposable
             ReportFailed(exception, "circuit breaker transition", tracked.Name);
         }
 
-        if (transition.To == CircuitState.Open)
+        try
         {
-            var window = transition.Window;
-            TelemetryLog.CircuitOpened(Logger, tracked.Name, from, reason, window.Failures, window.SlowCalls, window.Calls, transition.BreakDuration);
+            if (transition.To == CircuitState.Open)
+            {
+                var window = transition.Window;
+                TelemetryLog.CircuitOpened(Logger, tracked.Name, from, reason, window.Failures, window.SlowCalls, window.Calls, transition.BreakDuration);
+            }
+            else
+            {
+                TelemetryLog.CircuitTransitioned(Logger, tracked.Name, from, to, reason);
+            }
         }
-        else
+        catch (Exception exception)
         {
-            TelemetryLog.CircuitTransitioned(Logger, tracked.Name, from, to, reason);
+            // A logging provider that throws is no more the call's fault than a listener that does.
+            ReportFailed(exception, "circuit breaker transition", tracked.Name);
         }
 
         EventTarget?.AddEvent(new ActivityEvent("resilience.circuit_breaker.transition", tags: new ActivityTagsCollection

@@ -356,6 +356,30 @@ public sealed class TelemetryStrategyTests : IDisposable
     }
 
     [Fact]
+    public void A_logger_that_throws_while_a_breaker_transition_is_logged_does_not_fail_the_call_that_opened_it()
+    {
+        using var loggerFactory = LoggerFactory.Create(builder => builder.AddProvider(new ThrowingLoggerProvider()));
+        using var telemetry = new ResilienceTelemetry(loggerFactory: loggerFactory);
+        using var transitions = new MetricCollector<long>(telemetry.Meter, "resilience.circuit_breaker.transitions");
+        using var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1 });
+        var breaker = new Resilience.CircuitBreaker(new CircuitBreakerOptions { Name = "inventory", MinimumThroughput = 1, TimeProvider = _time });
+        using var tracked = telemetry.Track(breaker);
+        var pipeline = new ResiliencePipelineBuilder { Name = "orders", TimeProvider = _time }
+            .AddTelemetry(telemetry)
+            .AddRateLimiter(limiter)
+            .AddCircuitBreaker(breaker)
+            .Build();
+
+        var outcome = pipeline.ExecuteOutcome<int, int>(static (_, _) => throw new IOException("attempt"), 0);
+
+        // The logger's fault is not the call's: the outcome is the attempt's own failure.
+        Assert.IsType<IOException>(outcome.Exception);
+        Assert.Equal(CircuitState.Open, breaker.State);
+        Assert.Equal(1L, limiter.GetStatistics()!.CurrentAvailablePermits);
+        Assert.Equal("open", Assert.Single(transitions.GetMeasurementSnapshot()).Tags["to"]);
+    }
+
+    [Fact]
     public void A_listener_that_throws_while_the_call_is_counted_loses_that_measurement_only()
     {
         using var logs = new FakeLoggerProvider();
@@ -373,6 +397,27 @@ public sealed class TelemetryStrategyTests : IDisposable
         var logged = Assert.Single(logs.Collector.GetSnapshot());
         Assert.Equal("ReportFailed", logged.Id.Name);
         Assert.Equal("listener", logged.Exception?.Message);
+    }
+
+    /// <summary>A logging provider whose loggers throw from every message they are enabled for.</summary>
+    private sealed class ThrowingLoggerProvider : ILoggerProvider
+    {
+        public ILogger CreateLogger(string categoryName) => new ThrowingLogger();
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class ThrowingLogger : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state)
+                where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => true;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+                throw new InvalidOperationException("logger");
+        }
     }
 
     /// <summary>A listener whose callback throws from every measurement of one instrument of this test's meter.</summary>
