@@ -143,6 +143,31 @@ public sealed class ExecutionEnvironmentTests : IDisposable
         Assert.Equal(_context.ThreadId, resumedOn);
     }
 
+    [Fact]
+    public async Task An_asynchronous_call_runs_its_first_attempt_on_the_callers_scheduler_and_what_follows_a_wait_on_the_default_one()
+    {
+        var scheduler = new ConcurrentExclusiveSchedulerPair().ExclusiveScheduler;
+        var time = new FakeTimeProvider();
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = time }
+            .AddRetry(new RetryOptions { MaxRetryAttempts = 1, Delay = TimeSpan.FromSeconds(1), UseJitter = false })
+            .Build();
+        var schedulers = new List<TaskScheduler>();
+
+        var call = Task.Factory.StartNew(
+            () => pipeline.ExecuteAsync(_ =>
+            {
+                schedulers.Add(TaskScheduler.Current);
+                return schedulers.Count < 2 ? ValueTask.FromException<int>(new IOException("first attempt")) : ValueTask.FromResult(schedulers.Count);
+            }).AsTask(),
+            CancellationToken.None,
+            TaskCreationOptions.None,
+            scheduler).Unwrap();
+        await Task.Run(() => AdvanceUntil(call, time, TimeSpan.FromMilliseconds(100)));
+
+        Assert.Equal(2, await call);
+        Assert.Equal([scheduler, TaskScheduler.Default], schedulers);
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
