@@ -19,7 +19,7 @@ public sealed class ExecutionEnvironmentTests : IDisposable
     public async Task A_synchronous_call_on_a_single_thread_context_waits_out_a_queue_a_retry_delay_and_a_timeout_without_it()
     {
         var time = new FakeTimeProvider();
-        var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1, QueueLimit = 1, TimeProvider = time });
+        using var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1, QueueLimit = 1, TimeProvider = time });
         var pipeline = new ResiliencePipelineBuilder { TimeProvider = time }
             .AddRetry(new RetryOptions { MaxRetryAttempts = 1, Delay = TimeSpan.FromSeconds(1), UseJitter = false })
             .AddTimeout(TimeSpan.FromSeconds(30))
