@@ -121,7 +121,8 @@ internal static class PipelineEngine
         // Where the call stands, for a hook that throws: the strategy's index times four plus the hook (Entering,
         // Judging or Exiting), or Handed once the general interpreter has the call. One protected region around both
         // passes, rather than one per hook, keeps the passes' locals in registers; only this word is stored as the
-        // call moves on.
+        // call moves on. A strategy that admits marks the next one as entering: past the last, that marks the callback,
+        // whose task may throw when read (a pooled source read after it was reused).
         var progress = 0;
         TResult? result = default;
         Exception? exception = null;
@@ -134,7 +135,6 @@ internal static class PipelineEngine
                 slot.StateObject = null;
                 slot.ReplacedToken = false;
                 var context = new StrategyContext(ref frame, ref slot);
-                progress = (index << 2) | Entering;
                 var entry = strategies[index].Enter(ref context);
                 if (!entry.IsPlainAdmission)
                 {
@@ -148,6 +148,8 @@ internal static class PipelineEngine
                     RestoreToken(ref frame, ref slot);
                     return RejectFast<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, entry.PackedRejection, out continuation);
                 }
+
+                progress = ((index + 1) << 2) | Entering;
             }
 
             // The outcome stays in two locals: building an Outcome per exit would cost copies on the hottest path.
@@ -258,6 +260,9 @@ internal static class PipelineEngine
         var index = progress >> 2;
         switch (progress & 3)
         {
+            case Entering when index == frame.Pipeline.Strategies.Length:
+                // Every strategy admitted the call: the callback's task could not be read, which is the callback failing.
+                return ResumeAtFailedCallback<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, thrown, out continuation);
             case Entering:
                 // A strategy that throws did not admit the call; the ones outside it must still exit, and see why.
                 RestoreToken(ref frame, ref SlotAt(ref slots, index));
@@ -303,7 +308,18 @@ internal static class PipelineEngine
             return new ValueTask<Outcome<TResult>>(new Outcome<TResult>(thrown));
         }
 
-        return call.IsCompleted ? new ValueTask<Outcome<TResult>>(Complete(call)) : AwaitDirect(call);
+        bool completed;
+        try
+        {
+            completed = call.IsCompleted;
+        }
+        catch (Exception unreadable)
+        {
+            // A task that cannot be read (a pooled source read after it was reused) is the callback failing.
+            return new ValueTask<Outcome<TResult>>(new Outcome<TResult>(unreadable));
+        }
+
+        return completed ? new ValueTask<Outcome<TResult>>(Complete(call)) : AwaitDirect(call);
     }
 
     /// <summary>
@@ -477,6 +493,19 @@ internal static class PipelineEngine
         run.Outcome = outcome;
         run.Phase = RunPhase.Exit;
         return Resume(ref run, Act(ref run, in action), out continuation);
+    }
+
+    /// <summary>The callback's task could not be read on the fast path: <paramref name="thrown"/> is the attempt's outcome, and every strategy exits.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static Outcome<TResult> ResumeAtFailedCallback<TResult, TState, TCallback, TSlots>(
+        ref CallFrame frame, ref TSlots slots, TCallback callback, TState state, Exception thrown, out Task<Outcome<TResult>>? continuation)
+        where TCallback : struct, ICallback<TState, TResult>
+        where TSlots : struct
+    {
+        var run = Handover<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, frame.Pipeline.Strategies.Length);
+        run.Outcome = new Outcome<TResult>(thrown);
+        BeginExit(ref run, run.Frame.Pipeline.Strategies.Length - 1);
+        return Resume(ref run, Step(ref run), out continuation);
     }
 
     /// <summary>
@@ -791,16 +820,21 @@ internal static class PipelineEngine
 
                 case RunPhase.Invoke:
                     ValueTask<TResult> call;
+                    bool completed;
                     try
                     {
                         call = run.Callback.Invoke(run.State, run.Frame.Token);
+
+                        // A task that cannot be read (a pooled source read after it was reused) is the callback failing.
+                        completed = call.IsCompleted;
                     }
                     catch (Exception exception)
                     {
                         call = ValueTask.FromException<TResult>(exception);
+                        completed = true;
                     }
 
-                    if (!call.IsCompleted)
+                    if (!completed)
                     {
                         run.PendingCallback = call;
                         return PendingWork.Callback;
@@ -1104,7 +1138,18 @@ internal static class PipelineEngine
 
     private static Outcome<TResult> Complete<TResult>(ValueTask<TResult> call)
     {
-        var exception = Unwrap(call, out var result);
+        Exception? exception;
+        TResult? result;
+        try
+        {
+            exception = Unwrap(call, out result);
+        }
+        catch (Exception unreadable)
+        {
+            // A completed task whose source throws when asked for its status is the callback failing.
+            return new Outcome<TResult>(unreadable);
+        }
+
         return exception is null ? new Outcome<TResult>(result!) : new Outcome<TResult>(exception);
     }
 
