@@ -974,19 +974,24 @@ internal static class PipelineEngine
 
             case ExitActionKind.Fallback:
                 ValueTask<Outcome<TResult>> fallback;
+                bool provided;
                 try
                 {
                     var strategy = run.Frame.Pipeline.Strategies[run.Index];
                     fallback = run.Callback.IsSynchronous
                         ? ProvideFallbackForBlockedCaller(strategy, run.Outcome, run.State, run.Frame.Pipeline.Name, OuterToken(ref run))
                         : strategy.ProvideFallbackAsync(run.Outcome, run.State, run.Frame.Pipeline.Name, OuterToken(ref run));
+
+                    // A task that cannot be read (a pooled source read after it was reused) is the fallback failing.
+                    provided = fallback.IsCompleted;
                 }
                 catch (Exception exception)
                 {
                     fallback = ValueTask.FromException<Outcome<TResult>>(exception);
+                    provided = true;
                 }
 
-                if (!fallback.IsCompleted)
+                if (!provided)
                 {
                     run.PendingFallback = fallback;
                     return PendingWork.Fallback;

@@ -65,4 +65,27 @@ public class ValueTaskSourceTests
 
         Assert.Equal("Exception: InvalidOperationException: stale", outcome.ToString());
     }
+
+    [Fact]
+    public async Task A_fallback_task_that_cannot_be_read_is_the_outcome_and_the_strategies_outside_exit_once()
+    {
+        using var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1 });
+        var pipeline = new ResiliencePipelineBuilder().AddRateLimiter(limiter).AddStrategy(new StaleFallbackStrategy()).Build();
+
+        var outcome = await pipeline.ExecuteOutcomeAsync(static (_, _) => ValueTask.FromException<int>(new IOException("attempt")), 0);
+
+        Assert.Equal("Exception: InvalidOperationException: stale", outcome.ToString());
+        Assert.Equal(1L, limiter.GetStatistics()!.CurrentAvailablePermits);
+    }
+
+    /// <summary>Replaces every failure with a task over a source that was already reused.</summary>
+    private sealed class StaleFallbackStrategy() : ResilienceStrategy("stale fallback")
+    {
+        protected internal override ExitAction Exit(ref StrategyContext context, in ExitOutcome outcome) =>
+            outcome.IsHandled ? ExitAction.Fallback : ExitAction.Continue;
+
+        protected internal override ValueTask<Outcome<TResult>> ProvideFallbackAsync<TResult, TState>(
+            Outcome<TResult> outcome, TState state, string? pipelineName, CancellationToken cancellationToken) =>
+            StaleValueTaskSource<Outcome<TResult>>.Task();
+    }
 }
