@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 
@@ -12,7 +13,11 @@ namespace Resilience.Grpc;
 /// <remarks>
 /// The handler runs with its own <see cref="ServerCallContext"/>: the pipeline's token cannot replace the call's, so a
 /// timeout strategy here reports a timeout but cannot cancel the handler (use the call's deadline for that). The client's
-/// cancellation is the pipeline's caller token: it is never counted as a failure. Every kind of call is admitted through
+/// cancellation is the pipeline's caller token: it is never counted as a failure. A streaming handler that fails once
+/// its call is cancelled (a read under way fails with gRPC's <see cref="IOException"/> when the client resets the stream)
+/// counts as that cancellation too, and the handler's own exception still ends the call. A unary handler's failure is
+/// judged as it is thrown: one ended by the call's token should throw <see cref="OperationCanceledException"/>, as the
+/// token's own methods do. Every kind of call is admitted through
 /// the pipeline; a streaming call holds its permit until its handler returns, and runs once: a retry, a timeout or a
 /// fallback of the pipeline stands aside for it (see <see cref="ResiliencePipeline.ExecuteSingleAttemptOutcomeAsync{TResult, TState}"/>).
 /// </remarks>
@@ -48,7 +53,21 @@ public sealed class ResilienceServerInterceptor : Interceptor
         IAsyncStreamReader<TRequest> requestStream, ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation)
     {
         ArgumentNullException.ThrowIfNull(continuation);
-        return RunAsync(context, static call => call.continuation(call.requestStream, call.context), (continuation, requestStream, context), stream: true);
+        return RunAsync(
+            context,
+            static async call =>
+            {
+                try
+                {
+                    return await call.continuation(call.requestStream, call.context).ConfigureAwait(false);
+                }
+                catch (Exception exception) when (EndedByCall(exception, call.context))
+                {
+                    throw new ServerCallCancelledException(exception, call.context.CancellationToken);
+                }
+            },
+            (continuation, requestStream, context),
+            stream: true);
     }
 
     /// <inheritdoc />
@@ -60,7 +79,15 @@ public sealed class ResilienceServerInterceptor : Interceptor
             context,
             static async call =>
             {
-                await call.continuation(call.request, call.responseStream, call.context).ConfigureAwait(false);
+                try
+                {
+                    await call.continuation(call.request, call.responseStream, call.context).ConfigureAwait(false);
+                }
+                catch (Exception exception) when (EndedByCall(exception, call.context))
+                {
+                    throw new ServerCallCancelledException(exception, call.context.CancellationToken);
+                }
+
                 return true;
             },
             (continuation, request, responseStream, context),
@@ -76,7 +103,15 @@ public sealed class ResilienceServerInterceptor : Interceptor
             context,
             static async call =>
             {
-                await call.continuation(call.requestStream, call.responseStream, call.context).ConfigureAwait(false);
+                try
+                {
+                    await call.continuation(call.requestStream, call.responseStream, call.context).ConfigureAwait(false);
+                }
+                catch (Exception exception) when (EndedByCall(exception, call.context))
+                {
+                    throw new ServerCallCancelledException(exception, call.context.CancellationToken);
+                }
+
                 return true;
             },
             (continuation, requestStream, responseStream, context),
@@ -104,7 +139,23 @@ public sealed class ResilienceServerInterceptor : Interceptor
                 .ExecuteOutcomeAsync(static (state, _) => new ValueTask<T>(state.handler(state.call)), (handler, call), context.CancellationToken)
                 .ConfigureAwait(false);
 
+        // A rejection's exception is made on each read: only a failure that ran the handler is looked at here.
+        if (!outcome.IsSuccess && !outcome.IsRejected && outcome.Exception is ServerCallCancelledException { InnerException: { } failure })
+        {
+            // The pipeline saw the call's cancellation; gRPC sees what the handler threw, as without the interceptor.
+            ExceptionDispatchInfo.Throw(failure);
+        }
+
         // A refusal becomes an RpcException whose trailers (the pushback) the server sends with the status.
         return GrpcOutcomes.ResultOrThrow(in outcome);
     }
+
+    /// <summary>
+    /// Whether a streaming handler's failure is its call ending: once the client cancels or resets the call (or its
+    /// deadline passes), gRPC fails a read or write under way with an <see cref="IOException"/> and any later one with
+    /// an <see cref="InvalidOperationException"/>, not with a cancellation. The pipeline must see the caller's
+    /// cancellation there, neither a success nor a failure of the server.
+    /// </summary>
+    private static bool EndedByCall(Exception exception, ServerCallContext context) =>
+        exception is not OperationCanceledException && context.CancellationToken.IsCancellationRequested;
 }
