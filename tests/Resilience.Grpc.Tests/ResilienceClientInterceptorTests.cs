@@ -448,6 +448,30 @@ public sealed class ResilienceClientInterceptorTests
     }
 
     [Fact]
+    public async Task Status_and_trailers_are_unknown_while_a_retry_waits_and_the_last_attempts_once_the_call_has_ended()
+    {
+        // Between attempts the call has not ended: the failed attempt's status is not the call's (the next may succeed).
+        await using var server = await GrpcTestServer.StartAsync((request, _, n) => n == 1 ? throw GrpcTestServer.Status(StatusCode.Unavailable) : Task.FromResult(request));
+        var time = new TimerWatchingTimeProvider();
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = time }
+            .AddRetry(new RetryOptions { Delay = TimeSpan.FromSeconds(1), MaxDelay = TimeSpan.FromSeconds(1), UseJitter = false }, GrpcOutcomes.IsTransientFailure)
+            .Build();
+        var (channel, invoker) = Client(server, pipeline);
+        using var _ = channel;
+
+        using var call = Call(invoker);
+        await time.TimerCreated.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Throws<InvalidOperationException>(() => call.GetStatus());
+        Assert.Throws<InvalidOperationException>(() => call.GetTrailers());
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal("hello", await call.ResponseAsync.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(StatusCode.OK, call.GetStatus().StatusCode);
+        Assert.NotNull(call.GetTrailers());
+        Assert.Equal(2, server.Calls);
+    }
+
+    [Fact]
     public void The_pushback_is_read_from_the_trailer_and_an_invalid_one_asks_for_no_retry()
     {
         static RpcException With(string? value) => new(
