@@ -23,6 +23,10 @@ namespace Resilience.Grpc;
 /// </remarks>
 public sealed class ResilienceServerInterceptor : Interceptor
 {
+    // How long a streaming handler's failure that may be a reset waits for the call's token: Kestrel has queued its
+    // cancellation already.
+    private static readonly TimeSpan CancellationGrace = TimeSpan.FromMilliseconds(100);
+
     private readonly Func<string, ResiliencePipeline?> _pipelineOf;
 
     /// <summary>Initializes an interceptor that admits every call through <paramref name="pipeline"/>.</summary>
@@ -61,9 +65,10 @@ public sealed class ResilienceServerInterceptor : Interceptor
                 {
                     return await call.continuation(call.requestStream, call.context).ConfigureAwait(false);
                 }
-                catch (Exception exception) when (EndedByCall(exception, call.context))
+                catch (Exception exception) when (MayBeEndedByCall(exception, call.context))
                 {
-                    throw new ServerCallCancelledException(exception, call.context.CancellationToken);
+                    ExceptionDispatchInfo.Throw(await AsJudgedAsync(exception, call.context).ConfigureAwait(false));
+                    throw;
                 }
             },
             (continuation, requestStream, context),
@@ -83,9 +88,9 @@ public sealed class ResilienceServerInterceptor : Interceptor
                 {
                     await call.continuation(call.request, call.responseStream, call.context).ConfigureAwait(false);
                 }
-                catch (Exception exception) when (EndedByCall(exception, call.context))
+                catch (Exception exception) when (MayBeEndedByCall(exception, call.context))
                 {
-                    throw new ServerCallCancelledException(exception, call.context.CancellationToken);
+                    ExceptionDispatchInfo.Throw(await AsJudgedAsync(exception, call.context).ConfigureAwait(false));
                 }
 
                 return true;
@@ -107,9 +112,9 @@ public sealed class ResilienceServerInterceptor : Interceptor
                 {
                     await call.continuation(call.requestStream, call.responseStream, call.context).ConfigureAwait(false);
                 }
-                catch (Exception exception) when (EndedByCall(exception, call.context))
+                catch (Exception exception) when (MayBeEndedByCall(exception, call.context))
                 {
-                    throw new ServerCallCancelledException(exception, call.context.CancellationToken);
+                    ExceptionDispatchInfo.Throw(await AsJudgedAsync(exception, call.context).ConfigureAwait(false));
                 }
 
                 return true;
@@ -151,11 +156,38 @@ public sealed class ResilienceServerInterceptor : Interceptor
     }
 
     /// <summary>
-    /// Whether a streaming handler's failure is its call ending: once the client cancels or resets the call (or its
-    /// deadline passes), gRPC fails a read or write under way with an <see cref="IOException"/> and any later one with
-    /// an <see cref="InvalidOperationException"/>, not with a cancellation. The pipeline must see the caller's
-    /// cancellation there, neither a success nor a failure of the server.
+    /// Whether a streaming handler's failure may be its call ending: once the client cancels or resets the call (or its
+    /// deadline passes), gRPC fails a read or write under way with an <see cref="IOException"/> (or the server's
+    /// abort, an <see cref="OperationCanceledException"/>) and any later one with an
+    /// <see cref="InvalidOperationException"/>. A cancellation with the call's token already cancelled is the pipeline's
+    /// caller cancellation as it is.
     /// </summary>
-    private static bool EndedByCall(Exception exception, ServerCallContext context) =>
-        exception is not OperationCanceledException && context.CancellationToken.IsCancellationRequested;
+    private static bool MayBeEndedByCall(Exception exception, ServerCallContext context) => context.CancellationToken.IsCancellationRequested
+        ? exception is not OperationCanceledException
+        : exception is IOException or OperationCanceledException;
+
+    /// <summary>
+    /// Returns what the pipeline is to judge for a streaming handler's failure: the caller's cancellation when the call
+    /// ended (the handler's exception inside, thrown to gRPC afterwards), the failure itself otherwise. Kestrel fails the
+    /// streams of a reset call at once but cancels the call's token afterwards, on the thread pool: a failure that may
+    /// be the reset waits a moment for the token (on this failure path only) before it is judged the handler's own.
+    /// </summary>
+    private static async Task<Exception> AsJudgedAsync(Exception exception, ServerCallContext context)
+    {
+        var token = context.CancellationToken;
+        if (!token.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(CancellationGrace, token).ConfigureAwait(false);
+                return exception;
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                // The call's token was cancelled: the failure was the call ending.
+            }
+        }
+
+        return new ServerCallCancelledException(exception, token);
+    }
 }

@@ -200,4 +200,35 @@ public sealed class ResilienceServerInterceptorTests
         Assert.Equal((CircuitState.Closed, 0L, 0L), (breaker.State, breaker.GetSnapshot().Calls, breaker.GetSnapshot().Failures));
         call.Dispose();
     }
+
+    [Fact]
+    public async Task A_streaming_handlers_own_io_failure_while_its_client_waits_is_a_failure_of_the_server()
+    {
+        // The same exception type as a reset's, but the call is alive: the handler failed, and the breaker counts it.
+        var breaker = new CircuitBreaker(new CircuitBreakerOptions { FailureRatio = 0.5, MinimumThroughput = 100, BreakDuration = TimeSpan.FromMinutes(5) });
+        var pipeline = new ResiliencePipelineBuilder().AddCircuitBreaker(breaker, GrpcOutcomes.IsTransientFailure).Build();
+        var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = await GrpcTestServer.StartAsync(
+            (request, _, _) => Task.FromResult(request),
+            options =>
+            {
+                options.Interceptors.Add<HandlerEnded>(ended);
+                options.Interceptors.Add<ResilienceServerInterceptor>(pipeline);
+            },
+            handler: async (requests, _, _) =>
+            {
+                Assert.True(await requests.MoveNext());
+                throw new IOException("The handler's own storage failed.");
+            });
+        using var channel = GrpcChannel.ForAddress(server.Address);
+        var bound = TimeSpan.FromSeconds(30);
+        using var call = channel.CreateCallInvoker().AsyncDuplexStreamingCall(GrpcTestServer.Scripted, null, new CallOptions());
+
+        await call.RequestStream.WriteAsync("first").WaitAsync(bound);
+        var failed = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext(CancellationToken.None).WaitAsync(bound));
+
+        Assert.Equal(StatusCode.Unknown, failed.StatusCode);
+        await ended.Task.WaitAsync(bound);
+        Assert.Equal((1L, 1L), (breaker.GetSnapshot().Calls, breaker.GetSnapshot().Failures));
+    }
 }
