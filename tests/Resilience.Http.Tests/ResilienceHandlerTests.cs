@@ -190,6 +190,31 @@ public sealed class ResilienceHandlerTests
         Assert.Equal(3, server.Requests);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_pipeline_timeout_shorter_than_HttpClient_timeout_is_a_timeout_exception_and_one_failure_for_the_breaker(bool breakerOutside)
+    {
+        // HttpClient's own deadline (its default, 100 seconds) is far off: the pipeline's timeout ends the attempt, and a
+        // breaker on either side of it counts the timed-out attempt as the dependency's failure.
+        await using var server = await LoopbackServer.StartAsync((context, _) => LoopbackServer.Slow(context));
+        var time = new FakeTimeProvider();
+        var breaker = new CircuitBreaker(Breaker(minimumThroughput: 10));
+        var timeout = new TimeoutOptions { Timeout = TimeSpan.FromSeconds(1), TimeProvider = time };
+        var builder = new ResiliencePipelineBuilder<HttpResponseMessage>();
+        var pipeline = breakerOutside
+            ? builder.AddCircuitBreaker(breaker, HttpOutcomes.IsTransientFailure).AddTimeout(timeout).Build()
+            : builder.AddTimeout(timeout).AddCircuitBreaker(breaker, HttpOutcomes.IsTransientFailure).Build();
+        using var client = Client(new ResilienceHandler(pipeline), server);
+
+        var sending = client.GetAsync("/slow");
+        await server.WaitForRequestAsync();
+        time.Advance(TimeSpan.FromSeconds(2));
+
+        await Assert.ThrowsAsync<TimeoutRejectedException>(() => sending.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal((1L, 1L), (breaker.GetSnapshot().Calls, breaker.GetSnapshot().Failures));
+    }
+
     [Fact]
     public async Task A_body_streamed_after_the_pipeline_returned_is_neither_cut_by_its_timeout_nor_by_a_later_calls()
     {
