@@ -110,9 +110,19 @@ internal sealed class UnaryAttempts<TRequest, TResponse>
         return _refusal is null && _last is { } last ? await last.ResponseHeadersAsync.ConfigureAwait(false) : [];
     }
 
-    private Status GetStatus() => _refusal?.Status ?? _last?.GetStatus() ?? throw new InvalidOperationException("The call has not completed.");
+    // Until the call has ended, an attempt's status is not the call's: between attempts (a retry's delay) the last one
+    // has failed, yet the next may succeed. gRPC throws for a call not yet complete; so does this one.
+    private Status GetStatus() => Ended
+        ? _refusal?.Status ?? _last?.GetStatus() ?? throw NotCompleted()
+        : throw NotCompleted();
 
-    private Metadata GetTrailers() => _refusal?.Trailers ?? _last?.GetTrailers() ?? throw new InvalidOperationException("The call has not completed.");
+    private Metadata GetTrailers() => Ended
+        ? _refusal?.Trailers ?? _last?.GetTrailers() ?? throw NotCompleted()
+        : throw NotCompleted();
+
+    private bool Ended => _response is { IsCompleted: true };
+
+    private static InvalidOperationException NotCompleted() => new("The call has not completed.");
 
     private void Dispose()
     {

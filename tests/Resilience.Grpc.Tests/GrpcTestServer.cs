@@ -31,6 +31,12 @@ internal sealed class GrpcTestServer : IAsyncDisposable
 
     public static readonly Method<string, string> Duplex = new(MethodType.DuplexStreaming, "test.Echo", "Chat", Utf8, Utf8);
 
+    /// <summary>A duplex method whose handler is the test's own (see <see cref="StartAsync"/>'s <c>handler</c>).</summary>
+    public static readonly Method<string, string> Scripted = new(MethodType.DuplexStreaming, "test.Echo", "Scripted", Utf8, Utf8);
+
+    /// <summary>A client-streaming method whose handler is the test's own, given no response stream (it answers empty).</summary>
+    public static readonly Method<string, string> ScriptedUpload = new(MethodType.ClientStreaming, "test.Echo", "ScriptedUpload", Utf8, Utf8);
+
     private readonly WebApplication _app;
     private readonly Responder _responder;
 
@@ -60,14 +66,21 @@ internal sealed class GrpcTestServer : IAsyncDisposable
     /// stream's last request (its response follows: the requests joined), and after a duplex stream's last request (each
     /// was echoed as it came); a status it throws ends the call. None: every stream ends at once, with OK.
     /// </param>
+    /// <param name="handler">
+    /// Handles the <see cref="Scripted"/> duplex method and the <see cref="ScriptedUpload"/> client-streaming one (with no
+    /// response stream): reads and writes as the test scripts it.
+    /// </param>
     public static async Task<GrpcTestServer> StartAsync(
-        Func<string, ServerCallContext, int, Task<string>> respond, Action<GrpcServiceOptions>? configure = null, Func<ServerCallContext, int, Task>? streamEnd = null)
+        Func<string, ServerCallContext, int, Task<string>> respond,
+        Action<GrpcServiceOptions>? configure = null,
+        Func<ServerCallContext, int, Task>? streamEnd = null,
+        Func<IAsyncStreamReader<string>, IServerStreamWriter<string>, ServerCallContext, Task>? handler = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.UseKestrel(options => options.Listen(IPAddress.Loopback, 0, listen => listen.Protocols = HttpProtocols.Http2));
         builder.Services.AddGrpc(options => configure?.Invoke(options));
-        var responder = new Responder(respond, streamEnd ?? ((_, _) => Task.CompletedTask));
+        var responder = new Responder(respond, streamEnd ?? ((_, _) => Task.CompletedTask), handler ?? ((_, _, _) => Task.CompletedTask));
         builder.Services.AddSingleton(responder);
         builder.Services.AddSingleton<IServiceMethodProvider<EchoService>, EchoMethods>();
         var app = builder.Build();
@@ -104,8 +117,13 @@ internal sealed class GrpcTestServer : IAsyncDisposable
     {
     }
 
-    internal sealed class Responder(Func<string, ServerCallContext, int, Task<string>> respond, Func<ServerCallContext, int, Task> streamEnd)
+    internal sealed class Responder(
+        Func<string, ServerCallContext, int, Task<string>> respond,
+        Func<ServerCallContext, int, Task> streamEnd,
+        Func<IAsyncStreamReader<string>, IServerStreamWriter<string>, ServerCallContext, Task> handler)
     {
+        public Func<IAsyncStreamReader<string>, IServerStreamWriter<string>, ServerCallContext, Task> Handler => handler;
+
         private int _calls;
         private int _streamCalls;
 
@@ -152,6 +170,12 @@ internal sealed class GrpcTestServer : IAsyncDisposable
 
                 await end;
                 return string.Join(",", received);
+            });
+            context.AddDuplexStreamingMethod(Scripted, [], (_, requests, writer, callContext) => responder.Handler(requests, writer, callContext));
+            context.AddClientStreamingMethod(ScriptedUpload, [], async (_, requests, callContext) =>
+            {
+                await responder.Handler(requests, null!, callContext);
+                return string.Empty;
             });
             context.AddDuplexStreamingMethod(Duplex, [], async (_, requests, writer, callContext) =>
             {

@@ -362,6 +362,116 @@ public sealed class ResilienceClientInterceptorTests
     }
 
     [Fact]
+    public async Task Every_attempt_reaches_the_server_with_the_callers_deadline()
+    {
+        // gRPC sends the deadline as a timeout (rounded up to its unit) that the server turns back into a deadline: the
+        // caller's to within a few seconds, never the pipeline's longer timeout nor none.
+        var deadlines = new System.Collections.Concurrent.ConcurrentQueue<DateTime>();
+        await using var server = await GrpcTestServer.StartAsync((request, context, n) =>
+        {
+            deadlines.Enqueue(context.Deadline);
+            return n <= 2 ? throw GrpcTestServer.Status(StatusCode.Unavailable) : Task.FromResult(request);
+        });
+        var pipeline = new ResiliencePipelineBuilder()
+            .AddRetry(ImmediateRetries(3), GrpcOutcomes.IsTransientFailure)
+            .AddTimeout(TimeSpan.FromMinutes(20))
+            .Build();
+        var (channel, invoker) = Client(server, pipeline);
+        using var _ = channel;
+        var deadline = DateTime.UtcNow.AddMinutes(10);
+
+        using var call = invoker.AsyncUnaryCall(GrpcTestServer.Unary, null, new CallOptions(deadline: deadline), "hello");
+
+        Assert.Equal("hello", await call.ResponseAsync.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(3, deadlines.Count);
+        Assert.All(deadlines, seen => Assert.InRange(seen, deadline.AddSeconds(-30), deadline.AddSeconds(5)));
+    }
+
+    [Fact]
+    public async Task A_server_shedding_load_with_a_pushback_is_retried_once_the_pushback_has_passed()
+    {
+        // The server's token bucket and the client's retry run on one fake clock: the refusal's pushback is the time
+        // until the bucket has a token again, and the retry waits exactly that.
+        var time = new TimerWatchingTimeProvider();
+        var bucket = new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 1, Burst = 1, TimeProvider = time });
+        var shedding = new ResiliencePipelineBuilder().AddRateLimiter(bucket).Build();
+        await using var server = await GrpcTestServer.StartAsync(
+            (request, _, _) => Task.FromResult(request),
+            options => options.Interceptors.Add<ResilienceServerInterceptor>(shedding));
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = time, RetryAfterHint = GrpcOutcomes.RetryPushbackOf }
+            .AddRetry(HourLongRetries(), GrpcOutcomes.IsTransientFailure)
+            .Build();
+        var (channel, invoker) = Client(server, pipeline);
+        using var _ = channel;
+
+        Assert.Equal("first", await Call(invoker, "first").ResponseAsync.WaitAsync(TimeSpan.FromSeconds(30)));
+        using var second = Call(invoker, "second");
+        await time.TimerCreated.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.False(second.ResponseAsync.IsCompleted);
+        time.Advance(TimeSpan.FromSeconds(1));
+
+        Assert.Equal("second", await second.ResponseAsync.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(2, server.Calls);
+    }
+
+    [Fact]
+    public async Task A_server_shedding_load_without_a_pushback_is_retried_only_while_the_clients_retry_budget_lasts()
+    {
+        // The server admits one call at a time and holds the first; every other attempt is shed with ResourceExhausted.
+        var gate = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1 });
+        var shedding = new ResiliencePipelineBuilder().AddRateLimiter(limiter).Build();
+        await using var server = await GrpcTestServer.StartAsync(
+            (request, _, n) => n == 1 ? gate.Task : Task.FromResult(request),
+            options => options.Interceptors.Add<ResilienceServerInterceptor>(shedding));
+
+        // A budget of 4 tokens lets a client retry while it holds more than 2: each shed attempt takes one.
+        var budget = new RetryBudget(new RetryBudgetOptions { MaxTokens = 4, TokenRatio = 0.1 });
+        var retries = ImmediateRetries(10);
+        retries.Budget = budget;
+        var pipeline = new ResiliencePipelineBuilder().AddRetry(retries, GrpcOutcomes.IsTransientFailure).Build();
+        var (channel, invoker) = Client(server, pipeline);
+        using var _ = channel;
+
+        using var holding = Call(invoker, "first");
+        await server.WaitForCallAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        var shed = await Assert.ThrowsAsync<RpcException>(() => Call(invoker, "second").ResponseAsync.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(StatusCode.ResourceExhausted, shed.StatusCode);
+        Assert.Equal(2L, limiter.GetStatistics()!.TotalFailedLeases);
+        shed = await Assert.ThrowsAsync<RpcException>(() => Call(invoker, "third").ResponseAsync.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(StatusCode.ResourceExhausted, shed.StatusCode);
+        Assert.Equal(3L, limiter.GetStatistics()!.TotalFailedLeases);
+
+        gate.SetResult("first done");
+        Assert.Equal("first done", await holding.ResponseAsync.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(1, server.Calls);
+    }
+
+    [Fact]
+    public async Task Status_and_trailers_are_unknown_while_a_retry_waits_and_the_last_attempts_once_the_call_has_ended()
+    {
+        // Between attempts the call has not ended: the failed attempt's status is not the call's (the next may succeed).
+        await using var server = await GrpcTestServer.StartAsync((request, _, n) => n == 1 ? throw GrpcTestServer.Status(StatusCode.Unavailable) : Task.FromResult(request));
+        var time = new TimerWatchingTimeProvider();
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = time }
+            .AddRetry(new RetryOptions { Delay = TimeSpan.FromSeconds(1), MaxDelay = TimeSpan.FromSeconds(1), UseJitter = false }, GrpcOutcomes.IsTransientFailure)
+            .Build();
+        var (channel, invoker) = Client(server, pipeline);
+        using var _ = channel;
+
+        using var call = Call(invoker);
+        await time.TimerCreated.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Throws<InvalidOperationException>(() => call.GetStatus());
+        Assert.Throws<InvalidOperationException>(() => call.GetTrailers());
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal("hello", await call.ResponseAsync.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(StatusCode.OK, call.GetStatus().StatusCode);
+        Assert.NotNull(call.GetTrailers());
+        Assert.Equal(2, server.Calls);
+    }
+
+    [Fact]
     public void The_pushback_is_read_from_the_trailer_and_an_invalid_one_asks_for_no_retry()
     {
         static RpcException With(string? value) => new(

@@ -113,4 +113,122 @@ public sealed class ResilienceServerInterceptorTests
         Assert.Equal(2, server.StreamCalls);
         Assert.Equal(1, limiter.GetStatistics()!.CurrentAvailablePermits);
     }
+
+    public enum ClientEnd
+    {
+        Disposed,
+        Cancelled,
+        Deadline,
+    }
+
+    [Theory]
+    [InlineData(ClientEnd.Disposed, false)]
+    [InlineData(ClientEnd.Cancelled, false)]
+    [InlineData(ClientEnd.Deadline, false)]
+    [InlineData(ClientEnd.Disposed, true)]
+    [InlineData(ClientEnd.Cancelled, true)]
+    [InlineData(ClientEnd.Deadline, true)]
+    public async Task A_client_that_cancels_while_a_streaming_handler_reads_is_neither_a_success_nor_a_failure_of_the_server(ClientEnd end, bool duplex)
+    {
+        // The handler reads its request stream without a token, as most do: the client's reset fails the read under way
+        // with gRPC's IOException, not a cancellation. It is the client going away (or the call's deadline passing), not
+        // the server failing.
+        var breaker = new CircuitBreaker(new CircuitBreakerOptions { FailureRatio = 0.5, MinimumThroughput = 100, BreakDuration = TimeSpan.FromMinutes(5) });
+        var pipeline = new ResiliencePipelineBuilder().AddCircuitBreaker(breaker, GrpcOutcomes.IsTransientFailure).Build();
+        var reading = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var handlerFailure = new TaskCompletionSource<Exception?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = await GrpcTestServer.StartAsync(
+            (request, _, _) => Task.FromResult(request),
+            options =>
+            {
+                options.Interceptors.Add<HandlerEnded>(ended);
+                options.Interceptors.Add<ResilienceServerInterceptor>(pipeline);
+            },
+            handler: async (requests, writer, _) =>
+            {
+                try
+                {
+                    Assert.True(await requests.MoveNext());
+                    var next = requests.MoveNext();
+                    reading.SetResult();
+                    await next;
+                    handlerFailure.SetResult(null);
+                }
+                catch (Exception exception)
+                {
+                    handlerFailure.SetResult(exception);
+                    throw;
+                }
+            });
+        using var channel = GrpcChannel.ForAddress(server.Address);
+        using var cancellation = new CancellationTokenSource();
+        var bound = TimeSpan.FromSeconds(30);
+        // Long enough for the first message to arrive on a busy machine; the deadline then ends the read under way.
+        var options = end == ClientEnd.Deadline
+            ? new CallOptions(deadline: DateTime.UtcNow.AddSeconds(3))
+            : new CallOptions(cancellationToken: cancellation.Token);
+        var invoker = channel.CreateCallInvoker();
+        IDisposable call;
+        IClientStreamWriter<string> requests;
+        if (duplex)
+        {
+            var chat = invoker.AsyncDuplexStreamingCall(GrpcTestServer.Scripted, null, options);
+            (call, requests) = (chat, chat.RequestStream);
+        }
+        else
+        {
+            var upload = invoker.AsyncClientStreamingCall(GrpcTestServer.ScriptedUpload, null, options);
+            (call, requests) = (upload, upload.RequestStream);
+        }
+
+        await requests.WriteAsync("first").WaitAsync(bound);
+        await reading.Task.WaitAsync(bound);
+        if (end == ClientEnd.Disposed)
+        {
+            call.Dispose();
+        }
+        else if (end == ClientEnd.Cancelled)
+        {
+            await cancellation.CancelAsync();
+        }
+
+        // A deadline is timed on both sides: the read fails with the client's reset or with the server's own abort.
+        var failure = await handlerFailure.Task.WaitAsync(bound);
+        Assert.True(failure is IOException || (end == ClientEnd.Deadline && failure is OperationCanceledException), $"The handler's read failed with {failure}.");
+        await ended.Task.WaitAsync(bound);
+        Assert.Equal((CircuitState.Closed, 0L, 0L), (breaker.State, breaker.GetSnapshot().Calls, breaker.GetSnapshot().Failures));
+        call.Dispose();
+    }
+
+    [Fact]
+    public async Task A_streaming_handlers_own_io_failure_while_its_client_waits_is_a_failure_of_the_server()
+    {
+        // The same exception type as a reset's, but the call is alive: the handler failed, and the breaker counts it.
+        var breaker = new CircuitBreaker(new CircuitBreakerOptions { FailureRatio = 0.5, MinimumThroughput = 100, BreakDuration = TimeSpan.FromMinutes(5) });
+        var pipeline = new ResiliencePipelineBuilder().AddCircuitBreaker(breaker, GrpcOutcomes.IsTransientFailure).Build();
+        var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = await GrpcTestServer.StartAsync(
+            (request, _, _) => Task.FromResult(request),
+            options =>
+            {
+                options.Interceptors.Add<HandlerEnded>(ended);
+                options.Interceptors.Add<ResilienceServerInterceptor>(pipeline);
+            },
+            handler: async (requests, _, _) =>
+            {
+                Assert.True(await requests.MoveNext());
+                throw new IOException("The handler's own storage failed.");
+            });
+        using var channel = GrpcChannel.ForAddress(server.Address);
+        var bound = TimeSpan.FromSeconds(30);
+        using var call = channel.CreateCallInvoker().AsyncDuplexStreamingCall(GrpcTestServer.Scripted, null, new CallOptions());
+
+        await call.RequestStream.WriteAsync("first").WaitAsync(bound);
+        var failed = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext(CancellationToken.None).WaitAsync(bound));
+
+        Assert.Equal(StatusCode.Unknown, failed.StatusCode);
+        await ended.Task.WaitAsync(bound);
+        Assert.Equal((1L, 1L), (breaker.GetSnapshot().Calls, breaker.GetSnapshot().Failures));
+    }
 }

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -34,11 +35,14 @@ internal sealed class LoopbackServer : IAsyncDisposable
     /// <summary>Waits until one more request has reached the server (each arrival is counted once).</summary>
     public Task WaitForRequestAsync() => _arrivals.WaitAsync();
 
-    public static async Task<LoopbackServer> StartAsync(Func<HttpContext, int, Task> respond)
+    /// <summary>Starts a server.</summary>
+    /// <param name="respond">Answers request number n.</param>
+    /// <param name="protocols">The protocols it speaks; <see cref="HttpProtocols.Http2"/> alone is HTTP/2 without TLS (h2c).</param>
+    public static async Task<LoopbackServer> StartAsync(Func<HttpContext, int, Task> respond, HttpProtocols protocols = HttpProtocols.Http1AndHttp2)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(options => options.Listen(IPAddress.Loopback, 0));
+        builder.WebHost.UseKestrel(options => options.Listen(IPAddress.Loopback, 0, listen => listen.Protocols = protocols));
         var app = builder.Build();
         LoopbackServer? server = null;
         app.Run(context =>
@@ -78,6 +82,28 @@ internal sealed class LoopbackServer : IAsyncDisposable
         await context.Response.Body.WriteAsync("partial"u8.ToArray(), context.RequestAborted);
         await context.Response.Body.FlushAsync(context.RequestAborted);
         await headersReceived.WaitAsync(TimeSpan.FromSeconds(30));
+        context.Abort();
+    }
+
+    /// <summary>
+    /// Sends a 200's headers and the start of its body, then stalls until the client gives up (or half a minute passes):
+    /// a server that hangs mid-body.
+    /// </summary>
+    public static async Task Stall(HttpContext context)
+    {
+        context.Response.StatusCode = 200;
+        context.Response.ContentLength = 1000;
+        await context.Response.Body.WriteAsync("partial"u8.ToArray(), context.RequestAborted);
+        await context.Response.Body.FlushAsync(context.RequestAborted);
+        try
+        {
+            await Task.Delay(TimeSpan.FromSeconds(30), context.RequestAborted);
+        }
+        catch (OperationCanceledException)
+        {
+            // The client gave up: nothing more to send.
+        }
+
         context.Abort();
     }
 

@@ -190,6 +190,31 @@ public sealed class ResilienceHandlerTests
         Assert.Equal(3, server.Requests);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_pipeline_timeout_shorter_than_HttpClient_timeout_is_a_timeout_exception_and_one_failure_for_the_breaker(bool breakerOutside)
+    {
+        // HttpClient's own deadline (its default, 100 seconds) is far off: the pipeline's timeout ends the attempt, and a
+        // breaker on either side of it counts the timed-out attempt as the dependency's failure.
+        await using var server = await LoopbackServer.StartAsync((context, _) => LoopbackServer.Slow(context));
+        var time = new FakeTimeProvider();
+        var breaker = new CircuitBreaker(Breaker(minimumThroughput: 10));
+        var timeout = new TimeoutOptions { Timeout = TimeSpan.FromSeconds(1), TimeProvider = time };
+        var builder = new ResiliencePipelineBuilder<HttpResponseMessage>();
+        var pipeline = breakerOutside
+            ? builder.AddCircuitBreaker(breaker, HttpOutcomes.IsTransientFailure).AddTimeout(timeout).Build()
+            : builder.AddTimeout(timeout).AddCircuitBreaker(breaker, HttpOutcomes.IsTransientFailure).Build();
+        using var client = Client(new ResilienceHandler(pipeline), server);
+
+        var sending = client.GetAsync("/slow");
+        await server.WaitForRequestAsync();
+        time.Advance(TimeSpan.FromSeconds(2));
+
+        await Assert.ThrowsAsync<TimeoutRejectedException>(() => sending.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal((1L, 1L), (breaker.GetSnapshot().Calls, breaker.GetSnapshot().Failures));
+    }
+
     [Fact]
     public async Task A_body_streamed_after_the_pipeline_returned_is_neither_cut_by_its_timeout_nor_by_a_later_calls()
     {
@@ -229,6 +254,86 @@ public sealed class ResilienceHandlerTests
         rest.SetResult();
         using var reader = new StreamReader(body);
         Assert.Equal("first second", await reader.ReadToEndAsync().WaitAsync(TimeSpan.FromSeconds(30)));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Retried_server_errors_give_their_connection_back_so_one_connection_per_server_serves_every_attempt(bool synchronous)
+    {
+        // Each 503 has a body too large to have been read with its headers: a response kept undisposed would hold the one
+        // connection, and the next attempt would wait for it for ever.
+        var large = new string('x', 1_000_000);
+        await using var server = await LoopbackServer.StartAsync((context, n) => n % 4 == 0 ? LoopbackServer.Status(context, 200, "ok") : LoopbackServer.Status(context, 503, large));
+        var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage>()
+            .AddRetry(ImmediateRetries(3), HttpOutcomes.IsTransientFailure)
+            .Build();
+        using var client = Client(new ResilienceHandler(pipeline), server, new SocketsHttpHandler { MaxConnectionsPerServer = 1 });
+
+        for (var call = 1; call <= 3; call++)
+        {
+            using var response = synchronous
+                ? await Task.Run(() => client.Send(new HttpRequestMessage(HttpMethod.Get, "/orders"), HttpCompletionOption.ResponseHeadersRead)).WaitAsync(TimeSpan.FromSeconds(30))
+                : await client.GetAsync("/orders", HttpCompletionOption.ResponseHeadersRead).WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal(4 * call, server.Requests);
+        }
+    }
+
+    [Fact]
+    public async Task Retries_over_http2_without_tls_repeat_each_attempt_with_the_requests_version_and_body()
+    {
+        var received = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        await using var server = await LoopbackServer.StartAsync(
+            async (context, n) =>
+            {
+                received.Enqueue($"{context.Request.Protocol} {await new StreamReader(context.Request.Body).ReadToEndAsync(context.RequestAborted)}");
+                await LoopbackServer.Status(context, n % 3 == 0 ? 200 : 503, "answer");
+            },
+            Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http2);
+        var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage>()
+            .AddRetry(ImmediateRetries(3), HttpOutcomes.IsTransientFailure)
+            .Build();
+        using var client = Client(new ResilienceHandler(pipeline), server);
+        client.DefaultRequestVersion = HttpVersion.Version20;
+        client.DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact;
+
+        using var buffered = await client.PostAsync("/orders", new StringContent("buffered")).WaitAsync(TimeSpan.FromSeconds(30));
+        using var seekable = await client.PostAsync("/orders", new StreamContent(new MemoryStream("seekable"u8.ToArray()))).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal((HttpStatusCode.OK, HttpVersion.Version20), (buffered.StatusCode, buffered.Version));
+        Assert.Equal((HttpStatusCode.OK, HttpVersion.Version20), (seekable.StatusCode, seekable.Version));
+        Assert.Equal(
+            ["HTTP/2 buffered", "HTTP/2 buffered", "HTTP/2 buffered", "HTTP/2 seekable", "HTTP/2 seekable", "HTTP/2 seekable"],
+            received);
+    }
+
+    [Fact]
+    public async Task A_body_that_stalls_after_its_headers_times_out_within_the_attempt_when_an_inner_handler_buffers_it()
+    {
+        // The first response stalls mid-body on the only connection; the inner handler reads the body with the attempt's
+        // token, so the per-attempt timeout cuts it, the stalled response is disposed (its connection given back), and
+        // the retry gets the whole body on that connection.
+        using var headersReceived = new SemaphoreSlim(0);
+        await using var server = await LoopbackServer.StartAsync((context, n) => n == 1 ? LoopbackServer.Stall(context) : LoopbackServer.Status(context, 200, "whole"));
+        var time = new FakeTimeProvider();
+        var breaker = new CircuitBreaker(Breaker(minimumThroughput: 10));
+        var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage>()
+            .AddRetry(ImmediateRetries(1), HttpOutcomes.IsTransientFailure)
+            .AddCircuitBreaker(breaker, HttpOutcomes.IsTransientFailure)
+            .AddTimeout(new TimeoutOptions { Timeout = TimeSpan.FromSeconds(1), TimeProvider = time })
+            .Build();
+        var inner = new Buffering(new HeadersReceived(headersReceived, new SocketsHttpHandler { MaxConnectionsPerServer = 1 }));
+        using var client = Client(new ResilienceHandler(pipeline), server, inner);
+
+        var sending = client.GetAsync("/orders");
+        Assert.True(await headersReceived.WaitAsync(TimeSpan.FromSeconds(30)));
+        time.Advance(TimeSpan.FromSeconds(2));
+        using var response = await sending.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal("whole", await response.Content.ReadAsStringAsync());
+        Assert.Equal(2, server.Requests);
+        Assert.Equal((2L, 1L), (breaker.GetSnapshot().Calls, breaker.GetSnapshot().Failures));
     }
 
     [Fact]
@@ -677,7 +782,7 @@ public sealed class ResilienceHandlerTests
     }
 
     /// <summary>Tells the server each time a response's headers have arrived.</summary>
-    private sealed class HeadersReceived(SemaphoreSlim received) : DelegatingHandler(new SocketsHttpHandler())
+    private sealed class HeadersReceived(SemaphoreSlim received, HttpMessageHandler? inner = null) : DelegatingHandler(inner ?? new SocketsHttpHandler())
     {
         protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
