@@ -100,7 +100,9 @@ public sealed class FallbackStrategy<T> : ResilienceStrategy
                     exception.Data[OriginalFailureKey] = original;
                 }
 
-                if (!level.TryNextOnFailure || index == _levels.Length - 1)
+                // Once the call is cancelled from outside (its caller, an outer timeout), the next level would do work
+                // nobody waits for, as the first would have: a level cut short may fail with its own error, not the cancellation.
+                if (!level.TryNextOnFailure || index == _levels.Length - 1 || cancellationToken.IsCancellationRequested)
                 {
                     throw;
                 }

@@ -106,6 +106,29 @@ public class FallbackTests
     }
 
     [Fact]
+    public async Task The_chain_stops_when_the_caller_cancels_while_a_level_runs_whatever_that_level_fails_with()
+    {
+        using var caller = new CancellationTokenSource();
+        var later = 0;
+        var pipeline = new ResiliencePipelineBuilder<int>()
+            .AddFallback(new FallbackOptions<int>
+            {
+                Levels =
+                {
+                    // The caller gives up while the secondary runs; it ends with its own error, not the cancellation.
+                    new FallbackLevel<int>("secondary", _ => { caller.Cancel(); throw new IOException("secondary aborted"); }, tryNextOnFailure: true),
+                    FallbackLevel<int>.FromFactory("default", _ => ++later),
+                },
+            })
+            .Build();
+
+        var outcome = await pipeline.ExecuteOutcomeAsync(static (_, _) => ValueTask.FromException<int>(new IOException("primary down")), 0, caller.Token);
+
+        Assert.Equal("secondary aborted", Assert.IsType<IOException>(outcome.Exception).Message);
+        Assert.Equal(0, later);
+    }
+
+    [Fact]
     public void Typed_predicate_decides_which_results_are_replaced()
     {
         var pipeline = new ResiliencePipelineBuilder<int>()
