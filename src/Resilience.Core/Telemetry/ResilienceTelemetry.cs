@@ -150,16 +150,48 @@ public sealed class ResilienceTelemetry : IDisposable
         }
     }
 
+    // A reload's report runs on a configuration watcher's callback or in UpdateOptions, after the reload took effect or
+    // was refused: a listener or logging provider that throws must neither break the watcher nor hide the reload's result.
     internal void ReportReloadApplied(string source, int updated, int rebuilt)
     {
-        Reloads.Add(1, new KeyValuePair<string, object?>(TelemetryTags.Result, "applied"));
-        TelemetryLog.ReloadApplied(Logger, source, updated, rebuilt);
+        try
+        {
+            Reloads.Add(1, new KeyValuePair<string, object?>(TelemetryTags.Result, "applied"));
+        }
+        catch (Exception exception)
+        {
+            ReportFailed(exception, "configuration reload", source);
+        }
+
+        try
+        {
+            TelemetryLog.ReloadApplied(Logger, source, updated, rebuilt);
+        }
+        catch (Exception exception)
+        {
+            ReportFailed(exception, "configuration reload", source);
+        }
     }
 
     internal void ReportReloadRejected(string source, IReadOnlyList<string> errors)
     {
-        Reloads.Add(1, new KeyValuePair<string, object?>(TelemetryTags.Result, "rejected"));
-        TelemetryLog.ReloadRejected(Logger, source, errors.Count, string.Join('\n', errors));
+        try
+        {
+            Reloads.Add(1, new KeyValuePair<string, object?>(TelemetryTags.Result, "rejected"));
+        }
+        catch (Exception exception)
+        {
+            ReportFailed(exception, "configuration reload", source);
+        }
+
+        try
+        {
+            TelemetryLog.ReloadRejected(Logger, source, errors.Count, string.Join('\n', errors));
+        }
+        catch (Exception exception)
+        {
+            ReportFailed(exception, "configuration reload", source);
+        }
     }
 
     /// <summary>

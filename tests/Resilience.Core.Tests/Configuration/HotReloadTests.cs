@@ -6,6 +6,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Resilience.Tests.DependencyInjection;
+using Resilience.Tests.Telemetry;
 
 namespace Resilience.Tests.Configuration;
 
@@ -410,6 +411,28 @@ public class HotReloadTests
         var health = container.Provider.GetHealth();
         Assert.Empty(health.CircuitBreakers);
         Assert.Equal("orders/Guard", health.RateLimiters.Single().Name);
+    }
+
+    [Fact]
+    public void A_logger_that_throws_while_a_reload_is_reported_neither_undoes_nor_hides_the_reload()
+    {
+        using var container = new TestContainer(Orders(), services => services.AddLogging(builder => builder.AddProvider(new ThrowingLoggerProvider())));
+        using var reloads = container.Reloads();
+        var breaker = BreakerOf(container.Provider.GetPipeline("orders"));
+
+        // Applied or rejected, the result is returned and recorded: the logger's fault is not the reload's.
+        var applied = container.Provider.UpdateOptions("Pipelines:orders:CircuitBreaker", new CircuitBreakerOptions { FailureRatio = 0.3 });
+        Assert.Same(applied, container.Provider.LastReload);
+        var rejected = container.Provider.UpdateOptions("Pipelines:orders:CircuitBreaker", new CircuitBreakerOptions { FailureRatio = 3 });
+        Assert.Same(rejected, container.Provider.LastReload);
+
+        // A configuration change reaches its reload through the configuration's change callbacks, which it must not break.
+        container.Change((Breaker + "FailureRatio", "0.6"));
+
+        Assert.True(applied.IsApplied);
+        Assert.False(rejected.IsApplied);
+        Assert.Equal(0.6, breaker.Options.FailureRatio);
+        Assert.Equal(["applied", "rejected", "applied"], reloads.GetMeasurementSnapshot().Select(m => (string)m.Tags["result"]!));
     }
 
     [Fact]

@@ -399,27 +399,6 @@ public sealed class TelemetryStrategyTests : IDisposable
         Assert.Equal("listener", logged.Exception?.Message);
     }
 
-    /// <summary>A logging provider whose loggers throw from every message they are enabled for.</summary>
-    private sealed class ThrowingLoggerProvider : ILoggerProvider
-    {
-        public ILogger CreateLogger(string categoryName) => new ThrowingLogger();
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class ThrowingLogger : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state)
-                where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => true;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-                throw new InvalidOperationException("logger");
-        }
-    }
-
     /// <summary>A listener whose callback throws from every measurement of one instrument of this test's meter.</summary>
     private MeterListener ThrowingListener(string instrument) => ThrowingListener(_telemetry.Meter, instrument);
 
