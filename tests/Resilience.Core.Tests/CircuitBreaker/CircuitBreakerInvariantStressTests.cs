@@ -68,6 +68,18 @@ public class CircuitBreakerInvariantStressTests
         };
 
         // The workers run as long as the manual thread does; the ticker moves the clock a millisecond at a time meanwhile.
+        void Report(CircuitPermit permit, CircuitCallResult result)
+        {
+            if (permit.IsProbe && result == CircuitCallResult.Ignored)
+            {
+                // Given back before the breaker frees the slot, so this count never lags below the breaker's. A late
+                // probe gives back a slot of its own round, long over: the breaker must not free one of the current round.
+                Interlocked.Decrement(ref admitted[permit.Generation]);
+            }
+
+            breaker.Record(permit, result);
+        }
+
         var running = 1;
         var ticker = new Thread(() =>
         {
@@ -108,24 +120,18 @@ public class CircuitBreakerInvariantStressTests
                 }
 
                 var roll = random.Next(10);
-                if (roll == 0)
+                if (roll == 0 || (permit.IsProbe && roll < 5))
                 {
-                    // Held: reported much later (a hung call), by then usually of an older generation.
+                    // Held: reported much later (a hung call), by then usually of an older generation. Probes are held
+                    // often, so rounds fill their slots and time out.
                     held.Add(permit);
                     continue;
                 }
 
-                var result = roll < 4 ? CircuitCallResult.Failure : roll < 6 ? CircuitCallResult.Ignored : CircuitCallResult.Success;
-                if (permit.IsProbe && result == CircuitCallResult.Ignored)
-                {
-                    // Given back before the breaker frees the slot, so this count never lags below the breaker's.
-                    Interlocked.Decrement(ref admitted[permit.Generation]);
-                }
-
-                breaker.Record(permit, result);
+                Report(permit, roll < 4 ? CircuitCallResult.Failure : roll < 6 ? CircuitCallResult.Ignored : CircuitCallResult.Success);
                 if (held.Count > 8)
                 {
-                    breaker.Record(held[0], random.Next(2) == 0 ? CircuitCallResult.Failure : CircuitCallResult.Success);
+                    Report(held[0], (CircuitCallResult)random.Next(3));
                     held.RemoveAt(0);
                 }
             }
