@@ -155,7 +155,7 @@ public class CircuitBreakerInvariantStressTests
     }
 
     [Fact]
-    public void Isolation_holds_against_racing_recorders_and_a_stale_permit_never_moves_the_breaker()
+    public void Isolation_and_reset_hold_against_racing_recorders_and_a_stale_permit_never_moves_the_breaker()
     {
         // Every failure of the current generation opens (one failure in a row), so recorders keep opening, probing and
         // closing while another thread isolates and closes by hand. Once isolated, no recorder may move the breaker
@@ -181,6 +181,7 @@ public class CircuitBreakerInvariantStressTests
         };
 
         var running = Workers;
+        var recent = new CircuitPermit[Workers][];
         var leftIsolation = new List<(int Round, CircuitState State)>();
         var manual = new Thread(() =>
         {
@@ -210,12 +211,15 @@ public class CircuitBreakerInvariantStressTests
         {
             var random = new Random(29 + w);
             var held = default(CircuitPermit);
+            var mine = recent[w] = new CircuitPermit[64];
             for (var i = 0; i < 2_000_000 && Volatile.Read(ref running) > 0; i++)
             {
                 if (!breaker.TryAcquire(out var permit))
                 {
                     continue;
                 }
+
+                mine[i % mine.Length] = permit;
 
                 // Now and then a permit is swapped with one held from earlier, so late results race the transitions.
                 if (random.Next(8) == 0)
@@ -239,6 +243,21 @@ public class CircuitBreakerInvariantStressTests
         Assert.Equal(0, staleTransitions);
         Assert.Equal(CircuitState.Isolated, breaker.State);
         Assert.Equal(CircuitState.Isolated, breaker.GetSnapshot().State);
+
+        // Closed by hand last: every permit handed out before, reported now from all threads at once (failures that
+        // would each open, ignored probes that would free slots), leaves it closed, with an empty window.
+        breaker.Close();
+        var closed = breaker.GetSnapshot();
+        RunTogether(Workers, w =>
+        {
+            foreach (var permit in recent[w])
+            {
+                breaker.Record(permit, CircuitCallResult.Failure);
+                breaker.Record(permit, CircuitCallResult.Ignored);
+            }
+        });
+        Assert.Equal(closed with { Calls = 0 }, breaker.GetSnapshot());
+        Assert.Equal(CircuitState.Closed, closed.State);
     }
 
     [Fact]
