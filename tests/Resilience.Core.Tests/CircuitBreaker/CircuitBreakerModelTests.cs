@@ -10,8 +10,8 @@ namespace Resilience.Tests.CircuitBreaker;
 /// Model-based test: random scripts of calls (success, failure, slow, ignored), time advances, calls held in flight
 /// (concurrent probes, hung probes that time out, slow callers), standalone or in a pipeline, and completed later (often
 /// in a later generation or under other options), manual commands and live option changes (four sets: thresholds,
-/// probe counts and ratios, break growth and cap, the consecutive trigger and slow-call tracking on and off, three
-/// window shapes) run against the breaker and the reference model; the state, the generation, every admit/reject
+/// probe counts and ratios, break growth, jitter and cap, the consecutive trigger and slow-call tracking on and off,
+/// three window shapes) run against the breaker and the reference model; the state, the generation, every admit/reject
 /// decision with its retry-after, the figures (window while closed, probe results while half-open) and every transition
 /// raised (reason, generation, break, figures of the state left) must agree at every step. Some calls report a duration
 /// they measured themselves (a held permit may be reported twice, which counts twice); others go through a pipeline on
@@ -32,13 +32,15 @@ public class CircuitBreakerModelTests
         BreakDuration = TimeSpan.FromMilliseconds(500),
         BreakDurationMultiplier = 2,
         MaxBreakDuration = TimeSpan.FromSeconds(2),
+        BreakDurationJitter = 0.25,
+        JitterSeed = 11,
         PermittedProbes = 2,
         ProbeSuccessRatio = 0.5,
         ProbeTimeout = TimeSpan.FromMilliseconds(300),
         TimeProvider = time,
     };
 
-    // Same window shape, other thresholds: slow-call tracking and the consecutive trigger off, three probes.
+    // Same window shape, other thresholds: slow-call tracking, the consecutive trigger and the jitter off, three probes.
     private static CircuitBreakerOptions Second(FakeTimeProvider time) => new()
     {
         FailureRatio = 0.75,
@@ -65,7 +67,8 @@ public class CircuitBreakerModelTests
 
     // Another shape again (five buckets of 100 ms) with thresholds none of the others has: two probes of four must
     // succeed (so the round is decided by neither the first success nor the first failure), two failures in a row open,
-    // a tripled break reaches its cap on the second re-opening, and probes give up after 200 ms.
+    // a tripled break reaches its cap on the second re-opening, and probes give up after 200 ms. Its jitter seed is
+    // ignored: the seed stays the one the breaker was built with.
     private static CircuitBreakerOptions Fourth(FakeTimeProvider time) => new()
     {
         FailureRatio = 0.6,
@@ -78,6 +81,8 @@ public class CircuitBreakerModelTests
         BreakDuration = TimeSpan.FromMilliseconds(300),
         BreakDurationMultiplier = 3,
         MaxBreakDuration = TimeSpan.FromSeconds(1),
+        BreakDurationJitter = 0.1,
+        JitterSeed = 99,
         PermittedProbes = 4,
         ProbeSuccessRatio = 0.5,
         ProbeTimeout = TimeSpan.FromMilliseconds(200),
