@@ -251,9 +251,14 @@ public sealed class CircuitBreaker
 
     internal static bool IsTimed(long token) => (token & StartMask) != 0;
 
-    /// <summary>The time since the token's start stamp, in ticks of whole milliseconds.</summary>
+    /// <summary>
+    /// The time since the token's start stamp, in ticks: the whole milliseconds between the truncated ends, taken to the
+    /// end of the last one. The true length is less than a millisecond over the whole milliseconds, so this bound keeps a
+    /// call at least <see cref="CircuitBreakerOptions.SlowCallDuration"/> long from being measured shorter, whatever the
+    /// duration's fraction of a millisecond.
+    /// </summary>
     internal static long ElapsedTicks(long token, long nowMilliseconds) =>
-        ((nowMilliseconds - (token & StartMask)) & StartMask) * TimeSpan.TicksPerMillisecond;
+        (((nowMilliseconds - (token & StartMask)) & StartMask) * TimeSpan.TicksPerMillisecond) + (TimeSpan.TicksPerMillisecond - 1);
 
     /// <summary>Asks permission for one call.</summary>
     /// <param name="stampStart">Whether to stamp the start time in the token (slow-call tracking on the breaker's clock).</param>

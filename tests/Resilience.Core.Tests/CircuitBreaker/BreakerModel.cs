@@ -201,7 +201,9 @@ internal sealed class BreakerModel(CircuitBreakerOptions options)
     {
         var startMs = (start / TicksPerMs) & StartMask;
         startMs = startMs == 0 ? 1 : startMs;
-        return (((now / TicksPerMs) - startMs) & StartMask) * TicksPerMs;
+        // The whole milliseconds between the truncated ends, taken to the end of the last one (the true length is
+        // less than a millisecond over them), so a call never measures shorter than it was.
+        return ((((now / TicksPerMs) - startMs) & StartMask) * TicksPerMs) + TicksPerMs - 1;
     }
 
     private long EpochOf(long now) => now / BucketTicks;

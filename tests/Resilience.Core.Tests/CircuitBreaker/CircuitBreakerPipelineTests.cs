@@ -268,6 +268,29 @@ public class CircuitBreakerPipelineTests
         Assert.Equal(CircuitState.Open, breaker.State);
     }
 
+    [Fact]
+    public void A_call_timed_by_the_pipeline_never_escapes_a_slow_call_duration_that_is_not_a_whole_number_of_milliseconds()
+    {
+        // 100.5 ms; the pipeline's clock is 0.1 ms past a millisecond, so a call of 100.7 ms measures 100 whole milliseconds.
+        var pipelineTime = new FakeTimeProvider();
+        pipelineTime.Advance(TimeSpan.FromTicks(1_000));
+        var breaker = new Breaker(new CircuitBreakerOptions
+        {
+            MinimumThroughput = 100,
+            SlowCallDuration = TimeSpan.FromTicks(1_005_000),
+            TimeProvider = _time,
+        });
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = pipelineTime }.AddCircuitBreaker(breaker).Build();
+
+        pipeline.Execute(_ => pipelineTime.Advance(TimeSpan.FromTicks(1_007_000)));
+        Assert.Equal((1L, 1L), (breaker.GetSnapshot().Calls, breaker.GetSnapshot().SlowCalls));
+
+        // 99.9 ms from a whole millisecond measures 99 whole milliseconds, below the duration rounded down: not slow.
+        pipelineTime.Advance(TimeSpan.FromTicks(2_000));
+        pipeline.Execute(_ => pipelineTime.Advance(TimeSpan.FromTicks(999_000)));
+        Assert.Equal((2L, 1L), (breaker.GetSnapshot().Calls, breaker.GetSnapshot().SlowCalls));
+    }
+
     private sealed class Response : IDisposable
     {
         public bool Disposed { get; private set; }

@@ -380,6 +380,26 @@ public class CircuitBreakerTests
     }
 
     [Fact]
+    public void A_measured_call_never_escapes_a_slow_call_duration_that_is_not_a_whole_number_of_milliseconds()
+    {
+        // 100.5 ms. The breaker measures whole milliseconds between its truncated ends: a call of 100.7 ms that starts
+        // 0.1 ms past a millisecond measures 100 ms, which must not let it escape.
+        var breaker = Create(o => { o.SlowCallDuration = TimeSpan.FromTicks(1_005_000); o.MinimumThroughput = 100; });
+        _time.Advance(TimeSpan.FromTicks(1_000));
+        Assert.True(breaker.TryAcquire(out var slow));
+        _time.Advance(TimeSpan.FromTicks(1_007_000));
+        breaker.Record(slow, CircuitCallResult.Success);
+        Assert.Equal(1L, breaker.GetSnapshot().SlowCalls);
+
+        // A call of 99.9 ms from a whole millisecond measures 99 whole milliseconds, below the duration rounded down: not slow.
+        _time.Advance(TimeSpan.FromTicks(2_000));
+        Assert.True(breaker.TryAcquire(out var fast));
+        _time.Advance(TimeSpan.FromTicks(999_000));
+        breaker.Record(fast, CircuitCallResult.Success);
+        Assert.Equal((2L, 1L), (breaker.GetSnapshot().Calls, breaker.GetSnapshot().SlowCalls));
+    }
+
+    [Fact]
     public void Without_slow_call_tracking_durations_are_not_counted()
     {
         var breaker = Create(o => o.MinimumThroughput = 100);
