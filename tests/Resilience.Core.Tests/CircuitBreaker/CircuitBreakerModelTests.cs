@@ -66,7 +66,8 @@ public class CircuitBreakerModelTests
     }
 
     // Another shape again (five buckets of 100 ms) with thresholds none of the others has: two probes of four must
-    // succeed (so the round is decided by neither the first success nor the first failure), two failures in a row open,
+    // succeed (so the round is decided by neither the first success nor the first failure), calls of 50.5 ms are slow
+    // (a duration the breaker measures in whole milliseconds must not let one escape), two failures in a row open,
     // a tripled break reaches its cap on the second re-opening, and probes give up after 200 ms. Its jitter seed is
     // ignored: the seed stays the one the breaker was built with.
     private static CircuitBreakerOptions Fourth(FakeTimeProvider time) => new()
@@ -75,7 +76,7 @@ public class CircuitBreakerModelTests
         MinimumThroughput = 2,
         SamplingDuration = TimeSpan.FromMilliseconds(500),
         BucketCount = 5,
-        SlowCallDuration = TimeSpan.FromMilliseconds(50),
+        SlowCallDuration = TimeSpan.FromTicks(505_000),
         SlowCallRatio = 0.5,
         ConsecutiveFailures = 2,
         BreakDuration = TimeSpan.FromMilliseconds(300),
@@ -117,12 +118,13 @@ public class CircuitBreakerModelTests
             {
                 case <= 3:
                     {
-                        // A call that takes 10, 100 (exactly the slow-call duration) or 150 ms and ends with a result; some
-                        // report the duration they measured, that or one tick less.
+                        // A call that takes 10, 50.3 (just under the fourth set's slow-call duration), 100 (exactly the
+                        // first set's) or 150 ms and ends with a result; some report the duration they measured, that or
+                        // one tick less.
                         var result = command switch { 0 or 1 => CircuitCallResult.Success, 2 => CircuitCallResult.Failure, _ => CircuitCallResult.Ignored };
-                        var took = TimeSpan.FromMilliseconds((argument % 3) switch { 0 => 10, 1 => 100, _ => 150 });
-                        TimeSpan? measured = (argument / 3 % 3) switch { 0 => took, 1 => took - TimeSpan.FromTicks(1), _ => null };
-                        if (argument / 9 % 2 == 1)
+                        var took = TimeSpan.FromTicks((argument % 4) switch { 0 => 100_000, 1 => 503_000, 2 => 1_000_000, _ => 1_500_000 });
+                        TimeSpan? measured = (argument / 4 % 3) switch { 0 => took, 1 => took - TimeSpan.FromTicks(1), _ => null };
+                        if (argument / 12 % 2 == 1)
                         {
                             // The same call through a pipeline: the same decision, figures and transitions.
                             if (ThroughPipeline(pipeline, time, took, result, cancelled.Token, model, now) is { } differs)
@@ -159,7 +161,9 @@ public class CircuitBreakerModelTests
                     }
 
                 case 4:
-                    time.Advance(TimeSpan.FromMilliseconds(argument));
+                    // Whole milliseconds, or (one time in four) a fraction of one, so that starts, ends, bucket
+                    // boundaries and deadlines fall between milliseconds and the roundings decide.
+                    time.Advance(argument % 4 == 3 ? TimeSpan.FromTicks(argument * 37 % TimeSpan.TicksPerMillisecond) : TimeSpan.FromMilliseconds(argument));
                     break;
 
                 case 5:

@@ -291,6 +291,27 @@ public class CircuitBreakerPipelineTests
         Assert.Equal((2L, 1L), (breaker.GetSnapshot().Calls, breaker.GetSnapshot().SlowCalls));
     }
 
+    [Fact]
+    public void A_call_timed_by_the_pipeline_is_measured_exactly_on_a_clock_set_to_a_date()
+    {
+        // A fake clock set to a date counts 100 ns ticks since year 1, past 2^53: converted to milliseconds in floating
+        // point, this start (0.992 ms past a millisecond) rounds up to the next one while the end of a call of exactly
+        // the slow-call duration does not, and the call measured a millisecond short escaped.
+        var pipelineTime = new FakeTimeProvider(new DateTimeOffset(2000, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        pipelineTime.Advance(TimeSpan.FromTicks(9_920));
+        var breaker = new Breaker(new CircuitBreakerOptions
+        {
+            MinimumThroughput = 100,
+            SlowCallDuration = TimeSpan.FromMilliseconds(100),
+            TimeProvider = _time,
+        });
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = pipelineTime }.AddCircuitBreaker(breaker).Build();
+
+        pipeline.Execute(_ => pipelineTime.Advance(TimeSpan.FromMilliseconds(100)));
+
+        Assert.Equal((1L, 1L), (breaker.GetSnapshot().Calls, breaker.GetSnapshot().SlowCalls));
+    }
+
     private sealed class Response : IDisposable
     {
         public bool Disposed { get; private set; }
