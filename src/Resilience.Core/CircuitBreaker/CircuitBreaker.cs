@@ -242,11 +242,14 @@ public sealed class CircuitBreaker
     /// <inheritdoc />
     public override string ToString() => $"{Name} ({State})";
 
-    /// <summary>A start stamp for a token: never zero, which means "untimed".</summary>
+    /// <summary>
+    /// A start stamp for a token: never zero, which means "untimed". A start that wraps to zero is stamped a millisecond
+    /// early rather than late, so the call measures longer, never shorter, and cannot escape the slow-call duration.
+    /// </summary>
     internal static long StartStamp(long milliseconds)
     {
         var stamp = milliseconds & StartMask;
-        return stamp == 0 ? 1 : stamp;
+        return stamp == 0 ? StartMask : stamp;
     }
 
     internal static bool IsTimed(long token) => (token & StartMask) != 0;

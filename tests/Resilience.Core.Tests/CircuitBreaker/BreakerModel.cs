@@ -200,7 +200,7 @@ internal sealed class BreakerModel(CircuitBreakerOptions options)
     private static long ElapsedTicks(long start, long now)
     {
         var startMs = (start / TicksPerMs) & StartMask;
-        startMs = startMs == 0 ? 1 : startMs;
+        startMs = startMs == 0 ? StartMask : startMs;
         // The whole milliseconds between the truncated ends, taken to the end of the last one (the true length is
         // less than a millisecond over them), so a call never measures shorter than it was.
         return ((((now / TicksPerMs) - startMs) & StartMask) * TicksPerMs) + TicksPerMs - 1;

@@ -400,6 +400,22 @@ public class CircuitBreakerTests
     }
 
     [Fact]
+    public void A_call_started_when_its_start_stamp_wraps_to_zero_does_not_escape_the_slow_call_duration()
+    {
+        // A permit keeps its start in 30 bits of milliseconds, and 0 means "untimed": a start whose stamp wraps to 0
+        // (every 2^30 ms, about 12 days) must still measure a call of exactly the slow-call duration as slow.
+        var time = new FakeTimeProvider(new DateTimeOffset((1L << 30) * 2 * TimeSpan.TicksPerMillisecond, TimeSpan.Zero));
+        time.Advance(TimeSpan.FromTicks(3_000));
+        var breaker = new Breaker(new CircuitBreakerOptions { MinimumThroughput = 100, SlowCallDuration = TimeSpan.FromMilliseconds(100), TimeProvider = time });
+
+        Assert.True(breaker.TryAcquire(out var permit));
+        time.Advance(TimeSpan.FromMilliseconds(100));
+        breaker.Record(permit, CircuitCallResult.Success);
+
+        Assert.Equal((1L, 1L), (breaker.GetSnapshot().Calls, breaker.GetSnapshot().SlowCalls));
+    }
+
+    [Fact]
     public void Without_slow_call_tracking_durations_are_not_counted()
     {
         var breaker = Create(o => o.MinimumThroughput = 100);
