@@ -242,18 +242,26 @@ public sealed class CircuitBreaker
     /// <inheritdoc />
     public override string ToString() => $"{Name} ({State})";
 
-    /// <summary>A start stamp for a token: never zero, which means "untimed".</summary>
+    /// <summary>
+    /// A start stamp for a token: never zero, which means "untimed". A start that wraps to zero is stamped a millisecond
+    /// early rather than late, so the call measures longer, never shorter, and cannot escape the slow-call duration.
+    /// </summary>
     internal static long StartStamp(long milliseconds)
     {
         var stamp = milliseconds & StartMask;
-        return stamp == 0 ? 1 : stamp;
+        return stamp == 0 ? StartMask : stamp;
     }
 
     internal static bool IsTimed(long token) => (token & StartMask) != 0;
 
-    /// <summary>The time since the token's start stamp, in ticks of whole milliseconds.</summary>
+    /// <summary>
+    /// The time since the token's start stamp, in ticks: the whole milliseconds between the truncated ends, taken to the
+    /// end of the last one. The true length is less than a millisecond over the whole milliseconds, so this bound keeps a
+    /// call at least <see cref="CircuitBreakerOptions.SlowCallDuration"/> long from being measured shorter, whatever the
+    /// duration's fraction of a millisecond.
+    /// </summary>
     internal static long ElapsedTicks(long token, long nowMilliseconds) =>
-        ((nowMilliseconds - (token & StartMask)) & StartMask) * TimeSpan.TicksPerMillisecond;
+        (((nowMilliseconds - (token & StartMask)) & StartMask) * TimeSpan.TicksPerMillisecond) + (TimeSpan.TicksPerMillisecond - 1);
 
     /// <summary>Asks permission for one call.</summary>
     /// <param name="stampStart">Whether to stamp the start time in the token (slow-call tracking on the breaker's clock).</param>

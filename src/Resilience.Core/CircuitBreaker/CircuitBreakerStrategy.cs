@@ -62,6 +62,20 @@ public sealed class CircuitBreakerStrategy : ResilienceStrategy
             ? new IsolatedCircuitException($"Circuit '{Name}' is isolated: the call was not made.", in rejection)
             : new BrokenCircuitException($"Circuit '{Name}' is open: the call was not made.", in rejection);
 
-    private static long Milliseconds(ref StrategyContext context) =>
-        (long)(context.GetTimestamp() * (1000d / context.TimeProvider.TimestampFrequency));
+    /// <summary>
+    /// The pipeline's timestamp in whole milliseconds, exactly: a product in floating point is off by a millisecond near
+    /// a millisecond's end once timestamps pass 2^53 (a clock counting ticks of 100 ns since year 1, as a fake clock
+    /// set to a date does), which would shorten a measured call and let it escape the slow-call duration.
+    /// </summary>
+    private static long Milliseconds(ref StrategyContext context)
+    {
+        var timestamp = context.GetTimestamp();
+        return context.TimeProvider.TimestampFrequency switch
+        {
+            // Divisions by constants: a multiplication and a shift each.
+            TimeSpan.TicksPerSecond => timestamp / TimeSpan.TicksPerMillisecond,
+            1_000_000_000 => timestamp / 1_000_000,
+            var frequency => (long)((Int128)timestamp * 1000 / frequency),
+        };
+    }
 }

@@ -1,3 +1,4 @@
+using Resilience.Time;
 
 namespace Resilience.Tests.CircuitBreaker;
 
@@ -14,6 +15,7 @@ internal sealed class BreakerModel(CircuitBreakerOptions options)
     private const long StartMask = (1L << 30) - 1;
 
     private readonly List<(long Epoch, uint Generation, bool Failure, bool Slow)> _records = [];
+    private readonly SeededRandom _jitter = new(options.JitterSeed);
     private long _openUntilMs;
     private long _probeDeadlineMs;
     private int _probesAdmitted;
@@ -198,8 +200,10 @@ internal sealed class BreakerModel(CircuitBreakerOptions options)
     private static long ElapsedTicks(long start, long now)
     {
         var startMs = (start / TicksPerMs) & StartMask;
-        startMs = startMs == 0 ? 1 : startMs;
-        return (((now / TicksPerMs) - startMs) & StartMask) * TicksPerMs;
+        startMs = startMs == 0 ? StartMask : startMs;
+        // The whole milliseconds between the truncated ends, taken to the end of the last one (the true length is
+        // less than a millisecond over them), so a call never measures shorter than it was.
+        return ((((now / TicksPerMs) - startMs) & StartMask) * TicksPerMs) + TicksPerMs - 1;
     }
 
     private long EpochOf(long now) => now / BucketTicks;
@@ -238,11 +242,15 @@ internal sealed class BreakerModel(CircuitBreakerOptions options)
 
     private void Open(long now, int reopenings, CircuitTransitionReason reason, (long Calls, long Failures, long Slow) figures)
     {
-        var breakTicks = Math.Min(Options.BreakDuration.Ticks * Math.Pow(Options.BreakDurationMultiplier, reopenings), Options.MaxBreakDuration.Ticks);
-        Transition(CircuitState.Open, reason, figures, TimeSpan.FromTicks(Math.Max(TicksPerMs, (long)breakTicks)));
+        // The base break, grown by the multiplier per re-opening, spread by the jitter (the seed's value for the
+        // generation this opening starts: the seed is the one the breaker was built with), then capped.
+        var grown = Options.BreakDuration.Ticks * Math.Pow(Options.BreakDurationMultiplier, reopenings);
+        var jittered = grown * (1 + (Options.BreakDurationJitter * ((_jitter.UnitAt(Generation + 1) * 2) - 1)));
+        var breakTicks = Math.Max(TicksPerMs, (long)Math.Min(jittered, Options.MaxBreakDuration.Ticks));
+        Transition(CircuitState.Open, reason, figures, TimeSpan.FromTicks(breakTicks));
         State = CircuitState.Open;
         Generation++;
-        _openUntilMs = CeilingMs(now + Math.Max(TicksPerMs, (long)breakTicks));
+        _openUntilMs = CeilingMs(now + breakTicks);
         _reopenings = reopenings;
         _failureRun = 0;
     }

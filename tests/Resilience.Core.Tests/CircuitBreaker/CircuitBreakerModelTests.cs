@@ -8,12 +8,15 @@ namespace Resilience.Tests.CircuitBreaker;
 
 /// <summary>
 /// Model-based test: random scripts of calls (success, failure, slow, ignored), time advances, calls held in flight
-/// (concurrent probes, slow callers) and completed later, manual commands and live option changes (some reshaping the
-/// window) run against the breaker and the reference model; the state, the generation, every admit/reject decision with
-/// its retry-after, the figures (window while closed, probe results while half-open) and every transition raised
-/// (reason, generation, break, figures of the state left) must agree at every step. Some calls report a duration they
-/// measured themselves; others go through a pipeline on the same breaker (a failure throws, an ignored call is the
-/// caller's cancellation), which must decide as the standalone face does.
+/// (concurrent probes, hung probes that time out, slow callers), standalone or in a pipeline, and completed later (often
+/// in a later generation or under other options), manual commands and live option changes (four sets: thresholds,
+/// probe counts and ratios, break growth, jitter and cap, the consecutive trigger and slow-call tracking on and off,
+/// three window shapes) run against the breaker and the reference model; the state, the generation, every admit/reject
+/// decision with its retry-after, the figures (window while closed, probe results while half-open) and every transition
+/// raised (reason, generation, break, figures of the state left) must agree at every step. Some calls report a duration
+/// they measured themselves (a held permit may be reported twice, which counts twice); others go through a pipeline on
+/// the same breaker (a failure throws, an ignored call is the caller's cancellation), which must decide as the
+/// standalone face does.
 /// </summary>
 public class CircuitBreakerModelTests
 {
@@ -29,13 +32,15 @@ public class CircuitBreakerModelTests
         BreakDuration = TimeSpan.FromMilliseconds(500),
         BreakDurationMultiplier = 2,
         MaxBreakDuration = TimeSpan.FromSeconds(2),
+        BreakDurationJitter = 0.25,
+        JitterSeed = 11,
         PermittedProbes = 2,
         ProbeSuccessRatio = 0.5,
         ProbeTimeout = TimeSpan.FromMilliseconds(300),
         TimeProvider = time,
     };
 
-    // Same window shape, other thresholds: slow-call tracking and the consecutive trigger off, three probes.
+    // Same window shape, other thresholds: slow-call tracking, the consecutive trigger and the jitter off, three probes.
     private static CircuitBreakerOptions Second(FakeTimeProvider time) => new()
     {
         FailureRatio = 0.75,
@@ -60,6 +65,31 @@ public class CircuitBreakerModelTests
         return options;
     }
 
+    // Another shape again (five buckets of 100 ms) with thresholds none of the others has: two probes of four must
+    // succeed (so the round is decided by neither the first success nor the first failure), calls of 50.5 ms are slow
+    // (a duration the breaker measures in whole milliseconds must not let one escape), two failures in a row open,
+    // a tripled break reaches its cap on the second re-opening, and probes give up after 200 ms. Its jitter seed is
+    // ignored: the seed stays the one the breaker was built with.
+    private static CircuitBreakerOptions Fourth(FakeTimeProvider time) => new()
+    {
+        FailureRatio = 0.6,
+        MinimumThroughput = 2,
+        SamplingDuration = TimeSpan.FromMilliseconds(500),
+        BucketCount = 5,
+        SlowCallDuration = TimeSpan.FromTicks(505_000),
+        SlowCallRatio = 0.5,
+        ConsecutiveFailures = 2,
+        BreakDuration = TimeSpan.FromMilliseconds(300),
+        BreakDurationMultiplier = 3,
+        MaxBreakDuration = TimeSpan.FromSeconds(1),
+        BreakDurationJitter = 0.1,
+        JitterSeed = 99,
+        PermittedProbes = 4,
+        ProbeSuccessRatio = 0.5,
+        ProbeTimeout = TimeSpan.FromMilliseconds(200),
+        TimeProvider = time,
+    };
+
     // Each step is a number in [0, 4000): its last digit picks the command, the rest (0-399) is its argument.
     [Property(MaxTest = 1000, EndSize = 150, Replay = "(12896638363249786144,9991333707538043243)")]
     public Property Breaker_agrees_with_the_reference_model() =>
@@ -72,7 +102,7 @@ public class CircuitBreakerModelTests
         var model = new BreakerModel(First(time));
         var raised = new List<(CircuitState, CircuitState, CircuitTransitionReason, uint, long, long, long, TimeSpan?)>();
         breaker.Transitioned += (_, t) => raised.Add((t.From, t.To, t.Reason, t.Generation, t.Window.Calls, t.Window.Failures, t.Window.SlowCalls, t.BreakDuration));
-        var held = new List<(CircuitPermit Permit, uint Generation, bool Probe, bool Timed, long Start)>();
+        var held = new List<Held>();
         var pipeline = new ResiliencePipelineBuilder { TimeProvider = time }.AddCircuitBreaker(breaker).Build();
         using var cancelled = new CancellationTokenSource();
         cancelled.Cancel();
@@ -88,12 +118,13 @@ public class CircuitBreakerModelTests
             {
                 case <= 3:
                     {
-                        // A call that takes 10, 100 (exactly the slow-call duration) or 150 ms and ends with a result; some
-                        // report the duration they measured, that or one tick less.
+                        // A call that takes 10, 50.3 (just under the fourth set's slow-call duration), 100 (exactly the
+                        // first set's) or 150 ms and ends with a result; some report the duration they measured, that or
+                        // one tick less.
                         var result = command switch { 0 or 1 => CircuitCallResult.Success, 2 => CircuitCallResult.Failure, _ => CircuitCallResult.Ignored };
-                        var took = TimeSpan.FromMilliseconds((argument % 3) switch { 0 => 10, 1 => 100, _ => 150 });
-                        TimeSpan? measured = (argument / 3 % 3) switch { 0 => took, 1 => took - TimeSpan.FromTicks(1), _ => null };
-                        if (argument / 9 % 2 == 1)
+                        var took = TimeSpan.FromTicks((argument % 4) switch { 0 => 100_000, 1 => 503_000, 2 => 1_000_000, _ => 1_500_000 });
+                        TimeSpan? measured = (argument / 4 % 3) switch { 0 => took, 1 => took - TimeSpan.FromTicks(1), _ => null };
+                        if (argument / 12 % 2 == 1)
                         {
                             // The same call through a pipeline: the same decision, figures and transitions.
                             if (ThroughPipeline(pipeline, time, took, result, cancelled.Token, model, now) is { } differs)
@@ -130,12 +161,39 @@ public class CircuitBreakerModelTests
                     }
 
                 case 4:
-                    time.Advance(TimeSpan.FromMilliseconds(argument));
+                    // Whole milliseconds, or (one time in four) a fraction of one, so that starts, ends, bucket
+                    // boundaries and deadlines fall between milliseconds and the roundings decide.
+                    time.Advance(argument % 4 == 3 ? TimeSpan.FromTicks(argument * 37 % TimeSpan.TicksPerMillisecond) : TimeSpan.FromMilliseconds(argument));
                     break;
 
                 case 5:
                     {
-                        // A call that stays in flight (a concurrent probe or a slow caller).
+                        // A call that stays in flight (a concurrent probe or a slow caller), standalone or in a pipeline.
+                        if (argument % 2 == 1)
+                        {
+                            var call = HeldInPipeline.Start(pipeline);
+                            var expectedCall = model.Acquire(now);
+                            if (call.Ran != expectedCall.Admitted)
+                            {
+                                return Fail(step, $"held pipeline admit {call.Ran} vs model {expectedCall.Admitted}");
+                            }
+
+                            if (call.Ran)
+                            {
+                                held.Add(new(default, expectedCall.Generation, expectedCall.Probe, expectedCall.Timed, now, call));
+                            }
+                            else if (call.Outcome is not { } refused)
+                            {
+                                return Fail(step, "a refused pipeline call did not complete at once");
+                            }
+                            else if (Rejected(refused, model, expectedCall) is { } rejected)
+                            {
+                                return Fail(step, "held pipeline " + rejected);
+                            }
+
+                            break;
+                        }
+
                         var admitted = breaker.TryAcquire(out var permit);
                         var expected = model.Acquire(now);
                         if (Disagree(admitted, permit, expected) is { } why)
@@ -145,7 +203,7 @@ public class CircuitBreakerModelTests
 
                         if (admitted)
                         {
-                            held.Add((permit, expected.Generation, expected.Probe, expected.Timed, now));
+                            held.Add(new(permit, expected.Generation, expected.Probe, expected.Timed, now, null));
                         }
 
                         break;
@@ -154,12 +212,44 @@ public class CircuitBreakerModelTests
                 case 6:
                     if (held.Count > 0)
                     {
-                        // A held call completes, possibly in a later generation than it started.
-                        var (permit, generation, probe, timed, start) = held[argument % held.Count];
-                        held.RemoveAt(argument % held.Count);
+                        // A held call completes, possibly in a later generation than it started or under other options;
+                        // some report a duration they measured (the true one, or one of their own). Now and then a
+                        // standalone permit is reported twice, which counts twice (as documented).
+                        var call = held[argument % held.Count];
                         var result = (CircuitCallResult)(argument % 3);
-                        breaker.Record(permit, result);
-                        model.Record(generation, probe, timed, result, start, now);
+                        if (call.Pipeline is { } inPipeline)
+                        {
+                            held.RemoveAt(argument % held.Count);
+                            if (!inPipeline.Complete(result))
+                            {
+                                return Fail(step, "a held pipeline call did not complete when its callback did");
+                            }
+
+                            model.Record(call.Generation, call.Probe, call.Timed, result, call.Start, now);
+                            break;
+                        }
+
+                        if (argument % 7 != 0)
+                        {
+                            held.RemoveAt(argument % held.Count);
+                        }
+
+                        TimeSpan? measured = (argument / 3 % 3) switch
+                        {
+                            0 => null,
+                            1 => TimeSpan.FromTicks(now - call.Start),
+                            _ => TimeSpan.FromMilliseconds(argument % 160),
+                        };
+                        if (measured is { } duration)
+                        {
+                            breaker.Record(call.Permit, result, duration);
+                        }
+                        else
+                        {
+                            breaker.Record(call.Permit, result);
+                        }
+
+                        model.Record(call.Generation, call.Probe, call.Timed, result, call.Start, now, measured);
                     }
 
                     break;
@@ -179,11 +269,11 @@ public class CircuitBreakerModelTests
                     break;
 
                 case 8:
-                    if (argument % 8 == 0)
+                    if (argument % 4 == 0)
                     {
                         // Live reconfiguration: thresholds change, state and generation stay, and the window keeps
                         // its counts (moved to the new shape's buckets when the shape changes).
-                        var options = (argument / 8 % 3) switch { 0 => First(time), 1 => Second(time), _ => Third(time) };
+                        var options = (argument / 4 % 4) switch { 0 => First(time), 1 => Second(time), 2 => Third(time), _ => Fourth(time) };
                         breaker.UpdateOptions(options);
                         model.Update(options, now);
                     }
@@ -248,14 +338,19 @@ public class CircuitBreakerModelTests
 
         if (!ran)
         {
-            var reason = model.State == CircuitState.Isolated ? RejectionReason.IsolatedCircuit : RejectionReason.BrokenCircuit;
-            return (outcome.Rejection.Reason, outcome.Rejection.RetryAfter) != (reason, expected.RetryAfter)
-                ? $"rejection {outcome.Rejection.Reason}/{outcome.Rejection.RetryAfter} vs model {reason}/{expected.RetryAfter}"
-                : null;
+            return Rejected(outcome, model, expected);
         }
 
         model.Record(expected.Generation, expected.Probe, expected.Timed, result, now, time.GetTimestamp());
         return null;
+    }
+
+    private static string? Rejected(Outcome<int> outcome, BreakerModel model, (bool Admitted, uint Generation, bool Probe, bool Timed, TimeSpan? RetryAfter) expected)
+    {
+        var reason = model.State == CircuitState.Isolated ? RejectionReason.IsolatedCircuit : RejectionReason.BrokenCircuit;
+        return !outcome.IsRejected || (outcome.Rejection.Reason, outcome.Rejection.RetryAfter) != (reason, expected.RetryAfter)
+            ? $"rejection {outcome.IsRejected} {outcome.Rejection.Reason}/{outcome.Rejection.RetryAfter} vs model {reason}/{expected.RetryAfter}"
+            : null;
     }
 
     private static string? Disagree(bool admitted, CircuitPermit permit, (bool Admitted, uint Generation, bool Probe, bool Timed, TimeSpan? RetryAfter) expected)
@@ -274,4 +369,55 @@ public class CircuitBreakerModelTests
     }
 
     private static Property Fail(int step, string why) => false.Label($"step {step}: {why}");
+
+    /// <summary>A call in flight: a standalone permit, or a pipeline call whose callback has not completed.</summary>
+    private sealed record Held(CircuitPermit Permit, uint Generation, bool Probe, bool Timed, long Start, HeldInPipeline? Pipeline);
+
+    /// <summary>An asynchronous pipeline call held in its callback until <see cref="Complete"/>: success, a failure (thrown), or the caller's cancellation.</summary>
+    private sealed class HeldInPipeline
+    {
+        private readonly TaskCompletionSource<int> _callback = new();
+        private readonly CancellationTokenSource _caller = new();
+        private ValueTask<Outcome<int>> _call;
+
+        public bool Ran { get; private set; }
+
+        /// <summary>Gets the outcome of a call the pipeline refused (completed at once); <see langword="null"/> while in flight.</summary>
+        public Outcome<int>? Outcome => _call.IsCompleted ? _call.Result : null;
+
+        public static HeldInPipeline Start(ResiliencePipeline pipeline)
+        {
+            var held = new HeldInPipeline();
+            held._call = pipeline.ExecuteOutcomeAsync(
+                static (h, _) =>
+                {
+                    h.Ran = true;
+                    return new ValueTask<int>(h._callback.Task);
+                },
+                held,
+                held._caller.Token);
+            return held;
+        }
+
+        /// <summary>Ends the callback; returns whether the pipeline call completed with it (its exit ran on this thread).</summary>
+        public bool Complete(CircuitCallResult result)
+        {
+            switch (result)
+            {
+                case CircuitCallResult.Success:
+                    _callback.SetResult(0);
+                    break;
+                case CircuitCallResult.Failure:
+                    _callback.SetException(new IOException());
+                    break;
+                default:
+                    _caller.Cancel();
+                    _callback.SetCanceled(_caller.Token);
+                    break;
+            }
+
+            _caller.Dispose();
+            return _call.IsCompleted;
+        }
+    }
 }

@@ -268,6 +268,50 @@ public class CircuitBreakerPipelineTests
         Assert.Equal(CircuitState.Open, breaker.State);
     }
 
+    [Fact]
+    public void A_call_timed_by_the_pipeline_never_escapes_a_slow_call_duration_that_is_not_a_whole_number_of_milliseconds()
+    {
+        // 100.5 ms; the pipeline's clock is 0.1 ms past a millisecond, so a call of 100.7 ms measures 100 whole milliseconds.
+        var pipelineTime = new FakeTimeProvider();
+        pipelineTime.Advance(TimeSpan.FromTicks(1_000));
+        var breaker = new Breaker(new CircuitBreakerOptions
+        {
+            MinimumThroughput = 100,
+            SlowCallDuration = TimeSpan.FromTicks(1_005_000),
+            TimeProvider = _time,
+        });
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = pipelineTime }.AddCircuitBreaker(breaker).Build();
+
+        pipeline.Execute(_ => pipelineTime.Advance(TimeSpan.FromTicks(1_007_000)));
+        Assert.Equal((1L, 1L), (breaker.GetSnapshot().Calls, breaker.GetSnapshot().SlowCalls));
+
+        // 99.9 ms from a whole millisecond measures 99 whole milliseconds, below the duration rounded down: not slow.
+        pipelineTime.Advance(TimeSpan.FromTicks(2_000));
+        pipeline.Execute(_ => pipelineTime.Advance(TimeSpan.FromTicks(999_000)));
+        Assert.Equal((2L, 1L), (breaker.GetSnapshot().Calls, breaker.GetSnapshot().SlowCalls));
+    }
+
+    [Fact]
+    public void A_call_timed_by_the_pipeline_is_measured_exactly_on_a_clock_set_to_a_date()
+    {
+        // A fake clock set to a date counts 100 ns ticks since year 1, past 2^53: converted to milliseconds in floating
+        // point, this start (0.992 ms past a millisecond) rounds up to the next one while the end of a call of exactly
+        // the slow-call duration does not, and the call measured a millisecond short escaped.
+        var pipelineTime = new FakeTimeProvider(new DateTimeOffset(2000, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        pipelineTime.Advance(TimeSpan.FromTicks(9_920));
+        var breaker = new Breaker(new CircuitBreakerOptions
+        {
+            MinimumThroughput = 100,
+            SlowCallDuration = TimeSpan.FromMilliseconds(100),
+            TimeProvider = _time,
+        });
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = pipelineTime }.AddCircuitBreaker(breaker).Build();
+
+        pipeline.Execute(_ => pipelineTime.Advance(TimeSpan.FromMilliseconds(100)));
+
+        Assert.Equal((1L, 1L), (breaker.GetSnapshot().Calls, breaker.GetSnapshot().SlowCalls));
+    }
+
     private sealed class Response : IDisposable
     {
         public bool Disposed { get; private set; }

@@ -380,6 +380,42 @@ public class CircuitBreakerTests
     }
 
     [Fact]
+    public void A_measured_call_never_escapes_a_slow_call_duration_that_is_not_a_whole_number_of_milliseconds()
+    {
+        // 100.5 ms. The breaker measures whole milliseconds between its truncated ends: a call of 100.7 ms that starts
+        // 0.1 ms past a millisecond measures 100 ms, which must not let it escape.
+        var breaker = Create(o => { o.SlowCallDuration = TimeSpan.FromTicks(1_005_000); o.MinimumThroughput = 100; });
+        _time.Advance(TimeSpan.FromTicks(1_000));
+        Assert.True(breaker.TryAcquire(out var slow));
+        _time.Advance(TimeSpan.FromTicks(1_007_000));
+        breaker.Record(slow, CircuitCallResult.Success);
+        Assert.Equal(1L, breaker.GetSnapshot().SlowCalls);
+
+        // A call of 99.9 ms from a whole millisecond measures 99 whole milliseconds, below the duration rounded down: not slow.
+        _time.Advance(TimeSpan.FromTicks(2_000));
+        Assert.True(breaker.TryAcquire(out var fast));
+        _time.Advance(TimeSpan.FromTicks(999_000));
+        breaker.Record(fast, CircuitCallResult.Success);
+        Assert.Equal((2L, 1L), (breaker.GetSnapshot().Calls, breaker.GetSnapshot().SlowCalls));
+    }
+
+    [Fact]
+    public void A_call_started_when_its_start_stamp_wraps_to_zero_does_not_escape_the_slow_call_duration()
+    {
+        // A permit keeps its start in 30 bits of milliseconds, and 0 means "untimed": a start whose stamp wraps to 0
+        // (every 2^30 ms, about 12 days) must still measure a call of exactly the slow-call duration as slow.
+        var time = new FakeTimeProvider(new DateTimeOffset((1L << 30) * 2 * TimeSpan.TicksPerMillisecond, TimeSpan.Zero));
+        time.Advance(TimeSpan.FromTicks(3_000));
+        var breaker = new Breaker(new CircuitBreakerOptions { MinimumThroughput = 100, SlowCallDuration = TimeSpan.FromMilliseconds(100), TimeProvider = time });
+
+        Assert.True(breaker.TryAcquire(out var permit));
+        time.Advance(TimeSpan.FromMilliseconds(100));
+        breaker.Record(permit, CircuitCallResult.Success);
+
+        Assert.Equal((1L, 1L), (breaker.GetSnapshot().Calls, breaker.GetSnapshot().SlowCalls));
+    }
+
+    [Fact]
     public void Without_slow_call_tracking_durations_are_not_counted()
     {
         var breaker = Create(o => o.MinimumThroughput = 100);
