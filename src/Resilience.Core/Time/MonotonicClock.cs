@@ -14,12 +14,12 @@ namespace Resilience.Time;
 internal readonly struct MonotonicClock
 {
     private readonly TimeProvider? _provider;
-    private readonly double _ticksPerTimestamp;
+    private readonly long _frequency;
 
     private MonotonicClock(TimeProvider provider)
     {
         _provider = provider;
-        _ticksPerTimestamp = (double)TimeSpan.TicksPerSecond / provider.TimestampFrequency;
+        _frequency = provider.TimestampFrequency;
     }
 
     /// <summary>Creates a clock over <paramref name="provider"/>; <see langword="null"/> means the system clock.</summary>
@@ -49,8 +49,15 @@ internal readonly struct MonotonicClock
                 return CoarseNowTicks;
             }
 
+            // Integer arithmetic: past 2^53 (nanoseconds since 1970, ticks since year 1) a product in floating point is
+            // off by several ticks. The usual frequencies divide by a constant: a multiplication and a shift.
             var timestamp = provider.GetTimestamp();
-            return _ticksPerTimestamp == 1d ? timestamp : (long)(timestamp * _ticksPerTimestamp);
+            return _frequency switch
+            {
+                TimeSpan.TicksPerSecond => timestamp,
+                1_000_000_000 => timestamp / 100,
+                var frequency => (long)((Int128)timestamp * TimeSpan.TicksPerSecond / frequency),
+            };
         }
     }
 }

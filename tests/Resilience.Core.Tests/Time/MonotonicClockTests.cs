@@ -30,4 +30,23 @@ public class MonotonicClockTests
         Assert.InRange(now, before, after);
         Assert.Same(TimeProvider.System, MonotonicClock.From(null).Provider);
     }
+
+    [Theory]
+    [InlineData(1_000_000_000L, 1_700_000_000_123_456_789L)] // nanoseconds since the Unix epoch
+    [InlineData(3_000_000L, 1_700_000_000_370_370_123L)]
+    [InlineData(10_000_000L, 638_000_000_000_000_001L)]
+    public void A_provider_of_any_frequency_is_converted_exactly_however_large_its_timestamps(long frequency, long timestamp)
+    {
+        var clock = MonotonicClock.From(new FixedTimestampProvider(frequency, timestamp));
+
+        // Past 2^53 a product in floating point is off by several ticks.
+        Assert.Equal((long)((Int128)timestamp * TimeSpan.TicksPerSecond / frequency), clock.NowTicks);
+    }
+
+    private sealed class FixedTimestampProvider(long frequency, long timestamp) : TimeProvider
+    {
+        public override long TimestampFrequency => frequency;
+
+        public override long GetTimestamp() => timestamp;
+    }
 }
