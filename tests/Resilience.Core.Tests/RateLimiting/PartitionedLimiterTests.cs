@@ -70,6 +70,38 @@ public class PartitionedLimiterTests
     }
 
     [Fact]
+    public void AcquireAsync_throws_a_bad_permit_count_and_disposal_at_the_call_as_the_bcl_partitioned_limiter_does()
+    {
+        // A caller checking its arguments at the call, as the BCL's partitioned limiter lets it, must not find them in
+        // the task instead.
+        var bcl = PartitionedRateLimiter.Create<string, string>(key => RateLimitPartition.GetConcurrencyLimiter(key, _ => new ConcurrencyLimiterOptions { PermitLimit = 1 }));
+        var ours = new BoundedPartitionedLimiter<string>(_ => new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1 }));
+        foreach (var limiter in new PartitionedRateLimiter<string>[] { bcl, ours })
+        {
+            var tooMany = Assert.Throws<ArgumentOutOfRangeException>(() => { _ = limiter.AcquireAsync("a", 2); });
+            Assert.Equal("permitCount", tooMany.ParamName);
+            limiter.Dispose();
+            Assert.Throws<ObjectDisposedException>(() => { _ = limiter.AcquireAsync("a"); });
+        }
+    }
+
+    [Fact]
+    public async Task A_waiter_completes_when_its_partition_serves_it()
+    {
+        // The release that serves the waiter completes its task before returning, as under the BCL's partitioned limiter,
+        // not a thread-pool hop later through a wrapper of ours.
+        using var limiter = new BoundedPartitionedLimiter<string>(_ => new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1, QueueLimit = 1 }));
+        var held = limiter.AttemptAcquire("a");
+        var waiting = limiter.AcquireAsync("a");
+        Assert.False(waiting.IsCompleted);
+
+        held.Dispose();
+        Assert.True(waiting.IsCompleted);
+        using var lease = await waiting;
+        Assert.True(lease.IsAcquired);
+    }
+
+    [Fact]
     public void Idle_partitions_are_evicted_and_come_back_fresh()
     {
         var time = new FakeTimeProvider();
