@@ -45,14 +45,11 @@ public class PartitionedLimiterDifferentialPropertyTests
 
     [Property(MaxTest = 300, Replay = Seed)]
     public Property Partitions_of_our_token_bucket_behave_as_under_the_bcl_partitioned_limiter() =>
-        Prop.ForAll(Scripts, script => Run(script.PermitLimit, "TokenBucketLimiter", () => new TokenBucketLimiter(new TokenBucketLimiterOptions
+        Prop.ForAll(Scripts, script => Run(script.PermitLimit, $"TokenBucketLimiter, wait {script.QueueLimit} s", () => new TokenBucketLimiter(new TokenBucketLimiterOptions
         {
             PermitsPerSecond = 1,
             Burst = script.PermitLimit,
-
-            // No waiting: the bucket's waiters are completed from its clock's timers, a thread-pool hop after a
-            // cancellation or disposal, so the two sides would race to see them complete.
-            MaxWait = TimeSpan.Zero,
+            MaxWait = TimeSpan.FromSeconds(script.QueueLimit),
 
             // A stopped clock: nothing refills, so both sides see the same bucket whenever they read it.
             TimeProvider = new FakeTimeProvider(),
