@@ -20,6 +20,12 @@ internal sealed class DifferentialScript(ScriptedLimiter reference, ScriptedLimi
     /// <summary>Gets or sets which lease disposals would show a documented difference (the lease's index), to leave out.</summary>
     public Func<ScriptedLimiter, int, bool> ReleaseIsDocumentedDifference { get; init; } = static (_, _) => false;
 
+    /// <summary>Gets or sets which attempts (the permits asked for) would show a documented difference, to leave out.</summary>
+    public Func<ScriptedLimiter, int, bool> AttemptIsDocumentedDifference { get; init; } = static (_, _) => false;
+
+    /// <summary>Gets or sets which waiting acquisitions (the permits asked for) would show a documented difference, to leave out.</summary>
+    public Func<ScriptedLimiter, int, bool> AcquireIsDocumentedDifference { get; init; } = static (_, _) => false;
+
     /// <summary>Steps whose every bit counts (FsCheck's own integers are small).</summary>
     public static Gen<int[]> Steps => Gen.ArrayOf(Gen.Choose(0, int.MaxValue));
 
@@ -50,14 +56,29 @@ internal sealed class DifferentialScript(ScriptedLimiter reference, ScriptedLimi
             switch ((step & 0xFF) % 11)
             {
                 case 0 or 1 or 2:
+                    if (AttemptIsDocumentedDifference(reference, permits))
+                    {
+                        continue;
+                    }
+
                     action = $"AttemptAcquire({on}{permits})";
                     Both(limiter => limiter.Attempt(key, permits));
                     break;
                 case 3 or 4:
+                    if (AcquireIsDocumentedDifference(reference, permits))
+                    {
+                        continue;
+                    }
+
                     action = $"AcquireAsync({on}{permits})";
                     Both(limiter => limiter.Acquire(key, permits, token: null));
                     break;
                 case 5 or 6:
+                    if (!twice && AcquireIsDocumentedDifference(reference, permits))
+                    {
+                        continue;
+                    }
+
                     action = $"AcquireAsync({on}{permits}, {(twice ? "cancelled" : "live")} token)";
                     Both(limiter => limiter.Acquire(key, permits, token: twice));
                     break;

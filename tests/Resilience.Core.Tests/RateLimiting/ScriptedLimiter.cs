@@ -37,6 +37,9 @@ internal sealed class ScriptedLimiter : IDisposable
     /// <summary>Gets whether the script disposed the limiter.</summary>
     public bool IsDisposed { get; private set; }
 
+    /// <summary>Gets or sets a parameter name the limiter's argument errors give, and the name it is compared as.</summary>
+    public (string Name, string ComparedAs)? ParameterAlias { get; set; }
+
     /// <summary>Gets or sets whether statistics are compared after the limiter was disposed.</summary>
     public bool StatisticsAfterDisposal { get; set; } = true;
 
@@ -150,7 +153,7 @@ internal sealed class ScriptedLimiter : IDisposable
             else if (task.IsFaulted)
             {
                 var thrown = task.Exception!.InnerException!;
-                text.Append($"faulted {thrown.GetType().Name}{(thrown is ArgumentException argument ? $"({argument.ParamName})" : string.Empty)}");
+                text.Append($"faulted {DescribeThrown(thrown)}");
             }
             else
             {
@@ -205,7 +208,7 @@ internal sealed class ScriptedLimiter : IDisposable
         return $"{(lease.IsAcquired ? "acquired" : "refused")}[{metadata}]";
     }
 
-    private static string Call(Func<string> call)
+    private string Call(Func<string> call)
     {
         try
         {
@@ -213,8 +216,19 @@ internal sealed class ScriptedLimiter : IDisposable
         }
         catch (Exception thrown)
         {
-            return $"threw {thrown.GetType().Name}{(thrown is ArgumentException argument ? $"({argument.ParamName})" : string.Empty)}";
+            return $"threw {DescribeThrown(thrown)}";
         }
+    }
+
+    private string DescribeThrown(Exception thrown)
+    {
+        if (thrown is not ArgumentException argument)
+        {
+            return thrown.GetType().Name;
+        }
+
+        var name = ParameterAlias is { } alias && argument.ParamName == alias.Name ? alias.ComparedAs : argument.ParamName;
+        return $"{thrown.GetType().Name}({name})";
     }
 
     private RateLimitLease Keep(RateLimitLease lease, int key, int permits)
