@@ -12,6 +12,7 @@ internal sealed class ScriptedLimiter : IDisposable
     private readonly Func<int, int, RateLimitLease> _attempt;
     private readonly Func<int, int, CancellationToken, ValueTask<RateLimitLease>> _acquire;
     private readonly Func<int, RateLimiterStatistics?> _statistics;
+    private readonly Func<TimeSpan?>? _idleDuration;
     private readonly IAsyncDisposable _limiter;
     private readonly List<(RateLimitLease Lease, int Key, int Permits, bool Released)> _leases = [];
     private readonly List<(Task<RateLimitLease> Task, int Key, int Permits, CancellationTokenSource? Token, bool Kept)> _waiters = [];
@@ -22,8 +23,10 @@ internal sealed class ScriptedLimiter : IDisposable
         Func<int, int, CancellationToken, ValueTask<RateLimitLease>> acquire,
         Func<int, RateLimiterStatistics?> statistics,
         int keys,
-        IAsyncDisposable limiter)
+        IAsyncDisposable limiter,
+        Func<TimeSpan?>? idleDuration)
     {
+        _idleDuration = idleDuration;
         _attempt = attempt;
         _acquire = acquire;
         _statistics = statistics;
@@ -44,10 +47,10 @@ internal sealed class ScriptedLimiter : IDisposable
     public bool StatisticsAfterDisposal { get; set; } = true;
 
     public static ScriptedLimiter Of(RateLimiter limiter) =>
-        new((_, permits) => limiter.AttemptAcquire(permits), (_, permits, token) => limiter.AcquireAsync(permits, token), _ => limiter.GetStatistics(), 1, limiter);
+        new((_, permits) => limiter.AttemptAcquire(permits), (_, permits, token) => limiter.AcquireAsync(permits, token), _ => limiter.GetStatistics(), 1, limiter, () => limiter.IdleDuration);
 
     public static ScriptedLimiter Of(PartitionedRateLimiter<int> limiter, int keys) =>
-        new(limiter.AttemptAcquire, limiter.AcquireAsync, limiter.GetStatistics, keys, limiter);
+        new(limiter.AttemptAcquire, limiter.AcquireAsync, limiter.GetStatistics, keys, limiter, idleDuration: null);
 
     /// <summary>Gets the statistics of a partition (of the limiter, for key 0).</summary>
     public RateLimiterStatistics? StatisticsOf(int key) => _statistics(key);
@@ -168,6 +171,12 @@ internal sealed class ScriptedLimiter : IDisposable
 
                 text.Append(Describe(lease));
             }
+        }
+
+        if (_idleDuration is not null && !IsDisposed)
+        {
+            // Whether the limiter is idle (the partitioned limiter's eviction reads it), not for how long: time is not compared.
+            text.Append(_idleDuration() is null ? " | busy" : " | idle");
         }
 
         for (var key = 0; key < Keys; key++)
