@@ -75,19 +75,40 @@ public sealed class BoundedPartitionedLimiter<TKey> : PartitionedRateLimiter<TKe
     }
 
     /// <inheritdoc />
-    protected override async ValueTask<RateLimitLease> AcquireAsyncCore(TKey resource, int permitCount, CancellationToken cancellationToken)
+    /// <remarks>
+    /// The partition's own answer, as <see cref="PartitionedRateLimiter.Create{TResource, TPartitionKey}"/>'s limiter
+    /// gives it: what the partition's limiter throws at the call (a permit count out of its range) is thrown at this call,
+    /// and a waiter completes when the partition serves it, with no state machine or thread-pool hop of ours between.
+    /// </remarks>
+    protected override ValueTask<RateLimitLease> AcquireAsyncCore(TKey resource, int permitCount, CancellationToken cancellationToken)
     {
         while (true)
         {
             var limiter = Get(resource);
+            ValueTask<RateLimitLease> acquisition;
             try
             {
-                return await limiter.AcquireAsync(permitCount, cancellationToken).ConfigureAwait(false);
+                acquisition = limiter.AcquireAsync(permitCount, cancellationToken);
             }
             catch (ObjectDisposedException) when (Volatile.Read(ref _disposed) == 0 && Evicted(resource, limiter))
             {
                 // Evicted between lookup and use: the key gets a fresh partition.
+                continue;
             }
+
+            if (!acquisition.IsFaulted)
+            {
+                return acquisition;
+            }
+
+            // A limiter written as an async method reports its disposal in the task it returns, at once.
+            var faulted = acquisition.AsTask();
+            if (faulted.Exception?.InnerException is ObjectDisposedException && Volatile.Read(ref _disposed) == 0 && Evicted(resource, limiter))
+            {
+                continue;
+            }
+
+            return new ValueTask<RateLimitLease>(faulted);
         }
     }
 

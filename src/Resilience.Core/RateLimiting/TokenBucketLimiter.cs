@@ -396,34 +396,16 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     /// for the caller's cancelled token, or <see langword="false"/> when the bucket is disposed first (a failed lease,
     /// counted). A waiter that does not get its permits gives its slot back if nobody reserved after it.
     /// </summary>
-    internal async Task<bool> WaitAsync(TokenBucketReservation reservation, CancellationToken cancellationToken)
-    {
-        var permitCount = reservation.PermitCount;
-        Interlocked.Add(ref _waitingPermits, permitCount);
-        try
-        {
-            if (!await SleepAsync(reservation.Wait, cancellationToken).ConfigureAwait(false))
-            {
-                // Disposed meanwhile: the reservation is given back as a cancelled one is, and the request fails.
-                GiveBack(reservation);
-                CountFailure();
-                return false;
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            // A cancelled request returns no lease, so it is no failed lease (as the BCL's limiters count).
-            GiveBack(reservation);
-            throw;
-        }
-        finally
-        {
-            Interlocked.Add(ref _waitingPermits, -permitCount);
-        }
+    internal Task<bool> WaitAsync(TokenBucketReservation reservation, CancellationToken cancellationToken) =>
+        Wait(reservation, served: true, failed: false, cancellationToken);
 
-        // Served: the lease its reservation did not count (see TakeBooked).
-        Interlocked.Increment(ref _credited);
-        return true;
+    /// <summary>Waits until a reservation's time, as <see cref="WaitAsync"/> does, answering with one of two results.</summary>
+    private Task<TResult> Wait<TResult>(TokenBucketReservation reservation, TResult served, TResult failed, CancellationToken cancellationToken)
+    {
+        Interlocked.Add(ref _waitingPermits, reservation.PermitCount);
+        var waiter = new ReservationWaiter<TResult>(this, reservation, served, failed);
+        waiter.Arm(reservation.Wait, cancellationToken);
+        return waiter.Task;
     }
 
     /// <summary>
@@ -445,30 +427,6 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
         }
 
         Interlocked.Decrement(ref _writers);
-    }
-
-    /// <summary>
-    /// Sleeps for a waiter (a scaled duration) until its time, its caller cancels (it throws for the caller's token) or the
-    /// bucket is disposed (it returns <see langword="false"/>, as <see cref="RateLimiter.Dispose()"/> fails every waiter).
-    /// </summary>
-    private async Task<bool> SleepAsync(long scaled, CancellationToken cancellationToken)
-    {
-        var disposal = DisposalToken();
-        using var linked = cancellationToken.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, disposal) : null;
-        try
-        {
-            await Task.Delay(Ticks(scaled), _clock.Provider, linked?.Token ?? disposal).ConfigureAwait(false);
-            return true;
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            return false;
-        }
-        catch (OperationCanceledException)
-        {
-            // The linked token cancelled the delay: throw for the caller's own, as a queued BCL request does.
-            throw new TaskCanceledException(null, null, cancellationToken);
-        }
     }
 
     /// <summary>The token disposal cancels; created by the first waiter, and cancelled already if disposal came first.</summary>
@@ -545,8 +503,8 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
         return reservation.MustWait ? WaitForLeaseAsync(reservation, cancellationToken) : new ValueTask<RateLimitLease>(LimiterLease.Acquired);
     }
 
-    private async ValueTask<RateLimitLease> WaitForLeaseAsync(TokenBucketReservation reservation, CancellationToken cancellationToken) =>
-        await WaitAsync(reservation, cancellationToken).ConfigureAwait(false) ? LimiterLease.Acquired : LimiterLease.Failed;
+    private ValueTask<RateLimitLease> WaitForLeaseAsync(TokenBucketReservation reservation, CancellationToken cancellationToken) =>
+        new(Wait<RateLimitLease>(reservation, LimiterLease.Acquired, LimiterLease.Failed, cancellationToken));
 
     /// <summary>
     /// Answers a zero-permit request: granted (and counted) while at least one permit is there, as the BCL's bucket
@@ -573,31 +531,39 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     /// maximum wait. It reserves nothing, so the permit it waits for may be reserved meanwhile by a later request; it then
     /// waits for the next one, never past the maximum wait from when it asked.
     /// </summary>
-    private async ValueTask<RateLimitLease> AwaitPermitAsync(CancellationToken cancellationToken)
+    private ValueTask<RateLimitLease> AwaitPermitAsync(CancellationToken cancellationToken)
     {
         var deadline = Now() + Volatile.Read(ref _settings).MaxWait;
-        while (true)
+        if (PermitOrRefusal(deadline, out var until) is { } answer)
         {
-            var until = Shortfall(1, out var now);
-            if (until <= 0)
-            {
-                Interlocked.Increment(ref _zeroLeases);
-                return LimiterLease.Acquired;
-            }
-
-            if (now + until > deadline)
-            {
-                CountFailure();
-                return LimiterLease.FailedWithRetryAfter(Ticks(until));
-            }
-
-            // A cancellation throws through: no lease, so no failed lease.
-            if (!await SleepAsync(until, cancellationToken).ConfigureAwait(false))
-            {
-                CountFailure();
-                return LimiterLease.Failed;
-            }
+            return new ValueTask<RateLimitLease>(answer);
         }
+
+        var waiter = new PermitWaiter(this, deadline);
+        waiter.Arm(until, cancellationToken);
+        return new ValueTask<RateLimitLease>(waiter.Task);
+    }
+
+    /// <summary>
+    /// A zero-permit request's answer now, counted: granted while a permit is there, refused with the time until one
+    /// when that is beyond <paramref name="deadline"/>; <see langword="null"/> to wait <paramref name="until"/> (scaled).
+    /// </summary>
+    private LimiterLease? PermitOrRefusal(long deadline, out long until)
+    {
+        until = Shortfall(1, out var now);
+        if (until <= 0)
+        {
+            Interlocked.Increment(ref _zeroLeases);
+            return LimiterLease.Acquired;
+        }
+
+        if (now + until > deadline)
+        {
+            CountFailure();
+            return LimiterLease.FailedWithRetryAfter(Ticks(until));
+        }
+
+        return null;
     }
 
     /// <inheritdoc />
@@ -724,5 +690,180 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
         /// </summary>
         public long Leases(long arrival, long skipped, long unleased, long credited) =>
             BaseLeases + ((arrival - skipped - BaseGranted + (Interval / 2)) / Interval) - (unleased - BaseUnleased) + (credited - BaseCredited);
+    }
+
+    /// <summary>
+    /// A request that waits on the bucket's clock until its time, its caller's cancellation or the bucket's disposal,
+    /// whichever comes first. It is completed, and its bookkeeping done, within the callback of that end (the cancelling
+    /// or disposing call itself), as a queued request of the BCL's bucket is: when <c>Cancel</c> or <c>Dispose</c> returns,
+    /// the request has completed and left the statistics. Its continuations run asynchronously, never inside that call.
+    /// </summary>
+    /// <typeparam name="TResult">The request's answer.</typeparam>
+    private abstract class Waiter<TResult>(TokenBucketLimiter bucket) : TaskCompletionSource<TResult>(TaskCreationOptions.RunContinuationsAsynchronously)
+    {
+        private CancellationTokenRegistration _cancellation;
+        private CancellationTokenRegistration _disposal;
+        private ITimer? _timer;
+        private int _ended;
+
+        protected TokenBucketLimiter Bucket { get; } = bucket;
+
+        /// <summary>Starts waiting (<paramref name="scaled"/>, more than zero) for the caller's token.</summary>
+        public void Arm(long scaled, CancellationToken cancellationToken)
+        {
+            // The timer exists before it can fire, so an end that comes at once finds it to dispose, or a wait to renew.
+            _timer = Bucket._clock.Provider.CreateTimer(static state => ((Waiter<TResult>)state!).OnElapsed(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            if (cancellationToken.CanBeCanceled)
+            {
+                _cancellation = cancellationToken.UnsafeRegister(static (state, token) => ((Waiter<TResult>)state!).Cancelled(token), this);
+            }
+
+            _disposal = Bucket.DisposalToken().UnsafeRegister(static state => ((Waiter<TResult>)state!).Disposed(), this);
+            WaitOn(scaled);
+
+            // An end that came while arming (a token cancelled already) disarmed only what was armed before it: the fence
+            // keeps the arming stores ahead of this read, so either it sees the end or the ender's Disarm sees the arming.
+            Interlocked.MemoryBarrier();
+            if (Volatile.Read(ref _ended) != 0)
+            {
+                Disarm();
+            }
+        }
+
+        /// <summary>The waiter's time came: it ends served (or refused), or waits on with <see cref="WaitOn"/>.</summary>
+        protected abstract void OnElapsed();
+
+        /// <summary>Undoes the waiter's bookkeeping for a caller that cancelled: it gets no lease.</summary>
+        protected abstract void OnCancelled();
+
+        /// <summary>Undoes the waiter's bookkeeping for a disposed bucket, and gives its failed answer.</summary>
+        protected abstract TResult OnDisposed();
+
+        /// <summary>Claims the waiter's end: only its first end (time, cancellation or disposal) does anything.</summary>
+        protected bool TryEnd() => Interlocked.Exchange(ref _ended, 1) == 0;
+
+        /// <summary>Completes a waiter whose end was claimed.</summary>
+        protected void Complete(TResult result)
+        {
+            TrySetResult(result);
+            Disarm();
+        }
+
+        /// <summary>Waits (a further) <paramref name="scaled"/> time.</summary>
+        protected void WaitOn(long scaled)
+        {
+            try
+            {
+                _timer!.Change(Ticks(scaled), Timeout.InfiniteTimeSpan);
+            }
+            catch (ObjectDisposedException)
+            {
+                // Ended meanwhile (cancelled or disposed): nothing to wait for.
+            }
+        }
+
+        private void Cancelled(CancellationToken token)
+        {
+            if (TryEnd())
+            {
+                OnCancelled();
+                TrySetCanceled(token);
+                Disarm();
+            }
+        }
+
+        private void Disposed()
+        {
+            if (TryEnd())
+            {
+                Complete(OnDisposed());
+            }
+        }
+
+        private void Disarm()
+        {
+            _cancellation.Dispose();
+            _disposal.Dispose();
+            _timer?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// A request waiting for the permits it reserved. A waiter that does not get them gives its slot back if nobody
+    /// reserved after it; one served is the lease its reservation did not count (see <see cref="TakeBooked"/>).
+    /// </summary>
+    private sealed class ReservationWaiter<TResult>(TokenBucketLimiter bucket, TokenBucketReservation reservation, TResult served, TResult failed)
+        : Waiter<TResult>(bucket)
+    {
+        protected override void OnElapsed()
+        {
+            if (TryEnd())
+            {
+                Interlocked.Add(ref Bucket._waitingPermits, -reservation.PermitCount);
+                Interlocked.Increment(ref Bucket._credited);
+                Complete(served);
+            }
+        }
+
+        protected override void OnCancelled()
+        {
+            // A cancelled request returns no lease, so it is no failed lease (as the BCL's limiters count).
+            Bucket.GiveBack(reservation);
+            Interlocked.Add(ref Bucket._waitingPermits, -reservation.PermitCount);
+        }
+
+        protected override TResult OnDisposed()
+        {
+            // The reservation is given back as a cancelled one is, and the request fails.
+            Bucket.GiveBack(reservation);
+            Bucket.CountFailure();
+            Interlocked.Add(ref Bucket._waitingPermits, -reservation.PermitCount);
+            return failed;
+        }
+    }
+
+    /// <summary>
+    /// A zero-permit request waiting for one permit to be there, without taking it. It reserves nothing, so the permit it
+    /// waits for may be reserved meanwhile by a later request; it then waits for the next, never past its deadline.
+    /// </summary>
+    private sealed class PermitWaiter(TokenBucketLimiter bucket, long deadline) : Waiter<RateLimitLease>(bucket)
+    {
+        protected override void OnElapsed()
+        {
+            var until = Bucket.Shortfall(1, out var now);
+            if (until > 0 && now + until <= deadline)
+            {
+                WaitOn(until);
+                return;
+            }
+
+            // Answered and counted only by the waiter's end: a cancellation or disposal meanwhile has answered it.
+            if (!TryEnd())
+            {
+                return;
+            }
+
+            if (until <= 0)
+            {
+                Interlocked.Increment(ref Bucket._zeroLeases);
+                Complete(LimiterLease.Acquired);
+            }
+            else
+            {
+                Bucket.CountFailure();
+                Complete(LimiterLease.FailedWithRetryAfter(Ticks(until)));
+            }
+        }
+
+        protected override void OnCancelled()
+        {
+            // No lease, so no failed lease; nothing was taken.
+        }
+
+        protected override RateLimitLease OnDisposed()
+        {
+            Bucket.CountFailure();
+            return LimiterLease.Failed;
+        }
     }
 }

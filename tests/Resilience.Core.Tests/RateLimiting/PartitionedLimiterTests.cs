@@ -70,6 +70,61 @@ public class PartitionedLimiterTests
     }
 
     [Fact]
+    public void AcquireAsync_throws_a_bad_permit_count_and_disposal_at_the_call_as_the_bcl_partitioned_limiter_does()
+    {
+        // A caller checking its arguments at the call, as the BCL's partitioned limiter lets it, must not find them in
+        // the task instead.
+        var bcl = PartitionedRateLimiter.Create<string, string>(key => RateLimitPartition.GetConcurrencyLimiter(key, _ => new ConcurrencyLimiterOptions { PermitLimit = 1 }));
+        var ours = new BoundedPartitionedLimiter<string>(_ => new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1 }));
+        foreach (var limiter in new PartitionedRateLimiter<string>[] { bcl, ours })
+        {
+            var tooMany = Assert.Throws<ArgumentOutOfRangeException>(() => { _ = limiter.AcquireAsync("a", 2); });
+            Assert.Equal("permitCount", tooMany.ParamName);
+            limiter.Dispose();
+            Assert.Throws<ObjectDisposedException>(() => { _ = limiter.AcquireAsync("a"); });
+        }
+    }
+
+    [Fact]
+    public async Task A_waiter_completes_when_its_partition_serves_it()
+    {
+        // The release that serves the waiter completes its task before returning, as under the BCL's partitioned limiter,
+        // not a thread-pool hop later through a wrapper of ours.
+        using var limiter = new BoundedPartitionedLimiter<string>(_ => new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1, QueueLimit = 1 }));
+        var held = limiter.AttemptAcquire("a");
+        var waiting = limiter.AcquireAsync("a");
+        Assert.False(waiting.IsCompleted);
+
+        held.Dispose();
+        Assert.True(waiting.IsCompleted);
+        using var lease = await waiting;
+        Assert.True(lease.IsAcquired);
+    }
+
+    [Fact]
+    public async Task A_partition_evicted_while_its_async_limiter_acquires_is_retried_on_a_fresh_partition()
+    {
+        // A limiter written as an async method reports its disposal in the task it returns: the first partition's limiter
+        // is evicted (a second key passes the cap of one) in the middle of its own acquisition.
+        BoundedPartitionedLimiter<string>? partitioned = null;
+        var created = new List<AsyncLimiter>();
+        partitioned = new BoundedPartitionedLimiter<string>(
+            _ =>
+            {
+                var limiter = new AsyncLimiter(created.Count == 0 ? () => partitioned!.AttemptAcquire("b").Dispose() : null);
+                created.Add(limiter);
+                return limiter;
+            },
+            maxPartitions: 1);
+
+        using var lease = await partitioned.AcquireAsync("a");
+        Assert.True(lease.IsAcquired);
+        Assert.True(created[0].IsDisposed);
+        Assert.Equal(3, created.Count);
+        partitioned.Dispose();
+    }
+
+    [Fact]
     public void Idle_partitions_are_evicted_and_come_back_fresh()
     {
         var time = new FakeTimeProvider();
@@ -127,5 +182,39 @@ public class PartitionedLimiterTests
         var pollyConcurrency = Polly.RateLimiterResiliencePipelineBuilderExtensions.AddRateLimiter(new Polly.ResiliencePipelineBuilder(), inFlight).Build();
         Assert.Equal(3, await pollyConcurrency.ExecuteAsync(static _ => new ValueTask<int>(3)));
         Assert.Equal(1, inFlight.GetStatistics()!.CurrentAvailablePermits);
+    }
+
+    /// <summary>A limiter whose acquisition is an async method, and may do something first (evict its own partition).</summary>
+    private sealed class AsyncLimiter(Action? first) : RateLimiter
+    {
+        public bool IsDisposed { get; private set; }
+
+        public override TimeSpan? IdleDuration => TimeSpan.Zero;
+
+        public override RateLimiterStatistics? GetStatistics() => null;
+
+        protected override RateLimitLease AttemptAcquireCore(int permitCount) => new Lease();
+
+        protected override async ValueTask<RateLimitLease> AcquireAsyncCore(int permitCount, CancellationToken cancellationToken)
+        {
+            first?.Invoke();
+            ObjectDisposedException.ThrowIf(IsDisposed, this);
+            return await new ValueTask<RateLimitLease>(new Lease());
+        }
+
+        protected override void Dispose(bool disposing) => IsDisposed = true;
+
+        private sealed class Lease : RateLimitLease
+        {
+            public override bool IsAcquired => true;
+
+            public override IEnumerable<string> MetadataNames => [];
+
+            public override bool TryGetMetadata(string metadataName, out object? metadata)
+            {
+                metadata = null;
+                return false;
+            }
+        }
     }
 }

@@ -251,6 +251,34 @@ public class TokenBucketLimiterConformanceTests
 
     [Theory]
     [MemberData(nameof(Limiters))]
+    public async Task A_waiter_cancelled_or_failed_by_disposal_has_completed_and_left_the_statistics_when_the_call_returns(string kind)
+    {
+        // A caller that cancels, or disposes the bucket, and then reads the waiter or the statistics sees it gone, not
+        // still waiting for a thread-pool hop.
+        var bucket = Bucket.Create(kind, burst: 2, wait: true);
+        Assert.True(bucket.Limiter.AttemptAcquire(2).IsAcquired);
+        using var cancel = new CancellationTokenSource();
+        var probe = bucket.Limiter.AcquireAsync(0).AsTask();
+        var cancelled = bucket.Limiter.AcquireAsync(1, cancel.Token).AsTask();
+        var failed = bucket.Limiter.AcquireAsync(1).AsTask();
+        Assert.False(probe.IsCompleted);
+        Assert.Equal(2, bucket.Limiter.GetStatistics()!.CurrentQueuedCount);
+
+        cancel.Cancel();
+        Assert.True(cancelled.IsCanceled);
+        Assert.Equal(1, bucket.Limiter.GetStatistics()!.CurrentQueuedCount);
+        Assert.False(failed.IsCompleted);
+        Assert.False(probe.IsCompleted);
+
+        bucket.Dispose();
+        Assert.True(failed.IsCompletedSuccessfully);
+        Assert.True(probe.IsCompletedSuccessfully);
+        Assert.False((await failed).IsAcquired);
+        Assert.False((await probe).IsAcquired);
+    }
+
+    [Theory]
+    [MemberData(nameof(Limiters))]
     public async Task An_already_cancelled_acquisition_throws_for_the_callers_token(string kind)
     {
         using var bucket = Bucket.Create(kind, burst: 1, wait: true);
@@ -404,10 +432,8 @@ public class TokenBucketLimiterConformanceTests
         Assert.True((await Served(reserved)).IsAcquired);
         Assert.False(probe.IsCompleted);
 
-        // The next permit (at 2 s) is within the 2 s it may wait from 0 s; one after that would not be. The probe
-        // woke at 1 s on a thread-pool thread: the clock moves on once it sleeps again (its third timer, after the
-        // probe's and the reservation's first ones).
-        time.WaitForTimers(3);
+        // The next permit (at 2 s) is within the 2 s it may wait from 0 s; one after that would not be. The probe woke
+        // at 1 s within the clock's advance, and waits on before it returns.
         time.Advance(TimeSpan.FromSeconds(1));
         using (var lease = await Served(probe))
         {
