@@ -1008,6 +1008,10 @@ internal static class PipelineEngine
                 }
 
                 DisposeReplaced(replaced, in run.Outcome);
+
+                // A fallback that completed without waiting may still have taken time (blocking work): strategies exited
+                // after it read the clocks afresh, as after one that waited (TakeFallback).
+                run.Frame.NewPass();
                 run.Frame.Pipeline.Telemetry?.OnFallback(run.Frame.Pipeline.Strategies[run.Index], in run.Outcome);
                 break;
         }

@@ -448,4 +448,28 @@ public sealed class TelemetryStrategyTests : IDisposable
         var transition = activity.Events.First().Tags.ToDictionary(t => t.Key, t => t.Value);
         Assert.Equal(("inventory", "closed", "open", "failure_ratio"), (transition["strategy"], transition["from"], transition["to"], transition["reason"]));
     }
+    [Fact]
+    public void Duration_includes_a_fallback_that_completes_synchronously_after_an_inner_exit_read_the_clock()
+    {
+        using var duration = new MetricCollector<double>(_telemetry.Meter, "resilience.pipeline.duration");
+
+        // A breaker that measures slow calls reads the clock as it exits, before the fallback outside it runs.
+        var pipeline = new ResiliencePipelineBuilder<int> { Name = "orders", TimeProvider = _time }
+            .AddTelemetry(_telemetry)
+            .AddFallback(new FallbackOptions<int>
+            {
+                Levels = { FallbackLevel<int>.FromFactory("disk", _ => { _time.Advance(TimeSpan.FromMilliseconds(250)); return 0; }) },
+            })
+            .AddCircuitBreaker(new CircuitBreakerOptions { Name = "inventory", SlowCallDuration = TimeSpan.FromSeconds(1), TimeProvider = _time })
+            .Build();
+
+        pipeline.Execute(_ =>
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(100));
+            throw new IOException();
+        });
+
+        var measurement = Assert.Single(duration.GetMeasurementSnapshot());
+        Assert.Equal(("success", 0.35), ((string)measurement.Tags["outcome"]!, Math.Round(measurement.Value, 6)));
+    }
 }
