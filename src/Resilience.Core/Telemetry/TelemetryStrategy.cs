@@ -24,6 +24,10 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
     private static readonly KeyValuePair<string, object?> Rejected = new(TelemetryTags.Outcome, "rejected");
     private static readonly KeyValuePair<string, object?> Cancelled = new(TelemetryTags.Outcome, "cancelled");
 
+    // Marks a call whose start was read as timestamp zero (a clock that starts at zero): State alone cannot tell that
+    // start from no start, and the call's duration would go unrecorded.
+    private static readonly object StartedAtZero = new();
+
     private readonly ResilienceTelemetry _telemetry;
     private readonly Counter<long> _calls;
     private readonly Histogram<double> _duration;
@@ -55,6 +59,10 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
         {
             // The engine shares this reading with every strategy of the call that needs the time.
             context.State = context.GetTimestamp();
+            if (context.State == 0)
+            {
+                context.StateObject = StartedAtZero;
+            }
         }
 
         return Entry.Admitted;
@@ -63,7 +71,7 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
     /// <inheritdoc />
     protected internal override ExitAction Exit(ref StrategyContext context, in ExitOutcome outcome)
     {
-        if (context.State != 0 || _calls.Enabled)
+        if (IsTimed(ref context) || _calls.Enabled)
         {
             try
             {
@@ -210,12 +218,15 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
             : outcome.Exception is null ? Success
             : Failure;
         _calls.Add(1, _pipeline, tag);
-        if (context.State != 0)
+        if (IsTimed(ref context))
         {
             var elapsed = context.TimeProvider.GetElapsedTime(context.State, context.GetTimestamp());
             _duration.Record(elapsed.TotalSeconds, _pipeline, tag);
         }
     }
+
+    /// <summary>Gets whether the call's start was read as it entered (the duration histogram was listened to then).</summary>
+    private static bool IsTimed(ref StrategyContext context) => context.State != 0 || context.StateObject is not null;
 
     private ActivityTagsCollection Tags(string? strategy) => new()
     {

@@ -472,4 +472,20 @@ public sealed class TelemetryStrategyTests : IDisposable
         var measurement = Assert.Single(duration.GetMeasurementSnapshot());
         Assert.Equal(("success", 0.35), ((string)measurement.Tags["outcome"]!, Math.Round(measurement.Value, 6)));
     }
+
+    [Fact]
+    public void Duration_is_recorded_for_a_call_that_starts_when_the_clock_reads_zero()
+    {
+        using var duration = new MetricCollector<double>(_telemetry.Meter, "resilience.pipeline.duration");
+        var clock = new ManualTimestampProvider();
+        var pipeline = new ResiliencePipelineBuilder { Name = "orders", TimeProvider = clock }.AddTelemetry(_telemetry).Build();
+
+        pipeline.Execute(_ =>
+        {
+            clock.Timestamp += TimeSpan.TicksPerMillisecond * 40;
+            return 1;
+        });
+
+        Assert.Equal(0.04, Assert.Single(duration.GetMeasurementSnapshot()).Value, 6);
+    }
 }
