@@ -381,7 +381,7 @@ internal sealed class ResilienceRuntime : IDisposable
             return new ResilienceHealthReport(
                 pipelines,
                 [.. breakers.Select(pair => new CircuitBreakerHealth(pair.Value, pair.Key)).OrderBy(health => health.Name, StringComparer.Ordinal)],
-                [.. limiters.Select(pair => RateLimiterHealth.Of(pair.Value, pair.Key)).OrderBy(health => health.Name, StringComparer.Ordinal)],
+                [.. limiters.Select(pair => RateLimiterHealth.Of(pair.Value, pair.Key)).OfType<RateLimiterHealth>().OrderBy(health => health.Name, StringComparer.Ordinal)],
                 [.. budgets.OrderBy(health => health.Name, StringComparer.Ordinal)],
                 LastReload);
         }

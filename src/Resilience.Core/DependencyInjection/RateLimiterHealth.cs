@@ -25,8 +25,25 @@ public sealed class RateLimiterHealth
     /// <summary>Gets how many requests for permits it refused since it was created.</summary>
     public long Rejections { get; }
 
-    internal static RateLimiterHealth Of(string name, RateLimiter limiter) =>
-        limiter.GetStatistics() is { } statistics
+    /// <summary>
+    /// Reads a limiter; none for one disposed while a pipeline's code still holds it (the BCL's limiters then throw on
+    /// reading their statistics): its exception would take the whole report, every other instance with it, as the
+    /// gauges skip it for the same reason.
+    /// </summary>
+    internal static RateLimiterHealth? Of(string name, RateLimiter limiter)
+    {
+        RateLimiterStatistics? statistics;
+        try
+        {
+            statistics = limiter.GetStatistics();
+        }
+        catch (ObjectDisposedException)
+        {
+            return null;
+        }
+
+        return statistics is not null
             ? new(name, statistics.CurrentAvailablePermits, statistics.CurrentQueuedCount, statistics.TotalFailedLeases)
             : new(name, 0, 0, 0);
+    }
 }

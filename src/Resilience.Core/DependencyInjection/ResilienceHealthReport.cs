@@ -25,7 +25,7 @@ public sealed class ResilienceHealthReport
     /// <summary>Gets every circuit breaker (shared, bound or created by a pipeline's code), by name.</summary>
     public IReadOnlyList<CircuitBreakerHealth> CircuitBreakers { get; }
 
-    /// <summary>Gets every rate and concurrency limiter, by name.</summary>
+    /// <summary>Gets every rate and concurrency limiter, by name; a limiter a pipeline's code disposed is left out, as the gauges leave it out.</summary>
     public IReadOnlyList<RateLimiterHealth> RateLimiters { get; }
 
     /// <summary>Gets every retry budget, by name.</summary>
