@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Runtime.CompilerServices;
@@ -17,7 +16,8 @@ namespace Resilience.Telemetry;
 /// <remarks>
 /// Pipelines report through their telemetry strategy (<c>AddTelemetry</c>); breakers, limiters and retry budgets are
 /// observed once tracked (<see cref="Track(CircuitBreaker, string?)"/> and its overloads): their gauges are read only
-/// when a listener collects, and their hot paths are not touched at all.
+/// when a listener collects, and their hot paths are not touched at all. Tracking holds an instance weakly: one its
+/// owner drops is collected and leaves the gauges, whether or not its registration was disposed.
 /// </remarks>
 public sealed class ResilienceTelemetry : IDisposable
 {
@@ -30,9 +30,12 @@ public sealed class ResilienceTelemetry : IDisposable
     private static readonly double[] DurationBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
     private readonly bool _ownsMeter;
-    private readonly ConcurrentDictionary<CircuitBreaker, Tracked> _breakers = new();
-    private readonly ConcurrentDictionary<RateLimiter, Tracked> _limiters = new();
-    private readonly ConcurrentDictionary<RetryBudget, Tracked> _budgets = new();
+    // Held weakly: an instance tracked and then dropped by its owner (a registration never disposed, as with a breaker
+    // created per tenant and tracked on Default) is collected and leaves the gauges, instead of being kept alive and
+    // reported for as long as the process runs.
+    private readonly ConditionalWeakTable<CircuitBreaker, Tracked> _breakers = new();
+    private readonly ConditionalWeakTable<RateLimiter, Tracked> _limiters = new();
+    private readonly ConditionalWeakTable<RetryBudget, Tracked> _budgets = new();
 
     /// <summary>Initializes a new instance.</summary>
     /// <param name="meterFactory">The factory that creates (and owns) the meter; <see langword="null"/> for a meter this instance owns.</param>
@@ -115,7 +118,7 @@ public sealed class ResilienceTelemetry : IDisposable
         return new Untrack(() =>
         {
             breaker.Transitioned -= handler;
-            _breakers.TryRemove(breaker, out _);
+            _breakers.Remove(breaker);
         });
     }
 
@@ -127,7 +130,7 @@ public sealed class ResilienceTelemetry : IDisposable
     {
         ArgumentNullException.ThrowIfNull(limiter);
         ArgumentException.ThrowIfNullOrEmpty(name);
-        return _limiters.TryAdd(limiter, new Tracked(name)) ? new Untrack(() => _limiters.TryRemove(limiter, out _)) : Untrack.None;
+        return _limiters.TryAdd(limiter, new Tracked(name)) ? new Untrack(() => _limiters.Remove(limiter)) : Untrack.None;
     }
 
     /// <summary>Observes a retry budget: its balance, as a gauge.</summary>
@@ -138,7 +141,7 @@ public sealed class ResilienceTelemetry : IDisposable
     {
         ArgumentNullException.ThrowIfNull(budget);
         ArgumentException.ThrowIfNullOrEmpty(name);
-        return _budgets.TryAdd(budget, new Tracked(name)) ? new Untrack(() => _budgets.TryRemove(budget, out _)) : Untrack.None;
+        return _budgets.TryAdd(budget, new Tracked(name)) ? new Untrack(() => _budgets.Remove(budget)) : Untrack.None;
     }
 
     /// <summary>Disposes the meter when this instance created it; <see cref="Default"/> is never disposed.</summary>
@@ -269,7 +272,7 @@ public sealed class ResilienceTelemetry : IDisposable
 
     private IEnumerable<Measurement<int>> ObserveStates()
     {
-        foreach (var (breaker, tracked) in _breakers)
+        foreach (var (breaker, tracked) in (IEnumerable<KeyValuePair<CircuitBreaker, Tracked>>)_breakers)
         {
             yield return new Measurement<int>((int)breaker.State, tracked.Tag);
         }
@@ -277,7 +280,7 @@ public sealed class ResilienceTelemetry : IDisposable
 
     private IEnumerable<Measurement<double>> ObserveFailureRatios()
     {
-        foreach (var (breaker, tracked) in _breakers)
+        foreach (var (breaker, tracked) in (IEnumerable<KeyValuePair<CircuitBreaker, Tracked>>)_breakers)
         {
             yield return new Measurement<double>(breaker.GetSnapshot().FailureRatio, tracked.Tag);
         }
@@ -285,7 +288,7 @@ public sealed class ResilienceTelemetry : IDisposable
 
     private IEnumerable<Measurement<long>> ObservePermits()
     {
-        foreach (var (limiter, tracked) in _limiters)
+        foreach (var (limiter, tracked) in (IEnumerable<KeyValuePair<RateLimiter, Tracked>>)_limiters)
         {
             if (StatisticsOf(limiter) is { } statistics)
             {
@@ -296,7 +299,7 @@ public sealed class ResilienceTelemetry : IDisposable
 
     private IEnumerable<Measurement<long>> ObserveQueued()
     {
-        foreach (var (limiter, tracked) in _limiters)
+        foreach (var (limiter, tracked) in (IEnumerable<KeyValuePair<RateLimiter, Tracked>>)_limiters)
         {
             if (StatisticsOf(limiter) is { } statistics)
             {
@@ -323,7 +326,7 @@ public sealed class ResilienceTelemetry : IDisposable
 
     private IEnumerable<Measurement<double>> ObserveBalances()
     {
-        foreach (var (budget, tracked) in _budgets)
+        foreach (var (budget, tracked) in (IEnumerable<KeyValuePair<RetryBudget, Tracked>>)_budgets)
         {
             yield return new Measurement<double>(budget.Balance, tracked.Tag);
         }

@@ -155,6 +155,47 @@ public sealed class ComponentTelemetryTests : IDisposable
     }
 
     [Fact]
+    public void Instances_tracked_and_then_dropped_by_their_owner_are_collected_and_leave_the_gauges()
+    {
+        using var states = new MetricCollector<int>(_telemetry.Meter, "resilience.circuit_breaker.state");
+        using var permits = new MetricCollector<long>(_telemetry.Meter, "resilience.rate_limiter.permits_available");
+        using var balances = new MetricCollector<double>(_telemetry.Meter, "resilience.retry_budget.balance");
+        var dropped = TrackAndDrop();
+        states.RecordObservableInstruments();
+        permits.RecordObservableInstruments();
+        balances.RecordObservableInstruments();
+        Assert.Equal((1, 1, 1), (states.GetMeasurementSnapshot().Count, permits.GetMeasurementSnapshot().Count, balances.GetMeasurementSnapshot().Count));
+        states.Clear();
+        permits.Clear();
+        balances.Clear();
+
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+
+        Assert.All(dropped, reference => Assert.False(reference.IsAlive));
+        states.RecordObservableInstruments();
+        permits.RecordObservableInstruments();
+        balances.RecordObservableInstruments();
+        Assert.Empty(states.GetMeasurementSnapshot());
+        Assert.Empty(permits.GetMeasurementSnapshot());
+        Assert.Empty(balances.GetMeasurementSnapshot());
+    }
+
+    // Tracks three instances and drops them with their registrations, undisposed; returns weak references to them.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private WeakReference[] TrackAndDrop()
+    {
+        var breaker = new Resilience.CircuitBreaker(new CircuitBreakerOptions { Name = "tenant-42" });
+        var bucket = new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 1, Burst = 5 });
+        var budget = new RetryBudget(new RetryBudgetOptions { MaxTokens = 10 });
+        _telemetry.Track(breaker);
+        _telemetry.Track(bucket, "tenant-42-limiter");
+        _telemetry.Track(budget, "tenant-42-budget");
+        return [new(breaker), new(bucket), new(budget)];
+    }
+
+    [Fact]
     public void A_meter_from_a_factory_belongs_to_it()
     {
         using var factory = new TestMeterFactory();
