@@ -125,6 +125,87 @@ public sealed class ConcurrentTelemetryTests
         Assert.Equal(0, permits.LastMeasurement!.Value);
     }
 
+    [Fact]
+    public async Task A_breaker_opened_and_closed_again_by_concurrent_calls_counts_each_transition_once_and_each_call_once()
+    {
+        using var telemetry = new ResilienceTelemetry();
+        using var calls = new MetricCollector<long>(telemetry.Meter, "resilience.pipeline.calls");
+        using var rejections = new MetricCollector<long>(telemetry.Meter, "resilience.circuit_breaker.rejections");
+        using var transitions = new MetricCollector<long>(telemetry.Meter, "resilience.circuit_breaker.transitions");
+        using var states = new MetricCollector<int>(telemetry.Meter, "resilience.circuit_breaker.state");
+        var time = new FakeTimeProvider();
+        var breaker = new Resilience.CircuitBreaker(new CircuitBreakerOptions
+        {
+            Name = "ledger",
+            MinimumThroughput = 10,
+            BreakDuration = TimeSpan.FromSeconds(10),
+            TimeProvider = time,
+        });
+        using var tracked = telemetry.Track(breaker);
+        var pipeline = new ResiliencePipelineBuilder { Name = "guarded", TimeProvider = time }.AddTelemetry(telemetry).AddCircuitBreaker(breaker).Build();
+
+        // Every call fails: the breaker opens once, and every call it refuses is a rejection.
+        var failed = await RunAsync(() => Count(pipeline, static _ => throw new IOException("down")));
+        states.RecordObservableInstruments();
+        Assert.Equal((int)CircuitState.Open, states.LastMeasurement!.Value);
+
+        // The break passes; every call succeeds: one probe closes it again.
+        time.Advance(TimeSpan.FromSeconds(10));
+        var succeeded = await RunAsync(() => Count(pipeline, static _ => 1));
+        states.RecordObservableInstruments();
+        Assert.Equal((int)CircuitState.Closed, states.LastMeasurement!.Value);
+
+        Assert.InRange(failed, 10, Calls);
+        Assert.InRange(succeeded, 1, Calls);
+        Assert.Equal(
+            new Dictionary<(string, string), long>
+            {
+                [("guarded", "failure")] = failed,
+                [("guarded", "rejected")] = (2 * Calls) - failed - succeeded,
+                [("guarded", "success")] = succeeded,
+            }.Where(pair => pair.Value > 0).OrderBy(pair => pair.Key),
+            Sum(calls, "pipeline", "outcome").OrderBy(pair => pair.Key));
+        Assert.Equal((2 * Calls) - failed - succeeded, rejections.GetMeasurementSnapshot().Sum(m => m.Value));
+        Assert.Equal(
+            [("closed", "open", "failure_ratio"), ("open", "half_open", "break_elapsed"), ("half_open", "closed", "probes_succeeded")],
+            transitions.GetMeasurementSnapshot().Select(m => ((string)m.Tags["from"]!, (string)m.Tags["to"]!, (string)m.Tags["reason"]!)));
+    }
+
+    // Makes Calls calls on Workers threads; returns how many callbacks ran.
+    private static async Task<int> RunAsync(Func<bool> call)
+    {
+        var invoked = 0;
+        await Task.WhenAll(Enumerable.Range(0, Workers).Select(_ => Task.Run(() =>
+        {
+            for (var i = 0; i < CallsPerWorker; i++)
+            {
+                if (call())
+                {
+                    Interlocked.Increment(ref invoked);
+                }
+            }
+        })));
+        return invoked;
+    }
+
+    // Makes one call; returns whether its callback ran (the breaker admitted it).
+    private static bool Count(ResiliencePipeline pipeline, Func<CancellationToken, int> callback)
+    {
+        try
+        {
+            pipeline.Execute(callback);
+            return true;
+        }
+        catch (IOException)
+        {
+            return true;
+        }
+        catch (BrokenCircuitException)
+        {
+            return false;
+        }
+    }
+
     private static ResiliencePipelineBuilder Builder(string name, ResilienceTelemetry telemetry) =>
         new ResiliencePipelineBuilder { Name = name, TimeProvider = new FakeTimeProvider() }.AddTelemetry(telemetry);
 

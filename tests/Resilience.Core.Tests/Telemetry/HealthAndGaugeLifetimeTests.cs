@@ -93,4 +93,75 @@ public sealed class HealthAndGaugeLifetimeTests
         Assert.Equal(["api"], health.RateLimiters.Select(l => l.Name));
         Assert.Equal(["api"], permits.GetMeasurementSnapshot().Select(m => (string)m.Tags["strategy"]!));
     }
+    [Fact]
+    public async Task Health_read_under_a_running_load_stays_within_each_instance_s_bounds_and_matches_the_gauges_at_rest()
+    {
+        using var container = new TestContainer(
+            new Dictionary<string, string?>(),
+            services =>
+            {
+                services.AddResilience()
+                    .AddConcurrencyLimiter("db", o => { o.PermitLimit = 4; o.QueueLimit = 64; })
+                    .AddRetryBudget("backend", o => o.MaxTokens = 10)
+                    .AddCircuitBreaker("payments", o => o.FailureRatio = 1);
+                services.AddResiliencePipeline("orders", (builder, context) => builder
+                    .AddRetry(new RetryOptions { MaxRetryAttempts = 1, Delay = TimeSpan.Zero, UseJitter = false, Budget = context.GetRetryBudget("backend") }, static _ => true)
+                    .AddCircuitBreaker(context.GetCircuitBreaker("payments"))
+                    .AddRateLimiter(context.GetConcurrencyLimiter("db"), waitForPermit: true));
+            });
+        var pipeline = container.Provider.GetPipeline("orders");
+        var remaining = 4;
+        var workers = Enumerable.Range(0, 4).Select(worker => Task.Run(async () =>
+        {
+            for (var i = 0; i < 300; i++)
+            {
+                try
+                {
+                    await pipeline.ExecuteAsync(async _ =>
+                    {
+                        await Task.Yield();
+                        return i % 3 == 0 ? throw new IOException("down") : i;
+                    });
+                }
+                catch (IOException)
+                {
+                    // A third of the calls fail after their retry, or without one when the budget is spent.
+                }
+            }
+
+            Interlocked.Decrement(ref remaining);
+        })).ToList();
+
+        var reads = 0;
+        while (Volatile.Read(ref remaining) > 0 && reads < 100_000)
+        {
+            var health = container.Provider.GetHealth();
+            var db = health.RateLimiters.Single();
+            Assert.InRange(db.AvailablePermits, 0, 4);
+            Assert.InRange(db.QueuedPermits, 0, 64);
+            Assert.InRange(health.RetryBudgets.Single().Balance, 0, 10);
+            var window = health.CircuitBreakers.Single().Window;
+            Assert.True(window.Calls >= window.Failures && window.Failures >= 0 && window.SlowCalls >= 0, window.ToString());
+            Assert.True(health.IsHealthy);
+            reads++;
+        }
+
+        await Task.WhenAll(workers);
+        Assert.True(reads > 0);
+
+        using var permits = new MetricCollector<long>(container.Telemetry.Meter, "resilience.rate_limiter.permits_available");
+        using var queued = new MetricCollector<long>(container.Telemetry.Meter, "resilience.rate_limiter.queued");
+        using var balances = new MetricCollector<double>(container.Telemetry.Meter, "resilience.retry_budget.balance");
+        using var ratios = new MetricCollector<double>(container.Telemetry.Meter, "resilience.circuit_breaker.failure_ratio");
+        permits.RecordObservableInstruments();
+        queued.RecordObservableInstruments();
+        balances.RecordObservableInstruments();
+        ratios.RecordObservableInstruments();
+        var atRest = container.Provider.GetHealth();
+        Assert.Equal((4L, 0L), (atRest.RateLimiters.Single().AvailablePermits, atRest.RateLimiters.Single().QueuedPermits));
+        Assert.Equal(atRest.RateLimiters.Single().AvailablePermits, Assert.Single(permits.GetMeasurementSnapshot()).Value);
+        Assert.Equal(atRest.RateLimiters.Single().QueuedPermits, Assert.Single(queued.GetMeasurementSnapshot()).Value);
+        Assert.Equal(atRest.RetryBudgets.Single().Balance, Assert.Single(balances.GetMeasurementSnapshot()).Value);
+        Assert.Equal(atRest.CircuitBreakers.Single().Window.FailureRatio, Assert.Single(ratios.GetMeasurementSnapshot()).Value);
+    }
 }
