@@ -160,11 +160,7 @@ public sealed class ComponentTelemetryTests : IDisposable
         using var states = new MetricCollector<int>(_telemetry.Meter, "resilience.circuit_breaker.state");
         using var permits = new MetricCollector<long>(_telemetry.Meter, "resilience.rate_limiter.permits_available");
         using var balances = new MetricCollector<double>(_telemetry.Meter, "resilience.retry_budget.balance");
-        var dropped = TrackAndDrop();
-        states.RecordObservableInstruments();
-        permits.RecordObservableInstruments();
-        balances.RecordObservableInstruments();
-        Assert.Equal((1, 1, 1), (states.GetMeasurementSnapshot().Count, permits.GetMeasurementSnapshot().Count, balances.GetMeasurementSnapshot().Count));
+        var dropped = TrackAndDrop(states, permits, balances);
         states.Clear();
         permits.Clear();
         balances.Clear();
@@ -182,9 +178,10 @@ public sealed class ComponentTelemetryTests : IDisposable
         Assert.Empty(balances.GetMeasurementSnapshot());
     }
 
-    // Tracks three instances and drops them with their registrations, undisposed; returns weak references to them.
+    // Tracks three instances, sees them reported while alive, and drops them with their registrations, undisposed;
+    // returns weak references to them.
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
-    private WeakReference[] TrackAndDrop()
+    private WeakReference[] TrackAndDrop(MetricCollector<int> states, MetricCollector<long> permits, MetricCollector<double> balances)
     {
         var breaker = new Resilience.CircuitBreaker(new CircuitBreakerOptions { Name = "tenant-42" });
         var bucket = new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 1, Burst = 5 });
@@ -192,6 +189,13 @@ public sealed class ComponentTelemetryTests : IDisposable
         _telemetry.Track(breaker);
         _telemetry.Track(bucket, "tenant-42-limiter");
         _telemetry.Track(budget, "tenant-42-budget");
+        states.RecordObservableInstruments();
+        permits.RecordObservableInstruments();
+        balances.RecordObservableInstruments();
+        Assert.Equal((1, 1, 1), (states.GetMeasurementSnapshot().Count, permits.GetMeasurementSnapshot().Count, balances.GetMeasurementSnapshot().Count));
+        GC.KeepAlive(breaker);
+        GC.KeepAlive(bucket);
+        GC.KeepAlive(budget);
         return [new(breaker), new(bucket), new(budget)];
     }
 

@@ -8,6 +8,7 @@ using Resilience.Telemetry;
 
 namespace Resilience.Tests.Telemetry;
 
+[Collection(ActivityListenerCollection.Name)]
 public sealed class TelemetryStrategyTests : IDisposable
 {
     private readonly ResilienceTelemetry _telemetry = new();

@@ -1,0 +1,95 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Time.Testing;
+using Resilience.Telemetry;
+
+namespace Resilience.Tests.Telemetry;
+
+// Activity listeners are process-wide: the tests that add them to the Resilience source run one at a time.
+[Collection(ActivityListenerCollection.Name)]
+public sealed class ActivityEventTests : IDisposable
+{
+    private readonly ResilienceTelemetry _telemetry = new();
+    private readonly FakeTimeProvider _time = new();
+
+    public void Dispose() => _telemetry.Dispose();
+
+    [Fact]
+    public void Every_documented_event_is_added_with_exactly_its_documented_tags()
+    {
+        using var listener = Listen(ResilienceTelemetry.ActivitySourceName, "activity-event-tests");
+        using var source = new ActivitySource("activity-event-tests");
+        var pipeline = GuardedPipeline(out var tracked);
+        using var registration = tracked;
+
+        using var activity = source.StartActivity("request")!;
+        Assert.Equal(-1, pipeline.Execute(static _ => throw new IOException("down")));
+
+        var documented = DocumentedInstrument.ReadEvents();
+        Assert.Equal(
+            ["resilience.circuit_breaker.transition", "resilience.retry", "resilience.rejection", "resilience.fallback"],
+            activity.Events.Select(e => e.Name));
+        Assert.Equal(documented.Keys.Order(), activity.Events.Select(e => e.Name).Distinct().Order());
+        Assert.All(activity.Events, e => Assert.Equal(documented[e.Name].Order(), e.Tags.Select(tag => tag.Key).Order()));
+        var rejection = activity.Events.Single(e => e.Name == "resilience.rejection").Tags.ToDictionary(tag => tag.Key, tag => tag.Value);
+        Assert.Equal(("orders", "ledger", "broken_circuit", 30d), (rejection["pipeline"], rejection["strategy"], rejection["reason"], rejection["retry_after"]));
+    }
+
+    [Fact]
+    public void No_event_is_added_while_the_source_is_not_listened_to_or_the_activity_records_no_data()
+    {
+        using var listener = Listen("activity-event-tests");
+        using var source = new ActivitySource("activity-event-tests");
+        var pipeline = GuardedPipeline(out var tracked);
+        using var registration = tracked;
+
+        using (var activity = source.StartActivity("request")!)
+        {
+            Assert.Equal(-1, pipeline.Execute(static _ => throw new IOException("down")));
+            Assert.Empty(activity.Events);
+        }
+
+        using var ours = Listen(ResilienceTelemetry.ActivitySourceName);
+        using var propagated = new ActivityListener
+        {
+            ShouldListenTo = candidate => candidate.Name == "activity-event-tests-propagated",
+            Sample = static (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.PropagationData,
+        };
+        ActivitySource.AddActivityListener(propagated);
+        using var propagatedSource = new ActivitySource("activity-event-tests-propagated");
+        using var unrecorded = propagatedSource.StartActivity("request")!;
+        Assert.False(unrecorded.IsAllDataRequested);
+        Assert.Equal(-1, GuardedPipeline(out var other).Execute(static _ => throw new IOException("down")));
+        other.Dispose();
+        Assert.Empty(unrecorded.Events);
+    }
+
+    private static ActivityListener Listen(params string[] sources)
+    {
+        var listener = new ActivityListener
+        {
+            ShouldListenTo = source => sources.Contains(source.Name),
+            Sample = static (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+        };
+        ActivitySource.AddActivityListener(listener);
+        return listener;
+    }
+
+    // Fallback, retry, breaker: a failure opens the breaker, the retry meets it open, the fallback serves -1.
+    private ResiliencePipeline<int> GuardedPipeline(out IDisposable tracked)
+    {
+        var breaker = new Resilience.CircuitBreaker(new CircuitBreakerOptions
+        {
+            Name = "ledger",
+            MinimumThroughput = 1,
+            BreakDuration = TimeSpan.FromSeconds(30),
+            TimeProvider = _time,
+        });
+        tracked = _telemetry.Track(breaker);
+        return new ResiliencePipelineBuilder<int> { Name = "orders", TimeProvider = _time }
+            .AddTelemetry(_telemetry)
+            .AddFallback(new FallbackOptions<int> { Levels = { FallbackLevel<int>.FromValue("default", -1) } })
+            .AddRetry(new RetryOptions { Name = "retry", MaxRetryAttempts = 1, Delay = TimeSpan.Zero, UseJitter = false }, static outcome => outcome.Exception is IOException)
+            .AddCircuitBreaker(breaker)
+            .Build();
+    }
+}
