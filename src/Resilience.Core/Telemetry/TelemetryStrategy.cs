@@ -71,7 +71,7 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
     /// <inheritdoc />
     protected internal override ExitAction Exit(ref StrategyContext context, in ExitOutcome outcome)
     {
-        if (IsTimed(ref context) || _calls.Enabled)
+        if (context.State != 0 || _calls.Enabled || context.StateObject is not null)
         {
             try
             {
