@@ -169,6 +169,9 @@ public sealed class ConcurrentTelemetryTests
         Assert.Equal(
             [("closed", "open", "failure_ratio"), ("open", "half_open", "break_elapsed"), ("half_open", "closed", "probes_succeeded")],
             transitions.GetMeasurementSnapshot().Select(m => ((string)m.Tags["from"]!, (string)m.Tags["to"]!, (string)m.Tags["reason"]!)));
+        var documented = DocumentedInstrument.ReadAll().ToDictionary(row => row.Name);
+        Assert.All(transitions.GetMeasurementSnapshot(), m => Assert.Equal(documented["resilience.circuit_breaker.transitions"].Tags.Order(), m.Tags.Keys.Order()));
+        Assert.All(rejections.GetMeasurementSnapshot(), m => Assert.Equal(documented["resilience.circuit_breaker.rejections"].Tags.Order(), m.Tags.Keys.Order()));
     }
 
     // Makes Calls calls on Workers threads; returns how many callbacks ran.
