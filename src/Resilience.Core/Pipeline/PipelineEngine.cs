@@ -964,8 +964,11 @@ internal static class PipelineEngine
                 run.Frame.NewPass();
                 if (action.Delay > TimeSpan.Zero)
                 {
-                    // Counted as an attempt once the wait is over (TakeDelay): a cancelled wait starts none.
-                    run.PendingDelay = Task.Delay(action.Delay, run.Frame.Pipeline.TimeProvider, run.Frame.Token);
+                    // Counted as an attempt once the wait is over (TakeDelay): a cancelled wait starts none. Task.Delay
+                    // drops a fraction of a millisecond (a 1.5 ms delay waited 1 ms, one of 0.5 ms none): rounded up
+                    // instead, the wait is never shorter than the delay (ExitAction.Retry caps it at whole milliseconds).
+                    var wait = (action.Delay.Ticks + TimeSpan.TicksPerMillisecond - 1) / TimeSpan.TicksPerMillisecond;
+                    run.PendingDelay = Task.Delay(TimeSpan.FromMilliseconds(wait), run.Frame.Pipeline.TimeProvider, run.Frame.Token);
                     return PendingWork.Delay;
                 }
 

@@ -17,8 +17,10 @@ namespace Resilience;
 /// </para>
 /// <para>
 /// When the caller's token can be cancelled, a call needs a source of its own so that the caller's cancel reaches only
-/// that call: a pooled source, armed for the exact timeout, linked to the caller's token by a registration, and reset
-/// and returned to the pool after the call (one that fired is never reused).
+/// that call, linked to the caller's token by a registration. On the system clock it is pooled: armed for the timeout
+/// rounded up to a whole millisecond (the system timer's unit), reset and returned to the pool after the call (one that
+/// fired is never reused). The runtime cannot reset a timer of another clock, so there each call's source is created
+/// armed for the exact timeout and disposed after the call.
 /// </para>
 /// </remarks>
 public sealed class TimeoutStrategy : ResilienceStrategy
@@ -29,6 +31,7 @@ public sealed class TimeoutStrategy : ResilienceStrategy
     private readonly ConcurrentQueue<OwnedSource> _pool = new();
     private readonly MonotonicClock _clock;
     private readonly TimeProvider _timeProvider;
+    private readonly bool _pooled;
     private TimeoutOptions _options;
     private SharedSlot? _slot;
 
@@ -41,6 +44,7 @@ public sealed class TimeoutStrategy : ResilienceStrategy
         options.Validate();
         _options = options.Clone();
         _timeProvider = options.TimeProvider ?? TimeProvider.System;
+        _pooled = ReferenceEquals(_timeProvider, TimeProvider.System);
         _clock = MonotonicClock.From(options.TimeProvider);
     }
 
@@ -73,12 +77,24 @@ public sealed class TimeoutStrategy : ResilienceStrategy
             return Entry.Admitted;
         }
 
-        if (!_pool.TryDequeue(out var owned))
+        OwnedSource? owned;
+        if (!_pooled)
         {
-            owned = new OwnedSource(new CancellationTokenSource(System.Threading.Timeout.InfiniteTimeSpan, _timeProvider));
+            // Armed at construction, to the tick: CancelAfter drops a fraction of a millisecond (a 3.5 ms timeout fired
+            // at 3 ms), and the runtime resets only its own timers, so a source armed on another clock is never reused.
+            owned = new OwnedSource(new CancellationTokenSource(timeout, _timeProvider));
+        }
+        else
+        {
+            if (!_pool.TryDequeue(out owned))
+            {
+                owned = new OwnedSource(new CancellationTokenSource());
+            }
+
+            // The system timer counts whole milliseconds: rounded up, never down, so no call is cancelled early.
+            owned.Source.CancelAfter(new TimeSpan((timeout.Ticks + TimeSpan.TicksPerMillisecond - 1) / TimeSpan.TicksPerMillisecond * TimeSpan.TicksPerMillisecond));
         }
 
-        owned.Source.CancelAfter(timeout);
         owned.Timeout = timeout;
         owned.Link = context.CancellationToken.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), owned.Source);
         context.StateObject = owned;
@@ -100,7 +116,7 @@ public sealed class TimeoutStrategy : ResilienceStrategy
 
             // Cancelled from outside (the caller, or an outer timeout): not this timeout's doing.
             timedOut = owned.Source.IsCancellationRequested && !outer.IsCancellationRequested;
-            if (owned.Source.TryReset() && _pool.Count < MaxPooled)
+            if (_pooled && owned.Source.TryReset() && _pool.Count < MaxPooled)
             {
                 _pool.Enqueue(owned);
             }
