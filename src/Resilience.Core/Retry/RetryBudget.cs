@@ -35,6 +35,13 @@ public sealed class RetryBudget
     /// <summary>Records a failed attempt: takes one token, down to zero.</summary>
     public void RecordFailure() => Change(success: false);
 
+    /// <summary>
+    /// Records a failed attempt and tells whether it may be retried: whether the balance this failure left is more
+    /// than half the capacity. One decision with the change, as gRFC A6 makes it: read afterwards, the balance may
+    /// already carry other calls' failures, refusing a retry that no order of the two failures would refuse.
+    /// </summary>
+    internal bool RecordFailureAndCanRetry() => Change(success: false);
+
     /// <summary>Applies a new capacity and ratio; the balance is kept (capped at the new capacity).</summary>
     /// <param name="options">The new options; validated before anything changes.</param>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its range; nothing was changed.</exception>
@@ -48,7 +55,8 @@ public sealed class RetryBudget
     }
 
     /// <summary>Applies a success (+ratio), a failure (−1) or nothing (<see langword="null"/>), within [0, capacity].</summary>
-    private void Change(bool? success)
+    /// <returns>Whether the balance it left is more than half the capacity it applied under.</returns>
+    private bool Change(bool? success)
     {
         while (true)
         {
@@ -63,7 +71,7 @@ public sealed class RetryBudget
 
             if (ReferenceEquals(Volatile.Read(ref _settings), settings))
             {
-                return;
+                return next > settings.Max / 2;
             }
 
             // The settings changed meanwhile: an update may have capped the balance before this change landed above

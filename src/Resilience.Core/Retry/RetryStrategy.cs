@@ -82,6 +82,7 @@ public sealed class RetryStrategy : ResilienceStrategy
         }
 
         bool retryable;
+        bool? budgetAllows = null;
         if (outcome.IsRejected)
         {
             retryable = outcome.Rejection.Reason switch
@@ -98,9 +99,11 @@ public sealed class RetryStrategy : ResilienceStrategy
             {
                 // A cancellation from outside (an outer timeout, cutting short an attempt or the wait before the next)
                 // is not the dependency failing: a cancelled wait would otherwise take a second token for one failure.
-                if (!(outcome.Exception is OperationCanceledException && context.CancellationToken.IsCancellationRequested))
+                if (!(outcome.Exception is OperationCanceledException && context.CancellationToken.IsCancellationRequested)
+                    && options.Budget is { } failed)
                 {
-                    options.Budget?.RecordFailure();
+                    // The failure's own change decides, as gRFC A6 does: not a later reading of the shared balance.
+                    budgetAllows = failed.RecordFailureAndCanRetry();
                 }
             }
             else if (outcome.IsSuccess)
@@ -111,7 +114,7 @@ public sealed class RetryStrategy : ResilienceStrategy
 
         var attempt = (int)(context.State & AttemptMask);
         if (!retryable || attempt >= options.MaxRetryAttempts || context.CancellationToken.IsCancellationRequested
-            || (options.Budget is { } budget && !budget.CanRetry))
+            || !(budgetAllows ?? options.Budget?.CanRetry ?? true))
         {
             return ExitAction.Continue;
         }

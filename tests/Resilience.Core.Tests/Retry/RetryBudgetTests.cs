@@ -28,10 +28,20 @@ public class RetryBudgetTests
                 budget.RecordSuccess();
                 model = Math.Min(max, model + ratio);
             }
-            else
+            else if (permitted % 2 == 0)
             {
                 budget.RecordFailure();
                 model = Math.Max(0, model - 1);
+            }
+            else
+            {
+                // The retry strategy's form: the failure's own change decides whether it may be retried.
+                var allowed = budget.RecordFailureAndCanRetry();
+                model = Math.Max(0, model - 1);
+                if (allowed != model > max / 2.0 + 1e-9)
+                {
+                    return false.Label($"failure leaving {model} decided {allowed}");
+                }
             }
 
             permitted += budget.CanRetry ? 1 : 0;
