@@ -946,6 +946,7 @@ internal static class PipelineEngine
                 // The result this exception replaces never reaches the caller (a breaker's handler may fail a success).
                 DisposeDiscarded(run.Outcome.Result);
                 run.Outcome = new Outcome<TResult>(action.Exception!);
+                run.Frame.Pipeline.Telemetry?.OnFailed(run.Frame.Pipeline.Strategies[run.Index], action.Exception!);
                 break;
 
             case ExitActionKind.Retry when run.Frame.Pipeline.IsSingleAttempt:

@@ -58,6 +58,7 @@ public sealed class ResilienceTelemetry : IDisposable
         CustomRejections = Meter.CreateCounter<long>("resilience.strategy.rejections", "{call}", "Calls another strategy refused.");
         FallbacksServed = Meter.CreateCounter<long>("resilience.fallback.served", "{call}", "Calls whose outcome a fallback level replaced, by level.");
         RetryAttempts = Meter.CreateCounter<long>("resilience.retry.attempts", "{attempt}", "Retries: attempts after the first.");
+        TimeoutsExpired = Meter.CreateCounter<long>("resilience.timeout.expired", "{attempt}", "Attempts a timeout cut short.");
         Reloads = Meter.CreateCounter<long>("resilience.config.reloads", "{reload}", "Changes of resilience settings, applied or rejected.");
 
         Meter.CreateObservableGauge("resilience.circuit_breaker.state", ObserveStates, "{state}", "A circuit breaker's state: 0 closed, 1 open, 2 half-open, 3 isolated.");
@@ -94,6 +95,8 @@ public sealed class ResilienceTelemetry : IDisposable
     internal Counter<long> FallbacksServed { get; }
 
     internal Counter<long> RetryAttempts { get; }
+
+    internal Counter<long> TimeoutsExpired { get; }
 
     internal Counter<long> Reloads { get; }
 

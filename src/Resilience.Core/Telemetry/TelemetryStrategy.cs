@@ -138,6 +138,24 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
         }
     }
 
+    /// <summary>A strategy replaced the outcome by <paramref name="exception"/> on its way out (a timeout's exception).</summary>
+    public void OnFailed(ResilienceStrategy strategy, Exception exception)
+    {
+        if (exception is not TimeoutRejectedException timeout)
+        {
+            return;
+        }
+
+        try
+        {
+            ReportTimeout(strategy, timeout);
+        }
+        catch (Exception thrown)
+        {
+            _telemetry.ReportFailed(thrown, "timeout", PipelineName);
+        }
+    }
+
     /// <summary>A strategy's fallback produced <paramref name="outcome"/>.</summary>
     public void OnFallback<TResult>(ResilienceStrategy strategy, in Outcome<TResult> outcome)
     {
@@ -190,6 +208,17 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
             var tags = Tags(strategy.Name);
             tags["delay"] = delay.TotalSeconds;
             activity.AddEvent(new ActivityEvent("resilience.retry", tags: tags));
+        }
+    }
+
+    private void ReportTimeout(ResilienceStrategy strategy, TimeoutRejectedException timeout)
+    {
+        _telemetry.TimeoutsExpired.Add(1, _pipeline, new(TelemetryTags.Strategy, strategy.Name));
+        if (ResilienceTelemetry.EventTarget is { } activity)
+        {
+            var tags = Tags(strategy.Name);
+            tags["timeout"] = timeout.Timeout.TotalSeconds;
+            activity.AddEvent(new ActivityEvent("resilience.timeout", tags: tags));
         }
     }
 

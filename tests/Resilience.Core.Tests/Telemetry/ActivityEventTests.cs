@@ -22,16 +22,25 @@ public sealed class ActivityEventTests : IDisposable
         using var registration = tracked;
 
         using var activity = source.StartActivity("request")!;
-        Assert.Equal(-1, pipeline.Execute(static _ => throw new IOException("down")));
+
+        // The first attempt outlasts its timeout: the timeout fails it, the breaker opens, the retry meets it open.
+        Assert.Equal(-1, pipeline.Execute(ct =>
+        {
+            _time.Advance(TimeSpan.FromSeconds(2));
+            ct.ThrowIfCancellationRequested();
+            return 0;
+        }));
 
         var documented = DocumentedInstrument.ReadEvents();
         Assert.Equal(
-            ["resilience.circuit_breaker.transition", "resilience.retry", "resilience.rejection", "resilience.fallback"],
+            ["resilience.timeout", "resilience.circuit_breaker.transition", "resilience.retry", "resilience.rejection", "resilience.fallback"],
             activity.Events.Select(e => e.Name));
         Assert.Equal(documented.Keys.Order(), activity.Events.Select(e => e.Name).Distinct().Order());
         Assert.All(activity.Events, e => Assert.Equal(documented[e.Name].Order(), e.Tags.Select(tag => tag.Key).Order()));
         var rejection = activity.Events.Single(e => e.Name == "resilience.rejection").Tags.ToDictionary(tag => tag.Key, tag => tag.Value);
         Assert.Equal(("orders", "ledger", "broken_circuit", 30d), (rejection["pipeline"], rejection["strategy"], rejection["reason"], rejection["retry_after"]));
+        var timeout = activity.Events.Single(e => e.Name == "resilience.timeout").Tags.ToDictionary(tag => tag.Key, tag => tag.Value);
+        Assert.Equal(("orders", "attempt-timeout", 1d), (timeout["pipeline"], timeout["strategy"], timeout["timeout"]));
     }
 
     [Fact]
@@ -74,7 +83,7 @@ public sealed class ActivityEventTests : IDisposable
         return listener;
     }
 
-    // Fallback, retry, breaker: a failure opens the breaker, the retry meets it open, the fallback serves -1.
+    // Fallback, retry, breaker, timeout: a failure opens the breaker, the retry meets it open, the fallback serves -1.
     private ResiliencePipeline<int> GuardedPipeline(out IDisposable tracked)
     {
         var breaker = new Resilience.CircuitBreaker(new CircuitBreakerOptions
@@ -88,8 +97,9 @@ public sealed class ActivityEventTests : IDisposable
         return new ResiliencePipelineBuilder<int> { Name = "orders", TimeProvider = _time }
             .AddTelemetry(_telemetry)
             .AddFallback(new FallbackOptions<int> { Levels = { FallbackLevel<int>.FromValue("default", -1) } })
-            .AddRetry(new RetryOptions { Name = "retry", MaxRetryAttempts = 1, Delay = TimeSpan.Zero, UseJitter = false }, static outcome => outcome.Exception is IOException)
+            .AddRetry(new RetryOptions { Name = "retry", MaxRetryAttempts = 1, Delay = TimeSpan.Zero, UseJitter = false }, static outcome => outcome.Exception is IOException or TimeoutRejectedException)
             .AddCircuitBreaker(breaker)
+            .AddTimeout(new TimeoutOptions { Name = "attempt-timeout", Timeout = TimeSpan.FromSeconds(1) })
             .Build();
     }
 }

@@ -195,6 +195,46 @@ public sealed class TelemetryStrategyTests : IDisposable
     }
 
     [Fact]
+    public async Task An_attempt_a_timeout_cuts_short_is_counted_once_per_attempt_and_a_caller_cancellation_is_not()
+    {
+        using var expired = Counter("resilience.timeout.expired");
+        var pipeline = Builder()
+            .AddRetry(new RetryOptions { MaxRetryAttempts = 1, Delay = TimeSpan.Zero, UseJitter = false })
+            .AddTimeout(new TimeoutOptions { Name = "attempt-timeout", Timeout = TimeSpan.FromSeconds(1) })
+            .Build();
+
+        // Both attempts outlast the timeout: two expirations, one call.
+        var outcome = await pipeline.ExecuteOutcomeAsync(
+            (time, ct) =>
+            {
+                time.Advance(TimeSpan.FromSeconds(2));
+                ct.ThrowIfCancellationRequested();
+                return new ValueTask<int>(0);
+            },
+            _time);
+
+        Assert.IsType<TimeoutRejectedException>(outcome.Exception);
+        Assert.Equal(2, expired.GetMeasurementSnapshot().Count);
+        Assert.All(expired.GetMeasurementSnapshot(), m => Assert.Equal(("orders", "attempt-timeout"), ((string)m.Tags["pipeline"]!, (string)m.Tags["strategy"]!)));
+
+        // The caller's own cancellation is no timeout.
+        using var caller = new CancellationTokenSource();
+        var cancelled = await pipeline.ExecuteOutcomeAsync(
+            (source, ct) =>
+            {
+                source.Cancel();
+                ct.ThrowIfCancellationRequested();
+                return new ValueTask<int>(0);
+            },
+            caller,
+            caller.Token);
+
+        Assert.IsAssignableFrom<OperationCanceledException>(cancelled.Exception);
+        Assert.IsNotType<TimeoutRejectedException>(cancelled.Exception);
+        Assert.Equal(2, expired.GetMeasurementSnapshot().Count);
+    }
+
+    [Fact]
     public void Telemetry_is_outermost_whatever_the_order_and_only_once()
     {
         var inner = new Resilience.Tests.Pipeline.RecordingStrategy("inner");
