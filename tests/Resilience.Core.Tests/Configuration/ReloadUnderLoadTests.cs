@@ -1,0 +1,282 @@
+using System.Globalization;
+using Resilience.Tests.DependencyInjection;
+
+namespace Resilience.Tests.Configuration;
+
+/// <summary>
+/// Reloads racing calls, pushes and disposal. Invariants about concurrency run on real threads, each loop bounded; the
+/// rest runs on the fake clock.
+/// </summary>
+public class ReloadUnderLoadTests
+{
+    private const string Orders = "Resilience:Pipelines:orders:";
+    private const string Breaker = Orders + "CircuitBreaker:";
+    private const string Limiter = Orders + "ConcurrencyLimiter:";
+    private const string Timeout = Orders + "Timeout:";
+    private const string Retry = Orders + "Retry:";
+
+    private static string Text(int value) => value.ToString(CultureInfo.InvariantCulture);
+
+    private static Task Run(Action action) =>
+        Task.Factory.StartNew(action, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+    [Fact]
+    public async Task Calls_on_several_threads_through_valid_and_invalid_reloads_keep_the_limit_the_breaker_and_every_permit()
+    {
+        using var container = new TestContainer(new Dictionary<string, string?>
+        {
+            [Orders + "Strategies:0"] = "Retry",
+            [Orders + "Strategies:1"] = "CircuitBreaker",
+            [Orders + "Strategies:2"] = "ConcurrencyLimiter",
+            [Orders + "Strategies:3"] = "Timeout",
+            [Retry + "MaxRetryAttempts"] = "1",
+            [Retry + "Delay"] = "00:00:00",
+            [Breaker + "MinimumThroughput"] = "1000000",
+            [Limiter + "PermitLimit"] = "3",
+            [Timeout + "Timeout"] = "00:00:10",
+        });
+        var pipeline = container.Provider.GetPipeline("orders");
+        var breaker = ((CircuitBreakerStrategy)pipeline.Strategies.Single(s => s is CircuitBreakerStrategy)).Breaker;
+        var limiter = (InFlightLimiter)pipeline.Strategies.OfType<RateLimiterStrategy>().Single().Limiter;
+        const int Changes = 150;
+        var changed = 0;
+        var counters = new Counters();
+        var unexpected = new List<string>();
+        var rejectedChanges = 0;
+        var mismatches = new List<string>();
+
+        var callers = Enumerable.Range(0, 4).Select(caller => Run(() =>
+        {
+            for (var i = 0; i < 200_000 && (Volatile.Read(ref changed) == 0 || i < 1_000); i++)
+            {
+                try
+                {
+                    var outcome = pipeline.ExecuteOutcome(
+                        static (state, _) =>
+                        {
+                            var now = Interlocked.Increment(ref state.Counters.InFlight);
+                            var max = Volatile.Read(ref state.Counters.Max);
+                            while (now > max && Interlocked.CompareExchange(ref state.Counters.Max, now, max) != max)
+                            {
+                                max = Volatile.Read(ref state.Counters.Max);
+                            }
+
+                            Thread.SpinWait(20);
+                            Interlocked.Decrement(ref state.Counters.InFlight);
+                            return state.Fail ? throw new IOException() : 1;
+                        },
+                        (Counters: counters, Fail: i % 11 == caller),
+                        CancellationToken.None);
+                    if (!(outcome.IsSuccess || outcome.IsRejected || outcome.Exception is IOException))
+                    {
+                        lock (unexpected)
+                        {
+                            unexpected.Add(outcome.ToString()!);
+                        }
+                    }
+                }
+                catch (Exception exception)
+                {
+                    lock (unexpected)
+                    {
+                        unexpected.Add(exception.ToString());
+                    }
+                }
+            }
+        })).ToList();
+        await Run(() =>
+        {
+            for (var i = 0; i < Changes; i++)
+            {
+                if (i % 3 == 2)
+                {
+                    // An invalid change: nothing moves.
+                    var before = (breaker.Options.FailureRatio, limiter.Options.PermitLimit, pipeline.Strategies.Select(s => s.Name).ToList());
+                    container.Change((Breaker + "FailureRatio", "1.5"), (Limiter + "PermitLimit", "0"));
+                    if (container.Provider.LastReload is { IsApplied: false })
+                    {
+                        rejectedChanges++;
+                    }
+
+                    var after = (breaker.Options.FailureRatio, limiter.Options.PermitLimit, pipeline.Strategies.Select(s => s.Name).ToList());
+                    if (before.FailureRatio != after.FailureRatio || before.PermitLimit != after.PermitLimit || !before.Item3.SequenceEqual(after.Item3))
+                    {
+                        mismatches.Add($"{before} -> {after}");
+                    }
+
+                    continue;
+                }
+
+                // Valid: thresholds, limits, timeouts, retries, and a token bucket added and removed (a rebuild).
+                var withBucket = i % 4 < 2;
+                container.Change(
+                    (Breaker + "FailureRatio", i % 2 == 0 ? "0.6" : "0.7"),
+                    (Limiter + "PermitLimit", Text(2 + (i % 3))),
+                    (Timeout + "Timeout", i % 2 == 0 ? "00:00:09" : "00:00:08"),
+                    (Retry + "MaxRetryAttempts", Text(i % 3)),
+                    (Orders + "Strategies:4", withBucket ? "TokenBucket" : null),
+                    (Orders + "TokenBucket:Burst", withBucket ? "1000000" : null),
+                    (Orders + "TokenBucket:PermitsPerSecond", withBucket ? "100000" : null));
+                if (container.Provider.LastReload is not { IsApplied: true })
+                {
+                    mismatches.Add(container.Provider.LastReload!.ToString());
+                }
+            }
+
+            Volatile.Write(ref changed, 1);
+        });
+        await Task.WhenAll(callers);
+
+        Assert.Empty(unexpected);
+        Assert.Empty(mismatches);
+        Assert.Equal(Changes / 3, rejectedChanges);
+        Assert.InRange(counters.Max, 1, 4);
+        Assert.Equal(0, counters.InFlight);
+        Assert.Same(breaker, ((CircuitBreakerStrategy)pipeline.Strategies.Single(s => s is CircuitBreakerStrategy)).Breaker);
+        Assert.Same(limiter, pipeline.Strategies.OfType<RateLimiterStrategy>().First(s => s.Limiter is InFlightLimiter).Limiter);
+        Assert.Equal(limiter.Options.PermitLimit, limiter.GetStatistics()!.CurrentAvailablePermits);
+        Assert.True(breaker.GetSnapshot().Calls > 0);
+    }
+
+    [Fact]
+    public async Task Disposing_the_provider_while_calls_run_and_changes_are_signalled_ends_every_call_and_no_notification_throws()
+    {
+        var container = new TestContainer(new Dictionary<string, string?>
+        {
+            [Orders + "Strategies:0"] = "CircuitBreaker",
+            [Orders + "Strategies:1"] = "ConcurrencyLimiter",
+            [Orders + "Strategies:2"] = "TokenBucket",
+            [Breaker + "MinimumThroughput"] = "1000000",
+            [Limiter + "PermitLimit"] = "2",
+            [Limiter + "QueueLimit"] = "4",
+            [Orders + "TokenBucket:Burst"] = "1000000",
+            [Orders + "TokenBucket:PermitsPerSecond"] = "100000",
+        });
+        var pipeline = container.Provider.GetPipeline("orders");
+        var started = 0;
+        var stop = 0;
+        var disposing = 0;
+        var unexpected = new List<string>();
+        var outcomes = new int[3];
+
+        var callers = Enumerable.Range(0, 4).Select(_ => Run(() =>
+        {
+            for (var i = 0; i < 200_000 && (Volatile.Read(ref stop) == 0 || i < 100); i++)
+            {
+                Interlocked.Increment(ref started);
+                try
+                {
+                    var outcome = pipeline.ExecuteOutcome(static (_, _) => { Thread.SpinWait(50); return 1; }, 0, CancellationToken.None);
+                    Interlocked.Increment(ref outcomes[outcome.IsSuccess ? 0 : outcome.IsRejected ? 1 : 2]);
+
+                    // A call that reaches a disposed limiter's queue ends with its disposal, as the limiter's own
+                    // acquisition does: returned, not thrown.
+                    var disposedLimiter = outcome.Exception is ObjectDisposedException && Volatile.Read(ref disposing) == 1;
+                    if (!(outcome.IsSuccess || outcome.IsRejected || disposedLimiter))
+                    {
+                        lock (unexpected)
+                        {
+                            unexpected.Add(outcome.ToString()!);
+                        }
+                    }
+                }
+                catch (Exception exception)
+                {
+                    lock (unexpected)
+                    {
+                        unexpected.Add(exception.ToString());
+                    }
+                }
+            }
+        })).ToList();
+        var watcherErrors = new List<Exception>();
+        var changer = Run(() =>
+        {
+            for (var i = 0; i < 2_000 && Volatile.Read(ref stop) == 0; i++)
+            {
+                try
+                {
+                    // A configuration notification raised on this thread, as a watcher raises it.
+                    container.Change((Limiter + "PermitLimit", Text(1 + (i % 3))));
+                }
+                catch (Exception exception)
+                {
+                    lock (watcherErrors)
+                    {
+                        watcherErrors.Add(exception);
+                    }
+                }
+            }
+        });
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (Volatile.Read(ref started) < 2_000 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(1);
+        }
+
+        Volatile.Write(ref disposing, 1);
+        container.Dispose();
+        Volatile.Write(ref stop, 1);
+        await changer.WaitAsync(TimeSpan.FromSeconds(30));
+        await Task.WhenAll(callers).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Empty(watcherErrors);
+        Assert.Empty(unexpected);
+        Assert.True(outcomes[0] > 0);
+    }
+
+    [Fact]
+    public void A_token_bucket_admits_no_more_than_its_first_burst_and_the_rates_in_force_through_valid_and_invalid_changes()
+    {
+        const string Bucket = Orders + "TokenBucket:";
+        using var container = new TestContainer(new Dictionary<string, string?>
+        {
+            [Orders + "Strategies:0"] = "TokenBucket",
+            [Bucket + "Burst"] = "10",
+            [Bucket + "PermitsPerSecond"] = "10",
+        });
+        var pipeline = container.Provider.GetPipeline("orders");
+        var bucket = (TokenBucketLimiter)pipeline.Strategies.OfType<RateLimiterStrategy>().Single().Limiter;
+        var random = new Random(7);
+        var allowed = 10.0;
+        var admitted = 0;
+        for (var step = 0; step < 400; step++)
+        {
+            for (var i = 0; i < 1_000 && pipeline.ExecuteOutcome(static (_, _) => 1, 0).IsSuccess; i++)
+            {
+                admitted++;
+            }
+
+            Assert.True(admitted <= Math.Floor(allowed + 1e-9), $"step {step}: {admitted} admitted, at most {allowed} allowed");
+            if (step % 5 == 4)
+            {
+                var options = (bucket.Options.Burst, bucket.Options.PermitsPerSecond);
+                if (random.Next(3) == 0)
+                {
+                    container.Change((Bucket + "Burst", "0"), (Bucket + "PermitsPerSecond", "1000"));
+                    Assert.False(container.Provider.LastReload!.IsApplied);
+                    Assert.Equal(options, (bucket.Options.Burst, bucket.Options.PermitsPerSecond));
+                }
+                else
+                {
+                    container.Change((Bucket + "Burst", Text(random.Next(1, 40))), (Bucket + "PermitsPerSecond", Text(random.Next(1, 40))));
+                    Assert.True(container.Provider.LastReload!.IsApplied);
+                }
+            }
+
+            var elapsed = TimeSpan.FromMilliseconds(random.Next(1, 200));
+            allowed += bucket.Options.PermitsPerSecond * elapsed.TotalSeconds;
+            container.Time.Advance(elapsed);
+        }
+
+        Assert.True(admitted > 100);
+        Assert.Same(bucket, pipeline.Strategies.OfType<RateLimiterStrategy>().Single().Limiter);
+    }
+
+    /// <summary>Calls inside the callback now, and the most seen at once.</summary>
+    private sealed class Counters
+    {
+        public int InFlight;
+        public int Max;
+    }
+}
