@@ -33,6 +33,7 @@ public class ReloadUnderLoadTests
             [Retry + "Delay"] = "00:00:00",
             [Breaker + "MinimumThroughput"] = "1000000",
             [Limiter + "PermitLimit"] = "3",
+            [Limiter + "QueueLimit"] = "2",
             [Timeout + "Timeout"] = "00:00:10",
         });
         var pipeline = container.Provider.GetPipeline("orders");
@@ -112,6 +113,7 @@ public class ReloadUnderLoadTests
                 container.Change(
                     (Breaker + "FailureRatio", i % 2 == 0 ? "0.6" : "0.7"),
                     (Limiter + "PermitLimit", Text(2 + (i % 3))),
+                    (Limiter + "QueueLimit", Text(i % 4)),
                     (Timeout + "Timeout", i % 2 == 0 ? "00:00:09" : "00:00:08"),
                     (Retry + "MaxRetryAttempts", Text(i % 3)),
                     (Orders + "Strategies:4", withBucket ? "TokenBucket" : null),
@@ -271,6 +273,110 @@ public class ReloadUnderLoadTests
 
         Assert.True(admitted > 100);
         Assert.Same(bucket, pipeline.Strategies.OfType<RateLimiterStrategy>().Single().Limiter);
+    }
+
+    [Fact]
+    public async Task Pushed_options_and_configuration_changes_racing_on_two_threads_end_with_the_last_one_and_last_reload_says_which()
+    {
+        const string Payments = "Resilience:CircuitBreakers:payments:";
+        using var container = new TestContainer(new Dictionary<string, string?>
+        {
+            [Payments + "FailureRatio"] = "0.1",
+            [Payments + "MinimumThroughput"] = "7",
+        });
+        var breaker = container.Provider.GetCircuitBreaker("payments");
+        var order = new object();
+        var wrong = new List<string>();
+
+        // Each step and its check take turns (the order of the steps is what "last" means); which thread goes next does not.
+        void Step(string what, Action change, double expected, string source)
+        {
+            lock (order)
+            {
+                change();
+                var last = container.Provider.LastReload!;
+                if (breaker.Options.FailureRatio != expected || !last.IsApplied || last.Source != source)
+                {
+                    wrong.Add($"{what}: ratio {breaker.Options.FailureRatio}, expected {expected}; last reload {last}");
+                }
+            }
+        }
+
+        var pusher = Run(() =>
+        {
+            for (var i = 0; i < 300; i++)
+            {
+                var ratio = 0.6 + (i % 30 / 100.0);
+                Step($"push {i}", () => container.Provider.UpdateOptions("CircuitBreakers:payments", new CircuitBreakerOptions { FailureRatio = ratio, MinimumThroughput = 7 }), ratio, "code (CircuitBreakers:payments)");
+            }
+        });
+        var configurer = Run(() =>
+        {
+            for (var i = 0; i < 300; i++)
+            {
+                // Every change differs from the one before, so each is a change of the section.
+                var ratio = 0.1 + (i % 2 == 0 ? 0.05 : 0.1) + (i % 20 / 1000.0);
+                Step($"configuration {i}", () => container.Change((Payments + "FailureRatio", ratio.ToString(CultureInfo.InvariantCulture))), ratio, "configuration");
+            }
+        });
+        await Task.WhenAll(pusher, configurer);
+
+        Assert.Empty(wrong);
+        Assert.Same(breaker, container.Provider.GetCircuitBreaker("payments"));
+    }
+
+    [Fact]
+    public async Task A_token_bucket_changed_while_callers_on_several_threads_take_permits_admits_no_more_than_its_first_burst_and_the_rates_in_force()
+    {
+        const string Bucket = Orders + "TokenBucket:";
+        using var container = new TestContainer(new Dictionary<string, string?>
+        {
+            [Orders + "Strategies:0"] = "TokenBucket",
+            [Bucket + "Burst"] = "50",
+            [Bucket + "PermitsPerSecond"] = "100",
+        });
+        var pipeline = container.Provider.GetPipeline("orders");
+        var bucket = (TokenBucketLimiter)pipeline.Strategies.OfType<RateLimiterStrategy>().Single().Limiter;
+        var admitted = 0;
+        var done = 0;
+        var allowed = 50.0;
+
+        var callers = Enumerable.Range(0, 3).Select(_ => Run(() =>
+        {
+            for (var i = 0; i < 2_000_000 && Volatile.Read(ref done) == 0; i++)
+            {
+                if (pipeline.ExecuteOutcome(static (_, _) => 1, 0).IsSuccess)
+                {
+                    Interlocked.Increment(ref admitted);
+                }
+            }
+        })).ToList();
+        await Run(() =>
+        {
+            // The only thread that moves the clock or the settings: it knows the rate in force over every step of time.
+            var random = new Random(11);
+            for (var step = 0; step < 300; step++)
+            {
+                if (step % 3 == 0)
+                {
+                    container.Change((Bucket + "Burst", Text(random.Next(1, 100))), (Bucket + "PermitsPerSecond", Text(random.Next(1, 200))));
+                }
+                else if (step % 7 == 0)
+                {
+                    container.Change((Bucket + "Burst", "-1"));
+                }
+
+                var elapsed = TimeSpan.FromMilliseconds(random.Next(1, 50));
+                allowed += bucket.Options.PermitsPerSecond * elapsed.TotalSeconds;
+                container.Time.Advance(elapsed);
+                Thread.Yield();
+            }
+
+            Volatile.Write(ref done, 1);
+        });
+        await Task.WhenAll(callers);
+
+        Assert.InRange(Volatile.Read(ref admitted), 50, Math.Floor(allowed + 1e-6));
     }
 
     /// <summary>Calls inside the callback now, and the most seen at once.</summary>
