@@ -379,6 +379,78 @@ public class ReloadUnderLoadTests
         Assert.InRange(Volatile.Read(ref admitted), 50, Math.Floor(allowed + 1e-6));
     }
 
+    [Fact]
+    public async Task Asynchronous_calls_queued_and_in_flight_through_rebuilds_that_move_and_drop_strategies_lose_no_permit()
+    {
+        using var container = new TestContainer(new Dictionary<string, string?>
+        {
+            [Orders + "Strategies:0"] = "ConcurrencyLimiter",
+            [Orders + "Strategies:1"] = "CircuitBreaker",
+            [Limiter + "PermitLimit"] = "3",
+            [Limiter + "QueueLimit"] = "8",
+            [Breaker + "MinimumThroughput"] = "1000000",
+        });
+        var pipeline = container.Provider.GetPipeline("orders");
+        var limiter = (InFlightLimiter)pipeline.Strategies.OfType<RateLimiterStrategy>().Single().Limiter;
+        var counters = new Counters();
+        var changed = 0;
+        var unexpected = 0;
+
+        async Task Caller()
+        {
+            for (var i = 0; i < 100_000 && (Volatile.Read(ref changed) == 0 || i < 500); i++)
+            {
+                var outcome = await pipeline.ExecuteOutcomeAsync(
+                    static async (state, _) =>
+                    {
+                        var now = Interlocked.Increment(ref state.InFlight);
+                        var max = Volatile.Read(ref state.Max);
+                        while (now > max && Interlocked.CompareExchange(ref state.Max, now, max) != max)
+                        {
+                            max = Volatile.Read(ref state.Max);
+                        }
+
+                        await Task.Yield();
+                        Interlocked.Decrement(ref state.InFlight);
+                        return 1;
+                    },
+                    counters,
+                    CancellationToken.None);
+                if (!(outcome.IsSuccess || outcome.IsRejected))
+                {
+                    Interlocked.Increment(ref unexpected);
+                }
+            }
+        }
+
+        var callers = Enumerable.Range(0, 6).Select(_ => Task.Run(Caller)).ToList();
+        await Run(() =>
+        {
+            for (var i = 0; i < 150; i++)
+            {
+                // The limiter moves inside and outside the breaker, a timeout comes and goes, and the limit and queue change.
+                var limiterFirst = i % 4 < 2;
+                container.Change(
+                    (Orders + "Strategies:0", limiterFirst ? "ConcurrencyLimiter" : "CircuitBreaker"),
+                    (Orders + "Strategies:1", limiterFirst ? "CircuitBreaker" : "ConcurrencyLimiter"),
+                    (Orders + "Strategies:2", i % 3 == 0 ? "Timeout" : null),
+                    (Timeout + "Timeout", i % 3 == 0 ? "00:01:00" : null),
+                    (Limiter + "PermitLimit", Text(1 + (i % 3))),
+                    (Limiter + "QueueLimit", Text(i % 5)));
+            }
+
+            Volatile.Write(ref changed, 1);
+        });
+        await Task.WhenAll(callers).WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Equal(0, unexpected);
+        Assert.InRange(counters.Max, 1, 3);
+        Assert.Equal(0, counters.InFlight);
+        Assert.Same(limiter, pipeline.Strategies.OfType<RateLimiterStrategy>().Single().Limiter);
+        Assert.Equal(limiter.Options.PermitLimit, limiter.GetStatistics()!.CurrentAvailablePermits);
+        Assert.Equal(0, limiter.GetStatistics()!.CurrentQueuedCount);
+    }
+
     /// <summary>Calls inside the callback now, and the most seen at once.</summary>
     private sealed class Counters
     {
