@@ -451,6 +451,50 @@ public class ReloadUnderLoadTests
         Assert.Equal(0, limiter.GetStatistics()!.CurrentQueuedCount);
     }
 
+    [Fact]
+    public async Task A_breaker_whose_window_is_rebuilt_by_reloads_during_calls_counts_no_call_twice_and_misses_at_most_one_per_thread_and_rebuild()
+    {
+        using var container = new TestContainer(new Dictionary<string, string?>
+        {
+            [Orders + "Strategies:0"] = "CircuitBreaker",
+            [Breaker + "MinimumThroughput"] = "100000000",
+            [Breaker + "SamplingDuration"] = "00:01:00",
+            [Breaker + "BucketCount"] = "10",
+        });
+        var pipeline = container.Provider.GetPipeline("orders");
+        var breaker = ((CircuitBreakerStrategy)pipeline.Strategies[1]).Breaker;
+        const int Threads = 3;
+        const int Changes = 100;
+        var made = 0;
+        var changed = 0;
+
+        var callers = Enumerable.Range(0, Threads).Select(caller => Run(() =>
+        {
+            for (var i = 0; i < 500_000 && (Volatile.Read(ref changed) == 0 || i < 1_000); i++)
+            {
+                var outcome = pipeline.ExecuteOutcome<int, int>(static (fail, _) => fail == 0 ? throw new IOException() : 1, i % 5);
+                Assert.False(outcome.IsRejected);
+                Interlocked.Increment(ref made);
+            }
+        })).ToList();
+        await Run(() =>
+        {
+            for (var i = 0; i < Changes; i++)
+            {
+                // The clock stands still: every call stays inside every window, whatever its length and buckets.
+                container.Change((Breaker + "SamplingDuration", i % 2 == 0 ? "00:02:00" : "00:01:00"), (Breaker + "BucketCount", Text(10 + (i % 3))));
+            }
+
+            Volatile.Write(ref changed, 1);
+        });
+        await Task.WhenAll(callers);
+
+        var snapshot = breaker.GetSnapshot();
+        Assert.Equal(CircuitState.Closed, breaker.State);
+        Assert.InRange(snapshot.Calls, made - (Threads * Changes), made);
+        Assert.InRange(snapshot.Failures, (made / 5) - (Threads * Changes) - Threads, (made / 5) + Threads);
+    }
+
     /// <summary>Calls inside the callback now, and the most seen at once.</summary>
     private sealed class Counters
     {
