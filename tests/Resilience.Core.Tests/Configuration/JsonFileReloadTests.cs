@@ -168,6 +168,50 @@ public sealed class JsonFileReloadTests : IDisposable
     }
 
     [Fact]
+    public async Task A_half_written_file_read_by_a_reload_that_something_else_asks_for_is_rejected()
+    {
+        await Write(Settings("0.5", "4", "00:01:00"));
+        var configuration = new ConfigurationBuilder().AddJsonFile(_path, optional: false, reloadOnChange: true).Build();
+        using var services = new ServiceCollection()
+            .AddSingleton<IConfiguration>(configuration)
+            .AddSingleton<TimeProvider>(new FakeTimeProvider())
+            .AddResilience().Services
+            .BuildServiceProvider();
+        var provider = services.GetRequiredService<ResiliencePipelineProvider>();
+        var breaker = ((CircuitBreakerStrategy)provider.GetPipeline("orders").Strategies[1]).Breaker;
+        var bytes = System.Text.Encoding.UTF8.GetBytes(Settings("0.9", "10", "00:02:00"));
+
+        await using (var stream = new FileStream(_path, FileMode.Create, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete))
+        {
+            await stream.WriteAsync(bytes.AsMemory(0, bytes.Length / 2));
+            await stream.FlushAsync();
+
+            // A file that does not parse leaves its provider empty without signalling a change: wait (bounded) until the
+            // provider has read it.
+            var deadline = DateTime.UtcNow + Patience;
+            while (configuration["Resilience:Pipelines:orders:Timeout:Timeout"] is not null && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(20);
+            }
+
+            Assert.Null(configuration["Resilience:Pipelines:orders:Timeout:Timeout"]);
+
+            // A reload asked for meanwhile (an explicit one, or options pushed by code) reads the empty file.
+            var reload = provider.Reload();
+            var push = provider.UpdateOptions("Pipelines:orders:CircuitBreaker", new CircuitBreakerOptions { FailureRatio = 0.7 });
+
+            Assert.False(reload.IsApplied);
+            Assert.False(push.IsApplied);
+            Assert.Equal((0.5, 4, TimeSpan.FromMinutes(1)), (breaker.Options.FailureRatio, breaker.Options.MinimumThroughput, breaker.Options.BreakDuration));
+            await stream.WriteAsync(bytes.AsMemory(bytes.Length / 2));
+        }
+
+        var applied = await NextReload(provider, provider.LastReload);
+        Assert.True(applied.IsApplied, applied.ToString());
+        Assert.Equal((0.9, 10, TimeSpan.FromMinutes(2)), (breaker.Options.FailureRatio, breaker.Options.MinimumThroughput, breaker.Options.BreakDuration));
+    }
+
+    [Fact]
     public async Task The_example_settings_of_the_configuration_page_are_valid()
     {
         var directory = new DirectoryInfo(AppContext.BaseDirectory);
