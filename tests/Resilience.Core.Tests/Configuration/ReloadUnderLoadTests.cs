@@ -46,6 +46,19 @@ public class ReloadUnderLoadTests
         var rejectedChanges = 0;
         var mismatches = new List<string>();
 
+        // The options of every instance, the breaker's state and generation, and the strategies in service, as text.
+        string State() => string.Join(
+            " | ",
+            $"{breaker.Options.FailureRatio} {breaker.State} {breaker.GetSnapshot().Generation}",
+            $"{limiter.Options.PermitLimit} {limiter.Options.QueueLimit}",
+            string.Join(", ", pipeline.Strategies.Select(s => s switch
+            {
+                TimeoutStrategy timeout => $"{s.Name} {timeout.Timeout}",
+                RetryStrategy retry => $"{s.Name} {retry.Options.MaxRetryAttempts}",
+                RateLimiterStrategy { Limiter: TokenBucketLimiter bucket } => $"{s.Name} {bucket.Options.Burst} {bucket.Options.PermitsPerSecond}",
+                _ => s.Name,
+            })));
+
         var callers = Enumerable.Range(0, 4).Select(caller => Run(() =>
         {
             for (var i = 0; i < 200_000 && (Volatile.Read(ref changed) == 0 || i < 1_000); i++)
@@ -91,16 +104,16 @@ public class ReloadUnderLoadTests
             {
                 if (i % 3 == 2)
                 {
-                    // An invalid change: nothing moves.
-                    var before = (breaker.Options.FailureRatio, limiter.Options.PermitLimit, pipeline.Strategies.Select(s => s.Name).ToList());
-                    container.Change((Breaker + "FailureRatio", "1.5"), (Limiter + "PermitLimit", "0"));
+                    // An invalid change (with a valid part): nothing moves, not even the valid part.
+                    var before = State();
+                    container.Change((Breaker + "FailureRatio", "1.5"), (Limiter + "PermitLimit", "0"), (Timeout + "Timeout", "00:00:07"));
                     if (container.Provider.LastReload is { IsApplied: false })
                     {
                         rejectedChanges++;
                     }
 
-                    var after = (breaker.Options.FailureRatio, limiter.Options.PermitLimit, pipeline.Strategies.Select(s => s.Name).ToList());
-                    if (before.FailureRatio != after.FailureRatio || before.PermitLimit != after.PermitLimit || !before.Item3.SequenceEqual(after.Item3))
+                    var after = State();
+                    if (before != after)
                     {
                         mismatches.Add($"{before} -> {after}");
                     }
