@@ -45,6 +45,9 @@ internal sealed class ResilienceRuntime : IDisposable
     private Dictionary<string, PushedOptions> _pushed = new(StringComparer.OrdinalIgnoreCase);
     private string? _lastFingerprint;
     private bool _hadSettings;
+    // Whether the settings last read from configuration were rejected: what health reports. Options pushed by code and
+    // rejected change nothing, so they leave it as it was.
+    private bool _configurationRejected;
     private bool _disposed;
     private bool _started;
     private IDisposable? _changes;
@@ -383,7 +386,8 @@ internal sealed class ResilienceRuntime : IDisposable
                 [.. breakers.Select(pair => new CircuitBreakerHealth(pair.Value, pair.Key)).OrderBy(health => health.Name, StringComparer.Ordinal)],
                 [.. limiters.Select(pair => RateLimiterHealth.Of(pair.Value, pair.Key)).OfType<RateLimiterHealth>().OrderBy(health => health.Name, StringComparer.Ordinal)],
                 [.. budgets.OrderBy(health => health.Name, StringComparer.Ordinal)],
-                LastReload);
+                LastReload,
+                _configurationRejected);
         }
     }
 
@@ -477,9 +481,13 @@ internal sealed class ResilienceRuntime : IDisposable
 
         if (plan.Errors.Count > 0)
         {
+            _configurationRejected |= pushedKey is null;
             Telemetry.ReportReloadRejected(source, plan.Errors);
             return LastReload = new ResilienceReloadResult(source, _timeProvider.GetUtcNow(), false, plan.Errors, 0, 0);
         }
+
+        // Applied: the configuration was read and checked with it, whatever brought the change.
+        _configurationRejected = false;
 
         // A push whose component left the settings is stale too: if the section comes back, configuration decides.
         foreach (var stale in plan.StalePushes.Concat(pushed.Keys.Where(key => !plan.Components.ContainsKey(key))).ToList())

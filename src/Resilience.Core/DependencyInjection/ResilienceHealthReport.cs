@@ -5,18 +5,22 @@ namespace Resilience.DependencyInjection;
 /// <summary>The state of a container's resilience pipelines and instances at one moment, for health checks and dashboards.</summary>
 public sealed class ResilienceHealthReport
 {
+    private readonly bool _configurationRejected;
+
     internal ResilienceHealthReport(
         IReadOnlyList<PipelineHealth> pipelines,
         IReadOnlyList<CircuitBreakerHealth> circuitBreakers,
         IReadOnlyList<RateLimiterHealth> rateLimiters,
         IReadOnlyList<RetryBudgetHealth> retryBudgets,
-        ResilienceReloadResult? lastReload)
+        ResilienceReloadResult? lastReload,
+        bool configurationRejected)
     {
         Pipelines = pipelines;
         CircuitBreakers = circuitBreakers;
         RateLimiters = rateLimiters;
         RetryBudgets = retryBudgets;
         LastReload = lastReload;
+        _configurationRejected = configurationRejected;
     }
 
     /// <summary>Gets every pipeline, by name.</summary>
@@ -35,11 +39,12 @@ public sealed class ResilienceHealthReport
     public ResilienceReloadResult? LastReload { get; }
 
     /// <summary>
-    /// Gets whether no breaker is isolated or open with its break still running, and the last change of settings, if
-    /// any, was applied. An open breaker whose break has passed lets the next call through as a probe: counted unhealthy,
-    /// an instance taken out of service for it would get no call to close it.
+    /// Gets whether no breaker is isolated or open with its break still running, and the configuration, as last read, is
+    /// in force (its last reading was not rejected). Options pushed by code and rejected leave it as it was: they changed
+    /// nothing, and their caller has the result. An open breaker whose break has passed lets the next call through as a
+    /// probe: counted unhealthy, an instance taken out of service for it would get no call to close it.
     /// </summary>
     public bool IsHealthy =>
         CircuitBreakers.All(breaker => breaker.State is CircuitState.Closed or CircuitState.HalfOpen || breaker.RetryAfter == TimeSpan.Zero)
-        && LastReload?.IsApplied != false;
+        && !_configurationRejected;
 }

@@ -115,6 +115,103 @@ public sealed class JsonFileReloadTests : IDisposable
     }
 
     [Fact]
+    public async Task A_file_written_in_two_steps_is_rejected_while_half_written_and_applied_once_complete()
+    {
+        await Write(Settings("0.5", "4", "00:01:00"));
+
+        // Errors of a reload are ignored (a common setting, so a bad save does not throw on the watcher's thread): the
+        // provider then signals the change with whatever it read, here nothing.
+        var configuration = new ConfigurationBuilder()
+            .AddJsonFile(source =>
+            {
+                source.Path = _path;
+                source.ReloadOnChange = true;
+                source.ResolveFileProvider();
+                source.OnLoadException = context => context.Ignore = true;
+            })
+            .Build();
+        using var services = new ServiceCollection()
+            .AddSingleton<IConfiguration>(configuration)
+            .AddSingleton<TimeProvider>(new FakeTimeProvider())
+            .AddResilience().Services
+            .BuildServiceProvider();
+        var provider = services.GetRequiredService<ResiliencePipelineProvider>();
+        var pipeline = provider.GetPipeline("orders");
+        var breaker = ((CircuitBreakerStrategy)pipeline.Strategies[1]).Breaker;
+        var bytes = System.Text.Encoding.UTF8.GetBytes(Settings("0.9", "10", "00:02:00"));
+
+        // Written in place, in two steps: the watcher reads the first half before the second is written.
+        await using (var stream = new FileStream(_path, FileMode.Create, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete))
+        {
+            await stream.WriteAsync(bytes.AsMemory(0, bytes.Length / 2));
+            await stream.FlushAsync();
+            var half = await NextReload(provider, null);
+            Assert.False(half.IsApplied);
+            Assert.Contains(half.Errors, error => error.StartsWith("Resilience is empty or missing", StringComparison.Ordinal));
+            Assert.Equal((0.5, 4, TimeSpan.FromMinutes(1)), (breaker.Options.FailureRatio, breaker.Options.MinimumThroughput, breaker.Options.BreakDuration));
+            Assert.Equal(["Telemetry", "orders/CircuitBreaker", "orders/Timeout"], pipeline.Strategies.Select(s => s.Name));
+
+            await stream.WriteAsync(bytes.AsMemory(bytes.Length / 2));
+        }
+
+        // The completed file applies (the watcher may have read the empty or half file more than once before).
+        var last = provider.LastReload;
+        var deadline = DateTime.UtcNow + Patience;
+        while (last is not { IsApplied: true } && DateTime.UtcNow < deadline)
+        {
+            last = await NextReload(provider, last);
+        }
+
+        Assert.True(last!.IsApplied, last.ToString());
+        Assert.Equal((0.9, 10, TimeSpan.FromMinutes(2)), (breaker.Options.FailureRatio, breaker.Options.MinimumThroughput, breaker.Options.BreakDuration));
+        Assert.Same(breaker, ((CircuitBreakerStrategy)pipeline.Strategies[1]).Breaker);
+    }
+
+    [Fact]
+    public async Task A_half_written_file_read_by_a_reload_that_something_else_asks_for_is_rejected()
+    {
+        await Write(Settings("0.5", "4", "00:01:00"));
+        var configuration = new ConfigurationBuilder().AddJsonFile(_path, optional: false, reloadOnChange: true).Build();
+        using var services = new ServiceCollection()
+            .AddSingleton<IConfiguration>(configuration)
+            .AddSingleton<TimeProvider>(new FakeTimeProvider())
+            .AddResilience().Services
+            .BuildServiceProvider();
+        var provider = services.GetRequiredService<ResiliencePipelineProvider>();
+        var breaker = ((CircuitBreakerStrategy)provider.GetPipeline("orders").Strategies[1]).Breaker;
+        var bytes = System.Text.Encoding.UTF8.GetBytes(Settings("0.9", "10", "00:02:00"));
+
+        await using (var stream = new FileStream(_path, FileMode.Create, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete))
+        {
+            await stream.WriteAsync(bytes.AsMemory(0, bytes.Length / 2));
+            await stream.FlushAsync();
+
+            // A file that does not parse leaves its provider empty without signalling a change: wait (bounded) until the
+            // provider has read it.
+            var deadline = DateTime.UtcNow + Patience;
+            while (configuration["Resilience:Pipelines:orders:Timeout:Timeout"] is not null && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(20);
+            }
+
+            Assert.Null(configuration["Resilience:Pipelines:orders:Timeout:Timeout"]);
+
+            // A reload asked for meanwhile (an explicit one, or options pushed by code) reads the empty file.
+            var reload = provider.Reload();
+            var push = provider.UpdateOptions("Pipelines:orders:CircuitBreaker", new CircuitBreakerOptions { FailureRatio = 0.7 });
+
+            Assert.False(reload.IsApplied);
+            Assert.False(push.IsApplied);
+            Assert.Equal((0.5, 4, TimeSpan.FromMinutes(1)), (breaker.Options.FailureRatio, breaker.Options.MinimumThroughput, breaker.Options.BreakDuration));
+            await stream.WriteAsync(bytes.AsMemory(bytes.Length / 2));
+        }
+
+        var applied = await NextReload(provider, provider.LastReload);
+        Assert.True(applied.IsApplied, applied.ToString());
+        Assert.Equal((0.9, 10, TimeSpan.FromMinutes(2)), (breaker.Options.FailureRatio, breaker.Options.MinimumThroughput, breaker.Options.BreakDuration));
+    }
+
+    [Fact]
     public async Task The_example_settings_of_the_configuration_page_are_valid()
     {
         var directory = new DirectoryInfo(AppContext.BaseDirectory);

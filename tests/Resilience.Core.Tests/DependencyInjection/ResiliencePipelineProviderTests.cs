@@ -177,6 +177,34 @@ public class ResiliencePipelineProviderTests
     }
 
     [Fact]
+    public void Rejected_options_pushed_by_code_leave_health_as_it_was_while_a_rejected_configuration_makes_it_unhealthy()
+    {
+        using var container = new TestContainer(new Dictionary<string, string?>
+        {
+            ["Resilience:Pipelines:orders:Strategies:0"] = "CircuitBreaker",
+            ["Resilience:Pipelines:orders:CircuitBreaker:FailureRatio"] = "0.5",
+        });
+
+        // A bad push (an admin endpoint's typo) changes nothing: the settings in force are the configuration's, all valid.
+        var push = container.Provider.UpdateOptions("Pipelines:orders:CircuitBreaker", new CircuitBreakerOptions { FailureRatio = 3 });
+
+        Assert.False(push.IsApplied);
+        var afterPush = container.Provider.GetHealth();
+        Assert.Same(push, afterPush.LastReload);
+        Assert.True(afterPush.IsHealthy);
+
+        // A configuration that is not in force is what health reports; a push rejected meanwhile does not hide it.
+        container.Change(("Resilience:Pipelines:orders:CircuitBreaker:FailureRatio", "2"));
+        Assert.False(container.Provider.GetHealth().IsHealthy);
+        Assert.False(container.Provider.UpdateOptions("Pipelines:orders:CircuitBreaker", new CircuitBreakerOptions { FailureRatio = 0.4, MinimumThroughput = 0 }).IsApplied);
+        Assert.False(container.Provider.GetHealth().IsHealthy);
+
+        // A push that applies was checked with the whole configuration: the settings are in force again.
+        Assert.True(container.Provider.UpdateOptions("Pipelines:orders:CircuitBreaker", new CircuitBreakerOptions { FailureRatio = 0.4 }).IsApplied);
+        Assert.True(container.Provider.GetHealth().IsHealthy);
+    }
+
+    [Fact]
     public void An_open_breaker_whose_break_has_passed_is_healthy_since_its_next_call_is_a_probe()
     {
         using var container = new TestContainer(NoSettings, services => services.AddResilience()
