@@ -149,6 +149,15 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
                     var available = Math.Min(current.Capacity - (Math.Max(arrival, now) - now), current.Capacity);
                     var kept = Math.Min((long)((double)available / current.Interval * shape.Interval), shape.Capacity);
                     var rebased = now + shape.Capacity - kept;
+                    if (rebased == arrival && kept == shape.Capacity && now > 0)
+                    {
+                        // A bucket full at this very instant would rebase onto the arrival it replaces: a taker that read
+                        // that arrival and the old settings just before the change would find it again and swap, pricing
+                        // its permits at the old rate on the new rate's arrival (its count then off by a lease). Any
+                        // arrival at or before now is the same full bucket; this one differs from the old. (With the rate
+                        // and burst unchanged the arrival may come back too, but then the old price is the new one.)
+                        rebased = now - 1;
+                    }
 
                     // The new rate's count starts from the leases granted so far, at the arrival it starts from; the
                     // change's marker names these settings (see TokenBucketReservation.Epoch).
