@@ -42,24 +42,7 @@ internal sealed class SingleThreadSynchronizationContext : SynchronizationContex
     public override SynchronizationContext CreateCopy() => this;
 
     /// <summary>Runs <paramref name="work"/> on the context's thread; the task completes with its result, off that thread.</summary>
-    public Task<T> Run<T>(Func<T> work)
-    {
-        var completion = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        Post(
-            _ =>
-            {
-                try
-                {
-                    completion.SetResult(work());
-                }
-                catch (Exception exception)
-                {
-                    completion.SetException(exception);
-                }
-            },
-            null);
-        return completion.Task;
-    }
+    public Task<T> Run<T>(Func<T> work) => RunAsync(() => Task.FromResult(work()));
 
     /// <summary>Starts <paramref name="work"/> on the context's thread (its awaits return there); the task completes with its result.</summary>
     public Task<T> RunAsync<T>(Func<Task<T>> work)
