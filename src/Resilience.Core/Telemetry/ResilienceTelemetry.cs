@@ -160,43 +160,34 @@ public sealed class ResilienceTelemetry : IDisposable
     // was refused: a listener or logging provider that throws must neither break the watcher nor hide the reload's result.
     internal void ReportReloadApplied(string source, int updated, int rebuilt)
     {
-        try
-        {
-            Reloads.Add(1, new KeyValuePair<string, object?>(TelemetryTags.Result, "applied"));
-        }
-        catch (Exception exception)
-        {
-            ReportFailed(exception, "configuration reload", source);
-        }
-
-        try
-        {
-            TelemetryLog.ReloadApplied(Logger, source, updated, rebuilt);
-        }
-        catch (Exception exception)
-        {
-            ReportFailed(exception, "configuration reload", source);
-        }
+        Guard(Reloads, static reloads => reloads.Add(1, new KeyValuePair<string, object?>(TelemetryTags.Result, "applied")), "configuration reload", source);
+        Guard((Logger, Source: source, Updated: updated, Rebuilt: rebuilt), static s => TelemetryLog.ReloadApplied(s.Logger, s.Source, s.Updated, s.Rebuilt), "configuration reload", source);
     }
 
     internal void ReportReloadRejected(string source, IReadOnlyList<string> errors)
     {
-        try
-        {
-            Reloads.Add(1, new KeyValuePair<string, object?>(TelemetryTags.Result, "rejected"));
-        }
-        catch (Exception exception)
-        {
-            ReportFailed(exception, "configuration reload", source);
-        }
+        Guard(Reloads, static reloads => reloads.Add(1, new KeyValuePair<string, object?>(TelemetryTags.Result, "rejected")), "configuration reload", source);
+        Guard((Logger, Source: source, Errors: errors), static s => TelemetryLog.ReloadRejected(s.Logger, s.Source, s.Errors.Count, string.Join('\n', s.Errors)), "configuration reload", source);
+    }
 
+    /// <summary>
+    /// Makes one report. A listener or logging provider that throws loses that report only: the exception is logged
+    /// (<see cref="ReportFailed"/>) and whatever made the report goes on. Static callbacks over a state: no closure.
+    /// </summary>
+    /// <typeparam name="TState">What the report needs.</typeparam>
+    /// <param name="state">What the report needs.</param>
+    /// <param name="report">The report.</param>
+    /// <param name="what">What was reported, for the log.</param>
+    /// <param name="source">The pipeline or breaker it was reported for.</param>
+    internal void Guard<TState>(TState state, Action<TState> report, string what, string source)
+    {
         try
         {
-            TelemetryLog.ReloadRejected(Logger, source, errors.Count, string.Join('\n', errors));
+            report(state);
         }
         catch (Exception exception)
         {
-            ReportFailed(exception, "configuration reload", source);
+            ReportFailed(exception, what, source);
         }
     }
 
@@ -236,33 +227,11 @@ public sealed class ResilienceTelemetry : IDisposable
             { TelemetryTags.To, to },
             { TelemetryTags.Reason, reason },
         };
-        try
-        {
-            Transitions.Add(1, in tags);
-        }
-        catch (Exception exception)
-        {
-            // The transition is raised inside the call that caused it: a listener's fault must not become that call's.
-            ReportFailed(exception, "circuit breaker transition", tracked.Name);
-        }
 
-        try
-        {
-            if (transition.To == CircuitState.Open)
-            {
-                var window = transition.Window;
-                TelemetryLog.CircuitOpened(Logger, tracked.Name, from, reason, window.Failures, window.SlowCalls, window.Calls, transition.BreakDuration);
-            }
-            else
-            {
-                TelemetryLog.CircuitTransitioned(Logger, tracked.Name, from, to, reason);
-            }
-        }
-        catch (Exception exception)
-        {
-            // A logging provider that throws is no more the call's fault than a listener that does.
-            ReportFailed(exception, "circuit breaker transition", tracked.Name);
-        }
+        // The transition is raised inside the call that caused it: neither a listener's fault nor a logging provider's
+        // may become that call's.
+        Guard((Counter: Transitions, Tags: tags), static s => s.Counter.Add(1, in s.Tags), "circuit breaker transition", tracked.Name);
+        Guard((Logger, tracked.Name, Transition: transition), static s => LogTransition(s.Logger, s.Name, s.Transition), "circuit breaker transition", tracked.Name);
 
         EventTarget?.AddEvent(new ActivityEvent("resilience.circuit_breaker.transition", tags: new ActivityTagsCollection
         {
@@ -271,6 +240,21 @@ public sealed class ResilienceTelemetry : IDisposable
             [TelemetryTags.To] = to,
             [TelemetryTags.Reason] = reason,
         }));
+    }
+
+    private static void LogTransition(ILogger logger, string name, CircuitTransition transition)
+    {
+        var from = TelemetryTags.Of(transition.From);
+        var reason = TelemetryTags.Of(transition.Reason);
+        if (transition.To == CircuitState.Open)
+        {
+            var window = transition.Window;
+            TelemetryLog.CircuitOpened(logger, name, from, reason, window.Failures, window.SlowCalls, window.Calls, transition.BreakDuration);
+        }
+        else
+        {
+            TelemetryLog.CircuitTransitioned(logger, name, from, TelemetryTags.Of(transition.To), reason);
+        }
     }
 
     private IEnumerable<Measurement<int>> ObserveStates()

@@ -87,87 +87,37 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
     }
 
     /// <summary>A strategy refused the call.</summary>
-    public void OnRejected(in Rejection rejection)
-    {
-        try
-        {
-            ReportRejection(in rejection);
-        }
-        catch (Exception exception)
-        {
-            _telemetry.ReportFailed(exception, "rejection", PipelineName);
-        }
-    }
+    public void OnRejected(in Rejection rejection) =>
+        _telemetry.Guard((Telemetry: this, Rejection: rejection), static s => s.Telemetry.ReportRejection(in s.Rejection), "rejection", PipelineName);
 
     /// <summary>A strategy asked the engine to await admission (a limiter's queue).</summary>
-    public void OnWaiting(ResilienceStrategy strategy)
-    {
-        try
-        {
-            ReportWaiting(strategy);
-        }
-        catch (Exception exception)
-        {
-            _telemetry.ReportFailed(exception, "wait", PipelineName);
-        }
-    }
+    public void OnWaiting(ResilienceStrategy strategy) =>
+        _telemetry.Guard((Telemetry: this, Strategy: strategy), static s => s.Telemetry.ReportWaiting(s.Strategy), "wait", PipelineName);
 
     /// <summary>A strategy asked for the inner part to run again after <paramref name="delay"/>.</summary>
-    public void OnRetryScheduled(ResilienceStrategy strategy, TimeSpan delay)
-    {
-        try
-        {
-            ReportRetryScheduled(strategy, delay);
-        }
-        catch (Exception exception)
-        {
-            _telemetry.ReportFailed(exception, "retry", PipelineName);
-        }
-    }
+    public void OnRetryScheduled(ResilienceStrategy strategy, TimeSpan delay) =>
+        _telemetry.Guard((Telemetry: this, Strategy: strategy, Delay: delay), static s => s.Telemetry.ReportRetryScheduled(s.Strategy, s.Delay), "retry", PipelineName);
 
     /// <summary>The attempt a strategy's retry asked for begins: its delay, if any, is over.</summary>
-    public void OnRetryAttempt(ResilienceStrategy strategy)
-    {
-        try
-        {
-            _telemetry.RetryAttempts.Add(1, _pipeline, new(TelemetryTags.Strategy, strategy.Name));
-        }
-        catch (Exception exception)
-        {
-            _telemetry.ReportFailed(exception, "retry attempt", PipelineName);
-        }
-    }
+    public void OnRetryAttempt(ResilienceStrategy strategy) =>
+        _telemetry.Guard(
+            (Telemetry: this, Strategy: strategy),
+            static s => s.Telemetry._telemetry.RetryAttempts.Add(1, s.Telemetry._pipeline, new(TelemetryTags.Strategy, s.Strategy.Name)),
+            "retry attempt",
+            PipelineName);
 
     /// <summary>A strategy replaced the outcome by <paramref name="exception"/> on its way out (a timeout's exception).</summary>
     public void OnFailed(ResilienceStrategy strategy, Exception exception)
     {
-        if (exception is not TimeoutRejectedException timeout)
+        if (exception is TimeoutRejectedException timeout)
         {
-            return;
-        }
-
-        try
-        {
-            ReportTimeout(strategy, timeout);
-        }
-        catch (Exception thrown)
-        {
-            _telemetry.ReportFailed(thrown, "timeout", PipelineName);
+            _telemetry.Guard((Telemetry: this, Strategy: strategy, Timeout: timeout), static s => s.Telemetry.ReportTimeout(s.Strategy, s.Timeout), "timeout", PipelineName);
         }
     }
 
     /// <summary>A strategy's fallback produced <paramref name="outcome"/>.</summary>
-    public void OnFallback<TResult>(ResilienceStrategy strategy, in Outcome<TResult> outcome)
-    {
-        try
-        {
-            ReportFallback(strategy, in outcome);
-        }
-        catch (Exception exception)
-        {
-            _telemetry.ReportFailed(exception, "fallback", PipelineName);
-        }
-    }
+    public void OnFallback<TResult>(ResilienceStrategy strategy, in Outcome<TResult> outcome) =>
+        _telemetry.Guard((Telemetry: this, Strategy: strategy, Outcome: outcome), static s => s.Telemetry.ReportFallback(s.Strategy, in s.Outcome), "fallback", PipelineName);
 
     private void ReportRejection(in Rejection rejection)
     {
