@@ -545,7 +545,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
         var deadline = Now() + Volatile.Read(ref _settings).MaxWait;
         if (PermitOrRefusal(deadline, out var until) is { } answer)
         {
-            return new ValueTask<RateLimitLease>(answer);
+            return new ValueTask<RateLimitLease>(Counted(answer));
         }
 
         var waiter = new PermitWaiter(this, deadline);
@@ -554,25 +554,31 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     }
 
     /// <summary>
-    /// A zero-permit request's answer now, counted: granted while a permit is there, refused with the time until one
-    /// when that is beyond <paramref name="deadline"/>; <see langword="null"/> to wait <paramref name="until"/> (scaled).
+    /// A zero-permit request's answer now, not yet counted (see <see cref="Counted"/>): granted while a permit is there,
+    /// refused with the time until one when that is beyond <paramref name="deadline"/>; <see langword="null"/> to wait
+    /// <paramref name="until"/> (scaled).
     /// </summary>
     private LimiterLease? PermitOrRefusal(long deadline, out long until)
     {
         until = Shortfall(1, out var now);
-        if (until <= 0)
+        return until <= 0 ? LimiterLease.Acquired
+            : now + until > deadline ? LimiterLease.FailedWithRetryAfter(Ticks(until))
+            : null;
+    }
+
+    /// <summary>Counts a zero-permit request's answer: a granted one apart (it moves no arrival), a refused one as a failure.</summary>
+    private LimiterLease Counted(LimiterLease answer)
+    {
+        if (answer.IsAcquired)
         {
             Interlocked.Increment(ref _zeroLeases);
-            return LimiterLease.Acquired;
         }
-
-        if (now + until > deadline)
+        else
         {
             CountFailure();
-            return LimiterLease.FailedWithRetryAfter(Ticks(until));
         }
 
-        return null;
+        return answer;
     }
 
     /// <inheritdoc />
@@ -839,28 +845,16 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     {
         protected override void OnElapsed()
         {
-            var until = Bucket.Shortfall(1, out var now);
-            if (until > 0 && now + until <= deadline)
+            if (Bucket.PermitOrRefusal(deadline, out var until) is not { } answer)
             {
                 WaitOn(until);
                 return;
             }
 
             // Answered and counted only by the waiter's end: a cancellation or disposal meanwhile has answered it.
-            if (!TryEnd())
+            if (TryEnd())
             {
-                return;
-            }
-
-            if (until <= 0)
-            {
-                Interlocked.Increment(ref Bucket._zeroLeases);
-                Complete(LimiterLease.Acquired);
-            }
-            else
-            {
-                Bucket.CountFailure();
-                Complete(LimiterLease.FailedWithRetryAfter(Ticks(until)));
+                Complete(Bucket.Counted(answer));
             }
         }
 
