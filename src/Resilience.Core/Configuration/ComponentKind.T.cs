@@ -1,9 +1,11 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace Resilience.Configuration;
 
 /// <summary>A component kind over its options and instance types.</summary>
 /// <typeparam name="TOptions">The options type.</typeparam>
 /// <typeparam name="TInstance">The live instance type.</typeparam>
-internal sealed class ComponentKind<TOptions, TInstance> : ComponentKind
+internal sealed class ComponentKind<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicProperties)] TOptions, TInstance> : ComponentKind
     where TOptions : class, new()
     where TInstance : class
 {

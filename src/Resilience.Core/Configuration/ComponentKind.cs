@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Reflection;
 using Microsoft.Extensions.Configuration;
 
@@ -20,7 +21,11 @@ internal abstract class ComponentKind
 
     private static readonly Dictionary<string, ComponentKind> ByNameTable = new(StringComparer.OrdinalIgnoreCase);
 
-    protected ComponentKind(string name, string? sharedSection, Type optionsType, IReadOnlyList<string>? fixedOptions = null)
+    protected ComponentKind(
+        string name,
+        string? sharedSection,
+        [DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicProperties)] Type optionsType,
+        IReadOnlyList<string>? fixedOptions = null)
     {
         Name = name;
         SharedSection = sharedSection;
@@ -31,7 +36,7 @@ internal abstract class ComponentKind
         // code's business (a retry refers to a shared budget by name instead), and a name is the instance's identity,
         // which its key gives.
         Properties = [.. optionsType.GetProperties(BindingFlags.Public | BindingFlags.Instance)
-            .Where(property => property.CanWrite && IsScalar(property.PropertyType) && property.Name != "Name")];
+            .Where(property => property.CanWrite && OptionValue.IsSupported(property.PropertyType) && property.Name != "Name")];
     }
 
     public static ComponentKind CircuitBreaker { get; } = Register(new ComponentKind<CircuitBreakerOptions, Resilience.CircuitBreaker>(
@@ -106,6 +111,7 @@ internal abstract class ComponentKind
     /// <summary>Gets the root section of shared named instances of this kind, or <see langword="null"/> when it is not shared.</summary>
     public string? SharedSection { get; }
 
+    [DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicProperties)]
     public Type OptionsType { get; }
 
     /// <summary>Gets the options configuration may set.</summary>
@@ -140,19 +146,15 @@ internal abstract class ComponentKind
             return options;
         }
 
-        if (skipped.Count == 0)
+        // Every key was checked before binding (SettingsReader): each one names a property set here, and its value
+        // converts unless it is among the skipped, which keep what code gave them so every error is reported at once.
+        foreach (var property in Properties)
         {
-            section.Bind(options);
-            return options;
-        }
-
-        // The binder stops at the first value that does not convert; the others are bound one by one, so the options
-        // they hold are checked too and every error of the section is reported at once.
-        foreach (var property in Properties.Where(property => !skipped.Contains(property.Name)))
-        {
-            if (section.GetSection(property.Name) is { Value: { Length: > 0 } } child)
+            if (!skipped.Contains(property.Name) && section.GetSection(property.Name).Value is { } value)
             {
-                property.SetValue(options, child.Get(property.PropertyType));
+                property.SetValue(options, OptionValue.TryConvert(property.PropertyType, value, out var converted)
+                    ? converted
+                    : throw new InvalidOperationException($"{section.GetSection(property.Name).Path} does not convert to {property.PropertyType.Name}."));
             }
         }
 
@@ -196,12 +198,6 @@ internal abstract class ComponentKind
     }
 
     public override string ToString() => Name;
-
-    private static bool IsScalar(Type type)
-    {
-        type = Nullable.GetUnderlyingType(type) ?? type;
-        return type.IsPrimitive || type.IsEnum || type == typeof(string) || type == typeof(TimeSpan) || type == typeof(decimal);
-    }
 
     private static ComponentKind Register(ComponentKind kind)
     {

@@ -1,4 +1,3 @@
-using System.ComponentModel;
 using System.Globalization;
 using Microsoft.Extensions.Configuration;
 
@@ -39,18 +38,9 @@ internal static class ConfigurationMessages
     /// <returns>The message, or <see langword="null"/> when the value converts.</returns>
     public static string? ForUnparsable(string path, Type type, string value)
     {
-        var underlying = Nullable.GetUnderlyingType(type);
-        if ((underlying is not null && value.Length == 0) || type == typeof(string))
-        {
-            // The binder reads an empty value as null for a nullable option.
-            return null;
-        }
-
-        type = underlying ?? type;
         const string Duration = "a duration written [d.]hh:mm:ss[.fffffff] (for example 00:00:05)";
-        try
+        if (OptionValue.TryConvert(type, value, out var converted))
         {
-            var converted = TypeDescriptor.GetConverter(type).ConvertFromInvariantString(value);
             if (converted is TimeSpan duration && !value.Contains(':', StringComparison.Ordinal))
             {
                 // The converter reads a bare number as days: "5" meant as seconds would wait five days.
@@ -60,22 +50,20 @@ internal static class ConfigurationMessages
 
             return null;
         }
-        catch (Exception exception) when (exception is FormatException or ArgumentException or OverflowException or NotSupportedException)
+
+        type = Nullable.GetUnderlyingType(type) ?? type;
+        var form = type switch
         {
-            var form = type switch
-            {
-                _ when type == typeof(TimeSpan) => Duration,
-                _ when type == typeof(bool) => "true or false",
-                _ when type.IsEnum => $"one of: {string.Join(", ", Enum.GetNames(type))}",
-                _ when type == typeof(double) || type == typeof(float) || type == typeof(decimal) => "a number written with '.' as the decimal separator (for example 0.5)",
-                // A whole number too large (or small) for the option's type: the range it holds is what to learn.
-                _ when type.IsPrimitive && decimal.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out _)
-                    => $"a whole number in [{Convert.ToString(type.GetField("MinValue")?.GetValue(null), CultureInfo.InvariantCulture)}, {Convert.ToString(type.GetField("MaxValue")?.GetValue(null), CultureInfo.InvariantCulture)}]",
-                _ when type.IsPrimitive => "a whole number",
-                _ => $"a {type.Name}",
-            };
-            return $"{path} must be {form}; was '{value}'.";
-        }
+            _ when type == typeof(TimeSpan) => Duration,
+            _ when type == typeof(bool) => "true or false",
+            _ when type.IsEnum => $"one of: {string.Join(", ", Enum.GetNames(type))}",
+            _ when type == typeof(double) || type == typeof(float) || type == typeof(decimal) => "a number written with '.' as the decimal separator (for example 0.5)",
+            // A whole number too large (or small) for the option's type: the range it holds is what to learn.
+            _ when OptionValue.IntegerRange(type) is { } range && decimal.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out _)
+                => $"a whole number in [{range.Min.ToString(CultureInfo.InvariantCulture)}, {range.Max.ToString(CultureInfo.InvariantCulture)}]",
+            _ => "a whole number",
+        };
+        return $"{path} must be {form}; was '{value}'.";
     }
 
     /// <summary>Gets the path of a key under the resilience section, whose path is empty when a configuration root is bound.</summary>
