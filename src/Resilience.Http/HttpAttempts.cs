@@ -6,17 +6,42 @@ namespace Resilience.Http;
 /// attempt never reaches the next. Responses that never reach the caller (discarded by a retry, replaced by a fallback)
 /// are the engine's to dispose, once: none is disposed here.
 /// </summary>
-internal sealed class HttpAttempts(ResilienceHandler handler, HttpRequestMessage request)
+/// <remarks>
+/// One instance per thread is kept for the next request: a request's attempts end before its outcome is handed back (the
+/// engine awaits every attempt, even one a timeout cancelled), so nothing refers to the instance once it is finished.
+/// </remarks>
+internal sealed class HttpAttempts
 {
-    private RequestSnapshot _snapshot = new(request);
+    [ThreadStatic]
+    private static HttpAttempts? t_spare;
+
+    private ResilienceHandler _handler = null!;
+    private HttpRequestMessage _request = null!;
+    private RequestSnapshot _snapshot;
     private bool _started;
+
+    private HttpAttempts()
+    {
+    }
+
+    /// <summary>Takes the request as it stands, before its first attempt.</summary>
+    public static HttpAttempts Start(ResilienceHandler handler, HttpRequestMessage request)
+    {
+        var attempts = t_spare ?? new HttpAttempts();
+        t_spare = null;
+        attempts._handler = handler;
+        attempts._request = request;
+        attempts._snapshot = new RequestSnapshot(request);
+        attempts._started = false;
+        return attempts;
+    }
 
     public async ValueTask<HttpResponseMessage> SendAsync(CancellationToken cancellationToken)
     {
         var attempt = NextRequest();
         try
         {
-            return await handler.SendToInnerAsync(attempt, cancellationToken).ConfigureAwait(false);
+            return await _handler.SendToInnerAsync(attempt, cancellationToken).ConfigureAwait(false);
         }
         catch (HttpRequestException exception) when (IsContentNotRepeatable(attempt, exception))
         {
@@ -29,7 +54,7 @@ internal sealed class HttpAttempts(ResilienceHandler handler, HttpRequestMessage
         var attempt = NextRequest();
         try
         {
-            return handler.SendToInner(attempt, cancellationToken);
+            return _handler.SendToInner(attempt, cancellationToken);
         }
         catch (HttpRequestException exception) when (IsContentNotRepeatable(attempt, exception))
         {
@@ -37,10 +62,13 @@ internal sealed class HttpAttempts(ResilienceHandler handler, HttpRequestMessage
         }
     }
 
-    /// <summary>Returns the result to the caller, or throws the failure.</summary>
+    /// <summary>Returns the result to the caller, or throws the failure; the instance serves another request afterwards.</summary>
     public HttpResponseMessage Finish(in Outcome<HttpResponseMessage> outcome)
     {
         _snapshot.Release();
+        _handler = null!;
+        _request = null!;
+        t_spare = this;
         return outcome.GetResultOrThrow();
     }
 
@@ -49,7 +77,7 @@ internal sealed class HttpAttempts(ResilienceHandler handler, HttpRequestMessage
         if (!_started)
         {
             _started = true;
-            return request;
+            return _request;
         }
 
         // The copy shares the content and is not disposed: disposing it would dispose the caller's content.
@@ -59,5 +87,5 @@ internal sealed class HttpAttempts(ResilienceHandler handler, HttpRequestMessage
     // The transport wraps what the content threw while it was written: StreamContent throws InvalidOperationException
     // when its stream was consumed and cannot seek back. Only a repeated attempt can meet content already read.
     private bool IsContentNotRepeatable(HttpRequestMessage attempt, HttpRequestException exception) =>
-        !ReferenceEquals(attempt, request) && attempt.Content is not null && exception.InnerException is InvalidOperationException;
+        !ReferenceEquals(attempt, _request) && attempt.Content is not null && exception.InnerException is InvalidOperationException;
 }

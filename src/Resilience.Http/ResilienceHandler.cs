@@ -42,7 +42,7 @@ public sealed class ResilienceHandler : DelegatingHandler
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         var pipeline = PipelineOf(request);
-        var attempts = new HttpAttempts(this, request);
+        var attempts = HttpAttempts.Start(this, request);
         var outcome = await pipeline
             .ExecuteOutcomeAsync(static (attempts, token) => attempts.SendAsync(token), attempts, cancellationToken)
             .ConfigureAwait(false);
@@ -53,7 +53,7 @@ public sealed class ResilienceHandler : DelegatingHandler
     protected override HttpResponseMessage Send(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         var pipeline = PipelineOf(request);
-        var attempts = new HttpAttempts(this, request);
+        var attempts = HttpAttempts.Start(this, request);
         var outcome = pipeline.ExecuteOutcome(static (attempts, token) => attempts.Send(token), attempts, cancellationToken);
         return attempts.Finish(in outcome);
     }

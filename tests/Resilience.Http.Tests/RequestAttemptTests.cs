@@ -116,6 +116,40 @@ public sealed class RequestAttemptTests
         Assert.Equal(new Received("/orders", "", "caller", "", "payload"), Assert.Single(received));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Each_request_repeats_its_own_first_state_whatever_requests_went_through_the_handler_before(bool synchronous)
+    {
+        // Every send completes at once, so one thread carries the requests one after another, as a busy caller's thread does.
+        var inner = new FailingFirstAttemptHandler();
+        using var client = new HttpClient(new ResilienceHandler(Retries(1)) { InnerHandler = inner });
+        var extra = new HttpRequestOptionsKey<string>("extra");
+
+        for (var id = 0; id < 6; id++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1/items/{id}") { Headers = { { "X-Id", $"{id}" } } };
+            if (id % 2 == 0)
+            {
+                request.Headers.Add("X-Extra", $"{id}");
+                request.Options.Set(extra, $"{id}");
+            }
+
+            inner.Seen.Clear();
+            using var response = synchronous ? client.Send(request) : await client.SendAsync(request);
+
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal(2, inner.Seen.Count);
+            Assert.Same(request, inner.Seen[0].Request);
+            var repeated = inner.Seen[1];
+            Assert.NotSame(request, repeated.Request);
+            Assert.Equal(request.RequestUri, repeated.Request.RequestUri);
+            Assert.Equal($"{id}", repeated.Id);
+            Assert.Equal(id % 2 == 0 ? $"{id}" : null, repeated.Extra);
+            Assert.Equal(id % 2 == 0 ? $"{id}" : null, repeated.Request.Options.TryGetValue(extra, out var option) ? option : null);
+        }
+    }
+
     internal sealed record Received(string Path, string Attempt, string Caller, string Default, string Body);
 
     internal sealed record SeenAttempt(HttpRequestMessage Request, HttpMethod Method, Version Version, HttpVersionPolicy VersionPolicy, bool OptionWasSet);
@@ -124,6 +158,24 @@ public sealed class RequestAttemptTests
     /// Changes each request it sends, as inner handlers do: adds a header (a second Add of the same name adds a value),
     /// sets an option; and sends the first attempt elsewhere, as a redirect would, without the caller's header.
     /// </summary>
+    /// <summary>Answers 503 to the first attempt of each request and 200 to the next, and records what each attempt carried.</summary>
+    private sealed class FailingFirstAttemptHandler : HttpMessageHandler
+    {
+        public List<(HttpRequestMessage Request, string? Id, string? Extra)> Seen { get; } = [];
+
+        protected override HttpResponseMessage Send(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            Seen.Add((request, Header(request, "X-Id"), Header(request, "X-Extra")));
+            return new HttpResponseMessage(Seen.Count == 1 ? HttpStatusCode.ServiceUnavailable : HttpStatusCode.OK);
+        }
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+            Task.FromResult(Send(request, cancellationToken));
+
+        private static string? Header(HttpRequestMessage request, string name) =>
+            request.Headers.TryGetValues(name, out var values) ? string.Join(",", values) : null;
+    }
+
     private sealed class ChangingHandler() : DelegatingHandler(new SocketsHttpHandler())
     {
         public List<SeenAttempt> Seen { get; } = [];
