@@ -1,0 +1,150 @@
+using System.Threading.RateLimiting;
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Resilience.Tests.RateLimiting;
+
+/// <summary>The token bucket at the edges of every option validation accepts, on a fake clock that moves by ticks and by years.</summary>
+public class TokenBucketExtremesPropertyTests
+{
+    private const string Seed = "(1618033988,1414213563)";
+
+    // The ends of the rate's range and values between, whole and fractional.
+    private static readonly double[] Rates = [0.000001, 0.0000015, 0.001, 0.3, 1, 7, 1_000_000, 12_345_678.9, 500_000_000, 1e9];
+
+    private static readonly TimeSpan[] Steps =
+    [
+        TimeSpan.Zero, TimeSpan.FromTicks(1), TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(999), TimeSpan.FromSeconds(1),
+        TimeSpan.FromHours(1), TimeSpan.FromDays(1), TimeSpan.FromDays(365),
+    ];
+
+    // The clock may run this far from the bucket's start in one test: far beyond any uptime, within the bucket's time range.
+    private static readonly TimeSpan Horizon = TimeSpan.FromDays(365 * 60);
+
+    private static int MaxBurst(double rate) => (int)Math.Min(1_000_000_000, Math.Floor(rate * 315_360_000));
+
+    /// <summary>
+    /// For any rate and burst at or between the ends of their ranges and any schedule of requests (zero, one, several and
+    /// all the burst's permits) at steps from a tick to a year: no exception; a refused request's retry-after is never
+    /// negative, never more than its permits take to refill, and exact (one tick earlier the request is refused, at it
+    /// granted); the statistics count every request; and no window holds more than the burst plus the rate's permits.
+    /// </summary>
+    [Property(MaxTest = 300, Replay = Seed)]
+    public Property Every_accepted_rate_and_burst_keeps_its_bounds_on_any_clock(int seed)
+    {
+        var random = new Random(seed);
+        var rate = Rates[random.Next(Rates.Length)];
+        var burst = new[] { 1, 2, MaxBurst(rate) }[random.Next(3)];
+        var time = new FakeTimeProvider();
+        var start = time.GetTimestamp();
+        var bucket = new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = rate, Burst = burst, TimeProvider = time });
+
+        // The rate the bucket keeps: its interval is a whole number of 1/256 ticks.
+        var interval = Math.Max(1, Math.Round(256 * TimeSpan.TicksPerSecond / rate));
+        var granted = new List<(long Ticks, int Permits)>();
+        long leases = 0, failures = 0;
+        var failuresFound = new List<string>();
+        for (var operation = 0; operation < 40 && failuresFound.Count == 0; operation++)
+        {
+            var step = random.Next(4) == 0 ? TimeSpan.FromMilliseconds(random.Next(5000)) : Steps[random.Next(Steps.Length)];
+            if (time.GetTimestamp() - start + step.Ticks < Horizon.Ticks)
+            {
+                time.Advance(step);
+            }
+
+            var permits = new[] { 0, 1, 2, burst - 1, burst }[random.Next(5)];
+            permits = Math.Clamp(permits, 0, burst);
+            using var lease = bucket.AttemptAcquire(permits);
+            if (lease.IsAcquired)
+            {
+                leases++;
+                granted.Add((time.GetTimestamp(), permits));
+                continue;
+            }
+
+            failures++;
+            if (!lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter))
+            {
+                failuresFound.Add($"{permits} refused without a retry-after");
+                break;
+            }
+
+            var refill = TimeSpan.FromTicks((long)Math.Ceiling(Math.Max(permits, 1) * interval / 256) + 1);
+            if (retryAfter < TimeSpan.Zero || retryAfter > refill)
+            {
+                failuresFound.Add($"{permits} refused with retry-after {retryAfter}, outside [0, {refill}]");
+                break;
+            }
+
+            if (permits == 0 || time.GetTimestamp() - start + retryAfter.Ticks >= Horizon.Ticks)
+            {
+                continue;
+            }
+
+            if (retryAfter > TimeSpan.Zero)
+            {
+                time.Advance(retryAfter - TimeSpan.FromTicks(1));
+                using var early = bucket.AttemptAcquire(permits);
+                if (early.IsAcquired)
+                {
+                    failuresFound.Add($"{permits} granted a tick before retry-after {retryAfter}");
+                    break;
+                }
+
+                failures++;
+                time.Advance(TimeSpan.FromTicks(1));
+            }
+
+            using var due = bucket.AttemptAcquire(permits);
+            if (!due.IsAcquired)
+            {
+                failuresFound.Add($"{permits} refused at retry-after {retryAfter}");
+                break;
+            }
+
+            leases++;
+            granted.Add((time.GetTimestamp(), permits));
+        }
+
+        var statistics = bucket.GetStatistics()!;
+        if (statistics.TotalSuccessfulLeases != leases || statistics.TotalFailedLeases != failures
+            || statistics.CurrentAvailablePermits < 0 || statistics.CurrentAvailablePermits > burst)
+        {
+            failuresFound.Add($"statistics {statistics.TotalSuccessfulLeases}/{statistics.TotalFailedLeases} available {statistics.CurrentAvailablePermits}; counted {leases}/{failures}");
+        }
+
+        for (var i = 0; i < granted.Count && failuresFound.Count == 0; i++)
+        {
+            long total = 0;
+            for (var j = i; j < granted.Count; j++)
+            {
+                total += granted[j].Permits;
+                var scaled = (double)(granted[j].Ticks - granted[i].Ticks) * 256;
+                if (total > burst + Math.Floor(scaled / interval) + 1e-9)
+                {
+                    failuresFound.Add($"{total} permits in {TimeSpan.FromTicks(granted[j].Ticks - granted[i].Ticks)}");
+                    break;
+                }
+            }
+        }
+
+        return (failuresFound.Count == 0).Label($"rate {rate}, burst {burst}: {string.Join("; ", failuresFound)}");
+    }
+
+    [Fact]
+    public void Permit_counts_past_the_burst_are_refused_as_the_documented_argument_error()
+    {
+        var time = new FakeTimeProvider();
+        foreach (var burst in new[] { 1, 1_000_000_000 })
+        {
+            var bucket = new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 1e9, Burst = burst, TimeProvider = time });
+            Assert.Throws<ArgumentOutOfRangeException>(() => bucket.AttemptAcquire(burst + 1));
+            Assert.Throws<ArgumentOutOfRangeException>(() => bucket.AttemptAcquire(int.MaxValue));
+            Assert.Throws<ArgumentOutOfRangeException>(() => bucket.AttemptAcquire(-1));
+            Assert.True(bucket.AttemptAcquire(burst).IsAcquired);
+            Assert.False(bucket.AttemptAcquire(burst).IsAcquired);
+        }
+    }
+}
