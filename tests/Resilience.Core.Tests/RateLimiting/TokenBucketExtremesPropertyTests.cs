@@ -29,7 +29,8 @@ public class TokenBucketExtremesPropertyTests
     /// For any rate and burst at or between the ends of their ranges and any schedule of requests (zero, one, several and
     /// all the burst's permits) at steps from a tick to a year: no exception; a refused request's retry-after is never
     /// negative, never more than its permits take to refill, and exact (one tick earlier the request is refused, at it
-    /// granted); the statistics count every request; and no window holds more than the burst plus the rate's permits.
+    /// granted); the statistics count every request; and no window holds more than the burst plus the rate's permits,
+    /// whatever the rounding of the bucket's interval at the highest rates.
     /// </summary>
     [Property(MaxTest = 300, Replay = Seed)]
     public Property Every_accepted_rate_and_burst_keeps_its_bounds_on_any_clock(int seed)
@@ -41,8 +42,8 @@ public class TokenBucketExtremesPropertyTests
         var start = time.GetTimestamp();
         var bucket = new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = rate, Burst = burst, TimeProvider = time });
 
-        // The rate the bucket keeps: its interval is a whole number of 1/256 ticks.
-        var interval = Math.Max(1, Math.Round(256 * TimeSpan.TicksPerSecond / rate));
+        // The bucket's interval is a whole number of 1/256 ticks, at least the rate's (never faster than the rate).
+        var interval = Math.Max(1, Math.Ceiling(256 * TimeSpan.TicksPerSecond / rate));
         var granted = new List<(long Ticks, int Permits)>();
         long leases = 0, failures = 0;
         var failuresFound = new List<string>();
@@ -121,8 +122,9 @@ public class TokenBucketExtremesPropertyTests
             for (var j = i; j < granted.Count; j++)
             {
                 total += granted[j].Permits;
-                var scaled = (double)(granted[j].Ticks - granted[i].Ticks) * 256;
-                if (total > burst + Math.Floor(scaled / interval) + 1e-9)
+                // Whatever the rounding of the interval, never more than the rate asked for.
+                var seconds = (double)(granted[j].Ticks - granted[i].Ticks) / TimeSpan.TicksPerSecond;
+                if (total > (burst + (rate * seconds)) * (1 + 1e-12))
                 {
                     failuresFound.Add($"{total} permits in {TimeSpan.FromTicks(granted[j].Ticks - granted[i].Ticks)}");
                     break;
@@ -131,6 +133,25 @@ public class TokenBucketExtremesPropertyTests
         }
 
         return (failuresFound.Count == 0).Label($"rate {rate}, burst {burst}: {string.Join("; ", failuresFound)}");
+    }
+
+    [Fact]
+    public void A_bucket_at_the_highest_rates_never_grants_faster_than_its_rate()
+    {
+        // 500 million a second is 5.12 units of 1/256 tick a permit: rounded to 5, the bucket granted 2.4 % too many.
+        var time = new FakeTimeProvider();
+        var bucket = new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 500_000_000, Burst = 1_000_000_000, TimeProvider = time });
+        Assert.True(bucket.AttemptAcquire(1_000_000_000).IsAcquired);
+
+        // 1.99 s refill 995 million permits at the rate: a billion are not there yet.
+        time.Advance(TimeSpan.FromSeconds(1.99));
+        using var early = bucket.AttemptAcquire(1_000_000_000);
+        Assert.False(early.IsAcquired);
+        Assert.True(early.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter));
+        Assert.InRange(retryAfter, TimeSpan.FromSeconds(0.01), TimeSpan.FromSeconds(0.42));
+
+        time.Advance(retryAfter);
+        Assert.True(bucket.AttemptAcquire(1_000_000_000).IsAcquired);
     }
 
     [Fact]
