@@ -44,6 +44,9 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     // marker gone and changes nothing. Takers that meet a marker complete the change (see Pending).
     private const long FirstMarker = long.MinValue;
 
+    // The most an options change keeps owed to waiters (scaled): ten years, the longest a full bucket may take to refill.
+    private const long MaxDebt = TokenBucketLimiterOptions.MaxRefillSeconds * TimeSpan.TicksPerSecond * Scale;
+
     private readonly MonotonicClock _clock;
     private readonly long _origin;
     private readonly Lock _updateGate = new();
@@ -114,7 +117,8 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
 
     /// <summary>
     /// Applies a new rate, burst and maximum wait to the live bucket: the permits it holds now are kept (capped at the
-    /// new burst), neither refilled nor drained, and so are the permits it owes to waiters. The clock is fixed at construction.
+    /// new burst), neither refilled nor drained, and so are the permits it owes to waiters (up to ten years of the new
+    /// rate). The clock is fixed at construction.
     /// </summary>
     /// <param name="options">The new options; validated before anything changes.</param>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its range; nothing was changed.</exception>
@@ -149,7 +153,11 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
                     // Below zero while waiters hold reservations: that debt is kept (as permits, at the new rate), or
                     // the bucket would refill under the waiters and admit their permits twice.
                     var available = Math.Min(current.Capacity - (Math.Max(arrival, now) - now), current.Capacity);
-                    var kept = Math.Min((long)((double)available / current.Interval * shape.Interval), shape.Capacity);
+
+                    // A debt turned into a far slower rate's permits can outgrow the bucket's 64-bit time (and wrap into a
+                    // negative arrival, which reads as a change's marker for ever): it is kept up to ten years of the new
+                    // rate, as a full bucket refills within ten years.
+                    var kept = Math.Min((long)Math.Max((double)available / current.Interval * shape.Interval, -MaxDebt), shape.Capacity);
                     var rebased = now + shape.Capacity - kept;
                     if (rebased == arrival && kept == shape.Capacity && now > 0)
                     {

@@ -155,6 +155,35 @@ public class TokenBucketExtremesPropertyTests
     }
 
     [Fact]
+    public async Task A_debt_kept_through_a_change_to_the_slowest_rate_stays_within_the_buckets_time()
+    {
+        var time = new FakeTimeProvider();
+        var bucket = new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 1_000_000, Burst = 1000, MaxWait = TimeSpan.FromSeconds(1), TimeProvider = time });
+        Assert.True(bucket.AttemptAcquire(1000).IsAcquired);
+        var waiters = Enumerable.Range(0, 4).Select(_ => bucket.AcquireAsync(1000).AsTask()).ToArray();
+        Assert.All(waiters, waiter => Assert.False(waiter.IsCompleted));
+
+        // The 4,000 permits owed to the waiters are 126 years at one permit every 11.6 days: kept whole, they overflowed
+        // the bucket's 64-bit time into a negative arrival, and every request after the change spun for ever.
+        bucket.UpdateOptions(new TokenBucketLimiterOptions { PermitsPerSecond = 0.000001, Burst = 1, TimeProvider = time });
+        using var refused = await Task.Run(() => bucket.AttemptAcquire()).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.False(refused.IsAcquired);
+
+        // The debt is kept up to ten years of the new rate (as a full bucket refills within ten years), then the permit.
+        Assert.True(refused.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter));
+        Assert.InRange(retryAfter, TimeSpan.FromDays(3650) + TimeSpan.FromSeconds(1_000_000), TimeSpan.FromDays(3650) + TimeSpan.FromSeconds(1_000_001));
+
+        time.Advance(TimeSpan.FromMilliseconds(4));
+        foreach (var waiter in waiters)
+        {
+            Assert.True((await waiter.WaitAsync(TimeSpan.FromSeconds(30))).IsAcquired);
+        }
+
+        var statistics = bucket.GetStatistics()!;
+        Assert.Equal((5, 1, 0), (statistics.TotalSuccessfulLeases, statistics.TotalFailedLeases, statistics.CurrentAvailablePermits));
+    }
+
+    [Fact]
     public void Permit_counts_past_the_burst_are_refused_as_the_documented_argument_error()
     {
         var time = new FakeTimeProvider();
