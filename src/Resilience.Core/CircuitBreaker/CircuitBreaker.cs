@@ -385,7 +385,10 @@ public sealed class CircuitBreaker
             bool keep;
             if (currentTag == tag)
             {
-                keep = TimeDifference(next, current) <= 0;
+                // A time more than MaxMillisecondsLeft later than the one raising it was written decades ago (the
+                // difference wrapped): it is passed, not later.
+                var difference = TimeDifference(next, current);
+                keep = difference <= 0 && difference >= -MaxMillisecondsLeft;
             }
             else
             {

@@ -159,6 +159,30 @@ public class CircuitBreakerExtremesPropertyTests
         Assert.Equal(CircuitState.Closed, breaker.State);
     }
 
+    [Fact]
+    public void A_probe_admitted_decades_into_a_round_gets_its_whole_probe_timeout()
+    {
+        var time = new FakeTimeProvider();
+        var breaker = new Breaker(new CircuitBreakerOptions
+        {
+            MinimumThroughput = 1, BreakDuration = TimeSpan.FromSeconds(5), PermittedProbes = 2, TimeProvider = time,
+        });
+        Assert.True(breaker.TryAcquire(out var permit));
+        breaker.Record(permit, CircuitCallResult.Failure);
+        time.Advance(TimeSpan.FromSeconds(5));
+        Assert.True(breaker.TryAcquire(out _));
+        Assert.Equal(CircuitState.HalfOpen, breaker.State);
+
+        // The second probe moves the round's deadline to its own start plus the probe timeout. The deadline of 20 years
+        // ago read as later than that (the signed 40-bit difference wraps), so it stayed, and the next caller found the
+        // round overdue and started another under the probe that had just gone out.
+        time.Advance(TimeSpan.FromDays(365 * 20));
+        Assert.True(breaker.TryAcquire(out var second));
+        Assert.False(breaker.TryAcquire(out var refused));
+        Assert.Equal(TimeSpan.FromSeconds(5), refused.RetryAfter);
+        Assert.Equal(breaker.GetSnapshot().Generation, (uint)(second.Token >>> 32));
+    }
+
     private static TimeSpan Longest(CircuitBreakerOptions options) => Max(options.MaxBreakDuration, options.ProbeTimeout ?? options.BreakDuration);
 
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
