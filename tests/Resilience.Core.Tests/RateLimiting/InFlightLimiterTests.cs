@@ -405,6 +405,33 @@ public class InFlightLimiterTests
         Assert.False(briefLease.IsAcquired);
     }
 
+    [Fact]
+    public async Task A_limit_and_queue_of_int_MaxValue_take_and_queue_every_permit_without_overflow()
+    {
+        var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = int.MaxValue, QueueLimit = int.MaxValue });
+        var all = limiter.AttemptAcquire(int.MaxValue);
+        Assert.True(all.IsAcquired);
+        Assert.Equal(0, limiter.GetStatistics()!.CurrentAvailablePermits);
+        Assert.False(limiter.AttemptAcquire(1).IsAcquired);
+        Assert.False(limiter.AttemptAcquire(0).IsAcquired);
+
+        var waiting = limiter.AcquireAsync(int.MaxValue).AsTask();
+        var second = limiter.AcquireAsync(1).AsTask();
+        Assert.Equal(int.MaxValue, limiter.GetStatistics()!.CurrentQueuedCount);
+        // The queue is full: the next waiter is refused at once, its count not wrapped into room.
+        Assert.True(second.IsCompleted);
+        Assert.False((await second).IsAcquired);
+
+        all.Dispose();
+        using var served = await waiting.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(served.IsAcquired);
+        var statistics = limiter.GetStatistics()!;
+        Assert.Equal((0L, 0L, 2L), (statistics.CurrentAvailablePermits, statistics.CurrentQueuedCount, statistics.TotalSuccessfulLeases));
+        served.Dispose();
+        Assert.Equal(int.MaxValue, limiter.GetStatistics()!.CurrentAvailablePermits);
+        Assert.Throws<ArgumentOutOfRangeException>(() => limiter.AttemptAcquire(-1));
+    }
+
     private static void InterlockedMax(ref int target, int value)
     {
         var current = Volatile.Read(ref target);
