@@ -135,6 +135,114 @@ public class TokenBucketExtremesPropertyTests
         return (failuresFound.Count == 0).Label($"rate {rate}, burst {burst}: {string.Join("; ", failuresFound)}");
     }
 
+    /// <summary>
+    /// For any schedule of requests, waiters (some cancelled) and live changes between options at the ends of their
+    /// ranges (a millionth to a billion permits a second, burst 1 to its maximum, waits of zero to a day): every request
+    /// is answered without hanging, every waiter ends, and the statistics count every lease and refusal.
+    /// </summary>
+    [Property(MaxTest = 300, Replay = Seed)]
+    public Property Live_changes_between_extremes_with_waiters_answer_every_request_and_count_it(int seed) =>
+        Task.Run(() => LiveChangesBetweenExtremes(seed)).WaitAsync(TimeSpan.FromSeconds(120)).GetAwaiter().GetResult();
+
+    private static Property LiveChangesBetweenExtremes(int seed)
+    {
+        var random = new Random(seed);
+        var time = new FakeTimeProvider();
+        var start = time.GetTimestamp();
+        TokenBucketLimiterOptions Options()
+        {
+            var rate = Rates[random.Next(Rates.Length)];
+            return new TokenBucketLimiterOptions
+            {
+                PermitsPerSecond = rate,
+                Burst = new[] { 1, 2, MaxBurst(rate) }[random.Next(3)],
+                MaxWait = new[] { TimeSpan.Zero, TimeSpan.FromTicks(1), TimeSpan.FromSeconds(1), TimeSpan.FromDays(1) }[random.Next(4)],
+                TimeProvider = time,
+            };
+        }
+
+        var options = Options();
+        var bucket = new TokenBucketLimiter(options);
+        var waiters = new List<Task<RateLimitLease>>();
+        long leases = 0, failures = 0;
+        for (var operation = 0; operation < 40; operation++)
+        {
+            var burst = options.Burst;
+            var permits = Math.Clamp(new[] { 1, 2, burst - 1, burst }[random.Next(4)], 1, burst);
+            switch (random.Next(8))
+            {
+                case 0:
+                    options = Options();
+                    bucket.UpdateOptions(options);
+                    break;
+                case 1:
+                    var step = Steps[random.Next(Steps.Length)];
+                    if (time.GetTimestamp() - start + step.Ticks < Horizon.Ticks)
+                    {
+                        time.Advance(step);
+                    }
+
+                    break;
+                case 2:
+                case 3:
+                    using (var cancel = new CancellationTokenSource())
+                    {
+                        var waiter = bucket.AcquireAsync(permits, cancel.Token).AsTask();
+                        if (random.Next(3) == 0 && !waiter.IsCompleted)
+                        {
+                            // Cancelled: no lease and no failed lease.
+                            cancel.Cancel();
+                            if (!SpinWait.SpinUntil(() => waiter.IsCompleted, TimeSpan.FromSeconds(30)) || !waiter.IsCanceled)
+                            {
+                                return false.Label("a cancelled waiter did not end cancelled");
+                            }
+                        }
+                        else
+                        {
+                            waiters.Add(waiter);
+                        }
+                    }
+
+                    break;
+                default:
+                    time.Advance(TimeSpan.FromMilliseconds(random.Next(2000)));
+                    if (bucket.AttemptAcquire(permits).IsAcquired)
+                    {
+                        leases++;
+                    }
+                    else
+                    {
+                        failures++;
+                    }
+
+                    break;
+            }
+        }
+
+        // Every waiter's slot is at most the longest wait ahead.
+        time.Advance(TimeSpan.FromDays(1) + TimeSpan.FromTicks(1));
+        if (!SpinWait.SpinUntil(() => waiters.All(waiter => waiter.IsCompleted), TimeSpan.FromSeconds(30)))
+        {
+            return false.Label($"{waiters.Count(waiter => !waiter.IsCompleted)} waiters never ended");
+        }
+
+        foreach (var waiter in waiters)
+        {
+            if (waiter.IsCompletedSuccessfully && waiter.Result.IsAcquired)
+            {
+                leases++;
+            }
+            else
+            {
+                failures++;
+            }
+        }
+
+        var statistics = bucket.GetStatistics()!;
+        return (statistics.TotalSuccessfulLeases == leases && statistics.TotalFailedLeases == failures && statistics.CurrentQueuedCount == 0)
+            .Label($"statistics {statistics.TotalSuccessfulLeases}/{statistics.TotalFailedLeases} queued {statistics.CurrentQueuedCount}, counted {leases}/{failures}");
+    }
+
     [Fact]
     public void A_bucket_at_the_highest_rates_never_grants_faster_than_its_rate()
     {
