@@ -38,7 +38,7 @@ public class TokenBucketExtremesPropertyTests
         var random = new Random(seed);
         var rate = Rates[random.Next(Rates.Length)];
         var burst = new[] { 1, 2, MaxBurst(rate) }[random.Next(3)];
-        var time = new FakeTimeProvider();
+        var time = random.Next(3) == 0 ? new FakeTimeProvider(DateTimeOffset.MinValue) : new FakeTimeProvider();
         var start = time.GetTimestamp();
         var bucket = new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = rate, Burst = burst, TimeProvider = time });
 
