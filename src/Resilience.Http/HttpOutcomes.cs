@@ -39,9 +39,9 @@ public static class HttpOutcomes
     }
 
     /// <summary>
-    /// Reads the <c>Retry-After</c> header of a 503 or 429 response (seconds, or a date compared with the response's own
-    /// <c>Date</c> header, or with the system clock when it has none; other statuses give no hint, as the header asks
-    /// nothing of their retries), for a typed
+    /// Reads the <c>Retry-After</c> header of a 503 or 429 response (seconds, more than 68 years read as 68 years; or a date
+    /// compared with the response's own <c>Date</c> header, or with the system clock when it has none; other statuses give
+    /// no hint, as the header asks nothing of their retries), for a typed
     /// builder's <c>RetryAfterHint</c>: a retry then waits as long as the server asked, up to
     /// <see cref="RetryOptions.MaxRetryAfter"/> (a longer wait ends the retries). A pipeline on another clock reads
     /// dates with <see cref="RetryAfterOf(Outcome{HttpResponseMessage}, TimeProvider)"/>.
@@ -68,9 +68,14 @@ public static class HttpOutcomes
 
         // The header means "come back later" on a 503 and a 429 only (RFC 9110, RFC 6585); a server that sends it with
         // every error does not ask a 500's retry to wait, nor to give up.
-        if (outcome.Result is not { StatusCode: HttpStatusCode.ServiceUnavailable or HttpStatusCode.TooManyRequests, Headers.RetryAfter: { } header })
+        if (outcome.Result is not { StatusCode: HttpStatusCode.ServiceUnavailable or HttpStatusCode.TooManyRequests } response)
         {
             return null;
+        }
+
+        if (response.Headers.RetryAfter is not { } header)
+        {
+            return SecondsBeyondTheParser(response.Headers);
         }
 
         if (header.Delta is { } delta)
@@ -87,6 +92,28 @@ public static class HttpOutcomes
         // whose clock is off the server's by hours still waits as long as the server asked.
         var now = outcome.Result.Headers.Date ?? timeProvider.GetUtcNow();
         return TimeSpan.FromTicks(Math.Max(0, (date - now).Ticks));
+    }
+
+    /// <summary>
+    /// A <c>Retry-After</c> of more seconds than the header parser holds (an <see cref="int"/>: 68 years), which it refuses,
+    /// although any number of seconds is valid: read as the parser's longest, far past any retry's cap, so the retries end
+    /// rather than go at once. Anything else the parser refused asks for nothing.
+    /// </summary>
+    private static TimeSpan? SecondsBeyondTheParser(System.Net.Http.Headers.HttpResponseHeaders headers)
+    {
+        if (!headers.NonValidated.TryGetValues("Retry-After", out var values) || values.Count != 1)
+        {
+            return null;
+        }
+
+        var value = values.ToString().AsSpan().Trim(" \t");
+        if (value.IsEmpty || value.ContainsAnyExceptInRange('0', '9'))
+        {
+            return null;
+        }
+
+        value = value.TrimStart('0');
+        return TimeSpan.FromSeconds(value.Length <= 10 ? Math.Min(long.Parse(value, System.Globalization.CultureInfo.InvariantCulture), int.MaxValue) : int.MaxValue);
     }
 
     /// <summary>

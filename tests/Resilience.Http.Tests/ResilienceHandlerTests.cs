@@ -623,6 +623,30 @@ public sealed class ResilienceHandlerTests
     }
 
     [Fact]
+    public void A_retry_after_of_more_seconds_than_the_header_parser_holds_is_a_long_wait_not_no_wait()
+    {
+        static TimeSpan? Read(string value)
+        {
+            var response = new HttpResponseMessage(HttpStatusCode.ServiceUnavailable);
+            Assert.True(response.Headers.TryAddWithoutValidation("Retry-After", value));
+            return HttpOutcomes.RetryAfterOf(Resilience.Outcome.FromResult(response));
+        }
+
+        // Any number of seconds is a valid Retry-After (RFC 9110), but the header parser holds an int: past 68 years it
+        // gave no value, and a retry that should have given up retried at once.
+        Assert.Equal(TimeSpan.FromSeconds(int.MaxValue), Read("2147483647"));
+        Assert.Equal(TimeSpan.FromSeconds(int.MaxValue), Read("2147483648"));
+        Assert.Equal(TimeSpan.FromSeconds(int.MaxValue), Read("99999999999999999999999999"));
+
+        // What is not a number of seconds or a date asks for nothing, as before.
+        Assert.Null(Read("soon"));
+        Assert.Null(Read("-5"));
+        Assert.Null(Read("1e9"));
+        Assert.Equal(TimeSpan.Zero, Read("Mon, 01 Jan 0001 00:00:00 GMT"));
+        Assert.True(Read("Fri, 31 Dec 9999 23:59:59 GMT") > TimeSpan.FromDays(365 * 7000));
+    }
+
+    [Fact]
     public void A_retry_after_date_is_read_against_the_given_clock()
     {
         var time = new FakeTimeProvider(new DateTimeOffset(2100, 1, 1, 12, 0, 0, TimeSpan.Zero));

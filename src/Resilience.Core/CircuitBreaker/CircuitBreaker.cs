@@ -56,6 +56,10 @@ public sealed class CircuitBreaker
     private const long TimeMask = (1L << TimeBits) - 1;
     private const uint TimeGenerationMask = (1u << TimeGenerationBits) - 1;
 
+    // The longest a time word can be ahead of a reading of the clock: a day's break or probe timeout (the options' cap),
+    // rounded up to the millisecond, read with a clock reading made up to a day before the word was written.
+    private const long MaxMillisecondsLeft = 2 * 24 * 60 * 60 * 1000L;
+
     private long _openUntil;
     private long _probeDeadline;
 
@@ -357,9 +361,17 @@ public sealed class CircuitBreaker
     // The signed difference of two times of a time word.
     private static long TimeDifference(long a, long b) => ((a - b) << TimeGenerationBits) >> TimeGenerationBits;
 
-    /// <summary>Milliseconds left until the time in a time word of <paramref name="generation"/>; zero or less when passed or when the word belongs to another generation.</summary>
-    private static long MillisecondsLeft(long word, uint generation, long now) =>
-        (uint)(word >>> TimeBits) == (generation & TimeGenerationMask) ? TimeDifference(word, Milliseconds(now)) : 0;
+    /// <summary>
+    /// Milliseconds left until the time in a time word of <paramref name="generation"/>; zero or less when passed or when
+    /// the word belongs to another generation. No break or probe timeout is longer than a day, so more than
+    /// <see cref="MaxMillisecondsLeft"/> left is a time the clock has passed by more than half the word's span (17 years),
+    /// which the signed difference reads as ahead: passed, not years still to wait.
+    /// </summary>
+    private static long MillisecondsLeft(long word, uint generation, long now)
+    {
+        var left = (uint)(word >>> TimeBits) == (generation & TimeGenerationMask) ? TimeDifference(word, Milliseconds(now)) : 0;
+        return left > MaxMillisecondsLeft ? 0 : left;
+    }
 
     /// <summary>Raises the time in a time word to at least <paramref name="milliseconds"/> for <paramref name="generation"/>, leaving a later generation's word alone.</summary>
     private void RaiseTime(ref long word, uint generation, long milliseconds)
@@ -373,7 +385,10 @@ public sealed class CircuitBreaker
             bool keep;
             if (currentTag == tag)
             {
-                keep = TimeDifference(next, current) <= 0;
+                // A time more than MaxMillisecondsLeft later than the one raising it was written decades ago (the
+                // difference wrapped): it is passed, not later.
+                var difference = TimeDifference(next, current);
+                keep = difference <= 0 && difference >= -MaxMillisecondsLeft;
             }
             else
             {

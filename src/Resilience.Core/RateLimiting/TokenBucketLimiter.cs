@@ -21,7 +21,9 @@ namespace Resilience;
 /// <para>
 /// Time is the <see cref="MonotonicClock"/>: with the system clock every decision is precise to the operating system's
 /// tick (typically 1 to 4 ms), which bounds how early a refill can be seen; with any other provider it is exact.
-/// Arithmetic is in 1/256 of a 100 ns tick, so an interval is exact to 0.4 ns (about 0.04 % at a million permits a second).
+/// Arithmetic is in 1/256 of a 100 ns tick (0.4 ns). An interval is rounded up to that unit, so the bucket is never
+/// faster than its rate, and slower by less than 0.4 ns a permit: about 0.04 % at a million permits a second, 1.6 % at
+/// a hundred million, 15 % at a billion (where the 2.56 units of a permit's interval round up to 3).
 /// </para>
 /// <para>
 /// Successful leases are not counted one by one (a shared counter would cost a second atomic operation per call):
@@ -41,6 +43,9 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     // arrival never is), distinct for every change, so that a thread completing a change it saw long ago finds its
     // marker gone and changes nothing. Takers that meet a marker complete the change (see Pending).
     private const long FirstMarker = long.MinValue;
+
+    // The most an options change keeps owed to waiters (scaled): ten years, the longest a full bucket may take to refill.
+    private const long MaxDebt = TokenBucketLimiterOptions.MaxRefillSeconds * TimeSpan.TicksPerSecond * Scale;
 
     private readonly MonotonicClock _clock;
     private readonly long _origin;
@@ -112,7 +117,8 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
 
     /// <summary>
     /// Applies a new rate, burst and maximum wait to the live bucket: the permits it holds now are kept (capped at the
-    /// new burst), neither refilled nor drained, and so are the permits it owes to waiters. The clock is fixed at construction.
+    /// new burst), neither refilled nor drained, and so are the permits it owes to waiters (up to ten years of the new
+    /// rate). The clock is fixed at construction.
     /// </summary>
     /// <param name="options">The new options; validated before anything changes.</param>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its range; nothing was changed.</exception>
@@ -147,7 +153,11 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
                     // Below zero while waiters hold reservations: that debt is kept (as permits, at the new rate), or
                     // the bucket would refill under the waiters and admit their permits twice.
                     var available = Math.Min(current.Capacity - (Math.Max(arrival, now) - now), current.Capacity);
-                    var kept = Math.Min((long)((double)available / current.Interval * shape.Interval), shape.Capacity);
+
+                    // A debt turned into a far slower rate's permits can outgrow the bucket's 64-bit time (and wrap into a
+                    // negative arrival, which reads as a change's marker for ever): it is kept up to ten years of the new
+                    // rate, as a full bucket refills within ten years.
+                    var kept = Math.Min((long)Math.Max((double)available / current.Interval * shape.Interval, -MaxDebt), shape.Capacity);
                     var rebased = now + shape.Capacity - kept;
                     if (rebased == arrival && kept == shape.Capacity && now > 0)
                     {
@@ -649,7 +659,9 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
             options.Validate();
             Options = options.Clone();
             Burst = options.Burst;
-            Interval = Math.Max(1, (long)Math.Round(Scale * TimeSpan.TicksPerSecond / options.PermitsPerSecond));
+            // Rounded up: rounded to nearest, the interval of 500 million permits a second (5.12 units) was 5, and the
+            // bucket granted 2.4 % more than its rate.
+            Interval = Math.Max(1, (long)Math.Ceiling(Scale * TimeSpan.TicksPerSecond / options.PermitsPerSecond));
             Capacity = Burst * Interval;
             MaxWait = options.MaxWait.Ticks * Scale;
         }

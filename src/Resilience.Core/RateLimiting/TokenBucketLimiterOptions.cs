@@ -7,7 +7,7 @@ namespace Resilience;
 public sealed class TokenBucketLimiterOptions : IClockOptions<TokenBucketLimiterOptions>
 {
     // Ten years of 365 days.
-    private const long MaxRefillSeconds = 315_360_000;
+    internal const long MaxRefillSeconds = 315_360_000;
 
     /// <summary>Gets or sets the refill rate in permits per second; fractions are allowed (0.5: one permit every two seconds). Range [0.000001, 1e9]; default 100.</summary>
     public double PermitsPerSecond { get; set; } = 100;

@@ -22,6 +22,30 @@ public class LastKnownGoodTests
     }
 
     [Fact]
+    public void The_shortest_and_longest_max_ages_serve_exactly_as_long_as_they_say()
+    {
+        var time = new FakeTimeProvider();
+        var brief = new LastKnownGood<string, int>(TimeSpan.FromTicks(1), capacity: 1, timeProvider: time);
+        var forever = new LastKnownGood<string, int>(TimeSpan.MaxValue, capacity: 10_000_000, timeProvider: time);
+        brief.Record("a", 1);
+        forever.Record("a", 1);
+
+        Assert.True(brief.TryGet("a", out _));
+        time.Advance(TimeSpan.FromTicks(1));
+        Assert.True(brief.TryGet("a", out _));
+        time.Advance(TimeSpan.FromTicks(1));
+        Assert.False(brief.TryGet("a", out _));
+
+        time.Advance(TimeSpan.FromDays(365 * 1000));
+        Assert.True(forever.TryGet("a", out var value));
+        Assert.Equal(1, value);
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => new LastKnownGood<string, int>(TimeSpan.Zero));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new LastKnownGood<string, int>(TimeSpan.FromSeconds(1), capacity: 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new LastKnownGood<string, int>(TimeSpan.FromSeconds(1), capacity: 10_000_001));
+    }
+
+    [Fact]
     public void A_result_recorded_earlier_but_stored_later_never_replaces_a_newer_one_of_the_same_key()
     {
         var time = new FakeTimeProvider();

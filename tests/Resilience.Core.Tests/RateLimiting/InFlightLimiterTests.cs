@@ -374,6 +374,64 @@ public class InFlightLimiterTests
         Assert.Equal((0, 1, 3), (statistics.CurrentQueuedCount, statistics.TotalFailedLeases, statistics.TotalSuccessfulLeases));
     }
 
+    [Fact]
+    public async Task A_queue_timeout_no_timer_can_time_is_refused_by_validation_and_the_longest_accepted_one_is_honoured()
+    {
+        // Fifty days passed validation; every waiter then threw from arming its timer, after it had joined the queue,
+        // where it held its queue slot for good.
+        var error = Assert.Throws<ArgumentOutOfRangeException>(
+            () => new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1, QueueLimit = 1, QueueTimeout = TimeSpan.FromDays(50) }));
+        Assert.Contains("InFlightLimiterOptions.QueueTimeout must be in [00:00:00.0000001, 1.00:00:00]; was 50.00:00:00.", error.Message, StringComparison.Ordinal);
+
+        var time = new FakeTimeProvider();
+        var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1, QueueLimit = 1, QueueTimeout = TimeSpan.FromDays(1), TimeProvider = time });
+        using var holder = limiter.AttemptAcquire();
+        var waiting = limiter.AcquireAsync().AsTask();
+        time.Advance(TimeSpan.FromDays(1) - TimeSpan.FromMilliseconds(1));
+        Assert.False(waiting.IsCompleted);
+        Assert.Equal(1, limiter.GetStatistics()!.CurrentQueuedCount);
+
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        using var lease = await waiting.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.False(lease.IsAcquired);
+        Assert.Equal((0, 1), (limiter.GetStatistics()!.CurrentQueuedCount, limiter.GetStatistics()!.TotalFailedLeases));
+
+        // The shortest one too: a waiter of one tick fails once the clock moves.
+        var brief = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1, QueueLimit = 1, QueueTimeout = TimeSpan.FromTicks(1), TimeProvider = time });
+        using var briefHolder = brief.AttemptAcquire();
+        var briefWait = brief.AcquireAsync().AsTask();
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        using var briefLease = await briefWait.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.False(briefLease.IsAcquired);
+    }
+
+    [Fact]
+    public async Task A_limit_and_queue_of_int_MaxValue_take_and_queue_every_permit_without_overflow()
+    {
+        var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = int.MaxValue, QueueLimit = int.MaxValue });
+        var all = limiter.AttemptAcquire(int.MaxValue);
+        Assert.True(all.IsAcquired);
+        Assert.Equal(0, limiter.GetStatistics()!.CurrentAvailablePermits);
+        Assert.False(limiter.AttemptAcquire(1).IsAcquired);
+        Assert.False(limiter.AttemptAcquire(0).IsAcquired);
+
+        var waiting = limiter.AcquireAsync(int.MaxValue).AsTask();
+        var second = limiter.AcquireAsync(1).AsTask();
+        Assert.Equal(int.MaxValue, limiter.GetStatistics()!.CurrentQueuedCount);
+        // The queue is full: the next waiter is refused at once, its count not wrapped into room.
+        Assert.True(second.IsCompleted);
+        Assert.False((await second).IsAcquired);
+
+        all.Dispose();
+        using var served = await waiting.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(served.IsAcquired);
+        var statistics = limiter.GetStatistics()!;
+        Assert.Equal((0L, 0L, 2L), (statistics.CurrentAvailablePermits, statistics.CurrentQueuedCount, statistics.TotalSuccessfulLeases));
+        served.Dispose();
+        Assert.Equal(int.MaxValue, limiter.GetStatistics()!.CurrentAvailablePermits);
+        Assert.Throws<ArgumentOutOfRangeException>(() => limiter.AttemptAcquire(-1));
+    }
+
     private static void InterlockedMax(ref int target, int value)
     {
         var current = Volatile.Read(ref target);

@@ -125,6 +125,31 @@ public class PartitionedLimiterTests
     }
 
     [Fact]
+    public void A_cap_of_one_partition_keeps_only_the_newest_key_and_every_key_gets_its_own_limit()
+    {
+        var time = new FakeTimeProvider();
+        var created = 0;
+        var limiter = new BoundedPartitionedLimiter<int>(
+            _ =>
+            {
+                created++;
+                return new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 0.000001, Burst = 1, TimeProvider = time });
+            },
+            maxPartitions: 1,
+            idleTimeout: TimeSpan.FromTicks(1));
+        for (var key = 0; key < 100; key++)
+        {
+            Assert.True(limiter.AttemptAcquire(key).IsAcquired);
+            Assert.False(limiter.AttemptAcquire(key).IsAcquired);
+            Assert.Equal(1, limiter.Count);
+        }
+
+        Assert.Equal(100, created);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new BoundedPartitionedLimiter<int>(_ => new InFlightLimiter(new InFlightLimiterOptions()), maxPartitions: 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new BoundedPartitionedLimiter<int>(_ => new InFlightLimiter(new InFlightLimiterOptions()), idleTimeout: TimeSpan.Zero));
+    }
+
+    [Fact]
     public void Idle_partitions_are_evicted_and_come_back_fresh()
     {
         var time = new FakeTimeProvider();

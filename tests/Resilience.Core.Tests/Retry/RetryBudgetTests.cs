@@ -55,6 +55,38 @@ public class RetryBudgetTests
         return (permitted == modelPermitted).Label($"{permitted} retries allowed vs {modelPermitted}");
     }
 
+    [Theory]
+    [InlineData(1, 0.001)]
+    [InlineData(1, 1)]
+    [InlineData(1000, 0.001)]
+    [InlineData(1000, 1)]
+    public void A_budget_at_the_ends_of_its_ranges_keeps_its_balance_exact_over_millions_of_attempts(int maxTokens, double ratio)
+    {
+        var budget = new RetryBudget(new RetryBudgetOptions { MaxTokens = maxTokens, TokenRatio = ratio });
+        var random = new Random(maxTokens);
+        long model = maxTokens * 1000L;
+        var step = (long)Math.Round(ratio * 1000);
+        for (var i = 0; i < 2_000_000; i++)
+        {
+            // Runs of failures and of successes long enough to reach both ends of the balance.
+            var failure = (i / 5000 % 2 == 0) ^ (random.Next(10) == 0);
+            if (failure)
+            {
+                var allowed = budget.RecordFailureAndCanRetry();
+                model = Math.Max(0, model - 1000);
+                Assert.Equal(model > maxTokens * 500L, allowed);
+            }
+            else
+            {
+                budget.RecordSuccess();
+                model = Math.Min(maxTokens * 1000L, model + step);
+            }
+        }
+
+        Assert.Equal(model / 1000.0, budget.Balance);
+        Assert.Equal(model > maxTokens * 500L, budget.CanRetry);
+    }
+
     [Fact]
     public void A_failing_dependency_gets_a_bounded_number_of_retries_from_many_calls()
     {

@@ -64,6 +64,29 @@ public class TimeoutTests
         Assert.IsType<TimeoutRejectedException>(outcome.Exception);
     }
 
+    [Theory]
+    [InlineData(1.0 / (24 * 60 * 60 * 1000))]
+    [InlineData(1.0)]
+    public async Task The_shortest_and_longest_timeouts_validation_accepts_fire_on_time_with_and_without_a_caller_token(double days)
+    {
+        var timeout = TimeSpan.FromDays(days);
+        Assert.InRange(timeout, TimeSpan.FromMilliseconds(1), TimeSpan.FromDays(1));
+        var pipeline = Pipeline(timeout, out _);
+        using var caller = new CancellationTokenSource();
+
+        var shared = pipeline.ExecuteOutcomeAsync(static (v, ct) => WaitForCancellation(v, ct), 1).AsTask();
+        var owned = pipeline.ExecuteOutcomeAsync(static (v, ct) => WaitForCancellation(v, ct), 2, caller.Token).AsTask();
+        _time.Advance(timeout - TimeSpan.FromTicks(1));
+        Assert.False(shared.IsCompleted);
+        Assert.False(owned.IsCompleted);
+
+        _time.Advance((timeout / 16) + TimeSpan.FromTicks(1));
+        Assert.IsType<TimeoutRejectedException>((await shared.WaitAsync(TimeSpan.FromSeconds(30))).Exception);
+        Assert.IsType<TimeoutRejectedException>((await owned.WaitAsync(TimeSpan.FromSeconds(30))).Exception);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new TimeoutStrategy(new TimeoutOptions { Timeout = TimeSpan.FromDays(1) + TimeSpan.FromTicks(1) }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new TimeoutStrategy(new TimeoutOptions { Timeout = TimeSpan.FromMilliseconds(1) - TimeSpan.FromTicks(1) }));
+    }
+
     [Fact]
     public async Task Caller_cancellation_stays_a_caller_cancellation_and_cancels_only_that_call()
     {
