@@ -152,8 +152,8 @@ public sealed class ResilienceTelemetry : IDisposable
     /// <summary>
     /// Stops observing every tracked instance (their gauges report nothing, their transitions are no longer counted or
     /// logged, and later tracking does nothing) and disposes the meter when this instance created it. A meter from an
-    /// <see cref="IMeterFactory"/> is the factory's and outlives this instance: without this, the instances tracked on it
-    /// would go on being reported under this instance's instruments. <see cref="Default"/> is never disposed.
+    /// <see cref="IMeterFactory"/> is the factory's and outlives this instance, so its gauges stop reporting here rather
+    /// than with the meter. <see cref="Default"/> is never disposed.
     /// </summary>
     public void Dispose()
     {
