@@ -145,6 +145,17 @@ public sealed class BoundedPartitionedLimiter<TKey> : PartitionedRateLimiter<TKe
             return partition.Limiter;
         }
 
+        // A disposal that ran while the factory did, or before the partition was added, did not see it: it would grant
+        // calls after disposal and keep its waiters queued for good. The fence orders the add before the read, as
+        // disposal's exchange orders its flag before it enumerates: one of the two disposes the partition.
+        Interlocked.MemoryBarrier();
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            _partitions.TryRemove(new KeyValuePair<TKey, Partition>(key, partition));
+            partition.Limiter.Dispose();
+            ObjectDisposedException.ThrowIf(true, this);
+        }
+
         // ConcurrentDictionary.Count takes every lock of the dictionary: keep our own count.
         var live = Interlocked.Increment(ref _count);
         var ordinal = Interlocked.Increment(ref _created);

@@ -36,6 +36,7 @@ public sealed class ResilienceTelemetry : IDisposable
     private readonly ConditionalWeakTable<CircuitBreaker, Tracked> _breakers = new();
     private readonly ConditionalWeakTable<RateLimiter, Tracked> _limiters = new();
     private readonly ConditionalWeakTable<RetryBudget, Tracked> _budgets = new();
+    private int _disposed;
 
     /// <summary>Initializes a new instance.</summary>
     /// <param name="meterFactory">The factory that creates (and owns) the meter; <see langword="null"/> for a meter this instance owns.</param>
@@ -111,12 +112,13 @@ public sealed class ResilienceTelemetry : IDisposable
     {
         ArgumentNullException.ThrowIfNull(breaker);
         var tracked = new Tracked(name ?? breaker.Name);
-        if (!_breakers.TryAdd(breaker, tracked))
+        if (IsDisposed || !_breakers.TryAdd(breaker, tracked))
         {
             return Untrack.None;
         }
 
         EventHandler<CircuitTransition> handler = (_, transition) => OnTransition(tracked, transition);
+        tracked.Handler = handler;
         breaker.Transitioned += handler;
         return new Untrack(() =>
         {
@@ -133,7 +135,7 @@ public sealed class ResilienceTelemetry : IDisposable
     {
         ArgumentNullException.ThrowIfNull(limiter);
         ArgumentException.ThrowIfNullOrEmpty(name);
-        return _limiters.TryAdd(limiter, new Tracked(name)) ? new Untrack(() => _limiters.Remove(limiter)) : Untrack.None;
+        return !IsDisposed && _limiters.TryAdd(limiter, new Tracked(name)) ? new Untrack(() => _limiters.Remove(limiter)) : Untrack.None;
     }
 
     /// <summary>Observes a retry budget: its balance, as a gauge.</summary>
@@ -144,17 +146,37 @@ public sealed class ResilienceTelemetry : IDisposable
     {
         ArgumentNullException.ThrowIfNull(budget);
         ArgumentException.ThrowIfNullOrEmpty(name);
-        return _budgets.TryAdd(budget, new Tracked(name)) ? new Untrack(() => _budgets.Remove(budget)) : Untrack.None;
+        return !IsDisposed && _budgets.TryAdd(budget, new Tracked(name)) ? new Untrack(() => _budgets.Remove(budget)) : Untrack.None;
     }
 
-    /// <summary>Disposes the meter when this instance created it; <see cref="Default"/> is never disposed.</summary>
+    /// <summary>
+    /// Stops observing every tracked instance (their gauges report nothing, their transitions are no longer counted or
+    /// logged, and later tracking does nothing) and disposes the meter when this instance created it. A meter from an
+    /// <see cref="IMeterFactory"/> is the factory's and outlives this instance, so its gauges stop reporting here rather
+    /// than with the meter. <see cref="Default"/> is never disposed.
+    /// </summary>
     public void Dispose()
     {
-        if (_ownsMeter && !ReferenceEquals(this, Default))
+        if (ReferenceEquals(this, Default) || Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        foreach (var (breaker, tracked) in (IEnumerable<KeyValuePair<CircuitBreaker, Tracked>>)_breakers)
+        {
+            breaker.Transitioned -= tracked.Handler;
+        }
+
+        _breakers.Clear();
+        _limiters.Clear();
+        _budgets.Clear();
+        if (_ownsMeter)
         {
             Meter.Dispose();
         }
     }
+
+    private bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 
     // A reload's report runs on a configuration watcher's callback or in UpdateOptions, after the reload took effect or
     // was refused: a listener or logging provider that throws must neither break the watcher nor hide the reload's result.
@@ -217,6 +239,12 @@ public sealed class ResilienceTelemetry : IDisposable
 
     private void OnTransition(Tracked tracked, CircuitTransition transition)
     {
+        if (IsDisposed)
+        {
+            // A transition raised while Dispose detached this handler (a breaker's event copies its handlers first).
+            return;
+        }
+
         var from = TelemetryTags.Of(transition.From);
         var to = TelemetryTags.Of(transition.To);
         var reason = TelemetryTags.Of(transition.Reason);
@@ -259,6 +287,11 @@ public sealed class ResilienceTelemetry : IDisposable
 
     private IEnumerable<Measurement<int>> ObserveStates()
     {
+        if (IsDisposed)
+        {
+            yield break;
+        }
+
         foreach (var (breaker, tracked) in (IEnumerable<KeyValuePair<CircuitBreaker, Tracked>>)_breakers)
         {
             yield return new Measurement<int>((int)breaker.State, tracked.Tag);
@@ -267,6 +300,11 @@ public sealed class ResilienceTelemetry : IDisposable
 
     private IEnumerable<Measurement<double>> ObserveFailureRatios()
     {
+        if (IsDisposed)
+        {
+            yield break;
+        }
+
         foreach (var (breaker, tracked) in (IEnumerable<KeyValuePair<CircuitBreaker, Tracked>>)_breakers)
         {
             yield return new Measurement<double>(breaker.GetSnapshot().FailureRatio, tracked.Tag);
@@ -275,6 +313,11 @@ public sealed class ResilienceTelemetry : IDisposable
 
     private IEnumerable<Measurement<long>> ObservePermits()
     {
+        if (IsDisposed)
+        {
+            yield break;
+        }
+
         foreach (var (limiter, tracked) in (IEnumerable<KeyValuePair<RateLimiter, Tracked>>)_limiters)
         {
             if (StatisticsOf(limiter) is { } statistics)
@@ -286,6 +329,11 @@ public sealed class ResilienceTelemetry : IDisposable
 
     private IEnumerable<Measurement<long>> ObserveQueued()
     {
+        if (IsDisposed)
+        {
+            yield break;
+        }
+
         foreach (var (limiter, tracked) in (IEnumerable<KeyValuePair<RateLimiter, Tracked>>)_limiters)
         {
             if (StatisticsOf(limiter) is { } statistics)
@@ -313,6 +361,11 @@ public sealed class ResilienceTelemetry : IDisposable
 
     private IEnumerable<Measurement<double>> ObserveBalances()
     {
+        if (IsDisposed)
+        {
+            yield break;
+        }
+
         foreach (var (budget, tracked) in (IEnumerable<KeyValuePair<RetryBudget, Tracked>>)_budgets)
         {
             yield return new Measurement<double>(budget.Balance, tracked.Tag);
@@ -324,6 +377,9 @@ public sealed class ResilienceTelemetry : IDisposable
         public string Name { get; } = name;
 
         public KeyValuePair<string, object?> Tag { get; } = new(TelemetryTags.Strategy, name);
+
+        /// <summary>Gets or sets, for a breaker, the handler of its transitions, detached when the telemetry is disposed.</summary>
+        public EventHandler<CircuitTransition>? Handler { get; set; }
     }
 
     private sealed class Untrack(Action? undo) : IDisposable

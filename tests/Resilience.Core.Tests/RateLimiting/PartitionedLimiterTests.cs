@@ -86,6 +86,24 @@ public class PartitionedLimiterTests
     }
 
     [Fact]
+    public void A_partition_created_while_the_limiter_is_disposed_is_disposed_and_grants_nothing()
+    {
+        // The factory runs between the disposal check and the partition's add: a disposal there (another thread's, here
+        // the factory's own) enumerated the partitions before this one was added, and the call was granted after it.
+        BoundedPartitionedLimiter<string>? partitioned = null;
+        InFlightLimiter? created = null;
+        partitioned = new BoundedPartitionedLimiter<string>(_ =>
+        {
+            partitioned!.Dispose();
+            return created = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1, QueueLimit = 1 });
+        });
+
+        Assert.Throws<ObjectDisposedException>(() => partitioned.AttemptAcquire("a"));
+        Assert.Throws<ObjectDisposedException>(() => created!.AttemptAcquire());
+        Assert.Equal(0, partitioned.Count);
+    }
+
+    [Fact]
     public async Task A_waiter_completes_when_its_partition_serves_it()
     {
         // The release that serves the waiter completes its task before returning, as under the BCL's partitioned limiter,

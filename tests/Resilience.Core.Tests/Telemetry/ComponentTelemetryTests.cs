@@ -209,6 +209,41 @@ public sealed class ComponentTelemetryTests : IDisposable
         Assert.Equal(ResilienceTelemetry.MeterName, telemetry.Meter.Name);
     }
 
+    [Fact]
+    public void Disposed_telemetry_stops_reporting_on_a_meter_its_factory_keeps()
+    {
+        // The factory's meter outlives the telemetry: the instances tracked on it were reported for as long as they
+        // lived, their registrations never disposed, under the instruments of a disposed telemetry.
+        using var factory = new TestMeterFactory();
+        var telemetry = new ResilienceTelemetry(factory, _loggerFactory);
+        var breaker = Breaker("payments");
+        var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 2 });
+        var budget = new RetryBudget(new RetryBudgetOptions());
+        telemetry.Track(breaker);
+        telemetry.Track(limiter, "db");
+        telemetry.Track(budget, "backend");
+        using var states = new MetricCollector<int>(telemetry.Meter, "resilience.circuit_breaker.state");
+        using var permits = new MetricCollector<long>(telemetry.Meter, "resilience.rate_limiter.permits_available");
+        using var balances = new MetricCollector<double>(telemetry.Meter, "resilience.retry_budget.balance");
+        using var transitions = new MetricCollector<long>(telemetry.Meter, "resilience.circuit_breaker.transitions");
+        states.RecordObservableInstruments();
+        Assert.Single(states.GetMeasurementSnapshot());
+        states.Clear();
+
+        telemetry.Dispose();
+        Call(breaker, CircuitCallResult.Failure);
+        Call(breaker, CircuitCallResult.Failure);
+        using var late = telemetry.Track(Breaker("late"));
+        states.RecordObservableInstruments();
+        permits.RecordObservableInstruments();
+        balances.RecordObservableInstruments();
+
+        Assert.Equal(CircuitState.Open, breaker.State);
+        Assert.Empty(transitions.GetMeasurementSnapshot());
+        Assert.DoesNotContain(_logs.Collector.GetSnapshot(), record => record.Message.Contains("payments", StringComparison.Ordinal));
+        Assert.Equal((0, 0, 0), (states.GetMeasurementSnapshot().Count, permits.GetMeasurementSnapshot().Count, balances.GetMeasurementSnapshot().Count));
+    }
+
     private sealed class TestMeterFactory : IMeterFactory
     {
         public List<Meter> Created { get; } = [];
