@@ -51,7 +51,7 @@ internal sealed partial record DocumentedDefault(object? Value, string? FallsBac
         return new DocumentedDefault(value, null, null, false);
     }
 
-    /// <summary>Reads a documented duration: <c>200 ms</c>, <c>10 s</c>, <c>5 min</c>, <c>1 h</c>, <c>1 day</c>.</summary>
+    /// <summary>Reads a documented duration: <c>1 tick</c>, <c>200 ms</c>, <c>10 s</c>, <c>5 min</c>, <c>1 h</c>, <c>1 day</c>.</summary>
     public static TimeSpan Duration(string text)
     {
         var match = DurationText().Match(text.Trim());
@@ -63,6 +63,7 @@ internal sealed partial record DocumentedDefault(object? Value, string? FallsBac
         var amount = double.Parse(match.Groups["amount"].Value, CultureInfo.InvariantCulture);
         return match.Groups["unit"].Value switch
         {
+            "tick" or "ticks" => TimeSpan.FromTicks((long)amount),
             "ms" => TimeSpan.FromMilliseconds(amount),
             "s" => TimeSpan.FromSeconds(amount),
             "min" => TimeSpan.FromMinutes(amount),
@@ -74,6 +75,6 @@ internal sealed partial record DocumentedDefault(object? Value, string? FallsBac
     [GeneratedRegex(@"\s*\([^)]*\)$")]
     private static partial Regex Remark();
 
-    [GeneratedRegex(@"^(?<amount>\d+(?:\.\d+)?) ?(?<unit>ms|s|min|h|days?)$")]
+    [GeneratedRegex(@"^(?<amount>\d+(?:\.\d+)?) ?(?<unit>ticks?|ms|s|min|h|days?)$")]
     private static partial Regex DurationText();
 }
