@@ -43,9 +43,13 @@ internal static class ConfigurationMessages
         {
             if (converted is TimeSpan duration && !value.Contains(':', StringComparison.Ordinal))
             {
-                // The converter reads a bare number as days: "5" meant as seconds would wait five days.
+                // The converter reads a bare number as days: "5" meant as seconds would wait five days. Both readings are
+                // offered, without judging either: whether the option takes days is for its range check to say.
                 var read = duration.ToString("c", CultureInfo.InvariantCulture);
-                return $"{path} must be {Duration}; was '{value}', which reads as {read} (without ':' it counts days); write {read} if that is meant.";
+                var asSeconds = duration.Days <= TimeSpan.MaxValue.TotalSeconds / TimeSpan.SecondsPerDay
+                    ? $"{TimeSpan.FromSeconds(duration.Days).ToString("c", CultureInfo.InvariantCulture)} for {Count(duration.Days, "second")}, "
+                    : string.Empty;
+                return $"{path} must be {Duration}; was '{value}', which reads as {read} (without ':' it counts days); write {asSeconds}{read} for {Count(duration.Days, "day")}.";
             }
 
             return null;
@@ -65,6 +69,8 @@ internal static class ConfigurationMessages
         };
         return $"{path} must be {form}; was '{value}'.";
     }
+
+    private static string Count(int count, string unit) => count == 1 ? $"1 {unit}" : $"{count} {unit}s";
 
     /// <summary>Gets the path of a key under the resilience section, whose path is empty when a configuration root is bound.</summary>
     public static string PathOf(string rootPath, string key) => rootPath.Length == 0 ? key : $"{rootPath}:{key}";

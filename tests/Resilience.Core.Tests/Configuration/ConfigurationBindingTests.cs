@@ -322,9 +322,9 @@ public class ConfigurationBindingTests
 
         Assert.Equal(
             [
-                "Resilience:TokenBuckets:api:MaxWait must be a duration written [d.]hh:mm:ss[.fffffff] (for example 00:00:05); was '1', which reads as 1.00:00:00 (without ':' it counts days); write 1.00:00:00 if that is meant.",
+                "Resilience:TokenBuckets:api:MaxWait must be a duration written [d.]hh:mm:ss[.fffffff] (for example 00:00:05); was '1', which reads as 1.00:00:00 (without ':' it counts days); write 00:00:01 for 1 second, 1.00:00:00 for 1 day.",
                 "Resilience:TokenBuckets:api:Burst must be in [1, 1000000000]; was 0.",
-                "Resilience:ConcurrencyLimiters:db:QueueTimeout must be a duration written [d.]hh:mm:ss[.fffffff] (for example 00:00:05); was '5', which reads as 5.00:00:00 (without ':' it counts days); write 5.00:00:00 if that is meant.",
+                "Resilience:ConcurrencyLimiters:db:QueueTimeout must be a duration written [d.]hh:mm:ss[.fffffff] (for example 00:00:05); was '5', which reads as 5.00:00:00 (without ':' it counts days); write 00:00:05 for 5 seconds, 5.00:00:00 for 5 days.",
             ],
             failures);
 
