@@ -86,13 +86,38 @@ public sealed class FallbackStrategy<T> : ResilienceStrategy
         for (var index = 0; index < _levels.Length; index++)
         {
             var level = _levels[index];
-            T value;
+            T value = default!;
+            Exception? exception = null;
             try
             {
-                value = await level.Action(new FallbackArguments<T>(failure, boxed, index, cancellationToken)).ConfigureAwait(false);
+                // A level that completed is read in place: awaiting a faulted task would throw its exception again, a cost
+                // the non-throwing forms exist to avoid.
+                var produced = level.Action(new FallbackArguments<T>(failure, boxed, index, cancellationToken));
+                if (produced.IsCompletedSuccessfully)
+                {
+                    value = produced.Result;
+                }
+                else if (produced.IsFaulted)
+                {
+                    exception = produced.AsTask().Exception!.InnerExceptions[0];
+                }
+                else
+                {
+                    value = await produced.ConfigureAwait(false);
+                }
             }
-            catch (Exception exception) when (!(exception is OperationCanceledException && cancellationToken.IsCancellationRequested))
+            catch (Exception thrown)
             {
+                exception = thrown;
+            }
+
+            if (exception is not null)
+            {
+                if (exception is OperationCanceledException && cancellationToken.IsCancellationRequested)
+                {
+                    return Failed<TResult>(exception);
+                }
+
                 // A level that rethrows the original failure surfaces it as it was: attached to itself, it would be a
                 // cycle for whatever walks an exception's data (a serializer, a log enricher).
                 if (original is not null && !ReferenceEquals(exception, original) && !exception.Data.Contains(OriginalFailureKey))
@@ -102,9 +127,10 @@ public sealed class FallbackStrategy<T> : ResilienceStrategy
 
                 // Once the call is cancelled from outside (its caller, an outer timeout), the next level would do work
                 // nobody waits for, as the first would have: a level cut short may fail with its own error, not the cancellation.
+                // The failure is returned, not rethrown: the engine takes either as the outcome.
                 if (!level.TryNextOnFailure || index == _levels.Length - 1 || cancellationToken.IsCancellationRequested)
                 {
-                    throw;
+                    return Failed<TResult>(exception);
                 }
 
                 failure = Outcome.FromException<T>(exception);
@@ -118,12 +144,16 @@ public sealed class FallbackStrategy<T> : ResilienceStrategy
                 {
                     onServed(new FallbackServed(pipelineName, index, level.Name, original));
                 }
-                catch (Exception) when (value is IDisposable disposable && !ReferenceEquals(value, replaced))
+                catch (Exception handlerFailure)
                 {
                     // The handler's exception is the outcome: the value served never reaches the caller. (The result it
                     // replaced, which a level may serve again, is the engine's to dispose.)
-                    DisposeUnserved(disposable);
-                    throw;
+                    if (value is IDisposable disposable && !ReferenceEquals(value, replaced))
+                    {
+                        DisposeUnserved(disposable);
+                    }
+
+                    return Failed<TResult>(handlerFailure);
                 }
             }
 
@@ -133,6 +163,8 @@ public sealed class FallbackStrategy<T> : ResilienceStrategy
 
         throw new InvalidOperationException("A fallback chain has at least one level.");
     }
+
+    private static Outcome<TResult> Failed<TResult>(Exception exception) => new(exception);
 
     private static object? StateOf<TState>(TState state) => state is NoState ? null : state;
 
