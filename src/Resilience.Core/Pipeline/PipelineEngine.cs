@@ -745,13 +745,11 @@ internal static class PipelineEngine
     private static void TakeDelay<TResult, TState, TCallback>(ref PipelineRun<TResult, TState, TCallback> run, Task delay)
         where TCallback : struct, ICallback<TState, TResult>
     {
-        try
+        if (!delay.IsCompletedSuccessfully)
         {
-            delay.GetAwaiter().GetResult();
-        }
-        catch (Exception exception)
-        {
-            run.Outcome = new Outcome<TResult>(exception);
+            // Read, not rethrown: a wait cut short (the caller, an outer timeout) then costs no thrown exception. A delay
+            // cancelled by its token holds no exception object: awaiting it would raise this same new one.
+            run.Outcome = new Outcome<TResult>(delay.IsCanceled ? new TaskCanceledException(delay) : delay.Exception!.InnerExceptions[0]);
             BeginExit(ref run, run.Index - 1);
             return;
         }
