@@ -726,6 +726,13 @@ internal static class PipelineEngine
         where TCallback : struct, ICallback<TState, TResult>
     {
         Entry entry;
+        if (admission.IsFaulted)
+        {
+            // Read, not rethrown: a faulted task's exception is there to take.
+            RefuseEntry(ref run, new Outcome<TResult>(TaskFailure.Of(admission)));
+            return;
+        }
+
         try
         {
             entry = admission.GetAwaiter().GetResult();
@@ -733,6 +740,13 @@ internal static class PipelineEngine
         catch (Exception exception)
         {
             RefuseEntry(ref run, new Outcome<TResult>(exception));
+            return;
+        }
+
+        if (entry.Failure is { } failure)
+        {
+            // One of our waits (a limiter's queue) cut short: its exception, read without rethrowing, is the outcome.
+            RefuseEntry(ref run, new Outcome<TResult>(failure));
             return;
         }
 
@@ -747,9 +761,8 @@ internal static class PipelineEngine
     {
         if (!delay.IsCompletedSuccessfully)
         {
-            // Read, not rethrown: a wait cut short (the caller, an outer timeout) then costs no thrown exception. A delay
-            // cancelled by its token holds no exception object: awaiting it would raise this same new one.
-            run.Outcome = new Outcome<TResult>(delay.IsCanceled ? new TaskCanceledException(delay) : delay.Exception!.InnerExceptions[0]);
+            // Read, not rethrown: a wait cut short (the caller, an outer timeout) then costs no thrown exception.
+            run.Outcome = new Outcome<TResult>(TaskFailure.Of(delay));
             BeginExit(ref run, run.Index - 1);
             return;
         }

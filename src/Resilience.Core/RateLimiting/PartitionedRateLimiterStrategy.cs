@@ -63,7 +63,25 @@ public sealed class PartitionedRateLimiterStrategy<TKey> : ResilienceStrategy
 
     private async Task<Entry> AcquireAsync(TKey key, CancellationToken cancellationToken)
     {
-        var lease = await Limiter.AcquireAsync(key, 1, cancellationToken).ConfigureAwait(false);
+        var acquisition = Limiter.AcquireAsync(key, 1, cancellationToken);
+        RateLimitLease lease;
+        if (acquisition.IsCompletedSuccessfully)
+        {
+            lease = acquisition.Result;
+        }
+        else
+        {
+            // A wait cut short (the caller, an outer timeout) is read, not rethrown here and again by the engine.
+            var waiting = acquisition.AsTask();
+            await ((Task)waiting).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            if (!waiting.IsCompletedSuccessfully)
+            {
+                return Entry.Failed(TaskFailure.Of(waiting));
+            }
+
+            lease = waiting.Result;
+        }
+
         return lease.IsAcquired ? Entry.Admit(lease) : RateLimiterStrategy.Refuse(lease);
     }
 }

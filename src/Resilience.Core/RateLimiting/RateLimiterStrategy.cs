@@ -118,7 +118,25 @@ public sealed class RateLimiterStrategy : ResilienceStrategy
     /// <summary>Waits in a limiter's queue; the lease becomes the call's state, released on exit.</summary>
     internal static async Task<Entry> AcquireAsync(RateLimiter limiter, CancellationToken cancellationToken)
     {
-        var lease = await limiter.AcquireAsync(1, cancellationToken).ConfigureAwait(false);
+        var acquisition = limiter.AcquireAsync(1, cancellationToken);
+        RateLimitLease lease;
+        if (acquisition.IsCompletedSuccessfully)
+        {
+            lease = acquisition.Result;
+        }
+        else
+        {
+            // A wait cut short (the caller, an outer timeout) is read, not rethrown here and again by the engine.
+            var waiting = acquisition.AsTask();
+            await ((Task)waiting).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            if (!waiting.IsCompletedSuccessfully)
+            {
+                return Entry.Failed(TaskFailure.Of(waiting));
+            }
+
+            lease = waiting.Result;
+        }
+
         return lease.IsAcquired ? Entry.Admit(lease) : Refuse(lease);
     }
 
@@ -128,10 +146,20 @@ public sealed class RateLimiterStrategy : ResilienceStrategy
         return Entry.Reject(RejectionReason.RateLimited);
     }
 
-    private static async Task<Entry> WaitForBucketAsync(TokenBucketLimiter bucket, TokenBucketReservation reservation, CancellationToken cancellationToken) =>
-        await bucket.WaitAsync(reservation, cancellationToken).ConfigureAwait(false)
+    private static async Task<Entry> WaitForBucketAsync(TokenBucketLimiter bucket, TokenBucketReservation reservation, CancellationToken cancellationToken)
+    {
+        var waiting = bucket.WaitAsync(reservation, cancellationToken);
+        await ((Task)waiting).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        if (!waiting.IsCompletedSuccessfully)
+        {
+            // A wait cut short (the caller, an outer timeout) is read, not rethrown here and again by the engine.
+            return Entry.Failed(TaskFailure.Of(waiting));
+        }
+
+        return waiting.Result
             ? Entry.Admitted
 
             // Disposed while the call waited: refused, as a disposed limiter's queue refuses its waiters.
             : Entry.Reject(RejectionReason.RateLimited);
+    }
 }

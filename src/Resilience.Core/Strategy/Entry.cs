@@ -4,7 +4,8 @@ namespace Resilience;
 public readonly struct Entry
 {
     // Two words, so an entry is returned in registers: _value is 0 for an admission, the packed rejection (> 0) for a
-    // rejection, -1 for a pending admission; _payload is the admission's state object or the pending task.
+    // rejection, -1 for a pending admission, -2 for an admission wait of ours that failed; _payload is the admission's
+    // state object, the pending task or the wait's exception.
     private readonly long _value;
     private readonly object? _payload;
 
@@ -30,10 +31,16 @@ public readonly struct Entry
     public object? StateObject => _value == 0 ? _payload : null;
 
     /// <summary>Gets the admission being awaited, for <see cref="EntryKind.Pending"/>.</summary>
-    public Task<Entry>? PendingEntry => _value < 0 ? (Task<Entry>?)_payload : null;
+    public Task<Entry>? PendingEntry => _value == PendingValue ? (Task<Entry>?)_payload : null;
+
+    /// <summary>Gets the exception an awaited admission ended with (<see cref="Failed"/>), or <see langword="null"/>.</summary>
+    internal Exception? Failure => _value == FailedValue ? (Exception?)_payload : null;
 
     /// <summary>Gets the rejection details in the form outcomes carry them.</summary>
     internal long PackedRejection => _value > 0 ? _value : 0;
+
+    private const long PendingValue = -1;
+    private const long FailedValue = -2;
 
     /// <summary>Gets whether this is a plain admission: no state object, nothing pending (the engine's fast path).</summary>
     internal bool IsPlainAdmission => _value == 0 && _payload is null;
@@ -63,6 +70,15 @@ public readonly struct Entry
     public static Entry Pending(Task<Entry> pending)
     {
         ArgumentNullException.ThrowIfNull(pending);
-        return new(-1, pending);
+        return new(PendingValue, pending);
     }
+
+    /// <summary>
+    /// Ends an awaited admission (the result of a <see cref="Pending"/> task, never an entry of its own) with the exception
+    /// the wait ended with, read rather than rethrown: a wait cut short (an outer timeout) then costs no thrown exception.
+    /// </summary>
+    /// <param name="failure">What the wait ended with.</param>
+    /// <returns>The entry.</returns>
+    internal static Entry Failed(Exception failure) => new(FailedValue, failure);
+
 }

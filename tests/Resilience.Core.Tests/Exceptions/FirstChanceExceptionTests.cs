@@ -1,3 +1,4 @@
+using System.Threading.RateLimiting;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Resilience.Tests.Exceptions;
@@ -82,6 +83,46 @@ public class FirstChanceExceptionTests
         var timeout = Assert.IsType<TimeoutRejectedException>(outcome.Exception);
         var cancelled = Assert.IsType<TaskCanceledException>(timeout.InnerException);
         Assert.True(cancelled.CancellationToken.IsCancellationRequested);
+        Assert.Empty(seen);
+    }
+
+    public static TheoryData<string> QueuedLimiters => new() { "in-flight", "token-bucket", "partitioned" };
+
+    [Theory]
+    [MemberData(nameof(QueuedLimiters))]
+    public async Task A_timeout_while_waiting_in_a_limiters_queue_raises_no_first_chance_exception(string kind)
+    {
+        var time = new FakeTimeProvider();
+        var builder = new ResiliencePipelineBuilder { TimeProvider = time }
+            .AddTimeout(new TimeoutOptions { Timeout = TimeSpan.FromSeconds(1), TimeProvider = time });
+        using var inFlight = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1, QueueLimit = 1, TimeProvider = time });
+        using var partitioned = new BoundedPartitionedLimiter<string>(_ => new ConcurrencyLimiter(new ConcurrencyLimiterOptions { PermitLimit = 1, QueueLimit = 1 }));
+        var pipeline = kind switch
+        {
+            "in-flight" => builder.AddRateLimiter(inFlight).Build(),
+            "token-bucket" => builder.AddRateLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 0.1, Burst = 1, MaxWait = TimeSpan.FromSeconds(30), TimeProvider = time }).Build(),
+            _ => builder.AddRateLimiter(partitioned, () => "tenant", waitForPermit: true).Build(),
+        };
+
+        // The first call takes the only permit and holds it (a bucket's is spent at once).
+        var release = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var holder = pipeline.ExecuteOutcomeAsync((held, _) => new ValueTask<int>(held.Task), release);
+
+        Outcome<int> outcome;
+        IReadOnlyList<Exception> seen;
+        using (var recorder = FirstChanceRecorder.Start())
+        {
+            var queued = pipeline.ExecuteOutcomeAsync(static (_, _) => new ValueTask<int>(1), 0);
+            Assert.False(queued.IsCompleted);
+            time.Advance(TimeSpan.FromSeconds(2));
+            outcome = await queued.AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+            seen = recorder.Seen;
+        }
+
+        release.SetResult(1);
+        Assert.True((await holder.AsTask().WaitAsync(TimeSpan.FromSeconds(30))).IsSuccess);
+        var timeout = Assert.IsType<TimeoutRejectedException>(outcome.Exception);
+        Assert.IsAssignableFrom<OperationCanceledException>(timeout.InnerException);
         Assert.Empty(seen);
     }
 
