@@ -776,6 +776,24 @@ public sealed class ResilienceHandlerTests
     }
 
     /// <summary>Reads each response's body within the attempt, so that a body cut off fails the attempt.</summary>
+    [Fact]
+    public async Task A_pipeline_selector_that_throws_surfaces_as_itself_and_sends_nothing()
+    {
+        await using var server = await LoopbackServer.StartAsync((context, _) => LoopbackServer.Status(context, 200, "ok"));
+        var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage>().AddRetry(ImmediateRetries(1), HttpOutcomes.IsTransientFailure).Build();
+        var failure = new InvalidOperationException("no pipeline for this host");
+        var selectorFails = true;
+        using var client = Client(new ResilienceHandler(_ => selectorFails ? throw failure : pipeline), server);
+
+        var thrown = await Assert.ThrowsAsync<InvalidOperationException>(() => client.GetAsync("/orders"));
+        selectorFails = false;
+        using var response = await client.GetAsync("/orders");
+
+        Assert.Same(failure, thrown);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(1, server.Requests);
+    }
+
     private sealed class Buffering(HttpMessageHandler inner) : DelegatingHandler(inner)
     {
         protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
