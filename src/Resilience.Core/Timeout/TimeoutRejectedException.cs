@@ -33,7 +33,12 @@ public class TimeoutRejectedException : ResilienceException
     /// <param name="strategyName">The strategy.</param>
     /// <param name="innerException">The cancellation the timeout caused.</param>
     public TimeoutRejectedException(TimeSpan timeout, string? pipelineName, string? strategyName, Exception? innerException)
-        : base($"The attempt did not complete within {timeout}.", pipelineName, strategyName, null, innerException)
+        : base(
+            strategyName is null ? $"The attempt did not complete within {timeout}." : $"Timeout '{strategyName}': the attempt did not complete within {timeout}.",
+            pipelineName,
+            strategyName,
+            null,
+            innerException)
     {
         Timeout = timeout;
     }

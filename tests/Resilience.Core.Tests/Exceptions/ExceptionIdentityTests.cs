@@ -153,5 +153,8 @@ public class ExceptionIdentityTests
 
         Assert.Equal(("catalog", "per-attempt", TimeSpan.FromSeconds(1)), (timeout.PipelineName, timeout.StrategyName, timeout.Timeout));
         Assert.IsAssignableFrom<OperationCanceledException>(timeout.InnerException);
+
+        // Like a breaker's or a limiter's, the message alone (a log line) tells which strategy it was.
+        Assert.Contains("'per-attempt'", timeout.Message, StringComparison.Ordinal);
     }
 }
