@@ -80,5 +80,4 @@ public readonly struct Entry
     /// <param name="failure">What the wait ended with.</param>
     /// <returns>The entry.</returns>
     internal static Entry Failed(Exception failure) => new(FailedValue, failure);
-
 }
