@@ -174,6 +174,71 @@ public class RegistrationLeakTests
         Assert.Equal(0, TokenRegistrations.Count(_host));
     }
 
+    [Fact]
+    public async Task Concurrency_limiter_queue_wait_that_times_out_leaves_nothing()
+    {
+        using var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1, QueueLimit = 10, QueueTimeout = TimeSpan.FromSeconds(1), TimeProvider = _time });
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = _time }.AddRateLimiter(limiter).Build();
+        using var held = limiter.AttemptAcquire(1);
+
+        for (var i = 0; i < WaitingCalls; i++)
+        {
+            var queued = pipeline.ExecuteOutcomeAsync(static (n, _) => new ValueTask<int>(n), i, _host.Token).AsTask();
+            Assert.False(queued.IsCompleted);
+            _time.Advance(TimeSpan.FromSeconds(1));
+            Assert.True((await queued.WaitAsync(TimeSpan.FromSeconds(30))).IsRejected);
+        }
+
+        Assert.Equal(0, TokenRegistrations.Count(_host));
+    }
+
+    [Fact]
+    public async Task Limiter_waits_cut_short_by_an_outer_timeout_leave_nothing()
+    {
+        using var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1, QueueLimit = 10 });
+        using var bucket = new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 0.001, Burst = 1, MaxWait = TimeSpan.FromDays(1), TimeProvider = _time });
+        var timeout = new TimeoutOptions { Timeout = TimeSpan.FromSeconds(1), TimeProvider = _time };
+        var queueing = new ResiliencePipelineBuilder { TimeProvider = _time }.AddTimeout(timeout).AddRateLimiter(limiter).Build();
+        var waiting = new ResiliencePipelineBuilder { TimeProvider = _time }.AddTimeout(timeout).AddRateLimiter(bucket).Build();
+        using var held = limiter.AttemptAcquire(1);
+        using var taken = bucket.AttemptAcquire(1);
+
+        for (var i = 0; i < WaitingCalls; i++)
+        {
+            var queued = queueing.ExecuteOutcomeAsync(static (n, _) => new ValueTask<int>(n), i, _host.Token).AsTask();
+            var waited = waiting.ExecuteOutcomeAsync(static (n, _) => new ValueTask<int>(n), i, _host.Token).AsTask();
+            Assert.False(queued.IsCompleted || waited.IsCompleted);
+            _time.Advance(TimeSpan.FromSeconds(1));
+            Assert.IsType<TimeoutRejectedException>((await queued.WaitAsync(TimeSpan.FromSeconds(30))).Exception);
+            Assert.IsType<TimeoutRejectedException>((await waited.WaitAsync(TimeSpan.FromSeconds(30))).Exception);
+        }
+
+        Assert.Equal(0, TokenRegistrations.Count(_host));
+    }
+
+    [Fact]
+    public async Task Synchronous_calls_that_wait_in_a_queue_leave_nothing()
+    {
+        using var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1, QueueLimit = 10 });
+        var pipeline = new ResiliencePipelineBuilder().AddTimeout(TimeSpan.FromMinutes(1)).AddRateLimiter(limiter).Build();
+
+        for (var i = 0; i < WaitingCalls; i++)
+        {
+            var held = limiter.AttemptAcquire(1);
+            Assert.True(held.IsAcquired);
+            var release = Task.Run(() =>
+            {
+                // Released once the synchronous call below is queued.
+                Assert.True(SpinWait.SpinUntil(() => limiter.GetStatistics()!.CurrentQueuedCount == 1, TimeSpan.FromSeconds(30)));
+                held.Dispose();
+            });
+            Assert.Equal(i, pipeline.Execute(static (n, _) => n, i, _host.Token));
+            await release.WaitAsync(TimeSpan.FromSeconds(30));
+        }
+
+        Assert.Equal(0, TokenRegistrations.Count(_host));
+    }
+
     private async Task AssertQueuedWaitsLeaveNothing(ResiliencePipeline pipeline, RateLimiter limiter)
     {
         for (var i = 0; i < WaitingCalls; i++)
