@@ -1,3 +1,5 @@
+using System.Reflection;
+using System.Threading.RateLimiting;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Resilience.Tests.Cancellation;
@@ -97,5 +99,23 @@ public class CancelledAtStartTests
         Assert.Equal(caller.Token, Assert.IsAssignableFrom<OperationCanceledException>(outcome.Exception).CancellationToken);
         Assert.Equal(0, runs);
         Assert.Equal((0L, 0L, 0L), (limiter.GetStatistics()!.CurrentAvailablePermits, limiter.GetStatistics()!.CurrentQueuedCount, limiter.GetStatistics()!.TotalFailedLeases));
+    }
+
+    [Fact]
+    public async Task A_concurrency_limiter_cancelled_after_the_base_class_looked_answers_in_the_task()
+    {
+        // RateLimiter.AcquireAsync answers a token cancelled before the call itself; one cancelled just after reaches the
+        // limiter's own AcquireAsyncCore, called here as the base class calls it.
+        using var caller = new CancellationTokenSource();
+        await caller.CancelAsync();
+        using var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1, QueueLimit = 1 });
+        var core = typeof(InFlightLimiter).GetMethod("AcquireAsyncCore", BindingFlags.NonPublic | BindingFlags.Instance)!;
+
+        var acquisition = (ValueTask<RateLimitLease>)core.Invoke(limiter, [1, caller.Token])!;
+
+        Assert.True(acquisition.IsCanceled);
+        var cancelled = await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await acquisition);
+        Assert.Equal(caller.Token, cancelled.CancellationToken);
+        Assert.Equal(1, limiter.GetStatistics()!.CurrentAvailablePermits);
     }
 }
