@@ -44,7 +44,11 @@ public sealed class CircuitBreakerStrategy : ResilienceStrategy
     protected internal override ExitAction Exit(ref StrategyContext context, in ExitOutcome outcome)
     {
         var token = context.State;
-        var result = outcome.IsHandled ? CircuitCallResult.Failure
+
+        // A failure that ends a call its caller cancelled may be the cancellation's doing (a driver that reports it as an
+        // error of its own, a connection aborted midway), not the dependency's: ignored, as a retry and a fallback judge
+        // it. Read on the failure path only.
+        var result = outcome.IsHandled ? (context.CallerCancellationToken.IsCancellationRequested ? CircuitCallResult.Ignored : CircuitCallResult.Failure)
             : outcome.IsSuccess ? CircuitCallResult.Success
             : CircuitCallResult.Ignored;
         var elapsedTicks = result != CircuitCallResult.Ignored && CircuitBreaker.IsTimed(token)

@@ -277,7 +277,13 @@ public sealed class InFlightLimiter : RateLimiter
     protected override ValueTask<RateLimitLease> AcquireAsyncCore(int permitCount, CancellationToken cancellationToken)
     {
         CheckPermitCount(permitCount);
-        cancellationToken.ThrowIfCancellationRequested();
+        if (cancellationToken.IsCancellationRequested)
+        {
+            // Answered in the task, as the BCL's limiters and the token bucket answer it: a token cancelled after the
+            // base class looked must not throw at the call.
+            return ValueTask.FromCanceled<RateLimitLease>(cancellationToken);
+        }
+
         if (permitCount == 0 ? TryTakeNone() : TryTake(permitCount))
         {
             return new ValueTask<RateLimitLease>(Lease(permitCount));

@@ -132,6 +132,33 @@ public class CircuitBreakerPipelineTests
     }
 
     [Fact]
+    public async Task A_failure_that_ends_a_call_its_caller_cancelled_is_not_counted()
+    {
+        // A driver that reports its caller's cancellation as its own error (a command "cancelled by user", a connection
+        // aborted midway): the dependency did not fail, as a retry and a fallback judge it too.
+        var breaker = Create(minimumThroughput: 2);
+        var typed = Create(minimumThroughput: 2);
+        var pipeline = new ResiliencePipelineBuilder().AddCircuitBreaker(breaker).Build();
+        var typedPipeline = new ResiliencePipelineBuilder<int>().AddCircuitBreaker(typed, static o => o.Exception is not null || o.Result < 0).Build();
+
+        for (var i = 0; i < 5; i++)
+        {
+            using var caller = new CancellationTokenSource();
+            Assert.IsType<IOException>(pipeline.ExecuteOutcome<int, int>((_, _) => { caller.Cancel(); throw new IOException("aborted"); }, 0, caller.Token).Exception);
+            Assert.IsType<IOException>((await pipeline.ExecuteOutcomeAsync<int, int>(async (_, _) => { await caller.CancelAsync(); throw new IOException("aborted"); }, 0, caller.Token)).Exception);
+            Assert.Equal(-1, typedPipeline.ExecuteOutcome((_, _) => { caller.Cancel(); return -1; }, 0, caller.Token).Result);
+        }
+
+        Assert.Equal((CircuitState.Closed, 0L, 0L), (breaker.State, breaker.GetSnapshot().Calls, breaker.GetSnapshot().Failures));
+        Assert.Equal((CircuitState.Closed, 0L, 0L), (typed.State, typed.GetSnapshot().Calls, typed.GetSnapshot().Failures));
+
+        // The same failures without a cancellation are counted and open the breaker.
+        pipeline.ExecuteOutcome<int, int>(static (_, _) => throw new IOException(), 0);
+        pipeline.ExecuteOutcome<int, int>(static (_, _) => throw new IOException(), 0);
+        Assert.Equal(CircuitState.Open, breaker.State);
+    }
+
+    [Fact]
     public void Rejections_by_inner_strategies_are_ignored()
     {
         var breaker = Create(minimumThroughput: 1);
