@@ -61,27 +61,6 @@ public sealed class PartitionedRateLimiterStrategy<TKey> : ResilienceStrategy
     protected internal override ResilienceRejectedException CreateRejectionException(in Rejection rejection) =>
         new RateLimiterRejectedException($"Rate limiter '{Name}' had no permit: the call was not made.", in rejection);
 
-    private async Task<Entry> AcquireAsync(TKey key, CancellationToken cancellationToken)
-    {
-        var acquisition = Limiter.AcquireAsync(key, 1, cancellationToken);
-        RateLimitLease lease;
-        if (acquisition.IsCompletedSuccessfully)
-        {
-            lease = acquisition.Result;
-        }
-        else
-        {
-            // A wait cut short (the caller, an outer timeout) is read, not rethrown here and again by the engine.
-            var waiting = acquisition.AsTask();
-            await ((Task)waiting).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            if (!waiting.IsCompletedSuccessfully)
-            {
-                return Entry.Failed(TaskFailure.Of(waiting));
-            }
-
-            lease = waiting.Result;
-        }
-
-        return lease.IsAcquired ? Entry.Admit(lease) : RateLimiterStrategy.Refuse(lease);
-    }
+    private Task<Entry> AcquireAsync(TKey key, CancellationToken cancellationToken) =>
+        RateLimiterStrategy.EnterWhenLeasedAsync(static (partition, token) => partition.Limiter.AcquireAsync(partition.Key, 1, token), (Limiter, Key: key), cancellationToken);
 }

@@ -116,9 +116,17 @@ public sealed class RateLimiterStrategy : ResilienceStrategy
     }
 
     /// <summary>Waits in a limiter's queue; the lease becomes the call's state, released on exit.</summary>
-    internal static async Task<Entry> AcquireAsync(RateLimiter limiter, CancellationToken cancellationToken)
+    internal static Task<Entry> AcquireAsync(RateLimiter limiter, CancellationToken cancellationToken) =>
+        EnterWhenLeasedAsync(static (limiter, token) => limiter.AcquireAsync(1, token), limiter, cancellationToken);
+
+    /// <summary>
+    /// Waits for the lease <paramref name="acquire"/> asks for (a limiter's queue, a partition's); the lease becomes the
+    /// call's state, released on exit.
+    /// </summary>
+    internal static async Task<Entry> EnterWhenLeasedAsync<TLimiter>(
+        Func<TLimiter, CancellationToken, ValueTask<RateLimitLease>> acquire, TLimiter limiter, CancellationToken cancellationToken)
     {
-        var acquisition = limiter.AcquireAsync(1, cancellationToken);
+        var acquisition = acquire(limiter, cancellationToken);
         RateLimitLease lease;
         if (acquisition.IsCompletedSuccessfully)
         {
