@@ -1,5 +1,6 @@
 using Grpc.Core;
 using Grpc.Core.Interceptors;
+using Resilience.Tests.Cancellation;
 
 namespace Resilience.Grpc.Tests;
 

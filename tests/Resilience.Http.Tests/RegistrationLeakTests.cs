@@ -1,4 +1,5 @@
 using System.Net;
+using Resilience.Tests.Cancellation;
 
 namespace Resilience.Http.Tests;
 
