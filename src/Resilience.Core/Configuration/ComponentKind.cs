@@ -150,11 +150,11 @@ internal abstract class ComponentKind
         // converts unless it is among the skipped, which keep what code gave them so every error is reported at once.
         foreach (var property in Properties)
         {
-            if (!skipped.Contains(property.Name) && section.GetSection(property.Name).Value is { } value)
+            if (!skipped.Contains(property.Name) && section.GetSection(property.Name) is { Value: { } value } child)
             {
                 property.SetValue(options, OptionValue.TryConvert(property.PropertyType, value, out var converted)
                     ? converted
-                    : throw new InvalidOperationException($"{section.GetSection(property.Name).Path} does not convert to {property.PropertyType.Name}."));
+                    : throw new InvalidOperationException($"{child.Path} does not convert to {property.PropertyType.Name}."));
             }
         }
 

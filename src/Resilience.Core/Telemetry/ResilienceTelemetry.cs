@@ -112,7 +112,7 @@ public sealed class ResilienceTelemetry : IDisposable
     {
         ArgumentNullException.ThrowIfNull(breaker);
         var tracked = new Tracked(name ?? breaker.Name);
-        if (IsDisposed || !_breakers.TryAdd(breaker, tracked))
+        if (!_breakers.TryAdd(breaker, tracked))
         {
             return Untrack.None;
         }
@@ -120,7 +120,7 @@ public sealed class ResilienceTelemetry : IDisposable
         EventHandler<CircuitTransition> handler = (_, transition) => OnTransition(tracked, transition);
         tracked.Handler = handler;
         breaker.Transitioned += handler;
-        return new Untrack(() =>
+        return Registered(() =>
         {
             breaker.Transitioned -= handler;
             _breakers.Remove(breaker);
@@ -135,7 +135,7 @@ public sealed class ResilienceTelemetry : IDisposable
     {
         ArgumentNullException.ThrowIfNull(limiter);
         ArgumentException.ThrowIfNullOrEmpty(name);
-        return !IsDisposed && _limiters.TryAdd(limiter, new Tracked(name)) ? new Untrack(() => _limiters.Remove(limiter)) : Untrack.None;
+        return _limiters.TryAdd(limiter, new Tracked(name)) ? Registered(() => _limiters.Remove(limiter)) : Untrack.None;
     }
 
     /// <summary>Observes a retry budget: its balance, as a gauge.</summary>
@@ -146,7 +146,23 @@ public sealed class ResilienceTelemetry : IDisposable
     {
         ArgumentNullException.ThrowIfNull(budget);
         ArgumentException.ThrowIfNullOrEmpty(name);
-        return !IsDisposed && _budgets.TryAdd(budget, new Tracked(name)) ? new Untrack(() => _budgets.Remove(budget)) : Untrack.None;
+        return _budgets.TryAdd(budget, new Tracked(name)) ? Registered(() => _budgets.Remove(budget)) : Untrack.None;
+    }
+
+    /// <summary>
+    /// The registration of an instance just added, or none when this telemetry is disposed: then the add is undone. Dispose
+    /// raises its flag before it empties the tables, and the add came before this read, so whichever of the two runs
+    /// second sees the other: nothing stays tracked past Dispose, and the gauges need no check of their own.
+    /// </summary>
+    private IDisposable Registered(Action undo)
+    {
+        if (!IsDisposed)
+        {
+            return new Untrack(undo);
+        }
+
+        undo();
+        return Untrack.None;
     }
 
     /// <summary>
@@ -287,11 +303,6 @@ public sealed class ResilienceTelemetry : IDisposable
 
     private IEnumerable<Measurement<int>> ObserveStates()
     {
-        if (IsDisposed)
-        {
-            yield break;
-        }
-
         foreach (var (breaker, tracked) in (IEnumerable<KeyValuePair<CircuitBreaker, Tracked>>)_breakers)
         {
             yield return new Measurement<int>((int)breaker.State, tracked.Tag);
@@ -300,11 +311,6 @@ public sealed class ResilienceTelemetry : IDisposable
 
     private IEnumerable<Measurement<double>> ObserveFailureRatios()
     {
-        if (IsDisposed)
-        {
-            yield break;
-        }
-
         foreach (var (breaker, tracked) in (IEnumerable<KeyValuePair<CircuitBreaker, Tracked>>)_breakers)
         {
             yield return new Measurement<double>(breaker.GetSnapshot().FailureRatio, tracked.Tag);
@@ -313,11 +319,6 @@ public sealed class ResilienceTelemetry : IDisposable
 
     private IEnumerable<Measurement<long>> ObservePermits()
     {
-        if (IsDisposed)
-        {
-            yield break;
-        }
-
         foreach (var (limiter, tracked) in (IEnumerable<KeyValuePair<RateLimiter, Tracked>>)_limiters)
         {
             if (StatisticsOf(limiter) is { } statistics)
@@ -329,11 +330,6 @@ public sealed class ResilienceTelemetry : IDisposable
 
     private IEnumerable<Measurement<long>> ObserveQueued()
     {
-        if (IsDisposed)
-        {
-            yield break;
-        }
-
         foreach (var (limiter, tracked) in (IEnumerable<KeyValuePair<RateLimiter, Tracked>>)_limiters)
         {
             if (StatisticsOf(limiter) is { } statistics)
@@ -361,11 +357,6 @@ public sealed class ResilienceTelemetry : IDisposable
 
     private IEnumerable<Measurement<double>> ObserveBalances()
     {
-        if (IsDisposed)
-        {
-            yield break;
-        }
-
         foreach (var (budget, tracked) in (IEnumerable<KeyValuePair<RetryBudget, Tracked>>)_budgets)
         {
             yield return new Measurement<double>(budget.Balance, tracked.Tag);
