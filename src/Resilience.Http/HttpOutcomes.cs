@@ -1,4 +1,6 @@
+using System.Globalization;
 using System.Net;
+using System.Net.Http.Headers;
 
 namespace Resilience.Http;
 
@@ -99,7 +101,7 @@ public static class HttpOutcomes
     /// although any number of seconds is valid: read as the parser's longest, far past any retry's cap, so the retries end
     /// rather than go at once. Anything else the parser refused asks for nothing.
     /// </summary>
-    private static TimeSpan? SecondsBeyondTheParser(System.Net.Http.Headers.HttpResponseHeaders headers)
+    private static TimeSpan? SecondsBeyondTheParser(HttpResponseHeaders headers)
     {
         if (!headers.NonValidated.TryGetValues("Retry-After", out var values) || values.Count != 1)
         {
@@ -113,7 +115,7 @@ public static class HttpOutcomes
         }
 
         value = value.TrimStart('0');
-        return TimeSpan.FromSeconds(value.Length <= 10 ? Math.Min(long.Parse(value, System.Globalization.CultureInfo.InvariantCulture), int.MaxValue) : int.MaxValue);
+        return TimeSpan.FromSeconds(value.Length <= 10 ? Math.Min(long.Parse(value, CultureInfo.InvariantCulture), int.MaxValue) : int.MaxValue);
     }
 
     /// <summary>
