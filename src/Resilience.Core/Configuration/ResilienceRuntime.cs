@@ -342,6 +342,7 @@ internal sealed class ResilienceRuntime : IDisposable
             var pipelines = new List<PipelineHealth>();
             var breakers = new Dictionary<CircuitBreaker, string>(ReferenceEqualityComparer.Instance);
             var limiters = new Dictionary<RateLimiter, string>(ReferenceEqualityComparer.Instance);
+            var partitioned = new Dictionary<IDisposable, string>(ReferenceEqualityComparer.Instance);
             var budgets = new List<RetryBudgetHealth>();
             foreach (var component in _components.Values)
             {
@@ -376,6 +377,10 @@ internal sealed class ResilienceRuntime : IDisposable
                         // name alone is its type's for every such limiter.
                         limiters.TryAdd(limiter, $"{pipeline.Name}/{strategy.Name}");
                     }
+                    else if (strategy is IPartitionedLimiterStrategy { PartitionedLimiter: var partitionedLimiter })
+                    {
+                        partitioned.TryAdd(partitionedLimiter, $"{pipeline.Name}/{strategy.Name}");
+                    }
                 }
 
                 pipelines.Add(new PipelineHealth(pipeline.Name, pipeline.Registration is null, [.. strategies.Select(strategy => strategy.Name)], used));
@@ -385,6 +390,7 @@ internal sealed class ResilienceRuntime : IDisposable
                 pipelines,
                 [.. breakers.Select(pair => new CircuitBreakerHealth(pair.Value, pair.Key)).OrderBy(health => health.Name, StringComparer.Ordinal)],
                 [.. limiters.Select(pair => RateLimiterHealth.Of(pair.Value, pair.Key)).OfType<RateLimiterHealth>().OrderBy(health => health.Name, StringComparer.Ordinal)],
+                [.. partitioned.Select(pair => PartitionedRateLimiterHealth.Of(pair.Value, pair.Key)).OfType<PartitionedRateLimiterHealth>().OrderBy(health => health.Name, StringComparer.Ordinal)],
                 [.. budgets.OrderBy(health => health.Name, StringComparer.Ordinal)],
                 LastReload,
                 _configurationRejected);
@@ -676,6 +682,9 @@ internal sealed class ResilienceRuntime : IDisposable
                     break;
                 case RateLimiterStrategy { Limiter: var limiter }:
                     _observed.Add(Telemetry.Track(limiter, $"{pipeline.Name}/{strategy.Name}"));
+                    break;
+                case IPartitionedLimiterStrategy { PartitionedLimiter: IPartitionCounts counts }:
+                    _observed.Add(Telemetry.Track(counts, $"{pipeline.Name}/{strategy.Name}"));
                     break;
             }
         }

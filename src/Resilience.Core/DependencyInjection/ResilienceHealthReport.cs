@@ -11,6 +11,7 @@ public sealed class ResilienceHealthReport
         IReadOnlyList<PipelineHealth> pipelines,
         IReadOnlyList<CircuitBreakerHealth> circuitBreakers,
         IReadOnlyList<RateLimiterHealth> rateLimiters,
+        IReadOnlyList<PartitionedRateLimiterHealth> partitionedRateLimiters,
         IReadOnlyList<RetryBudgetHealth> retryBudgets,
         ResilienceReloadResult? lastReload,
         bool configurationRejected)
@@ -18,6 +19,7 @@ public sealed class ResilienceHealthReport
         Pipelines = pipelines;
         CircuitBreakers = circuitBreakers;
         RateLimiters = rateLimiters;
+        PartitionedRateLimiters = partitionedRateLimiters;
         RetryBudgets = retryBudgets;
         LastReload = lastReload;
         _configurationRejected = configurationRejected;
@@ -31,6 +33,12 @@ public sealed class ResilienceHealthReport
 
     /// <summary>Gets every rate and concurrency limiter, by name; a limiter a pipeline's code disposed is left out, as the gauges leave it out.</summary>
     public IReadOnlyList<RateLimiterHealth> RateLimiters { get; }
+
+    /// <summary>
+    /// Gets every partitioned limiter a pipeline goes through, by name, with its partitions counted together; one a
+    /// pipeline's code disposed is left out.
+    /// </summary>
+    public IReadOnlyList<PartitionedRateLimiterHealth> PartitionedRateLimiters { get; }
 
     /// <summary>Gets every retry budget, by name.</summary>
     public IReadOnlyList<RetryBudgetHealth> RetryBudgets { get; }

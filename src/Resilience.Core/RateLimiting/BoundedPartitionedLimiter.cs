@@ -16,7 +16,7 @@ namespace Resilience;
 /// spread over many new keys) and every quarter of the cap of new partitions (at least 1,024) for idle ones. Past the
 /// cap, idle partitions (<see cref="RateLimiter.IdleDuration"/> set) go before busy ones, whose limits are in use.
 /// </remarks>
-public sealed class BoundedPartitionedLimiter<TKey> : PartitionedRateLimiter<TKey>
+public sealed class BoundedPartitionedLimiter<TKey> : PartitionedRateLimiter<TKey>, IPartitionCounts
     where TKey : notnull
 {
     // Added to a busy partition's last use (Environment.TickCount64, far below it) to order it after every idle one.
@@ -26,6 +26,7 @@ public sealed class BoundedPartitionedLimiter<TKey> : PartitionedRateLimiter<TKe
     private readonly Func<TKey, RateLimiter> _factory;
     private readonly Lock _trimming = new();
     private long _created;
+    private long _evicted;
     private int _count;
     private int _disposed;
 
@@ -53,6 +54,15 @@ public sealed class BoundedPartitionedLimiter<TKey> : PartitionedRateLimiter<TKe
 
     /// <summary>Gets how many partitions are live.</summary>
     public int Count => Volatile.Read(ref _count);
+
+    /// <summary>Gets how many partitions were created since this limiter was (a key that comes back after its partition was evicted counts again).</summary>
+    public long PartitionsCreated => Interlocked.Read(ref _created);
+
+    /// <summary>Gets how many partitions were evicted since this limiter was created: idle past <see cref="IdleTimeout"/>, or least recently used past <see cref="MaxPartitions"/>.</summary>
+    public long PartitionsEvicted => Interlocked.Read(ref _evicted);
+
+    /// <inheritdoc />
+    bool IPartitionCounts.IsDisposed => Volatile.Read(ref _disposed) != 0;
 
     /// <inheritdoc />
     public override RateLimiterStatistics? GetStatistics(TKey resource) => Get(resource).GetStatistics();
@@ -238,6 +248,7 @@ public sealed class BoundedPartitionedLimiter<TKey> : PartitionedRateLimiter<TKe
         }
 
         Interlocked.Decrement(ref _count);
+        Interlocked.Increment(ref _evicted);
         partition.Limiter.Dispose();
         return true;
     }

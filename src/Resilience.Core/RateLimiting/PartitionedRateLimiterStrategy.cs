@@ -7,8 +7,11 @@ namespace Resilience;
 /// partition of each call, for example from an ambient request context.
 /// </summary>
 /// <typeparam name="TKey">The partition key.</typeparam>
-public sealed class PartitionedRateLimiterStrategy<TKey> : ResilienceStrategy
+public sealed class PartitionedRateLimiterStrategy<TKey> : ResilienceStrategy, IPartitionedLimiterStrategy
 {
+    // The type's own name would be PartitionedRateLimiterStrategy`1, a poor value for a telemetry tag.
+    private const string DefaultName = "PartitionedRateLimiter";
+
     private readonly Func<TKey> _keySelector;
     private readonly bool _wait;
 
@@ -16,9 +19,9 @@ public sealed class PartitionedRateLimiterStrategy<TKey> : ResilienceStrategy
     /// <param name="limiter">The partitioned limiter.</param>
     /// <param name="keySelector">Returns the partition key of the current call.</param>
     /// <param name="waitForPermit">Whether to wait in the partition's queue when no permit is free.</param>
-    /// <param name="name">The strategy's name.</param>
+    /// <param name="name">The strategy's name; <c>PartitionedRateLimiter</c> by default.</param>
     public PartitionedRateLimiterStrategy(PartitionedRateLimiter<TKey> limiter, Func<TKey> keySelector, bool waitForPermit = false, string? name = null)
-        : base(name)
+        : base(string.IsNullOrEmpty(name) ? DefaultName : name)
     {
         ArgumentNullException.ThrowIfNull(limiter);
         ArgumentNullException.ThrowIfNull(keySelector);
@@ -29,6 +32,9 @@ public sealed class PartitionedRateLimiterStrategy<TKey> : ResilienceStrategy
 
     /// <summary>Gets the limiter.</summary>
     public PartitionedRateLimiter<TKey> Limiter { get; }
+
+    /// <inheritdoc />
+    IDisposable IPartitionedLimiterStrategy.PartitionedLimiter => Limiter;
 
     /// <inheritdoc />
     protected internal override Entry Enter(ref StrategyContext context)

@@ -49,7 +49,7 @@ public static class RateLimiterBuilderExtensions
     /// <param name="limiter">The partitioned limiter, for example a <see cref="BoundedPartitionedLimiter{TKey}"/>.</param>
     /// <param name="keySelector">Returns the partition key of the current call.</param>
     /// <param name="waitForPermit">Whether to wait in the partition's queue when no permit is free.</param>
-    /// <param name="name">The strategy's name in telemetry and health.</param>
+    /// <param name="name">The strategy's name in telemetry and health; <c>PartitionedRateLimiter</c> by default.</param>
     /// <returns>The builder.</returns>
     public static TBuilder AddRateLimiter<TBuilder, TKey>(this TBuilder builder, PartitionedRateLimiter<TKey> limiter, Func<TKey> keySelector, bool waitForPermit = false, string? name = null)
         where TBuilder : ResiliencePipelineBuilderBase =>

@@ -36,6 +36,7 @@ public sealed class ResilienceTelemetry : IDisposable
     private readonly ConditionalWeakTable<CircuitBreaker, Tracked> _breakers = new();
     private readonly ConditionalWeakTable<RateLimiter, Tracked> _limiters = new();
     private readonly ConditionalWeakTable<RetryBudget, Tracked> _budgets = new();
+    private readonly ConditionalWeakTable<IPartitionCounts, Tracked> _partitioned = new();
     private int _disposed;
 
     /// <summary>Initializes a new instance.</summary>
@@ -66,6 +67,9 @@ public sealed class ResilienceTelemetry : IDisposable
         Meter.CreateObservableGauge("resilience.circuit_breaker.failure_ratio", ObserveFailureRatios, "1", "The failure ratio of a circuit breaker's current window.");
         Meter.CreateObservableGauge("resilience.rate_limiter.permits_available", ObservePermits, "{permit}", "Permits a limiter can grant now.");
         Meter.CreateObservableUpDownCounter("resilience.rate_limiter.queued", ObserveQueued, "{permit}", "Permits waited for in a limiter's queue now.");
+        Meter.CreateObservableUpDownCounter("resilience.rate_limiter.partitions", ObservePartitions, "{partition}", "Live partitions of a partitioned limiter.");
+        Meter.CreateObservableCounter("resilience.rate_limiter.partitions_created", ObservePartitionsCreated, "{partition}", "Partitions a partitioned limiter created.");
+        Meter.CreateObservableCounter("resilience.rate_limiter.partitions_evicted", ObservePartitionsEvicted, "{partition}", "Partitions a partitioned limiter evicted, idle or past its cap.");
         Meter.CreateObservableGauge("resilience.retry_budget.balance", ObserveBalances, "{token}", "Tokens in a retry budget; retries are allowed above half of its capacity.");
     }
 
@@ -138,6 +142,27 @@ public sealed class ResilienceTelemetry : IDisposable
         return _limiters.TryAdd(limiter, new Tracked(name)) ? Registered(() => _limiters.Remove(limiter)) : Untrack.None;
     }
 
+    /// <summary>
+    /// Observes a partitioned limiter: its live partitions, and the partitions it created and evicted, read only when a
+    /// listener collects. The partitions are counted together, under the limiter's name: no measurement carries a
+    /// partition's key, whose values have no bound.
+    /// </summary>
+    /// <typeparam name="TKey">The partition key.</typeparam>
+    /// <param name="limiter">The limiter.</param>
+    /// <param name="name">The value of the <c>strategy</c> tag.</param>
+    /// <returns>A registration that stops observing the limiter when disposed.</returns>
+    public IDisposable Track<TKey>(BoundedPartitionedLimiter<TKey> limiter, string name)
+        where TKey : notnull
+    {
+        ArgumentNullException.ThrowIfNull(limiter);
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        return Track((IPartitionCounts)limiter, name);
+    }
+
+    /// <summary>Observes a partitioned limiter whatever its key type (a pipeline's code created it).</summary>
+    internal IDisposable Track(IPartitionCounts limiter, string name) =>
+        _partitioned.TryAdd(limiter, new Tracked(name)) ? Registered(() => _partitioned.Remove(limiter)) : Untrack.None;
+
     /// <summary>Observes a retry budget: its balance, as a gauge.</summary>
     /// <param name="budget">The budget.</param>
     /// <param name="name">The value of the <c>strategy</c> tag.</param>
@@ -186,6 +211,7 @@ public sealed class ResilienceTelemetry : IDisposable
         _breakers.Clear();
         _limiters.Clear();
         _budgets.Clear();
+        _partitioned.Clear();
         if (_ownsMeter)
         {
             Meter.Dispose();
@@ -352,6 +378,24 @@ public sealed class ResilienceTelemetry : IDisposable
         catch (ObjectDisposedException)
         {
             return null;
+        }
+    }
+
+    private IEnumerable<Measurement<long>> ObservePartitions() => ObservePartitioned(static limiter => limiter.Count);
+
+    private IEnumerable<Measurement<long>> ObservePartitionsCreated() => ObservePartitioned(static limiter => limiter.PartitionsCreated);
+
+    private IEnumerable<Measurement<long>> ObservePartitionsEvicted() => ObservePartitioned(static limiter => limiter.PartitionsEvicted);
+
+    /// <summary>Reads one count of every tracked partitioned limiter; one disposed while still tracked is skipped, as a plain limiter is.</summary>
+    private IEnumerable<Measurement<long>> ObservePartitioned(Func<IPartitionCounts, long> read)
+    {
+        foreach (var (limiter, tracked) in (IEnumerable<KeyValuePair<IPartitionCounts, Tracked>>)_partitioned)
+        {
+            if (!limiter.IsDisposed)
+            {
+                yield return new Measurement<long>(read(limiter), tracked.Tag);
+            }
         }
     }
 

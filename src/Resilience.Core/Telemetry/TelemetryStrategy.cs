@@ -145,7 +145,7 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
 
     private void ReportWaiting(ResilienceStrategy strategy)
     {
-        if (strategy is RateLimiterStrategy || (strategy.GetType() is { IsGenericType: true } type && type.GetGenericTypeDefinition() == typeof(PartitionedRateLimiterStrategy<>)))
+        if (strategy is RateLimiterStrategy or IPartitionedLimiterStrategy)
         {
             _telemetry.LimiterWaits.Add(1, _pipeline, new(TelemetryTags.Strategy, strategy.Name));
         }
