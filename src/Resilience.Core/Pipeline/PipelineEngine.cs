@@ -465,7 +465,7 @@ internal static class PipelineEngine
         var run = Handover<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index);
         if (entry.Kind == EntryKind.Pending)
         {
-            frame.Pipeline.Telemetry?.OnWaiting(frame.Pipeline.Strategies[index]);
+            frame.Pipeline.Telemetry?.OnWaiting(frame.Pipeline.Strategies[index], entry.PendingEntry!);
         }
 
         return Resume(ref run, Enter(ref run, in entry), out continuation);
@@ -821,7 +821,7 @@ internal static class PipelineEngine
 
                     if (entry.Kind == EntryKind.Pending)
                     {
-                        run.Frame.Pipeline.Telemetry?.OnWaiting(strategies[run.Index]);
+                        run.Frame.Pipeline.Telemetry?.OnWaiting(strategies[run.Index], entry.PendingEntry!);
                         run.PendingEntry = entry.PendingEntry;
                         return PendingWork.Entry;
                     }

@@ -90,9 +90,16 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
     public void OnRejected(in Rejection rejection) =>
         _telemetry.Guard((Telemetry: this, Rejection: rejection), static s => s.Telemetry.ReportRejection(in s.Rejection), "rejection", PipelineName);
 
-    /// <summary>A strategy asked the engine to await admission (a limiter's queue).</summary>
-    public void OnWaiting(ResilienceStrategy strategy) =>
-        _telemetry.Guard((Telemetry: this, Strategy: strategy), static s => s.Telemetry.ReportWaiting(s.Strategy), "wait", PipelineName);
+    /// <summary>A strategy asked the engine to await admission (a limiter's queue): <paramref name="pending"/>.</summary>
+    public void OnWaiting(ResilienceStrategy strategy, Task pending)
+    {
+        // A queue that answered at once made the call wait for nothing: full, it refused the call (counted as the
+        // rejection it is); a permit freed meanwhile, it granted one.
+        if (!pending.IsCompleted)
+        {
+            _telemetry.Guard((Telemetry: this, Strategy: strategy), static s => s.Telemetry.ReportWaiting(s.Strategy), "wait", PipelineName);
+        }
+    }
 
     /// <summary>A strategy asked for the inner part to run again after <paramref name="delay"/>.</summary>
     public void OnRetryScheduled(ResilienceStrategy strategy, TimeSpan delay) =>
