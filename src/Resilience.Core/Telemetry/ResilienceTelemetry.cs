@@ -218,7 +218,7 @@ public sealed class ResilienceTelemetry : IDisposable
         }
     }
 
-    private bool IsDisposed => Volatile.Read(ref _disposed) != 0;
+    internal bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 
     // A reload's report runs on a configuration watcher's callback or in UpdateOptions, after the reload took effect or
     // was refused: a listener or logging provider that throws must neither break the watcher nor hide the reload's result.
@@ -235,8 +235,9 @@ public sealed class ResilienceTelemetry : IDisposable
     }
 
     /// <summary>
-    /// Makes one report. A listener or logging provider that throws loses that report only: the exception is logged
-    /// (<see cref="ReportFailed"/>) and whatever made the report goes on. Static callbacks over a state: no closure.
+    /// Makes one report, none once this instance is disposed. A listener or logging provider that throws loses that
+    /// report only: the exception is logged (<see cref="ReportFailed"/>) and whatever made the report goes on. Static
+    /// callbacks over a state: no closure.
     /// </summary>
     /// <typeparam name="TState">What the report needs.</typeparam>
     /// <param name="state">What the report needs.</param>
@@ -245,6 +246,13 @@ public sealed class ResilienceTelemetry : IDisposable
     /// <param name="source">The pipeline or breaker it was reported for.</param>
     internal void Guard<TState>(TState state, Action<TState> report, string what, string source)
     {
+        if (IsDisposed)
+        {
+            // A pipeline instrumented by a disposed telemetry reports nothing more under it (its meter may be a
+            // factory's, alive and listened to).
+            return;
+        }
+
         try
         {
             report(state);

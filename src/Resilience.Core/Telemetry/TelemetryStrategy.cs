@@ -199,6 +199,13 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void Record(ref StrategyContext context, in ExitOutcome outcome)
     {
+        if (_telemetry.IsDisposed)
+        {
+            // Its meter may be a factory's, still listened to: a disposed telemetry counts no more calls. Read here,
+            // in the exit that runs only while someone listens, not on every call.
+            return;
+        }
+
         var tag = outcome.IsRejected ? Rejected
             : outcome.IsCallerCancelled ? Cancelled
             : outcome.Exception is null ? Success
