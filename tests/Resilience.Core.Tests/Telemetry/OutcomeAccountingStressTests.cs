@@ -7,8 +7,9 @@ namespace Resilience.Tests.Telemetry;
 
 /// <summary>
 /// Real threads drive pipelines of the full chain (fallback, retry, breaker, limiter, timeout) through every kind of
-/// outcome, each kind on its own pipeline so that its counts do not depend on the interleaving: every counter must add
-/// up exactly to what the callers saw, with the documented tags and their values.
+/// outcome, by the synchronous and the asynchronous forms, each kind on its own pipeline so that its counts do not
+/// depend on the interleaving: every counter must add up exactly to what the callers saw, with the documented tags and
+/// their values.
 /// </summary>
 public sealed class OutcomeAccountingStressTests
 {
@@ -27,6 +28,7 @@ public sealed class OutcomeAccountingStressTests
         BrokenRejected,
         LimitedServed,
         LimitedRejected,
+        QueueFull,
         TimedOut,
         BudgetRefused,
         CancelledInCallback,
@@ -46,6 +48,7 @@ public sealed class OutcomeAccountingStressTests
         using var retries = new MetricCollector<long>(telemetry.Meter, "resilience.retry.attempts");
         using var fallbacks = new MetricCollector<long>(telemetry.Meter, "resilience.fallback.served");
         using var timeouts = new MetricCollector<long>(telemetry.Meter, "resilience.timeout.expired");
+        using var waits = new MetricCollector<long>(telemetry.Meter, "resilience.rate_limiter.waits");
         var chains = Enum.GetValues<Kind>().ToDictionary(kind => kind, kind => new Chain(kind, telemetry));
 
         var made = new long[chains.Count];
@@ -55,7 +58,7 @@ public sealed class OutcomeAccountingStressTests
             for (var i = 0; i < CallsPerWorker; i++)
             {
                 var kind = (Kind)random.Next(chains.Count);
-                await chains[kind].CallAsync();
+                await chains[kind].CallAsync(sync: random.Next(2) == 0);
                 Interlocked.Increment(ref made[(int)kind]);
             }
         })));
@@ -87,7 +90,7 @@ public sealed class OutcomeAccountingStressTests
                 case Kind.BrokenServed or Kind.BrokenRejected:
                     expectedBreaker[($"{name}/breaker", "isolated_circuit")] = n;
                     break;
-                case Kind.LimitedServed or Kind.LimitedRejected:
+                case Kind.LimitedServed or Kind.LimitedRejected or Kind.QueueFull:
                     expectedLimiter[($"{name}/limiter", "rate_limited")] = n;
                     break;
             }
@@ -113,6 +116,9 @@ public sealed class OutcomeAccountingStressTests
         Assert.Equal(expectedLimiter.OrderBy(p => p.Key), Sum(limiterRejections, "strategy", "reason").OrderBy(p => p.Key));
         Assert.Equal(expectedFallbacks.OrderBy(p => p.Key), Sum(fallbacks, "pipeline", "level").OrderBy(p => p.Key));
 
+        // A queue that refuses at once (full) made nobody wait; no other kind meets a queue.
+        Assert.Empty(waits.GetMeasurementSnapshot());
+
         // Rejections and fallbacks name the pipeline they happened in; fallbacks name the fallback strategy.
         Assert.All(breakerRejections.GetMeasurementSnapshot().Concat(limiterRejections.GetMeasurementSnapshot()), m => Assert.StartsWith((string)m.Tags["pipeline"]! + "/", (string)m.Tags["strategy"]!));
         Assert.All(fallbacks.GetMeasurementSnapshot(), m => Assert.Equal("Fallback", m.Tags["strategy"]));
@@ -129,7 +135,7 @@ public sealed class OutcomeAccountingStressTests
 
         foreach (var chain in chains.Values)
         {
-            chain.Dispose();
+            await chain.DisposeAsync();
         }
     }
 
@@ -142,7 +148,7 @@ public sealed class OutcomeAccountingStressTests
         Kind.Unhandled => ("failure", 0, 0, 1),
         Kind.ServedBySecondary or Kind.ServedByCache => ("success", 0, 0, 1),
         Kind.BrokenServed or Kind.LimitedServed => ("success", 0, 0, 0),
-        Kind.BrokenRejected or Kind.LimitedRejected => ("rejected", 0, 0, 0),
+        Kind.BrokenRejected or Kind.LimitedRejected or Kind.QueueFull => ("rejected", 0, 0, 0),
         Kind.TimedOut => ("failure", 2, 3, 3),
         Kind.BudgetRefused => ("failure", 0, 0, 1),
         _ => ("cancelled", 0, 0, 1),
@@ -164,12 +170,13 @@ public sealed class OutcomeAccountingStressTests
     private sealed class FallbackException() : Exception("to be replaced");
 
     /// <summary>One pipeline of the full chain, configured so that every call through it ends as its kind says.</summary>
-    private sealed class Chain : IDisposable
+    private sealed class Chain
     {
         private readonly Kind _kind;
         private readonly FakeTimeProvider _time = new();
-        private readonly InFlightLimiter _limiter = new(new InFlightLimiterOptions { PermitLimit = 1_000 });
+        private readonly InFlightLimiter _limiter;
         private readonly List<IDisposable> _held = [];
+        private readonly Task<System.Threading.RateLimiting.RateLimitLease>? _parked;
         private readonly ResiliencePipeline<int> _pipeline;
 
         public Chain(Kind kind, ResilienceTelemetry telemetry)
@@ -182,9 +189,16 @@ public sealed class OutcomeAccountingStressTests
                 breaker.Isolate();
             }
 
-            if (kind is Kind.LimitedServed or Kind.LimitedRejected)
+            _limiter = new(new InFlightLimiterOptions { PermitLimit = 1_000, QueueLimit = kind is Kind.QueueFull ? 1 : 0 });
+            if (kind is Kind.LimitedServed or Kind.LimitedRejected or Kind.QueueFull)
             {
                 _held.Add(_limiter.AttemptAcquire(1_000));
+            }
+
+            if (kind is Kind.QueueFull)
+            {
+                // The one place in the queue is taken for the whole run: every call finds it full.
+                _parked = _limiter.AcquireAsync(1).AsTask();
             }
 
             RetryBudget? budget = null;
@@ -197,7 +211,7 @@ public sealed class OutcomeAccountingStressTests
 
             var fallback = new FallbackOptions<int>
             {
-                HandleRejections = kind is not (Kind.BrokenRejected or Kind.LimitedRejected),
+                HandleRejections = kind is not (Kind.BrokenRejected or Kind.LimitedRejected or Kind.QueueFull),
                 Levels =
                 {
                     FallbackLevel<int>.FromFactory("secondary", a => (Kind)a.State! == Kind.ServedByCache ? throw new InvalidOperationException("secondary down") : 2, tryNextOnFailure: true),
@@ -220,7 +234,8 @@ public sealed class OutcomeAccountingStressTests
 
         public System.Collections.Concurrent.ConcurrentBag<string> Outcomes { get; } = [];
 
-        public async Task CallAsync()
+        /// <summary>Makes one call, through the synchronous form when <paramref name="sync"/> and the kind never awaits.</summary>
+        public async Task CallAsync(bool sync)
         {
             using var caller = new CancellationTokenSource();
             if (_kind is Kind.CancelledBeforeStart)
@@ -229,44 +244,64 @@ public sealed class OutcomeAccountingStressTests
             }
 
             var attempt = 0;
-            var outcome = await _pipeline.ExecuteOutcomeAsync(
-                async (kind, ct) =>
+            int Attempt(Kind kind, CancellationToken ct)
+            {
+                Interlocked.Increment(ref Invocations);
+                attempt++;
+                switch (kind)
                 {
-                    Interlocked.Increment(ref Invocations);
-                    attempt++;
-                    switch (kind)
-                    {
-                        case Kind.Transient when attempt == 1:
-                        case Kind.Exhausted:
-                        case Kind.BudgetRefused:
-                            throw new IOException("transient");
-                        case Kind.Unhandled:
-                            throw new InvalidOperationException("bug");
-                        case Kind.ServedBySecondary or Kind.ServedByCache:
-                            throw new FallbackException();
-                        case Kind.TimedOut:
-                            // Past this attempt's timeout (and that of any other call in flight here: they all time out).
-                            _time.Advance(TimeSpan.FromSeconds(2));
-                            await Task.Delay(System.Threading.Timeout.Infinite, ct);
-                            break;
-                        case Kind.CancelledInCallback:
-                            await caller.CancelAsync();
-                            ct.ThrowIfCancellationRequested();
-                            break;
-                        case Kind.CancelledBeforeStart:
-                            // A token cancelled before the call does not stop it (a read on every call): the callback sees it.
-                            ct.ThrowIfCancellationRequested();
-                            break;
-                        case Kind.CancelledDuringTimeout:
-                            await caller.CancelAsync();
-                            await Task.Delay(System.Threading.Timeout.Infinite, ct);
-                            break;
-                    }
+                    case Kind.Transient when attempt == 1:
+                    case Kind.Exhausted:
+                    case Kind.BudgetRefused:
+                        throw new IOException("transient");
+                    case Kind.Unhandled:
+                        throw new InvalidOperationException("bug");
+                    case Kind.ServedBySecondary or Kind.ServedByCache:
+                        throw new FallbackException();
+                    case Kind.CancelledInCallback:
+                        caller.Cancel();
+                        ct.ThrowIfCancellationRequested();
+                        break;
+                    case Kind.CancelledBeforeStart:
+                        // A token cancelled before the call does not stop it (a read on every call): the callback sees it.
+                        ct.ThrowIfCancellationRequested();
+                        break;
+                }
 
-                    return 1;
-                },
-                _kind,
-                caller.Token);
+                return 1;
+            }
+
+            Outcome<int> outcome;
+            if (sync && _kind is not (Kind.TimedOut or Kind.CancelledDuringTimeout))
+            {
+                outcome = _pipeline.ExecuteOutcome(Attempt, _kind, caller.Token);
+            }
+            else
+            {
+                outcome = await _pipeline.ExecuteOutcomeAsync(
+                    async (kind, ct) =>
+                    {
+                        switch (kind)
+                        {
+                            case Kind.TimedOut:
+                                Interlocked.Increment(ref Invocations);
+
+                                // Past this attempt's timeout (and that of any other call in flight here: they all time out).
+                                _time.Advance(TimeSpan.FromSeconds(2));
+                                await Task.Delay(System.Threading.Timeout.Infinite, ct);
+                                return 1;
+                            case Kind.CancelledDuringTimeout:
+                                Interlocked.Increment(ref Invocations);
+                                await caller.CancelAsync();
+                                await Task.Delay(System.Threading.Timeout.Infinite, ct);
+                                return 1;
+                            default:
+                                return Attempt(kind, ct);
+                        }
+                    },
+                    _kind,
+                    caller.Token);
+            }
 
             Outcomes.Add(outcome.IsRejected ? "rejected"
                 : outcome.Exception is OperationCanceledException && caller.IsCancellationRequested ? "cancelled"
@@ -274,10 +309,14 @@ public sealed class OutcomeAccountingStressTests
                 : "failure");
         }
 
-        public void Dispose()
+        public async Task DisposeAsync()
         {
             _held.ForEach(lease => lease.Dispose());
             _limiter.Dispose();
+            if (_parked is not null)
+            {
+                (await _parked).Dispose();
+            }
         }
     }
 }
