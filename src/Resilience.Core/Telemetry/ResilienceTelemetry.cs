@@ -14,8 +14,8 @@ namespace Resilience.Telemetry;
 /// without DI, <see cref="Default"/> serves.
 /// </summary>
 /// <remarks>
-/// Pipelines report through their telemetry strategy (<c>AddTelemetry</c>); breakers, limiters and retry budgets are
-/// observed once tracked (<see cref="Track(CircuitBreaker, string?)"/> and its overloads): their gauges are read only
+/// Pipelines report through their telemetry strategy (<c>AddTelemetry</c>); breakers, limiters, partitioned limiters
+/// and retry budgets are observed once tracked (<see cref="Track(CircuitBreaker, string?)"/> and its overloads): their gauges are read only
 /// when a listener collects, and their hot paths are not touched at all. Tracking holds an instance weakly: one its
 /// owner drops is collected and leaves the gauges, whether or not its registration was disposed.
 /// </remarks>
@@ -192,7 +192,8 @@ public sealed class ResilienceTelemetry : IDisposable
 
     /// <summary>
     /// Stops observing every tracked instance (their gauges report nothing, their transitions are no longer counted or
-    /// logged, and later tracking does nothing) and disposes the meter when this instance created it. A meter from an
+    /// logged, and later tracking does nothing) and the pipelines it instruments (their calls and the events inside them
+    /// are no longer counted), and disposes the meter when this instance created it. A meter from an
     /// <see cref="IMeterFactory"/> is the factory's and outlives this instance, so its gauges stop reporting here rather
     /// than with the meter. <see cref="Default"/> is never disposed.
     /// </summary>
