@@ -1,0 +1,96 @@
+using System.Collections.Concurrent;
+
+namespace Resilience.Tests.Pooling;
+
+/// <summary>
+/// A timeout on the system clock pools the sources of calls that bring a caller token. Real threads check that a pooled
+/// source belongs to one call at a time, whatever path the call takes out (a result, a failure, a caller's cancellation,
+/// a retry, a throwing hook), and that a source a caller cancelled never serves another call.
+/// </summary>
+public class PooledTimeoutSourceTests
+{
+    private const int Threads = 4;
+    private const int CallsPerThread = 2000;
+
+    [Fact]
+    public async Task A_pooled_source_serves_one_call_at_a_time_and_never_arrives_cancelled()
+    {
+        var pipeline = new ResiliencePipelineBuilder<int>()
+            .AddRetry(new RetryOptions { MaxRetryAttempts = 1, Delay = TimeSpan.Zero, UseJitter = false }, o => o.Exception is IOException)
+            .AddTimeout(TimeSpan.FromMinutes(1))
+            .Build();
+        var live = new ConcurrentDictionary<CancellationToken, int>();
+        var problems = new ConcurrentQueue<string>();
+
+        async Task RunThread(int thread)
+        {
+            var random = new Random(thread);
+            for (var i = 0; i < CallsPerThread; i++)
+            {
+                var id = (thread * CallsPerThread) + i;
+                var kind = random.Next(5);
+                using var caller = new CancellationTokenSource();
+                var call = pipeline.ExecuteOutcomeAsync(
+                    async (s, ct) =>
+                    {
+                        if (!live.TryAdd(ct, s.id))
+                        {
+                            problems.Enqueue($"call {s.id} got the token of live call {live.GetValueOrDefault(ct)}");
+                        }
+
+                        try
+                        {
+                            if (ct.IsCancellationRequested)
+                            {
+                                problems.Enqueue($"call {s.id} got a cancelled token");
+                            }
+
+                            switch (s.kind)
+                            {
+                                case 0:
+                                    return s.id;
+                                case 1:
+                                    await Task.Yield();
+                                    return s.id;
+                                case 2:
+                                    await Task.Yield();
+                                    throw new IOException("transient");
+                                case 3:
+                                    await Task.Delay(System.Threading.Timeout.InfiniteTimeSpan, ct);
+                                    return -1;
+                                default:
+                                    throw new InvalidOperationException("not retried");
+                            }
+                        }
+                        finally
+                        {
+                            live.TryRemove(ct, out _);
+                        }
+                    },
+                    (id, kind),
+                    caller.Token);
+                if (kind == 3)
+                {
+                    await caller.CancelAsync();
+                }
+
+                var outcome = await call;
+                var own = kind switch
+                {
+                    0 or 1 => outcome.Exception is null && outcome.Result == id,
+                    2 => outcome.Exception is IOException,
+                    3 => outcome.Exception is OperationCanceledException e && e.CancellationToken == caller.Token,
+                    _ => outcome.Exception is InvalidOperationException,
+                };
+                if (!own)
+                {
+                    problems.Enqueue($"call {id} kind {kind}: {outcome}");
+                }
+            }
+        }
+
+        await Task.WhenAll(Enumerable.Range(0, Threads).Select(t => Task.Run(() => RunThread(t)))).WaitAsync(TimeSpan.FromMinutes(2));
+
+        Assert.Empty(problems);
+    }
+}
