@@ -93,4 +93,59 @@ public class PooledTimeoutSourceTests
 
         Assert.Empty(problems);
     }
+
+    [Fact]
+    public async Task Cancels_racing_the_end_of_calls_never_reach_a_call_whose_caller_did_not_cancel()
+    {
+        // Nested timeouts, each pooling: the inner pipeline's caller token is the outer timeout's pooled token. A caller
+        // cancels on another thread as its call ends; a source it reached must not be reset and handed on, and a link it
+        // left must not cancel whichever call holds the source next.
+        var inner = new ResiliencePipelineBuilder().AddTimeout(TimeSpan.FromMinutes(1)).Build();
+        var outer = new ResiliencePipelineBuilder().AddTimeout(TimeSpan.FromMinutes(2)).Build();
+        var problems = new ConcurrentQueue<string>();
+
+        async Task RunThread(int thread)
+        {
+            var random = new Random(thread + 100);
+            for (var i = 0; i < CallsPerThread; i++)
+            {
+                var id = (thread * CallsPerThread) + i;
+                var cancels = random.Next(2) == 0;
+                var yields = random.Next(2) == 0;
+                using var caller = new CancellationTokenSource();
+                var state = (Inner: inner, Yields: yields, Problems: problems, Id: id, Cancels: cancels);
+                var call = outer.ExecuteOutcomeAsync(
+                    static (s, outerToken) => s.Inner.ExecuteOutcomeAsync(
+                        static async (s, token) =>
+                        {
+                            if (s.Yields)
+                            {
+                                await Task.Yield();
+                            }
+
+                            if (token.IsCancellationRequested && !s.Cancels)
+                            {
+                                s.Problems.Enqueue($"call {s.Id}: its token was cancelled, though its caller never cancelled");
+                            }
+
+                            return s.Id;
+                        },
+                        s,
+                        outerToken),
+                    state,
+                    caller.Token);
+                var cancelling = cancels ? Task.Run(caller.Cancel) : Task.CompletedTask;
+                var outcome = await call;
+                await cancelling;
+                if (!outcome.IsSuccess || outcome.Result.Result != id)
+                {
+                    problems.Enqueue($"call {id}: {outcome} / {outcome.Result}");
+                }
+            }
+        }
+
+        await Task.WhenAll(Enumerable.Range(0, Threads).Select(t => Task.Run(() => RunThread(t)))).WaitAsync(TimeSpan.FromMinutes(2));
+
+        Assert.Empty(problems);
+    }
 }
