@@ -148,4 +148,57 @@ public class PooledTimeoutSourceTests
 
         Assert.Empty(problems);
     }
+
+    [Fact]
+    public async Task A_pooled_source_whose_timeout_fired_never_serves_another_call()
+    {
+        // A 2 ms timeout fires for every call that waits for it; the sources that fired are kept (so none is collected
+        // and its identity reused), and no later call may receive one of their tokens.
+        var pipeline = new ResiliencePipelineBuilder().AddTimeout(TimeSpan.FromMilliseconds(2)).Build();
+        var fired = new ConcurrentDictionary<CancellationToken, int>();
+        var problems = new ConcurrentQueue<string>();
+
+        async Task RunThread(int thread)
+        {
+            for (var i = 0; i < 300; i++)
+            {
+                var id = (thread * 300) + i;
+                var waits = i % 2 == 0;
+                using var caller = new CancellationTokenSource();
+                var outcome = await pipeline.ExecuteOutcomeAsync(
+                    async (s, ct) =>
+                    {
+                        if (s.fired.ContainsKey(ct))
+                        {
+                            s.problems.Enqueue($"call {s.id} got a token whose timeout fired in an earlier call");
+                        }
+
+                        if (s.waits)
+                        {
+                            try
+                            {
+                                await Task.Delay(System.Threading.Timeout.InfiniteTimeSpan, ct);
+                            }
+                            finally
+                            {
+                                s.fired.TryAdd(ct, s.id);
+                            }
+                        }
+
+                        return s.id;
+                    },
+                    (id, waits, fired, problems),
+                    caller.Token);
+                if (waits ? outcome.Exception is not TimeoutRejectedException : outcome.Result != id)
+                {
+                    problems.Enqueue($"call {id}: {outcome}");
+                }
+            }
+        }
+
+        await Task.WhenAll(Enumerable.Range(0, 2).Select(t => Task.Run(() => RunThread(t)))).WaitAsync(TimeSpan.FromMinutes(2));
+
+        Assert.Equal(300, fired.Count);
+        Assert.Empty(problems);
+    }
 }
