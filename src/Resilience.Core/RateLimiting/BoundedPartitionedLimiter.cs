@@ -136,7 +136,7 @@ public sealed class BoundedPartitionedLimiter<TKey> : PartitionedRateLimiter<TKe
             return partition.Limiter;
         }
 
-        var created = new Partition(_factory(key)) { LastUsed = now };
+        var created = new Partition(Create(key)) { LastUsed = now };
         partition = _partitions.GetOrAdd(key, created);
         if (!ReferenceEquals(partition, created))
         {
@@ -165,6 +165,24 @@ public sealed class BoundedPartitionedLimiter<TKey> : PartitionedRateLimiter<TKe
         }
 
         return partition.Limiter;
+    }
+
+    /// <summary>
+    /// Makes a key's limiter without the flow of the call that needs it: the limiter serves the key's later calls, and one
+    /// that arms a timer as it is made (the BCL's replenishing limiters do by default) would otherwise keep that call's
+    /// ambient values (its activity, say) alive for the partition's life, and run its timer under them.
+    /// </summary>
+    private RateLimiter Create(TKey key)
+    {
+        if (ExecutionContext.IsFlowSuppressed())
+        {
+            return _factory(key);
+        }
+
+        using (ExecutionContext.SuppressFlow())
+        {
+            return _factory(key);
+        }
     }
 
     /// <summary>

@@ -63,6 +63,30 @@ public class AmbientLifetimeTests
         Assert.True(Collected(payload));
     }
 
+    [Fact]
+    public async Task A_partition_created_for_a_call_does_not_keep_that_callers_ambient_values_alive()
+    {
+        // The first call for a key creates its partition, which outlives the call: a limiter that arms a timer as it is
+        // made (the BCL's token bucket replenishes itself by default) must not capture the flow of that call.
+        // The factory still reads the caller's values (a tenant's settings, say): only their capture is suppressed.
+        var factorySawTheCallersValue = false;
+        using var perKey = new BoundedPartitionedLimiter<int>(_ =>
+        {
+            factorySawTheCallersValue = Ambient.Value is not null;
+            return new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
+            {
+                TokenLimit = 10,
+                TokensPerPeriod = 1,
+                ReplenishmentPeriod = TimeSpan.FromHours(1),
+            });
+        });
+        var pipeline = new ResiliencePipelineBuilder().AddRateLimiter(perKey, static () => 7).Build();
+        var payload = await RunHolding(pipeline, CancellationToken.None);
+        Assert.Equal(1, perKey.Count);
+        Assert.True(factorySawTheCallersValue);
+        Assert.True(Collected(payload));
+    }
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static async Task<WeakReference> RunHolding(ResiliencePipeline pipeline, CancellationToken token)
     {
