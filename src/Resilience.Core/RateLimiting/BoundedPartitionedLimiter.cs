@@ -30,7 +30,11 @@ public sealed class BoundedPartitionedLimiter<TKey> : PartitionedRateLimiter<TKe
     private int _disposed;
 
     /// <summary>Initializes a new instance.</summary>
-    /// <param name="factory">Creates the limiter of a new partition.</param>
+    /// <param name="factory">
+    /// Creates the limiter of a new partition. It runs in the call that first needs the key, with
+    /// <see cref="ExecutionContext"/> flow suppressed: it reads that call's ambient values, but a timer it arms does not
+    /// capture them.
+    /// </param>
     /// <param name="maxPartitions">The cap on live partitions. Range [1, 100,000,000]; default 10,000.</param>
     /// <param name="idleTimeout">How long a partition may sit idle before it is evicted; <see langword="null"/> for 5 minutes. Range &gt; 0.</param>
     /// <param name="comparer">The key comparer.</param>
