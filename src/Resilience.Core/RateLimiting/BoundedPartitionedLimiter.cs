@@ -31,7 +31,11 @@ public sealed class BoundedPartitionedLimiter<TKey> : PartitionedRateLimiter<TKe
     private int _disposed;
 
     /// <summary>Initializes a new instance.</summary>
-    /// <param name="factory">Creates the limiter of a new partition.</param>
+    /// <param name="factory">
+    /// Creates the limiter of a new partition. It runs in the call that first needs the key, with
+    /// <see cref="ExecutionContext"/> flow suppressed: it reads that call's ambient values, but a timer it arms does not
+    /// capture them.
+    /// </param>
     /// <param name="maxPartitions">The cap on live partitions. Range [1, 100,000,000]; default 10,000.</param>
     /// <param name="idleTimeout">How long a partition may sit idle before it is evicted; <see langword="null"/> for 5 minutes. Range &gt; 0.</param>
     /// <param name="comparer">The key comparer.</param>
@@ -146,7 +150,7 @@ public sealed class BoundedPartitionedLimiter<TKey> : PartitionedRateLimiter<TKe
             return partition.Limiter;
         }
 
-        var created = new Partition(_factory(key)) { LastUsed = now };
+        var created = new Partition(Create(key)) { LastUsed = now };
         partition = _partitions.GetOrAdd(key, created);
         if (!ReferenceEquals(partition, created))
         {
@@ -175,6 +179,24 @@ public sealed class BoundedPartitionedLimiter<TKey> : PartitionedRateLimiter<TKe
         }
 
         return partition.Limiter;
+    }
+
+    /// <summary>
+    /// Makes a key's limiter without the flow of the call that needs it: the limiter serves the key's later calls, and one
+    /// that arms a timer as it is made (the BCL's replenishing limiters do by default) would otherwise keep that call's
+    /// ambient values (its activity, say) alive for the partition's life, and run its timer under them.
+    /// </summary>
+    private RateLimiter Create(TKey key)
+    {
+        if (ExecutionContext.IsFlowSuppressed())
+        {
+            return _factory(key);
+        }
+
+        using (ExecutionContext.SuppressFlow())
+        {
+            return _factory(key);
+        }
     }
 
     /// <summary>

@@ -22,6 +22,10 @@ namespace Resilience;
 /// fired is never reused). The runtime cannot reset a timer of another clock, so there each call's source is created
 /// armed for the exact timeout and disposed after the call.
 /// </para>
+/// <para>
+/// So the token a callback receives is its call's until the callback's task completes, no longer: a pooled source then
+/// serves a later call, and work the callback leaves running must not keep using that token.
+/// </para>
 /// </remarks>
 public sealed class TimeoutStrategy : ResilienceStrategy
 {
