@@ -1,0 +1,192 @@
+namespace Resilience.Tests.Pipeline;
+
+/// <summary>
+/// A reference interpreter of the engine's documented semantics (docs/architecture.md), written as plain recursion: a
+/// strategy enters, runs what is inside it (the strategies after it and the callback), is judged and exits, and its
+/// exit decides what happens next. It produces the trace the scripted strategies and callbacks of
+/// <see cref="EngineModelTests"/> record when the engine runs the same <see cref="ModelScenario"/>: every hook with what
+/// it saw (outcome, token), every callback attempt, and the final outcome.
+/// </summary>
+internal sealed class EngineModel
+{
+    private readonly ModelScenario _scenario;
+    private readonly bool _typed;
+    private readonly bool _void;
+    private readonly List<string> _trace = [];
+    private readonly int[] _enters;
+    private readonly int[] _exits;
+    private int _attempts;
+    private bool _callerCancelled;
+
+    private EngineModel(ModelScenario scenario, bool typed, bool isVoid)
+    {
+        _scenario = scenario;
+        _typed = typed;
+        _void = isVoid;
+        _enters = new int[scenario.Strategies.Length];
+        _exits = new int[scenario.Strategies.Length];
+    }
+
+    /// <summary>The trace the engine must produce for <paramref name="scenario"/>.</summary>
+    /// <param name="scenario">The strategies' scripts and the callback's.</param>
+    /// <param name="typed">Whether the pipeline is typed (its predicates see results too).</param>
+    /// <param name="isVoid">Whether the callback returns nothing (results are then described as "ok").</param>
+    public static IReadOnlyList<string> Expect(ModelScenario scenario, bool typed, bool isVoid)
+    {
+        var model = new EngineModel(scenario, typed, isVoid);
+        var outcome = model.Through(0, ModelTokens.Caller);
+        model._trace.Add($"=> {model.Describe(outcome)}");
+        return model._trace;
+    }
+
+    /// <summary>Runs the strategies from <paramref name="index"/> inward, and the callback, with <paramref name="token"/> in force.</summary>
+    private Result Through(int index, string token)
+    {
+        if (index == _scenario.Strategies.Length)
+        {
+            return Call(token);
+        }
+
+        var name = ModelTokens.StrategyName(index);
+        var script = _scenario.Strategies[index];
+        var visit = _enters[index]++;
+        var step = script.Enters[Math.Min(visit, script.Enters.Length - 1)];
+        _trace.Add($"enter {name}#{visit} tok={token}");
+
+        // A token replaced while entering is passed inward; whatever the entry, the outer one is in force again outside.
+        var inward = step.ReplaceToken ? name : token;
+        switch (step.Kind)
+        {
+            case ModelEnter.Reject or ModelEnter.PendingRejectLater:
+                return Result.Rejected(name);
+            case ModelEnter.Throw:
+                return Result.Failed(nameof(FormatException), $"enter {name}#{visit}");
+            case ModelEnter.PendingFaultNow or ModelEnter.PendingFaultLater:
+                return Result.Failed(nameof(InvalidDataException), $"admission {name}#{visit}");
+        }
+
+        var outcome = Through(index + 1, inward);
+        while (true)
+        {
+            var exitVisit = _exits[index];
+            var seen = Judge(index, exitVisit, ref outcome);
+            _exits[index]++;
+            var exit = script.Exits[Math.Min(exitVisit, script.Exits.Length - 1)];
+            _trace.Add($"exit {name}#{exitVisit} {seen} tok={inward}");
+            if (exit.ReplaceToken)
+            {
+                // Passed inward on a retry; the outer token is restored once the strategy is left.
+                inward = ModelTokens.ExitName(index);
+            }
+
+            switch (exit.Kind)
+            {
+                case ModelExit.Continue:
+                    return outcome;
+                case ModelExit.Fail:
+                    return Result.Failed(nameof(TimeoutException), $"fail {name}#{exitVisit}");
+                case ModelExit.Throw:
+                    return Result.Failed(nameof(ArithmeticException), $"exit {name}#{exitVisit}");
+                case ModelExit.RetryNow:
+                    outcome = Through(index + 1, inward);
+                    break;
+                case ModelExit.RetryAfterDelay:
+                    // The delay waits on the token this strategy passes inward: cut short, it is the outcome this
+                    // strategy exits on again, and no attempt starts.
+                    outcome = IsCancelled(inward)
+                        ? Result.Failed(nameof(TaskCanceledException), new TaskCanceledException().Message)
+                        : Through(index + 1, inward);
+                    break;
+                default:
+                    // The fallback runs outside the strategy, with the token in force there, and replaces the outcome.
+                    _trace.Add($"fallback {name}#{exitVisit} {Describe(outcome)} tok={token}");
+                    return exit.Kind switch
+                    {
+                        ModelExit.FallbackNow or ModelExit.FallbackLater => Result.Succeeded($"fb {name}#{exitVisit}"),
+                        ModelExit.FallbackThrows => Result.Failed(nameof(KeyNotFoundException), $"fallback {name}#{exitVisit}"),
+                        _ => Result.Failed(nameof(EndOfStreamException), $"fallback {name}#{exitVisit}"),
+                    };
+            }
+        }
+    }
+
+    private Result Call(string token)
+    {
+        var attempt = _attempts++;
+        var kind = _scenario.Calls[Math.Min(attempt, _scenario.Calls.Length - 1)];
+        _trace.Add($"call#{attempt} tok={token}");
+        switch (kind)
+        {
+            case ModelCall.SyncThrow or ModelCall.AsyncFaultLater:
+                return Result.Failed(nameof(IOException), $"call#{attempt}");
+            case ModelCall.CancelCaller:
+                _callerCancelled = true;
+                return Result.Failed(nameof(OperationCanceledException), $"cancel#{attempt}");
+            case ModelCall.ObserveToken when IsCancelled(token):
+                return Result.Failed(nameof(OperationCanceledException), $"observe#{attempt}");
+            default:
+                return Result.Succeeded($"r{attempt}");
+        }
+    }
+
+    /// <summary>Only the caller's token is ever cancelled (by a callback); the strategies' own tokens never are.</summary>
+    private bool IsCancelled(string token) => token == ModelTokens.Caller && _callerCancelled;
+
+    /// <summary>
+    /// Judges <paramref name="outcome"/> for the strategy at <paramref name="index"/>: rejections are not judged; an
+    /// <see cref="OperationCanceledException"/> while the caller's token is cancelled is the caller's, never a failure;
+    /// otherwise the predicate decides (a typed one sees results too), and one that throws replaces the outcome, which
+    /// its strategy sees unhandled.
+    /// </summary>
+    private string Judge(int index, int exitVisit, ref Result outcome)
+    {
+        if (outcome.RejectedBy is { } rejecter)
+        {
+            return $"rejected by {rejecter}";
+        }
+
+        var failed = outcome.Error is not null;
+        if (failed && outcome.Error is nameof(OperationCanceledException) or nameof(TaskCanceledException) && _callerCancelled)
+        {
+            return $"caller-cancelled {outcome.Error} {outcome.Message}";
+        }
+
+        bool handled;
+        switch (_scenario.Strategies[index].Judge)
+        {
+            case ModelJudge.HandleAll:
+                handled = _typed || failed;
+                break;
+            case ModelJudge.HandleNone:
+                handled = false;
+                break;
+            case ModelJudge.Throw when _typed || failed:
+                outcome = Result.Failed(nameof(NotSupportedException), $"judge {ModelTokens.StrategyName(index)}#{exitVisit}");
+                return $"unhandled {outcome.Error} {outcome.Message}";
+            case ModelJudge.Throw:
+                handled = false;
+                break;
+            default:
+                handled = failed;
+                break;
+        }
+
+        return failed ? $"{(handled ? "handled" : "unhandled")} {outcome.Error} {outcome.Message}"
+            : handled ? "handled result" : "success";
+    }
+
+    private string Describe(Result outcome) =>
+        outcome.RejectedBy is { } rejecter ? $"rejected by {rejecter}"
+        : outcome.Error is { } error ? $"{error} {outcome.Message}"
+        : $"result {(_void ? "ok" : outcome.Message)}";
+
+    /// <summary>An outcome as the model sees it: a result, an exception (type and message) or a rejection.</summary>
+    private readonly record struct Result(string? Error, string Message, string? RejectedBy)
+    {
+        public static Result Succeeded(string value) => new(null, value, null);
+
+        public static Result Failed(string type, string message) => new(type, message, null);
+
+        public static Result Rejected(string strategy) => new(null, string.Empty, strategy);
+    }
+}

@@ -1,0 +1,146 @@
+using System.Diagnostics.CodeAnalysis;
+
+namespace Resilience.Tests.Pipeline;
+
+/// <summary>
+/// One run of a scenario through the engine: the trace the scripted strategies and the callback record, the tokens
+/// by name, and the callback's attempts as the scenario scripts them.
+/// </summary>
+internal sealed class ModelRun : IDisposable
+{
+    private readonly List<string> _trace = [];
+    private readonly ModelScenario _scenario;
+    private readonly int _callerThread = Environment.CurrentManagedThreadId;
+    private int _attempts;
+
+    public ModelRun(ModelScenario scenario, bool synchronous)
+    {
+        _scenario = scenario;
+        Synchronous = synchronous;
+    }
+
+    public ModelTokens Tokens { get; } = new();
+
+    public bool Synchronous { get; }
+
+    public IReadOnlyList<string> Trace
+    {
+        get
+        {
+            lock (_trace)
+            {
+                return [.. _trace];
+            }
+        }
+    }
+
+    public void Add(string line)
+    {
+        lock (_trace)
+        {
+            _trace.Add(line);
+        }
+    }
+
+    public void Dispose() => Tokens.Dispose();
+
+    /// <summary>An attempt of a synchronous callback: it must run on the caller's thread, every attempt.</summary>
+    public string CallSync(object? state, CancellationToken token)
+    {
+        var (attempt, kind) = Begin(state, token);
+        if (Environment.CurrentManagedThreadId != _callerThread)
+        {
+            Add("!thread");
+        }
+
+        switch (kind)
+        {
+            case ModelCall.SyncThrow or ModelCall.AsyncFaultLater:
+                throw new IOException($"call#{attempt}");
+            case ModelCall.CancelCaller:
+                Tokens.CallerSource.Cancel();
+                throw new OperationCanceledException($"cancel#{attempt}", token);
+            case ModelCall.ObserveToken when token.IsCancellationRequested:
+                throw new OperationCanceledException($"observe#{attempt}", token);
+            default:
+                return $"r{attempt}";
+        }
+    }
+
+    /// <summary>An attempt of an asynchronous callback, completing as the scenario says.</summary>
+    [SuppressMessage("Reliability", "CA2012:Use ValueTasks correctly", Justification = "Each task is returned once.")]
+    public ValueTask<string> CallAsync(object? state, CancellationToken token)
+    {
+        var (attempt, kind) = Begin(state, token);
+        var value = $"r{attempt}";
+        switch (kind)
+        {
+            case ModelCall.SyncResult:
+                return new ValueTask<string>(value);
+            case ModelCall.SyncThrow:
+                throw new IOException($"call#{attempt}");
+            case ModelCall.AsyncCompleted:
+                return Completed(value);
+            case ModelCall.AsyncLaterOnPool:
+                return OnPool(value);
+            case ModelCall.AsyncLaterBySource:
+                return new ValueTask<string>(Later(value));
+            case ModelCall.AsyncFaultLater:
+                return FaultLater(new IOException($"call#{attempt}"));
+            case ModelCall.CancelCaller:
+                Tokens.CallerSource.Cancel();
+                return FaultLater(new OperationCanceledException($"cancel#{attempt}", token));
+            default:
+                return Observe(value, attempt, token);
+        }
+
+        static async ValueTask<string> Completed(string value)
+        {
+            await Task.CompletedTask.ConfigureAwait(false);
+            return value;
+        }
+
+        static async ValueTask<string> OnPool(string value)
+        {
+            await Task.Run(static () => { }).ConfigureAwait(false);
+            return value;
+        }
+
+        static async ValueTask<string> FaultLater(Exception failure)
+        {
+            await Task.Run(static () => { }).ConfigureAwait(false);
+            throw failure;
+        }
+
+        static async ValueTask<string> Observe(string value, int attempt, CancellationToken token)
+        {
+            // Completes without waiting: cancelled (an async method's task) when the token is.
+            await Task.CompletedTask.ConfigureAwait(false);
+            return token.IsCancellationRequested ? throw new OperationCanceledException($"observe#{attempt}", token) : value;
+        }
+    }
+
+    /// <summary>A task a thread-pool thread completes, its continuations run asynchronously.</summary>
+    public static Task<T> Later<T>(T value)
+    {
+        var source = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        ThreadPool.QueueUserWorkItem(static state => state.Source.SetResult(state.Value), (Source: source, Value: value), preferLocal: false);
+        return source.Task;
+    }
+
+    /// <summary>A task a thread-pool thread faults.</summary>
+    public static Task<T> FaultLater<T>(Exception failure)
+    {
+        var source = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        ThreadPool.QueueUserWorkItem(static state => state.Source.SetException(state.Failure), (Source: source, Failure: failure), preferLocal: false);
+        return source.Task;
+    }
+
+    private (int Attempt, ModelCall Kind) Begin(object? state, CancellationToken token)
+    {
+        var attempt = _attempts++;
+        var kind = _scenario.Calls[Math.Min(attempt, _scenario.Calls.Length - 1)];
+        Add($"call#{attempt} tok={Tokens.NameOf(token)}{(state is null || ReferenceEquals(state, this) ? string.Empty : " !state")}");
+        return (attempt, kind);
+    }
+}

@@ -1,0 +1,13 @@
+namespace Resilience.Tests.Pipeline;
+
+/// <summary>
+/// One generated scenario of <see cref="EngineModelTests"/>: the scripts of the strategies (outermost first), the
+/// callback's behaviour per attempt, and where the padding strategies go in the longer pipelines. A strategy's n-th
+/// entry (exit) follows its n-th entry (exit) step, the last one repeating; likewise the callback's attempts.
+/// </summary>
+public sealed record ModelScenario(ModelStrategyScript[] Strategies, ModelCall[] Calls, int PaddingAt)
+{
+    public override string ToString() =>
+        $"calls [{string.Join(", ", Calls)}], padding at {PaddingAt}\n"
+        + string.Join("\n", Strategies.Select((script, index) => $"{ModelTokens.StrategyName(index)}: {script}"));
+}
