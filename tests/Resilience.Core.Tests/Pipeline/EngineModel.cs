@@ -25,6 +25,7 @@ internal sealed class EngineModel
         _void = isVoid;
         _enters = new int[scenario.Strategies.Length];
         _exits = new int[scenario.Strategies.Length];
+        _callerCancelled = scenario.CancelledAtStart;
     }
 
     /// <summary>The trace the engine must produce for <paramref name="scenario"/>.</summary>
@@ -63,6 +64,8 @@ internal sealed class EngineModel
                 return Result.Failed(nameof(FormatException), $"enter {name}#{visit}");
             case ModelEnter.PendingFaultNow or ModelEnter.PendingFaultLater:
                 return Result.Failed(nameof(InvalidDataException), $"admission {name}#{visit}");
+            case ModelEnter.PendingCancelled:
+                return Result.Failed(nameof(TaskCanceledException), new TaskCanceledException().Message);
         }
 
         var outcome = Through(index + 1, inward);
@@ -124,6 +127,8 @@ internal sealed class EngineModel
                 return Result.Failed(nameof(OperationCanceledException), $"cancel#{attempt}");
             case ModelCall.ObserveToken when IsCancelled(token):
                 return Result.Failed(nameof(OperationCanceledException), $"observe#{attempt}");
+            case ModelCall.ForeignCancel:
+                return Result.Failed(nameof(OperationCanceledException), $"foreign#{attempt}");
             default:
                 return Result.Succeeded($"r{attempt}");
         }
@@ -171,8 +176,25 @@ internal sealed class EngineModel
                 break;
         }
 
-        return failed ? $"{(handled ? "handled" : "unhandled")} {outcome.Error} {outcome.Message}"
-            : handled ? "handled result" : "success";
+        if (failed || handled)
+        {
+            return failed ? $"{(handled ? "handled" : "unhandled")} {outcome.Error} {outcome.Message}" : "handled result";
+        }
+
+        // A successful result is shown to a strategy that observes results, before its exit; a look that throws
+        // replaces the outcome as a throwing predicate does, and the strategy exits on it, unhandled.
+        switch (_scenario.Strategies[index].Observe)
+        {
+            case ModelObserve.Observe:
+                _trace.Add($"observe {ModelTokens.StrategyName(index)} {Describe(outcome)}");
+                break;
+            case ModelObserve.Throw:
+                _trace.Add($"observe {ModelTokens.StrategyName(index)} {Describe(outcome)}");
+                outcome = Result.Failed(nameof(NotImplementedException), $"observe {ModelTokens.StrategyName(index)}#{exitVisit}");
+                return $"unhandled {outcome.Error} {outcome.Message}";
+        }
+
+        return "success";
     }
 
     private string Describe(Result outcome) =>

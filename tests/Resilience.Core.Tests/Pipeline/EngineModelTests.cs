@@ -23,7 +23,8 @@ public class EngineModelTests
     private static Gen<ModelEnterStep> EnterSteps =>
         from kind in Weighted(
             (8, ModelEnter.Admit), (2, ModelEnter.AdmitWithState), (1, ModelEnter.Reject), (1, ModelEnter.Throw), (2, ModelEnter.PendingAdmitNow),
-            (2, ModelEnter.PendingAdmitLater), (1, ModelEnter.PendingRejectLater), (1, ModelEnter.PendingFaultNow), (1, ModelEnter.PendingFaultLater))
+            (2, ModelEnter.PendingAdmitLater), (1, ModelEnter.PendingRejectLater), (1, ModelEnter.PendingFaultNow), (1, ModelEnter.PendingFaultLater),
+            (1, ModelEnter.PendingCancelled))
         from replace in Gen.Elements(false, false, true)
         select new ModelEnterStep(kind, replace);
 
@@ -44,14 +45,16 @@ public class EngineModelTests
         // The last exit step repeats: it must not retry, so a call ends.
         from last in ExitSteps(retries: false)
         from judge in Weighted((4, ModelJudge.Default), (2, ModelJudge.HandleAll), (2, ModelJudge.HandleNone), (1, ModelJudge.Throw))
-        select new ModelStrategyScript(enters, [.. exits, last], judge);
+        from observe in Weighted((6, ModelObserve.None), (2, ModelObserve.Observe), (1, ModelObserve.Throw))
+        select new ModelStrategyScript(enters, [.. exits, last], judge, observe);
 
     private static Arbitrary<ModelScenario> Scenarios =>
         (from count in Gen.Choose(1, 4)
          from strategies in Gen.ArrayOf(Scripts, count)
          from calls in Gen.Choose(1, 4).SelectMany(length => Gen.ArrayOf(Gen.Elements(Enum.GetValues<ModelCall>()), length))
          from paddingAt in Gen.Choose(0, count)
-         select new ModelScenario(strategies, calls, paddingAt)).ToArbitrary();
+         from cancelledAtStart in Weighted((9, false), (1, true))
+         select new ModelScenario(strategies, calls, paddingAt, cancelledAtStart)).ToArbitrary();
 
     [Property(MaxTest = 300, Replay = Seed)]
     public Property Every_form_and_path_runs_a_scenario_as_the_reference_model_does() =>

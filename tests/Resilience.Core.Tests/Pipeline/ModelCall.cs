@@ -18,4 +18,7 @@ public enum ModelCall
 
     /// <summary>Ends with an <see cref="OperationCanceledException"/> if the token it received is cancelled, else a result.</summary>
     ObserveToken,
+
+    /// <summary>Ends with an <see cref="OperationCanceledException"/> of its own, the caller's token untouched: a failure like any other.</summary>
+    ForeignCancel,
 }

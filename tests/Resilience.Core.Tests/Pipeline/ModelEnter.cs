@@ -12,4 +12,5 @@ public enum ModelEnter
     PendingRejectLater,
     PendingFaultNow,
     PendingFaultLater,
+    PendingCancelled,
 }

@@ -17,6 +17,10 @@ internal sealed class ModelRun : IDisposable
     {
         _scenario = scenario;
         Synchronous = synchronous;
+        if (scenario.CancelledAtStart)
+        {
+            Tokens.CallerSource.Cancel();
+        }
     }
 
     public ModelTokens Tokens { get; } = new();
@@ -62,6 +66,8 @@ internal sealed class ModelRun : IDisposable
                 throw new OperationCanceledException($"cancel#{attempt}", token);
             case ModelCall.ObserveToken when token.IsCancellationRequested:
                 throw new OperationCanceledException($"observe#{attempt}", token);
+            case ModelCall.ForeignCancel:
+                throw new OperationCanceledException($"foreign#{attempt}");
             default:
                 return $"r{attempt}";
         }
@@ -90,6 +96,8 @@ internal sealed class ModelRun : IDisposable
             case ModelCall.CancelCaller:
                 Tokens.CallerSource.Cancel();
                 return FaultLater(new OperationCanceledException($"cancel#{attempt}", token));
+            case ModelCall.ForeignCancel:
+                return FaultLater(new OperationCanceledException($"foreign#{attempt}"));
             default:
                 return Observe(value, attempt, token);
         }

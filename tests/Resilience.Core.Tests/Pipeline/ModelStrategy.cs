@@ -23,6 +23,7 @@ internal sealed class ModelStrategy : ResilienceStrategy
         _index = index;
         _script = script;
         _run = run;
+        ObservesResults = script.Observe != ModelObserve.None;
     }
 
     /// <summary>Gets how many times the strategy exited (its predicate runs before the exit it judges for).</summary>
@@ -67,7 +68,8 @@ internal sealed class ModelStrategy : ResilienceStrategy
             ModelEnter.PendingAdmitLater => Entry.Pending(ModelRun.Later(Entry.Admit(_marker))),
             ModelEnter.PendingRejectLater => Entry.Pending(ModelRun.Later(Entry.Reject(RejectionReason.Custom))),
             ModelEnter.PendingFaultNow => Entry.Pending(Task.FromException<Entry>(new InvalidDataException($"admission {Name}#{visit}"))),
-            _ => Entry.Pending(ModelRun.FaultLater<Entry>(new InvalidDataException($"admission {Name}#{visit}"))),
+            ModelEnter.PendingFaultLater => Entry.Pending(ModelRun.FaultLater<Entry>(new InvalidDataException($"admission {Name}#{visit}"))),
+            _ => Entry.Pending(Task.FromCanceled<Entry>(new CancellationToken(canceled: true))),
         };
     }
 
@@ -98,6 +100,15 @@ internal sealed class ModelStrategy : ResilienceStrategy
                 _fallback = step.Kind;
                 _fallbackVisit = visit;
                 return ExitAction.Fallback;
+        }
+    }
+
+    protected internal override void ObserveResult<TResult, TState>(TResult result, TState state)
+    {
+        _run.Add($"observe {Name} result {(result is string value ? value : "ok")}");
+        if (_script.Observe == ModelObserve.Throw)
+        {
+            throw new NotImplementedException($"observe {Name}#{_exits}");
         }
     }
 
