@@ -87,13 +87,18 @@ internal sealed class EngineModel
                 case ModelExit.Continue:
                     return outcome;
                 case ModelExit.Fail:
+                    Discard(outcome);
                     return Result.Failed(nameof(TimeoutException), $"fail {name}#{exitVisit}");
                 case ModelExit.Throw:
+                    Discard(outcome);
                     return Result.Failed(nameof(ArithmeticException), $"exit {name}#{exitVisit}");
                 case ModelExit.RetryNow:
+                    Discard(outcome);
                     outcome = Through(index + 1, inward);
                     break;
                 case ModelExit.RetryAfterDelay:
+                    Discard(outcome);
+
                     // The delay waits on the token this strategy passes inward: cut short, it is the outcome this
                     // strategy exits on again, and no attempt starts.
                     outcome = IsCancelled(inward)
@@ -103,6 +108,7 @@ internal sealed class EngineModel
                 default:
                     // The fallback runs outside the strategy, with the token in force there, and replaces the outcome.
                     _trace.Add($"fallback {name}#{exitVisit} {Describe(outcome)} tok={token}");
+                    Discard(outcome);
                     return exit.Kind switch
                     {
                         ModelExit.FallbackNow or ModelExit.FallbackLater => Result.Succeeded($"fb {name}#{exitVisit}"),
@@ -166,6 +172,7 @@ internal sealed class EngineModel
                 handled = false;
                 break;
             case ModelJudge.Throw when _typed || failed:
+                Discard(outcome);
                 outcome = Result.Failed(nameof(NotSupportedException), $"judge {ModelTokens.StrategyName(index)}#{exitVisit}");
                 return $"unhandled {outcome.Error} {outcome.Message}";
             case ModelJudge.Throw:
@@ -190,11 +197,21 @@ internal sealed class EngineModel
                 break;
             case ModelObserve.Throw:
                 _trace.Add($"observe {ModelTokens.StrategyName(index)} {Describe(outcome)}");
+                Discard(outcome);
                 outcome = Result.Failed(nameof(NotImplementedException), $"observe {ModelTokens.StrategyName(index)}#{exitVisit}");
                 return $"unhandled {outcome.Error} {outcome.Message}";
         }
 
         return "success";
+    }
+
+    /// <summary>A result no caller will see (replaced, or discarded by a retry) is disposed as it is dropped.</summary>
+    private void Discard(Result outcome)
+    {
+        if (!_void && outcome.Error is null && outcome.RejectedBy is null)
+        {
+            _trace.Add($"dispose {outcome.Message}");
+        }
     }
 
     private string Describe(Result outcome) =>

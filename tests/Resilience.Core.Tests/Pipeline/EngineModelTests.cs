@@ -85,7 +85,7 @@ public class EngineModelTests
         var synchronous = form.ToString().Contains("Execute", StringComparison.Ordinal) && !form.ToString().Contains("Async", StringComparison.Ordinal);
         using var run = new ModelRun(scenario, synchronous);
         var strategies = scenario.Strategies.Select((script, index) => new ModelStrategy(index, script, run)).ToArray();
-        var typed = new ResiliencePipelineBuilder<string> { TimeProvider = new Retry.ImmediateTimeProvider() };
+        var typed = new ResiliencePipelineBuilder<ModelValue> { TimeProvider = new Retry.ImmediateTimeProvider() };
         var untyped = new ResiliencePipelineBuilder { TimeProvider = new Retry.ImmediateTimeProvider() };
         for (var index = 0; index <= strategies.Length; index++)
         {
@@ -109,7 +109,7 @@ public class EngineModelTests
         return run.Trace;
     }
 
-    private static void AddScripted(ResiliencePipelineBuilder<string> typed, ResiliencePipelineBuilder untyped, ModelStrategy strategy, ModelJudge judge)
+    private static void AddScripted(ResiliencePipelineBuilder<ModelValue> typed, ResiliencePipelineBuilder untyped, ModelStrategy strategy, ModelJudge judge)
     {
         if (judge == ModelJudge.Default)
         {
@@ -129,7 +129,7 @@ public class EngineModelTests
         untyped.AddStrategy(strategy, _ => Decide());
     }
 
-    private static async Task<string> ExecuteAsync(ModelForm form, ResiliencePipeline<string> typed, ResiliencePipeline untyped, ModelRun run)
+    private static async Task<string> ExecuteAsync(ModelForm form, ResiliencePipeline<ModelValue> typed, ResiliencePipeline untyped, ModelRun run)
     {
         var token = run.Tokens.CallerSource.Token;
         switch (form)
@@ -179,11 +179,11 @@ public class EngineModelTests
             return ModelStrategy.Describe(thrown) + state;
         }
 
-        return $"result {(task is Task<string> result ? result.Result : "ok")}";
+        return $"result {(task is Task<ModelValue> result ? result.Result.Name : "ok")}";
     }
 
     /// <summary>The callback as one that returns nothing, completing (or throwing) as it does.</summary>
-    private static ValueTask Void(ValueTask<string> call) => call.IsCompletedSuccessfully ? default : new ValueTask(call.AsTask());
+    private static ValueTask Void(ValueTask<ModelValue> call) => call.IsCompletedSuccessfully ? default : new ValueTask(call.AsTask());
 
     private static Task Completed(Action execute)
     {

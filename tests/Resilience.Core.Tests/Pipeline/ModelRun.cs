@@ -49,7 +49,7 @@ internal sealed class ModelRun : IDisposable
     public void Dispose() => Tokens.Dispose();
 
     /// <summary>An attempt of a synchronous callback: it must run on the caller's thread, every attempt.</summary>
-    public string CallSync(object? state, CancellationToken token)
+    public ModelValue CallSync(object? state, CancellationToken token)
     {
         var (attempt, kind) = Begin(state, token);
         if (Environment.CurrentManagedThreadId != _callerThread)
@@ -69,20 +69,20 @@ internal sealed class ModelRun : IDisposable
             case ModelCall.ForeignCancel:
                 throw new OperationCanceledException($"foreign#{attempt}");
             default:
-                return $"r{attempt}";
+                return new ModelValue($"r{attempt}", this);
         }
     }
 
     /// <summary>An attempt of an asynchronous callback, completing as the scenario says.</summary>
     [SuppressMessage("Reliability", "CA2012:Use ValueTasks correctly", Justification = "Each task is returned once.")]
-    public ValueTask<string> CallAsync(object? state, CancellationToken token)
+    public ValueTask<ModelValue> CallAsync(object? state, CancellationToken token)
     {
         var (attempt, kind) = Begin(state, token);
-        var value = $"r{attempt}";
+        var value = new ModelValue($"r{attempt}", this);
         switch (kind)
         {
             case ModelCall.SyncResult:
-                return new ValueTask<string>(value);
+                return new ValueTask<ModelValue>(value);
             case ModelCall.SyncThrow:
                 throw new IOException($"call#{attempt}");
             case ModelCall.AsyncCompleted:
@@ -90,7 +90,7 @@ internal sealed class ModelRun : IDisposable
             case ModelCall.AsyncLaterOnPool:
                 return OnPool(value);
             case ModelCall.AsyncLaterBySource:
-                return new ValueTask<string>(Later(value));
+                return new ValueTask<ModelValue>(Later(value));
             case ModelCall.AsyncFaultLater:
                 return FaultLater(new IOException($"call#{attempt}"));
             case ModelCall.CancelCaller:
@@ -102,25 +102,25 @@ internal sealed class ModelRun : IDisposable
                 return Observe(value, attempt, token);
         }
 
-        static async ValueTask<string> Completed(string value)
+        static async ValueTask<ModelValue> Completed(ModelValue value)
         {
             await Task.CompletedTask.ConfigureAwait(false);
             return value;
         }
 
-        static async ValueTask<string> OnPool(string value)
+        static async ValueTask<ModelValue> OnPool(ModelValue value)
         {
             await Task.Run(static () => { }).ConfigureAwait(false);
             return value;
         }
 
-        static async ValueTask<string> FaultLater(Exception failure)
+        static async ValueTask<ModelValue> FaultLater(Exception failure)
         {
             await Task.Run(static () => { }).ConfigureAwait(false);
             throw failure;
         }
 
-        static async ValueTask<string> Observe(string value, int attempt, CancellationToken token)
+        static async ValueTask<ModelValue> Observe(ModelValue value, int attempt, CancellationToken token)
         {
             // Completes without waiting: cancelled (an async method's task) when the token is.
             await Task.CompletedTask.ConfigureAwait(false);

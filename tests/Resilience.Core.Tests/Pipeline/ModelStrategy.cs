@@ -42,7 +42,7 @@ internal sealed class ModelStrategy : ResilienceStrategy
 
     public static string Describe<TResult>(in Outcome<TResult> outcome) =>
         outcome.IsRejected ? $"rejected by {outcome.Rejection.Strategy!.Name}"
-        : outcome.IsSuccess ? $"result {(outcome.Result is string value ? value : "ok")}"
+        : outcome.IsSuccess ? $"result {(outcome.Result is ModelValue value ? value.Name : "ok")}"
         : Describe(outcome.Exception!);
 
     protected internal override Entry Enter(ref StrategyContext context)
@@ -105,7 +105,7 @@ internal sealed class ModelStrategy : ResilienceStrategy
 
     protected internal override void ObserveResult<TResult, TState>(TResult result, TState state)
     {
-        _run.Add($"observe {Name} result {(result is string value ? value : "ok")}");
+        _run.Add($"observe {Name} result {(result is ModelValue value ? value.Name : "ok")}");
         if (_script.Observe == ModelObserve.Throw)
         {
             throw new NotImplementedException($"observe {Name}#{_exits}");
@@ -117,7 +117,7 @@ internal sealed class ModelStrategy : ResilienceStrategy
     {
         var visit = _fallbackVisit;
         _run.Add($"fallback {Name}#{visit} {Describe(in outcome)} tok={_run.Tokens.NameOf(cancellationToken)}");
-        var served = Outcome.FromResult(typeof(TResult) == typeof(string) ? (TResult)(object)$"fb {Name}#{visit}" : default!);
+        var served = Outcome.FromResult(typeof(TResult) == typeof(ModelValue) ? (TResult)(object)new ModelValue($"fb {Name}#{visit}", _run) : default!);
         return _fallback switch
         {
             ModelExit.FallbackNow => new ValueTask<Outcome<TResult>>(served),
