@@ -12,14 +12,16 @@ internal sealed class EngineModel
     private readonly ModelScenario _scenario;
     private readonly bool _typed;
     private readonly bool _void;
+    private readonly bool _singleAttempt;
     private readonly List<string> _trace = [];
     private readonly int[] _enters;
     private readonly int[] _exits;
     private int _attempts;
     private bool _callerCancelled;
 
-    private EngineModel(ModelScenario scenario, bool typed, bool isVoid)
+    private EngineModel(ModelScenario scenario, bool typed, bool isVoid, bool singleAttempt)
     {
+        _singleAttempt = singleAttempt;
         _scenario = scenario;
         _typed = typed;
         _void = isVoid;
@@ -32,9 +34,10 @@ internal sealed class EngineModel
     /// <param name="scenario">The strategies' scripts and the callback's.</param>
     /// <param name="typed">Whether the pipeline is typed (its predicates see results too).</param>
     /// <param name="isVoid">Whether the callback returns nothing (results are then described as "ok").</param>
-    public static IReadOnlyList<string> Expect(ModelScenario scenario, bool typed, bool isVoid)
+    /// <param name="singleAttempt">Whether the call is one attempt by nature: a retry or fallback asked for is not taken.</param>
+    public static IReadOnlyList<string> Expect(ModelScenario scenario, bool typed, bool isVoid, bool singleAttempt)
     {
-        var model = new EngineModel(scenario, typed, isVoid);
+        var model = new EngineModel(scenario, typed, isVoid, singleAttempt);
         var outcome = model.Through(0, ModelTokens.Caller);
         model._trace.Add($"=> {model.Describe(outcome)}");
         return model._trace;
@@ -66,6 +69,8 @@ internal sealed class EngineModel
                 return Result.Failed(nameof(InvalidDataException), $"admission {name}#{visit}");
             case ModelEnter.PendingCancelled:
                 return Result.Failed(nameof(TaskCanceledException), new TaskCanceledException().Message);
+            case ModelEnter.PendingPending:
+                return Result.Failed(nameof(InvalidOperationException), $"Strategy '{name}' completed a pending entry with another pending entry.");
         }
 
         var outcome = Through(index + 1, inward);
@@ -85,6 +90,9 @@ internal sealed class EngineModel
             switch (exit.Kind)
             {
                 case ModelExit.Continue:
+                    return outcome;
+                case not (ModelExit.Fail or ModelExit.Throw) when _singleAttempt:
+                    // A call that is one attempt can be neither repeated nor replaced: its outcome passes on.
                     return outcome;
                 case ModelExit.Fail:
                     Discard(outcome);

@@ -24,7 +24,7 @@ public class EngineModelTests
         from kind in Weighted(
             (8, ModelEnter.Admit), (2, ModelEnter.AdmitWithState), (1, ModelEnter.Reject), (1, ModelEnter.Throw), (2, ModelEnter.PendingAdmitNow),
             (2, ModelEnter.PendingAdmitLater), (1, ModelEnter.PendingRejectLater), (1, ModelEnter.PendingFaultNow), (1, ModelEnter.PendingFaultLater),
-            (1, ModelEnter.PendingCancelled))
+            (1, ModelEnter.PendingCancelled), (1, ModelEnter.PendingPending))
         from replace in Gen.Elements(false, false, true)
         select new ModelEnterStep(kind, replace);
 
@@ -56,7 +56,7 @@ public class EngineModelTests
          from cancelledAtStart in Weighted((9, false), (1, true))
          select new ModelScenario(strategies, calls, paddingAt, cancelledAtStart)).ToArbitrary();
 
-    [Property(MaxTest = 300, Replay = Seed)]
+    [Property(MaxTest = 8000)]
     public Property Every_form_and_path_runs_a_scenario_as_the_reference_model_does() =>
         Prop.ForAll(Scenarios, scenario => CheckAllAsync(scenario));
 
@@ -68,7 +68,7 @@ public class EngineModelTests
         {
             var typed = form.ToString().StartsWith("Typed", StringComparison.Ordinal);
             var isVoid = form.ToString().Contains("Void", StringComparison.Ordinal);
-            var expected = EngineModel.Expect(scenario, typed, isVoid);
+            var expected = EngineModel.Expect(scenario, typed, isVoid, form == ModelForm.ExecuteSingleAttemptOutcomeAsync);
             foreach (var length in lengths)
             {
                 var actual = await RunAsync(scenario, form, length).ConfigureAwait(false);
@@ -140,6 +140,8 @@ public class EngineModelTests
                 return ModelStrategy.Describe(typed.ExecuteOutcome(static (run, token) => run.CallSync(run, token), run, token));
             case ModelForm.ExecuteOutcomeAsync:
                 return ModelStrategy.Describe(await untyped.ExecuteOutcomeAsync(static (run, token) => run.CallAsync(run, token), run, token).ConfigureAwait(false));
+            case ModelForm.ExecuteSingleAttemptOutcomeAsync:
+                return ModelStrategy.Describe(await untyped.ExecuteSingleAttemptOutcomeAsync(static (run, token) => run.CallAsync(run, token), run, token).ConfigureAwait(false));
             case ModelForm.ExecuteOutcome:
                 return ModelStrategy.Describe(untyped.ExecuteOutcome(static (run, token) => run.CallSync(run, token), run, token));
         }

@@ -13,4 +13,7 @@ public enum ModelEnter
     PendingFaultNow,
     PendingFaultLater,
     PendingCancelled,
+
+    /// <summary>A pending admission that completes with another pending entry, which the engine refuses.</summary>
+    PendingPending,
 }

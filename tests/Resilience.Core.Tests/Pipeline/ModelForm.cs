@@ -1,6 +1,6 @@
 namespace Resilience.Tests.Pipeline;
 
-/// <summary>The execution forms a scenario runs through: every public execute method of both pipelines, but the single-attempt one.</summary>
+/// <summary>The execution forms a scenario runs through: every public execute method of both pipelines, the single-attempt one included.</summary>
 public enum ModelForm
 {
     TypedExecuteAsyncWithState,
@@ -19,4 +19,5 @@ public enum ModelForm
     ExecuteVoidWithState,
     ExecuteVoid,
     ExecuteOutcome,
+    ExecuteSingleAttemptOutcomeAsync,
 }

@@ -69,7 +69,8 @@ internal sealed class ModelStrategy : ResilienceStrategy
             ModelEnter.PendingRejectLater => Entry.Pending(ModelRun.Later(Entry.Reject(RejectionReason.Custom))),
             ModelEnter.PendingFaultNow => Entry.Pending(Task.FromException<Entry>(new InvalidDataException($"admission {Name}#{visit}"))),
             ModelEnter.PendingFaultLater => Entry.Pending(ModelRun.FaultLater<Entry>(new InvalidDataException($"admission {Name}#{visit}"))),
-            _ => Entry.Pending(Task.FromCanceled<Entry>(new CancellationToken(canceled: true))),
+            ModelEnter.PendingCancelled => Entry.Pending(Task.FromCanceled<Entry>(new CancellationToken(canceled: true))),
+            _ => Entry.Pending(Task.FromResult(Entry.Pending(Task.FromResult(Entry.Admitted)))),
         };
     }
 
