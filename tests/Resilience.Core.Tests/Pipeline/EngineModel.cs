@@ -61,7 +61,10 @@ internal sealed class EngineModel
         var inward = step.ReplaceToken ? name : token;
         switch (step.Kind)
         {
-            case ModelEnter.Reject or ModelEnter.PendingRejectLater:
+            case ModelEnter.Reject:
+                // A rejection carries its retry-after to every strategy outside and to the caller.
+                return Result.Rejected($"{name} after {index + 1}s");
+            case ModelEnter.PendingRejectLater:
                 return Result.Rejected(name);
             case ModelEnter.Throw:
                 return Result.Failed(nameof(FormatException), $"enter {name}#{visit}");
@@ -171,6 +174,14 @@ internal sealed class EngineModel
         }
 
         bool handled;
+        switch (_scenario.Strategies[index].Judge)
+        {
+            case ModelJudge.HandleAll or ModelJudge.HandleNone or ModelJudge.Throw when _typed || failed:
+                // A typed predicate sees results and exceptions, an untyped one only exceptions.
+                _trace.Add($"judge {ModelTokens.StrategyName(index)} {Describe(outcome)}");
+                break;
+        }
+
         switch (_scenario.Strategies[index].Judge)
         {
             case ModelJudge.HandleAll:

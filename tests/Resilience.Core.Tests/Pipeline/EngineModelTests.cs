@@ -56,7 +56,7 @@ public class EngineModelTests
          from cancelledAtStart in Weighted((9, false), (1, true))
          select new ModelScenario(strategies, calls, paddingAt, cancelledAtStart)).ToArbitrary();
 
-    [Property(MaxTest = 8000)]
+    [Property(MaxTest = 300, Replay = Seed)]
     public Property Every_form_and_path_runs_a_scenario_as_the_reference_model_does() =>
         Prop.ForAll(Scenarios, scenario => CheckAllAsync(scenario));
 
@@ -85,8 +85,8 @@ public class EngineModelTests
         var synchronous = form.ToString().Contains("Execute", StringComparison.Ordinal) && !form.ToString().Contains("Async", StringComparison.Ordinal);
         using var run = new ModelRun(scenario, synchronous);
         var strategies = scenario.Strategies.Select((script, index) => new ModelStrategy(index, script, run)).ToArray();
-        var typed = new ResiliencePipelineBuilder<ModelValue> { TimeProvider = new Retry.ImmediateTimeProvider() };
-        var untyped = new ResiliencePipelineBuilder { TimeProvider = new Retry.ImmediateTimeProvider() };
+        var typed = new ResiliencePipelineBuilder<ModelValue> { Name = ModelStrategy.PipelineName, TimeProvider = new Retry.ImmediateTimeProvider() };
+        var untyped = new ResiliencePipelineBuilder { Name = ModelStrategy.PipelineName, TimeProvider = new Retry.ImmediateTimeProvider() };
         for (var index = 0; index <= strategies.Length; index++)
         {
             if (index == scenario.PaddingAt)
@@ -100,7 +100,7 @@ public class EngineModelTests
 
             if (index < strategies.Length)
             {
-                AddScripted(typed, untyped, strategies[index], scenario.Strategies[index].Judge);
+                AddScripted(typed, untyped, strategies[index], scenario.Strategies[index].Judge, run);
             }
         }
 
@@ -109,7 +109,7 @@ public class EngineModelTests
         return run.Trace;
     }
 
-    private static void AddScripted(ResiliencePipelineBuilder<ModelValue> typed, ResiliencePipelineBuilder untyped, ModelStrategy strategy, ModelJudge judge)
+    private static void AddScripted(ResiliencePipelineBuilder<ModelValue> typed, ResiliencePipelineBuilder untyped, ModelStrategy strategy, ModelJudge judge, ModelRun run)
     {
         if (judge == ModelJudge.Default)
         {
@@ -125,8 +125,16 @@ public class EngineModelTests
             _ => throw new NotSupportedException($"judge {strategy.Name}#{strategy.Exits}"),
         };
 
-        typed.AddStrategy(strategy, _ => Decide());
-        untyped.AddStrategy(strategy, _ => Decide());
+        typed.AddStrategy(strategy, outcome =>
+        {
+            run.Add($"judge {strategy.Name} {ModelStrategy.Describe(in outcome)}");
+            return Decide();
+        });
+        untyped.AddStrategy(strategy, exception =>
+        {
+            run.Add($"judge {strategy.Name} {ModelStrategy.Describe(exception)}");
+            return Decide();
+        });
     }
 
     private static async Task<string> ExecuteAsync(ModelForm form, ResiliencePipeline<ModelValue> typed, ResiliencePipeline untyped, ModelRun run)

@@ -29,8 +29,13 @@ internal sealed class ModelStrategy : ResilienceStrategy
     /// <summary>Gets how many times the strategy exited (its predicate runs before the exit it judges for).</summary>
     public int Exits => _exits;
 
+    /// <summary>The name of the pipelines the scenarios run through.</summary>
+    public const string PipelineName = "model";
+
+    public static string After(TimeSpan? retryAfter) => retryAfter is { } after ? $" after {after.TotalSeconds}s" : string.Empty;
+
     public static string Seen(in ExitOutcome outcome) =>
-        outcome.IsRejected ? $"rejected by {outcome.Rejection.Strategy!.Name}"
+        outcome.IsRejected ? $"rejected by {outcome.Rejection.Strategy!.Name}{After(outcome.RetryAfter)}"
         : outcome.IsCallerCancelled ? $"caller-cancelled {Describe(outcome.Exception!)}"
         : outcome.Exception is { } exception ? $"{(outcome.IsHandled ? "handled" : "unhandled")} {Describe(exception)}"
         : outcome.IsHandled ? "handled result"
@@ -38,10 +43,12 @@ internal sealed class ModelStrategy : ResilienceStrategy
         : "inconsistent";
 
     public static string Describe(Exception exception) =>
-        exception is ResilienceRejectedException rejected ? $"rejected by {rejected.StrategyName}" : $"{exception.GetType().Name} {exception.Message}";
+        exception is ResilienceRejectedException rejected
+            ? $"rejected by {rejected.StrategyName}{After(rejected.RetryAfter)}{(rejected.PipelineName == PipelineName ? string.Empty : " !pipeline")}"
+            : $"{exception.GetType().Name} {exception.Message}";
 
     public static string Describe<TResult>(in Outcome<TResult> outcome) =>
-        outcome.IsRejected ? $"rejected by {outcome.Rejection.Strategy!.Name}"
+        outcome.IsRejected ? $"rejected by {outcome.Rejection.Strategy!.Name}{After(outcome.Rejection.RetryAfter)}"
         : outcome.IsSuccess ? $"result {(outcome.Result is ModelValue value ? value.Name : "ok")}"
         : Describe(outcome.Exception!);
 
@@ -62,7 +69,7 @@ internal sealed class ModelStrategy : ResilienceStrategy
         {
             ModelEnter.Admit => Entry.Admitted,
             ModelEnter.AdmitWithState => Entry.Admit(_marker),
-            ModelEnter.Reject => Entry.Reject(RejectionReason.Custom),
+            ModelEnter.Reject => Entry.Reject(RejectionReason.Custom, TimeSpan.FromSeconds(_index + 1)),
             ModelEnter.Throw => throw new FormatException($"enter {Name}#{visit}"),
             ModelEnter.PendingAdmitNow => Entry.Pending(Task.FromResult(Entry.Admitted)),
             ModelEnter.PendingAdmitLater => Entry.Pending(ModelRun.Later(Entry.Admit(_marker))),
@@ -117,7 +124,7 @@ internal sealed class ModelStrategy : ResilienceStrategy
         Outcome<TResult> outcome, TState state, string? pipelineName, CancellationToken cancellationToken)
     {
         var visit = _fallbackVisit;
-        _run.Add($"fallback {Name}#{visit} {Describe(in outcome)} tok={_run.Tokens.NameOf(cancellationToken)}");
+        _run.Add($"fallback {Name}#{visit} {Describe(in outcome)} tok={_run.Tokens.NameOf(cancellationToken)}{(pipelineName == PipelineName ? string.Empty : " !pipeline")}");
         var served = Outcome.FromResult(typeof(TResult) == typeof(ModelValue) ? (TResult)(object)new ModelValue($"fb {Name}#{visit}", _run) : default!);
         return _fallback switch
         {
