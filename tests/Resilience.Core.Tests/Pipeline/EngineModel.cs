@@ -17,6 +17,7 @@ internal sealed class EngineModel
     private readonly int[] _enters;
     private readonly int[] _exits;
     private int _attempts;
+    private int? _firstWait;
     private bool _callerCancelled;
 
     private EngineModel(ModelScenario scenario, bool typed, bool isVoid, bool singleAttempt)
@@ -30,18 +31,25 @@ internal sealed class EngineModel
         _callerCancelled = scenario.CancelledAtStart;
     }
 
-    /// <summary>The trace the engine must produce for <paramref name="scenario"/>.</summary>
+    /// <summary>
+    /// The trace the engine must produce for <paramref name="scenario"/>, and how many of its lines come before the call
+    /// first waits for something (an admission, a callback, a retry's delay or a fallback that completes later): the
+    /// asynchronous forms run those on the caller's thread, and the synchronous forms run every line there.
+    /// </summary>
     /// <param name="scenario">The strategies' scripts and the callback's.</param>
     /// <param name="typed">Whether the pipeline is typed (its predicates see results too).</param>
     /// <param name="isVoid">Whether the callback returns nothing (results are then described as "ok").</param>
     /// <param name="singleAttempt">Whether the call is one attempt by nature: a retry or fallback asked for is not taken.</param>
-    public static IReadOnlyList<string> Expect(ModelScenario scenario, bool typed, bool isVoid, bool singleAttempt)
+    public static (IReadOnlyList<string> Trace, int BeforeWaiting) Expect(ModelScenario scenario, bool typed, bool isVoid, bool singleAttempt)
     {
         var model = new EngineModel(scenario, typed, isVoid, singleAttempt);
         var outcome = model.Through(0, ModelTokens.Caller);
         model._trace.Add($"=> {model.Describe(outcome)}");
-        return model._trace;
+        return (model._trace, model._firstWait ?? model._trace.Count);
     }
+
+    /// <summary>The call waits here for something that completes on another thread.</summary>
+    private void Wait() => _firstWait ??= _trace.Count;
 
     /// <summary>Runs the strategies from <paramref name="index"/> inward, and the callback, with <paramref name="token"/> in force.</summary>
     private Result Through(int index, string token)
@@ -59,6 +67,11 @@ internal sealed class EngineModel
 
         // A token replaced while entering is passed inward; whatever the entry, the outer one is in force again outside.
         var inward = step.ReplaceToken ? name : token;
+        if (step.Kind is ModelEnter.PendingAdmitLater or ModelEnter.PendingRejectLater or ModelEnter.PendingFaultLater)
+        {
+            Wait();
+        }
+
         switch (step.Kind)
         {
             case ModelEnter.Reject:
@@ -112,13 +125,23 @@ internal sealed class EngineModel
 
                     // The delay waits on the token this strategy passes inward: cut short, it is the outcome this
                     // strategy exits on again, and no attempt starts.
-                    outcome = IsCancelled(inward)
-                        ? Result.Failed(nameof(TaskCanceledException), new TaskCanceledException().Message)
-                        : Through(index + 1, inward);
+                    if (IsCancelled(inward))
+                    {
+                        outcome = Result.Failed(nameof(TaskCanceledException), new TaskCanceledException().Message);
+                        break;
+                    }
+
+                    Wait();
+                    outcome = Through(index + 1, inward);
                     break;
                 default:
                     // The fallback runs outside the strategy, with the token in force there, and replaces the outcome.
                     _trace.Add($"fallback {name}#{exitVisit} {Describe(outcome)} tok={token}");
+                    if (exit.Kind is ModelExit.FallbackLater or ModelExit.FallbackFaultsLater)
+                    {
+                        Wait();
+                    }
+
                     Discard(outcome);
                     return exit.Kind switch
                     {
@@ -135,6 +158,11 @@ internal sealed class EngineModel
         var attempt = _attempts++;
         var kind = _scenario.Calls[Math.Min(attempt, _scenario.Calls.Length - 1)];
         _trace.Add($"call#{attempt} tok={token}");
+        if (kind is ModelCall.AsyncLaterOnPool or ModelCall.AsyncLaterBySource or ModelCall.AsyncFaultLater or ModelCall.CancelCaller or ModelCall.ForeignCancel)
+        {
+            Wait();
+        }
+
         switch (kind)
         {
             case ModelCall.SyncThrow or ModelCall.AsyncFaultLater:
@@ -173,15 +201,13 @@ internal sealed class EngineModel
             return $"caller-cancelled {outcome.Error} {outcome.Message}";
         }
 
-        bool handled;
-        switch (_scenario.Strategies[index].Judge)
+        // A typed predicate sees results and exceptions, an untyped one only exceptions.
+        if (_scenario.Strategies[index].Judge != ModelJudge.Default && (_typed || failed))
         {
-            case ModelJudge.HandleAll or ModelJudge.HandleNone or ModelJudge.Throw when _typed || failed:
-                // A typed predicate sees results and exceptions, an untyped one only exceptions.
-                _trace.Add($"judge {ModelTokens.StrategyName(index)} {Describe(outcome)}");
-                break;
+            _trace.Add($"judge {ModelTokens.StrategyName(index)} {Describe(outcome)}");
         }
 
+        bool handled;
         switch (_scenario.Strategies[index].Judge)
         {
             case ModelJudge.HandleAll:

@@ -68,22 +68,29 @@ public class EngineModelTests
         {
             var typed = form.ToString().StartsWith("Typed", StringComparison.Ordinal);
             var isVoid = form.ToString().Contains("Void", StringComparison.Ordinal);
-            var expected = EngineModel.Expect(scenario, typed, isVoid, form == ModelForm.ExecuteSingleAttemptOutcomeAsync);
+            var synchronous = !form.ToString().Contains("Async", StringComparison.Ordinal);
+            var (expected, beforeWaiting) = EngineModel.Expect(scenario, typed, isVoid, form == ModelForm.ExecuteSingleAttemptOutcomeAsync);
             foreach (var length in lengths)
             {
-                var actual = await RunAsync(scenario, form, length).ConfigureAwait(false);
+                var (actual, offCallerThread) = await RunAsync(scenario, form, length).ConfigureAwait(false);
                 if (!actual.SequenceEqual(expected))
                 {
                     Assert.Fail($"{form}, {length} strategies, scenario:\n{scenario}\nexpected:\n{string.Join("\n", expected)}\nactual:\n{string.Join("\n", actual)}");
+                }
+
+                // The synchronous forms step the whole call on the caller's thread; the asynchronous ones until it first waits.
+                var stray = offCallerThread.FirstOrDefault(line => synchronous || line < beforeWaiting, -1);
+                if (stray >= 0)
+                {
+                    Assert.Fail($"{form}, {length} strategies: '{actual[stray]}' ran off the caller's thread, scenario:\n{scenario}\ntrace:\n{string.Join("\n", actual)}");
                 }
             }
         }
     }
 
-    private static async Task<IReadOnlyList<string>> RunAsync(ModelScenario scenario, ModelForm form, int length)
+    private static async Task<(IReadOnlyList<string> Trace, IReadOnlyList<int> OffCallerThread)> RunAsync(ModelScenario scenario, ModelForm form, int length)
     {
-        var synchronous = form.ToString().Contains("Execute", StringComparison.Ordinal) && !form.ToString().Contains("Async", StringComparison.Ordinal);
-        using var run = new ModelRun(scenario, synchronous);
+        using var run = new ModelRun(scenario);
         var strategies = scenario.Strategies.Select((script, index) => new ModelStrategy(index, script, run)).ToArray();
         var typed = new ResiliencePipelineBuilder<ModelValue> { Name = ModelStrategy.PipelineName, TimeProvider = new Retry.ImmediateTimeProvider() };
         var untyped = new ResiliencePipelineBuilder { Name = ModelStrategy.PipelineName, TimeProvider = new Retry.ImmediateTimeProvider() };
@@ -106,7 +113,7 @@ public class EngineModelTests
 
         var described = await ExecuteAsync(form, typed.Build(), untyped.Build(), run).ConfigureAwait(false);
         run.Add($"=> {described}");
-        return run.Trace;
+        return (run.Trace, run.OffCallerThread);
     }
 
     private static void AddScripted(ResiliencePipelineBuilder<ModelValue> typed, ResiliencePipelineBuilder untyped, ModelStrategy strategy, ModelJudge judge, ModelRun run)

@@ -9,14 +9,14 @@ namespace Resilience.Tests.Pipeline;
 internal sealed class ModelRun : IDisposable
 {
     private readonly List<string> _trace = [];
+    private readonly List<int> _offCallerThread = [];
     private readonly ModelScenario _scenario;
     private readonly int _callerThread = Environment.CurrentManagedThreadId;
     private int _attempts;
 
-    public ModelRun(ModelScenario scenario, bool synchronous)
+    public ModelRun(ModelScenario scenario)
     {
         _scenario = scenario;
-        Synchronous = synchronous;
         if (scenario.CancelledAtStart)
         {
             Tokens.CallerSource.Cancel();
@@ -24,8 +24,6 @@ internal sealed class ModelRun : IDisposable
     }
 
     public ModelTokens Tokens { get; } = new();
-
-    public bool Synchronous { get; }
 
     public IReadOnlyList<string> Trace
     {
@@ -38,24 +36,37 @@ internal sealed class ModelRun : IDisposable
         }
     }
 
+    /// <summary>Gets the indices of the trace's lines recorded on another thread than the caller's.</summary>
+    public IReadOnlyList<int> OffCallerThread
+    {
+        get
+        {
+            lock (_trace)
+            {
+                return [.. _offCallerThread];
+            }
+        }
+    }
+
     public void Add(string line)
     {
         lock (_trace)
         {
+            if (Environment.CurrentManagedThreadId != _callerThread)
+            {
+                _offCallerThread.Add(_trace.Count);
+            }
+
             _trace.Add(line);
         }
     }
 
     public void Dispose() => Tokens.Dispose();
 
-    /// <summary>An attempt of a synchronous callback: it must run on the caller's thread, every attempt.</summary>
+    /// <summary>An attempt of a synchronous callback.</summary>
     public ModelValue CallSync(object? state, CancellationToken token)
     {
         var (attempt, kind) = Begin(state, token);
-        if (Environment.CurrentManagedThreadId != _callerThread)
-        {
-            Add("!thread");
-        }
 
         switch (kind)
         {
