@@ -780,6 +780,7 @@ internal static class PipelineEngine
         where TCallback : struct, ICallback<TState, TResult>
     {
         DisposeReplaced(replaced, in run.Outcome);
+        run.Served = true;
 
         // Time has passed: strategies exited after the fallback read the clocks afresh.
         run.Frame.NewPass();
@@ -899,8 +900,9 @@ internal static class PipelineEngine
         var seen = judged;
 
         // A result an inner fallback served is not what the call produced: a last known good value must not become
-        // the placeholder that replaced it. (The fast path never carries one: fallbacks run on this path.)
-        if (exiting.ObservesResults && judged.IsSuccess && run.Outcome.FallbackLevel is null)
+        // the placeholder that replaced it, whether the built-in fallback (which marks its levels) or a strategy of
+        // one's own served it. (The fast path never carries one: fallbacks run on this path.)
+        if (exiting.ObservesResults && judged.IsSuccess && !run.Served && run.Outcome.FallbackLevel is null)
         {
             try
             {
@@ -1035,6 +1037,7 @@ internal static class PipelineEngine
                 }
 
                 DisposeReplaced(replaced, in run.Outcome);
+                run.Served = true;
 
                 // A fallback that completed without waiting may still have taken time (blocking work): strategies exited
                 // after it read the clocks afresh, as after one that waited (TakeFallback).
@@ -1155,6 +1158,9 @@ internal static class PipelineEngine
         run.Phase = RunPhase.Exit;
         run.Index = index;
         run.Frame.NewPass();
+
+        // A new outcome (an attempt's, a refusal's) starts on its way out.
+        run.Served = false;
     }
 
     private static void LeaveStrategy<TResult, TState, TCallback>(ref PipelineRun<TResult, TState, TCallback> run)

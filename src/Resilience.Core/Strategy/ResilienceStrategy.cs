@@ -68,7 +68,8 @@ public abstract class ResilienceStrategy
 
     /// <summary>
     /// Sees a successful result on its way out (only when <see cref="ObservesResults"/>), before <see cref="Exit"/>; not a
-    /// result an inner fallback served (<see cref="Outcome{T}.FallbackLevel"/>). An exception thrown here replaces the
+    /// result an inner fallback served (a built-in fallback's level, <see cref="Outcome{T}.FallbackLevel"/>, or what a
+    /// strategy's own <see cref="ProvideFallbackAsync"/> returned). An exception thrown here replaces the
     /// outcome, as a throwing predicate's does: <see cref="Exit"/> still runs, on that exception, not handled.
     /// </summary>
     /// <typeparam name="TResult">The result type of the call.</typeparam>

@@ -145,7 +145,7 @@ internal sealed class EngineModel
                     Discard(outcome);
                     return exit.Kind switch
                     {
-                        ModelExit.FallbackNow or ModelExit.FallbackLater => Result.Succeeded($"fb {name}#{exitVisit}"),
+                        ModelExit.FallbackNow or ModelExit.FallbackLater => Result.ServedBy($"fb {name}#{exitVisit}"),
                         ModelExit.FallbackThrows => Result.Failed(nameof(KeyNotFoundException), $"fallback {name}#{exitVisit}"),
                         _ => Result.Failed(nameof(EndOfStreamException), $"fallback {name}#{exitVisit}"),
                     };
@@ -233,9 +233,10 @@ internal sealed class EngineModel
             return failed ? $"{(handled ? "handled" : "unhandled")} {outcome.Error} {outcome.Message}" : "handled result";
         }
 
-        // A successful result is shown to a strategy that observes results, before its exit; a look that throws
-        // replaces the outcome as a throwing predicate does, and the strategy exits on it, unhandled.
-        switch (_scenario.Strategies[index].Observe)
+        // A successful result the call produced (not one a fallback served) is shown to a strategy that observes results,
+        // before its exit; a look that throws replaces the outcome as a throwing predicate does, and the strategy exits
+        // on it, unhandled.
+        switch (outcome.Served ? ModelObserve.None : _scenario.Strategies[index].Observe)
         {
             case ModelObserve.Observe:
                 _trace.Add($"observe {ModelTokens.StrategyName(index)} {Describe(outcome)}");
@@ -265,9 +266,12 @@ internal sealed class EngineModel
         : $"result {(_void ? "ok" : outcome.Message)}";
 
     /// <summary>An outcome as the model sees it: a result, an exception (type and message) or a rejection.</summary>
-    private readonly record struct Result(string? Error, string Message, string? RejectedBy)
+    private readonly record struct Result(string? Error, string Message, string? RejectedBy, bool Served = false)
     {
         public static Result Succeeded(string value) => new(null, value, null);
+
+        /// <summary>A result a fallback served: no strategy outside observes it as what the call produced.</summary>
+        public static Result ServedBy(string value) => new(null, value, null, Served: true);
 
         public static Result Failed(string type, string message) => new(type, message, null);
 
