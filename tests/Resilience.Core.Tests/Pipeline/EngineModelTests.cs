@@ -129,7 +129,7 @@ public class EngineModelTests
         {
             ModelJudge.HandleAll => true,
             ModelJudge.HandleNone => false,
-            _ => throw new NotSupportedException($"judge {strategy.Name}#{strategy.Exits}"),
+            _ => throw run.Raise(new NotSupportedException($"judge {strategy.Name}#{strategy.Exits}")),
         };
 
         typed.AddStrategy(strategy, outcome =>
@@ -150,15 +150,15 @@ public class EngineModelTests
         switch (form)
         {
             case ModelForm.TypedExecuteOutcomeAsync:
-                return ModelStrategy.Describe(await typed.ExecuteOutcomeAsync(static (run, token) => run.CallAsync(run, token), run, token).ConfigureAwait(false));
+                return Describe(run, await typed.ExecuteOutcomeAsync(static (run, token) => run.CallAsync(run, token), run, token).ConfigureAwait(false));
             case ModelForm.TypedExecuteOutcome:
-                return ModelStrategy.Describe(typed.ExecuteOutcome(static (run, token) => run.CallSync(run, token), run, token));
+                return Describe(run, typed.ExecuteOutcome(static (run, token) => run.CallSync(run, token), run, token));
             case ModelForm.ExecuteOutcomeAsync:
-                return ModelStrategy.Describe(await untyped.ExecuteOutcomeAsync(static (run, token) => run.CallAsync(run, token), run, token).ConfigureAwait(false));
+                return Describe(run, await untyped.ExecuteOutcomeAsync(static (run, token) => run.CallAsync(run, token), run, token).ConfigureAwait(false));
             case ModelForm.ExecuteSingleAttemptOutcomeAsync:
-                return ModelStrategy.Describe(await untyped.ExecuteSingleAttemptOutcomeAsync(static (run, token) => run.CallAsync(run, token), run, token).ConfigureAwait(false));
+                return Describe(run, await untyped.ExecuteSingleAttemptOutcomeAsync(static (run, token) => run.CallAsync(run, token), run, token).ConfigureAwait(false));
             case ModelForm.ExecuteOutcome:
-                return ModelStrategy.Describe(untyped.ExecuteOutcome(static (run, token) => run.CallSync(run, token), run, token));
+                return Describe(run, untyped.ExecuteOutcome(static (run, token) => run.CallSync(run, token), run, token));
         }
 
         Task task;
@@ -182,7 +182,7 @@ public class EngineModelTests
         }
         catch (Exception thrown)
         {
-            return ModelStrategy.Describe(thrown);
+            return run.DescribeFinal(thrown);
         }
 
         try
@@ -193,11 +193,15 @@ public class EngineModelTests
         {
             // An asynchronous form ends a call that ended in a cancellation with a cancelled task, others with a faulted one.
             var state = (thrown is OperationCanceledException) == task.IsCanceled ? string.Empty : $" ({task.Status})";
-            return ModelStrategy.Describe(thrown) + state;
+            return run.DescribeFinal(thrown) + state;
         }
 
         return $"result {(task is Task<ModelValue> result ? result.Result.Name : "ok")}";
     }
+
+    /// <summary>An outcome as the model describes it; a failure must be the very exception its raiser threw.</summary>
+    private static string Describe<TResult>(ModelRun run, in Outcome<TResult> outcome) =>
+        outcome.IsRejected || outcome.IsSuccess ? ModelStrategy.Describe(in outcome) : run.DescribeFinal(outcome.Exception!);
 
     /// <summary>The callback as one that returns nothing, completing (or throwing) as it does.</summary>
     private static ValueTask Void(ValueTask<ModelValue> call) => call.IsCompletedSuccessfully ? default : new ValueTask(call.AsTask());

@@ -10,6 +10,7 @@ internal sealed class ModelRun : IDisposable
 {
     private readonly List<string> _trace = [];
     private readonly List<int> _offCallerThread = [];
+    private readonly Dictionary<string, Exception> _raised = [];
     private readonly ModelScenario _scenario;
     private readonly int _callerThread = Environment.CurrentManagedThreadId;
     private int _attempts;
@@ -48,6 +49,28 @@ internal sealed class ModelRun : IDisposable
         }
     }
 
+    /// <summary>Keeps <paramref name="exception"/> by its message (unique in a run), to check the caller gets that very object.</summary>
+    public T Raise<T>(T exception)
+        where T : Exception
+    {
+        lock (_raised)
+        {
+            _raised[exception.Message] = exception;
+        }
+
+        return exception;
+    }
+
+    /// <summary>Describes the exception a call ended with, noting one that is not the object its raiser threw.</summary>
+    public string DescribeFinal(Exception exception)
+    {
+        lock (_raised)
+        {
+            var same = !_raised.TryGetValue(exception.Message, out var raised) || ReferenceEquals(raised, exception);
+            return ModelStrategy.Describe(exception) + (same ? string.Empty : " !identity");
+        }
+    }
+
     public void Add(string line)
     {
         lock (_trace)
@@ -71,14 +94,14 @@ internal sealed class ModelRun : IDisposable
         switch (kind)
         {
             case ModelCall.SyncThrow or ModelCall.AsyncFaultLater:
-                throw new IOException($"call#{attempt}");
+                throw Raise(new IOException($"call#{attempt}"));
             case ModelCall.CancelCaller:
                 Tokens.CallerSource.Cancel();
-                throw new OperationCanceledException($"cancel#{attempt}", token);
+                throw Raise(new OperationCanceledException($"cancel#{attempt}", token));
             case ModelCall.ObserveToken when token.IsCancellationRequested:
-                throw new OperationCanceledException($"observe#{attempt}", token);
+                throw Raise(new OperationCanceledException($"observe#{attempt}", token));
             case ModelCall.ForeignCancel:
-                throw new OperationCanceledException($"foreign#{attempt}");
+                throw Raise(new OperationCanceledException($"foreign#{attempt}"));
             default:
                 return new ModelValue($"r{attempt}", this);
         }
@@ -95,7 +118,7 @@ internal sealed class ModelRun : IDisposable
             case ModelCall.SyncResult:
                 return new ValueTask<ModelValue>(value);
             case ModelCall.SyncThrow:
-                throw new IOException($"call#{attempt}");
+                throw Raise(new IOException($"call#{attempt}"));
             case ModelCall.AsyncCompleted:
                 return Completed(value);
             case ModelCall.AsyncLaterOnPool:
@@ -103,14 +126,14 @@ internal sealed class ModelRun : IDisposable
             case ModelCall.AsyncLaterBySource:
                 return new ValueTask<ModelValue>(Later(value));
             case ModelCall.AsyncFaultLater:
-                return FaultLater(new IOException($"call#{attempt}"));
+                return FaultLater(Raise(new IOException($"call#{attempt}")));
             case ModelCall.CancelCaller:
                 Tokens.CallerSource.Cancel();
-                return FaultLater(new OperationCanceledException($"cancel#{attempt}", token));
+                return FaultLater(Raise(new OperationCanceledException($"cancel#{attempt}", token)));
             case ModelCall.ForeignCancel:
-                return FaultLater(new OperationCanceledException($"foreign#{attempt}"));
+                return FaultLater(Raise(new OperationCanceledException($"foreign#{attempt}")));
             default:
-                return Observe(value, attempt, token);
+                return Observe(value, Raise(new OperationCanceledException($"observe#{attempt}", token)), token);
         }
 
         static async ValueTask<ModelValue> Completed(ModelValue value)
@@ -131,11 +154,11 @@ internal sealed class ModelRun : IDisposable
             throw failure;
         }
 
-        static async ValueTask<ModelValue> Observe(ModelValue value, int attempt, CancellationToken token)
+        static async ValueTask<ModelValue> Observe(ModelValue value, OperationCanceledException cancelled, CancellationToken token)
         {
             // Completes without waiting: cancelled (an async method's task) when the token is.
             await Task.CompletedTask.ConfigureAwait(false);
-            return token.IsCancellationRequested ? throw new OperationCanceledException($"observe#{attempt}", token) : value;
+            return token.IsCancellationRequested ? throw cancelled : value;
         }
     }
 

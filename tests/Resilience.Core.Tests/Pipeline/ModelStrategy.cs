@@ -70,12 +70,12 @@ internal sealed class ModelStrategy : ResilienceStrategy
             ModelEnter.Admit => Entry.Admitted,
             ModelEnter.AdmitWithState => Entry.Admit(_marker),
             ModelEnter.Reject => Entry.Reject(RejectionReason.Custom, TimeSpan.FromSeconds(_index + 1)),
-            ModelEnter.Throw => throw new FormatException($"enter {Name}#{visit}"),
+            ModelEnter.Throw => throw _run.Raise(new FormatException($"enter {Name}#{visit}")),
             ModelEnter.PendingAdmitNow => Entry.Pending(Task.FromResult(Entry.Admitted)),
             ModelEnter.PendingAdmitLater => Entry.Pending(ModelRun.Later(Entry.Admit(_marker))),
             ModelEnter.PendingRejectLater => Entry.Pending(ModelRun.Later(Entry.Reject(RejectionReason.Custom))),
-            ModelEnter.PendingFaultNow => Entry.Pending(Task.FromException<Entry>(new InvalidDataException($"admission {Name}#{visit}"))),
-            ModelEnter.PendingFaultLater => Entry.Pending(ModelRun.FaultLater<Entry>(new InvalidDataException($"admission {Name}#{visit}"))),
+            ModelEnter.PendingFaultNow => Entry.Pending(Task.FromException<Entry>(_run.Raise(new InvalidDataException($"admission {Name}#{visit}")))),
+            ModelEnter.PendingFaultLater => Entry.Pending(ModelRun.FaultLater<Entry>(_run.Raise(new InvalidDataException($"admission {Name}#{visit}")))),
             ModelEnter.PendingCancelled => Entry.Pending(Task.FromCanceled<Entry>(new CancellationToken(canceled: true))),
             _ => Entry.Pending(Task.FromResult(Entry.Pending(Task.FromResult(Entry.Admitted)))),
         };
@@ -101,9 +101,9 @@ internal sealed class ModelStrategy : ResilienceStrategy
             case ModelExit.RetryAfterDelay:
                 return ExitAction.Retry(TimeSpan.FromMilliseconds(1));
             case ModelExit.Fail:
-                return ExitAction.Fail(new TimeoutException($"fail {Name}#{visit}"));
+                return ExitAction.Fail(_run.Raise(new TimeoutException($"fail {Name}#{visit}")));
             case ModelExit.Throw:
-                throw new ArithmeticException($"exit {Name}#{visit}");
+                throw _run.Raise(new ArithmeticException($"exit {Name}#{visit}"));
             default:
                 _fallback = step.Kind;
                 _fallbackVisit = visit;
@@ -116,7 +116,7 @@ internal sealed class ModelStrategy : ResilienceStrategy
         _run.Add($"observe {Name} result {(result is ModelValue value ? value.Name : "ok")}");
         if (_script.Observe == ModelObserve.Throw)
         {
-            throw new NotImplementedException($"observe {Name}#{_exits}");
+            throw _run.Raise(new NotImplementedException($"observe {Name}#{_exits}"));
         }
     }
 
@@ -130,8 +130,8 @@ internal sealed class ModelStrategy : ResilienceStrategy
         {
             ModelExit.FallbackNow => new ValueTask<Outcome<TResult>>(served),
             ModelExit.FallbackLater => new ValueTask<Outcome<TResult>>(ModelRun.Later(served)),
-            ModelExit.FallbackThrows => throw new KeyNotFoundException($"fallback {Name}#{visit}"),
-            _ => new ValueTask<Outcome<TResult>>(ModelRun.FaultLater<Outcome<TResult>>(new EndOfStreamException($"fallback {Name}#{visit}"))),
+            ModelExit.FallbackThrows => throw _run.Raise(new KeyNotFoundException($"fallback {Name}#{visit}")),
+            _ => new ValueTask<Outcome<TResult>>(ModelRun.FaultLater<Outcome<TResult>>(_run.Raise(new EndOfStreamException($"fallback {Name}#{visit}")))),
         };
     }
 }
