@@ -13,6 +13,8 @@ namespace Resilience.Tests.Pipeline;
 /// </summary>
 public class EngineModelTests
 {
+    // A fixed seed keeps the run reproducible; to replay a failure, put the seed FsCheck reports here (or drop Replay
+    // and raise MaxTest to search further).
     private const string Seed = "(1414213562,1732050807)";
 
     private static readonly ModelForm[] Forms = Enum.GetValues<ModelForm>();
