@@ -94,8 +94,9 @@ public class EngineModelTests
     {
         using var run = new ModelRun(scenario);
         var strategies = scenario.Strategies.Select((script, index) => new ModelStrategy(index, script, run)).ToArray();
-        var typed = new ResiliencePipelineBuilder<ModelValue> { Name = ModelStrategy.PipelineName, TimeProvider = new Retry.ImmediateTimeProvider() };
-        var untyped = new ResiliencePipelineBuilder { Name = ModelStrategy.PipelineName, TimeProvider = new Retry.ImmediateTimeProvider() };
+        var clock = new ModelClock();
+        var typed = new ResiliencePipelineBuilder<ModelValue> { Name = ModelStrategy.PipelineName, TimeProvider = clock };
+        var untyped = new ResiliencePipelineBuilder { Name = ModelStrategy.PipelineName, TimeProvider = clock };
         for (var index = 0; index <= strategies.Length; index++)
         {
             if (index == scenario.PaddingAt)
@@ -114,7 +115,7 @@ public class EngineModelTests
         }
 
         var described = await ExecuteAsync(form, typed.Build(), untyped.Build(), run).ConfigureAwait(false);
-        run.Add($"=> {described}");
+        run.Add($"=> {described}{(clock.Reads == 0 ? string.Empty : $" !clock read {clock.Reads} times")}");
         return (run.Trace, run.OffCallerThread);
     }
 
