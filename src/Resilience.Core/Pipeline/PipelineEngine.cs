@@ -199,12 +199,14 @@ internal static class PipelineEngine
                 progress = (index << 2) | Judging;
                 var judged = Judge(pipeline, index, result, exception, frame.CallerToken);
                 var strategy = strategies[index];
-                progress = (index << 2) | Exiting;
+
+                // A look at the result that throws is judged as a throwing predicate is: the strategy still exits.
                 if (strategy.ObservesResults && judged.IsSuccess)
                 {
                     strategy.ObserveResult(result, state);
                 }
 
+                progress = (index << 2) | Exiting;
                 var context = new StrategyContext(ref frame, ref slot);
                 var action = strategy.Exit(ref context, in judged);
                 if (!action.IsContinue)
@@ -268,7 +270,7 @@ internal static class PipelineEngine
                 RestoreToken(ref frame, ref SlotAt(ref slots, index));
                 return ResumeAtFailedEntry<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, thrown, out continuation);
             case Judging:
-                // A predicate that throws: the strategy and the ones outside it must still exit.
+                // A predicate (or a look at the result) that throws: the strategy and the ones outside it must still exit.
                 return ResumeAtFailedJudgement<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, ToOutcome(result, exception), thrown, out continuation);
             default:
                 // The strategies outside this one must still exit: the exception is the outcome they see.
@@ -524,7 +526,7 @@ internal static class PipelineEngine
     }
 
     /// <summary>
-    /// The strategy at <paramref name="index"/> threw from its exit (or while observing a result): it has exited, and the
+    /// The strategy at <paramref name="index"/> threw from its exit: it has exited, and the
     /// exception replaces the outcome, as <see cref="ExitAction.Fail"/> would.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -541,7 +543,7 @@ internal static class PipelineEngine
         return Resume(ref run, Act(ref run, ExitAction.Fail(thrown)), out continuation);
     }
 
-    /// <summary>The predicate of the strategy at <paramref name="index"/> threw while judging the outcome.</summary>
+    /// <summary>The predicate of the strategy at <paramref name="index"/> (or its look at the result) threw while judging the outcome.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static Outcome<TResult> ResumeAtFailedJudgement<TResult, TState, TCallback, TSlots>(
         ref CallFrame frame, ref TSlots slots, TCallback callback, TState state, int index, in Outcome<TResult> judging, Exception thrown, out Task<Outcome<TResult>>? continuation)
@@ -778,6 +780,7 @@ internal static class PipelineEngine
         where TCallback : struct, ICallback<TState, TResult>
     {
         DisposeReplaced(replaced, in run.Outcome);
+        run.Served = true;
 
         // Time has passed: strategies exited after the fallback read the clocks afresh.
         run.Frame.NewPass();
@@ -894,17 +897,28 @@ internal static class PipelineEngine
         where TCallback : struct, ICallback<TState, TResult>
     {
         var exiting = run.Frame.Pipeline.Strategies[run.Index];
-        try
+        var seen = judged;
+
+        // A result an inner fallback served is not what the call produced: a last known good value must not become
+        // the placeholder that replaced it, whether the built-in fallback (which marks its levels) or a strategy of
+        // one's own served it. (The fast path never carries one: fallbacks run on this path.)
+        if (exiting.ObservesResults && judged.IsSuccess && !run.Served && run.Outcome.FallbackLevel is null)
         {
-            // A result an inner fallback served is not what the call produced: a last known good value must not become
-            // the placeholder that replaced it. (The fast path never carries one: fallbacks run on this path.)
-            if (exiting.ObservesResults && judged.IsSuccess && run.Outcome.FallbackLevel is null)
+            try
             {
                 exiting.ObserveResult(run.Outcome.Result, run.State);
             }
+            catch (Exception exception)
+            {
+                // As a throwing predicate: the exception replaces the outcome, and the strategy still exits, on it.
+                seen = FailJudgement(ref run, exception);
+            }
+        }
 
+        try
+        {
             var context = new StrategyContext(ref run.Frame, ref Slot(ref run, run.Index));
-            return exiting.Exit(ref context, in judged);
+            return exiting.Exit(ref context, in seen);
         }
         catch (Exception exception)
         {
@@ -914,8 +928,8 @@ internal static class PipelineEngine
     }
 
     /// <summary>
-    /// The predicate (or retry-after reader) of the strategy at Index threw: its exception replaces the outcome, and the
-    /// strategy exits on it unjudged, not handled (judging it again could throw again).
+    /// The predicate (or retry-after reader, or look at the result) of the strategy at Index threw: its exception replaces
+    /// the outcome, and the strategy exits on it unjudged, not handled (judging it again could throw again).
     /// </summary>
     private static ExitOutcome FailJudgement<TResult, TState, TCallback>(ref PipelineRun<TResult, TState, TCallback> run, Exception exception)
         where TCallback : struct, ICallback<TState, TResult>
@@ -1023,6 +1037,7 @@ internal static class PipelineEngine
                 }
 
                 DisposeReplaced(replaced, in run.Outcome);
+                run.Served = true;
 
                 // A fallback that completed without waiting may still have taken time (blocking work): strategies exited
                 // after it read the clocks afresh, as after one that waited (TakeFallback).
@@ -1143,6 +1158,9 @@ internal static class PipelineEngine
         run.Phase = RunPhase.Exit;
         run.Index = index;
         run.Frame.NewPass();
+
+        // A new outcome (an attempt's, a refusal's) starts on its way out.
+        run.Served = false;
     }
 
     private static void LeaveStrategy<TResult, TState, TCallback>(ref PipelineRun<TResult, TState, TCallback> run)

@@ -19,6 +19,9 @@ internal struct PipelineRun<TResult, TState, TCallback>
 
     public Outcome<TResult> Outcome;
 
+    /// <summary>Whether <see cref="Outcome"/> is what a fallback served, a strategy's of its own included, not what the call produced.</summary>
+    public bool Served;
+
     public Task<Entry>? PendingEntry;
     public ValueTask<TResult> PendingCallback;
     public Task? PendingDelay;

@@ -61,14 +61,16 @@ public abstract class ResilienceStrategy
     /// <param name="context">The call as this strategy sees it; <see cref="StrategyContext.State"/> holds what <see cref="Enter"/> stored.</param>
     /// <param name="outcome">The outcome of the inner part, judged by this strategy's predicate.</param>
     /// <returns>
-    /// What the engine does next. An exception thrown here (or from <see cref="ObserveResult"/>) replaces the outcome, as
-    /// <see cref="ExitAction.Fail"/> would; the strategies outside this one still exit.
+    /// What the engine does next. An exception thrown here replaces the outcome, as <see cref="ExitAction.Fail"/> would;
+    /// the strategies outside this one still exit.
     /// </returns>
     protected internal virtual ExitAction Exit(ref StrategyContext context, in ExitOutcome outcome) => ExitAction.Continue;
 
     /// <summary>
     /// Sees a successful result on its way out (only when <see cref="ObservesResults"/>), before <see cref="Exit"/>; not a
-    /// result an inner fallback served (<see cref="Outcome{T}.FallbackLevel"/>).
+    /// result an inner fallback served (a built-in fallback's level, <see cref="Outcome{T}.FallbackLevel"/>, or what a
+    /// strategy's own <see cref="ProvideFallbackAsync"/> returned). An exception thrown here replaces the
+    /// outcome, as a throwing predicate's does: <see cref="Exit"/> still runs, on that exception, not handled.
     /// </summary>
     /// <typeparam name="TResult">The result type of the call.</typeparam>
     /// <typeparam name="TState">The type of the caller's state.</typeparam>

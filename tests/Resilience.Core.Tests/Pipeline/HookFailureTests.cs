@@ -101,18 +101,44 @@ public class HookFailureTests
         Assert.Same(failure, strategies[0].Outcomes[0].Exception);
     }
 
-    [Fact]
-    public void ObserveResult_that_throws_replaces_the_outcome_like_a_throwing_exit()
+    [Theory]
+    [InlineData(2, false)]
+    [InlineData(2, true)]
+    [InlineData(4, false)]
+    [InlineData(8, false)]
+    [InlineData(8, true)]
+    public async Task ObserveResult_that_throws_replaces_the_outcome_and_its_strategy_still_exits_on_it(int length, bool afterAwait)
     {
-        var outer = new HookStrategy("outer");
+        // Exit runs once for every admitting Enter: a strategy that releases something there (a permit) must not lose
+        // its exit because its look at the result threw. It exits as on a throwing predicate: on the exception, unhandled.
         var observer = new ThrowingObserver();
-        var pipeline = new ResiliencePipelineBuilder().AddStrategy(outer).AddStrategy(observer).Build();
+        var others = Enumerable.Range(0, length - 1).Select(i => new HookStrategy($"s{i}")).ToArray();
+        var builder = new ResiliencePipelineBuilder().AddStrategy(others[0]).AddStrategy(observer);
+        foreach (var inner in others.Skip(1))
+        {
+            builder.AddStrategy(inner);
+        }
 
-        var outcome = pipeline.ExecuteOutcome(static (_, _) => 1, 0);
+        var pipeline = builder.Build();
+
+        var outcome = await pipeline.ExecuteOutcomeAsync(
+            static async (afterAwait, _) =>
+            {
+                if (afterAwait)
+                {
+                    await Task.Yield();
+                }
+
+                return 1;
+            },
+            afterAwait);
 
         Assert.IsType<FormatException>(outcome.Exception);
-        Assert.Equal((1, 0), (outer.Exited, outer.Mismatches));
-        Assert.IsType<FormatException>(outer.Outcomes[0].Exception);
+        Assert.Equal(1, observer.Exited);
+        Assert.Same(outcome.Exception, observer.Seen!.Value.Exception);
+        Assert.False(observer.Seen.Value.IsHandled);
+        Assert.All(others, s => Assert.Equal((1, 1, 0), (s.Entered, s.Exited, s.Mismatches)));
+        Assert.Same(outcome.Exception, others[0].Outcomes[0].Exception);
     }
 
     [Theory]
@@ -264,7 +290,18 @@ public class HookFailureTests
             ObservesResults = true;
         }
 
+        public int Exited { get; private set; }
+
+        public ExitOutcome? Seen { get; private set; }
+
         protected internal override void ObserveResult<TResult, TState>(TResult result, TState state) => throw new FormatException();
+
+        protected internal override ExitAction Exit(ref StrategyContext context, in ExitOutcome outcome)
+        {
+            Exited++;
+            Seen = outcome;
+            return ExitAction.Continue;
+        }
     }
 
     private sealed class TokenSettingExit(CancellationToken token) : ResilienceStrategy
