@@ -1,0 +1,32 @@
+namespace Resilience.Tests.Composite;
+
+/// <summary>What one attempt of a scripted call does when it reaches the callback.</summary>
+internal enum AttemptKind
+{
+    /// <summary>Returns the call's value at once.</summary>
+    Ok,
+
+    /// <summary>Throws an <see cref="InvalidOperationException"/> at once: a failure every strategy handles.</summary>
+    Throws,
+
+    /// <summary>Returns -1 at once: a result every strategy judges a failure.</summary>
+    FailedResult,
+
+    /// <summary>Throws an <see cref="ArgumentException"/> at once: a failure no strategy handles.</summary>
+    Unhandled,
+
+    /// <summary>Returns the call's value after 40 ms, well within the timeout.</summary>
+    Quick,
+
+    /// <summary>Returns the call's value after 120 ms, within the timeout but slow for a breaker that tracks slow calls.</summary>
+    Slow,
+
+    /// <summary>Ignores its token and returns the call's value after 200 ms, past the timeout (which is cooperative).</summary>
+    Late,
+
+    /// <summary>Waits for its token: ends when the timeout cancels it.</summary>
+    Hang,
+
+    /// <summary>Waits for its token: the caller cancels the call while it waits.</summary>
+    Cancelled,
+}

@@ -1,0 +1,64 @@
+namespace Resilience.Tests.Composite;
+
+/// <summary>
+/// The token bucket's documented rules as plain arithmetic, in the bucket's unit (1/256 of a tick since it was made):
+/// a permit moves the time the bucket is full again by one interval, if that stays within the burst of now; a refusal
+/// says how long until it would; a live change keeps the permits held (capped at the new burst). Leases and refusals
+/// are counted one by one.
+/// </summary>
+internal sealed class TokenBucketModel(TokenBucketLimiterOptions options, long originTicks)
+{
+    private const long Scale = 256;
+
+    private long _arrival;
+
+    public long Interval { get; private set; } = IntervalOf(options);
+
+    public long Capacity => Burst * Interval;
+
+    public int Burst { get; private set; } = options.Burst;
+
+    public long Leases { get; private set; }
+
+    public long Failures { get; private set; }
+
+    /// <summary>Takes one permit at <paramref name="nowTicks"/>; a refusal returns the time until one is there.</summary>
+    public (bool Granted, TimeSpan RetryAfter) Take(long nowTicks)
+    {
+        var now = Scaled(nowTicks);
+        var next = Math.Max(_arrival, now) + Interval;
+        var excess = next - now - Capacity;
+        if (excess > 0)
+        {
+            Failures++;
+            return (false, TimeSpan.FromTicks((excess + Scale - 1) / Scale));
+        }
+
+        _arrival = next;
+        Leases++;
+        return (true, TimeSpan.Zero);
+    }
+
+    public long Available(long nowTicks)
+    {
+        var now = Scaled(nowTicks);
+        return Math.Max(0, (Capacity - (Math.Max(_arrival, now) - now)) / Interval);
+    }
+
+    public void Update(TokenBucketLimiterOptions value, long nowTicks)
+    {
+        var now = Scaled(nowTicks);
+        var available = Math.Min(Capacity - (Math.Max(_arrival, now) - now), Capacity);
+        var interval = IntervalOf(value);
+        var capacity = value.Burst * interval;
+        var kept = Math.Min((long)((double)available / Interval * interval), capacity);
+        _arrival = now + capacity - kept;
+        Interval = interval;
+        Burst = value.Burst;
+    }
+
+    private static long IntervalOf(TokenBucketLimiterOptions options) =>
+        Math.Max(1, (long)Math.Ceiling(Scale * TimeSpan.TicksPerSecond / options.PermitsPerSecond));
+
+    private long Scaled(long nowTicks) => (nowTicks - originTicks) * Scale;
+}
