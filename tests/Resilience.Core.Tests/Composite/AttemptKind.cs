@@ -15,13 +15,16 @@ internal enum AttemptKind
     /// <summary>Throws an <see cref="ArgumentException"/> at once: a failure no strategy handles.</summary>
     Unhandled,
 
-    /// <summary>Returns the call's value after 40 ms, well within the timeout.</summary>
+    /// <summary>Returns the call's value after 40 ms, within either timeout.</summary>
     Quick,
 
-    /// <summary>Returns the call's value after 120 ms, within the timeout but slow for a breaker that tracks slow calls.</summary>
+    /// <summary>
+    /// Returns the call's value after 120 ms, ignoring its token: within the longer timeout, past the shorter (which is
+    /// cooperative); slow for a breaker that tracks slow calls.
+    /// </summary>
     Slow,
 
-    /// <summary>Ignores its token and returns the call's value after 200 ms, past the timeout (which is cooperative).</summary>
+    /// <summary>Ignores its token and returns the call's value after 200 ms, past either timeout.</summary>
     Late,
 
     /// <summary>Waits for its token: ends when the timeout cancels it.</summary>

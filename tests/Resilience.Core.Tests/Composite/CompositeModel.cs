@@ -15,7 +15,6 @@ internal sealed class CompositeModel(
     public const int MaxRetryAttempts = 2;
     public const int StaticValue = 7;
 
-    public static readonly TimeSpan Timeout = TimeSpan.FromMilliseconds(160);
     public static readonly TimeSpan MaxAge = TimeSpan.FromSeconds(1);
     public static readonly TimeSpan MaxRetryAfter = TimeSpan.FromMilliseconds(300);
 
@@ -34,11 +33,24 @@ internal sealed class CompositeModel(
 
     public RetryBudgetModel Budget { get; } = new(budget);
 
+    /// <summary>Gets the timeout in force.</summary>
+    public TimeSpan Timeout { get; private set; } = TimeSpan.FromMilliseconds(160);
+
     /// <summary>Gets or sets whether the retry retries a limiter's and an open breaker's rejections (its live options).</summary>
     public bool RetryRejections { get; set; } = true;
 
-    /// <summary>A call made at <paramref name="start"/>; <paramref name="cancellable"/>: the caller passed a token that can be cancelled.</summary>
-    public ExpectedCall Call(string key, int value, AttemptKind[] kinds, bool cancellable, long start)
+    /// <summary>A new timeout, for attempts that start from now on: the shared slot of the old one takes no more calls.</summary>
+    public void UpdateTimeout(TimeSpan timeout)
+    {
+        Timeout = timeout;
+        _slotOpenUntil = long.MinValue;
+    }
+
+    /// <summary>
+    /// A call made at <paramref name="start"/>; <paramref name="cancellable"/>: the caller passed a token that can be
+    /// cancelled; <paramref name="cancelInDelay"/>: the caller cancels it in its first retry delay.
+    /// </summary>
+    public ExpectedCall Call(string key, int value, AttemptKind[] kinds, bool cancellable, bool cancelInDelay, long start)
     {
         var now = start;
         var attempts = 0;
@@ -47,6 +59,7 @@ internal sealed class CompositeModel(
         Type? failure = null;
         (Type? Type, TimeSpan? RetryAfter) replaced = default;
         var fallback = false;
+        var timedOutAfter = Timeout;
         for (var attempt = 0; ; attempt++)
         {
             var (admitted, generation, probe, timed, breakerRetryAfter) = Breaker.Acquire(now);
@@ -77,6 +90,11 @@ internal sealed class CompositeModel(
                     if (delay > TimeSpan.Zero)
                     {
                         delays.Add(delay);
+                        if (cancelInDelay)
+                        {
+                            // The caller's cancellation ends the wait: no further attempt, nothing counted, no fallback.
+                            return new ExpectedCall(attempts, null, null, typeof(TaskCanceledException), NoFailure, delays, now);
+                        }
                     }
 
                     now += delay.Ticks;
@@ -89,6 +107,7 @@ internal sealed class CompositeModel(
             }
 
             var deadline = cancellable ? now + Timeout.Ticks : SharedDeadline(now);
+            timedOutAfter = Timeout;
             var kind = attempts < kinds.Length ? kinds[attempts] : AttemptKind.Ok;
             attempts++;
             var (end, outcome) = kind switch
@@ -145,9 +164,9 @@ internal sealed class CompositeModel(
 
         if (failure is not null)
         {
-            // A timeout, an unhandled failure and the caller's cancellation pass the fallback (its predicate does not
-            // handle the first two; it never runs for the third).
-            return new ExpectedCall(attempts, null, null, failure, default, delays, now);
+            // A timeout (reporting the timeout the attempt started with), an unhandled failure and the caller's
+            // cancellation pass the fallback (its predicate does not handle the first two; it never runs for the third).
+            return new ExpectedCall(attempts, null, null, failure, default, delays, now) { TimedOutAfter = failure == typeof(TimeoutRejectedException) ? timedOutAfter : null };
         }
 
         _lastKnownGood[key] = (result!.Value, now);

@@ -13,7 +13,7 @@ namespace Resilience.Tests.Composite;
 /// succeeding, failing with a handled exception or result, failing with an exception nobody handles, completing later
 /// within the timeout, ignoring its token past the timeout, or waiting until the timeout cancels it; with and without a
 /// cancellable caller token; through the asynchronous and the synchronous forms), time advances, manual isolation and
-/// closing, and live option changes of the breaker, the bucket and the budget run against the pipeline and
+/// closing, and live option changes of the breaker, the bucket, the budget, the retry and the timeout run against the pipeline and
 /// <see cref="CompositeModel"/>. After every step they must agree on the caller's outcome (value, fallback level and the
 /// level named to <c>OnServed</c>, or exception type), the attempts that reached the callback, when the call ended, the
 /// breaker's state, generation, figures and transitions, the bucket's statistics and the budget's balance.
@@ -85,7 +85,7 @@ public class CompositePipelineModelTests
     private static RetryBudgetOptions BudgetSecond() => new() { MaxTokens = 5, TokenRatio = 0.2 };
 
     // Each step is a number in [0, 200000): its last digit picks the command, the rest (0-19999) is its argument.
-    [Property(MaxTest = 300, EndSize = 60, Replay = "(7418265123907,1296641543)")]
+    [Property(MaxTest = 500, EndSize = 80, Replay = "(7418265123907,1296641543)")]
     public Property Composed_pipeline_agrees_with_the_reference_model() =>
         Prop.ForAll(Gen.Choose(0, 199_999).ArrayOf().ToArbitrary(), Run);
 
@@ -102,6 +102,7 @@ public class CompositePipelineModelTests
         breaker.Transitioned += (_, t) => raised.Add((t.From, t.To, t.Reason, t.Generation, t.Window.Calls, t.Window.Failures, t.Window.SlowCalls, t.BreakDuration));
         var served = new List<FallbackServed>();
         var retry = new RetryStrategy(RetryFirst(budget));
+        var timeout = new TimeoutStrategy(new TimeoutOptions { Timeout = model.Timeout, TimeProvider = time });
 
         // Every strategy judges alike: an InvalidOperationException, a timeout and a negative result are failures; an
         // ArgumentException is nobody's. The fallback lets timeouts through to the caller.
@@ -117,7 +118,7 @@ public class CompositePipelineModelTests
             .AddStrategy(retry, handled)
             .AddCircuitBreaker(breaker, handled)
             .AddRateLimiter(bucket)
-            .AddTimeout(CompositeModel.Timeout)
+            .AddStrategy(timeout)
             .Build();
         using var caller = new CancellationTokenSource();
         var step = 0;
@@ -132,8 +133,8 @@ public class CompositePipelineModelTests
                 case <= 4:
                     {
                         // Up to three attempts, each one of the nine kinds; a key of two; a caller token or none (a
-                        // caller who cancels has one of its own); the synchronous form, every other time, for scripts
-                        // whose attempts all complete at once.
+                        // caller who cancels, in an attempt or in a retry delay, has one of its own); the synchronous
+                        // form, every other time, for scripts whose attempts all complete at once.
                         var kinds = new AttemptKind[1 + (argument % 3)];
                         for (var i = 0; i < kinds.Length; i++)
                         {
@@ -141,7 +142,8 @@ public class CompositePipelineModelTests
                         }
 
                         var key = argument / 2187 % 2 == 0 ? "a" : "b";
-                        using var cancelling = kinds.Contains(AttemptKind.Cancelled) ? new CancellationTokenSource() : null;
+                        var cancelInDelay = argument / 17496 % 2 == 1;
+                        using var cancelling = kinds.Contains(AttemptKind.Cancelled) || cancelInDelay ? new CancellationTokenSource() : null;
                         var cancellable = cancelling is not null || argument / 4374 % 2 == 1;
                         // (A synchronous call blocks in a retry delay, which only this thread could end: the form is used
                         // while the retry has no delay to wait.)
@@ -150,9 +152,9 @@ public class CompositePipelineModelTests
                         var servedBefore = served.Count;
 
                         // The model first: the driver waits out the retry delays it expects.
-                        var expected = model.Call(key, call.Value, kinds, cancellable, now);
+                        var expected = model.Call(key, call.Value, kinds, cancellable, cancelInDelay, now);
                         var token = cancelling?.Token ?? (cancellable ? caller.Token : CancellationToken.None);
-                        var (outcome, stalled) = Drive(pipeline, call, time, token, cancelling, expected.Delays, synchronous);
+                        var (outcome, stalled) = Drive(pipeline, call, time, token, cancelling, cancelInDelay ? cancelling : null, expected.Delays, synchronous);
                         if (stalled is not null)
                         {
                             return Fail(step, $"{stalled}; model: {expected}");
@@ -218,6 +220,12 @@ public class CompositePipelineModelTests
                             budget.UpdateOptions(BudgetSecond());
                             model.Budget.Update(BudgetSecond());
                             break;
+                        case 4 when argument % 12 == 4:
+                        case 5 when argument % 12 == 5:
+                            var timeoutNow = TimeSpan.FromMilliseconds(argument % 12 == 4 ? 160 : 80);
+                            timeout.UpdateOptions(new TimeoutOptions { Timeout = timeoutNow, TimeProvider = time });
+                            model.UpdateTimeout(timeoutNow);
+                            break;
                         default:
                             var retries = argument % 6 == 4;
                             retry.UpdateOptions(retries ? RetryFirst(budget) : RetrySecond(budget));
@@ -244,7 +252,7 @@ public class CompositePipelineModelTests
     /// waiting (bounded) for the pipeline to reach its next attempt or its end after each. Returns why it stalled, if it did.
     /// </summary>
     private static (Outcome<int> Outcome, string? Stalled) Drive(
-        ResiliencePipeline<int> pipeline, ScriptedCall call, FakeTimeProvider time, CancellationToken token, CancellationTokenSource? cancelling, IReadOnlyList<TimeSpan> delays, bool synchronous)
+        ResiliencePipeline<int> pipeline, ScriptedCall call, FakeTimeProvider time, CancellationToken token, CancellationTokenSource? cancel, CancellationTokenSource? cancelInDelay, IReadOnlyList<TimeSpan> delays, bool synchronous)
     {
         if (synchronous)
         {
@@ -283,7 +291,16 @@ public class CompositePipelineModelTests
 
             if (!call.Resting(task))
             {
-                time.Advance(delays[delay++]);
+                if (cancelInDelay is { } inDelay)
+                {
+                    inDelay.Cancel();
+                }
+                else
+                {
+                    time.Advance(delays[delay]);
+                }
+
+                delay++;
                 continue;
             }
 
@@ -303,7 +320,7 @@ public class CompositePipelineModelTests
                     pending.SetResult(call.Value);
                     break;
                 case AttemptKind.Cancelled:
-                    cancelling!.Cancel();
+                    cancel!.Cancel();
                     break;
                 default:
                     for (var waited = 0; waited < 400 && !pending.Task.IsCompleted; waited++)
@@ -340,6 +357,7 @@ public class CompositePipelineModelTests
             // The caller's own cancellation reaches it as such, with its token.
             return outcome.IsSuccess || outcome.IsRejected || outcome.Exception!.GetType() != type || served.Count != servedBefore
                 || (outcome.Exception is OperationCanceledException cancelled && cancelled.CancellationToken != token)
+                || (outcome.Exception is TimeoutRejectedException timedOut && timedOut.Timeout != expected.TimedOutAfter)
                 ? summary
                 : null;
         }
