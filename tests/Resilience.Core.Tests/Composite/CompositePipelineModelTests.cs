@@ -94,7 +94,7 @@ public class CompositePipelineModelTests
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
         var origin = time.GetTimestamp();
         var breaker = new Breaker(BreakerFirst(time));
-        var bucket = new TokenBucketLimiter(BucketFirst(time));
+        using var bucket = new TokenBucketLimiter(BucketFirst(time));
         var budget = new RetryBudget(BudgetFirst());
         var lastGood = new LastKnownGood<string, int>(CompositeModel.MaxAge, capacity: 16, timeProvider: time);
         var model = new CompositeModel(BreakerFirst(time), BucketFirst(time), BudgetFirst(), origin);
