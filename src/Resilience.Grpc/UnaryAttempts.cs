@@ -113,16 +113,14 @@ internal sealed class UnaryAttempts<TRequest, TResponse>
     // Until the call has ended, an attempt's status is not the call's: between attempts (a retry's delay) the last one
     // has failed, yet the next may succeed. gRPC throws for a call not yet complete; so does this one.
     private Status GetStatus() => Ended
-        ? _refusal?.Status ?? _last?.GetStatus() ?? throw NotCompleted()
-        : throw NotCompleted();
+        ? _refusal?.Status ?? _last?.GetStatus() ?? throw CallNotCompleted.StatusUnknown()
+        : throw CallNotCompleted.StatusUnknown();
 
     private Metadata GetTrailers() => Ended
-        ? _refusal?.Trailers ?? _last?.GetTrailers() ?? throw NotCompleted()
-        : throw NotCompleted();
+        ? _refusal?.Trailers ?? _last?.GetTrailers() ?? throw CallNotCompleted.TrailersUnknown()
+        : throw CallNotCompleted.TrailersUnknown();
 
     private bool Ended => _response is { IsCompleted: true };
-
-    private static InvalidOperationException NotCompleted() => new("The call has not completed.");
 
     private void Dispose()
     {
