@@ -72,12 +72,16 @@ public sealed class HandlerTransparencyTests(TransparencyServers servers) : ICla
     }
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task A_cancellation_through_a_timeout_reaches_an_invoker_as_the_inner_handler_raised_it_but_with_the_callers_token(bool synchronous)
+    [InlineData(false, 1)]
+    [InlineData(true, 1)]
+    [InlineData(false, 2)]
+    [InlineData(true, 2)]
+    public async Task A_cancellation_through_a_timeout_reaches_an_invoker_as_the_inner_handler_raised_it_but_with_the_callers_token(bool synchronous, int timeouts)
     {
-        // No HttpClient above to rebuild the exception: what the invoker gets is what the handler throws.
-        var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage>().AddTimeout(TimeSpan.FromHours(1)).Build();
+        // No HttpClient above to rebuild the exception: what the invoker gets is what the handler throws. Nested
+        // timeouts (a total one around a per-attempt one) wrap the attempt's cancellation once each.
+        var builder = new ResiliencePipelineBuilder<HttpResponseMessage>().AddTimeout(TimeSpan.FromHours(1));
+        var pipeline = (timeouts == 2 ? builder.AddTimeout(TimeSpan.FromMinutes(30)) : builder).Build();
         var transport = new IOException("transport cancelled");
         using var caller = new CancellationTokenSource();
         using var invoker = new HttpMessageInvoker(new ResilienceHandler(pipeline) { InnerHandler = new CancelledByToken(caller, transport) });
