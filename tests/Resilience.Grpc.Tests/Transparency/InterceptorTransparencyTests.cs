@@ -71,6 +71,31 @@ public sealed class InterceptorTransparencyTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_unary_call_ended_by_its_deadline_keeps_the_headers_its_server_sent_as_without_the_interceptor()
+    {
+        // The server sends its headers at once, then waits past the deadline. Which timer reports the deadline (the
+        // client's, the server's, the interceptor's) is a race; the headers that arrived before it are not.
+        async Task<(StatusCode Status, string Headers)> DeadlineAsync(ResiliencePipeline? pipeline)
+        {
+            using var channel = GrpcChannel.ForAddress(_plain!.Address);
+            var invoker = pipeline is null ? channel.CreateCallInvoker() : channel.Intercept(new ResilienceClientInterceptor(pipeline));
+            var options = new CallOptions(
+                new Metadata { { "behaviour", nameof(ServerBehaviour.SlowMidStream) }, { "id", Guid.NewGuid().ToString("N") } },
+                DateTime.UtcNow.AddSeconds(2));
+            using var call = invoker.AsyncUnaryCall(TransparencyGrpcServer.Unary, null, options, "request");
+            var failure = await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync.WaitAsync(Bound));
+            Assert.Equal(failure.StatusCode, call.GetStatus().StatusCode);
+            return (failure.StatusCode, Show(await call.ResponseHeadersAsync.WaitAsync(Bound)));
+        }
+
+        var without = await DeadlineAsync(null);
+        var with = await DeadlineAsync(new ResiliencePipelineBuilder().Build());
+
+        Assert.Equal((StatusCode.DeadlineExceeded, "server=Kestrel, x-head=h"), without);
+        Assert.Equal(without, with);
+    }
+
+    [Fact]
     public async Task A_stream_waiting_for_a_permit_has_not_completed_as_grpc_says_of_its_own_calls()
     {
         using var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1, QueueLimit = 1 });
