@@ -17,10 +17,12 @@ internal sealed class AdmittedRequestStream<TCall, TRequest> : IClientStreamWrit
 
     /// <param name="attempt">The call's attempt.</param>
     /// <param name="writerOf">Returns the channel call's request stream (static: no delegate per call).</param>
-    public AdmittedRequestStream(StreamAttempt<TCall> attempt, Func<TCall, IClientStreamWriter<TRequest>> writerOf)
+    /// <param name="writeOptions">The call's write options, which the channel's request stream starts with.</param>
+    public AdmittedRequestStream(StreamAttempt<TCall> attempt, Func<TCall, IClientStreamWriter<TRequest>> writerOf, WriteOptions? writeOptions)
     {
         _attempt = attempt;
         _writerOf = writerOf;
+        _writeOptions = writeOptions;
     }
 
     /// <inheritdoc />

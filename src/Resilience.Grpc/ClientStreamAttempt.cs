@@ -32,7 +32,7 @@ internal sealed class ClientStreamAttempt<TRequest, TResponse> : StreamAttempt<A
             TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
             TaskScheduler.Default);
         return new(
-            new AdmittedRequestStream<AsyncClientStreamingCall<TRequest, TResponse>, TRequest>(this, static call => call.RequestStream),
+            new AdmittedRequestStream<AsyncClientStreamingCall<TRequest, TResponse>, TRequest>(this, static call => call.RequestStream, _context.Options.WriteOptions),
             response,
             HeadersOfAttempt,
             StatusOfAttempt,

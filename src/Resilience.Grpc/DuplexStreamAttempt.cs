@@ -23,7 +23,7 @@ internal sealed class DuplexStreamAttempt<TRequest, TResponse> : StreamAttempt<A
     {
         Admit(pipeline);
         return new(
-            new AdmittedRequestStream<AsyncDuplexStreamingCall<TRequest, TResponse>, TRequest>(this, static call => call.RequestStream),
+            new AdmittedRequestStream<AsyncDuplexStreamingCall<TRequest, TResponse>, TRequest>(this, static call => call.RequestStream, _context.Options.WriteOptions),
             new AdmittedResponseStream<AsyncDuplexStreamingCall<TRequest, TResponse>, TResponse>(this, static call => call.ResponseStream),
             HeadersOfAttempt,
             StatusOfAttempt,

@@ -136,12 +136,12 @@ internal abstract class StreamAttempt<TCall>
     /// <summary>The call's status, or the refusal's when the pipeline refused it.</summary>
     protected Status GetStatus() =>
         Call is { } call ? StatusOf(call)
-        : (_notOpened as RpcException)?.Status ?? throw new InvalidOperationException("The call has not completed.");
+        : (_notOpened as RpcException)?.Status ?? throw CallNotCompleted.StatusUnknown();
 
     /// <summary>The call's trailers, or the refusal's (its retry pushback) when the pipeline refused it.</summary>
     protected Metadata GetTrailers() =>
         Call is { } call ? TrailersOf(call)
-        : (_notOpened as RpcException)?.Trailers ?? throw new InvalidOperationException("The call has not completed.");
+        : (_notOpened as RpcException)?.Trailers ?? throw CallNotCompleted.TrailersUnknown();
 
     /// <summary>The caller disposed the call: it is cancelled (still waiting for admission, or open) and ends as the caller's cancellation.</summary>
     protected void Dispose()

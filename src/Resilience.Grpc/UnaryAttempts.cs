@@ -21,8 +21,12 @@ internal sealed class UnaryAttempts<TRequest, TResponse>
     private Task<TResponse>? _response;
     private AsyncUnaryCall<TResponse>? _last;
 
-    // The status the interceptor itself ended the call with (a refusal, a cancellation between attempts), not an attempt's.
+    // The status the pipeline's refusal ended the call with: no attempt's headers or trailers are the call's.
     private RpcException? _refusal;
+
+    // The status the call ended with when its caller ended it (its deadline, a cancellation no attempt reported): the
+    // call's status, while its headers and trailers stay the last attempt's, as on gRPC's own call.
+    private RpcException? _endedByCaller;
     private int _released;
 
     public UnaryAttempts(TRequest request, ClientInterceptorContext<TRequest, TResponse> context, Interceptor.AsyncUnaryCallContinuation<TRequest, TResponse> continuation)
@@ -63,7 +67,7 @@ internal sealed class UnaryAttempts<TRequest, TResponse>
                 .ConfigureAwait(false);
             if (!outcome.IsSuccess && GrpcOutcomes.EndedByCaller(outcome.Exception!, callerToken, _deadline, _context.Options.CancellationToken) is { } ended)
             {
-                _refusal = ended;
+                _endedByCaller = ended;
                 throw ended;
             }
 
@@ -107,22 +111,44 @@ internal sealed class UnaryAttempts<TRequest, TResponse>
     {
         // The headers are the last attempt's, known once the call has ended (however it ended).
         await ((Task)_response!).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        return _refusal is null && _last is { } last ? await last.ResponseHeadersAsync.ConfigureAwait(false) : [];
+        if (_refusal is not null)
+        {
+            return [];
+        }
+
+        if (_last is not { } last)
+        {
+            // Ended by its caller before any attempt: no headers ever came, and gRPC fails the read with the call's status.
+            return _endedByCaller is { } ended ? throw new RpcException(ended.Status, ended.Trailers, ended.Message) : [];
+        }
+
+        if (_endedByCaller is not { } endedByCaller)
+        {
+            return await last.ResponseHeadersAsync.ConfigureAwait(false);
+        }
+
+        try
+        {
+            // Headers that arrived before the end are the call's; an attempt that got none fails as the call did.
+            return await last.ResponseHeadersAsync.ConfigureAwait(false);
+        }
+        catch (RpcException)
+        {
+            throw new RpcException(endedByCaller.Status, endedByCaller.Trailers, endedByCaller.Message);
+        }
     }
 
     // Until the call has ended, an attempt's status is not the call's: between attempts (a retry's delay) the last one
     // has failed, yet the next may succeed. gRPC throws for a call not yet complete; so does this one.
     private Status GetStatus() => Ended
-        ? _refusal?.Status ?? _last?.GetStatus() ?? throw NotCompleted()
-        : throw NotCompleted();
+        ? _refusal?.Status ?? _endedByCaller?.Status ?? _last?.GetStatus() ?? throw CallNotCompleted.StatusUnknown()
+        : throw CallNotCompleted.StatusUnknown();
 
     private Metadata GetTrailers() => Ended
-        ? _refusal?.Trailers ?? _last?.GetTrailers() ?? throw NotCompleted()
-        : throw NotCompleted();
+        ? _refusal?.Trailers ?? _last?.GetTrailers() ?? throw CallNotCompleted.TrailersUnknown()
+        : throw CallNotCompleted.TrailersUnknown();
 
     private bool Ended => _response is { IsCompleted: true };
-
-    private static InvalidOperationException NotCompleted() => new("The call has not completed.");
 
     private void Dispose()
     {

@@ -20,6 +20,10 @@ internal sealed class HttpAttempts
     private RequestSnapshot _snapshot;
     private bool _started;
 
+    // The cancellation the last attempt ended with, if any: a timeout strategy hands it back wrapped, to carry its
+    // caller's token, and the wrapping is undone before it reaches the caller.
+    private OperationCanceledException? _cancellation;
+
     private HttpAttempts()
     {
     }
@@ -33,6 +37,7 @@ internal sealed class HttpAttempts
         attempts._request = request;
         attempts._snapshot = new RequestSnapshot(request);
         attempts._started = false;
+        attempts._cancellation = null;
         return attempts;
     }
 
@@ -42,6 +47,10 @@ internal sealed class HttpAttempts
         try
         {
             return await _handler.SendToInnerAsync(attempt, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException exception) when (Noted(exception))
+        {
+            throw;
         }
         catch (HttpRequestException exception) when (IsContentNotRepeatable(attempt, exception))
         {
@@ -56,6 +65,10 @@ internal sealed class HttpAttempts
         {
             return _handler.SendToInner(attempt, cancellationToken);
         }
+        catch (OperationCanceledException exception) when (Noted(exception))
+        {
+            throw;
+        }
         catch (HttpRequestException exception) when (IsContentNotRepeatable(attempt, exception))
         {
             throw new ContentNotRepeatableException(exception);
@@ -63,13 +76,55 @@ internal sealed class HttpAttempts
     }
 
     /// <summary>Returns the result to the caller, or throws the failure; the instance serves another request afterwards.</summary>
-    public HttpResponseMessage Finish(in Outcome<HttpResponseMessage> outcome)
+    /// <param name="outcome">The pipeline's outcome.</param>
+    /// <param name="cancellationToken">The token the handler was given.</param>
+    public HttpResponseMessage Finish(in Outcome<HttpResponseMessage> outcome, CancellationToken cancellationToken)
     {
+        var cancellation = _cancellation;
         _snapshot.Release();
         _handler = null!;
         _request = null!;
+        _cancellation = null;
         t_spare = this;
+        if (cancellation is not null && !outcome.IsSuccess && !outcome.IsRejected && Unwrapped(outcome.Exception!, cancellation, cancellationToken) is { } unwrapped)
+        {
+            throw unwrapped;
+        }
+
         return outcome.GetResultOrThrow();
+    }
+
+    /// <summary>
+    /// The caller's cancellation as the inner handler reported it, when a timeout strategy wrapped the attempt's
+    /// cancellation (raised from the timeout's token) in one raised from the handler's token: the wrapper is undone, so the
+    /// exception chain is the one the inner handler's cancellation gives without the pipeline (HttpClient, which takes the
+    /// message and inner exception of what it receives, builds the same exception either way).
+    /// </summary>
+    private static OperationCanceledException? Unwrapped(Exception failure, OperationCanceledException attempt, CancellationToken cancellationToken)
+    {
+        if (ReferenceEquals(failure, attempt) || failure is not OperationCanceledException { CancellationToken: var token } || token != cancellationToken)
+        {
+            return null;
+        }
+
+        // Nested timeouts wrap once each: every wrapper is the pipeline's, down to the attempt's own exception.
+        for (var current = failure.InnerException; current is OperationCanceledException; current = current.InnerException)
+        {
+            if (ReferenceEquals(current, attempt))
+            {
+                return attempt is TaskCanceledException
+                    ? new TaskCanceledException(attempt.Message, attempt.InnerException, cancellationToken)
+                    : new OperationCanceledException(attempt.Message, attempt.InnerException, cancellationToken);
+            }
+        }
+
+        return null;
+    }
+
+    private bool Noted(OperationCanceledException exception)
+    {
+        _cancellation = exception;
+        return false;
     }
 
     private HttpRequestMessage NextRequest()
