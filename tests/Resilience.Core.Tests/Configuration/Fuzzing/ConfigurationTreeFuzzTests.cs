@@ -1,0 +1,85 @@
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
+using Microsoft.Extensions.Options;
+using Resilience.Configuration;
+using Resilience.DependencyInjection;
+using Resilience.Tests.DependencyInjection;
+
+namespace Resilience.Tests.Configuration.Fuzzing;
+
+/// <summary>
+/// Random resilience sections, valid and perturbed, built through <c>AddResilience()</c>: each either builds pipelines
+/// whose instances hold exactly what the section says, or is refused with an <see cref="OptionsValidationException"/>
+/// whose errors name the key of every mistake; never another exception, never a mistake accepted in silence.
+/// </summary>
+public class ConfigurationTreeFuzzTests
+{
+    private const string Seed = "(20261130,1729)";
+
+    private static Arbitrary<int> Seeds => Gen.Choose(0, int.MaxValue).ToArbitrary();
+
+    [Property(MaxTest = 400, Replay = Seed)]
+    public Property Every_tree_builds_what_it_says_or_is_refused_naming_each_mistake() =>
+        Prop.ForAll(Seeds, seed =>
+        {
+            var tree = new ConfigurationTreeGenerator(seed, invalidChance: 0.5).Next();
+            return Check(tree).Label($"seed {seed}:{Environment.NewLine}{tree}");
+        });
+
+    /// <summary>Builds a tree and says what is wrong with the outcome, or null.</summary>
+    internal static bool Check(ConfigurationTree tree)
+    {
+        using var container = new TestContainer(tree.ToDictionary());
+        ResiliencePipelineProvider provider;
+        try
+        {
+            provider = container.Provider;
+        }
+        catch (OptionsValidationException exception)
+        {
+            var errors = exception.Failures.ToList();
+            Assert.False(tree.IsValid, $"a valid tree was refused:{Environment.NewLine}{string.Join(Environment.NewLine, errors)}");
+            Assert.All(errors, error => Assert.StartsWith("Resilience:", error, StringComparison.Ordinal));
+            Assert.All(tree.Rejected, path => Assert.True(
+                errors.Any(error => error.Contains(path, StringComparison.OrdinalIgnoreCase)),
+                $"no error names {path}:{Environment.NewLine}{string.Join(Environment.NewLine, errors)}"));
+            return true;
+        }
+
+        Assert.True(tree.IsValid, $"mistakes accepted in silence: {string.Join(", ", tree.Rejected)}");
+        foreach (var (name, strategies) in tree.Pipelines)
+        {
+            var live = LiveOptions.StrategiesOf(provider.GetPipeline(name));
+            Assert.Equal(strategies.Count, live.Count);
+            for (var i = 0; i < strategies.Count; i++)
+            {
+                var instance = LiveOptions.InstanceOf(live[i]);
+                Assert.True(LiveOptions.IsKind(instance, strategies[i].Kind), $"{name}/{i} is a {instance.GetType().Name}, not a {strategies[i].Kind}");
+                if (strategies[i].Shared is { } shared)
+                {
+                    Assert.Same(LiveOptions.Shared(provider, strategies[i].Kind, shared[(shared.IndexOf('/') + 1)..]), instance);
+                }
+            }
+        }
+
+        foreach (var option in tree.Options)
+        {
+            var owner = option.Owner.Split('/');
+            var instance = tree.Pipelines.ContainsKey(owner[0])
+                ? LiveOptions.InstanceOf(LiveOptions.StrategiesOf(provider.GetPipeline(owner[0]))[int.Parse(owner[1], System.Globalization.CultureInfo.InvariantCulture)])
+                : LiveOptions.Shared(provider, owner[0], owner[1]);
+            if (LiveOptions.Of(instance) is not { } options)
+            {
+                continue;
+            }
+
+            var property = options.GetType().GetProperty(option.Option)!;
+            Assert.True(OptionValue.TryConvert(property.PropertyType, option.Text, out var expected), $"{option} does not convert");
+            Assert.Equal(expected, property.GetValue(options));
+        }
+
+        Assert.NotNull(provider.GetHealth());
+        return true;
+    }
+}
