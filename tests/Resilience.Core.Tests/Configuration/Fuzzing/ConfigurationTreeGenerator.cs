@@ -81,10 +81,10 @@ internal sealed class ConfigurationTreeGenerator
         for (var i = 0; i < count; i++)
         {
             var kind = Pick(StrategyKinds);
-            var section = strategies.Any(s => s.Section == kind) || Chance(0.3) ? $"s{i}" : kind;
+            var section = strategies.Any(s => string.Equals(s.Section, kind, StringComparison.OrdinalIgnoreCase)) || Chance(0.3) ? $"s{i}" : Chance(0.2) ? kind.ToLowerInvariant() : kind;
             var sectionPath = $"{path}:{section}";
             tree.Set($"{path}:Strategies:{(sparse ? i * 3 : i)}", section);
-            if (section != kind)
+            if (!string.Equals(section, kind, StringComparison.OrdinalIgnoreCase))
             {
                 tree.Set($"{sectionPath}:Type", Chance(0.3) ? kind.ToUpperInvariant() : kind);
             }
@@ -110,14 +110,14 @@ internal sealed class ConfigurationTreeGenerator
                 }
             }
 
-            if (!wrote && section == kind && Chance(0.5))
+            if (!wrote && section != $"s{i}" && Chance(0.5))
             {
                 // A strategy listed with no section at all runs on defaults.
                 strategies.Add(new ConfiguredStrategy(section, kind, null));
                 continue;
             }
 
-            if (!wrote && section == kind)
+            if (!wrote && section != $"s{i}")
             {
                 var (option, valid, _) = Pick(OptionSamples.ByKind[kind]);
                 tree.Set($"{sectionPath}:{option}", Pick(valid));
@@ -168,7 +168,7 @@ internal sealed class ConfigurationTreeGenerator
         var index = _random.Next(strategies.Count);
         var strategy = strategies[index];
         var sectionPath = $"{pipelinePath}:{strategy.Section}";
-        switch (_random.Next(12))
+        switch (_random.Next(19))
         {
             case 0 when strategy.Shared is null:
                 // A misspelt option.
@@ -226,6 +226,34 @@ internal sealed class ConfigurationTreeGenerator
                 tree.Set(retry, "budgeted");
                 tree.Set($"{pipelinePath}:budgeted:Type", "Retry");
                 tree.Reject($"{pipelinePath}:budgeted:RetryBudget", "nobody", $"{pipelinePath}:budgeted:RetryBudget");
+                break;
+            case 12:
+                // A section where a list entry belongs.
+                tree.Reject($"{pipelinePath}:Strategies:95:Name", "Retry", $"{pipelinePath}:Strategies");
+                break;
+            case 13:
+                // A timeout cannot be shared.
+                tree.Set($"{pipelinePath}:Strategies:94", "sharedTimeout");
+                tree.Set($"{pipelinePath}:sharedTimeout:Type", "Timeout");
+                tree.Reject($"{pipelinePath}:sharedTimeout:Shared", "any", $"{pipelinePath}:sharedTimeout:Shared");
+                break;
+            case 14 when strategy.Shared is not null:
+                // An option beside a reference to a shared instance.
+                var (beside, besideValues, _) = Pick(OptionSamples.ByKind[strategy.Kind]);
+                tree.Reject($"{sectionPath}:{beside}", Pick(besideValues), $"{sectionPath}:{beside}");
+                break;
+            case 15:
+                // A pipeline given as a value.
+                tree.Reject($"{Root}:Pipelines:valued", "Retry", $"{Root}:Pipelines:valued");
+                break;
+            case 16:
+                // A shared instance given as a value.
+                tree.Reject($"{Root}:ConcurrencyLimiters:valued", "32", $"{Root}:ConcurrencyLimiters:valued");
+                break;
+            case 17:
+                // A key padded with a space is another key: not an option.
+                var (padded, paddedValues, _) = Pick(OptionSamples.ByKind[strategy.Kind]);
+                tree.Reject($"{sectionPath}: {padded}", Pick(paddedValues), $"{sectionPath}: {padded}");
                 break;
             default:
                 // A Type that contradicts a shared section.
