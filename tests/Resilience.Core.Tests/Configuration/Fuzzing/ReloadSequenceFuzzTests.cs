@@ -38,18 +38,21 @@ public class ReloadSequenceFuzzTests
     private static void Run(int seed, List<string> trace)
     {
         var random = new Random(seed);
-        var good = ReloadSettings.Next(random, mistakeChance: 0);
-        var applied = good.Values;
-        var last = good;
-        trace.Add($"start: {good}");
-        using var container = new TestContainer(good.Values.ToDictionary(pair => pair.Key, pair => (string?)pair.Value));
+
+        // The model: what the configuration holds, the options in force by kind, and options pushed by code (with the
+        // text of the breaker's section when they were pushed: they hold until that section changes).
+        var config = ReloadSettings.Next(random, mistakeChance: 0);
+        var inForce = Kinds.ToDictionary(kind => kind, config.OptionsOf);
+        (CircuitBreakerOptions Options, string Section)? push = null;
+        trace.Add($"start: {config}");
+
+        using var container = new TestContainer(config.Values.ToDictionary(pair => pair.Key, pair => (string?)pair.Value));
         using var reloads = container.Reloads();
         var provider = container.Provider;
         var orders = provider.GetPipeline("orders");
-        var ordersStrategies = LiveOptions.StrategiesOf(orders);
+        var breaker = orders.Strategies.OfType<CircuitBreakerStrategy>().Single().Breaker;
+        var timeout = TimeoutOf(orders);
         var limitsStrategies = LiveOptions.StrategiesOf(provider.GetPipeline("limits"));
-        var breaker = ((CircuitBreakerStrategy)ordersStrategies[0]).Breaker;
-        var timeout = (TimeoutStrategy)ordersStrategies[1];
         var bucket = (TokenBucketLimiter)((RateLimiterStrategy)limitsStrategies[0]).Limiter;
         var limiter = (InFlightLimiter)((RateLimiterStrategy)limitsStrategies[1]).Limiter;
         var held = new List<RateLimitLease>();
@@ -58,84 +61,135 @@ public class ReloadSequenceFuzzTests
             for (var step = random.Next(3, 9); step > 0; step--)
             {
                 Calls(random, container, orders, bucket, limiter, held, trace);
-
-                // Now and then the same settings again: a notification of an unchanged section is no reload.
-                var next = random.Next(10) == 0 ? last : ReloadSettings.Next(random, mistakeChance: 0.4);
-                var jitterSeedChanged = !Equals(((CircuitBreakerOptions)good.OptionsOf("CircuitBreaker")).JitterSeed, next.HasMistake ? null : ((CircuitBreakerOptions)next.OptionsOf("CircuitBreaker")).JitterSeed);
-                var valid = !next.HasMistake && !jitterSeedChanged;
-                var changed = !Same(applied, next.Values);
-                trace.Add($"reload ({(valid ? "valid" : "invalid")}{(changed ? string.Empty : ", unchanged")}): {next}");
-
                 var before = (Snapshot: breaker.GetSnapshot(), Tokens: Available(bucket), Free: Available(limiter));
                 var measurements = reloads.GetMeasurementSnapshot().Count;
                 var rejectedLogs = RejectedLogs(container);
-                foreach (var key in applied.Keys.Union(next.Values.Keys))
-                {
-                    container.Configuration[key] = next.Values.GetValueOrDefault(key);
-                }
+                var healthy = provider.GetHealth().IsHealthy;
+                var wasBreaker = (CircuitBreakerOptions)inForce["CircuitBreaker"];
 
-                container.Configuration.Reload();
-                applied = next.Values;
-                last = next;
-
-                var results = reloads.GetMeasurementSnapshot().Skip(measurements).Select(m => (string?)m.Tags["result"]).ToList();
-                if (!changed)
+                bool read;
+                Dictionary<string, object>? next;
+                var isPush = random.Next(4) == 0;
+                if (isPush)
                 {
-                    Assert.Empty(results);
-                }
-                else if (jitterSeedChanged && !next.HasMistake)
-                {
-                    // A change of an option fixed at creation is refused (restart to apply it).
-                    Assert.Equal(["rejected"], results);
+                    // Options pushed by code: read with the configuration as it is, applied or refused as a whole.
+                    var pushed = random.Next(3) == 0
+                        ? new CircuitBreakerOptions { FailureRatio = 1.5 }
+                        : (CircuitBreakerOptions)ReloadSettings.Next(random, mistakeChance: 0).OptionsOf("CircuitBreaker");
+                    var candidate = (pushed, config.SectionText("CircuitBreaker"));
+                    next = Evaluate(config, candidate, inForce);
+                    trace.Add($"push (expected {(next is null ? "rejected" : "applied")}): FailureRatio {pushed.FailureRatio}, MinimumThroughput {pushed.MinimumThroughput}, JitterSeed {pushed.JitterSeed}");
+                    var result = provider.UpdateOptions("Pipelines:orders:CircuitBreaker", pushed);
+                    Assert.Equal(next is not null, result.IsApplied);
+                    read = true;
+                    if (next is not null)
+                    {
+                        push = candidate;
+                    }
                 }
                 else
                 {
-                    Assert.Equal([valid ? "applied" : "rejected"], results);
+                    // Now and then the same settings again: a notification of an unchanged section is no reload.
+                    var changed = random.Next(10) == 0 ? config : ReloadSettings.Next(random, mistakeChance: 0.4);
+                    read = !Same(config.Values, changed.Values);
+                    foreach (var key in config.Values.Keys.Union(changed.Values.Keys))
+                    {
+                        container.Configuration[key] = changed.Values.GetValueOrDefault(key);
+                    }
+
+                    config = changed;
+                    next = read ? Evaluate(config, push, inForce) : null;
+                    trace.Add($"reload (expected {(!read ? "unchanged" : next is null ? "rejected" : "applied")}): {config}");
+                    container.Configuration.Reload();
+                    if (next is not null && push is { } active && active.Section != config.SectionText("CircuitBreaker"))
+                    {
+                        // The breaker's section changed: configuration takes over from the pushed options.
+                        push = null;
+                    }
                 }
 
-                if (changed && !valid)
+                var results = reloads.GetMeasurementSnapshot().Skip(measurements).Select(m => (string?)m.Tags["result"]).ToList();
+                Assert.Equal(read ? [next is null ? "rejected" : "applied"] : [], results);
+                if (read && next is null)
                 {
                     Assert.False(provider.LastReload!.IsApplied);
                     Assert.NotEmpty(provider.LastReload.Errors);
                     Assert.All(provider.LastReload.Errors, error => Assert.StartsWith("Resilience:", error, StringComparison.Ordinal));
                     Assert.Equal(rejectedLogs + 1, RejectedLogs(container));
-                    Assert.False(provider.GetHealth().IsHealthy);
+
+                    // A rejected configuration is unhealthy; a rejected push changes nothing, health included.
+                    Assert.Equal(isPush ? healthy : false, provider.GetHealth().IsHealthy);
 
                     // Nothing moved: not the breaker, its window, the bucket's permits, nor the permits in flight.
                     Assert.Equal(before.Snapshot, breaker.GetSnapshot());
                     Assert.Equal(before.Tokens, Available(bucket));
                     Assert.Equal(before.Free, Available(limiter));
                 }
-                else if (changed)
+                else if (next is not null)
                 {
                     Assert.True(provider.LastReload!.IsApplied, string.Join(Environment.NewLine, provider.LastReload.Errors));
-                    var was = (CircuitBreakerOptions)good.OptionsOf("CircuitBreaker");
-                    good = next;
-                    var now = (CircuitBreakerOptions)good.OptionsOf("CircuitBreaker");
+                    inForce = next;
+                    var now = (CircuitBreakerOptions)inForce["CircuitBreaker"];
                     var snapshot = breaker.GetSnapshot();
                     Assert.Equal((before.Snapshot.State, before.Snapshot.Generation), (snapshot.State, snapshot.Generation));
-                    if (was.SamplingDuration == now.SamplingDuration && was.BucketCount == now.BucketCount)
+                    if (wasBreaker.SamplingDuration == now.SamplingDuration && wasBreaker.BucketCount == now.BucketCount)
                     {
                         Assert.Equal(before.Snapshot, snapshot);
                     }
 
-                    Assert.Equal(Math.Min(before.Tokens, ((TokenBucketLimiterOptions)good.OptionsOf("TokenBucket")).Burst), Available(bucket));
-                    Assert.Equal(Math.Max(0, ((InFlightLimiterOptions)good.OptionsOf("ConcurrencyLimiter")).PermitLimit - held.Count), Available(limiter));
+                    Assert.Equal(Math.Min(before.Tokens, ((TokenBucketLimiterOptions)inForce["TokenBucket"]).Burst), Available(bucket));
+                    Assert.Equal(Math.Max(0, ((InFlightLimiterOptions)inForce["ConcurrencyLimiter"]).PermitLimit - held.Count), Available(limiter));
+                    Assert.Equal(
+                        config.OrdersStrategies.Select(section => section == "CircuitBreaker" ? "CircuitBreakerStrategy" : "TimeoutStrategy"),
+                        LiveOptions.StrategiesOf(orders).Select(strategy => strategy.GetType().Name));
                 }
 
-                // The settings in force are the last good ones, on the same instances.
-                AssertOptions(good.OptionsOf("CircuitBreaker"), breaker.Options);
-                Assert.Equal(((TimeoutOptions)good.OptionsOf("Timeout")).Timeout, timeout.Timeout);
-                AssertOptions(good.OptionsOf("TokenBucket"), bucket.Options);
-                AssertOptions(good.OptionsOf("ConcurrencyLimiter"), limiter.Options);
+                // The settings in force are the model's, on the same instances (sections kept their names and types).
+                AssertOptions(inForce["CircuitBreaker"], breaker.Options);
+                Assert.Equal(((TimeoutOptions)inForce["Timeout"]).Timeout, timeout.Timeout);
+                AssertOptions(inForce["TokenBucket"], bucket.Options);
+                AssertOptions(inForce["ConcurrencyLimiter"], limiter.Options);
                 Assert.Same(orders, provider.GetPipeline("orders"));
-                Assert.Same(breaker, ((CircuitBreakerStrategy)LiveOptions.StrategiesOf(orders)[0]).Breaker);
+                Assert.Same(breaker, orders.Strategies.OfType<CircuitBreakerStrategy>().Single().Breaker);
+                Assert.Same(timeout, TimeoutOf(orders));
             }
         }
         finally
         {
             held.ForEach(lease => lease.Dispose());
         }
+    }
+
+    private static readonly string[] Kinds = ["CircuitBreaker", "Timeout", "TokenBucket", "ConcurrencyLimiter"];
+
+    /// <summary>
+    /// The model's reading: the options each kind would have in force, or <see langword="null"/> when the reading must be
+    /// refused (a wrong value, or a change of the breaker's jitter seed, which is fixed when it is created).
+    /// </summary>
+    private static Dictionary<string, object>? Evaluate(ReloadSettings config, (CircuitBreakerOptions Options, string Section)? push, Dictionary<string, object> inForce)
+    {
+        var pushed = push is { } active && active.Section == config.SectionText("CircuitBreaker") ? active.Options : null;
+        if (config.HasMistake && !(pushed is not null && config.MistakeMaskedByPush))
+        {
+            return null;
+        }
+
+        var next = Kinds.ToDictionary(kind => kind, kind => kind == "CircuitBreaker" && pushed is not null ? pushed : config.OptionsOf(kind));
+
+        var breaker = (CircuitBreakerOptions)next["CircuitBreaker"];
+        if (breaker.FailureRatio is <= 0 or > 1 || breaker.JitterSeed != ((CircuitBreakerOptions)inForce["CircuitBreaker"]).JitterSeed)
+        {
+            return null;
+        }
+
+        return next;
+    }
+
+    /// <summary>Gets the strategy of section <c>Timeout</c> (not <c>Extra</c>, whose timeout is 20 seconds and alone of the two never changes).</summary>
+    private static TimeoutStrategy TimeoutOf(ResiliencePipeline pipeline)
+    {
+        var strategies = LiveOptions.StrategiesOf(pipeline).OfType<TimeoutStrategy>().ToList();
+        return strategies.Count == 1 ? strategies[0] : strategies.Single(strategy => strategy.Name.EndsWith("/Timeout", StringComparison.Ordinal));
     }
 
     /// <summary>Calls between reloads: failures and successes through the breaker, time passing, permits taken and held.</summary>

@@ -20,14 +20,29 @@ internal sealed class ReloadSettings
         ("ConcurrencyLimiter", $"{Limits}:ConcurrencyLimiter"),
     ];
 
-    private ReloadSettings(Dictionary<string, string> values, bool hasMistake)
+    private ReloadSettings(Dictionary<string, string> values, bool hasMistake, bool mistakeMaskedByPush)
     {
         Values = values;
         HasMistake = hasMistake;
+        MistakeMaskedByPush = mistakeMaskedByPush;
     }
+
+    /// <summary>Gets whether the mistake is a breaker option out of range, which options pushed to the breaker stand in for.</summary>
+    public bool MistakeMaskedByPush { get; }
 
     /// <summary>Gets every key's value.</summary>
     public Dictionary<string, string> Values { get; }
+
+    /// <summary>Gets the sections pipeline <c>orders</c> lists, outermost first.</summary>
+    public IReadOnlyList<string> OrdersStrategies =>
+        [.. Values.Where(pair => pair.Key.StartsWith($"{Orders}:Strategies:", StringComparison.Ordinal)).OrderBy(pair => pair.Key, StringComparer.Ordinal).Select(pair => pair.Value)];
+
+    /// <summary>Gets the values of one section, as a text that differs when any of them does.</summary>
+    public string SectionText(string kind)
+    {
+        var path = Sections.Single(section => section.Kind == kind).Path + ":";
+        return string.Join(";", Values.Where(pair => pair.Key.StartsWith(path, StringComparison.Ordinal)).OrderBy(pair => pair.Key, StringComparer.Ordinal).Select(pair => $"{pair.Key}={pair.Value}"));
+    }
 
     /// <summary>Gets whether a value is wrong (or a key unknown): a reading must reject these settings.</summary>
     public bool HasMistake { get; }
@@ -36,11 +51,25 @@ internal sealed class ReloadSettings
     {
         var values = new Dictionary<string, string>(StringComparer.Ordinal)
         {
-            [$"{Orders}:Strategies:0"] = "CircuitBreaker",
-            [$"{Orders}:Strategies:1"] = "Timeout",
             [$"{Limits}:Strategies:0"] = "TokenBucket",
             [$"{Limits}:Strategies:1"] = "ConcurrencyLimiter",
         };
+
+        // The pipeline's strategies change now and then (reordered, a timeout added or removed): it is rebuilt in place,
+        // keeping the instances of the sections that keep their name and type.
+        List<string> orders = random.Next(3) == 0 ? ["Timeout", "CircuitBreaker"] : ["CircuitBreaker", "Timeout"];
+        if (random.Next(4) == 0)
+        {
+            orders.Insert(random.Next(orders.Count + 1), "Extra");
+            values[$"{Orders}:Extra:Type"] = "Timeout";
+            values[$"{Orders}:Extra:Timeout"] = "00:00:20";
+        }
+
+        for (var i = 0; i < orders.Count; i++)
+        {
+            values[$"{Orders}:Strategies:{i}"] = orders[i];
+        }
+
         foreach (var (kind, path) in Sections)
         {
             foreach (var (option, valid, _) in OptionSamples.ByKind[kind])
@@ -54,6 +83,7 @@ internal sealed class ReloadSettings
         }
 
         var mistake = random.NextDouble() < mistakeChance;
+        var maskedByPush = false;
         if (mistake && random.Next(5) == 0)
         {
             values[$"{Orders}:CircuitBreaker:FailureRaito"] = "0.5";
@@ -62,10 +92,16 @@ internal sealed class ReloadSettings
         {
             var (kind, path) = Sections[random.Next(Sections.Length)];
             var (option, _, invalid) = OptionSamples.ByKind[kind][random.Next(OptionSamples.ByKind[kind].Length)];
-            values[$"{path}:{option}"] = invalid[random.Next(invalid.Length)];
+            var text = invalid[random.Next(invalid.Length)];
+            values[$"{path}:{option}"] = text;
+
+            // Options pushed to the breaker stand for its section's values: one that converts but is out of range is
+            // not read while they are in force (one that does not convert, or an unknown key, is still refused).
+            var type = typeof(CircuitBreakerOptions).GetProperty(option)?.PropertyType;
+            maskedByPush = kind == "CircuitBreaker" && type is not null && ConfigurationMessages.ForUnparsable(path, type, text) is null;
         }
 
-        return new ReloadSettings(values, mistake);
+        return new ReloadSettings(values, mistake, maskedByPush);
     }
 
     /// <summary>Gets the options these settings give a kind: defaults, then each option set, converted.</summary>
