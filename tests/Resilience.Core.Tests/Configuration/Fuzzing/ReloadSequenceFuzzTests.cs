@@ -56,11 +56,31 @@ public class ReloadSequenceFuzzTests
         var bucket = (TokenBucketLimiter)((RateLimiterStrategy)limitsStrategies[0]).Limiter;
         var limiter = (InFlightLimiter)((RateLimiterStrategy)limitsStrategies[1]).Limiter;
         var held = new List<RateLimitLease>();
+        var permits = new List<CircuitPermit>();
         try
         {
             for (var step = random.Next(3, 9); step > 0; step--)
             {
                 Calls(random, container, orders, bucket, limiter, held, trace);
+
+                // Calls in flight through the breaker across the change (probes too, while it is half-open): they are
+                // recorded after it, and must be counted against the window they were admitted by, whatever it became.
+                foreach (var permit in permits)
+                {
+                    breaker.Record(permit, random.Next(2) == 0 ? CircuitCallResult.Success : CircuitCallResult.Failure);
+                }
+
+                permits.Clear();
+                for (var i = random.Next(0, 3); i > 0; i--)
+                {
+                    if (breaker.TryAcquire(out var permit))
+                    {
+                        permits.Add(permit);
+                    }
+                }
+
+                var afterRecords = breaker.GetSnapshot();
+                Assert.InRange(afterRecords.Failures, 0, afterRecords.Calls);
                 var before = (Snapshot: breaker.GetSnapshot(), Tokens: Available(bucket), Free: Available(limiter));
                 var measurements = reloads.GetMeasurementSnapshot().Count;
                 var rejectedLogs = RejectedLogs(container);
