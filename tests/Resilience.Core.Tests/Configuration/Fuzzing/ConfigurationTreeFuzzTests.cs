@@ -1,6 +1,8 @@
 using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Resilience.Configuration;
 using Resilience.DependencyInjection;
@@ -24,13 +26,28 @@ public class ConfigurationTreeFuzzTests
         Prop.ForAll(Seeds, seed =>
         {
             var tree = new ConfigurationTreeGenerator(seed, invalidChance: 0.5).Next();
-            return Check(tree).Label($"seed {seed}:{Environment.NewLine}{tree}");
+            return Check(tree, ownRoot: false).Label($"seed {seed}:{Environment.NewLine}{tree}");
+        });
+
+    /// <summary>The same trees in a configuration root of their own (a file holding only resilience settings), bound with
+    /// <c>BindConfiguration</c>: errors name the keys as that root has them, without a <c>Resilience:</c> prefix.</summary>
+    [Property(MaxTest = 200, Replay = Seed)]
+    public Property Every_tree_in_a_root_of_its_own_builds_what_it_says_or_is_refused_naming_each_mistake() =>
+        Prop.ForAll(Seeds, seed =>
+        {
+            var tree = new ConfigurationTreeGenerator(seed, invalidChance: 0.5).Next();
+            return Check(tree, ownRoot: true).Label($"seed {seed}:{Environment.NewLine}{tree}");
         });
 
     /// <summary>Builds a tree and says what is wrong with the outcome, or null.</summary>
-    internal static bool Check(ConfigurationTree tree)
+    internal static bool Check(ConfigurationTree tree, bool ownRoot)
     {
-        using var container = new TestContainer(tree.ToDictionary());
+        // In a root of its own, the settings and the keys errors name have no "Resilience:" prefix.
+        string Key(string key) => ownRoot ? key["Resilience:".Length..] : key;
+        var root = new ConfigurationBuilder().AddInMemoryCollection(tree.Settings.Select(pair => KeyValuePair.Create(Key(pair.Key), pair.Value))).Build();
+        using var container = ownRoot
+            ? new TestContainer(new Dictionary<string, string?>(), services => services.AddResilience().BindConfiguration(root))
+            : new TestContainer(tree.ToDictionary());
         ResiliencePipelineProvider provider;
         try
         {
@@ -40,8 +57,13 @@ public class ConfigurationTreeFuzzTests
         {
             var errors = exception.Failures.ToList();
             Assert.False(tree.IsValid, $"a valid tree was refused:{Environment.NewLine}{string.Join(Environment.NewLine, errors)}");
-            Assert.All(errors, error => Assert.StartsWith("Resilience:", error, StringComparison.Ordinal));
-            Assert.All(tree.Rejected, path => Assert.True(
+
+            // Each error starts with the key to fix: one the tree has, or a section of one.
+            var keys = tree.Settings.Select(pair => Key(pair.Key)).ToList();
+            Assert.All(errors, error => Assert.True(
+                keys.Any(key => key.StartsWith(error.Split(' ')[0].TrimEnd(':'), StringComparison.OrdinalIgnoreCase)),
+                $"error does not start with a key of the tree: {error}"));
+            Assert.All(tree.Rejected.Select(Key), path => Assert.True(
                 errors.Any(error => error.Contains(path, StringComparison.OrdinalIgnoreCase)),
                 $"no error names {path}:{Environment.NewLine}{string.Join(Environment.NewLine, errors)}"));
             return true;
