@@ -18,6 +18,12 @@ internal sealed class ConfigurationTree
 
     public List<ConfiguredOption> Options { get; } = [];
 
+    /// <summary>Gets or sets whether pipeline <c>code</c> is registered in code (binding <see cref="CodeSections"/>), not declared in the tree.</summary>
+    public bool HasCodePipeline { get; set; }
+
+    /// <summary>The sections the code of pipeline <c>code</c> binds, outermost first.</summary>
+    public static readonly ConfiguredStrategy[] CodeSections = [new("CircuitBreaker", "CircuitBreaker", null), new("Deadline", "Timeout", null)];
+
     public bool IsValid => Rejected.Count == 0;
 
     /// <summary>Sets a key unless the tree has it already (in any case: configuration keys ignore case).</summary>

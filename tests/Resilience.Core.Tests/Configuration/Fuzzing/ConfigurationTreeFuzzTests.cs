@@ -45,9 +45,22 @@ public class ConfigurationTreeFuzzTests
         // In a root of its own, the settings and the keys errors name have no "Resilience:" prefix.
         string Key(string key) => ownRoot ? key["Resilience:".Length..] : key;
         var root = new ConfigurationBuilder().AddInMemoryCollection(tree.Settings.Select(pair => KeyValuePair.Create(Key(pair.Key), pair.Value))).Build();
-        using var container = ownRoot
-            ? new TestContainer(new Dictionary<string, string?>(), services => services.AddResilience().BindConfiguration(root))
-            : new TestContainer(tree.ToDictionary());
+        void Configure(IServiceCollection services)
+        {
+            if (ownRoot)
+            {
+                services.AddResilience().BindConfiguration(root);
+            }
+
+            if (tree.HasCodePipeline)
+            {
+                services.AddResiliencePipeline("code", (builder, context) => builder
+                    .AddCircuitBreaker(context.BindCircuitBreaker(configure: options => options.MinimumThroughput = 5))
+                    .AddStrategy(context.BindTimeout("Deadline")));
+            }
+        }
+
+        using var container = new TestContainer(ownRoot ? new Dictionary<string, string?>() : tree.ToDictionary(), Configure);
         ResiliencePipelineProvider provider;
         try
         {
@@ -70,7 +83,8 @@ public class ConfigurationTreeFuzzTests
         }
 
         Assert.True(tree.IsValid, $"mistakes accepted in silence: {string.Join(", ", tree.Rejected)}");
-        foreach (var (name, strategies) in tree.Pipelines)
+        var pipelines = tree.HasCodePipeline ? tree.Pipelines.Append(KeyValuePair.Create("code", ConfigurationTree.CodeSections.ToList())) : tree.Pipelines;
+        foreach (var (name, strategies) in pipelines)
         {
             var live = LiveOptions.StrategiesOf(provider.GetPipeline(name));
             Assert.Equal(strategies.Count, live.Count);
@@ -88,7 +102,7 @@ public class ConfigurationTreeFuzzTests
         foreach (var option in tree.Options)
         {
             var owner = option.Owner.Split('/');
-            var instance = tree.Pipelines.ContainsKey(owner[0])
+            var instance = tree.Pipelines.ContainsKey(owner[0]) || owner[0] == "code"
                 ? LiveOptions.InstanceOf(LiveOptions.StrategiesOf(provider.GetPipeline(owner[0]))[int.Parse(owner[1], System.Globalization.CultureInfo.InvariantCulture)])
                 : LiveOptions.Shared(provider, owner[0], owner[1]);
             if (LiveOptions.Of(instance) is not { } options)

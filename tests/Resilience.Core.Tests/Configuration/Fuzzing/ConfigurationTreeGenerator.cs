@@ -54,6 +54,11 @@ internal sealed class ConfigurationTreeGenerator
             Pipeline(tree, $"p{p}");
         }
 
+        if (Chance(0.4))
+        {
+            CodePipeline(tree);
+        }
+
         if (Chance(_invalidChance))
         {
             Perturb(tree);
@@ -128,6 +133,38 @@ internal sealed class ConfigurationTreeGenerator
         }
 
         tree.Pipelines[name] = strategies;
+    }
+
+    /// <summary>Sets the sections that the code of pipeline <c>code</c> binds, now and then with a mistake of its own.</summary>
+    private void CodePipeline(ConfigurationTree tree)
+    {
+        tree.HasCodePipeline = true;
+        var path = $"{Root}:Pipelines:code";
+        for (var i = 0; i < ConfigurationTree.CodeSections.Length; i++)
+        {
+            Options(tree, ConfigurationTree.CodeSections[i].Kind, $"{path}:{ConfigurationTree.CodeSections[i].Section}", $"code/{i}", allowInvalid: true);
+        }
+
+        if (!Chance(_invalidChance / 2))
+        {
+            return;
+        }
+
+        switch (_random.Next(3))
+        {
+            case 0:
+                // A section the code does not bind (misspelt).
+                tree.Reject($"{path}:Deadlin:Timeout", "00:00:05", $"{path}:Deadlin");
+                break;
+            case 1:
+                // Strategies for a pipeline whose code decides them.
+                tree.Reject($"{path}:Strategies:0", "Retry", $"{path}:Strategies");
+                break;
+            default:
+                // A Type that contradicts what the code binds.
+                tree.Reject($"{path}:CircuitBreaker:Type", "Timeout", $"{path}:CircuitBreaker:Type");
+                break;
+        }
     }
 
     /// <returns>Whether any option was set.</returns>
