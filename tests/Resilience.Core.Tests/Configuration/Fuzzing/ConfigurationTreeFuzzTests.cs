@@ -39,7 +39,7 @@ public class ConfigurationTreeFuzzTests
             return Check(tree, ownRoot: true).Label($"seed {seed}:{Environment.NewLine}{tree}");
         });
 
-    /// <summary>Builds a tree and says what is wrong with the outcome, or null.</summary>
+    /// <summary>Builds a tree and asserts the outcome: refused naming every mistake, or built as the tree says.</summary>
     internal static bool Check(ConfigurationTree tree, bool ownRoot)
     {
         // In a root of its own, the settings and the keys errors name have no "Resilience:" prefix.

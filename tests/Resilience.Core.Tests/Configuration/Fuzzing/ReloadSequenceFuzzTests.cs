@@ -7,8 +7,10 @@ using Resilience.Tests.DependencyInjection;
 namespace Resilience.Tests.Configuration.Fuzzing;
 
 /// <summary>
-/// Random sequences of reloads, valid and not, with calls between them (failures that open the breaker, time passing,
-/// token-bucket permits taken, concurrency permits held), against a model that keeps the last good settings: after every
+/// Random sequences of reloads, valid and not, and of breaker options pushed by code, with calls between them (failures
+/// that open the breaker, breaker permits held across a change, time passing, token-bucket permits taken, concurrency
+/// permits held) and the pipeline's strategies reordered now and then, against a model that keeps the last good
+/// settings (pushed options standing for the breaker's section until it changes): after every
 /// reload the settings in force are the model's; a rejected reload is logged and counted as rejected and leaves the
 /// breaker's state and window, the bucket's permits and the permits in flight exactly as they were; an applied one
 /// changes the options and keeps that state (the window too, unless its shape changed; the bucket's permits capped at the
