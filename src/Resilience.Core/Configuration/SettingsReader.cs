@@ -157,16 +157,20 @@ internal sealed class SettingsReader
             .Select(entry => (Index: int.TryParse(entry.Key, out var index) ? index : -1, Entry: entry))
             .OrderBy(pair => pair.Index)
             .ToList();
+        var errors = _plan.Errors.Count;
         if (entries.Count == 0 || entries.Any(pair => pair.Index < 0 || string.IsNullOrWhiteSpace(pair.Entry.Value)))
         {
             Error($"{strategies.Path} must be a list of section names, outermost strategy first (for example [\"Retry\", \"CircuitBreaker\", \"Timeout\"]).");
-            return;
         }
 
+        // The sections the list's well-formed entries name are still read, so their own mistakes are reported with the
+        // list's rather than after it is fixed (the pipeline is not planned); a section only a malformed entry names is
+        // not read, nor reported as unlisted: one mistake, one message.
+        var namedByMalformed = entries.Where(pair => pair.Index < 0 && !string.IsNullOrWhiteSpace(pair.Entry.Value)).Select(pair => pair.Entry.Value!).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        entries.RemoveAll(pair => pair.Index < 0 || string.IsNullOrWhiteSpace(pair.Entry.Value));
         var keys = new List<string>();
         var sharedBy = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         var used = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { StrategiesKey };
-        var errors = _plan.Errors.Count;
         foreach (var (_, entry) in entries)
         {
             var sectionName = entry.Value!;
@@ -218,7 +222,7 @@ internal sealed class SettingsReader
             keys.Add(localKey);
         }
 
-        foreach (var child in pipeline.GetChildren().Where(child => !used.Contains(child.Key) && ConfigurationMessages.HasValues(child)))
+        foreach (var child in pipeline.GetChildren().Where(child => !used.Contains(child.Key) && !namedByMalformed.Contains(child.Key) && ConfigurationMessages.HasValues(child)))
         {
             Error($"{child.Path} is not listed in {strategies.Path}.");
         }

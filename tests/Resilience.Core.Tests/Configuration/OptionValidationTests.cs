@@ -133,6 +133,27 @@ public class OptionValidationTests
         Assert.Equal(errors, log.Message.Split('\n')[1..]);
     }
 
+    /// <summary>
+    /// A malformed entry in a Strategies list (found by the configuration tree fuzz tests) used to stop the reading of the
+    /// whole pipeline: the mistakes in the sections its other entries name came out only once the list was fixed.
+    /// </summary>
+    [Fact]
+    public void A_malformed_strategies_list_does_not_hide_the_mistakes_of_the_sections_it_names()
+    {
+        var failures = StartFailures(Orders(
+            ("Resilience:Pipelines:orders:Strategies:first", "Timeout"),
+            ("Resilience:Pipelines:orders:Timeout:Timeout", "00:00:05"),
+            (Breaker + "FailureRatio", "1.5")));
+
+        // The section only the malformed entry names is not reported a second time as unlisted.
+        Assert.Equal(
+            [
+                "Resilience:Pipelines:orders:Strategies must be a list of section names, outermost strategy first (for example [\"Retry\", \"CircuitBreaker\", \"Timeout\"]).",
+                "Resilience:Pipelines:orders:CircuitBreaker:FailureRatio must be in (0, 1]; was 1.5.",
+            ],
+            failures);
+    }
+
     [Fact]
     public void A_shared_instance_with_an_invalid_value_is_reported_once_not_also_as_undeclared()
     {
