@@ -29,6 +29,7 @@ internal abstract class StreamAttempt<TCall>
     private readonly TaskCompletionSource<bool> _ended = new();
 
     private TCall? _call;
+    private Task<Metadata>? _headers;
 
     // The call's deadline while it waits for admission (a limiter's queue): gRPC times an open call's deadline, but
     // never sees a call that is not yet opened. Stopped once the call is admitted.
@@ -60,7 +61,7 @@ internal abstract class StreamAttempt<TCall>
 
     // The caller's call reads its headers, status and trailers and disposes itself through these, with the attempt as
     // their state: one delegate each per call type, none per call.
-    protected static readonly Func<object, Task<Metadata>> HeadersOfAttempt = static state => ((StreamAttempt<TCall>)state).HeadersAsync();
+    protected static readonly Func<object, Task<Metadata>> HeadersOfAttempt = static state => ((StreamAttempt<TCall>)state).Headers();
     protected static readonly Func<object, Status> StatusOfAttempt = static state => ((StreamAttempt<TCall>)state).GetStatus();
     protected static readonly Func<object, Metadata> TrailersOfAttempt = static state => ((StreamAttempt<TCall>)state).GetTrailers();
     protected static readonly Action<object> DisposeAttempt = static state => ((StreamAttempt<TCall>)state).Dispose();
@@ -126,8 +127,11 @@ internal abstract class StreamAttempt<TCall>
         return _run ?? Task.CompletedTask;
     }
 
+    /// <summary>The call's response headers: one task, however often the caller asks.</summary>
+    private Task<Metadata> Headers() => CachedTask.Of(ref _headers, this, static attempt => attempt.HeadersAsync());
+
     /// <summary>The call's response headers, once it is opened; none when it never was (a refusal has no server headers).</summary>
-    protected async Task<Metadata> HeadersAsync()
+    private async Task<Metadata> HeadersAsync()
     {
         await _opened.Task.ConfigureAwait(false);
         return Call is { } call ? await HeadersOf(call).ConfigureAwait(false) : [];

@@ -20,6 +20,7 @@ internal sealed class UnaryAttempts<TRequest, TResponse>
     private readonly CallDeadline? _deadline;
     private Task<TResponse>? _response;
     private AsyncUnaryCall<TResponse>? _last;
+    private Task<Metadata>? _headers;
 
     // The status the pipeline's refusal ended the call with: no attempt's headers or trailers are the call's.
     private RpcException? _refusal;
@@ -49,7 +50,7 @@ internal sealed class UnaryAttempts<TRequest, TResponse>
         _response = RunAsync(pipeline);
         return new(
             _response,
-            static state => ((UnaryAttempts<TRequest, TResponse>)state).HeadersAsync(),
+            static state => ((UnaryAttempts<TRequest, TResponse>)state).Headers(),
             static state => ((UnaryAttempts<TRequest, TResponse>)state).GetStatus(),
             static state => ((UnaryAttempts<TRequest, TResponse>)state).GetTrailers(),
             static state => ((UnaryAttempts<TRequest, TResponse>)state).Dispose(),
@@ -106,6 +107,9 @@ internal sealed class UnaryAttempts<TRequest, TResponse>
             throw GrpcOutcomes.ToCancellation(exception, cancellationToken);
         }
     }
+
+    /// <summary>The call's response headers: one task, however often the caller asks.</summary>
+    private Task<Metadata> Headers() => CachedTask.Of(ref _headers, this, static attempts => attempts.HeadersAsync());
 
     private async Task<Metadata> HeadersAsync()
     {

@@ -518,6 +518,60 @@ public sealed class ResilienceClientInterceptorTests
         }
     }
 
+    [Fact]
+    public async Task Every_kind_of_call_hands_out_one_headers_task_however_often_it_is_asked_as_grpc_does()
+    {
+        await using var server = await GrpcTestServer.StartAsync((request, _, _) => Task.FromResult(request));
+        using var channel = GrpcChannel.ForAddress(server.Address);
+        foreach (var invoker in new[] { channel.CreateCallInvoker(), channel.Intercept(new ResilienceClientInterceptor(new ResiliencePipelineBuilder().Build())) })
+        {
+            using var unary = invoker.AsyncUnaryCall(GrpcTestServer.Unary, null, new CallOptions(), "one");
+            using var serverStream = invoker.AsyncServerStreamingCall(GrpcTestServer.Streaming, null, new CallOptions(), "two");
+            using var clientStream = invoker.AsyncClientStreamingCall(GrpcTestServer.ClientStreaming, null, new CallOptions());
+            using var duplex = invoker.AsyncDuplexStreamingCall(GrpcTestServer.Duplex, null, new CallOptions());
+            Assert.Same(unary.ResponseHeadersAsync, unary.ResponseHeadersAsync);
+            Assert.Same(serverStream.ResponseHeadersAsync, serverStream.ResponseHeadersAsync);
+            Assert.Same(clientStream.ResponseHeadersAsync, clientStream.ResponseHeadersAsync);
+            Assert.Same(duplex.ResponseHeadersAsync, duplex.ResponseHeadersAsync);
+            Assert.Equal("one", await unary.ResponseAsync.WaitAsync(TimeSpan.FromSeconds(30)));
+            await clientStream.RequestStream.CompleteAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            await duplex.RequestStream.CompleteAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            await clientStream.ResponseAsync.WaitAsync(TimeSpan.FromSeconds(30));
+        }
+    }
+
+    [Fact]
+    public async Task A_call_whose_headers_are_asked_for_twice_and_awaited_once_leaves_no_unobserved_exception()
+    {
+        await using var server = await GrpcTestServer.StartAsync((request, context, _) => GrpcTestServer.Reset(context));
+        var (channel, invoker) = Client(server, new ResiliencePipelineBuilder().Build());
+        using var _ = channel;
+
+        var unobserved = await UnobservedExceptions.LeftByAsync(
+            inner => inner is RpcException && inner.Message.Contains("reset the stream", StringComparison.Ordinal),
+            async () =>
+            {
+                for (var i = 0; i < 5; i++)
+                {
+                    await AskTwiceAsync(invoker);
+                }
+            });
+
+        Assert.Empty(unobserved);
+        Assert.Equal(5, server.Calls);
+
+        // A caller that passes the headers task along, then reads the property again and awaits that one.
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        static async Task AskTwiceAsync(CallInvoker invoker)
+        {
+            using var call = invoker.AsyncUnaryCall(GrpcTestServer.Unary, null, new CallOptions(), "reset");
+            var first = call.ResponseHeadersAsync;
+            await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync);
+            await Assert.ThrowsAsync<RpcException>(() => call.ResponseHeadersAsync);
+            Assert.NotNull(first);
+        }
+    }
+
 #if DEBUG
     [Fact(Skip = "Allocations are counted in optimized builds only: in Debug, async state machines are allocated as classes.")]
 #else
