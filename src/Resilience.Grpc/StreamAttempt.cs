@@ -261,12 +261,37 @@ internal abstract class StreamAttempt<TCall>
     private bool EndedByCaller(Exception failure, CancellationToken cancellationToken)
     {
         var statusCode = (failure as RpcException)?.StatusCode;
-        if (failure is OperationCanceledException || statusCode == StatusCode.Cancelled)
+        if (_callerToken.IsCancellationRequested || cancellationToken.IsCancellationRequested)
         {
-            return _callerToken.IsCancellationRequested || cancellationToken.IsCancellationRequested;
+            // gRPC may fail a call its caller cancelled with a status of its own making (a client stream cancelled as its
+            // response headers arrive fails with Internal, "Error starting gRPC call", as the cancellation disposed the
+            // response gRPC was about to read), while the call's status, the end gRPC saw first, is Cancelled.
+            if (failure is OperationCanceledException || statusCode == StatusCode.Cancelled || CallStatusCode() == StatusCode.Cancelled)
+            {
+                return true;
+            }
         }
 
         return statusCode == StatusCode.DeadlineExceeded && CallDeadline.HasPassedAt(_options.Deadline);
+    }
+
+    /// <summary>The opened call's status code, or <see langword="null"/> when it has none yet (or was never opened).</summary>
+    private StatusCode? CallStatusCode()
+    {
+        if (Call is not { } call)
+        {
+            return null;
+        }
+
+        try
+        {
+            return StatusOf(call).StatusCode;
+        }
+        catch (InvalidOperationException)
+        {
+            // Not complete: gRPC has no status for it yet.
+            return null;
+        }
     }
 
     /// <summary>Disposes the linked source once: when the call ends, or when the caller ends it first (which cancels it).</summary>
