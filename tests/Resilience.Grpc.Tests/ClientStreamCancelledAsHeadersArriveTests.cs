@@ -60,14 +60,4 @@ public sealed class ClientStreamCancelledAsHeadersArriveTests : IAsyncLifetime
         await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync.WaitAsync(Bound));
         return (call.GetStatus().StatusCode, call.GetStatus().Detail);
     }
-
-    /// <summary>Records how the pipeline judged each call.</summary>
-    private sealed class RecordingExits(ConcurrentQueue<ExitOutcome> exits) : ResilienceStrategy("recording")
-    {
-        protected override ExitAction Exit(ref StrategyContext context, in ExitOutcome outcome)
-        {
-            exits.Enqueue(outcome);
-            return ExitAction.Continue;
-        }
-    }
 }
