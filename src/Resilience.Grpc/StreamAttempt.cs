@@ -143,16 +143,18 @@ internal abstract class StreamAttempt<TCall>
         Call is { } call ? TrailersOf(call)
         : (_notOpened as RpcException)?.Trailers ?? throw CallNotCompleted.TrailersUnknown();
 
-    /// <summary>The caller disposed the call: it is cancelled (still waiting for admission, or open) and ends as the caller's cancellation.</summary>
+    /// <summary>The caller disposed the call: it is disposed (open) or cancelled (still waiting for admission) and ends as the caller's cancellation.</summary>
     protected void Dispose()
     {
+        // Marked first: the response or a read that fails as the call is disposed is the caller's end.
         Interlocked.Exchange(ref _disposed, 1);
-        ReleaseCancellation(cancel: true);
         if (Call is { } call)
         {
+            // Disposed before its token is cancelled, the call ends as gRPC ends a disposed call ("gRPC call disposed.").
             DisposeCall(call);
         }
 
+        ReleaseCancellation(cancel: true);
         End(new OperationCanceledException("The call was disposed.", _callerToken), default);
     }
 
@@ -255,13 +257,13 @@ internal abstract class StreamAttempt<TCall>
     }
 
     /// <summary>
-    /// Whether a stream's failure is its caller's doing: a cancellation (the call's token, a read's token, disposal), or
+    /// Whether a stream's failure is its caller's doing: a cancellation (the call's token, a read's token) or disposal, or
     /// the call's own deadline, which ends a stream as it ends a unary call: neither a success nor a failure.
     /// </summary>
     private bool EndedByCaller(Exception failure, CancellationToken cancellationToken)
     {
         var statusCode = (failure as RpcException)?.StatusCode;
-        if (_callerToken.IsCancellationRequested || cancellationToken.IsCancellationRequested)
+        if (_callerToken.IsCancellationRequested || cancellationToken.IsCancellationRequested || Volatile.Read(ref _disposed) != 0)
         {
             // gRPC may fail a call its caller cancelled with a status of its own making (a client stream cancelled as its
             // response headers arrive fails with Internal, "Error starting gRPC call", as the cancellation disposed the

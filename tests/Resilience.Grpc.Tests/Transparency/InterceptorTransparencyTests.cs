@@ -122,8 +122,8 @@ public sealed class InterceptorTransparencyTests : IAsyncLifetime
         }
 
         // Not compared here: a deadline, as the client's and the server's timers race with or without the interceptors
-        // (the status's detail and trailers are the side's that won); a call the caller disposes, which ends through the
-        // interceptor as cancelled by the client, not as disposed (see docs/grpc.md). A unary call's headers are known
+        // (the status's detail and trailers are the side's that won); a unary call the caller disposes, which ends through
+        // the interceptor as cancelled by the client, not as disposed (see docs/grpc.md). A unary call's headers are known
         // through the interceptor once the call has ended (a retry may follow an attempt): a unary call is cancelled
         // before its server sends any, or whether they arrived first would be a race.
         if (kind == CallKind.Unary)
@@ -134,6 +134,8 @@ public sealed class InterceptorTransparencyTests : IAsyncLifetime
 
         yield return (ServerBehaviour.Slow, CallerAction.Cancels);
         yield return (ServerBehaviour.SlowMidStream, CallerAction.Cancels);
+        yield return (ServerBehaviour.Slow, CallerAction.Disposes);
+        yield return (ServerBehaviour.SlowMidStream, CallerAction.Disposes);
     }
 
     private IEnumerable<(string Name, TransparencyGrpcServer Server, ResiliencePipeline? Pipeline)> Variants()
