@@ -30,6 +30,10 @@ internal abstract class StreamAttempt<TCall>
 
     private TCall? _call;
 
+    // The response headers, read once as gRPC's call reads its own: every read is the same task, whose failure is
+    // observed here (gRPC observes its own), so a read the caller drops is not reported as unobserved.
+    private Task<Metadata>? _headers;
+
     // The call's deadline while it waits for admission (a limiter's queue): gRPC times an open call's deadline, but
     // never sees a call that is not yet opened. Stopped once the call is admitted.
     private readonly CallDeadline? _admissionDeadline;
@@ -60,7 +64,7 @@ internal abstract class StreamAttempt<TCall>
 
     // The caller's call reads its headers, status and trailers and disposes itself through these, with the attempt as
     // their state: one delegate each per call type, none per call.
-    protected static readonly Func<object, Task<Metadata>> HeadersOfAttempt = static state => ((StreamAttempt<TCall>)state).HeadersAsync();
+    protected static readonly Func<object, Task<Metadata>> HeadersOfAttempt = static state => ((StreamAttempt<TCall>)state).Headers();
     protected static readonly Func<object, Status> StatusOfAttempt = static state => ((StreamAttempt<TCall>)state).GetStatus();
     protected static readonly Func<object, Metadata> TrailersOfAttempt = static state => ((StreamAttempt<TCall>)state).GetTrailers();
     protected static readonly Action<object> DisposeAttempt = static state => ((StreamAttempt<TCall>)state).Dispose();
@@ -126,8 +130,27 @@ internal abstract class StreamAttempt<TCall>
         return _run ?? Task.CompletedTask;
     }
 
+    /// <summary>The call's response headers: one task for every read.</summary>
+    private Task<Metadata> Headers()
+    {
+        if (Volatile.Read(ref _headers) is { } headers)
+        {
+            return headers;
+        }
+
+        headers = HeadersAsync();
+        headers.ContinueWith(
+            static task => _ = task.Exception,
+            CancellationToken.None,
+            TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+
+        // Two first reads at once: the one published first is every read's (the other's failure is observed all the same).
+        return Interlocked.CompareExchange(ref _headers, headers, null) ?? headers;
+    }
+
     /// <summary>The call's response headers, once it is opened; none when it never was (a refusal has no server headers).</summary>
-    protected async Task<Metadata> HeadersAsync()
+    private async Task<Metadata> HeadersAsync()
     {
         await _opened.Task.ConfigureAwait(false);
         return Call is { } call ? await HeadersOf(call).ConfigureAwait(false) : [];
