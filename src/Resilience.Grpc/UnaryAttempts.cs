@@ -21,6 +21,10 @@ internal sealed class UnaryAttempts<TRequest, TResponse>
     private Task<TResponse>? _response;
     private AsyncUnaryCall<TResponse>? _last;
 
+    // The response headers, read once as gRPC's call reads its own: every read is the same task, whose failure is
+    // observed here (gRPC observes its own), so a read the caller drops is not reported as unobserved.
+    private Task<Metadata>? _headers;
+
     // The status the pipeline's refusal ended the call with: no attempt's headers or trailers are the call's.
     private RpcException? _refusal;
 
@@ -49,7 +53,7 @@ internal sealed class UnaryAttempts<TRequest, TResponse>
         _response = RunAsync(pipeline);
         return new(
             _response,
-            static state => ((UnaryAttempts<TRequest, TResponse>)state).HeadersAsync(),
+            static state => ((UnaryAttempts<TRequest, TResponse>)state).Headers(),
             static state => ((UnaryAttempts<TRequest, TResponse>)state).GetStatus(),
             static state => ((UnaryAttempts<TRequest, TResponse>)state).GetTrailers(),
             static state => ((UnaryAttempts<TRequest, TResponse>)state).Dispose(),
@@ -105,6 +109,25 @@ internal sealed class UnaryAttempts<TRequest, TResponse>
             // gRPC saw the deadline pass before its timer here did (which now has fired): the caller's bound, as above.
             throw GrpcOutcomes.ToCancellation(exception, cancellationToken);
         }
+    }
+
+    /// <summary>The call's response headers: one task for every read.</summary>
+    private Task<Metadata> Headers()
+    {
+        if (Volatile.Read(ref _headers) is { } headers)
+        {
+            return headers;
+        }
+
+        headers = HeadersAsync();
+        headers.ContinueWith(
+            static task => _ = task.Exception,
+            CancellationToken.None,
+            TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+
+        // Two first reads at once: the one published first is every read's (the other's failure is observed all the same).
+        return Interlocked.CompareExchange(ref _headers, headers, null) ?? headers;
     }
 
     private async Task<Metadata> HeadersAsync()
