@@ -45,7 +45,7 @@ public sealed class StreamDisposedMidStreamTests : IAsyncLifetime
             var id = Guid.NewGuid().ToString("N");
             var options = new CallOptions(new Metadata { { "behaviour", nameof(ServerBehaviour.SlowMidStream) }, { "id", id } }, DateTime.UtcNow.Add(Bound));
             var arrived = TransparencyGrpcServer.ArrivalOf(id).Task;
-            var (waiting, headers, status, dispose) = Open(invoker, kind, options);
+            var (waiting, headers, status, dispose) = await OpenAsync(invoker, kind, options);
             await arrived.WaitAsync(Bound);
             await headers.WaitAsync(Bound);
             dispose();
@@ -65,15 +65,19 @@ public sealed class StreamDisposedMidStreamTests : IAsyncLifetime
         Assert.All(exits, exit => Assert.True(exit.IsCallerCancelled, $"judged {(exit.IsHandled ? "a failure" : "not the caller's")}: {exit.Exception}"));
     }
 
-    /// <summary>Opens a stream whose server has sent its headers (and a first message) and then waits; returns a read that waits on it.</summary>
-    private static (Task Waiting, Task<Metadata> Headers, Func<Status> Status, Action Dispose) Open(CallInvoker invoker, StreamKind kind, CallOptions options)
+    /// <summary>
+    /// Opens a stream whose server has sent its headers (and, to a server stream, a first message, read here) and then
+    /// waits; returns a read (or the response) that waits on it, already started.
+    /// </summary>
+    private static async Task<(Task Waiting, Task<Metadata> Headers, Func<Status> Status, Action Dispose)> OpenAsync(CallInvoker invoker, StreamKind kind, CallOptions options)
     {
         switch (kind)
         {
             case StreamKind.Server:
             {
                 var call = invoker.AsyncServerStreamingCall(TransparencyGrpcServer.ServerStream, null, options, "request");
-                return (ReadToEndAsync(call.ResponseStream), call.ResponseHeadersAsync, call.GetStatus, call.Dispose);
+                Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None).WaitAsync(Bound));
+                return (call.ResponseStream.MoveNext(CancellationToken.None), call.ResponseHeadersAsync, call.GetStatus, call.Dispose);
             }
 
             case StreamKind.Client:
@@ -85,16 +89,10 @@ public sealed class StreamDisposedMidStreamTests : IAsyncLifetime
 
             default:
             {
+                // The server echoes requests until they end, which they never do: no message comes.
                 var call = invoker.AsyncDuplexStreamingCall(TransparencyGrpcServer.Duplex, null, options);
-                return (ReadToEndAsync(call.ResponseStream), call.ResponseHeadersAsync, call.GetStatus, call.Dispose);
+                return (call.ResponseStream.MoveNext(CancellationToken.None), call.ResponseHeadersAsync, call.GetStatus, call.Dispose);
             }
-        }
-    }
-
-    private static async Task ReadToEndAsync(IAsyncStreamReader<string> responses)
-    {
-        while (await responses.MoveNext(CancellationToken.None))
-        {
         }
     }
 }
