@@ -1,8 +1,9 @@
 namespace Resilience.Grpc;
 
 /// <summary>
-/// A task made on first request and handed out again on every later one, as gRPC's own calls hand out their
-/// response headers: a caller that asks twice and awaits once leaves no second task to fault unobserved.
+/// A task made on first request and handed out again on every later one, its failure observed, as gRPC's own calls
+/// hand out their response headers: a caller that reads the headers and drops them, or reads them twice and awaits
+/// once, leaves no task to be reported as unobserved.
 /// </summary>
 internal static class CachedTask
 {
@@ -15,13 +16,13 @@ internal static class CachedTask
         }
 
         var created = create(state);
-        if (Interlocked.CompareExchange(ref slot, created, null) is { } first)
-        {
-            // Another thread made it first: this one is handed to nobody, so its failure is observed here.
-            _ = created.ContinueWith(static task => task.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            return first;
-        }
+        created.ContinueWith(
+            static task => _ = task.Exception,
+            CancellationToken.None,
+            TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
 
-        return created;
+        // Two first reads at once: the one published first is every read's (the other's failure is observed all the same).
+        return Interlocked.CompareExchange(ref slot, created, null) ?? created;
     }
 }

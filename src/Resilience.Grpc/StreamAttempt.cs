@@ -29,6 +29,9 @@ internal abstract class StreamAttempt<TCall>
     private readonly TaskCompletionSource<bool> _ended = new();
 
     private TCall? _call;
+
+    // The response headers, read once as gRPC's call reads its own: every read is the same task, whose failure is
+    // observed here (gRPC observes its own), so a read the caller drops is not reported as unobserved.
     private Task<Metadata>? _headers;
 
     // The call's deadline while it waits for admission (a limiter's queue): gRPC times an open call's deadline, but
@@ -147,16 +150,18 @@ internal abstract class StreamAttempt<TCall>
         Call is { } call ? TrailersOf(call)
         : (_notOpened as RpcException)?.Trailers ?? throw CallNotCompleted.TrailersUnknown();
 
-    /// <summary>The caller disposed the call: it is cancelled (still waiting for admission, or open) and ends as the caller's cancellation.</summary>
+    /// <summary>The caller disposed the call: it is disposed (open) or cancelled (still waiting for admission) and ends as the caller's cancellation.</summary>
     protected void Dispose()
     {
+        // Marked first: the response or a read that fails as the call is disposed is the caller's end.
         Interlocked.Exchange(ref _disposed, 1);
-        ReleaseCancellation(cancel: true);
         if (Call is { } call)
         {
+            // Disposed before its token is cancelled, the call ends as gRPC ends a disposed call ("gRPC call disposed.").
             DisposeCall(call);
         }
 
+        ReleaseCancellation(cancel: true);
         End(new OperationCanceledException("The call was disposed.", _callerToken), default);
     }
 
@@ -259,18 +264,43 @@ internal abstract class StreamAttempt<TCall>
     }
 
     /// <summary>
-    /// Whether a stream's failure is its caller's doing: a cancellation (the call's token, a read's token, disposal), or
+    /// Whether a stream's failure is its caller's doing: a cancellation (the call's token, a read's token) or disposal, or
     /// the call's own deadline, which ends a stream as it ends a unary call: neither a success nor a failure.
     /// </summary>
     private bool EndedByCaller(Exception failure, CancellationToken cancellationToken)
     {
         var statusCode = (failure as RpcException)?.StatusCode;
-        if (failure is OperationCanceledException || statusCode == StatusCode.Cancelled)
+        if (_callerToken.IsCancellationRequested || cancellationToken.IsCancellationRequested || Volatile.Read(ref _disposed) != 0)
         {
-            return _callerToken.IsCancellationRequested || cancellationToken.IsCancellationRequested;
+            // gRPC may fail a call its caller cancelled with a status of its own making (a client stream cancelled as its
+            // response headers arrive fails with Internal, "Error starting gRPC call", as the cancellation disposed the
+            // response gRPC was about to read), while the call's status, the end gRPC saw first, is Cancelled.
+            if (failure is OperationCanceledException || statusCode == StatusCode.Cancelled || CallStatusCode() == StatusCode.Cancelled)
+            {
+                return true;
+            }
         }
 
         return statusCode == StatusCode.DeadlineExceeded && CallDeadline.HasPassedAt(_options.Deadline);
+    }
+
+    /// <summary>The opened call's status code, or <see langword="null"/> when it has none yet (or was never opened).</summary>
+    private StatusCode? CallStatusCode()
+    {
+        if (Call is not { } call)
+        {
+            return null;
+        }
+
+        try
+        {
+            return StatusOf(call).StatusCode;
+        }
+        catch (InvalidOperationException)
+        {
+            // Not complete: gRPC has no status for it yet.
+            return null;
+        }
     }
 
     /// <summary>Disposes the linked source once: when the call ends, or when the caller ends it first (which cancels it).</summary>

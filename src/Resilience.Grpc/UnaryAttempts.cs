@@ -20,6 +20,9 @@ internal sealed class UnaryAttempts<TRequest, TResponse>
     private readonly CallDeadline? _deadline;
     private Task<TResponse>? _response;
     private AsyncUnaryCall<TResponse>? _last;
+
+    // The response headers, read once as gRPC's call reads its own: every read is the same task, whose failure is
+    // observed here (gRPC observes its own), so a read the caller drops is not reported as unobserved.
     private Task<Metadata>? _headers;
 
     // The status the pipeline's refusal ended the call with: no attempt's headers or trailers are the call's.
