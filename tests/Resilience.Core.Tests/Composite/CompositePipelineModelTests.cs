@@ -22,7 +22,6 @@ public class CompositePipelineModelTests
 {
     private static readonly string[] LevelNames = ["last-known-good", "fixed"];
 
-
     private static CircuitBreakerOptions BreakerFirst(TimeProvider time) => new()
     {
         FailureRatio = 0.5,
