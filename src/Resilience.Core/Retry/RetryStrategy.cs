@@ -113,21 +113,28 @@ public sealed class RetryStrategy : ResilienceStrategy
         }
 
         var attempt = (int)(context.State & AttemptMask);
-        if (!retryable || attempt >= options.MaxRetryAttempts || context.CancellationToken.IsCancellationRequested
-            || !(budgetAllows ?? options.Budget?.CanRetry ?? true))
+        if (!retryable || attempt >= options.MaxRetryAttempts || context.CancellationToken.IsCancellationRequested)
         {
             return ExitAction.Continue;
         }
 
-        TimeSpan delay;
+        // A hint too long to wait ends the retries whatever the budget says: checked first, so that a refusal the
+        // budget reports is a retry that would otherwise have been made.
         var hint = outcome.RetryAfter ?? (outcome.Exception as ResilienceException)?.RetryAfter;
+        if (hint > options.MaxRetryAfter)
+        {
+            return ExitAction.Continue;
+        }
+
+        if (!(budgetAllows ?? options.Budget?.CanRetry ?? true))
+        {
+            context.ReportRetryRefusedByBudget(this);
+            return ExitAction.Continue;
+        }
+
+        TimeSpan delay;
         if (hint is { } retryAfter)
         {
-            if (retryAfter > options.MaxRetryAfter)
-            {
-                return ExitAction.Continue;
-            }
-
             // A hint already past (a reset time minus now) means "now"; a negative delay is no delay.
             delay = retryAfter > TimeSpan.Zero ? retryAfter : TimeSpan.Zero;
         }

@@ -83,6 +83,12 @@ public ref struct StrategyContext
     }
 
     /// <summary>
+    /// Tells the pipeline's telemetry, if any, that a retry budget refused the retry <paramref name="strategy"/> would
+    /// otherwise have made: only the retry itself knows the budget, not the outcome, ended its retries.
+    /// </summary>
+    internal readonly void ReportRetryRefusedByBudget(ResilienceStrategy strategy) => _frame.Pipeline.Telemetry?.OnRetryRefusedByBudget(strategy);
+
+    /// <summary>
     /// Reads <paramref name="clock"/>: the coarse system clock once per pass, shared by every strategy of the call that
     /// uses it (a reading costs about as much as an atomic operation); any other provider afresh.
     /// </summary>

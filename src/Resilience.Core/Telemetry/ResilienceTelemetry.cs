@@ -60,6 +60,8 @@ public sealed class ResilienceTelemetry : IDisposable
         CustomRejections = Meter.CreateCounter<long>("resilience.strategy.rejections", "{call}", "Calls another strategy refused.");
         FallbacksServed = Meter.CreateCounter<long>("resilience.fallback.served", "{call}", "Calls whose outcome a fallback level replaced, by level.");
         RetryAttempts = Meter.CreateCounter<long>("resilience.retry.attempts", "{attempt}", "Retries: attempts after the first.");
+        RetryBudgetRefusals = Meter.CreateCounter<long>(
+            "resilience.retry.budget_refusals", "{retry}", "Retries a retry budget refused: its balance was at or below half of its capacity.");
         TimeoutsExpired = Meter.CreateCounter<long>("resilience.timeout.expired", "{attempt}", "Attempts a timeout cut short.");
         Reloads = Meter.CreateCounter<long>("resilience.config.reloads", "{reload}", "Changes of resilience settings, applied or rejected.");
 
@@ -100,6 +102,8 @@ public sealed class ResilienceTelemetry : IDisposable
     internal Counter<long> FallbacksServed { get; }
 
     internal Counter<long> RetryAttempts { get; }
+
+    internal Counter<long> RetryBudgetRefusals { get; }
 
     internal Counter<long> TimeoutsExpired { get; }
 

@@ -7,7 +7,7 @@ namespace Resilience.Telemetry;
 /// <summary>
 /// The outermost strategy of an instrumented pipeline: counts its calls by outcome and measures their duration, and is
 /// told by the engine of the events inside the pipeline, which an outermost strategy cannot see (an inner rejection a
-/// fallback replaced, a retry). While nobody listens to call counts or durations the engine runs the pipeline without
+/// fallback replaced, a retry), and by a retry of the retries its budget refused. While nobody listens to call counts or durations the engine runs the pipeline without
 /// it (<see cref="IsRecording"/>): no clock read, no pass, two flag reads per call.
 /// </summary>
 /// <remarks>
@@ -111,6 +111,14 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
             (Telemetry: this, Strategy: strategy),
             static s => s.Telemetry._telemetry.RetryAttempts.Add(1, s.Telemetry._pipeline, new(TelemetryTags.Strategy, s.Strategy.Name)),
             "retry attempt",
+            PipelineName);
+
+    /// <summary>A retry's budget refused the retry that <paramref name="strategy"/> would otherwise have made.</summary>
+    public void OnRetryRefusedByBudget(ResilienceStrategy strategy) =>
+        _telemetry.Guard(
+            (Telemetry: this, Strategy: strategy),
+            static s => s.Telemetry._telemetry.RetryBudgetRefusals.Add(1, s.Telemetry._pipeline, new(TelemetryTags.Strategy, s.Strategy.Name)),
+            "retry budget refusal",
             PipelineName);
 
     /// <summary>A strategy replaced the outcome by <paramref name="exception"/> on its way out (a timeout's exception).</summary>

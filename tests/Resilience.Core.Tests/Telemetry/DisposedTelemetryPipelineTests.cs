@@ -19,7 +19,7 @@ public sealed class DisposedTelemetryPipelineTests
         var names = new[]
         {
             "resilience.pipeline.calls", "resilience.circuit_breaker.rejections", "resilience.rate_limiter.rejections",
-            "resilience.retry.attempts", "resilience.fallback.served", "resilience.timeout.expired",
+            "resilience.retry.attempts", "resilience.retry.budget_refusals", "resilience.fallback.served", "resilience.timeout.expired",
         };
         var counters = names.Select(name => new MetricCollector<long>(telemetry.Meter, name)).ToList();
         using var durations = new MetricCollector<double>(telemetry.Meter, "resilience.pipeline.duration");
@@ -33,6 +33,12 @@ public sealed class DisposedTelemetryPipelineTests
         var retried = Pipeline("retried", telemetry, time)
             .AddRetry(new RetryOptions { MaxRetryAttempts = 1, Delay = TimeSpan.Zero, UseJitter = false }, static o => o.Exception is TimeoutRejectedException)
             .AddTimeout(new TimeoutOptions { Timeout = TimeSpan.FromSeconds(1) })
+            .Build();
+        var drained = new RetryBudget(new RetryBudgetOptions { MaxTokens = 2 });
+        drained.RecordFailure();
+        drained.RecordFailure();
+        var throttled = Pipeline("throttled", telemetry, time)
+            .AddRetry(new RetryOptions { MaxRetryAttempts = 1, Delay = TimeSpan.Zero, UseJitter = false, Budget = drained })
             .Build();
 
         async Task CallAllAsync()
@@ -48,6 +54,7 @@ public sealed class DisposedTelemetryPipelineTests
                 },
                 time);
             Assert.Equal(7, timedOut.Result);
+            Assert.Equal(7, (await throttled.ExecuteOutcomeAsync(static (_, _) => ValueTask.FromException<int>(new IOException("down")), 0)).Result);
         }
 
         await CallAllAsync();

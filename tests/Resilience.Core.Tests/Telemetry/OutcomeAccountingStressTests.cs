@@ -46,6 +46,7 @@ public sealed class OutcomeAccountingStressTests
         using var breakerRejections = new MetricCollector<long>(telemetry.Meter, "resilience.circuit_breaker.rejections");
         using var limiterRejections = new MetricCollector<long>(telemetry.Meter, "resilience.rate_limiter.rejections");
         using var retries = new MetricCollector<long>(telemetry.Meter, "resilience.retry.attempts");
+        using var budgetRefusals = new MetricCollector<long>(telemetry.Meter, "resilience.retry.budget_refusals");
         using var fallbacks = new MetricCollector<long>(telemetry.Meter, "resilience.fallback.served");
         using var timeouts = new MetricCollector<long>(telemetry.Meter, "resilience.timeout.expired");
         using var waits = new MetricCollector<long>(telemetry.Meter, "resilience.rate_limiter.waits");
@@ -65,6 +66,7 @@ public sealed class OutcomeAccountingStressTests
 
         var expectedCalls = new Dictionary<(string, string), long>();
         var expectedRetries = new Dictionary<(string, string), long>();
+        var expectedBudgetRefusals = new Dictionary<(string, string), long>();
         var expectedTimeouts = new Dictionary<(string, string), long>();
         var expectedBreaker = new Dictionary<(string, string), long>();
         var expectedLimiter = new Dictionary<(string, string), long>();
@@ -81,6 +83,9 @@ public sealed class OutcomeAccountingStressTests
             var (outcome, retried, timedOut, invoked) = Expected(kind);
             expectedCalls[(name, outcome)] = n;
             Add(expectedRetries, (name, "retry"), n * retried);
+
+            // Every call of the drained budget's kind fails once and has that one retry refused; no other kind has a budget.
+            Add(expectedBudgetRefusals, (name, "retry"), kind is Kind.BudgetRefused ? n : 0);
             Add(expectedTimeouts, (name, "timeout"), n * timedOut);
             Assert.Equal((name, n * invoked), (name, Volatile.Read(ref chain.Invocations)));
             Assert.Equal((name, chain.Outcomes.Count), (name, (int)n));
@@ -111,6 +116,8 @@ public sealed class OutcomeAccountingStressTests
             expectedCalls.OrderBy(p => p.Key),
             durations.GetMeasurementSnapshot().GroupBy(m => ((string)m.Tags["pipeline"]!, (string)m.Tags["outcome"]!)).ToDictionary(g => g.Key, g => (long)g.Count()).OrderBy(p => p.Key));
         Assert.Equal(expectedRetries.OrderBy(p => p.Key), Sum(retries, "pipeline", "strategy").OrderBy(p => p.Key));
+        Assert.Equal(expectedBudgetRefusals.OrderBy(p => p.Key), Sum(budgetRefusals, "pipeline", "strategy").OrderBy(p => p.Key));
+        Assert.All(budgetRefusals.GetMeasurementSnapshot(), m => Assert.Equal(1, m.Value));
         Assert.Equal(expectedTimeouts.OrderBy(p => p.Key), Sum(timeouts, "pipeline", "strategy").OrderBy(p => p.Key));
         Assert.Equal(expectedBreaker.OrderBy(p => p.Key), Sum(breakerRejections, "strategy", "reason").OrderBy(p => p.Key));
         Assert.Equal(expectedLimiter.OrderBy(p => p.Key), Sum(limiterRejections, "strategy", "reason").OrderBy(p => p.Key));
@@ -127,6 +134,7 @@ public sealed class OutcomeAccountingStressTests
         {
             ("resilience.pipeline.calls", calls), ("resilience.circuit_breaker.rejections", breakerRejections),
             ("resilience.rate_limiter.rejections", limiterRejections), ("resilience.retry.attempts", retries),
+            ("resilience.retry.budget_refusals", budgetRefusals),
             ("resilience.fallback.served", fallbacks), ("resilience.timeout.expired", timeouts),
         })
         {

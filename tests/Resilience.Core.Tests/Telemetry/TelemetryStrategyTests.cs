@@ -325,6 +325,7 @@ public sealed class TelemetryStrategyTests : IDisposable
     [InlineData("resilience.circuit_breaker.rejections")]
     [InlineData("resilience.rate_limiter.waits")]
     [InlineData("resilience.retry.attempts")]
+    [InlineData("resilience.retry.budget_refusals")]
     [InlineData("resilience.fallback.served")]
     public async Task A_listener_that_throws_while_an_inner_event_is_reported_loses_that_measurement_only(string instrument)
     {
@@ -360,6 +361,16 @@ public sealed class TelemetryStrategyTests : IDisposable
                 var retrying = builder.AddRetry(new RetryOptions { MaxRetryAttempts = 1, Delay = TimeSpan.Zero, UseJitter = false }).Build();
                 outcome = retrying.ExecuteOutcome((_, _) => ++attempts == 1 ? throw new IOException() : attempts, 0);
                 Assert.Equal(2, outcome.Result);
+                break;
+
+            case "resilience.retry.budget_refusals":
+                // The refusal is reported from the retry's own exit: the listener's exception must not become its outcome.
+                var budget = new RetryBudget(new RetryBudgetOptions { MaxTokens = 2 });
+                budget.RecordFailure();
+                var throttled = builder.AddRetry(new RetryOptions { MaxRetryAttempts = 1, Delay = TimeSpan.Zero, UseJitter = false, Budget = budget }).Build();
+                outcome = throttled.ExecuteOutcome((_, _) => { attempts++; throw new IOException("down"); }, 0);
+                Assert.IsType<IOException>(outcome.Exception);
+                Assert.Equal(1, attempts);
                 break;
 
             default:
