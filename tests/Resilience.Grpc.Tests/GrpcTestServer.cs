@@ -21,7 +21,7 @@ namespace Resilience.Grpc.Tests;
 /// </summary>
 internal sealed class GrpcTestServer : IAsyncDisposable
 {
-    private static readonly Marshaller<string> Utf8 = Marshallers.Create(Encoding.UTF8.GetBytes, Encoding.UTF8.GetString);
+    private static readonly Marshaller<string> Utf8 = Utf8Marshaller.Strings;
 
     public static readonly Method<string, string> Unary = new(MethodType.Unary, "test.Echo", "Call", Utf8, Utf8);
 

@@ -20,7 +20,7 @@ namespace Resilience.Grpc.Tests.Transparency;
 /// </summary>
 internal sealed class TransparencyGrpcServer : IAsyncDisposable
 {
-    private static readonly Marshaller<string> Utf8 = Marshallers.Create(Encoding.UTF8.GetBytes, Encoding.UTF8.GetString);
+    private static readonly Marshaller<string> Utf8 = Utf8Marshaller.Strings;
 
     public static readonly Method<string, string> Unary = new(MethodType.Unary, "transparency.Echo", "Unary", Utf8, Utf8);
 
