@@ -169,4 +169,10 @@ public static class GrpcOutcomes
 
         return new RpcException(new Status(status, resilience.Message, resilience), trailers, resilience.Message);
     }
+
+    /// <summary>
+    /// A fresh exception of <paramref name="exception"/>'s status, trailers and message: thrown to each reader of a status
+    /// the call keeps, so that each has a stack trace of its own (one instance thrown again and again gathers them all).
+    /// </summary>
+    internal static RpcException Copy(RpcException exception) => new(exception.Status, exception.Trailers, exception.Message);
 }

@@ -111,7 +111,7 @@ internal abstract class StreamAttempt<TCall>
         // is its own (one instance thrown again and again would gather them all).
         if (_notOpened is RpcException refusal)
         {
-            throw new RpcException(refusal.Status, refusal.Trailers, refusal.Message);
+            throw GrpcOutcomes.Copy(refusal);
         }
 
         ExceptionDispatchInfo.Throw(_notOpened!);

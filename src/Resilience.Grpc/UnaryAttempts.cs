@@ -123,25 +123,22 @@ internal sealed class UnaryAttempts<TRequest, TResponse>
             return [];
         }
 
+        var ended = _endedByCaller;
         if (_last is not { } last)
         {
             // Ended by its caller before any attempt: no headers ever came, and gRPC fails the read with the call's status.
-            return _endedByCaller is { } ended ? throw new RpcException(ended.Status, ended.Trailers, ended.Message) : [];
-        }
-
-        if (_endedByCaller is not { } endedByCaller)
-        {
-            return await last.ResponseHeadersAsync.ConfigureAwait(false);
+            return ended is null ? [] : throw GrpcOutcomes.Copy(ended);
         }
 
         try
         {
-            // Headers that arrived before the end are the call's; an attempt that got none fails as the call did.
             return await last.ResponseHeadersAsync.ConfigureAwait(false);
         }
-        catch (RpcException)
+        catch (RpcException) when (ended is not null)
         {
-            throw new RpcException(endedByCaller.Status, endedByCaller.Trailers, endedByCaller.Message);
+            // Ended by its caller: headers that arrived before the end are the call's; an attempt that got none fails as
+            // the call did.
+            throw GrpcOutcomes.Copy(ended);
         }
     }
 

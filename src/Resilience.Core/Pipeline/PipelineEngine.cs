@@ -899,10 +899,10 @@ internal static class PipelineEngine
         var exiting = run.Frame.Pipeline.Strategies[run.Index];
         var seen = judged;
 
-        // A result an inner fallback served is not what the call produced: a last known good value must not become
-        // the placeholder that replaced it, whether the built-in fallback (which marks its levels) or a strategy of
-        // one's own served it. (The fast path never carries one: fallbacks run on this path.)
-        if (exiting.ObservesResults && judged.IsSuccess && !run.Served && run.Outcome.FallbackLevel is null)
+        // A result an inner fallback served (the built-in one's or a strategy's of one's own: every fallback is taken
+        // here) is not what the call produced: a last known good value must not become the placeholder that replaced it.
+        // (The fast path never carries one: fallbacks run on this path.)
+        if (exiting.ObservesResults && judged.IsSuccess && !run.Served)
         {
             try
             {
