@@ -1,0 +1,259 @@
+using Resilience.Tests.CircuitBreaker;
+using Resilience.Tests.Composite;
+
+namespace Resilience.Tests.Telemetry;
+
+/// <summary>
+/// The reference of <see cref="TelemetryModelTests"/>: from a call's script alone (and docs/telemetry.md), every
+/// measurement an instrumented pipeline of a <see cref="TelemetryComposition"/> must record for it. The strategies' own
+/// rules are the reference models' (<see cref="BreakerModel"/>, <see cref="TokenBucketModel"/>,
+/// <see cref="RetryBudgetModel"/>); the calls are sequential, each with a token of its own, so the concurrency limiter
+/// always admits and the timeout's deadline is its start plus the timeout.
+/// </summary>
+internal sealed class TelemetryModel
+{
+    public const string Pipeline = "orders";
+    public const string RetryName = "retry";
+    public const string BreakerName = "breaker";
+    public const string BucketName = "bucket";
+    public const string PartitionedName = "tenants";
+    public const string TimeoutName = "timeout";
+    public const string FallbackName = "Fallback";
+    public const int MaxRetryAttempts = 2;
+    public const int StaticValue = 7;
+
+    public static readonly string[] LevelNames = ["last-known-good", "fixed"];
+    public static readonly TimeSpan MaxAge = TimeSpan.FromSeconds(1);
+    public static readonly TimeSpan MaxRetryAfter = TimeSpan.FromMilliseconds(300);
+
+    private readonly TelemetryComposition _composition;
+    private readonly TokenBucketLimiterOptions _partition;
+    private readonly Dictionary<string, TokenBucketModel> _partitions = [];
+    private readonly Dictionary<string, (int Value, long Recorded)> _lastKnownGood = [];
+    private int _transitionsSeen;
+
+    public TelemetryModel(TelemetryComposition composition, CircuitBreakerOptions breaker, TokenBucketLimiterOptions bucket, TokenBucketLimiterOptions partition, RetryBudgetOptions budget, long originTicks)
+    {
+        _composition = composition;
+        _partition = partition;
+        Breaker = composition.Breaker ? new BreakerModel(breaker) : null;
+        Bucket = composition.Bucket ? new TokenBucketModel(bucket, originTicks) : null;
+        Budget = composition.Retry && composition.Budget ? new RetryBudgetModel(budget) : null;
+    }
+
+    public BreakerModel? Breaker { get; }
+
+    public TokenBucketModel? Bucket { get; }
+
+    public RetryBudgetModel? Budget { get; }
+
+    /// <summary>Gets the timeout in force.</summary>
+    public TimeSpan Timeout { get; private set; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Gets or sets whether the retry retries a limiter's and an open breaker's rejections (its live options).</summary>
+    public bool RetryRejections { get; set; } = true;
+
+    /// <summary>Gets the measurements expected so far, in no particular order within a step.</summary>
+    public List<string> Expected { get; } = [];
+
+    public void UpdateTimeout(TimeSpan timeout) => Timeout = timeout;
+
+    /// <summary>Adds the breaker's transitions raised since the last look (a tracked breaker counts each).</summary>
+    public void TakeTransitions()
+    {
+        if (Breaker is null)
+        {
+            return;
+        }
+
+        foreach (var (from, to, reason, _, _, _, _, _) in Breaker.Transitions.Skip(_transitionsSeen))
+        {
+            Expected.Add(ExpectedMeasurement.Of(
+                "resilience.circuit_breaker.transitions", 1, ("strategy", BreakerName), ("from", ExpectedMeasurement.Of(from)), ("to", ExpectedMeasurement.Of(to)), ("reason", ExpectedMeasurement.Of(reason))));
+        }
+
+        _transitionsSeen = Breaker.Transitions.Count;
+    }
+
+    /// <summary>
+    /// A call made at <paramref name="start"/>, its attempts doing what <paramref name="kinds"/> say (a <c>Hang</c> only
+    /// with a timeout); <paramref name="cancelInDelay"/>: its caller cancels it in its first retry delay. Returns the
+    /// retry delays the call waits and when it ends; adds what it must record to <see cref="Expected"/>.
+    /// </summary>
+    public (IReadOnlyList<TimeSpan> Delays, long End, string Outcome) Call(string key, int value, AttemptKind[] kinds, bool cancelInDelay, long start)
+    {
+        var now = start;
+        var attempts = 0;
+        var delays = new List<TimeSpan>();
+        string ending;
+        var replaceable = false;
+        var lastResult = 0;
+        for (var attempt = 0; ; attempt++)
+        {
+            var (admitted, generation, probe, timed) = (true, 0u, false, false);
+            (string Reason, string Strategy, TimeSpan? RetryAfter)? rejection = null;
+            if (Breaker is not null)
+            {
+                var acquired = Breaker.Acquire(now);
+                (admitted, generation, probe, timed) = (acquired.Admitted, acquired.Generation, acquired.Probe, acquired.Timed);
+                if (!admitted)
+                {
+                    rejection = Breaker.State == CircuitState.Isolated ? ("isolated_circuit", BreakerName, null) : ("broken_circuit", BreakerName, acquired.RetryAfter);
+                }
+            }
+
+            if (rejection is null && Bucket?.Take(now) is { Granted: false } refused)
+            {
+                rejection = ("rate_limited", BucketName, refused.RetryAfter);
+            }
+
+            if (rejection is null && _composition.Partitioned && Partition(key, now).Take(now) is { Granted: false } refusedInPartition)
+            {
+                rejection = ("rate_limited", PartitionedName, refusedInPartition.RetryAfter);
+            }
+
+            if (rejection is { } rejected)
+            {
+                if (admitted)
+                {
+                    // Refused inside the breaker: neither a success nor a failure for it.
+                    Breaker?.Record(generation, probe, timed, CircuitCallResult.Ignored, now, now);
+                }
+
+                Expected.Add(ExpectedMeasurement.Of(
+                    rejected.Reason == "rate_limited" ? "resilience.rate_limiter.rejections" : "resilience.circuit_breaker.rejections",
+                    1,
+                    ("pipeline", Pipeline),
+                    ("strategy", rejected.Strategy),
+                    ("reason", rejected.Reason)));
+                (ending, replaceable) = ("rejected", true);
+                if (_composition.Retry && RetryRejections && rejected.Reason != "isolated_circuit" && attempt < MaxRetryAttempts
+                    && !(rejected.RetryAfter > MaxRetryAfter))
+                {
+                    if (Budget is { CanRetry: false })
+                    {
+                        Expected.Add(ExpectedMeasurement.Of("resilience.retry.budget_refusals", 1, ("pipeline", Pipeline), ("strategy", RetryName)));
+                        break;
+                    }
+
+                    if (Retry(rejected.RetryAfter ?? _composition.RetryDelay, delays, cancelInDelay, ref now))
+                    {
+                        continue;
+                    }
+
+                    (ending, replaceable) = ("cancelled", false);
+                }
+
+                break;
+            }
+
+            var kind = attempts < kinds.Length ? kinds[attempts] : AttemptKind.Ok;
+            attempts++;
+            var (end, result) = kind switch
+            {
+                AttemptKind.Throws => (now, CircuitCallResult.Failure),
+                AttemptKind.FailedResult when _composition.Typed => (now, CircuitCallResult.Failure),
+                AttemptKind.Unhandled => (now, CircuitCallResult.Ignored),
+                AttemptKind.Quick => (now + TimeSpan.FromMilliseconds(40).Ticks, CircuitCallResult.Success),
+                AttemptKind.Hang => (now + Timeout.Ticks, CircuitCallResult.Failure),
+                AttemptKind.Cancelled => (now, CircuitCallResult.Ignored),
+                _ => (now, CircuitCallResult.Success),
+            };
+            Breaker?.Record(generation, probe, timed, result, now, end);
+            now = end;
+            lastResult = kind == AttemptKind.FailedResult ? -1 : value;
+            if (kind == AttemptKind.Hang)
+            {
+                Expected.Add(ExpectedMeasurement.Of("resilience.timeout.expired", 1, ("pipeline", Pipeline), ("strategy", TimeoutName)));
+            }
+
+            if (result == CircuitCallResult.Success)
+            {
+                Budget?.Success();
+                (ending, replaceable) = ("success", false);
+                break;
+            }
+
+            if (kind is AttemptKind.Unhandled or AttemptKind.Cancelled)
+            {
+                (ending, replaceable) = (kind == AttemptKind.Cancelled ? "cancelled" : "failure", false);
+                break;
+            }
+
+            // A handled failure (a -1 result is one only for a typed pipeline's predicates; a timeout passes the fallback).
+            (ending, replaceable) = (kind == AttemptKind.FailedResult ? "success" : "failure", kind != AttemptKind.Hang);
+            if (!_composition.Retry)
+            {
+                break;
+            }
+
+            var allowed = Budget?.Failure() ?? true;
+            if (attempt >= MaxRetryAttempts)
+            {
+                break;
+            }
+
+            if (!allowed)
+            {
+                Expected.Add(ExpectedMeasurement.Of("resilience.retry.budget_refusals", 1, ("pipeline", Pipeline), ("strategy", RetryName)));
+                break;
+            }
+
+            if (!Retry(_composition.RetryDelay, delays, cancelInDelay, ref now))
+            {
+                (ending, replaceable) = ("cancelled", false);
+                break;
+            }
+        }
+
+        if (_composition.Fallback)
+        {
+            if (replaceable)
+            {
+                var level = _lastKnownGood.TryGetValue(key, out var good) && now - good.Recorded <= MaxAge.Ticks ? 0 : 1;
+                Expected.Add(ExpectedMeasurement.Of("resilience.fallback.served", 1, ("pipeline", Pipeline), ("strategy", FallbackName), ("level", LevelNames[level])));
+                ending = "success";
+            }
+            else if (ending == "success")
+            {
+                _lastKnownGood[key] = (lastResult, now);
+            }
+        }
+
+        Expected.Add(ExpectedMeasurement.Of("resilience.pipeline.calls", 1, ("pipeline", Pipeline), ("outcome", ending)));
+        Expected.Add(ExpectedMeasurement.Of("resilience.pipeline.duration", TimeSpan.FromTicks(now - start).TotalSeconds, ("pipeline", Pipeline), ("outcome", ending)));
+        return (delays, now, ending);
+    }
+
+    /// <summary>
+    /// The retry waits <paramref name="delay"/> (rounded up to whole milliseconds, as a timer waits) and its attempt
+    /// begins; false when the caller cancels the wait: no attempt begins.
+    /// </summary>
+    private bool Retry(TimeSpan delay, List<TimeSpan> delays, bool cancelInDelay, ref long now)
+    {
+        var wait = TimeSpan.FromMilliseconds(Math.Ceiling(Math.Max(0, delay.TotalMilliseconds)));
+        if (wait > TimeSpan.Zero)
+        {
+            delays.Add(wait);
+            if (cancelInDelay)
+            {
+                return false;
+            }
+        }
+
+        now += wait.Ticks;
+        Expected.Add(ExpectedMeasurement.Of("resilience.retry.attempts", 1, ("pipeline", Pipeline), ("strategy", RetryName)));
+        return true;
+    }
+
+    private TokenBucketModel Partition(string key, long now)
+    {
+        if (!_partitions.TryGetValue(key, out var bucket))
+        {
+            // A partition's bucket is made with the partition, on its first call.
+            _partitions[key] = bucket = new TokenBucketModel(_partition, now);
+        }
+
+        return bucket;
+    }
+}

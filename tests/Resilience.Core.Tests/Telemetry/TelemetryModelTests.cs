@@ -1,0 +1,439 @@
+using System.Runtime.CompilerServices;
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
+using Microsoft.Extensions.Time.Testing;
+using Resilience.Telemetry;
+using Resilience.Tests.Composite;
+using Breaker = Resilience.CircuitBreaker;
+
+namespace Resilience.Tests.Telemetry;
+
+/// <summary>
+/// Model-based test of the measurements of instrumented pipelines: random compositions of the built-in strategies
+/// (<see cref="TelemetryComposition"/>), typed and untyped, run random scripts of calls (attempts that succeed, fail with
+/// a handled exception thrown synchronously or a result judged a failure, fail with an exception nobody handles,
+/// complete later, wait until the timeout cuts them short, or are cancelled by their caller, in an attempt or in a retry
+/// delay; through the asynchronous and synchronous forms, throwing and returning an outcome), time advances, manual
+/// isolation and closing, and live option changes of the breaker, the bucket, the budget, the timeout and the retry, on a
+/// fake clock. The pipeline reports to a private <see cref="ResilienceTelemetry"/>, its breaker tracked, and a listener
+/// takes every measurement. After every step the measurements taken (instrument, value and tags) must be exactly those
+/// <see cref="TelemetryModel"/> computes from the script and the documentation, each with the tags docs/telemetry.md
+/// gives its instrument.
+/// </summary>
+public class TelemetryModelTests
+{
+    private static CircuitBreakerOptions BreakerFirst(TimeProvider time) => new()
+    {
+        Name = TelemetryModel.BreakerName,
+        FailureRatio = 0.5,
+        MinimumThroughput = 4,
+        SamplingDuration = TimeSpan.FromSeconds(1),
+        BucketCount = 4,
+        ConsecutiveFailures = 3,
+        BreakDuration = TimeSpan.FromMilliseconds(400),
+        BreakDurationMultiplier = 2,
+        MaxBreakDuration = TimeSpan.FromSeconds(2),
+        BreakDurationJitter = 0.2,
+        JitterSeed = 5,
+        PermittedProbes = 2,
+        ProbeSuccessRatio = 0.5,
+        ProbeTimeout = TimeSpan.FromMilliseconds(300),
+        TimeProvider = time,
+    };
+
+    private static CircuitBreakerOptions BreakerSecond(TimeProvider time) => new()
+    {
+        Name = TelemetryModel.BreakerName,
+        FailureRatio = 0.75,
+        MinimumThroughput = 3,
+        SamplingDuration = TimeSpan.FromSeconds(1),
+        BucketCount = 4,
+        SlowCallDuration = TimeSpan.FromMilliseconds(100),
+        SlowCallRatio = 0.5,
+        BreakDuration = TimeSpan.FromMilliseconds(300),
+        PermittedProbes = 1,
+        TimeProvider = time,
+    };
+
+    private static TokenBucketLimiterOptions BucketFirst(TimeProvider time) => new() { PermitsPerSecond = 10, Burst = 3, TimeProvider = time };
+
+    private static TokenBucketLimiterOptions BucketSecond(TimeProvider time) => new() { PermitsPerSecond = 20, Burst = 2, TimeProvider = time };
+
+    private static TokenBucketLimiterOptions Partition(TimeProvider time) => new() { PermitsPerSecond = 5, Burst = 2, TimeProvider = time };
+
+    private static RetryBudgetOptions BudgetFirst() => new() { MaxTokens = 6, TokenRatio = 0.5 };
+
+    private static RetryBudgetOptions BudgetSecond() => new() { MaxTokens = 4, TokenRatio = 0.2 };
+
+    private static RetryOptions Retry(TelemetryComposition composition, RetryBudget budget, bool rejections) => new()
+    {
+        Name = TelemetryModel.RetryName,
+        MaxRetryAttempts = TelemetryModel.MaxRetryAttempts,
+        Backoff = RetryBackoff.Constant,
+        Delay = composition.RetryDelay,
+        UseJitter = false,
+        MaxRetryAfter = TelemetryModel.MaxRetryAfter,
+        RetryRateLimited = rejections,
+        RetryBrokenCircuit = rejections,
+        Budget = composition.Budget ? budget : null,
+    };
+
+    // The first number picks the composition; each other is a step: its last digit picks the command, the rest (0-19999) is its argument.
+    [Property(MaxTest = 400, EndSize = 60, Replay = "(5520113,1876543211)")]
+    public Property Measurements_agree_with_the_reference_for_random_compositions() =>
+        Prop.ForAll(Gen.Choose(0, 199_999).ArrayOf().ToArbitrary(), script => Run(script));
+
+    private static Property Run(int[] script)
+    {
+        var composition = TelemetryComposition.From(script.Length > 0 ? script[0] : 0);
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        using var telemetry = new ResilienceTelemetry();
+        using var recorder = new MeasurementRecorder(telemetry.Meter);
+        var model = new TelemetryModel(composition, BreakerFirst(time), BucketFirst(time), Partition(time), BudgetFirst(), time.GetTimestamp());
+        var breaker = new Breaker(BreakerFirst(time));
+        using var tracking = telemetry.Track(breaker);
+        using var bucket = new TokenBucketLimiter(BucketFirst(time));
+        using var partitioned = new BoundedPartitionedLimiter<string>(_ => new TokenBucketLimiter(Partition(time)));
+        var budget = new RetryBudget(BudgetFirst());
+        var retry = new RetryStrategy(Retry(composition, budget, rejections: true));
+        var timeout = new TimeoutStrategy(new TimeoutOptions { Name = TelemetryModel.TimeoutName, Timeout = model.Timeout, TimeProvider = time });
+        var key = new StrongBox<string>("a");
+        var pipeline = Build(composition, time, telemetry, breaker, bucket, partitioned, retry, timeout, key);
+        var label = composition.ToString();
+
+        var step = 0;
+        foreach (var raw in script.Skip(1))
+        {
+            step++;
+            var command = raw % 10;
+            var argument = raw / 10;
+            var now = time.GetTimestamp();
+            var did = $"command {command}";
+            switch (command)
+            {
+                case <= 4:
+                    {
+                        var kinds = new AttemptKind[1 + (argument % 3)];
+                        for (var i = 0; i < kinds.Length; i++)
+                        {
+                            kinds[i] = (AttemptKind)(argument / 3 / (int)Math.Pow(9, i) % 9) switch
+                            {
+                                // Attempts that ignore their token: another model's concern.
+                                AttemptKind.Slow or AttemptKind.Late => AttemptKind.Quick,
+                                AttemptKind.Hang when !composition.Timeout => AttemptKind.Quick,
+                                var kind => kind,
+                            };
+                        }
+
+                        key.Value = argument / 2187 % 2 == 0 ? "a" : "b";
+                        var cancelInDelay = argument / 4374 % 2 == 1;
+                        var call = new ScriptedCall(key.Value, 100 + step, kinds);
+                        var (delays, end, ending) = model.Call(key.Value, call.Value, kinds, cancelInDelay, now);
+
+                        // A synchronous call blocks in a delay, which only this thread could end: used for scripts whose
+                        // attempts all complete at once and that wait for nothing.
+                        var synchronous = argument / 8748 % 2 == 1 && kinds.All(k => k <= AttemptKind.Unhandled) && delays.Count == 0;
+                        var throwing = argument / 17496 % 2 == 1;
+                        did = $"[{string.Join(", ", kinds)}] key {key.Value}{(cancelInDelay ? ", cancelled in a delay" : string.Empty)}{(synchronous ? ", sync" : ", async")}{(throwing ? ", throwing" : ", outcome")}: model {ending}, delays [{string.Join(", ", delays)}], ending at {end}";
+                        using var caller = new CancellationTokenSource();
+                        if (Drive(pipeline, call, time, caller, cancelInDelay, delays, synchronous, throwing) is { } stalled)
+                        {
+                            return Fail(label, step, $"{did}: {stalled}");
+                        }
+
+                        if (time.GetTimestamp() != end)
+                        {
+                            return Fail(label, step, $"{did}: the call ended at {time.GetTimestamp()}");
+                        }
+
+                        break;
+                    }
+
+                case 5:
+                case 6:
+                    time.Advance(TimeSpan.FromMilliseconds(argument % 700));
+                    break;
+
+                case 7:
+                    switch (argument % 6)
+                    {
+                        case 0 when composition.Breaker:
+                            breaker.Isolate();
+                            model.Breaker!.Isolate(now);
+                            break;
+                        case 1 when composition.Breaker:
+                        case 2 when composition.Breaker:
+                            breaker.Close();
+                            model.Breaker!.Close(now);
+                            break;
+                        default:
+                            time.Advance(TimeSpan.FromSeconds(1));
+                            break;
+                    }
+
+                    break;
+
+                case 8:
+                    if (composition.Breaker)
+                    {
+                        var options = argument % 2 == 0 ? BreakerFirst(time) : BreakerSecond(time);
+                        breaker.UpdateOptions(options);
+                        model.Breaker!.Update(options, now);
+                    }
+
+                    break;
+
+                default:
+                    switch (argument % 5)
+                    {
+                        case 0 when composition.Bucket:
+                        case 1 when composition.Bucket:
+                            var bucketOptions = argument % 5 == 0 ? BucketFirst(time) : BucketSecond(time);
+                            bucket.UpdateOptions(bucketOptions);
+                            model.Bucket!.Update(bucketOptions, now);
+                            break;
+                        case 2 when model.Budget is not null:
+                            var budgetOptions = argument % 2 == 0 ? BudgetFirst() : BudgetSecond();
+                            budget.UpdateOptions(budgetOptions);
+                            model.Budget.Update(budgetOptions);
+                            break;
+                        case 3:
+                            var timeoutNow = TimeSpan.FromMilliseconds(argument % 2 == 0 ? 100 : 60);
+                            timeout.UpdateOptions(new TimeoutOptions { Name = TelemetryModel.TimeoutName, Timeout = timeoutNow, TimeProvider = time });
+                            model.UpdateTimeout(timeoutNow);
+                            break;
+                        case 4:
+                            var rejections = argument % 2 == 0;
+                            retry.UpdateOptions(Retry(composition, budget, rejections));
+                            model.RetryRejections = rejections;
+                            break;
+                    }
+
+                    break;
+            }
+
+            model.TakeTransitions();
+            if (Differs(recorder, model) is { } why)
+            {
+                return Fail(label, step, $"{did}: {why}");
+            }
+        }
+
+        return true.ToProperty();
+    }
+
+    private static object Build(
+        TelemetryComposition composition, FakeTimeProvider time, ResilienceTelemetry telemetry, Breaker breaker, TokenBucketLimiter bucket,
+        BoundedPartitionedLimiter<string> partitioned, RetryStrategy retry, TimeoutStrategy timeout, StrongBox<string> key)
+    {
+        ResiliencePipelineBuilderBase builder;
+        if (composition.Typed)
+        {
+            // A timeout and an InvalidOperationException are failures, and so is a negative result; an ArgumentException
+            // is nobody's. The fallback lets timeouts through.
+            Func<Outcome<int>, bool> handled = static o => o.Exception is InvalidOperationException or TimeoutRejectedException || (o.Exception is null && o.Result < 0);
+            var typed = new ResiliencePipelineBuilder<int> { Name = TelemetryModel.Pipeline, TimeProvider = time }.AddTelemetry(telemetry);
+            if (composition.Fallback)
+            {
+                var lastGood = new LastKnownGood<string, int>(TelemetryModel.MaxAge, timeProvider: time);
+                typed.AddFallback(
+                    new FallbackOptions<int>
+                    {
+                        Levels = { lastGood.AsLevel(static state => ((ScriptedCall)state!).Key, TelemetryModel.LevelNames[0]), FallbackLevel<int>.FromValue(TelemetryModel.LevelNames[1], TelemetryModel.StaticValue) },
+                    },
+                    static o => o.Exception is InvalidOperationException || (o.Exception is null && o.Result < 0));
+            }
+
+            if (composition.Retry)
+            {
+                typed.AddStrategy(retry, handled);
+            }
+
+            if (composition.Breaker)
+            {
+                typed.AddCircuitBreaker(breaker, handled);
+            }
+
+            builder = typed;
+        }
+        else
+        {
+            Func<Exception, bool> handled = static e => e is InvalidOperationException or TimeoutRejectedException;
+            var untyped = new ResiliencePipelineBuilder { Name = TelemetryModel.Pipeline, TimeProvider = time }.AddTelemetry(telemetry);
+            if (composition.Retry)
+            {
+                untyped.AddStrategy(retry, handled);
+            }
+
+            if (composition.Breaker)
+            {
+                untyped.AddCircuitBreaker(breaker, handled);
+            }
+
+            builder = untyped;
+        }
+
+        if (composition.Bucket)
+        {
+            builder.AddRateLimiter(bucket, name: TelemetryModel.BucketName);
+        }
+
+        if (composition.Partitioned)
+        {
+            builder.AddRateLimiter(partitioned, () => key.Value!, name: TelemetryModel.PartitionedName);
+        }
+
+        if (composition.InFlight)
+        {
+            builder.AddConcurrencyLimiter(new InFlightLimiterOptions { PermitLimit = 1, QueueLimit = 1 }, "in-flight");
+        }
+
+        if (composition.Timeout)
+        {
+            builder.AddStrategy(timeout);
+        }
+
+        return builder is ResiliencePipelineBuilder<int> built ? built.Build() : ((ResiliencePipelineBuilder)builder).Build();
+    }
+
+    /// <summary>Starts a call through <paramref name="pipeline"/> in the form asked; the task ends when the call does, whatever its outcome.</summary>
+    private static Task Start(object pipeline, ScriptedCall call, CancellationToken token, bool synchronous, bool throwing)
+    {
+        try
+        {
+            switch (pipeline)
+            {
+                case ResiliencePipeline<int> typed when synchronous && throwing:
+                    typed.Execute(static (c, ct) => c.Invoke(ct), call, token);
+                    return Task.CompletedTask;
+                case ResiliencePipeline<int> typed when synchronous:
+                    typed.ExecuteOutcome(static (c, ct) => c.Invoke(ct), call, token);
+                    return Task.CompletedTask;
+                case ResiliencePipeline<int> typed when throwing:
+                    return typed.ExecuteAsync(static (c, ct) => c.InvokeAsync(ct), call, token).AsTask();
+                case ResiliencePipeline<int> typed:
+                    return typed.ExecuteOutcomeAsync(static (c, ct) => c.InvokeAsync(ct), call, token).AsTask();
+                case ResiliencePipeline untyped when synchronous && throwing:
+                    untyped.Execute(static (c, ct) => c.Invoke(ct), call, token);
+                    return Task.CompletedTask;
+                case ResiliencePipeline untyped when synchronous:
+                    untyped.ExecuteOutcome(static (c, ct) => c.Invoke(ct), call, token);
+                    return Task.CompletedTask;
+                case ResiliencePipeline untyped when throwing:
+                    return untyped.ExecuteAsync(static (c, ct) => c.InvokeAsync(ct), call, token).AsTask();
+                default:
+                    return ((ResiliencePipeline)pipeline).ExecuteOutcomeAsync(static (c, ct) => c.InvokeAsync(ct), call, token).AsTask();
+            }
+        }
+        catch (Exception exception)
+        {
+            // The throwing synchronous forms: the call has ended.
+            return Task.FromException(exception);
+        }
+    }
+
+    /// <summary>
+    /// Runs a call to its end: completes each attempt that waits as its kind says (one that waits for its token, a
+    /// millisecond at a time until the timeout cancels it, or its caller cancels), and, when the call waits with no
+    /// attempt in flight, advances the clock by the next retry delay the model expects (or the caller cancels it),
+    /// waiting (bounded) for the pipeline to reach its next attempt or its end after each. Returns why it stalled, if it did.
+    /// </summary>
+    private static string? Drive(object pipeline, ScriptedCall call, FakeTimeProvider time, CancellationTokenSource caller, bool cancelInDelay, IReadOnlyList<TimeSpan> delays, bool synchronous, bool throwing)
+    {
+        var task = Start(pipeline, call, caller.Token, synchronous, throwing);
+        _ = task.ContinueWith(static (_, c) => ((ScriptedCall)c!).Moved.Release(), call, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        var delay = 0;
+        for (var moves = 0; moves <= (3 * TelemetryModel.MaxRetryAttempts) + 3; moves++)
+        {
+            while (!call.Resting(task))
+            {
+                if (call.Moved.Wait(TimeSpan.Zero))
+                {
+                    continue;
+                }
+
+                if (delay < delays.Count)
+                {
+                    break;
+                }
+
+                if (!call.Moved.Wait(TimeSpan.FromSeconds(10)))
+                {
+                    return $"the call neither ended nor made its next attempt after {call.Invocations} attempt(s)";
+                }
+            }
+
+            if (task.IsCompleted)
+            {
+                return null;
+            }
+
+            if (!call.Resting(task))
+            {
+                if (cancelInDelay)
+                {
+                    caller.Cancel();
+                }
+                else
+                {
+                    time.Advance(delays[delay]);
+                }
+
+                delay++;
+                continue;
+            }
+
+            var pending = call.Pending!;
+            switch (call.PendingKind)
+            {
+                case AttemptKind.Quick:
+                    time.Advance(TimeSpan.FromMilliseconds(40));
+                    pending.SetResult(call.Value);
+                    break;
+                case AttemptKind.Cancelled:
+                    caller.Cancel();
+                    break;
+                default:
+                    for (var waited = 0; waited < 400 && !pending.Task.IsCompleted; waited++)
+                    {
+                        time.Advance(TimeSpan.FromMilliseconds(1));
+                    }
+
+                    if (!pending.Task.IsCompleted)
+                    {
+                        return $"attempt {call.Invocations} waited 400 ms for its token and was never cancelled";
+                    }
+
+                    break;
+            }
+        }
+
+        return $"the call did not end after {call.Invocations} attempt(s)";
+    }
+
+    private static string? Differs(MeasurementRecorder recorder, TelemetryModel model)
+    {
+        List<string> recorded;
+        List<string> undocumented;
+        lock (recorder.Recorded)
+        {
+            recorded = [.. recorder.Recorded.Order(StringComparer.Ordinal)];
+            undocumented = [.. recorder.Undocumented];
+            recorder.Recorded.Clear();
+        }
+
+        var expected = model.Expected.Order(StringComparer.Ordinal).ToList();
+        model.Expected.Clear();
+        if (undocumented.Count > 0)
+        {
+            return $"tags not as documented: [{string.Join("; ", undocumented)}]";
+        }
+
+        return recorded.SequenceEqual(expected, StringComparer.Ordinal)
+            ? null
+            : $"recorded [{string.Join("; ", recorded)}] vs model [{string.Join("; ", expected)}]";
+    }
+
+    private static Property Fail(string composition, int step, string why) => false.Label($"{composition}; step {step}: {why}");
+}
