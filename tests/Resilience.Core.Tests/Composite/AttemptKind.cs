@@ -32,4 +32,10 @@ internal enum AttemptKind
 
     /// <summary>Waits for its token: the caller cancels the call while it waits.</summary>
     Cancelled,
+
+    /// <summary>Fails with an <see cref="InvalidOperationException"/> after 40 ms: a faulted task, completed later.</summary>
+    FaultsLater,
+
+    /// <summary>Throws a <see cref="NotSupportedException"/> at once, which makes a predicate that judges it throw.</summary>
+    Poison,
 }

@@ -27,7 +27,7 @@ internal sealed class ScriptedCall(string key, int value, AttemptKind[] attempts
     public ValueTask<int> InvokeAsync(CancellationToken cancellationToken)
     {
         var kind = Next();
-        if (kind >= AttemptKind.Quick)
+        if (kind is AttemptKind.Quick or AttemptKind.Slow or AttemptKind.Late or AttemptKind.Hang or AttemptKind.Cancelled or AttemptKind.FaultsLater)
         {
             // Completed by the driver (or the timeout) on the thread that advances the clock: continuations run inline.
             var pending = new TaskCompletionSource<int>();
@@ -68,6 +68,7 @@ internal sealed class ScriptedCall(string key, int value, AttemptKind[] attempts
         AttemptKind.Throws => throw new InvalidOperationException("scripted failure"),
         AttemptKind.FailedResult => -1,
         AttemptKind.Unhandled => throw new ArgumentException("scripted unhandled failure"),
+        AttemptKind.Poison => throw new NotSupportedException("scripted failure its judges cannot judge"),
         _ => Value,
     };
 }

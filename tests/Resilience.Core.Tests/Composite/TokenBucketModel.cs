@@ -39,6 +39,34 @@ internal sealed class TokenBucketModel(TokenBucketLimiterOptions options, long o
         return (true, TimeSpan.Zero);
     }
 
+    /// <summary>
+    /// Takes one permit at <paramref name="nowTicks"/>, waiting up to <paramref name="maxWait"/> for it (a bucket with a
+    /// maximum wait): a permit granted says how long it waits (none when one is there); a refusal, how long until one is.
+    /// </summary>
+    public (bool Granted, TimeSpan Wait, TimeSpan RetryAfter) Reserve(long nowTicks, TimeSpan maxWait)
+    {
+        var now = Scaled(nowTicks);
+        var next = Math.Max(_arrival, now) + Interval;
+        var excess = next - now - Capacity;
+        var ticks = TimeSpan.FromTicks((Math.Max(0, excess) + Scale - 1) / Scale);
+        if (excess > maxWait.Ticks * Scale)
+        {
+            Failures++;
+            return (false, TimeSpan.Zero, ticks);
+        }
+
+        _arrival = next;
+        Leases++;
+        return (true, ticks, TimeSpan.Zero);
+    }
+
+    /// <summary>The waiter of the last permit reserved gave up (its caller cancelled): nobody reserved after it, so its slot comes back.</summary>
+    public void GiveBack()
+    {
+        _arrival -= Interval;
+        Leases--;
+    }
+
     public long Available(long nowTicks)
     {
         var now = Scaled(nowTicks);

@@ -18,6 +18,7 @@ internal sealed class TelemetryModel
     public const string BucketName = "bucket";
     public const string PartitionedName = "tenants";
     public const string TimeoutName = "timeout";
+    public const string InFlightName = "in-flight";
     public const string FallbackName = "Fallback";
     public const int MaxRetryAttempts = 2;
     public const int StaticValue = 7;
@@ -55,6 +56,12 @@ internal sealed class TelemetryModel
 
     /// <summary>Gets the measurements expected so far, in no particular order within a step.</summary>
     public List<string> Expected { get; } = [];
+
+    /// <summary>Gets or sets the longest the bucket waits for a permit (its live options).</summary>
+    public TimeSpan BucketMaxWait { get; set; }
+
+    /// <summary>Gets or sets whether the concurrency limiter's one permit is held outside the pipeline: it refuses every call.</summary>
+    public bool InFlightHeld { get; set; }
 
     public void UpdateTimeout(TimeSpan timeout) => Timeout = timeout;
 
@@ -102,9 +109,30 @@ internal sealed class TelemetryModel
                 }
             }
 
-            if (rejection is null && Bucket?.Take(now) is { Granted: false } refused)
+            var admittedAt = now;
+            if (rejection is null && Bucket?.Reserve(now, BucketMaxWait) is { } taken)
             {
-                rejection = ("rate_limited", BucketName, refused.RetryAfter);
+                if (!taken.Granted)
+                {
+                    rejection = ("rate_limited", BucketName, taken.RetryAfter);
+                }
+                else if (taken.Wait > TimeSpan.Zero)
+                {
+                    // A wait in the bucket's queue: counted as it begins.
+                    Expected.Add(ExpectedMeasurement.Of("resilience.rate_limiter.waits", 1, ("pipeline", Pipeline), ("strategy", BucketName)));
+                    delays.Add(taken.Wait);
+                    if (cancelInDelay)
+                    {
+                        // The caller's cancellation ends the wait: the slot comes back, and the call is neither a
+                        // success nor a failure for the breaker, and never retried nor replaced.
+                        Bucket.GiveBack();
+                        Breaker?.Record(generation, probe, timed, CircuitCallResult.Ignored, admittedAt, now);
+                        (ending, replaceable) = ("cancelled", false);
+                        break;
+                    }
+
+                    now += taken.Wait.Ticks;
+                }
             }
 
             if (rejection is null && _composition.Partitioned && Partition(key, now).Take(now) is { Granted: false } refusedInPartition)
@@ -112,12 +140,17 @@ internal sealed class TelemetryModel
                 rejection = ("rate_limited", PartitionedName, refusedInPartition.RetryAfter);
             }
 
+            if (rejection is null && _composition.InFlight && InFlightHeld)
+            {
+                rejection = ("rate_limited", InFlightName, null);
+            }
+
             if (rejection is { } rejected)
             {
                 if (admitted)
                 {
                     // Refused inside the breaker: neither a success nor a failure for it.
-                    Breaker?.Record(generation, probe, timed, CircuitCallResult.Ignored, now, now);
+                    Breaker?.Record(generation, probe, timed, CircuitCallResult.Ignored, admittedAt, now);
                 }
 
                 Expected.Add(ExpectedMeasurement.Of(
@@ -154,12 +187,17 @@ internal sealed class TelemetryModel
                 AttemptKind.Throws => (now, CircuitCallResult.Failure),
                 AttemptKind.FailedResult when _composition.Typed => (now, CircuitCallResult.Failure),
                 AttemptKind.Unhandled => (now, CircuitCallResult.Ignored),
+
+                // The innermost predicate that judges it throws: its exception replaces the outcome, unjudged, and no
+                // predicate outside handles that.
+                AttemptKind.Poison => (now, CircuitCallResult.Ignored),
+                AttemptKind.FaultsLater => (now + TimeSpan.FromMilliseconds(40).Ticks, CircuitCallResult.Failure),
                 AttemptKind.Quick => (now + TimeSpan.FromMilliseconds(40).Ticks, CircuitCallResult.Success),
                 AttemptKind.Hang => (now + Timeout.Ticks, CircuitCallResult.Failure),
                 AttemptKind.Cancelled => (now, CircuitCallResult.Ignored),
                 _ => (now, CircuitCallResult.Success),
             };
-            Breaker?.Record(generation, probe, timed, result, now, end);
+            Breaker?.Record(generation, probe, timed, result, admittedAt, end);
             now = end;
             lastResult = kind == AttemptKind.FailedResult ? -1 : value;
             if (kind == AttemptKind.Hang)
@@ -174,7 +212,7 @@ internal sealed class TelemetryModel
                 break;
             }
 
-            if (kind is AttemptKind.Unhandled or AttemptKind.Cancelled)
+            if (kind is AttemptKind.Unhandled or AttemptKind.Poison or AttemptKind.Cancelled)
             {
                 (ending, replaceable) = (kind == AttemptKind.Cancelled ? "cancelled" : "failure", false);
                 break;

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Threading.RateLimiting;
 using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
@@ -12,11 +13,13 @@ namespace Resilience.Tests.Telemetry;
 /// <summary>
 /// Model-based test of the measurements of instrumented pipelines: random compositions of the built-in strategies
 /// (<see cref="TelemetryComposition"/>), typed and untyped, run random scripts of calls (attempts that succeed, fail with
-/// a handled exception thrown synchronously or a result judged a failure, fail with an exception nobody handles,
-/// complete later, wait until the timeout cuts them short, or are cancelled by their caller, in an attempt or in a retry
-/// delay; through the asynchronous and synchronous forms, throwing and returning an outcome), time advances, manual
-/// isolation and closing, and live option changes of the breaker, the bucket, the budget, the timeout and the retry, on a
-/// fake clock. The pipeline reports to a private <see cref="ResilienceTelemetry"/>, its breaker tracked, and a listener
+/// a handled exception thrown synchronously, a faulted task completed later or a result judged a failure, fail with an
+/// exception nobody handles or one that makes the predicates judging it throw, complete later, wait until the timeout
+/// cuts them short, or are cancelled by their caller, in an attempt, a retry delay or a bucket's queue; through the
+/// asynchronous and synchronous forms, throwing and returning an outcome), time advances, manual isolation and closing,
+/// the concurrency limiter's one permit held outside the pipeline (it refuses every call) and given back, and live
+/// option changes of the breaker, the bucket (with and without a maximum wait), the budget, the timeout and the retry, on
+/// a fake clock. The pipeline reports to a private <see cref="ResilienceTelemetry"/>, its breaker tracked, and a listener
 /// takes every measurement. After every step the measurements taken (instrument, value and tags) must be exactly those
 /// <see cref="TelemetryModel"/> computes from the script and the documentation, each with the tags docs/telemetry.md
 /// gives its instrument.
@@ -60,6 +63,9 @@ public class TelemetryModelTests
 
     private static TokenBucketLimiterOptions BucketSecond(TimeProvider time) => new() { PermitsPerSecond = 20, Burst = 2, TimeProvider = time };
 
+    // A bucket that waits up to 250 ms for a permit before it refuses the call.
+    private static TokenBucketLimiterOptions BucketWaiting(TimeProvider time) => new() { PermitsPerSecond = 10, Burst = 2, MaxWait = TimeSpan.FromMilliseconds(250), TimeProvider = time };
+
     private static TokenBucketLimiterOptions Partition(TimeProvider time) => new() { PermitsPerSecond = 5, Burst = 2, TimeProvider = time };
 
     private static RetryBudgetOptions BudgetFirst() => new() { MaxTokens = 6, TokenRatio = 0.5 };
@@ -79,27 +85,29 @@ public class TelemetryModelTests
         Budget = composition.Budget ? budget : null,
     };
 
-    // The first number picks the composition; each other is a step: its last digit picks the command, the rest (0-19999) is its argument.
+    // The first number picks the composition; each other is a step: its last digit picks the command, the rest (0-199999) is its argument.
     [Property(MaxTest = 400, EndSize = 60, Replay = "(5520113,1876543211)")]
     public Property Measurements_agree_with_the_reference_for_random_compositions() =>
-        Prop.ForAll(Gen.Choose(0, 199_999).ArrayOf().ToArbitrary(), script => Run(script));
+        Prop.ForAll(Gen.Choose(0, 1_999_999).ArrayOf().ToArbitrary(), script => Run(script));
 
     private static Property Run(int[] script)
     {
         var composition = TelemetryComposition.From(script.Length > 0 ? script[0] : 0);
-        var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        var time = new ArmingTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
         using var telemetry = new ResilienceTelemetry();
         using var recorder = new MeasurementRecorder(telemetry.Meter);
         var model = new TelemetryModel(composition, BreakerFirst(time), BucketFirst(time), Partition(time), BudgetFirst(), time.GetTimestamp());
         var breaker = new Breaker(BreakerFirst(time));
         using var tracking = telemetry.Track(breaker);
         using var bucket = new TokenBucketLimiter(BucketFirst(time));
+        using var inFlight = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1, TimeProvider = time });
+        RateLimitLease? held = null;
         using var partitioned = new BoundedPartitionedLimiter<string>(_ => new TokenBucketLimiter(Partition(time)));
         var budget = new RetryBudget(BudgetFirst());
         var retry = new RetryStrategy(Retry(composition, budget, rejections: true));
         var timeout = new TimeoutStrategy(new TimeoutOptions { Name = TelemetryModel.TimeoutName, Timeout = model.Timeout, TimeProvider = time });
         var key = new StrongBox<string>("a");
-        var pipeline = Build(composition, time, telemetry, breaker, bucket, partitioned, retry, timeout, key);
+        var pipeline = Build(composition, time, telemetry, breaker, bucket, partitioned, inFlight, retry, timeout, key);
         var label = composition.ToString();
 
         var step = 0;
@@ -117,7 +125,7 @@ public class TelemetryModelTests
                         var kinds = new AttemptKind[1 + (argument % 3)];
                         for (var i = 0; i < kinds.Length; i++)
                         {
-                            kinds[i] = (AttemptKind)(argument / 3 / (int)Math.Pow(9, i) % 9) switch
+                            kinds[i] = (AttemptKind)(argument / 3 / (int)Math.Pow(11, i) % 11) switch
                             {
                                 // Attempts that ignore their token: another model's concern.
                                 AttemptKind.Slow or AttemptKind.Late => AttemptKind.Quick,
@@ -126,15 +134,15 @@ public class TelemetryModelTests
                             };
                         }
 
-                        key.Value = argument / 2187 % 2 == 0 ? "a" : "b";
-                        var cancelInDelay = argument / 4374 % 2 == 1;
+                        key.Value = argument / 3993 % 2 == 0 ? "a" : "b";
+                        var cancelInDelay = argument / 7986 % 2 == 1;
                         var call = new ScriptedCall(key.Value, 100 + step, kinds);
                         var (delays, end, ending) = model.Call(key.Value, call.Value, kinds, cancelInDelay, now);
 
                         // A synchronous call blocks in a delay, which only this thread could end: used for scripts whose
                         // attempts all complete at once and that wait for nothing.
-                        var synchronous = argument / 8748 % 2 == 1 && kinds.All(k => k <= AttemptKind.Unhandled) && delays.Count == 0;
-                        var throwing = argument / 17496 % 2 == 1;
+                        var synchronous = argument / 15972 % 2 == 1 && kinds.All(k => k is <= AttemptKind.Unhandled or AttemptKind.Poison) && delays.Count == 0;
+                        var throwing = argument / 31944 % 2 == 1;
                         did = $"[{string.Join(", ", kinds)}] key {key.Value}{(cancelInDelay ? ", cancelled in a delay" : string.Empty)}{(synchronous ? ", sync" : ", async")}{(throwing ? ", throwing" : ", outcome")}: model {ending}, delays [{string.Join(", ", delays)}], ending at {end}";
                         using var caller = new CancellationTokenSource();
                         if (Drive(pipeline, call, time, caller, cancelInDelay, delays, synchronous, throwing) is { } stalled)
@@ -167,6 +175,20 @@ public class TelemetryModelTests
                             breaker.Close();
                             model.Breaker!.Close(now);
                             break;
+                        case 3 when composition.InFlight:
+                            // The limiter's one permit, taken or given back outside the pipeline.
+                            if (held is null)
+                            {
+                                held = inFlight.AttemptAcquire();
+                            }
+                            else
+                            {
+                                held.Dispose();
+                                held = null;
+                            }
+
+                            model.InFlightHeld = held is not null;
+                            break;
                         default:
                             time.Advance(TimeSpan.FromSeconds(1));
                             break;
@@ -189,9 +211,10 @@ public class TelemetryModelTests
                     {
                         case 0 when composition.Bucket:
                         case 1 when composition.Bucket:
-                            var bucketOptions = argument % 5 == 0 ? BucketFirst(time) : BucketSecond(time);
+                            var bucketOptions = (argument / 5 % 3) switch { 0 => BucketFirst(time), 1 => BucketSecond(time), _ => BucketWaiting(time) };
                             bucket.UpdateOptions(bucketOptions);
                             model.Bucket!.Update(bucketOptions, now);
+                            model.BucketMaxWait = bucketOptions.MaxWait;
                             break;
                         case 2 when model.Budget is not null:
                             var budgetOptions = argument % 2 == 0 ? BudgetFirst() : BudgetSecond();
@@ -225,14 +248,15 @@ public class TelemetryModelTests
 
     private static object Build(
         TelemetryComposition composition, FakeTimeProvider time, ResilienceTelemetry telemetry, Breaker breaker, TokenBucketLimiter bucket,
-        BoundedPartitionedLimiter<string> partitioned, RetryStrategy retry, TimeoutStrategy timeout, StrongBox<string> key)
+        BoundedPartitionedLimiter<string> partitioned, InFlightLimiter inFlight, RetryStrategy retry, TimeoutStrategy timeout, StrongBox<string> key)
     {
         ResiliencePipelineBuilderBase builder;
         if (composition.Typed)
         {
             // A timeout and an InvalidOperationException are failures, and so is a negative result; an ArgumentException
             // is nobody's. The fallback lets timeouts through.
-            Func<Outcome<int>, bool> handled = static o => o.Exception is InvalidOperationException or TimeoutRejectedException || (o.Exception is null && o.Result < 0);
+            Func<Outcome<int>, bool> handled = static o => o.Exception is NotSupportedException ? throw new FormatException("a predicate that throws")
+                : o.Exception is InvalidOperationException or TimeoutRejectedException || (o.Exception is null && o.Result < 0);
             var typed = new ResiliencePipelineBuilder<int> { Name = TelemetryModel.Pipeline, TimeProvider = time }.AddTelemetry(telemetry);
             if (composition.Fallback)
             {
@@ -242,7 +266,8 @@ public class TelemetryModelTests
                     {
                         Levels = { lastGood.AsLevel(static state => ((ScriptedCall)state!).Key, TelemetryModel.LevelNames[0]), FallbackLevel<int>.FromValue(TelemetryModel.LevelNames[1], TelemetryModel.StaticValue) },
                     },
-                    static o => o.Exception is InvalidOperationException || (o.Exception is null && o.Result < 0));
+                    static o => o.Exception is NotSupportedException ? throw new FormatException("a predicate that throws")
+                        : o.Exception is InvalidOperationException || (o.Exception is null && o.Result < 0));
             }
 
             if (composition.Retry)
@@ -259,7 +284,7 @@ public class TelemetryModelTests
         }
         else
         {
-            Func<Exception, bool> handled = static e => e is InvalidOperationException or TimeoutRejectedException;
+            Func<Exception, bool> handled = static e => e is NotSupportedException ? throw new FormatException("a predicate that throws") : e is InvalidOperationException or TimeoutRejectedException;
             var untyped = new ResiliencePipelineBuilder { Name = TelemetryModel.Pipeline, TimeProvider = time }.AddTelemetry(telemetry);
             if (composition.Retry)
             {
@@ -286,7 +311,7 @@ public class TelemetryModelTests
 
         if (composition.InFlight)
         {
-            builder.AddConcurrencyLimiter(new InFlightLimiterOptions { PermitLimit = 1, QueueLimit = 1 }, "in-flight");
+            builder.AddRateLimiter(inFlight, name: TelemetryModel.InFlightName);
         }
 
         if (composition.Timeout)
@@ -335,81 +360,90 @@ public class TelemetryModelTests
 
     /// <summary>
     /// Runs a call to its end: completes each attempt that waits as its kind says (one that waits for its token, a
-    /// millisecond at a time until the timeout cancels it, or its caller cancels), and, when the call waits with no
-    /// attempt in flight, advances the clock by the next retry delay the model expects (or the caller cancels it),
-    /// waiting (bounded) for the pipeline to reach its next attempt or its end after each. Returns why it stalled, if it did.
+    /// millisecond at a time until the timeout cancels it, or its caller cancels), and, when the call rests in a wait (a
+    /// retry's delay, a bucket's queue), advances the clock by the next wait the model expects (or the caller cancels it),
+    /// waiting (bounded) for the pipeline to reach its next resting point after each, whatever thread it continues on.
+    /// Returns why it stalled, if it did.
     /// </summary>
-    private static string? Drive(object pipeline, ScriptedCall call, FakeTimeProvider time, CancellationTokenSource caller, bool cancelInDelay, IReadOnlyList<TimeSpan> delays, bool synchronous, bool throwing)
+    private static string? Drive(object pipeline, ScriptedCall call, ArmingTimeProvider time, CancellationTokenSource caller, bool cancelInDelay, IReadOnlyList<TimeSpan> delays, bool synchronous, bool throwing)
     {
-        var task = Start(pipeline, call, caller.Token, synchronous, throwing);
-        _ = task.ContinueWith(static (_, c) => ((ScriptedCall)c!).Moved.Release(), call, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        var delay = 0;
-        for (var moves = 0; moves <= (3 * TelemetryModel.MaxRetryAttempts) + 3; moves++)
+        var armed = time.Armed;
+        time.OnArmed = () => call.Moved.Release();
+        try
         {
-            while (!call.Resting(task))
+            var task = Start(pipeline, call, caller.Token, synchronous, throwing);
+            _ = task.ContinueWith(static (_, c) => ((ScriptedCall)c!).Moved.Release(), call, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            var waited = 0;
+            for (var moves = 0; moves <= (4 * TelemetryModel.MaxRetryAttempts) + 4; moves++)
             {
-                if (call.Moved.Wait(TimeSpan.Zero))
+                while (!task.IsCompleted && call.Pending is not { Task.IsCompleted: false } && time.Armed - armed <= waited)
                 {
+                    if (!call.Moved.Wait(TimeSpan.FromSeconds(10)))
+                    {
+                        return $"the call neither ended, nor made its next attempt, nor waited after {call.Invocations} attempt(s)";
+                    }
+                }
+
+                if (task.IsCompleted)
+                {
+                    return time.Armed - armed == waited ? null : $"the call armed {time.Armed - armed} wait(s), {waited} expected";
+                }
+
+                if (call.Pending is { Task.IsCompleted: false } pending)
+                {
+                    switch (call.PendingKind)
+                    {
+                        case AttemptKind.Quick:
+                            time.Advance(TimeSpan.FromMilliseconds(40));
+                            pending.SetResult(call.Value);
+                            break;
+                        case AttemptKind.Cancelled:
+                            caller.Cancel();
+                            break;
+                        case AttemptKind.FaultsLater:
+                            time.Advance(TimeSpan.FromMilliseconds(40));
+                            pending.SetException(new InvalidOperationException("scripted failure, completed later"));
+                            break;
+                        default:
+                            for (var ms = 0; ms < 400 && !pending.Task.IsCompleted; ms++)
+                            {
+                                time.Advance(TimeSpan.FromMilliseconds(1));
+                            }
+
+                            if (!pending.Task.IsCompleted)
+                            {
+                                return $"attempt {call.Invocations} waited 400 ms for its token and was never cancelled";
+                            }
+
+                            break;
+                    }
+
                     continue;
                 }
 
-                if (delay < delays.Count)
+                if (waited >= delays.Count)
                 {
-                    break;
+                    return $"the call waits a {waited + 1}th time after {call.Invocations} attempt(s); the model expects {delays.Count} wait(s)";
                 }
 
-                if (!call.Moved.Wait(TimeSpan.FromSeconds(10)))
-                {
-                    return $"the call neither ended nor made its next attempt after {call.Invocations} attempt(s)";
-                }
-            }
-
-            if (task.IsCompleted)
-            {
-                return null;
-            }
-
-            if (!call.Resting(task))
-            {
                 if (cancelInDelay)
                 {
                     caller.Cancel();
                 }
                 else
                 {
-                    time.Advance(delays[delay]);
+                    time.Advance(delays[waited]);
                 }
 
-                delay++;
-                continue;
+                waited++;
             }
 
-            var pending = call.Pending!;
-            switch (call.PendingKind)
-            {
-                case AttemptKind.Quick:
-                    time.Advance(TimeSpan.FromMilliseconds(40));
-                    pending.SetResult(call.Value);
-                    break;
-                case AttemptKind.Cancelled:
-                    caller.Cancel();
-                    break;
-                default:
-                    for (var waited = 0; waited < 400 && !pending.Task.IsCompleted; waited++)
-                    {
-                        time.Advance(TimeSpan.FromMilliseconds(1));
-                    }
-
-                    if (!pending.Task.IsCompleted)
-                    {
-                        return $"attempt {call.Invocations} waited 400 ms for its token and was never cancelled";
-                    }
-
-                    break;
-            }
+            return $"the call did not end after {call.Invocations} attempt(s)";
         }
-
-        return $"the call did not end after {call.Invocations} attempt(s)";
+        finally
+        {
+            time.OnArmed = null;
+        }
     }
 
     private static string? Differs(MeasurementRecorder recorder, TelemetryModel model)
