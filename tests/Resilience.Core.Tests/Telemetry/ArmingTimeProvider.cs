@@ -4,8 +4,10 @@ namespace Resilience.Tests.Telemetry;
 
 /// <summary>
 /// A fake clock that tells when a wait is armed on it: a timer whose state is not a cancellation source (a retry's
-/// delay, a bucket's waiter; a timeout's source is not a wait a call rests in). The tell comes on the thread that arms
-/// it, which may not be the driver's (a bucket's waiter ends on another).
+/// delay, a bucket's waiter; a timeout's source is not a wait a call rests in) given a due time, at its creation or
+/// later (a bucket's waiter creates its timer first and sets it after). Each timer tells once: a waiter woken early
+/// that waits on is still the one wait. The tell comes on the thread that arms the timer, which may not be the
+/// driver's (a bucket's waiter ends on another).
 /// </summary>
 internal sealed class ArmingTimeProvider(DateTimeOffset start) : FakeTimeProvider(start)
 {
@@ -20,12 +22,46 @@ internal sealed class ArmingTimeProvider(DateTimeOffset start) : FakeTimeProvide
     public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
     {
         var timer = base.CreateTimer(callback, state, dueTime, period);
-        if (state is not CancellationTokenSource)
+        if (state is CancellationTokenSource)
         {
-            Interlocked.Increment(ref _armed);
-            OnArmed?.Invoke();
+            return timer;
         }
 
-        return timer;
+        var arming = new ArmingTimer(this, timer);
+        if (dueTime != global::System.Threading.Timeout.InfiniteTimeSpan)
+        {
+            arming.Tell();
+        }
+
+        return arming;
+    }
+
+    private sealed class ArmingTimer(ArmingTimeProvider clock, ITimer timer) : ITimer
+    {
+        private int _told;
+
+        public bool Change(TimeSpan dueTime, TimeSpan period)
+        {
+            var changed = timer.Change(dueTime, period);
+            if (dueTime != global::System.Threading.Timeout.InfiniteTimeSpan)
+            {
+                Tell();
+            }
+
+            return changed;
+        }
+
+        public void Tell()
+        {
+            if (Interlocked.Exchange(ref _told, 1) == 0)
+            {
+                Interlocked.Increment(ref clock._armed);
+                clock.OnArmed?.Invoke();
+            }
+        }
+
+        public void Dispose() => timer.Dispose();
+
+        public ValueTask DisposeAsync() => timer.DisposeAsync();
     }
 }

@@ -86,7 +86,7 @@ public class TelemetryModelTests
     };
 
     // The first number picks the composition; each other is a step: its last digit picks the command, the rest (0-199999) is its argument.
-    [Property(MaxTest = 400, EndSize = 60, Replay = "(5520113,1876543211)")]
+    [Property(MaxTest = 1000, EndSize = 80, Replay = "(5520113,1876543211)")]
     public Property Measurements_agree_with_the_reference_for_random_compositions() =>
         Prop.ForAll(Gen.Choose(0, 1_999_999).ArrayOf().ToArbitrary(), script => Run(script));
 
@@ -380,7 +380,7 @@ public class TelemetryModelTests
                 {
                     if (!call.Moved.Wait(TimeSpan.FromSeconds(10)))
                     {
-                        return $"the call neither ended, nor made its next attempt, nor waited after {call.Invocations} attempt(s)";
+                        return $"the call neither ended, nor made its next attempt, nor waited after {call.Invocations} attempt(s) (armed {time.Armed - armed}, waited {waited}, at {time.GetTimestamp()})";
                     }
                 }
 
