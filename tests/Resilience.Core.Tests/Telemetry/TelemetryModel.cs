@@ -57,6 +57,9 @@ internal sealed class TelemetryModel
     /// <summary>Gets the measurements expected so far, in no particular order within a step.</summary>
     public List<string> Expected { get; } = [];
 
+    /// <summary>Gets the events expected on the activity of the call made in this step, in no particular order.</summary>
+    public List<string> ExpectedEvents { get; } = [];
+
     /// <summary>Gets or sets the longest the bucket waits for a permit (its live options).</summary>
     public TimeSpan BucketMaxWait { get; set; }
 
@@ -65,8 +68,11 @@ internal sealed class TelemetryModel
 
     public void UpdateTimeout(TimeSpan timeout) => Timeout = timeout;
 
-    /// <summary>Adds the breaker's transitions raised since the last look (a tracked breaker counts each).</summary>
-    public void TakeTransitions()
+    /// <summary>
+    /// Adds the breaker's transitions raised since the last look: a tracked breaker counts each, and adds an event for
+    /// each to the activity of the call that caused it (<paramref name="inCall"/>; outside a call there is none).
+    /// </summary>
+    public void TakeTransitions(bool inCall)
     {
         if (Breaker is null)
         {
@@ -75,8 +81,12 @@ internal sealed class TelemetryModel
 
         foreach (var (from, to, reason, _, _, _, _, _) in Breaker.Transitions.Skip(_transitionsSeen))
         {
-            Expected.Add(ExpectedMeasurement.Of(
-                "resilience.circuit_breaker.transitions", 1, ("strategy", BreakerName), ("from", ExpectedMeasurement.Of(from)), ("to", ExpectedMeasurement.Of(to)), ("reason", ExpectedMeasurement.Of(reason))));
+            (string, object?)[] tags = [("strategy", BreakerName), ("from", ExpectedMeasurement.Of(from)), ("to", ExpectedMeasurement.Of(to)), ("reason", ExpectedMeasurement.Of(reason))];
+            Expected.Add(ExpectedMeasurement.Of("resilience.circuit_breaker.transitions", 1, tags));
+            if (inCall)
+            {
+                ExpectedEvents.Add(ExpectedMeasurement.Event("resilience.circuit_breaker.transition", tags));
+            }
         }
 
         _transitionsSeen = Breaker.Transitions.Count;
@@ -159,6 +169,9 @@ internal sealed class TelemetryModel
                     ("pipeline", Pipeline),
                     ("strategy", rejected.Strategy),
                     ("reason", rejected.Reason)));
+                ExpectedEvents.Add(rejected.RetryAfter is { } retryAfter
+                    ? ExpectedMeasurement.Event("resilience.rejection", ("pipeline", Pipeline), ("strategy", rejected.Strategy), ("reason", rejected.Reason), ("retry_after", retryAfter.TotalSeconds))
+                    : ExpectedMeasurement.Event("resilience.rejection", ("pipeline", Pipeline), ("strategy", rejected.Strategy), ("reason", rejected.Reason)));
                 (ending, replaceable) = ("rejected", true);
                 if (_composition.Retry && RetryRejections && rejected.Reason != "isolated_circuit" && attempt < MaxRetryAttempts
                     && !(rejected.RetryAfter > MaxRetryAfter))
@@ -203,6 +216,7 @@ internal sealed class TelemetryModel
             if (kind == AttemptKind.Hang)
             {
                 Expected.Add(ExpectedMeasurement.Of("resilience.timeout.expired", 1, ("pipeline", Pipeline), ("strategy", TimeoutName)));
+                ExpectedEvents.Add(ExpectedMeasurement.Event("resilience.timeout", ("pipeline", Pipeline), ("strategy", TimeoutName), ("timeout", Timeout.TotalSeconds)));
             }
 
             if (result == CircuitCallResult.Success)
@@ -250,6 +264,7 @@ internal sealed class TelemetryModel
             {
                 var level = _lastKnownGood.TryGetValue(key, out var good) && now - good.Recorded <= MaxAge.Ticks ? 0 : 1;
                 Expected.Add(ExpectedMeasurement.Of("resilience.fallback.served", 1, ("pipeline", Pipeline), ("strategy", FallbackName), ("level", LevelNames[level])));
+                ExpectedEvents.Add(ExpectedMeasurement.Event("resilience.fallback", ("pipeline", Pipeline), ("strategy", FallbackName), ("level", LevelNames[level])));
                 ending = "success";
             }
             else if (ending == "success")
@@ -264,12 +279,14 @@ internal sealed class TelemetryModel
     }
 
     /// <summary>
-    /// The retry waits <paramref name="delay"/> (rounded up to whole milliseconds, as a timer waits) and its attempt
-    /// begins; false when the caller cancels the wait: no attempt begins.
+    /// The retry is scheduled after <paramref name="delay"/>, waits it (rounded up to whole milliseconds, as a timer
+    /// waits) and its attempt begins; false when the caller cancels the wait: no attempt begins.
     /// </summary>
     private bool Retry(TimeSpan delay, List<TimeSpan> delays, bool cancelInDelay, ref long now)
     {
-        var wait = TimeSpan.FromMilliseconds(Math.Ceiling(Math.Max(0, delay.TotalMilliseconds)));
+        delay = delay > TimeSpan.Zero ? delay : TimeSpan.Zero;
+        ExpectedEvents.Add(ExpectedMeasurement.Event("resilience.retry", ("pipeline", Pipeline), ("strategy", RetryName), ("delay", delay.TotalSeconds)));
+        var wait = TimeSpan.FromMilliseconds(Math.Ceiling(delay.TotalMilliseconds));
         if (wait > TimeSpan.Zero)
         {
             delays.Add(wait);

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Threading.RateLimiting;
 using FsCheck;
@@ -22,10 +23,16 @@ namespace Resilience.Tests.Telemetry;
 /// a fake clock. The pipeline reports to a private <see cref="ResilienceTelemetry"/>, its breaker tracked, and a listener
 /// takes every measurement. After every step the measurements taken (instrument, value and tags) must be exactly those
 /// <see cref="TelemetryModel"/> computes from the script and the documentation, each with the tags docs/telemetry.md
-/// gives its instrument.
+/// gives its instrument; and each call runs in an activity, which must receive exactly the events the documentation
+/// says (a rejection with its retry-after when known, a retry scheduled with its delay, a fallback with its level, a
+/// timeout with its length, a tracked breaker's transition the call caused), with their documented tags.
 /// </summary>
+// Activity listeners are process-wide: the tests that add them to the Resilience source run one at a time.
+[Collection(ActivityListenerCollection.Name)]
 public class TelemetryModelTests
 {
+    private const string CallSource = "telemetry-model-tests";
+
     private static CircuitBreakerOptions BreakerFirst(TimeProvider time) => new()
     {
         Name = TelemetryModel.BreakerName,
@@ -96,6 +103,13 @@ public class TelemetryModelTests
         var time = new ArmingTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
         using var telemetry = new ResilienceTelemetry();
         using var recorder = new MeasurementRecorder(telemetry.Meter);
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = static source => source.Name is CallSource or ResilienceTelemetry.ActivitySourceName,
+            Sample = static (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+        };
+        ActivitySource.AddActivityListener(listener);
+        using var calls = new ActivitySource(CallSource);
         var model = new TelemetryModel(composition, BreakerFirst(time), BucketFirst(time), Partition(time), BudgetFirst(), time.GetTimestamp());
         var breaker = new Breaker(BreakerFirst(time));
         using var tracking = telemetry.Track(breaker);
@@ -145,9 +159,25 @@ public class TelemetryModelTests
                         var throwing = argument / 31944 % 2 == 1;
                         did = $"[{string.Join(", ", kinds)}] key {key.Value}{(cancelInDelay ? ", cancelled in a delay" : string.Empty)}{(synchronous ? ", sync" : ", async")}{(throwing ? ", throwing" : ", outcome")}: model {ending}, delays [{string.Join(", ", delays)}], ending at {end}";
                         using var caller = new CancellationTokenSource();
-                        if (Drive(pipeline, call, time, caller, cancelInDelay, delays, synchronous, throwing) is { } stalled)
+                        using (var activity = calls.StartActivity("call")!)
                         {
-                            return Fail(label, step, $"{did}: {stalled}");
+                            if (Drive(pipeline, call, time, caller, cancelInDelay, delays, synchronous, throwing) is { } stalled)
+                            {
+                                return Fail(label, step, $"{did}: {stalled}");
+                            }
+
+                            // The transitions the call caused are on its activity.
+                            model.TakeTransitions(inCall: true);
+                            var events = activity.Events
+                                .Select(e => ExpectedMeasurement.Event(e.Name, [.. e.Tags.Select(tag => (tag.Key, tag.Value))]))
+                                .Order(StringComparer.Ordinal)
+                                .ToList();
+                            var expectedEvents = model.ExpectedEvents.Order(StringComparer.Ordinal).ToList();
+                            model.ExpectedEvents.Clear();
+                            if (!events.SequenceEqual(expectedEvents, StringComparer.Ordinal))
+                            {
+                                return Fail(label, step, $"{did}: events [{string.Join("; ", events)}] vs model [{string.Join("; ", expectedEvents)}]");
+                            }
                         }
 
                         if (time.GetTimestamp() != end)
@@ -236,7 +266,7 @@ public class TelemetryModelTests
                     break;
             }
 
-            model.TakeTransitions();
+            model.TakeTransitions(inCall: false);
             if (Differs(recorder, model) is { } why)
             {
                 return Fail(label, step, $"{did}: {why}");
