@@ -34,6 +34,19 @@ internal sealed class MeasurementRecorder : IDisposable
     /// <summary>Gets the measurements whose tag names are not those documented for their instrument.</summary>
     public List<string> Undocumented { get; } = [];
 
+    /// <summary>Reads every observable instrument now: what they report, taken out of <see cref="Recorded"/>.</summary>
+    public List<string> Observe()
+    {
+        lock (Recorded)
+        {
+            var before = Recorded.Count;
+            _listener.RecordObservableInstruments();
+            var observed = Recorded.GetRange(before, Recorded.Count - before);
+            Recorded.RemoveRange(before, Recorded.Count - before);
+            return observed;
+        }
+    }
+
     public void Dispose() => _listener.Dispose();
 
     private void Add(Instrument instrument, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)

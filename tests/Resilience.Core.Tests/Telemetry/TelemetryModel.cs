@@ -19,6 +19,7 @@ internal sealed class TelemetryModel
     public const string PartitionedName = "tenants";
     public const string TimeoutName = "timeout";
     public const string InFlightName = "in-flight";
+    public const string BudgetName = "budget";
     public const string FallbackName = "Fallback";
     public const int MaxRetryAttempts = 2;
     public const int StaticValue = 7;
@@ -299,6 +300,36 @@ internal sealed class TelemetryModel
         now += wait.Ticks;
         Expected.Add(ExpectedMeasurement.Of("resilience.retry.attempts", 1, ("pipeline", Pipeline), ("strategy", RetryName)));
         return true;
+    }
+
+    /// <summary>
+    /// What the tracked breaker, limiters and budget report when a listener collects at <paramref name="now"/>: the
+    /// breaker's state and failure ratio, the bucket's and the concurrency limiter's permits (none queued between calls),
+    /// the partitions (none evicted: no partition sits idle for the five minutes that would take) and the budget's
+    /// balance. A strategy the composition leaves out is tracked all the same, untouched.
+    /// </summary>
+    public List<string> Gauges(long now, int unusedBurst, double unusedBalance)
+    {
+        var (calls, failures) = Breaker?.State switch
+        {
+            CircuitState.Closed => Breaker.Window(now) is var (c, f, _) ? (c, f) : default,
+            CircuitState.HalfOpen => Breaker.ProbeResults(),
+            _ => (0L, 0L),
+        };
+        var partitions = _partitions.Count;
+        return
+        [
+            ExpectedMeasurement.Of("resilience.circuit_breaker.state", (int)(Breaker?.State ?? CircuitState.Closed), ("strategy", BreakerName)),
+            ExpectedMeasurement.Of("resilience.circuit_breaker.failure_ratio", calls == 0 ? 0 : (double)failures / calls, ("strategy", BreakerName)),
+            ExpectedMeasurement.Of("resilience.rate_limiter.permits_available", Bucket?.Available(now) ?? unusedBurst, ("strategy", BucketName)),
+            ExpectedMeasurement.Of("resilience.rate_limiter.permits_available", InFlightHeld ? 0 : 1, ("strategy", InFlightName)),
+            ExpectedMeasurement.Of("resilience.rate_limiter.queued", 0, ("strategy", BucketName)),
+            ExpectedMeasurement.Of("resilience.rate_limiter.queued", 0, ("strategy", InFlightName)),
+            ExpectedMeasurement.Of("resilience.rate_limiter.partitions", partitions, ("strategy", PartitionedName)),
+            ExpectedMeasurement.Of("resilience.rate_limiter.partitions_created", partitions, ("strategy", PartitionedName)),
+            ExpectedMeasurement.Of("resilience.rate_limiter.partitions_evicted", 0, ("strategy", PartitionedName)),
+            ExpectedMeasurement.Of("resilience.retry_budget.balance", Budget is null ? unusedBalance : Budget.Balance / 1000.0, ("strategy", BudgetName)),
+        ];
     }
 
     private TokenBucketModel Partition(string key, long now)

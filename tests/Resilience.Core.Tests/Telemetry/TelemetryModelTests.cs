@@ -25,7 +25,8 @@ namespace Resilience.Tests.Telemetry;
 /// <see cref="TelemetryModel"/> computes from the script and the documentation, each with the tags docs/telemetry.md
 /// gives its instrument; and each call runs in an activity, which must receive exactly the events the documentation
 /// says (a rejection with its retry-after when known, a retry scheduled with its delay, a fallback with its level, a
-/// timeout with its length, a tracked breaker's transition the call caused), with their documented tags.
+/// timeout with its length, a tracked breaker's transition the call caused), with their documented tags. The breaker,
+/// the limiters and the budget are tracked, and their gauges, read after every step, must report what the model holds.
 /// </summary>
 // Activity listeners are process-wide: the tests that add them to the Resilience source run one at a time.
 [Collection(ActivityListenerCollection.Name)]
@@ -118,6 +119,10 @@ public class TelemetryModelTests
         RateLimitLease? held = null;
         using var partitioned = new BoundedPartitionedLimiter<string>(_ => new TokenBucketLimiter(Partition(time)));
         var budget = new RetryBudget(BudgetFirst());
+        using var trackedBucket = telemetry.Track(bucket, TelemetryModel.BucketName);
+        using var trackedInFlight = telemetry.Track(inFlight, TelemetryModel.InFlightName);
+        using var trackedPartitions = telemetry.Track(partitioned, TelemetryModel.PartitionedName);
+        using var trackedBudget = telemetry.Track(budget, TelemetryModel.BudgetName);
         var retry = new RetryStrategy(Retry(composition, budget, rejections: true));
         var timeout = new TimeoutStrategy(new TimeoutOptions { Name = TelemetryModel.TimeoutName, Timeout = model.Timeout, TimeProvider = time });
         var key = new StrongBox<string>("a");
@@ -270,6 +275,13 @@ public class TelemetryModelTests
             if (Differs(recorder, model) is { } why)
             {
                 return Fail(label, step, $"{did}: {why}");
+            }
+
+            var gauges = recorder.Observe().Order(StringComparer.Ordinal).ToList();
+            var expectedGauges = model.Gauges(time.GetTimestamp(), BucketFirst(time).Burst, BudgetFirst().MaxTokens).Order(StringComparer.Ordinal).ToList();
+            if (!gauges.SequenceEqual(expectedGauges, StringComparer.Ordinal))
+            {
+                return Fail(label, step, $"{did}: gauges [{string.Join("; ", gauges)}] vs model [{string.Join("; ", expectedGauges)}]");
             }
         }
 
