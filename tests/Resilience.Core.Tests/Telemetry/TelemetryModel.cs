@@ -64,8 +64,14 @@ internal sealed class TelemetryModel
     /// <summary>Gets or sets the longest the bucket waits for a permit (its live options).</summary>
     public TimeSpan BucketMaxWait { get; set; }
 
-    /// <summary>Gets or sets whether the concurrency limiter's one permit is held outside the pipeline: it refuses every call.</summary>
+    /// <summary>
+    /// Gets or sets whether the concurrency limiter's one permit is held outside the pipeline: it refuses every call, or
+    /// with a queue (<see cref="InFlightQueue"/>) queues it until the permit is given back.
+    /// </summary>
     public bool InFlightHeld { get; set; }
+
+    /// <summary>Gets or sets whether the concurrency limiter queues one call (its live options).</summary>
+    public bool InFlightQueue { get; set; }
 
     public void UpdateTimeout(TimeSpan timeout) => Timeout = timeout;
 
@@ -95,14 +101,14 @@ internal sealed class TelemetryModel
 
     /// <summary>
     /// A call made at <paramref name="start"/>, its attempts doing what <paramref name="kinds"/> say (a <c>Hang</c> only
-    /// with a timeout); <paramref name="cancelInDelay"/>: its caller cancels it in its first retry delay. Returns the
-    /// retry delays the call waits and when it ends; adds what it must record to <see cref="Expected"/>.
+    /// with a timeout); <paramref name="cancelInDelay"/>: its caller cancels it in its first wait (a retry's delay, a
+    /// queue). Returns the waits the call rests in, when it ends and how; adds what it must record to <see cref="Expected"/>.
     /// </summary>
-    public (IReadOnlyList<TimeSpan> Delays, long End, string Outcome) Call(string key, int value, AttemptKind[] kinds, bool cancelInDelay, long start)
+    public (IReadOnlyList<ExpectedWait> Waits, long End, string Outcome) Call(string key, int value, AttemptKind[] kinds, bool cancelInDelay, long start)
     {
         var now = start;
         var attempts = 0;
-        var delays = new List<TimeSpan>();
+        var waits = new List<ExpectedWait>();
         string ending;
         var replaceable = false;
         var lastResult = 0;
@@ -131,7 +137,7 @@ internal sealed class TelemetryModel
                 {
                     // A wait in the bucket's queue: counted as it begins.
                     Expected.Add(ExpectedMeasurement.Of("resilience.rate_limiter.waits", 1, ("pipeline", Pipeline), ("strategy", BucketName)));
-                    delays.Add(taken.Wait);
+                    waits.Add(ExpectedWait.For(taken.Wait));
                     if (cancelInDelay)
                     {
                         // The caller's cancellation ends the wait: the slot comes back, and the call is neither a
@@ -153,7 +159,24 @@ internal sealed class TelemetryModel
 
             if (rejection is null && _composition.InFlight && InFlightHeld)
             {
-                rejection = ("rate_limited", InFlightName, null);
+                if (!InFlightQueue)
+                {
+                    rejection = ("rate_limited", InFlightName, null);
+                }
+                else
+                {
+                    // A wait in the limiter's queue, until the permit held outside is given back (to this call).
+                    Expected.Add(ExpectedMeasurement.Of("resilience.rate_limiter.waits", 1, ("pipeline", Pipeline), ("strategy", InFlightName)));
+                    waits.Add(ExpectedWait.Release);
+                    if (cancelInDelay)
+                    {
+                        Breaker?.Record(generation, probe, timed, CircuitCallResult.Ignored, admittedAt, now);
+                        (ending, replaceable) = ("cancelled", false);
+                        break;
+                    }
+
+                    InFlightHeld = false;
+                }
             }
 
             if (rejection is { } rejected)
@@ -183,7 +206,7 @@ internal sealed class TelemetryModel
                         break;
                     }
 
-                    if (Retry(rejected.RetryAfter ?? _composition.RetryDelay, delays, cancelInDelay, ref now))
+                    if (Retry(rejected.RetryAfter ?? _composition.RetryDelay, waits, cancelInDelay, ref now))
                     {
                         continue;
                     }
@@ -252,7 +275,7 @@ internal sealed class TelemetryModel
                 break;
             }
 
-            if (!Retry(_composition.RetryDelay, delays, cancelInDelay, ref now))
+            if (!Retry(_composition.RetryDelay, waits, cancelInDelay, ref now))
             {
                 (ending, replaceable) = ("cancelled", false);
                 break;
@@ -276,21 +299,21 @@ internal sealed class TelemetryModel
 
         Expected.Add(ExpectedMeasurement.Of("resilience.pipeline.calls", 1, ("pipeline", Pipeline), ("outcome", ending)));
         Expected.Add(ExpectedMeasurement.Of("resilience.pipeline.duration", TimeSpan.FromTicks(now - start).TotalSeconds, ("pipeline", Pipeline), ("outcome", ending)));
-        return (delays, now, ending);
+        return (waits, now, ending);
     }
 
     /// <summary>
     /// The retry is scheduled after <paramref name="delay"/>, waits it (rounded up to whole milliseconds, as a timer
     /// waits) and its attempt begins; false when the caller cancels the wait: no attempt begins.
     /// </summary>
-    private bool Retry(TimeSpan delay, List<TimeSpan> delays, bool cancelInDelay, ref long now)
+    private bool Retry(TimeSpan delay, List<ExpectedWait> waits, bool cancelInDelay, ref long now)
     {
         delay = delay > TimeSpan.Zero ? delay : TimeSpan.Zero;
         ExpectedEvents.Add(ExpectedMeasurement.Event("resilience.retry", ("pipeline", Pipeline), ("strategy", RetryName), ("delay", delay.TotalSeconds)));
         var wait = TimeSpan.FromMilliseconds(Math.Ceiling(delay.TotalMilliseconds));
         if (wait > TimeSpan.Zero)
         {
-            delays.Add(wait);
+            waits.Add(ExpectedWait.For(wait));
             if (cancelInDelay)
             {
                 return false;

@@ -16,11 +16,12 @@ namespace Resilience.Tests.Telemetry;
 /// (<see cref="TelemetryComposition"/>), typed and untyped, run random scripts of calls (attempts that succeed, fail with
 /// a handled exception thrown synchronously, a faulted task completed later or a result judged a failure, fail with an
 /// exception nobody handles or one that makes the predicates judging it throw, complete later, wait until the timeout
-/// cuts them short, or are cancelled by their caller, in an attempt, a retry delay or a bucket's queue; through the
+/// cuts them short, or are cancelled by their caller, in an attempt, a retry delay or a limiter's queue; through the
 /// asynchronous and synchronous forms, throwing and returning an outcome), time advances, manual isolation and closing,
-/// the concurrency limiter's one permit held outside the pipeline (it refuses every call) and given back, and live
-/// option changes of the breaker, the bucket (with and without a maximum wait), the budget, the timeout and the retry, on
-/// a fake clock. The pipeline reports to a private <see cref="ResilienceTelemetry"/>, its breaker tracked, and a listener
+/// the concurrency limiter's one permit held outside the pipeline (without a queue it refuses every call; with one, a
+/// call waits until the permit is given back) and given back, and live option changes of the breaker, the bucket (with
+/// and without a maximum wait), the concurrency limiter (with and without a queue), the budget, the timeout and the
+/// retry, on a fake clock. The pipeline reports to a private <see cref="ResilienceTelemetry"/>, its breaker tracked, and a listener
 /// takes every measurement. After every step the measurements taken (instrument, value and tags) must be exactly those
 /// <see cref="TelemetryModel"/> computes from the script and the documentation, each with the tags docs/telemetry.md
 /// gives its instrument; and each call runs in an activity, which must receive exactly the events the documentation
@@ -76,6 +77,10 @@ public class TelemetryModelTests
 
     private static TokenBucketLimiterOptions Partition(TimeProvider time) => new() { PermitsPerSecond = 5, Burst = 2, TimeProvider = time };
 
+    // One permit; with a queue, room for one call, which waits up to a second (the driver gives the permit back first).
+    private static InFlightLimiterOptions InFlight(TimeProvider time, bool queue) =>
+        new() { PermitLimit = 1, QueueLimit = queue ? 1 : 0, QueueTimeout = TimeSpan.FromSeconds(1), TimeProvider = time };
+
     private static RetryBudgetOptions BudgetFirst() => new() { MaxTokens = 6, TokenRatio = 0.5 };
 
     private static RetryBudgetOptions BudgetSecond() => new() { MaxTokens = 4, TokenRatio = 0.2 };
@@ -115,7 +120,7 @@ public class TelemetryModelTests
         var breaker = new Breaker(BreakerFirst(time));
         using var tracking = telemetry.Track(breaker);
         using var bucket = new TokenBucketLimiter(BucketFirst(time));
-        using var inFlight = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1, TimeProvider = time });
+        using var inFlight = new InFlightLimiter(InFlight(time, queue: false));
         RateLimitLease? held = null;
         using var partitioned = new BoundedPartitionedLimiter<string>(_ => new TokenBucketLimiter(Partition(time)));
         var budget = new RetryBudget(BudgetFirst());
@@ -156,17 +161,25 @@ public class TelemetryModelTests
                         key.Value = argument / 3993 % 2 == 0 ? "a" : "b";
                         var cancelInDelay = argument / 7986 % 2 == 1;
                         var call = new ScriptedCall(key.Value, 100 + step, kinds);
-                        var (delays, end, ending) = model.Call(key.Value, call.Value, kinds, cancelInDelay, now);
+                        var (waits, end, ending) = model.Call(key.Value, call.Value, kinds, cancelInDelay, now);
 
                         // A synchronous call blocks in a delay, which only this thread could end: used for scripts whose
                         // attempts all complete at once and that wait for nothing.
-                        var synchronous = argument / 15972 % 2 == 1 && kinds.All(k => k is <= AttemptKind.Unhandled or AttemptKind.Poison) && delays.Count == 0;
+                        var synchronous = argument / 15972 % 2 == 1 && kinds.All(k => k is <= AttemptKind.Unhandled or AttemptKind.Poison) && waits.Count == 0;
                         var throwing = argument / 31944 % 2 == 1;
-                        did = $"[{string.Join(", ", kinds)}] key {key.Value}{(cancelInDelay ? ", cancelled in a delay" : string.Empty)}{(synchronous ? ", sync" : ", async")}{(throwing ? ", throwing" : ", outcome")}: model {ending}, delays [{string.Join(", ", delays)}], ending at {end}";
+                        did = $"[{string.Join(", ", kinds)}] key {key.Value}{(cancelInDelay ? ", cancelled in a delay" : string.Empty)}{(synchronous ? ", sync" : ", async")}{(throwing ? ", throwing" : ", outcome")}: model {ending}, waits [{string.Join(", ", waits)}], ending at {end}";
                         using var caller = new CancellationTokenSource();
+
+                        // The held permit given back as a call waits for it: that call takes it.
+                        void Release()
+                        {
+                            held!.Dispose();
+                            held = null;
+                        }
+
                         using (var activity = calls.StartActivity("call")!)
                         {
-                            if (Drive(pipeline, call, time, caller, cancelInDelay, delays, synchronous, throwing) is { } stalled)
+                            if (Drive(pipeline, call, time, caller, cancelInDelay, waits, Release, synchronous, throwing) is { } stalled)
                             {
                                 return Fail(label, step, $"{did}: {stalled}");
                             }
@@ -242,11 +255,11 @@ public class TelemetryModelTests
                     break;
 
                 default:
-                    switch (argument % 5)
+                    switch (argument % 6)
                     {
                         case 0 when composition.Bucket:
                         case 1 when composition.Bucket:
-                            var bucketOptions = (argument / 5 % 3) switch { 0 => BucketFirst(time), 1 => BucketSecond(time), _ => BucketWaiting(time) };
+                            var bucketOptions = (argument / 6 % 3) switch { 0 => BucketFirst(time), 1 => BucketSecond(time), _ => BucketWaiting(time) };
                             bucket.UpdateOptions(bucketOptions);
                             model.Bucket!.Update(bucketOptions, now);
                             model.BucketMaxWait = bucketOptions.MaxWait;
@@ -260,6 +273,11 @@ public class TelemetryModelTests
                             var timeoutNow = TimeSpan.FromMilliseconds(argument % 2 == 0 ? 100 : 60);
                             timeout.UpdateOptions(new TimeoutOptions { Name = TelemetryModel.TimeoutName, Timeout = timeoutNow, TimeProvider = time });
                             model.UpdateTimeout(timeoutNow);
+                            break;
+                        case 5 when composition.InFlight:
+                            var queue = argument / 6 % 2 == 1;
+                            inFlight.UpdateOptions(InFlight(time, queue));
+                            model.InFlightQueue = queue;
                             break;
                         case 4:
                             var rejections = argument % 2 == 0;
@@ -407,7 +425,8 @@ public class TelemetryModelTests
     /// waiting (bounded) for the pipeline to reach its next resting point after each, whatever thread it continues on.
     /// Returns why it stalled, if it did.
     /// </summary>
-    private static string? Drive(object pipeline, ScriptedCall call, ArmingTimeProvider time, CancellationTokenSource caller, bool cancelInDelay, IReadOnlyList<TimeSpan> delays, bool synchronous, bool throwing)
+    private static string? Drive(
+        object pipeline, ScriptedCall call, ArmingTimeProvider time, CancellationTokenSource caller, bool cancelInDelay, IReadOnlyList<ExpectedWait> waits, Action release, bool synchronous, bool throwing)
     {
         var armed = time.Armed;
         time.OnArmed = () => call.Moved.Release();
@@ -463,18 +482,22 @@ public class TelemetryModelTests
                     continue;
                 }
 
-                if (waited >= delays.Count)
+                if (waited >= waits.Count)
                 {
-                    return $"the call waits a {waited + 1}th time after {call.Invocations} attempt(s); the model expects {delays.Count} wait(s)";
+                    return $"the call waits a {waited + 1}th time after {call.Invocations} attempt(s); the model expects {waits.Count} wait(s)";
                 }
 
                 if (cancelInDelay)
                 {
                     caller.Cancel();
                 }
+                else if (waits[waited].ReleasesPermit)
+                {
+                    release();
+                }
                 else
                 {
-                    time.Advance(delays[waited]);
+                    time.Advance(waits[waited].Delay);
                 }
 
                 waited++;
