@@ -22,7 +22,7 @@ public class CompositePipelineModelTests
 {
     private static readonly string[] LevelNames = ["last-known-good", "fixed"];
 
-    private static CircuitBreakerOptions BreakerFirst(TimeProvider time) => new()
+    internal static CircuitBreakerOptions BreakerFirst(TimeProvider time) => new()
     {
         FailureRatio = 0.5,
         MinimumThroughput = 4,
@@ -59,7 +59,7 @@ public class CompositePipelineModelTests
     private static TokenBucketLimiterOptions BucketSecond(TimeProvider time) => new() { PermitsPerSecond = 20, Burst = 2, TimeProvider = time };
 
     // Rejections retried after their retry-after (up to 300 ms), or not at all.
-    private static RetryOptions RetryFirst(RetryBudget budget) => new()
+    internal static RetryOptions RetryFirst(RetryBudget budget) => new()
     {
         MaxRetryAttempts = CompositeModel.MaxRetryAttempts,
         Backoff = RetryBackoff.Constant,
@@ -79,7 +79,7 @@ public class CompositePipelineModelTests
         return options;
     }
 
-    private static RetryBudgetOptions BudgetFirst() => new() { MaxTokens = 8, TokenRatio = 0.5 };
+    internal static RetryBudgetOptions BudgetFirst() => new() { MaxTokens = 8, TokenRatio = 0.5 };
 
     private static RetryBudgetOptions BudgetSecond() => new() { MaxTokens = 5, TokenRatio = 0.2 };
 

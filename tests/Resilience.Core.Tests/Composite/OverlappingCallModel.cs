@@ -1,0 +1,45 @@
+namespace Resilience.Tests.Composite;
+
+/// <summary>
+/// One call of <see cref="OverlappingCallsModel"/>: its key and value, where it rests, the passes through the retry and
+/// the attempts that reached the callback so far, what its current pass holds (the breaker's permit, its timeout, its
+/// bucket slot) and, once done, what its caller gets.
+/// </summary>
+internal sealed class OverlappingCallModel(int index, string key, int value)
+{
+    public int Index { get; } = index;
+
+    public string Key { get; } = key;
+
+    public int Value { get; } = value;
+
+    public OverlappingStage Stage { get; set; }
+
+    /// <summary>Passes through the strategies inside the retry (attempts, rejections included).</summary>
+    public int Passes { get; set; }
+
+    /// <summary>Attempts that reached the callback.</summary>
+    public int Attempts { get; set; }
+
+    public (uint Generation, bool Probe, bool Timed) Permit { get; set; }
+
+    public OverlappingTimer? Deadline { get; set; }
+
+    public OverlappingTimer? Waiting { get; set; }
+
+    public TokenBucketModelSlot Slot { get; set; }
+
+    /// <summary>The value the caller gets, with the fallback level that served it (<see langword="null"/>: the call).</summary>
+    public (int Value, int? Level)? Result { get; set; }
+
+    /// <summary>The failure the fallback replaced: its exception's type (none for a result judged a failure).</summary>
+    public Type? Replaced { get; set; }
+
+    /// <summary>The type of the exception the caller gets instead of a value.</summary>
+    public Type? Exception { get; set; }
+
+    public override string ToString() =>
+        $"call {Index} ({Key}): {Stage}, {Attempts} attempt(s) in {Passes} pass(es)"
+        + (Result is { } r ? $", value {r.Value} from {(r.Level is { } level ? $"level {level} replacing {Replaced?.Name ?? "a failed result"}" : "the call")}" : string.Empty)
+        + (Exception is { } e ? $", {e.Name}" : string.Empty);
+}

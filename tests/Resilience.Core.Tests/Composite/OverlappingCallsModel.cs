@@ -1,0 +1,249 @@
+using Resilience.Tests.CircuitBreaker;
+
+namespace Resilience.Tests.Composite;
+
+/// <summary>
+/// The reference model of calls in flight together through one pipeline, outermost first: a fallback (last known good
+/// value, then a fixed value), a retry with a shared budget and no delay of its own (it waits a rejection's
+/// retry-after), a circuit breaker, a per-attempt timeout and a token bucket that may wait (its maximum wait), all on
+/// one clock. Written from the documentation, as plain sequential code over a list of timers: each call is a small state
+/// machine that the script moves (a call started, an attempt completed, a caller's cancellation) or a timer moves (a
+/// timeout, a bucket slot, a retry delay), one event at a time, the earliest timer first (ties: the one armed first).
+/// The breaker's rules are those of <see cref="BreakerModel"/> (a call's result counts only in the generation it was
+/// admitted in), the bucket's those of <see cref="TokenBucketModel"/>, the budget's those of <see cref="RetryBudgetModel"/>.
+/// </summary>
+internal sealed class OverlappingCallsModel(CircuitBreakerOptions breaker, TokenBucketLimiterOptions bucket, RetryBudgetOptions budget, long originTicks)
+{
+    public static readonly TimeSpan Timeout = TimeSpan.FromMilliseconds(160);
+
+    private readonly List<OverlappingTimer> _timers = [];
+    private readonly Dictionary<string, (int Value, long Recorded)> _lastKnownGood = [];
+    private long _sequence;
+
+    public BreakerModel Breaker { get; } = new(breaker);
+
+    public TokenBucketModel Bucket { get; } = new(bucket, originTicks);
+
+    public RetryBudgetModel Budget { get; } = new(budget);
+
+    public List<OverlappingCallModel> Calls { get; } = [];
+
+    /// <summary>The due times of the timers armed, earliest first.</summary>
+    public IEnumerable<long> DueTimes => _timers.OrderBy(t => t.Due).ThenBy(t => t.Sequence).Select(t => t.Due);
+
+    /// <summary>A call started at <paramref name="now"/>: it runs until it rests.</summary>
+    public OverlappingCallModel Start(string key, int value, long now)
+    {
+        var call = new OverlappingCallModel(Calls.Count, key, value);
+        Calls.Add(call);
+        Pass(call, now);
+        return call;
+    }
+
+    /// <summary>The script completes the call's attempt with <paramref name="kind"/> (one that completes at once).</summary>
+    public void Complete(OverlappingCallModel call, AttemptKind kind, long now)
+    {
+        Disarm(call.Deadline);
+        var result = kind switch
+        {
+            AttemptKind.Ok => CircuitCallResult.Success,
+            AttemptKind.Unhandled => CircuitCallResult.Ignored,
+            _ => CircuitCallResult.Failure,
+        };
+        Breaker.Record(call.Permit.Generation, call.Permit.Probe, call.Permit.Timed, result, now, now);
+        switch (kind)
+        {
+            case AttemptKind.Ok:
+                Budget.Success();
+                _lastKnownGood[call.Key] = (call.Value, now);
+                End(call, result: (call.Value, null));
+                break;
+            case AttemptKind.Unhandled:
+                // Nobody's failure: neither retried nor replaced.
+                End(call, exception: typeof(ArgumentException));
+                break;
+            default:
+                if (Budget.Failure() && call.Passes <= CompositeModel.MaxRetryAttempts)
+                {
+                    Pass(call, now);
+                }
+                else
+                {
+                    Fallback(call, kind == AttemptKind.Throws ? typeof(InvalidOperationException) : null, now);
+                }
+
+                break;
+        }
+    }
+
+    /// <summary>The caller cancels the call: it ends with the cancellation wherever it rests, counted by no one.</summary>
+    public void Cancel(OverlappingCallModel call, long now)
+    {
+        switch (call.Stage)
+        {
+            case OverlappingStage.Attempt:
+                Disarm(call.Deadline);
+                Breaker.Record(call.Permit.Generation, call.Permit.Probe, call.Permit.Timed, CircuitCallResult.Ignored, now, now);
+                break;
+            case OverlappingStage.WaitingForPermit:
+                // A waiter cancelled before its slot gives the slot back if it can; it is no lease and no failed lease.
+                Disarm(call.Deadline);
+                Disarm(call.Waiting);
+                Bucket.GiveBack(call.Slot);
+                Breaker.Record(call.Permit.Generation, call.Permit.Probe, call.Permit.Timed, CircuitCallResult.Ignored, now, now);
+                break;
+            case OverlappingStage.RetryDelay:
+                Disarm(call.Waiting);
+                break;
+            default:
+                return;
+        }
+
+        End(call, exception: typeof(TaskCanceledException));
+    }
+
+    /// <summary>Fires the earliest timer (its due time is now).</summary>
+    public void Fire(long now)
+    {
+        var timer = _timers.OrderBy(t => t.Due).ThenBy(t => t.Sequence).First();
+        _timers.Remove(timer);
+        var call = timer.Call;
+        switch (timer.Kind)
+        {
+            case OverlappingTimerKind.PermitSlot:
+                Bucket.Serve();
+                Invoke(call);
+                break;
+            case OverlappingTimerKind.RetryDelay:
+                Pass(call, now);
+                break;
+            default:
+                if (call.Stage == OverlappingStage.WaitingForPermit)
+                {
+                    // The timeout outside the bucket cuts the wait short: the slot comes back if it can, and the call
+                    // times out as an attempt would, a failure for the breaker and the retry.
+                    Disarm(call.Waiting);
+                    Bucket.GiveBack(call.Slot);
+                }
+
+                TimedOut(call, now);
+                break;
+        }
+    }
+
+    private void TimedOut(OverlappingCallModel call, long now)
+    {
+        Breaker.Record(call.Permit.Generation, call.Permit.Probe, call.Permit.Timed, CircuitCallResult.Failure, now, now);
+        if (Budget.Failure() && call.Passes <= CompositeModel.MaxRetryAttempts)
+        {
+            Pass(call, now);
+        }
+        else
+        {
+            // The fallback lets timeouts through.
+            End(call, exception: typeof(TimeoutRejectedException));
+        }
+    }
+
+    /// <summary>One pass through the breaker, the timeout and the bucket, to the callback or a rejection.</summary>
+    private void Pass(OverlappingCallModel call, long now)
+    {
+        call.Passes++;
+        var (admitted, generation, probe, timed, breakerRetryAfter) = Breaker.Acquire(now);
+        if (!admitted)
+        {
+            if (Breaker.State == CircuitState.Isolated)
+            {
+                Rejected(call, typeof(IsolatedCircuitException), retryable: false, null, now);
+            }
+            else
+            {
+                Rejected(call, typeof(BrokenCircuitException), retryable: true, breakerRetryAfter, now);
+            }
+
+            return;
+        }
+
+        call.Permit = (generation, probe, timed);
+        call.Deadline = Arm(now + Timeout.Ticks, call, OverlappingTimerKind.Timeout);
+        var (granted, waitTicks, retryAfter, slot) = Bucket.Reserve(now);
+        if (!granted)
+        {
+            // Refused at once (the wait would pass the maximum): a rejection, which the breaker does not count.
+            Disarm(call.Deadline);
+            Breaker.Record(generation, probe, timed, CircuitCallResult.Ignored, now, now);
+            Rejected(call, typeof(RateLimiterRejectedException), retryable: true, retryAfter, now);
+            return;
+        }
+
+        if (waitTicks > 0)
+        {
+            call.Slot = slot;
+            call.Waiting = Arm(now + waitTicks, call, OverlappingTimerKind.PermitSlot);
+            call.Stage = OverlappingStage.WaitingForPermit;
+            return;
+        }
+
+        Invoke(call);
+    }
+
+    private static void Invoke(OverlappingCallModel call)
+    {
+        call.Attempts++;
+        call.Stage = OverlappingStage.Attempt;
+    }
+
+    private void Rejected(OverlappingCallModel call, Type type, bool retryable, TimeSpan? retryAfter, long now)
+    {
+        // Retried after its retry-after (a timer's whole milliseconds), while the budget allows retries, unless longer
+        // than the retry waits for; a rejection takes no token.
+        if (retryable && call.Passes <= CompositeModel.MaxRetryAttempts && Budget.CanRetry && retryAfter <= CompositeModel.MaxRetryAfter)
+        {
+            var delay = TimeSpan.FromMilliseconds(Math.Ceiling(retryAfter.Value.TotalMilliseconds));
+            if (delay > TimeSpan.Zero)
+            {
+                call.Waiting = Arm(now + delay.Ticks, call, OverlappingTimerKind.RetryDelay);
+                call.Stage = OverlappingStage.RetryDelay;
+                return;
+            }
+
+            Pass(call, now);
+            return;
+        }
+
+        Fallback(call, type, now);
+    }
+
+    private void Fallback(OverlappingCallModel call, Type? replaced, long now)
+    {
+        call.Replaced = replaced;
+        var level = _lastKnownGood.TryGetValue(call.Key, out var good) && now - good.Recorded <= CompositeModel.MaxAge.Ticks
+            ? (good.Value, (int?)0)
+            : (CompositeModel.StaticValue, 1);
+        End(call, result: level);
+    }
+
+    private static void End(OverlappingCallModel call, (int, int?)? result = null, Type? exception = null)
+    {
+        call.Stage = OverlappingStage.Done;
+        call.Result = result;
+        call.Exception = exception;
+        call.Deadline = null;
+        call.Waiting = null;
+    }
+
+    private OverlappingTimer Arm(long due, OverlappingCallModel call, OverlappingTimerKind kind)
+    {
+        var timer = new OverlappingTimer(due, ++_sequence, call, kind);
+        _timers.Add(timer);
+        return timer;
+    }
+
+    private void Disarm(OverlappingTimer? timer)
+    {
+        if (timer is not null)
+        {
+            _timers.Remove(timer);
+        }
+    }
+}
