@@ -41,7 +41,7 @@ public class CompositePipelineModelTests
     };
 
     // Other thresholds, one probe that must succeed, and slow-call tracking: attempts of 120 ms or more are slow.
-    private static CircuitBreakerOptions BreakerSecond(TimeProvider time) => new()
+    internal static CircuitBreakerOptions BreakerSecond(TimeProvider time) => new()
     {
         FailureRatio = 0.75,
         MinimumThroughput = 3,

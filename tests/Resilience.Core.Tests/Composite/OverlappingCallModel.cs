@@ -23,6 +23,12 @@ internal sealed class OverlappingCallModel(int index, string key, int value)
 
     public (uint Generation, bool Probe, bool Timed) Permit { get; set; }
 
+    /// <summary>When the current pass entered the breaker (what a slow call is measured from).</summary>
+    public long PassStart { get; set; }
+
+    /// <summary>Holds a permit of the concurrency limiter, given back when the call ends.</summary>
+    public bool HoldsPermit { get; set; }
+
     public OverlappingTimer? Deadline { get; set; }
 
     public OverlappingTimer? Waiting { get; set; }
@@ -35,11 +41,15 @@ internal sealed class OverlappingCallModel(int index, string key, int value)
     /// <summary>The failure the fallback replaced: its exception's type (none for a result judged a failure).</summary>
     public Type? Replaced { get; set; }
 
+    /// <summary>Gets or sets whether the caller gets a rejection (the concurrency limiter's: its queue full, or the wait timed out).</summary>
+    public bool Rejected { get; set; }
+
     /// <summary>The type of the exception the caller gets instead of a value.</summary>
     public Type? Exception { get; set; }
 
     public override string ToString() =>
         $"call {Index} ({Key}): {Stage}, {Attempts} attempt(s) in {Passes} pass(es)"
         + (Result is { } r ? $", value {r.Value} from {(r.Level is { } level ? $"level {level} replacing {Replaced?.Name ?? "a failed result"}" : "the call")}" : string.Empty)
-        + (Exception is { } e ? $", {e.Name}" : string.Empty);
+        + (Exception is { } e ? $", {e.Name}" : string.Empty)
+        + (Rejected ? ", rejected" : string.Empty);
 }

@@ -11,14 +11,28 @@ namespace Resilience.Tests.Composite;
 /// timeout, a bucket slot, a retry delay), one event at a time, the earliest timer first (ties: the one armed first).
 /// The breaker's rules are those of <see cref="BreakerModel"/> (a call's result counts only in the generation it was
 /// admitted in), the bucket's those of <see cref="TokenBucketModel"/>, the budget's those of <see cref="RetryBudgetModel"/>.
+/// With <paramref name="inFlight"/>, a concurrency limiter with a queue (oldest first) is outermost: it holds a permit
+/// for the whole call, and a call that ends gives it to the oldest waiter at once.
 /// </summary>
-internal sealed class OverlappingCallsModel(CircuitBreakerOptions breaker, TokenBucketLimiterOptions bucket, RetryBudgetOptions budget, long originTicks)
+internal sealed class OverlappingCallsModel(
+    CircuitBreakerOptions breaker, TokenBucketLimiterOptions bucket, RetryBudgetOptions budget, long originTicks, InFlightLimiterOptions? inFlight = null)
 {
     public static readonly TimeSpan Timeout = TimeSpan.FromMilliseconds(160);
 
     private readonly List<OverlappingTimer> _timers = [];
     private readonly Dictionary<string, (int Value, long Recorded)> _lastKnownGood = [];
+    private readonly List<OverlappingCallModel> _queue = [];
     private long _sequence;
+    private int _inUse;
+
+    /// <summary>Gets the concurrency limiter's successful leases.</summary>
+    public long InFlightLeases { get; private set; }
+
+    /// <summary>Gets the concurrency limiter's failed leases: a full queue, a wait timed out (a cancelled waiter is neither).</summary>
+    public long InFlightFailures { get; private set; }
+
+    /// <summary>Gets the concurrency limiter's free permits and its waiters (one permit each).</summary>
+    public (long Available, long Queued) InFlight => (inFlight is { } options ? options.PermitLimit - _inUse : 0, _queue.Count);
 
     public BreakerModel Breaker { get; } = new(breaker);
 
@@ -36,7 +50,28 @@ internal sealed class OverlappingCallsModel(CircuitBreakerOptions breaker, Token
     {
         var call = new OverlappingCallModel(Calls.Count, key, value);
         Calls.Add(call);
-        Pass(call, now);
+        if (inFlight is not { } options)
+        {
+            Pass(call, now);
+        }
+        else if (_inUse < options.PermitLimit && _queue.Count == 0)
+        {
+            Take(call);
+            Pass(call, now);
+        }
+        else if (_queue.Count < options.QueueLimit)
+        {
+            _queue.Add(call);
+            call.Stage = OverlappingStage.Queued;
+            call.Waiting = Arm(now + options.QueueTimeout!.Value.Ticks, call, OverlappingTimerKind.QueueTimeout);
+        }
+        else
+        {
+            // The queue is full: a failed lease, and the caller gets the rejection (nothing inside the limiter ran).
+            InFlightFailures++;
+            End(call, now, rejected: true);
+        }
+
         return call;
     }
 
@@ -50,17 +85,17 @@ internal sealed class OverlappingCallsModel(CircuitBreakerOptions breaker, Token
             AttemptKind.Unhandled => CircuitCallResult.Ignored,
             _ => CircuitCallResult.Failure,
         };
-        Breaker.Record(call.Permit.Generation, call.Permit.Probe, call.Permit.Timed, result, now, now);
+        Breaker.Record(call.Permit.Generation, call.Permit.Probe, call.Permit.Timed, result, call.PassStart, now);
         switch (kind)
         {
             case AttemptKind.Ok:
                 Budget.Success();
                 _lastKnownGood[call.Key] = (call.Value, now);
-                End(call, result: (call.Value, null));
+                End(call, now, result: (call.Value, null));
                 break;
             case AttemptKind.Unhandled:
                 // Nobody's failure: neither retried nor replaced.
-                End(call, exception: typeof(ArgumentException));
+                End(call, now, exception: typeof(ArgumentException));
                 break;
             default:
                 if (Budget.Failure() && call.Passes <= CompositeModel.MaxRetryAttempts)
@@ -83,23 +118,28 @@ internal sealed class OverlappingCallsModel(CircuitBreakerOptions breaker, Token
         {
             case OverlappingStage.Attempt:
                 Disarm(call.Deadline);
-                Breaker.Record(call.Permit.Generation, call.Permit.Probe, call.Permit.Timed, CircuitCallResult.Ignored, now, now);
+                Breaker.Record(call.Permit.Generation, call.Permit.Probe, call.Permit.Timed, CircuitCallResult.Ignored, call.PassStart, now);
                 break;
             case OverlappingStage.WaitingForPermit:
                 // A waiter cancelled before its slot gives the slot back if it can; it is no lease and no failed lease.
                 Disarm(call.Deadline);
                 Disarm(call.Waiting);
                 Bucket.GiveBack(call.Slot);
-                Breaker.Record(call.Permit.Generation, call.Permit.Probe, call.Permit.Timed, CircuitCallResult.Ignored, now, now);
+                Breaker.Record(call.Permit.Generation, call.Permit.Probe, call.Permit.Timed, CircuitCallResult.Ignored, call.PassStart, now);
                 break;
             case OverlappingStage.RetryDelay:
                 Disarm(call.Waiting);
+                break;
+            case OverlappingStage.Queued:
+                // A waiter that leaves gets no lease, and is no failed lease.
+                Disarm(call.Waiting);
+                _queue.Remove(call);
                 break;
             default:
                 return;
         }
 
-        End(call, exception: typeof(TaskCanceledException));
+        End(call, now, exception: typeof(TaskCanceledException));
     }
 
     /// <summary>Fires the earliest timer (its due time is now).</summary>
@@ -117,6 +157,11 @@ internal sealed class OverlappingCallsModel(CircuitBreakerOptions breaker, Token
             case OverlappingTimerKind.RetryDelay:
                 Pass(call, now);
                 break;
+            case OverlappingTimerKind.QueueTimeout:
+                _queue.Remove(call);
+                InFlightFailures++;
+                End(call, now, rejected: true);
+                break;
             default:
                 if (call.Stage == OverlappingStage.WaitingForPermit)
                 {
@@ -133,7 +178,7 @@ internal sealed class OverlappingCallsModel(CircuitBreakerOptions breaker, Token
 
     private void TimedOut(OverlappingCallModel call, long now)
     {
-        Breaker.Record(call.Permit.Generation, call.Permit.Probe, call.Permit.Timed, CircuitCallResult.Failure, now, now);
+        Breaker.Record(call.Permit.Generation, call.Permit.Probe, call.Permit.Timed, CircuitCallResult.Failure, call.PassStart, now);
         if (Budget.Failure() && call.Passes <= CompositeModel.MaxRetryAttempts)
         {
             Pass(call, now);
@@ -141,7 +186,7 @@ internal sealed class OverlappingCallsModel(CircuitBreakerOptions breaker, Token
         else
         {
             // The fallback lets timeouts through.
-            End(call, exception: typeof(TimeoutRejectedException));
+            End(call, now, exception: typeof(TimeoutRejectedException));
         }
     }
 
@@ -165,6 +210,7 @@ internal sealed class OverlappingCallsModel(CircuitBreakerOptions breaker, Token
         }
 
         call.Permit = (generation, probe, timed);
+        call.PassStart = now;
         call.Deadline = Arm(now + Timeout.Ticks, call, OverlappingTimerKind.Timeout);
         var (granted, waitTicks, retryAfter, slot) = Bucket.Reserve(now);
         if (!granted)
@@ -220,16 +266,39 @@ internal sealed class OverlappingCallsModel(CircuitBreakerOptions breaker, Token
         var level = _lastKnownGood.TryGetValue(call.Key, out var good) && now - good.Recorded <= CompositeModel.MaxAge.Ticks
             ? (good.Value, (int?)0)
             : (CompositeModel.StaticValue, 1);
-        End(call, result: level);
+        End(call, now, result: level);
     }
 
-    private static void End(OverlappingCallModel call, (int, int?)? result = null, Type? exception = null)
+    private void End(OverlappingCallModel call, long now, (int, int?)? result = null, Type? exception = null, bool rejected = false)
     {
         call.Stage = OverlappingStage.Done;
         call.Result = result;
         call.Exception = exception;
+        call.Rejected = rejected;
         call.Deadline = null;
         call.Waiting = null;
+        if (call.HoldsPermit)
+        {
+            // The limiter is outermost: its permit goes back as the call ends, to the oldest waiter first, which goes
+            // on at once.
+            call.HoldsPermit = false;
+            _inUse--;
+            if (_queue.Count > 0 && _inUse < inFlight!.PermitLimit)
+            {
+                var next = _queue[0];
+                _queue.RemoveAt(0);
+                Disarm(next.Waiting);
+                Take(next);
+                Pass(next, now);
+            }
+        }
+    }
+
+    private void Take(OverlappingCallModel call)
+    {
+        _inUse++;
+        InFlightLeases++;
+        call.HoldsPermit = true;
     }
 
     private OverlappingTimer Arm(long due, OverlappingCallModel call, OverlappingTimerKind kind)

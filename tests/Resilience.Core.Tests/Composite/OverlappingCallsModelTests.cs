@@ -20,7 +20,9 @@ namespace Resilience.Tests.Composite;
 /// After every step they must agree on where each call rests (its attempts so far, waiting in an attempt or not, ended
 /// or not), the timers armed, each ended call's outcome (value and fallback level, or exception), what the fallback was
 /// told it served, the breaker's state, generation, figures, probe slots and transitions, the bucket's statistics
-/// (available, leases, failed leases, permits waited for) and the budget's balance.
+/// (available, leases, failed leases, permits waited for) and the budget's balance. A second property puts a concurrency
+/// limiter with a queue outermost: a call holds its permit to its end, which lets the oldest waiter in at once; a waiter
+/// times out, is cancelled, or finds the queue full.
 /// </summary>
 public class OverlappingCallsModelTests
 {
@@ -34,12 +36,18 @@ public class OverlappingCallsModelTests
 
     private static TokenBucketLimiterOptions FailingFast(TimeProvider time) => new() { PermitsPerSecond = 10, Burst = 2, TimeProvider = time };
 
+    private static InFlightLimiterOptions Concurrency(TimeProvider time) => new() { PermitLimit = 3, QueueLimit = 1, QueueTimeout = TimeSpan.FromMilliseconds(200), TimeProvider = time };
+
     // Each step is a number in [0, 100000): its last digit picks the command, the rest (0-9999) is its argument.
     [Property(MaxTest = 500, EndSize = 150, Replay = "(5830219741,2718281829)")]
     public Property Overlapping_calls_through_a_waiting_bucket_agree_with_the_reference_model() =>
-        Prop.ForAll(Gen.Choose(0, 99_999).ArrayOf().ToArbitrary(), Run);
+        Prop.ForAll(Gen.Choose(0, 99_999).ArrayOf().ToArbitrary(), script => Run(script, withConcurrencyLimiter: false));
 
-    private static Property Run(int[] script)
+    [Property(MaxTest = 500, EndSize = 150, Replay = "(9182736455,1414213563)")]
+    public Property Overlapping_calls_behind_a_queued_concurrency_limiter_agree_with_the_reference_model() =>
+        Prop.ForAll(Gen.Choose(0, 99_999).ArrayOf().ToArbitrary(), script => Run(script, withConcurrencyLimiter: true));
+
+    private static Property Run(int[] script, bool withConcurrencyLimiter)
     {
         var provider = new SteppedTimeProvider(new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero)));
         var origin = provider.GetTimestamp();
@@ -47,7 +55,9 @@ public class OverlappingCallsModelTests
         using var bucket = new TokenBucketLimiter(Waiting(provider));
         var budget = new RetryBudget(CompositePipelineModelTests.BudgetFirst());
         var lastGood = new LastKnownGood<string, int>(CompositeModel.MaxAge, capacity: 16, timeProvider: provider);
-        var model = new OverlappingCallsModel(CompositePipelineModelTests.BreakerFirst(provider), Waiting(provider), CompositePipelineModelTests.BudgetFirst(), origin);
+        using var inFlight = withConcurrencyLimiter ? new InFlightLimiter(Concurrency(provider)) : null;
+        var model = new OverlappingCallsModel(
+            CompositePipelineModelTests.BreakerFirst(provider), Waiting(provider), CompositePipelineModelTests.BudgetFirst(), origin, inFlight is null ? null : Concurrency(provider));
         var raised = new ConcurrentQueue<(CircuitState, CircuitState, CircuitTransitionReason, uint, long, long, long, TimeSpan?)>();
         breaker.Transitioned += (_, t) => raised.Enqueue((t.From, t.To, t.Reason, t.Generation, t.Window.Calls, t.Window.Failures, t.Window.SlowCalls, t.BreakDuration));
         var served = new ConcurrentQueue<FallbackServed>();
@@ -55,7 +65,13 @@ public class OverlappingCallsModelTests
         // Every strategy judges alike: an InvalidOperationException, a timeout and a negative result are failures; an
         // ArgumentException is nobody's. The fallback lets timeouts through to the caller.
         Func<Outcome<int>, bool> handled = static o => o.Exception is InvalidOperationException or TimeoutRejectedException || (o.Exception is null && o.Result < 0);
-        var pipeline = new ResiliencePipelineBuilder<int> { TimeProvider = provider }
+        var builder = new ResiliencePipelineBuilder<int> { TimeProvider = provider };
+        if (inFlight is not null)
+        {
+            builder.AddRateLimiter(inFlight);
+        }
+
+        var pipeline = builder
             .AddFallback(
                 new FallbackOptions<int>
                 {
@@ -85,7 +101,8 @@ public class OverlappingCallsModelTests
                 {
                     case 0:
                     case 1:
-                        if (live.Count < MaxInFlight)
+                        // With the concurrency limiter, one call more than it admits and queues: the queue is found full.
+                        if (live.Count < (inFlight is null ? MaxInFlight : MaxInFlight + 1))
                         {
                             var key = argument % 2 == 0 ? "a" : "b";
                             var call = new OverlappingCall(key, 100 + step, provider.Changed);
@@ -120,7 +137,7 @@ public class OverlappingCallsModelTests
                     case 6:
                         // Whole milliseconds, now and then with a few ticks more (the breaker counts in milliseconds).
                         var ticks = TimeSpan.FromMilliseconds(argument % 350).Ticks + (argument / 350 % 4 == 0 ? argument % 7 : 0);
-                        if (Advance(provider, model, calls, served, reported, breaker, bucket, budget, raised, now + ticks) is { } stopped)
+                        if (Advance(provider, model, calls, served, reported, breaker, bucket, inFlight, budget, raised, now + ticks) is { } stopped)
                         {
                             return Fail(step, stopped);
                         }
@@ -145,12 +162,17 @@ public class OverlappingCallsModelTests
                                 model.Breaker.Isolate(now);
                                 break;
                             case 1:
-                            case 2:
                                 breaker.Close();
                                 model.Breaker.Close(now);
                                 break;
+                            case 2:
+                                // The second options track slow calls (the attempt's timeout is slower than they allow).
+                                var thresholds = argument / 5 % 2 == 0 ? CompositePipelineModelTests.BreakerFirst(provider) : CompositePipelineModelTests.BreakerSecond(provider);
+                                breaker.UpdateOptions(thresholds);
+                                model.Breaker.Update(thresholds, now);
+                                break;
                             default:
-                                if (Advance(provider, model, calls, served, reported, breaker, bucket, budget, raised, now + TimeSpan.TicksPerSecond) is { } late)
+                                if (Advance(provider, model, calls, served, reported, breaker, bucket, inFlight, budget, raised, now + TimeSpan.TicksPerSecond) is { } late)
                                 {
                                     return Fail(step, late);
                                 }
@@ -178,7 +200,7 @@ public class OverlappingCallsModelTests
                         break;
                 }
 
-                if ((why = Settled(provider, model, calls, served, reported, breaker, bucket, budget, raised)) is not null)
+                if ((why = Settled(provider, model, calls, served, reported, breaker, bucket, inFlight, budget, raised)) is not null)
                 {
                     return Fail(step, why);
                 }
@@ -189,7 +211,7 @@ public class OverlappingCallsModelTests
             {
                 model.Cancel(call, provider.GetTimestamp());
                 calls[call.Index].Caller.Cancel();
-                if (Settled(provider, model, calls, served, reported, breaker, bucket, budget, raised) is { } why)
+                if (Settled(provider, model, calls, served, reported, breaker, bucket, inFlight, budget, raised) is { } why)
                 {
                     return Fail(script.Length + 1, why);
                 }
@@ -216,6 +238,7 @@ public class OverlappingCallsModelTests
         HashSet<int> reported,
         Breaker breaker,
         TokenBucketLimiter bucket,
+        InFlightLimiter? inFlight,
         RetryBudget budget,
         ConcurrentQueue<(CircuitState, CircuitState, CircuitTransitionReason, uint, long, long, long, TimeSpan?)> raised,
         long until)
@@ -230,7 +253,7 @@ public class OverlappingCallsModelTests
             }
 
             model.Fire(due);
-            if (Settled(provider, model, calls, served, reported, breaker, bucket, budget, raised) is { } why)
+            if (Settled(provider, model, calls, served, reported, breaker, bucket, inFlight, budget, raised) is { } why)
             {
                 return $"at {due}: {why}";
             }
@@ -251,6 +274,7 @@ public class OverlappingCallsModelTests
         HashSet<int> reported,
         Breaker breaker,
         TokenBucketLimiter bucket,
+        InFlightLimiter? inFlight,
         RetryBudget budget,
         ConcurrentQueue<(CircuitState, CircuitState, CircuitTransitionReason, uint, long, long, long, TimeSpan?)> raised)
     {
@@ -265,6 +289,9 @@ public class OverlappingCallsModelTests
             }
         }
 
+        // Calls ended in one step (one that ends lets a queued one in, which may end at once) are told to the fallback in
+        // the order they ended: what it was told is compared as a whole.
+        var expectedServed = new List<string>();
         foreach (var expected in model.Calls.Where(c => c.Stage == OverlappingStage.Done && !reported.Contains(c.Index)))
         {
             reported.Add(expected.Index);
@@ -273,23 +300,27 @@ public class OverlappingCallsModelTests
             var actual = outcome.IsSuccess
                 ? $"value {outcome.Result} from {(outcome.FallbackLevel is { } level ? $"level {level}" : "the call")}"
                 : outcome.IsRejected ? $"rejected ({outcome.Rejection.Reason})" : outcome.Exception!.GetType().Name;
-            var told = served.TryDequeue(out var s) ? s : null;
-            var summary = $"{actual}, served [{told?.LevelName} replacing {told?.Failure?.GetType().Name}] vs model {expected}";
-            if (expected.Result is { } result)
+            var summary = $"{actual} vs model {expected}";
+            if (expected.Rejected)
+            {
+                if (!outcome.IsRejected || outcome.Rejection.Reason != RejectionReason.RateLimited)
+                {
+                    return summary;
+                }
+            }
+            else if (expected.Result is { } result)
             {
                 if (!outcome.IsSuccess || outcome.Result != result.Value || outcome.FallbackLevel != result.Level)
                 {
                     return summary;
                 }
 
-                if (result.Level is { } servedBy
-                    ? told is null || told.LevelName != LevelNames[servedBy] || told.Failure?.GetType() != expected.Replaced
-                    : told is not null)
+                if (result.Level is { } servedBy)
                 {
-                    return summary;
+                    expectedServed.Add($"{LevelNames[servedBy]} replacing {expected.Replaced?.Name}");
                 }
             }
-            else if (outcome.IsSuccess || outcome.IsRejected || outcome.Exception!.GetType() != expected.Exception || told is not null
+            else if (outcome.IsSuccess || outcome.IsRejected || outcome.Exception!.GetType() != expected.Exception
                 || (outcome.Exception is OperationCanceledException cancelled && cancelled.CancellationToken != call.Caller.Token))
             {
                 // The caller's own cancellation reaches it as such, with its token.
@@ -297,9 +328,15 @@ public class OverlappingCallsModelTests
             }
         }
 
-        if (!served.IsEmpty)
+        var told = new List<string>();
+        while (served.TryDequeue(out var s))
         {
-            return $"the fallback served a call the model did not end: {string.Join(", ", served.Select(s => s.LevelName))}";
+            told.Add($"{s.LevelName} replacing {s.Failure?.GetType().Name}");
+        }
+
+        if (!told.Order().SequenceEqual(expectedServed.Order()))
+        {
+            return $"the fallback was told [{string.Join(", ", told)}] vs model [{string.Join(", ", expectedServed)}]";
         }
 
         var now = provider.GetTimestamp();
@@ -331,6 +368,16 @@ public class OverlappingCallsModelTests
         if (limiter != expectedLimiter)
         {
             return $"bucket (available, leases, failures, waiting) {limiter} vs model {expectedLimiter}";
+        }
+
+        if (inFlight?.GetStatistics() is { } held)
+        {
+            var concurrency = (held.CurrentAvailablePermits, held.CurrentQueuedCount, held.TotalSuccessfulLeases, held.TotalFailedLeases);
+            var expectedConcurrency = (model.InFlight.Available, model.InFlight.Queued, model.InFlightLeases, model.InFlightFailures);
+            if (concurrency != expectedConcurrency)
+            {
+                return $"concurrency limiter (available, queued, leases, failures) {concurrency} vs model {expectedConcurrency}";
+            }
         }
 
         return budget.Balance != model.Budget.Balance / 1000.0 ? $"budget {budget.Balance} vs model {model.Budget.Balance / 1000.0}" : null;

@@ -9,6 +9,9 @@ internal enum OverlappingTimerKind
     /// <summary>The bucket slot a waiter reserved: it is served.</summary>
     PermitSlot,
 
+    /// <summary>The concurrency limiter's queue timeout: the waiter gets a failed lease.</summary>
+    QueueTimeout,
+
     /// <summary>The retry's wait for a rejection's retry-after.</summary>
     RetryDelay,
 }
