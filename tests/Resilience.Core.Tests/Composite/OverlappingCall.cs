@@ -4,9 +4,9 @@ namespace Resilience.Tests.Composite;
 /// The pipeline's side of one call of the overlapping script: its key (what the last-known-good level reads), the value
 /// it returns, the caller's token, and its attempts, each a task the script completes (its continuations run
 /// asynchronously, as a real dependency's would: the pipeline goes on on the thread pool). An attempt's task is
-/// cancelled when its token is. Every attempt made and the call's end release <paramref name="moved"/>.
+/// cancelled when its token is, unless the call's attempts ignore their token. Every attempt made and the call's end release <paramref name="moved"/>.
 /// </summary>
-internal sealed class OverlappingCall(string key, int value, SemaphoreSlim moved) : IDisposable
+internal sealed class OverlappingCall(string key, int value, bool ignoresToken, SemaphoreSlim moved) : IDisposable
 {
     private TaskCompletionSource<int>? _pending;
     private int _invocations;
@@ -48,7 +48,11 @@ internal sealed class OverlappingCall(string key, int value, SemaphoreSlim moved
     private ValueTask<int> InvokeAsync(CancellationToken cancellationToken)
     {
         var pending = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
-        cancellationToken.Register(static (p, token) => ((TaskCompletionSource<int>)p!).TrySetCanceled(token), pending);
+        if (!ignoresToken)
+        {
+            cancellationToken.Register(static (p, token) => ((TaskCompletionSource<int>)p!).TrySetCanceled(token), pending);
+        }
+
         Volatile.Write(ref _pending, pending);
         Interlocked.Increment(ref _invocations);
         moved.Release();

@@ -5,13 +5,19 @@ namespace Resilience.Tests.Composite;
 /// the attempts that reached the callback so far, what its current pass holds (the breaker's permit, its timeout, its
 /// bucket slot) and, once done, what its caller gets.
 /// </summary>
-internal sealed class OverlappingCallModel(int index, string key, int value)
+internal sealed class OverlappingCallModel(int index, string key, int value, bool ignoresToken)
 {
     public int Index { get; } = index;
 
     public string Key { get; } = key;
 
     public int Value { get; } = value;
+
+    /// <summary>Gets whether its attempts ignore their token: a timeout or the caller's cancellation does not end them.</summary>
+    public bool IgnoresToken { get; } = ignoresToken;
+
+    /// <summary>Gets or sets whether the caller has cancelled the call.</summary>
+    public bool CallerCancelled { get; set; }
 
     public OverlappingStage Stage { get; set; }
 
@@ -48,7 +54,7 @@ internal sealed class OverlappingCallModel(int index, string key, int value)
     public Type? Exception { get; set; }
 
     public override string ToString() =>
-        $"call {Index} ({Key}): {Stage}, {Attempts} attempt(s) in {Passes} pass(es)"
+        $"call {Index} ({Key}{(IgnoresToken ? ", ignoring its token" : string.Empty)}{(CallerCancelled ? ", cancelled" : string.Empty)}): {Stage}, {Attempts} attempt(s) in {Passes} pass(es)"
         + (Result is { } r ? $", value {r.Value} from {(r.Level is { } level ? $"level {level} replacing {Replaced?.Name ?? "a failed result"}" : "the call")}" : string.Empty)
         + (Exception is { } e ? $", {e.Name}" : string.Empty)
         + (Rejected ? ", rejected" : string.Empty);

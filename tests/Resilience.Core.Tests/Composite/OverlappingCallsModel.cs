@@ -46,9 +46,9 @@ internal sealed class OverlappingCallsModel(
     public IEnumerable<long> DueTimes => _timers.OrderBy(t => t.Due).ThenBy(t => t.Sequence).Select(t => t.Due);
 
     /// <summary>A call started at <paramref name="now"/>: it runs until it rests.</summary>
-    public OverlappingCallModel Start(string key, int value, long now)
+    public OverlappingCallModel Start(string key, int value, bool ignoresToken, long now)
     {
-        var call = new OverlappingCallModel(Calls.Count, key, value);
+        var call = new OverlappingCallModel(Calls.Count, key, value, ignoresToken);
         Calls.Add(call);
         if (inFlight is not { } options)
         {
@@ -79,10 +79,13 @@ internal sealed class OverlappingCallsModel(
     public void Complete(OverlappingCallModel call, AttemptKind kind, long now)
     {
         Disarm(call.Deadline);
+
+        // A failure that ends a call its caller cancelled is nobody's: not counted, not retried, not replaced.
         var result = kind switch
         {
             AttemptKind.Ok => CircuitCallResult.Success,
             AttemptKind.Unhandled => CircuitCallResult.Ignored,
+            _ when call.CallerCancelled => CircuitCallResult.Ignored,
             _ => CircuitCallResult.Failure,
         };
         Breaker.Record(call.Permit.Generation, call.Permit.Probe, call.Permit.Timed, result, call.PassStart, now);
@@ -96,6 +99,12 @@ internal sealed class OverlappingCallsModel(
             case AttemptKind.Unhandled:
                 // Nobody's failure: neither retried nor replaced.
                 End(call, now, exception: typeof(ArgumentException));
+                break;
+            case AttemptKind.Throws when call.CallerCancelled:
+                End(call, now, exception: typeof(InvalidOperationException));
+                break;
+            case AttemptKind.FailedResult when call.CallerCancelled:
+                End(call, now, result: (-1, null));
                 break;
             default:
                 if (Budget.Failure() && call.Passes <= CompositeModel.MaxRetryAttempts)
@@ -114,8 +123,18 @@ internal sealed class OverlappingCallsModel(
     /// <summary>The caller cancels the call: it ends with the cancellation wherever it rests, counted by no one.</summary>
     public void Cancel(OverlappingCallModel call, long now)
     {
+        if (call.CallerCancelled || call.Stage == OverlappingStage.Done)
+        {
+            return;
+        }
+
+        call.CallerCancelled = true;
         switch (call.Stage)
         {
+            case OverlappingStage.Attempt when call.IgnoresToken:
+                // The timeout's token is cancelled with the caller's (its timer goes), but the attempt runs on to its end.
+                Disarm(call.Deadline);
+                return;
             case OverlappingStage.Attempt:
                 Disarm(call.Deadline);
                 Breaker.Record(call.Permit.Generation, call.Permit.Probe, call.Permit.Timed, CircuitCallResult.Ignored, call.PassStart, now);
@@ -163,6 +182,12 @@ internal sealed class OverlappingCallsModel(
                 End(call, now, rejected: true);
                 break;
             default:
+                if (call.Stage == OverlappingStage.Attempt && call.IgnoresToken)
+                {
+                    // A callback that ignores its token runs on: the timeout is reported only if it ends with the cancellation.
+                    break;
+                }
+
                 if (call.Stage == OverlappingStage.WaitingForPermit)
                 {
                     // The timeout outside the bucket cuts the wait short: the slot comes back if it can, and the call

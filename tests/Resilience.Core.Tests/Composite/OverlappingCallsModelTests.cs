@@ -104,10 +104,12 @@ public class OverlappingCallsModelTests
                         // With the concurrency limiter, one call more than it admits and queues: the queue is found full.
                         if (live.Count < (inFlight is null ? MaxInFlight : MaxInFlight + 1))
                         {
+                            // One call in four ignores its token: it runs past its timeout and its caller's cancellation.
                             var key = argument % 2 == 0 ? "a" : "b";
-                            var call = new OverlappingCall(key, 100 + step, provider.Changed);
+                            var ignoresToken = argument / 2 % 4 == 0;
+                            var call = new OverlappingCall(key, 100 + step, ignoresToken, provider.Changed);
                             calls.Add(call);
-                            model.Start(key, call.Value, now);
+                            model.Start(key, call.Value, ignoresToken, now);
                             call.Start(pipeline);
                         }
 
@@ -206,7 +208,7 @@ public class OverlappingCallsModelTests
                 }
             }
 
-            // Every call still in flight is cancelled by its caller, one at a time: each ends, counted by no one.
+            // Every call still in flight is cancelled by its caller, one at a time, and one that runs on is completed.
             foreach (var call in model.Calls.Where(c => c.Stage != OverlappingStage.Done).ToList())
             {
                 model.Cancel(call, provider.GetTimestamp());
@@ -214,6 +216,16 @@ public class OverlappingCallsModelTests
                 if (Settled(provider, model, calls, served, reported, breaker, bucket, inFlight, budget, raised) is { } why)
                 {
                     return Fail(script.Length + 1, why);
+                }
+
+                if (call.Stage == OverlappingStage.Attempt)
+                {
+                    model.Complete(call, AttemptKind.Ok, provider.GetTimestamp());
+                    calls[call.Index].Complete(AttemptKind.Ok);
+                    if (Settled(provider, model, calls, served, reported, breaker, bucket, inFlight, budget, raised) is { } late)
+                    {
+                        return Fail(script.Length + 1, late);
+                    }
                 }
             }
 
