@@ -1,3 +1,4 @@
+using System.Threading.RateLimiting;
 using Resilience.Tests.CircuitBreaker;
 
 namespace Resilience.Tests.Composite;
@@ -11,8 +12,10 @@ namespace Resilience.Tests.Composite;
 /// timeout, a bucket slot, a retry delay), one event at a time, the earliest timer first (ties: the one armed first).
 /// The breaker's rules are those of <see cref="BreakerModel"/> (a call's result counts only in the generation it was
 /// admitted in), the bucket's those of <see cref="TokenBucketModel"/>, the budget's those of <see cref="RetryBudgetModel"/>.
-/// With <paramref name="inFlight"/>, a concurrency limiter with a queue (oldest first) is outermost: it holds a permit
-/// for the whole call, and a call that ends gives it to the oldest waiter at once.
+/// With <paramref name="inFlight"/>, a concurrency limiter with a queue is outermost: it holds a permit for the whole
+/// call, and a call that ends gives it at once to the waiter the queue serves first (the oldest, or with
+/// <see cref="QueueProcessingOrder.NewestFirst"/> the newest: then a newcomer also takes a free permit before the
+/// waiters, and a full queue drops its oldest waiter, a failed lease, for it).
 /// </summary>
 internal sealed class OverlappingCallsModel(
     CircuitBreakerOptions breaker, TokenBucketLimiterOptions bucket, RetryBudgetOptions budget, long originTicks, InFlightLimiterOptions? inFlight = null)
@@ -30,6 +33,8 @@ internal sealed class OverlappingCallsModel(
 
     /// <summary>Gets the concurrency limiter's failed leases: a full queue, a wait timed out (a cancelled waiter is neither).</summary>
     public long InFlightFailures { get; private set; }
+
+    private bool NewestFirst => inFlight?.QueueProcessingOrder == QueueProcessingOrder.NewestFirst;
 
     /// <summary>Gets the concurrency limiter's free permits and its waiters (one permit each).</summary>
     public (long Available, long Queued) InFlight => (inFlight is { } options ? options.PermitLimit - _inUse : 0, _queue.Count);
@@ -54,13 +59,23 @@ internal sealed class OverlappingCallsModel(
         {
             Pass(call, now);
         }
-        else if (_inUse < options.PermitLimit && _queue.Count == 0)
+        else if (_inUse < options.PermitLimit && (_queue.Count == 0 || NewestFirst))
         {
             Take(call);
             Pass(call, now);
         }
-        else if (_queue.Count < options.QueueLimit)
+        else if (_queue.Count < options.QueueLimit || NewestFirst)
         {
+            if (_queue.Count == options.QueueLimit)
+            {
+                // Newest first: the oldest waiter makes room, with a failed lease, and its caller gets the rejection.
+                var oldest = _queue[0];
+                _queue.RemoveAt(0);
+                Disarm(oldest.Waiting);
+                InFlightFailures++;
+                End(oldest, now, rejected: true);
+            }
+
             _queue.Add(call);
             call.Stage = OverlappingStage.Queued;
             call.Waiting = Arm(now + options.QueueTimeout!.Value.Ticks, call, OverlappingTimerKind.QueueTimeout);
@@ -310,8 +325,8 @@ internal sealed class OverlappingCallsModel(
             _inUse--;
             if (_queue.Count > 0 && _inUse < inFlight!.PermitLimit)
             {
-                var next = _queue[0];
-                _queue.RemoveAt(0);
+                var next = NewestFirst ? _queue[^1] : _queue[0];
+                _queue.Remove(next);
                 Disarm(next.Waiting);
                 Take(next);
                 Pass(next, now);

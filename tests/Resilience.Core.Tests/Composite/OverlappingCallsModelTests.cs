@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Threading.RateLimiting;
 using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
@@ -36,18 +37,28 @@ public class OverlappingCallsModelTests
 
     private static TokenBucketLimiterOptions FailingFast(TimeProvider time) => new() { PermitsPerSecond = 10, Burst = 2, TimeProvider = time };
 
-    private static InFlightLimiterOptions Concurrency(TimeProvider time) => new() { PermitLimit = 3, QueueLimit = 1, QueueTimeout = TimeSpan.FromMilliseconds(200), TimeProvider = time };
+    private static InFlightLimiterOptions OldestFirst(TimeProvider time) => new() { PermitLimit = 3, QueueLimit = 1, QueueTimeout = TimeSpan.FromMilliseconds(200), TimeProvider = time };
+
+    // A newcomer takes a free permit before the waiters, and a full queue drops its oldest waiter for it.
+    private static InFlightLimiterOptions NewestFirst(TimeProvider time) => new()
+    {
+        PermitLimit = 2, QueueLimit = 2, QueueProcessingOrder = QueueProcessingOrder.NewestFirst, QueueTimeout = TimeSpan.FromMilliseconds(150), TimeProvider = time,
+    };
 
     // Each step is a number in [0, 100000): its last digit picks the command, the rest (0-9999) is its argument.
     [Property(MaxTest = 500, EndSize = 150, Replay = "(5830219741,2718281829)")]
     public Property Overlapping_calls_through_a_waiting_bucket_agree_with_the_reference_model() =>
-        Prop.ForAll(Gen.Choose(0, 99_999).ArrayOf().ToArbitrary(), script => Run(script, withConcurrencyLimiter: false));
+        Prop.ForAll(Gen.Choose(0, 99_999).ArrayOf().ToArbitrary(), script => Run(script, concurrency: null));
 
     [Property(MaxTest = 500, EndSize = 150, Replay = "(9182736455,1414213563)")]
     public Property Overlapping_calls_behind_a_queued_concurrency_limiter_agree_with_the_reference_model() =>
-        Prop.ForAll(Gen.Choose(0, 99_999).ArrayOf().ToArbitrary(), script => Run(script, withConcurrencyLimiter: true));
+        Prop.ForAll(Gen.Choose(0, 99_999).ArrayOf().ToArbitrary(), script => Run(script, OldestFirst));
 
-    private static Property Run(int[] script, bool withConcurrencyLimiter)
+    [Property(MaxTest = 500, EndSize = 150, Replay = "(3141592653,5772156649)")]
+    public Property Overlapping_calls_behind_a_newest_first_concurrency_limiter_agree_with_the_reference_model() =>
+        Prop.ForAll(Gen.Choose(0, 99_999).ArrayOf().ToArbitrary(), script => Run(script, NewestFirst));
+
+    private static Property Run(int[] script, Func<TimeProvider, InFlightLimiterOptions>? concurrency)
     {
         var provider = new SteppedTimeProvider(new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero)));
         var origin = provider.GetTimestamp();
@@ -55,9 +66,9 @@ public class OverlappingCallsModelTests
         using var bucket = new TokenBucketLimiter(Waiting(provider));
         var budget = new RetryBudget(CompositePipelineModelTests.BudgetFirst());
         var lastGood = new LastKnownGood<string, int>(CompositeModel.MaxAge, capacity: 16, timeProvider: provider);
-        using var inFlight = withConcurrencyLimiter ? new InFlightLimiter(Concurrency(provider)) : null;
+        using var inFlight = concurrency is null ? null : new InFlightLimiter(concurrency(provider));
         var model = new OverlappingCallsModel(
-            CompositePipelineModelTests.BreakerFirst(provider), Waiting(provider), CompositePipelineModelTests.BudgetFirst(), origin, inFlight is null ? null : Concurrency(provider));
+            CompositePipelineModelTests.BreakerFirst(provider), Waiting(provider), CompositePipelineModelTests.BudgetFirst(), origin, concurrency?.Invoke(provider));
         var raised = new ConcurrentQueue<(CircuitState, CircuitState, CircuitTransitionReason, uint, long, long, long, TimeSpan?)>();
         breaker.Transitioned += (_, t) => raised.Enqueue((t.From, t.To, t.Reason, t.Generation, t.Window.Calls, t.Window.Failures, t.Window.SlowCalls, t.BreakDuration));
         var served = new ConcurrentQueue<FallbackServed>();
@@ -101,7 +112,7 @@ public class OverlappingCallsModelTests
                 {
                     case 0:
                     case 1:
-                        // With the concurrency limiter, one call more than it admits and queues: the queue is found full.
+                        // With a concurrency limiter, one call more than it admits and queues: the queue is found full.
                         if (live.Count < (inFlight is null ? MaxInFlight : MaxInFlight + 1))
                         {
                             // One call in four ignores its token: it runs past its timeout and its caller's cancellation.
