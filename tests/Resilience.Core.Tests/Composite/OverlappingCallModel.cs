@@ -37,6 +37,9 @@ internal sealed class OverlappingCallModel(int index, string key, int value, boo
 
     public OverlappingTimer? Deadline { get; set; }
 
+    /// <summary>The timeout the current pass was armed with (what a <see cref="TimeoutRejectedException"/> reports).</summary>
+    public TimeSpan ArmedTimeout { get; set; }
+
     public OverlappingTimer? Waiting { get; set; }
 
     public TokenBucketModelSlot Slot { get; set; }
@@ -56,6 +59,6 @@ internal sealed class OverlappingCallModel(int index, string key, int value, boo
     public override string ToString() =>
         $"call {Index} ({Key}{(IgnoresToken ? ", ignoring its token" : string.Empty)}{(CallerCancelled ? ", cancelled" : string.Empty)}): {Stage}, {Attempts} attempt(s) in {Passes} pass(es)"
         + (Result is { } r ? $", value {r.Value} from {(r.Level is { } level ? $"level {level} replacing {Replaced?.Name ?? "a failed result"}" : "the call")}" : string.Empty)
-        + (Exception is { } e ? $", {e.Name}" : string.Empty)
+        + (Exception is { } e ? $", {e.Name}{(e == typeof(TimeoutRejectedException) ? $" after {ArmedTimeout}" : string.Empty)}" : string.Empty)
         + (Rejected ? ", rejected" : string.Empty);
 }

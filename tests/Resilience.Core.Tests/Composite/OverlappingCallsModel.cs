@@ -20,7 +20,8 @@ namespace Resilience.Tests.Composite;
 internal sealed class OverlappingCallsModel(
     CircuitBreakerOptions breaker, TokenBucketLimiterOptions bucket, RetryBudgetOptions budget, long originTicks, InFlightLimiterOptions? inFlight = null)
 {
-    public static readonly TimeSpan Timeout = TimeSpan.FromMilliseconds(160);
+    /// <summary>Gets or sets the timeout in force: an attempt is timed by the one in force when it starts.</summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromMilliseconds(160);
 
     private readonly List<OverlappingTimer> _timers = [];
     private readonly Dictionary<string, (int Value, long Recorded)> _lastKnownGood = [];
@@ -226,6 +227,7 @@ internal sealed class OverlappingCallsModel(
         else
         {
             // The fallback lets timeouts through.
+            // The fallback lets timeouts through; the exception names the timeout the attempt was armed with.
             End(call, now, exception: typeof(TimeoutRejectedException));
         }
     }
@@ -252,6 +254,7 @@ internal sealed class OverlappingCallsModel(
         call.Permit = (generation, probe, timed);
         call.PassStart = now;
         call.Deadline = Arm(now + Timeout.Ticks, call, OverlappingTimerKind.Timeout);
+        call.ArmedTimeout = Timeout;
         var (granted, waitTicks, retryAfter, slot) = Bucket.Reserve(now);
         if (!granted)
         {

@@ -16,8 +16,8 @@ namespace Resilience.Tests.Composite;
 /// bucket that waits (up to its maximum wait) for a permit it reserved, all on one fake clock. Random scripts start
 /// calls (up to four at once), complete any waiting attempt (with a value, a handled failure, a failed result or an
 /// unhandled failure), cancel any call wherever it waits, advance the clock (firing timeouts, bucket slots and retry
-/// delays one at a time, in order), isolate and close the breaker by hand, and change the bucket's options live (to
-/// another rate, burst and wait, or to failing fast), against the pipeline and <see cref="OverlappingCallsModel"/>.
+/// delays one at a time, in order), isolate and close the breaker by hand, and change options live (the breaker's, the
+/// timeout's, and the bucket's: to another rate, burst and wait, or to failing fast), against the pipeline and <see cref="OverlappingCallsModel"/>.
 /// After every step they must agree on where each call rests (its attempts so far, waiting in an attempt or not, ended
 /// or not), the timers armed, each ended call's outcome (value and fallback level, or exception), what the fallback was
 /// told it served, the breaker's state, generation, figures, probe slots and transitions, the bucket's statistics
@@ -82,6 +82,7 @@ public class OverlappingCallsModelTests
             builder.AddRateLimiter(inFlight);
         }
 
+        var timeout = new TimeoutStrategy(new TimeoutOptions { Timeout = model.Timeout, TimeProvider = provider });
         var pipeline = builder
             .AddFallback(
                 new FallbackOptions<int>
@@ -92,7 +93,7 @@ public class OverlappingCallsModelTests
                 static o => o.Exception is InvalidOperationException || (o.Exception is null && o.Result < 0))
             .AddStrategy(new RetryStrategy(CompositePipelineModelTests.RetryFirst(budget)), handled)
             .AddCircuitBreaker(breaker, handled)
-            .AddStrategy(new TimeoutStrategy(new TimeoutOptions { Timeout = OverlappingCallsModel.Timeout, TimeProvider = provider }))
+            .AddStrategy(timeout)
             .AddRateLimiter(bucket)
             .Build();
         var calls = new List<OverlappingCall>();
@@ -196,6 +197,14 @@ public class OverlappingCallsModelTests
                         break;
 
                     default:
+                        if (argument % 6 is 3 or 4)
+                        {
+                            // A shorter timeout than the bucket's longest wait, or the first: for attempts that start from now on.
+                            model.Timeout = TimeSpan.FromMilliseconds(argument % 6 == 3 ? 90 : 160);
+                            timeout.UpdateOptions(new TimeoutOptions { Timeout = model.Timeout, TimeProvider = provider });
+                            break;
+                        }
+
                         // Live changes, while waiters hold reservations: the debt is kept, and their slots no longer come back.
                         var options = (argument % 6) switch
                         {
@@ -344,7 +353,8 @@ public class OverlappingCallsModelTests
                 }
             }
             else if (outcome.IsSuccess || outcome.IsRejected || outcome.Exception!.GetType() != expected.Exception
-                || (outcome.Exception is OperationCanceledException cancelled && cancelled.CancellationToken != call.Caller.Token))
+                || (outcome.Exception is OperationCanceledException cancelled && cancelled.CancellationToken != call.Caller.Token)
+                || (outcome.Exception is TimeoutRejectedException timedOut && timedOut.Timeout != expected.ArmedTimeout))
             {
                 // The caller's own cancellation reaches it as such, with its token.
                 return summary;
