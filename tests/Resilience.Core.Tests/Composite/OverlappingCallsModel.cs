@@ -20,22 +20,20 @@ namespace Resilience.Tests.Composite;
 internal sealed class OverlappingCallsModel(
     CircuitBreakerOptions breaker, TokenBucketLimiterOptions bucket, RetryBudgetOptions budget, long originTicks, InFlightLimiterOptions? inFlight = null)
 {
-    /// <summary>Gets or sets the timeout in force: an attempt is timed by the one in force when it starts.</summary>
-    public TimeSpan Timeout { get; set; } = TimeSpan.FromMilliseconds(160);
-
     private readonly List<OverlappingTimer> _timers = [];
     private readonly Dictionary<string, (int Value, long Recorded)> _lastKnownGood = [];
     private readonly List<OverlappingCallModel> _queue = [];
     private long _sequence;
     private int _inUse;
 
+    /// <summary>Gets or sets the timeout in force: an attempt is timed by the one in force when it starts.</summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromMilliseconds(160);
+
     /// <summary>Gets the concurrency limiter's successful leases.</summary>
     public long InFlightLeases { get; private set; }
 
     /// <summary>Gets the concurrency limiter's failed leases: a full queue, a wait timed out (a cancelled waiter is neither).</summary>
     public long InFlightFailures { get; private set; }
-
-    private bool NewestFirst => inFlight?.QueueProcessingOrder == QueueProcessingOrder.NewestFirst;
 
     /// <summary>Gets the concurrency limiter's free permits and its waiters (one permit each).</summary>
     public (long Available, long Queued) InFlight => (inFlight is { } options ? options.PermitLimit - _inUse : 0, _queue.Count);
@@ -47,6 +45,8 @@ internal sealed class OverlappingCallsModel(
     public RetryBudgetModel Budget { get; } = new(budget);
 
     public List<OverlappingCallModel> Calls { get; } = [];
+
+    private bool NewestFirst => inFlight?.QueueProcessingOrder == QueueProcessingOrder.NewestFirst;
 
     /// <summary>The due times of the timers armed, earliest first.</summary>
     public IEnumerable<long> DueTimes => _timers.OrderBy(t => t.Due).ThenBy(t => t.Sequence).Select(t => t.Due);

@@ -14,16 +14,16 @@ namespace Resilience.Tests.Composite;
 /// a fallback chain (the last known good value of the call's key, then a fixed value), a retry (no delay, two retries,
 /// a shared budget, rejections retried after their retry-after), a circuit breaker, a per-attempt timeout and a token
 /// bucket that waits (up to its maximum wait) for a permit it reserved, all on one fake clock. Random scripts start
-/// calls (up to four at once), complete any waiting attempt (with a value, a handled failure, a failed result or an
+/// calls (up to four at once, one more behind a concurrency limiter), complete any waiting attempt (with a value, a handled failure, a failed result or an
 /// unhandled failure), cancel any call wherever it waits, advance the clock (firing timeouts, bucket slots and retry
 /// delays one at a time, in order), isolate and close the breaker by hand, and change options live (the breaker's, the
 /// timeout's, and the bucket's: to another rate, burst and wait, or to failing fast), against the pipeline and <see cref="OverlappingCallsModel"/>.
 /// After every step they must agree on where each call rests (its attempts so far, waiting in an attempt or not, ended
 /// or not), the timers armed, each ended call's outcome (value and fallback level, or exception), what the fallback was
 /// told it served, the breaker's state, generation, figures, probe slots and transitions, the bucket's statistics
-/// (available, leases, failed leases, permits waited for) and the budget's balance. A second property puts a concurrency
-/// limiter with a queue outermost: a call holds its permit to its end, which lets the oldest waiter in at once; a waiter
-/// times out, is cancelled, or finds the queue full.
+/// (available, leases, failed leases, permits waited for) and the budget's balance. Two more properties put a concurrency
+/// limiter with a queue outermost (oldest first, then newest first): a call holds its permit to its end, which lets the
+/// waiter served first in at once; a waiter times out, is cancelled, finds the queue full or is dropped for a newer one.
 /// </summary>
 public class OverlappingCallsModelTests
 {
