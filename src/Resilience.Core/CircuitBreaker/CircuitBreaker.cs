@@ -108,6 +108,9 @@ public sealed class CircuitBreaker
 
     internal uint Generation => GenerationOf(Volatile.Read(ref _state));
 
+    /// <summary>Gets the probes admitted and not given back in the current half-open round (for tests and diagnostics).</summary>
+    internal int ProbesAdmitted => ProbesOf(Volatile.Read(ref _state));
+
     internal bool TracksSlowCalls => _settings.SlowCallTicks > 0;
 
     internal MonotonicClock Clock => _clock;

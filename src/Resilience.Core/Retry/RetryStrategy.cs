@@ -78,6 +78,13 @@ public sealed class RetryStrategy : ResilienceStrategy
         var options = settings.Options;
         if (outcome.IsCallerCancelled || context.CallerCancellationToken.IsCancellationRequested)
         {
+            // Nothing is retried once the caller cancelled, and a failure then is nobody's; but a result that came back
+            // anyway is the dependency's success, which the budget credits as the breaker counts it.
+            if (outcome.IsSuccess)
+            {
+                options.Budget?.RecordSuccess();
+            }
+
             return ExitAction.Continue;
         }
 

@@ -32,6 +32,9 @@ internal sealed class BreakerModel(CircuitBreakerOptions options)
 
     public uint Generation { get; private set; }
 
+    /// <summary>Gets the probes admitted and not given back in the current half-open round.</summary>
+    public int ProbesAdmitted => _probesAdmitted;
+
     private long BucketTicks => Options.SamplingDuration.Ticks / Options.BucketCount;
 
     private bool TracksSlowCalls => Options.SlowCallDuration is not null;

@@ -22,7 +22,7 @@ public class CompositePipelineModelTests
 {
     private static readonly string[] LevelNames = ["last-known-good", "fixed"];
 
-    private static CircuitBreakerOptions BreakerFirst(TimeProvider time) => new()
+    internal static CircuitBreakerOptions BreakerFirst(TimeProvider time) => new()
     {
         FailureRatio = 0.5,
         MinimumThroughput = 4,
@@ -41,7 +41,7 @@ public class CompositePipelineModelTests
     };
 
     // Other thresholds, one probe that must succeed, and slow-call tracking: attempts of 120 ms or more are slow.
-    private static CircuitBreakerOptions BreakerSecond(TimeProvider time) => new()
+    internal static CircuitBreakerOptions BreakerSecond(TimeProvider time) => new()
     {
         FailureRatio = 0.75,
         MinimumThroughput = 3,
@@ -59,7 +59,7 @@ public class CompositePipelineModelTests
     private static TokenBucketLimiterOptions BucketSecond(TimeProvider time) => new() { PermitsPerSecond = 20, Burst = 2, TimeProvider = time };
 
     // Rejections retried after their retry-after (up to 300 ms), or not at all.
-    private static RetryOptions RetryFirst(RetryBudget budget) => new()
+    internal static RetryOptions RetryFirst(RetryBudget budget) => new()
     {
         MaxRetryAttempts = CompositeModel.MaxRetryAttempts,
         Backoff = RetryBackoff.Constant,
@@ -79,7 +79,7 @@ public class CompositePipelineModelTests
         return options;
     }
 
-    private static RetryBudgetOptions BudgetFirst() => new() { MaxTokens = 8, TokenRatio = 0.5 };
+    internal static RetryBudgetOptions BudgetFirst() => new() { MaxTokens = 8, TokenRatio = 0.5 };
 
     private static RetryBudgetOptions BudgetSecond() => new() { MaxTokens = 5, TokenRatio = 0.2 };
 

@@ -3,14 +3,19 @@ namespace Resilience.Tests.Composite;
 /// <summary>
 /// The token bucket's documented rules as plain arithmetic, in the bucket's unit (1/256 of a tick since it was made):
 /// a permit moves the time the bucket is full again by one interval, if that stays within the burst of now; a refusal
-/// says how long until it would; a live change keeps the permits held (capped at the new burst). Leases and refusals
-/// are counted one by one.
+/// says how long until it would; a live change keeps the permits held (capped at the new burst) and those owed to
+/// waiters. A bucket that may wait reserves a permit up to its maximum wait ahead: the waiter is a lease when it is
+/// served, and one that leaves before gives its slot back if nobody reserved after it and the options did not change
+/// since. Leases and refusals are counted one by one.
 /// </summary>
 internal sealed class TokenBucketModel(TokenBucketLimiterOptions options, long originTicks)
 {
     private const long Scale = 256;
 
     private long _arrival;
+
+    // Options changes made: a slot reserved before one is not given back.
+    private long _changes;
 
     public long Interval { get; private set; } = IntervalOf(options);
 
@@ -21,6 +26,12 @@ internal sealed class TokenBucketModel(TokenBucketLimiterOptions options, long o
     public long Leases { get; private set; }
 
     public long Failures { get; private set; }
+
+    /// <summary>Gets the maximum wait in force.</summary>
+    public TimeSpan MaxWait { get; private set; } = options.MaxWait;
+
+    /// <summary>Gets the permits waiters wait for.</summary>
+    public long Waiting { get; private set; }
 
     /// <summary>Takes one permit at <paramref name="nowTicks"/>; a refusal returns the time until one is there.</summary>
     public (bool Granted, TimeSpan RetryAfter) Take(long nowTicks)
@@ -40,31 +51,47 @@ internal sealed class TokenBucketModel(TokenBucketLimiterOptions options, long o
     }
 
     /// <summary>
-    /// Takes one permit at <paramref name="nowTicks"/>, waiting up to <paramref name="maxWait"/> for it (a bucket with a
-    /// maximum wait): a permit granted says how long it waits (none when one is there); a refusal, how long until one is.
+    /// Takes one permit at <paramref name="nowTicks"/>, or reserves it up to the maximum wait ahead: the wait (in ticks of
+    /// the clock, rounded up; zero when granted at once) and the slot to give back; a refusal (past the maximum wait) returns the
+    /// time until the permit would be there.
     /// </summary>
-    public (bool Granted, TimeSpan Wait, TimeSpan RetryAfter) Reserve(long nowTicks, TimeSpan maxWait)
+    public (bool Granted, long WaitTicks, TimeSpan RetryAfter, TokenBucketModelSlot Slot) Reserve(long nowTicks)
     {
         var now = Scaled(nowTicks);
         var next = Math.Max(_arrival, now) + Interval;
         var excess = next - now - Capacity;
-        var ticks = TimeSpan.FromTicks((Math.Max(0, excess) + Scale - 1) / Scale);
-        if (excess > maxWait.Ticks * Scale)
+        if (excess > MaxWait.Ticks * Scale)
         {
             Failures++;
-            return (false, TimeSpan.Zero, ticks);
+            return (false, 0, TimeSpan.FromTicks((excess + Scale - 1) / Scale), default);
         }
 
         _arrival = next;
-        Leases++;
-        return (true, ticks, TimeSpan.Zero);
+        if (excess <= 0)
+        {
+            Leases++;
+            return (true, 0, TimeSpan.Zero, default);
+        }
+
+        Waiting++;
+        return (true, (excess + Scale - 1) / Scale, TimeSpan.Zero, new TokenBucketModelSlot(next, Interval, _changes));
     }
 
-    /// <summary>The waiter of the last permit reserved gave up (its caller cancelled): nobody reserved after it, so its slot comes back.</summary>
-    public void GiveBack()
+    /// <summary>A waiter's slot came: it is a lease now.</summary>
+    public void Serve()
     {
-        _arrival -= Interval;
-        Leases--;
+        Waiting--;
+        Leases++;
+    }
+
+    /// <summary>A waiter left before its slot (cancelled): no lease, no failure; its slot comes back if it can.</summary>
+    public void GiveBack(TokenBucketModelSlot slot)
+    {
+        Waiting--;
+        if (slot.Changes == _changes && slot.Arrival == _arrival)
+        {
+            _arrival -= slot.Cost;
+        }
     }
 
     public long Available(long nowTicks)
@@ -83,6 +110,8 @@ internal sealed class TokenBucketModel(TokenBucketLimiterOptions options, long o
         _arrival = now + capacity - kept;
         Interval = interval;
         Burst = value.Burst;
+        MaxWait = value.MaxWait;
+        _changes++;
     }
 
     private static long IntervalOf(TokenBucketLimiterOptions options) =>

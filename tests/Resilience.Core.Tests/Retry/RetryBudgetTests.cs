@@ -154,4 +154,31 @@ public class RetryBudgetTests
         Assert.Equal(1, attempts);
         Assert.Equal(9, budget.Balance);
     }
+
+    [Fact]
+    public async Task A_success_that_comes_back_after_the_caller_cancelled_gives_its_ratio_back_as_the_breaker_counts_it()
+    {
+        // The callback ignores its token and returns a value after its caller cancelled: the dependency succeeded, and
+        // the caller gets the value. The breaker counts the success; the budget, shared with the same dependency's
+        // failures, must credit it too, or impatient callers drain it of every success they would have given back.
+        var budget = new RetryBudget(new RetryBudgetOptions { MaxTokens = 10, TokenRatio = 0.5 });
+        budget.RecordFailure();
+        var breaker = new Resilience.CircuitBreaker(new CircuitBreakerOptions { MinimumThroughput = 1, FailureRatio = 1 });
+        var pipeline = new ResiliencePipelineBuilder<int>()
+            .AddRetry(new RetryOptions { Delay = TimeSpan.Zero, UseJitter = false, Budget = budget })
+            .AddCircuitBreaker(breaker)
+            .Build();
+        using var caller = new CancellationTokenSource();
+        var reply = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        var call = pipeline.ExecuteOutcomeAsync((_, _) => new ValueTask<int>(reply.Task), 0, caller.Token).AsTask();
+        await caller.CancelAsync();
+        reply.SetResult(42);
+        var outcome = await call.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.True(outcome.IsSuccess);
+        Assert.Equal(42, outcome.Result);
+        Assert.Equal(1, breaker.GetSnapshot().Calls);
+        Assert.Equal(9.5, budget.Balance);
+    }
 }

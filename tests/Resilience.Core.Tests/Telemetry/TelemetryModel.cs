@@ -61,9 +61,6 @@ internal sealed class TelemetryModel
     /// <summary>Gets the events expected on the activity of the call made in this step, in no particular order.</summary>
     public List<string> ExpectedEvents { get; } = [];
 
-    /// <summary>Gets or sets the longest the bucket waits for a permit (its live options).</summary>
-    public TimeSpan BucketMaxWait { get; set; }
-
     /// <summary>
     /// Gets or sets whether the concurrency limiter's one permit is held outside the pipeline: it refuses every call, or
     /// with a queue (<see cref="InFlightQueue"/>) queues it until the permit is given back.
@@ -127,28 +124,31 @@ internal sealed class TelemetryModel
             }
 
             var admittedAt = now;
-            if (rejection is null && Bucket?.Reserve(now, BucketMaxWait) is { } taken)
+            if (rejection is null && Bucket?.Reserve(now) is { } taken)
             {
                 if (!taken.Granted)
                 {
                     rejection = ("rate_limited", BucketName, taken.RetryAfter);
                 }
-                else if (taken.Wait > TimeSpan.Zero)
+                else if (taken.WaitTicks > 0)
                 {
+                    var wait = TimeSpan.FromTicks(taken.WaitTicks);
+
                     // A wait in the bucket's queue: counted as it begins.
                     Expected.Add(ExpectedMeasurement.Of("resilience.rate_limiter.waits", 1, ("pipeline", Pipeline), ("strategy", BucketName)));
-                    waits.Add(ExpectedWait.For(taken.Wait));
+                    waits.Add(ExpectedWait.For(wait));
                     if (cancelInDelay)
                     {
                         // The caller's cancellation ends the wait: the slot comes back, and the call is neither a
                         // success nor a failure for the breaker, and never retried nor replaced.
-                        Bucket.GiveBack();
+                        Bucket.GiveBack(taken.Slot);
                         Breaker?.Record(generation, probe, timed, CircuitCallResult.Ignored, admittedAt, now);
                         (ending, replaceable) = ("cancelled", false);
                         break;
                     }
 
-                    now += taken.Wait.Ticks;
+                    Bucket.Serve();
+                    now += taken.WaitTicks;
                 }
             }
 

@@ -262,7 +262,6 @@ public class TelemetryModelTests
                             var bucketOptions = (argument / 6 % 3) switch { 0 => BucketFirst(time), 1 => BucketSecond(time), _ => BucketWaiting(time) };
                             bucket.UpdateOptions(bucketOptions);
                             model.Bucket!.Update(bucketOptions, now);
-                            model.BucketMaxWait = bucketOptions.MaxWait;
                             break;
                         case 2 when model.Budget is not null:
                             var budgetOptions = argument % 2 == 0 ? BudgetFirst() : BudgetSecond();

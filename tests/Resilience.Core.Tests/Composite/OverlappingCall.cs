@@ -1,0 +1,61 @@
+namespace Resilience.Tests.Composite;
+
+/// <summary>
+/// The pipeline's side of one call of the overlapping script: its key (what the last-known-good level reads), the value
+/// it returns, the caller's token, and its attempts, each a task the script completes (its continuations run
+/// asynchronously, as a real dependency's would: the pipeline goes on on the thread pool). An attempt's task is
+/// cancelled when its token is, unless the call's attempts ignore their token. Every attempt made and the call's end release <paramref name="moved"/>.
+/// </summary>
+internal sealed class OverlappingCall(string key, int value, bool ignoresToken, SemaphoreSlim moved) : IDisposable
+{
+    private TaskCompletionSource<int>? _pending;
+    private int _invocations;
+
+    public string Key { get; } = key;
+
+    public int Value { get; } = value;
+
+    public CancellationTokenSource Caller { get; } = new();
+
+    public int Invocations => Volatile.Read(ref _invocations);
+
+    /// <summary>Gets whether an attempt waits for the script.</summary>
+    public bool InAttempt => Volatile.Read(ref _pending) is { Task.IsCompleted: false };
+
+    public Task<Outcome<int>>? Task { get; private set; }
+
+    public void Start(ResiliencePipeline<int> pipeline)
+    {
+        Task = pipeline.ExecuteOutcomeAsync(static (c, ct) => c.InvokeAsync(ct), this, Caller.Token).AsTask();
+        _ = Task.ContinueWith(static (_, m) => ((SemaphoreSlim)m!).Release(), moved, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    /// <summary>Completes the attempt that waits: with the call's value, a handled failure, a failed result or an unhandled failure.</summary>
+    public void Complete(AttemptKind kind)
+    {
+        var pending = Volatile.Read(ref _pending)!;
+        _ = kind switch
+        {
+            AttemptKind.Ok => pending.TrySetResult(Value),
+            AttemptKind.FailedResult => pending.TrySetResult(-1),
+            AttemptKind.Throws => pending.TrySetException(new InvalidOperationException("scripted failure")),
+            _ => pending.TrySetException(new ArgumentException("scripted unhandled failure")),
+        };
+    }
+
+    public void Dispose() => Caller.Dispose();
+
+    private ValueTask<int> InvokeAsync(CancellationToken cancellationToken)
+    {
+        var pending = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!ignoresToken)
+        {
+            cancellationToken.Register(static (p, token) => ((TaskCompletionSource<int>)p!).TrySetCanceled(token), pending);
+        }
+
+        Volatile.Write(ref _pending, pending);
+        Interlocked.Increment(ref _invocations);
+        moved.Release();
+        return new ValueTask<int>(pending.Task);
+    }
+}
