@@ -1255,7 +1255,9 @@ internal static class PipelineEngine
             handled = exception is not null && Unsafe.As<Func<Exception, bool>>(predicate)(exception);
         }
 
-        return handled && pipeline.RetryAfterHint is { } hint
+        // No hint for the telemetry strategy, which judges only to count and never waits: reading one there could
+        // only add a failure of the reader's own to a call that had none.
+        return handled && pipeline.RetryAfterHint is { } hint && !ReferenceEquals(pipeline.Strategies[index], pipeline.Telemetry)
             ? new ExitOutcome(exception, handled, isCallerCancelled: false, ReadHint(pipeline, hint, result, exception))
             : new ExitOutcome(exception, handled, isCallerCancelled: false);
     }

@@ -1,3 +1,5 @@
+using Resilience.Telemetry;
+
 namespace Resilience;
 
 /// <summary>Builds a <see cref="ResiliencePipeline{T}"/>, whose strategies can judge results as well as exceptions.</summary>
@@ -28,5 +30,33 @@ public sealed class ResiliencePipelineBuilder<T> : ResiliencePipelineBuilderBase
 
     /// <summary>Builds an immutable, thread-safe pipeline.</summary>
     /// <returns>The pipeline.</returns>
-    public ResiliencePipeline<T> Build() => new(BuildCore(typedPredicates: true));
+    public ResiliencePipeline<T> Build() => new(BuildCore(typedPredicates: true, JudgeForTelemetry));
+
+    /// <summary>
+    /// The telemetry strategy's predicate: the outermost strategy's that has one, for results only (an exception is a
+    /// failure to it anyway), so that a result the strategies called a failure and passed on (a last retry's error
+    /// response) is counted as one. A throw is logged and the result counted as a success: judging for telemetry must not
+    /// change the call's outcome.
+    /// </summary>
+    private static Delegate? JudgeForTelemetry(Delegate outermost, TelemetryStrategy telemetry)
+    {
+        var predicate = (Func<Outcome<T>, bool>)outermost;
+        return (Func<Outcome<T>, bool>)(outcome =>
+        {
+            if (!outcome.IsSuccess)
+            {
+                return false;
+            }
+
+            try
+            {
+                return predicate(outcome);
+            }
+            catch (Exception exception)
+            {
+                telemetry.ReportJudgementFailed(exception);
+                return false;
+            }
+        });
+    }
 }

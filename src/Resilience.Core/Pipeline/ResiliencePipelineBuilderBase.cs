@@ -62,9 +62,16 @@ public abstract class ResiliencePipelineBuilderBase
     /// <summary>The typed or untyped retry-after reader of the derived builder, if any.</summary>
     private protected Delegate? RetryAfterReader { get; set; }
 
-    private protected PipelineCore BuildCore(bool typedPredicates)
+    private protected PipelineCore BuildCore(bool typedPredicates, Func<Delegate, TelemetryStrategy, Delegate?>? judgeForTelemetry = null)
     {
         ArgumentNullException.ThrowIfNull(TimeProvider, nameof(TimeProvider));
-        return new PipelineCore(Name, TimeProvider, [.. _strategies], [.. _predicates], typedPredicates, Telemetry, RetryAfterReader);
+        Delegate?[] predicates = [.. _predicates];
+        if (Telemetry is { } telemetry && judgeForTelemetry is not null && predicates.Skip(1).FirstOrDefault(predicate => predicate is not null) is { } outermost)
+        {
+            // The telemetry strategy is always first (added outermost) and has no predicate of its own.
+            predicates[0] = judgeForTelemetry(outermost, telemetry);
+        }
+
+        return new PipelineCore(Name, TimeProvider, [.. _strategies], predicates, typedPredicates, Telemetry, RetryAfterReader);
     }
 }

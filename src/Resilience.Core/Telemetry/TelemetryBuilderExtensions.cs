@@ -8,7 +8,8 @@ public static class TelemetryBuilderExtensions
     /// <summary>
     /// Instruments the pipeline: a telemetry strategy outside every other (whatever the order of calls) counts calls by
     /// outcome and measures their duration, and the engine reports rejections, waits, retries and fallbacks inside the
-    /// pipeline. Set <see cref="ResiliencePipelineBuilderBase.Name"/> first: it is the <c>pipeline</c> tag.
+    /// pipeline. Set <see cref="ResiliencePipelineBuilderBase.Name"/> first: it is the <c>pipeline</c> tag. In a typed
+    /// pipeline a result counts as a failure when the predicate of the outermost strategy that has one calls it so.
     /// </summary>
     /// <typeparam name="TBuilder">The builder type.</typeparam>
     /// <param name="builder">The builder.</param>

@@ -24,4 +24,8 @@ internal static partial class TelemetryLog
     [LoggerMessage(EventId = 5, EventName = "ReportFailed", Level = LogLevel.Warning,
         Message = "A listener threw while a {Report} of '{Source}' was reported; the measurement was dropped and the call went on.")]
     public static partial void ReportFailed(ILogger logger, string report, string source, Exception exception);
+
+    [LoggerMessage(EventId = 6, EventName = "JudgementFailed", Level = LogLevel.Warning,
+        Message = "A predicate threw while the result of a call through '{Pipeline}' was judged for its call count; the call was counted as a success and went on with its result.")]
+    public static partial void JudgementFailed(ILogger logger, string pipeline, Exception exception);
 }

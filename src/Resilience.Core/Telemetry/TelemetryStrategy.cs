@@ -86,6 +86,9 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
         return ExitAction.Continue;
     }
 
+    /// <summary>The predicate judging a result for the call count threw: logged; the result counts as a success.</summary>
+    public void ReportJudgementFailed(Exception exception) => _telemetry.ReportJudgementFailed(exception, PipelineName);
+
     /// <summary>A strategy refused the call.</summary>
     public void OnRejected(in Rejection rejection) =>
         _telemetry.Guard((Telemetry: this, Rejection: rejection), static s => s.Telemetry.ReportRejection(in s.Rejection), "rejection", PipelineName);
@@ -216,7 +219,7 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
 
         var tag = outcome.IsRejected ? Rejected
             : outcome.IsCallerCancelled ? Cancelled
-            : outcome.Exception is null ? Success
+            : outcome.Exception is null && !outcome.IsHandled ? Success
             : Failure;
         _calls.Add(1, _pipeline, tag);
         if (IsTimed(ref context))

@@ -257,7 +257,10 @@ internal sealed class TelemetryModel
             }
 
             // A handled failure (a -1 result is one only for a typed pipeline's predicates; a timeout passes the fallback).
-            (ending, replaceable) = (kind == AttemptKind.FailedResult ? "success" : "failure", kind != AttemptKind.Hang);
+            // A -1 result passed on is counted as a failure when some strategy judges results (the telemetry takes the
+            // outermost one's predicate); with none, nobody calls it one.
+            var judged = _composition.Fallback || _composition.Retry || _composition.Breaker;
+            (ending, replaceable) = (kind != AttemptKind.FailedResult || judged ? "failure" : "success", kind != AttemptKind.Hang);
             if (!_composition.Retry)
             {
                 break;
