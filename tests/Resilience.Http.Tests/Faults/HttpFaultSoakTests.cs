@@ -55,8 +55,8 @@ public sealed class HttpFaultSoakTests : IDisposable
         var breaker = new CircuitBreaker(new CircuitBreakerOptions { MinimumThroughput = 1_000_000, TimeProvider = new FakeTimeProvider() });
         var run = await SoakRun.RunAsync(plans, breaker, _host.Token);
 
-        Assert.Empty(run.Problems);
-        Assert.Empty(run.Unobserved);
+        Assert.True(run.Problems.Count == 0, string.Join(Environment.NewLine, run.Problems));
+        Assert.True(run.Unobserved.Count == 0, string.Join(Environment.NewLine, run.Unobserved));
         Assert.True(run.Budget.CanRetry, $"The budget ({run.Budget.Balance}) refused retries the checks assume were allowed.");
         Assert.Equal(run.AttemptsRecorded, run.Limiter.TotalSuccessfulLeases);
         Assert.Equal((PermitLimit, 0L, 0L), (run.Limiter.CurrentAvailablePermits, run.Limiter.CurrentQueuedCount, run.Limiter.TotalFailedLeases));
@@ -92,8 +92,8 @@ public sealed class HttpFaultSoakTests : IDisposable
         breaker.Opened += (_, transition) => opened.Enqueue(transition.Window);
         var run = await SoakRun.RunAsync(plans, breaker, _host.Token);
 
-        Assert.Empty(run.Problems);
-        Assert.Empty(run.Unobserved);
+        Assert.True(run.Problems.Count == 0, string.Join(Environment.NewLine, run.Problems));
+        Assert.True(run.Unobserved.Count == 0, string.Join(Environment.NewLine, run.Unobserved));
         Assert.Equal(run.AttemptsRecorded, run.Limiter.TotalSuccessfulLeases);
         Assert.Equal((PermitLimit, 0L, 0L), (run.Limiter.CurrentAvailablePermits, run.Limiter.CurrentQueuedCount, run.Limiter.TotalFailedLeases));
         Assert.Equal(0, TokenRegistrations.Count(_host));
