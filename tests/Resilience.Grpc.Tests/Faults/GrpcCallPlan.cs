@@ -5,9 +5,11 @@ namespace Resilience.Grpc.Tests.Faults;
 
 /// <summary>
 /// One call of a soak run: its id, kind, and the fault the server plays for each of its attempts (the last one for any
-/// attempt beyond the list; a stream has one attempt), carried to the server in the call's request headers.
+/// attempt beyond the list; a stream has one attempt), carried to the server in the call's request headers; and, for
+/// some calls, how long after its start the caller cancels it (whatever it is doing then: waiting for a permit, in an
+/// attempt, between attempts, reading a stream).
 /// </summary>
-internal sealed record GrpcCallPlan(int Id, GrpcCallKind Kind, IReadOnlyList<GrpcFault> Faults)
+internal sealed record GrpcCallPlan(int Id, GrpcCallKind Kind, IReadOnlyList<GrpcFault> Faults, TimeSpan? CancelAfter = null)
 {
     public const string CallHeader = "x-soak-call";
     public const string FaultsHeader = "x-soak-faults";
@@ -17,7 +19,7 @@ internal sealed record GrpcCallPlan(int Id, GrpcCallKind Kind, IReadOnlyList<Grp
     public GrpcFault FaultOf(int number) => Faults[Math.Min(number, Faults.Count) - 1];
 
     /// <summary>Whether the caller's token is cancelled by the server during one of its attempts.</summary>
-    public bool MayBeCancelled => Kind == GrpcCallKind.Unary ? Faults.Contains(GrpcFault.Hang) : Faults[0] == GrpcFault.Hang;
+    public bool MayBeCancelled => CancelAfter is not null || (Kind == GrpcCallKind.Unary ? Faults.Contains(GrpcFault.Hang) : Faults[0] == GrpcFault.Hang);
 
     /// <summary>The call's request headers: its id and faults.</summary>
     public Metadata Headers() => new()
@@ -39,10 +41,11 @@ internal sealed record GrpcCallPlan(int Id, GrpcCallKind Kind, IReadOnlyList<Grp
     /// <summary>
     /// Draws <paramref name="calls"/> plans from <paramref name="seed"/>: one in <paramref name="streamShare"/> a stream
     /// (of a kind drawn evenly, with one fault from <paramref name="streamFaults"/>), the others unary, each with up to
-    /// <paramref name="attempts"/> faults drawn from <paramref name="unaryFaults"/> with the weights given.
+    /// <paramref name="attempts"/> faults drawn from <paramref name="unaryFaults"/> with the weights given; one in
+    /// <paramref name="cancelShare"/> (none for 0) cancelled by its caller within 40 ms of its start.
     /// </summary>
     public static IReadOnlyList<GrpcCallPlan> Draw(
-        int seed, int calls, int attempts, int streamShare, (GrpcFault Fault, int Weight)[] unaryFaults, (GrpcFault Fault, int Weight)[] streamFaults)
+        int seed, int calls, int attempts, int streamShare, (GrpcFault Fault, int Weight)[] unaryFaults, (GrpcFault Fault, int Weight)[] streamFaults, int cancelShare = 0)
     {
         var random = new Random(seed);
         GrpcFault Next((GrpcFault Fault, int Weight)[] faults)
@@ -77,6 +80,11 @@ internal sealed record GrpcCallPlan(int Id, GrpcCallKind Kind, IReadOnlyList<Grp
                 }
 
                 plans[id] = new GrpcCallPlan(id, GrpcCallKind.Unary, faults);
+            }
+
+            if (cancelShare > 0 && random.Next(cancelShare) == 0)
+            {
+                plans[id] = plans[id] with { CancelAfter = TimeSpan.FromMilliseconds(random.Next(40)) };
             }
         }
 

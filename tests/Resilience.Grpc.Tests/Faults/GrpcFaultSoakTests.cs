@@ -56,7 +56,8 @@ public sealed class GrpcFaultSoakTests : IDisposable
                 (GrpcFault.Slow, 3),
                 (GrpcFault.Hang, 3),
             ],
-            [(GrpcFault.Ok, 10), (GrpcFault.InvalidArgument, 2), (GrpcFault.Unavailable, 3), (GrpcFault.Internal, 2), (GrpcFault.Reset, 3), (GrpcFault.Hang, 2)]);
+            [(GrpcFault.Ok, 10), (GrpcFault.InvalidArgument, 2), (GrpcFault.Unavailable, 3), (GrpcFault.Internal, 2), (GrpcFault.Reset, 3), (GrpcFault.Hang, 2)],
+            cancelShare: 8);
 
         // A breaker that never trips: its window must hold exactly what the attempts imply.
         var breaker = new CircuitBreaker(new CircuitBreakerOptions { MinimumThroughput = 1_000_000, TimeProvider = new FakeTimeProvider() });
@@ -197,6 +198,11 @@ public sealed class GrpcFaultSoakTests : IDisposable
                     {
                         var plan = plans[i];
                         var options = new CallOptions(plan.Headers(), cancellationToken: callers.TryGetValue(plan.Id, out var caller) ? caller.Token : host);
+                        if (plan.CancelAfter is { } after)
+                        {
+                            caller!.CancelAfter(after);
+                        }
+
                         try
                         {
                             results[i] = await CallAsync(invoker, plan, options);
@@ -385,7 +391,7 @@ public sealed class GrpcFaultSoakTests : IDisposable
                 var attempt = attempts[i];
                 var fault = plan.FaultOf(attempt.Number);
                 var last = i == attempts.Count - 1;
-                if (!attempt.TimedOut && !arrivals.Contains(attempt.Number))
+                if (attempt.Status != StatusCode.Cancelled && !arrivals.Contains(attempt.Number))
                 {
                     Problem($"attempt {attempt.Number} ended with {Describe(attempt.Failure)} but never reached the server");
                 }
@@ -402,7 +408,8 @@ public sealed class GrpcFaultSoakTests : IDisposable
                     GrpcFault.Slow => false,
                     _ => attempt.CallerCancelled && attempt.Status == StatusCode.Cancelled,
                 };
-                if (!expected && !attempt.TimedOut)
+                var cancelledByCaller = plan.CancelAfter is not null && attempt.CallerCancelled && attempt.Status == StatusCode.Cancelled;
+                if (!expected && !attempt.TimedOut && !cancelledByCaller)
                 {
                     Problem($"attempt {attempt.Number} ({fault}) ended with {Describe(attempt.Failure)}");
                 }
@@ -412,16 +419,18 @@ public sealed class GrpcFaultSoakTests : IDisposable
                     Problem($"attempt {attempt.Number} ended with the caller's cancellation, yet another followed");
                 }
 
-                // (b) What a breaker must have made of it, by the documented predicate.
-                if (attempt.TimedOut && last && cancelledAtEnd)
-                {
-                    EitherFailureOrIgnored++;
-                }
-                else if (attempt.Status == StatusCode.OK)
+                // (b) What a breaker must have made of it, by the documented predicate: a failure that ended the call as
+                // its caller cancelled it is one or nothing, as the breaker saw the token first or not.
+                var failure = attempt.TimedOut || (!attempt.CallerCancelled && GrpcOutcomes.IsTransientStatus(attempt.Status));
+                if (attempt.Status == StatusCode.OK)
                 {
                     Successes++;
                 }
-                else if (attempt.TimedOut || (!attempt.CallerCancelled && GrpcOutcomes.IsTransientStatus(attempt.Status)))
+                else if (failure && last && cancelledAtEnd)
+                {
+                    EitherFailureOrIgnored++;
+                }
+                else if (failure)
                 {
                     Failures++;
                 }
@@ -451,13 +460,19 @@ public sealed class GrpcFaultSoakTests : IDisposable
                 return;
             }
 
+            var cancelled = cancelledAtEnd && result.Failure?.StatusCode == StatusCode.Cancelled;
             if (final is null)
             {
-                Problem($"no attempt, yet the caller got {Describe(result.Failure)}");
+                // Cancelled by its caller before any attempt (waiting for a permit).
+                if (!cancelled)
+                {
+                    Problem($"no attempt, yet the caller got {Describe(result.Failure)}");
+                }
+
                 return;
             }
 
-            if (Retryable(plan, final, cancelledAtEnd) && attempts.Count <= MaxRetries)
+            if (Retryable(plan, final, cancelledAtEnd) && attempts.Count <= MaxRetries && !cancelled)
             {
                 Problem($"the retries stopped after attempt {final.Number}, which ended with {Describe(final.Failure)}");
             }
@@ -471,7 +486,7 @@ public sealed class GrpcFaultSoakTests : IDisposable
                 { TimedOut: true } => timeout,
                 _ => ReferenceEquals(result.Failure, final.Failure),
             };
-            if (!delivered)
+            if (!delivered && !cancelled)
             {
                 Problem($"the last attempt ended with {Describe(final.Failure)}, the caller got {Describe(result.Failure)}");
             }
@@ -481,7 +496,7 @@ public sealed class GrpcFaultSoakTests : IDisposable
         {
             var fault = plan.Faults[0];
             var disposed = plan.Kind is GrpcCallKind.ServerStreamDisposed or GrpcCallKind.ClientStreamDisposed or GrpcCallKind.DuplexDisposed;
-            if (attempts.Count > 1 || (!disposed && arrivals.Count != attempts.Count))
+            if (attempts.Count > 1 || (!disposed && !cancelledAtEnd && arrivals.Count != attempts.Count))
             {
                 problem($"{attempts.Count} attempts, {arrivals.Count} arrivals");
             }
@@ -499,7 +514,12 @@ public sealed class GrpcFaultSoakTests : IDisposable
 
             if (attempts.Count != 1)
             {
-                problem($"not refused, yet {attempts.Count} attempts");
+                // Cancelled by its caller while it waited for admission.
+                if (!cancelledAtEnd)
+                {
+                    problem($"not refused, yet {attempts.Count} attempts");
+                }
+
                 return;
             }
 
@@ -513,9 +533,14 @@ public sealed class GrpcFaultSoakTests : IDisposable
             {
                 Successes++;
             }
-            else if (ending is not null)
+            else if (ending is not null && GrpcOutcomes.IsTransientStatus(ending.StatusCode))
             {
-                if (!cancelledAtEnd && GrpcOutcomes.IsTransientStatus(ending.StatusCode))
+                // Cancelled by its caller at the end, the failure may be the cancellation's, and counts as nothing.
+                if (cancelledAtEnd)
+                {
+                    EitherFailureOrIgnored++;
+                }
+                else
                 {
                     Failures++;
                 }
@@ -545,6 +570,7 @@ public sealed class GrpcFaultSoakTests : IDisposable
                 GrpcFault.Reset => IsReset(result.Failure),
                 _ => result.Failure?.StatusCode == StatusCode.Cancelled,
             };
+            expected |= cancelledAtEnd && result.Failure?.StatusCode == StatusCode.Cancelled;
             if (!expected || result.CallStatus?.StatusCode != (result.Failure?.StatusCode ?? StatusCode.OK))
             {
                 problem($"the caller got {result.Response ?? Describe(result.Failure)}, the call's status is {result.CallStatus}");
