@@ -4,9 +4,10 @@ namespace Resilience.Http.Tests.Faults;
 
 /// <summary>
 /// One call of a soak run: its id and the fault the server plays for each of its attempts (the last one for any attempt
-/// beyond the list), carried to the server in the request's headers.
+/// beyond the list), carried to the server in the request's headers; and, for some calls, how long after its start the
+/// caller cancels it (whatever it is doing then: waiting for a permit, in an attempt, between attempts).
 /// </summary>
-internal sealed record HttpCallPlan(int Id, IReadOnlyList<HttpFault> Faults)
+internal sealed record HttpCallPlan(int Id, IReadOnlyList<HttpFault> Faults, TimeSpan? CancelAfter = null)
 {
     public const string CallHeader = "X-Soak-Call";
     public const string FaultsHeader = "X-Soak-Faults";
@@ -15,7 +16,7 @@ internal sealed record HttpCallPlan(int Id, IReadOnlyList<HttpFault> Faults)
     public HttpFault FaultOf(int number) => Faults[Math.Min(number, Faults.Count) - 1];
 
     /// <summary>Whether the caller's token is cancelled by the server during one of its attempts.</summary>
-    public bool MayBeCancelled => Faults.Contains(HttpFault.Hang);
+    public bool MayBeCancelled => CancelAfter is not null || Faults.Contains(HttpFault.Hang);
 
     /// <summary>Writes the plan into a request.</summary>
     public void Stamp(HttpRequestMessage request)
@@ -30,9 +31,10 @@ internal sealed record HttpCallPlan(int Id, IReadOnlyList<HttpFault> Faults)
 
     /// <summary>
     /// Draws <paramref name="calls"/> plans from <paramref name="seed"/>: each of up to <paramref name="attempts"/> faults,
-    /// drawn from <paramref name="faults"/> with the weights given.
+    /// drawn from <paramref name="faults"/> with the weights given; one in <paramref name="cancelShare"/> (none for 0)
+    /// cancelled by its caller within 40 ms of its start.
     /// </summary>
-    public static IReadOnlyList<HttpCallPlan> Draw(int seed, int calls, int attempts, params (HttpFault Fault, int Weight)[] faults)
+    public static IReadOnlyList<HttpCallPlan> Draw(int seed, int calls, int attempts, int cancelShare, params (HttpFault Fault, int Weight)[] faults)
     {
         var random = new Random(seed);
         var total = faults.Sum(static f => f.Weight);
@@ -50,8 +52,18 @@ internal sealed record HttpCallPlan(int Id, IReadOnlyList<HttpFault> Faults)
             throw new InvalidOperationException("Unreachable.");
         }
 
-        return Enumerable.Range(0, calls)
-            .Select(id => new HttpCallPlan(id, Enumerable.Range(0, 1 + random.Next(attempts)).Select(_ => Next()).ToArray()))
-            .ToArray();
+        var plans = new HttpCallPlan[calls];
+        for (var id = 0; id < calls; id++)
+        {
+            var drawn = new HttpFault[1 + random.Next(attempts)];
+            for (var i = 0; i < drawn.Length; i++)
+            {
+                drawn[i] = Next();
+            }
+
+            plans[id] = new HttpCallPlan(id, drawn, cancelShare > 0 && random.Next(cancelShare) == 0 ? TimeSpan.FromMilliseconds(random.Next(40)) : null);
+        }
+
+        return plans;
     }
 }

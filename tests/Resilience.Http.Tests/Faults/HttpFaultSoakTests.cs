@@ -41,6 +41,7 @@ public sealed class HttpFaultSoakTests : IDisposable
             seed,
             Calls,
             MaxRetries + 1,
+            cancelShare: 8,
             (HttpFault.Ok, 30),
             (HttpFault.NotFound, 6),
             (HttpFault.Unavailable, 12),
@@ -82,6 +83,7 @@ public sealed class HttpFaultSoakTests : IDisposable
             seed,
             Calls,
             MaxRetries + 1,
+            cancelShare: 0,
             (HttpFault.Unavailable, 10),
             (HttpFault.ServerError, 10),
             (HttpFault.Reset, 10),
@@ -169,6 +171,11 @@ public sealed class HttpFaultSoakTests : IDisposable
                             VersionPolicy = HttpVersionPolicy.RequestVersionExact,
                         };
                         plan.Stamp(request);
+                        if (plan.CancelAfter is { } after)
+                        {
+                            callers[plan.Id].CancelAfter(after);
+                        }
+
                         try
                         {
                             using var response = await client.SendAsync(request, callers.TryGetValue(plan.Id, out var caller) ? caller.Token : host);
@@ -245,7 +252,7 @@ public sealed class HttpFaultSoakTests : IDisposable
                 var last = i == attempts.Count - 1;
                 var arrived = arrivals.Contains(attempt.Number.ToString(CultureInfo.InvariantCulture));
                 var timedOut = attempt.IsCancelled && !attempt.CallerCancelled;
-                if (!timedOut && !arrived)
+                if (!attempt.IsCancelled && !arrived)
                 {
                     Problem($"attempt {attempt.Number} ended with {Describe(attempt)} but never reached the server");
                 }
@@ -262,7 +269,8 @@ public sealed class HttpFaultSoakTests : IDisposable
                     HttpFault.Slow => false,
                     _ => attempt.CallerCancelled,
                 };
-                if (!expected && !timedOut)
+                var cancelledByCaller = plan.CancelAfter is not null && attempt.CallerCancelled && attempt.IsCancelled;
+                if (!expected && !timedOut && !cancelledByCaller)
                 {
                     Problem($"attempt {attempt.Number} ({fault}) ended with {Describe(attempt)}");
                 }
@@ -272,21 +280,18 @@ public sealed class HttpFaultSoakTests : IDisposable
                     Problem($"attempt {attempt.Number} ended with the caller's cancellation, yet another followed");
                 }
 
-                // (b) What a breaker must have made of it, by the documented predicate.
-                var ambiguous = timedOut && last && cancelledAtEnd;
-                if (attempt.CallerCancelled)
-                {
-                    // The caller's cancellation: neither a success nor a failure.
-                }
-                else if (ambiguous)
-                {
-                    EitherFailureOrIgnored++;
-                }
-                else if (attempt.Status is { } status && !HttpOutcomes.IsTransientStatus((HttpStatusCode)status))
+                // (b) What a breaker must have made of it, by the documented predicate: a failure that ended the call as
+                // its caller cancelled it is one or nothing, as the breaker saw the token first or not.
+                var failure = !attempt.CallerCancelled && (attempt.Status is not { } status || HttpOutcomes.IsTransientStatus((HttpStatusCode)status));
+                if (attempt.Status is { } answered && !HttpOutcomes.IsTransientStatus((HttpStatusCode)answered))
                 {
                     Successes++;
                 }
-                else
+                else if (failure && last && cancelledAtEnd)
+                {
+                    EitherFailureOrIgnored++;
+                }
+                else if (failure)
                 {
                     Failures++;
                 }
@@ -315,13 +320,19 @@ public sealed class HttpFaultSoakTests : IDisposable
                 return;
             }
 
+            var cancelled = cancelledAtEnd && IsCallersCancellation(result, caller!);
             if (final is null)
             {
-                Problem($"no attempt, yet the caller got {Describe(result)}");
+                // Cancelled by its caller before any attempt (waiting for a permit).
+                if (!cancelled)
+                {
+                    Problem($"no attempt, yet the caller got {Describe(result)}");
+                }
+
                 return;
             }
 
-            if (finalRetryable && attempts.Count <= MaxRetries)
+            if (finalRetryable && attempts.Count <= MaxRetries && !cancelled)
             {
                 Problem($"the retries stopped after attempt {final.Number}, which ended with {Describe(final)}");
             }
@@ -334,7 +345,7 @@ public sealed class HttpFaultSoakTests : IDisposable
                 _ when cancelledAtEnd => IsCallersCancellation(result, caller!) || result.Failure is TimeoutRejectedException,
                 _ => result.Failure is TimeoutRejectedException,
             };
-            if (!delivered)
+            if (!delivered && !cancelled)
             {
                 Problem($"the last attempt ended with {Describe(final)}, the caller got {Describe(result)}");
             }
