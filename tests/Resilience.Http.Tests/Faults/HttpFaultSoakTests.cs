@@ -9,7 +9,7 @@ using Resilience.Tests.Cancellation;
 namespace Resilience.Http.Tests.Faults;
 
 /// <summary>
-/// Many callers at once send requests through one <see cref="ResilienceHandler"/> (retry with a budget, a shared breaker,
+/// Many callers at once send requests (HTTP/1.1 or HTTP/2) through one <see cref="ResilienceHandler"/> (retry with a budget, a shared breaker,
 /// a concurrency limiter with a queue, a timeout) to a real Kestrel server that plays a seeded fault per attempt; some
 /// callers' tokens are cancelled by the server mid-attempt. Afterwards every figure is checked against what each attempt
 /// did: the server's log, the breaker's window, the limiter, the callers' results, the token's registrations, the
@@ -32,10 +32,13 @@ public sealed class HttpFaultSoakTests : IDisposable
     public void Dispose() => _host.Dispose();
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(2)]
-    [InlineData(3)]
-    public async Task Every_attempt_outcome_and_permit_is_accounted_for(int seed)
+    [InlineData(1, false)]
+    [InlineData(2, false)]
+    [InlineData(3, false)]
+    [InlineData(1, true)]
+    [InlineData(2, true)]
+    [InlineData(3, true)]
+    public async Task Every_attempt_outcome_and_permit_is_accounted_for(int seed, bool http2)
     {
         var plans = HttpCallPlan.Draw(
             seed,
@@ -54,7 +57,7 @@ public sealed class HttpFaultSoakTests : IDisposable
 
         // A breaker that never trips: its window must hold exactly what the attempts imply.
         var breaker = new CircuitBreaker(new CircuitBreakerOptions { MinimumThroughput = 1_000_000, TimeProvider = new FakeTimeProvider() });
-        var run = await SoakRun.RunAsync(plans, breaker, _host.Token);
+        var run = await SoakRun.RunAsync(plans, breaker, http2, _host.Token);
 
         Assert.True(run.Problems.Count == 0, string.Join(Environment.NewLine, run.Problems));
         Assert.True(run.Unobserved.Count == 0, string.Join(Environment.NewLine, run.Unobserved));
@@ -73,9 +76,9 @@ public sealed class HttpFaultSoakTests : IDisposable
     }
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(2)]
-    public async Task A_tripped_breaker_refuses_calls_before_they_reach_the_server(int seed)
+    [InlineData(1, false)]
+    [InlineData(2, true)]
+    public async Task A_tripped_breaker_refuses_calls_before_they_reach_the_server(int seed, bool http2)
     {
         // Failures only (and callers cancelled, which count as nothing): the breaker opens once the window holds
         // MinimumThroughput calls, and stays open on a clock that never moves.
@@ -92,7 +95,7 @@ public sealed class HttpFaultSoakTests : IDisposable
         var breaker = new CircuitBreaker(new CircuitBreakerOptions { MinimumThroughput = 20, FailureRatio = 0.5, TimeProvider = new FakeTimeProvider() });
         var opened = new ConcurrentQueue<CircuitSnapshot>();
         breaker.Opened += (_, transition) => opened.Enqueue(transition.Window);
-        var run = await SoakRun.RunAsync(plans, breaker, _host.Token);
+        var run = await SoakRun.RunAsync(plans, breaker, http2, _host.Token);
 
         Assert.True(run.Problems.Count == 0, string.Join(Environment.NewLine, run.Problems));
         Assert.True(run.Unobserved.Count == 0, string.Join(Environment.NewLine, run.Unobserved));
@@ -139,7 +142,7 @@ public sealed class HttpFaultSoakTests : IDisposable
 
         public IReadOnlyList<RecordedAttempt> AttemptsOf(int id) => _recorder.AttemptsOf(id);
 
-        public static async Task<SoakRun> RunAsync(IReadOnlyList<HttpCallPlan> plans, CircuitBreaker breaker, CancellationToken host)
+        public static async Task<SoakRun> RunAsync(IReadOnlyList<HttpCallPlan> plans, CircuitBreaker breaker, bool http2, CancellationToken host)
         {
             var run = new SoakRun();
             var callers = plans.Where(static plan => plan.MayBeCancelled).ToDictionary(static plan => plan.Id, static _ => new CancellationTokenSource());
@@ -154,7 +157,7 @@ public sealed class HttpFaultSoakTests : IDisposable
                 .Build();
             var results = new HttpCallResult?[plans.Count];
             run._recorder = new AttemptRecorder(id => callers.TryGetValue(id, out var caller) && caller.IsCancellationRequested);
-            var server = await SoakServer.StartAsync(id => callers[id].Cancel(), HttpProtocols.Http2);
+            var server = await SoakServer.StartAsync(id => callers[id].Cancel(), http2 ? HttpProtocols.Http2 : HttpProtocols.Http1);
             try
             {
                 using var client = new HttpClient(new ResilienceHandler(pipeline) { InnerHandler = run._recorder });
@@ -166,8 +169,8 @@ public sealed class HttpFaultSoakTests : IDisposable
                         var plan = plans[i];
                         using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(server.Address, $"/calls/{plan.Id}"))
                         {
-                            // HTTP/2 without TLS: a reset is the stream's, which the transport never sends again itself.
-                            Version = HttpVersion.Version20,
+                            // HTTP/2 without TLS, or HTTP/1.1: a reset is the stream's, or the connection's.
+                            Version = http2 ? HttpVersion.Version20 : HttpVersion.Version11,
                             VersionPolicy = HttpVersionPolicy.RequestVersionExact,
                         };
                         plan.Stamp(request);
