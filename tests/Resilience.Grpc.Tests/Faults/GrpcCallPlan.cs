@@ -6,10 +6,10 @@ namespace Resilience.Grpc.Tests.Faults;
 /// <summary>
 /// One call of a soak run: its id, kind, and the fault the server plays for each of its attempts (the last one for any
 /// attempt beyond the list; a stream has one attempt), carried to the server in the call's request headers; and, for
-/// some calls, how long after its start the caller cancels it (whatever it is doing then: waiting for a permit, in an
-/// attempt, between attempts, reading a stream).
+/// some calls, how long after its start the caller cancels it, or its deadline passes (whatever it is doing then:
+/// waiting for a permit, in an attempt, between attempts, reading a stream).
 /// </summary>
-internal sealed record GrpcCallPlan(int Id, GrpcCallKind Kind, IReadOnlyList<GrpcFault> Faults, TimeSpan? CancelAfter = null)
+internal sealed record GrpcCallPlan(int Id, GrpcCallKind Kind, IReadOnlyList<GrpcFault> Faults, TimeSpan? CancelAfter = null, TimeSpan? Deadline = null)
 {
     public const string CallHeader = "x-soak-call";
     public const string FaultsHeader = "x-soak-faults";
@@ -42,10 +42,18 @@ internal sealed record GrpcCallPlan(int Id, GrpcCallKind Kind, IReadOnlyList<Grp
     /// Draws <paramref name="calls"/> plans from <paramref name="seed"/>: one in <paramref name="streamShare"/> a stream
     /// (of a kind drawn evenly, with one fault from <paramref name="streamFaults"/>), the others unary, each with up to
     /// <paramref name="attempts"/> faults drawn from <paramref name="unaryFaults"/> with the weights given; one in
-    /// <paramref name="cancelShare"/> (none for 0) cancelled by its caller within 40 ms of its start.
+    /// <paramref name="cancelShare"/> (none for 0) cancelled by its caller within 40 ms of its start, and one in
+    /// <paramref name="deadlineShare"/> (none for 0) given a deadline 20 to 200 ms after its start.
     /// </summary>
     public static IReadOnlyList<GrpcCallPlan> Draw(
-        int seed, int calls, int attempts, int streamShare, (GrpcFault Fault, int Weight)[] unaryFaults, (GrpcFault Fault, int Weight)[] streamFaults, int cancelShare = 0)
+        int seed,
+        int calls,
+        int attempts,
+        int streamShare,
+        (GrpcFault Fault, int Weight)[] unaryFaults,
+        (GrpcFault Fault, int Weight)[] streamFaults,
+        int cancelShare = 0,
+        int deadlineShare = 0)
     {
         var random = new Random(seed);
         GrpcFault Next((GrpcFault Fault, int Weight)[] faults)
@@ -85,6 +93,11 @@ internal sealed record GrpcCallPlan(int Id, GrpcCallKind Kind, IReadOnlyList<Grp
             if (cancelShare > 0 && random.Next(cancelShare) == 0)
             {
                 plans[id] = plans[id] with { CancelAfter = TimeSpan.FromMilliseconds(random.Next(40)) };
+            }
+
+            if (deadlineShare > 0 && random.Next(deadlineShare) == 0)
+            {
+                plans[id] = plans[id] with { Deadline = TimeSpan.FromMilliseconds(20 + random.Next(180)) };
             }
         }
 

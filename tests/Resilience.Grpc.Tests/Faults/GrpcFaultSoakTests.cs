@@ -57,7 +57,8 @@ public sealed class GrpcFaultSoakTests : IDisposable
                 (GrpcFault.Hang, 3),
             ],
             [(GrpcFault.Ok, 10), (GrpcFault.InvalidArgument, 2), (GrpcFault.Unavailable, 3), (GrpcFault.Internal, 2), (GrpcFault.Reset, 3), (GrpcFault.Hang, 2)],
-            cancelShare: 8);
+            cancelShare: 8,
+            deadlineShare: 8);
 
         // A breaker that never trips: its window must hold exactly what the attempts imply.
         var breaker = new CircuitBreaker(new CircuitBreakerOptions { MinimumThroughput = 1_000_000, TimeProvider = new FakeTimeProvider() });
@@ -178,7 +179,10 @@ public sealed class GrpcFaultSoakTests : IDisposable
             var results = new GrpcCallResult?[plans.Count];
             var arrivals = new ArrivalLog();
             var player = new FaultPlayer(id => callers[id].Cancel());
-            run._recorder = new AttemptRecorder(id => callers.TryGetValue(id, out var caller) && caller.IsCancellationRequested);
+            var deadlines = new ConcurrentDictionary<int, DateTime>();
+            bool EndedByCaller(int id) =>
+                (callers.TryGetValue(id, out var caller) && caller.IsCancellationRequested) || (deadlines.TryGetValue(id, out var at) && DateTime.UtcNow >= at);
+            run._recorder = new AttemptRecorder(EndedByCaller);
             var server = await GrpcTestServer.StartAsync(
                 (request, context, _) => player.RespondAsync(request, context),
                 options =>
@@ -197,7 +201,8 @@ public sealed class GrpcFaultSoakTests : IDisposable
                     for (var i = Interlocked.Increment(ref next); i < plans.Count; i = Interlocked.Increment(ref next))
                     {
                         var plan = plans[i];
-                        var options = new CallOptions(plan.Headers(), cancellationToken: callers.TryGetValue(plan.Id, out var caller) ? caller.Token : host);
+                        DateTime? deadline = plan.Deadline is { } within ? deadlines[plan.Id] = DateTime.UtcNow + within : null;
+                        var options = new CallOptions(plan.Headers(), deadline, callers.TryGetValue(plan.Id, out var caller) ? caller.Token : host);
                         if (plan.CancelAfter is { } after)
                         {
                             caller!.CancelAfter(after);
@@ -235,7 +240,7 @@ public sealed class GrpcFaultSoakTests : IDisposable
             {
                 if (results[plan.Id] is { } result)
                 {
-                    run.Check(plan, result, arrivals.ArrivalsOf(plan.Id), callers.TryGetValue(plan.Id, out var caller) ? caller : null);
+                    run.Check(plan, result, arrivals.ArrivalsOf(plan.Id), EndedByCaller(plan.Id));
                 }
             }
 
@@ -361,7 +366,8 @@ public sealed class GrpcFaultSoakTests : IDisposable
             return string.Join('|', messages);
         }
 
-        private void Check(GrpcCallPlan plan, GrpcCallResult result, IReadOnlyList<int> arrivals, CancellationTokenSource? caller)
+        /// <param name="cancelledAtEnd">Whether the caller's token was cancelled, or the call's deadline passed, by the end.</param>
+        private void Check(GrpcCallPlan plan, GrpcCallResult result, IReadOnlyList<int> arrivals, bool cancelledAtEnd)
         {
             var attempts = _recorder.AttemptsOf(plan.Id);
             void Problem(string what) => Problems.Add($"call {plan.Id} {plan.Kind} [{string.Join(',', plan.Faults)}]: {what}");
@@ -379,7 +385,6 @@ public sealed class GrpcFaultSoakTests : IDisposable
                 Problem($"the server saw attempts {string.Join(',', arrivals)}, the client made {attempts.Count}");
             }
 
-            var cancelledAtEnd = caller?.IsCancellationRequested == true;
             if (plan.Kind != GrpcCallKind.Unary)
             {
                 CheckStream(plan, result, attempts, arrivals, cancelledAtEnd, Problem);
@@ -391,7 +396,7 @@ public sealed class GrpcFaultSoakTests : IDisposable
                 var attempt = attempts[i];
                 var fault = plan.FaultOf(attempt.Number);
                 var last = i == attempts.Count - 1;
-                if (attempt.Status != StatusCode.Cancelled && !arrivals.Contains(attempt.Number))
+                if (attempt.Status is not (StatusCode.Cancelled or StatusCode.DeadlineExceeded) && !arrivals.Contains(attempt.Number))
                 {
                     Problem($"attempt {attempt.Number} ended with {Describe(attempt.Failure)} but never reached the server");
                 }
@@ -408,7 +413,7 @@ public sealed class GrpcFaultSoakTests : IDisposable
                     GrpcFault.Slow => false,
                     _ => attempt.CallerCancelled && attempt.Status == StatusCode.Cancelled,
                 };
-                var cancelledByCaller = plan.CancelAfter is not null && attempt.CallerCancelled && attempt.Status == StatusCode.Cancelled;
+                var cancelledByCaller = (plan.CancelAfter ?? plan.Deadline) is not null && attempt.CallerCancelled && IsEndedByCaller(plan, attempt.Failure);
                 if (!expected && !attempt.TimedOut && !cancelledByCaller)
                 {
                     Problem($"attempt {attempt.Number} ({fault}) ended with {Describe(attempt.Failure)}");
@@ -460,7 +465,7 @@ public sealed class GrpcFaultSoakTests : IDisposable
                 return;
             }
 
-            var cancelled = cancelledAtEnd && result.Failure?.StatusCode == StatusCode.Cancelled;
+            var cancelled = cancelledAtEnd && IsEndedByCaller(plan, result.Failure);
             if (final is null)
             {
                 // Cancelled by its caller before any attempt (waiting for a permit).
@@ -570,12 +575,16 @@ public sealed class GrpcFaultSoakTests : IDisposable
                 GrpcFault.Reset => IsReset(result.Failure),
                 _ => result.Failure?.StatusCode == StatusCode.Cancelled,
             };
-            expected |= cancelledAtEnd && result.Failure?.StatusCode == StatusCode.Cancelled;
+            expected |= cancelledAtEnd && IsEndedByCaller(plan, result.Failure);
             if (!expected || result.CallStatus?.StatusCode != (result.Failure?.StatusCode ?? StatusCode.OK))
             {
                 problem($"the caller got {result.Response ?? Describe(result.Failure)}, the call's status is {result.CallStatus}");
             }
         }
+
+        /// <summary>Whether a status is the caller's end of a call: <c>Cancelled</c>, or <c>DeadlineExceeded</c> for a call with a deadline.</summary>
+        private static bool IsEndedByCaller(GrpcCallPlan plan, RpcException? failure) =>
+            failure?.StatusCode == StatusCode.Cancelled || (plan.Deadline is not null && failure?.StatusCode == StatusCode.DeadlineExceeded);
 
         /// <summary>Whether the retry repeats an attempt that ended so (the caller's token cancelled at its end or not).</summary>
         private static bool Retryable(GrpcCallPlan plan, RecordedAttempt attempt, bool cancelledAtEnd) =>
