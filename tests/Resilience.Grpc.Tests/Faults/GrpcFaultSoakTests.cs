@@ -180,9 +180,9 @@ public sealed class GrpcFaultSoakTests : IDisposable
             var arrivals = new ArrivalLog();
             var player = new FaultPlayer(id => callers[id].Cancel());
             var deadlines = new ConcurrentDictionary<int, DateTime>();
-            bool EndedByCaller(int id) =>
-                (callers.TryGetValue(id, out var caller) && caller.IsCancellationRequested) || (deadlines.TryGetValue(id, out var at) && DateTime.UtcNow >= at);
-            run._recorder = new AttemptRecorder(EndedByCaller);
+            bool Cancelled(int id) => callers.TryGetValue(id, out var caller) && caller.IsCancellationRequested;
+            bool EndedByCaller(int id) => Cancelled(id) || (deadlines.TryGetValue(id, out var at) && DateTime.UtcNow >= at);
+            run._recorder = new AttemptRecorder(Cancelled);
             var server = await GrpcTestServer.StartAsync(
                 (request, context, _) => player.RespondAsync(request, context),
                 options =>
@@ -396,12 +396,14 @@ public sealed class GrpcFaultSoakTests : IDisposable
                 var attempt = attempts[i];
                 var fault = plan.FaultOf(attempt.Number);
                 var last = i == attempts.Count - 1;
+                var endedByCaller = IsEndedByCaller(plan, attempt);
                 if (attempt.Status is not (StatusCode.Cancelled or StatusCode.DeadlineExceeded) && !arrivals.Contains(attempt.Number))
                 {
                     Problem($"attempt {attempt.Number} ended with {Describe(attempt.Failure)} but never reached the server");
                 }
 
-                // What the fault makes of the attempt; any attempt may time out on a starved machine.
+                // What the fault makes of the attempt; any attempt may time out on a starved machine, or end as its
+                // caller cancels it or its deadline passes.
                 var expected = fault switch
                 {
                     GrpcFault.Ok => attempt.Status == StatusCode.OK,
@@ -413,20 +415,22 @@ public sealed class GrpcFaultSoakTests : IDisposable
                     GrpcFault.Slow => false,
                     _ => attempt.CallerCancelled && attempt.Status == StatusCode.Cancelled,
                 };
-                var cancelledByCaller = (plan.CancelAfter ?? plan.Deadline) is not null && attempt.CallerCancelled && IsEndedByCaller(plan, attempt.Failure);
-                if (!expected && !attempt.TimedOut && !cancelledByCaller)
+                if (!expected && !attempt.TimedOut && !(endedByCaller && (plan.CancelAfter ?? plan.Deadline) is not null))
                 {
                     Problem($"attempt {attempt.Number} ({fault}) ended with {Describe(attempt.Failure)}");
                 }
 
-                if (attempt.CallerCancelled && !last)
+                // The caller's token cancelled before the attempt's end reached the pipeline, or the deadline reported:
+                // the call ends there.
+                if ((attempt.CallerCancelled || endedByCaller) && !last)
                 {
-                    Problem($"attempt {attempt.Number} ended with the caller's cancellation, yet another followed");
+                    Problem($"attempt {attempt.Number} ended with {Describe(attempt.Failure)} as its caller ended the call, yet another followed");
                 }
 
-                // (b) What a breaker must have made of it, by the documented predicate: a failure that ended the call as
-                // its caller cancelled it is one or nothing, as the breaker saw the token first or not.
-                var failure = attempt.TimedOut || (!attempt.CallerCancelled && GrpcOutcomes.IsTransientStatus(attempt.Status));
+                // (b) What a breaker must have made of it, by the documented predicate: a failure is nothing once the
+                // caller's token is cancelled, and the last attempt's failure, when the caller ended the call about
+                // then, is one or nothing, as the breaker saw the token first or not.
+                var failure = !attempt.CallerCancelled && !endedByCaller && (attempt.TimedOut || GrpcOutcomes.IsTransientStatus(attempt.Status));
                 if (attempt.Status == StatusCode.OK)
                 {
                     Successes++;
@@ -440,15 +444,19 @@ public sealed class GrpcFaultSoakTests : IDisposable
                     Failures++;
                 }
 
-                if (!last && !Retryable(plan, attempt, cancelledAtEnd: false))
+                if (!last && !Retryable(plan, attempt))
                 {
                     Problem($"attempt {attempt.Number} ended with {Describe(attempt.Failure)}, which is not retried, yet another followed");
                 }
             }
 
-            // (d) The caller got what the last attempt gave, as the documentation promises, and the call's status says so.
+            // (d) The caller got what the last attempt gave, as the documentation promises, and the call's status says so
+            // (a caller that cancels as the last attempt fails may read gRPC's own Cancelled status of that attempt: the
+            // cancellation completed gRPC's call before its failure did, with or without the interceptor).
             var final = attempts.Count > 0 ? attempts[^1] : null;
-            if (result.CallStatus?.StatusCode != (result.Failure?.StatusCode ?? StatusCode.OK))
+            var cancelled = cancelledAtEnd && IsEndedByCaller(plan, result.Failure);
+            var callStatus = result.CallStatus?.StatusCode;
+            if (callStatus != (result.Failure?.StatusCode ?? StatusCode.OK) && !(cancelledAtEnd && callStatus is StatusCode.Cancelled))
             {
                 Problem($"the caller got {Describe(result.Failure)}, the call's status is {result.CallStatus}");
             }
@@ -457,7 +465,7 @@ public sealed class GrpcFaultSoakTests : IDisposable
             {
                 // Refused by the open circuit: before any attempt, or after one the retry would have repeated.
                 Refused.Add(plan.Id);
-                if (final is not null && (!Retryable(plan, final, cancelledAtEnd) || attempts.Count > MaxRetries))
+                if (final is not null && (!Retryable(plan, final) || attempts.Count > MaxRetries))
                 {
                     Problem($"refused by the circuit after attempt {final.Number}, which ended with {Describe(final.Failure)}");
                 }
@@ -465,7 +473,6 @@ public sealed class GrpcFaultSoakTests : IDisposable
                 return;
             }
 
-            var cancelled = cancelledAtEnd && IsEndedByCaller(plan, result.Failure);
             if (final is null)
             {
                 // Cancelled by its caller before any attempt (waiting for a permit).
@@ -477,18 +484,16 @@ public sealed class GrpcFaultSoakTests : IDisposable
                 return;
             }
 
-            if (Retryable(plan, final, cancelledAtEnd) && attempts.Count <= MaxRetries && !cancelled)
+            // Retries end at the last attempt allowed, at an outcome not retried, or when the caller ends the call.
+            if (Retryable(plan, final) && attempts.Count <= MaxRetries && !cancelledAtEnd)
             {
                 Problem($"the retries stopped after attempt {final.Number}, which ended with {Describe(final.Failure)}");
             }
 
-            var timeout = result.Failure is { StatusCode: StatusCode.DeadlineExceeded, Status.DebugException: TimeoutRejectedException };
             var delivered = final switch
             {
                 { Failure: null } => result.Response == $"u{plan.Id}",
-                { CallerCancelled: true } => result.Failure?.StatusCode == StatusCode.Cancelled,
-                { TimedOut: true } when cancelledAtEnd => timeout || result.Failure?.StatusCode == StatusCode.Cancelled,
-                { TimedOut: true } => timeout,
+                { TimedOut: true } => result.Failure is { StatusCode: StatusCode.DeadlineExceeded, Status.DebugException: TimeoutRejectedException },
                 _ => ReferenceEquals(result.Failure, final.Failure),
             };
             if (!delivered && !cancelled)
@@ -586,10 +591,14 @@ public sealed class GrpcFaultSoakTests : IDisposable
         private static bool IsEndedByCaller(GrpcCallPlan plan, RpcException? failure) =>
             failure?.StatusCode == StatusCode.Cancelled || (plan.Deadline is not null && failure?.StatusCode == StatusCode.DeadlineExceeded);
 
-        /// <summary>Whether the retry repeats an attempt that ended so (the caller's token cancelled at its end or not).</summary>
-        private static bool Retryable(GrpcCallPlan plan, RecordedAttempt attempt, bool cancelledAtEnd) =>
-            attempt.TimedOut ? !cancelledAtEnd
-            : !attempt.CallerCancelled && GrpcOutcomes.IsTransientStatus(attempt.Status) && plan.FaultOf(attempt.Number) != GrpcFault.ResourceExhaustedForAnHour;
+        /// <summary>Whether the retry repeats an attempt that ended so, its caller's token not cancelled and its deadline not passed.</summary>
+        private static bool Retryable(GrpcCallPlan plan, RecordedAttempt attempt) =>
+            !attempt.CallerCancelled && !IsEndedByCaller(plan, attempt)
+            && (attempt.TimedOut || (GrpcOutcomes.IsTransientStatus(attempt.Status) && plan.FaultOf(attempt.Number) != GrpcFault.ResourceExhaustedForAnHour));
+
+        /// <summary>Whether an attempt ended as its caller ended the call: the token's cancellation, or the deadline gRPC reported.</summary>
+        private static bool IsEndedByCaller(GrpcCallPlan plan, RecordedAttempt attempt) =>
+            (attempt.CallerCancelled && attempt.Status == StatusCode.Cancelled) || (plan.Deadline is not null && attempt.Status == StatusCode.DeadlineExceeded);
 
         // gRPC reports a reset stream with a transient status of its own (not the server's scripted one).
         private static bool IsReset(RpcException? failure) =>

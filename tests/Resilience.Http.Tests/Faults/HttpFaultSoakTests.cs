@@ -309,8 +309,8 @@ public sealed class HttpFaultSoakTests : IDisposable
 
             // (d) The caller got what the last attempt gave, as the documentation promises.
             var final = attempts.Count > 0 ? attempts[^1] : null;
-            var finalRetryable = final is not null && (final.IsReset || final.Status is 503 or 500 || (final.Status == 429 && plan.FaultOf(final.Number) == HttpFault.TooManyRequests)
-                || (final.IsCancelled && !final.CallerCancelled && !cancelledAtEnd));
+            var finalRetryable = final is not null && !final.CallerCancelled
+                && (final.IsReset || final.Status is 503 or 500 || (final.Status == 429 && plan.FaultOf(final.Number) == HttpFault.TooManyRequests) || (final.IsCancelled && !cancelledAtEnd));
             if (result.Failure is BrokenCircuitException)
             {
                 // Refused by the open circuit: before any attempt, or after one the retry would have repeated.
@@ -335,7 +335,8 @@ public sealed class HttpFaultSoakTests : IDisposable
                 return;
             }
 
-            if (finalRetryable && attempts.Count <= MaxRetries && !cancelled)
+            // Retries end at the last attempt allowed, at an outcome not retried, or when the caller cancels.
+            if (finalRetryable && attempts.Count <= MaxRetries && !cancelledAtEnd)
             {
                 Problem($"the retries stopped after attempt {final.Number}, which ended with {Describe(final)}");
             }
@@ -343,7 +344,7 @@ public sealed class HttpFaultSoakTests : IDisposable
             var delivered = final switch
             {
                 { Status: { } status } => result.Status == status,
-                { CallerCancelled: true } => IsCallersCancellation(result, caller!),
+                { CallerCancelled: true, IsCancelled: true } => IsCallersCancellation(result, caller!),
                 { IsReset: true } => ReferenceEquals(result.Failure, final.Failure),
                 _ when cancelledAtEnd => IsCallersCancellation(result, caller!) || result.Failure is TimeoutRejectedException,
                 _ => result.Failure is TimeoutRejectedException,
