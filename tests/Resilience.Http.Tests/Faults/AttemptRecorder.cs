@@ -23,16 +23,10 @@ internal sealed class AttemptRecorder(Func<int, bool> callerCancelled) : Delegat
 
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        var id = int.Parse(request.Headers.GetValues(HttpCallPlan.CallHeader).Single(), CultureInfo.InvariantCulture);
-        var number = _numbers.AddOrUpdate(id, 1, static (_, n) => n + 1);
-        request.Headers.TryAddWithoutValidation(AttemptHeader, number.ToString(CultureInfo.InvariantCulture));
-        RecordedAttempt attempt;
+        var (id, number) = Numbered(request);
         try
         {
-            var response = await base.SendAsync(request, cancellationToken);
-            attempt = new RecordedAttempt(number, (int)response.StatusCode, null, false);
-            Record(id, attempt);
-            return response;
+            return Recorded(id, number, await base.SendAsync(request, cancellationToken));
         }
         catch (Exception exception)
         {
@@ -41,8 +35,33 @@ internal sealed class AttemptRecorder(Func<int, bool> callerCancelled) : Delegat
         }
     }
 
-    protected override HttpResponseMessage Send(HttpRequestMessage request, CancellationToken cancellationToken) =>
-        throw new NotSupportedException("The soak sends asynchronously.");
+    protected override HttpResponseMessage Send(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        var (id, number) = Numbered(request);
+        try
+        {
+            return Recorded(id, number, base.Send(request, cancellationToken));
+        }
+        catch (Exception exception)
+        {
+            Record(id, new RecordedAttempt(number, null, exception, callerCancelled(id)));
+            throw;
+        }
+    }
+
+    private (int Id, int Number) Numbered(HttpRequestMessage request)
+    {
+        var id = int.Parse(request.Headers.GetValues(HttpCallPlan.CallHeader).Single(), CultureInfo.InvariantCulture);
+        var number = _numbers.AddOrUpdate(id, 1, static (_, n) => n + 1);
+        request.Headers.TryAddWithoutValidation(AttemptHeader, number.ToString(CultureInfo.InvariantCulture));
+        return (id, number);
+    }
+
+    private HttpResponseMessage Recorded(int id, int number, HttpResponseMessage response)
+    {
+        Record(id, new RecordedAttempt(number, (int)response.StatusCode, null, false));
+        return response;
+    }
 
     private void Record(int id, RecordedAttempt attempt) => _attempts.GetOrAdd(id, static _ => new()).Enqueue(attempt);
 }

@@ -5,9 +5,11 @@ namespace Resilience.Http.Tests.Faults;
 /// <summary>
 /// One call of a soak run: its id and the fault the server plays for each of its attempts (the last one for any attempt
 /// beyond the list), carried to the server in the request's headers; and, for some calls, how long after its start the
-/// caller cancels it (whatever it is doing then: waiting for a permit, in an attempt, between attempts).
+/// caller cancels it (whatever it is doing then: waiting for a permit, in an attempt, between attempts); and whether it
+/// is sent with the synchronous <see cref="HttpClient.Send(HttpRequestMessage, CancellationToken)"/> (over HTTP/1.1,
+/// which the transport sends synchronously).
 /// </summary>
-internal sealed record HttpCallPlan(int Id, IReadOnlyList<HttpFault> Faults, TimeSpan? CancelAfter = null)
+internal sealed record HttpCallPlan(int Id, IReadOnlyList<HttpFault> Faults, TimeSpan? CancelAfter = null, bool Synchronous = false)
 {
     public const string CallHeader = "X-Soak-Call";
     public const string FaultsHeader = "X-Soak-Faults";
@@ -32,7 +34,7 @@ internal sealed record HttpCallPlan(int Id, IReadOnlyList<HttpFault> Faults, Tim
     /// <summary>
     /// Draws <paramref name="calls"/> plans from <paramref name="seed"/>: each of up to <paramref name="attempts"/> faults,
     /// drawn from <paramref name="faults"/> with the weights given; one in <paramref name="cancelShare"/> (none for 0)
-    /// cancelled by its caller within 40 ms of its start.
+    /// cancelled by its caller within 40 ms of its start; one in four synchronous.
     /// </summary>
     public static IReadOnlyList<HttpCallPlan> Draw(int seed, int calls, int attempts, int cancelShare, params (HttpFault Fault, int Weight)[] faults)
     {
@@ -61,7 +63,8 @@ internal sealed record HttpCallPlan(int Id, IReadOnlyList<HttpFault> Faults, Tim
                 drawn[i] = Next();
             }
 
-            plans[id] = new HttpCallPlan(id, drawn, cancelShare > 0 && random.Next(cancelShare) == 0 ? TimeSpan.FromMilliseconds(random.Next(40)) : null);
+            var cancelAfter = cancelShare > 0 && random.Next(cancelShare) == 0 ? TimeSpan.FromMilliseconds(random.Next(40)) : (TimeSpan?)null;
+            plans[id] = new HttpCallPlan(id, drawn, cancelAfter, random.Next(4) == 0);
         }
 
         return plans;

@@ -182,7 +182,8 @@ public sealed class HttpFaultSoakTests : IDisposable
 
                         try
                         {
-                            using var response = await client.SendAsync(request, callers.TryGetValue(plan.Id, out var caller) ? caller.Token : host);
+                            var token = callers.TryGetValue(plan.Id, out var caller) ? caller.Token : host;
+                            using var response = plan.Synchronous && !http2 ? client.Send(request, token) : await client.SendAsync(request, token);
                             await response.Content.ReadAsStringAsync(CancellationToken.None);
                             results[i] = new HttpCallResult((int)response.StatusCode, null);
                         }
