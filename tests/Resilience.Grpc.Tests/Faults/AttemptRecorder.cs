@@ -31,6 +31,23 @@ internal sealed class AttemptRecorder(Func<int, bool> callerCancelled) : Interce
         return new AsyncUnaryCall<TResponse>(RecordAsync(id, number, call.ResponseAsync), call.ResponseHeadersAsync, call.GetStatus, call.GetTrailers, call.Dispose);
     }
 
+    public override TResponse BlockingUnaryCall<TRequest, TResponse>(
+        TRequest request, ClientInterceptorContext<TRequest, TResponse> context, BlockingUnaryCallContinuation<TRequest, TResponse> continuation)
+    {
+        var (id, number, attemptContext) = Numbered(context);
+        try
+        {
+            var response = continuation(request, attemptContext);
+            Record(id, new RecordedAttempt(number, null, false));
+            return response;
+        }
+        catch (RpcException exception)
+        {
+            Record(id, new RecordedAttempt(number, exception, callerCancelled(id)));
+            throw;
+        }
+    }
+
     public override AsyncServerStreamingCall<TResponse> AsyncServerStreamingCall<TRequest, TResponse>(
         TRequest request, ClientInterceptorContext<TRequest, TResponse> context, AsyncServerStreamingCallContinuation<TRequest, TResponse> continuation)
     {

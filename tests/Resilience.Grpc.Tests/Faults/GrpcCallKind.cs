@@ -6,6 +6,9 @@ internal enum GrpcCallKind
     /// <summary>A unary call, retried by the pipeline.</summary>
     Unary,
 
+    /// <summary>A blocking unary call, retried by the pipeline.</summary>
+    BlockingUnary,
+
     /// <summary>A server stream read to its end.</summary>
     ServerStream,
 

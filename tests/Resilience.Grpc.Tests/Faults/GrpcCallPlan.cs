@@ -19,7 +19,10 @@ internal sealed record GrpcCallPlan(int Id, GrpcCallKind Kind, IReadOnlyList<Grp
     public GrpcFault FaultOf(int number) => Faults[Math.Min(number, Faults.Count) - 1];
 
     /// <summary>Whether the caller's token is cancelled by the server during one of its attempts.</summary>
-    public bool MayBeCancelled => CancelAfter is not null || (Kind == GrpcCallKind.Unary ? Faults.Contains(GrpcFault.Hang) : Faults[0] == GrpcFault.Hang);
+    public bool MayBeCancelled => CancelAfter is not null || (IsUnary ? Faults.Contains(GrpcFault.Hang) : Faults[0] == GrpcFault.Hang);
+
+    /// <summary>Whether the call is unary (blocking or not): retried, one attempt per fault.</summary>
+    public bool IsUnary => Kind is GrpcCallKind.Unary or GrpcCallKind.BlockingUnary;
 
     /// <summary>The call's request headers: its id and faults.</summary>
     public Metadata Headers() => new()
@@ -41,7 +44,8 @@ internal sealed record GrpcCallPlan(int Id, GrpcCallKind Kind, IReadOnlyList<Grp
     /// <summary>
     /// Draws <paramref name="calls"/> plans from <paramref name="seed"/>: one in <paramref name="streamShare"/> a stream
     /// (of a kind drawn evenly, with one fault from <paramref name="streamFaults"/>), the others unary, each with up to
-    /// <paramref name="attempts"/> faults drawn from <paramref name="unaryFaults"/> with the weights given; one in
+    /// <paramref name="attempts"/> faults drawn from <paramref name="unaryFaults"/> with the weights given (one in six of
+    /// them blocking); one in
     /// <paramref name="cancelShare"/> (none for 0) cancelled by its caller within 40 ms of its start, and one in
     /// <paramref name="deadlineShare"/> (none for 0) given a deadline 20 to 200 ms after its start.
     /// </summary>
@@ -75,7 +79,7 @@ internal sealed record GrpcCallPlan(int Id, GrpcCallKind Kind, IReadOnlyList<Grp
         {
             if (random.Next(streamShare) == 0)
             {
-                var kind = (GrpcCallKind)(1 + random.Next(6));
+                var kind = (GrpcCallKind)(2 + random.Next(6));
                 plans[id] = new GrpcCallPlan(id, kind, [Next(streamFaults)]);
             }
             else
@@ -87,7 +91,7 @@ internal sealed record GrpcCallPlan(int Id, GrpcCallKind Kind, IReadOnlyList<Grp
                     faults[i] = Next(unaryFaults);
                 }
 
-                plans[id] = new GrpcCallPlan(id, GrpcCallKind.Unary, faults);
+                plans[id] = new GrpcCallPlan(id, random.Next(6) == 0 ? GrpcCallKind.BlockingUnary : GrpcCallKind.Unary, faults);
             }
 
             if (cancelShare > 0 && random.Next(cancelShare) == 0)
