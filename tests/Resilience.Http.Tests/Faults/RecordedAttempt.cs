@@ -9,6 +9,6 @@ internal sealed record RecordedAttempt(int Number, int? Status, Exception? Failu
     /// <summary>The server reset the request.</summary>
     public bool IsReset => Failure is HttpRequestException;
 
-    /// <summary>The attempt's token was cancelled while the caller's was not (yet): the pipeline's timeout.</summary>
+    /// <summary>The attempt was cancelled: by the pipeline's timeout, or with its caller's token (<see cref="CallerCancelled"/>).</summary>
     public bool IsCancelled => Failure is OperationCanceledException;
 }
