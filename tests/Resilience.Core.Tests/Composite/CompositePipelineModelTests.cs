@@ -54,9 +54,9 @@ public class CompositePipelineModelTests
         TimeProvider = time,
     };
 
-    private static TokenBucketLimiterOptions BucketFirst(TimeProvider time) => new() { PermitsPerSecond = 10, Burst = 3, TimeProvider = time };
+    internal static TokenBucketLimiterOptions BucketFirst(TimeProvider time) => new() { PermitsPerSecond = 10, Burst = 3, TimeProvider = time };
 
-    private static TokenBucketLimiterOptions BucketSecond(TimeProvider time) => new() { PermitsPerSecond = 20, Burst = 2, TimeProvider = time };
+    internal static TokenBucketLimiterOptions BucketSecond(TimeProvider time) => new() { PermitsPerSecond = 20, Burst = 2, TimeProvider = time };
 
     // Rejections retried after their retry-after (up to 300 ms), or not at all.
     internal static RetryOptions RetryFirst(RetryBudget budget) => new()

@@ -35,42 +35,20 @@ public class TelemetryModelTests
 {
     private const string CallSource = "telemetry-model-tests";
 
-    private static CircuitBreakerOptions BreakerFirst(TimeProvider time) => new()
+    // The composed-strategies model's option sets, named as the measurements' tags expect.
+    private static CircuitBreakerOptions BreakerFirst(TimeProvider time) => Named(CompositePipelineModelTests.BreakerFirst(time));
+
+    private static CircuitBreakerOptions BreakerSecond(TimeProvider time) => Named(CompositePipelineModelTests.BreakerSecond(time));
+
+    private static CircuitBreakerOptions Named(CircuitBreakerOptions options)
     {
-        Name = TelemetryModel.BreakerName,
-        FailureRatio = 0.5,
-        MinimumThroughput = 4,
-        SamplingDuration = TimeSpan.FromSeconds(1),
-        BucketCount = 4,
-        ConsecutiveFailures = 3,
-        BreakDuration = TimeSpan.FromMilliseconds(400),
-        BreakDurationMultiplier = 2,
-        MaxBreakDuration = TimeSpan.FromSeconds(2),
-        BreakDurationJitter = 0.2,
-        JitterSeed = 5,
-        PermittedProbes = 2,
-        ProbeSuccessRatio = 0.5,
-        ProbeTimeout = TimeSpan.FromMilliseconds(300),
-        TimeProvider = time,
-    };
+        options.Name = TelemetryModel.BreakerName;
+        return options;
+    }
 
-    private static CircuitBreakerOptions BreakerSecond(TimeProvider time) => new()
-    {
-        Name = TelemetryModel.BreakerName,
-        FailureRatio = 0.75,
-        MinimumThroughput = 3,
-        SamplingDuration = TimeSpan.FromSeconds(1),
-        BucketCount = 4,
-        SlowCallDuration = TimeSpan.FromMilliseconds(100),
-        SlowCallRatio = 0.5,
-        BreakDuration = TimeSpan.FromMilliseconds(300),
-        PermittedProbes = 1,
-        TimeProvider = time,
-    };
+    private static TokenBucketLimiterOptions BucketFirst(TimeProvider time) => CompositePipelineModelTests.BucketFirst(time);
 
-    private static TokenBucketLimiterOptions BucketFirst(TimeProvider time) => new() { PermitsPerSecond = 10, Burst = 3, TimeProvider = time };
-
-    private static TokenBucketLimiterOptions BucketSecond(TimeProvider time) => new() { PermitsPerSecond = 20, Burst = 2, TimeProvider = time };
+    private static TokenBucketLimiterOptions BucketSecond(TimeProvider time) => CompositePipelineModelTests.BucketSecond(time);
 
     // A bucket that waits up to 250 ms for a permit before it refuses the call.
     private static TokenBucketLimiterOptions BucketWaiting(TimeProvider time) => new() { PermitsPerSecond = 10, Burst = 2, MaxWait = TimeSpan.FromMilliseconds(250), TimeProvider = time };
