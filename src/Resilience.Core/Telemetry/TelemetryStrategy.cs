@@ -118,11 +118,7 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
 
     /// <summary>A retry's budget refused the retry that <paramref name="strategy"/> would otherwise have made.</summary>
     public void OnRetryRefusedByBudget(ResilienceStrategy strategy) =>
-        _telemetry.Guard(
-            (Telemetry: this, Strategy: strategy),
-            static s => s.Telemetry._telemetry.RetryBudgetRefusals.Add(1, s.Telemetry._pipeline, new(TelemetryTags.Strategy, s.Strategy.Name)),
-            "retry budget refusal",
-            PipelineName);
+        _telemetry.Guard((Telemetry: this, Strategy: strategy), static s => s.Telemetry.ReportRetryRefusedByBudget(s.Strategy), "retry budget refusal", PipelineName);
 
     /// <summary>A strategy replaced the outcome by <paramref name="exception"/> on its way out (a timeout's exception).</summary>
     public void OnFailed(ResilienceStrategy strategy, Exception exception)
@@ -176,6 +172,16 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
             var tags = Tags(strategy.Name);
             tags["delay"] = delay.TotalSeconds;
             activity.AddEvent(new ActivityEvent("resilience.retry", tags: tags));
+        }
+    }
+
+    private void ReportRetryRefusedByBudget(ResilienceStrategy strategy)
+    {
+        _telemetry.RetryBudgetRefusals.Add(1, _pipeline, new(TelemetryTags.Strategy, strategy.Name));
+        if (ResilienceTelemetry.EventTarget is { } activity)
+        {
+            // A trace then shows why a failed call was not tried again.
+            activity.AddEvent(new ActivityEvent("resilience.retry.budget_refused", tags: Tags(strategy.Name)));
         }
     }
 

@@ -203,6 +203,7 @@ internal sealed class TelemetryModel
                     if (Budget is { CanRetry: false })
                     {
                         Expected.Add(ExpectedMeasurement.Of("resilience.retry.budget_refusals", 1, ("pipeline", Pipeline), ("strategy", RetryName)));
+                        ExpectedEvents.Add(ExpectedMeasurement.Event("resilience.retry.budget_refused", ("pipeline", Pipeline), ("strategy", RetryName)));
                         break;
                     }
 
@@ -275,6 +276,7 @@ internal sealed class TelemetryModel
             if (!allowed)
             {
                 Expected.Add(ExpectedMeasurement.Of("resilience.retry.budget_refusals", 1, ("pipeline", Pipeline), ("strategy", RetryName)));
+                ExpectedEvents.Add(ExpectedMeasurement.Event("resilience.retry.budget_refused", ("pipeline", Pipeline), ("strategy", RetryName)));
                 break;
             }
 
