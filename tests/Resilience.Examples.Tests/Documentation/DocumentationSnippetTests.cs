@@ -67,6 +67,32 @@ public class DocumentationSnippetTests
         }
     }
 
+    /// <summary>
+    /// A predicate judges every failure of the strategies inside it: a timeout's, any exception the callback throws.
+    /// One that reads the response of an attempt that threw fails with a NullReferenceException, which replaces the
+    /// call's outcome (and is not retried).
+    /// </summary>
+    [Fact]
+    public void A_predicate_that_reads_the_response_judges_any_exception_without_throwing()
+    {
+        var predicates = SnippetPredicates.ReadingTheResult();
+        Assert.NotEmpty(predicates);
+
+        Exception[] failures = [new TimeoutRejectedException(), new HttpRequestException("refused"), new InvalidOperationException("bug")];
+        Assert.All(predicates, predicate =>
+        {
+            var judge = SnippetPredicates.Compile(predicate.Lambda);
+            foreach (var failure in failures)
+            {
+                var thrown = Record.Exception(() => judge(Outcome.FromException<HttpResponseMessage>(failure)));
+                Assert.True(thrown is null, $"{predicate.Snippet}: `{predicate.Lambda}` throws {thrown?.GetType().Name} on {failure.GetType().Name}.");
+            }
+
+            using var response = new HttpResponseMessage(System.Net.HttpStatusCode.ServiceUnavailable);
+            Assert.True(judge(Outcome.FromResult(response)), $"{predicate.Snippet}: `{predicate.Lambda}` does not handle a 503.");
+        });
+    }
+
     [Fact]
     public void A_block_that_does_not_compile_is_reported_with_its_file_block_line_and_the_compiler_message()
     {

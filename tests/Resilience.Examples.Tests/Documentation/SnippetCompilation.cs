@@ -81,6 +81,20 @@ internal sealed class SnippetCompilation
         return result;
     }
 
+    /// <summary>Compiles and loads standalone source against the same references, the usings every snippet has included.</summary>
+    public static System.Reflection.Assembly Load(string source)
+    {
+        var compilation = CSharpCompilation.Create(
+            "DocumentationSnippetParts" + Guid.NewGuid().ToString("N"),
+            [CSharpSyntaxTree.ParseText(ImplicitUsings, ParseOptions), CSharpSyntaxTree.ParseText(source, ParseOptions)],
+            References.Value,
+            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable));
+        using var image = new MemoryStream();
+        var emitted = compilation.Emit(image);
+        Assert.True(emitted.Success, string.Join('\n', emitted.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error)));
+        return System.Reflection.Assembly.Load(image.ToArray());
+    }
+
     /// <summary>The compiler's complaints about a snippet, each as "file(line,column): id: message"; empty when it compiles.</summary>
     public IReadOnlyList<string> FailuresOf(DocumentationSnippet snippet) => _failures[snippet];
 
