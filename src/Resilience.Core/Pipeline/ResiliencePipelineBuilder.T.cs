@@ -38,7 +38,7 @@ public sealed class ResiliencePipelineBuilder<T> : ResiliencePipelineBuilderBase
     /// response) is counted as one. A throw is logged and the result counted as a success: judging for telemetry must not
     /// change the call's outcome.
     /// </summary>
-    private static Delegate? JudgeForTelemetry(Delegate outermost, TelemetryStrategy telemetry)
+    private static Delegate JudgeForTelemetry(Delegate outermost, TelemetryStrategy telemetry)
     {
         var predicate = (Func<Outcome<T>, bool>)outermost;
         return (Func<Outcome<T>, bool>)(outcome =>

@@ -62,7 +62,7 @@ public abstract class ResiliencePipelineBuilderBase
     /// <summary>The typed or untyped retry-after reader of the derived builder, if any.</summary>
     private protected Delegate? RetryAfterReader { get; set; }
 
-    private protected PipelineCore BuildCore(bool typedPredicates, Func<Delegate, TelemetryStrategy, Delegate?>? judgeForTelemetry = null)
+    private protected PipelineCore BuildCore(bool typedPredicates, Func<Delegate, TelemetryStrategy, Delegate>? judgeForTelemetry = null)
     {
         ArgumentNullException.ThrowIfNull(TimeProvider, nameof(TimeProvider));
         Delegate?[] predicates = [.. _predicates];

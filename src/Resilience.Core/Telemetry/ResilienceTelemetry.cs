@@ -288,22 +288,6 @@ public sealed class ResilienceTelemetry : IDisposable
         }
     }
 
-    /// <summary>A predicate threw while judging a result for the call count of <paramref name="pipeline"/>: logged, never the call's outcome.</summary>
-    /// <param name="exception">The predicate's exception.</param>
-    /// <param name="pipeline">The pipeline's name.</param>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    internal void ReportJudgementFailed(Exception exception, string pipeline)
-    {
-        try
-        {
-            TelemetryLog.JudgementFailed(Logger, pipeline, exception);
-        }
-        catch (Exception)
-        {
-            // A logger that throws as well: nothing is left to tell, and the call still goes on.
-        }
-    }
-
     /// <summary>Gets the activity to add an event to: the current one, when it records data and someone listens to our source.</summary>
     internal static Activity? EventTarget =>
         ActivitySource.HasListeners() && Activity.Current is { IsAllDataRequested: true } activity ? activity : null;

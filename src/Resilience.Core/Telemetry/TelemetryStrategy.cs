@@ -87,7 +87,12 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
     }
 
     /// <summary>The predicate judging a result for the call count threw: logged; the result counts as a success.</summary>
-    public void ReportJudgementFailed(Exception exception) => _telemetry.ReportJudgementFailed(exception, PipelineName);
+    public void ReportJudgementFailed(Exception exception) =>
+        _telemetry.Guard(
+            (_telemetry.Logger, PipelineName, Exception: exception),
+            static s => TelemetryLog.JudgementFailed(s.Logger, s.PipelineName, s.Exception),
+            "judgement failure",
+            PipelineName);
 
     /// <summary>A strategy refused the call.</summary>
     public void OnRejected(in Rejection rejection) =>
