@@ -102,9 +102,9 @@ public sealed class TokenBucketMiddlewareTests
 
         var bucket = buckets["c"];
         var first = SendAsync(client, "c");
-        await WaitUntil(() => bucket.GetStatistics()!.CurrentQueuedCount == 1);
+        await Eventually.True(() => bucket.GetStatistics()!.CurrentQueuedCount == 1);
         var second = SendAsync(client, "c");
-        await WaitUntil(() => bucket.GetStatistics()!.CurrentQueuedCount == 2);
+        await Eventually.True(() => bucket.GetStatistics()!.CurrentQueuedCount == 2);
 
         // A third would wait 1.5 s, past the maximum: refused at once with that wait.
         using (var refused = await SendAsync(client, "c"))
@@ -162,15 +162,5 @@ public sealed class TokenBucketMiddlewareTests
         var request = new HttpRequestMessage(HttpMethod.Get, "/");
         request.Headers.Add(KeyHeader, key);
         return client.SendAsync(request);
-    }
-
-    private static async Task WaitUntil(Func<bool> condition)
-    {
-        for (var i = 0; i < 1_000 && !condition(); i++)
-        {
-            await Task.Delay(10);
-        }
-
-        Assert.True(condition());
     }
 }

@@ -1,0 +1,77 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using Microsoft.AspNetCore.Http;
+
+namespace Resilience.Http.Tests.Middleware;
+
+/// <summary>
+/// A handler that holds each request (named by a header) until the test releases it, and records the order requests
+/// entered it and the most that ran at once.
+/// </summary>
+internal sealed class HeldRequests
+{
+    public const string IdHeader = "X-Id";
+
+    private readonly ConcurrentDictionary<int, TaskCompletionSource> _gates = new();
+    private readonly ConcurrentQueue<int> _entered = new();
+    private readonly SemaphoreSlim _entries = new(0);
+    private int _running;
+    private int _seen;
+    private int _mostRunning;
+
+    /// <summary>Gets the requests in the order they entered the handler.</summary>
+    public IReadOnlyList<int> Entered => [.. _entered];
+
+    /// <summary>Gets the most requests the handler ran at once.</summary>
+    public int MostRunning => Volatile.Read(ref _mostRunning);
+
+    /// <summary>Gets how many requests the handler runs now.</summary>
+    public int Running => Volatile.Read(ref _running);
+
+    public async Task HandleAsync(HttpContext context)
+    {
+        var id = int.Parse(context.Request.Headers[IdHeader].ToString(), CultureInfo.InvariantCulture);
+        var running = Interlocked.Increment(ref _running);
+        InterlockedMax(ref _mostRunning, running);
+        _entered.Enqueue(id);
+        _entries.Release();
+        try
+        {
+            await Gate(id).Task.WaitAsync(TimeSpan.FromSeconds(30));
+            await context.Response.WriteAsync(id.ToString(CultureInfo.InvariantCulture));
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _running);
+        }
+    }
+
+    /// <summary>Lets request <paramref name="id"/> answer.</summary>
+    public void Release(int id) => Gate(id).TrySetResult();
+
+    /// <summary>Waits (bounded) until one more request has entered the handler, and returns its id (one caller at a time).</summary>
+    public async Task<int> NextEntryAsync()
+    {
+        Assert.True(await _entries.WaitAsync(TimeSpan.FromSeconds(30)), "no request entered the handler");
+
+        // Each entry is queued before it is signalled: the n-th signal finds at least n entries.
+        return _entered.ElementAt(_seen++);
+    }
+
+    private TaskCompletionSource Gate(int id) => _gates.GetOrAdd(id, static _ => new(TaskCreationOptions.RunContinuationsAsynchronously));
+
+    private static void InterlockedMax(ref int location, int value)
+    {
+        var seen = Volatile.Read(ref location);
+        while (value > seen)
+        {
+            var previous = Interlocked.CompareExchange(ref location, value, seen);
+            if (previous == seen)
+            {
+                return;
+            }
+
+            seen = previous;
+        }
+    }
+}
