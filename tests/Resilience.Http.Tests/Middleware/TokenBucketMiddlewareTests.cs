@@ -140,6 +140,54 @@ public sealed class TokenBucketMiddlewareTests
         Assert.Equal(0, statistics.CurrentAvailablePermits);
     }
 
+    [Fact]
+    public async Task A_client_that_gives_up_while_waiting_gives_its_slot_back()
+    {
+        var time = new FakeTimeProvider(Start);
+        var buckets = new ConcurrentDictionary<string, TokenBucketLimiter>();
+        await using var server = await StartAsync(time, buckets, maxWait: TimeSpan.FromSeconds(1));
+        using var client = new HttpClient { BaseAddress = server.Address };
+
+        for (var i = 0; i < 3; i++)
+        {
+            using var burst = await SendAsync(client, "c");
+            Assert.Equal(HttpStatusCode.OK, burst.StatusCode);
+        }
+
+        var bucket = buckets["c"];
+        var first = SendAsync(client, "c");
+        await Eventually.True(() => bucket.GetStatistics()!.CurrentQueuedCount == 1);
+        using var givingUp = new CancellationTokenSource();
+        var abandoned = SendAsync(client, "c", givingUp.Token);
+        await Eventually.True(() => bucket.GetStatistics()!.CurrentQueuedCount == 2);
+
+        // The client gives up: the server aborts the request, and its waiter, the last to reserve, gives its slot back.
+        await givingUp.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => abandoned);
+        await Eventually.True(() => bucket.GetStatistics()!.CurrentQueuedCount == 1);
+
+        // So the next request waits one second, within the maximum, not the 1.5 s a lost slot would have cost it.
+        var next = SendAsync(client, "c");
+        await Eventually.True(() => bucket.GetStatistics()!.CurrentQueuedCount == 2);
+        time.Advance(TimeSpan.FromMilliseconds(500));
+        using (var served = await first)
+        {
+            Assert.Equal(HttpStatusCode.OK, served.StatusCode);
+        }
+
+        time.Advance(TimeSpan.FromMilliseconds(500));
+        using (var served = await next)
+        {
+            Assert.Equal(HttpStatusCode.OK, served.StatusCode);
+        }
+
+        // The request that left got no lease and is no failed lease: the failures are the three AttemptAcquire calls.
+        var statistics = bucket.GetStatistics()!;
+        Assert.Equal(0, statistics.CurrentQueuedCount);
+        Assert.Equal(5, statistics.TotalSuccessfulLeases);
+        Assert.Equal(3, statistics.TotalFailedLeases);
+    }
+
     private static Task<RateLimitedServer> StartAsync(FakeTimeProvider time, ConcurrentDictionary<string, TokenBucketLimiter> buckets, TimeSpan maxWait) =>
         RateLimitedServer.StartAsync(
             options =>
@@ -157,10 +205,10 @@ public sealed class TokenBucketMiddlewareTests
             },
             static context => context.Response.WriteAsync("ok", context.RequestAborted));
 
-    private static Task<HttpResponseMessage> SendAsync(HttpClient client, string key)
+    private static Task<HttpResponseMessage> SendAsync(HttpClient client, string key, CancellationToken cancellationToken = default)
     {
         var request = new HttpRequestMessage(HttpMethod.Get, "/");
         request.Headers.Add(KeyHeader, key);
-        return client.SendAsync(request);
+        return client.SendAsync(request, cancellationToken);
     }
 }
