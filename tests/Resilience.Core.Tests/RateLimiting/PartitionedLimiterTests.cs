@@ -164,6 +164,47 @@ public class PartitionedLimiterTests
     }
 
     [Fact]
+    public void An_idle_concurrency_partition_is_evicted_by_the_first_trim_an_idle_timeout_after_the_one_that_saw_it_idle()
+    {
+        // A concurrency limiter reads no clock as it releases: its idle time counts from the first reading that finds it
+        // idle, and this limiter reads it only as it trims (every 1,024 new partitions here).
+        var time = new FakeTimeProvider();
+        var created = 0;
+        using var limiter = new BoundedPartitionedLimiter<string>(
+            _ =>
+            {
+                created++;
+                return new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1, TimeProvider = time });
+            },
+            maxPartitions: 4096,
+            idleTimeout: TimeSpan.FromMinutes(1));
+        limiter.AttemptAcquire("old").Dispose();
+        time.Advance(TimeSpan.FromMinutes(2));
+
+        // The first trim finds "old" idle, for the first time: idle from then, so kept (a token bucket full for two
+        // minutes would go; see Idle_partitions_are_evicted_and_come_back_fresh).
+        for (var i = 0; i < 1023; i++)
+        {
+            limiter.AttemptAcquire($"a{i}").Dispose();
+        }
+
+        Assert.Equal(0, limiter.PartitionsEvicted);
+
+        // The next trim, an idle timeout later, evicts it and the keys that first trim saw idle: all but the newest, which
+        // made that trim and was left out of it.
+        time.Advance(TimeSpan.FromMinutes(1));
+        for (var i = 0; i < 1024; i++)
+        {
+            limiter.AttemptAcquire($"b{i}").Dispose();
+        }
+
+        Assert.Equal(1023, limiter.PartitionsEvicted);
+        Assert.Equal(2048, created);
+        limiter.AttemptAcquire("old").Dispose();
+        Assert.Equal(2049, created);
+    }
+
+    [Fact]
     public void Aspnet_style_partitioned_rate_limiter_create_works_with_our_token_bucket()
     {
         var time = new FakeTimeProvider();

@@ -97,6 +97,29 @@ public sealed class BoundedPartitionsMiddlewareTests
         Assert.Equal(52, partitions.PartitionsCreated);
     }
 
+    [Fact]
+    public async Task Stopping_the_server_disposes_none_of_the_limiters()
+    {
+        var time = new FakeTimeProvider(Start);
+        using var partitions = new BoundedPartitionedLimiter<string>(key => Bucket(key, time));
+        await using (var server = await RateLimitedServer.StartAsync(
+            options =>
+            {
+                // Even a view that would dispose what it translates, were it disposed.
+                options.GlobalLimiter = partitions.WithTranslatedKey<HttpContext>(static context => context.Request.Headers[KeyHeader].ToString(), leaveOpen: false);
+            },
+            static context => context.Response.WriteAsync("ok", context.RequestAborted)))
+        {
+            using var client = new HttpClient { BaseAddress = server.Address };
+            Assert.Equal(HttpStatusCode.OK, await StatusOf(client, "k"));
+        }
+
+        // The host is stopped and disposed: the partitioned limiter and the key's bucket still answer.
+        using var lease = partitions.AttemptAcquire("k");
+        Assert.True(lease.IsAcquired);
+        Assert.Equal(1, partitions.Count);
+    }
+
     private static TokenBucketLimiter Bucket(string key, TimeProvider time) => new(new TokenBucketLimiterOptions
     {
         PermitsPerSecond = key == Slow ? 0.001 : 1,
