@@ -15,24 +15,19 @@ internal sealed class HeldRequests
     private readonly ConcurrentDictionary<int, TaskCompletionSource> _gates = new();
     private readonly ConcurrentQueue<int> _entered = new();
     private readonly SemaphoreSlim _entries = new(0);
-    private int _running;
+    private readonly RunningCount _running = new();
     private int _seen;
-    private int _mostRunning;
 
     /// <summary>Gets the requests in the order they entered the handler.</summary>
     public IReadOnlyList<int> Entered => [.. _entered];
 
     /// <summary>Gets the most requests the handler ran at once.</summary>
-    public int MostRunning => Volatile.Read(ref _mostRunning);
-
-    /// <summary>Gets how many requests the handler runs now.</summary>
-    public int Running => Volatile.Read(ref _running);
+    public int MostRunning => _running.Most;
 
     public async Task HandleAsync(HttpContext context)
     {
         var id = int.Parse(context.Request.Headers[IdHeader].ToString(), CultureInfo.InvariantCulture);
-        var running = Interlocked.Increment(ref _running);
-        InterlockedMax(ref _mostRunning, running);
+        _running.Enter();
         _entered.Enqueue(id);
         _entries.Release();
         try
@@ -42,7 +37,7 @@ internal sealed class HeldRequests
         }
         finally
         {
-            Interlocked.Decrement(ref _running);
+            _running.Exit();
         }
     }
 
@@ -59,19 +54,4 @@ internal sealed class HeldRequests
     }
 
     private TaskCompletionSource Gate(int id) => _gates.GetOrAdd(id, static _ => new(TaskCreationOptions.RunContinuationsAsynchronously));
-
-    private static void InterlockedMax(ref int location, int value)
-    {
-        var seen = Volatile.Read(ref location);
-        while (value > seen)
-        {
-            var previous = Interlocked.CompareExchange(ref location, value, seen);
-            if (previous == seen)
-            {
-                return;
-            }
-
-            seen = previous;
-        }
-    }
 }

@@ -162,6 +162,57 @@ public sealed class InFlightMiddlewareTests
         Assert.Equal(HttpStatusCode.OK, served.StatusCode);
     }
 
+    [Theory]
+    [InlineData(QueueProcessingOrder.OldestFirst)]
+    [InlineData(QueueProcessingOrder.NewestFirst)]
+    public async Task Under_concurrent_load_no_more_than_the_limit_run_and_every_queued_request_is_served(QueueProcessingOrder order)
+    {
+        const int Limit = 4;
+        const int Requests = 200;
+        using var limiter = new InFlightLimiter(new InFlightLimiterOptions
+        {
+            PermitLimit = Limit,
+            QueueLimit = Requests,
+            QueueProcessingOrder = order,
+            TimeProvider = new FakeTimeProvider(Start),
+        });
+        var running = new RunningCount();
+        await using var server = await RateLimitedServer.StartAsync(
+            options =>
+            {
+                options.AddPolicy(Policy, _ => RateLimitPartition.Get("all", _ => limiter));
+                options.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            },
+            async context =>
+            {
+                running.Enter();
+
+                // Gives other requests' threads the time to come in while this one holds its permit.
+                for (var i = 0; i < 10; i++)
+                {
+                    await Task.Yield();
+                }
+
+                running.Exit();
+                await context.Response.WriteAsync("ok", context.RequestAborted);
+            },
+            Policy);
+        using var client = new HttpClient { BaseAddress = server.Address };
+
+        var responses = await Task.WhenAll(Enumerable.Range(0, Requests).Select(async _ =>
+        {
+            using var response = await client.GetAsync("/");
+            return response.StatusCode;
+        }));
+
+        Assert.All(responses, status => Assert.Equal(HttpStatusCode.OK, status));
+        Assert.InRange(running.Most, 1, Limit);
+        await Eventually.True(() => limiter.GetStatistics()!.CurrentAvailablePermits == Limit);
+        var statistics = limiter.GetStatistics()!;
+        Assert.Equal(0, statistics.CurrentQueuedCount);
+        Assert.Equal(Requests, statistics.TotalSuccessfulLeases);
+    }
+
     private static Task<RateLimitedServer> StartAsync(InFlightLimiter limiter, HeldRequests held) =>
         RateLimitedServer.StartAsync(
             options =>
