@@ -268,12 +268,14 @@ internal sealed class OverlappingCallsModel(
 
     /// <summary>
     /// The bucket is disposed: every waiter fails at once (the latest first, each slot given back as a cancelled
-    /// waiter's), and its call is rejected, ignored by the breaker, retried at once while it may.
+    /// waiter's), and its call is rejected, ignored by the breaker, retried at once while it may. Returns the bucket's
+    /// permits there and failed leases as disposal leaves them, before the calls go on.
     /// </summary>
-    public void DisposeBucket(long now)
+    public (long Available, long Failures) DisposeBucket(long now)
     {
         var waiters = BucketWaitersLatestFirst.ToList();
         Bucket.Dispose(waiters.Select(c => c.Slot));
+        var disposed = (Bucket.Available(now), Bucket.Failures);
         foreach (var call in waiters)
         {
             Disarm(call.Waiting);
@@ -281,6 +283,8 @@ internal sealed class OverlappingCallsModel(
             Breaker.Record(call.Permit.Generation, call.Permit.Probe, call.Permit.Timed, CircuitCallResult.Ignored, call.PassStart, now);
             Rejected(call, typeof(RateLimiterRejectedException), retryable: true, null, now);
         }
+
+        return disposed;
     }
 
     /// <summary>

@@ -152,7 +152,7 @@ public class OverlappingCallsModelTests
             }
 
             bucketDisposed = true;
-            model.DisposeBucket(now);
+            var expected = model.DisposeBucket(now);
 
             // The failed calls go on together, each on a thread of its own, once every waiter has failed and given its
             // slot back (see BucketDisposalIsOrderFree).
@@ -168,7 +168,13 @@ public class OverlappingCallsModelTests
                     return (true, $"the bucket's {what}", "it did not complete at once");
                 }
 
-                return (true, $"the bucket's {what}", bucket.GetStatistics()!.CurrentQueuedCount != 0 ? "a waiter still waited after disposal" : null);
+                // Every waiter has failed, and given its slot back, by the time disposal returns (the calls have not
+                // gone on yet: the clock is held).
+                var statistics = bucket.GetStatistics()!;
+                var disposed = (statistics.CurrentAvailablePermits, statistics.TotalFailedLeases, statistics.CurrentQueuedCount);
+                return (true, $"the bucket's {what}", disposed != (expected.Available, expected.Failures, 0)
+                    ? $"(available, failed leases, waiting) {disposed} as disposal returned vs model {(expected.Available, expected.Failures, 0)}"
+                    : null);
             }
             finally
             {
