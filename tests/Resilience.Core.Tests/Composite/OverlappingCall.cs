@@ -16,6 +16,8 @@ internal sealed class OverlappingCall(string key, int value, bool ignoresToken, 
 
     private TaskCompletionSource<int>? _pending;
     private int _invocations;
+    private int _thread;
+    private int _strayAttempts;
 
     public string Key { get; } = key;
 
@@ -24,6 +26,9 @@ internal sealed class OverlappingCall(string key, int value, bool ignoresToken, 
     public CancellationTokenSource Caller { get; } = new();
 
     public int Invocations => Volatile.Read(ref _invocations);
+
+    /// <summary>Gets the attempts of a blocking call that ran on another thread than its caller's (the docs: none).</summary>
+    public int StrayAttempts => Volatile.Read(ref _strayAttempts);
 
     /// <summary>Gets whether an attempt waits for the script.</summary>
     public bool InAttempt => Volatile.Read(ref _pending) is { Task.IsCompleted: false };
@@ -36,7 +41,12 @@ internal sealed class OverlappingCall(string key, int value, bool ignoresToken, 
         if (synchronous)
         {
             var ended = new TaskCompletionSource<Outcome<int>>(TaskCreationOptions.RunContinuationsAsynchronously);
-            var thread = new Thread(() => ended.SetResult(pipeline.ExecuteOutcome(static (c, ct) => c.Invoke(ct), this, token))) { IsBackground = true, Name = $"blocking call {Value}" };
+            var thread = new Thread(() =>
+            {
+                Volatile.Write(ref _thread, Environment.CurrentManagedThreadId);
+                ended.SetResult(pipeline.ExecuteOutcome(static (c, ct) => c.Invoke(ct), this, token));
+            })
+            { IsBackground = true, Name = $"blocking call {Value}" };
             Task = ended.Task;
             thread.Start();
         }
@@ -68,6 +78,12 @@ internal sealed class OverlappingCall(string key, int value, bool ignoresToken, 
     /// <summary>The blocking form's attempt: it holds its thread until the script completes it (or its token cancels it).</summary>
     private int Invoke(CancellationToken cancellationToken)
     {
+        // The blocking form runs every attempt on its caller's thread, after a wait too (retry.md).
+        if (Environment.CurrentManagedThreadId != Volatile.Read(ref _thread))
+        {
+            Interlocked.Increment(ref _strayAttempts);
+        }
+
         var attempt = Attempt(cancellationToken);
         if (!((IAsyncResult)attempt).AsyncWaitHandle.WaitOne(LongestBlock))
         {
