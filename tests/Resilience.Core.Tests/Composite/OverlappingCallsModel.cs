@@ -67,6 +67,9 @@ internal sealed class OverlappingCallsModel(
 
     private bool NewestFirst => inFlight?.QueueProcessingOrder == QueueProcessingOrder.NewestFirst;
 
+    /// <summary>Gets how many timers were armed so far: the pipeline arms one for each (see <see cref="SteppedTimeProvider.Armings"/>).</summary>
+    public long Armings => _sequence;
+
     /// <summary>The due times of the timers armed, earliest first.</summary>
     public IEnumerable<long> DueTimes => _timers.OrderBy(t => t.Due).ThenBy(t => t.Sequence).Select(t => t.Due);
 

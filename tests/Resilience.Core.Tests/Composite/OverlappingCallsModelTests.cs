@@ -544,10 +544,14 @@ public class OverlappingCallsModelTests
         return budget.Balance != model.Budget.Balance / 1000.0 ? $"budget {budget.Balance} vs model {model.Budget.Balance / 1000.0}" : null;
     }
 
-    /// <summary>Whether every call rests where the model says, with the same timers armed.</summary>
+    /// <summary>
+    /// Whether every call rests where the model says, with the same timers armed, and as many armed so far: a call that
+    /// has yet to go on from a completed attempt may hold a timer due when the one it is about to arm will be.
+    /// </summary>
     private static bool Rests(SteppedTimeProvider provider, OverlappingCallsModel model, List<OverlappingCall> calls) =>
         model.Calls.All(m => calls[m.Index] is var c && c.Invocations == m.Attempts && c.InAttempt == (m.Stage == OverlappingStage.Attempt) && c.Task!.IsCompleted == (m.Stage == OverlappingStage.Done))
-        && provider.DueTimes().SequenceEqual(model.DueTimes);
+        && provider.DueTimes().SequenceEqual(model.DueTimes)
+        && provider.Armings == model.Armings;
 
     private static Property Fail(int step, string why) => false.Label($"step {step}: {why}");
 

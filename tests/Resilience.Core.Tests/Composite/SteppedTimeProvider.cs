@@ -59,6 +59,18 @@ internal sealed class SteppedTimeProvider(FakeTimeProvider time) : TimeProvider
     /// <summary>Lets every thread read the clock again.</summary>
     public void LetClockGo() => _clockFree.Set();
 
+    /// <summary>Gets how many times a timer was armed (created or changed to a due time): it tells one timer armed from another due alike.</summary>
+    public long Armings
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _sequence;
+            }
+        }
+    }
+
     /// <summary>The due times (in timestamps of the clock) of the timers armed, in the order they will fire.</summary>
     public List<long> DueTimes()
     {
