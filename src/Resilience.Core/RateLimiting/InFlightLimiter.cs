@@ -296,8 +296,18 @@ public sealed class InFlightLimiter : RateLimiter
             return new ValueTask<RateLimitLease>(LimiterLease.QueueLimitReached);
         }
 
-        return Enqueue(permitCount, cancellationToken);
+        return Enqueue(permitCount, cancellationToken, refuseWhenDisposed: false);
     }
+
+    /// <summary>
+    /// The pipeline's wait for one permit, once the fast path found none free: as <see cref="RateLimiter.AcquireAsync"/>,
+    /// but a disposed limiter refuses the call (a failed lease, counted, as a waiter disposal fails) instead of throwing,
+    /// as the token bucket refuses a wait once disposed.
+    /// </summary>
+    internal ValueTask<RateLimitLease> WaitForPermitAsync(CancellationToken cancellationToken) =>
+        cancellationToken.IsCancellationRequested
+            ? ValueTask.FromCanceled<RateLimitLease>(cancellationToken)
+            : Enqueue(1, cancellationToken, refuseWhenDisposed: true);
 
     /// <inheritdoc />
     protected override void Dispose(bool disposing)
@@ -327,7 +337,7 @@ public sealed class InFlightLimiter : RateLimiter
         }
     }
 
-    private ValueTask<RateLimitLease> Enqueue(int permitCount, CancellationToken cancellationToken)
+    private ValueTask<RateLimitLease> Enqueue(int permitCount, CancellationToken cancellationToken, bool refuseWhenDisposed)
     {
         var options = Volatile.Read(ref _options);
         List<Waiter>? evicted = null;
@@ -335,8 +345,19 @@ public sealed class InFlightLimiter : RateLimiter
         // Queue path only (a caller waits, or a release found waiters): see the class remarks.
         lock (_queue)
         {
-            // Disposal empties the queue under this lock: a waiter queued after it would never be served.
-            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+            // Disposal empties the queue under this lock: a waiter queued after it would never be served. The pipeline's
+            // path does not look at disposal while a permit is free, and is refused when it would wait.
+            if (Volatile.Read(ref _disposed) != 0)
+            {
+                ObjectDisposedException.ThrowIf(!refuseWhenDisposed, this);
+                if (TryTake(permitCount, holdsQueue: true))
+                {
+                    return new ValueTask<RateLimitLease>(Lease(permitCount));
+                }
+
+                CountFailure();
+                return new ValueTask<RateLimitLease>(LimiterLease.Failed);
+            }
 
             // Announce the waiter before checking once more, so a release between the failed take and this lock
             // either is seen here or sees the flag and dispatches.

@@ -46,10 +46,11 @@ public sealed class RateLimiterStrategy : ResilienceStrategy
 
             if (bucket.CanWait)
             {
-                // Off the admitted path: a wait past the maximum is refused here, counted once, with no task.
-                if (!bucket.TryReserve(1, out var reservation, out retryAfter))
+                // Off the admitted path: a wait past the maximum, or any wait once the bucket is disposed, is refused
+                // here, counted once, with no task.
+                if (!bucket.TryReserve(1, out var reservation, out var refusedFor))
                 {
-                    return Entry.Reject(RejectionReason.RateLimited, retryAfter);
+                    return Entry.Reject(RejectionReason.RateLimited, refusedFor);
                 }
 
                 return reservation.MustWait ? Entry.Pending(WaitForBucketAsync(bucket, reservation, context.CancellationToken)) : Entry.Admitted;
@@ -68,7 +69,7 @@ public sealed class RateLimiterStrategy : ResilienceStrategy
             }
 
             return inFlight.HasQueue
-                ? Entry.Pending(AcquireAsync(inFlight, context.CancellationToken))
+                ? Entry.Pending(EnterWhenLeasedAsync(static (limiter, token) => limiter.WaitForPermitAsync(token), inFlight, context.CancellationToken))
                 : RejectCounted(inFlight);
         }
 

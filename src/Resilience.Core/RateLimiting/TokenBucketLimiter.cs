@@ -397,17 +397,26 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     /// </summary>
     /// <param name="permitCount">How many permits.</param>
     /// <param name="reservation">When taken: the reservation, to wait for if <see cref="TokenBucketReservation.MustWait"/>.</param>
-    /// <param name="retryAfter">When refused (the wait would pass the maximum): the exact time until enough permits will be there.</param>
+    /// <param name="retryAfter">
+    /// When refused because the wait would pass the maximum: the exact time until enough permits will be there; when
+    /// refused because the bucket is disposed and nothing would serve the wait: <see langword="null"/>, as the waiters
+    /// disposal fails are told nothing.
+    /// </param>
     /// <returns>Whether the permits were taken or reserved.</returns>
-    internal bool TryReserve(int permitCount, out TokenBucketReservation reservation, out TimeSpan retryAfter)
+    internal bool TryReserve(int permitCount, out TokenBucketReservation reservation, out TimeSpan? retryAfter)
     {
-        if (!TakeBooked(permitCount, true, out reservation))
+        // A disposed bucket still grants permits that are there, but reserves none (the pipeline's path reaches here
+        // disposed): a slot reserved only to be given back at once is stranded if another call reserves in between.
+        var disposed = Volatile.Read(ref _disposed) != 0;
+        if (!TakeBooked(permitCount, !disposed, out reservation))
         {
             CountFailure();
-            return Refused(reservation.Wait, out retryAfter);
+            retryAfter = disposed && reservation.Wait <= Volatile.Read(ref _settings).MaxWait ? null : Ticks(reservation.Wait);
+            return false;
         }
 
-        return Granted(out retryAfter);
+        retryAfter = null;
+        return true;
     }
 
     /// <summary>
@@ -516,7 +525,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
 
         if (!TryReserve(permitCount, out var reservation, out var retryAfter))
         {
-            return new ValueTask<RateLimitLease>(LimiterLease.FailedWithRetryAfter(retryAfter));
+            return new ValueTask<RateLimitLease>(retryAfter is { } wait ? LimiterLease.FailedWithRetryAfter(wait) : LimiterLease.Failed);
         }
 
         return reservation.MustWait ? WaitForLeaseAsync(reservation, cancellationToken) : new ValueTask<RateLimitLease>(LimiterLease.Acquired);

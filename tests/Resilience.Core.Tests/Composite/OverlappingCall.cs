@@ -5,11 +5,19 @@ namespace Resilience.Tests.Composite;
 /// it returns, the caller's token, and its attempts, each a task the script completes (its continuations run
 /// asynchronously, as a real dependency's would: the pipeline goes on on the thread pool). An attempt's task is
 /// cancelled when its token is, unless the call's attempts ignore their token. Every attempt made and the call's end release <paramref name="moved"/>.
+/// A call that is not <paramref name="cancellable"/> passes <see cref="CancellationToken.None"/>; a
+/// <paramref name="synchronous"/> one runs the blocking form (<c>ExecuteOutcome</c>) on a thread of its own, its attempt
+/// blocking that thread until the script completes it.
 /// </summary>
-internal sealed class OverlappingCall(string key, int value, bool ignoresToken, SemaphoreSlim moved) : IDisposable
+internal sealed class OverlappingCall(string key, int value, bool ignoresToken, SemaphoreSlim moved, bool cancellable = true, bool synchronous = false) : IDisposable
 {
+    // A blocked attempt gives up after this (a script that forgot it would otherwise hold its thread for ever).
+    private static readonly TimeSpan LongestBlock = TimeSpan.FromSeconds(60);
+
     private TaskCompletionSource<int>? _pending;
     private int _invocations;
+    private int _thread;
+    private int _strayAttempts;
 
     public string Key { get; } = key;
 
@@ -19,6 +27,9 @@ internal sealed class OverlappingCall(string key, int value, bool ignoresToken, 
 
     public int Invocations => Volatile.Read(ref _invocations);
 
+    /// <summary>Gets the attempts of a blocking call that ran on another thread than its caller's (the docs: none).</summary>
+    public int StrayAttempts => Volatile.Read(ref _strayAttempts);
+
     /// <summary>Gets whether an attempt waits for the script.</summary>
     public bool InAttempt => Volatile.Read(ref _pending) is { Task.IsCompleted: false };
 
@@ -26,7 +37,24 @@ internal sealed class OverlappingCall(string key, int value, bool ignoresToken, 
 
     public void Start(ResiliencePipeline<int> pipeline)
     {
-        Task = pipeline.ExecuteOutcomeAsync(static (c, ct) => c.InvokeAsync(ct), this, Caller.Token).AsTask();
+        var token = cancellable ? Caller.Token : CancellationToken.None;
+        if (synchronous)
+        {
+            var ended = new TaskCompletionSource<Outcome<int>>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var thread = new Thread(() =>
+            {
+                Volatile.Write(ref _thread, Environment.CurrentManagedThreadId);
+                ended.SetResult(pipeline.ExecuteOutcome(static (c, ct) => c.Invoke(ct), this, token));
+            })
+            { IsBackground = true, Name = $"blocking call {Value}" };
+            Task = ended.Task;
+            thread.Start();
+        }
+        else
+        {
+            Task = pipeline.ExecuteOutcomeAsync(static (c, ct) => c.InvokeAsync(ct), this, token).AsTask();
+        }
+
         _ = Task.ContinueWith(static (_, m) => ((SemaphoreSlim)m!).Release(), moved, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
@@ -45,7 +73,27 @@ internal sealed class OverlappingCall(string key, int value, bool ignoresToken, 
 
     public void Dispose() => Caller.Dispose();
 
-    private ValueTask<int> InvokeAsync(CancellationToken cancellationToken)
+    private ValueTask<int> InvokeAsync(CancellationToken cancellationToken) => new(Attempt(cancellationToken));
+
+    /// <summary>The blocking form's attempt: it holds its thread until the script completes it (or its token cancels it).</summary>
+    private int Invoke(CancellationToken cancellationToken)
+    {
+        // The blocking form runs every attempt on its caller's thread, after a wait too (retry.md).
+        if (Environment.CurrentManagedThreadId != Volatile.Read(ref _thread))
+        {
+            Interlocked.Increment(ref _strayAttempts);
+        }
+
+        var attempt = Attempt(cancellationToken);
+        if (!((IAsyncResult)attempt).AsyncWaitHandle.WaitOne(LongestBlock))
+        {
+            throw new TimeoutException("the script never completed the attempt");
+        }
+
+        return attempt.GetAwaiter().GetResult();
+    }
+
+    private Task<int> Attempt(CancellationToken cancellationToken)
     {
         var pending = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
         if (!ignoresToken)
@@ -56,6 +104,6 @@ internal sealed class OverlappingCall(string key, int value, bool ignoresToken, 
         Volatile.Write(ref _pending, pending);
         Interlocked.Increment(ref _invocations);
         moved.Release();
-        return new ValueTask<int>(pending.Task);
+        return pending.Task;
     }
 }

@@ -5,7 +5,7 @@ namespace Resilience.Tests.Composite;
 /// the attempts that reached the callback so far, what its current pass holds (the breaker's permit, its timeout, its
 /// bucket slot) and, once done, what its caller gets.
 /// </summary>
-internal sealed class OverlappingCallModel(int index, string key, int value, bool ignoresToken)
+internal sealed class OverlappingCallModel(int index, string key, int value, bool ignoresToken, bool cancellable)
 {
     public int Index { get; } = index;
 
@@ -15,6 +15,9 @@ internal sealed class OverlappingCallModel(int index, string key, int value, boo
 
     /// <summary>Gets whether its attempts ignore their token: a timeout or the caller's cancellation does not end them.</summary>
     public bool IgnoresToken { get; } = ignoresToken;
+
+    /// <summary>Gets whether the caller passed a token it can cancel (otherwise <see cref="CancellationToken.None"/>: it never cancels).</summary>
+    public bool Cancellable { get; } = cancellable;
 
     /// <summary>Gets or sets whether the caller has cancelled the call.</summary>
     public bool CallerCancelled { get; set; }
@@ -35,7 +38,11 @@ internal sealed class OverlappingCallModel(int index, string key, int value, boo
     /// <summary>Holds a permit of the concurrency limiter, given back when the call ends.</summary>
     public bool HoldsPermit { get; set; }
 
+    /// <summary>The current pass's own timeout (a caller that can cancel: a source of its own).</summary>
     public OverlappingTimer? Deadline { get; set; }
+
+    /// <summary>The shared timeout slot the current pass started in (a caller that cannot cancel).</summary>
+    public OverlappingTimeoutSlot? TimeoutSlot { get; set; }
 
     /// <summary>The timeout the current pass was armed with (what a <see cref="TimeoutRejectedException"/> reports).</summary>
     public TimeSpan ArmedTimeout { get; set; }
@@ -57,7 +64,7 @@ internal sealed class OverlappingCallModel(int index, string key, int value, boo
     public Type? Exception { get; set; }
 
     public override string ToString() =>
-        $"call {Index} ({Key}{(IgnoresToken ? ", ignoring its token" : string.Empty)}{(CallerCancelled ? ", cancelled" : string.Empty)}): {Stage}, {Attempts} attempt(s) in {Passes} pass(es)"
+        $"call {Index} ({Key}{(IgnoresToken ? ", ignoring its token" : string.Empty)}{(Cancellable ? string.Empty : ", not cancellable")}{(CallerCancelled ? ", cancelled" : string.Empty)}): {Stage}, {Attempts} attempt(s) in {Passes} pass(es)"
         + (Result is { } r ? $", value {r.Value} from {(r.Level is { } level ? $"level {level} replacing {Replaced?.Name ?? "a failed result"}" : "the call")}" : string.Empty)
         + (Exception is { } e ? $", {e.Name}{(e == typeof(TimeoutRejectedException) ? $" after {ArmedTimeout}" : string.Empty)}" : string.Empty)
         + (Rejected ? ", rejected" : string.Empty);

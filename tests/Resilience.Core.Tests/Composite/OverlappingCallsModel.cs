@@ -16,6 +16,11 @@ namespace Resilience.Tests.Composite;
 /// call, and a call that ends gives it at once to the waiter the queue serves first (the oldest, or with
 /// <see cref="QueueProcessingOrder.NewestFirst"/> the newest: then a newcomer also takes a free permit before the
 /// waiters, and a full queue drops its oldest waiter, a failed lease, for it).
+/// Either limiter may be disposed: the bucket fails its waiters (each a failed lease, its slot given back as a cancelled
+/// waiter's; the call is rejected, which the breaker ignores and the retry retries at once, there being no retry-after),
+/// and afterwards still grants a permit that is there but refuses a wait; the concurrency limiter fails its queued
+/// waiters (failed leases, the callers rejected), lets the calls it admitted finish and give their permits back, and
+/// afterwards still admits a call while a permit is free but rejects one that would queue (a failed lease).
 /// </summary>
 internal sealed class OverlappingCallsModel(
     CircuitBreakerOptions breaker, TokenBucketLimiterOptions bucket, RetryBudgetOptions budget, long originTicks, InFlightLimiterOptions? inFlight = null)
@@ -25,9 +30,23 @@ internal sealed class OverlappingCallsModel(
     private readonly List<OverlappingCallModel> _queue = [];
     private long _sequence;
     private int _inUse;
+    private bool _inFlightDisposed;
 
-    /// <summary>Gets or sets the timeout in force: an attempt is timed by the one in force when it starts.</summary>
-    public TimeSpan Timeout { get; set; } = TimeSpan.FromMilliseconds(160);
+    private OverlappingTimeoutSlot? _openSlot;
+
+    /// <summary>
+    /// Gets or sets the timeout in force: an attempt is timed by the one in force when it starts. Setting it (even to the
+    /// same value) closes the shared slot: the next pass a caller cannot cancel opens a new one.
+    /// </summary>
+    public TimeSpan Timeout
+    {
+        get;
+        set
+        {
+            field = value;
+            _openSlot = null;
+        }
+    } = TimeSpan.FromMilliseconds(160);
 
     /// <summary>Gets the concurrency limiter's successful leases.</summary>
     public long InFlightLeases { get; private set; }
@@ -48,13 +67,16 @@ internal sealed class OverlappingCallsModel(
 
     private bool NewestFirst => inFlight?.QueueProcessingOrder == QueueProcessingOrder.NewestFirst;
 
+    /// <summary>Gets how many timers were armed so far: the pipeline arms one for each (see <see cref="SteppedTimeProvider.Armings"/>).</summary>
+    public long Armings => _sequence;
+
     /// <summary>The due times of the timers armed, earliest first.</summary>
     public IEnumerable<long> DueTimes => _timers.OrderBy(t => t.Due).ThenBy(t => t.Sequence).Select(t => t.Due);
 
     /// <summary>A call started at <paramref name="now"/>: it runs until it rests.</summary>
-    public OverlappingCallModel Start(string key, int value, bool ignoresToken, long now)
+    public OverlappingCallModel Start(string key, int value, bool ignoresToken, long now, bool cancellable = true)
     {
-        var call = new OverlappingCallModel(Calls.Count, key, value, ignoresToken);
+        var call = new OverlappingCallModel(Calls.Count, key, value, ignoresToken, cancellable);
         Calls.Add(call);
         if (inFlight is not { } options)
         {
@@ -65,7 +87,7 @@ internal sealed class OverlappingCallsModel(
             Take(call);
             Pass(call, now);
         }
-        else if (_queue.Count < options.QueueLimit || NewestFirst)
+        else if (!_inFlightDisposed && (_queue.Count < options.QueueLimit || NewestFirst))
         {
             if (_queue.Count == options.QueueLimit)
             {
@@ -83,7 +105,8 @@ internal sealed class OverlappingCallsModel(
         }
         else
         {
-            // The queue is full: a failed lease, and the caller gets the rejection (nothing inside the limiter ran).
+            // The queue is full, or the limiter disposed (nothing would serve a waiter): a failed lease, and the caller
+            // gets the rejection (nothing inside the limiter ran).
             InFlightFailures++;
             End(call, now, rejected: true);
         }
@@ -197,23 +220,90 @@ internal sealed class OverlappingCallsModel(
                 InFlightFailures++;
                 End(call, now, rejected: true);
                 break;
-            default:
-                if (call.Stage == OverlappingStage.Attempt && call.IgnoresToken)
+            case OverlappingTimerKind.SlotTimeout:
+                // Every pass still running in the slot is cut short (the script keeps it to one at most: several would go
+                // on together, in no order the model could tell).
+                foreach (var running in Calls.Where(c => c.TimeoutSlot?.Timer == timer && c.Stage is OverlappingStage.Attempt or OverlappingStage.WaitingForPermit).ToList())
                 {
-                    // A callback that ignores its token runs on: the timeout is reported only if it ends with the cancellation.
-                    break;
+                    TimeoutFired(running, now);
                 }
 
-                if (call.Stage == OverlappingStage.WaitingForPermit)
-                {
-                    // The timeout outside the bucket cuts the wait short: the slot comes back if it can, and the call
-                    // times out as an attempt would, a failure for the breaker and the retry.
-                    Disarm(call.Waiting);
-                    Bucket.GiveBack(call.Slot);
-                }
-
-                TimedOut(call, now);
                 break;
+            default:
+                TimeoutFired(call, now);
+                break;
+        }
+    }
+
+    private void TimeoutFired(OverlappingCallModel call, long now)
+    {
+        if (call.Stage == OverlappingStage.Attempt && call.IgnoresToken)
+        {
+            // A callback that ignores its token runs on: the timeout is reported only if it ends with the cancellation.
+            return;
+        }
+
+        if (call.Stage == OverlappingStage.WaitingForPermit)
+        {
+            // The timeout outside the bucket cuts the wait short: the slot comes back if it can, and the call
+            // times out as an attempt would, a failure for the breaker and the retry.
+            Disarm(call.Waiting);
+            Bucket.GiveBack(call.Slot);
+        }
+
+        TimedOut(call, now);
+    }
+
+    /// <summary>
+    /// Whether disposing the bucket now moves the calls it fails one way whatever order they go on in: each is retried at
+    /// once, on a thread of its own, together with the others (the driver holds them until every waiter has failed).
+    /// So none may find a permit there (the first waiter's slot is still ahead), nor a wait past the maximum (a refusal
+    /// with a retry-after: retries timed alike would fire in the order the pipeline armed them), nor a breaker with probe
+    /// slots to compete for or a break to wait out.
+    /// </summary>
+    public bool BucketDisposalIsOrderFree(long now) =>
+        Breaker.State is CircuitState.Closed or CircuitState.Isolated
+        && Bucket.MaxWait > TimeSpan.Zero
+        && Bucket.WouldWaitOnceGivenBack(BucketWaitersLatestFirst.Select(c => c.Slot), now);
+
+    private IEnumerable<OverlappingCallModel> BucketWaitersLatestFirst =>
+        Calls.Where(c => c.Stage == OverlappingStage.WaitingForPermit).OrderByDescending(c => c.Waiting!.Sequence);
+
+    /// <summary>
+    /// The bucket is disposed: every waiter fails at once (the latest first, each slot given back as a cancelled
+    /// waiter's), and its call is rejected, ignored by the breaker, retried at once while it may. Returns the bucket's
+    /// permits there and failed leases as disposal leaves them, before the calls go on.
+    /// </summary>
+    public (long Available, long Failures) DisposeBucket(long now)
+    {
+        var waiters = BucketWaitersLatestFirst.ToList();
+        Bucket.Dispose(waiters.Select(c => c.Slot));
+        var disposed = (Bucket.Available(now), Bucket.Failures);
+        foreach (var call in waiters)
+        {
+            Disarm(call.Waiting);
+            Disarm(call.Deadline);
+            Breaker.Record(call.Permit.Generation, call.Permit.Probe, call.Permit.Timed, CircuitCallResult.Ignored, call.PassStart, now);
+            Rejected(call, typeof(RateLimiterRejectedException), retryable: true, null, now);
+        }
+
+        return disposed;
+    }
+
+    /// <summary>
+    /// The concurrency limiter is disposed: its queued waiters fail (failed leases, their callers rejected); the calls
+    /// it admitted go on and give their permits back as they end.
+    /// </summary>
+    public void DisposeInFlight(long now)
+    {
+        _inFlightDisposed = true;
+        var queued = _queue.ToList();
+        _queue.Clear();
+        foreach (var call in queued)
+        {
+            Disarm(call.Waiting);
+            InFlightFailures++;
+            End(call, now, rejected: true);
         }
     }
 
@@ -253,7 +343,23 @@ internal sealed class OverlappingCallsModel(
 
         call.Permit = (generation, probe, timed);
         call.PassStart = now;
-        call.Deadline = Arm(now + Timeout.Ticks, call, OverlappingTimerKind.Timeout);
+        if (call.Cancellable)
+        {
+            call.Deadline = Arm(now + Timeout.Ticks, call, OverlappingTimerKind.Timeout);
+        }
+        else
+        {
+            // No caller to link: the pass joins the open slot (not fired, armed for this timeout) or opens one, which
+            // takes passes for a sixteenth of the timeout and times them out one timeout after it closes.
+            if (_openSlot is not { } open || now >= open.OpenUntil || open.Timeout != Timeout || !_timers.Contains(open.Timer))
+            {
+                var length = Timeout.Ticks / 16;
+                _openSlot = new OverlappingTimeoutSlot(now + length, Timeout, Arm(now + length + Timeout.Ticks, call, OverlappingTimerKind.SlotTimeout));
+            }
+
+            call.TimeoutSlot = _openSlot;
+        }
+
         call.ArmedTimeout = Timeout;
         var (granted, waitTicks, retryAfter, slot) = Bucket.Reserve(now);
         if (!granted)
@@ -285,10 +391,11 @@ internal sealed class OverlappingCallsModel(
     private void Rejected(OverlappingCallModel call, Type type, bool retryable, TimeSpan? retryAfter, long now)
     {
         // Retried after its retry-after (a timer's whole milliseconds), while the budget allows retries, unless longer
-        // than the retry waits for; a rejection takes no token.
-        if (retryable && call.Passes <= CompositeModel.MaxRetryAttempts && Budget.CanRetry && retryAfter <= CompositeModel.MaxRetryAfter)
+        // than the retry waits for; a rejection takes no token. One with no retry-after (a disposed bucket's) is retried
+        // after the retry's own delay: none.
+        if (retryable && call.Passes <= CompositeModel.MaxRetryAttempts && Budget.CanRetry && !(retryAfter > CompositeModel.MaxRetryAfter))
         {
-            var delay = TimeSpan.FromMilliseconds(Math.Ceiling(retryAfter.Value.TotalMilliseconds));
+            var delay = TimeSpan.FromMilliseconds(Math.Ceiling((retryAfter ?? TimeSpan.Zero).TotalMilliseconds));
             if (delay > TimeSpan.Zero)
             {
                 call.Waiting = Arm(now + delay.Ticks, call, OverlappingTimerKind.RetryDelay);

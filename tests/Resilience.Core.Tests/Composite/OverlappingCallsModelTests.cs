@@ -24,6 +24,12 @@ namespace Resilience.Tests.Composite;
 /// (available, leases, failed leases, permits waited for) and the budget's balance. Two more properties put a concurrency
 /// limiter with a queue outermost (oldest first, then newest first): a call holds its permit to its end, which lets the
 /// waiter served first in at once; a waiter times out, is cancelled, finds the queue full or is dropped for a newer one.
+/// Three more cover the gaps, one per limiter arrangement: calls whose caller passes <see cref="CancellationToken.None"/>
+/// (never cancelled by the script, they still wait for the queue, the bucket and retry delays, and their passes share
+/// the timeout's slot), calls in the blocking form (<c>ExecuteOutcome</c>) on threads of their own (the script moves on
+/// only once the call rests where the model says, its timers armed), and each limiter disposed, by <c>Dispose</c> or
+/// <c>DisposeAsync</c>, while calls wait for it: the bucket under two waiters or more, the concurrency limiter with calls
+/// queued and in flight; then the calls after it.
 /// </summary>
 public class OverlappingCallsModelTests
 {
@@ -58,7 +64,21 @@ public class OverlappingCallsModelTests
     public Property Overlapping_calls_behind_a_newest_first_concurrency_limiter_agree_with_the_reference_model() =>
         Prop.ForAll(Gen.Choose(0, 99_999).ArrayOf().ToArbitrary(), script => Run(script, NewestFirst));
 
-    private static Property Run(int[] script, Func<TimeProvider, InFlightLimiterOptions>? concurrency)
+    // The gaps: calls whose caller passes CancellationToken.None, calls in the blocking form on threads of their own, and
+    // each limiter disposed while calls wait for it.
+    [Property(MaxTest = 300, EndSize = 150, Replay = "(2718281828,3141592655)")]
+    public Property Uncancellable_blocking_and_disposal_through_a_waiting_bucket_agree_with_the_reference_model() =>
+        Prop.ForAll(Gen.Choose(0, 99_999).ArrayOf().ToArbitrary(), script => Run(script, concurrency: null, extended: true));
+
+    [Property(MaxTest = 300, EndSize = 150, Replay = "(1618033988,2236067977)")]
+    public Property Uncancellable_blocking_and_disposal_behind_a_queued_concurrency_limiter_agree_with_the_reference_model() =>
+        Prop.ForAll(Gen.Choose(0, 99_999).ArrayOf().ToArbitrary(), script => Run(script, OldestFirst, extended: true));
+
+    [Property(MaxTest = 300, EndSize = 150, Replay = "(1732050807,1259921049)")]
+    public Property Uncancellable_blocking_and_disposal_behind_a_newest_first_concurrency_limiter_agree_with_the_reference_model() =>
+        Prop.ForAll(Gen.Choose(0, 99_999).ArrayOf().ToArbitrary(), script => Run(script, NewestFirst, extended: true));
+
+    private static Property Run(int[] script, Func<TimeProvider, InFlightLimiterOptions>? concurrency, bool extended = false)
     {
         var provider = new SteppedTimeProvider(new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero)));
         var origin = provider.GetTimestamp();
@@ -98,6 +118,70 @@ public class OverlappingCallsModelTests
             .Build();
         var calls = new List<OverlappingCall>();
         var reported = new HashSet<int>();
+        var bucketDisposed = false;
+        var inFlightDisposed = false;
+        var disposals = new List<string>();
+
+        // Disposes a limiter while calls wait for it (the bucket: by Dispose or DisposeAsync, with at least two waiters,
+        // when what follows does not depend on the order the failed calls go on in; the concurrency limiter: with a
+        // waiter queued), once each; Done is false when none may be disposed now. Either disposal completes its waiters
+        // before it returns: none is left waiting.
+        (bool Done, string What, string? Why) DisposeLimiter(int argument, long now)
+        {
+            var asynchronous = argument / 4 % 2 == 0;
+            var what = asynchronous ? "DisposeAsync" : "Dispose";
+            if (argument / 8 % 2 == 0 && inFlight is not null && !inFlightDisposed && model.InFlight.Queued > 0)
+            {
+                inFlightDisposed = true;
+                model.DisposeInFlight(now);
+                if (!asynchronous)
+                {
+                    inFlight.Dispose();
+                }
+                else if (!inFlight.DisposeAsync().IsCompletedSuccessfully)
+                {
+                    return (true, $"the concurrency limiter's {what}", "it did not complete at once");
+                }
+
+                return (true, $"the concurrency limiter's {what}", inFlight.GetStatistics()!.CurrentQueuedCount != 0 ? "a waiter was still queued after disposal" : null);
+            }
+
+            if (bucketDisposed || model.Calls.Count(c => c.Stage == OverlappingStage.WaitingForPermit) < 2 || !model.BucketDisposalIsOrderFree(now))
+            {
+                return (false, string.Empty, null);
+            }
+
+            bucketDisposed = true;
+            var expected = model.DisposeBucket(now);
+
+            // The failed calls go on together, each on a thread of its own, once every waiter has failed and given its
+            // slot back (see BucketDisposalIsOrderFree).
+            provider.HoldClock();
+            try
+            {
+                if (!asynchronous)
+                {
+                    bucket.Dispose();
+                }
+                else if (!bucket.DisposeAsync().IsCompletedSuccessfully)
+                {
+                    return (true, $"the bucket's {what}", "it did not complete at once");
+                }
+
+                // Every waiter has failed, and given its slot back, by the time disposal returns (the calls have not
+                // gone on yet: the clock is held).
+                var statistics = bucket.GetStatistics()!;
+                var disposed = (statistics.CurrentAvailablePermits, statistics.TotalFailedLeases, statistics.CurrentQueuedCount);
+                return (true, $"the bucket's {what}", disposed != (expected.Available, expected.Failures, 0)
+                    ? $"(available, failed leases, waiting) {disposed} as disposal returned vs model {(expected.Available, expected.Failures, 0)}"
+                    : null);
+            }
+            finally
+            {
+                provider.LetClockGo();
+            }
+        }
+
         try
         {
             var step = 0;
@@ -109,6 +193,19 @@ public class OverlappingCallsModelTests
                 var live = model.Calls.Where(c => c.Stage != OverlappingStage.Done).ToList();
                 var inAttempt = live.Where(c => c.Stage == OverlappingStage.Attempt).ToList();
                 string? why;
+
+                // With the gaps covered, one step in four disposes a limiter instead, if one may be disposed now.
+                if (extended && argument % 4 == 3 && DisposeLimiter(argument, now) is { Done: true } disposal)
+                {
+                    if ((disposal.Why ?? Settled(provider, model, calls, served, reported, breaker, bucket, inFlight, budget, raised)) is { } wrong)
+                    {
+                        return Fail(step, $"{wrong} (disposing {disposal.What})", disposals);
+                    }
+
+                    disposals.Add($"{disposal.What} at step {step}");
+                    continue;
+                }
+
                 switch (raw % 10)
                 {
                     case 0:
@@ -117,11 +214,17 @@ public class OverlappingCallsModelTests
                         if (live.Count < (inFlight is null ? MaxInFlight : MaxInFlight + 1))
                         {
                             // One call in four ignores its token: it runs past its timeout and its caller's cancellation.
+                            // With the gaps covered, one in three passes CancellationToken.None (its caller never cancels
+                            // it), one at a time: such passes share the timeout's slot, and two cut short by its one timer
+                            // would go on together, in no order the model could tell. One call in four runs the blocking
+                            // form on a thread of its own.
                             var key = argument % 2 == 0 ? "a" : "b";
                             var ignoresToken = argument / 2 % 4 == 0;
-                            var call = new OverlappingCall(key, 100 + step, ignoresToken, provider.Changed);
+                            var cancellable = !extended || argument / 8 % 3 != 0 || live.Any(c => !c.Cancellable);
+                            var synchronous = extended && argument / 24 % 4 == 1;
+                            var call = new OverlappingCall(key, 100 + step, ignoresToken, provider.Changed, cancellable, synchronous);
                             calls.Add(call);
-                            model.Start(key, call.Value, ignoresToken, now);
+                            model.Start(key, call.Value, ignoresToken, now, cancellable);
                             call.Start(pipeline);
                         }
 
@@ -153,15 +256,16 @@ public class OverlappingCallsModelTests
                         var ticks = TimeSpan.FromMilliseconds(argument % 350).Ticks + (argument / 350 % 4 == 0 ? argument % 7 : 0);
                         if (Advance(provider, model, calls, served, reported, breaker, bucket, inFlight, budget, raised, now + ticks) is { } stopped)
                         {
-                            return Fail(step, stopped);
+                            return Fail(step, stopped, disposals);
                         }
 
                         break;
 
                     case 7:
-                        if (live.Count > 0)
+                        var cancellers = live.Where(c => c.Cancellable).ToList();
+                        if (cancellers.Count > 0)
                         {
-                            var target = live[argument % live.Count];
+                            var target = cancellers[argument % cancellers.Count];
                             model.Cancel(target, now);
                             calls[target.Index].Caller.Cancel();
                         }
@@ -188,7 +292,7 @@ public class OverlappingCallsModelTests
                             default:
                                 if (Advance(provider, model, calls, served, reported, breaker, bucket, inFlight, budget, raised, now + TimeSpan.TicksPerSecond) is { } late)
                                 {
-                                    return Fail(step, late);
+                                    return Fail(step, late, disposals);
                                 }
 
                                 break;
@@ -224,38 +328,57 @@ public class OverlappingCallsModelTests
 
                 if ((why = Settled(provider, model, calls, served, reported, breaker, bucket, inFlight, budget, raised)) is not null)
                 {
-                    return Fail(step, why);
+                    return Fail(step, why, disposals);
                 }
             }
 
-            // Every call still in flight is cancelled by its caller, one at a time, and one that runs on is completed.
-            foreach (var call in model.Calls.Where(c => c.Stage != OverlappingStage.Done).ToList())
+            // Every call still in flight is cancelled by its caller, one at a time, and one that runs on is completed. A
+            // call its caller cannot cancel is completed once in an attempt; until then the clock moves to the next timer.
+            for (var round = 0; round < 100 && model.Calls.Any(c => c.Stage != OverlappingStage.Done); round++)
             {
-                model.Cancel(call, provider.GetTimestamp());
-                calls[call.Index].Caller.Cancel();
-                if (Settled(provider, model, calls, served, reported, breaker, bucket, inFlight, budget, raised) is { } why)
+                foreach (var call in model.Calls.Where(c => c.Stage != OverlappingStage.Done).ToList())
                 {
-                    return Fail(script.Length + 1, why);
-                }
-
-                if (call.Stage == OverlappingStage.Attempt)
-                {
-                    model.Complete(call, AttemptKind.Ok, provider.GetTimestamp());
-                    calls[call.Index].Complete(AttemptKind.Ok);
-                    if (Settled(provider, model, calls, served, reported, breaker, bucket, inFlight, budget, raised) is { } late)
+                    if (call.Cancellable && call.Stage != OverlappingStage.Done)
                     {
-                        return Fail(script.Length + 1, late);
+                        model.Cancel(call, provider.GetTimestamp());
+                        calls[call.Index].Caller.Cancel();
+                        if (Settled(provider, model, calls, served, reported, breaker, bucket, inFlight, budget, raised) is { } why)
+                        {
+                            return Fail(script.Length + 1, why, disposals);
+                        }
+                    }
+
+                    if (call.Stage == OverlappingStage.Attempt)
+                    {
+                        model.Complete(call, AttemptKind.Ok, provider.GetTimestamp());
+                        calls[call.Index].Complete(AttemptKind.Ok);
+                        if (Settled(provider, model, calls, served, reported, breaker, bucket, inFlight, budget, raised) is { } late)
+                        {
+                            return Fail(script.Length + 1, late, disposals);
+                        }
                     }
                 }
+
+                if (model.DueTimes.Cast<long?>().FirstOrDefault() is { } due
+                    && Advance(provider, model, calls, served, reported, breaker, bucket, inFlight, budget, raised, due) is { } stuck)
+                {
+                    return Fail(script.Length + 1, stuck, disposals);
+                }
             }
 
-            return true.ToProperty();
+            return model.Calls.All(c => c.Stage == OverlappingStage.Done) ? true.ToProperty() : Fail(script.Length + 1, "calls never ended", disposals);
         }
         finally
         {
             foreach (var call in calls)
             {
                 call.Caller.Cancel();
+                if (call.InAttempt)
+                {
+                    // A blocking call's thread is let go even when the script failed midway.
+                    call.Complete(AttemptKind.Ok);
+                }
+
                 call.Dispose();
             }
         }
@@ -319,6 +442,11 @@ public class OverlappingCallsModelTests
                 var actual = string.Join("; ", calls.Select((c, i) => $"call {i}: {c.Invocations} attempt(s), {(c.InAttempt ? "in an attempt" : c.Task!.IsCompleted ? "ended" : "waiting")}"));
                 return $"the pipeline did not come to rest where the model did: [{actual}], timers [{string.Join(", ", provider.DueTimes())}] vs model [{string.Join("; ", model.Calls)}], timers [{string.Join(", ", model.DueTimes)}]";
             }
+        }
+
+        if (calls.FirstOrDefault(c => c.StrayAttempts > 0) is { } stray)
+        {
+            return $"call {calls.IndexOf(stray)} in the blocking form ran {stray.StrayAttempts} attempt(s) off its caller's thread";
         }
 
         // Calls ended in one step (one that ends lets a queued one in, which may end at once) are told to the fallback in
@@ -416,10 +544,17 @@ public class OverlappingCallsModelTests
         return budget.Balance != model.Budget.Balance / 1000.0 ? $"budget {budget.Balance} vs model {model.Budget.Balance / 1000.0}" : null;
     }
 
-    /// <summary>Whether every call rests where the model says, with the same timers armed.</summary>
+    /// <summary>
+    /// Whether every call rests where the model says, with the same timers armed, and as many armed so far: a call that
+    /// has yet to go on from a completed attempt may hold a timer due when the one it is about to arm will be.
+    /// </summary>
     private static bool Rests(SteppedTimeProvider provider, OverlappingCallsModel model, List<OverlappingCall> calls) =>
         model.Calls.All(m => calls[m.Index] is var c && c.Invocations == m.Attempts && c.InAttempt == (m.Stage == OverlappingStage.Attempt) && c.Task!.IsCompleted == (m.Stage == OverlappingStage.Done))
-        && provider.DueTimes().SequenceEqual(model.DueTimes);
+        && provider.DueTimes().SequenceEqual(model.DueTimes)
+        && provider.Armings == model.Armings;
 
     private static Property Fail(int step, string why) => false.Label($"step {step}: {why}");
+
+    private static Property Fail(int step, string why, List<string> disposals) =>
+        Fail(step, disposals.Count == 0 ? why : $"{why} (disposed: {string.Join(", ", disposals)})");
 }

@@ -6,6 +6,12 @@ internal enum OverlappingTimerKind
     /// <summary>The attempt's timeout: the attempt (or its wait for a permit) is cut short.</summary>
     Timeout,
 
+    /// <summary>
+    /// A shared timeout slot's deadline: the passes that started in it and still run (an attempt, or a wait for a permit)
+    /// are cut short as by <see cref="Timeout"/>. It stays armed when they end.
+    /// </summary>
+    SlotTimeout,
+
     /// <summary>The bucket slot a waiter reserved: it is served.</summary>
     PermitSlot,
 

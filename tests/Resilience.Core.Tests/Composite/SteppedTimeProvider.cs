@@ -8,12 +8,17 @@ namespace Resilience.Tests.Composite;
 /// thread pool, so calls in flight together would read a clock that is still moving and race each other. Here the
 /// driver fires the earliest armed timer (ties: the one armed first), on its own thread, with the clock at its due time,
 /// and waits for the call it moved to come to rest before the next. <see cref="Changed"/> is released whenever a timer
-/// is armed, fired or disposed.
+/// is armed, fired or disposed. While the driver holds the clock (<see cref="HoldClock"/>), any other thread that reads
+/// it waits (bounded) until the driver lets go: every pass through the strategies reads the clock before it reaches a
+/// limiter, so calls released together by the driver (a limiter disposed under several waiters) go on only once the
+/// driver's own step is over.
 /// </summary>
 internal sealed class SteppedTimeProvider(FakeTimeProvider time) : TimeProvider
 {
     private readonly Lock _gate = new();
     private readonly List<SteppedTimer> _armed = [];
+    private readonly ManualResetEventSlim _clockFree = new(initialState: true);
+    private int _holder;
     private long _sequence;
 
     public FakeTimeProvider Time { get; } = time;
@@ -22,7 +27,16 @@ internal sealed class SteppedTimeProvider(FakeTimeProvider time) : TimeProvider
 
     public override long TimestampFrequency => Time.TimestampFrequency;
 
-    public override long GetTimestamp() => Time.GetTimestamp();
+    public override long GetTimestamp()
+    {
+        if (!_clockFree.IsSet && Environment.CurrentManagedThreadId != Volatile.Read(ref _holder))
+        {
+            // Bounded: a driver that failed between holding and letting go must not hang the calls.
+            _clockFree.Wait(TimeSpan.FromSeconds(10));
+        }
+
+        return Time.GetTimestamp();
+    }
 
     public override DateTimeOffset GetUtcNow() => Time.GetUtcNow();
 
@@ -33,6 +47,28 @@ internal sealed class SteppedTimeProvider(FakeTimeProvider time) : TimeProvider
         var timer = new SteppedTimer(this, callback, state);
         timer.Change(dueTime, period);
         return timer;
+    }
+
+    /// <summary>Makes every other thread that reads the clock wait until <see cref="LetClockGo"/>.</summary>
+    public void HoldClock()
+    {
+        Volatile.Write(ref _holder, Environment.CurrentManagedThreadId);
+        _clockFree.Reset();
+    }
+
+    /// <summary>Lets every thread read the clock again.</summary>
+    public void LetClockGo() => _clockFree.Set();
+
+    /// <summary>Gets how many times a timer was armed (created or changed to a due time): it tells one timer armed from another due alike.</summary>
+    public long Armings
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _sequence;
+            }
+        }
     }
 
     /// <summary>The due times (in timestamps of the clock) of the timers armed, in the order they will fire.</summary>

@@ -6,7 +6,9 @@ namespace Resilience.Tests.Composite;
 /// says how long until it would; a live change keeps the permits held (capped at the new burst) and those owed to
 /// waiters. A bucket that may wait reserves a permit up to its maximum wait ahead: the waiter is a lease when it is
 /// served, and one that leaves before gives its slot back if nobody reserved after it and the options did not change
-/// since. Leases and refusals are counted one by one.
+/// since. Leases and refusals are counted one by one. Disposal fails every waiter (a failed lease, its slot given back
+/// as a cancelled one's, the latest first); afterwards a permit that is there is still taken, and one that would be
+/// waited for is refused at once (a failed lease, no retry-after: nothing will serve the wait), reserving nothing.
 /// </summary>
 internal sealed class TokenBucketModel(TokenBucketLimiterOptions options, long originTicks)
 {
@@ -33,6 +35,9 @@ internal sealed class TokenBucketModel(TokenBucketLimiterOptions options, long o
     /// <summary>Gets the permits waiters wait for.</summary>
     public long Waiting { get; private set; }
 
+    /// <summary>Gets whether the bucket is disposed: it serves no waiter any more.</summary>
+    public bool Disposed { get; private set; }
+
     /// <summary>Takes one permit at <paramref name="nowTicks"/>; a refusal returns the time until one is there.</summary>
     public (bool Granted, TimeSpan RetryAfter) Take(long nowTicks)
     {
@@ -53,9 +58,9 @@ internal sealed class TokenBucketModel(TokenBucketLimiterOptions options, long o
     /// <summary>
     /// Takes one permit at <paramref name="nowTicks"/>, or reserves it up to the maximum wait ahead: the wait (in ticks of
     /// the clock, rounded up; zero when granted at once) and the slot to give back; a refusal (past the maximum wait) returns the
-    /// time until the permit would be there.
+    /// time until the permit would be there, and a disposed bucket's refusal of a wait none.
     /// </summary>
-    public (bool Granted, long WaitTicks, TimeSpan RetryAfter, TokenBucketModelSlot Slot) Reserve(long nowTicks)
+    public (bool Granted, long WaitTicks, TimeSpan? RetryAfter, TokenBucketModelSlot Slot) Reserve(long nowTicks)
     {
         var now = Scaled(nowTicks);
         var next = Math.Max(_arrival, now) + Interval;
@@ -64,6 +69,12 @@ internal sealed class TokenBucketModel(TokenBucketLimiterOptions options, long o
         {
             Failures++;
             return (false, 0, TimeSpan.FromTicks((excess + Scale - 1) / Scale), default);
+        }
+
+        if (excess > 0 && Disposed)
+        {
+            Failures++;
+            return (false, 0, null, default);
         }
 
         _arrival = next;
@@ -92,6 +103,40 @@ internal sealed class TokenBucketModel(TokenBucketLimiterOptions options, long o
         {
             _arrival -= slot.Cost;
         }
+    }
+
+    /// <summary>
+    /// Disposes the bucket: each waiter's slot (<paramref name="latestFirst"/>: the latest reserved first) is given back as
+    /// a cancelled one's, and each is a failed lease.
+    /// </summary>
+    public void Dispose(IEnumerable<TokenBucketModelSlot> latestFirst)
+    {
+        Disposed = true;
+        foreach (var slot in latestFirst)
+        {
+            GiveBack(slot);
+            Failures++;
+        }
+    }
+
+    /// <summary>
+    /// Whether one more permit asked for at <paramref name="nowTicks"/>, once the slots of <paramref name="latestFirst"/>
+    /// are given back, would be waited for: not there, not past the maximum wait.
+    /// </summary>
+    public bool WouldWaitOnceGivenBack(IEnumerable<TokenBucketModelSlot> latestFirst, long nowTicks)
+    {
+        var arrival = _arrival;
+        foreach (var slot in latestFirst)
+        {
+            if (slot.Changes == _changes && slot.Arrival == arrival)
+            {
+                arrival -= slot.Cost;
+            }
+        }
+
+        var now = Scaled(nowTicks);
+        var excess = Math.Max(arrival, now) + Interval - now - Capacity;
+        return excess > 0 && excess <= MaxWait.Ticks * Scale;
     }
 
     public long Available(long nowTicks)

@@ -46,11 +46,11 @@ public class ProviderDisposalTests
 
         container.Dispose();
 
-        // No permit is free: a waiter would queue on a limiter nothing serves any more. The concurrency limiter throws
-        // that it is disposed; the bucket refuses, as it refuses the waiters disposal fails.
+        // No permit is free: a waiter would queue on a limiter nothing serves any more. Both limiters refuse, as they
+        // refuse the waiters disposal fails.
         var afterQueued = await queued.ExecuteOutcomeAsync(static (_, _) => ValueTask.FromResult(0), 0).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
         var afterMetered = await metered.ExecuteOutcomeAsync(static (_, _) => ValueTask.FromResult(0), 0).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
-        Assert.IsType<ObjectDisposedException>(afterQueued.Exception);
+        Assert.True(afterQueued.IsRejected, afterQueued.Exception?.ToString());
         Assert.True(afterMetered.IsRejected);
     }
 }

@@ -115,6 +115,77 @@ public class RateLimiterPipelineTests
     }
 
     [Fact]
+    public async Task Calls_refused_by_a_disposed_bucket_together_leave_the_permits_it_refills_to_later_calls()
+    {
+        // After disposal the pipeline still admits while a permit is there. A call that would wait is refused; if it
+        // reserved a slot first and gave it back, a second call reserving in between (the first's slot is then not the
+        // last, so it cannot come back) would strand the first's slot, and the refill after it would be a permit short.
+        var time = new FakeTimeProvider();
+        var clock = new TimerHookTimeProvider(time);
+        var bucket = new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 1, Burst = 1, MaxWait = TimeSpan.FromSeconds(2), TimeProvider = clock });
+        var pipeline = new ResiliencePipelineBuilder().AddRateLimiter(bucket).Build();
+        Assert.True(pipeline.ExecuteOutcome(static (_, _) => 0, 0).IsSuccess);
+        bucket.Dispose();
+
+        // Should the first call arm a wait, the second comes while it does, and reaches its own before the first goes on.
+        using var secondArming = new ManualResetEventSlim();
+        using var firstRefused = new ManualResetEventSlim();
+        Task<Outcome<int>>? second = null;
+        clock.BeforeTimer = () =>
+        {
+            clock.BeforeTimer = () =>
+            {
+                clock.BeforeTimer = null;
+                secondArming.Set();
+                Assert.True(firstRefused.Wait(TimeSpan.FromSeconds(10)));
+            };
+            second = Task.Run(() => pipeline.ExecuteOutcome(static (_, _) => 2, 0));
+            Assert.True(secondArming.Wait(TimeSpan.FromSeconds(10)));
+        };
+        var first = pipeline.ExecuteOutcome(static (_, _) => 1, 0);
+        firstRefused.Set();
+        clock.BeforeTimer = null;
+        var secondOutcome = second is null ? pipeline.ExecuteOutcome(static (_, _) => 2, 0) : await second.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.True(first.IsRejected);
+        Assert.True(secondOutcome.IsRejected);
+        Assert.Equal(2, bucket.GetStatistics()!.TotalFailedLeases);
+        Assert.Equal(0, bucket.GetStatistics()!.CurrentQueuedCount);
+
+        // The permit taken first is back a second later, as if neither refused call had come.
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(1, bucket.GetStatistics()!.CurrentAvailablePermits);
+        Assert.True(pipeline.ExecuteOutcome(static (_, _) => 3, 0).IsSuccess);
+    }
+
+    [Fact]
+    public async Task A_call_that_would_queue_for_a_concurrency_limiter_disposed_before_it_came_is_rejected_with_a_failed_lease()
+    {
+        // As the token bucket refuses a wait once disposed: the caller gets a rejection, not the limiter's
+        // ObjectDisposedException, and a call in flight still finishes and gives its permit back, which a later call takes.
+        var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1, QueueLimit = 2 });
+        var pipeline = new ResiliencePipelineBuilder().AddRateLimiter(limiter).Build();
+        var gate = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var inFlight = pipeline.ExecuteAsync(_ => new ValueTask<int>(gate.Task)).AsTask();
+        var queued = pipeline.ExecuteOutcomeAsync(static (_, _) => new ValueTask<int>(2), 0).AsTask();
+        Assert.Equal(1, limiter.GetStatistics()!.CurrentQueuedCount);
+
+        limiter.Dispose();
+        var late = await pipeline.ExecuteOutcomeAsync(static (_, _) => new ValueTask<int>(3), 0).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(RejectionReason.RateLimited, (await queued.WaitAsync(TimeSpan.FromSeconds(30))).Rejection.Reason);
+        Assert.True(late.IsRejected, late.Exception?.ToString());
+        Assert.Equal(RejectionReason.RateLimited, late.Rejection.Reason);
+        Assert.Null(late.Rejection.RetryAfter);
+        Assert.Equal(2, limiter.GetStatistics()!.TotalFailedLeases);
+
+        gate.SetResult(1);
+        Assert.Equal(1, await inFlight.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(1, limiter.GetStatistics()!.CurrentAvailablePermits);
+        Assert.Equal(4, await pipeline.ExecuteAsync(static _ => new ValueTask<int>(4)));
+    }
+
+    [Fact]
     public async Task Concurrency_permit_is_released_on_success_failure_and_cancellation()
     {
         var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1 });
