@@ -70,6 +70,18 @@ internal sealed class TelemetryModel
     /// <summary>Gets or sets whether the concurrency limiter queues one call (its live options).</summary>
     public bool InFlightQueue { get; set; }
 
+    /// <summary>
+    /// Gets whether the last call ended with the exception of the scripted fallback level, which then must surface as
+    /// itself (no later level tried, or none served).
+    /// </summary>
+    public bool LevelFailureSurfaced { get; private set; }
+
+    /// <summary>
+    /// Gets whether that exception carries the failure it replaced: an exception or a rejection's exception (a result
+    /// judged a failure has none to attach).
+    /// </summary>
+    public bool OriginalFailureAttached { get; private set; }
+
     public void UpdateTimeout(TimeSpan timeout) => Timeout = timeout;
 
     /// <summary>
@@ -99,10 +111,13 @@ internal sealed class TelemetryModel
     /// <summary>
     /// A call made at <paramref name="start"/>, its attempts doing what <paramref name="kinds"/> say (a <c>Hang</c> only
     /// with a timeout); <paramref name="cancelInDelay"/>: its caller cancels it in its first wait (a retry's delay, a
-    /// queue). Returns the waits the call rests in, when it ends and how; adds what it must record to <see cref="Expected"/>.
+    /// queue); <paramref name="level"/>: what the scripted fallback level does if it runs. Returns the waits the call
+    /// rests in, when it ends and how; adds what it must record to <see cref="Expected"/>.
     /// </summary>
-    public (IReadOnlyList<ExpectedWait> Waits, long End, string Outcome) Call(string key, int value, AttemptKind[] kinds, bool cancelInDelay, long start)
+    public (IReadOnlyList<ExpectedWait> Waits, long End, string Outcome) Call(string key, int value, AttemptKind[] kinds, bool cancelInDelay, long start, FallbackLevelKind level)
     {
+        LevelFailureSurfaced = OriginalFailureAttached = false;
+        var failedWithResult = false;
         var now = start;
         var attempts = 0;
         var waits = new List<ExpectedWait>();
@@ -196,7 +211,7 @@ internal sealed class TelemetryModel
                 ExpectedEvents.Add(rejected.RetryAfter is { } retryAfter
                     ? ExpectedMeasurement.Event("resilience.rejection", ("pipeline", Pipeline), ("strategy", rejected.Strategy), ("reason", rejected.Reason), ("retry_after", retryAfter.TotalSeconds))
                     : ExpectedMeasurement.Event("resilience.rejection", ("pipeline", Pipeline), ("strategy", rejected.Strategy), ("reason", rejected.Reason)));
-                (ending, replaceable) = ("rejected", true);
+                (ending, replaceable, failedWithResult) = ("rejected", true, false);
                 if (_composition.Retry && RetryRejections && rejected.Reason != "isolated_circuit" && attempt < MaxRetryAttempts
                     && !(rejected.RetryAfter > MaxRetryAfter))
                 {
@@ -238,6 +253,7 @@ internal sealed class TelemetryModel
             Breaker?.Record(generation, probe, timed, result, admittedAt, end);
             now = end;
             lastResult = kind == AttemptKind.FailedResult ? -1 : value;
+            failedWithResult = kind == AttemptKind.FailedResult;
             if (kind == AttemptKind.Hang)
             {
                 Expected.Add(ExpectedMeasurement.Of("resilience.timeout.expired", 1, ("pipeline", Pipeline), ("strategy", TimeoutName)));
@@ -291,10 +307,40 @@ internal sealed class TelemetryModel
         {
             if (replaceable)
             {
-                var level = _lastKnownGood.TryGetValue(key, out var good) && now - good.Recorded <= MaxAge.Ticks ? 0 : 1;
-                Expected.Add(ExpectedMeasurement.Of("resilience.fallback.served", 1, ("pipeline", Pipeline), ("strategy", FallbackName), ("level", LevelNames[level])));
-                ExpectedEvents.Add(ExpectedMeasurement.Event("resilience.fallback", ("pipeline", Pipeline), ("strategy", FallbackName), ("level", LevelNames[level])));
-                ending = "success";
+                // The scripted level first: served, or failed and the chain goes on only if it says so; its exception
+                // is otherwise the call's outcome, a failure whatever it replaced (a rejection included), and no level served.
+                string? served = null;
+                var chain = true;
+                if (_composition.ScriptedLevel)
+                {
+                    if (level is FallbackLevelKind.ServesLater or FallbackLevelKind.FailsLater)
+                    {
+                        now += TimeSpan.FromMilliseconds(40).Ticks;
+                    }
+
+                    if (level is FallbackLevelKind.Serves or FallbackLevelKind.ServesLater)
+                    {
+                        served = ScriptedFallbackLevel.Name;
+                    }
+
+                    chain = served is null && _composition.LevelTriesNext;
+                }
+
+                if (chain)
+                {
+                    served = LevelNames[_lastKnownGood.TryGetValue(key, out var good) && now - good.Recorded <= MaxAge.Ticks ? 0 : 1];
+                }
+
+                if (served is not null)
+                {
+                    Expected.Add(ExpectedMeasurement.Of("resilience.fallback.served", 1, ("pipeline", Pipeline), ("strategy", FallbackName), ("level", served)));
+                    ExpectedEvents.Add(ExpectedMeasurement.Event("resilience.fallback", ("pipeline", Pipeline), ("strategy", FallbackName), ("level", served)));
+                    ending = "success";
+                }
+                else
+                {
+                    (ending, LevelFailureSurfaced, OriginalFailureAttached) = ("failure", true, !failedWithResult);
+                }
             }
             else if (ending == "success")
             {
