@@ -21,6 +21,7 @@ internal sealed class ReloadModel
     private ReloadSettings _configured;
     private string _read;
     private (int Attempts, int Throughput, int Rate, int Burst) _inForce;
+    private bool _breakerInside;
     private (int Rate, int Burst, string BucketText)? _push;
 
     public ReloadModel(ReloadSettings initial, long originTicks)
@@ -28,6 +29,7 @@ internal sealed class ReloadModel
         _configured = initial;
         _read = Text(initial);
         _inForce = (initial.Attempts, initial.Throughput, initial.Rate, initial.Burst);
+        _breakerInside = initial.BreakerInside;
         _bucket = new TokenBucketModel(new TokenBucketLimiterOptions { PermitsPerSecond = initial.Rate, Burst = initial.Burst }, originTicks);
     }
 
@@ -37,14 +39,17 @@ internal sealed class ReloadModel
     /// <summary>Gets the log lines expected since the last look (level, event name, and for an applied change its message).</summary>
     public List<string> ExpectedLogs { get; } = [];
 
-    /// <summary>Gets the last change read: its source, whether applied, the strategies it updated, and for a rejection the mistakes' keys.</summary>
-    public (string Source, bool Applied, int Updated, IReadOnlyList<string[]> Mistakes, DateTimeOffset Time)? LastReload { get; private set; }
+    /// <summary>
+    /// Gets the last change read: its source, whether applied, the strategies it updated and the pipelines it rebuilt,
+    /// for a rejection the mistakes' keys, and when.
+    /// </summary>
+    public (string Source, bool Applied, int Updated, int Rebuilt, IReadOnlyList<string[]> Mistakes, DateTimeOffset Time)? LastReload { get; private set; }
 
     /// <summary>Gets whether the configuration's last reading was rejected (a rejected push leaves this as it was).</summary>
     public bool ConfigurationRejected { get; private set; }
 
     /// <summary>Gets the settings in force, for failure messages.</summary>
-    public string InForce => $"attempts {_inForce.Attempts}, throughput {_inForce.Throughput}, rate {_inForce.Rate}/s, burst {_inForce.Burst}{(_push is { } push ? $" (pushed {push.Rate}/s, {push.Burst})" : string.Empty)}";
+    public string InForce => $"attempts {_inForce.Attempts}, throughput {_inForce.Throughput}, rate {_inForce.Rate}/s, burst {_inForce.Burst}{(_breakerInside ? ", breaker inside the bucket" : string.Empty)}{(_push is { } push ? $" (pushed {push.Rate}/s, {push.Burst})" : string.Empty)}";
 
     /// <summary>
     /// The configuration now says <paramref name="next"/>: read when the change is signalled and the section changed, or
@@ -105,7 +110,7 @@ internal sealed class ReloadModel
     /// <summary>The bucket's permits now.</summary>
     public long Available(long nowTicks) => _bucket.Available(nowTicks);
 
-    private static string Text(ReloadSettings settings) => string.Join(";", settings.Values().Select(v => v.Value));
+    private static string Text(ReloadSettings settings) => string.Join(";", settings.Values().Select(v => $"{v.Key}={v.Value}").Order(StringComparer.Ordinal));
 
     private void Read(string source, (int Rate, int Burst)? candidate, long nowTicks, DateTimeOffset now)
     {
@@ -138,7 +143,7 @@ internal sealed class ReloadModel
         if (faults.HasFlag(ReloadFault.UnknownStrategyType))
         {
             // The type is unknown, and the breaker's section is no longer listed.
-            mistakes.Add([$"{ReloadSettings.Section}:Strategies:1", $"{ReloadSettings.Section}:CircuitBreaker is not listed"]);
+            mistakes.Add([$"{ReloadSettings.Section}:Strategies:{_configured.BreakerIndex}", $"{ReloadSettings.Section}:CircuitBreaker is not listed"]);
         }
 
         if (candidate is { Burst: 0 })
@@ -152,7 +157,7 @@ internal sealed class ReloadModel
             ConfigurationRejected |= candidate is null;
             Expected.Add(ExpectedMeasurement.Of("resilience.config.reloads", 1, ("result", "rejected")));
             ExpectedLogs.Add("Error ReloadRejected");
-            LastReload = (source, false, 0, mistakes, now);
+            LastReload = (source, false, 0, 0, mistakes, now);
             return;
         }
 
@@ -165,10 +170,12 @@ internal sealed class ReloadModel
             _bucket.Update(new TokenBucketLimiterOptions { PermitsPerSecond = next.Item3, Burst = next.Item4 }, nowTicks);
         }
 
-        _inForce = next;
+        // A new order rebuilds the pipeline in place; its strategies keep their state (the bucket its tokens).
+        var rebuilt = _configured.BreakerInside != _breakerInside ? 1 : 0;
+        (_inForce, _breakerInside) = (next, _configured.BreakerInside);
         ConfigurationRejected = false;
         Expected.Add(ExpectedMeasurement.Of("resilience.config.reloads", 1, ("result", "applied")));
-        ExpectedLogs.Add($"Information ReloadApplied Resilience settings reloaded from {source}: {updated} live strategies updated in place, 0 pipelines rebuilt.");
-        LastReload = (source, true, updated, [], now);
+        ExpectedLogs.Add($"Information ReloadApplied Resilience settings reloaded from {source}: {updated} live strategies updated in place, {rebuilt} pipelines rebuilt.");
+        LastReload = (source, true, updated, rebuilt, [], now);
     }
 }

@@ -4,10 +4,11 @@ namespace Resilience.Tests.Telemetry;
 
 /// <summary>
 /// What the configuration of <see cref="ReloadTelemetryModelTests"/> says about pipeline <c>orders</c> (a retry without
-/// delay, a breaker that never opens, a token bucket, outermost first): the options the calls can tell apart, and the
-/// mistakes (<see cref="ReloadFault"/>) written over them.
+/// delay outermost, then a breaker that never opens and a token bucket, in either order): the options the calls can
+/// tell apart, the order (a change of it rebuilds the pipeline), and the mistakes (<see cref="ReloadFault"/>) written
+/// over them (an unknown type in place of the breaker's entry).
 /// </summary>
-internal sealed record ReloadSettings(int Attempts, int Rate, int Burst, int Throughput, ReloadFault Faults)
+internal sealed record ReloadSettings(int Attempts, int Rate, int Burst, int Throughput, bool BreakerInside, ReloadFault Faults)
 {
     public const string Section = "Resilience:Pipelines:orders";
 
@@ -30,15 +31,15 @@ internal sealed record ReloadSettings(int Attempts, int Rate, int Burst, int Thr
             }
         }
 
-        return new ReloadSettings(argument % 3, Rates[argument / 3 % 3], Bursts[argument / 9 % 3], argument / 27 % 2 == 0 ? 500 : 1000, faults);
+        return new ReloadSettings(argument % 3, Rates[argument / 3 % 3], Bursts[argument / 9 % 3], argument / 27 % 2 == 0 ? 500 : 1000, argument / 16200 % 2 == 1, faults);
     }
 
     /// <summary>Gets every key of the pipeline's section with its value, mistakes written in.</summary>
     public IReadOnlyList<(string Key, string Value)> Values() =>
     [
         ($"{Section}:Strategies:0", "Retry"),
-        ($"{Section}:Strategies:1", Faults.HasFlag(ReloadFault.UnknownStrategyType) ? "Bulkhead" : "CircuitBreaker"),
-        ($"{Section}:Strategies:2", "Bucket"),
+        ($"{Section}:Strategies:{BreakerIndex}", Faults.HasFlag(ReloadFault.UnknownStrategyType) ? "Bulkhead" : "CircuitBreaker"),
+        ($"{Section}:Strategies:{3 - BreakerIndex}", "Bucket"),
         ($"{Section}:Retry:MaxRetryAttempts", Faults.HasFlag(ReloadFault.RetryAttemptsOutOfRange) ? "-1" : Text(Attempts)),
         ($"{Section}:Retry:Delay", "00:00:00"),
         ($"{Section}:Retry:UseJitter", "false"),
@@ -50,11 +51,14 @@ internal sealed record ReloadSettings(int Attempts, int Rate, int Burst, int Thr
         ($"{Section}:Bucket:Burst", Faults.HasFlag(ReloadFault.BurstOutOfRange) ? "0" : Text(Burst)),
     ];
 
+    /// <summary>Gets the index of the breaker's entry in the list of strategies.</summary>
+    public int BreakerIndex => BreakerInside ? 2 : 1;
+
     /// <summary>Gets the text of the bucket's section, which a push for the bucket outlives only while it stays the same.</summary>
     public string BucketText => string.Join(";", Values().Where(v => v.Key.StartsWith($"{Section}:Bucket:", StringComparison.Ordinal)).Select(v => v.Value));
 
     public override string ToString() =>
-        $"attempts {Attempts}, rate {Rate}/s, burst {Burst}, throughput {Throughput}{(Faults == ReloadFault.None ? string.Empty : $", faults {Faults}")}";
+        $"attempts {Attempts}, rate {Rate}/s, burst {Burst}, throughput {Throughput}{(BreakerInside ? ", breaker inside the bucket" : string.Empty)}{(Faults == ReloadFault.None ? string.Empty : $", faults {Faults}")}";
 
     private static string Text(int value) => value.ToString(CultureInfo.InvariantCulture);
 }

@@ -9,7 +9,7 @@ namespace Resilience.Tests.Telemetry;
 /// <summary>
 /// Model-based test of the configuration reloads' telemetry: a container (<c>services.AddResilience()</c>) serves
 /// pipeline <c>orders</c> from an in-memory configuration, and random scripts change it (signalled, or followed by
-/// <c>Reload()</c>), signal it unchanged, push options for its bucket (in range or not), mix in mistakes (values out of
+/// <c>Reload()</c>; a new order of strategies rebuilds the pipeline), signal it unchanged, push options for its bucket (in range or not), mix in mistakes (values out of
 /// range, a number that does not read, an unknown strategy type), advance the fake clock, and call through the
 /// pipeline. After every step each reload's count and tag, its log, <c>LastReload</c> (provider and health report), the
 /// health and the bucket's gauges must be what <see cref="ReloadModel"/> computes from docs/configuration.md and
@@ -211,9 +211,9 @@ public class ReloadTelemetryModelTests
             return $"no LastReload, {expected} expected";
         }
 
-        if ((actual.Source, actual.IsApplied, actual.UpdatedStrategies, actual.RebuiltPipelines, actual.Time) != (expected.Source, expected.Applied, expected.Updated, 0, expected.Time))
+        if ((actual.Source, actual.IsApplied, actual.UpdatedStrategies, actual.RebuiltPipelines, actual.Time) != (expected.Source, expected.Applied, expected.Updated, expected.Rebuilt, expected.Time))
         {
-            return $"LastReload ({actual.Source}, applied {actual.IsApplied}, {actual.UpdatedStrategies} updated, {actual.RebuiltPipelines} rebuilt, at {actual.Time:O}) vs model ({expected.Source}, applied {expected.Applied}, {expected.Updated} updated, 0 rebuilt, at {expected.Time:O})";
+            return $"LastReload ({actual.Source}, applied {actual.IsApplied}, {actual.UpdatedStrategies} updated, {actual.RebuiltPipelines} rebuilt, at {actual.Time:O}) vs model ({expected.Source}, applied {expected.Applied}, {expected.Updated} updated, {expected.Rebuilt} rebuilt, at {expected.Time:O})";
         }
 
         // Every mistake is named (by its first key), and every error names one of them.
