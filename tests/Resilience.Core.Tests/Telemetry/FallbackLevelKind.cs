@@ -17,4 +17,7 @@ internal enum FallbackLevelKind
 
     /// <summary>Returns a task the driver faults after 40 ms.</summary>
     FailsLater,
+
+    /// <summary>Serves -1 at once: a placeholder the fallback's own predicate calls a failure.</summary>
+    ServesFailedResult,
 }

@@ -4,7 +4,8 @@ namespace Resilience.Tests.Telemetry;
 
 /// <summary>
 /// The first level of a fallback chain of <see cref="TelemetryModelTests"/> (a secondary endpoint, say), doing what
-/// <see cref="Kind"/> says for the call in hand: serving at once or later, or failing (thrown, a faulted task, or a task
+/// <see cref="Kind"/> says for the call in hand: serving at once or later (a value, or a placeholder its predicate calls
+/// a failure), or failing (thrown, a faulted task, or a task
 /// faulted later). A level that does not complete at once leaves its task in <see cref="Pending"/> for the driver to
 /// complete, and releases the call's <see cref="ScriptedCall.Moved"/> so the driver sees it rest there. Each failure is
 /// a new exception, kept in <see cref="Thrown"/>: the call must surface that very exception, the failure it replaced
@@ -58,6 +59,8 @@ internal sealed class ScriptedFallbackLevel
                 Volatile.Write(ref _pending, pending);
                 ((ScriptedCall)arguments.State!).Moved.Release();
                 return new ValueTask<int>(pending.Task);
+            case FallbackLevelKind.ServesFailedResult:
+                return new ValueTask<int>(-1);
             default:
                 return new ValueTask<int>(ServedValue);
         }

@@ -318,7 +318,7 @@ internal sealed class TelemetryModel
                         now += TimeSpan.FromMilliseconds(40).Ticks;
                     }
 
-                    if (level is FallbackLevelKind.Serves or FallbackLevelKind.ServesLater)
+                    if (level is FallbackLevelKind.Serves or FallbackLevelKind.ServesLater or FallbackLevelKind.ServesFailedResult)
                     {
                         served = ScriptedFallbackLevel.Name;
                     }
@@ -335,7 +335,9 @@ internal sealed class TelemetryModel
                 {
                     Expected.Add(ExpectedMeasurement.Of("resilience.fallback.served", 1, ("pipeline", Pipeline), ("strategy", FallbackName), ("level", served)));
                     ExpectedEvents.Add(ExpectedMeasurement.Event("resilience.fallback", ("pipeline", Pipeline), ("strategy", FallbackName), ("level", served)));
-                    ending = "success";
+
+                    // A served value is judged as any result (the fallback's predicate, the outermost): -1 is a failure.
+                    ending = level == FallbackLevelKind.ServesFailedResult && served == ScriptedFallbackLevel.Name ? "failure" : "success";
                 }
                 else
                 {

@@ -143,7 +143,7 @@ public class TelemetryModelTests
                         key.Value = argument / 3993 % 2 == 0 ? "a" : "b";
                         var cancelInDelay = argument / 7986 % 2 == 1;
                         var call = new ScriptedCall(key.Value, 100 + step, kinds);
-                        secondary.Kind = (FallbackLevelKind)((argument / 63888 + step) % 5);
+                        secondary.Kind = (FallbackLevelKind)((argument / 63888 + step) % 6);
                         var (waits, end, ending) = model.Call(key.Value, call.Value, kinds, cancelInDelay, now, secondary.Kind);
 
                         // A synchronous call's attempts all complete at once (its callback cannot return a pending task).
