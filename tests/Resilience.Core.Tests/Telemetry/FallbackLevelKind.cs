@@ -20,4 +20,7 @@ internal enum FallbackLevelKind
 
     /// <summary>Serves -1 at once: a placeholder the fallback's own predicate calls a failure.</summary>
     ServesFailedResult,
+
+    /// <summary>Returns a task that waits for the level's token, which the caller cancels (the driver, 40 ms on).</summary>
+    CancelledLater,
 }

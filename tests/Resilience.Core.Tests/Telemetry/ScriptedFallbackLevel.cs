@@ -6,7 +6,7 @@ namespace Resilience.Tests.Telemetry;
 /// The first level of a fallback chain of <see cref="TelemetryModelTests"/> (a secondary endpoint, say), doing what
 /// <see cref="Kind"/> says for the call in hand: serving at once or later (a value, or a placeholder its predicate calls
 /// a failure), or failing (thrown, a faulted task, or a task
-/// faulted later). A level that does not complete at once leaves its task in <see cref="Pending"/> for the driver to
+/// faulted later), or waiting for its token until the caller cancels. A level that does not complete at once leaves its task in <see cref="Pending"/> for the driver to
 /// complete, and releases the call's <see cref="ScriptedCall.Moved"/> so the driver sees it rest there. Each failure is
 /// a new exception, kept in <see cref="Thrown"/>: the call must surface that very exception, the failure it replaced
 /// attached.
@@ -31,10 +31,14 @@ internal sealed class ScriptedFallbackLevel
     /// <summary>The level, trying the next one when it fails or not (<paramref name="tryNextOnFailure"/>).</summary>
     public FallbackLevel<int> AsLevel(bool tryNextOnFailure) => new(Name, Run, tryNextOnFailure);
 
-    /// <summary>Completes the pending level as its kind says.</summary>
-    public void Complete()
+    /// <summary>Completes the pending level as its kind says (one that waits for its token: its caller cancels it).</summary>
+    public void Complete(CancellationTokenSource caller)
     {
-        if (Kind == FallbackLevelKind.ServesLater)
+        if (Kind == FallbackLevelKind.CancelledLater)
+        {
+            caller.Cancel();
+        }
+        else if (Kind == FallbackLevelKind.ServesLater)
         {
             Pending!.SetResult(ServedValue);
         }
@@ -54,8 +58,14 @@ internal sealed class ScriptedFallbackLevel
                 return ValueTask.FromException<int>(NewFailure());
             case FallbackLevelKind.ServesLater:
             case FallbackLevelKind.FailsLater:
-                // Completed by the driver on the thread that advances the clock.
+            case FallbackLevelKind.CancelledLater:
+                // Completed by the driver on the thread that advances the clock, or cancelled by its caller.
                 var pending = new TaskCompletionSource<int>();
+                if (Kind == FallbackLevelKind.CancelledLater)
+                {
+                    arguments.CancellationToken.Register(() => pending.TrySetCanceled(arguments.CancellationToken));
+                }
+
                 Volatile.Write(ref _pending, pending);
                 ((ScriptedCall)arguments.State!).Moved.Release();
                 return new ValueTask<int>(pending.Task);

@@ -82,6 +82,9 @@ internal sealed class TelemetryModel
     /// </summary>
     public bool OriginalFailureAttached { get; private set; }
 
+    /// <summary>Gets whether the last call ran the scripted fallback level and that level completed later (the call waited for it).</summary>
+    public bool LevelCompletedLater { get; private set; }
+
     public void UpdateTimeout(TimeSpan timeout) => Timeout = timeout;
 
     /// <summary>
@@ -116,7 +119,7 @@ internal sealed class TelemetryModel
     /// </summary>
     public (IReadOnlyList<ExpectedWait> Waits, long End, string Outcome) Call(string key, int value, AttemptKind[] kinds, bool cancelInDelay, long start, FallbackLevelKind level)
     {
-        LevelFailureSurfaced = OriginalFailureAttached = false;
+        LevelFailureSurfaced = OriginalFailureAttached = LevelCompletedLater = false;
         var failedWithResult = false;
         var now = start;
         var attempts = 0;
@@ -313,8 +316,9 @@ internal sealed class TelemetryModel
                 var chain = true;
                 if (_composition.ScriptedLevel)
                 {
-                    if (level is FallbackLevelKind.ServesLater or FallbackLevelKind.FailsLater)
+                    if (level is FallbackLevelKind.ServesLater or FallbackLevelKind.FailsLater or FallbackLevelKind.CancelledLater)
                     {
+                        LevelCompletedLater = true;
                         now += TimeSpan.FromMilliseconds(40).Ticks;
                     }
 
@@ -323,7 +327,8 @@ internal sealed class TelemetryModel
                         served = ScriptedFallbackLevel.Name;
                     }
 
-                    chain = served is null && _composition.LevelTriesNext;
+                    // Once the caller has cancelled, no next level runs, whatever the chain says.
+                    chain = served is null && _composition.LevelTriesNext && level != FallbackLevelKind.CancelledLater;
                 }
 
                 if (chain)
@@ -338,6 +343,11 @@ internal sealed class TelemetryModel
 
                     // A served value is judged as any result (the fallback's predicate, the outermost): -1 is a failure.
                     ending = level == FallbackLevelKind.ServesFailedResult && served == ScriptedFallbackLevel.Name ? "failure" : "success";
+                }
+                else if (level == FallbackLevelKind.CancelledLater)
+                {
+                    // The level cut short by the caller's cancellation surfaces it: the caller's own token, cancelled.
+                    ending = "cancelled";
                 }
                 else
                 {

@@ -143,14 +143,14 @@ public class TelemetryModelTests
                         key.Value = argument / 3993 % 2 == 0 ? "a" : "b";
                         var cancelInDelay = argument / 7986 % 2 == 1;
                         var call = new ScriptedCall(key.Value, 100 + step, kinds);
-                        secondary.Kind = (FallbackLevelKind)((argument / 63888 + step) % 6);
+                        secondary.Kind = (FallbackLevelKind)((argument / 63888 + step) % 7);
                         var (waits, end, ending) = model.Call(key.Value, call.Value, kinds, cancelInDelay, now, secondary.Kind);
 
                         // A synchronous call's attempts all complete at once (its callback cannot return a pending task).
                         // One that blocks (a retry's delay, a limiter's queue, a fallback level that completes later) runs
                         // on a thread of its own, and the driver waits until it rests there before it moves the clock.
                         var synchronous = argument / 15972 % 2 == 1 && kinds.All(k => k is <= AttemptKind.Unhandled or AttemptKind.Poison);
-                        var blocking = synchronous && (waits.Count > 0 || (composition.ScriptedLevel && secondary.Kind is FallbackLevelKind.ServesLater or FallbackLevelKind.FailsLater));
+                        var blocking = synchronous && (waits.Count > 0 || model.LevelCompletedLater);
                         var throwing = argument / 31944 % 2 == 1;
                         did = $"[{string.Join(", ", kinds)}] key {key.Value}{(cancelInDelay ? ", cancelled in a delay" : string.Empty)}{(synchronous ? blocking ? ", sync on a thread of its own" : ", sync" : ", async")}{(throwing ? ", throwing" : ", outcome")}"
                             + $"{(composition.ScriptedLevel ? $", {ScriptedFallbackLevel.Name} {secondary.Kind}" : string.Empty)}: model {ending}, waits [{string.Join(", ", waits)}], ending at {end}";
@@ -501,7 +501,7 @@ public class TelemetryModelTests
                 {
                     levelPending = level.Pending;
                     time.Advance(TimeSpan.FromMilliseconds(40));
-                    level.Complete();
+                    level.Complete(caller);
                     continue;
                 }
 
