@@ -274,8 +274,16 @@ public sealed class InFlightLimiter : RateLimiter
     }
 
     /// <inheritdoc />
-    protected override ValueTask<RateLimitLease> AcquireAsyncCore(int permitCount, CancellationToken cancellationToken)
+    protected override ValueTask<RateLimitLease> AcquireAsyncCore(int permitCount, CancellationToken cancellationToken) =>
+        Acquire(permitCount, cancellationToken, out _);
+
+    /// <summary>
+    /// Acquires as <see cref="RateLimiter.AcquireAsync"/> does, and tells whether the request was queued (the caller
+    /// waits, however soon a release serves it) rather than answered at once: a pipeline counts a wait by it.
+    /// </summary>
+    internal ValueTask<RateLimitLease> Acquire(int permitCount, CancellationToken cancellationToken, out bool queued)
     {
+        queued = false;
         CheckPermitCount(permitCount);
         if (cancellationToken.IsCancellationRequested)
         {
@@ -296,7 +304,7 @@ public sealed class InFlightLimiter : RateLimiter
             return new ValueTask<RateLimitLease>(LimiterLease.QueueLimitReached);
         }
 
-        return Enqueue(permitCount, cancellationToken);
+        return Enqueue(permitCount, cancellationToken, out queued);
     }
 
     /// <inheritdoc />
@@ -327,8 +335,9 @@ public sealed class InFlightLimiter : RateLimiter
         }
     }
 
-    private ValueTask<RateLimitLease> Enqueue(int permitCount, CancellationToken cancellationToken)
+    private ValueTask<RateLimitLease> Enqueue(int permitCount, CancellationToken cancellationToken, out bool queued)
     {
+        queued = false;
         var options = Volatile.Read(ref _options);
         List<Waiter>? evicted = null;
         Waiter waiter;
@@ -378,6 +387,7 @@ public sealed class InFlightLimiter : RateLimiter
             waiter = new Waiter(this, permitCount);
             waiter.Node = _queue.AddLast(waiter);
             _queuedPermits += permitCount;
+            queued = true;
         }
 
         foreach (var dropped in evicted ?? [])

@@ -50,7 +50,7 @@ public sealed class PartitionedRateLimiterStrategy<TKey> : ResilienceStrategy, I
         if (_wait)
         {
             lease.Dispose();
-            return Entry.Pending(AcquireAsync(key, context.CancellationToken));
+            return RateLimiterStrategy.EnterWhenLeased(static (partition, token) => partition.Limiter.AcquireAsync(partition.Key, 1, token), (Limiter, Key: key), context.CancellationToken);
         }
 
         return RateLimiterStrategy.Refuse(lease);
@@ -67,6 +67,4 @@ public sealed class PartitionedRateLimiterStrategy<TKey> : ResilienceStrategy, I
     protected internal override ResilienceRejectedException CreateRejectionException(in Rejection rejection) =>
         new RateLimiterRejectedException($"Rate limiter '{Name}' had no permit: the call was not made.", in rejection);
 
-    private Task<Entry> AcquireAsync(TKey key, CancellationToken cancellationToken) =>
-        RateLimiterStrategy.EnterWhenLeasedAsync(static (partition, token) => partition.Limiter.AcquireAsync(partition.Key, 1, token), (Limiter, Key: key), cancellationToken);
 }

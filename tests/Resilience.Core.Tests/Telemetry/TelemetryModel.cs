@@ -154,7 +154,7 @@ internal sealed class TelemetryModel
 
                     // A wait in the bucket's queue: counted as it begins.
                     Expected.Add(ExpectedMeasurement.Of("resilience.rate_limiter.waits", 1, ("pipeline", Pipeline), ("strategy", BucketName)));
-                    waits.Add(ExpectedWait.For(wait));
+                    waits.Add(ExpectedWait.InQueue(wait, BucketName));
                     if (cancelInDelay)
                     {
                         // The caller's cancellation ends the wait: the slot comes back, and the call is neither a

@@ -165,7 +165,21 @@ public class TelemetryModelTests
 
                         using (var activity = calls.StartActivity("call")!)
                         {
-                            if (Drive(pipeline, call, secondary, time, caller, cancelInDelay, waits, Release, synchronous, blocking, throwing, out var failure) is { } stalled)
+                            // While the call waits in a limiter's queue, that queue's gauge counts it.
+                            string? InWait(ExpectedWait wait)
+                            {
+                                var queued = recorder.Observe().Where(line => line.StartsWith("resilience.rate_limiter.queued ", StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToList();
+                                List<string> expectedQueued =
+                                [
+                                    ExpectedMeasurement.Of("resilience.rate_limiter.queued", wait.Queue == TelemetryModel.BucketName ? 1 : 0, ("strategy", TelemetryModel.BucketName)),
+                                    ExpectedMeasurement.Of("resilience.rate_limiter.queued", wait.Queue == TelemetryModel.InFlightName ? 1 : 0, ("strategy", TelemetryModel.InFlightName)),
+                                ];
+                                return queued.SequenceEqual(expectedQueued.Order(StringComparer.Ordinal), StringComparer.Ordinal)
+                                    ? null
+                                    : $"gauges [{string.Join("; ", queued)}] vs model [{string.Join("; ", expectedQueued)}]";
+                            }
+
+                            if (Drive(pipeline, call, secondary, time, caller, cancelInDelay, waits, Release, InWait, synchronous, blocking, throwing, out var failure) is { } stalled)
                             {
                                 return Fail(label, step, $"{did}: {stalled}");
                             }
@@ -464,12 +478,13 @@ public class TelemetryModelTests
     /// millisecond at a time until the timeout cancels it, or its caller cancels) and a fallback level that completes
     /// later 40 ms on, and, when the call rests in a wait (a
     /// retry's delay, a bucket's queue), advances the clock by the next wait the model expects (or the caller cancels it),
-    /// waiting (bounded) for the pipeline to reach its next resting point after each, whatever thread it continues on.
+    /// waiting (bounded) for the pipeline to reach its next resting point after each, whatever thread it continues on;
+    /// <paramref name="inWait"/> tells what is wrong while it rests in a wait, if anything.
     /// Returns why it stalled, if it did; <paramref name="failure"/>: the exception the call ended with, if any.
     /// </summary>
     private static string? Drive(
         object pipeline, ScriptedCall call, ScriptedFallbackLevel level, ArmingTimeProvider time, CancellationTokenSource caller, bool cancelInDelay, IReadOnlyList<ExpectedWait> waits,
-        Action release, bool synchronous, bool blocking, bool throwing, out Exception? failure)
+        Action release, Func<ExpectedWait, string?> inWait, bool synchronous, bool blocking, bool throwing, out Exception? failure)
     {
         var ended = new StrongBox<Exception?>();
         failure = null;
@@ -540,6 +555,11 @@ public class TelemetryModelTests
                 if (waited >= waits.Count)
                 {
                     return $"the call waits a {waited + 1}th time after {call.Invocations} attempt(s); the model expects {waits.Count} wait(s)";
+                }
+
+                if (inWait(waits[waited]) is { } wrong)
+                {
+                    return $"in its wait for {waits[waited]}: {wrong}";
                 }
 
                 if (cancelInDelay)
