@@ -20,4 +20,7 @@ internal enum ReloadFault
 
     /// <summary>The second strategy is <c>Bulkhead</c>, which is not a strategy type.</summary>
     UnknownStrategyType = 16,
+
+    /// <summary>Every key of the section is emptied (a file being rewritten reads so): rejected, whatever else it says.</summary>
+    Emptied = 32,
 }

@@ -117,8 +117,22 @@ internal sealed class ReloadModel
         // A push stands in for its section while that section reads as it did when it was pushed.
         var push = candidate is { } pushed ? (pushed.Rate, pushed.Burst, _configured.BucketText) : _push;
         var pushInForce = push is { } p && p.BucketText == _configured.BucketText;
+        var pushing = candidate is not null;
         var faults = _configured.Faults;
         var mistakes = new List<string[]>();
+        if (faults.HasFlag(ReloadFault.Emptied))
+        {
+            // Nothing else is read: the pipeline is gone from the settings, which keep it as it was, and a push for it is stale.
+            mistakes.Add(["is empty or missing"]);
+            if (candidate is not null)
+            {
+                mistakes.Add([$"{ReloadSettings.Section}:Bucket"]);
+            }
+
+            faults = ReloadFault.None;
+            candidate = null;
+        }
+
         if (faults.HasFlag(ReloadFault.RetryAttemptsOutOfRange))
         {
             mistakes.Add([$"{ReloadSettings.Section}:Retry:MaxRetryAttempts"]);
@@ -154,7 +168,7 @@ internal sealed class ReloadModel
         if (mistakes.Count > 0)
         {
             // Rejected as a whole: nothing changes, a push included; only the configuration's rejection is unhealthy.
-            ConfigurationRejected |= candidate is null;
+            ConfigurationRejected |= !pushing;
             Expected.Add(ExpectedMeasurement.Of("resilience.config.reloads", 1, ("result", "rejected")));
             ExpectedLogs.Add("Error ReloadRejected");
             LastReload = (source, false, 0, 0, mistakes, now);

@@ -24,18 +24,22 @@ internal sealed record ReloadSettings(int Attempts, int Rate, int Burst, int Thr
         var faults = ReloadFault.None;
         if (argument / 54 % 4 == 0)
         {
-            faults = (ReloadFault)(1 << (argument / 216 % 5));
-            if (argument / 1080 % 3 == 0)
+            faults = (ReloadFault)(1 << (argument / 216 % 6));
+            if (argument / 1296 % 3 == 0)
             {
-                faults |= (ReloadFault)(1 << (argument / 3240 % 5));
+                faults |= (ReloadFault)(1 << (argument / 3888 % 5));
             }
         }
 
         return new ReloadSettings(argument % 3, Rates[argument / 3 % 3], Bursts[argument / 9 % 3], argument / 27 % 2 == 0 ? 500 : 1000, argument / 16200 % 2 == 1, faults);
     }
 
-    /// <summary>Gets every key of the pipeline's section with its value, mistakes written in.</summary>
-    public IReadOnlyList<(string Key, string Value)> Values() =>
+    /// <summary>Gets every key of the pipeline's section with its value, mistakes written in (none when emptied).</summary>
+    public IReadOnlyList<(string Key, string? Value)> Values() => Faults.HasFlag(ReloadFault.Emptied)
+        ? [.. Written().Select(v => (v.Key, (string?)null))]
+        : [.. Written().Select(v => (v.Key, (string?)v.Value))];
+
+    private IReadOnlyList<(string Key, string Value)> Written() =>
     [
         ($"{Section}:Strategies:0", "Retry"),
         ($"{Section}:Strategies:{BreakerIndex}", Faults.HasFlag(ReloadFault.UnknownStrategyType) ? "Bulkhead" : "CircuitBreaker"),

@@ -10,7 +10,7 @@ namespace Resilience.Tests.Telemetry;
 /// Model-based test of the configuration reloads' telemetry: a container (<c>services.AddResilience()</c>) serves
 /// pipeline <c>orders</c> from an in-memory configuration, and random scripts change it (signalled, or followed by
 /// <c>Reload()</c>; a new order of strategies rebuilds the pipeline), signal it unchanged, push options for its bucket (in range or not), mix in mistakes (values out of
-/// range, a number that does not read, an unknown strategy type), advance the fake clock, and call through the
+/// range, a number that does not read, an unknown strategy type, an emptied section), advance the fake clock, and call through the
 /// pipeline. After every step each reload's count and tag, its log, <c>LastReload</c> (provider and health report), the
 /// health and the bucket's gauges must be what <see cref="ReloadModel"/> computes from docs/configuration.md and
 /// docs/telemetry.md; and the calls' measurements (retries, refusals, call counts) must follow the settings in force,
