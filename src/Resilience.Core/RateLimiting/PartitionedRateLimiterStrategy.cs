@@ -66,5 +66,4 @@ public sealed class PartitionedRateLimiterStrategy<TKey> : ResilienceStrategy, I
     /// <inheritdoc />
     protected internal override ResilienceRejectedException CreateRejectionException(in Rejection rejection) =>
         new RateLimiterRejectedException($"Rate limiter '{Name}' had no permit: the call was not made.", in rejection);
-
 }
