@@ -50,6 +50,23 @@ public sealed class PartitionedRateLimiterStrategy<TKey> : ResilienceStrategy, I
         if (_wait)
         {
             lease.Dispose();
+            if (Limiter is IQueueReportingPartitionedLimiter<TKey> reporting)
+            {
+                // Ours tells whether the partition queued the call: a wait, however soon it is served.
+                ValueTask<RateLimitLease> acquisition;
+                bool queued;
+                try
+                {
+                    acquisition = reporting.Acquire(key, 1, context.CancellationToken, out queued);
+                }
+                catch (Exception exception)
+                {
+                    return Entry.Pending(Task.FromException<Entry>(exception));
+                }
+
+                return RateLimiterStrategy.EnterWhenLeased(acquisition, queued);
+            }
+
             return RateLimiterStrategy.EnterWhenLeased(static (partition, token) => partition.Limiter.AcquireAsync(partition.Key, 1, token), (Limiter, Key: key), context.CancellationToken);
         }
 

@@ -119,7 +119,7 @@ public sealed class RateLimiterStrategy : ResilienceStrategy
     /// <summary>
     /// Asks for the lease <paramref name="acquire"/> asks for (a limiter's queue, a partition's), awaited by the engine;
     /// the lease becomes the call's state, released on exit. An acquisition not complete as it returns queued the call:
-    /// a wait. (Another thread may serve the queue in between; only our concurrency limiter tells, see <see cref="EnterQueue"/>.)
+    /// a wait. (Another thread may serve the queue in between; our limiters tell exactly, see <see cref="EnterQueue"/>.)
     /// </summary>
     internal static Entry EnterWhenLeased<TLimiter>(
         Func<TLimiter, CancellationToken, ValueTask<RateLimitLease>> acquire, TLimiter limiter, CancellationToken cancellationToken)
@@ -135,8 +135,12 @@ public sealed class RateLimiterStrategy : ResilienceStrategy
             return Entry.Pending(Task.FromException<Entry>(exception));
         }
 
-        return acquisition.IsCompleted ? Entry.Pending(LeasedAsync(acquisition)) : Entry.Queued(LeasedAsync(acquisition));
+        return EnterWhenLeased(acquisition, queued: !acquisition.IsCompleted);
     }
+
+    /// <summary>Awaits the lease of <paramref name="acquisition"/>, a wait when the limiter <paramref name="queued"/> the call.</summary>
+    internal static Entry EnterWhenLeased(ValueTask<RateLimitLease> acquisition, bool queued) =>
+        queued ? Entry.Queued(LeasedAsync(acquisition)) : Entry.Pending(LeasedAsync(acquisition));
 
     /// <summary>Awaits the lease of an acquisition; the lease becomes the call's state, released on exit.</summary>
     private static async Task<Entry> LeasedAsync(ValueTask<RateLimitLease> acquisition)
@@ -179,7 +183,7 @@ public sealed class RateLimiterStrategy : ResilienceStrategy
             return Entry.Pending(Task.FromException<Entry>(exception));
         }
 
-        return queued ? Entry.Queued(LeasedAsync(acquisition)) : Entry.Pending(LeasedAsync(acquisition));
+        return EnterWhenLeased(acquisition, queued);
     }
 
     private static Entry RejectCounted(InFlightLimiter limiter)

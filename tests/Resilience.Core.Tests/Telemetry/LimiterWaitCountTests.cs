@@ -98,6 +98,32 @@ public sealed class LimiterWaitCountTests : IDisposable
         Assert.Equal(1, _waits.GetMeasurementSnapshot().Sum(m => m.Value));
     }
 
+    [Fact]
+    public async Task A_call_in_a_partition_s_queue_waited_even_when_it_is_served_before_the_pipeline_looks()
+    {
+        // A partitioned limiter whose partitions are waiting token buckets: as for the bucket alone, the reservation's
+        // time passes as soon as its timer is armed.
+        var time = new ArmingTimeProvider(DateTimeOffset.UnixEpoch);
+        using var partitioned = new BoundedPartitionedLimiter<int>(
+            _ => new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 10, Burst = 1, MaxWait = TimeSpan.FromMilliseconds(250), TimeProvider = time }));
+        var pipeline = new ResiliencePipelineBuilder<int> { Name = "orders", TimeProvider = time }
+            .AddTelemetry(_telemetry).AddRateLimiter(partitioned, static () => 1, waitForPermit: true).Build();
+        Assert.Equal(1, (await pipeline.ExecuteOutcomeAsync(static (_, _) => new ValueTask<int>(1), 0)).Result);
+
+        var advanced = false;
+        time.OnArmed = () =>
+        {
+            if (!advanced)
+            {
+                advanced = true;
+                time.Advance(TimeSpan.FromMilliseconds(100));
+            }
+        };
+        Assert.Equal(2, (await pipeline.ExecuteOutcomeAsync(static (_, _) => new ValueTask<int>(2), 0)).Result);
+        Assert.True(advanced);
+        Assert.Equal(1, _waits.GetMeasurementSnapshot().Sum(m => m.Value));
+    }
+
     private (ResiliencePipeline<int> Pipeline, RateLimiter Limiter) Build(string kind)
     {
         var builder = new ResiliencePipelineBuilder<int> { Name = "orders", TimeProvider = new FakeTimeProvider() }.AddTelemetry(_telemetry);
