@@ -170,7 +170,30 @@ internal sealed class TelemetryModel
                 }
             }
 
-            if (rejection is null && _composition.Partitioned && Partition(key, now).Take(now) is { Granted: false } refusedInPartition)
+            if (rejection is null && _composition.PartitionWaits && Partition(key, now) is var waitingPartition && waitingPartition.Reserve(now) is var reserved)
+            {
+                if (!reserved.Granted)
+                {
+                    rejection = ("rate_limited", PartitionedName, reserved.RetryAfter);
+                }
+                else if (reserved.WaitTicks > 0)
+                {
+                    // A wait in the partition's queue, as in the bucket's.
+                    Expected.Add(ExpectedMeasurement.Of("resilience.rate_limiter.waits", 1, ("pipeline", Pipeline), ("strategy", PartitionedName)));
+                    waits.Add(ExpectedWait.InQueue(TimeSpan.FromTicks(reserved.WaitTicks), PartitionedName));
+                    if (cancelInDelay)
+                    {
+                        waitingPartition.GiveBack(reserved.Slot);
+                        Breaker?.Record(generation, probe, timed, CircuitCallResult.Ignored, admittedAt, now);
+                        (ending, replaceable) = ("cancelled", false);
+                        break;
+                    }
+
+                    waitingPartition.Serve();
+                    now += reserved.WaitTicks;
+                }
+            }
+            else if (rejection is null && _composition.Partitioned && !_composition.PartitionWaits && Partition(key, now).Take(now) is { Granted: false } refusedInPartition)
             {
                 rejection = ("rate_limited", PartitionedName, refusedInPartition.RetryAfter);
             }

@@ -17,10 +17,12 @@ namespace Resilience.Tests.Telemetry;
 /// a handled exception thrown synchronously, a faulted task completed later or a result judged a failure, fail with an
 /// exception nobody handles or one that makes the predicates judging it throw, complete later, wait until the timeout
 /// cuts them short, or are cancelled by their caller, in an attempt, a retry delay or a limiter's queue; through the
-/// asynchronous and synchronous forms, throwing and returning an outcome, a synchronous call that waits blocking a
-/// thread of its own while the driver moves the clock), fallback chains whose first level serves or fails (thrown, a
-/// faulted task) at once or later and sends the chain on or not (its exception must surface as itself, the failure
-/// it replaced attached), time advances, manual isolation and closing,
+/// asynchronous and synchronous forms, throwing and returning an outcome, a synchronous call that waits (a retry's
+/// delay, a bucket's, a partition's or the concurrency limiter's queue) blocking a thread of its own while the driver
+/// moves the clock, the limiters' queued gauges read meanwhile), fallback chains whose first level serves (a value, or
+/// a placeholder its predicate calls a failure) or fails (thrown, a faulted task) at once or later, or waits until its
+/// caller cancels, and sends the chain on or not (its exception must surface as itself, the failure it replaced
+/// attached), time advances, manual isolation and closing,
 /// the concurrency limiter's one permit held outside the pipeline (without a queue it refuses every call; with one, a
 /// call waits until the permit is given back) and given back, and live option changes of the breaker, the bucket (with
 /// and without a maximum wait), the concurrency limiter (with and without a queue), the budget, the timeout and the
@@ -56,7 +58,9 @@ public class TelemetryModelTests
     // A bucket that waits up to 250 ms for a permit before it refuses the call.
     private static TokenBucketLimiterOptions BucketWaiting(TimeProvider time) => new() { PermitsPerSecond = 10, Burst = 2, MaxWait = TimeSpan.FromMilliseconds(250), TimeProvider = time };
 
-    private static TokenBucketLimiterOptions Partition(TimeProvider time) => new() { PermitsPerSecond = 5, Burst = 2, TimeProvider = time };
+    // With waits, a partition waits up to 250 ms for a permit before it refuses the call.
+    private static TokenBucketLimiterOptions Partition(TimeProvider time, bool waits) =>
+        new() { PermitsPerSecond = 5, Burst = 2, MaxWait = waits ? TimeSpan.FromMilliseconds(250) : TimeSpan.Zero, TimeProvider = time };
 
     // One permit; with a queue, room for one call, which waits up to a second (the driver gives the permit back first).
     private static InFlightLimiterOptions InFlight(TimeProvider time, bool queue) =>
@@ -97,13 +101,13 @@ public class TelemetryModelTests
         };
         ActivitySource.AddActivityListener(listener);
         using var calls = new ActivitySource(CallSource);
-        var model = new TelemetryModel(composition, BreakerFirst(time), BucketFirst(time), Partition(time), BudgetFirst(), time.GetTimestamp());
+        var model = new TelemetryModel(composition, BreakerFirst(time), BucketFirst(time), Partition(time, composition.PartitionWaits), BudgetFirst(), time.GetTimestamp());
         var breaker = new Breaker(BreakerFirst(time));
         using var tracking = telemetry.Track(breaker);
         using var bucket = new TokenBucketLimiter(BucketFirst(time));
         using var inFlight = new InFlightLimiter(InFlight(time, queue: false));
         RateLimitLease? held = null;
-        using var partitioned = new BoundedPartitionedLimiter<string>(_ => new TokenBucketLimiter(Partition(time)));
+        using var partitioned = new BoundedPartitionedLimiter<string>(_ => new TokenBucketLimiter(Partition(time, composition.PartitionWaits)));
         var budget = new RetryBudget(BudgetFirst());
         using var trackedBucket = telemetry.Track(bucket, TelemetryModel.BucketName);
         using var trackedInFlight = telemetry.Track(inFlight, TelemetryModel.InFlightName);
@@ -378,7 +382,7 @@ public class TelemetryModelTests
 
         if (composition.Partitioned)
         {
-            builder.AddRateLimiter(partitioned, () => key.Value!, name: TelemetryModel.PartitionedName);
+            builder.AddRateLimiter(partitioned, () => key.Value!, waitForPermit: composition.PartitionWaits, name: TelemetryModel.PartitionedName);
         }
 
         if (composition.InFlight)
