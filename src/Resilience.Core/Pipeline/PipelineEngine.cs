@@ -467,7 +467,7 @@ internal static class PipelineEngine
         var run = Handover<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index);
         if (entry.Kind == EntryKind.Pending)
         {
-            frame.Pipeline.Telemetry?.OnWaiting(frame.Pipeline.Strategies[index], entry.PendingEntry!);
+            frame.Pipeline.Telemetry?.OnWaiting(frame.Pipeline.Strategies[index], in entry);
         }
 
         return Resume(ref run, Enter(ref run, in entry), out continuation);
@@ -824,7 +824,7 @@ internal static class PipelineEngine
 
                     if (entry.Kind == EntryKind.Pending)
                     {
-                        run.Frame.Pipeline.Telemetry?.OnWaiting(strategies[run.Index], entry.PendingEntry!);
+                        run.Frame.Pipeline.Telemetry?.OnWaiting(strategies[run.Index], in entry);
                         run.PendingEntry = entry.PendingEntry;
                         return PendingWork.Entry;
                     }

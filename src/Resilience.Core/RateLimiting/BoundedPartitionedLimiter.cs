@@ -16,7 +16,7 @@ namespace Resilience;
 /// spread over many new keys) and every quarter of the cap of new partitions (at least 1,024) for idle ones. Past the
 /// cap, idle partitions (<see cref="RateLimiter.IdleDuration"/> set) go before busy ones, whose limits are in use.
 /// </remarks>
-public sealed class BoundedPartitionedLimiter<TKey> : PartitionedRateLimiter<TKey>, IPartitionCounts
+public sealed class BoundedPartitionedLimiter<TKey> : PartitionedRateLimiter<TKey>, IPartitionCounts, IQueueReportingPartitionedLimiter<TKey>
     where TKey : notnull
 {
     // Added to a busy partition's last use (Environment.TickCount64, far below it) to order it after every idle one.
@@ -94,7 +94,16 @@ public sealed class BoundedPartitionedLimiter<TKey> : PartitionedRateLimiter<TKe
     /// gives it: what the partition's limiter throws at the call (a permit count out of its range) is thrown at this call,
     /// and a waiter completes when the partition serves it, with no state machine or thread-pool hop of ours between.
     /// </remarks>
-    protected override ValueTask<RateLimitLease> AcquireAsyncCore(TKey resource, int permitCount, CancellationToken cancellationToken)
+    protected override ValueTask<RateLimitLease> AcquireAsyncCore(TKey resource, int permitCount, CancellationToken cancellationToken) =>
+        Acquire(resource, permitCount, cancellationToken, out _);
+
+    /// <summary>
+    /// Acquires as <see cref="PartitionedRateLimiter{TResource}.AcquireAsync"/> does, and tells whether the partition
+    /// queued the request (the caller waits, however soon it is served): exactly for a token bucket's or a concurrency
+    /// limiter's partition, which say so; for another limiter, when its acquisition is not complete as it returns. A
+    /// pipeline counts a wait by it.
+    /// </summary>
+    internal ValueTask<RateLimitLease> Acquire(TKey resource, int permitCount, CancellationToken cancellationToken, out bool queued)
     {
         while (true)
         {
@@ -102,7 +111,20 @@ public sealed class BoundedPartitionedLimiter<TKey> : PartitionedRateLimiter<TKe
             ValueTask<RateLimitLease> acquisition;
             try
             {
-                acquisition = limiter.AcquireAsync(permitCount, cancellationToken);
+                // The base class checked the permit count, as RateLimiter.AcquireAsync would for the partition.
+                if (limiter is TokenBucketLimiter bucket)
+                {
+                    acquisition = bucket.Acquire(permitCount, cancellationToken, out queued);
+                }
+                else if (limiter is InFlightLimiter inFlight)
+                {
+                    acquisition = inFlight.Acquire(permitCount, cancellationToken, out queued);
+                }
+                else
+                {
+                    acquisition = limiter.AcquireAsync(permitCount, cancellationToken);
+                    queued = !acquisition.IsCompleted;
+                }
             }
             catch (ObjectDisposedException) when (Volatile.Read(ref _disposed) == 0 && Evicted(resource, limiter))
             {
@@ -122,9 +144,14 @@ public sealed class BoundedPartitionedLimiter<TKey> : PartitionedRateLimiter<TKe
                 continue;
             }
 
+            queued = false;
             return new ValueTask<RateLimitLease>(faulted);
         }
     }
+
+    /// <inheritdoc />
+    ValueTask<RateLimitLease> IQueueReportingPartitionedLimiter<TKey>.Acquire(TKey resource, int permitCount, CancellationToken cancellationToken, out bool queued) =>
+        Acquire(resource, permitCount, cancellationToken, out queued);
 
     /// <inheritdoc />
     protected override void Dispose(bool disposing)

@@ -274,8 +274,16 @@ public sealed class InFlightLimiter : RateLimiter
     }
 
     /// <inheritdoc />
-    protected override ValueTask<RateLimitLease> AcquireAsyncCore(int permitCount, CancellationToken cancellationToken)
+    protected override ValueTask<RateLimitLease> AcquireAsyncCore(int permitCount, CancellationToken cancellationToken) =>
+        Acquire(permitCount, cancellationToken, out _);
+
+    /// <summary>
+    /// Acquires as <see cref="RateLimiter.AcquireAsync"/> does, and tells whether the request was queued (the caller
+    /// waits, however soon a release serves it) rather than answered at once: a pipeline counts a wait by it.
+    /// </summary>
+    internal ValueTask<RateLimitLease> Acquire(int permitCount, CancellationToken cancellationToken, out bool queued)
     {
+        queued = false;
         CheckPermitCount(permitCount);
         if (cancellationToken.IsCancellationRequested)
         {
@@ -296,18 +304,25 @@ public sealed class InFlightLimiter : RateLimiter
             return new ValueTask<RateLimitLease>(LimiterLease.QueueLimitReached);
         }
 
-        return Enqueue(permitCount, cancellationToken, refuseWhenDisposed: false);
+        return Enqueue(permitCount, cancellationToken, refuseWhenDisposed: false, out queued);
     }
 
     /// <summary>
     /// The pipeline's wait for one permit, once the fast path found none free: as <see cref="RateLimiter.AcquireAsync"/>,
     /// but a disposed limiter refuses the call (a failed lease, counted, as a waiter disposal fails) instead of throwing,
-    /// as the token bucket refuses a wait once disposed.
+    /// as the token bucket refuses a wait once disposed. <paramref name="queued"/> tells whether the call was queued (a
+    /// wait, however soon a release serves it) rather than answered at once.
     /// </summary>
-    internal ValueTask<RateLimitLease> WaitForPermitAsync(CancellationToken cancellationToken) =>
-        cancellationToken.IsCancellationRequested
-            ? ValueTask.FromCanceled<RateLimitLease>(cancellationToken)
-            : Enqueue(1, cancellationToken, refuseWhenDisposed: true);
+    internal ValueTask<RateLimitLease> WaitForPermit(CancellationToken cancellationToken, out bool queued)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            queued = false;
+            return ValueTask.FromCanceled<RateLimitLease>(cancellationToken);
+        }
+
+        return Enqueue(1, cancellationToken, refuseWhenDisposed: true, out queued);
+    }
 
     /// <inheritdoc />
     protected override void Dispose(bool disposing)
@@ -337,8 +352,9 @@ public sealed class InFlightLimiter : RateLimiter
         }
     }
 
-    private ValueTask<RateLimitLease> Enqueue(int permitCount, CancellationToken cancellationToken, bool refuseWhenDisposed)
+    private ValueTask<RateLimitLease> Enqueue(int permitCount, CancellationToken cancellationToken, bool refuseWhenDisposed, out bool queued)
     {
+        queued = false;
         var options = Volatile.Read(ref _options);
         List<Waiter>? evicted = null;
         Waiter waiter;
@@ -399,6 +415,7 @@ public sealed class InFlightLimiter : RateLimiter
             waiter = new Waiter(this, permitCount);
             waiter.Node = _queue.AddLast(waiter);
             _queuedPermits += permitCount;
+            queued = true;
         }
 
         foreach (var dropped in evicted ?? [])

@@ -50,7 +50,24 @@ public sealed class PartitionedRateLimiterStrategy<TKey> : ResilienceStrategy, I
         if (_wait)
         {
             lease.Dispose();
-            return Entry.Pending(AcquireAsync(key, context.CancellationToken));
+            if (Limiter is IQueueReportingPartitionedLimiter<TKey> reporting)
+            {
+                // Ours tells whether the partition queued the call: a wait, however soon it is served.
+                ValueTask<RateLimitLease> acquisition;
+                bool queued;
+                try
+                {
+                    acquisition = reporting.Acquire(key, 1, context.CancellationToken, out queued);
+                }
+                catch (Exception exception)
+                {
+                    return Entry.Pending(Task.FromException<Entry>(exception));
+                }
+
+                return RateLimiterStrategy.EnterWhenLeased(acquisition, queued);
+            }
+
+            return RateLimiterStrategy.EnterWhenLeased(static (partition, token) => partition.Limiter.AcquireAsync(partition.Key, 1, token), (Limiter, Key: key), context.CancellationToken);
         }
 
         return RateLimiterStrategy.Refuse(lease);
@@ -66,7 +83,4 @@ public sealed class PartitionedRateLimiterStrategy<TKey> : ResilienceStrategy, I
     /// <inheritdoc />
     protected internal override ResilienceRejectedException CreateRejectionException(in Rejection rejection) =>
         new RateLimiterRejectedException($"Rate limiter '{Name}' had no permit: the call was not made.", in rejection);
-
-    private Task<Entry> AcquireAsync(TKey key, CancellationToken cancellationToken) =>
-        RateLimiterStrategy.EnterWhenLeasedAsync(static (partition, token) => partition.Limiter.AcquireAsync(partition.Key, 1, token), (Limiter, Key: key), cancellationToken);
 }

@@ -53,7 +53,8 @@ public sealed class RateLimiterStrategy : ResilienceStrategy
                     return Entry.Reject(RejectionReason.RateLimited, refusedFor);
                 }
 
-                return reservation.MustWait ? Entry.Pending(WaitForBucketAsync(bucket, reservation, context.CancellationToken)) : Entry.Admitted;
+                // A reservation ahead is a wait, decided here: however soon its time comes, the call waited for it.
+                return reservation.MustWait ? Entry.Queued(WaitForBucketAsync(bucket, reservation, context.CancellationToken)) : Entry.Admitted;
             }
 
             bucket.CountFailure();
@@ -69,7 +70,7 @@ public sealed class RateLimiterStrategy : ResilienceStrategy
             }
 
             return inFlight.HasQueue
-                ? Entry.Pending(EnterWhenLeasedAsync(static (limiter, token) => limiter.WaitForPermitAsync(token), inFlight, context.CancellationToken))
+                ? EnterQueue(inFlight, context.CancellationToken)
                 : RejectCounted(inFlight);
         }
 
@@ -83,7 +84,7 @@ public sealed class RateLimiterStrategy : ResilienceStrategy
         if (_wait)
         {
             lease.Dispose();
-            return Entry.Pending(AcquireAsync(Limiter, context.CancellationToken));
+            return EnterWhenLeased(static (limiter, token) => limiter.AcquireAsync(1, token), Limiter, context.CancellationToken);
         }
 
         return Refuse(lease);
@@ -116,18 +117,35 @@ public sealed class RateLimiterStrategy : ResilienceStrategy
         return Entry.Reject(RejectionReason.RateLimited, retryAfter);
     }
 
-    /// <summary>Waits in a limiter's queue; the lease becomes the call's state, released on exit.</summary>
-    internal static Task<Entry> AcquireAsync(RateLimiter limiter, CancellationToken cancellationToken) =>
-        EnterWhenLeasedAsync(static (limiter, token) => limiter.AcquireAsync(1, token), limiter, cancellationToken);
-
     /// <summary>
-    /// Waits for the lease <paramref name="acquire"/> asks for (a limiter's queue, a partition's); the lease becomes the
-    /// call's state, released on exit.
+    /// Asks for the lease <paramref name="acquire"/> asks for (a limiter's queue, a partition's), awaited by the engine;
+    /// the lease becomes the call's state, released on exit. An acquisition not complete as it returns queued the call:
+    /// a wait. (Another thread may serve the queue in between; our limiters tell exactly, see <see cref="EnterQueue"/>.)
     /// </summary>
-    internal static async Task<Entry> EnterWhenLeasedAsync<TLimiter>(
+    internal static Entry EnterWhenLeased<TLimiter>(
         Func<TLimiter, CancellationToken, ValueTask<RateLimitLease>> acquire, TLimiter limiter, CancellationToken cancellationToken)
     {
-        var acquisition = acquire(limiter, cancellationToken);
+        ValueTask<RateLimitLease> acquisition;
+        try
+        {
+            acquisition = acquire(limiter, cancellationToken);
+        }
+        catch (Exception exception)
+        {
+            // Failed as the task failed before: the engine takes its exception as the outcome.
+            return Entry.Pending(Task.FromException<Entry>(exception));
+        }
+
+        return EnterWhenLeased(acquisition, queued: !acquisition.IsCompleted);
+    }
+
+    /// <summary>Awaits the lease of <paramref name="acquisition"/>, a wait when the limiter <paramref name="queued"/> the call.</summary>
+    internal static Entry EnterWhenLeased(ValueTask<RateLimitLease> acquisition, bool queued) =>
+        queued ? Entry.Queued(LeasedAsync(acquisition)) : Entry.Pending(LeasedAsync(acquisition));
+
+    /// <summary>Awaits the lease of an acquisition; the lease becomes the call's state, released on exit.</summary>
+    private static async Task<Entry> LeasedAsync(ValueTask<RateLimitLease> acquisition)
+    {
         RateLimitLease lease;
         if (acquisition.IsCompletedSuccessfully)
         {
@@ -147,6 +165,26 @@ public sealed class RateLimiterStrategy : ResilienceStrategy
         }
 
         return lease.IsAcquired ? Entry.Admit(lease) : Refuse(lease);
+    }
+
+    /// <summary>
+    /// Asks our concurrency limiter's queue for a permit: the limiter tells whether it queued the call (a wait, however
+    /// soon a release serves it) or answered at once (a permit freed meanwhile, or the queue full).
+    /// </summary>
+    private static Entry EnterQueue(InFlightLimiter limiter, CancellationToken cancellationToken)
+    {
+        ValueTask<RateLimitLease> acquisition;
+        bool queued;
+        try
+        {
+            acquisition = limiter.WaitForPermit(cancellationToken, out queued);
+        }
+        catch (Exception exception)
+        {
+            return Entry.Pending(Task.FromException<Entry>(exception));
+        }
+
+        return EnterWhenLeased(acquisition, queued);
     }
 
     private static Entry RejectCounted(InFlightLimiter limiter)

@@ -500,8 +500,17 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
 
     /// <inheritdoc />
     /// <remarks>Not an async method: a permit count out of range or a disposed bucket throws at the call, as the BCL's limiters do.</remarks>
-    protected override ValueTask<RateLimitLease> AcquireAsyncCore(int permitCount, CancellationToken cancellationToken)
+    protected override ValueTask<RateLimitLease> AcquireAsyncCore(int permitCount, CancellationToken cancellationToken) =>
+        Acquire(permitCount, cancellationToken, out _);
+
+    /// <summary>
+    /// Acquires as <see cref="RateLimiter.AcquireAsync"/> does, and tells whether the request reserved permits ahead
+    /// (the caller waits, however soon the reservation's time comes) rather than being answered at once: a pipeline
+    /// counts a wait by it.
+    /// </summary>
+    internal ValueTask<RateLimitLease> Acquire(int permitCount, CancellationToken cancellationToken, out bool queued)
     {
+        queued = false;
         if (cancellationToken.IsCancellationRequested)
         {
             return ValueTask.FromCanceled<RateLimitLease>(cancellationToken);
@@ -528,7 +537,8 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
             return new ValueTask<RateLimitLease>(retryAfter is { } wait ? LimiterLease.FailedWithRetryAfter(wait) : LimiterLease.Failed);
         }
 
-        return reservation.MustWait ? WaitForLeaseAsync(reservation, cancellationToken) : new ValueTask<RateLimitLease>(LimiterLease.Acquired);
+        queued = reservation.MustWait;
+        return queued ? WaitForLeaseAsync(reservation, cancellationToken) : new ValueTask<RateLimitLease>(LimiterLease.Acquired);
     }
 
     private ValueTask<RateLimitLease> WaitForLeaseAsync(TokenBucketReservation reservation, CancellationToken cancellationToken) =>

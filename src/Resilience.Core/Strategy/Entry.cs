@@ -4,8 +4,9 @@ namespace Resilience;
 public readonly struct Entry
 {
     // Two words, so an entry is returned in registers: _value is 0 for an admission, the packed rejection (> 0) for a
-    // rejection, -1 for a pending admission, -2 for an admission wait of ours that failed; _payload is the admission's
-    // state object, the pending task or the wait's exception.
+    // rejection, -1 for a pending admission, -3 for a pending admission of ours that queued the call (a wait, however
+    // soon it ends), -2 for an admission wait of ours that failed; _payload is the admission's state object, the
+    // pending task or the wait's exception.
     private readonly long _value;
     private readonly object? _payload;
 
@@ -31,7 +32,10 @@ public readonly struct Entry
     public object? StateObject => _value == 0 ? _payload : null;
 
     /// <summary>Gets the admission being awaited, for <see cref="EntryKind.Pending"/>.</summary>
-    public Task<Entry>? PendingEntry => _value == PendingValue ? (Task<Entry>?)_payload : null;
+    public Task<Entry>? PendingEntry => _value is PendingValue or QueuedValue ? (Task<Entry>?)_payload : null;
+
+    /// <summary>Gets whether the call waits in a limiter's queue (<see cref="Queued"/>), whenever it is served.</summary>
+    internal bool IsQueued => _value == QueuedValue;
 
     /// <summary>Gets the exception an awaited admission ended with (<see cref="Failed"/>), or <see langword="null"/>.</summary>
     internal Exception? Failure => _value == FailedValue ? (Exception?)_payload : null;
@@ -41,6 +45,7 @@ public readonly struct Entry
 
     private const long PendingValue = -1;
     private const long FailedValue = -2;
+    private const long QueuedValue = -3;
 
     /// <summary>Gets whether this is a plain admission: no state object, nothing pending (the engine's fast path).</summary>
     internal bool IsPlainAdmission => _value == 0 && _payload is null;
@@ -80,4 +85,13 @@ public readonly struct Entry
     /// <param name="failure">What the wait ended with.</param>
     /// <returns>The entry.</returns>
     internal static Entry Failed(Exception failure) => new(FailedValue, failure);
+
+    /// <summary>
+    /// Asks the engine to await admission, as <see cref="Pending"/> does, for a call a limiter queued: a wait, decided as
+    /// the call is queued. The task may already be complete when the engine looks (another thread served the queue, or
+    /// the clock moved past a bucket's reservation meanwhile); the call waited all the same.
+    /// </summary>
+    /// <param name="pending">The admission in progress.</param>
+    /// <returns>The entry.</returns>
+    internal static Entry Queued(Task<Entry> pending) => new(QueuedValue, pending);
 }

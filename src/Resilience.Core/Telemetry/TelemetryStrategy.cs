@@ -98,12 +98,14 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
     public void OnRejected(in Rejection rejection) =>
         _telemetry.Guard((Telemetry: this, Rejection: rejection), static s => s.Telemetry.ReportRejection(in s.Rejection), "rejection", PipelineName);
 
-    /// <summary>A strategy asked the engine to await admission (a limiter's queue): <paramref name="pending"/>.</summary>
-    public void OnWaiting(ResilienceStrategy strategy, Task pending)
+    /// <summary>A strategy asked the engine to await admission: <paramref name="entry"/>, pending.</summary>
+    public void OnWaiting(ResilienceStrategy strategy, in Entry entry)
     {
+        // A wait is what the limiter decided as the call asked: queued (however soon it is served, even before the
+        // engine reads the task: another thread may serve it, or the clock pass a bucket's reservation, meanwhile).
         // A queue that answered at once made the call wait for nothing: full, it refused the call (counted as the
         // rejection it is); a permit freed meanwhile, it granted one.
-        if (!pending.IsCompleted)
+        if (entry.IsQueued)
         {
             _telemetry.Guard((Telemetry: this, Strategy: strategy), static s => s.Telemetry.ReportWaiting(s.Strategy), "wait", PipelineName);
         }

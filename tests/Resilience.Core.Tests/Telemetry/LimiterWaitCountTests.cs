@@ -55,6 +55,75 @@ public sealed class LimiterWaitCountTests : IDisposable
         limiter.Dispose();
     }
 
+    [Fact]
+    public async Task A_call_in_the_bucket_s_queue_waited_even_when_it_is_served_before_the_pipeline_looks()
+    {
+        // Time passes as soon as the waiter's timer is armed (the caller's thread preempted meanwhile, or the clock moved
+        // by another): the wait is over before the pipeline goes on. The call waited 100 ms all the same.
+        var time = new ArmingTimeProvider(DateTimeOffset.UnixEpoch);
+        using var bucket = new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 10, Burst = 1, MaxWait = TimeSpan.FromMilliseconds(250), TimeProvider = time });
+        var pipeline = new ResiliencePipelineBuilder<int> { Name = "orders", TimeProvider = time }.AddTelemetry(_telemetry).AddRateLimiter(bucket).Build();
+        Assert.Equal(1, (await pipeline.ExecuteOutcomeAsync(static (_, _) => new ValueTask<int>(1), 0)).Result);
+        Assert.Empty(_waits.GetMeasurementSnapshot());
+
+        var advanced = false;
+        time.OnArmed = () =>
+        {
+            if (!advanced)
+            {
+                advanced = true;
+                time.Advance(TimeSpan.FromMilliseconds(100));
+            }
+        };
+        var start = time.GetTimestamp();
+        Assert.Equal(2, (await pipeline.ExecuteOutcomeAsync(static (_, _) => new ValueTask<int>(2), 0)).Result);
+        Assert.True(advanced);
+        Assert.Equal(TimeSpan.FromMilliseconds(100), time.GetElapsedTime(start));
+        Assert.Equal(1, _waits.GetMeasurementSnapshot().Sum(m => m.Value));
+    }
+
+    [Fact]
+    public async Task A_call_queued_by_the_concurrency_limiter_waited_even_when_it_is_served_before_the_pipeline_looks()
+    {
+        // The permit comes back as soon as the call is queued (its queue timeout armed), before the pipeline goes on.
+        var time = new ArmingTimeProvider(DateTimeOffset.UnixEpoch);
+        using var inFlight = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1, QueueLimit = 1, QueueTimeout = TimeSpan.FromSeconds(1), TimeProvider = time });
+        var pipeline = new ResiliencePipelineBuilder<int> { Name = "orders", TimeProvider = time }.AddTelemetry(_telemetry).AddRateLimiter(inFlight).Build();
+        var held = inFlight.AttemptAcquire();
+        Assert.True(held.IsAcquired);
+        time.OnArmed = () => held.Dispose();
+
+        Assert.Equal(1, (await pipeline.ExecuteOutcomeAsync(static (_, _) => new ValueTask<int>(1), 0)).Result);
+        Assert.Equal(1, inFlight.GetStatistics()!.CurrentAvailablePermits);
+        Assert.Equal(1, _waits.GetMeasurementSnapshot().Sum(m => m.Value));
+    }
+
+    [Fact]
+    public async Task A_call_in_a_partition_s_queue_waited_even_when_it_is_served_before_the_pipeline_looks()
+    {
+        // A partitioned limiter whose partitions are waiting token buckets: as for the bucket alone, the reservation's
+        // time passes as soon as its timer is armed.
+        var time = new ArmingTimeProvider(DateTimeOffset.UnixEpoch);
+        using var partitioned = new BoundedPartitionedLimiter<int>(
+            _ => new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 10, Burst = 1, MaxWait = TimeSpan.FromMilliseconds(250), TimeProvider = time }));
+        var pipeline = new ResiliencePipelineBuilder<int> { Name = "orders", TimeProvider = time }
+            .AddTelemetry(_telemetry).AddRateLimiter(partitioned, static () => 1, waitForPermit: true).Build();
+        Assert.Equal(1, (await pipeline.ExecuteOutcomeAsync(static (_, _) => new ValueTask<int>(1), 0)).Result);
+
+        var advanced = false;
+        time.OnArmed = () =>
+        {
+            if (!advanced)
+            {
+                advanced = true;
+                time.Advance(TimeSpan.FromMilliseconds(100));
+            }
+        };
+        Assert.Equal(2, (await pipeline.ExecuteOutcomeAsync(static (_, _) => new ValueTask<int>(2), 0)).Result);
+        Assert.True(advanced);
+        Assert.Equal(1, _waits.GetMeasurementSnapshot().Sum(m => m.Value));
+    }
+
     private (ResiliencePipeline<int> Pipeline, RateLimiter Limiter) Build(string kind)
     {
         var builder = new ResiliencePipelineBuilder<int> { Name = "orders", TimeProvider = new FakeTimeProvider() }.AddTelemetry(_telemetry);

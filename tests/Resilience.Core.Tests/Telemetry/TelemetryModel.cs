@@ -70,6 +70,21 @@ internal sealed class TelemetryModel
     /// <summary>Gets or sets whether the concurrency limiter queues one call (its live options).</summary>
     public bool InFlightQueue { get; set; }
 
+    /// <summary>
+    /// Gets whether the last call ended with the exception of the scripted fallback level, which then must surface as
+    /// itself (no later level tried, or none served).
+    /// </summary>
+    public bool LevelFailureSurfaced { get; private set; }
+
+    /// <summary>
+    /// Gets whether that exception carries the failure it replaced: an exception or a rejection's exception (a result
+    /// judged a failure has none to attach).
+    /// </summary>
+    public bool OriginalFailureAttached { get; private set; }
+
+    /// <summary>Gets whether the last call ran the scripted fallback level and that level completed later (the call waited for it).</summary>
+    public bool LevelCompletedLater { get; private set; }
+
     public void UpdateTimeout(TimeSpan timeout) => Timeout = timeout;
 
     /// <summary>
@@ -99,10 +114,13 @@ internal sealed class TelemetryModel
     /// <summary>
     /// A call made at <paramref name="start"/>, its attempts doing what <paramref name="kinds"/> say (a <c>Hang</c> only
     /// with a timeout); <paramref name="cancelInDelay"/>: its caller cancels it in its first wait (a retry's delay, a
-    /// queue). Returns the waits the call rests in, when it ends and how; adds what it must record to <see cref="Expected"/>.
+    /// queue); <paramref name="level"/>: what the scripted fallback level does if it runs. Returns the waits the call
+    /// rests in, when it ends and how; adds what it must record to <see cref="Expected"/>.
     /// </summary>
-    public (IReadOnlyList<ExpectedWait> Waits, long End, string Outcome) Call(string key, int value, AttemptKind[] kinds, bool cancelInDelay, long start)
+    public (IReadOnlyList<ExpectedWait> Waits, long End, string Outcome) Call(string key, int value, AttemptKind[] kinds, bool cancelInDelay, long start, FallbackLevelKind level)
     {
+        LevelFailureSurfaced = OriginalFailureAttached = LevelCompletedLater = false;
+        var failedWithResult = false;
         var now = start;
         var attempts = 0;
         var waits = new List<ExpectedWait>();
@@ -136,7 +154,7 @@ internal sealed class TelemetryModel
 
                     // A wait in the bucket's queue: counted as it begins.
                     Expected.Add(ExpectedMeasurement.Of("resilience.rate_limiter.waits", 1, ("pipeline", Pipeline), ("strategy", BucketName)));
-                    waits.Add(ExpectedWait.For(wait));
+                    waits.Add(ExpectedWait.InQueue(wait, BucketName));
                     if (cancelInDelay)
                     {
                         // The caller's cancellation ends the wait: the slot comes back, and the call is neither a
@@ -152,7 +170,30 @@ internal sealed class TelemetryModel
                 }
             }
 
-            if (rejection is null && _composition.Partitioned && Partition(key, now).Take(now) is { Granted: false } refusedInPartition)
+            if (rejection is null && _composition.PartitionWaits && Partition(key, now) is var waitingPartition && waitingPartition.Reserve(now) is var reserved)
+            {
+                if (!reserved.Granted)
+                {
+                    rejection = ("rate_limited", PartitionedName, reserved.RetryAfter);
+                }
+                else if (reserved.WaitTicks > 0)
+                {
+                    // A wait in the partition's queue, as in the bucket's.
+                    Expected.Add(ExpectedMeasurement.Of("resilience.rate_limiter.waits", 1, ("pipeline", Pipeline), ("strategy", PartitionedName)));
+                    waits.Add(ExpectedWait.InQueue(TimeSpan.FromTicks(reserved.WaitTicks), PartitionedName));
+                    if (cancelInDelay)
+                    {
+                        waitingPartition.GiveBack(reserved.Slot);
+                        Breaker?.Record(generation, probe, timed, CircuitCallResult.Ignored, admittedAt, now);
+                        (ending, replaceable) = ("cancelled", false);
+                        break;
+                    }
+
+                    waitingPartition.Serve();
+                    now += reserved.WaitTicks;
+                }
+            }
+            else if (rejection is null && _composition.Partitioned && !_composition.PartitionWaits && Partition(key, now).Take(now) is { Granted: false } refusedInPartition)
             {
                 rejection = ("rate_limited", PartitionedName, refusedInPartition.RetryAfter);
             }
@@ -196,7 +237,7 @@ internal sealed class TelemetryModel
                 ExpectedEvents.Add(rejected.RetryAfter is { } retryAfter
                     ? ExpectedMeasurement.Event("resilience.rejection", ("pipeline", Pipeline), ("strategy", rejected.Strategy), ("reason", rejected.Reason), ("retry_after", retryAfter.TotalSeconds))
                     : ExpectedMeasurement.Event("resilience.rejection", ("pipeline", Pipeline), ("strategy", rejected.Strategy), ("reason", rejected.Reason)));
-                (ending, replaceable) = ("rejected", true);
+                (ending, replaceable, failedWithResult) = ("rejected", true, false);
                 if (_composition.Retry && RetryRejections && rejected.Reason != "isolated_circuit" && attempt < MaxRetryAttempts
                     && !(rejected.RetryAfter > MaxRetryAfter))
                 {
@@ -238,6 +279,7 @@ internal sealed class TelemetryModel
             Breaker?.Record(generation, probe, timed, result, admittedAt, end);
             now = end;
             lastResult = kind == AttemptKind.FailedResult ? -1 : value;
+            failedWithResult = kind == AttemptKind.FailedResult;
             if (kind == AttemptKind.Hang)
             {
                 Expected.Add(ExpectedMeasurement.Of("resilience.timeout.expired", 1, ("pipeline", Pipeline), ("strategy", TimeoutName)));
@@ -291,10 +333,49 @@ internal sealed class TelemetryModel
         {
             if (replaceable)
             {
-                var level = _lastKnownGood.TryGetValue(key, out var good) && now - good.Recorded <= MaxAge.Ticks ? 0 : 1;
-                Expected.Add(ExpectedMeasurement.Of("resilience.fallback.served", 1, ("pipeline", Pipeline), ("strategy", FallbackName), ("level", LevelNames[level])));
-                ExpectedEvents.Add(ExpectedMeasurement.Event("resilience.fallback", ("pipeline", Pipeline), ("strategy", FallbackName), ("level", LevelNames[level])));
-                ending = "success";
+                // The scripted level first: served, or failed and the chain goes on only if it says so; its exception
+                // is otherwise the call's outcome, a failure whatever it replaced (a rejection included), and no level served.
+                string? served = null;
+                var chain = true;
+                if (_composition.ScriptedLevel)
+                {
+                    if (level is FallbackLevelKind.ServesLater or FallbackLevelKind.FailsLater or FallbackLevelKind.CancelledLater)
+                    {
+                        LevelCompletedLater = true;
+                        now += TimeSpan.FromMilliseconds(40).Ticks;
+                    }
+
+                    if (level is FallbackLevelKind.Serves or FallbackLevelKind.ServesLater or FallbackLevelKind.ServesFailedResult)
+                    {
+                        served = ScriptedFallbackLevel.Name;
+                    }
+
+                    // Once the caller has cancelled, no next level runs, whatever the chain says.
+                    chain = served is null && _composition.LevelTriesNext && level != FallbackLevelKind.CancelledLater;
+                }
+
+                if (chain)
+                {
+                    served = LevelNames[_lastKnownGood.TryGetValue(key, out var good) && now - good.Recorded <= MaxAge.Ticks ? 0 : 1];
+                }
+
+                if (served is not null)
+                {
+                    Expected.Add(ExpectedMeasurement.Of("resilience.fallback.served", 1, ("pipeline", Pipeline), ("strategy", FallbackName), ("level", served)));
+                    ExpectedEvents.Add(ExpectedMeasurement.Event("resilience.fallback", ("pipeline", Pipeline), ("strategy", FallbackName), ("level", served)));
+
+                    // A served value is judged as any result (the fallback's predicate, the outermost): -1 is a failure.
+                    ending = level == FallbackLevelKind.ServesFailedResult && served == ScriptedFallbackLevel.Name ? "failure" : "success";
+                }
+                else if (level == FallbackLevelKind.CancelledLater)
+                {
+                    // The level cut short by the caller's cancellation surfaces it: the caller's own token, cancelled.
+                    ending = "cancelled";
+                }
+                else
+                {
+                    (ending, LevelFailureSurfaced, OriginalFailureAttached) = ("failure", true, !failedWithResult);
+                }
             }
             else if (ending == "success")
             {

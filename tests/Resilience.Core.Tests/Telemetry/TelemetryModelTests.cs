@@ -17,7 +17,12 @@ namespace Resilience.Tests.Telemetry;
 /// a handled exception thrown synchronously, a faulted task completed later or a result judged a failure, fail with an
 /// exception nobody handles or one that makes the predicates judging it throw, complete later, wait until the timeout
 /// cuts them short, or are cancelled by their caller, in an attempt, a retry delay or a limiter's queue; through the
-/// asynchronous and synchronous forms, throwing and returning an outcome), time advances, manual isolation and closing,
+/// asynchronous and synchronous forms, throwing and returning an outcome, a synchronous call that waits (a retry's
+/// delay, a bucket's, a partition's or the concurrency limiter's queue) blocking a thread of its own while the driver
+/// moves the clock, the limiters' queued gauges read meanwhile), fallback chains whose first level serves (a value, or
+/// a placeholder its predicate calls a failure) or fails (thrown, a faulted task) at once or later, or waits until its
+/// caller cancels, and sends the chain on or not (its exception must surface as itself, the failure it replaced
+/// attached), time advances, manual isolation and closing,
 /// the concurrency limiter's one permit held outside the pipeline (without a queue it refuses every call; with one, a
 /// call waits until the permit is given back) and given back, and live option changes of the breaker, the bucket (with
 /// and without a maximum wait), the concurrency limiter (with and without a queue), the budget, the timeout and the
@@ -53,7 +58,9 @@ public class TelemetryModelTests
     // A bucket that waits up to 250 ms for a permit before it refuses the call.
     private static TokenBucketLimiterOptions BucketWaiting(TimeProvider time) => new() { PermitsPerSecond = 10, Burst = 2, MaxWait = TimeSpan.FromMilliseconds(250), TimeProvider = time };
 
-    private static TokenBucketLimiterOptions Partition(TimeProvider time) => new() { PermitsPerSecond = 5, Burst = 2, TimeProvider = time };
+    // With waits, a partition waits up to 250 ms for a permit before it refuses the call.
+    private static TokenBucketLimiterOptions Partition(TimeProvider time, bool waits) =>
+        new() { PermitsPerSecond = 5, Burst = 2, MaxWait = waits ? TimeSpan.FromMilliseconds(250) : TimeSpan.Zero, TimeProvider = time };
 
     // One permit; with a queue, room for one call, which waits up to a second (the driver gives the permit back first).
     private static InFlightLimiterOptions InFlight(TimeProvider time, bool queue) =>
@@ -94,13 +101,13 @@ public class TelemetryModelTests
         };
         ActivitySource.AddActivityListener(listener);
         using var calls = new ActivitySource(CallSource);
-        var model = new TelemetryModel(composition, BreakerFirst(time), BucketFirst(time), Partition(time), BudgetFirst(), time.GetTimestamp());
+        var model = new TelemetryModel(composition, BreakerFirst(time), BucketFirst(time), Partition(time, composition.PartitionWaits), BudgetFirst(), time.GetTimestamp());
         var breaker = new Breaker(BreakerFirst(time));
         using var tracking = telemetry.Track(breaker);
         using var bucket = new TokenBucketLimiter(BucketFirst(time));
         using var inFlight = new InFlightLimiter(InFlight(time, queue: false));
         RateLimitLease? held = null;
-        using var partitioned = new BoundedPartitionedLimiter<string>(_ => new TokenBucketLimiter(Partition(time)));
+        using var partitioned = new BoundedPartitionedLimiter<string>(_ => new TokenBucketLimiter(Partition(time, composition.PartitionWaits)));
         var budget = new RetryBudget(BudgetFirst());
         using var trackedBucket = telemetry.Track(bucket, TelemetryModel.BucketName);
         using var trackedInFlight = telemetry.Track(inFlight, TelemetryModel.InFlightName);
@@ -109,7 +116,8 @@ public class TelemetryModelTests
         var retry = new RetryStrategy(Retry(composition, budget, rejections: true));
         var timeout = new TimeoutStrategy(new TimeoutOptions { Name = TelemetryModel.TimeoutName, Timeout = model.Timeout, TimeProvider = time });
         var key = new StrongBox<string>("a");
-        var pipeline = Build(composition, time, telemetry, breaker, bucket, partitioned, inFlight, retry, timeout, key);
+        var secondary = new ScriptedFallbackLevel();
+        var pipeline = Build(composition, time, telemetry, breaker, bucket, partitioned, inFlight, retry, timeout, key, secondary);
         var label = composition.ToString();
 
         var step = 0;
@@ -139,13 +147,17 @@ public class TelemetryModelTests
                         key.Value = argument / 3993 % 2 == 0 ? "a" : "b";
                         var cancelInDelay = argument / 7986 % 2 == 1;
                         var call = new ScriptedCall(key.Value, 100 + step, kinds);
-                        var (waits, end, ending) = model.Call(key.Value, call.Value, kinds, cancelInDelay, now);
+                        secondary.Kind = (FallbackLevelKind)((argument / 63888 + step) % 7);
+                        var (waits, end, ending) = model.Call(key.Value, call.Value, kinds, cancelInDelay, now, secondary.Kind);
 
-                        // A synchronous call blocks in a delay, which only this thread could end: used for scripts whose
-                        // attempts all complete at once and that wait for nothing.
-                        var synchronous = argument / 15972 % 2 == 1 && kinds.All(k => k is <= AttemptKind.Unhandled or AttemptKind.Poison) && waits.Count == 0;
+                        // A synchronous call's attempts all complete at once (its callback cannot return a pending task).
+                        // One that blocks (a retry's delay, a limiter's queue, a fallback level that completes later) runs
+                        // on a thread of its own, and the driver waits until it rests there before it moves the clock.
+                        var synchronous = argument / 15972 % 2 == 1 && kinds.All(k => k is <= AttemptKind.Unhandled or AttemptKind.Poison);
+                        var blocking = synchronous && (waits.Count > 0 || model.LevelCompletedLater);
                         var throwing = argument / 31944 % 2 == 1;
-                        did = $"[{string.Join(", ", kinds)}] key {key.Value}{(cancelInDelay ? ", cancelled in a delay" : string.Empty)}{(synchronous ? ", sync" : ", async")}{(throwing ? ", throwing" : ", outcome")}: model {ending}, waits [{string.Join(", ", waits)}], ending at {end}";
+                        did = $"[{string.Join(", ", kinds)}] key {key.Value}{(cancelInDelay ? ", cancelled in a delay" : string.Empty)}{(synchronous ? blocking ? ", sync on a thread of its own" : ", sync" : ", async")}{(throwing ? ", throwing" : ", outcome")}"
+                            + $"{(composition.ScriptedLevel ? $", {ScriptedFallbackLevel.Name} {secondary.Kind}" : string.Empty)}: model {ending}, waits [{string.Join(", ", waits)}], ending at {end}";
                         using var caller = new CancellationTokenSource();
 
                         // The held permit given back as a call waits for it: that call takes it.
@@ -157,9 +169,30 @@ public class TelemetryModelTests
 
                         using (var activity = calls.StartActivity("call")!)
                         {
-                            if (Drive(pipeline, call, time, caller, cancelInDelay, waits, Release, synchronous, throwing) is { } stalled)
+                            // While the call waits in a limiter's queue, that queue's gauge counts it.
+                            string? InWait(ExpectedWait wait)
+                            {
+                                var queued = recorder.Observe().Where(line => line.StartsWith("resilience.rate_limiter.queued ", StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToList();
+                                List<string> expectedQueued =
+                                [
+                                    ExpectedMeasurement.Of("resilience.rate_limiter.queued", wait.Queue == TelemetryModel.BucketName ? 1 : 0, ("strategy", TelemetryModel.BucketName)),
+                                    ExpectedMeasurement.Of("resilience.rate_limiter.queued", wait.Queue == TelemetryModel.InFlightName ? 1 : 0, ("strategy", TelemetryModel.InFlightName)),
+                                ];
+                                return queued.SequenceEqual(expectedQueued.Order(StringComparer.Ordinal), StringComparer.Ordinal)
+                                    ? null
+                                    : $"gauges [{string.Join("; ", queued)}] vs model [{string.Join("; ", expectedQueued)}]";
+                            }
+
+                            if (Drive(pipeline, call, secondary, time, caller, cancelInDelay, waits, Release, InWait, synchronous, blocking, throwing, out var failure) is { } stalled)
                             {
                                 return Fail(label, step, $"{did}: {stalled}");
+                            }
+
+                            // A level's exception surfaces as itself, with the failure it replaced attached when that was an exception.
+                            if (model.LevelFailureSurfaced
+                                && (failure is null || !ReferenceEquals(failure, secondary.Thrown) || failure.Data[FallbackStrategy<int>.OriginalFailureKey] is Exception != model.OriginalFailureAttached))
+                            {
+                                return Fail(label, step, $"{did}: the call ended with {failure?.GetType().Name ?? "no exception"} (original attached: {failure?.Data[FallbackStrategy<int>.OriginalFailureKey] is Exception}), the level's failure expected (original attached: {model.OriginalFailureAttached})");
                             }
 
                             // The transitions the call caused are on its activity.
@@ -285,7 +318,8 @@ public class TelemetryModelTests
 
     private static object Build(
         TelemetryComposition composition, FakeTimeProvider time, ResilienceTelemetry telemetry, Breaker breaker, TokenBucketLimiter bucket,
-        BoundedPartitionedLimiter<string> partitioned, InFlightLimiter inFlight, RetryStrategy retry, TimeoutStrategy timeout, StrongBox<string> key)
+        BoundedPartitionedLimiter<string> partitioned, InFlightLimiter inFlight, RetryStrategy retry, TimeoutStrategy timeout, StrongBox<string> key,
+        ScriptedFallbackLevel secondary)
     {
         ResiliencePipelineBuilderBase builder;
         if (composition.Typed)
@@ -298,11 +332,16 @@ public class TelemetryModelTests
             if (composition.Fallback)
             {
                 var lastGood = new LastKnownGood<string, int>(TelemetryModel.MaxAge, timeProvider: time);
+                var options = new FallbackOptions<int>();
+                if (composition.ScriptedLevel)
+                {
+                    options.Levels.Add(secondary.AsLevel(composition.LevelTriesNext));
+                }
+
+                options.Levels.Add(lastGood.AsLevel(static state => ((ScriptedCall)state!).Key, TelemetryModel.LevelNames[0]));
+                options.Levels.Add(FallbackLevel<int>.FromValue(TelemetryModel.LevelNames[1], TelemetryModel.StaticValue));
                 typed.AddFallback(
-                    new FallbackOptions<int>
-                    {
-                        Levels = { lastGood.AsLevel(static state => ((ScriptedCall)state!).Key, TelemetryModel.LevelNames[0]), FallbackLevel<int>.FromValue(TelemetryModel.LevelNames[1], TelemetryModel.StaticValue) },
-                    },
+                    options,
                     static o => o.Exception is NotSupportedException ? throw new FormatException("a predicate that throws")
                         : o.Exception is InvalidOperationException || (o.Exception is null && o.Result < 0));
             }
@@ -343,7 +382,7 @@ public class TelemetryModelTests
 
         if (composition.Partitioned)
         {
-            builder.AddRateLimiter(partitioned, () => key.Value!, name: TelemetryModel.PartitionedName);
+            builder.AddRateLimiter(partitioned, () => key.Value!, waitForPermit: composition.PartitionWaits, name: TelemetryModel.PartitionedName);
         }
 
         if (composition.InFlight)
@@ -359,62 +398,111 @@ public class TelemetryModelTests
         return builder is ResiliencePipelineBuilder<int> built ? built.Build() : ((ResiliencePipelineBuilder)builder).Build();
     }
 
-    /// <summary>Starts a call through <paramref name="pipeline"/> in the form asked; the task ends when the call does, whatever its outcome.</summary>
-    private static Task Start(object pipeline, ScriptedCall call, CancellationToken token, bool synchronous, bool throwing)
+    /// <summary>
+    /// Starts a call through <paramref name="pipeline"/> in the form asked; the task ends when the call does, and
+    /// <paramref name="failure"/> then holds the exception the call ended with (thrown or in its outcome), if any. A
+    /// <paramref name="blocking"/> synchronous call runs on a thread of its own, which it blocks while it waits.
+    /// </summary>
+    private static Task Start(object pipeline, ScriptedCall call, CancellationToken token, bool synchronous, bool blocking, bool throwing, StrongBox<Exception?> failure)
     {
-        try
+        if (!synchronous)
         {
-            switch (pipeline)
+            return Caught(pipeline, call, token, throwing, failure);
+        }
+
+        if (!blocking)
+        {
+            failure.Value = Blocked(pipeline, call, token, throwing);
+            return Task.CompletedTask;
+        }
+
+        var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
+        {
+            failure.Value = Blocked(pipeline, call, token, throwing);
+            ended.SetResult();
+        })
+        { IsBackground = true, Name = "blocking call" };
+        thread.Start();
+        return ended.Task;
+
+        static Exception? Blocked(object pipeline, ScriptedCall call, CancellationToken token, bool throwing)
+        {
+            try
             {
-                case ResiliencePipeline<int> typed when synchronous && throwing:
-                    typed.Execute(static (c, ct) => c.Invoke(ct), call, token);
-                    return Task.CompletedTask;
-                case ResiliencePipeline<int> typed when synchronous:
-                    typed.ExecuteOutcome(static (c, ct) => c.Invoke(ct), call, token);
-                    return Task.CompletedTask;
-                case ResiliencePipeline<int> typed when throwing:
-                    return typed.ExecuteAsync(static (c, ct) => c.InvokeAsync(ct), call, token).AsTask();
-                case ResiliencePipeline<int> typed:
-                    return typed.ExecuteOutcomeAsync(static (c, ct) => c.InvokeAsync(ct), call, token).AsTask();
-                case ResiliencePipeline untyped when synchronous && throwing:
-                    untyped.Execute(static (c, ct) => c.Invoke(ct), call, token);
-                    return Task.CompletedTask;
-                case ResiliencePipeline untyped when synchronous:
-                    untyped.ExecuteOutcome(static (c, ct) => c.Invoke(ct), call, token);
-                    return Task.CompletedTask;
-                case ResiliencePipeline untyped when throwing:
-                    return untyped.ExecuteAsync(static (c, ct) => c.InvokeAsync(ct), call, token).AsTask();
-                default:
-                    return ((ResiliencePipeline)pipeline).ExecuteOutcomeAsync(static (c, ct) => c.InvokeAsync(ct), call, token).AsTask();
+                switch (pipeline)
+                {
+                    case ResiliencePipeline<int> typed when throwing:
+                        typed.Execute(static (c, ct) => c.Invoke(ct), call, token);
+                        return null;
+                    case ResiliencePipeline<int> typed:
+                        return typed.ExecuteOutcome(static (c, ct) => c.Invoke(ct), call, token).Exception;
+                    case ResiliencePipeline untyped when throwing:
+                        untyped.Execute(static (c, ct) => c.Invoke(ct), call, token);
+                        return null;
+                    default:
+                        return ((ResiliencePipeline)pipeline).ExecuteOutcome(static (c, ct) => c.Invoke(ct), call, token).Exception;
+                }
+            }
+            catch (Exception exception)
+            {
+                return exception;
             }
         }
-        catch (Exception exception)
+
+        static async Task Caught(object pipeline, ScriptedCall call, CancellationToken token, bool throwing, StrongBox<Exception?> failure)
         {
-            // The throwing synchronous forms: the call has ended.
-            return Task.FromException(exception);
+            try
+            {
+                switch (pipeline)
+                {
+                    case ResiliencePipeline<int> typed when throwing:
+                        await typed.ExecuteAsync(static (c, ct) => c.InvokeAsync(ct), call, token);
+                        break;
+                    case ResiliencePipeline<int> typed:
+                        failure.Value = (await typed.ExecuteOutcomeAsync(static (c, ct) => c.InvokeAsync(ct), call, token)).Exception;
+                        break;
+                    case ResiliencePipeline untyped when throwing:
+                        await untyped.ExecuteAsync(static (c, ct) => c.InvokeAsync(ct), call, token);
+                        break;
+                    default:
+                        failure.Value = (await ((ResiliencePipeline)pipeline).ExecuteOutcomeAsync(static (c, ct) => c.InvokeAsync(ct), call, token)).Exception;
+                        break;
+                }
+            }
+            catch (Exception exception)
+            {
+                failure.Value = exception;
+            }
         }
     }
 
     /// <summary>
     /// Runs a call to its end: completes each attempt that waits as its kind says (one that waits for its token, a
-    /// millisecond at a time until the timeout cancels it, or its caller cancels), and, when the call rests in a wait (a
+    /// millisecond at a time until the timeout cancels it, or its caller cancels) and a fallback level that completes
+    /// later 40 ms on, and, when the call rests in a wait (a
     /// retry's delay, a bucket's queue), advances the clock by the next wait the model expects (or the caller cancels it),
-    /// waiting (bounded) for the pipeline to reach its next resting point after each, whatever thread it continues on.
-    /// Returns why it stalled, if it did.
+    /// waiting (bounded) for the pipeline to reach its next resting point after each, whatever thread it continues on;
+    /// <paramref name="inWait"/> tells what is wrong while it rests in a wait, if anything.
+    /// Returns why it stalled, if it did; <paramref name="failure"/>: the exception the call ended with, if any.
     /// </summary>
     private static string? Drive(
-        object pipeline, ScriptedCall call, ArmingTimeProvider time, CancellationTokenSource caller, bool cancelInDelay, IReadOnlyList<ExpectedWait> waits, Action release, bool synchronous, bool throwing)
+        object pipeline, ScriptedCall call, ScriptedFallbackLevel level, ArmingTimeProvider time, CancellationTokenSource caller, bool cancelInDelay, IReadOnlyList<ExpectedWait> waits,
+        Action release, Func<ExpectedWait, string?> inWait, bool synchronous, bool blocking, bool throwing, out Exception? failure)
     {
+        var ended = new StrongBox<Exception?>();
+        failure = null;
         var armed = time.Armed;
+        var levelPending = level.Pending;
         time.OnArmed = () => call.Moved.Release();
         try
         {
-            var task = Start(pipeline, call, caller.Token, synchronous, throwing);
+            var task = Start(pipeline, call, caller.Token, synchronous, blocking, throwing, ended);
             _ = task.ContinueWith(static (_, c) => ((ScriptedCall)c!).Moved.Release(), call, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             var waited = 0;
             for (var moves = 0; moves <= (4 * TelemetryModel.MaxRetryAttempts) + 4; moves++)
             {
-                while (!task.IsCompleted && call.Pending is not { Task.IsCompleted: false } && time.Armed - armed <= waited)
+                while (!task.IsCompleted && call.Pending is not { Task.IsCompleted: false } && ReferenceEquals(level.Pending, levelPending) && time.Armed - armed <= waited)
                 {
                     if (!call.Moved.Wait(TimeSpan.FromSeconds(10)))
                     {
@@ -424,7 +512,16 @@ public class TelemetryModelTests
 
                 if (task.IsCompleted)
                 {
+                    failure = ended.Value;
                     return time.Armed - armed == waited ? null : $"the call armed {time.Armed - armed} wait(s), {waited} expected";
+                }
+
+                if (!ReferenceEquals(level.Pending, levelPending))
+                {
+                    levelPending = level.Pending;
+                    time.Advance(TimeSpan.FromMilliseconds(40));
+                    level.Complete(caller);
+                    continue;
                 }
 
                 if (call.Pending is { Task.IsCompleted: false } pending)
@@ -462,6 +559,11 @@ public class TelemetryModelTests
                 if (waited >= waits.Count)
                 {
                     return $"the call waits a {waited + 1}th time after {call.Invocations} attempt(s); the model expects {waits.Count} wait(s)";
+                }
+
+                if (inWait(waits[waited]) is { } wrong)
+                {
+                    return $"in its wait for {waits[waited]}: {wrong}";
                 }
 
                 if (cancelInDelay)
