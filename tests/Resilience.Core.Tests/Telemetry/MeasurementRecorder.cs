@@ -47,6 +47,33 @@ internal sealed class MeasurementRecorder : IDisposable
         }
     }
 
+    /// <summary>
+    /// Compares what was recorded since the last look with <paramref name="expected"/> (in any order), and empties both.
+    /// </summary>
+    /// <returns>Why they differ (a tag set not as documented, or the two lists), or <see langword="null"/> when they agree.</returns>
+    public string? TakeDifferences(List<string> expected)
+    {
+        List<string> recorded;
+        List<string> undocumented;
+        lock (Recorded)
+        {
+            recorded = [.. Recorded.Order(StringComparer.Ordinal)];
+            undocumented = [.. Undocumented];
+            Recorded.Clear();
+        }
+
+        var ordered = expected.Order(StringComparer.Ordinal).ToList();
+        expected.Clear();
+        if (undocumented.Count > 0)
+        {
+            return $"tags not as documented: [{string.Join("; ", undocumented)}]";
+        }
+
+        return recorded.SequenceEqual(ordered, StringComparer.Ordinal)
+            ? null
+            : $"recorded [{string.Join("; ", recorded)}] vs model [{string.Join("; ", ordered)}]";
+    }
+
     public void Dispose() => _listener.Dispose();
 
     private void Add(Instrument instrument, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)

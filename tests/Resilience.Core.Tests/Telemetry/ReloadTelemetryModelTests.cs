@@ -121,7 +121,7 @@ public class ReloadTelemetryModelTests
             }
 
             did += $" (in force: {model.InForce})";
-            if (Differs(recorder, model) is { } measurements)
+            if (recorder.TakeDifferences(model.Expected) is { } measurements)
             {
                 return Fail(label, step, $"{did}: {measurements}");
             }
@@ -152,29 +152,6 @@ public class ReloadTelemetryModelTests
 
         static async Task CallAsync(ResiliencePipeline pipeline, ScriptedAttempts attempts, StrongBox<Outcome<int>> ended) =>
             ended.Value = await pipeline.ExecuteOutcomeAsync(static (a, _) => ValueTask.FromResult(a.Attempt()), attempts);
-    }
-
-    private static string? Differs(MeasurementRecorder recorder, ReloadModel model)
-    {
-        List<string> recorded;
-        List<string> undocumented;
-        lock (recorder.Recorded)
-        {
-            recorded = [.. recorder.Recorded.Order(StringComparer.Ordinal)];
-            undocumented = [.. recorder.Undocumented];
-            recorder.Recorded.Clear();
-        }
-
-        var expected = model.Expected.Order(StringComparer.Ordinal).ToList();
-        model.Expected.Clear();
-        if (undocumented.Count > 0)
-        {
-            return $"tags not as documented: [{string.Join("; ", undocumented)}]";
-        }
-
-        return recorded.SequenceEqual(expected, StringComparer.Ordinal)
-            ? null
-            : $"recorded [{string.Join("; ", recorded)}] vs model [{string.Join("; ", expected)}]";
     }
 
     /// <summary>The reloads' logs since the last look: an applied one's message in full, a rejected one's with every error of <c>LastReload</c>.</summary>

@@ -300,7 +300,7 @@ public class TelemetryModelTests
             }
 
             model.TakeTransitions(inCall: false);
-            if (Differs(recorder, model) is { } why)
+            if (recorder.TakeDifferences(model.Expected) is { } why)
             {
                 return Fail(label, step, $"{did}: {why}");
             }
@@ -588,29 +588,6 @@ public class TelemetryModelTests
         {
             time.OnArmed = null;
         }
-    }
-
-    private static string? Differs(MeasurementRecorder recorder, TelemetryModel model)
-    {
-        List<string> recorded;
-        List<string> undocumented;
-        lock (recorder.Recorded)
-        {
-            recorded = [.. recorder.Recorded.Order(StringComparer.Ordinal)];
-            undocumented = [.. recorder.Undocumented];
-            recorder.Recorded.Clear();
-        }
-
-        var expected = model.Expected.Order(StringComparer.Ordinal).ToList();
-        model.Expected.Clear();
-        if (undocumented.Count > 0)
-        {
-            return $"tags not as documented: [{string.Join("; ", undocumented)}]";
-        }
-
-        return recorded.SequenceEqual(expected, StringComparer.Ordinal)
-            ? null
-            : $"recorded [{string.Join("; ", recorded)}] vs model [{string.Join("; ", expected)}]";
     }
 
     private static Property Fail(string composition, int step, string why) => false.Label($"{composition}; step {step}: {why}");
