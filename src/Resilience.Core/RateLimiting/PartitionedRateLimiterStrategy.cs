@@ -53,21 +53,18 @@ public sealed class PartitionedRateLimiterStrategy<TKey> : ResilienceStrategy, I
             if (Limiter is IQueueReportingPartitionedLimiter<TKey> reporting)
             {
                 // Ours tells whether the partition queued the call: a wait, however soon it is served.
-                ValueTask<RateLimitLease> acquisition;
-                bool queued;
-                try
-                {
-                    acquisition = reporting.Acquire(key, 1, context.CancellationToken, out queued);
-                }
-                catch (Exception exception)
-                {
-                    return Entry.Pending(Task.FromException<Entry>(exception));
-                }
-
-                return RateLimiterStrategy.EnterWhenLeased(acquisition, queued);
+                return RateLimiterStrategy.EnterWhenLeased(
+                    static ((IQueueReportingPartitionedLimiter<TKey> Limiter, TKey Key) partition, CancellationToken token, out bool queued) =>
+                        partition.Limiter.Acquire(partition.Key, 1, token, out queued),
+                    (reporting, key),
+                    context.CancellationToken);
             }
 
-            return RateLimiterStrategy.EnterWhenLeased(static (partition, token) => partition.Limiter.AcquireAsync(partition.Key, 1, token), (Limiter, Key: key), context.CancellationToken);
+            return RateLimiterStrategy.EnterWhenLeased(
+                static ((PartitionedRateLimiter<TKey> Limiter, TKey Key) partition, CancellationToken token, out bool queued) =>
+                    RateLimiterStrategy.QueuedUnlessComplete(partition.Limiter.AcquireAsync(partition.Key, 1, token), out queued),
+                (Limiter, key),
+                context.CancellationToken);
         }
 
         return RateLimiterStrategy.Refuse(lease);

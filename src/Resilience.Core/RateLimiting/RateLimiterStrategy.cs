@@ -70,7 +70,7 @@ public sealed class RateLimiterStrategy : ResilienceStrategy
             }
 
             return inFlight.HasQueue
-                ? EnterQueue(inFlight, context.CancellationToken)
+                ? EnterWhenLeased(static (InFlightLimiter limiter, CancellationToken token, out bool queued) => limiter.WaitForPermit(token, out queued), inFlight, context.CancellationToken)
                 : RejectCounted(inFlight);
         }
 
@@ -84,7 +84,10 @@ public sealed class RateLimiterStrategy : ResilienceStrategy
         if (_wait)
         {
             lease.Dispose();
-            return EnterWhenLeased(static (limiter, token) => limiter.AcquireAsync(1, token), Limiter, context.CancellationToken);
+            return EnterWhenLeased(
+                static (RateLimiter limiter, CancellationToken token, out bool queued) => QueuedUnlessComplete(limiter.AcquireAsync(1, token), out queued),
+                Limiter,
+                context.CancellationToken);
         }
 
         return Refuse(lease);
@@ -119,16 +122,17 @@ public sealed class RateLimiterStrategy : ResilienceStrategy
 
     /// <summary>
     /// Asks for the lease <paramref name="acquire"/> asks for (a limiter's queue, a partition's), awaited by the engine;
-    /// the lease becomes the call's state, released on exit. An acquisition not complete as it returns queued the call:
-    /// a wait. (Another thread may serve the queue in between; our limiters tell exactly, see <see cref="EnterQueue"/>.)
+    /// the lease becomes the call's state, released on exit. A call the limiter queued waited, however soon it is served:
+    /// our limiters say so as they queue it; for another limiter, an acquisition not complete as it returns queued the
+    /// call (another thread may serve the queue in between, so it can miss a wait that ended at once).
     /// </summary>
-    internal static Entry EnterWhenLeased<TLimiter>(
-        Func<TLimiter, CancellationToken, ValueTask<RateLimitLease>> acquire, TLimiter limiter, CancellationToken cancellationToken)
+    internal static Entry EnterWhenLeased<TLimiter>(LeaseAcquisition<TLimiter> acquire, TLimiter limiter, CancellationToken cancellationToken)
     {
         ValueTask<RateLimitLease> acquisition;
+        bool queued;
         try
         {
-            acquisition = acquire(limiter, cancellationToken);
+            acquisition = acquire(limiter, cancellationToken, out queued);
         }
         catch (Exception exception)
         {
@@ -136,12 +140,15 @@ public sealed class RateLimiterStrategy : ResilienceStrategy
             return Entry.Pending(Task.FromException<Entry>(exception));
         }
 
-        return EnterWhenLeased(acquisition, queued: !acquisition.IsCompleted);
+        return queued ? Entry.Queued(LeasedAsync(acquisition)) : Entry.Pending(LeasedAsync(acquisition));
     }
 
-    /// <summary>Awaits the lease of <paramref name="acquisition"/>, a wait when the limiter <paramref name="queued"/> the call.</summary>
-    internal static Entry EnterWhenLeased(ValueTask<RateLimitLease> acquisition, bool queued) =>
-        queued ? Entry.Queued(LeasedAsync(acquisition)) : Entry.Pending(LeasedAsync(acquisition));
+    /// <summary>The acquisition of a limiter that cannot tell whether it queued the call: it did if the acquisition is not complete as it returns.</summary>
+    internal static ValueTask<RateLimitLease> QueuedUnlessComplete(ValueTask<RateLimitLease> acquisition, out bool queued)
+    {
+        queued = !acquisition.IsCompleted;
+        return acquisition;
+    }
 
     /// <summary>Awaits the lease of an acquisition; the lease becomes the call's state, released on exit.</summary>
     private static async Task<Entry> LeasedAsync(ValueTask<RateLimitLease> acquisition)
@@ -165,26 +172,6 @@ public sealed class RateLimiterStrategy : ResilienceStrategy
         }
 
         return lease.IsAcquired ? Entry.Admit(lease) : Refuse(lease);
-    }
-
-    /// <summary>
-    /// Asks our concurrency limiter's queue for a permit: the limiter tells whether it queued the call (a wait, however
-    /// soon a release serves it) or answered at once (a permit freed meanwhile, or the queue full).
-    /// </summary>
-    private static Entry EnterQueue(InFlightLimiter limiter, CancellationToken cancellationToken)
-    {
-        ValueTask<RateLimitLease> acquisition;
-        bool queued;
-        try
-        {
-            acquisition = limiter.WaitForPermit(cancellationToken, out queued);
-        }
-        catch (Exception exception)
-        {
-            return Entry.Pending(Task.FromException<Entry>(exception));
-        }
-
-        return EnterWhenLeased(acquisition, queued);
     }
 
     private static Entry RejectCounted(InFlightLimiter limiter)
