@@ -31,7 +31,11 @@ public sealed class QuietSwitchModelTests
         select new ModelToggle(afterLine, listener, attach);
 
     private static Arbitrary<(ModelScenario Scenario, ModelListening Listening)> Cases =>
-        (from scenario in EngineModelTests.Scenarios.Generator
+        (from generated in EngineModelTests.Scenarios.Generator
+
+         // Now and then the telemetry strategy alone: its quiet core has no strategy at all.
+         from alone in Gen.Frequency((7, Gen.Constant(false)), (1, Gen.Constant(true)))
+         let scenario = alone ? generated with { Strategies = [], PaddingAt = 0 } : generated
          from meterAtStart in Gen.Elements(true, false)
          from activityAtStart in Gen.Elements(true, false)
          from toggles in Gen.Choose(0, 3).SelectMany(count => Gen.ArrayOf(Toggles, count))
@@ -39,11 +43,6 @@ public sealed class QuietSwitchModelTests
 
     [Property(MaxTest = 300, Replay = Seed)]
     public Property Listeners_that_come_and_go_change_no_call_and_see_what_the_documentation_says() =>
-        Prop.ForAll(Cases, testCase => CheckAllAsync(testCase.Scenario, testCase.Listening));
-
-    /// <summary>The same property without a fixed seed, to search further by hand (not part of the suite's run).</summary>
-    [Property(MaxTest = 10_000, Skip = "Searches unseeded cases: run by hand.")]
-    public Property Listeners_that_come_and_go_unseeded_search() =>
         Prop.ForAll(Cases, testCase => CheckAllAsync(testCase.Scenario, testCase.Listening));
 
     private static async Task CheckAllAsync(ModelScenario scenario, ModelListening listening)
