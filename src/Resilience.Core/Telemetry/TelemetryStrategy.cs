@@ -226,7 +226,7 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
         if (_telemetry.IsDisposed)
         {
             // Its meter may be a factory's, still listened to: a disposed telemetry counts no more calls. Read here,
-            // in the exit that runs only while someone listens, not on every call.
+            // in the exit that runs only in a call that started while someone listened, not on every call.
             return;
         }
 

@@ -1,6 +1,7 @@
 using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
+using Resilience.Telemetry;
 
 namespace Resilience.Tests.Pipeline;
 
@@ -17,7 +18,7 @@ public class EngineModelTests
     // and raise MaxTest to search further).
     private const string Seed = "(1414213562,1732050807)";
 
-    private static readonly ModelForm[] Forms = Enum.GetValues<ModelForm>();
+    internal static readonly ModelForm[] Forms = Enum.GetValues<ModelForm>();
 
     private static Gen<T> Weighted<T>(params (int Weight, T Value)[] choices) =>
         Gen.Frequency(choices.Select(choice => (choice.Weight, Gen.Constant(choice.Value))).ToArray());
@@ -50,7 +51,7 @@ public class EngineModelTests
         from observe in Weighted((6, ModelObserve.None), (2, ModelObserve.Observe), (1, ModelObserve.Throw))
         select new ModelStrategyScript(enters, [.. exits, last], judge, observe);
 
-    private static Arbitrary<ModelScenario> Scenarios =>
+    internal static Arbitrary<ModelScenario> Scenarios =>
         (from count in Gen.Choose(1, 4)
          from strategies in Gen.ArrayOf(Scripts, count)
          from calls in Gen.Choose(1, 4).SelectMany(length => Gen.ArrayOf(Gen.Elements(Enum.GetValues<ModelCall>()), length))
@@ -90,13 +91,25 @@ public class EngineModelTests
         }
     }
 
-    private static async Task<(IReadOnlyList<string> Trace, IReadOnlyList<int> OffCallerThread)> RunAsync(ModelScenario scenario, ModelForm form, int length)
+    /// <summary>
+    /// Runs <paramref name="scenario"/> once through <paramref name="form"/> on a pipeline of <paramref name="length"/>
+    /// strategies; instrumented by <paramref name="telemetry"/> when given, with <paramref name="lineAdded"/> told of
+    /// every line of the trace as it is recorded.
+    /// </summary>
+    internal static async Task<(IReadOnlyList<string> Trace, IReadOnlyList<int> OffCallerThread)> RunAsync(
+        ModelScenario scenario, ModelForm form, int length, ResilienceTelemetry? telemetry = null, Action<int>? lineAdded = null)
     {
-        using var run = new ModelRun(scenario);
+        using var run = new ModelRun(scenario) { LineAdded = lineAdded };
         var strategies = scenario.Strategies.Select((script, index) => new ModelStrategy(index, script, run)).ToArray();
         var clock = new ModelClock();
         var typed = new ResiliencePipelineBuilder<ModelValue> { Name = ModelStrategy.PipelineName, TimeProvider = clock };
         var untyped = new ResiliencePipelineBuilder { Name = ModelStrategy.PipelineName, TimeProvider = clock };
+        if (telemetry is not null)
+        {
+            typed.AddTelemetry(telemetry);
+            untyped.AddTelemetry(telemetry);
+        }
+
         for (var index = 0; index <= strategies.Length; index++)
         {
             if (index == scenario.PaddingAt)

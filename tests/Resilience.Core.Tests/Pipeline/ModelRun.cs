@@ -26,6 +26,12 @@ internal sealed class ModelRun : IDisposable
 
     public ModelTokens Tokens { get; } = new();
 
+    /// <summary>
+    /// Gets or sets what runs after each line is added (given its index), on the thread that added it: the hook that
+    /// recorded the line has not returned yet, so whatever this does happens at that point of the call.
+    /// </summary>
+    public Action<int>? LineAdded { get; set; }
+
     public IReadOnlyList<string> Trace
     {
         get
@@ -73,6 +79,7 @@ internal sealed class ModelRun : IDisposable
 
     public void Add(string line)
     {
+        int index;
         lock (_trace)
         {
             if (Environment.CurrentManagedThreadId != _callerThread)
@@ -80,8 +87,11 @@ internal sealed class ModelRun : IDisposable
                 _offCallerThread.Add(_trace.Count);
             }
 
+            index = _trace.Count;
             _trace.Add(line);
         }
+
+        LineAdded?.Invoke(index);
     }
 
     public void Dispose() => Tokens.Dispose();
