@@ -212,11 +212,12 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     /// <inheritdoc />
     public override RateLimiterStatistics? GetStatistics()
     {
-        // Zero permits' shortfall, negated: the time's worth of permits in the bucket.
-        var available = -Shortfall(0, out _);
+        // Zero permits' shortfall, negated: the time's worth of permits in the bucket, in permits of the settings it was
+        // read with (a change since then has kept them in its own).
+        var available = -Shortfall(0, out _, out var settings);
         return new RateLimiterStatistics
         {
-            CurrentAvailablePermits = Math.Max(0, available / Volatile.Read(ref _settings).Interval),
+            CurrentAvailablePermits = Math.Max(0, available / settings.Interval),
             CurrentQueuedCount = Volatile.Read(ref _waitingPermits),
             TotalSuccessfulLeases = Leases() + Volatile.Read(ref _zeroLeases),
             TotalFailedLeases = Volatile.Read(ref _failures),
@@ -637,11 +638,26 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     private long Scaled(long clockTicks) => (clockTicks - _origin) * Scale;
 
     /// <summary>How long (scaled) until <paramref name="permitCount"/> permits will be there; zero or less if they are now.</summary>
-    private long Shortfall(int permitCount, out long now)
+    private long Shortfall(int permitCount, out long now) => Shortfall(permitCount, out now, out _);
+
+    /// <summary>As <see cref="Shortfall(int, out long)"/>, with the settings the arrival was read with.</summary>
+    private long Shortfall(int permitCount, out long now, out Settings settings)
     {
-        // Settings read after the arrival, as a taker reads them (see FirstMarker).
-        var arrival = Arrival();
-        var settings = Volatile.Read(ref _settings);
+        // A reader that swaps nothing cannot let a failed swap tell it that a change came between its reads of the arrival
+        // and the settings, as a taker does: it reads the settings on both sides of the arrival. A change publishes its
+        // settings (new ones every time) before it releases the arrival, so an arrival read between two reads of the
+        // same settings is theirs.
+        long arrival;
+        while (true)
+        {
+            settings = Volatile.Read(ref _settings);
+            arrival = Arrival();
+            if (ReferenceEquals(settings, Volatile.Read(ref _settings)))
+            {
+                break;
+            }
+        }
+
         now = Now();
         return Math.Max(arrival, now) + (permitCount * settings.Interval) - now - settings.Capacity;
     }
