@@ -168,6 +168,14 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
                         // and burst unchanged the arrival may come back too, but then the old price is the new one.)
                         rebased = now - 1;
                     }
+                    else if (rebased == arrival && kept < shape.Capacity && (shape.Interval != current.Interval || shape.Capacity != current.Capacity))
+                    {
+                        // So can a bucket that is not full, when the permits it holds fill the same time at the new rate
+                        // and burst (2 of 4 at 100/s are 2 of 3 at 50/s): a taker that read the old arrival and settings
+                        // would swap the old rate's interval onto it, half a permit at the new rate. The arrival moves
+                        // 1/256 of a tick earlier instead: the same whole permits, and no taker's old arrival.
+                        rebased--;
+                    }
 
                     // The new rate's count starts from the leases granted so far, at the arrival it starts from; the
                     // change's marker names these settings (see TokenBucketReservation.Epoch).
@@ -260,6 +268,15 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
             var excess = next - now - settings.Capacity;
             if (excess > 0)
             {
+                // No swap checks a refusal: an options change that came between the reads of the arrival and the
+                // settings would price the old arrival at the new rate. The arrival read again tells (a change moves it).
+                var current = Volatile.Read(ref _arrival);
+                if (current != arrival)
+                {
+                    arrival = current;
+                    continue;
+                }
+
                 return Refused(excess, out retryAfter);
             }
 
@@ -310,6 +327,12 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
                 reservation = new TokenBucketReservation(reserved, excess, cost, permitCount, settings.Epoch);
                 if (excess > (wait ? settings.MaxWait : 0))
                 {
+                    // A refusal is checked by no swap: read again, an arrival that moved may have moved with the settings.
+                    if (Volatile.Read(ref _arrival) != arrival)
+                    {
+                        continue;
+                    }
+
                     return false;
                 }
 

@@ -47,7 +47,14 @@ internal sealed class TokenBucketModel(IReadOnlyList<TokenBucketLimiterOptions> 
                 var target = shapes[call.Value];
                 var available = capacity - (state.Arrival - Now);
                 var kept = Math.Min((long)((double)available / interval * Interval(target)), Capacity(target));
-                next = new BucketState(Now + Capacity(target) - kept, call.Value);
+                var rebased = Now + Capacity(target) - kept;
+
+                // A change that would leave a bucket that is not full at the very arrival it had, under another rate or
+                // burst, moves it 1/256 of a tick earlier (a taker that read the old arrival must not find it again).
+                var arrival = rebased == state.Arrival && kept < Capacity(target) && (Interval(target) != interval || Capacity(target) != capacity)
+                    ? rebased - 1
+                    : rebased;
+                next = new BucketState(arrival, call.Value);
                 return observed == new BucketAnswer(true, 0);
         }
     }
