@@ -197,10 +197,12 @@ public sealed class InFlightLimiter : RateLimiter
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool TryTake(int permitCount, bool holdsQueue)
     {
-        var limit = _options.PermitLimit;
         while (true)
         {
+            // The limit is read after the word, on every try: a limit read once before the loop could be one an options
+            // change has since lowered, and a retry after a call admitted under the new limit would pass it.
             var state = Volatile.Read(ref _state);
+            var limit = _options.PermitLimit;
             var othersWait = holdsQueue ? _queue.Count > 0 : (state & WaitingFlag) != 0;
             if ((state & InUseMask) + permitCount > limit || (othersWait && !NewcomersGoFirst()))
             {
