@@ -11,7 +11,7 @@ public class InFlightLimiterLiveChangeRaceTests
     {
         // A limit of 4 lowered to 2; one thread asks for 2 permits, the other lowers the limit and then asks for 1. In any
         // order at most one of them is granted: before the change 2 + 1 pass the new limit, after it 2 + 1 do too.
-        const int Iterations = 400_000;
+        const int Iterations = 1_000_000;
         var initial = new InFlightLimiterOptions { PermitLimit = 4 };
         InFlightLimiter limiter = null!;
         var lowered = new InFlightLimiterOptions { PermitLimit = 2 };
