@@ -171,10 +171,21 @@ public sealed class InFlightLimiter : RateLimiter
     /// <inheritdoc />
     public override RateLimiterStatistics? GetStatistics()
     {
-        var state = Volatile.Read(ref _state);
+        // The permits in use are read between two reads of the same options (every change publishes new ones): the
+        // available permits are those of one moment, not the permits in use before an acquisition against a limit
+        // raised after it.
+        InFlightLimiterOptions options;
+        long state;
+        do
+        {
+            options = Volatile.Read(ref _options);
+            state = Volatile.Read(ref _state);
+        }
+        while (!ReferenceEquals(options, Volatile.Read(ref _options)));
+
         return new RateLimiterStatistics
         {
-            CurrentAvailablePermits = Math.Max(0, Volatile.Read(ref _options).PermitLimit - (state & InUseMask)),
+            CurrentAvailablePermits = Math.Max(0, options.PermitLimit - (state & InUseMask)),
             CurrentQueuedCount = Volatile.Read(ref _queuedPermits),
             TotalSuccessfulLeases = Acquisitions + Volatile.Read(ref _zeroLeases),
             TotalFailedLeases = Volatile.Read(ref _failures),
