@@ -65,7 +65,14 @@ public sealed class CircuitBreaker
 
     // Count words: the generation (bits 32-63) above a count.
     private long _probeResults;   // failures (bits 16-31), successes (bits 0-15)
-    private long _failureRun;
+    private long _failureRun;     // failures (bits 0-30), a run complete and opening the breaker (bit 31)
+
+    // Set by the failure that completes a run, until the breaker opens: a success that meets it cannot break a run that
+    // has decided, and completes the opening itself (see UpdateFailureRun).
+    private const uint RunComplete = 1u << 31;
+
+    // What UpdateFailureRun returns for a success that met a complete run: at or above any ConsecutiveFailures.
+    private const int OpeningUnderWay = int.MaxValue;
 
     /// <summary>Initializes a new breaker, closed.</summary>
     /// <param name="options">The options; validated and copied.</param>
@@ -548,8 +555,8 @@ public sealed class CircuitBreaker
 
     private ExceptionDispatchInfo? RecordFailureOrRun(CircuitBreakerSettings settings, CircuitWindow window, uint generation, bool failure, bool slow, long now)
     {
-        var run = settings.ConsecutiveFailures > 0 ? UpdateFailureRun(generation, failure) : 0;
-        if (!failure && !slow)
+        var run = settings.ConsecutiveFailures > 0 ? UpdateFailureRun(generation, failure, settings.ConsecutiveFailures) : 0;
+        if (!failure && !slow && run != OpeningUnderWay)
         {
             return null;
         }
@@ -577,14 +584,24 @@ public sealed class CircuitBreaker
         return null;
     }
 
-    /// <summary>Counts a failure into the run of <paramref name="generation"/>, or ends the run on a success; returns the run's length.</summary>
-    private int UpdateFailureRun(uint generation, bool failure)
+    /// <summary>
+    /// Counts a failure into the run of <paramref name="generation"/>, or ends the run on a success; returns the run's
+    /// length, or <see cref="OpeningUnderWay"/> for a success that met a run already complete.
+    /// </summary>
+    /// <remarks>
+    /// The failure that completes a run opens the breaker after its swap here (it sums the window for the transition's
+    /// figures first): a success in between must not break the run, or a call admitted after that success returned would
+    /// find the breaker closed, and the breaker then open on a run the success had broken. The completing failure marks
+    /// the run; a success that meets the mark leaves it and opens the breaker itself (whichever swap of the state comes
+    /// first opens it), so once the success returns the breaker is open, as if the failure had come first.
+    /// </remarks>
+    private int UpdateFailureRun(uint generation, bool failure, int threshold)
     {
         while (true)
         {
             var current = Volatile.Read(ref _failureRun);
             var currentGeneration = (uint)(current >>> 32);
-            long next;
+            var count = (uint)current & ~RunComplete;
             if (!failure)
             {
                 // Written only when a run is under way, so successes on many threads share this line read-only.
@@ -593,15 +610,26 @@ public sealed class CircuitBreaker
                     return 0;
                 }
 
-                next = Tagged(generation, 0);
+                if (((uint)current & RunComplete) != 0)
+                {
+                    return OpeningUnderWay;
+                }
+
+                if (Interlocked.CompareExchange(ref _failureRun, Tagged(generation, 0), current) == current)
+                {
+                    return 0;
+                }
+
+                continue;
             }
-            else if (currentGeneration == generation)
+
+            if (currentGeneration == generation)
             {
-                next = (uint)current == uint.MaxValue ? current : current + 1;
+                count = count == int.MaxValue ? count : count + 1;
             }
             else if (IsBefore(currentGeneration, generation))
             {
-                next = Tagged(generation, 1);
+                count = 1;
             }
             else
             {
@@ -609,9 +637,10 @@ public sealed class CircuitBreaker
                 return 0;
             }
 
-            if (Interlocked.CompareExchange(ref _failureRun, next, current) == current)
+            var mark = count >= threshold ? RunComplete : (uint)current & RunComplete & (currentGeneration == generation ? uint.MaxValue : 0);
+            if (Interlocked.CompareExchange(ref _failureRun, Tagged(generation, count | mark), current) == current)
             {
-                return (int)Math.Min((uint)next, int.MaxValue);
+                return (int)count;
             }
         }
     }

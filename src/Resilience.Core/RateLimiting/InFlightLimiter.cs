@@ -171,10 +171,21 @@ public sealed class InFlightLimiter : RateLimiter
     /// <inheritdoc />
     public override RateLimiterStatistics? GetStatistics()
     {
-        var state = Volatile.Read(ref _state);
+        // The permits in use are read between two reads of the same options (every change publishes new ones): the
+        // available permits are those of one moment, not the permits in use before an acquisition against a limit
+        // raised after it.
+        InFlightLimiterOptions options;
+        long state;
+        do
+        {
+            options = Volatile.Read(ref _options);
+            state = Volatile.Read(ref _state);
+        }
+        while (!ReferenceEquals(options, Volatile.Read(ref _options)));
+
         return new RateLimiterStatistics
         {
-            CurrentAvailablePermits = Math.Max(0, Volatile.Read(ref _options).PermitLimit - (state & InUseMask)),
+            CurrentAvailablePermits = Math.Max(0, options.PermitLimit - (state & InUseMask)),
             CurrentQueuedCount = Volatile.Read(ref _queuedPermits),
             TotalSuccessfulLeases = Acquisitions + Volatile.Read(ref _zeroLeases),
             TotalFailedLeases = Volatile.Read(ref _failures),
@@ -197,10 +208,12 @@ public sealed class InFlightLimiter : RateLimiter
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool TryTake(int permitCount, bool holdsQueue)
     {
-        var limit = _options.PermitLimit;
         while (true)
         {
+            // The limit is read after the word, on every try: a limit read once before the loop could be one an options
+            // change has since lowered, and a retry after a call admitted under the new limit would pass it.
             var state = Volatile.Read(ref _state);
+            var limit = _options.PermitLimit;
             var othersWait = holdsQueue ? _queue.Count > 0 : (state & WaitingFlag) != 0;
             if ((state & InUseMask) + permitCount > limit || (othersWait && !NewcomersGoFirst()))
             {

@@ -168,6 +168,14 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
                         // and burst unchanged the arrival may come back too, but then the old price is the new one.)
                         rebased = now - 1;
                     }
+                    else if (rebased == arrival && kept < shape.Capacity && (shape.Interval != current.Interval || shape.Capacity != current.Capacity))
+                    {
+                        // So can a bucket that is not full, when the permits it holds fill the same time at the new rate
+                        // and burst (2 of 4 at 100/s are 2 of 3 at 50/s): a taker that read the old arrival and settings
+                        // would swap the old rate's interval onto it, half a permit at the new rate. The arrival moves
+                        // 1/256 of a tick earlier instead: the same whole permits, and no taker's old arrival.
+                        rebased--;
+                    }
 
                     // The new rate's count starts from the leases granted so far, at the arrival it starts from; the
                     // change's marker names these settings (see TokenBucketReservation.Epoch).
@@ -212,11 +220,12 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     /// <inheritdoc />
     public override RateLimiterStatistics? GetStatistics()
     {
-        // Zero permits' shortfall, negated: the time's worth of permits in the bucket.
-        var available = -Shortfall(0, out _);
+        // Zero permits' shortfall, negated: the time's worth of permits in the bucket, in permits of the settings it was
+        // read with (a change since then has kept them in its own).
+        var available = -Shortfall(0, out _, out var settings);
         return new RateLimiterStatistics
         {
-            CurrentAvailablePermits = Math.Max(0, available / Volatile.Read(ref _settings).Interval),
+            CurrentAvailablePermits = Math.Max(0, available / settings.Interval),
             CurrentQueuedCount = Volatile.Read(ref _waitingPermits),
             TotalSuccessfulLeases = Leases() + Volatile.Read(ref _zeroLeases),
             TotalFailedLeases = Volatile.Read(ref _failures),
@@ -259,6 +268,15 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
             var excess = next - now - settings.Capacity;
             if (excess > 0)
             {
+                // No swap checks a refusal: an options change that came between the reads of the arrival and the
+                // settings would price the old arrival at the new rate. The arrival read again tells (a change moves it).
+                var current = Volatile.Read(ref _arrival);
+                if (current != arrival)
+                {
+                    arrival = current;
+                    continue;
+                }
+
                 return Refused(excess, out retryAfter);
             }
 
@@ -309,6 +327,12 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
                 reservation = new TokenBucketReservation(reserved, excess, cost, permitCount, settings.Epoch);
                 if (excess > (wait ? settings.MaxWait : 0))
                 {
+                    // A refusal is checked by no swap: read again, an arrival that moved may have moved with the settings.
+                    if (Volatile.Read(ref _arrival) != arrival)
+                    {
+                        continue;
+                    }
+
                     return false;
                 }
 
@@ -637,11 +661,26 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     private long Scaled(long clockTicks) => (clockTicks - _origin) * Scale;
 
     /// <summary>How long (scaled) until <paramref name="permitCount"/> permits will be there; zero or less if they are now.</summary>
-    private long Shortfall(int permitCount, out long now)
+    private long Shortfall(int permitCount, out long now) => Shortfall(permitCount, out now, out _);
+
+    /// <summary>As <see cref="Shortfall(int, out long)"/>, with the settings the arrival was read with.</summary>
+    private long Shortfall(int permitCount, out long now, out Settings settings)
     {
-        // Settings read after the arrival, as a taker reads them (see FirstMarker).
-        var arrival = Arrival();
-        var settings = Volatile.Read(ref _settings);
+        // A reader that swaps nothing cannot let a failed swap tell it that a change came between its reads of the arrival
+        // and the settings, as a taker does: it reads the settings on both sides of the arrival. A change publishes its
+        // settings (new ones every time) before it releases the arrival, so an arrival read between two reads of the
+        // same settings is theirs.
+        long arrival;
+        while (true)
+        {
+            settings = Volatile.Read(ref _settings);
+            arrival = Arrival();
+            if (ReferenceEquals(settings, Volatile.Read(ref _settings)))
+            {
+                break;
+            }
+        }
+
         now = Now();
         return Math.Max(arrival, now) + (permitCount * settings.Interval) - now - settings.Capacity;
     }
