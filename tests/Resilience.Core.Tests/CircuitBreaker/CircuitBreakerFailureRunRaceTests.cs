@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Time.Testing;
+using Resilience.Tests.Linearizability;
 using Breaker = Resilience.CircuitBreaker;
 
 namespace Resilience.Tests.CircuitBreaker;
@@ -30,49 +31,20 @@ public class CircuitBreakerFailureRunRaceTests
             Assert.True(breakers[i].TryAcquire(out succeeding[i]));
         }
 
-        var started = -1;
-        var done = -1;
         var admitted = new bool[Iterations];
-        var other = new Thread(() =>
-        {
-            for (var i = 0; i < Iterations; i++)
+        var wrong = LockstepRace.Run(
+            Iterations,
+            spread: 32,
+            firstSpread: 16,
+            setUp: null,
+            first: i => breakers[i].Record(failing[i], CircuitCallResult.Failure),
+            second: i =>
             {
-                var spin = default(SpinWait);
-                while (Volatile.Read(ref started) != i)
-                {
-                    spin.SpinOnce(sleep1Threshold: -1);
-                }
-
-                Thread.SpinWait(i % 32);
                 breakers[i].Record(succeeding[i], CircuitCallResult.Success);
                 admitted[i] = breakers[i].TryAcquire(out _);
-                Volatile.Write(ref done, i);
-            }
-        }) { IsBackground = true };
-        other.Start();
+            },
+            check: i => admitted[i] && breakers[i].State == CircuitState.Open ? "admitted after the success, then opened by the failure it overtook" : null);
 
-        var wrong = new List<string>();
-        for (var i = 0; i < Iterations; i++)
-        {
-            Volatile.Write(ref started, i);
-            Thread.SpinWait((i / 32) % 16);
-            breakers[i].Record(failing[i], CircuitCallResult.Failure);
-            var spin = default(SpinWait);
-            while (Volatile.Read(ref done) != i)
-            {
-                spin.SpinOnce(sleep1Threshold: -1);
-
-                // A thread that ended before its last answer (it threw) is never coming; one that gave it did.
-                Assert.True(other.IsAlive || Volatile.Read(ref done) == i, "the other thread stopped");
-            }
-
-            if (admitted[i] && breakers[i].State == CircuitState.Open)
-            {
-                wrong.Add($"iteration {i}: admitted after the success, then opened by the failure it overtook");
-            }
-        }
-
-        Assert.True(other.Join(TimeSpan.FromSeconds(30)));
         Assert.Empty(wrong);
     }
 }

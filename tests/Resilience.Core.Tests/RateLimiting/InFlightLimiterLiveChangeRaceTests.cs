@@ -1,3 +1,5 @@
+using Resilience.Tests.Linearizability;
+
 namespace Resilience.Tests.RateLimiting;
 
 /// <summary>
@@ -15,49 +17,21 @@ public class InFlightLimiterLiveChangeRaceTests
         var initial = new InFlightLimiterOptions { PermitLimit = 4 };
         InFlightLimiter limiter = null!;
         var lowered = new InFlightLimiterOptions { PermitLimit = 2 };
-        var started = -1;
-        var done = -1;
         var granted = new bool[Iterations];
-        var other = new Thread(() =>
-        {
-            for (var i = 0; i < Iterations; i++)
+        var mine = new bool[Iterations];
+        var wrong = LockstepRace.Run(
+            Iterations,
+            spread: 32,
+            firstSpread: 16,
+            setUp: _ => Volatile.Write(ref limiter, new InFlightLimiter(initial)),
+            first: i =>
             {
-                var spin = default(SpinWait);
-                while (Volatile.Read(ref started) != i)
-                {
-                    spin.SpinOnce(sleep1Threshold: -1);
-                }
+                limiter.UpdateOptions(lowered);
+                mine[i] = limiter.AttemptAcquire(1).IsAcquired;
+            },
+            second: i => granted[i] = Volatile.Read(ref limiter).AttemptAcquire(2).IsAcquired,
+            check: i => mine[i] && granted[i] ? "both granted, 3 permits under a limit of 2" : null);
 
-                Thread.SpinWait(i % 32);
-                granted[i] = Volatile.Read(ref limiter).AttemptAcquire(2).IsAcquired;
-                Volatile.Write(ref done, i);
-            }
-        }) { IsBackground = true };
-        other.Start();
-
-        var wrong = new List<string>();
-        for (var i = 0; i < Iterations; i++)
-        {
-            var current = new InFlightLimiter(initial);
-            Volatile.Write(ref limiter, current);
-            Volatile.Write(ref started, i);
-            Thread.SpinWait((i / 32) % 16);
-            current.UpdateOptions(lowered);
-            var mine = current.AttemptAcquire(1).IsAcquired;
-            var spin = default(SpinWait);
-            while (Volatile.Read(ref done) != i)
-            {
-                spin.SpinOnce(sleep1Threshold: -1);
-                Assert.True(other.IsAlive || Volatile.Read(ref done) == i, "the other thread stopped");
-            }
-
-            if (mine && granted[i])
-            {
-                wrong.Add($"iteration {i}: both granted, 3 permits under a limit of 2");
-            }
-        }
-
-        Assert.True(other.Join(TimeSpan.FromSeconds(30)));
         Assert.Empty(wrong);
     }
 }

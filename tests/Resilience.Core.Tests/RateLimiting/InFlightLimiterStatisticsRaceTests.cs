@@ -1,3 +1,5 @@
+using Resilience.Tests.Linearizability;
+
 namespace Resilience.Tests.RateLimiting;
 
 /// <summary>
@@ -15,49 +17,21 @@ public class InFlightLimiterStatisticsRaceTests
         var initial = new InFlightLimiterOptions { PermitLimit = 2 };
         var raised = new InFlightLimiterOptions { PermitLimit = 4 };
         InFlightLimiter limiter = null!;
-        var started = -1;
-        var done = -1;
-        var other = new Thread(() =>
-        {
-            for (var i = 0; i < Iterations; i++)
+        var available = new long[Iterations];
+        var wrong = LockstepRace.Run(
+            Iterations,
+            spread: 16,
+            firstSpread: 16,
+            setUp: _ => Volatile.Write(ref limiter, new InFlightLimiter(initial)),
+            first: i => available[i] = limiter.GetStatistics()!.CurrentAvailablePermits,
+            second: _ =>
             {
-                var spin = default(SpinWait);
-                while (Volatile.Read(ref started) != i)
-                {
-                    spin.SpinOnce(sleep1Threshold: -1);
-                }
-
                 var current = Volatile.Read(ref limiter);
-                Thread.SpinWait(i % 16);
                 current.AttemptAcquire(2);
                 current.UpdateOptions(raised);
-                Volatile.Write(ref done, i);
-            }
-        }) { IsBackground = true };
-        other.Start();
+            },
+            check: i => available[i] is 0 or 2 ? null : $"{available[i]} available");
 
-        var wrong = new List<string>();
-        for (var i = 0; i < Iterations; i++)
-        {
-            var current = new InFlightLimiter(initial);
-            Volatile.Write(ref limiter, current);
-            Volatile.Write(ref started, i);
-            Thread.SpinWait((i / 16) % 16);
-            var available = current.GetStatistics()!.CurrentAvailablePermits;
-            var spin = default(SpinWait);
-            while (Volatile.Read(ref done) != i)
-            {
-                spin.SpinOnce(sleep1Threshold: -1);
-                Assert.True(other.IsAlive || Volatile.Read(ref done) == i, "the other thread stopped");
-            }
-
-            if (available is not (0 or 2))
-            {
-                wrong.Add($"iteration {i}: {available} available");
-            }
-        }
-
-        Assert.True(other.Join(TimeSpan.FromSeconds(30)));
         Assert.Empty(wrong);
     }
 }

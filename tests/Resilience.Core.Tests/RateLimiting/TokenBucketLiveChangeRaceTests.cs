@@ -1,5 +1,6 @@
 using System.Threading.RateLimiting;
 using Microsoft.Extensions.Time.Testing;
+using Resilience.Tests.Linearizability;
 
 namespace Resilience.Tests.RateLimiting;
 
@@ -83,47 +84,14 @@ public class TokenBucketLiveChangeRaceTests
             Assert.True(prepare(buckets[i]));
         }
 
-        var started = -1;
-        var taken = -1;
-        var taker = new Thread(() =>
-        {
-            for (var i = 0; i < Iterations; i++)
-            {
-                var spin = default(SpinWait);
-                while (Volatile.Read(ref started) != i)
-                {
-                    spin.SpinOnce(sleep1Threshold: -1);
-                }
-
-                Thread.SpinWait(i % 48);
-                take(buckets[i]);
-                Volatile.Write(ref taken, i);
-            }
-        }) { IsBackground = true };
-        taker.Start();
-
-        var wrong = new List<string>();
-        for (var i = 0; i < Iterations; i++)
-        {
-            Volatile.Write(ref started, i);
-            Thread.SpinWait((i / 48) % 24);
-            buckets[i].UpdateOptions(to);
-            var spin = default(SpinWait);
-            while (Volatile.Read(ref taken) != i)
-            {
-                spin.SpinOnce(sleep1Threshold: -1);
-
-                // A taker that ended before taking (it threw) is never coming; one that ended after its last take did.
-                Assert.True(taker.IsAlive || Volatile.Read(ref taken) == i, "the taker stopped");
-            }
-
-            if (check(buckets[i]) is { } answer)
-            {
-                wrong.Add($"iteration {i}: {answer}");
-            }
-        }
-
-        Assert.True(taker.Join(TimeSpan.FromSeconds(30)));
+        var wrong = LockstepRace.Run(
+            Iterations,
+            spread: 48,
+            firstSpread: 24,
+            setUp: null,
+            first: i => buckets[i].UpdateOptions(to),
+            second: i => take(buckets[i]),
+            check: i => check(buckets[i]));
         return wrong;
     }
 }
