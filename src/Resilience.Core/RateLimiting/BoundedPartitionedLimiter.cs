@@ -112,19 +112,9 @@ public sealed class BoundedPartitionedLimiter<TKey> : PartitionedRateLimiter<TKe
             try
             {
                 // The base class checked the permit count, as RateLimiter.AcquireAsync would for the partition.
-                if (limiter is TokenBucketLimiter bucket)
-                {
-                    acquisition = bucket.Acquire(permitCount, cancellationToken, out queued);
-                }
-                else if (limiter is InFlightLimiter inFlight)
-                {
-                    acquisition = inFlight.Acquire(permitCount, cancellationToken, out queued);
-                }
-                else
-                {
-                    acquisition = limiter.AcquireAsync(permitCount, cancellationToken);
-                    queued = !acquisition.IsCompleted;
-                }
+                acquisition = limiter is IQueueReportingLimiter ours
+                    ? ours.Acquire(permitCount, cancellationToken, out queued)
+                    : RateLimiterStrategy.QueuedUnlessComplete(limiter.AcquireAsync(permitCount, cancellationToken), out queued);
             }
             catch (ObjectDisposedException) when (Volatile.Read(ref _disposed) == 0 && Evicted(resource, limiter))
             {

@@ -17,7 +17,7 @@ namespace Resilience;
 /// or a release finds waiters: ordering waiters (FIFO or LIFO) with cancellation and timeouts is what a lock is for,
 /// and that path waits anyway.
 /// </remarks>
-public sealed class InFlightLimiter : RateLimiter
+public sealed class InFlightLimiter : RateLimiter, IQueueReportingLimiter
 {
     // State word: permits in use (bits 0-30; the limit is at most int.MaxValue), someone waits (bit 31), acquisitions
     // modulo 2^32 (bits 32-63). Counting in the word the acquiring swap writes anyway costs the fast path nothing.
@@ -289,6 +289,10 @@ public sealed class InFlightLimiter : RateLimiter
     /// <inheritdoc />
     protected override ValueTask<RateLimitLease> AcquireAsyncCore(int permitCount, CancellationToken cancellationToken) =>
         Acquire(permitCount, cancellationToken, out _);
+
+    /// <inheritdoc />
+    ValueTask<RateLimitLease> IQueueReportingLimiter.Acquire(int permitCount, CancellationToken cancellationToken, out bool queued) =>
+        Acquire(permitCount, cancellationToken, out queued);
 
     /// <summary>
     /// Acquires as <see cref="RateLimiter.AcquireAsync"/> does, and tells whether the request was queued (the caller

@@ -35,7 +35,7 @@ namespace Resilience;
 /// <see cref="TokenBucketRateLimiter"/> counts it: a success while at least one permit is there, a failure otherwise.
 /// </para>
 /// </remarks>
-public sealed class TokenBucketLimiter : ReplenishingRateLimiter
+public sealed class TokenBucketLimiter : ReplenishingRateLimiter, IQueueReportingLimiter
 {
     private const long Scale = 256;
 
@@ -526,6 +526,10 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter
     /// <remarks>Not an async method: a permit count out of range or a disposed bucket throws at the call, as the BCL's limiters do.</remarks>
     protected override ValueTask<RateLimitLease> AcquireAsyncCore(int permitCount, CancellationToken cancellationToken) =>
         Acquire(permitCount, cancellationToken, out _);
+
+    /// <inheritdoc />
+    ValueTask<RateLimitLease> IQueueReportingLimiter.Acquire(int permitCount, CancellationToken cancellationToken, out bool queued) =>
+        Acquire(permitCount, cancellationToken, out queued);
 
     /// <summary>
     /// Acquires as <see cref="RateLimiter.AcquireAsync"/> does, and tells whether the request reserved permits ahead
