@@ -182,6 +182,9 @@ public class OverlappingCallsModelTests
             }
         }
 
+        string? Settle() => Settled(provider, model, calls, served, reported, breaker, bucket, inFlight, budget, raised);
+        string? AdvanceTo(long until) => Advance(provider, model, calls, served, reported, breaker, bucket, inFlight, budget, raised, until);
+
         try
         {
             var step = 0;
@@ -197,7 +200,7 @@ public class OverlappingCallsModelTests
                 // With the gaps covered, one step in four disposes a limiter instead, if one may be disposed now.
                 if (extended && argument % 4 == 3 && DisposeLimiter(argument, now) is { Done: true } disposal)
                 {
-                    if ((disposal.Why ?? Settled(provider, model, calls, served, reported, breaker, bucket, inFlight, budget, raised)) is { } wrong)
+                    if ((disposal.Why ?? Settle()) is { } wrong)
                     {
                         return Fail(step, $"{wrong} (disposing {disposal.What})", disposals);
                     }
@@ -254,7 +257,7 @@ public class OverlappingCallsModelTests
                     case 6:
                         // Whole milliseconds, now and then with a few ticks more (the breaker counts in milliseconds).
                         var ticks = TimeSpan.FromMilliseconds(argument % 350).Ticks + (argument / 350 % 4 == 0 ? argument % 7 : 0);
-                        if (Advance(provider, model, calls, served, reported, breaker, bucket, inFlight, budget, raised, now + ticks) is { } stopped)
+                        if (AdvanceTo(now + ticks) is { } stopped)
                         {
                             return Fail(step, stopped, disposals);
                         }
@@ -290,7 +293,7 @@ public class OverlappingCallsModelTests
                                 model.Breaker.Update(thresholds, now);
                                 break;
                             default:
-                                if (Advance(provider, model, calls, served, reported, breaker, bucket, inFlight, budget, raised, now + TimeSpan.TicksPerSecond) is { } late)
+                                if (AdvanceTo(now + TimeSpan.TicksPerSecond) is { } late)
                                 {
                                     return Fail(step, late, disposals);
                                 }
@@ -326,7 +329,7 @@ public class OverlappingCallsModelTests
                         break;
                 }
 
-                if ((why = Settled(provider, model, calls, served, reported, breaker, bucket, inFlight, budget, raised)) is not null)
+                if ((why = Settle()) is not null)
                 {
                     return Fail(step, why, disposals);
                 }
@@ -342,7 +345,7 @@ public class OverlappingCallsModelTests
                     {
                         model.Cancel(call, provider.GetTimestamp());
                         calls[call.Index].Caller.Cancel();
-                        if (Settled(provider, model, calls, served, reported, breaker, bucket, inFlight, budget, raised) is { } why)
+                        if (Settle() is { } why)
                         {
                             return Fail(script.Length + 1, why, disposals);
                         }
@@ -352,7 +355,7 @@ public class OverlappingCallsModelTests
                     {
                         model.Complete(call, AttemptKind.Ok, provider.GetTimestamp());
                         calls[call.Index].Complete(AttemptKind.Ok);
-                        if (Settled(provider, model, calls, served, reported, breaker, bucket, inFlight, budget, raised) is { } late)
+                        if (Settle() is { } late)
                         {
                             return Fail(script.Length + 1, late, disposals);
                         }
@@ -360,7 +363,7 @@ public class OverlappingCallsModelTests
                 }
 
                 if (model.DueTimes.Cast<long?>().FirstOrDefault() is { } due
-                    && Advance(provider, model, calls, served, reported, breaker, bucket, inFlight, budget, raised, due) is { } stuck)
+                    && AdvanceTo(due) is { } stuck)
                 {
                     return Fail(script.Length + 1, stuck, disposals);
                 }
