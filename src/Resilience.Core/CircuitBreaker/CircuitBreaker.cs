@@ -637,8 +637,10 @@ public sealed class CircuitBreaker
                 return 0;
             }
 
-            var mark = count >= threshold ? RunComplete : (uint)current & RunComplete & (currentGeneration == generation ? uint.MaxValue : 0);
-            if (Interlocked.CompareExchange(ref _failureRun, Tagged(generation, count | mark), current) == current)
+            // A complete run stays marked until its breaker opens (even if the threshold was raised meanwhile); a new
+            // generation's run starts unmarked.
+            var complete = count >= threshold || (currentGeneration == generation && ((uint)current & RunComplete) != 0);
+            if (Interlocked.CompareExchange(ref _failureRun, Tagged(generation, complete ? count | RunComplete : count), current) == current)
             {
                 return (int)count;
             }
