@@ -26,6 +26,14 @@ internal static class PipelineEngine
         PipelineCore pipeline, TCallback callback, TState state, CancellationToken cancellationToken, out Task<Outcome<TResult>>? continuation)
         where TCallback : struct, ICallback<TState, TResult>
     {
+        // A caller that already cancelled gets its cancellation and nothing runs (no permit taken, no callback), as
+        // Polly and the BCL limiters answer it: one read of the token per call (a null check for the default token),
+        // none per strategy.
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return CancelledAtStart<TResult>(pipeline, cancellationToken, out continuation);
+        }
+
         // Every local of the fast path is zeroed on entry, its slots included: short pipelines (the common case) run
         // on a frame sized for them. A telemetry pipeline may drop to its quiet core, one strategy shorter: the pair
         // still fits it.
@@ -228,6 +236,30 @@ internal static class PipelineEngine
     }
 
     /// <summary>
+    /// A call whose caller's token was cancelled before it started: no policy strategy enters, the callback is not
+    /// invoked, and the outcome is the caller's cancellation. The telemetry strategy, an observer, still counts the call
+    /// (as cancelled) while someone listens, as it counts any call its caller cancelled.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static Outcome<TResult> CancelledAtStart<TResult>(PipelineCore pipeline, CancellationToken cancellationToken, out Task<Outcome<TResult>>? continuation)
+    {
+        continuation = null;
+        var cancelled = new OperationCanceledException(cancellationToken);
+        if (pipeline.Quiet is not null && pipeline.Telemetry!.IsRecording)
+        {
+            var frame = new CallFrame { Pipeline = pipeline, CallerToken = cancellationToken, Token = cancellationToken };
+            var slot = default(StrategySlot);
+            var context = new StrategyContext(ref frame, ref slot);
+            var telemetry = pipeline.Telemetry;
+            telemetry.Enter(ref context);
+            frame.NewPass();
+            telemetry.Exit(ref context, new ExitOutcome(cancelled, isHandled: false, isCallerCancelled: true));
+        }
+
+        return new Outcome<TResult>(cancelled);
+    }
+
+    /// <summary>
     /// An outcome holding <paramref name="exception"/>, built out of line: the fast path's own store of the outcome
     /// then writes no reference, and needs no write barrier.
     /// </summary>
@@ -300,6 +332,12 @@ internal static class PipelineEngine
     public static ValueTask<Outcome<TResult>> RunDirect<TResult, TState, TCallback>(TCallback callback, TState state, CancellationToken cancellationToken)
         where TCallback : struct, ICallback<TState, TResult>
     {
+        // The same rule as through any pipeline: a caller that already cancelled runs nothing.
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return new ValueTask<Outcome<TResult>>(new Outcome<TResult>(new OperationCanceledException(cancellationToken)));
+        }
+
         ValueTask<TResult> call;
         try
         {
@@ -330,6 +368,11 @@ internal static class PipelineEngine
     /// </summary>
     public static ValueTask<TResult> InvokeDirect<TResult, TState>(Func<TState, CancellationToken, ValueTask<TResult>> callback, TState state, CancellationToken cancellationToken)
     {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return FromFailure<TResult>(new OperationCanceledException(cancellationToken));
+        }
+
         try
         {
             return callback(state, cancellationToken);
@@ -340,9 +383,22 @@ internal static class PipelineEngine
         }
     }
 
+    /// <summary>Runs a call through no strategies for a throwing synchronous form: the callback, unless its caller already cancelled.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TResult InvokeDirectSync<TResult, TState>(Func<TState, CancellationToken, TResult> callback, TState state, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return callback(state, cancellationToken);
+    }
+
     /// <summary>The form of <see cref="InvokeDirect{TResult, TState}"/> for callbacks that return nothing.</summary>
     public static ValueTask InvokeDirect<TState>(Func<TState, CancellationToken, ValueTask> callback, TState state, CancellationToken cancellationToken)
     {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Completion(FromFailure<VoidResult>(new OperationCanceledException(cancellationToken)));
+        }
+
         try
         {
             return callback(state, cancellationToken);
@@ -377,6 +433,11 @@ internal static class PipelineEngine
     [MethodImpl(MethodImplOptions.NoInlining)]
     public static Outcome<TResult> RunDirectSync<TResult, TState>(Func<TState, CancellationToken, TResult> callback, TState state, CancellationToken cancellationToken)
     {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return new Outcome<TResult>(new OperationCanceledException(cancellationToken));
+        }
+
         try
         {
             return new Outcome<TResult>(callback(state, cancellationToken));
@@ -755,16 +816,24 @@ internal static class PipelineEngine
         // Time has passed: strategies entered after the wait read the clocks afresh.
         run.Frame.NewPass();
         ApplyEntry(ref run, in entry);
+        if (entry.Kind == EntryKind.Admitted && run.Frame.CallerToken.IsCancellationRequested)
+        {
+            // The caller cancelled while the call waited (a wait on another token, or one served as the caller
+            // cancelled): no attempt starts, and the strategy that admitted the call exits on the caller's cancellation.
+            run.Outcome = new Outcome<TResult>(new OperationCanceledException(run.Frame.CallerToken));
+            BeginExit(ref run, run.Index - 1);
+        }
     }
 
     /// <summary>Takes a retry's delay, now over: a cancelled wait is the outcome the retrying strategy (just outside Index) sees.</summary>
     private static void TakeDelay<TResult, TState, TCallback>(ref PipelineRun<TResult, TState, TCallback> run, Task delay)
         where TCallback : struct, ICallback<TState, TResult>
     {
-        if (!delay.IsCompletedSuccessfully)
+        if (!delay.IsCompletedSuccessfully || run.Frame.CallerToken.IsCancellationRequested)
         {
-            // Read, not rethrown: a wait cut short (the caller, an outer timeout) then costs no thrown exception.
-            run.Outcome = new Outcome<TResult>(TaskFailure.Of(delay));
+            // Read, not rethrown: a wait cut short (the caller, an outer timeout) then costs no thrown exception. A wait
+            // that ran out while the caller cancelled (a wait on another token, or the two at once) starts no attempt.
+            run.Outcome = new Outcome<TResult>(delay.IsCompletedSuccessfully ? new OperationCanceledException(run.Frame.CallerToken) : TaskFailure.Of(delay));
             BeginExit(ref run, run.Index - 1);
             return;
         }
@@ -985,6 +1054,15 @@ internal static class PipelineEngine
                 // The token in force is the one this strategy passed inward: inner exits restored it.
                 var retrying = run.Frame.Pipeline.Strategies[run.Index];
                 run.Frame.Pipeline.Telemetry?.OnRetryScheduled(retrying, action.Delay);
+                if (run.Frame.CallerToken.IsCancellationRequested)
+                {
+                    // No attempt starts once the caller has cancelled (a strategy of one's own may still ask for one):
+                    // the retrying strategy exits again, on the caller's cancellation.
+                    run.Outcome = new Outcome<TResult>(new OperationCanceledException(run.Frame.CallerToken));
+                    BeginExit(ref run, run.Index);
+                    return PendingWork.None;
+                }
+
                 run.Index++;
                 run.Phase = RunPhase.Enter;
                 run.Frame.NewPass();

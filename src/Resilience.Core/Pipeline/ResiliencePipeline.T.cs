@@ -89,7 +89,7 @@ public sealed class ResiliencePipeline<T>
     {
         ArgumentNullException.ThrowIfNull(callback);
         return _core.Strategies.Length == 0
-            ? callback(state, cancellationToken)
+            ? PipelineEngine.InvokeDirectSync(callback, state, cancellationToken)
             : PipelineEngine.RunForResult<T, TState, SyncCallback<TState, T>>(_core, new(callback), state, cancellationToken);
     }
 
@@ -101,7 +101,7 @@ public sealed class ResiliencePipeline<T>
     {
         ArgumentNullException.ThrowIfNull(callback);
         return _core.Strategies.Length == 0
-            ? callback(cancellationToken)
+            ? PipelineEngine.InvokeDirectSync(static (callback, token) => callback(token), callback, cancellationToken)
             : PipelineEngine.RunForResult<T, NoState, ClosureSyncCallback<T>>(_core, new(callback), default, cancellationToken);
     }
 

@@ -145,7 +145,7 @@ public sealed class ResiliencePipeline
     {
         ArgumentNullException.ThrowIfNull(callback);
         return _core.Strategies.Length == 0
-            ? callback(state, cancellationToken)
+            ? PipelineEngine.InvokeDirectSync(callback, state, cancellationToken)
             : PipelineEngine.RunForResult<TResult, TState, SyncCallback<TState, TResult>>(_core, new(callback), state, cancellationToken);
     }
 
@@ -158,7 +158,7 @@ public sealed class ResiliencePipeline
     {
         ArgumentNullException.ThrowIfNull(callback);
         return _core.Strategies.Length == 0
-            ? callback(cancellationToken)
+            ? PipelineEngine.InvokeDirectSync(static (callback, token) => callback(token), callback, cancellationToken)
             : PipelineEngine.RunForResult<TResult, NoState, ClosureSyncCallback<TResult>>(_core, new(callback), default, cancellationToken);
     }
 
@@ -172,6 +172,8 @@ public sealed class ResiliencePipeline
         ArgumentNullException.ThrowIfNull(callback);
         if (_core.Strategies.Length == 0)
         {
+            // The same rule as through any pipeline: a caller that already cancelled runs nothing.
+            cancellationToken.ThrowIfCancellationRequested();
             callback(state, cancellationToken);
             return;
         }
@@ -187,6 +189,8 @@ public sealed class ResiliencePipeline
         ArgumentNullException.ThrowIfNull(callback);
         if (_core.Strategies.Length == 0)
         {
+            // The same rule as through any pipeline: a caller that already cancelled runs nothing.
+            cancellationToken.ThrowIfCancellationRequested();
             callback(cancellationToken);
             return;
         }

@@ -143,10 +143,13 @@ public class CircuitBreakerPipelineTests
 
         for (var i = 0; i < 5; i++)
         {
-            using var caller = new CancellationTokenSource();
-            Assert.IsType<IOException>(pipeline.ExecuteOutcome<int, int>((_, _) => { caller.Cancel(); throw new IOException("aborted"); }, 0, caller.Token).Exception);
-            Assert.IsType<IOException>((await pipeline.ExecuteOutcomeAsync<int, int>(async (_, _) => { await caller.CancelAsync(); throw new IOException("aborted"); }, 0, caller.Token)).Exception);
-            Assert.Equal(-1, typedPipeline.ExecuteOutcome((_, _) => { caller.Cancel(); return -1; }, 0, caller.Token).Result);
+            // A caller per call: one that cancelled before its call started would run nothing.
+            using var first = new CancellationTokenSource();
+            using var second = new CancellationTokenSource();
+            using var third = new CancellationTokenSource();
+            Assert.IsType<IOException>(pipeline.ExecuteOutcome<int, int>((_, _) => { first.Cancel(); throw new IOException("aborted"); }, 0, first.Token).Exception);
+            Assert.IsType<IOException>((await pipeline.ExecuteOutcomeAsync<int, int>(async (_, _) => { await second.CancelAsync(); throw new IOException("aborted"); }, 0, second.Token)).Exception);
+            Assert.Equal(-1, typedPipeline.ExecuteOutcome((_, _) => { third.Cancel(); return -1; }, 0, third.Token).Result);
         }
 
         Assert.Equal((CircuitState.Closed, 0L, 0L), (breaker.State, breaker.GetSnapshot().Calls, breaker.GetSnapshot().Failures));

@@ -92,12 +92,15 @@ public class FallbackTests
             .AddFallback(new FallbackOptions<int> { Levels = { FallbackLevel<int>.FromFactory("secondary", _ => ++levels) } })
             .Build();
         using var caller = new CancellationTokenSource();
-        caller.Cancel();
 
         // A call cut short by its caller can end with another exception than the cancellation: an aborted connection.
         var outcome = await pipeline.ExecuteOutcomeAsync(
-            static (_, ct) => ct.IsCancellationRequested ? ValueTask.FromException<int>(new IOException("connection aborted")) : new ValueTask<int>(1),
-            0,
+            static (caller, ct) =>
+            {
+                caller.Cancel();
+                return ct.IsCancellationRequested ? ValueTask.FromException<int>(new IOException("connection aborted")) : new ValueTask<int>(1);
+            },
+            caller,
             caller.Token);
 
         Assert.IsType<IOException>(outcome.Exception);

@@ -43,7 +43,9 @@ internal sealed class EngineModel
     public static (IReadOnlyList<string> Trace, int BeforeWaiting) Expect(ModelScenario scenario, bool typed, bool isVoid, bool singleAttempt)
     {
         var model = new EngineModel(scenario, typed, isVoid, singleAttempt);
-        var outcome = model.Through(0, ModelTokens.Caller);
+
+        // A caller that cancelled before the call started: no strategy enters, and nothing runs.
+        var outcome = scenario.CancelledAtStart ? CancelledByCaller() : model.Through(0, ModelTokens.Caller);
         model._trace.Add($"=> {model.Describe(outcome)}");
         return (model._trace, model._firstWait ?? model._trace.Count);
     }
@@ -89,7 +91,11 @@ internal sealed class EngineModel
                 return Result.Failed(nameof(InvalidOperationException), $"Strategy '{name}' completed a pending entry with another pending entry.");
         }
 
-        var outcome = Through(index + 1, inward);
+        // An admission awaited once the caller has cancelled starts no attempt: the strategy that admitted the call exits
+        // on the caller's cancellation.
+        var outcome = step.Kind is ModelEnter.PendingAdmitNow or ModelEnter.PendingAdmitLater && _callerCancelled
+            ? CancelledByCaller()
+            : Through(index + 1, inward);
         while (true)
         {
             var exitVisit = _exits[index];
@@ -116,21 +122,18 @@ internal sealed class EngineModel
                 case ModelExit.Throw:
                     Discard(outcome);
                     return Result.Failed(nameof(ArithmeticException), $"exit {name}#{exitVisit}");
+                case ModelExit.RetryNow or ModelExit.RetryAfterDelay when _callerCancelled:
+                    // No attempt starts once the caller has cancelled: the strategy exits again on the caller's
+                    // cancellation, without waiting for the delay.
+                    Discard(outcome);
+                    outcome = CancelledByCaller();
+                    break;
                 case ModelExit.RetryNow:
                     Discard(outcome);
                     outcome = Through(index + 1, inward);
                     break;
                 case ModelExit.RetryAfterDelay:
                     Discard(outcome);
-
-                    // The delay waits on the token this strategy passes inward: cut short, it is the outcome this
-                    // strategy exits on again, and no attempt starts.
-                    if (IsCancelled(inward))
-                    {
-                        outcome = Result.Failed(nameof(TaskCanceledException), new TaskCanceledException().Message);
-                        break;
-                    }
-
                     Wait();
                     outcome = Through(index + 1, inward);
                     break;
@@ -178,6 +181,9 @@ internal sealed class EngineModel
                 return Result.Succeeded($"r{attempt}");
         }
     }
+
+    /// <summary>The outcome the engine makes of the caller's cancellation where it stops a call: the caller's token, cancelled.</summary>
+    private static Result CancelledByCaller() => Result.Failed(nameof(OperationCanceledException), new OperationCanceledException().Message);
 
     /// <summary>Only the caller's token is ever cancelled (by a callback); the strategies' own tokens never are.</summary>
     private bool IsCancelled(string token) => token == ModelTokens.Caller && _callerCancelled;

@@ -154,9 +154,8 @@ public class PipelineExecutionTests
     {
         var (pipeline, outer, _, _) = TwoStrategies();
         using var caller = new CancellationTokenSource();
-        caller.Cancel();
 
-        var cancelled = await pipeline.ExecuteOutcomeAsync(static (_, ct) => ValueTask.FromCanceled<int>(ct), 0, caller.Token);
+        var cancelled = await pipeline.ExecuteOutcomeAsync(static (caller, ct) => { caller.Cancel(); return ValueTask.FromCanceled<int>(ct); }, caller, caller.Token);
         var dependency = await pipeline.ExecuteOutcomeAsync(static (_, _) => ValueTask.FromException<int>(new TaskCanceledException("socket timeout")), 0);
 
         Assert.IsAssignableFrom<OperationCanceledException>(cancelled.Exception);
@@ -488,15 +487,19 @@ public class PipelineExecutionTests
     [Fact]
     public async Task Caller_cancellation_ends_the_task_cancelled_not_faulted_whether_the_call_completed_at_once_or_later()
     {
-        using var caller = new CancellationTokenSource();
-        caller.Cancel();
-        var later = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var pipelines = new[] { new ResiliencePipelineBuilder().AddStrategy(new RecordingStrategy("one")).Build(), ResiliencePipeline.Empty };
         foreach (var pipeline in pipelines)
         {
+            var later = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+            // A caller per call, cancelling while its call runs (one that cancelled before would run nothing).
+            using var first = new CancellationTokenSource();
+            using var second = new CancellationTokenSource();
+            using var third = new CancellationTokenSource();
             OperationCanceledException? thrown = null;
             Func<CancellationToken, ValueTask<int>> cancelled = ct =>
             {
+                first.Cancel();
                 thrown = new OperationCanceledException(ct);
                 throw thrown;
             };
@@ -506,9 +509,10 @@ public class PipelineExecutionTests
                 ct.ThrowIfCancellationRequested();
             };
 
-            var atOnce = pipeline.ExecuteAsync(cancelled, caller.Token).AsTask();
-            var voidAtOnce = pipeline.ExecuteAsync(_ => ValueTask.FromCanceled(caller.Token), caller.Token).AsTask();
-            var afterWaiting = pipeline.ExecuteAsync(cancelledLater, caller.Token).AsTask();
+            var atOnce = pipeline.ExecuteAsync(cancelled, first.Token).AsTask();
+            var voidAtOnce = pipeline.ExecuteAsync(_ => { second.Cancel(); return ValueTask.FromCanceled(second.Token); }, second.Token).AsTask();
+            var afterWaiting = pipeline.ExecuteAsync(cancelledLater, third.Token).AsTask();
+            await third.CancelAsync();
             later.TrySetResult();
 
             // An awaiting caller sees the same exception either way; the task's status must agree with it too.

@@ -191,11 +191,10 @@ public class RateLimiterPipelineTests
         var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1 });
         var pipeline = new ResiliencePipelineBuilder().AddRateLimiter(limiter).Build();
         using var cancelled = new CancellationTokenSource();
-        cancelled.Cancel();
 
         pipeline.Execute(static _ => 1);
         pipeline.ExecuteOutcome<int, int>(static (_, _) => throw new IOException(), 0);
-        await pipeline.ExecuteOutcomeAsync(static (_, ct) => ValueTask.FromCanceled<int>(ct), 0, cancelled.Token);
+        await pipeline.ExecuteOutcomeAsync(static (caller, ct) => { caller.Cancel(); return ValueTask.FromCanceled<int>(ct); }, cancelled, cancelled.Token);
 
         var gate = new TaskCompletionSource<int>();
         var inFlight = pipeline.ExecuteAsync(_ => new ValueTask<int>(gate.Task));

@@ -226,10 +226,9 @@ public class RetryTests
             .AddRetry(new RetryOptions { MaxRetryAttempts = 10, Delay = TimeSpan.Zero, MaxDelay = TimeSpan.Zero })
             .Build();
         using var caller = new CancellationTokenSource();
-        caller.Cancel();
         var attempts = 0;
 
-        await pipeline.ExecuteOutcomeAsync((_, ct) => { attempts++; return ValueTask.FromCanceled<int>(ct); }, 0, caller.Token);
+        await pipeline.ExecuteOutcomeAsync((_, ct) => { attempts++; caller.Cancel(); return ValueTask.FromCanceled<int>(ct); }, 0, caller.Token);
         Assert.Equal(1, attempts);
 
         var slow = pipeline.ExecuteOutcomeAsync(async (_, ct) => { attempts++; await Task.Delay(System.Threading.Timeout.InfiniteTimeSpan, ct); return 0; }, 0).AsTask();
