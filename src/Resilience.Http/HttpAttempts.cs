@@ -78,9 +78,11 @@ internal sealed class HttpAttempts
     /// <summary>Returns the result to the caller, or throws the failure; the instance serves another request afterwards.</summary>
     /// <param name="outcome">The pipeline's outcome.</param>
     /// <param name="cancellationToken">The token the handler was given.</param>
-    public HttpResponseMessage Finish(in Outcome<HttpResponseMessage> outcome, CancellationToken cancellationToken)
+    /// <param name="asynchronous">Whether the request was sent with <c>SendAsync</c>.</param>
+    public HttpResponseMessage Finish(in Outcome<HttpResponseMessage> outcome, CancellationToken cancellationToken, bool asynchronous)
     {
         var cancellation = _cancellation;
+        var sent = _started;
         _snapshot.Release();
         _handler = null!;
         _request = null!;
@@ -89,6 +91,14 @@ internal sealed class HttpAttempts
         if (cancellation is not null && !outcome.IsSuccess && !outcome.IsRejected && Unwrapped(outcome.Exception!, cancellation, cancellationToken) is { } unwrapped)
         {
             throw unwrapped;
+        }
+
+        if (!sent && asynchronous && outcome.Exception is OperationCanceledException { CancellationToken: var token } && token == cancellationToken && token.IsCancellationRequested)
+        {
+            // The caller cancelled before any attempt was sent (before the call, or while it waited for a permit): the
+            // cancelled task a transport answers a cancelled token with, so HttpClient builds the exception it builds
+            // without the handler.
+            throw new TaskCanceledException(Task.FromCanceled(cancellationToken));
         }
 
         return outcome.GetResultOrThrow();

@@ -46,7 +46,7 @@ public sealed class ResilienceHandler : DelegatingHandler
         var outcome = await pipeline
             .ExecuteOutcomeAsync(static (attempts, token) => attempts.SendAsync(token), attempts, cancellationToken)
             .ConfigureAwait(false);
-        return attempts.Finish(in outcome, cancellationToken);
+        return attempts.Finish(in outcome, cancellationToken, asynchronous: true);
     }
 
     /// <inheritdoc />
@@ -55,7 +55,7 @@ public sealed class ResilienceHandler : DelegatingHandler
         var pipeline = PipelineOf(request);
         var attempts = HttpAttempts.Start(this, request);
         var outcome = pipeline.ExecuteOutcome(static (attempts, token) => attempts.Send(token), attempts, cancellationToken);
-        return attempts.Finish(in outcome, cancellationToken);
+        return attempts.Finish(in outcome, cancellationToken, asynchronous: false);
     }
 
     internal Task<HttpResponseMessage> SendToInnerAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>

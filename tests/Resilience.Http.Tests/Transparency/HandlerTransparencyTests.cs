@@ -57,6 +57,14 @@ public sealed class HandlerTransparencyTests(TransparencyServers servers) : ICla
                 random.Next(2) == 0 ? HttpVersion.Version11 : HttpVersion.Version20,
                 random.Next(2) == 0 ? HttpCompletionOption.ResponseContentRead : HttpCompletionOption.ResponseHeadersRead,
                 Synchronous: i == 3);
+            if (scenario is { Behaviour: Behaviour.CancelledBeforeSend, Synchronous: true })
+            {
+                // Through a pipeline a request whose caller already cancelled reaches no inner handler (docs/http.md): the
+                // transport's refusal of the synchronous form over HTTP/2, which it reports before looking at the token,
+                // is not seen. Over HTTP/1.1 both answer with the cancellation, which must look the same.
+                scenario = scenario with { Version = HttpVersion.Version11 };
+            }
+
             var baseline = await ObserveAsync(scenario, pipeline: null);
             foreach (var (name, pipeline) in Pipelines())
             {
