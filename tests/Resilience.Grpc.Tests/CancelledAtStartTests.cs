@@ -1,5 +1,7 @@
 using Grpc.Core;
 using Grpc.Core.Interceptors;
+using Grpc.Net.Client;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Resilience.Grpc.Tests;
 
@@ -62,6 +64,52 @@ public sealed class CancelledAtStartTests : IDisposable
         Assert.Equal(StatusCode.Cancelled, (await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext(CancellationToken.None))).StatusCode);
         call.Dispose();
         AssertNothingHeldOrCounted(permitTaken);
+    }
+
+    [Fact]
+    public async Task Calls_with_a_cancelled_token_reach_no_server_and_take_no_permit()
+    {
+        await using var server = await GrpcTestServer.StartAsync((request, _, _) => Task.FromResult($"echo {request}"));
+        var time = new FakeTimeProvider();
+        using var bucket = new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 1, Burst = 1, TimeProvider = time });
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = time }
+            .AddRetry(new RetryOptions { Delay = TimeSpan.Zero, MaxDelay = TimeSpan.Zero, UseJitter = false }, GrpcOutcomes.IsTransientFailure)
+            .AddRateLimiter(bucket)
+            .Build();
+        using var channel = GrpcChannel.ForAddress(server.Address);
+        var invoker = channel.Intercept(new ResilienceClientInterceptor(pipeline));
+        var cancelled = new CallOptions(cancellationToken: _caller.Token);
+
+        using (var call = invoker.AsyncUnaryCall(GrpcTestServer.Unary, null, cancelled, "hi"))
+        {
+            Assert.Equal(StatusCode.Cancelled, (await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync)).StatusCode);
+        }
+
+        Assert.Equal(StatusCode.Cancelled, Assert.Throws<RpcException>(() => invoker.BlockingUnaryCall(GrpcTestServer.Unary, null, cancelled, "hi")).StatusCode);
+        using (var stream = invoker.AsyncServerStreamingCall(GrpcTestServer.Streaming, null, cancelled, "hi"))
+        {
+            Assert.Equal(StatusCode.Cancelled, (await Assert.ThrowsAsync<RpcException>(() => stream.ResponseStream.MoveNext(CancellationToken.None))).StatusCode);
+        }
+
+        // Nothing reached the server and the bucket's one permit is still there: the next call, not cancelled, takes it.
+        Assert.Equal((0, 0, 1L), (server.Calls, server.StreamCalls, bucket.GetStatistics()!.CurrentAvailablePermits));
+        using var next = invoker.AsyncUnaryCall(GrpcTestServer.Unary, null, new CallOptions(), "hi");
+        Assert.Equal(("echo hi", 1), (await next.ResponseAsync, server.Calls));
+    }
+
+    [Fact]
+    public async Task A_server_call_whose_client_already_cancelled_runs_no_handler_and_takes_no_permit()
+    {
+        var time = new FakeTimeProvider();
+        using var bucket = new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 1, Burst = 1, TimeProvider = time });
+        var interceptor = new ResilienceServerInterceptor(new ResiliencePipelineBuilder { TimeProvider = time }.AddRateLimiter(bucket).Build());
+        var context = new FakeServerCallContext(GrpcTestServer.Unary.FullName, _caller.Token);
+        var runs = 0;
+
+        var failure = await Record.ExceptionAsync(() => interceptor.UnaryServerHandler("hi", context, (request, _) => { runs++; return Task.FromResult(request); }));
+
+        Assert.Equal(_caller.Token, Assert.IsAssignableFrom<OperationCanceledException>(failure).CancellationToken);
+        Assert.Equal((0, 1L), (runs, bucket.GetStatistics()!.CurrentAvailablePermits));
     }
 
     private void AssertNothingHeldOrCounted(bool permitTaken)
