@@ -114,12 +114,22 @@ internal sealed class TelemetryModel
     /// <summary>
     /// A call made at <paramref name="start"/>, its attempts doing what <paramref name="kinds"/> say (a <c>Hang</c> only
     /// with a timeout); <paramref name="cancelInDelay"/>: its caller cancels it in its first wait (a retry's delay, a
-    /// queue); <paramref name="level"/>: what the scripted fallback level does if it runs. Returns the waits the call
-    /// rests in, when it ends and how; adds what it must record to <see cref="Expected"/>.
+    /// queue); <paramref name="level"/>: what the scripted fallback level does if it runs; <paramref name="cancelledAtStart"/>:
+    /// its caller cancelled before it started. Returns the waits the call rests in, when it ends and how; adds what it
+    /// must record to <see cref="Expected"/>.
     /// </summary>
-    public (IReadOnlyList<ExpectedWait> Waits, long End, string Outcome) Call(string key, int value, AttemptKind[] kinds, bool cancelInDelay, long start, FallbackLevelKind level)
+    public (IReadOnlyList<ExpectedWait> Waits, long End, string Outcome) Call(string key, int value, AttemptKind[] kinds, bool cancelInDelay, long start, FallbackLevelKind level, bool cancelledAtStart = false)
     {
         LevelFailureSurfaced = OriginalFailureAttached = LevelCompletedLater = false;
+        if (cancelledAtStart)
+        {
+            // Nothing runs and nothing is taken (no breaker probe, no bucket or concurrency permit, no budget token), but
+            // the call is counted and timed as any call its caller cancelled.
+            Expected.Add(ExpectedMeasurement.Of("resilience.pipeline.calls", 1, ("pipeline", Pipeline), ("outcome", "cancelled")));
+            Expected.Add(ExpectedMeasurement.Of("resilience.pipeline.duration", 0d, ("pipeline", Pipeline), ("outcome", "cancelled")));
+            return ([], start, "cancelled");
+        }
+
         var failedWithResult = false;
         var now = start;
         var attempts = 0;

@@ -145,10 +145,12 @@ public class TelemetryModelTests
                         }
 
                         key.Value = argument / 3993 % 2 == 0 ? "a" : "b";
-                        var cancelInDelay = argument / 7986 % 2 == 1;
+                        // One call in eleven or so: its caller cancelled before it started (it runs nothing).
+                        var cancelledAtStart = (argument + step) % 11 == 0;
+                        var cancelInDelay = argument / 7986 % 2 == 1 && !cancelledAtStart;
                         var call = new ScriptedCall(key.Value, 100 + step, kinds);
                         secondary.Kind = (FallbackLevelKind)((argument / 63888 + step) % 7);
-                        var (waits, end, ending) = model.Call(key.Value, call.Value, kinds, cancelInDelay, now, secondary.Kind);
+                        var (waits, end, ending) = model.Call(key.Value, call.Value, kinds, cancelInDelay, now, secondary.Kind, cancelledAtStart);
 
                         // A synchronous call's attempts all complete at once (its callback cannot return a pending task).
                         // One that blocks (a retry's delay, a limiter's queue, a fallback level that completes later) runs
@@ -156,9 +158,13 @@ public class TelemetryModelTests
                         var synchronous = argument / 15972 % 2 == 1 && kinds.All(k => k is <= AttemptKind.Unhandled or AttemptKind.Poison);
                         var blocking = synchronous && (waits.Count > 0 || model.LevelCompletedLater);
                         var throwing = argument / 31944 % 2 == 1;
-                        did = $"[{string.Join(", ", kinds)}] key {key.Value}{(cancelInDelay ? ", cancelled in a delay" : string.Empty)}{(synchronous ? blocking ? ", sync on a thread of its own" : ", sync" : ", async")}{(throwing ? ", throwing" : ", outcome")}"
+                        did = $"[{string.Join(", ", kinds)}] key {key.Value}{(cancelledAtStart ? ", cancelled at start" : cancelInDelay ? ", cancelled in a delay" : string.Empty)}{(synchronous ? blocking ? ", sync on a thread of its own" : ", sync" : ", async")}{(throwing ? ", throwing" : ", outcome")}"
                             + $"{(composition.ScriptedLevel ? $", {ScriptedFallbackLevel.Name} {secondary.Kind}" : string.Empty)}: model {ending}, waits [{string.Join(", ", waits)}], ending at {end}";
                         using var caller = new CancellationTokenSource();
+                        if (cancelledAtStart)
+                        {
+                            caller.Cancel();
+                        }
 
                         // The held permit given back as a call waits for it: that call takes it.
                         void Release()
