@@ -7,9 +7,10 @@ namespace Resilience.Tests.Composite;
 /// cancelled when its token is, unless the call's attempts ignore their token. Every attempt made and the call's end release <paramref name="moved"/>.
 /// A call that is not <paramref name="cancellable"/> passes <see cref="CancellationToken.None"/>; a
 /// <paramref name="synchronous"/> one runs the blocking form (<c>ExecuteOutcome</c>) on a thread of its own, its attempt
-/// blocking that thread until the script completes it.
+/// blocking that thread until the script completes it. One <paramref name="cancelledAtStart"/> has its caller's token
+/// cancelled before it starts.
 /// </summary>
-internal sealed class OverlappingCall(string key, int value, bool ignoresToken, SemaphoreSlim moved, bool cancellable = true, bool synchronous = false) : IDisposable
+internal sealed class OverlappingCall(string key, int value, bool ignoresToken, SemaphoreSlim moved, bool cancellable = true, bool synchronous = false, bool cancelledAtStart = false) : IDisposable
 {
     // A blocked attempt gives up after this (a script that forgot it would otherwise hold its thread for ever).
     private static readonly TimeSpan LongestBlock = TimeSpan.FromSeconds(60);
@@ -38,6 +39,11 @@ internal sealed class OverlappingCall(string key, int value, bool ignoresToken, 
     public void Start(ResiliencePipeline<int> pipeline)
     {
         var token = cancellable ? Caller.Token : CancellationToken.None;
+        if (cancelledAtStart)
+        {
+            Caller.Cancel();
+        }
+
         if (synchronous)
         {
             var ended = new TaskCompletionSource<Outcome<int>>(TaskCreationOptions.RunContinuationsAsynchronously);

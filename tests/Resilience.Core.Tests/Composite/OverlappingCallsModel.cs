@@ -114,6 +114,18 @@ internal sealed class OverlappingCallsModel(
         return call;
     }
 
+    /// <summary>
+    /// A call whose caller cancelled before it started: no strategy enters (no permit, no probe, no bucket slot, no budget
+    /// token), no attempt runs, and it ends at once with the caller's cancellation.
+    /// </summary>
+    public OverlappingCallModel StartCancelled(string key, int value, bool ignoresToken, long now)
+    {
+        var call = new OverlappingCallModel(Calls.Count, key, value, ignoresToken, cancellable: true) { CallerCancelled = true };
+        Calls.Add(call);
+        End(call, now, exception: typeof(OperationCanceledException));
+        return call;
+    }
+
     /// <summary>The script completes the call's attempt with <paramref name="kind"/> (one that completes at once).</summary>
     public void Complete(OverlappingCallModel call, AttemptKind kind, long now)
     {

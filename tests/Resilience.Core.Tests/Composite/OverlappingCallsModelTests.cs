@@ -14,7 +14,8 @@ namespace Resilience.Tests.Composite;
 /// a fallback chain (the last known good value of the call's key, then a fixed value), a retry (no delay, two retries,
 /// a shared budget, rejections retried after their retry-after), a circuit breaker, a per-attempt timeout and a token
 /// bucket that waits (up to its maximum wait) for a permit it reserved, all on one fake clock. Random scripts start
-/// calls (up to four at once, one more behind a concurrency limiter), complete any waiting attempt (with a value, a handled failure, a failed result or an
+/// calls (up to four at once, one more behind a concurrency limiter; now and then one whose caller already cancelled,
+/// which runs and takes nothing), complete any waiting attempt (with a value, a handled failure, a failed result or an
 /// unhandled failure), cancel any call wherever it waits, advance the clock (firing timeouts, bucket slots and retry
 /// delays one at a time, in order), isolate and close the breaker by hand, and change options live (the breaker's, the
 /// timeout's, and the bucket's: to another rate, burst and wait, or to failing fast), against the pipeline and <see cref="OverlappingCallsModel"/>.
@@ -225,9 +226,21 @@ public class OverlappingCallsModelTests
                             var ignoresToken = argument / 2 % 4 == 0;
                             var cancellable = !extended || argument / 8 % 3 != 0 || live.Any(c => !c.Cancellable);
                             var synchronous = extended && argument / 24 % 4 == 1;
-                            var call = new OverlappingCall(key, 100 + step, ignoresToken, provider.Changed, cancellable, synchronous);
+
+                            // One call in eight or so has its caller's token cancelled before it starts: it runs nothing,
+                            // takes nothing, and ends at once.
+                            var cancelledAtStart = argument / 96 % 8 == 7;
+                            var call = new OverlappingCall(key, 100 + step, ignoresToken, provider.Changed, cancellable || cancelledAtStart, synchronous, cancelledAtStart);
                             calls.Add(call);
-                            model.Start(key, call.Value, ignoresToken, now, cancellable);
+                            if (cancelledAtStart)
+                            {
+                                model.StartCancelled(key, call.Value, ignoresToken, now);
+                            }
+                            else
+                            {
+                                model.Start(key, call.Value, ignoresToken, now, cancellable);
+                            }
+
                             call.Start(pipeline);
                         }
 
