@@ -819,22 +819,38 @@ internal static class PipelineEngine
         if (entry.Kind == EntryKind.Admitted && run.Frame.CallerToken.IsCancellationRequested)
         {
             // The caller cancelled while the call waited (a wait on another token, or one served as the caller
-            // cancelled): no attempt starts, and the strategy that admitted the call exits on the caller's cancellation.
-            run.Outcome = new Outcome<TResult>(new OperationCanceledException(run.Frame.CallerToken));
-            BeginExit(ref run, run.Index - 1);
+            // cancelled): the strategy that admitted the call exits.
+            StopForCaller(ref run, run.Index - 1);
         }
+    }
+
+    /// <summary>
+    /// The caller has cancelled: no further attempt starts, and the strategy at <paramref name="index"/> and those outside
+    /// it exit on the caller's cancellation.
+    /// </summary>
+    private static void StopForCaller<TResult, TState, TCallback>(ref PipelineRun<TResult, TState, TCallback> run, int index)
+        where TCallback : struct, ICallback<TState, TResult>
+    {
+        run.Outcome = new Outcome<TResult>(new OperationCanceledException(run.Frame.CallerToken));
+        BeginExit(ref run, index);
     }
 
     /// <summary>Takes a retry's delay, now over: a cancelled wait is the outcome the retrying strategy (just outside Index) sees.</summary>
     private static void TakeDelay<TResult, TState, TCallback>(ref PipelineRun<TResult, TState, TCallback> run, Task delay)
         where TCallback : struct, ICallback<TState, TResult>
     {
-        if (!delay.IsCompletedSuccessfully || run.Frame.CallerToken.IsCancellationRequested)
+        if (!delay.IsCompletedSuccessfully)
         {
-            // Read, not rethrown: a wait cut short (the caller, an outer timeout) then costs no thrown exception. A wait
-            // that ran out while the caller cancelled (a wait on another token, or the two at once) starts no attempt.
-            run.Outcome = new Outcome<TResult>(delay.IsCompletedSuccessfully ? new OperationCanceledException(run.Frame.CallerToken) : TaskFailure.Of(delay));
+            // Read, not rethrown: a wait cut short (the caller, an outer timeout) then costs no thrown exception.
+            run.Outcome = new Outcome<TResult>(TaskFailure.Of(delay));
             BeginExit(ref run, run.Index - 1);
+            return;
+        }
+
+        if (run.Frame.CallerToken.IsCancellationRequested)
+        {
+            // A wait that ran out as the caller cancelled (or on a token the caller's does not reach) starts no attempt.
+            StopForCaller(ref run, run.Index - 1);
             return;
         }
 
@@ -1056,10 +1072,8 @@ internal static class PipelineEngine
                 run.Frame.Pipeline.Telemetry?.OnRetryScheduled(retrying, action.Delay);
                 if (run.Frame.CallerToken.IsCancellationRequested)
                 {
-                    // No attempt starts once the caller has cancelled (a strategy of one's own may still ask for one):
-                    // the retrying strategy exits again, on the caller's cancellation.
-                    run.Outcome = new Outcome<TResult>(new OperationCanceledException(run.Frame.CallerToken));
-                    BeginExit(ref run, run.Index);
+                    // A strategy of one's own may ask for a retry once the caller has cancelled: it exits again instead.
+                    StopForCaller(ref run, run.Index);
                     return PendingWork.None;
                 }
 
