@@ -11,6 +11,8 @@ namespace Resilience;
 /// no closure). The <c>ExecuteOutcome</c> forms never throw for the call's failure: they return it, and a rejection
 /// by a strategy costs no exception at all. The synchronous forms block when a strategy must wait, and run every
 /// attempt on the caller's thread.
+/// A call whose token is already cancelled runs nothing (no strategy acts, the callback is not invoked): it ends with an
+/// <see cref="OperationCanceledException"/> carrying that token, as a call its caller cancelled.
 /// </remarks>
 public sealed class ResiliencePipeline<T>
 {

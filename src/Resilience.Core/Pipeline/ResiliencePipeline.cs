@@ -9,6 +9,8 @@ namespace Resilience;
 /// no closure). The <c>ExecuteOutcome</c> forms never throw for the call's failure: they return it, and a rejection
 /// by a strategy costs no exception at all. The synchronous forms block when a strategy must wait (a retry delay,
 /// a limiter queue), and run every attempt on the caller's thread.
+/// A call whose token is already cancelled runs nothing (no strategy acts, the callback is not invoked): it ends with an
+/// <see cref="OperationCanceledException"/> carrying that token, as a call its caller cancelled.
 /// </remarks>
 public sealed class ResiliencePipeline
 {
