@@ -29,4 +29,7 @@ internal enum InFlightCallKind
 
     /// <summary>Cancelling the token of the request for the lease numbered <c>Lease</c>.</summary>
     Cancel,
+
+    /// <summary>Disposing the limiter: its waiters fail, and later acquisitions throw.</summary>
+    Dispose,
 }

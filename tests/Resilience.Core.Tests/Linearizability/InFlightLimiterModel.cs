@@ -8,9 +8,10 @@ namespace Resilience.Tests.Linearizability;
 /// queues while the queue has room; a full queue refuses it, or, serving the newest first, drops its oldest waiters for
 /// it. A queued request is admitted when it is first in the queue's order and its permits fit (its completion, which
 /// may come any time after: a release or a raised limit that makes room need not admit it within its own call);
-/// cancelling it while it waits takes it out. The answer of an operation is a number: <see cref="Granted"/> or
-/// <see cref="Refused"/>, <see cref="QueueFull"/>, <see cref="Queued"/> or <see cref="Cancelled"/> for acquisitions,
-/// the available permits for statistics, 0 otherwise.
+/// cancelling it while it waits takes it out. Disposal fails every waiter, and an acquisition after it throws. The
+/// answer of an operation is a number: <see cref="Granted"/> or <see cref="Refused"/>, <see cref="QueueFull"/>,
+/// <see cref="Queued"/>, <see cref="Cancelled"/> or <see cref="Disposed"/> for acquisitions, the available permits for
+/// statistics, 0 otherwise.
 /// </summary>
 /// <param name="queueLimit">The permits the queue may wait for; 0 for no queue.</param>
 /// <param name="newestFirst">Whether the queue serves the newest first.</param>
@@ -21,6 +22,7 @@ internal sealed class InFlightLimiterModel(int queueLimit = 0, bool newestFirst 
     public const long QueueFull = 2;
     public const long Queued = 3;
     public const long Cancelled = 4;
+    public const long Disposed = 5;
 
     public bool TryApply(InFlightState state, InFlightCall call, long observed, out InFlightState next)
     {
@@ -28,6 +30,11 @@ internal sealed class InFlightLimiterModel(int queueLimit = 0, bool newestFirst 
         var lease = 1UL << call.Lease;
         var waiter = (char)((call.Lease * 4) + call.Permits);
         var fits = state.InUse + call.Permits <= state.Limit && (state.Queue.Length == 0 || newestFirst);
+        if (state.Disposed && call.Kind is InFlightCallKind.Acquire or InFlightCallKind.AcquireAsync)
+        {
+            return observed == Disposed;
+        }
+
         switch (call.Kind)
         {
             case InFlightCallKind.Acquire:
@@ -100,18 +107,23 @@ internal sealed class InFlightLimiterModel(int queueLimit = 0, bool newestFirst 
             case InFlightCallKind.Statistics:
                 return observed == Math.Max(0, state.Limit - state.InUse);
 
+            case InFlightCallKind.Dispose:
+                next = Drop(state, _ => true) with { Disposed = true };
+                return observed == 0;
+
             default:
                 // Waiters asking for more than the new limit could never be served: they fail.
-                var above = state.Queue.Where(w => w % 4 > call.Permits).ToList();
-                next = state with
-                {
-                    Limit = call.Permits,
-                    Queue = new string(state.Queue.Where(w => w % 4 <= call.Permits).ToArray()),
-                    Dropped = above.Aggregate(state.Dropped, (failed, w) => failed | (1UL << (w / 4))),
-                };
+                next = Drop(state, w => w % 4 > call.Permits) with { Limit = call.Permits };
                 return observed == 0;
         }
     }
+
+    /// <summary>Takes the waiters <paramref name="drop"/> picks out of the queue, failed.</summary>
+    private static InFlightState Drop(InFlightState state, Func<char, bool> drop) => state with
+    {
+        Queue = new string(state.Queue.Where(w => !drop(w)).ToArray()),
+        Dropped = state.Queue.Where(drop).Aggregate(state.Dropped, (failed, w) => failed | (1UL << (w / 4))),
+    };
 
     private static InFlightState Take(InFlightState state, InFlightCall call) =>
         state with { InUse = state.InUse + call.Permits, Held = state.Held | (1UL << call.Lease) };

@@ -3,8 +3,8 @@ using System.Threading.RateLimiting;
 namespace Resilience.Tests.Linearizability;
 
 /// <summary>
-/// Real threads acquire at once and through the queue, cancel their waits, release, read statistics and raise or lower
-/// the limit of one queued <see cref="InFlightLimiter"/> together; every round's history must be linearizable against
+/// Real threads acquire at once and through the queue, cancel their waits, release, read statistics, raise or lower
+/// the limit of one queued <see cref="InFlightLimiter"/> and, every few rounds, dispose of it, together; every round's history must be linearizable against
 /// <see cref="InFlightLimiterModel"/> with its queue, each round starting from the states the previous one may have
 /// ended in. A queued request is two operations: its call (granted, refused or queued) and its task, from the call to
 /// the moment it was seen complete (admitted, failed or cancelled). Once the threads are quiet no waiter may be left
@@ -18,6 +18,7 @@ public class InFlightLimiterQueueLinearizabilityTests
     private const int LeasesPerThread = 3;
     private const int Rounds = 4000;
     private const int QueueLimit = 3;
+    private const int DisposalEvery = 8;
 
     [Theory]
     [InlineData(QueueProcessingOrder.OldestFirst, 1)]
@@ -67,7 +68,15 @@ public class InFlightLimiterQueueLinearizabilityTests
                 {
                     Poll(thread);
                     var pick = script.Next(12);
-                    if (thread == Threads - 1 && pick < 2)
+                    if (thread == 1 && round % DisposalEvery == DisposalEvery - 1 && i == OperationsPerThread / 2)
+                    {
+                        recorder.Record(thread, new InFlightCall(InFlightCallKind.Dispose, 0, 0), () =>
+                        {
+                            limiter.Dispose();
+                            return 0;
+                        });
+                    }
+                    else if (thread == Threads - 1 && pick < 2)
                     {
                         var limit = script.Next(2, 5);
                         recorder.Record(thread, new InFlightCall(InFlightCallKind.Update, limit, 0), () =>
@@ -86,10 +95,18 @@ public class InFlightLimiterQueueLinearizabilityTests
                         RateLimitLease? handle = null;
                         recorder.Record(thread, new InFlightCall(InFlightCallKind.Acquire, permits, lease), () =>
                         {
-                            handle = limiter.AttemptAcquire(permits);
+                            try
+                            {
+                                handle = limiter.AttemptAcquire(permits);
+                            }
+                            catch (ObjectDisposedException)
+                            {
+                                return InFlightLimiterModel.Disposed;
+                            }
+
                             return handle.IsAcquired ? InFlightLimiterModel.Granted : InFlightLimiterModel.Refused;
                         });
-                        if (handle!.IsAcquired)
+                        if (handle?.IsAcquired == true)
                         {
                             held.Add((lease, permits, handle));
                         }
@@ -99,11 +116,25 @@ public class InFlightLimiterQueueLinearizabilityTests
                         var (lease, permits) = (next++, script.Next(1, 3));
                         var cancellation = new CancellationTokenSource();
                         var invoked = recorder.Stamp();
-                        var acquisition = limiter.Acquire(permits, cancellation.Token, out var queued);
+                        ValueTask<RateLimitLease>? acquisition = null;
+                        var queued = false;
+                        try
+                        {
+                            acquisition = limiter.Acquire(permits, cancellation.Token, out queued);
+                        }
+                        catch (ObjectDisposedException)
+                        {
+                        }
+
                         var returned = recorder.Stamp();
-                        var task = acquisition.AsTask();
+                        var task = acquisition?.AsTask();
                         long answer;
-                        if (queued)
+                        if (task is null)
+                        {
+                            cancellation.Dispose();
+                            answer = InFlightLimiterModel.Disposed;
+                        }
+                        else if (queued)
                         {
                             answer = InFlightLimiterModel.Queued;
                             waiting.Add(new Wait(lease, permits, invoked, task, cancellation));
@@ -149,9 +180,11 @@ public class InFlightLimiterQueueLinearizabilityTests
                 var finals = checker.FinalStates(states, history);
                 Assert.True(finals.Count > 0, $"round {round} is not linearizable from {string.Join(", ", states)}:\n{string.Join("\n", history)}");
 
-                // Waiters whose calls overlapped may have queued in either order: some order must leave none servable.
-                var served = finals.Where(state => state.Queue.Length == 0 || (newestFirst ? state.Queue[^1] : state.Queue[0]) % 4 > state.Limit - state.InUse).ToList();
-                Assert.True(served.Count > 0, $"round {round} left a waiter the free permits serve: {string.Join(", ", finals)}\n{string.Join("\n", history)}");
+                // Waiters whose calls overlapped may have queued in either order: some order must leave none the free
+                // permits serve, and every waiter taken out of the queue must have seen its task complete.
+                var served = finals.Where(state => (state.Queue.Length == 0 || (newestFirst ? state.Queue[^1] : state.Queue[0]) % 4 > state.Limit - state.InUse)
+                    && state.Dropped == 0 && state.Cancelled == 0).ToList();
+                Assert.True(served.Count > 0, $"round {round} left a waiter unserved or uncompleted: {string.Join(", ", finals)}\n{string.Join("\n", history)}");
 
                 // The waits left are cancelled (one that leaves may let the next in: its lease is released), then the leases.
                 for (var thread = 0; thread < Threads; thread++)
@@ -184,6 +217,15 @@ public class InFlightLimiterQueueLinearizabilityTests
                 Assert.Equal(granted, statistics.TotalSuccessfulLeases);
                 Assert.Equal(failed, statistics.TotalFailedLeases);
                 Assert.Equal(0, statistics.CurrentQueuedCount);
+
+                // A disposed limiter is replaced by a fresh one with the limit it had.
+                if (round % DisposalEvery == DisposalEvery - 1)
+                {
+                    var limit = Assert.Single(states.Select(state => state.Limit).Distinct());
+                    limiter = new InFlightLimiter(Options(limit));
+                    states = new HashSet<InFlightState> { new(0, limit, 0) };
+                    (granted, failed) = (0, 0);
+                }
             });
     }
 
