@@ -217,36 +217,67 @@ public sealed class InFlightLimiter : RateLimiter, IQueueReportingLimiter
     /// </summary>
     /// <param name="permitCount">How many permits, at least one.</param>
     /// <returns>Whether the permits were taken; if so, <see cref="Release"/> them.</returns>
-    internal bool TryTake(int permitCount) => TryTake(permitCount, holdsQueue: false);
-
-    /// <summary>
-    /// Takes permits in one swap that counts the acquisition. Without the queue's lock the waiting flag says whether
-    /// anyone waits; under it (the caller has raised the flag) the queue itself does, and the swap lowers the flag if
-    /// the queue is empty.
-    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool TryTake(int permitCount, bool holdsQueue)
+    internal bool TryTake(int permitCount)
     {
         while (true)
         {
             // The word holds the limit (as the permits free under it): a change made after this read fails the swap.
             var state = Volatile.Read(ref _state);
-            var othersWait = holdsQueue ? _queue.Count > 0 : (state & WaitingFlag) != 0;
-            if (Free(state) < permitCount || (othersWait && !NewcomersGoFirst()))
+            if (Free(state) < permitCount || ((state & WaitingFlag) != 0 && !NewcomersGoFirst()))
             {
                 return false;
             }
 
             var next = state - permitCount + AcquisitionUnit;
-            if (holdsQueue && _queue.Count == 0)
-            {
-                next &= ~WaitingFlag;
-            }
-
             if (Interlocked.CompareExchange(ref _state, next, state) == state)
             {
                 CountHalfLap(next);
                 return true;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Under the queue's lock, for a request about to wait: takes the permits if they are free and no waiter comes first
+    /// (the queue says whether anyone waits; the swap lowers the flag if nobody does), or else raises the waiting flag
+    /// in a swap from the very word found short. A release after that look sees the flag and dispatches; one before
+    /// it fails the swap, and the request looks again. Raised before the look, the flag turned fast-path acquisitions
+    /// away for a request then granted at once: refused for a waiter that never waited, while the permits were free.
+    /// </summary>
+    /// <param name="permitCount">How many permits; zero takes nothing, and only needs a permit free.</param>
+    /// <returns>Whether the request was granted; if not, the flag is raised.</returns>
+    private bool TakeOrAnnounce(int permitCount)
+    {
+        while (true)
+        {
+            var state = Volatile.Read(ref _state);
+            var free = Free(state);
+            if (permitCount == 0 ? free > 0 : free >= permitCount && (_queue.Count == 0 || NewcomersGoFirst()))
+            {
+                var next = state - permitCount + (permitCount == 0 ? 0 : AcquisitionUnit);
+                if (_queue.Count == 0)
+                {
+                    next &= ~WaitingFlag;
+                }
+
+                if (next == state || Interlocked.CompareExchange(ref _state, next, state) == state)
+                {
+                    if (permitCount == 0)
+                    {
+                        Interlocked.Increment(ref _zeroLeases);
+                    }
+                    else
+                    {
+                        CountHalfLap(next);
+                    }
+
+                    return true;
+                }
+            }
+            else if ((state & WaitingFlag) != 0 || Interlocked.CompareExchange(ref _state, state | WaitingFlag, state) == state)
+            {
+                return false;
             }
         }
     }
@@ -404,7 +435,7 @@ public sealed class InFlightLimiter : RateLimiter, IQueueReportingLimiter
             if (Volatile.Read(ref _disposed) != 0)
             {
                 ObjectDisposedException.ThrowIf(!refuseWhenDisposed, this);
-                if (TryTake(permitCount, holdsQueue: true))
+                if (TryTake(permitCount))
                 {
                     return new ValueTask<RateLimitLease>(Lease(permitCount));
                 }
@@ -413,12 +444,10 @@ public sealed class InFlightLimiter : RateLimiter, IQueueReportingLimiter
                 return new ValueTask<RateLimitLease>(LimiterLease.Failed);
             }
 
-            // Announce the waiter before checking once more, so a release between the failed take and this lock
-            // either is seen here or sees the flag and dispatches.
-            Interlocked.Or(ref _state, WaitingFlag);
-            if (permitCount == 0 ? TryTakeNone() : TryTake(permitCount, holdsQueue: true))
+            // Check once more, announcing the waiter if it must wait: a release between the failed take and this lock
+            // is seen here, and one after it sees the flag and dispatches.
+            if (TakeOrAnnounce(permitCount))
             {
-                ClearWaitingFlagIfEmpty();
                 return new ValueTask<RateLimitLease>(Lease(permitCount));
             }
 
