@@ -13,9 +13,9 @@ namespace Resilience;
 /// <remarks>
 /// The permits free under the limit, whether anyone waits, and the count of acquisitions share one 64-bit word changed
 /// by compare-and-swap: acquiring is one swap and releasing one atomic add, with no lock while nobody waits, and a
-/// pipeline holds its permit without any lease object. A limit change is one atomic add to the same word. The queue itself is guarded by a lock, taken only when a caller must wait
-/// or a release finds waiters: ordering waiters (FIFO or LIFO) with cancellation and timeouts is what a lock is for,
-/// and that path waits anyway.
+/// pipeline holds its permit without any lease object. A limit change is one atomic add to the same word. The queue
+/// itself is guarded by a lock, taken only when a caller must wait or a release finds waiters: ordering waiters (FIFO
+/// or LIFO) with cancellation and timeouts is what a lock is for, and that path waits anyway.
 /// </remarks>
 public sealed class InFlightLimiter : RateLimiter, IQueueReportingLimiter
 {
@@ -24,7 +24,8 @@ public sealed class InFlightLimiter : RateLimiter, IQueueReportingLimiter
     // of 1 lowered from int.MaxValue, all in use) to int.MaxValue: biased they fill 32 bits and never borrow from or
     // carry into the flag. The limit lives in the word, so an acquisition reads nothing else, and a limit change is an
     // add to the word that fails any swap prepared before it: no acquisition can pass a limit in force when it is made.
-    // Counting in the word the acquiring swap writes anyway costs the fast path nothing.
+    // The fast path costs no more than with the limit apart (one read and one swap; it no longer reads the options),
+    // and counting in the word the acquiring swap writes anyway costs it nothing.
     private const long FreeMask = uint.MaxValue;
     private const long FreeBias = int.MaxValue;
     private const long WaitingFlag = 1L << 32;
@@ -33,7 +34,8 @@ public sealed class InFlightLimiter : RateLimiter, IQueueReportingLimiter
     private const int HalfLapBits = 30;
     private const long HalfLapMask = (1L << HalfLapBits) - 1;
 
-    // Changes take turns, each adding its difference from the limit before it; no call path takes this lock.
+    // Changes take turns, each adding its difference from the limit before it; no call path takes this lock (only
+    // IdleDuration, to read the word and the limit it counts against together).
     private readonly Lock _changeGate = new();
 
     private readonly LinkedList<Waiter> _queue = new();
@@ -253,7 +255,7 @@ public sealed class InFlightLimiter : RateLimiter, IQueueReportingLimiter
         {
             var state = Volatile.Read(ref _state);
             var free = Free(state);
-            if (permitCount == 0 ? free > 0 : free >= permitCount && (_queue.Count == 0 || NewcomersGoFirst()))
+            if (permitCount == 0 ? free > 0 : (free >= permitCount && (_queue.Count == 0 || NewcomersGoFirst())))
             {
                 var next = state - permitCount + (permitCount == 0 ? 0 : AcquisitionUnit);
                 if (_queue.Count == 0)

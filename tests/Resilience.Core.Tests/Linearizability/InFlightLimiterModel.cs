@@ -76,7 +76,7 @@ internal sealed class InFlightLimiterModel(int queueLimit = 0, bool newestFirst 
                             return false;
                         }
 
-                        next = Take(state, call) with { Queue = state.Queue.Replace(waiter.ToString(), string.Empty, StringComparison.Ordinal) };
+                        next = Take(state, call) with { Queue = Without(state.Queue, waiter) };
                         return true;
 
                     case Refused:
@@ -91,7 +91,7 @@ internal sealed class InFlightLimiterModel(int queueLimit = 0, bool newestFirst 
             case InFlightCallKind.Cancel:
                 if (state.Queue.Contains(waiter, StringComparison.Ordinal))
                 {
-                    next = state with { Queue = state.Queue.Replace(waiter.ToString(), string.Empty, StringComparison.Ordinal), Cancelled = state.Cancelled | lease };
+                    next = state with { Queue = Without(state.Queue, waiter), Cancelled = state.Cancelled | lease };
                 }
 
                 return observed == 0;
@@ -124,6 +124,8 @@ internal sealed class InFlightLimiterModel(int queueLimit = 0, bool newestFirst 
         Queue = new string(state.Queue.Where(w => !drop(w)).ToArray()),
         Dropped = state.Queue.Where(drop).Aggregate(state.Dropped, (failed, w) => failed | (1UL << (w / 4))),
     };
+
+    private static string Without(string queue, char waiter) => queue.Replace(waiter.ToString(), string.Empty, StringComparison.Ordinal);
 
     private static InFlightState Take(InFlightState state, InFlightCall call) =>
         state with { InUse = state.InUse + call.Permits, Held = state.Held | (1UL << call.Lease) };

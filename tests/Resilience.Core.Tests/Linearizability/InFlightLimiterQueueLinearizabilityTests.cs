@@ -4,12 +4,12 @@ namespace Resilience.Tests.Linearizability;
 
 /// <summary>
 /// Real threads acquire at once and through the queue, cancel their waits, release, read statistics, raise or lower
-/// the limit of one queued <see cref="InFlightLimiter"/> and, every few rounds, dispose of it, together; every round's history must be linearizable against
-/// <see cref="InFlightLimiterModel"/> with its queue, each round starting from the states the previous one may have
-/// ended in. A queued request is two operations: its call (granted, refused or queued) and its task, from the call to
-/// the moment it was seen complete (admitted, failed or cancelled). Once the threads are quiet no waiter may be left
-/// that the free permits could serve (a wait no release woke); the waits left are then cancelled and the leases
-/// released, outside the history.
+/// the limit of one queued <see cref="InFlightLimiter"/> and, every few rounds, dispose of it, together; every round's
+/// history must be linearizable against <see cref="InFlightLimiterModel"/> with its queue, each round starting from
+/// the states the previous one may have ended in. A queued request is two operations: its call (granted, refused or
+/// queued) and its task, from the call to the moment it was seen complete (admitted, failed or cancelled). Once the
+/// threads are quiet no waiter may be left that the free permits could serve (a wait no release woke); the waits left
+/// are then cancelled and the leases released, outside the history.
 /// </summary>
 public class InFlightLimiterQueueLinearizabilityTests
 {
@@ -120,6 +120,7 @@ public class InFlightLimiterQueueLinearizabilityTests
                         var queued = false;
                         try
                         {
+                            // AcquireAsync's own path, which also tells whether the request waits.
                             acquisition = limiter.Acquire(permits, cancellation.Token, out queued);
                         }
                         catch (ObjectDisposedException)
