@@ -398,15 +398,17 @@ public sealed class InFlightLimiter : RateLimiter, IQueueReportingLimiter
     /// <inheritdoc />
     protected override void Dispose(bool disposing)
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-        {
-            return;
-        }
-
-        // Disposal empties the queue once; not a call path.
+        // Disposal empties the queue once; not a call path. Marked disposed under the queue's lock, so that no release
+        // admits a waiter between the mark and the emptying: a call that saw the limiter disposed and then released a
+        // permit handed it to a waiter that disposal was to fail.
         List<Waiter> dropped;
         lock (_queue)
         {
+            if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            {
+                return;
+            }
+
             dropped = [.. _queue];
             _queue.Clear();
             Interlocked.And(ref _state, ~WaitingFlag);

@@ -18,7 +18,7 @@ public class InFlightLimiterQueueLinearizabilityTests
     private const int LeasesPerThread = 3;
     private const int Rounds = 4000;
     private const int QueueLimit = 3;
-    private const int DisposalEvery = 8;
+    private const int DisposalEvery = 4;
 
     [Theory]
     [InlineData(QueueProcessingOrder.OldestFirst, 1)]
