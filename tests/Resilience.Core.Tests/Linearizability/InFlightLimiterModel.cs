@@ -8,7 +8,8 @@ namespace Resilience.Tests.Linearizability;
 /// queues while the queue has room; a full queue refuses it, or, serving the newest first, drops its oldest waiters for
 /// it. A queued request is admitted when it is first in the queue's order and its permits fit (its completion, which
 /// may come any time after: a release or a raised limit that makes room need not admit it within its own call);
-/// cancelling it while it waits takes it out. Disposal fails every waiter, and an acquisition after it throws. The
+/// cancelling it while it waits takes it out. Disposal fails every waiter, and an acquisition after it throws (but one
+/// called before the disposal returned may still take free permits, or be refused, after it: see TryApply). The
 /// answer of an operation is a number: <see cref="Granted"/> or <see cref="Refused"/>, <see cref="QueueFull"/>,
 /// <see cref="Queued"/>, <see cref="Cancelled"/> or <see cref="Disposed"/> for acquisitions, the available permits for
 /// statistics, 0 otherwise.
@@ -32,7 +33,13 @@ internal sealed class InFlightLimiterModel(int queueLimit = 0, bool newestFirst 
         var fits = state.InUse + call.Permits <= state.Limit && (state.Queue.Length == 0 || newestFirst);
         if (state.Disposed && call.Kind is InFlightCallKind.Acquire or InFlightCallKind.AcquireAsync)
         {
-            return observed == Disposed;
+            // An acquisition looks at disposal apart from the state word: one that looked before a disposal may take
+            // free permits after it (or, attempted, be refused), as a pipeline's call does (docs/rate-limiting.md).
+            var lateTake = call.CalledBeforeDisposal && observed != Disposed && (call.Kind == InFlightCallKind.Acquire || observed == Granted);
+            if (!lateTake)
+            {
+                return observed == Disposed;
+            }
         }
 
         switch (call.Kind)
