@@ -118,10 +118,13 @@ internal sealed class InFlightLimiterModel(int queueLimit = 0, bool newestFirst 
                 next = Drop(state, _ => true) with { Disposed = true };
                 return observed == 0;
 
-            default:
+            case InFlightCallKind.Update:
                 // Waiters asking for more than the new limit could never be served: they fail.
                 next = Drop(state, w => w % 4 > call.Permits) with { Limit = call.Permits };
                 return observed == 0;
+
+            default:
+                throw new ArgumentOutOfRangeException(nameof(call), call, "not a concurrency limiter operation");
         }
     }
 
