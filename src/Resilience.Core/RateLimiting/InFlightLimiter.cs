@@ -11,20 +11,32 @@ namespace Resilience;
 /// pipeline's <c>AddRateLimiter</c>.
 /// </summary>
 /// <remarks>
-/// Permits in use, whether anyone waits, and the count of acquisitions share one 64-bit word changed by
-/// compare-and-swap: acquiring is one swap and releasing one atomic add, with no lock while nobody waits, and a pipeline
-/// holds its permit without any lease object. The queue itself is guarded by a lock, taken only when a caller must wait
-/// or a release finds waiters: ordering waiters (FIFO or LIFO) with cancellation and timeouts is what a lock is for,
-/// and that path waits anyway.
+/// The permits free under the limit, whether anyone waits, and the count of acquisitions share one 64-bit word changed
+/// by compare-and-swap: acquiring is one swap and releasing one atomic add, with no lock while nobody waits, and a
+/// pipeline holds its permit without any lease object. A limit change is one atomic add to the same word. The queue
+/// itself is guarded by a lock, taken only when a caller must wait or a release finds waiters: ordering waiters (FIFO
+/// or LIFO) with cancellation and timeouts is what a lock is for, and that path waits anyway.
 /// </remarks>
 public sealed class InFlightLimiter : RateLimiter, IQueueReportingLimiter
 {
-    // State word: permits in use (bits 0-30; the limit is at most int.MaxValue), someone waits (bit 31), acquisitions
-    // modulo 2^32 (bits 32-63). Counting in the word the acquiring swap writes anyway costs the fast path nothing.
-    private const long InUseMask = int.MaxValue;
-    private const long WaitingFlag = 1L << 31;
-    private const long AcquisitionUnit = 1L << 32;
-    private const int HalfLapBits = 31;
+    // State word: the permits free under the limit (the limit less the permits in use) plus FreeBias (bits 0-31),
+    // someone waits (bit 32), acquisitions modulo 2^31 (bits 33-63). The free permits run from 1 - int.MaxValue (a limit
+    // of 1 lowered from int.MaxValue, all in use) to int.MaxValue: biased they fill 32 bits and never borrow from or
+    // carry into the flag. The limit lives in the word, so an acquisition reads nothing else, and a limit change is an
+    // add to the word that fails any swap prepared before it: no acquisition can pass a limit in force when it is made.
+    // The fast path costs no more than with the limit apart (one read and one swap; it no longer reads the options),
+    // and counting in the word the acquiring swap writes anyway costs it nothing.
+    private const long FreeMask = uint.MaxValue;
+    private const long FreeBias = int.MaxValue;
+    private const long WaitingFlag = 1L << 32;
+    private const int CountShift = 33;
+    private const long AcquisitionUnit = 1L << CountShift;
+    private const int HalfLapBits = 30;
+    private const long HalfLapMask = (1L << HalfLapBits) - 1;
+
+    // Changes take turns, each adding its difference from the limit before it; no call path takes this lock (only
+    // IdleDuration, to read the word and the limit it counts against together).
+    private readonly Lock _changeGate = new();
 
     private readonly LinkedList<Waiter> _queue = new();
     private readonly TimeProvider _timeProvider;
@@ -34,7 +46,7 @@ public sealed class InFlightLimiter : RateLimiter, IQueueReportingLimiter
 
     private long _state;
 
-    // Half laps (2^31 acquisitions) of the acquisition count, each counted by the acquisition that completed it.
+    // Half laps (2^30 acquisitions) of the acquisition count, each counted by the acquisition that completed it.
     private long _halfLaps;
     private long _failures;
 
@@ -57,9 +69,9 @@ public sealed class InFlightLimiter : RateLimiter, IQueueReportingLimiter
     internal InFlightLimiter(InFlightLimiterOptions options, long acquisitions)
     {
         ArgumentNullException.ThrowIfNull(options);
-        _state = acquisitions << 32;
-        _halfLaps = acquisitions >> HalfLapBits;
         options.Validate();
+        _state = (acquisitions << CountShift) | (options.PermitLimit + FreeBias);
+        _halfLaps = acquisitions >> HalfLapBits;
         _options = options.Clone();
         _timeProvider = options.TimeProvider ?? TimeProvider.System;
         _clock = MonotonicClock.From(options.TimeProvider);
@@ -96,7 +108,14 @@ public sealed class InFlightLimiter : RateLimiter, IQueueReportingLimiter
     {
         get
         {
-            if ((Volatile.Read(ref _state) & InUseMask) != 0)
+            // The word's free permits are counted against the limit it was last changed to: both are read as one.
+            bool inUse;
+            lock (_changeGate)
+            {
+                inUse = Free(Volatile.Read(ref _state)) != _options.PermitLimit;
+            }
+
+            if (inUse)
             {
                 return null;
             }
@@ -127,7 +146,20 @@ public sealed class InFlightLimiter : RateLimiter, IQueueReportingLimiter
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        Volatile.Write(ref _options, options.Clone());
+        var fresh = options.Clone();
+        lock (_changeGate)
+        {
+            // The add is the change's instant for every acquisition, release and statistics read: they read the limit
+            // only in the word. The queue's settings apply from the options published with it.
+            var change = (long)fresh.PermitLimit - _options.PermitLimit;
+            if (change != 0)
+            {
+                Interlocked.Add(ref _state, change);
+            }
+
+            Volatile.Write(ref _options, fresh);
+        }
+
         FailWaitersAboveLimit();
         Dispatch();
     }
@@ -171,21 +203,10 @@ public sealed class InFlightLimiter : RateLimiter, IQueueReportingLimiter
     /// <inheritdoc />
     public override RateLimiterStatistics? GetStatistics()
     {
-        // The permits in use are read between two reads of the same options (every change publishes new ones): the
-        // available permits are those of one moment, not the permits in use before an acquisition against a limit
-        // raised after it.
-        InFlightLimiterOptions options;
-        long state;
-        do
-        {
-            options = Volatile.Read(ref _options);
-            state = Volatile.Read(ref _state);
-        }
-        while (!ReferenceEquals(options, Volatile.Read(ref _options)));
-
+        // One read of the word: the free permits of one moment, under the limit of that moment.
         return new RateLimiterStatistics
         {
-            CurrentAvailablePermits = Math.Max(0, options.PermitLimit - (state & InUseMask)),
+            CurrentAvailablePermits = Math.Max(0, Free(Volatile.Read(ref _state))),
             CurrentQueuedCount = Volatile.Read(ref _queuedPermits),
             TotalSuccessfulLeases = Acquisitions + Volatile.Read(ref _zeroLeases),
             TotalFailedLeases = Volatile.Read(ref _failures),
@@ -198,34 +219,19 @@ public sealed class InFlightLimiter : RateLimiter, IQueueReportingLimiter
     /// </summary>
     /// <param name="permitCount">How many permits, at least one.</param>
     /// <returns>Whether the permits were taken; if so, <see cref="Release"/> them.</returns>
-    internal bool TryTake(int permitCount) => TryTake(permitCount, holdsQueue: false);
-
-    /// <summary>
-    /// Takes permits in one swap that counts the acquisition. Without the queue's lock the waiting flag says whether
-    /// anyone waits; under it (the caller has raised the flag) the queue itself does, and the swap lowers the flag if
-    /// the queue is empty.
-    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool TryTake(int permitCount, bool holdsQueue)
+    internal bool TryTake(int permitCount)
     {
         while (true)
         {
-            // The limit is read after the word, on every try: a limit read once before the loop could be one an options
-            // change has since lowered, and a retry after a call admitted under the new limit would pass it.
+            // The word holds the limit (as the permits free under it): a change made after this read fails the swap.
             var state = Volatile.Read(ref _state);
-            var limit = _options.PermitLimit;
-            var othersWait = holdsQueue ? _queue.Count > 0 : (state & WaitingFlag) != 0;
-            if ((state & InUseMask) + permitCount > limit || (othersWait && !NewcomersGoFirst()))
+            if (Free(state) < permitCount || ((state & WaitingFlag) != 0 && !NewcomersGoFirst()))
             {
                 return false;
             }
 
-            var next = state + permitCount + AcquisitionUnit;
-            if (holdsQueue && _queue.Count == 0)
-            {
-                next &= ~WaitingFlag;
-            }
-
+            var next = state - permitCount + AcquisitionUnit;
             if (Interlocked.CompareExchange(ref _state, next, state) == state)
             {
                 CountHalfLap(next);
@@ -234,11 +240,55 @@ public sealed class InFlightLimiter : RateLimiter, IQueueReportingLimiter
         }
     }
 
+    /// <summary>
+    /// Under the queue's lock, for a request about to wait: takes the permits if they are free and no waiter comes first
+    /// (the queue says whether anyone waits; the swap lowers the flag if nobody does), or else raises the waiting flag
+    /// in a swap from the very word found short. A release after that look sees the flag and dispatches; one before
+    /// it fails the swap, and the request looks again. Raised before the look, the flag turned fast-path acquisitions
+    /// away for a request then granted at once: refused for a waiter that never waited, while the permits were free.
+    /// </summary>
+    /// <param name="permitCount">How many permits; zero takes nothing, and only needs a permit free.</param>
+    /// <returns>Whether the request was granted; if not, the flag is raised.</returns>
+    private bool TakeOrAnnounce(int permitCount)
+    {
+        while (true)
+        {
+            var state = Volatile.Read(ref _state);
+            var free = Free(state);
+            if (permitCount == 0 ? free > 0 : (free >= permitCount && (_queue.Count == 0 || NewcomersGoFirst())))
+            {
+                var next = state - permitCount + (permitCount == 0 ? 0 : AcquisitionUnit);
+                if (_queue.Count == 0)
+                {
+                    next &= ~WaitingFlag;
+                }
+
+                if (next == state || Interlocked.CompareExchange(ref _state, next, state) == state)
+                {
+                    if (permitCount == 0)
+                    {
+                        Interlocked.Increment(ref _zeroLeases);
+                    }
+                    else
+                    {
+                        CountHalfLap(next);
+                    }
+
+                    return true;
+                }
+            }
+            else if ((state & WaitingFlag) != 0 || Interlocked.CompareExchange(ref _state, state | WaitingFlag, state) == state)
+            {
+                return false;
+            }
+        }
+    }
+
     /// <summary>Gives permits back and serves waiters they make room for.</summary>
     /// <param name="permitCount">How many permits.</param>
     internal void Release(int permitCount)
     {
-        var state = Interlocked.Add(ref _state, -permitCount);
+        var state = Interlocked.Add(ref _state, permitCount);
         if ((state & WaitingFlag) != 0)
         {
             Dispatch();
@@ -246,25 +296,29 @@ public sealed class InFlightLimiter : RateLimiter, IQueueReportingLimiter
     }
 
     /// <summary>
-    /// Rebuilds the full acquisition count from the word's 32 bits and the half laps counted so far, which may lag the
-    /// word by the one half lap whose acquirer has not counted it yet: the word's top bit says which half it is in.
+    /// Rebuilds the full acquisition count from the word's 31 bits and the half laps counted so far, which may lag the
+    /// word by the one half lap whose acquirer has not counted it yet: the count's top bit says which half it is in.
     /// </summary>
     internal static long CountAcquisitions(long state, long halfLaps)
     {
-        var counted = (uint)(state >>> 32);
+        var counted = state >>> CountShift;
         if ((halfLaps & 1) != counted >> HalfLapBits)
         {
             halfLaps++;
         }
 
-        return (halfLaps << HalfLapBits) + (counted & int.MaxValue);
+        return (halfLaps << HalfLapBits) + (counted & HalfLapMask);
     }
 
-    /// <summary>Counts the half lap an acquisition completed, if it completed one (once every 2^31 acquisitions).</summary>
+    /// <summary>The permits free under the limit in <paramref name="state"/>: negative while a lowered limit has more in use.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static long Free(long state) => (state & FreeMask) - FreeBias;
+
+    /// <summary>Counts the half lap an acquisition completed, if it completed one (once every 2^30 acquisitions).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void CountHalfLap(long next)
     {
-        if (((next >>> 32) & int.MaxValue) == 0)
+        if (((next >>> CountShift) & HalfLapMask) == 0)
         {
             Interlocked.Increment(ref _halfLaps);
         }
@@ -344,15 +398,17 @@ public sealed class InFlightLimiter : RateLimiter, IQueueReportingLimiter
     /// <inheritdoc />
     protected override void Dispose(bool disposing)
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-        {
-            return;
-        }
-
-        // Disposal empties the queue once; not a call path.
+        // Disposal empties the queue once; not a call path. Marked disposed under the queue's lock, so that no release
+        // admits a waiter between the mark and the emptying: a call that saw the limiter disposed and then released a
+        // permit handed it to a waiter that disposal was to fail.
         List<Waiter> dropped;
         lock (_queue)
         {
+            if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            {
+                return;
+            }
+
             dropped = [.. _queue];
             _queue.Clear();
             Interlocked.And(ref _state, ~WaitingFlag);
@@ -383,7 +439,7 @@ public sealed class InFlightLimiter : RateLimiter, IQueueReportingLimiter
             if (Volatile.Read(ref _disposed) != 0)
             {
                 ObjectDisposedException.ThrowIf(!refuseWhenDisposed, this);
-                if (TryTake(permitCount, holdsQueue: true))
+                if (TryTake(permitCount))
                 {
                     return new ValueTask<RateLimitLease>(Lease(permitCount));
                 }
@@ -392,12 +448,10 @@ public sealed class InFlightLimiter : RateLimiter, IQueueReportingLimiter
                 return new ValueTask<RateLimitLease>(LimiterLease.Failed);
             }
 
-            // Announce the waiter before checking once more, so a release between the failed take and this lock
-            // either is seen here or sees the flag and dispatches.
-            Interlocked.Or(ref _state, WaitingFlag);
-            if (permitCount == 0 ? TryTakeNone() : TryTake(permitCount, holdsQueue: true))
+            // Check once more, announcing the waiter if it must wait: a release between the failed take and this lock
+            // is seen here, and one after it sees the flag and dispatches.
+            if (TakeOrAnnounce(permitCount))
             {
-                ClearWaitingFlagIfEmpty();
                 return new ValueTask<RateLimitLease>(Lease(permitCount));
             }
 
@@ -460,20 +514,19 @@ public sealed class InFlightLimiter : RateLimiter, IQueueReportingLimiter
         // Queue path only (a caller waits, or a release found waiters): see the class remarks.
         lock (_queue)
         {
-            var limit = _options.PermitLimit;
             var lifo = _options.QueueProcessingOrder == QueueProcessingOrder.NewestFirst;
             while ((lifo ? _queue.Last : _queue.First) is { } node)
             {
                 var waiter = node.Value;
                 var state = Volatile.Read(ref _state);
-                if ((state & InUseMask) + Math.Max(waiter.PermitCount, 1) > limit)
+                if (Free(state) < Math.Max(waiter.PermitCount, 1))
                 {
                     break;
                 }
 
                 // Move the waiter's permits to "in use" in one swap, lowering the flag with the last waiter. A zero-permit
                 // waiter takes nothing: only the flag may change for it, and it is counted apart.
-                var next = waiter.PermitCount == 0 ? state : state + waiter.PermitCount + AcquisitionUnit;
+                var next = waiter.PermitCount == 0 ? state : state - waiter.PermitCount + AcquisitionUnit;
                 if (_queue.Count == 1)
                 {
                     next &= ~WaitingFlag;
@@ -562,7 +615,7 @@ public sealed class InFlightLimiter : RateLimiter, IQueueReportingLimiter
     /// </summary>
     private bool TryTakeNone()
     {
-        if ((Volatile.Read(ref _state) & InUseMask) < Volatile.Read(ref _options).PermitLimit)
+        if (Free(Volatile.Read(ref _state)) > 0)
         {
             Interlocked.Increment(ref _zeroLeases);
             return true;

@@ -24,12 +24,18 @@ internal sealed class HistoryRecorder<TCall, TAnswer>
     /// <summary>Runs one operation on the calling thread (<paramref name="thread"/>) and records it.</summary>
     public TAnswer Record(int thread, TCall call, Func<TAnswer> operation)
     {
-        var invoked = Interlocked.Increment(ref _clock);
+        var invoked = Stamp();
         var answer = operation();
-        var returned = Interlocked.Increment(ref _clock);
-        _byThread[thread].Add(new HistoryOperation<TCall, TAnswer>(thread, invoked, returned, call, answer));
+        Add(thread, invoked, Stamp(), call, answer);
         return answer;
     }
+
+    /// <summary>Takes the next stamp: for an operation whose response another operation's thread sees (a task completing).</summary>
+    public long Stamp() => Interlocked.Increment(ref _clock);
+
+    /// <summary>Records an operation stamped by <see cref="Stamp"/> on the calling thread (<paramref name="thread"/>).</summary>
+    public void Add(int thread, long invoked, long returned, TCall call, TAnswer answer) =>
+        _byThread[thread].Add(new HistoryOperation<TCall, TAnswer>(thread, invoked, returned, call, answer));
 
     /// <summary>Takes the history recorded so far and starts a new one; call it only while no thread records.</summary>
     public List<HistoryOperation<TCall, TAnswer>> Take()

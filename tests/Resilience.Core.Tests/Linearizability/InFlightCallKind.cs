@@ -14,4 +14,22 @@ internal enum InFlightCallKind
 
     /// <summary><c>UpdateOptions</c> to a limit of <c>Permits</c>.</summary>
     Update,
+
+    /// <summary>
+    /// <c>AcquireAsync(Permits)</c> for the lease numbered <c>Lease</c>, from its call to its return: granted, refused
+    /// (the queue full), or queued.
+    /// </summary>
+    AcquireAsync,
+
+    /// <summary>
+    /// The task of the queued request for the lease numbered <c>Lease</c>, from the call to the moment it was seen
+    /// complete: admitted, failed or cancelled.
+    /// </summary>
+    Completion,
+
+    /// <summary>Cancelling the token of the request for the lease numbered <c>Lease</c>.</summary>
+    Cancel,
+
+    /// <summary>Disposing the limiter: its waiters fail, and later acquisitions throw.</summary>
+    Dispose,
 }

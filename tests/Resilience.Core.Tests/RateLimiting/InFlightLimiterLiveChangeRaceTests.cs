@@ -34,4 +34,38 @@ public class InFlightLimiterLiveChangeRaceTests
 
         Assert.Empty(wrong);
     }
+
+    [Fact]
+    public void An_acquisition_granted_at_a_limit_lowered_before_a_statistics_read_is_seen_by_that_read()
+    {
+        // A limit of 5 with 1 permit held, lowered to 2; one thread asks for 2 permits, the other lowers the limit and
+        // then reads the available permits. Granted, the acquisition came before the change (2 + 1 pass the new limit),
+        // so the read after the change sees 3 in use: 0 available. 1 available is the new limit against the permits of
+        // a moment before an acquisition that the old limit admitted after the change.
+        const int Iterations = 1_000_000;
+        var initial = new InFlightLimiterOptions { PermitLimit = 5 };
+        var lowered = new InFlightLimiterOptions { PermitLimit = 2 };
+        InFlightLimiter limiter = null!;
+        var granted = new bool[Iterations];
+        var available = new long[Iterations];
+        var wrong = LockstepRace.Run(
+            Iterations,
+            spread: 32,
+            firstSpread: 16,
+            setUp: _ =>
+            {
+                var fresh = new InFlightLimiter(initial);
+                fresh.AttemptAcquire(1);
+                Volatile.Write(ref limiter, fresh);
+            },
+            first: i =>
+            {
+                limiter.UpdateOptions(lowered);
+                available[i] = limiter.GetStatistics()!.CurrentAvailablePermits;
+            },
+            second: i => granted[i] = Volatile.Read(ref limiter).AttemptAcquire(2).IsAcquired,
+            check: i => granted[i] && available[i] != 0 ? $"granted, yet {available[i]} available after the change" : null);
+
+        Assert.Empty(wrong);
+    }
 }
