@@ -263,6 +263,11 @@ public class CircuitBreakerModelTests
                         breaker.Close();
                         model.Close(now);
                     }
+                    else if (argument % 4 == 2 && CancelledBeforeStart(pipeline) is { } differs)
+                    {
+                        // A call whose caller cancelled before it started: the model does not see it at all.
+                        return Fail(step, "cancelled call " + differs);
+                    }
 
                     break;
 
@@ -348,6 +353,21 @@ public class CircuitBreakerModelTests
 
         model.Record(expected.Generation, expected.Probe, expected.Timed, result, now, time.GetTimestamp());
         return null;
+    }
+
+    /// <summary>
+    /// Runs a call whose caller cancelled before it started: it must end with that cancellation and run nothing, so that
+    /// the breaker takes no permit or probe slot and moves nowhere (a breaker whose break has passed stays open).
+    /// </summary>
+    private static string? CancelledBeforeStart(ResiliencePipeline pipeline)
+    {
+        using var caller = new CancellationTokenSource();
+        caller.Cancel();
+        var ran = false;
+        var outcome = pipeline.ExecuteOutcome((_, _) => ran = true, 0, caller.Token);
+        return ran || outcome.Exception is not OperationCanceledException cancelled || cancelled.CancellationToken != caller.Token
+            ? $"ran {ran}, ended with {outcome.Exception?.GetType().Name ?? (outcome.IsRejected ? "a rejection" : "a result")}"
+            : null;
     }
 
     private static string? Rejected(Outcome<int> outcome, BreakerModel model, (bool Admitted, uint Generation, bool Probe, bool Timed, TimeSpan? RetryAfter) expected)
