@@ -22,22 +22,7 @@ public sealed class RetryAfterClientTests
 
         // A permit every 4 s, a burst of one.
         using var bucket = new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 0.25, Burst = 1, TimeProvider = time });
-        await using var server = await RateLimitedServer.StartAsync(
-            options =>
-            {
-                options.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(_ => RateLimitPartition.Get("all", _ => bucket));
-                options.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
-                options.OnRejected = (rejected, cancellationToken) =>
-                {
-                    log.Enqueue((time.GetUtcNow() - Start, StatusCodes.Status429TooManyRequests));
-                    return RejectionHeaders.Write(rejected, cancellationToken);
-                };
-            },
-            context =>
-            {
-                log.Enqueue((time.GetUtcNow() - Start, StatusCodes.Status200OK));
-                return context.Response.WriteAsync("ok", context.RequestAborted);
-            });
+        await using var server = await StartBehindAsync(bucket, status => log.Enqueue((time.GetUtcNow() - Start, status)));
 
         // The retry's own delay is an hour: only the server's Retry-After can make it shorter.
         var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = time, RetryAfterHint = HttpOutcomes.RetryAfterOf }
@@ -77,22 +62,7 @@ public sealed class RetryAfterClientTests
 
         // A permit every 100 s, past the client's MaxRetryAfter of 30 s.
         using var bucket = new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = 0.01, Burst = 1, TimeProvider = time });
-        await using var server = await RateLimitedServer.StartAsync(
-            options =>
-            {
-                options.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(_ => RateLimitPartition.Get("all", _ => bucket));
-                options.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
-                options.OnRejected = (rejected, cancellationToken) =>
-                {
-                    Interlocked.Increment(ref attempts);
-                    return RejectionHeaders.Write(rejected, cancellationToken);
-                };
-            },
-            context =>
-            {
-                Interlocked.Increment(ref attempts);
-                return context.Response.WriteAsync("ok", context.RequestAborted);
-            });
+        await using var server = await StartBehindAsync(bucket, _ => Interlocked.Increment(ref attempts));
 
         var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = time, RetryAfterHint = HttpOutcomes.RetryAfterOf }
             .AddRetry(new RetryOptions { MaxRetryAttempts = 2, MaxRetryAfter = TimeSpan.FromSeconds(30) }, HttpOutcomes.IsTransientFailure)
@@ -110,4 +80,26 @@ public sealed class RetryAfterClientTests
         Assert.Equal(2, Volatile.Read(ref attempts));
         Assert.False(time.TimerCreated.IsCompleted);
     }
+
+    /// <summary>
+    /// Starts a server behind ASP.NET Core's rate-limiting middleware over one bucket: a refused request gets a 429 with
+    /// the bucket's Retry-After, an admitted one "ok"; <paramref name="arrived"/> sees each request's status.
+    /// </summary>
+    private static Task<RateLimitedServer> StartBehindAsync(TokenBucketLimiter bucket, Action<int> arrived) =>
+        RateLimitedServer.StartAsync(
+            options =>
+            {
+                options.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(_ => RateLimitPartition.Get("all", _ => bucket));
+                options.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+                options.OnRejected = (rejected, cancellationToken) =>
+                {
+                    arrived(StatusCodes.Status429TooManyRequests);
+                    return RejectionHeaders.Write(rejected, cancellationToken);
+                };
+            },
+            context =>
+            {
+                arrived(StatusCodes.Status200OK);
+                return context.Response.WriteAsync("ok", context.RequestAborted);
+            });
 }

@@ -94,17 +94,13 @@ public sealed class TokenBucketMiddlewareTests
         await using var server = await StartAsync(time, buckets, maxWait: TimeSpan.FromSeconds(1));
         using var client = new HttpClient { BaseAddress = server.Address };
 
-        for (var i = 0; i < 3; i++)
-        {
-            using var burst = await SendAsync(client, "c");
-            Assert.Equal(HttpStatusCode.OK, burst.StatusCode);
-        }
+        await SpendBurstAsync(client);
 
         var bucket = buckets["c"];
         var first = SendAsync(client, "c");
-        await Eventually.True(() => bucket.GetStatistics()!.CurrentQueuedCount == 1);
+        await QueuedAsync(bucket, 1);
         var second = SendAsync(client, "c");
-        await Eventually.True(() => bucket.GetStatistics()!.CurrentQueuedCount == 2);
+        await QueuedAsync(bucket, 2);
 
         // A third would wait 1.5 s, past the maximum: refused at once with that wait.
         using (var refused = await SendAsync(client, "c"))
@@ -148,27 +144,23 @@ public sealed class TokenBucketMiddlewareTests
         await using var server = await StartAsync(time, buckets, maxWait: TimeSpan.FromSeconds(1));
         using var client = new HttpClient { BaseAddress = server.Address };
 
-        for (var i = 0; i < 3; i++)
-        {
-            using var burst = await SendAsync(client, "c");
-            Assert.Equal(HttpStatusCode.OK, burst.StatusCode);
-        }
+        await SpendBurstAsync(client);
 
         var bucket = buckets["c"];
         var first = SendAsync(client, "c");
-        await Eventually.True(() => bucket.GetStatistics()!.CurrentQueuedCount == 1);
+        await QueuedAsync(bucket, 1);
         using var givingUp = new CancellationTokenSource();
         var abandoned = SendAsync(client, "c", givingUp.Token);
-        await Eventually.True(() => bucket.GetStatistics()!.CurrentQueuedCount == 2);
+        await QueuedAsync(bucket, 2);
 
         // The client gives up: the server aborts the request, and its waiter, the last to reserve, gives its slot back.
         await givingUp.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => abandoned);
-        await Eventually.True(() => bucket.GetStatistics()!.CurrentQueuedCount == 1);
+        await QueuedAsync(bucket, 1);
 
         // So the next request waits one second, within the maximum, not the 1.5 s a lost slot would have cost it.
         var next = SendAsync(client, "c");
-        await Eventually.True(() => bucket.GetStatistics()!.CurrentQueuedCount == 2);
+        await QueuedAsync(bucket, 2);
         time.Advance(TimeSpan.FromMilliseconds(500));
         using (var served = await first)
         {
@@ -204,6 +196,20 @@ public sealed class TokenBucketMiddlewareTests
                 options.OnRejected = RejectionHeaders.Write;
             },
             static context => context.Response.WriteAsync("ok", context.RequestAborted));
+
+    /// <summary>Spends the burst of key "c" (3 permits): each request is served at once.</summary>
+    private static async Task SpendBurstAsync(HttpClient client)
+    {
+        for (var i = 0; i < 3; i++)
+        {
+            using var burst = await SendAsync(client, "c");
+            Assert.Equal(HttpStatusCode.OK, burst.StatusCode);
+        }
+    }
+
+    /// <summary>Waits until the bucket's waiters wait for <paramref name="permits"/> permits (the server runs the requests).</summary>
+    private static Task QueuedAsync(TokenBucketLimiter bucket, int permits) =>
+        Eventually.True(() => bucket.GetStatistics()!.CurrentQueuedCount == permits);
 
     private static Task<HttpResponseMessage> SendAsync(HttpClient client, string key, CancellationToken cancellationToken = default)
     {
