@@ -21,6 +21,15 @@ public class TokenBucketPropertyTests
 
     private static int Burst(int raw) => 1 + ((raw & int.MaxValue) % 20);
 
+    /// <summary>
+    /// How often continuous demand asks, so that no refill is lost to a full bucket: each ask drains the bucket below one
+    /// permit, so a step that adds at most burst − 1 permits never fills it. A bucket of one permit is full as soon as a
+    /// permit is there, and loses the gap between that instant and the next ask (the BCL's bucket does too): it is asked
+    /// once per emission interval, rounded up to the clock's tick, which loses at most a tick per permit.
+    /// </summary>
+    private static TimeSpan DemandStep(double rate, int burst) =>
+        burst == 1 ? TimeSpan.FromTicks((long)Math.Ceiling(TimeSpan.TicksPerSecond / rate)) : TimeSpan.FromSeconds(Math.Min(0.037, (burst - 1) / rate));
+
     [Property(MaxTest = 300, Replay = Seed)]
     public Property Never_more_than_burst_plus_rate_times_t_over_any_interval(int rateSeed, int burstSeed, int[] schedule)
     {
@@ -65,8 +74,7 @@ public class TokenBucketPropertyTests
 
         var admitted = 0;
         var elapsed = TimeSpan.Zero;
-        // Demand at least as often as the bucket would fill, so no refill is lost to a full bucket.
-        var step = TimeSpan.FromSeconds(Math.Min(0.037, burst / rate));
+        var step = DemandStep(rate, burst);
         for (var i = 0; i < Math.Min(steps.Get, 300); i++)
         {
             time.Advance(step);
@@ -146,7 +154,7 @@ public class TokenBucketPropertyTests
 
         var start = time.GetTimestamp();
         var admitted = 0;
-        var step = TimeSpan.FromSeconds(Math.Min(0.037, burst / newRate));
+        var step = DemandStep(newRate, burst);
         for (var i = 0; i <= schedule.Length; i++)
         {
             while (bucket.AttemptAcquire(1).IsAcquired)
