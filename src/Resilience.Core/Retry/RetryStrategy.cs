@@ -166,7 +166,7 @@ public sealed class RetryStrategy : ResilienceStrategy
             delay = Backoff(options, attempt + 1);
         }
 
-        // The jitter goes on from the delay it drew, as Polly's does: a generator's delay does not feed the next draw.
+        // The jitter goes on from the delay it drew: a generator's delay does not feed the next draw.
         context.State = (delay.Ticks << AttemptBits) | (long)(attempt + 1);
 
         // Only a retry being made reaches here: without hooks, a retry does no more work than before.
