@@ -37,6 +37,8 @@ internal abstract class ComponentKind
         // which its key gives.
         Properties = [.. optionsType.GetProperties(BindingFlags.Public | BindingFlags.Instance)
             .Where(property => property.CanWrite && OptionValue.IsSupported(property.PropertyType) && property.Name != "Name")];
+        Hooks = [.. optionsType.GetProperties(BindingFlags.Public | BindingFlags.Instance)
+            .Where(property => property.CanWrite && typeof(Delegate).IsAssignableFrom(property.PropertyType))];
     }
 
     public static ComponentKind CircuitBreaker { get; } = Register(new ComponentKind<CircuitBreakerOptions, Resilience.CircuitBreaker>(
@@ -117,6 +119,9 @@ internal abstract class ComponentKind
     /// <summary>Gets the options configuration may set.</summary>
     public IReadOnlyList<PropertyInfo> Properties { get; }
 
+    /// <summary>Gets the options that are delegates (a retry's <c>OnRetry</c>): code's alone, which configuration cannot carry.</summary>
+    public IReadOnlyList<PropertyInfo> Hooks { get; }
+
     /// <summary>Gets the options an instance takes only when created (a breaker seeds its jitter then): a live one cannot change them.</summary>
     public IReadOnlyList<PropertyInfo> FixedProperties { get; }
 
@@ -162,6 +167,40 @@ internal abstract class ComponentKind
     }
 
     public abstract object CreateDefault();
+
+    /// <summary>
+    /// Gives pushed options the code's hooks: a hook the push leaves unset takes the one <paramref name="configure"/>
+    /// sets. Hooks come from code alone, so that no reload loses one: a hook a push brought would be dropped when the
+    /// push goes stale (its section changes), and a strategy declared in configuration would be left without it.
+    /// </summary>
+    /// <param name="pushed">The pushed options (a copy), completed in place.</param>
+    /// <param name="configure">The code's options delegate, if any.</param>
+    /// <returns>The hooks the push sets to something else than the code does; the push is refused for them.</returns>
+    public IReadOnlyList<string> TakeCodeHooks(object pushed, Action<object>? configure)
+    {
+        if (Hooks.Count == 0)
+        {
+            return [];
+        }
+
+        var code = CreateDefault();
+        configure?.Invoke(code);
+        var foreign = new List<string>();
+        foreach (var hook in Hooks)
+        {
+            var codes = hook.GetValue(code);
+            if (hook.GetValue(pushed) is not { } own)
+            {
+                hook.SetValue(pushed, codes);
+            }
+            else if (!own.Equals(codes))
+            {
+                foreign.Add(hook.Name);
+            }
+        }
+
+        return foreign;
+    }
 
     public abstract object Clone(object options);
 

@@ -271,6 +271,11 @@ internal sealed class SettingsReader
         if (pushed.TryGetValue(key, out var push) && push.SectionFingerprint == ConfigurationMessages.Fingerprint(section))
         {
             options = kind.Clone(push.Options);
+            foreach (var hook in kind.TakeCodeHooks(options, configure))
+            {
+                var code = configure is null ? "no code sets one for it" : "its code sets another";
+                Error($"{path}:{hook} cannot be pushed ({code}): hooks are set by the code that declares a strategy, so that no reload drops them; leave it unset in pushed options, which then keep the code's.");
+            }
         }
         else
         {

@@ -49,6 +49,23 @@ public sealed class RetryOptions
     /// <summary>Gets or sets the retry budget shared with other retries; <see langword="null"/> (default) for none.</summary>
     public RetryBudget? Budget { get; set; }
 
+    /// <summary>
+    /// Gets or sets what chooses the delay before each retry instead of the computed one; <see langword="null"/> (default)
+    /// for none. It returns <see langword="null"/> to keep the computed delay; a delay it returns is clamped to [0,
+    /// <see cref="MaxDelay"/>], or to [0, the longer of <see cref="MaxDelay"/> and <see cref="MaxRetryAfter"/>] when the
+    /// failure carried a retry-after hint. Called only for a retry the strategy makes, before <see cref="OnRetry"/>; an
+    /// exception it throws makes no retry and becomes the call's outcome. Code only: configuration cannot set it.
+    /// </summary>
+    public Func<RetryDelayArguments, TimeSpan?>? DelayGenerator { get; set; }
+
+    /// <summary>
+    /// Gets or sets what is told of each retry the strategy makes, before its delay starts; <see langword="null"/>
+    /// (default) for nothing. Never called when no retry is made (a success, attempts spent, a refusal by the budget, the
+    /// caller's cancellation, a hint too long). An exception it throws makes no retry and becomes the call's outcome.
+    /// Code only: configuration cannot set it.
+    /// </summary>
+    public Action<RetryScheduled>? OnRetry { get; set; }
+
     /// <summary>Checks every option; throws naming each one out of its range (one per line when there are several).</summary>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its range.</exception>
     public void Validate()
@@ -65,7 +82,7 @@ public sealed class RetryOptions
         OptionCheck.ThrowIfAny(failures);
     }
 
-    /// <summary>Creates a copy (the budget instance is shared, not copied).</summary>
+    /// <summary>Creates a copy (the budget instance and the delegates are shared, not copied).</summary>
     /// <returns>The copy.</returns>
     public RetryOptions Clone() => (RetryOptions)MemberwiseClone();
 }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Resilience.Time;
 
 namespace Resilience;
@@ -33,7 +34,7 @@ public sealed class RetryStrategy : ResilienceStrategy
     /// <summary>Gets a copy of the options in force.</summary>
     public RetryOptions Options => Volatile.Read(ref _settings).Options.Clone();
 
-    /// <summary>Applies new options to calls that start from now on.</summary>
+    /// <summary>Applies new options, their hooks included (<see cref="RetryOptions.OnRetry"/>, <see cref="RetryOptions.DelayGenerator"/>), to retries decided from now on.</summary>
     /// <param name="options">The new options; validated before anything changes.</param>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its range; nothing was changed.</exception>
     public void UpdateOptions(RetryOptions options)
@@ -165,8 +166,38 @@ public sealed class RetryStrategy : ResilienceStrategy
             delay = Backoff(options, attempt + 1);
         }
 
+        // The jitter goes on from the delay it drew: a generator's delay does not feed the next draw.
         context.State = (delay.Ticks << AttemptBits) | (long)(attempt + 1);
+
+        // Only a retry being made reaches here: without hooks, a retry does no more work than before.
+        if (options.DelayGenerator is not null || options.OnRetry is not null)
+        {
+            delay = RunHooks(options, context.PipelineName, in outcome, attempt + 1, delay, hint);
+        }
+
         return ExitAction.Retry(delay);
+    }
+
+    /// <summary>
+    /// Lets <see cref="RetryOptions.DelayGenerator"/> replace the delay, then tells <see cref="RetryOptions.OnRetry"/>.
+    /// An exception either throws is the engine's to take: it replaces the outcome and no retry is made.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private TimeSpan RunHooks(RetryOptions options, string? pipelineName, in ExitOutcome outcome, int retry, TimeSpan delay, TimeSpan? hint)
+    {
+        // A rejection travels as a value: both hooks see the one exception made for it.
+        var failure = outcome.IsRejected ? outcome.Rejection.ToException() : outcome.Exception;
+        if (options.DelayGenerator is { } generator
+            && generator(new RetryDelayArguments(pipelineName, Name, retry, failure, delay, hint)) is { } generated)
+        {
+            // A negative delay would fail the call in ExitAction.Retry. A hint may be waited up to MaxRetryAfter, so a
+            // generator that returns the hint it was given is not cut to MaxDelay.
+            var cap = hint is null || options.MaxRetryAfter < options.MaxDelay ? options.MaxDelay : options.MaxRetryAfter;
+            delay = generated < TimeSpan.Zero ? TimeSpan.Zero : generated > cap ? cap : generated;
+        }
+
+        options.OnRetry?.Invoke(new RetryScheduled(pipelineName, Name, retry, delay, failure));
+        return delay;
     }
 
     private sealed class RetrySettings

@@ -21,12 +21,20 @@ public sealed class TimeoutOptions : IClockOptions<TimeoutOptions>
     /// </summary>
     public TimeProvider? TimeProvider { get; set; }
 
+    /// <summary>
+    /// Gets or sets what is told when an attempt ends in this strategy's <see cref="TimeoutRejectedException"/>;
+    /// <see langword="null"/> (default) for nothing. Not called for the caller's own cancellation, nor for an outer
+    /// timeout's. An exception it throws becomes the call's outcome instead of the timeout. Code only: configuration
+    /// cannot set it.
+    /// </summary>
+    public Action<TimeoutExpired>? OnTimeout { get; set; }
+
     /// <summary>Checks <see cref="Timeout"/>, the one option with a range; throws naming it, its range and the value.</summary>
     /// <exception cref="ArgumentOutOfRangeException"><see cref="Timeout"/> is out of its range.</exception>
     public void Validate() =>
         OptionCheck.InRange(Timeout, TimeSpan.FromMilliseconds(1), TimeSpan.FromDays(1), $"{nameof(TimeoutOptions)}.{nameof(Timeout)}");
 
-    /// <summary>Creates a copy.</summary>
+    /// <summary>Creates a copy (the clock and the delegate are shared, not copied).</summary>
     /// <returns>The copy.</returns>
     public TimeoutOptions Clone() => (TimeoutOptions)MemberwiseClone();
 }

@@ -58,7 +58,10 @@ public sealed class TimeoutStrategy : ResilienceStrategy
     /// <summary>Gets the timeout in force.</summary>
     public TimeSpan Timeout => Volatile.Read(ref _options).Timeout;
 
-    /// <summary>Applies a new timeout to calls that start from now on. The clock is fixed at construction.</summary>
+    /// <summary>
+    /// Applies a new timeout to calls that start from now on, and its <see cref="TimeoutOptions.OnTimeout"/> to timeouts
+    /// reported from now on. The clock is fixed at construction.
+    /// </summary>
     /// <param name="options">The new options; validated before anything changes.</param>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its range; nothing was changed.</exception>
     public void UpdateOptions(TimeoutOptions options)
@@ -149,7 +152,12 @@ public sealed class TimeoutStrategy : ResilienceStrategy
         // The timeout the call was armed for, not the one in force now: UpdateOptions may have changed it since.
         if (timedOut && outcome.Exception is OperationCanceledException cancellation && !outcome.IsCallerCancelled)
         {
-            return ExitAction.Fail(new TimeoutRejectedException(timeout, context.PipelineName, Name, cancellation));
+            var expired = new TimeoutRejectedException(timeout, context.PipelineName, Name, cancellation);
+
+            // Told after the source went back to the pool or was disposed: a hook that throws, whose exception the
+            // engine makes the outcome, leaves nothing behind.
+            _options.OnTimeout?.Invoke(new TimeoutExpired(context.PipelineName, Name, timeout));
+            return ExitAction.Fail(expired);
         }
 
         return ExitAction.Continue;

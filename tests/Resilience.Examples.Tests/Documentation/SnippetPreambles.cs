@@ -109,6 +109,13 @@ internal static class SnippetPreambles
                 """,
             Statements: "var builder = WebApplication.CreateBuilder();"),
         [("docs/retry.md", 1)] = new(
+            Types: """
+                public sealed class QuotaExceededException(TimeSpan resetIn) : Exception("quota exceeded")
+                {
+                    public TimeSpan ResetIn { get; } = resetIn;
+                }
+                """),
+        [("docs/retry.md", 2)] = new(
             Statements: "var inventoryBreaker = new CircuitBreaker(new CircuitBreakerOptions());"),
         [("docs/telemetry.md", 0)] = new(
             Statements: "var breaker = new CircuitBreaker(new CircuitBreakerOptions());"),
@@ -119,6 +126,16 @@ internal static class SnippetPreambles
                 var cancellationToken = CancellationToken.None;
                 """,
             Types: OrderTypes),
+        [("docs/timeout.md", 1)] = new(
+            Statements: "var metrics = new OrderMetrics();",
+            Types: """
+                public sealed class OrderMetrics
+                {
+                    public void TimedOut(string strategy, TimeSpan timeout)
+                    {
+                    }
+                }
+                """),
         [("src/Resilience.Core/README.md", 0)] = new(
             Statements: """
                 ResilienceStrategy myStrategy = new PassThroughStrategy();
