@@ -3,11 +3,13 @@ using Resilience.DependencyInjection;
 using Resilience.Http;
 
 // In the namespace of AddHttpClient and of AddResiliencePipeline, as Microsoft's own builder extensions are: found with
-// no using of ours, next to the calls they follow.
+// no using of ours, next to the calls they follow. Microsoft.Extensions.Http.Resilience's AddResilienceHandler lives
+// there too (its class is named ResilienceHttpClientBuilderExtensions, hence this name): with both packages referenced, a
+// lambda whose body binds for either builder is ambiguous, whatever namespace this class had, since both are imported.
 namespace Microsoft.Extensions.DependencyInjection;
 
 /// <summary>Attaches a <see cref="ResilienceHandler"/> to a client of <c>IHttpClientFactory</c>, over a pipeline of the container.</summary>
-public static class ResilienceHttpClientBuilderExtensions
+public static class HttpClientBuilderResilienceExtensions
 {
     /// <summary>
     /// Adds a <see cref="ResilienceHandler"/> to the client's handlers, sending every request through the pipeline that

@@ -6,7 +6,7 @@ using Resilience.Grpc;
 namespace Microsoft.Extensions.DependencyInjection;
 
 /// <summary>Attaches a <see cref="ResilienceClientInterceptor"/> to a client of <c>Grpc.Net.ClientFactory</c>, over a pipeline of the container.</summary>
-public static class ResilienceGrpcClientBuilderExtensions
+public static class GrpcClientBuilderResilienceExtensions
 {
     /// <summary>
     /// Adds a <see cref="ResilienceClientInterceptor"/> to a gRPC client registered with <c>AddGrpcClient</c>, running its
