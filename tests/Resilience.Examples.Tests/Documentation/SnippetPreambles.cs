@@ -35,6 +35,17 @@ internal static class SnippetPreambles
         }
         """;
 
+    private const string InventoryTypes = """
+        // Stands in for the client protoc generates from inventory.proto.
+        public static class Inventory
+        {
+            public sealed class InventoryClient(Grpc.Core.CallInvoker callInvoker)
+            {
+                public Grpc.Core.CallInvoker CallInvoker { get; } = callInvoker;
+            }
+        }
+        """;
+
     private static readonly Dictionary<(string File, int Index), SnippetPreamble> Preambles = new()
     {
         [("README.md", 0)] = new(
@@ -76,19 +87,16 @@ internal static class SnippetPreambles
                     public void FallbackServed(string level) => _ = level;
                 }
                 """),
-        [("docs/grpc.md", 0)] = new(
-            Types: """
-                // Stands in for the client protoc generates from inventory.proto.
-                public static class Inventory
-                {
-                    public sealed class InventoryClient(Grpc.Core.CallInvoker callInvoker)
-                    {
-                        public Grpc.Core.CallInvoker CallInvoker { get; } = callInvoker;
-                    }
-                }
-                """),
+        [("docs/grpc.md", 0)] = new(Types: InventoryTypes),
         [("docs/grpc.md", 1)] = new(
+            Usings: "using Microsoft.Extensions.DependencyInjection;",
+            Statements: "var services = new ServiceCollection();",
+            Types: InventoryTypes),
+        [("docs/grpc.md", 2)] = new(
             Usings: "using Microsoft.AspNetCore.Builder;\nusing Microsoft.Extensions.DependencyInjection;",
+            Statements: "var builder = WebApplication.CreateBuilder();"),
+        [("docs/grpc.md", 3)] = new(
+            Usings: "using Microsoft.AspNetCore.Builder;\nusing Microsoft.Extensions.DependencyInjection;\nusing Resilience.DependencyInjection;",
             Statements: "var builder = WebApplication.CreateBuilder();"),
         [("docs/http.md", 1)] = new(
             Usings: "using Microsoft.Extensions.DependencyInjection;",
@@ -158,7 +166,11 @@ internal static class SnippetPreambles
                 var pipeline = new ResiliencePipelineBuilder().Build();
                 var sheddingPipeline = new ResiliencePipelineBuilder().Build();
                 var builder = WebApplication.CreateBuilder();
-                """),
+                """,
+            Types: InventoryTypes),
+        [("src/Resilience.Http/README.md", 1)] = new(
+            Usings: "using Microsoft.Extensions.DependencyInjection;",
+            Statements: "var services = new ServiceCollection();"),
     };
 
     public static IReadOnlyCollection<(string File, int Index)> Keys => Preambles.Keys;
