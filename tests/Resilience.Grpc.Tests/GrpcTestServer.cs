@@ -70,16 +70,19 @@ internal sealed class GrpcTestServer : IAsyncDisposable
     /// Handles the <see cref="Scripted"/> duplex method and the <see cref="ScriptedUpload"/> client-streaming one (with no
     /// response stream): reads and writes as the test scripts it.
     /// </param>
+    /// <param name="services">Adds services to the server's container (an interceptor the gRPC options add by type).</param>
     public static async Task<GrpcTestServer> StartAsync(
         Func<string, ServerCallContext, int, Task<string>> respond,
         Action<GrpcServiceOptions>? configure = null,
         Func<ServerCallContext, int, Task>? streamEnd = null,
-        Func<IAsyncStreamReader<string>, IServerStreamWriter<string>, ServerCallContext, Task>? handler = null)
+        Func<IAsyncStreamReader<string>, IServerStreamWriter<string>, ServerCallContext, Task>? handler = null,
+        Action<IServiceCollection>? services = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.UseKestrel(options => options.Listen(IPAddress.Loopback, 0, listen => listen.Protocols = HttpProtocols.Http2));
         builder.Services.AddGrpc(options => configure?.Invoke(options));
+        services?.Invoke(builder.Services);
         var responder = new Responder(respond, streamEnd ?? ((_, _) => Task.CompletedTask), handler ?? ((_, _, _) => Task.CompletedTask));
         builder.Services.AddSingleton(responder);
         builder.Services.AddSingleton<IServiceMethodProvider<EchoService>, EchoMethods>();
