@@ -111,13 +111,17 @@ public sealed class GrpcClientFactoryTests
     }
 
     [Fact]
-    public void A_null_builder_or_an_empty_name_is_refused_when_the_client_is_registered()
+    public void A_null_builder_an_empty_name_or_a_builder_not_of_a_grpc_client_is_refused_when_the_client_is_registered()
     {
-        var builder = new ServiceCollection().AddGrpcClient<EchoClient>();
+        var services = new ServiceCollection();
+        var builder = services.AddGrpcClient<EchoClient>();
 
         Assert.Throws<ArgumentNullException>("builder", () => ((IHttpClientBuilder)null!).AddResilienceInterceptor("echo"));
         Assert.Throws<ArgumentException>("pipelineName", () => builder.AddResilienceInterceptor(""));
         Assert.Throws<ArgumentNullException>("pipelineName", () => builder.AddResilienceInterceptor(null!));
+
+        // Grpc.Net.ClientFactory's own check: an interceptor means nothing to a plain HttpClient.
+        Assert.Throws<InvalidOperationException>(() => services.AddHttpClient("plain").AddResilienceInterceptor("echo"));
     }
 
     private static async Task<string> Call(EchoClient client)
