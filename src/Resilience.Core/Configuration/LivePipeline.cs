@@ -24,6 +24,12 @@ internal sealed class LivePipeline
     /// <summary>Gets the sections the code of a pipeline registered in code bound (known once it is built).</summary>
     public HashSet<string> BoundSections { get; } = new(StringComparer.OrdinalIgnoreCase);
 
+    /// <summary>
+    /// Gets the checks the code of a pipeline registered in code added of its bound sections taken together: each is given
+    /// the options a reading plans for a section (null for one not planned) and returns an error, or null.
+    /// </summary>
+    public List<Func<Func<string, object?>, string?>> Checks { get; } = [];
+
     /// <summary>Gets the built forms of a pipeline declared in configuration, by result type (<see cref="VoidResult"/> for untyped).</summary>
     public Dictionary<Type, PipelineVariant> Variants { get; } = [];
 

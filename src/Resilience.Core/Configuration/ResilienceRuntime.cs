@@ -451,7 +451,32 @@ internal sealed class ResilienceRuntime : IDisposable
             .Where(pipeline => pipeline.Registration is not null)
             .ToDictionary(pipeline => pipeline.Name, pipeline => pipeline.Built is null ? null : (IReadOnlySet<string>?)pipeline.BoundSections, StringComparer.OrdinalIgnoreCase);
         var bound = _components.Values.Where(component => component.CodeBound).Select(component => component.ToSource()).ToList();
-        return new SettingsReader(_section, _rootPath, _timeProvider).Read(_shared, bound, codePipelines, pushed);
+        var plan = new SettingsReader(_section, _rootPath, _timeProvider).Read(_shared, bound, codePipelines, pushed);
+
+        // Checks of sections taken together run on what this reading would apply, so a change that breaks one is refused
+        // as a whole, like any other error; a section with errors of its own is not planned, and its checks are skipped.
+        foreach (var pipeline in _pipelines.Values.Where(pipeline => pipeline.Checks.Count > 0))
+        {
+            var prefix = $"{SettingsReader.PipelinesSection}:{pipeline.Name}:";
+            foreach (var check in pipeline.Checks)
+            {
+                if (check(section => plan.Components.TryGetValue(prefix + section, out var planned) ? planned.Options : null) is { } error)
+                {
+                    plan.Errors.Add(error);
+                }
+            }
+        }
+
+        return plan;
+    }
+
+    /// <summary>Adds a check of a code pipeline's bound sections taken together, run on every reading from now on.</summary>
+    public void AddCheck(string pipelineName, Func<Func<string, object?>, string?> check)
+    {
+        lock (_gate)
+        {
+            _pipelines[pipelineName].Checks.Add(check);
+        }
     }
 
     private ResilienceReloadResult ReadAndApply(string source, Dictionary<string, PushedOptions> pushed, string? pushedKey = null)

@@ -40,6 +40,13 @@ public sealed class ResiliencePipelineContext
     /// <summary>Gets the pipeline's configuration section (<c>Resilience:Pipelines:{name}</c>), or <see langword="null"/> without configuration.</summary>
     public IConfigurationSection? Configuration { get; }
 
+    /// <summary>
+    /// Gets the path of the pipeline's configuration section (<c>Resilience:Pipelines:{name}</c>, without the prefix when
+    /// the resilience settings are a configuration root of their own) as messages name its keys, with or without
+    /// configuration: for the messages of <see cref="AddCheck{TFirst, TSecond}"/>.
+    /// </summary>
+    public string SectionPath => ConfigurationMessages.PathOf(_runtime.RootPath, $"{SettingsReader.PipelinesSection}:{PipelineName}");
+
     /// <summary>Gets a shared circuit breaker (one per dependency, whatever the pipeline).</summary>
     /// <param name="name">The breaker's name.</param>
     /// <returns>The breaker.</returns>
@@ -63,6 +70,31 @@ public sealed class ResiliencePipelineContext
     /// <returns>The budget.</returns>
     /// <exception cref="KeyNotFoundException">No budget of that name is declared.</exception>
     public RetryBudget GetRetryBudget(string name) => (RetryBudget)_runtime.GetShared(ComponentKind.RetryBudget, name);
+
+    /// <summary>
+    /// Adds a check of two sections this pipeline's code binds, taken together (an option whose allowed values depend on
+    /// another section's). It runs on every reading of the settings (when the provider is created, on each reload and
+    /// each push of options) with the options each section would have then, once both sections' own options are valid;
+    /// a message it returns is an error of that reading: the start fails, or the change is rejected as a whole, logged
+    /// and counted, and the last good settings stay in force.
+    /// </summary>
+    /// <typeparam name="TFirst">The first section's options type.</typeparam>
+    /// <typeparam name="TSecond">The second section's options type.</typeparam>
+    /// <param name="firstSection">The first section's name within the pipeline's section, as it was bound.</param>
+    /// <param name="secondSection">The second section's name within the pipeline's section, as it was bound.</param>
+    /// <param name="check">
+    /// Given both sections' options, returns what is wrong (naming the keys, for example under <see cref="SectionPath"/>,
+    /// and the allowed relation), or <see langword="null"/> when they agree. It must not change the options.
+    /// </param>
+    public void AddCheck<TFirst, TSecond>(string firstSection, string secondSection, Func<TFirst, TSecond, string?> check)
+        where TFirst : class
+        where TSecond : class
+    {
+        ArgumentException.ThrowIfNullOrEmpty(firstSection);
+        ArgumentException.ThrowIfNullOrEmpty(secondSection);
+        ArgumentNullException.ThrowIfNull(check);
+        _runtime.AddCheck(PipelineName, options => options(firstSection) is TFirst first && options(secondSection) is TSecond second ? check(first, second) : null);
+    }
 
     /// <summary>Creates this pipeline's circuit breaker bound to <c>Resilience:Pipelines:{name}:{section}</c>.</summary>
     /// <param name="section">The section's name within the pipeline's section.</param>
