@@ -101,6 +101,9 @@ internal static class SnippetPreambles
         [("docs/http.md", 1)] = new(
             Usings: "using Microsoft.Extensions.DependencyInjection;",
             Statements: "var services = new ServiceCollection();"),
+        [("docs/http.md", 2)] = new(
+            Usings: "using Microsoft.Extensions.DependencyInjection;",
+            Statements: "var services = new ServiceCollection();"),
         [("docs/rate-limiting.md", 0)] = new(
             Statements: """
                 var query = "resilience";
