@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Net.Http.Headers;
+using System.Runtime.CompilerServices;
 
 namespace Resilience.Http;
 
@@ -9,12 +10,14 @@ namespace Resilience.Http;
 /// </summary>
 /// <remarks>
 /// Taking it allocates little once the pools are warm: the scalars are fields and the headers and options go into pooled
-/// arrays (reading the options creates them when the request had none, through the public property only). Header values held as strings are taken as
+/// arrays (options a request does not have are not created: see ExistingOptions). Header values held as strings are taken as
 /// they are; a typed value (an Accept added as a MediaTypeWithQualityHeaderValue) is turned into its string, as the
 /// transport does when it writes it. Only a repeated attempt builds a message.
 /// </remarks>
 internal struct RequestSnapshot
 {
+    private static bool s_optionsFieldMissing;
+
     private HttpMethod _method;
     private Uri? _requestUri;
     private Version _version;
@@ -44,13 +47,43 @@ internal struct RequestSnapshot
         }
 
         // CopyTo, not foreach: the options' enumerator is an interface's, boxed on each call.
-        if (request.Options is ICollection<KeyValuePair<string, object?>> { Count: > 0 } options)
+        if (ExistingOptions(request) is ICollection<KeyValuePair<string, object?>> { Count: > 0 } options)
         {
             _optionCount = options.Count;
             _options = ArrayPool<KeyValuePair<string, object?>>.Shared.Rent(_optionCount);
             options.CopyTo(_options, 0);
         }
     }
+
+    /// <summary>
+    /// The request's options if it has any, without creating them: the public property creates an empty dictionary on
+    /// first read (104 B, a third of what the handler costs a request), and most requests never have options. The field
+    /// is read through <see cref="UnsafeAccessorAttribute"/> (no reflection, trimming- and AOT-safe); should a runtime
+    /// no longer have it, the first read finds that out and the property serves from then on.
+    /// </summary>
+    private static HttpRequestOptions? ExistingOptions(HttpRequestMessage request)
+    {
+        if (!s_optionsFieldMissing)
+        {
+            try
+            {
+                return ReadOptionsField(request);
+            }
+            catch (MissingFieldException)
+            {
+                s_optionsFieldMissing = true;
+            }
+        }
+
+        return request.Options;
+    }
+
+    // Not inlined, so that a field that is missing fails this call, inside the try above, whenever it is resolved.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static HttpRequestOptions? ReadOptionsField(HttpRequestMessage request) => OptionsField(request);
+
+    [UnsafeAccessor(UnsafeAccessorKind.Field, Name = "_options")]
+    private static extern ref HttpRequestOptions? OptionsField(HttpRequestMessage request);
 
     /// <summary>
     /// Builds a fresh request for a repeated attempt: method, URI, version and its policy, headers and options as they
@@ -64,10 +97,13 @@ internal struct RequestSnapshot
             copy.Headers.TryAddWithoutValidation(_headers![i].Key, _headers[i].Value);
         }
 
-        IDictionary<string, object?> options = copy.Options;
-        for (var i = 0; i < _optionCount; i++)
+        if (_optionCount > 0)
         {
-            options[_options![i].Key] = _options[i].Value;
+            IDictionary<string, object?> options = copy.Options;
+            for (var i = 0; i < _optionCount; i++)
+            {
+                options[_options![i].Key] = _options[i].Value;
+            }
         }
 
         return copy;

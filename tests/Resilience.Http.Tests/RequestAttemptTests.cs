@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
+using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Http;
 
 namespace Resilience.Http.Tests;
@@ -146,18 +147,22 @@ public sealed class RequestAttemptTests
             Assert.Equal(request.RequestUri, repeated.Request.RequestUri);
             Assert.Equal($"{id}", repeated.Id);
             Assert.Equal(id % 2 == 0 ? $"{id}" : null, repeated.Extra);
+
+            // A request without options is sent without them: neither the caller's nor its copy has any created.
+            Assert.Equal(id % 2 == 0, OptionsField(request) is not null);
+            Assert.Equal(id % 2 == 0, OptionsField(repeated.Request) is not null);
             Assert.Equal(id % 2 == 0 ? $"{id}" : null, repeated.Request.Options.TryGetValue(extra, out var option) ? option : null);
         }
     }
+
+    // The options a request holds, read without creating them (the public property creates them on first read).
+    [UnsafeAccessor(UnsafeAccessorKind.Field, Name = "_options")]
+    private static extern ref HttpRequestOptions? OptionsField(HttpRequestMessage request);
 
     internal sealed record Received(string Path, string Attempt, string Caller, string Default, string Body);
 
     internal sealed record SeenAttempt(HttpRequestMessage Request, HttpMethod Method, Version Version, HttpVersionPolicy VersionPolicy, bool OptionWasSet);
 
-    /// <summary>
-    /// Changes each request it sends, as inner handlers do: adds a header (a second Add of the same name adds a value),
-    /// sets an option; and sends the first attempt elsewhere, as a redirect would, without the caller's header.
-    /// </summary>
     /// <summary>Answers 503 to the first attempt of each request and 200 to the next, and records what each attempt carried.</summary>
     private sealed class FailingFirstAttemptHandler : HttpMessageHandler
     {
@@ -176,6 +181,10 @@ public sealed class RequestAttemptTests
             request.Headers.TryGetValues(name, out var values) ? string.Join(",", values) : null;
     }
 
+    /// <summary>
+    /// Changes each request it sends, as inner handlers do: adds a header (a second Add of the same name adds a value),
+    /// sets an option; and sends the first attempt elsewhere, as a redirect would, without the caller's header.
+    /// </summary>
     private sealed class ChangingHandler() : DelegatingHandler(new SocketsHttpHandler())
     {
         public List<SeenAttempt> Seen { get; } = [];
