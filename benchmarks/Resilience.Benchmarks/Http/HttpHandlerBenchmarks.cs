@@ -66,12 +66,4 @@ public class HttpHandlerBenchmarks
     // A request per call, as HttpClient callers make them: what a handler reads or sets on a fresh request is measured.
     private static HttpResponseMessage Send(HttpMessageInvoker invoker) =>
         invoker.SendAsync(new HttpRequestMessage(HttpMethod.Get, Address), CancellationToken.None).GetAwaiter().GetResult();
-
-    /// <summary>Answers every request at once with one shared 200 response: the benchmark measures the handlers above it.</summary>
-    private sealed class AnsweringHandler : HttpMessageHandler
-    {
-        private readonly Task<HttpResponseMessage> _ok = Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK));
-
-        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) => _ok;
-    }
 }
