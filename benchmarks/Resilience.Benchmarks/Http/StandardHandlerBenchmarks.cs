@@ -28,8 +28,8 @@ public class StandardHandlerBenchmarks
         services.AddHttpClient("bare").ConfigurePrimaryHttpMessageHandler(() => new AnsweringHandler());
         HttpClientBuilderResilienceExtensions.AddStandardResilienceHandler(services.AddHttpClient("ours"), "ours")
             .ConfigurePrimaryHttpMessageHandler(() => new AnsweringHandler());
-        ResilienceHttpClientBuilderExtensions.AddStandardResilienceHandler(services.AddHttpClient("peer"));
-        services.AddHttpClient("peer").ConfigurePrimaryHttpMessageHandler(() => new AnsweringHandler());
+        ResilienceHttpClientBuilderExtensions.AddStandardResilienceHandler(
+            services.AddHttpClient("peer").ConfigurePrimaryHttpMessageHandler(() => new AnsweringHandler()));
         _services = services.BuildServiceProvider();
         var factory = _services.GetRequiredService<IHttpClientFactory>();
         _bare = factory.CreateClient("bare");
