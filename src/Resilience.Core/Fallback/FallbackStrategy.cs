@@ -80,7 +80,11 @@ public sealed class FallbackStrategy<T> : ResilienceStrategy
         }
 
         var failure = Unsafe.As<Outcome<TResult>, Outcome<T>>(ref outcome);
-        var original = failure.Exception;
+
+        // A rejection stays a value unless a level fails and the original must be attached: serving every call of a
+        // breaker held open must not make an exception per call.
+        var rejection = failure.Rejection;
+        var original = failure.RawException;
         var replaced = failure.Result;
         var boxed = StateOf(state);
         for (var index = 0; index < _levels.Length; index++)
@@ -119,7 +123,13 @@ public sealed class FallbackStrategy<T> : ResilienceStrategy
                 }
 
                 // A level that rethrows the original failure surfaces it as it was: attached to itself, it would be a
-                // cycle for whatever walks an exception's data (a serializer, a log enricher).
+                // cycle for whatever walks an exception's data (a serializer, a log enricher). A rejection becomes one
+                // exception here, attached to every level that fails.
+                if (rejection.Strategy is not null && original is null)
+                {
+                    original = rejection.ToException();
+                }
+
                 if (original is not null && !ReferenceEquals(exception, original) && !exception.Data.Contains(OriginalFailureKey))
                 {
                     exception.Data[OriginalFailureKey] = original;
@@ -142,7 +152,7 @@ public sealed class FallbackStrategy<T> : ResilienceStrategy
             {
                 try
                 {
-                    onServed(new FallbackServed(pipelineName, index, level.Name, original));
+                    onServed(new FallbackServed(pipelineName, index, level.Name, original, rejection));
                 }
                 catch (Exception handlerFailure)
                 {

@@ -41,21 +41,25 @@ public sealed class LastKnownGood<TKey, T>
     /// <summary>Records a successful result.</summary>
     /// <param name="key">The key.</param>
     /// <param name="value">The result.</param>
+    /// <remarks>
+    /// Runs on every successful call of a pipeline with this level: a key already held is updated in place, with no
+    /// allocation and no lock (the dictionary's writes lock a bucket, so only a new key goes through them).
+    /// </remarks>
     public void Record(TKey key, T value)
     {
-        var entry = new Entry(value, _timeProvider.GetTimestamp());
-
-        // Counted only by the thread whose add took effect: AddOrUpdate may run its add factory on several threads
-        // racing for one new key and then update instead, and a count raised by each of them never came down.
-        while (!_entries.TryAdd(key, entry))
+        var recorded = _timeProvider.GetTimestamp();
+        while (true)
         {
-            if (_entries.TryGetValue(key, out var current))
+            if (_entries.TryGetValue(key, out var entry))
             {
-                // A thread that read the clock later and stored first holds the more recent result: it stays.
-                if (current.Recorded > entry.Recorded || _entries.TryUpdate(key, entry, current))
-                {
-                    return;
-                }
+                entry.Write(value, recorded);
+                return;
+            }
+
+            // Counted only by the thread whose add took effect: another thread adding the same new key updates instead.
+            if (_entries.TryAdd(key, new Entry(value, recorded)))
+            {
+                break;
             }
         }
 
@@ -71,10 +75,13 @@ public sealed class LastKnownGood<TKey, T>
     /// <returns>Whether a fresh enough result was found.</returns>
     public bool TryGet(TKey key, out T value)
     {
-        if (_entries.TryGetValue(key, out var entry) && _timeProvider.GetElapsedTime(entry.Recorded) <= MaxAge)
+        if (_entries.TryGetValue(key, out var entry))
         {
-            value = entry.Value;
-            return true;
+            var recorded = entry.Read(out value);
+            if (_timeProvider.GetElapsedTime(recorded) <= MaxAge)
+            {
+                return true;
+            }
         }
 
         value = default!;
@@ -141,11 +148,72 @@ public sealed class LastKnownGood<TKey, T>
         }
     }
 
-    /// <summary>A recorded result. Compared by reference (TryUpdate, TryRemove): the value's own equality is never called.</summary>
+    /// <summary>
+    /// A key's recorded result, rewritten in place as results arrive. A version (odd while a write is under way) lets a
+    /// reader see a value and its timestamp from the same write; compared by reference (TryRemove), so the value's own
+    /// equality is never called.
+    /// </summary>
     private sealed class Entry(T value, long recorded)
     {
-        public T Value { get; } = value;
+        private int _version;
+        private T _value = value;
+        private long _recorded = recorded;
 
-        public long Recorded { get; } = recorded;
+        /// <summary>Gets when the result was recorded (for eviction, which orders entries by age).</summary>
+        public long Recorded => Read(out _);
+
+        /// <summary>
+        /// Stores a result unless the one held was recorded later. A writer that meets another write under way spins
+        /// briefly for it; if that write stalls (its thread preempted), it gives up rather than wait: one stalled thread
+        /// must not hold up every successful call of the key, and the next success records again.
+        /// </summary>
+        public void Write(T value, long recorded)
+        {
+            var spinner = default(SpinWait);
+            int version;
+            while (((version = Volatile.Read(ref _version)) & 1) != 0
+                || Interlocked.CompareExchange(ref _version, version + 1, version) != version)
+            {
+                if (spinner.NextSpinWillYield)
+                {
+                    return;
+                }
+
+                spinner.SpinOnce();
+            }
+
+            // A thread that read the clock earlier and got here later holds the older result: the newer one stays.
+            if (recorded >= _recorded)
+            {
+                _value = value;
+                _recorded = recorded;
+            }
+
+            Volatile.Write(ref _version, version + 2);
+        }
+
+        /// <summary>Reads the result and when it was recorded, both from one write (readers are fallbacks, off the hot path).</summary>
+        public long Read(out T value)
+        {
+            var spinner = default(SpinWait);
+            while (true)
+            {
+                var version = Volatile.Read(ref _version);
+                if ((version & 1) == 0)
+                {
+                    value = _value;
+                    var recorded = _recorded;
+
+                    // The reads above must complete before the version is checked again (an acquire alone would let them move past it).
+                    Interlocked.MemoryBarrier();
+                    if (Volatile.Read(ref _version) == version)
+                    {
+                        return recorded;
+                    }
+                }
+
+                spinner.SpinOnce();
+            }
+        }
     }
 }

@@ -1165,15 +1165,23 @@ internal static class PipelineEngine
                 return strategy.ProvideFallbackAsync(outcome, state, pipelineName, cancellationToken);
             }
 
+            return OnDefaultScheduler(strategy, outcome, state, pipelineName, cancellationToken);
+        }
+        finally
+        {
+            SynchronizationContext.SetSynchronizationContext(context);
+        }
+
+        // Apart, so that the closure's captures are allocated on this path only: a lambda over the parameters of the
+        // method above would have them allocated on its entry, on every synchronous call a fallback serves.
+        static ValueTask<Outcome<TResult>> OnDefaultScheduler(
+            ResilienceStrategy strategy, Outcome<TResult> outcome, TState state, string? pipelineName, CancellationToken cancellationToken)
+        {
             // The current scheduler is the one of the task running this code: only a task run on the default scheduler
             // (inline here, as the thread pool's scheduler runs a task started synchronously) sees the default one.
             var start = new Task<ValueTask<Outcome<TResult>>>(() => strategy.ProvideFallbackAsync(outcome, state, pipelineName, cancellationToken));
             start.RunSynchronously(TaskScheduler.Default);
             return start.GetAwaiter().GetResult();
-        }
-        finally
-        {
-            SynchronizationContext.SetSynchronizationContext(context);
         }
     }
 

@@ -10,4 +10,4 @@ namespace Resilience;
 /// </param>
 /// <param name="Delay">The delay the retry computed: the backoff after jitter, or the retry-after hint (a past one as zero).</param>
 /// <param name="RetryAfter">The retry-after hint the failure carried, as it was given; <see langword="null"/> when there was none.</param>
-public sealed record RetryDelayArguments(string? PipelineName, string StrategyName, int RetryNumber, Exception? Failure, TimeSpan Delay, TimeSpan? RetryAfter);
+public readonly record struct RetryDelayArguments(string? PipelineName, string StrategyName, int RetryNumber, Exception? Failure, TimeSpan Delay, TimeSpan? RetryAfter);

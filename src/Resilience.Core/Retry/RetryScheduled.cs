@@ -9,4 +9,4 @@ namespace Resilience;
 /// What failed: the attempt's exception, a rejection materialised as its exception (a new instance), or
 /// <see langword="null"/> for a result the retry's predicate handled.
 /// </param>
-public sealed record RetryScheduled(string? PipelineName, string StrategyName, int RetryNumber, TimeSpan Delay, Exception? Failure);
+public readonly record struct RetryScheduled(string? PipelineName, string StrategyName, int RetryNumber, TimeSpan Delay, Exception? Failure);

@@ -4,4 +4,4 @@ namespace Resilience;
 /// <param name="PipelineName">The pipeline running the call.</param>
 /// <param name="StrategyName">The timeout's name.</param>
 /// <param name="Timeout">The timeout the attempt was given.</param>
-public sealed record TimeoutExpired(string? PipelineName, string StrategyName, TimeSpan Timeout);
+public readonly record struct TimeoutExpired(string? PipelineName, string StrategyName, TimeSpan Timeout);

@@ -228,4 +228,96 @@ public class FallbackTests
         Assert.Equal(0, lastGood.Count);
         Assert.False(lastGood.TryGet("key", out _));
     }
+
+    [Fact]
+    public void A_fallback_serving_every_call_of_a_breaker_held_open_allocates_nothing_and_tells_the_rejection()
+    {
+        // The degraded steady state: the circuit refuses each call as a value, and the fallback replaces it. Neither
+        // the rejection's exception nor the hook's argument is made per call, in the synchronous form as in the others.
+        // (The state is a reference: the levels see it as an object, so a value type would be boxed.)
+        var breaker = new Resilience.CircuitBreaker(new CircuitBreakerOptions());
+        breaker.Isolate();
+        FallbackServed last = default;
+        var told = 0;
+        var pipeline = new ResiliencePipelineBuilder<int> { Name = "catalog" }
+            .AddFallback(new FallbackOptions<int>
+            {
+                Levels = { FallbackLevel<int>.FromValue("placeholder", -1) },
+                OnServed = served =>
+                {
+                    last = served;
+                    told++;
+                },
+            })
+            .AddCircuitBreaker(breaker)
+            .Build();
+        var sum = 0L;
+        var fewest = long.MaxValue;
+        for (var round = 0; round < 5; round++)
+        {
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            for (var i = 0; i < 1_000; i++)
+            {
+                sum += pipeline.Execute(static (_, _) => 1, "key");
+                sum += pipeline.ExecuteOutcome(static (_, _) => 1, "key").Result;
+                sum += Completed(pipeline.ExecuteAsync(static (_, _) => new ValueTask<int>(1), "key"));
+            }
+
+            fewest = Math.Min(fewest, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+
+        Assert.Equal(0, fewest);
+        Assert.Equal(-15_000, sum);
+        Assert.Equal(15_000, told);
+        Assert.Equal(("catalog", 0, "placeholder"), (last.PipelineName, last.Level, last.LevelName));
+        Assert.IsType<CircuitBreakerStrategy>(last.Rejection.Strategy);
+        Assert.Equal(RejectionReason.IsolatedCircuit, last.Rejection.Reason);
+
+        // The exception is made when read, a new one each time.
+        Assert.IsType<IsolatedCircuitException>(last.Failure);
+        Assert.NotSame(last.Failure, last.Failure);
+    }
+
+    [Fact]
+    public async Task A_rejection_attached_to_failing_levels_is_one_exception_and_the_one_told_when_a_later_level_serves()
+    {
+        var breaker = new Resilience.CircuitBreaker(new CircuitBreakerOptions());
+        breaker.Isolate();
+        var failures = new List<Exception>();
+        FallbackServed served = default;
+        var pipeline = new ResiliencePipelineBuilder<int>()
+            .AddFallback(new FallbackOptions<int>
+            {
+                Levels =
+                {
+                    new FallbackLevel<int>("secondary", _ => throw Recorded(new IOException("secondary down")), tryNextOnFailure: true),
+                    new FallbackLevel<int>("replica", _ => throw Recorded(new IOException("replica down")), tryNextOnFailure: true),
+                    FallbackLevel<int>.FromValue("placeholder", -1),
+                },
+                OnServed = s => served = s,
+            })
+            .AddCircuitBreaker(breaker)
+            .Build();
+
+        Assert.Equal(-1, await pipeline.ExecuteAsync(static (_, _) => new ValueTask<int>(1), 0));
+
+        var attached = failures.Select(f => f.Data[FallbackStrategy<int>.OriginalFailureKey]).ToArray();
+        Assert.IsType<IsolatedCircuitException>(attached[0]);
+        Assert.Same(attached[0], attached[1]);
+        Assert.Same(attached[0], served.Failure);
+        Assert.Equal(RejectionReason.IsolatedCircuit, served.Rejection.Reason);
+
+        Exception Recorded(Exception failure)
+        {
+            failures.Add(failure);
+            return failure;
+        }
+    }
+
+    /// <summary>The result of a call that completed without waiting (the degraded path never waits).</summary>
+    private static int Completed(ValueTask<int> call)
+    {
+        Assert.True(call.IsCompletedSuccessfully);
+        return call.Result;
+    }
 }
