@@ -22,8 +22,9 @@ namespace Resilience;
 /// Time is the <see cref="MonotonicClock"/>: with the system clock every decision is precise to the operating system's
 /// tick (typically 1 to 4 ms), which bounds how early a refill can be seen; with any other provider it is exact.
 /// Arithmetic is in 1/256 of a 100 ns tick (0.4 ns). An interval is rounded up to that unit, so the bucket is never
-/// faster than its rate, and slower by less than 0.4 ns a permit: about 0.04 % at a million permits a second, 1.6 % at
-/// a hundred million, 15 % at a billion (where the 2.56 units of a permit's interval round up to 3).
+/// faster than its rate, and slower by less than 0.4 ns a permit: at most 0.04 % around a million permits a second (none
+/// at a million, whose 2,560 units are whole), 1.5 % at a hundred million (25.6 units round up to 26), 15 % at a billion
+/// (where the 2.56 units of a permit's interval round up to 3).
 /// </para>
 /// <para>
 /// Successful leases are not counted one by one (a shared counter would cost a second atomic operation per call):

@@ -21,7 +21,7 @@ public sealed class RetryOptions
     /// <summary>Gets or sets the base delay. Range [0, 1 day]; default 200 ms.</summary>
     public TimeSpan Delay { get; set; } = TimeSpan.FromMilliseconds(200);
 
-    /// <summary>Gets or sets the cap on any single delay. Range [<see cref="Delay"/>, 1 day]; default 30 s.</summary>
+    /// <summary>Gets or sets the cap on any single delay but a retry-after hint, which <see cref="MaxRetryAfter"/> bounds. Range [<see cref="Delay"/>, 1 day]; default 30 s.</summary>
     public TimeSpan MaxDelay { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
