@@ -26,6 +26,12 @@ public sealed class FallbackLevel<T>
     /// <summary>Gets whether a failure of this level moves on to the next one.</summary>
     public bool TryNextOnFailure { get; }
 
+    /// <summary>
+    /// Gets whether the action may read <see cref="FallbackArguments{T}.State"/>: a level that serves a fixed value does
+    /// not, and spares the boxing of a caller's value-type state.
+    /// </summary>
+    internal bool ReadsState { get; init; } = true;
+
     /// <summary>Gets what records successful results for this level (a last-known-good cache), if anything.</summary>
     internal Action<T, object?>? Recorder { get; init; }
 
@@ -33,7 +39,7 @@ public sealed class FallbackLevel<T>
     /// <param name="name">The level's name.</param>
     /// <param name="value">The value.</param>
     /// <returns>The level.</returns>
-    public static FallbackLevel<T> FromValue(string name, T value) => new(name, _ => new ValueTask<T>(value));
+    public static FallbackLevel<T> FromValue(string name, T value) => new(name, _ => new ValueTask<T>(value)) { ReadsState = false };
 
     /// <summary>Creates a level from a synchronous factory.</summary>
     /// <param name="name">The level's name.</param>
