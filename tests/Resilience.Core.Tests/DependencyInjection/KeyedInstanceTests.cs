@@ -175,10 +175,12 @@ public sealed class KeyedInstanceTests
         var first = container.Provider.GetPipeline("orders", "a");
         var second = container.Provider.GetPipeline("orders", "b");
 
-        container.Change((Breaker + "FailureRatio", "0.9"), (Breaker + "MinimumThroughput", "0"));
+        // The breaker's part is valid, the limiter's is not: the change is rejected as a whole.
+        container.Change((Breaker + "FailureRatio", "0.9"), (Section + "ConcurrencyLimiter:PermitLimit", "0"));
 
         Assert.False(container.Provider.LastReload!.IsApplied);
-        Assert.All(new[] { first, second }, pipeline => Assert.Equal((0.5, 2), (BreakerOf(pipeline).Options.FailureRatio, BreakerOf(pipeline).Options.MinimumThroughput)));
+        Assert.All(new[] { first, second }, pipeline => Assert.Equal(0.5, BreakerOf(pipeline).Options.FailureRatio));
+        Assert.All(new[] { first, second }, pipeline => Assert.Equal(2, LimiterOf(pipeline).GetStatistics()!.CurrentAvailablePermits));
     }
 
     [Fact]
