@@ -32,7 +32,10 @@ internal sealed class AuthorityKeys
             return key;
         }
 
-        key = $"{authority.Scheme}://{authority.IdnHost}:{authority.Port}";
+        // The ASCII host of an IPv6 address comes without its brackets, which an authority writes.
+        key = uri.HostNameType == UriHostNameType.IPv6
+            ? $"{authority.Scheme}://[{authority.IdnHost}]:{authority.Port}"
+            : $"{authority.Scheme}://{authority.IdnHost}:{authority.Port}";
         if (_keys.Count < _maxKept)
         {
             _keys.TryAdd(authority, key);
