@@ -128,7 +128,7 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
     public void OnRetryAttempt(ResilienceStrategy strategy) =>
         _telemetry.Guard(
             (Telemetry: this, Strategy: strategy),
-            static s => s.Telemetry._telemetry.RetryAttempts.Add(1, s.Telemetry.TagsOf(new(TelemetryTags.Strategy, s.Strategy.Name))),
+            static s => s.Telemetry.Count(s.Telemetry._telemetry.RetryAttempts, new(TelemetryTags.Strategy, s.Strategy.Name)),
             "retry attempt",
             PipelineName);
 
@@ -159,7 +159,7 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
         };
         var strategy = rejection.Strategy?.Name;
         var reason = TelemetryTags.Of(rejection.Reason);
-        counter.Add(1, TagsOf(new(TelemetryTags.Strategy, strategy), new(TelemetryTags.Reason, reason)));
+        Count(counter, new(TelemetryTags.Strategy, strategy), new(TelemetryTags.Reason, reason));
         if (ResilienceTelemetry.EventTarget is { } activity)
         {
             var tags = Tags(strategy);
@@ -177,7 +177,7 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
     {
         if (strategy is RateLimiterStrategy or IPartitionedLimiterStrategy)
         {
-            _telemetry.LimiterWaits.Add(1, TagsOf(new(TelemetryTags.Strategy, strategy.Name)));
+            Count(_telemetry.LimiterWaits, new(TelemetryTags.Strategy, strategy.Name));
         }
     }
 
@@ -193,7 +193,7 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
 
     private void ReportRetryRefusedByBudget(ResilienceStrategy strategy)
     {
-        _telemetry.RetryBudgetRefusals.Add(1, TagsOf(new(TelemetryTags.Strategy, strategy.Name)));
+        Count(_telemetry.RetryBudgetRefusals, new(TelemetryTags.Strategy, strategy.Name));
         if (ResilienceTelemetry.EventTarget is { } activity)
         {
             // A trace then shows why a failed call was not tried again.
@@ -203,7 +203,7 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
 
     private void ReportTimeout(ResilienceStrategy strategy, TimeoutRejectedException timeout)
     {
-        _telemetry.TimeoutsExpired.Add(1, TagsOf(new(TelemetryTags.Strategy, strategy.Name)));
+        Count(_telemetry.TimeoutsExpired, new(TelemetryTags.Strategy, strategy.Name));
         if (ResilienceTelemetry.EventTarget is { } activity)
         {
             var tags = Tags(strategy.Name);
@@ -220,7 +220,7 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
         }
 
         var level = strategy is FallbackStrategy<TResult> fallback && index < fallback.Levels.Count ? fallback.Levels[index].Name : index.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        _telemetry.FallbacksServed.Add(1, TagsOf(new(TelemetryTags.Strategy, strategy.Name), new(TelemetryTags.Level, level)));
+        Count(_telemetry.FallbacksServed, new(TelemetryTags.Strategy, strategy.Name), new(TelemetryTags.Level, level));
         if (ResilienceTelemetry.EventTarget is { } activity)
         {
             var tags = Tags(strategy.Name);
@@ -245,6 +245,7 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
             : Failure;
         if (_instance is { } instance)
         {
+            // A keyed instance's call; a single instance's pays one null check for the feature, and no more.
             RecordInstance(ref context, tag, instance);
             return;
         }
@@ -260,31 +261,38 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
     /// <summary>Records a keyed instance's call: the tags of a single instance's, and the instance's key.</summary>
     private void RecordInstance(ref StrategyContext context, KeyValuePair<string, object?> outcome, KeyValuePair<string, object?> instance)
     {
-        // A TagList of three lives on the stack: no allocation more than the single instance's call.
-        var tags = new TagList { _pipeline, outcome, instance };
-        _calls.Add(1, in tags);
+        _calls.Add(1, _pipeline, outcome, instance);
         if (IsTimed(ref context))
         {
             var elapsed = context.TimeProvider.GetElapsedTime(context.State, context.GetTimestamp());
-            _duration.Record(elapsed.TotalSeconds, in tags);
+            _duration.Record(elapsed.TotalSeconds, _pipeline, outcome, instance);
         }
     }
 
-    /// <summary>The tags of an event inside the pipeline: the pipeline, the event's own, and the instance's key if any.</summary>
-    private TagList TagsOf(KeyValuePair<string, object?> first, KeyValuePair<string, object?>? second = null)
+    /// <summary>Counts an event inside the pipeline: tagged with the pipeline, the event's tag, and the instance's key if any.</summary>
+    private void Count(Counter<long> counter, KeyValuePair<string, object?> tag)
     {
-        var tags = new TagList { _pipeline, first };
-        if (second is { } tag)
-        {
-            tags.Add(tag);
-        }
-
         if (_instance is { } instance)
         {
-            tags.Add(instance);
+            counter.Add(1, _pipeline, tag, instance);
+            return;
         }
 
-        return tags;
+        counter.Add(1, _pipeline, tag);
+    }
+
+    /// <summary>Counts an event inside the pipeline with two tags of its own (see <see cref="Count(Counter{long}, KeyValuePair{string, object?})"/>).</summary>
+    private void Count(Counter<long> counter, KeyValuePair<string, object?> first, KeyValuePair<string, object?> second)
+    {
+        if (_instance is { } instance)
+        {
+            // Four tags: a TagList, on the stack.
+            var tags = new TagList { _pipeline, first, second, instance };
+            counter.Add(1, in tags);
+            return;
+        }
+
+        counter.Add(1, _pipeline, first, second);
     }
 
     /// <summary>Gets whether the call's start was read as it entered (the duration histogram was listened to then).</summary>
