@@ -246,5 +246,50 @@ public sealed class PipelinePerAuthorityTests
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
     }
 
+    [Fact]
+    public async Task A_request_selected_by_authority_allocates_no_more_than_one_through_the_single_instance()
+    {
+        var single = await AllocatedPerRequest(selectByAuthority: false);
+        var byAuthority = await AllocatedPerRequest(selectByAuthority: true);
+
+        Assert.Equal(single, byAuthority);
+    }
+
+    /// <summary>
+    /// The bytes a request through the factory's handlers allocates on its thread, over an inner handler that answers at
+    /// once (the whole send then completes synchronously), the request and response included.
+    /// </summary>
+    private static async Task<long> AllocatedPerRequest(bool selectByAuthority)
+    {
+        var services = new ServiceCollection();
+        var handler = WithBreaker(services.AddHttpClient("api").ConfigurePrimaryHttpMessageHandler(() => new AnsweringHandler()));
+        if (selectByAuthority)
+        {
+            handler.SelectPipelineByAuthority();
+        }
+
+        using var container = services.BuildServiceProvider();
+        using var invoker = new HttpMessageInvoker(container.GetRequiredService<IHttpMessageHandlerFactory>().CreateHandler("api"));
+        var uris = new[] { new Uri("http://127.0.0.1:5001/a"), new Uri("https://api.example.com/b") };
+        for (var i = 0; i < 100; i++)
+        {
+            using var response = await invoker.SendAsync(new HttpRequestMessage(HttpMethod.Get, uris[i % 2]), CancellationToken.None);
+        }
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 1_000; i++)
+        {
+            using var response = await invoker.SendAsync(new HttpRequestMessage(HttpMethod.Get, uris[i % 2]), CancellationToken.None);
+        }
+
+        return (GC.GetAllocatedBytesForCurrentThread() - before) / 1_000;
+    }
+
+    private sealed class AnsweringHandler : HttpMessageHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+            Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK));
+    }
+
     private static string Key(LoopbackServer server) => $"http://127.0.0.1:{server.Address.Port}";
 }
