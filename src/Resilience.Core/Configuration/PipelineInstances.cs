@@ -34,7 +34,12 @@ internal sealed class PipelineInstances
     {
         if (_live.TryGetValue(key, out var instance) && instance.Find(result) is { } pipeline)
         {
-            Touch(instance);
+            // The most recently used instance needs no new stamp: a client calling one host writes nothing shared.
+            if (Volatile.Read(ref instance.LastUsed) != Volatile.Read(ref _uses))
+            {
+                Touch(instance);
+            }
+
             return pipeline;
         }
 
