@@ -203,6 +203,29 @@ public sealed class KeyedInstanceTests
         Assert.Empty(pipeline.Strategies.OfType<RateLimiterStrategy>());
     }
 
+    [Fact]
+    public void A_retyped_section_gives_every_instance_a_new_component_of_the_new_type()
+    {
+        using var container = Container(inCode: false);
+        var pipeline = container.Provider.GetPipeline("orders", "a");
+        var before = LimiterOf(pipeline);
+
+        container.Change(
+            (Section + "ConcurrencyLimiter:Type", "TokenBucket"),
+            (Section + "ConcurrencyLimiter:PermitLimit", null),
+            (Section + "ConcurrencyLimiter:PermitsPerSecond", "1"),
+            (Section + "ConcurrencyLimiter:Burst", "3"));
+
+        Assert.True(container.Provider.LastReload!.IsApplied);
+        var after = Assert.IsType<TokenBucketLimiter>(LimiterOf(pipeline));
+        Assert.NotSame(LimiterOf(container.Provider.GetPipeline("orders")), after);
+        Assert.Equal(3, after.GetStatistics()!.CurrentAvailablePermits);
+
+        // The instance's old limiter left service; the provider disposes it with the rest.
+        container.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => before.AttemptAcquire());
+    }
+
     [Theory]
     [MemberData(nameof(Registrations))]
     public void Components_taken_by_name_from_the_shared_ones_stay_shared_by_every_instance(bool inCode)
