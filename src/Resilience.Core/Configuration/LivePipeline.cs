@@ -30,6 +30,9 @@ internal sealed class LivePipeline
     /// </summary>
     public List<Func<Func<string, object?>, string?>> Checks { get; } = [];
 
+    /// <summary>Gets or sets the keyed instances, once one was asked for.</summary>
+    public PipelineInstances? Instances { get; set; }
+
     /// <summary>Gets the built forms of a pipeline declared in configuration, by result type (<see cref="VoidResult"/> for untyped).</summary>
     public Dictionary<Type, PipelineVariant> Variants { get; } = [];
 

@@ -24,16 +24,16 @@ internal sealed class PipelineVariant
     /// <summary>Gets the pipeline's strategies in service, outermost first.</summary>
     public IReadOnlyList<ResilienceStrategy> Strategies => _core.Strategies;
 
-    public static PipelineVariant Untyped(ResilienceRuntime runtime, string name, IReadOnlyList<ResilienceStrategy> strategies)
+    public static PipelineVariant Untyped(ResilienceRuntime runtime, string name, IReadOnlyList<ResilienceStrategy> strategies, string? instanceKey = null)
     {
-        ResiliencePipeline Build(IReadOnlyList<ResilienceStrategy> list) => Fill(runtime.Prepare(new ResiliencePipelineBuilder(), name), list).Build();
+        ResiliencePipeline Build(IReadOnlyList<ResilienceStrategy> list) => Fill(runtime.Prepare(new ResiliencePipelineBuilder(), name, instanceKey), list).Build();
         var pipeline = Build(strategies);
         return new(pipeline, pipeline.Core, list => Build(list).Core, pipeline.Replace);
     }
 
-    public static PipelineVariant Typed<T>(ResilienceRuntime runtime, string name, IReadOnlyList<ResilienceStrategy> strategies)
+    public static PipelineVariant Typed<T>(ResilienceRuntime runtime, string name, IReadOnlyList<ResilienceStrategy> strategies, string? instanceKey = null)
     {
-        ResiliencePipeline<T> Build(IReadOnlyList<ResilienceStrategy> list) => Fill(runtime.Prepare(new ResiliencePipelineBuilder<T>(), name), list).Build();
+        ResiliencePipeline<T> Build(IReadOnlyList<ResilienceStrategy> list) => Fill(runtime.Prepare(new ResiliencePipelineBuilder<T>(), name, instanceKey), list).Build();
         var pipeline = Build(strategies);
         return new(pipeline, pipeline.Core, list => Build(list).Core, pipeline.Replace);
     }

@@ -31,6 +31,7 @@ internal sealed class ResilienceRuntime : IDisposable
     private readonly string _rootPath;
     private readonly TimeProvider _timeProvider;
     private readonly IServiceProvider _services;
+    private readonly int _maxInstances;
     private readonly List<ComponentSource> _shared;
     private readonly Dictionary<string, LiveComponent> _components = new(StringComparer.OrdinalIgnoreCase);
     // Case-insensitive, as configuration keys are: sources may give a configured pipeline's key in either case.
@@ -63,9 +64,11 @@ internal sealed class ResilienceRuntime : IDisposable
         IEnumerable<PipelineRegistration> pipelines,
         TimeProvider timeProvider,
         ResilienceTelemetry telemetry,
-        IServiceProvider services)
+        IServiceProvider services,
+        int maxInstances = PipelineInstanceOptions.DefaultMaxInstances)
     {
         _section = section;
+        _maxInstances = maxInstances;
         // A configuration root bound as the resilience settings has keys without a prefix: messages name them so.
         _rootPath = section switch
         {
@@ -216,6 +219,164 @@ internal sealed class ResilienceRuntime : IDisposable
     /// <returns>The pipeline, or <see langword="null"/>.</returns>
     public object? TryGetPipeline<T>(string name) => FindPipeline<T>(name);
 
+    /// <summary>Gets the keyed instances of a pipeline that can be had for <typeparamref name="T"/>.</summary>
+    /// <exception cref="KeyNotFoundException">No pipeline has that name.</exception>
+    /// <exception cref="InvalidOperationException">The pipeline is registered in code with another result type.</exception>
+    public PipelineInstances InstancesOf<T>(string name)
+    {
+        lock (_gate)
+        {
+            // The single instance is had first: it checks the name and the result type, and its components are those
+            // whose current options a new instance copies.
+            _ = GetPipeline<T>(name);
+            var pipeline = _pipelines[name];
+            return pipeline.Instances ??= new PipelineInstances(pipeline, _maxInstances);
+        }
+    }
+
+    /// <summary>
+    /// Gets the instance of a pipeline for a key, creating it on the current settings when it is not live, and evicting
+    /// the least recently used one when that takes the pipeline past its cap.
+    /// </summary>
+    /// <typeparam name="T">The result type; <see cref="VoidResult"/> for an untyped pipeline.</typeparam>
+    /// <param name="instances">The pipeline's instances, from <see cref="InstancesOf{T}"/>.</param>
+    /// <param name="key">The instance's key.</param>
+    /// <returns>The instance's pipeline for <typeparamref name="T"/>.</returns>
+    /// <exception cref="ObjectDisposedException">The runtime is disposed.</exception>
+    public object GetInstance<T>(PipelineInstances instances, string key)
+    {
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            var pipeline = instances.Pipeline;
+            if (!instances.TryGet(key, out var instance))
+            {
+                instance = CreateInstance(pipeline, key);
+                if (instances.Add(instance) is { } evicted)
+                {
+                    Evict(evicted);
+                }
+            }
+
+            if (instance.Find(typeof(T)) is not { } view)
+            {
+                if (instance.Built is { } built)
+                {
+                    view = built.Pipeline;
+                }
+                else
+                {
+                    var strategies = InstanceStrategies(pipeline, instance);
+                    var variant = typeof(T) == typeof(VoidResult)
+                        ? PipelineVariant.Untyped(this, pipeline.Name, strategies, key)
+                        : PipelineVariant.Typed<T>(this, pipeline.Name, strategies, key);
+                    instance.Variants.Add(typeof(T), variant);
+                    view = variant.Pipeline;
+                }
+
+                instance.Publish(typeof(T), view);
+            }
+
+            instances.Touch(instance);
+            return view;
+        }
+    }
+
+    private PipelineInstance CreateInstance(LivePipeline pipeline, string key)
+    {
+        var instance = new PipelineInstance(key);
+        if (pipeline.Registration is not { } registration)
+        {
+            return instance;
+        }
+
+        try
+        {
+            // The pipeline's code runs again for the instance: what it binds and what it creates are the instance's own.
+            var context = new ResiliencePipelineContext(this, pipeline.Name, _services, _timeProvider, _section?.GetSection($"{SettingsReader.PipelinesSection}:{pipeline.Name}"), instance);
+            instance.Built = registration.Build(context);
+            Observe(pipeline.Name, instance.Built, instance.Observed, key);
+            return instance;
+        }
+        catch
+        {
+            Evict(instance);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The strategies of a configured pipeline's instance for its current layout: its own copy of each section the pipeline
+    /// declares (created on the section's current options when missing), and the shared instance of each it refers to.
+    /// </summary>
+    private List<ResilienceStrategy> InstanceStrategies(LivePipeline pipeline, PipelineInstance instance) =>
+        [.. pipeline.Layout!.Keys.Select(key => IsOwn(key)
+            ? (instance.Components.TryGetValue(key, out var own) ? own : CreateCopy(instance, _components[key])).Strategy
+            : _components[key].Strategy)];
+
+    /// <summary>Brings an instance of a configured pipeline to its new layout: copies of sections gone or retyped leave service, new ones are created, and its pipelines rebuilt in place.</summary>
+    private void SyncInstance(LivePipeline pipeline, PipelineInstance instance)
+    {
+        var keys = pipeline.Layout!.Keys.ToHashSet(StringComparer.OrdinalIgnoreCase);
+        foreach (var stale in instance.Components.Values.Where(copy => !keys.Contains(copy.Key) || _components[copy.Key].Kind != copy.Kind).ToList())
+        {
+            instance.Components.Remove(stale.Key);
+            TakeOutOfService(stale);
+        }
+
+        var strategies = InstanceStrategies(pipeline, instance);
+        foreach (var variant in instance.Variants.Values)
+        {
+            variant.Rebuild(strategies);
+        }
+    }
+
+    /// <summary>Gets whether a component key is a pipeline's own section (otherwise it is a shared instance, which every instance goes through).</summary>
+    private static bool IsOwn(string key) => key.StartsWith(SettingsReader.PipelinesSection + ":", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Creates an instance's own copy of a component, on the options the component has now.</summary>
+    private LiveComponent CreateCopy(PipelineInstance instance, LiveComponent source)
+    {
+        var options = source.Kind.Clone(source.Options);
+        var created = source.Kind.Create(options);
+        var copy = new LiveComponent(
+            new PlannedComponent(source.Kind, source.Key, source.Name, options, null), created, source.Configure, source.CodeBound, Track(created, source.Name, instance.Key));
+        instance.Components.Add(source.Key, copy);
+        return copy;
+    }
+
+    /// <summary>The instances' own copies of a component, for a change applied to it to reach them all.</summary>
+    private IEnumerable<LiveComponent> CopiesOf(string key)
+    {
+        var parts = key.Split(':');
+        if (!IsOwn(key) || parts.Length < 3 || !_pipelines.TryGetValue(parts[1], out var pipeline) || pipeline.Instances is not { } instances)
+        {
+            yield break;
+        }
+
+        foreach (var instance in instances.All)
+        {
+            if (instance.Components.TryGetValue(key, out var copy))
+            {
+                yield return copy;
+            }
+        }
+    }
+
+    /// <summary>An instance leaves service with its state: calls in flight on it finish, nothing updates it any more.</summary>
+    private void Evict(PipelineInstance instance)
+    {
+        foreach (var component in instance.Components.Values)
+        {
+            TakeOutOfService(component);
+        }
+
+        foreach (var tracking in instance.Observed)
+        {
+            tracking.Dispose();
+        }
+    }
+
     /// <summary>Finds a pipeline by name, building it on first use; <see langword="null"/> when none of that name can be had for <typeparamref name="T"/>.</summary>
     private object? FindPipeline<T>(string name)
     {
@@ -287,7 +448,24 @@ internal sealed class ResilienceRuntime : IDisposable
     }
 
     /// <summary>Creates (or finds) a strategy that a pipeline's code binds to a section of that pipeline.</summary>
-    public object Bind(ComponentKind kind, string pipelineName, string section, Action<object>? configure)
+    public object Bind(ComponentKind kind, string pipelineName, string section, Action<object>? configure, PipelineInstance? instance)
+    {
+        lock (_gate)
+        {
+            var bound = Bind(kind, pipelineName, section, configure);
+            if (instance is null)
+            {
+                return bound;
+            }
+
+            // An instance binds after the start, which bound the section for the single instance: the instance gets its
+            // own copy, on the section's current options (code's, overlaid by configuration or pushed options).
+            var key = $"{SettingsReader.PipelinesSection}:{pipelineName}:{section}";
+            return (instance.Components.TryGetValue(key, out var own) ? own : CreateCopy(instance, _components[key])).Instance;
+        }
+    }
+
+    private object Bind(ComponentKind kind, string pipelineName, string section, Action<object>? configure)
     {
         ArgumentException.ThrowIfNullOrEmpty(section);
         lock (_gate)
@@ -326,12 +504,12 @@ internal sealed class ResilienceRuntime : IDisposable
     }
 
     /// <summary>Names, instruments and clocks a builder the way every pipeline of this container is.</summary>
-    public TBuilder Prepare<TBuilder>(TBuilder builder, string name)
+    public TBuilder Prepare<TBuilder>(TBuilder builder, string name, string? instanceKey)
         where TBuilder : ResiliencePipelineBuilderBase
     {
         builder.Name = name;
         builder.TimeProvider = _timeProvider;
-        return builder.AddTelemetry(Telemetry);
+        return builder.AddTelemetry(Telemetry, instanceKey);
     }
 
     /// <summary>Gets the health view: pipelines, breakers, limiters and budgets as they are now.</summary>
@@ -344,6 +522,7 @@ internal sealed class ResilienceRuntime : IDisposable
             var limiters = new Dictionary<RateLimiter, string>(ReferenceEqualityComparer.Instance);
             var partitioned = new Dictionary<IDisposable, string>(ReferenceEqualityComparer.Instance);
             var budgets = new List<RetryBudgetHealth>();
+            var instanceBreakers = new List<CircuitBreakerHealth>();
             foreach (var component in _components.Values)
             {
                 switch (component.Instance)
@@ -383,12 +562,26 @@ internal sealed class ResilienceRuntime : IDisposable
                     }
                 }
 
-                pipelines.Add(new PipelineHealth(pipeline.Name, pipeline.Registration is null, [.. strategies.Select(strategy => strategy.Name)], used));
+                var instances = pipeline.Instances?.All.OrderBy(instance => instance.Key, StringComparer.Ordinal).ToList() ?? [];
+                foreach (var instance in instances)
+                {
+                    // An instance's own breakers, with its key; the shared ones it goes through are listed once, above.
+                    foreach (var strategy in instance.Strategies)
+                    {
+                        if (strategy is CircuitBreakerStrategy { Breaker: var breaker } && !breakers.ContainsKey(breaker))
+                        {
+                            instanceBreakers.Add(new CircuitBreakerHealth(CodeBreakerName(pipeline.Name, breaker), breaker, instance.Key));
+                        }
+                    }
+                }
+
+                pipelines.Add(new PipelineHealth(pipeline.Name, pipeline.Registration is null, [.. strategies.Select(strategy => strategy.Name)], used, [.. instances.Select(instance => instance.Key)]));
             }
 
             return new ResilienceHealthReport(
                 pipelines,
-                [.. breakers.Select(pair => new CircuitBreakerHealth(pair.Value, pair.Key)).OrderBy(health => health.Name, StringComparer.Ordinal)],
+                [.. breakers.Select(pair => new CircuitBreakerHealth(pair.Value, pair.Key)).Concat(instanceBreakers)
+                    .OrderBy(health => health.Name, StringComparer.Ordinal).ThenBy(health => health.InstanceKey, StringComparer.Ordinal)],
                 [.. limiters.Select(pair => RateLimiterHealth.Of(pair.Value, pair.Key)).OfType<RateLimiterHealth>().OrderBy(health => health.Name, StringComparer.Ordinal)],
                 [.. partitioned.Select(pair => PartitionedRateLimiterHealth.Of(pair.Value, pair.Key)).OfType<PartitionedRateLimiterHealth>().OrderBy(health => health.Name, StringComparer.Ordinal)],
                 [.. budgets.OrderBy(health => health.Name, StringComparer.Ordinal)],
@@ -403,14 +596,17 @@ internal sealed class ResilienceRuntime : IDisposable
         lock (_gate)
         {
             _disposed = true;
-            foreach (var tracking in _components.Values.Select(component => component.Tracking).Concat(_observed))
+            var instances = _pipelines.Values.SelectMany(pipeline => pipeline.Instances?.All ?? []).ToList();
+            var copies = instances.SelectMany(instance => instance.Components.Values).ToList();
+            foreach (var tracking in _components.Values.Concat(copies).Select(component => component.Tracking).Concat(_observed).Concat(instances.SelectMany(instance => instance.Observed)))
             {
                 tracking.Dispose();
             }
 
-            // The limiters this runtime created are its own: disposed, they fail their waiters and stop their timers
-            // instead of keeping callers queued after the container is gone. Those a pipeline's code created are the code's.
-            foreach (var limiter in _components.Values.Select(component => component.Instance).OfType<RateLimiter>().Concat(Retired()))
+            // The limiters this runtime created are its own (keyed instances' copies too): disposed, they fail their
+            // waiters and stop their timers instead of keeping callers queued after the container is gone. Those a
+            // pipeline's code created are the code's.
+            foreach (var limiter in _components.Values.Concat(copies).Select(component => component.Instance).OfType<RateLimiter>().Concat(Retired()))
             {
                 limiter.Dispose();
             }
@@ -586,6 +782,13 @@ internal sealed class ResilienceRuntime : IDisposable
             {
                 live.Kind.Update(live.Instance, planned.Options);
                 live.Options = planned.Options;
+                foreach (var copy in CopiesOf(planned.Key))
+                {
+                    // Each instance's copy takes the same options in place and keeps its own state.
+                    copy.Kind.Update(copy.Instance, planned.Options);
+                    copy.Options = planned.Options;
+                }
+
                 updated++;
             }
         }
@@ -605,6 +808,11 @@ internal sealed class ResilienceRuntime : IDisposable
                 foreach (var variant in pipeline.Variants.Values)
                 {
                     variant.Rebuild(strategies);
+                }
+
+                foreach (var instance in pipeline.Instances?.All ?? [])
+                {
+                    SyncInstance(pipeline, instance);
                 }
 
                 rebuilt++;
@@ -653,14 +861,7 @@ internal sealed class ResilienceRuntime : IDisposable
     {
         ResolveBudget(planned);
         var instance = planned.Kind.Create(planned.Options);
-        var tracking = instance switch
-        {
-            CircuitBreaker breaker => Telemetry.Track(breaker, planned.Name),
-            RateLimiter limiter => Telemetry.Track(limiter, planned.Name),
-            RetryBudget budget => Telemetry.Track(budget, planned.Name),
-            _ => EmptyDisposable.Instance,
-        };
-        var live = new LiveComponent(planned, instance, configure, codeBound, tracking);
+        var live = new LiveComponent(planned, instance, configure, codeBound, Track(instance, planned.Name, instanceKey: null));
         _components[planned.Key] = live;
         return live;
     }
@@ -676,10 +877,24 @@ internal sealed class ResilienceRuntime : IDisposable
         return kind.Create(options);
     }
 
+    private IDisposable Track(object instance, string name, string? instanceKey) => instance switch
+    {
+        CircuitBreaker breaker => Telemetry.Track(breaker, name, instanceKey),
+        RateLimiter limiter => Telemetry.Track(limiter, name, instanceKey),
+        RetryBudget budget => Telemetry.Track(budget, name),
+        _ => EmptyDisposable.Instance,
+    };
+
     private void Retire(LiveComponent component)
     {
-        component.Tracking.Dispose();
         _components.Remove(component.Key);
+        TakeOutOfService(component);
+    }
+
+    /// <summary>Takes a component out of service: no longer observed; a limiter is disposed with the runtime if still reachable then.</summary>
+    private void TakeOutOfService(LiveComponent component)
+    {
+        component.Tracking.Dispose();
         if (component.Instance is RateLimiter limiter)
         {
             _retiredLimiters.RemoveAll(static retired => !retired.TryGetTarget(out _));
@@ -691,32 +906,53 @@ internal sealed class ResilienceRuntime : IDisposable
     {
         var context = new ResiliencePipelineContext(this, pipeline.Name, _services, _timeProvider, _section?.GetSection($"{SettingsReader.PipelinesSection}:{pipeline.Name}"));
         var built = pipeline.Registration!.Build(context);
+        Observe(pipeline.Name, built, _observed, instanceKey: null);
+        pipeline.Built = built;
+        return built;
+    }
 
-        // Breakers and limiters the code created itself are observed too (tracking an instance twice does nothing).
+    /// <summary>Observes the breakers and limiters a pipeline's code created itself (tracking an instance twice does nothing).</summary>
+    private void Observe(string pipelineName, BuiltPipeline built, List<IDisposable> observed, string? instanceKey)
+    {
         foreach (var strategy in built.Strategies)
         {
             switch (strategy)
             {
                 case CircuitBreakerStrategy { Breaker: var breaker }:
-                    if (breaker.Name == nameof(CircuitBreaker) && !_codeBreakerNames.ContainsKey(breaker))
-                    {
-                        _codeBreakerNames.Add(breaker, $"{pipeline.Name}/{breaker.Name}");
-                    }
-
-                    _observed.Add(Telemetry.Track(breaker, _codeBreakerNames.GetValueOrDefault(breaker, breaker.Name)));
+                    // An instance's names are not remembered: the table would keep evicted instances' breakers alive.
+                    observed.Add(Telemetry.Track(breaker, instanceKey is null ? BreakerName(pipelineName, breaker) : CodeBreakerName(pipelineName, breaker), instanceKey));
                     break;
                 case RateLimiterStrategy { Limiter: var limiter }:
-                    _observed.Add(Telemetry.Track(limiter, $"{pipeline.Name}/{strategy.Name}"));
+                    observed.Add(Telemetry.Track(limiter, $"{pipelineName}/{strategy.Name}", instanceKey));
                     break;
                 case IPartitionedLimiterStrategy { PartitionedLimiter: IPartitionCounts counts }:
-                    _observed.Add(Telemetry.Track(counts, $"{pipeline.Name}/{strategy.Name}"));
+                    observed.Add(Telemetry.Track(counts, $"{pipelineName}/{strategy.Name}", instanceKey));
                     break;
             }
         }
-
-        pipeline.Built = built;
-        return built;
     }
+
+    /// <summary>
+    /// The name of a breaker in telemetry and health: its own, or, for one a pipeline's code created without a name (they
+    /// all share the default name), the pipeline's name before it.
+    /// </summary>
+    private string BreakerName(string pipelineName, CircuitBreaker breaker)
+    {
+        if (breaker.Name != nameof(CircuitBreaker))
+        {
+            return breaker.Name;
+        }
+
+        if (!_codeBreakerNames.TryGetValue(breaker, out var name))
+        {
+            _codeBreakerNames.Add(breaker, name = CodeBreakerName(pipelineName, breaker));
+        }
+
+        return name;
+    }
+
+    private static string CodeBreakerName(string pipelineName, CircuitBreaker breaker) =>
+        breaker.Name == nameof(CircuitBreaker) ? $"{pipelineName}/{breaker.Name}" : breaker.Name;
 
     private sealed class EmptyDisposable : IDisposable
     {

@@ -3,8 +3,9 @@ namespace Resilience.DependencyInjection;
 /// <summary>A pipeline in the health view.</summary>
 public sealed class PipelineHealth
 {
-    internal PipelineHealth(string name, bool isConfigured, IReadOnlyList<string> strategies, IReadOnlyList<string> circuitBreakers)
+    internal PipelineHealth(string name, bool isConfigured, IReadOnlyList<string> strategies, IReadOnlyList<string> circuitBreakers, IReadOnlyList<string> instances)
     {
+        Instances = instances;
         Name = name;
         IsConfigured = isConfigured;
         Strategies = strategies;
@@ -22,4 +23,10 @@ public sealed class PipelineHealth
 
     /// <summary>Gets the names of the circuit breakers it goes through (see <see cref="ResilienceHealthReport.CircuitBreakers"/>).</summary>
     public IReadOnlyList<string> CircuitBreakers { get; }
+
+    /// <summary>
+    /// Gets the keys of its live keyed instances (<see cref="ResiliencePipelineProvider.GetPipeline(string, string)"/>),
+    /// in ordinal order; their breakers are listed in <see cref="ResilienceHealthReport.CircuitBreakers"/> with their key.
+    /// </summary>
+    public IReadOnlyList<string> Instances { get; }
 }

@@ -53,7 +53,7 @@ public sealed class ResilienceBuilder
 
     /// <summary>Registers an untyped pipeline built by code (see <c>AddResiliencePipeline</c>).</summary>
     /// <param name="name">The pipeline's name.</param>
-    /// <param name="configure">Adds the strategies; runs once, when the provider is created.</param>
+    /// <param name="configure">Adds the strategies; runs when the provider is created, and again for each keyed instance (see <see cref="ResiliencePipelineProvider.GetPipeline(string, string)"/>).</param>
     /// <returns>This builder.</returns>
     /// <exception cref="ArgumentException">A pipeline of that name (ignoring case) is already registered.</exception>
     public ResilienceBuilder AddPipeline(string name, Action<ResiliencePipelineBuilder, ResiliencePipelineContext> configure)
@@ -61,7 +61,7 @@ public sealed class ResilienceBuilder
         ArgumentNullException.ThrowIfNull(configure);
         return AddPipeline(name, null, context =>
         {
-            var builder = context.Runtime.Prepare(new ResiliencePipelineBuilder(), name);
+            var builder = context.Prepare(new ResiliencePipelineBuilder());
             configure(builder, context);
             var pipeline = builder.Build();
             return new BuiltPipeline(pipeline, pipeline.Strategies);
@@ -71,7 +71,7 @@ public sealed class ResilienceBuilder
     /// <summary>Registers a typed pipeline built by code (see <c>AddResiliencePipeline</c>).</summary>
     /// <typeparam name="T">The result type.</typeparam>
     /// <param name="name">The pipeline's name.</param>
-    /// <param name="configure">Adds the strategies; runs once, when the provider is created.</param>
+    /// <param name="configure">Adds the strategies; runs when the provider is created, and again for each keyed instance (see <see cref="ResiliencePipelineProvider.GetPipeline(string, string)"/>).</param>
     /// <returns>This builder.</returns>
     /// <exception cref="ArgumentException">A pipeline of that name (ignoring case) is already registered.</exception>
     public ResilienceBuilder AddPipeline<T>(string name, Action<ResiliencePipelineBuilder<T>, ResiliencePipelineContext> configure)
@@ -79,11 +79,33 @@ public sealed class ResilienceBuilder
         ArgumentNullException.ThrowIfNull(configure);
         return AddPipeline(name, typeof(T), context =>
         {
-            var builder = context.Runtime.Prepare(new ResiliencePipelineBuilder<T>(), name);
+            var builder = context.Prepare(new ResiliencePipelineBuilder<T>());
             configure(builder, context);
             var pipeline = builder.Build();
             return new BuiltPipeline(pipeline, pipeline.Strategies);
         });
+    }
+
+    /// <summary>
+    /// Sets the options of pipelines' keyed instances (<see cref="ResiliencePipelineProvider.GetPipeline(string, string)"/>):
+    /// how many each pipeline keeps alive. Read when the provider is created.
+    /// </summary>
+    /// <param name="configure">Changes the options.</param>
+    /// <returns>This builder.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of its range; the message names it and the range.</exception>
+    public ResilienceBuilder ConfigureInstances(Action<PipelineInstanceOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(configure);
+        var options = Registered<PipelineInstanceOptions>().LastOrDefault();
+        if (options is null)
+        {
+            options = new PipelineInstanceOptions();
+            Services.AddSingleton(options);
+        }
+
+        configure(options);
+        options.Validate();
+        return this;
     }
 
     /// <summary>

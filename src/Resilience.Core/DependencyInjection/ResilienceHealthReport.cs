@@ -28,7 +28,10 @@ public sealed class ResilienceHealthReport
     /// <summary>Gets every pipeline, by name.</summary>
     public IReadOnlyList<PipelineHealth> Pipelines { get; }
 
-    /// <summary>Gets every circuit breaker (shared, bound or created by a pipeline's code), by name.</summary>
+    /// <summary>
+    /// Gets every circuit breaker (shared, bound or created by a pipeline's code), by name; the breakers of a pipeline's
+    /// keyed instances under the pipeline's breaker name, each with its <see cref="CircuitBreakerHealth.InstanceKey"/>.
+    /// </summary>
     public IReadOnlyList<CircuitBreakerHealth> CircuitBreakers { get; }
 
     /// <summary>Gets every rate and concurrency limiter, by name; a limiter a pipeline's code disposed is left out, as the gauges leave it out.</summary>

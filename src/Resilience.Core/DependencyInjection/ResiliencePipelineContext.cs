@@ -16,10 +16,13 @@ namespace Resilience.DependencyInjection;
 public sealed class ResiliencePipelineContext
 {
     private readonly ResilienceRuntime _runtime;
+    private readonly PipelineInstance? _instance;
 
-    internal ResiliencePipelineContext(ResilienceRuntime runtime, string pipelineName, IServiceProvider serviceProvider, TimeProvider timeProvider, IConfigurationSection? configuration)
+    internal ResiliencePipelineContext(
+        ResilienceRuntime runtime, string pipelineName, IServiceProvider serviceProvider, TimeProvider timeProvider, IConfigurationSection? configuration, PipelineInstance? instance = null)
     {
         _runtime = runtime;
+        _instance = instance;
         PipelineName = pipelineName;
         ServiceProvider = serviceProvider;
         TimeProvider = timeProvider;
@@ -29,7 +32,18 @@ public sealed class ResiliencePipelineContext
     /// <summary>Gets the pipeline's name.</summary>
     public string PipelineName { get; }
 
-    internal ResilienceRuntime Runtime => _runtime;
+    /// <summary>
+    /// Gets the key of the instance being built (<see cref="ResiliencePipelineProvider.GetPipeline(string, string)"/>), or
+    /// <see langword="null"/> for the pipeline's single instance. The code runs once per instance: a <c>Bind…</c> method
+    /// gives each instance its own breaker, limiter, timeout or retry on the section's current options, and what the code
+    /// creates itself is the instance's; a <c>Get…</c> method gives every instance the same shared instance.
+    /// </summary>
+    public string? InstanceKey => _instance?.Key;
+
+    /// <summary>Names, instruments and clocks a builder as the container does, with the instance's key in its telemetry.</summary>
+    internal TBuilder Prepare<TBuilder>(TBuilder builder)
+        where TBuilder : ResiliencePipelineBuilderBase =>
+        _runtime.Prepare(builder, PipelineName, _instance?.Key);
 
     /// <summary>Gets the container's services.</summary>
     public IServiceProvider ServiceProvider { get; }
@@ -93,6 +107,12 @@ public sealed class ResiliencePipelineContext
         ArgumentException.ThrowIfNullOrEmpty(firstSection);
         ArgumentException.ThrowIfNullOrEmpty(secondSection);
         ArgumentNullException.ThrowIfNull(check);
+        if (_instance is not null)
+        {
+            // The single instance's build added it: the sections, and so their check, are the same for every instance.
+            return;
+        }
+
         _runtime.AddCheck(PipelineName, options => options(firstSection) is TFirst first && options(secondSection) is TSecond second ? check(first, second) : null);
     }
 
@@ -102,7 +122,7 @@ public sealed class ResiliencePipelineContext
     /// <returns>The breaker; add it with <c>AddCircuitBreaker</c>.</returns>
     /// <exception cref="Microsoft.Extensions.Options.OptionsValidationException">The options are invalid; the messages name the keys.</exception>
     public CircuitBreaker BindCircuitBreaker(string section = "CircuitBreaker", Action<CircuitBreakerOptions>? configure = null) =>
-        (CircuitBreaker)_runtime.Bind(ComponentKind.CircuitBreaker, PipelineName, section, ComponentKind.Wrap(configure));
+        (CircuitBreaker)_runtime.Bind(ComponentKind.CircuitBreaker, PipelineName, section, ComponentKind.Wrap(configure), _instance);
 
     /// <summary>Creates this pipeline's token bucket bound to <c>Resilience:Pipelines:{name}:{section}</c>.</summary>
     /// <param name="section">The section's name within the pipeline's section.</param>
@@ -110,7 +130,7 @@ public sealed class ResiliencePipelineContext
     /// <returns>The bucket; add it with <c>AddRateLimiter</c>.</returns>
     /// <exception cref="Microsoft.Extensions.Options.OptionsValidationException">The options are invalid; the messages name the keys.</exception>
     public TokenBucketLimiter BindTokenBucket(string section = "TokenBucket", Action<TokenBucketLimiterOptions>? configure = null) =>
-        (TokenBucketLimiter)_runtime.Bind(ComponentKind.TokenBucket, PipelineName, section, ComponentKind.Wrap(configure));
+        (TokenBucketLimiter)_runtime.Bind(ComponentKind.TokenBucket, PipelineName, section, ComponentKind.Wrap(configure), _instance);
 
     /// <summary>Creates this pipeline's concurrency limiter bound to <c>Resilience:Pipelines:{name}:{section}</c>.</summary>
     /// <param name="section">The section's name within the pipeline's section.</param>
@@ -118,7 +138,7 @@ public sealed class ResiliencePipelineContext
     /// <returns>The limiter; add it with <c>AddRateLimiter</c>.</returns>
     /// <exception cref="Microsoft.Extensions.Options.OptionsValidationException">The options are invalid; the messages name the keys.</exception>
     public InFlightLimiter BindConcurrencyLimiter(string section = "ConcurrencyLimiter", Action<InFlightLimiterOptions>? configure = null) =>
-        (InFlightLimiter)_runtime.Bind(ComponentKind.ConcurrencyLimiter, PipelineName, section, ComponentKind.Wrap(configure));
+        (InFlightLimiter)_runtime.Bind(ComponentKind.ConcurrencyLimiter, PipelineName, section, ComponentKind.Wrap(configure), _instance);
 
     /// <summary>Creates this pipeline's timeout bound to <c>Resilience:Pipelines:{name}:{section}</c>.</summary>
     /// <param name="section">The section's name within the pipeline's section.</param>
@@ -126,7 +146,7 @@ public sealed class ResiliencePipelineContext
     /// <returns>The strategy; add it with <c>AddStrategy</c>.</returns>
     /// <exception cref="Microsoft.Extensions.Options.OptionsValidationException">The options are invalid; the messages name the keys.</exception>
     public TimeoutStrategy BindTimeout(string section = "Timeout", Action<TimeoutOptions>? configure = null) =>
-        (TimeoutStrategy)_runtime.Bind(ComponentKind.Timeout, PipelineName, section, ComponentKind.Wrap(configure));
+        (TimeoutStrategy)_runtime.Bind(ComponentKind.Timeout, PipelineName, section, ComponentKind.Wrap(configure), _instance);
 
     /// <summary>Creates this pipeline's retry bound to <c>Resilience:Pipelines:{name}:{section}</c> (a <c>RetryBudget</c> key there names a shared budget).</summary>
     /// <param name="section">The section's name within the pipeline's section.</param>
@@ -134,5 +154,5 @@ public sealed class ResiliencePipelineContext
     /// <returns>The strategy; add it with <c>AddStrategy</c>.</returns>
     /// <exception cref="Microsoft.Extensions.Options.OptionsValidationException">The options are invalid; the messages name the keys.</exception>
     public RetryStrategy BindRetry(string section = "Retry", Action<RetryOptions>? configure = null) =>
-        (RetryStrategy)_runtime.Bind(ComponentKind.Retry, PipelineName, section, ComponentKind.Wrap(configure));
+        (RetryStrategy)_runtime.Bind(ComponentKind.Retry, PipelineName, section, ComponentKind.Wrap(configure), _instance);
 }

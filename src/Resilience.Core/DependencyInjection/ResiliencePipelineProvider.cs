@@ -19,6 +19,10 @@ public sealed class ResiliencePipelineProvider : IDisposable
     private readonly ResilienceRuntime _runtime;
     private readonly ConcurrentDictionary<(string Name, Type Result), object> _pipelines = new();
 
+    // The keyed instances of each pipeline, by the name and result type they were asked for: looked up on every request
+    // of a caller that picks an instance per key, so without a lock or an allocation once known.
+    private readonly ConcurrentDictionary<(string Name, Type Result), PipelineInstances> _instances = new();
+
     internal ResiliencePipelineProvider(ResilienceRuntime runtime)
     {
         _runtime = runtime;
@@ -50,6 +54,52 @@ public sealed class ResiliencePipelineProvider : IDisposable
     /// <exception cref="KeyNotFoundException">No pipeline has that name.</exception>
     /// <exception cref="InvalidOperationException">The pipeline is registered in code with another result type, or untyped.</exception>
     public ResiliencePipeline<T> GetPipeline<T>(string name) => (ResiliencePipeline<T>)Get<T>(name);
+
+    /// <summary>
+    /// Gets the instance of an untyped pipeline for a key: one breaker, one set of limiters per downstream host or tenant.
+    /// See <see cref="GetPipeline{T}(string, string)"/>.
+    /// </summary>
+    /// <param name="name">The pipeline's name; case-insensitive, as configuration keys are.</param>
+    /// <param name="instanceKey">The instance's key (an authority, a tenant); compared ordinally (case-sensitive).</param>
+    /// <returns>The instance for that key; the same one while it lives.</returns>
+    /// <exception cref="KeyNotFoundException">No pipeline has that name.</exception>
+    /// <exception cref="InvalidOperationException">The pipeline is registered as a typed pipeline.</exception>
+    /// <exception cref="ObjectDisposedException">The provider is disposed and the instance is not live.</exception>
+    public ResiliencePipeline GetPipeline(string name, string instanceKey) => (ResiliencePipeline)GetInstance<VoidResult>(name, instanceKey);
+
+    /// <summary>
+    /// Gets the instance of a typed pipeline for a key: one breaker, one set of limiters per downstream host or tenant, so
+    /// that one failing does not break calls to the others.
+    /// </summary>
+    /// <remarks>
+    /// <para>
+    /// An instance is created on first use from the pipeline's current settings: each section the pipeline declares itself
+    /// (in configuration, or bound by its code with <c>Bind…</c>) gets its own breaker, limiter, timeout or retry, with its
+    /// own state; the code of a pipeline registered in code runs again for it (<see cref="ResiliencePipelineContext.InstanceKey"/>),
+    /// and what it creates itself is the instance's. What the pipeline takes by name from the shared instances (a
+    /// <c>Shared</c> reference in configuration, <c>context.GetCircuitBreaker(name)</c> in code) stays shared by every
+    /// instance and by the single one: that is what sharing by name means.
+    /// </para>
+    /// <para>
+    /// Every change of settings (a reload, <see cref="UpdateOptions{TOptions}"/>) reaches every live instance in place, as it
+    /// reaches the single instance: each keeps its state. A rejected change reaches none.
+    /// </para>
+    /// <para>
+    /// A pipeline keeps at most <see cref="PipelineInstanceOptions.MaxInstances"/> instances (1000 by default,
+    /// <see cref="ResilienceBuilder.ConfigureInstances"/>): when a new key arrives at the cap, the instance used least
+    /// recently is dropped with its state; a caller still holding it may finish its calls on it, and its key, when it comes
+    /// back, gets a fresh instance. Looking up a live instance takes no lock and allocates nothing. Measurements of an
+    /// instance carry its key as the <c>pipeline.instance</c> tag, and <see cref="GetHealth"/> lists its breakers with it.
+    /// </para>
+    /// </remarks>
+    /// <typeparam name="T">The result type.</typeparam>
+    /// <param name="name">The pipeline's name; case-insensitive, as configuration keys are.</param>
+    /// <param name="instanceKey">The instance's key (an authority, a tenant); compared ordinally (case-sensitive).</param>
+    /// <returns>The instance for that key; the same one while it lives.</returns>
+    /// <exception cref="KeyNotFoundException">No pipeline has that name.</exception>
+    /// <exception cref="InvalidOperationException">The pipeline is registered in code with another result type, or untyped.</exception>
+    /// <exception cref="ObjectDisposedException">The provider is disposed and the instance is not live.</exception>
+    public ResiliencePipeline<T> GetPipeline<T>(string name, string instanceKey) => (ResiliencePipeline<T>)GetInstance<T>(name, instanceKey);
 
     /// <summary>Gets an untyped pipeline if one of that name can be had untyped.</summary>
     /// <param name="name">The pipeline's name; case-insensitive, as configuration keys are.</param>
@@ -137,6 +187,20 @@ public sealed class ResiliencePipelineProvider : IDisposable
         return _pipelines.TryGetValue((name, typeof(T)), out var pipeline)
             ? pipeline
             : _pipelines.GetOrAdd((name, typeof(T)), _runtime.GetPipeline<T>(name));
+    }
+
+    private object GetInstance<T>(string name, string instanceKey)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        ArgumentNullException.ThrowIfNull(instanceKey);
+        if (_instances.TryGetValue((name, typeof(T)), out var instances) && instances.Find(instanceKey, typeof(T)) is { } pipeline)
+        {
+            return pipeline;
+        }
+
+        // A new key, or a new pipeline name: rare, under the runtime's lock.
+        instances ??= _instances.GetOrAdd((name, typeof(T)), _runtime.InstancesOf<T>(name));
+        return _runtime.GetInstance<T>(instances, instanceKey);
     }
 
     private object? TryGet<T>(string name)

@@ -36,7 +36,8 @@ public static class ResilienceServiceCollectionExtensions
             provider.GetServices<PipelineRegistration>(),
             provider.GetService<TimeProvider>() ?? TimeProvider.System,
             provider.GetRequiredService<ResilienceTelemetry>(),
-            provider)));
+            provider,
+            provider.GetService<PipelineInstanceOptions>()?.MaxInstances ?? PipelineInstanceOptions.DefaultMaxInstances)));
         services.AddOptions<ResilienceStartupCheck>().ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ResilienceStartupCheck>, ResilienceStartupCheck.Validator>());
         return new ResilienceBuilder(services);

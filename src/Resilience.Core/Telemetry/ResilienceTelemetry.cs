@@ -116,10 +116,13 @@ public sealed class ResilienceTelemetry : IDisposable
     /// <param name="breaker">The breaker.</param>
     /// <param name="name">The value of the <c>strategy</c> tag; defaults to the breaker's name.</param>
     /// <returns>A registration that stops observing the breaker when disposed.</returns>
-    public IDisposable Track(CircuitBreaker breaker, string? name = null)
+    public IDisposable Track(CircuitBreaker breaker, string? name = null) => Track(breaker, name, instanceKey: null);
+
+    /// <summary>Observes a breaker of a pipeline's keyed instance: its measurements carry the key as the <c>pipeline.instance</c> tag.</summary>
+    internal IDisposable Track(CircuitBreaker breaker, string? name, string? instanceKey)
     {
         ArgumentNullException.ThrowIfNull(breaker);
-        var tracked = new Tracked(name ?? breaker.Name);
+        var tracked = new Tracked(name ?? breaker.Name, instanceKey);
         if (!_breakers.TryAdd(breaker, tracked))
         {
             return Untrack.None;
@@ -139,11 +142,14 @@ public sealed class ResilienceTelemetry : IDisposable
     /// <param name="limiter">The limiter.</param>
     /// <param name="name">The value of the <c>strategy</c> tag.</param>
     /// <returns>A registration that stops observing the limiter when disposed.</returns>
-    public IDisposable Track(RateLimiter limiter, string name)
+    public IDisposable Track(RateLimiter limiter, string name) => Track(limiter, name, instanceKey: null);
+
+    /// <summary>Observes a limiter of a pipeline's keyed instance: its gauges carry the key as the <c>pipeline.instance</c> tag.</summary>
+    internal IDisposable Track(RateLimiter limiter, string name, string? instanceKey)
     {
         ArgumentNullException.ThrowIfNull(limiter);
         ArgumentException.ThrowIfNullOrEmpty(name);
-        return _limiters.TryAdd(limiter, new Tracked(name)) ? Registered(() => _limiters.Remove(limiter)) : Untrack.None;
+        return _limiters.TryAdd(limiter, new Tracked(name, instanceKey)) ? Registered(() => _limiters.Remove(limiter)) : Untrack.None;
     }
 
     /// <summary>
@@ -164,8 +170,8 @@ public sealed class ResilienceTelemetry : IDisposable
     }
 
     /// <summary>Observes a partitioned limiter whatever its key type (a pipeline's code created it).</summary>
-    internal IDisposable Track(IPartitionCounts limiter, string name) =>
-        _partitioned.TryAdd(limiter, new Tracked(name)) ? Registered(() => _partitioned.Remove(limiter)) : Untrack.None;
+    internal IDisposable Track(IPartitionCounts limiter, string name, string? instanceKey = null) =>
+        _partitioned.TryAdd(limiter, new Tracked(name, instanceKey)) ? Registered(() => _partitioned.Remove(limiter)) : Untrack.None;
 
     /// <summary>Observes a retry budget: its balance, as a gauge.</summary>
     /// <param name="budget">The budget.</param>
@@ -310,19 +316,32 @@ public sealed class ResilienceTelemetry : IDisposable
             { TelemetryTags.To, to },
             { TelemetryTags.Reason, reason },
         };
+        if (tracked.InstanceKey is { } instance)
+        {
+            tags.Add(TelemetryTags.Instance, instance);
+        }
 
         // The transition is raised inside the call that caused it: neither a listener's fault nor a logging provider's
         // may become that call's.
         Guard((Counter: Transitions, Tags: tags), static s => s.Counter.Add(1, in s.Tags), "circuit breaker transition", tracked.Name);
         Guard((Logger, tracked.Name, Transition: transition), static s => LogTransition(s.Logger, s.Name, s.Transition), "circuit breaker transition", tracked.Name);
 
-        EventTarget?.AddEvent(new ActivityEvent("resilience.circuit_breaker.transition", tags: new ActivityTagsCollection
+        if (EventTarget is { } activity)
         {
-            [TelemetryTags.Strategy] = tracked.Name,
-            [TelemetryTags.From] = from,
-            [TelemetryTags.To] = to,
-            [TelemetryTags.Reason] = reason,
-        }));
+            var eventTags = new ActivityTagsCollection
+            {
+                [TelemetryTags.Strategy] = tracked.Name,
+                [TelemetryTags.From] = from,
+                [TelemetryTags.To] = to,
+                [TelemetryTags.Reason] = reason,
+            };
+            if (tracked.InstanceKey is { } key)
+            {
+                eventTags[TelemetryTags.Instance] = key;
+            }
+
+            activity.AddEvent(new ActivityEvent("resilience.circuit_breaker.transition", tags: eventTags));
+        }
     }
 
     private static void LogTransition(ILogger logger, string name, CircuitTransition transition)
@@ -420,11 +439,17 @@ public sealed class ResilienceTelemetry : IDisposable
         }
     }
 
-    private sealed class Tracked(string name)
+    private sealed class Tracked(string name, string? instanceKey = null)
     {
         public string Name { get; } = name;
 
-        public KeyValuePair<string, object?> Tag { get; } = new(TelemetryTags.Strategy, name);
+        /// <summary>Gets the key of the pipeline instance the tracked instance belongs to, if any.</summary>
+        public string? InstanceKey { get; } = instanceKey;
+
+        /// <summary>Gets the tags of its gauges: the <c>strategy</c> tag, and the instance's key if any.</summary>
+        public KeyValuePair<string, object?>[] Tag { get; } = instanceKey is null
+            ? [new(TelemetryTags.Strategy, name)]
+            : [new(TelemetryTags.Strategy, name), new(TelemetryTags.Instance, instanceKey)];
 
         /// <summary>Gets or sets, for a breaker, the handler of its transitions, detached when the telemetry is disposed.</summary>
         public EventHandler<CircuitTransition>? Handler { get; set; }

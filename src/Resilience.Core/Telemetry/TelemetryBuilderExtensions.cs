@@ -25,7 +25,19 @@ public static class TelemetryBuilderExtensions
             throw new InvalidOperationException("The pipeline builder already has telemetry.");
         }
 
-        var strategy = new TelemetryStrategy(builder.Name, telemetry ?? ResilienceTelemetry.Default);
+        return builder.AddTelemetry(telemetry, instanceKey: null);
+    }
+
+    /// <summary>Instruments the pipeline of one keyed instance: its measurements carry the key as the <c>pipeline.instance</c> tag.</summary>
+    internal static TBuilder AddTelemetry<TBuilder>(this TBuilder builder, ResilienceTelemetry? telemetry, string? instanceKey)
+        where TBuilder : ResiliencePipelineBuilderBase
+    {
+        if (builder.Telemetry is not null)
+        {
+            throw new InvalidOperationException("The pipeline builder already has telemetry.");
+        }
+
+        var strategy = new TelemetryStrategy(builder.Name, telemetry ?? ResilienceTelemetry.Default, instanceKey);
         builder.AddOutermost(strategy);
         builder.Telemetry = strategy;
         return builder;

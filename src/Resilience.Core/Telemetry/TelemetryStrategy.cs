@@ -33,7 +33,11 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
     private readonly Histogram<double> _duration;
     private readonly KeyValuePair<string, object?> _pipeline;
 
-    public TelemetryStrategy(string? pipelineName, ResilienceTelemetry telemetry)
+    // The instance tag of a keyed instance's pipeline; null for a pipeline's single instance, whose measurements keep
+    // their tags (and their cost) as they were.
+    private readonly KeyValuePair<string, object?>? _instance;
+
+    public TelemetryStrategy(string? pipelineName, ResilienceTelemetry telemetry, string? instanceKey = null)
         : base("Telemetry")
     {
         _telemetry = telemetry;
@@ -41,7 +45,12 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
         _duration = telemetry.Duration;
         PipelineName = pipelineName ?? string.Empty;
         _pipeline = new(TelemetryTags.Pipeline, PipelineName);
+        InstanceKey = instanceKey;
+        _instance = instanceKey is null ? null : new(TelemetryTags.Instance, instanceKey);
     }
+
+    /// <summary>Gets the key of the pipeline's instance, or <see langword="null"/> for a pipeline's single instance.</summary>
+    public string? InstanceKey { get; }
 
     public string PipelineName { get; }
 
@@ -119,7 +128,7 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
     public void OnRetryAttempt(ResilienceStrategy strategy) =>
         _telemetry.Guard(
             (Telemetry: this, Strategy: strategy),
-            static s => s.Telemetry._telemetry.RetryAttempts.Add(1, s.Telemetry._pipeline, new(TelemetryTags.Strategy, s.Strategy.Name)),
+            static s => s.Telemetry.Count(s.Telemetry._telemetry.RetryAttempts, new(TelemetryTags.Strategy, s.Strategy.Name)),
             "retry attempt",
             PipelineName);
 
@@ -150,7 +159,7 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
         };
         var strategy = rejection.Strategy?.Name;
         var reason = TelemetryTags.Of(rejection.Reason);
-        counter.Add(1, _pipeline, new(TelemetryTags.Strategy, strategy), new(TelemetryTags.Reason, reason));
+        Count(counter, new(TelemetryTags.Strategy, strategy), new(TelemetryTags.Reason, reason));
         if (ResilienceTelemetry.EventTarget is { } activity)
         {
             var tags = Tags(strategy);
@@ -168,7 +177,7 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
     {
         if (strategy is RateLimiterStrategy or IPartitionedLimiterStrategy)
         {
-            _telemetry.LimiterWaits.Add(1, _pipeline, new(TelemetryTags.Strategy, strategy.Name));
+            Count(_telemetry.LimiterWaits, new(TelemetryTags.Strategy, strategy.Name));
         }
     }
 
@@ -184,7 +193,7 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
 
     private void ReportRetryRefusedByBudget(ResilienceStrategy strategy)
     {
-        _telemetry.RetryBudgetRefusals.Add(1, _pipeline, new(TelemetryTags.Strategy, strategy.Name));
+        Count(_telemetry.RetryBudgetRefusals, new(TelemetryTags.Strategy, strategy.Name));
         if (ResilienceTelemetry.EventTarget is { } activity)
         {
             // A trace then shows why a failed call was not tried again.
@@ -194,7 +203,7 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
 
     private void ReportTimeout(ResilienceStrategy strategy, TimeoutRejectedException timeout)
     {
-        _telemetry.TimeoutsExpired.Add(1, _pipeline, new(TelemetryTags.Strategy, strategy.Name));
+        Count(_telemetry.TimeoutsExpired, new(TelemetryTags.Strategy, strategy.Name));
         if (ResilienceTelemetry.EventTarget is { } activity)
         {
             var tags = Tags(strategy.Name);
@@ -211,7 +220,7 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
         }
 
         var level = strategy is FallbackStrategy<TResult> fallback && index < fallback.Levels.Count ? fallback.Levels[index].Name : index.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        _telemetry.FallbacksServed.Add(1, _pipeline, new(TelemetryTags.Strategy, strategy.Name), new(TelemetryTags.Level, level));
+        Count(_telemetry.FallbacksServed, new(TelemetryTags.Strategy, strategy.Name), new(TelemetryTags.Level, level));
         if (ResilienceTelemetry.EventTarget is { } activity)
         {
             var tags = Tags(strategy.Name);
@@ -234,6 +243,13 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
             : outcome.IsCallerCancelled ? Cancelled
             : outcome.Exception is null && !outcome.IsHandled ? Success
             : Failure;
+        if (_instance is { } instance)
+        {
+            // A keyed instance's call; a single instance's pays one null check for the feature, and no more.
+            RecordInstance(ref context, tag, instance);
+            return;
+        }
+
         _calls.Add(1, _pipeline, tag);
         if (IsTimed(ref context))
         {
@@ -242,12 +258,58 @@ internal sealed class TelemetryStrategy : ResilienceStrategy
         }
     }
 
+    /// <summary>Records a keyed instance's call: the tags of a single instance's, and the instance's key.</summary>
+    private void RecordInstance(ref StrategyContext context, KeyValuePair<string, object?> outcome, KeyValuePair<string, object?> instance)
+    {
+        _calls.Add(1, _pipeline, outcome, instance);
+        if (IsTimed(ref context))
+        {
+            var elapsed = context.TimeProvider.GetElapsedTime(context.State, context.GetTimestamp());
+            _duration.Record(elapsed.TotalSeconds, _pipeline, outcome, instance);
+        }
+    }
+
+    /// <summary>Counts an event inside the pipeline: tagged with the pipeline, the event's tag, and the instance's key if any.</summary>
+    private void Count(Counter<long> counter, KeyValuePair<string, object?> tag)
+    {
+        if (_instance is { } instance)
+        {
+            counter.Add(1, _pipeline, tag, instance);
+            return;
+        }
+
+        counter.Add(1, _pipeline, tag);
+    }
+
+    /// <summary>Counts an event inside the pipeline with two tags of its own (see <see cref="Count(Counter{long}, KeyValuePair{string, object?})"/>).</summary>
+    private void Count(Counter<long> counter, KeyValuePair<string, object?> first, KeyValuePair<string, object?> second)
+    {
+        if (_instance is { } instance)
+        {
+            // Four tags: a TagList, on the stack.
+            var tags = new TagList { _pipeline, first, second, instance };
+            counter.Add(1, in tags);
+            return;
+        }
+
+        counter.Add(1, _pipeline, first, second);
+    }
+
     /// <summary>Gets whether the call's start was read as it entered (the duration histogram was listened to then).</summary>
     private static bool IsTimed(ref StrategyContext context) => context.State != 0 || context.StateObject is not null;
 
-    private ActivityTagsCollection Tags(string? strategy) => new()
+    private ActivityTagsCollection Tags(string? strategy)
     {
-        [TelemetryTags.Pipeline] = PipelineName,
-        [TelemetryTags.Strategy] = strategy,
-    };
+        var tags = new ActivityTagsCollection
+        {
+            [TelemetryTags.Pipeline] = PipelineName,
+            [TelemetryTags.Strategy] = strategy,
+        };
+        if (InstanceKey is { } instance)
+        {
+            tags[TelemetryTags.Instance] = instance;
+        }
+
+        return tags;
+    }
 }

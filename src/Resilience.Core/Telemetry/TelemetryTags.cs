@@ -4,6 +4,9 @@ namespace Resilience.Telemetry;
 internal static class TelemetryTags
 {
     public const string Pipeline = "pipeline";
+
+    /// <summary>The key of a pipeline's instance (<c>GetPipeline(name, instanceKey)</c>); absent for its single instance.</summary>
+    public const string Instance = "pipeline.instance";
     public const string Strategy = "strategy";
     public const string Outcome = "outcome";
     public const string Reason = "reason";

@@ -29,18 +29,21 @@ public static class HttpClientBuilderResilienceExtensions
     /// after each handler rotation): a name that no pipeline has fails that <c>CreateClient</c> with the provider's
     /// <see cref="KeyNotFoundException"/>, which names it. The pipeline is the container's single instance, so its
     /// breakers and limiters keep their state across handler rotations, and a configuration reload reaches handlers
-    /// already built. Adds the resilience services (<c>AddResilience()</c>) if they are not there yet.
+    /// already built. Adds the resilience services (<c>AddResilience()</c>) if they are not there yet. To send each
+    /// request through an instance of the pipeline per host (one breaker per host), follow with
+    /// <see cref="ResilienceHandlerBuilder.SelectPipelineByAuthority"/>.
     /// </remarks>
     /// <param name="builder">The client's builder, from <c>AddHttpClient</c>.</param>
     /// <param name="pipelineName">The pipeline's name; case-insensitive, as configuration keys are.</param>
-    /// <returns>The builder.</returns>
-    public static IHttpClientBuilder AddResilienceHandler(this IHttpClientBuilder builder, string pipelineName)
+    /// <returns>The client's builder, which also selects an instance of the pipeline per request.</returns>
+    public static ResilienceHandlerBuilder AddResilienceHandler(this IHttpClientBuilder builder, string pipelineName)
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentException.ThrowIfNullOrEmpty(pipelineName);
         builder.Services.AddResilience();
-        return builder.AddHttpMessageHandler(services =>
-            new ResilienceHandler(services.GetRequiredService<ResiliencePipelineProvider>().GetPipeline<HttpResponseMessage>(pipelineName)));
+        var handler = new ResilienceHandlerBuilder(builder, pipelineName);
+        builder.AddHttpMessageHandler(handler.CreateHandler);
+        return handler;
     }
 
     /// <summary>
@@ -50,10 +53,10 @@ public static class HttpClientBuilderResilienceExtensions
     /// </summary>
     /// <param name="builder">The client's builder, from <c>AddHttpClient</c>.</param>
     /// <param name="pipelineName">The pipeline's name; case-insensitive, as configuration keys are.</param>
-    /// <param name="configure">Adds the strategies; runs once, when the provider is created.</param>
-    /// <returns>The builder.</returns>
+    /// <param name="configure">Adds the strategies; runs when the provider is created, and again for each instance a selection creates.</param>
+    /// <returns>The client's builder, which also selects an instance of the pipeline per request.</returns>
     /// <exception cref="ArgumentException">A pipeline of that name (ignoring case) is already registered.</exception>
-    public static IHttpClientBuilder AddResilienceHandler(
+    public static ResilienceHandlerBuilder AddResilienceHandler(
         this IHttpClientBuilder builder, string pipelineName, Action<ResiliencePipelineBuilder<HttpResponseMessage>, ResiliencePipelineContext> configure)
     {
         ArgumentNullException.ThrowIfNull(builder);
@@ -77,14 +80,15 @@ public static class HttpClientBuilderResilienceExtensions
     /// asks (<see cref="HttpOutcomes.RetryAfterOf(Outcome{HttpResponseMessage}, TimeProvider)"/> on the container's clock).
     /// The breaker's <c>SamplingDuration</c> must be at least twice the attempt timeout, and the total timeout no shorter
     /// than the attempt timeout: checked with the other settings when the provider is created and on every reload, which
-    /// such a change fails.
+    /// such a change fails. Follow with <see cref="ResilienceHandlerBuilder.SelectPipelineByAuthority"/> for the five
+    /// per host: each host's instance has its own limiter and breaker, on the same settings, reloaded together.
     /// </remarks>
     /// <param name="builder">The client's builder, from <c>AddHttpClient</c>.</param>
     /// <param name="pipelineName">The pipeline's name; case-insensitive, as configuration keys are.</param>
     /// <param name="configure">Changes the standard values in code; configuration overlays them.</param>
-    /// <returns>The builder.</returns>
+    /// <returns>The client's builder, which also selects an instance of the pipeline per request.</returns>
     /// <exception cref="ArgumentException">A pipeline of that name (ignoring case) is already registered.</exception>
-    public static IHttpClientBuilder AddStandardResilienceHandler(this IHttpClientBuilder builder, string pipelineName, Action<HttpStandardResilienceOptions>? configure = null)
+    public static ResilienceHandlerBuilder AddStandardResilienceHandler(this IHttpClientBuilder builder, string pipelineName, Action<HttpStandardResilienceOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
         return builder.AddResilienceHandler(pipelineName, (pipeline, context) =>

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Reflection;
+using Resilience.DependencyInjection;
 using Resilience.Options;
 
 namespace Resilience.Tests.Options;
@@ -20,6 +21,7 @@ public sealed class DocumentedOptionsTests
         [nameof(RetryOptions)] = (typeof(RetryOptions), "retry.md", "## Options"),
         [nameof(RetryBudgetOptions)] = (typeof(RetryBudgetOptions), "retry.md", "## Retry budget"),
         ["FallbackOptions"] = (typeof(FallbackOptions<string>), "fallback.md", "# Fallback"),
+        [nameof(PipelineInstanceOptions)] = (typeof(PipelineInstanceOptions), "configuration.md", "## Instances per key"),
     };
 
     public static TheoryData<string> OptionsTypes => [.. Tables.Keys];

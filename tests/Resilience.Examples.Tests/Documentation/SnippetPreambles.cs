@@ -72,6 +72,9 @@ internal static class SnippetPreambles
         [("docs/configuration.md", 1)] = new(
             Usings: "using Microsoft.Extensions.DependencyInjection;\nusing Resilience.DependencyInjection;",
             Statements: "var provider = new ServiceCollection().BuildServiceProvider().GetRequiredService<ResiliencePipelineProvider>();"),
+        [("docs/configuration.md", 2)] = new(
+            Usings: "using Microsoft.Extensions.DependencyInjection;\nusing Resilience.DependencyInjection;",
+            Statements: "var provider = new ServiceCollection().BuildServiceProvider().GetRequiredService<ResiliencePipelineProvider>();"),
         [("docs/fallback.md", 0)] = new(
             Statements: """
                 var catalog = new CatalogClient();
@@ -102,6 +105,9 @@ internal static class SnippetPreambles
             Usings: "using Microsoft.Extensions.DependencyInjection;",
             Statements: "var services = new ServiceCollection();"),
         [("docs/http.md", 2)] = new(
+            Usings: "using Microsoft.Extensions.DependencyInjection;",
+            Statements: "var services = new ServiceCollection();"),
+        [("docs/http.md", 3)] = new(
             Usings: "using Microsoft.Extensions.DependencyInjection;",
             Statements: "var services = new ServiceCollection();"),
         [("docs/rate-limiting.md", 0)] = new(

@@ -1,0 +1,75 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.CodeAnalysis;
+
+namespace Resilience.Configuration;
+
+/// <summary>
+/// The live keyed instances of one pipeline, at most <see cref="MaxInstances"/>. The lookup of an existing instance takes
+/// no lock and allocates nothing: it is on every request's path. Adding and evicting are the runtime's, under its lock.
+/// </summary>
+internal sealed class PipelineInstances
+{
+    // Keys are compared ordinally: they are the caller's (an authority, a tenant), not configuration keys.
+    private readonly ConcurrentDictionary<string, PipelineInstance> _live = new(StringComparer.Ordinal);
+
+    // The use stamps: a counter rather than a clock, so that two uses never tie and the order does not depend on time.
+    private long _uses;
+
+    public PipelineInstances(LivePipeline pipeline, int maxInstances)
+    {
+        Pipeline = pipeline;
+        MaxInstances = maxInstances;
+    }
+
+    public LivePipeline Pipeline { get; }
+
+    public int MaxInstances { get; }
+
+    public int Count => _live.Count;
+
+    public ICollection<PipelineInstance> All => _live.Values;
+
+    /// <summary>Gets the built form of an existing instance for a result type, and marks the instance used.</summary>
+    public object? Find(string key, Type result)
+    {
+        if (_live.TryGetValue(key, out var instance) && instance.Find(result) is { } pipeline)
+        {
+            // The most recently used instance needs no new stamp: a client calling one host writes nothing shared.
+            if (Volatile.Read(ref instance.LastUsed) != Volatile.Read(ref _uses))
+            {
+                Touch(instance);
+            }
+
+            return pipeline;
+        }
+
+        return null;
+    }
+
+    public bool TryGet(string key, [NotNullWhen(true)] out PipelineInstance? instance) => _live.TryGetValue(key, out instance);
+
+    public void Touch(PipelineInstance instance) => Volatile.Write(ref instance.LastUsed, Interlocked.Increment(ref _uses));
+
+    /// <summary>Adds a new instance; at the cap, first removes the least recently used one and returns it.</summary>
+    public PipelineInstance? Add(PipelineInstance instance)
+    {
+        PipelineInstance? evicted = null;
+        if (_live.Count >= MaxInstances)
+        {
+            // On the creation path only, under the runtime's lock: a scan of at most MaxInstances stamps.
+            foreach (var candidate in _live.Values)
+            {
+                if (evicted is null || Volatile.Read(ref candidate.LastUsed) < Volatile.Read(ref evicted.LastUsed))
+                {
+                    evicted = candidate;
+                }
+            }
+
+            _live.TryRemove(evicted!.Key, out _);
+        }
+
+        Touch(instance);
+        _live[instance.Key] = instance;
+        return evicted;
+    }
+}
