@@ -301,8 +301,8 @@ public sealed class PipelinePerAuthorityTests
             // An internationalized host in Unicode (either case) or already in its ASCII form.
             "http://bücher.example/g", "http://BÜCHER.EXAMPLE:80/h", "http://xn--bcher-kva.example/i",
 
-            // An IPv6 address written in full or shortened.
-            "http://[0:0:0:0:0:0:0:1]:8080/j", "http://[::1]:8080/k",
+            // An IPv6 address written in full or shortened, an IPv4 address shortened or in hexadecimal.
+            "http://[0:0:0:0:0:0:0:1]:8080/j", "http://[::1]:8080/k", "http://127.0.0.1/l", "http://127.1:80/m", "http://0x7f.0.0.1/n",
         ];
 
         foreach (var uri in spellings)
@@ -312,7 +312,7 @@ public sealed class PipelinePerAuthorityTests
         }
 
         Assert.Equal(
-            ["http://[::1]:8080", "http://api.example.com:80", "http://xn--bcher-kva.example:80", "https://api.example.com:443"],
+            ["http://127.0.0.1:80", "http://[::1]:8080", "http://api.example.com:80", "http://xn--bcher-kva.example:80", "https://api.example.com:443"],
             Provider(container).GetHealth().Pipelines.Single(pipeline => pipeline.Name == "api").Instances);
     }
 

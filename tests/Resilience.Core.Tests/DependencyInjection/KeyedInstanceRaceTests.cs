@@ -59,6 +59,8 @@ public sealed class KeyedInstanceRaceTests
     private static List<string> Instances(TestContainer container) =>
         [.. container.Provider.GetHealth().Pipelines.Single(pipeline => pipeline.Name == "orders").Instances];
 
+    private static bool Succeeds(ResiliencePipeline pipeline) => pipeline.ExecuteOutcome(static (_, _) => 1, 0).IsSuccess;
+
     private static string Text(double value) => value.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>
@@ -227,6 +229,9 @@ public sealed class KeyedInstanceRaceTests
         const int Kept = 100;
         using var container = Container(inCode, cap: Kept);
         using var permits = new MetricCollector<long>(container.Telemetry.Meter, "resilience.rate_limiter.permits_available");
+
+        // Held by a caller past its eviction: reachable, so only its untracking keeps it out of the gauges.
+        var held = container.Provider.GetPipeline("orders", "held");
         var first = FirstInstances(container.Provider, Kept);
 
         for (var i = Kept; i < Keys; i++)
@@ -234,19 +239,20 @@ public sealed class KeyedInstanceRaceTests
             container.Provider.GetPipeline("orders", $"k{i}");
         }
 
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        GC.Collect();
-
-        Assert.All(first, reference => Assert.False(reference.TryGetTarget(out _)));
-        Assert.Equal(Kept, Instances(container).Count);
-        var health = container.Provider.GetHealth();
-        Assert.Equal(Kept, health.CircuitBreakers.Count(breaker => breaker.InstanceKey is not null));
-
-        // One gauge value per live instance's limiter, none for the evicted.
+        // One gauge value per live instance's limiter, none for the evicted, the one still held included.
         permits.RecordObservableInstruments();
         var reported = permits.GetMeasurementSnapshot().Where(m => m.Tags.ContainsKey("pipeline.instance")).Select(m => (string?)m.Tags["pipeline.instance"]).ToList();
         Assert.Equal(Instances(container), reported.Order(StringComparer.Ordinal));
+        Assert.DoesNotContain("held", reported);
+        Assert.Equal(Kept, container.Provider.GetHealth().CircuitBreakers.Count(breaker => breaker.InstanceKey is not null));
+
+        // Nothing the provider keeps holds an evicted instance, its breaker or its limiter.
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        Assert.All(first, reference => Assert.False(reference.TryGetTarget(out _)));
+        Assert.Equal(Kept, Instances(container).Count);
+        Assert.True(Succeeds(held));
     }
 
     /// <summary>The breakers and limiters of the first keys' instances, held weakly; out of line so nothing here roots them.</summary>
