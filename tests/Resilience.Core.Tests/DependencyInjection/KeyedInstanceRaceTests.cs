@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Runtime.CompilerServices;
-using System.Threading.RateLimiting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Resilience.DependencyInjection;
@@ -11,10 +10,11 @@ namespace Resilience.Tests.DependencyInjection;
 
 /// <summary>
 /// A pipeline's keyed instances under races, on real threads with bounded loops: new keys churning past the cap while
-/// reloads, pushed options, rejected changes, layout changes or the provider's disposal run. After each race the
-/// invariants are checked on what is left: every live instance has the settings applied last, the count stays within the
-/// cap, no limiter a caller saw is left undisposed after the provider is, and no exception but the documented ones
-/// reached a caller. Also: evicted instances leave the gauges and are collected under far more keys than the cap.
+/// reloads, pushed options, rejected changes, layout changes or the provider's disposal run. The invariants are checked
+/// after each change, while the workers go on, and after the race: every live instance has the settings applied last, the
+/// count stays within the cap, no limiter a caller saw is left undisposed after the provider is, and no exception but the
+/// documented ones reached a caller. Also: evicted instances leave the gauges and are collected under far more keys than
+/// the cap.
 /// </summary>
 public sealed class KeyedInstanceRaceTests
 {
@@ -232,7 +232,7 @@ public sealed class KeyedInstanceRaceTests
                 SpinWait.SpinUntil(() => seen.Count >= Workers * 50);
                 container.Provider.Dispose();
             },
-            iterations: 100_000,
+            iterations: 1_000_000,
             seen);
 
         // Each worker stops on its first documented failure: a key not live any more, or a call on a disposed limiter.
