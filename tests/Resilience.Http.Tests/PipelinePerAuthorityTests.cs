@@ -285,6 +285,55 @@ public sealed class PipelinePerAuthorityTests
         return (GC.GetAllocatedBytesForCurrentThread() - before) / 1_000;
     }
 
+    [Fact]
+    public async Task One_authority_written_differently_maps_to_one_instance()
+    {
+        var services = new ServiceCollection();
+        WithBreaker(services.AddHttpClient("api").ConfigurePrimaryHttpMessageHandler(() => new AnsweringHandler())).SelectPipelineByAuthority();
+        using var container = services.BuildServiceProvider();
+        var client = container.GetRequiredService<IHttpClientFactory>().CreateClient("api");
+        string[] spellings =
+        [
+            // Case of scheme and host, the default port written or not, user information.
+            "HTTP://API.Example.COM/a", "http://api.example.com:80/b", "http://user:secret@api.example.com/c", "http://other@API.EXAMPLE.COM:80/d",
+            "https://api.example.com/e", "HTTPS://Api.Example.Com:443/f",
+
+            // An internationalized host in Unicode (either case) or already in its ASCII form.
+            "http://bücher.example/g", "http://BÜCHER.EXAMPLE:80/h", "http://xn--bcher-kva.example/i",
+
+            // An IPv6 address written in full or shortened, an IPv4 address shortened or in hexadecimal.
+            "http://[0:0:0:0:0:0:0:1]:8080/j", "http://[::1]:8080/k", "http://127.0.0.1/l", "http://127.1:80/m", "http://0x7f.0.0.1/n",
+        ];
+
+        foreach (var uri in spellings)
+        {
+            using var response = await client.GetAsync(new Uri(uri));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        Assert.Equal(
+            ["http://127.0.0.1:80", "http://[::1]:8080", "http://api.example.com:80", "http://xn--bcher-kva.example:80", "https://api.example.com:443"],
+            Provider(container).GetHealth().Pipelines.Single(pipeline => pipeline.Name == "api").Instances);
+    }
+
+    [Fact]
+    public async Task A_relative_uri_against_the_clients_base_address_is_selected_by_that_authority()
+    {
+        var services = new ServiceCollection();
+        WithBreaker(services.AddHttpClient("api", client => client.BaseAddress = new Uri("https://Api.Example.com/v1/"))
+            .ConfigurePrimaryHttpMessageHandler(() => new AnsweringHandler())).SelectPipelineByAuthority();
+        using var container = services.BuildServiceProvider();
+        var client = container.GetRequiredService<IHttpClientFactory>().CreateClient("api");
+
+        using var relative = await client.GetAsync(new Uri("items", UriKind.Relative));
+        using var absolute = await client.GetAsync(new Uri("https://api.example.com:443/v1/items"));
+
+        Assert.Equal((HttpStatusCode.OK, HttpStatusCode.OK), (relative.StatusCode, absolute.StatusCode));
+        var health = Provider(container).GetHealth();
+        Assert.Equal(["https://api.example.com:443"], health.Pipelines.Single(pipeline => pipeline.Name == "api").Instances);
+        Assert.Equal(2, health.CircuitBreakers.Single(breaker => breaker.InstanceKey is not null).Window.Calls);
+    }
+
     private sealed class AnsweringHandler : HttpMessageHandler
     {
         protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
