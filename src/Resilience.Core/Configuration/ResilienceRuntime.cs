@@ -43,6 +43,10 @@ internal sealed class ResilienceRuntime : IDisposable
     // Limiters a reload took out of service: calls in flight finish on them, and the runtime's disposal disposes those
     // still reachable (held weakly, so limiters retired over a long run are not kept for that).
     private readonly List<WeakReference<RateLimiter>> _retiredLimiters = [];
+    // The list's length at which its collected entries are next pruned: twice what the last pruning left, so that keys
+    // churning past a cap of instances whose limiters stay reachable (a caller holding them, a large heap between
+    // collections) cost amortised constant work per retirement, not a scan of the whole list each time.
+    private int _pruneRetiredAt = 64;
     private Dictionary<string, PushedOptions> _pushed = new(StringComparer.OrdinalIgnoreCase);
     private string? _lastFingerprint;
     private bool _hadSettings;
@@ -897,7 +901,12 @@ internal sealed class ResilienceRuntime : IDisposable
         component.Tracking.Dispose();
         if (component.Instance is RateLimiter limiter)
         {
-            _retiredLimiters.RemoveAll(static retired => !retired.TryGetTarget(out _));
+            if (_retiredLimiters.Count >= _pruneRetiredAt)
+            {
+                _retiredLimiters.RemoveAll(static retired => !retired.TryGetTarget(out _));
+                _pruneRetiredAt = Math.Max(64, 2 * _retiredLimiters.Count);
+            }
+
             _retiredLimiters.Add(new WeakReference<RateLimiter>(limiter));
         }
     }
