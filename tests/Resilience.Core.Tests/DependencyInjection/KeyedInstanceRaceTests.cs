@@ -25,41 +25,18 @@ public sealed class KeyedInstanceRaceTests
 
     public static TheoryData<bool> Registrations => new() { false, true };
 
-    /// <summary>Pipeline "orders": a breaker and a concurrency limiter of 2 permits, at most <see cref="Cap"/> instances.</summary>
-    private static TestContainer Container(bool inCode, int cap = Cap)
-    {
-        var settings = new Dictionary<string, string?>
-        {
-            [Breaker + "MinimumThroughput"] = "2",
-            [Breaker + "BreakDuration"] = "00:01:00",
-            [Section + "ConcurrencyLimiter:PermitLimit"] = "2",
-        };
-        if (!inCode)
-        {
-            settings[Section + "Strategies:0"] = "CircuitBreaker";
-            settings[Section + "Strategies:1"] = "ConcurrencyLimiter";
-        }
+    /// <summary>Pipeline "orders" of <see cref="KeyedInstanceTests"/> (a breaker, a concurrency limiter of 2 permits), at most <paramref name="cap"/> instances.</summary>
+    private static TestContainer Container(bool inCode, int cap = Cap) =>
+        KeyedInstanceTests.Container(inCode, resilience => resilience.ConfigureInstances(options => options.MaxInstances = cap));
 
-        return new TestContainer(settings, services =>
-        {
-            var resilience = services.AddResilience().ConfigureInstances(options => options.MaxInstances = cap);
-            if (inCode)
-            {
-                resilience.AddPipeline("orders", (builder, context) => builder
-                    .AddCircuitBreaker(context.BindCircuitBreaker())
-                    .AddRateLimiter(context.BindConcurrencyLimiter()));
-            }
-        });
-    }
-
-    private static Resilience.CircuitBreaker BreakerOf(ResiliencePipeline pipeline) => pipeline.Strategies.OfType<CircuitBreakerStrategy>().Single().Breaker;
+    private static Resilience.CircuitBreaker BreakerOf(ResiliencePipeline pipeline) => KeyedInstanceTests.BreakerOf(pipeline);
 
     private static InFlightLimiter LimiterOf(ResiliencePipeline pipeline) => (InFlightLimiter)pipeline.Strategies.OfType<RateLimiterStrategy>().Single().Limiter;
 
     private static List<string> Instances(TestContainer container) =>
         [.. container.Provider.GetHealth().Pipelines.Single(pipeline => pipeline.Name == "orders").Instances];
 
-    private static bool Succeeds(ResiliencePipeline pipeline) => pipeline.ExecuteOutcome(static (_, _) => 1, 0).IsSuccess;
+    private static bool Succeeds(ResiliencePipeline pipeline) => KeyedInstanceTests.Succeeds(pipeline);
 
     private static string Text(double value) => value.ToString(CultureInfo.InvariantCulture);
 

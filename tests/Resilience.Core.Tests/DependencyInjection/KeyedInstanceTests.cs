@@ -19,7 +19,7 @@ public sealed class KeyedInstanceTests
     public static TheoryData<bool> Registrations => new() { false, true };
 
     /// <summary>A container with pipeline "orders": a breaker (2 calls, then open for a minute) and a concurrency limiter of 2 permits.</summary>
-    private static TestContainer Container(bool inCode, Action<ResilienceBuilder>? configure = null, params (string Key, string? Value)[] extra)
+    internal static TestContainer Container(bool inCode, Action<ResilienceBuilder>? configure = null, params (string Key, string? Value)[] extra)
     {
         var settings = new Dictionary<string, string?>
         {
@@ -52,7 +52,7 @@ public sealed class KeyedInstanceTests
         });
     }
 
-    private static Resilience.CircuitBreaker BreakerOf(ResiliencePipeline pipeline) => pipeline.Strategies.OfType<CircuitBreakerStrategy>().Single().Breaker;
+    internal static Resilience.CircuitBreaker BreakerOf(ResiliencePipeline pipeline) => pipeline.Strategies.OfType<CircuitBreakerStrategy>().Single().Breaker;
 
     private static RateLimiter LimiterOf(ResiliencePipeline pipeline) => pipeline.Strategies.OfType<RateLimiterStrategy>().Single().Limiter;
 
@@ -64,7 +64,7 @@ public sealed class KeyedInstanceTests
         }
     }
 
-    private static bool Succeeds(ResiliencePipeline pipeline) => pipeline.ExecuteOutcome(static (_, _) => 1, 0).IsSuccess;
+    internal static bool Succeeds(ResiliencePipeline pipeline) => pipeline.ExecuteOutcome(static (_, _) => 1, 0).IsSuccess;
 
     [Theory]
     [MemberData(nameof(Registrations))]

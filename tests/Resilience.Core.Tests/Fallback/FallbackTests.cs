@@ -1,5 +1,7 @@
 using Microsoft.Extensions.Time.Testing;
 
+using Resilience.Tests.Allocation;
+
 namespace Resilience.Tests.Fallback;
 
 public class FallbackTests
@@ -252,19 +254,15 @@ public class FallbackTests
             .AddCircuitBreaker(breaker)
             .Build();
         var sum = 0L;
-        var fewest = long.MaxValue;
-        for (var round = 0; round < 5; round++)
+        var fewest = AllocatedBytes.FewestOfFiveRounds(() =>
         {
-            var before = GC.GetAllocatedBytesForCurrentThread();
             for (var i = 0; i < 1_000; i++)
             {
-                sum += pipeline.Execute(static (_, _) => 1, round);
-                sum += pipeline.ExecuteOutcome(static (_, _) => 1, round).Result;
-                sum += Completed(pipeline.ExecuteAsync(static (_, _) => new ValueTask<int>(1), round));
+                sum += pipeline.Execute(static (_, _) => 1, i);
+                sum += pipeline.ExecuteOutcome(static (_, _) => 1, i).Result;
+                sum += Completed(pipeline.ExecuteAsync(static (_, _) => new ValueTask<int>(1), i));
             }
-
-            fewest = Math.Min(fewest, GC.GetAllocatedBytesForCurrentThread() - before);
-        }
+        });
 
         Assert.Equal(0, fewest);
         Assert.Equal(-15_000, sum);

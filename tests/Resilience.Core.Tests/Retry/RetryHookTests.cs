@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Time.Testing;
+using Resilience.Tests.Allocation;
 using Resilience.Tests.Time;
 
 namespace Resilience.Tests.Retry;
@@ -325,17 +326,13 @@ public class RetryHookTests
                 static outcome => outcome.IsSuccess && outcome.Result < 0)
             .Build();
         var sum = 0L;
-        var fewest = long.MaxValue;
-        for (var round = 0; round < 5; round++)
+        var fewest = AllocatedBytes.FewestOfFiveRounds(() =>
         {
-            var before = GC.GetAllocatedBytesForCurrentThread();
             for (var i = 0; i < 1_000; i++)
             {
                 sum += pipeline.Execute(static (state, _) => ++state.Value % 2 == 1 ? -1 : 1, calls);
             }
-
-            fewest = Math.Min(fewest, GC.GetAllocatedBytesForCurrentThread() - before);
-        }
+        });
 
         Assert.Equal(0, fewest);
         Assert.Equal(5_000, sum);
