@@ -249,6 +249,9 @@ internal sealed class ResilienceRuntime : IDisposable
     /// <exception cref="ObjectDisposedException">The runtime is disposed.</exception>
     public object GetInstance<T>(PipelineInstances instances, string key)
     {
+        // Off the call path: a live instance is found without this lock (PipelineInstances.Find). Creating one reads the
+        // settings and builds components as a reload does, so it takes the reload's lock: no instance is built from
+        // settings a concurrent reload has already replaced and then missed by it.
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
