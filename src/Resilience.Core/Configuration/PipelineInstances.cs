@@ -15,10 +15,14 @@ internal sealed class PipelineInstances
     // The use stamps: a counter rather than a clock, so that two uses never tie and the order does not depend on time.
     private long _uses;
 
+    // How far behind the newest stamp an instance's may fall before a lookup stamps it again (see Find).
+    private readonly long _touchSlack;
+
     public PipelineInstances(LivePipeline pipeline, int maxInstances)
     {
         Pipeline = pipeline;
         MaxInstances = maxInstances;
+        _touchSlack = maxInstances / 2;
     }
 
     public LivePipeline Pipeline { get; }
@@ -34,8 +38,12 @@ internal sealed class PipelineInstances
     {
         if (_live.TryGetValue(key, out var instance) && instance.Find(result) is { } pipeline)
         {
-            // The most recently used instance needs no new stamp: a client calling one host writes nothing shared.
-            if (Volatile.Read(ref instance.LastUsed) != Volatile.Read(ref _uses))
+            // Recency is kept coarsely: an instance stamped within the last half-cap of stamps keeps its stamp, so
+            // clients calling a few hosts by turns write nothing shared per request (a counter every lookup increments
+            // is one cache line bouncing between the cores). An instance used again before half a cap of new stamps
+            // pass is still never the one evicted: the cap's distinct stamps put the oldest a cap behind the newest,
+            // further back than such an instance's.
+            if (Volatile.Read(ref _uses) - Volatile.Read(ref instance.LastUsed) > _touchSlack)
             {
                 Touch(instance);
             }

@@ -285,6 +285,43 @@ public sealed class KeyedInstanceTests
     }
 
     [Fact]
+    public void Recency_is_kept_within_half_a_cap_so_lookups_by_turns_write_nothing_and_a_key_in_steady_use_is_never_evicted()
+    {
+        using var container = Container(inCode: false, resilience => resilience.ConfigureInstances(options => options.MaxInstances = 8));
+
+        // a and b by turns, as a client calling two hosts, a last: a keeps the stamp it was created with (no lookup wrote
+        // a new one), so a goes first once seven more keys pass the cap, although b was used before it.
+        var a = container.Provider.GetPipeline("orders", "a");
+        container.Provider.GetPipeline("orders", "b");
+        for (var i = 0; i < 100; i++)
+        {
+            container.Provider.GetPipeline("orders", "b");
+            container.Provider.GetPipeline("orders", "a");
+        }
+
+        for (var i = 0; i < 7; i++)
+        {
+            container.Provider.GetPipeline("orders", $"new{i}");
+        }
+
+        Assert.DoesNotContain("a", Instances(container));
+        Assert.Contains("b", Instances(container));
+
+        // A key used again before half the cap (4) of new keys arrive is never the one evicted, however many come.
+        var hot = container.Provider.GetPipeline("orders", "hot");
+        for (var i = 0; i < 1_000; i++)
+        {
+            container.Provider.GetPipeline("orders", $"scan{i}");
+            if (i % 3 == 2)
+            {
+                Assert.Same(hot, container.Provider.GetPipeline("orders", "hot"));
+            }
+        }
+
+        Assert.NotSame(a, container.Provider.GetPipeline("orders", "a"));
+    }
+
+    [Fact]
     public void Far_more_keys_than_the_cap_keep_the_count_at_the_cap_and_the_most_recent_keys_alive()
     {
         using var container = Container(inCode: false, resilience => resilience.ConfigureInstances(options => options.MaxInstances = 10));
