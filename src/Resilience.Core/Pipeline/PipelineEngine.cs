@@ -504,6 +504,23 @@ internal static class PipelineEngine
 
             if (!action.IsContinue)
             {
+                // The degraded steady state: an open circuit or a limiter's refusal that the outermost strategy, a
+                // fallback, replaces. With no strategy left to exit, a fallback that serves at once ends the call here,
+                // without handing it to the interpreter; the rejection had no result to dispose.
+                if (index == 0 && action.Kind == ExitActionKind.Fallback && !pipeline.IsSingleAttempt)
+                {
+                    var fallback = StartFallback(pipeline, 0, callback.IsSynchronous, new Outcome<TResult>(in rejection), state, slot.ReplacedToken ? slot.OuterToken : frame.Token);
+                    if (!fallback.IsCompleted)
+                    {
+                        return ResumeAtPendingFallback<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, in rejection, fallback, out continuation);
+                    }
+
+                    var served = ReadFallback(fallback);
+                    pipeline.Telemetry?.OnFallback(pipeline.Strategies[0], in served);
+                    continuation = null;
+                    return served;
+                }
+
                 return ResumeAtExit<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, index, new Outcome<TResult>(in rejection), action, out continuation);
             }
 
@@ -556,6 +573,20 @@ internal static class PipelineEngine
         run.Outcome = outcome;
         run.Phase = RunPhase.Exit;
         return Resume(ref run, Act(ref run, in action), out continuation);
+    }
+
+    /// <summary>The outermost strategy's fallback of a rejection is under way (see <see cref="RejectFast"/>): the interpreter waits for it.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static Outcome<TResult> ResumeAtPendingFallback<TResult, TState, TCallback, TSlots>(
+        ref CallFrame frame, ref TSlots slots, TCallback callback, TState state, in Rejection rejection, ValueTask<Outcome<TResult>> fallback, out Task<Outcome<TResult>>? continuation)
+        where TCallback : struct, ICallback<TState, TResult>
+        where TSlots : struct
+    {
+        var run = Handover<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, 0);
+        run.Outcome = new Outcome<TResult>(in rejection);
+        run.Phase = RunPhase.Exit;
+        run.PendingFallback = fallback;
+        return Resume(ref run, PendingWork.Fallback, out continuation);
     }
 
     /// <summary>The callback's task could not be read on the fast path: <paramref name="thrown"/> is the attempt's outcome, and every strategy exits.</summary>
@@ -1094,40 +1125,15 @@ internal static class PipelineEngine
                 return PendingWork.None;
 
             case ExitActionKind.Fallback:
-                ValueTask<Outcome<TResult>> fallback;
-                bool provided;
-                try
-                {
-                    var strategy = run.Frame.Pipeline.Strategies[run.Index];
-                    fallback = run.Callback.IsSynchronous
-                        ? ProvideFallbackForBlockedCaller(strategy, run.Outcome, run.State, run.Frame.Pipeline.Name, OuterToken(ref run))
-                        : strategy.ProvideFallbackAsync(run.Outcome, run.State, run.Frame.Pipeline.Name, OuterToken(ref run));
-
-                    // A task that cannot be read (a pooled source read after it was reused) is the fallback failing.
-                    provided = fallback.IsCompleted;
-                }
-                catch (Exception exception)
-                {
-                    fallback = ValueTask.FromException<Outcome<TResult>>(exception);
-                    provided = true;
-                }
-
-                if (!provided)
+                var fallback = StartFallback(run.Frame.Pipeline, run.Index, run.Callback.IsSynchronous, run.Outcome, run.State, OuterToken(ref run));
+                if (!fallback.IsCompleted)
                 {
                     run.PendingFallback = fallback;
                     return PendingWork.Fallback;
                 }
 
                 var replaced = run.Outcome.Result;
-                try
-                {
-                    run.Outcome = fallback.GetAwaiter().GetResult();
-                }
-                catch (Exception exception)
-                {
-                    run.Outcome = new Outcome<TResult>(exception);
-                }
-
+                run.Outcome = ReadFallback(fallback);
                 DisposeReplaced(replaced, in run.Outcome);
                 run.Served = true;
 
@@ -1140,6 +1146,43 @@ internal static class PipelineEngine
 
         LeaveStrategy(ref run);
         return PendingWork.None;
+    }
+
+    /// <summary>
+    /// Starts the fallback of the strategy at <paramref name="index"/>; a strategy that throws as it starts is the fallback
+    /// failing. The task may be complete already (read it with <see cref="ReadFallback"/>) or pending.
+    /// </summary>
+    private static ValueTask<Outcome<TResult>> StartFallback<TResult, TState>(
+        PipelineCore pipeline, int index, bool synchronous, Outcome<TResult> outcome, TState state, CancellationToken outerToken)
+    {
+        try
+        {
+            var strategy = pipeline.Strategies[index];
+            var fallback = synchronous
+                ? ProvideFallbackForBlockedCaller(strategy, outcome, state, pipeline.Name, outerToken)
+                : strategy.ProvideFallbackAsync(outcome, state, pipeline.Name, outerToken);
+
+            // A task that cannot be read (a pooled source read after it was reused) is the fallback failing.
+            _ = fallback.IsCompleted;
+            return fallback;
+        }
+        catch (Exception exception)
+        {
+            return ValueTask.FromException<Outcome<TResult>>(exception);
+        }
+    }
+
+    /// <summary>The outcome of a fallback that completed: what it served, or the exception it failed with.</summary>
+    private static Outcome<TResult> ReadFallback<TResult>(ValueTask<Outcome<TResult>> fallback)
+    {
+        try
+        {
+            return fallback.GetAwaiter().GetResult();
+        }
+        catch (Exception exception)
+        {
+            return new Outcome<TResult>(exception);
+        }
     }
 
     /// <summary>

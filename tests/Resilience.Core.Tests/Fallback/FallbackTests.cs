@@ -312,6 +312,44 @@ public class FallbackTests
         }
     }
 
+    [Fact]
+    public async Task A_fallback_that_waits_or_fails_replacing_a_rejection_ends_the_call_as_any_fallback_does()
+    {
+        // The outermost fallback of a rejection is started where the rejection is handled; one that waits is then
+        // handed to the interpreter, one that fails is the call's outcome, in every form.
+        var breaker = new Resilience.CircuitBreaker(new CircuitBreakerOptions());
+        breaker.Isolate();
+        var served = new List<string>();
+        ResiliencePipeline<int> Pipeline(FallbackLevel<int> level) => new ResiliencePipelineBuilder<int>()
+            .AddFallback(new FallbackOptions<int> { Levels = { level }, OnServed = s => served.Add(s.LevelName) })
+            .AddCircuitBreaker(breaker)
+            .Build();
+        var waiting = Pipeline(new FallbackLevel<int>("later", static async _ =>
+        {
+            await Task.Yield();
+            return 7;
+        }));
+        var failing = Pipeline(new FallbackLevel<int>("broken", static _ => throw new InvalidOperationException("level bug")));
+        var failingLater = Pipeline(new FallbackLevel<int>("broken-later", static async _ =>
+        {
+            await Task.Yield();
+            throw new InvalidOperationException("level bug, later");
+        }));
+
+        Assert.Equal(7, await waiting.ExecuteAsync(static (_, _) => new ValueTask<int>(1), 0));
+        Assert.Equal(7, waiting.Execute(static (_, _) => 1, 0));
+        var outcome = await waiting.ExecuteOutcomeAsync(static (_, _) => new ValueTask<int>(1), 0);
+        Assert.Equal((7, 0), (outcome.Result, outcome.FallbackLevel));
+        Assert.Equal(["later", "later", "later"], served);
+
+        var thrown = await Assert.ThrowsAsync<InvalidOperationException>(() => failing.ExecuteAsync(static (_, _) => new ValueTask<int>(1), 0).AsTask());
+        Assert.IsType<IsolatedCircuitException>(thrown.Data[FallbackStrategy<int>.OriginalFailureKey]);
+        Assert.Equal("level bug", Assert.Throws<InvalidOperationException>(() => failing.Execute(static (_, _) => 1, 0)).Message);
+        Assert.Equal("level bug, later", (await failingLater.ExecuteOutcomeAsync(static (_, _) => new ValueTask<int>(1), 0)).Exception!.Message);
+        Assert.Equal("level bug, later", Assert.Throws<InvalidOperationException>(() => failingLater.Execute(static (_, _) => 1, 0)).Message);
+        Assert.Equal(3, served.Count);
+    }
+
     /// <summary>The result of a call that completed without waiting (the degraded path never waits).</summary>
     private static int Completed(ValueTask<int> call)
     {
