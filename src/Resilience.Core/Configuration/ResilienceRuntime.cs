@@ -317,9 +317,7 @@ internal sealed class ResilienceRuntime : IDisposable
     /// declares (created on the section's current options when missing), and the shared instance of each it refers to.
     /// </summary>
     private List<ResilienceStrategy> InstanceStrategies(LivePipeline pipeline, PipelineInstance instance) =>
-        [.. pipeline.Layout!.Keys.Select(key => IsOwn(key)
-            ? (instance.Components.TryGetValue(key, out var own) ? own : CreateCopy(instance, _components[key])).Strategy
-            : _components[key].Strategy)];
+        [.. pipeline.Layout!.Keys.Select(key => IsOwn(key) ? OwnCopy(instance, key).Strategy : _components[key].Strategy)];
 
     /// <summary>Brings an instance of a configured pipeline to its new layout: copies of sections gone or retyped leave service, new ones are created, and its pipelines rebuilt in place.</summary>
     private void SyncInstance(LivePipeline pipeline, PipelineInstance instance)
@@ -340,6 +338,10 @@ internal sealed class ResilienceRuntime : IDisposable
 
     /// <summary>Gets whether a component key is a pipeline's own section (otherwise it is a shared instance, which every instance goes through).</summary>
     private static bool IsOwn(string key) => key.StartsWith(SettingsReader.PipelinesSection + ":", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Gets an instance's own copy of the component of a key, creating it on the component's current options if it has none.</summary>
+    private LiveComponent OwnCopy(PipelineInstance instance, string key) =>
+        instance.Components.TryGetValue(key, out var own) ? own : CreateCopy(instance, _components[key]);
 
     /// <summary>Creates an instance's own copy of a component, on the options the component has now.</summary>
     private LiveComponent CreateCopy(PipelineInstance instance, LiveComponent source)
@@ -457,9 +459,11 @@ internal sealed class ResilienceRuntime : IDisposable
     /// <summary>Creates (or finds) a strategy that a pipeline's code binds to a section of that pipeline.</summary>
     public object Bind(ComponentKind kind, string pipelineName, string section, Action<object>? configure, PipelineInstance? instance)
     {
+        ArgumentException.ThrowIfNullOrEmpty(section);
         lock (_gate)
         {
-            var bound = Bind(kind, pipelineName, section, configure);
+            var key = $"{SettingsReader.PipelinesSection}:{pipelineName}:{section}";
+            var bound = BindSingle(kind, pipelineName, section, key, configure);
             if (instance is null)
             {
                 return bound;
@@ -467,47 +471,42 @@ internal sealed class ResilienceRuntime : IDisposable
 
             // An instance binds after the start, which bound the section for the single instance: the instance gets its
             // own copy, on the section's current options (code's, overlaid by configuration or pushed options).
-            var key = $"{SettingsReader.PipelinesSection}:{pipelineName}:{section}";
-            return (instance.Components.TryGetValue(key, out var own) ? own : CreateCopy(instance, _components[key])).Instance;
+            return OwnCopy(instance, key).Instance;
         }
     }
 
-    private object Bind(ComponentKind kind, string pipelineName, string section, Action<object>? configure)
+    /// <summary>Creates (or finds) the single instance's strategy for a section a pipeline's code binds; under the runtime's lock.</summary>
+    private object BindSingle(ComponentKind kind, string pipelineName, string section, string key, Action<object>? configure)
     {
-        ArgumentException.ThrowIfNullOrEmpty(section);
-        lock (_gate)
+        if (_pipelines.TryGetValue(pipelineName, out var pipeline))
         {
-            var key = $"{SettingsReader.PipelinesSection}:{pipelineName}:{section}";
-            if (_pipelines.TryGetValue(pipelineName, out var pipeline))
-            {
-                pipeline.BoundSections.Add(section);
-            }
-
-            if (_components.TryGetValue(key, out var live))
-            {
-                return live.Kind == kind
-                    ? live.Instance
-                    : throw new InvalidOperationException($"{PathOf(key)} is already bound as a {live.Kind.Name}; it cannot also be a {kind.Name}.");
-            }
-
-            var source = new ComponentSource(kind, key, $"{pipelineName}/{section}", configure);
-            var failed = _failedPlan;
-            var plan = new SettingsReader(_section, _rootPath, _timeProvider).ReadComponent(
-                source, _pushed, failed is null ? _components.ContainsKey : budget => _components.ContainsKey(budget) || failed.Components.ContainsKey(budget) || failed.Invalid.Contains(budget));
-            if (plan.Errors.Count > 0 && _startErrors is { } startErrors)
-            {
-                startErrors.AddRange(plan.Errors);
-                return StandIn(kind, source.Name);
-            }
-
-            if (plan.Errors.Count > 0)
-            {
-                throw new OptionsValidationException(OptionsName, typeof(ResiliencePipelineProvider), plan.Errors);
-            }
-
-            // Without the settings applied, a retry's budget does not exist yet: the start fails anyway.
-            return failed is null ? Create(plan.Components[key], configure, codeBound: true).Instance : StandIn(kind, source.Name);
+            pipeline.BoundSections.Add(section);
         }
+
+        if (_components.TryGetValue(key, out var live))
+        {
+            return live.Kind == kind
+                ? live.Instance
+                : throw new InvalidOperationException($"{PathOf(key)} is already bound as a {live.Kind.Name}; it cannot also be a {kind.Name}.");
+        }
+
+        var source = new ComponentSource(kind, key, $"{pipelineName}/{section}", configure);
+        var failed = _failedPlan;
+        var plan = new SettingsReader(_section, _rootPath, _timeProvider).ReadComponent(
+            source, _pushed, failed is null ? _components.ContainsKey : budget => _components.ContainsKey(budget) || failed.Components.ContainsKey(budget) || failed.Invalid.Contains(budget));
+        if (plan.Errors.Count > 0 && _startErrors is { } startErrors)
+        {
+            startErrors.AddRange(plan.Errors);
+            return StandIn(kind, source.Name);
+        }
+
+        if (plan.Errors.Count > 0)
+        {
+            throw new OptionsValidationException(OptionsName, typeof(ResiliencePipelineProvider), plan.Errors);
+        }
+
+        // Without the settings applied, a retry's budget does not exist yet: the start fails anyway.
+        return failed is null ? Create(plan.Components[key], configure, codeBound: true).Instance : StandIn(kind, source.Name);
     }
 
     /// <summary>Names, instruments and clocks a builder the way every pipeline of this container is.</summary>
