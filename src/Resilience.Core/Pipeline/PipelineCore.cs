@@ -6,32 +6,34 @@ namespace Resilience;
 internal sealed class PipelineCore
 {
     private PipelineCore? _singleAttempt;
+    private PipelineCore? _withoutRetries;
 
     public PipelineCore(
         string? name, TimeProvider timeProvider, ResilienceStrategy[] strategies, Delegate?[] predicates, bool typedPredicates, TelemetryStrategy? telemetry = null, Delegate? retryAfterHint = null)
-        : this(name, timeProvider, strategies, predicates, typedPredicates, telemetry, retryAfterHint, isSingleAttempt: false)
+        : this(name, timeProvider, strategies, predicates, typedPredicates, telemetry, retryAfterHint, CallShape.Any)
     {
     }
 
     private PipelineCore(
-        string? name, TimeProvider timeProvider, ResilienceStrategy[] strategies, Delegate?[] predicates, bool typedPredicates, TelemetryStrategy? telemetry, Delegate? retryAfterHint, bool isSingleAttempt)
-        : this(name, timeProvider, strategies, predicates, typedPredicates, telemetry, retryAfterHint, quiet: null, isSingleAttempt)
+        string? name, TimeProvider timeProvider, ResilienceStrategy[] strategies, Delegate?[] predicates, bool typedPredicates, TelemetryStrategy? telemetry, Delegate? retryAfterHint, CallShape shape)
+        : this(name, timeProvider, strategies, predicates, typedPredicates, telemetry, retryAfterHint, quiet: null, shape)
     {
         if (telemetry is not null)
         {
             // The same pipeline without its telemetry strategy (always outermost), run while nobody listens to call
             // counts or durations: telemetry then costs one check per call instead of a strategy's pass.
-            Quiet = new PipelineCore(name, timeProvider, strategies[1..], predicates[1..], typedPredicates, telemetry, retryAfterHint, quiet: null, isSingleAttempt);
+            Quiet = new PipelineCore(name, timeProvider, strategies[1..], predicates[1..], typedPredicates, telemetry, retryAfterHint, quiet: null, shape);
         }
     }
 
     private PipelineCore(
-        string? name, TimeProvider timeProvider, ResilienceStrategy[] strategies, Delegate?[] predicates, bool typedPredicates, TelemetryStrategy? telemetry, Delegate? retryAfterHint, PipelineCore? quiet, bool isSingleAttempt)
+        string? name, TimeProvider timeProvider, ResilienceStrategy[] strategies, Delegate?[] predicates, bool typedPredicates, TelemetryStrategy? telemetry, Delegate? retryAfterHint, PipelineCore? quiet, CallShape shape)
     {
         RetryAfterHint = retryAfterHint;
         Telemetry = telemetry;
         Quiet = quiet;
-        IsSingleAttempt = isSingleAttempt;
+        IsSingleAttempt = shape == CallShape.SingleAttempt;
+        RefusesRetries = shape != CallShape.Any;
         Name = name;
         TimeProvider = timeProvider;
         Strategies = strategies;
@@ -74,17 +76,30 @@ internal sealed class PipelineCore
     public bool IsSingleAttempt { get; }
 
     /// <summary>
+    /// Gets whether this view runs the callback at most once (<see cref="SingleAttempt"/> or <see cref="WithoutRetries"/>):
+    /// the engine then takes no retry, even one a strategy of the caller's own asks for.
+    /// </summary>
+    public bool RefusesRetries { get; }
+
+    /// <summary>
     /// Gets this pipeline as it runs a call that is one attempt by nature (a stream): without the strategies that repeat,
     /// bound or replace attempts (<see cref="ResilienceStrategy.ShapesAttempts"/>), each kept strategy with its predicate.
     /// Built on first use and kept: a reloaded pipeline gets a new core, and with it a new view.
     /// </summary>
-    public PipelineCore SingleAttempt => Volatile.Read(ref _singleAttempt) ?? CreateSingleAttempt();
+    public PipelineCore SingleAttempt => Volatile.Read(ref _singleAttempt) ?? CreateView(ref _singleAttempt, static strategy => !strategy.ShapesAttempts, CallShape.SingleAttempt);
 
-    private PipelineCore CreateSingleAttempt()
+    /// <summary>
+    /// Gets this pipeline as it runs a call that must not be repeated (a request that is not idempotent): without the
+    /// strategies that run the call again (<see cref="ResilienceStrategy.RepeatsAttempts"/>); timeouts, fallbacks and
+    /// the admitting strategies stay, each with its predicate. Built on first use and kept, as <see cref="SingleAttempt"/>.
+    /// </summary>
+    public PipelineCore WithoutRetries => Volatile.Read(ref _withoutRetries) ?? CreateView(ref _withoutRetries, static strategy => !strategy.RepeatsAttempts, CallShape.WithoutRetries);
+
+    private PipelineCore CreateView(ref PipelineCore? cache, Func<ResilienceStrategy, bool> keeps, CallShape shape)
     {
-        var kept = Enumerable.Range(0, Strategies.Length).Where(index => !Strategies[index].ShapesAttempts).ToArray();
+        var kept = Enumerable.Range(0, Strategies.Length).Where(index => keeps(Strategies[index])).ToArray();
 
-        // The telemetry strategy shapes no attempt: it stays outermost, as the quiet core expects.
+        // The telemetry strategy repeats and shapes no attempt: it stays outermost, as the quiet core expects.
         var view = new PipelineCore(
             Name,
             TimeProvider,
@@ -93,9 +108,9 @@ internal sealed class PipelineCore
             TypedPredicates,
             Telemetry,
             RetryAfterHint,
-            isSingleAttempt: true);
+            shape);
 
         // Two racing first calls build equal views: either may be kept.
-        return Interlocked.CompareExchange(ref _singleAttempt, view, null) ?? view;
+        return Interlocked.CompareExchange(ref cache, view, null) ?? view;
     }
 }

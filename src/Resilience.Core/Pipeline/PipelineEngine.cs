@@ -1090,9 +1090,10 @@ internal static class PipelineEngine
                 run.Frame.Pipeline.Telemetry?.OnFailed(run.Frame.Pipeline.Strategies[run.Index], action.Exception!);
                 break;
 
-            case ExitActionKind.Retry when run.Frame.Pipeline.IsSingleAttempt:
+            case ExitActionKind.Retry when run.Frame.Pipeline.RefusesRetries:
             case ExitActionKind.Fallback when run.Frame.Pipeline.IsSingleAttempt:
-                // A call that is one attempt (a stream) can be neither repeated nor replaced: its outcome passes on.
+                // A call that must not be repeated (or is one attempt, a stream, which cannot be replaced either): its
+                // outcome passes on.
                 break;
 
             case ExitActionKind.Retry:

@@ -81,6 +81,27 @@ public sealed class ResiliencePipeline<T>
             : PipelineEngine.RunAsync<T, TState, AsyncCallback<TState, T>>(_core, new(callback), state, cancellationToken);
     }
 
+    /// <summary>
+    /// Runs a call that must not be repeated (a request that is not idempotent, such as an HTTP POST) and returns its
+    /// outcome instead of throwing: the pipeline's retries stand aside, and a retry that a strategy of your own asks for is
+    /// not taken (the outcome passes on as it is). Every other strategy acts as on any call: breakers and limiters admit
+    /// and count it, timeouts bound it, fallbacks may replace its failure.
+    /// </summary>
+    /// <typeparam name="TState">The state type.</typeparam>
+    /// <param name="callback">The call to protect, invoked at most once; observe the token it receives.</param>
+    /// <param name="state">The state passed to <paramref name="callback"/>.</param>
+    /// <param name="cancellationToken">The caller's token.</param>
+    /// <returns>The outcome: a result, an exception, or a rejection.</returns>
+    public ValueTask<Outcome<T>> ExecuteWithoutRetriesOutcomeAsync<TState>(
+        Func<TState, CancellationToken, ValueTask<T>> callback, TState state, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        var core = _core.WithoutRetries;
+        return core.Strategies.Length == 0
+            ? PipelineEngine.RunDirect<T, TState, AsyncCallback<TState, T>>(new(callback), state, cancellationToken)
+            : PipelineEngine.RunAsync<T, TState, AsyncCallback<TState, T>>(core, new(callback), state, cancellationToken);
+    }
+
     /// <summary>Runs a synchronous callback that returns a result.</summary>
     /// <typeparam name="TState">The state type.</typeparam>
     /// <param name="callback">The call to protect.</param>
@@ -119,5 +140,25 @@ public sealed class ResiliencePipeline<T>
         return _core.Strategies.Length == 0
             ? PipelineEngine.RunDirectSync(callback, state, cancellationToken)
             : PipelineEngine.Run<T, TState, SyncCallback<TState, T>>(_core, new(callback), state, cancellationToken);
+    }
+
+    /// <summary>
+    /// Runs a call that must not be repeated (a request that is not idempotent, such as an HTTP POST) and returns its
+    /// outcome instead of throwing: the pipeline's retries stand aside, and a retry that a strategy of your own asks for is
+    /// not taken (the outcome passes on as it is). Every other strategy acts as on any call: breakers and limiters admit
+    /// and count it, timeouts bound it, fallbacks may replace its failure.
+    /// </summary>
+    /// <typeparam name="TState">The state type.</typeparam>
+    /// <param name="callback">The call to protect, invoked at most once.</param>
+    /// <param name="state">The state passed to <paramref name="callback"/>.</param>
+    /// <param name="cancellationToken">The caller's token.</param>
+    /// <returns>The outcome: a result, an exception, or a rejection.</returns>
+    public Outcome<T> ExecuteWithoutRetriesOutcome<TState>(Func<TState, CancellationToken, T> callback, TState state, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        var core = _core.WithoutRetries;
+        return core.Strategies.Length == 0
+            ? PipelineEngine.RunDirectSync(callback, state, cancellationToken)
+            : PipelineEngine.Run<T, TState, SyncCallback<TState, T>>(core, new(callback), state, cancellationToken);
     }
 }

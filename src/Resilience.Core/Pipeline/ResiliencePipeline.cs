@@ -136,6 +136,28 @@ public sealed class ResiliencePipeline
             : PipelineEngine.RunAsync<TResult, TState, AsyncCallback<TState, TResult>>(core, new(callback), state, cancellationToken);
     }
 
+    /// <summary>
+    /// Runs a call that must not be repeated (a request that is not idempotent, such as an HTTP POST) and returns its
+    /// outcome instead of throwing: the pipeline's retries stand aside, and a retry that a strategy of your own asks for is
+    /// not taken (the outcome passes on as it is). Every other strategy acts as on any call: breakers and limiters admit
+    /// and count it, timeouts bound it, fallbacks may replace its failure.
+    /// </summary>
+    /// <typeparam name="TResult">The result type.</typeparam>
+    /// <typeparam name="TState">The state type.</typeparam>
+    /// <param name="callback">The call to protect, invoked at most once; observe the token it receives.</param>
+    /// <param name="state">The state passed to <paramref name="callback"/>.</param>
+    /// <param name="cancellationToken">The caller's token.</param>
+    /// <returns>The outcome: a result, an exception, or a rejection.</returns>
+    public ValueTask<Outcome<TResult>> ExecuteWithoutRetriesOutcomeAsync<TResult, TState>(
+        Func<TState, CancellationToken, ValueTask<TResult>> callback, TState state, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        var core = _core.WithoutRetries;
+        return core.Strategies.Length == 0
+            ? PipelineEngine.RunDirect<TResult, TState, AsyncCallback<TState, TResult>>(new(callback), state, cancellationToken)
+            : PipelineEngine.RunAsync<TResult, TState, AsyncCallback<TState, TResult>>(core, new(callback), state, cancellationToken);
+    }
+
     /// <summary>Runs a synchronous callback that returns a result.</summary>
     /// <typeparam name="TResult">The result type.</typeparam>
     /// <typeparam name="TState">The state type.</typeparam>

@@ -31,6 +31,9 @@ public sealed class RetryStrategy : ResilienceStrategy
     /// <inheritdoc />
     internal override bool ShapesAttempts => true;
 
+    /// <inheritdoc />
+    internal override bool RepeatsAttempts => true;
+
     /// <summary>Gets a copy of the options in force.</summary>
     public RetryOptions Options => Volatile.Read(ref _settings).Options.Clone();
 

@@ -44,6 +44,12 @@ public abstract class ResilienceStrategy
     /// </summary>
     internal virtual bool ShapesAttempts => false;
 
+    /// <summary>
+    /// Gets whether the strategy runs the call again (a retry). Such a strategy stands aside in a call that must not be
+    /// repeated (see <see cref="ResiliencePipeline{T}.ExecuteWithoutRetriesOutcomeAsync{TState}"/>).
+    /// </summary>
+    internal virtual bool RepeatsAttempts => false;
+
     /// <summary>Runs before each attempt of the inner call.</summary>
     /// <param name="context">The call as this strategy sees it.</param>
     /// <returns>

@@ -13,6 +13,7 @@ internal sealed class EngineModel
     private readonly bool _typed;
     private readonly bool _void;
     private readonly bool _singleAttempt;
+    private readonly bool _withoutRetries;
     private readonly List<string> _trace = [];
     private readonly int[] _enters;
     private readonly int[] _exits;
@@ -20,9 +21,10 @@ internal sealed class EngineModel
     private int? _firstWait;
     private bool _callerCancelled;
 
-    private EngineModel(ModelScenario scenario, bool typed, bool isVoid, bool singleAttempt)
+    private EngineModel(ModelScenario scenario, bool typed, bool isVoid, bool singleAttempt, bool withoutRetries)
     {
         _singleAttempt = singleAttempt;
+        _withoutRetries = withoutRetries;
         _scenario = scenario;
         _typed = typed;
         _void = isVoid;
@@ -40,9 +42,10 @@ internal sealed class EngineModel
     /// <param name="typed">Whether the pipeline is typed (its predicates see results too).</param>
     /// <param name="isVoid">Whether the callback returns nothing (results are then described as "ok").</param>
     /// <param name="singleAttempt">Whether the call is one attempt by nature: a retry or fallback asked for is not taken.</param>
-    public static (IReadOnlyList<string> Trace, int BeforeWaiting) Expect(ModelScenario scenario, bool typed, bool isVoid, bool singleAttempt)
+    /// <param name="withoutRetries">Whether the call must not be repeated: a retry asked for is not taken.</param>
+    public static (IReadOnlyList<string> Trace, int BeforeWaiting) Expect(ModelScenario scenario, bool typed, bool isVoid, bool singleAttempt, bool withoutRetries = false)
     {
-        var model = new EngineModel(scenario, typed, isVoid, singleAttempt);
+        var model = new EngineModel(scenario, typed, isVoid, singleAttempt, withoutRetries);
 
         // A caller that cancelled before the call started: no strategy enters, and nothing runs.
         var outcome = scenario.CancelledAtStart ? CancelledByCaller() : model.Through(0, ModelTokens.Caller);
@@ -115,6 +118,9 @@ internal sealed class EngineModel
                     return outcome;
                 case not (ModelExit.Fail or ModelExit.Throw) when _singleAttempt:
                     // A call that is one attempt can be neither repeated nor replaced: its outcome passes on.
+                    return outcome;
+                case ModelExit.RetryNow or ModelExit.RetryAfterDelay when _withoutRetries:
+                    // A call that must not be repeated is not: its outcome passes on.
                     return outcome;
                 case ModelExit.Fail:
                     Discard(outcome);

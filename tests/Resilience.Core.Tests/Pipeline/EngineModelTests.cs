@@ -20,6 +20,9 @@ public class EngineModelTests
 
     internal static readonly ModelForm[] Forms = Enum.GetValues<ModelForm>();
 
+    /// <summary>Whether <paramref name="form"/> runs calls that must not be repeated.</summary>
+    internal static bool IsWithoutRetries(ModelForm form) => form.ToString().Contains("WithoutRetries", StringComparison.Ordinal);
+
     private static Gen<T> Weighted<T>(params (int Weight, T Value)[] choices) =>
         Gen.Frequency(choices.Select(choice => (choice.Weight, Gen.Constant(choice.Value))).ToArray());
 
@@ -72,7 +75,7 @@ public class EngineModelTests
             var typed = form.ToString().StartsWith("Typed", StringComparison.Ordinal);
             var isVoid = form.ToString().Contains("Void", StringComparison.Ordinal);
             var synchronous = !form.ToString().Contains("Async", StringComparison.Ordinal);
-            var (expected, beforeWaiting) = EngineModel.Expect(scenario, typed, isVoid, form == ModelForm.ExecuteSingleAttemptOutcomeAsync);
+            var (expected, beforeWaiting) = EngineModel.Expect(scenario, typed, isVoid, form == ModelForm.ExecuteSingleAttemptOutcomeAsync, IsWithoutRetries(form));
             foreach (var length in lengths)
             {
                 var (actual, offCallerThread) = await RunAsync(scenario, form, length).ConfigureAwait(false);
@@ -175,6 +178,12 @@ public class EngineModelTests
                 return Describe(run, await untyped.ExecuteSingleAttemptOutcomeAsync(static (run, token) => run.CallAsync(run, token), run, token).ConfigureAwait(false));
             case ModelForm.ExecuteOutcome:
                 return Describe(run, untyped.ExecuteOutcome(static (run, token) => run.CallSync(run, token), run, token));
+            case ModelForm.TypedExecuteWithoutRetriesOutcomeAsync:
+                return Describe(run, await typed.ExecuteWithoutRetriesOutcomeAsync(static (run, token) => run.CallAsync(run, token), run, token).ConfigureAwait(false));
+            case ModelForm.TypedExecuteWithoutRetriesOutcome:
+                return Describe(run, typed.ExecuteWithoutRetriesOutcome(static (run, token) => run.CallSync(run, token), run, token));
+            case ModelForm.ExecuteWithoutRetriesOutcomeAsync:
+                return Describe(run, await untyped.ExecuteWithoutRetriesOutcomeAsync(static (run, token) => run.CallAsync(run, token), run, token).ConfigureAwait(false));
         }
 
         Task task;

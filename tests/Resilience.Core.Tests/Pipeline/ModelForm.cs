@@ -1,6 +1,6 @@
 namespace Resilience.Tests.Pipeline;
 
-/// <summary>The execution forms a scenario runs through: every public execute method of both pipelines, the single-attempt one included.</summary>
+/// <summary>The execution forms a scenario runs through: every public execute method of both pipelines, the single-attempt ones and those without retries included.</summary>
 public enum ModelForm
 {
     TypedExecuteAsyncWithState,
@@ -20,4 +20,7 @@ public enum ModelForm
     ExecuteVoid,
     ExecuteOutcome,
     ExecuteSingleAttemptOutcomeAsync,
+    TypedExecuteWithoutRetriesOutcomeAsync,
+    TypedExecuteWithoutRetriesOutcome,
+    ExecuteWithoutRetriesOutcomeAsync,
 }

@@ -19,9 +19,9 @@ internal static partial class ModelTelemetry
     /// <param name="engineTrace">The engine model's trace of it (<see cref="EngineModel.Expect"/>), the final line last.</param>
     /// <param name="listening">Who listened when.</param>
     /// <param name="typed">Whether the pipeline is typed.</param>
-    /// <param name="singleAttempt">Whether the call is one attempt by nature.</param>
+    /// <param name="refusesRetries">Whether the call takes no retry (one attempt by nature, or one that must not be repeated).</param>
     public static (IReadOnlyList<string> Trace, IReadOnlyList<string> Measurements, IReadOnlyList<string> Events) Expect(
-        ModelScenario scenario, IReadOnlyList<string> engineTrace, ModelListening listening, bool typed, bool singleAttempt)
+        ModelScenario scenario, IReadOnlyList<string> engineTrace, ModelListening listening, bool typed, bool refusesRetries)
     {
         // A call that starts while its counts are listened to runs with the telemetry strategy; otherwise without it.
         var instrumented = listening.MeterAtStart;
@@ -50,7 +50,7 @@ internal static partial class ModelTelemetry
                     Rejection(index, kind == ModelEnter.Reject, meter[line], activity[line], measurements, events);
                 }
             }
-            else if (ExitLine().Match(body[line]) is { Success: true } exit && !singleAttempt)
+            else if (ExitLine().Match(body[line]) is { Success: true } exit && !refusesRetries)
             {
                 var index = int.Parse(exit.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
                 var visit = int.Parse(exit.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture);

@@ -65,8 +65,9 @@ public sealed class QuietSwitchModelTests
             var typed = form.ToString().StartsWith("Typed", StringComparison.Ordinal);
             var isVoid = form.ToString().Contains("Void", StringComparison.Ordinal);
             var singleAttempt = form == ModelForm.ExecuteSingleAttemptOutcomeAsync;
-            var (engineTrace, _) = EngineModel.Expect(scenario, typed, isVoid, singleAttempt);
-            var (expected, expectedMeasurements, expectedEvents) = ModelTelemetry.Expect(scenario, engineTrace, listening, typed, singleAttempt);
+            var withoutRetries = EngineModelTests.IsWithoutRetries(form);
+            var (engineTrace, _) = EngineModel.Expect(scenario, typed, isVoid, singleAttempt, withoutRetries);
+            var (expected, expectedMeasurements, expectedEvents) = ModelTelemetry.Expect(scenario, engineTrace, listening, typed, refusesRetries: singleAttempt || withoutRetries);
             foreach (var length in lengths)
             {
                 using var telemetry = new ResilienceTelemetry();
