@@ -204,6 +204,34 @@ public sealed class KeyedInstanceTests
     }
 
     [Fact]
+    public void A_pipeline_removed_from_configuration_keeps_serving_its_instances_and_gives_a_new_key_its_last_strategies()
+    {
+        using var container = Container(inCode: false, configure: null, ("Resilience:Pipelines:other:Strategies:0", "Timeout"));
+        var held = container.Provider.GetPipeline("orders", "a");
+        Fail(held, 2);
+
+        container.Change(
+            (Section + "Strategies:0", null),
+            (Section + "Strategies:1", null),
+            (Breaker + "MinimumThroughput", null),
+            (Breaker + "BreakDuration", null),
+            (Section + "ConcurrencyLimiter:PermitLimit", null));
+
+        Assert.True(container.Provider.LastReload!.IsApplied);
+        Assert.Same(held, container.Provider.GetPipeline("orders", "a"));
+        Assert.Equal(CircuitState.Open, BreakerOf(held).State);
+
+        // A key first asked for after the removal gets an instance of the strategies the pipeline kept: its own breaker,
+        // on the options the pipeline last had (two failures open it).
+        var fresh = container.Provider.GetPipeline("orders", "b");
+        Assert.NotSame(BreakerOf(held), BreakerOf(fresh));
+        Assert.Equal(CircuitState.Closed, BreakerOf(fresh).State);
+        Fail(fresh, 2);
+        Assert.Equal(CircuitState.Open, BreakerOf(fresh).State);
+        Assert.Equal(2, (LimiterOf(fresh) as InFlightLimiter)!.GetStatistics()!.CurrentAvailablePermits);
+    }
+
+    [Fact]
     public void A_retyped_section_gives_every_instance_a_new_component_of_the_new_type()
     {
         using var container = Container(inCode: false);
