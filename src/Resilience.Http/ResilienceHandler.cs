@@ -18,6 +18,7 @@ namespace Resilience.Http;
 public sealed class ResilienceHandler : DelegatingHandler
 {
     private readonly Func<HttpRequestMessage, ResiliencePipeline<HttpResponseMessage>> _pipelineOf;
+    private readonly HttpMethod[] _unretriedMethods = [];
 
     /// <summary>Initializes a handler that sends every request through <paramref name="pipeline"/>.</summary>
     /// <param name="pipeline">The pipeline; it may be shared with other handlers.</param>
@@ -38,13 +39,29 @@ public sealed class ResilienceHandler : DelegatingHandler
         _pipelineOf = pipelineOf;
     }
 
+    /// <summary>
+    /// Gets the methods whose requests are sent once, never repeated: they go through the pipeline without its retries
+    /// (its breakers, limiters, timeouts and fallbacks act on them as on any request). None by default: every request may
+    /// be retried. Compared as <see cref="HttpMethod"/>s are, by name, ignoring case.
+    /// </summary>
+    /// <remarks>
+    /// For requests that are not idempotent, such as a POST that places an order: a retry after a timeout or a reset
+    /// connection could place it twice, the first attempt having reached the server.
+    /// </remarks>
+    public IReadOnlyCollection<HttpMethod> UnretriedMethods
+    {
+        get => _unretriedMethods;
+        init => _unretriedMethods = [.. value ?? throw new ArgumentNullException(nameof(value))];
+    }
+
     /// <inheritdoc />
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         var pipeline = PipelineOf(request);
         var attempts = HttpAttempts.Start(this, request);
-        var outcome = await pipeline
-            .ExecuteOutcomeAsync(static (attempts, token) => attempts.SendAsync(token), attempts, cancellationToken)
+        var outcome = await (IsUnretried(request)
+                ? pipeline.ExecuteWithoutRetriesOutcomeAsync(static (attempts, token) => attempts.SendAsync(token), attempts, cancellationToken)
+                : pipeline.ExecuteOutcomeAsync(static (attempts, token) => attempts.SendAsync(token), attempts, cancellationToken))
             .ConfigureAwait(false);
         return attempts.Finish(in outcome, cancellationToken, asynchronous: true);
     }
@@ -54,7 +71,9 @@ public sealed class ResilienceHandler : DelegatingHandler
     {
         var pipeline = PipelineOf(request);
         var attempts = HttpAttempts.Start(this, request);
-        var outcome = pipeline.ExecuteOutcome(static (attempts, token) => attempts.Send(token), attempts, cancellationToken);
+        var outcome = IsUnretried(request)
+            ? pipeline.ExecuteWithoutRetriesOutcome(static (attempts, token) => attempts.Send(token), attempts, cancellationToken)
+            : pipeline.ExecuteOutcome(static (attempts, token) => attempts.Send(token), attempts, cancellationToken);
         return attempts.Finish(in outcome, cancellationToken, asynchronous: false);
     }
 
@@ -63,6 +82,20 @@ public sealed class ResilienceHandler : DelegatingHandler
 
     internal HttpResponseMessage SendToInner(HttpRequestMessage request, CancellationToken cancellationToken) =>
         base.Send(request, cancellationToken);
+
+    // A few methods at most: a scan costs less than hashing the method's name.
+    private bool IsUnretried(HttpRequestMessage request)
+    {
+        foreach (var method in _unretriedMethods)
+        {
+            if (method.Equals(request.Method))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     private ResiliencePipeline<HttpResponseMessage> PipelineOf(HttpRequestMessage request) =>
         _pipelineOf(request) ?? throw new InvalidOperationException("The pipeline selector of the ResilienceHandler returned null.");

@@ -21,6 +21,7 @@ public sealed class ResilienceHandlerBuilder : IHttpClientBuilder
     private Func<HttpRequestMessage, string>? _keySelector;
     private bool _byAuthority;
     private AuthorityKeys? _authorities;
+    private HttpMethod[] _unretriedMethods = [];
 
     internal ResilienceHandlerBuilder(IHttpClientBuilder client, string pipelineName)
     {
@@ -72,6 +73,39 @@ public sealed class ResilienceHandlerBuilder : IHttpClientBuilder
     }
 
     /// <summary>Creates the client's handler, whenever the factory builds the client's handlers.</summary>
+    /// <summary>
+    /// Sends requests of the unsafe methods (POST, PUT, PATCH, DELETE and CONNECT: every method but GET, HEAD, OPTIONS
+    /// and TRACE) once, never repeated: they go through the pipeline without its retries, and its breakers, limiters,
+    /// timeouts and fallbacks act on them as on any request. Replaces the methods given before.
+    /// </summary>
+    /// <remarks>
+    /// A retry after a timeout or a reset connection could repeat a request whose first attempt reached the server (an
+    /// order placed twice). PUT and DELETE are idempotent by the HTTP specification, but a server is not always so: use
+    /// <see cref="DisableRetriesFor"/> to name the methods yourself.
+    /// </remarks>
+    /// <returns>This builder.</returns>
+    public ResilienceHandlerBuilder DisableRetriesForUnsafeHttpMethods() =>
+        DisableRetriesFor(HttpMethod.Post, HttpMethod.Put, HttpMethod.Patch, HttpMethod.Delete, HttpMethod.Connect);
+
+    /// <summary>
+    /// Sends requests of <paramref name="methods"/> once, never repeated: they go through the pipeline without its
+    /// retries, and its breakers, limiters, timeouts and fallbacks act on them as on any request. Replaces the methods
+    /// given before; none restores retries for every method.
+    /// </summary>
+    /// <param name="methods">The methods whose requests must not be repeated.</param>
+    /// <returns>This builder.</returns>
+    public ResilienceHandlerBuilder DisableRetriesFor(params HttpMethod[] methods)
+    {
+        ArgumentNullException.ThrowIfNull(methods);
+        foreach (var method in methods)
+        {
+            ArgumentNullException.ThrowIfNull(method, nameof(methods));
+        }
+
+        _unretriedMethods = [.. methods.Distinct()];
+        return this;
+    }
+
     internal ResilienceHandler CreateHandler(IServiceProvider services)
     {
         var provider = services.GetRequiredService<ResiliencePipelineProvider>();
@@ -82,16 +116,22 @@ public sealed class ResilienceHandlerBuilder : IHttpClientBuilder
         if (_keySelector is { } select)
         {
             return new ResilienceHandler(request => provider.GetPipeline<HttpResponseMessage>(
-                name, select(request) ?? throw new InvalidOperationException($"The instance key selector of the resilience handler of client '{Name}' returned null.")));
+                name, select(request) ?? throw new InvalidOperationException($"The instance key selector of the resilience handler of client '{Name}' returned null.")))
+            {
+                UnretriedMethods = _unretriedMethods,
+            };
         }
 
         if (_byAuthority)
         {
             // Kept across handler rotations: the keys are the same whatever handler asks.
             var authorities = _authorities ??= new AuthorityKeys(services.GetService<PipelineInstanceOptions>()?.MaxInstances ?? PipelineInstanceOptions.DefaultMaxInstances);
-            return new ResilienceHandler(request => authorities.KeyOf(request) is { } key ? provider.GetPipeline<HttpResponseMessage>(name, key) : single);
+            return new ResilienceHandler(request => authorities.KeyOf(request) is { } key ? provider.GetPipeline<HttpResponseMessage>(name, key) : single)
+            {
+                UnretriedMethods = _unretriedMethods,
+            };
         }
 
-        return new ResilienceHandler(single);
+        return new ResilienceHandler(single) { UnretriedMethods = _unretriedMethods };
     }
 }

@@ -109,6 +109,9 @@ internal static class SnippetPreambles
             Statements: "var services = new ServiceCollection();"),
         [("docs/http.md", 3)] = new(
             Usings: "using Microsoft.Extensions.DependencyInjection;",
+            Statements: "var services = new ServiceCollection();\nvar pipeline = ResiliencePipeline<HttpResponseMessage>.Empty;"),
+        [("docs/http.md", 4)] = new(
+            Usings: "using Microsoft.Extensions.DependencyInjection;",
             Statements: "var services = new ServiceCollection();"),
         [("docs/rate-limiting.md", 0)] = new(
             Statements: """
@@ -126,13 +129,21 @@ internal static class SnippetPreambles
                 """,
             Statements: "var builder = WebApplication.CreateBuilder();"),
         [("docs/retry.md", 1)] = new(
+            Statements: """
+                var pipeline = new ResiliencePipelineBuilder().Build();
+                var order = new Order(42);
+                var cancellationToken = CancellationToken.None;
+                static ValueTask<string> PlaceOrderAsync(Order order, CancellationToken cancellationToken) => ValueTask.FromResult($"order {order.Id} placed");
+                """,
+            Types: "public sealed record Order(int Id);"),
+        [("docs/retry.md", 2)] = new(
             Types: """
                 public sealed class QuotaExceededException(TimeSpan resetIn) : Exception("quota exceeded")
                 {
                     public TimeSpan ResetIn { get; } = resetIn;
                 }
                 """),
-        [("docs/retry.md", 2)] = new(
+        [("docs/retry.md", 3)] = new(
             Statements: "var inventoryBreaker = new CircuitBreaker(new CircuitBreakerOptions());"),
         [("docs/telemetry.md", 0)] = new(
             Statements: "var breaker = new CircuitBreaker(new CircuitBreakerOptions());"),
