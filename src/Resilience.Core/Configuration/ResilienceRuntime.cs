@@ -529,6 +529,7 @@ internal sealed class ResilienceRuntime : IDisposable
             var partitioned = new Dictionary<IDisposable, string>(ReferenceEqualityComparer.Instance);
             var budgets = new List<RetryBudgetHealth>();
             var instanceBreakers = new List<CircuitBreakerHealth>();
+            var instanceLimiters = new List<RateLimiterHealth>();
             foreach (var component in _components.Values)
             {
                 switch (component.Instance)
@@ -571,12 +572,23 @@ internal sealed class ResilienceRuntime : IDisposable
                 var instances = pipeline.Instances?.All.OrderBy(instance => instance.Key, StringComparer.Ordinal).ToList() ?? [];
                 foreach (var instance in instances)
                 {
-                    // An instance's own breakers, with its key; the shared ones it goes through are listed once, above.
+                    // An instance's own breakers and limiters, with its key; the shared ones it goes through are listed once,
+                    // above. Its own copy of a declared component has that component's name.
                     foreach (var strategy in instance.Strategies)
                     {
-                        if (strategy is CircuitBreakerStrategy { Breaker: var breaker } && !breakers.ContainsKey(breaker))
+                        switch (strategy)
                         {
-                            instanceBreakers.Add(new CircuitBreakerHealth(CodeBreakerName(pipeline.Name, breaker), breaker, instance.Key));
+                            case CircuitBreakerStrategy { Breaker: var breaker } when !breakers.ContainsKey(breaker):
+                                instanceBreakers.Add(new CircuitBreakerHealth(CodeBreakerName(pipeline.Name, breaker), breaker, instance.Key));
+                                break;
+                            case RateLimiterStrategy { Limiter: var limiter } when !limiters.ContainsKey(limiter):
+                                var name = instance.Components.Values.FirstOrDefault(copy => ReferenceEquals(copy.Instance, limiter))?.Name ?? $"{pipeline.Name}/{strategy.Name}";
+                                if (RateLimiterHealth.Of(name, limiter, instance.Key) is { } health)
+                                {
+                                    instanceLimiters.Add(health);
+                                }
+
+                                break;
                         }
                     }
                 }
@@ -588,7 +600,8 @@ internal sealed class ResilienceRuntime : IDisposable
                 pipelines,
                 [.. breakers.Select(pair => new CircuitBreakerHealth(pair.Value, pair.Key)).Concat(instanceBreakers)
                     .OrderBy(health => health.Name, StringComparer.Ordinal).ThenBy(health => health.InstanceKey, StringComparer.Ordinal)],
-                [.. limiters.Select(pair => RateLimiterHealth.Of(pair.Value, pair.Key)).OfType<RateLimiterHealth>().OrderBy(health => health.Name, StringComparer.Ordinal)],
+                [.. limiters.Select(pair => RateLimiterHealth.Of(pair.Value, pair.Key)).OfType<RateLimiterHealth>().Concat(instanceLimiters)
+                    .OrderBy(health => health.Name, StringComparer.Ordinal).ThenBy(health => health.InstanceKey, StringComparer.Ordinal)],
                 [.. partitioned.Select(pair => PartitionedRateLimiterHealth.Of(pair.Value, pair.Key)).OfType<PartitionedRateLimiterHealth>().OrderBy(health => health.Name, StringComparer.Ordinal)],
                 [.. budgets.OrderBy(health => health.Name, StringComparer.Ordinal)],
                 LastReload,

@@ -5,9 +5,10 @@ namespace Resilience.DependencyInjection;
 /// <summary>A rate or concurrency limiter in the health view.</summary>
 public sealed class RateLimiterHealth
 {
-    private RateLimiterHealth(string name, long availablePermits, long queuedPermits, long rejections)
+    private RateLimiterHealth(string name, long availablePermits, long queuedPermits, long rejections, string? instanceKey)
     {
         Name = name;
+        InstanceKey = instanceKey;
         AvailablePermits = availablePermits;
         QueuedPermits = queuedPermits;
         Rejections = rejections;
@@ -15,6 +16,13 @@ public sealed class RateLimiterHealth
 
     /// <summary>Gets the limiter's name.</summary>
     public string Name { get; }
+
+    /// <summary>
+    /// Gets the key of the pipeline instance the limiter belongs to (one served by
+    /// <see cref="ResiliencePipelineProvider.GetPipeline(string, string)"/>), or <see langword="null"/> for a shared
+    /// limiter or one of a pipeline's single instance. Each instance's limiter is listed under the name of the pipeline's.
+    /// </summary>
+    public string? InstanceKey { get; }
 
     /// <summary>Gets how many permits it can grant now.</summary>
     public long AvailablePermits { get; }
@@ -30,7 +38,7 @@ public sealed class RateLimiterHealth
     /// reading their statistics): its exception would take the whole report, every other instance with it, as the
     /// gauges skip it for the same reason.
     /// </summary>
-    internal static RateLimiterHealth? Of(string name, RateLimiter limiter)
+    internal static RateLimiterHealth? Of(string name, RateLimiter limiter, string? instanceKey = null)
     {
         RateLimiterStatistics? statistics;
         try
@@ -43,7 +51,7 @@ public sealed class RateLimiterHealth
         }
 
         return statistics is not null
-            ? new(name, statistics.CurrentAvailablePermits, statistics.CurrentQueuedCount, statistics.TotalFailedLeases)
-            : new(name, 0, 0, 0);
+            ? new(name, statistics.CurrentAvailablePermits, statistics.CurrentQueuedCount, statistics.TotalFailedLeases, instanceKey)
+            : new(name, 0, 0, 0, instanceKey);
     }
 }

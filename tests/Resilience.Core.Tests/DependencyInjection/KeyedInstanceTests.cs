@@ -408,11 +408,14 @@ public sealed class KeyedInstanceTests
 
     [Theory]
     [MemberData(nameof(Registrations))]
-    public void Health_lists_each_instances_breaker_with_its_key(bool inCode)
+    public void Health_lists_each_instances_breaker_and_limiter_with_its_key(bool inCode)
     {
         using var container = Container(inCode);
-        Fail(container.Provider.GetPipeline("orders", "a"), 2);
+        var a = container.Provider.GetPipeline("orders", "a");
+        Fail(a, 2);
         container.Provider.GetPipeline("orders", "b");
+        using var held = LimiterOf(a).AttemptAcquire();
+        Assert.True(held.IsAcquired);
 
         var health = container.Provider.GetHealth();
 
@@ -420,6 +423,11 @@ public sealed class KeyedInstanceTests
         var breakers = health.CircuitBreakers.Where(breaker => breaker.Name == "orders/CircuitBreaker").Select(breaker => (breaker.InstanceKey, breaker.State));
         Assert.Equal([(null, CircuitState.Closed), ("a", CircuitState.Open), ("b", CircuitState.Closed)], breakers);
         Assert.False(health.IsHealthy);
+
+        // Each instance's limiter under the name of the single instance's, with the permits it has left.
+        var single = health.RateLimiters.Single(limiter => limiter.InstanceKey is null && limiter.Name.StartsWith("orders/", StringComparison.Ordinal));
+        var limiters = health.RateLimiters.Where(limiter => limiter.Name == single.Name).Select(limiter => (limiter.InstanceKey, limiter.AvailablePermits));
+        Assert.Equal([(null, 2L), ("a", 1L), ("b", 2L)], limiters);
     }
 
     [Theory]
