@@ -231,6 +231,39 @@ public sealed class StandardResilienceHandlerTests
     }
 
     [Fact]
+    public void Retries_whose_delays_outlast_the_total_timeout_fail_the_start_and_a_reload_that_makes_them_so_is_rejected()
+    {
+        // Five retries from 2 s, doubling, capped at 30 s: 2 + 4 + 8 + 16 + 30 = 60 s, against a total timeout of 30 s.
+        using var failing = Container(new TimerLogTimeProvider(), configuration: Settings(("Retry:MaxRetryAttempts", "5")));
+
+        var failure = Assert.Throws<OptionsValidationException>(() => Provider(failing));
+
+        Assert.Equal(
+            [
+                "Resilience:Pipelines:api:Retry:MaxRetryAttempts, Delay and MaxDelay (5, 00:00:02, 00:00:30) give delays adding up to 00:01:00 without jitter; they must add up to less than Resilience:Pipelines:api:TotalTimeout:Timeout (00:00:30), or the total timeout would end every failing request before its last retry.",
+            ],
+            failure.Failures);
+
+        // The standard four retries wait 2 + 4 + 8 + 16 = 30 s: not less than 30 s, so a reload to them is rejected, and a
+        // total timeout raised with them applies.
+        var configuration = Settings();
+        using var container = Container(new TimerLogTimeProvider(), configuration: configuration);
+        var retry = Strategy<RetryStrategy>(container, 3);
+
+        configuration[Section + "Retry:MaxRetryAttempts"] = "4";
+        configuration.Reload();
+
+        Assert.False(Provider(container).LastReload!.IsApplied);
+        Assert.Equal(3, retry.Options.MaxRetryAttempts);
+
+        configuration[Section + "TotalTimeout:Timeout"] = "00:00:31";
+        configuration.Reload();
+
+        Assert.True(Provider(container).LastReload!.IsApplied, Provider(container).LastReload!.ToString());
+        Assert.Equal(4, retry.Options.MaxRetryAttempts);
+    }
+
+    [Fact]
     public void A_reload_that_makes_the_options_disagree_is_rejected_and_the_last_good_settings_stay()
     {
         var configuration = Settings();

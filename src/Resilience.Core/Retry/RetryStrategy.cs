@@ -62,6 +62,30 @@ public sealed class RetryStrategy : ResilienceStrategy
         return Backoff(options, retry);
     }
 
+    /// <summary>
+    /// Computes how long all the retries wait, without jitter: the sum of <see cref="BackoffDelay"/> over every retry
+    /// (<see cref="RetryOptions.MaxRetryAttempts"/> of them), each capped at <see cref="RetryOptions.MaxDelay"/>. Compare
+    /// it with a timeout around the retries; a <see cref="RetryOptions.DelayGenerator"/> and retry-after hints are not
+    /// counted.
+    /// </summary>
+    /// <param name="options">The options; checked as a strategy checks them.</param>
+    /// <returns>The total delay.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of its range.</exception>
+    public static TimeSpan TotalBackoffDelay(RetryOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+
+        // At most 100 retries of at most a day each: no overflow.
+        var total = TimeSpan.Zero;
+        for (var retry = 1; retry <= options.MaxRetryAttempts; retry++)
+        {
+            total += Backoff(options, retry);
+        }
+
+        return total;
+    }
+
     /// <summary>The delay before retry number <paramref name="retry"/> (from 1) of validated options, without jitter.</summary>
     private static TimeSpan Backoff(RetryOptions options, int retry)
     {

@@ -78,9 +78,10 @@ public static class HttpClientBuilderResilienceExtensions
     /// keep their state). The retry and the breaker judge outcomes with <see cref="HttpOutcomes.IsTransientFailure"/>
     /// (5xx, 408, 429, exceptions, attempt timeouts), and a retry waits as long as a 429's or 503's <c>Retry-After</c>
     /// asks (<see cref="HttpOutcomes.RetryAfterOf(Outcome{HttpResponseMessage}, TimeProvider)"/> on the container's clock).
-    /// The breaker's <c>SamplingDuration</c> must be at least twice the attempt timeout, and the total timeout no shorter
-    /// than the attempt timeout: checked with the other settings when the provider is created and on every reload, which
-    /// such a change fails. Follow with <see cref="ResilienceHandlerBuilder.SelectPipelineByAuthority"/> for the five
+    /// The breaker's <c>SamplingDuration</c> must be at least twice the attempt timeout, the total timeout no shorter
+    /// than the attempt timeout, and the retries' delays (<see cref="RetryStrategy.TotalBackoffDelay"/>, without jitter)
+    /// shorter in total than the total timeout: checked with the other settings when the provider is created and on every
+    /// reload, which such a change fails. Follow with <see cref="ResilienceHandlerBuilder.SelectPipelineByAuthority"/> for the five
     /// per host: each host's instance has its own limiter and breaker, on the same settings, reloaded together.
     /// </remarks>
     /// <param name="builder">The client's builder, from <c>AddHttpClient</c>.</param>
@@ -112,6 +113,10 @@ public static class HttpClientBuilderResilienceExtensions
                 total.Timeout >= attempt.Timeout
                     ? null
                     : $"{path}:{TotalTimeoutSection}:Timeout must be at least {path}:{AttemptTimeoutSection}:Timeout ({Show(attempt.Timeout)}), or no attempt could run its course; was {Show(total.Timeout)}.");
+            context.AddCheck<RetryOptions, TimeoutOptions>(RetrySection, TotalTimeoutSection, (retry, total) =>
+                RetryStrategy.TotalBackoffDelay(retry) is var delays && delays < total.Timeout
+                    ? null
+                    : $"{path}:{RetrySection}:MaxRetryAttempts, Delay and MaxDelay ({retry.MaxRetryAttempts}, {Show(retry.Delay)}, {Show(retry.MaxDelay)}) give delays adding up to {Show(delays)} without jitter; they must add up to less than {path}:{TotalTimeoutSection}:Timeout ({Show(total.Timeout)}), or the total timeout would end every failing request before its last retry.");
         });
 
         static string Show(TimeSpan value) => value.ToString("c", CultureInfo.InvariantCulture);
