@@ -12,7 +12,7 @@ internal sealed class AuthorityKeys
     private readonly ConcurrentDictionary<(string Scheme, string Host, int Port), string> _keys = new();
     private readonly int _maxKept;
 
-    /// <param name="maxKept">How many keys are kept at most: past that, a new authority's key is built on every request.</param>
+    /// <param name="maxKept">How many keys are kept at most: a new authority that finds as many starts the cache over.</param>
     public AuthorityKeys(int maxKept)
     {
         _maxKept = maxKept;
@@ -36,11 +36,15 @@ internal sealed class AuthorityKeys
         key = uri.HostNameType == UriHostNameType.IPv6
             ? $"{authority.Scheme}://[{authority.IdnHost}]:{authority.Port}"
             : $"{authority.Scheme}://{authority.IdnHost}:{authority.Port}";
-        if (_keys.Count < _maxKept)
+        if (_keys.Count >= _maxKept)
         {
-            _keys.TryAdd(authority, key);
+            // Full: start over rather than stop adding, so that a client that has moved on to other hosts has their keys
+            // kept again (the hosts of a burst past the cap would otherwise hold it for good). Only a new authority gets
+            // here: requests to known ones never clear, lock or allocate.
+            _keys.Clear();
         }
 
+        _keys.TryAdd(authority, key);
         return key;
     }
 }

@@ -247,6 +247,25 @@ public sealed class PipelinePerAuthorityTests
     }
 
     [Fact]
+    public void Keys_of_hosts_that_come_after_the_cache_filled_are_kept_once_it_starts_over()
+    {
+        var keys = new AuthorityKeys(maxKept: 2);
+        string? KeyOf(string uri) => keys.KeyOf(new HttpRequestMessage(HttpMethod.Get, uri));
+        var first = KeyOf("http://a.example/");
+        _ = KeyOf("http://b.example/");
+
+        // A third host finds the cache full: it starts over with that host's key, which later requests find again.
+        var third = KeyOf("http://c.example/");
+        Assert.Same(third, KeyOf("http://c.example/x"));
+
+        // A host dropped by the restart gets its key built anew, and kept.
+        var again = KeyOf("http://a.example/");
+        Assert.Equal(first, again);
+        Assert.NotSame(first, again);
+        Assert.Same(again, KeyOf("http://a.example/y"));
+    }
+
+    [Fact]
     public async Task A_request_selected_by_authority_allocates_no_more_than_one_through_the_single_instance()
     {
         var single = await AllocatedPerRequest(selectByAuthority: false);
