@@ -45,6 +45,22 @@ internal static class PipelineEngine
         return RunInline<TResult, TState, TCallback, SlotBuffer>(pipeline, callback, state, cancellationToken, out continuation);
     }
 
+    /// <summary>Runs a call through <paramref name="core"/>, or as it is when the core has no strategies; the task completes with its outcome.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ValueTask<Outcome<TResult>> RunOutcomeAsync<TResult, TState>(
+        PipelineCore core, Func<TState, CancellationToken, ValueTask<TResult>> callback, TState state, CancellationToken cancellationToken) =>
+        core.Strategies.Length == 0
+            ? RunDirect<TResult, TState, AsyncCallback<TState, TResult>>(new(callback), state, cancellationToken)
+            : RunAsync<TResult, TState, AsyncCallback<TState, TResult>>(core, new(callback), state, cancellationToken);
+
+    /// <summary>Runs a synchronous call through <paramref name="core"/>, or as it is when the core has no strategies, and returns its outcome.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Outcome<TResult> RunOutcome<TResult, TState>(
+        PipelineCore core, Func<TState, CancellationToken, TResult> callback, TState state, CancellationToken cancellationToken) =>
+        core.Strategies.Length == 0
+            ? RunDirectSync(callback, state, cancellationToken)
+            : Run<TResult, TState, SyncCallback<TState, TResult>>(core, new(callback), state, cancellationToken);
+
     /// <summary>Runs a call; the task completes with its outcome.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ValueTask<Outcome<TResult>> RunAsync<TResult, TState, TCallback>(

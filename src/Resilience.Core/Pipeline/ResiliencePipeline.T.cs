@@ -76,9 +76,7 @@ public sealed class ResiliencePipeline<T>
         Func<TState, CancellationToken, ValueTask<T>> callback, TState state, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(callback);
-        return _core.Strategies.Length == 0
-            ? PipelineEngine.RunDirect<T, TState, AsyncCallback<TState, T>>(new(callback), state, cancellationToken)
-            : PipelineEngine.RunAsync<T, TState, AsyncCallback<TState, T>>(_core, new(callback), state, cancellationToken);
+        return PipelineEngine.RunOutcomeAsync(_core, callback, state, cancellationToken);
     }
 
     /// <summary>
@@ -96,10 +94,7 @@ public sealed class ResiliencePipeline<T>
         Func<TState, CancellationToken, ValueTask<T>> callback, TState state, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(callback);
-        var core = _core.WithoutRetries;
-        return core.Strategies.Length == 0
-            ? PipelineEngine.RunDirect<T, TState, AsyncCallback<TState, T>>(new(callback), state, cancellationToken)
-            : PipelineEngine.RunAsync<T, TState, AsyncCallback<TState, T>>(core, new(callback), state, cancellationToken);
+        return PipelineEngine.RunOutcomeAsync(_core.WithoutRetries, callback, state, cancellationToken);
     }
 
     /// <summary>Runs a synchronous callback that returns a result.</summary>
@@ -137,9 +132,7 @@ public sealed class ResiliencePipeline<T>
     public Outcome<T> ExecuteOutcome<TState>(Func<TState, CancellationToken, T> callback, TState state, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(callback);
-        return _core.Strategies.Length == 0
-            ? PipelineEngine.RunDirectSync(callback, state, cancellationToken)
-            : PipelineEngine.Run<T, TState, SyncCallback<TState, T>>(_core, new(callback), state, cancellationToken);
+        return PipelineEngine.RunOutcome(_core, callback, state, cancellationToken);
     }
 
     /// <summary>
@@ -156,9 +149,6 @@ public sealed class ResiliencePipeline<T>
     public Outcome<T> ExecuteWithoutRetriesOutcome<TState>(Func<TState, CancellationToken, T> callback, TState state, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(callback);
-        var core = _core.WithoutRetries;
-        return core.Strategies.Length == 0
-            ? PipelineEngine.RunDirectSync(callback, state, cancellationToken)
-            : PipelineEngine.Run<T, TState, SyncCallback<TState, T>>(core, new(callback), state, cancellationToken);
+        return PipelineEngine.RunOutcome(_core.WithoutRetries, callback, state, cancellationToken);
     }
 }

@@ -103,9 +103,7 @@ public sealed class ResiliencePipeline
         Func<TState, CancellationToken, ValueTask<TResult>> callback, TState state, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(callback);
-        return _core.Strategies.Length == 0
-            ? PipelineEngine.RunDirect<TResult, TState, AsyncCallback<TState, TResult>>(new(callback), state, cancellationToken)
-            : PipelineEngine.RunAsync<TResult, TState, AsyncCallback<TState, TResult>>(_core, new(callback), state, cancellationToken);
+        return PipelineEngine.RunOutcomeAsync(_core, callback, state, cancellationToken);
     }
 
     /// <summary>
@@ -130,10 +128,7 @@ public sealed class ResiliencePipeline
         Func<TState, CancellationToken, ValueTask<TResult>> callback, TState state, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(callback);
-        var core = _core.SingleAttempt;
-        return core.Strategies.Length == 0
-            ? PipelineEngine.RunDirect<TResult, TState, AsyncCallback<TState, TResult>>(new(callback), state, cancellationToken)
-            : PipelineEngine.RunAsync<TResult, TState, AsyncCallback<TState, TResult>>(core, new(callback), state, cancellationToken);
+        return PipelineEngine.RunOutcomeAsync(_core.SingleAttempt, callback, state, cancellationToken);
     }
 
     /// <summary>
@@ -152,10 +147,7 @@ public sealed class ResiliencePipeline
         Func<TState, CancellationToken, ValueTask<TResult>> callback, TState state, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(callback);
-        var core = _core.WithoutRetries;
-        return core.Strategies.Length == 0
-            ? PipelineEngine.RunDirect<TResult, TState, AsyncCallback<TState, TResult>>(new(callback), state, cancellationToken)
-            : PipelineEngine.RunAsync<TResult, TState, AsyncCallback<TState, TResult>>(core, new(callback), state, cancellationToken);
+        return PipelineEngine.RunOutcomeAsync(_core.WithoutRetries, callback, state, cancellationToken);
     }
 
     /// <summary>Runs a synchronous callback that returns a result.</summary>
@@ -232,8 +224,6 @@ public sealed class ResiliencePipeline
     public Outcome<TResult> ExecuteOutcome<TResult, TState>(Func<TState, CancellationToken, TResult> callback, TState state, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(callback);
-        return _core.Strategies.Length == 0
-            ? PipelineEngine.RunDirectSync(callback, state, cancellationToken)
-            : PipelineEngine.Run<TResult, TState, SyncCallback<TState, TResult>>(_core, new(callback), state, cancellationToken);
+        return PipelineEngine.RunOutcome(_core, callback, state, cancellationToken);
     }
 }
