@@ -50,7 +50,7 @@ public sealed class ResilienceHandler : DelegatingHandler
     /// </remarks>
     public IReadOnlyCollection<HttpMethod> UnretriedMethods
     {
-        get => _unretriedMethods;
+        get => Array.AsReadOnly(_unretriedMethods);
         init => _unretriedMethods = [.. value ?? throw new ArgumentNullException(nameof(value))];
     }
 

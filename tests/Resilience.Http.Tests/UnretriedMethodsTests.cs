@@ -138,10 +138,14 @@ public sealed class UnretriedMethodsTests
         var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage>()
             .AddRetry(new RetryOptions { MaxRetryAttempts = 2, Delay = TimeSpan.Zero, UseJitter = false }, HttpOutcomes.IsTransientFailure)
             .Build();
-        using var client = new HttpClient(new ResilienceHandler(pipeline) { UnretriedMethods = [HttpMethod.Post], InnerHandler = new SocketsHttpHandler() })
-        {
-            BaseAddress = server.Address,
-        };
+        var methods = new[] { HttpMethod.Post };
+        var handler = new ResilienceHandler(pipeline) { UnretriedMethods = methods, InnerHandler = new SocketsHttpHandler() };
+        using var client = new HttpClient(handler) { BaseAddress = server.Address };
+
+        // The handler keeps its own copy, which cannot be changed through what it shows.
+        methods[0] = HttpMethod.Get;
+        Assert.Equal([HttpMethod.Post], handler.UnretriedMethods);
+        Assert.Throws<NotSupportedException>(() => ((IList<HttpMethod>)handler.UnretriedMethods)[0] = HttpMethod.Get);
 
         Assert.Equal((1, HttpStatusCode.ServiceUnavailable), await Send(client, server, HttpMethod.Post));
         Assert.Equal((3, HttpStatusCode.ServiceUnavailable), await Send(client, server, HttpMethod.Get));

@@ -72,7 +72,6 @@ public sealed class ResilienceHandlerBuilder : IHttpClientBuilder
         return this;
     }
 
-    /// <summary>Creates the client's handler, whenever the factory builds the client's handlers.</summary>
     /// <summary>
     /// Sends requests of the unsafe methods (POST, PUT, PATCH, DELETE and CONNECT: every method but GET, HEAD, OPTIONS
     /// and TRACE) once, never repeated: they go through the pipeline without its retries, and its breakers, limiters,
@@ -106,6 +105,7 @@ public sealed class ResilienceHandlerBuilder : IHttpClientBuilder
         return this;
     }
 
+    /// <summary>Creates the client's handler, whenever the factory builds the client's handlers.</summary>
     internal ResilienceHandler CreateHandler(IServiceProvider services)
     {
         var provider = services.GetRequiredService<ResiliencePipelineProvider>();
