@@ -15,8 +15,9 @@ internal sealed class PipelineInstances
     // The use stamps: a counter rather than a clock, so that two uses never tie and the order does not depend on time.
     private long _uses;
 
-    // How far behind the newest stamp an instance's may fall before a lookup stamps it again (see Find).
-    private readonly long _touchSlack;
+    // How far behind the newest stamp an instance's may fall before a lookup stamps it again (see Find). Changed with the
+    // cap, under the runtime's lock; a lookup that reads the old one stamps a little early or late, nothing more.
+    private long _touchSlack;
 
     public PipelineInstances(LivePipeline pipeline, int maxInstances)
     {
@@ -27,7 +28,7 @@ internal sealed class PipelineInstances
 
     public LivePipeline Pipeline { get; }
 
-    public int MaxInstances { get; }
+    public int MaxInstances { get; private set; }
 
     public int Count => _live.Count;
 
@@ -43,7 +44,7 @@ internal sealed class PipelineInstances
             // is one cache line bouncing between the cores). An instance used again before half a cap of new stamps
             // pass is still never the one evicted: the cap's distinct stamps put the oldest a cap behind the newest,
             // further back than such an instance's.
-            if (Volatile.Read(ref _uses) - Volatile.Read(ref instance.LastUsed) > _touchSlack)
+            if (Volatile.Read(ref _uses) - Volatile.Read(ref instance.LastUsed) > Volatile.Read(ref _touchSlack))
             {
                 Touch(instance);
             }
@@ -61,23 +62,39 @@ internal sealed class PipelineInstances
     /// <summary>Adds a new instance; at the cap, first removes the least recently used one and returns it.</summary>
     public PipelineInstance? Add(PipelineInstance instance)
     {
-        PipelineInstance? evicted = null;
-        if (_live.Count >= MaxInstances)
-        {
-            // On the creation path only, under the runtime's lock: a scan of at most MaxInstances stamps.
-            foreach (var candidate in _live.Values)
-            {
-                if (evicted is null || Volatile.Read(ref candidate.LastUsed) < Volatile.Read(ref evicted.LastUsed))
-                {
-                    evicted = candidate;
-                }
-            }
-
-            _live.TryRemove(evicted!.Key, out _);
-        }
-
+        var evicted = _live.Count >= MaxInstances ? RemoveLeastRecentlyUsed() : null;
         Touch(instance);
         _live[instance.Key] = instance;
+        return evicted;
+    }
+
+    /// <summary>Changes the cap; removes and returns the least recently used instances past a lower one.</summary>
+    public List<PipelineInstance> Resize(int maxInstances)
+    {
+        MaxInstances = maxInstances;
+        Volatile.Write(ref _touchSlack, maxInstances / 2);
+        var evicted = new List<PipelineInstance>();
+        while (_live.Count > maxInstances)
+        {
+            evicted.Add(RemoveLeastRecentlyUsed());
+        }
+
+        return evicted;
+    }
+
+    // On the creation and reload paths only, under the runtime's lock: a scan of at most MaxInstances stamps.
+    private PipelineInstance RemoveLeastRecentlyUsed()
+    {
+        PipelineInstance? evicted = null;
+        foreach (var candidate in _live.Values)
+        {
+            if (evicted is null || Volatile.Read(ref candidate.LastUsed) < Volatile.Read(ref evicted.LastUsed))
+            {
+                evicted = candidate;
+            }
+        }
+
+        _live.TryRemove(evicted!.Key, out _);
         return evicted;
     }
 }

@@ -32,6 +32,10 @@ internal sealed class ResilienceRuntime : IDisposable
     private readonly TimeProvider _timeProvider;
     private readonly IServiceProvider _services;
     private readonly int _maxInstances;
+
+    // The caps of keyed instances that pipelines' settings set (MaxInstances), from the last applied reading; the others
+    // take _maxInstances, the code's.
+    private Dictionary<string, int> _instanceCaps = new(StringComparer.OrdinalIgnoreCase);
     private readonly List<ComponentSource> _shared;
     private readonly Dictionary<string, LiveComponent> _components = new(StringComparer.OrdinalIgnoreCase);
     // Case-insensitive, as configuration keys are: sources may give a configured pipeline's key in either case.
@@ -234,7 +238,7 @@ internal sealed class ResilienceRuntime : IDisposable
             // whose current options a new instance copies.
             _ = GetPipeline<T>(name);
             var pipeline = _pipelines[name];
-            return pipeline.Instances ??= new PipelineInstances(pipeline, _maxInstances);
+            return pipeline.Instances ??= new PipelineInstances(pipeline, InstanceCapOf(name));
         }
     }
 
@@ -838,6 +842,27 @@ internal sealed class ResilienceRuntime : IDisposable
             }
         }
 
+        // A changed cap of keyed instances applies at once: past a lower one, the least recently used leave service. A
+        // pipeline gone from configuration keeps its last cap, as it keeps its last strategies.
+        foreach (var gone in _pipelines.Values.Where(pipeline => pipeline.Registration is null && !plan.Pipelines.ContainsKey(pipeline.Name)))
+        {
+            plan.InstanceCaps[gone.Name] = InstanceCapOf(gone.Name);
+        }
+
+        _instanceCaps = plan.InstanceCaps;
+        foreach (var pipeline in _pipelines.Values)
+        {
+            if (pipeline.Instances is { } instances && InstanceCapOf(pipeline.Name) is var cap && cap != instances.MaxInstances)
+            {
+                foreach (var evicted in instances.Resize(cap))
+                {
+                    Evict(evicted);
+                }
+
+                updated++;
+            }
+        }
+
         // Strategies of configured pipelines that no pipeline lists any more leave service (calls in flight finish on
         // them). A pipeline gone from configuration keeps its last strategies: callers may hold it.
         var listed = _pipelines.Values.Where(pipeline => pipeline.Layout is not null).SelectMany(pipeline => pipeline.Layout!.Keys).ToHashSet(StringComparer.OrdinalIgnoreCase);
@@ -851,6 +876,8 @@ internal sealed class ResilienceRuntime : IDisposable
 
         return (updated, rebuilt);
     }
+
+    private int InstanceCapOf(string pipelineName) => _instanceCaps.GetValueOrDefault(pipelineName, _maxInstances);
 
     private IEnumerable<RateLimiter> Retired()
     {

@@ -9,6 +9,9 @@ internal sealed class SettingsPlan
 
     public List<string> Errors { get; } = [];
 
+    /// <summary>The pipelines whose settings cap their keyed instances (<c>MaxInstances</c>), by name.</summary>
+    public Dictionary<string, int> InstanceCaps { get; } = new(StringComparer.OrdinalIgnoreCase);
+
     /// <summary>Components that are declared but whose options have errors: what refers to them is not told they are missing.</summary>
     public HashSet<string> Invalid { get; } = new(StringComparer.OrdinalIgnoreCase);
 

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.Extensions.Configuration;
 using Resilience.Options;
 
@@ -11,6 +12,7 @@ internal sealed class SettingsReader
 {
     public const string PipelinesSection = "Pipelines";
     public const string StrategiesKey = "Strategies";
+    public const string MaxInstancesKey = "MaxInstances";
 
     private static readonly IReadOnlySet<string> NoOptions = new HashSet<string>();
 
@@ -122,6 +124,7 @@ internal sealed class SettingsReader
         {
             var strategies = pipeline.GetSection(StrategiesKey);
             var inCode = codePipelines.TryGetValue(pipeline.Key, out var boundSections);
+            ReadInstanceCap(pipeline);
             if (inCode)
             {
                 if (ConfigurationMessages.HasValues(strategies))
@@ -131,7 +134,7 @@ internal sealed class SettingsReader
 
                 if (boundSections is not null)
                 {
-                    foreach (var child in pipeline.GetChildren().Where(child => !boundSections.Contains(child.Key) && !string.Equals(child.Key, StrategiesKey, StringComparison.OrdinalIgnoreCase) && ConfigurationMessages.HasValues(child)))
+                    foreach (var child in pipeline.GetChildren().Where(child => !boundSections.Contains(child.Key) && !IsPipelineKey(child.Key) && ConfigurationMessages.HasValues(child)))
                     {
                         Error($"{child.Path} is not bound by the code of pipeline '{pipeline.Key}' (bound: {string.Join(", ", boundSections)}).");
                     }
@@ -147,6 +150,29 @@ internal sealed class SettingsReader
             }
 
             ReadLayout(pipeline, strategies, pushed);
+        }
+    }
+
+    /// <summary>Whether a key of a pipeline's section is the pipeline's own setting rather than a strategy's section.</summary>
+    private static bool IsPipelineKey(string key) =>
+        string.Equals(key, StrategiesKey, StringComparison.OrdinalIgnoreCase) || string.Equals(key, MaxInstancesKey, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Reads the cap of a pipeline's keyed instances, when its settings set one.</summary>
+    private void ReadInstanceCap(IConfigurationSection pipeline)
+    {
+        var setting = pipeline.GetSection(MaxInstancesKey);
+        if (!ConfigurationMessages.HasValues(setting))
+        {
+            return;
+        }
+
+        if (setting.Value is { } value && int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var cap) && cap >= 1)
+        {
+            _plan.InstanceCaps[pipeline.Key] = cap;
+        }
+        else
+        {
+            Error($"{setting.Path} must be a whole number in [1, {int.MaxValue}] (the keyed instances the pipeline keeps alive at most); was '{setting.Value ?? "a section"}'.");
         }
     }
 
@@ -170,7 +196,7 @@ internal sealed class SettingsReader
         entries.RemoveAll(pair => pair.Index < 0 || string.IsNullOrWhiteSpace(pair.Entry.Value));
         var keys = new List<string>();
         var sharedBy = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-        var used = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { StrategiesKey };
+        var used = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { StrategiesKey, MaxInstancesKey };
         foreach (var (_, entry) in entries)
         {
             var sectionName = entry.Value!;

@@ -1,6 +1,7 @@
 using System.Threading.RateLimiting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using Microsoft.Extensions.Options;
 using Resilience.DependencyInjection;
 
 namespace Resilience.Tests.DependencyInjection;
@@ -310,6 +311,72 @@ public sealed class KeyedInstanceTests
 
         // A caller still holding the evicted instance finishes its calls on it.
         Assert.True(Succeeds(b));
+    }
+
+    [Theory]
+    [MemberData(nameof(Registrations))]
+    public void A_cap_in_the_pipelines_settings_applies_and_a_reload_lowering_it_evicts_the_least_recently_used_at_once(bool inCode)
+    {
+        using var container = Container(inCode, resilience => resilience.ConfigureInstances(options => options.MaxInstances = 100), (Section + "MaxInstances", "3"));
+        var a = container.Provider.GetPipeline("orders", "a");
+        Fail(a, 2);
+        container.Provider.GetPipeline("orders", "b");
+        container.Provider.GetPipeline("orders", "c");
+        Assert.Same(a, container.Provider.GetPipeline("orders", "a"));
+        container.Provider.GetPipeline("orders", "d");
+        Assert.Equal(["a", "c", "d"], Instances(container));
+
+        // Lowered: c, the least recently used, leaves service at once; a keeps its open breaker.
+        container.Change((Section + "MaxInstances", "2"));
+
+        Assert.True(container.Provider.LastReload!.IsApplied, container.Provider.LastReload!.ToString());
+        Assert.Equal(["a", "d"], Instances(container));
+        Assert.Same(a, container.Provider.GetPipeline("orders", "a"));
+        Assert.Equal(CircuitState.Open, BreakerOf(a).State);
+
+        // Raised: new keys join without evicting, up to the new cap.
+        container.Change((Section + "MaxInstances", "4"));
+        container.Provider.GetPipeline("orders", "e");
+        container.Provider.GetPipeline("orders", "f");
+        Assert.Equal(["a", "d", "e", "f"], Instances(container));
+        container.Provider.GetPipeline("orders", "g");
+        Assert.Equal(4, Instances(container).Count);
+
+        // Removed from the settings: the code's cap (100) is in force again.
+        container.Change((Section + "MaxInstances", null));
+        foreach (var key in new[] { "h", "i", "j" })
+        {
+            container.Provider.GetPipeline("orders", key);
+        }
+
+        Assert.Equal(7, Instances(container).Count);
+    }
+
+    [Theory]
+    [MemberData(nameof(Registrations))]
+    public void A_cap_out_of_its_range_fails_the_start_and_a_reload_to_one_is_rejected_keeping_the_last_cap(bool inCode)
+    {
+        using (var failing = Container(inCode, configure: null, (Section + "MaxInstances", "0")))
+        {
+            var failure = Assert.Throws<OptionsValidationException>(() => failing.Provider);
+            Assert.Contains(
+                "Resilience:Pipelines:orders:MaxInstances must be a whole number in [1, 2147483647] (the keyed instances the pipeline keeps alive at most); was '0'.",
+                failure.Failures);
+        }
+
+        using var container = Container(inCode, configure: null, (Section + "MaxInstances", "2"));
+        container.Provider.GetPipeline("orders", "a");
+
+        container.Change((Section + "MaxInstances", "many"));
+
+        var reload = container.Provider.LastReload!;
+        Assert.False(reload.IsApplied);
+        Assert.Equal(
+            ["Resilience:Pipelines:orders:MaxInstances must be a whole number in [1, 2147483647] (the keyed instances the pipeline keeps alive at most); was 'many'."],
+            reload.Errors);
+        container.Provider.GetPipeline("orders", "b");
+        container.Provider.GetPipeline("orders", "c");
+        Assert.Equal(["b", "c"], Instances(container));
     }
 
     [Fact]
