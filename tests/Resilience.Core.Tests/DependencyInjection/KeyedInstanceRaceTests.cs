@@ -108,6 +108,36 @@ public sealed class KeyedInstanceRaceTests
         AssertEveryLiveInstance(container, 0.5 + (Changes / 100.0), 2 + Changes);
     }
 
+    [Theory]
+    [MemberData(nameof(Registrations))]
+    public void Keys_churning_while_reloads_lower_and_raise_the_cap_stay_within_the_cap_applied_last(bool inCode)
+    {
+        using var container = Container(inCode);
+        var caps = new[] { 3, 12, 1, Cap, 5 };
+
+        var thrown = Churn(container, () =>
+        {
+            for (var change = 0; change < 40; change++)
+            {
+                var cap = caps[change % caps.Length];
+                container.Change((Section + "MaxInstances", Text(cap)));
+                Assert.True(container.Provider.LastReload!.IsApplied);
+
+                // Checked while the workers go on: a lowered cap evicted down to it at once, and new keys keep to it.
+                Assert.InRange(Instances(container).Count, 0, cap);
+            }
+        });
+
+        Assert.Empty(thrown);
+        Assert.InRange(Instances(container).Count, 1, 5);
+        foreach (var key in Enumerable.Range(0, 20).Select(i => $"after{i}"))
+        {
+            Assert.True(Succeeds(container.Provider.GetPipeline("orders", key)));
+        }
+
+        Assert.Equal(5, Instances(container).Count);
+    }
+
     /// <summary>Checks the settings of every live instance, and that they are within the cap.</summary>
     private static void AssertEveryLiveInstance(TestContainer container, double failureRatio, int permitLimit)
     {
