@@ -10,9 +10,11 @@ namespace Resilience.Tests.Pipeline;
 /// </summary>
 public class SingleAttemptTests
 {
-    private static readonly RetryOptions ImmediateRetries = new() { MaxRetryAttempts = 3, Delay = TimeSpan.Zero, UseJitter = false };
+    /// <summary>Three retries without delay or jitter.</summary>
+    internal static readonly RetryOptions ImmediateRetries = new() { MaxRetryAttempts = 3, Delay = TimeSpan.Zero, UseJitter = false };
 
-    private static Resilience.CircuitBreaker Breaker() =>
+    /// <summary>A breaker that a test's few failures never open (100 calls at least), open a minute when it does.</summary>
+    internal static Resilience.CircuitBreaker Breaker() =>
         new(new CircuitBreakerOptions { FailureRatio = 0.5, MinimumThroughput = 100, BreakDuration = TimeSpan.FromMinutes(1) });
 
     [Fact]

@@ -8,10 +8,9 @@ namespace Resilience.Tests.Pipeline;
 /// </summary>
 public class WithoutRetriesTests
 {
-    private static readonly RetryOptions ImmediateRetries = new() { MaxRetryAttempts = 3, Delay = TimeSpan.Zero, UseJitter = false };
+    private static readonly RetryOptions ImmediateRetries = SingleAttemptTests.ImmediateRetries;
 
-    private static Resilience.CircuitBreaker Breaker() =>
-        new(new CircuitBreakerOptions { FailureRatio = 0.5, MinimumThroughput = 100, BreakDuration = TimeSpan.FromMinutes(1) });
+    private static Resilience.CircuitBreaker Breaker() => SingleAttemptTests.Breaker();
 
     [Theory]
     [InlineData(true)]
