@@ -854,12 +854,11 @@ internal sealed class ResilienceRuntime : IDisposable
         {
             if (pipeline.Instances is { } instances && InstanceCapOf(pipeline.Name) is var cap && cap != instances.MaxInstances)
             {
+                // Not a strategy updated nor a pipeline rebuilt: the reload's counts leave it out.
                 foreach (var evicted in instances.Resize(cap))
                 {
                     Evict(evicted);
                 }
-
-                updated++;
             }
         }
 
