@@ -145,13 +145,23 @@ internal sealed class ConfigurationTreeGenerator
             Options(tree, ConfigurationTree.CodeSections[i].Kind, $"{path}:{ConfigurationTree.CodeSections[i].Section}", $"code/{i}", allowInvalid: true);
         }
 
+        if (Chance(0.25))
+        {
+            // The pipeline's own cap of keyed instances, next to its sections.
+            tree.Set($"{path}:MaxInstances", "50");
+        }
+
         if (!Chance(_invalidChance / 2))
         {
             return;
         }
 
-        switch (_random.Next(3))
+        switch (_random.Next(4))
         {
+            case 3:
+                // A cap of keyed instances out of its range.
+                tree.Reject($"{path}:MaxInstances", "0", $"{path}:MaxInstances");
+                break;
             case 0:
                 // A section the code does not bind (misspelt).
                 tree.Reject($"{path}:Deadlin:Timeout", "00:00:05", $"{path}:Deadlin");
