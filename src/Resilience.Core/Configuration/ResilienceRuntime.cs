@@ -597,7 +597,7 @@ internal sealed class ResilienceRuntime : IDisposable
                     }
                 }
 
-                pipelines.Add(new PipelineHealth(pipeline.Name, pipeline.Registration is null, [.. strategies.Select(strategy => strategy.Name)], used, [.. instances.Select(instance => instance.Key)]));
+                pipelines.Add(new PipelineHealth(pipeline.Name, pipeline.Registration is null, [.. strategies.Select(strategy => strategy.Name)], used, [.. instances.Select(instance => instance.Key)], InstanceCapOf(pipeline.Name)));
             }
 
             return new ResilienceHealthReport(

@@ -3,9 +3,10 @@ namespace Resilience.DependencyInjection;
 /// <summary>A pipeline in the health view.</summary>
 public sealed class PipelineHealth
 {
-    internal PipelineHealth(string name, bool isConfigured, IReadOnlyList<string> strategies, IReadOnlyList<string> circuitBreakers, IReadOnlyList<string> instances)
+    internal PipelineHealth(string name, bool isConfigured, IReadOnlyList<string> strategies, IReadOnlyList<string> circuitBreakers, IReadOnlyList<string> instances, int maxInstances)
     {
         Instances = instances;
+        MaxInstances = maxInstances;
         Name = name;
         IsConfigured = isConfigured;
         Strategies = strategies;
@@ -29,4 +30,10 @@ public sealed class PipelineHealth
     /// in ordinal order; their breakers are listed in <see cref="ResilienceHealthReport.CircuitBreakers"/> with their key.
     /// </summary>
     public IReadOnlyList<string> Instances { get; }
+
+    /// <summary>
+    /// Gets how many keyed instances it keeps alive at most: its settings' <c>MaxInstances</c>, or the code's
+    /// <see cref="PipelineInstanceOptions.MaxInstances"/>.
+    /// </summary>
+    public int MaxInstances { get; }
 }

@@ -331,6 +331,7 @@ public sealed class KeyedInstanceTests
 
         Assert.True(container.Provider.LastReload!.IsApplied, container.Provider.LastReload!.ToString());
         Assert.Equal(["a", "d"], Instances(container));
+        Assert.Equal(2, container.Provider.GetHealth().Pipelines.Single(pipeline => pipeline.Name == "orders").MaxInstances);
         Assert.Same(a, container.Provider.GetPipeline("orders", "a"));
         Assert.Equal(CircuitState.Open, BreakerOf(a).State);
 
@@ -350,6 +351,7 @@ public sealed class KeyedInstanceTests
         }
 
         Assert.Equal(7, Instances(container).Count);
+        Assert.Equal(100, container.Provider.GetHealth().Pipelines.Single(pipeline => pipeline.Name == "orders").MaxInstances);
     }
 
     [Theory]
