@@ -876,6 +876,9 @@ internal sealed class ResilienceRuntime : IDisposable
         return (updated, rebuilt);
     }
 
+    /// <summary>Gets how many times the retired limiters were scanned for collected ones: a few per doubling of the list, not one per retirement.</summary>
+    internal int RetiredLimiterScans { get; private set; }
+
     private int InstanceCapOf(string pipelineName) => _instanceCaps.GetValueOrDefault(pipelineName, _maxInstances);
 
     private IEnumerable<RateLimiter> Retired()
@@ -946,6 +949,7 @@ internal sealed class ResilienceRuntime : IDisposable
             {
                 _retiredLimiters.RemoveAll(static retired => !retired.TryGetTarget(out _));
                 _pruneRetiredAt = Math.Max(64, 2 * _retiredLimiters.Count);
+                RetiredLimiterScans++;
             }
 
             _retiredLimiters.Add(new WeakReference<RateLimiter>(limiter));

@@ -23,6 +23,8 @@ public sealed class ResiliencePipelineProvider : IDisposable
     // of a caller that picks an instance per key, so without a lock or an allocation once known.
     private readonly ConcurrentDictionary<(string Name, Type Result), PipelineInstances> _instances = new();
 
+    internal ResilienceRuntime Runtime => _runtime;
+
     internal ResiliencePipelineProvider(ResilienceRuntime runtime)
     {
         _runtime = runtime;
