@@ -51,7 +51,17 @@ public sealed class ResilienceHandler : DelegatingHandler
     public IReadOnlyCollection<HttpMethod> UnretriedMethods
     {
         get => Array.AsReadOnly(_unretriedMethods);
-        init => _unretriedMethods = [.. value ?? throw new ArgumentNullException(nameof(value))];
+        init
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            HttpMethod[] methods = [.. value];
+            if (Array.IndexOf(methods, null) >= 0)
+            {
+                throw new ArgumentException("The methods not to retry contain null.", nameof(value));
+            }
+
+            _unretriedMethods = methods;
+        }
     }
 
     /// <inheritdoc />

@@ -159,5 +159,6 @@ public sealed class UnretriedMethodsTests
         Assert.Throws<ArgumentNullException>("methods", () => builder.DisableRetriesFor(null!));
         Assert.Throws<ArgumentNullException>("methods", () => builder.DisableRetriesFor(HttpMethod.Post, null!));
         Assert.Throws<ArgumentNullException>("value", () => new ResilienceHandler(ResiliencePipeline<HttpResponseMessage>.Empty) { UnretriedMethods = null! });
+        Assert.Throws<ArgumentException>("value", () => new ResilienceHandler(ResiliencePipeline<HttpResponseMessage>.Empty) { UnretriedMethods = [HttpMethod.Post, null!] });
     }
 }
