@@ -113,25 +113,23 @@ public sealed class ResilienceHandlerBuilder : IHttpClientBuilder
         // Looked up now, as without a selection: a name no pipeline has fails the CreateClient that builds the handler.
         var single = provider.GetPipeline<HttpResponseMessage>(PipelineName);
         var name = PipelineName;
+        Func<HttpRequestMessage, ResiliencePipeline<HttpResponseMessage>> pipelineOf;
         if (_keySelector is { } select)
         {
-            return new ResilienceHandler(request => provider.GetPipeline<HttpResponseMessage>(
-                name, select(request) ?? throw new InvalidOperationException($"The instance key selector of the resilience handler of client '{Name}' returned null.")))
-            {
-                UnretriedMethods = _unretriedMethods,
-            };
+            pipelineOf = request => provider.GetPipeline<HttpResponseMessage>(
+                name, select(request) ?? throw new InvalidOperationException($"The instance key selector of the resilience handler of client '{Name}' returned null."));
         }
-
-        if (_byAuthority)
+        else if (_byAuthority)
         {
             // Kept across handler rotations: the keys are the same whatever handler asks.
             var authorities = _authorities ??= new AuthorityKeys(services.GetService<PipelineInstanceOptions>()?.MaxInstances ?? PipelineInstanceOptions.DefaultMaxInstances);
-            return new ResilienceHandler(request => authorities.KeyOf(request) is { } key ? provider.GetPipeline<HttpResponseMessage>(name, key) : single)
-            {
-                UnretriedMethods = _unretriedMethods,
-            };
+            pipelineOf = request => authorities.KeyOf(request) is { } key ? provider.GetPipeline<HttpResponseMessage>(name, key) : single;
+        }
+        else
+        {
+            pipelineOf = _ => single;
         }
 
-        return new ResilienceHandler(single) { UnretriedMethods = _unretriedMethods };
+        return new ResilienceHandler(pipelineOf) { UnretriedMethods = _unretriedMethods };
     }
 }
