@@ -120,7 +120,7 @@ public sealed class CircuitBreaker
 
     internal bool TracksSlowCalls => _settings.SlowCallTicks > 0;
 
-    internal MonotonicClock Clock => _clock;
+    internal ref readonly MonotonicClock Clock => ref _clock;
 
     internal CircuitWindow Window => Volatile.Read(ref _window);
 

@@ -56,7 +56,7 @@ public sealed class CircuitBreakerStrategy : ResilienceStrategy
             : -1;
 
         // A transition handler's exception (thrown once every handler ran) replaces the outcome, as any exit's does.
-        Breaker.RecordCore(token, result, elapsedTicks, result != CircuitCallResult.Ignored ? context.NowTicks(Breaker.Clock) : 0)?.Throw();
+        Breaker.RecordCore(token, result, elapsedTicks, result != CircuitCallResult.Ignored ? context.NowTicks(in Breaker.Clock) : 0)?.Throw();
         return ExitAction.Continue;
     }
 

@@ -39,7 +39,7 @@ public sealed class RateLimiterStrategy : ResilienceStrategy
     {
         if (_bucket is { } bucket)
         {
-            if (bucket.TryTake(1, context.NowTicks(bucket.Clock), out var retryAfter))
+            if (bucket.TryTake(1, context.NowTicks(in bucket.Clock), out var retryAfter))
             {
                 return Entry.Admitted;
             }

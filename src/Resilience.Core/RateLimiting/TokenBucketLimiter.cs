@@ -655,7 +655,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter, IQueueReportin
     internal void CountFailure() => Interlocked.Increment(ref _failures);
 
     /// <summary>Gets the clock the bucket reads.</summary>
-    internal MonotonicClock Clock => _clock;
+    internal ref readonly MonotonicClock Clock => ref _clock;
 
     private long Now() => Scaled(_clock.NowTicks);
 
