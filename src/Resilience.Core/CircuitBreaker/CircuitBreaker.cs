@@ -132,9 +132,8 @@ public sealed class CircuitBreaker
     /// <returns><see langword="true"/> when the call may go ahead.</returns>
     public bool TryAcquire(out CircuitPermit permit)
     {
-        var acquired = TryAcquireCore(stampStart: true, out var token, out var rejection);
-        permit = new CircuitPermit(token, rejection);
-        return acquired;
+        permit = AcquireCore(stampStart: true);
+        return permit.IsAcquired;
     }
 
     /// <summary>
@@ -279,31 +278,32 @@ public sealed class CircuitBreaker
 
     /// <summary>Asks permission for one call.</summary>
     /// <param name="stampStart">Whether to stamp the start time in the token (slow-call tracking on the breaker's clock).</param>
-    /// <param name="token">The permit's token; 0 when refused.</param>
-    /// <param name="rejection">The packed rejection when refused.</param>
-    /// <returns>Whether the call may go ahead.</returns>
+    /// <returns>
+    /// The permit: acquired, or refused with its packed rejection. Returned in two registers, where two <c>out</c>
+    /// arguments would be stored to the caller's stack and read back at once (a stalled store forward when the caller's
+    /// frame was just zeroed, as the engine's is).
+    /// </returns>
     /// <exception cref="Exception">
     /// A transition handler threw while this call started a half-open round: every handler ran and the probe slot was
     /// given back. In a pipeline the engine makes it the call's outcome, as for any strategy that throws on entry.
     /// </exception>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal bool TryAcquireCore(bool stampStart, out long token, out long rejection)
+    internal CircuitPermit AcquireCore(bool stampStart)
     {
         var state = Volatile.Read(ref _state);
         if (StateOf(state) == CircuitState.Closed)
         {
             // The closed path reads no clock unless slow-call tracking needs a start time.
-            token = (state & GenerationMask) | AcquiredFlag;
+            var token = (state & GenerationMask) | AcquiredFlag;
             if (stampStart && _settings.SlowCallTicks > 0)
             {
                 token |= StartStamp(Milliseconds(_clock.NowTicks));
             }
 
-            rejection = 0;
-            return true;
+            return new CircuitPermit(token, 0);
         }
 
-        return TryAcquireSlow(stampStart, out token, out rejection);
+        return AcquireSlow(stampStart);
     }
 
 
@@ -456,7 +456,7 @@ public sealed class CircuitBreaker
         return token;
     }
 
-    private bool TryAcquireSlow(bool stampStart, out long token, out long rejection)
+    private CircuitPermit AcquireSlow(bool stampStart)
     {
         var settings = _settings;
         while (true)
@@ -468,14 +468,10 @@ public sealed class CircuitBreaker
             switch (StateOf(state))
             {
                 case CircuitState.Closed:
-                    token = Token(generation, probe: false, stampStart, settings);
-                    rejection = 0;
-                    return true;
+                    return new CircuitPermit(Token(generation, probe: false, stampStart, settings), 0);
 
                 case CircuitState.Isolated:
-                    token = 0;
-                    rejection = Rejection.Pack(RejectionReason.IsolatedCircuit, null);
-                    return false;
+                    return new CircuitPermit(0, Rejection.Pack(RejectionReason.IsolatedCircuit, null));
 
                 case CircuitState.Open:
                     // The break's end is published before the state, so this is this break's end.
@@ -493,9 +489,7 @@ public sealed class CircuitBreaker
                         RaiseTime(ref _probeDeadline, generation, CeilingMilliseconds(now + settings.ProbeTimeoutTicks));
                         if (Interlocked.CompareExchange(ref _state, state + (1L << ProbeShift), state) == state)
                         {
-                            token = Token(generation, probe: true, stampStart, settings);
-                            rejection = 0;
-                            return true;
+                            return new CircuitPermit(Token(generation, probe: true, stampStart, settings), 0);
                         }
 
                         continue;
@@ -512,17 +506,13 @@ public sealed class CircuitBreaker
             var left = MillisecondsLeft(deadline, generation, now);
             if (left > 0)
             {
-                token = 0;
-                rejection = Rejection.Pack(RejectionReason.BrokenCircuit, TimeSpan.FromMilliseconds(left));
-                return false;
+                return new CircuitPermit(0, Rejection.Pack(RejectionReason.BrokenCircuit, TimeSpan.FromMilliseconds(left)));
             }
 
             if (TryStartRound(state, now, reason, settings, out var failure))
             {
                 failure?.Throw();
-                token = Token(generation + 1, probe: true, stampStart, settings);
-                rejection = 0;
-                return true;
+                return new CircuitPermit(Token(generation + 1, probe: true, stampStart, settings), 0);
             }
         }
     }

@@ -24,11 +24,13 @@ public sealed class CircuitBreakerStrategy : ResilienceStrategy
     {
         // A transition handler that throws here (the breaker gave its probe slot back) is, like any hook's exception,
         // made the call's outcome by the engine, and the outer strategies still exit.
-        if (!Breaker.TryAcquireCore(stampStart: false, out var token, out var rejection))
+        var permit = Breaker.AcquireCore(stampStart: false);
+        if (!permit.IsAcquired)
         {
-            var refused = new CircuitPermit(token, rejection);
-            return Entry.Reject(refused.RejectionReason, refused.RetryAfter);
+            return Entry.Rejected(permit.PackedRejection);
         }
+
+        var token = permit.Token;
 
         if (Breaker.TracksSlowCalls)
         {

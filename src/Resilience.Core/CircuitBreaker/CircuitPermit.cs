@@ -34,4 +34,7 @@ public readonly struct CircuitPermit
     public TimeSpan? RetryAfter => (_rejection >> 3) is var ticks && ticks > 0 ? new TimeSpan(ticks - 1) : null;
 
     internal long Token => _token;
+
+    /// <summary>Gets the packed rejection of a refused permit.</summary>
+    internal long PackedRejection => _rejection;
 }

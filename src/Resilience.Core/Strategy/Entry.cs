@@ -90,6 +90,11 @@ public readonly struct Entry
         return new(PendingValue, pending);
     }
 
+    /// <summary>A rejection already packed (as <see cref="Rejection"/> packs one: its reason is never None).</summary>
+    /// <param name="packedRejection">The packed reason and retry-after.</param>
+    /// <returns>The entry.</returns>
+    internal static Entry Rejected(long packedRejection) => new(packedRejection, null);
+
     /// <summary>
     /// Ends an awaited admission (the result of a <see cref="Pending"/> task, never an entry of its own) with the exception
     /// the wait ended with, read rather than rethrown: a wait cut short (an outer timeout) then costs no thrown exception.
