@@ -506,7 +506,8 @@ public sealed class CircuitBreaker
             var left = MillisecondsLeft(deadline, generation, now);
             if (left > 0)
             {
-                return new CircuitPermit(0, Rejection.Pack(RejectionReason.BrokenCircuit, TimeSpan.FromMilliseconds(left)));
+                // At most MaxMillisecondsLeft: in range, as a tick count, of any packed retry-after.
+                return new CircuitPermit(0, Rejection.PackInRange(RejectionReason.BrokenCircuit, left * TimeSpan.TicksPerMillisecond));
             }
 
             if (TryStartRound(state, now, reason, settings, out var failure))

@@ -42,6 +42,9 @@ public readonly struct Rejection
     internal static long Pack(RejectionReason reason, TimeSpan? retryAfter) =>
         (long)reason | ((retryAfter is { } value ? Math.Clamp(value.Ticks, 0, MaxPackedTicks) + 1 : 0) << 3);
 
+    /// <summary>Packs a retry-after known to be in [0, <see cref="MaxPackedTicks"/>] ticks, with no range check.</summary>
+    internal static long PackInRange(RejectionReason reason, long retryAfterTicks) => (long)reason | ((retryAfterTicks + 1) << 3);
+
     /// <summary>Creates the exception that describes this rejection (a new instance on every call).</summary>
     /// <returns>The rejection exception chosen by the rejecting strategy.</returns>
     /// <exception cref="InvalidOperationException">There is no rejection.</exception>

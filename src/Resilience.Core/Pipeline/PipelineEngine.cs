@@ -270,8 +270,33 @@ internal static class PipelineEngine
     // inside, the outcome comes back through a temporary and is copied out with a vector load of fields just stored one
     // by one, which stalls (about 6 ns a rejection on a Zen 4 host).
     Rejected:
+        if (rejectedAt == 0)
+        {
+            // No strategy outside the rejecting one to exit: the rejection is the outcome, built here, without the
+            // frame RejectFast needs for its exits.
+            continuation = null;
+            return RejectedOutcome<TResult>(frame.Pipeline, packedRejection);
+        }
+
         return RejectFast<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, rejectedAt, packedRejection, out continuation);
     }
+
+    /// <summary>The outcome of a call its outermost strategy refused, told to the pipeline's telemetry.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Outcome<TResult> RejectedOutcome<TResult>(PipelineCore pipeline, long packedRejection)
+    {
+        var rejection = new Rejection(pipeline.RejectionSources[0], packedRejection);
+        if (pipeline.Telemetry is { } telemetry)
+        {
+            TellRejected(telemetry, rejection);
+        }
+
+        return new Outcome<TResult>(in rejection);
+    }
+
+    // Out of line, so that the caller's rejection is passed in registers and never goes through its stack.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void TellRejected(Telemetry.TelemetryStrategy telemetry, Rejection rejection) => telemetry.OnRejected(in rejection);
 
     /// <summary>
     /// A call whose caller's token was cancelled before it started: no policy strategy enters, the callback is not
