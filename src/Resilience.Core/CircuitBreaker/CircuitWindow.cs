@@ -85,7 +85,8 @@ internal sealed class CircuitWindow
         }
 
         var tag = TagOf(epoch, generation);
-        ref var calls = ref Counter(Thread.GetCurrentProcessorId() & _stripeMask, epoch);
+        // One stripe (a process on one processor) needs no processor number, which costs a thread-local read.
+        ref var calls = ref Counter(_stripeMask == 0 ? 0 : Thread.GetCurrentProcessorId() & _stripeMask, epoch);
         Add(ref calls, tag, 1);
         if (failure)
         {
