@@ -578,9 +578,16 @@ internal static class PipelineEngine
                         return ResumeAtPendingFallback<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, in rejection, fallback, out continuation);
                     }
 
-                    var served = ReadFallback(in fallback);
-                    pipeline.Telemetry?.OnFallback(pipeline.Strategies[0], in served);
                     continuation = null;
+                    if (pipeline.Telemetry is null)
+                    {
+                        // Read straight into the caller's variable: a local the telemetry reads by reference would be
+                        // copied out, just stored, which stalls.
+                        return ReadFallback(in fallback);
+                    }
+
+                    var served = ReadFallback(in fallback);
+                    pipeline.Telemetry.OnFallback(pipeline.Strategies[0], in served);
                     return served;
                 }
 
