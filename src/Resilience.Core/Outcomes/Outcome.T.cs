@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 
@@ -70,17 +71,26 @@ public readonly struct Outcome<T>
     /// <returns>The result.</returns>
     public T GetResultOrThrow()
     {
+        // The throwing paths are out of line: inlined into a caller, their locals (a rejection, its exception) would
+        // be part of the caller's frame, which the runtime zeroes on every call.
+        if (_error is not null)
+        {
+            ThrowFailure();
+        }
+
+        return _result!;
+    }
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowFailure()
+    {
         if (IsRejected)
         {
             throw Rejection.ToException();
         }
 
-        if (_error is not null)
-        {
-            ExceptionDispatchInfo.Throw(Unsafe.As<Exception>(_error));
-        }
-
-        return _result!;
+        ExceptionDispatchInfo.Throw(Unsafe.As<Exception>(_error!));
     }
 
     /// <inheritdoc />

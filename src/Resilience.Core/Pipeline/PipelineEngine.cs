@@ -114,7 +114,11 @@ internal static class PipelineEngine
         where TCallback : struct, ICallback<TState, TResult>
     {
         var outcome = Start<TResult, TState, TCallback>(pipeline, callback, state, cancellationToken, out var continuation);
-        return continuation is null ? outcome.GetResultOrThrow() : continuation.GetAwaiter().GetResult().GetResultOrThrow();
+        return continuation is null ? outcome.GetResultOrThrow() : WaitForResult(continuation);
+
+        // Out of line, so that the caller's frame holds none of the wait's locals.
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        static TResult WaitForResult(Task<Outcome<TResult>> continuation) => continuation.GetAwaiter().GetResult().GetResultOrThrow();
     }
 
     [SkipLocalsInit]
