@@ -11,7 +11,7 @@ namespace Resilience.Tests.Linearizability;
 /// </summary>
 /// <remarks>
 /// What is not checked, because docs/circuit-breaker.md does not make it atomic: the window's figures (summed across
-/// processor stripes while others record, so a snapshot's counts or a ratio decision may include some of the results
+/// stripes while others record, so a snapshot's counts or a ratio decision may include some of the results
 /// recorded meanwhile and not others) and a window reshape. The breaker here opens on consecutive failures only, its
 /// minimum throughput never reached.
 /// </remarks>
