@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using Resilience.Time;
 
 namespace Resilience;
@@ -78,8 +79,10 @@ public sealed class TimeoutStrategy : ResilienceStrategy
         var timeout = _options.Timeout;
         if (!context.CancellationToken.CanBeCanceled)
         {
+            // The call keeps the timeout it was armed for as a number, not the slot as a reference (a reference stored
+            // through the context costs a write barrier): on exit, the token it passed inward is the slot's.
             var slot = CurrentSlot(timeout, context.NowTicks(in _clock));
-            context.StateObject = slot;
+            context.State = timeout.Ticks;
             context.CancellationToken = slot.Token;
             return Entry.Admitted;
         }
@@ -144,9 +147,9 @@ public sealed class TimeoutStrategy : ResilienceStrategy
         }
         else
         {
-            var slot = (SharedSlot)context.StateObject!;
-            timedOut = slot.Token.IsCancellationRequested;
-            timeout = slot.Timeout;
+            // A shared slot: inner strategies have restored their tokens by now, so the token in force is the slot's.
+            timedOut = context.CancellationToken.IsCancellationRequested;
+            timeout = new TimeSpan(context.State);
         }
 
         // The timeout the call was armed for, not the one in force now: UpdateOptions may have changed it since.
@@ -163,17 +166,21 @@ public sealed class TimeoutStrategy : ResilienceStrategy
         return ExitAction.Continue;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private SharedSlot CurrentSlot(TimeSpan timeout, long now)
     {
         // The slot is judged on the coarse clock but its source fires on a precise timer: a short timeout's source can
         // fire before the coarse clock has moved past the slot. A call never joins a source that has fired, nor one
         // armed for another timeout (a slot opened with the old timeout as UpdateOptions cleared the slot).
         var slot = Volatile.Read(ref _slot);
-        if (slot is not null && now < slot.OpenUntil && slot.Timeout == timeout && !slot.Token.IsCancellationRequested)
-        {
-            return slot;
-        }
+        return slot is not null && now < slot.OpenUntil && slot.Timeout == timeout && !slot.Token.IsCancellationRequested
+            ? slot
+            : OpenSlot(timeout, now, slot);
+    }
 
+    /// <summary>Opens a slot in place of <paramref name="slot"/>, or joins the one another call opened first.</summary>
+    private SharedSlot OpenSlot(TimeSpan timeout, long now, SharedSlot? slot)
+    {
         // A new slot: it takes calls for a sixteenth of the timeout and cancels them all one timeout after it closes.
         // The coarse clock lags real time by up to its resolution, so a call may join that much after the slot closed
         // in real time: its source waits that much longer, and no call is cancelled before its timeout. No floor on the
