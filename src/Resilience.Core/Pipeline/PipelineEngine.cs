@@ -35,11 +35,17 @@ internal static class PipelineEngine
         }
 
         // Every local of the fast path is zeroed on entry, its slots included: short pipelines (the common case) run
-        // on a frame sized for them. A telemetry pipeline may drop to its quiet core, one strategy shorter: the pair
-        // still fits it.
+        // on a frame sized for them, of two, four or six slots (four instead of six: 64 bytes less to zero, about 2 ns
+        // of a four-strategy call). A telemetry pipeline may drop to its quiet core, one strategy shorter: its slots
+        // still fit it.
         if (pipeline.Strategies.Length <= SlotPair.Length)
         {
             return RunInline<TResult, TState, TCallback, SlotPair>(pipeline, callback, state, cancellationToken, out continuation);
+        }
+
+        if (pipeline.Strategies.Length <= SlotQuad.Length)
+        {
+            return RunInline<TResult, TState, TCallback, SlotQuad>(pipeline, callback, state, cancellationToken, out continuation);
         }
 
         return RunInline<TResult, TState, TCallback, SlotBuffer>(pipeline, callback, state, cancellationToken, out continuation);
