@@ -103,7 +103,7 @@ public ref struct StrategyContext
         var ticks = _frame.CoarseTicks;
         if (ticks == 0)
         {
-            ticks = MonotonicClock.CoarseNowTicks;
+            ticks = CoarseClock.ReadMilliseconds() * TimeSpan.TicksPerMillisecond;
             _frame.CoarseTicks = ticks;
         }
 

@@ -4,8 +4,8 @@ namespace Resilience.Time;
 /// A monotonic clock in <see cref="TimeSpan"/> ticks, read through a <see cref="TimeProvider"/>.
 /// </summary>
 /// <remarks>
-/// For <see cref="TimeProvider.System"/> it reads <see cref="Environment.TickCount64"/>, which costs a few
-/// nanoseconds instead of the ≈20 ns of a precise timestamp. Its resolution is the operating system's
+/// For <see cref="TimeProvider.System"/> it reads the coarse clock <see cref="Environment.TickCount64"/> reads (through
+/// <see cref="CoarseClock"/>), which costs a few nanoseconds instead of the ≈20 ns of a precise timestamp. Its resolution is the operating system's
 /// timer tick (1 ms to 16 ms depending on the platform; 4 ms on a typical Linux kernel), which is
 /// the precision bound of every decision taken with it: window buckets, break durations and token refills.
 /// Any other provider (for example a fake clock in tests) is read exactly through
@@ -36,7 +36,7 @@ internal readonly struct MonotonicClock
     public static TimeSpan CoarseResolution { get; } = TimeSpan.FromMilliseconds(16);
 
     /// <summary>Gets the coarse system clock in <see cref="TimeSpan"/> ticks: what <see cref="NowTicks"/> reads for the system provider.</summary>
-    public static long CoarseNowTicks => Environment.TickCount64 * TimeSpan.TicksPerMillisecond;
+    public static long CoarseNowTicks => CoarseClock.Milliseconds * TimeSpan.TicksPerMillisecond;
 
     /// <summary>Gets the current time in <see cref="TimeSpan"/> ticks from an arbitrary, fixed origin.</summary>
     public long NowTicks
