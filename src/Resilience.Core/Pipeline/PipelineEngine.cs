@@ -55,7 +55,7 @@ internal static class PipelineEngine
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ValueTask<Outcome<TResult>> RunOutcomeAsync<TResult, TState>(
         PipelineCore core, Func<TState, CancellationToken, ValueTask<TResult>> callback, TState state, CancellationToken cancellationToken) =>
-        core.Strategies.Length == 0
+        core.IsEmpty
             ? RunDirect<TResult, TState, AsyncCallback<TState, TResult>>(new(callback), state, cancellationToken)
             : RunAsync<TResult, TState, AsyncCallback<TState, TResult>>(core, new(callback), state, cancellationToken);
 
@@ -63,7 +63,7 @@ internal static class PipelineEngine
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Outcome<TResult> RunOutcome<TResult, TState>(
         PipelineCore core, Func<TState, CancellationToken, TResult> callback, TState state, CancellationToken cancellationToken) =>
-        core.Strategies.Length == 0
+        core.IsEmpty
             ? RunDirectSync(callback, state, cancellationToken)
             : Run<TResult, TState, SyncCallback<TState, TResult>>(core, new(callback), state, cancellationToken);
 

@@ -49,7 +49,7 @@ public sealed class ResiliencePipeline<T>
         Func<TState, CancellationToken, ValueTask<T>> callback, TState state, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(callback);
-        return _core.Strategies.Length == 0
+        return _core.IsEmpty
             ? PipelineEngine.InvokeDirect(callback, state, cancellationToken)
             : PipelineEngine.RunForResultAsync<T, TState, AsyncCallback<TState, T>>(_core, new(callback), state, cancellationToken);
     }
@@ -61,7 +61,7 @@ public sealed class ResiliencePipeline<T>
     public ValueTask<T> ExecuteAsync(Func<CancellationToken, ValueTask<T>> callback, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(callback);
-        return _core.Strategies.Length == 0
+        return _core.IsEmpty
             ? PipelineEngine.InvokeDirect(static (callback, token) => callback(token), callback, cancellationToken)
             : PipelineEngine.RunForResultAsync<T, NoState, ClosureAsyncCallback<T>>(_core, new(callback), default, cancellationToken);
     }
@@ -106,7 +106,7 @@ public sealed class ResiliencePipeline<T>
     public T Execute<TState>(Func<TState, CancellationToken, T> callback, TState state, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(callback);
-        return _core.Strategies.Length == 0
+        return _core.IsEmpty
             ? PipelineEngine.InvokeDirectSync(callback, state, cancellationToken)
             : PipelineEngine.RunForResult<T, TState, SyncCallback<TState, T>>(_core, new(callback), state, cancellationToken);
     }
@@ -118,7 +118,7 @@ public sealed class ResiliencePipeline<T>
     public T Execute(Func<CancellationToken, T> callback, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(callback);
-        return _core.Strategies.Length == 0
+        return _core.IsEmpty
             ? PipelineEngine.InvokeDirectSync(static (callback, token) => callback(token), callback, cancellationToken)
             : PipelineEngine.RunForResult<T, NoState, ClosureSyncCallback<T>>(_core, new(callback), default, cancellationToken);
     }

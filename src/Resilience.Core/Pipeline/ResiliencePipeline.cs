@@ -48,7 +48,7 @@ public sealed class ResiliencePipeline
         Func<TState, CancellationToken, ValueTask<TResult>> callback, TState state, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(callback);
-        return _core.Strategies.Length == 0
+        return _core.IsEmpty
             ? PipelineEngine.InvokeDirect(callback, state, cancellationToken)
             : PipelineEngine.RunForResultAsync<TResult, TState, AsyncCallback<TState, TResult>>(_core, new(callback), state, cancellationToken);
     }
@@ -61,7 +61,7 @@ public sealed class ResiliencePipeline
     public ValueTask<TResult> ExecuteAsync<TResult>(Func<CancellationToken, ValueTask<TResult>> callback, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(callback);
-        return _core.Strategies.Length == 0
+        return _core.IsEmpty
             ? PipelineEngine.InvokeDirect(static (callback, token) => callback(token), callback, cancellationToken)
             : PipelineEngine.RunForResultAsync<TResult, NoState, ClosureAsyncCallback<TResult>>(_core, new(callback), default, cancellationToken);
     }
@@ -75,7 +75,7 @@ public sealed class ResiliencePipeline
     public ValueTask ExecuteAsync<TState>(Func<TState, CancellationToken, ValueTask> callback, TState state, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(callback);
-        return _core.Strategies.Length == 0
+        return _core.IsEmpty
             ? PipelineEngine.InvokeDirect(callback, state, cancellationToken)
             : PipelineEngine.RunForCompletionAsync<TState, AsyncVoidCallback<TState>>(_core, new(callback), state, cancellationToken);
     }
@@ -87,7 +87,7 @@ public sealed class ResiliencePipeline
     public ValueTask ExecuteAsync(Func<CancellationToken, ValueTask> callback, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(callback);
-        return _core.Strategies.Length == 0
+        return _core.IsEmpty
             ? PipelineEngine.InvokeDirect(static (callback, token) => callback(token), callback, cancellationToken)
             : PipelineEngine.RunForCompletionAsync<NoState, ClosureAsyncVoidCallback>(_core, new(callback), default, cancellationToken);
     }
@@ -160,7 +160,7 @@ public sealed class ResiliencePipeline
     public TResult Execute<TResult, TState>(Func<TState, CancellationToken, TResult> callback, TState state, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(callback);
-        return _core.Strategies.Length == 0
+        return _core.IsEmpty
             ? PipelineEngine.InvokeDirectSync(callback, state, cancellationToken)
             : PipelineEngine.RunForResult<TResult, TState, SyncCallback<TState, TResult>>(_core, new(callback), state, cancellationToken);
     }
@@ -173,7 +173,7 @@ public sealed class ResiliencePipeline
     public TResult Execute<TResult>(Func<CancellationToken, TResult> callback, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(callback);
-        return _core.Strategies.Length == 0
+        return _core.IsEmpty
             ? PipelineEngine.InvokeDirectSync(static (callback, token) => callback(token), callback, cancellationToken)
             : PipelineEngine.RunForResult<TResult, NoState, ClosureSyncCallback<TResult>>(_core, new(callback), default, cancellationToken);
     }
@@ -186,7 +186,7 @@ public sealed class ResiliencePipeline
     public void Execute<TState>(Action<TState, CancellationToken> callback, TState state, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(callback);
-        if (_core.Strategies.Length == 0)
+        if (_core.IsEmpty)
         {
             // The same rule as through any pipeline: a caller that already cancelled runs nothing.
             cancellationToken.ThrowIfCancellationRequested();
@@ -203,7 +203,7 @@ public sealed class ResiliencePipeline
     public void Execute(Action<CancellationToken> callback, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(callback);
-        if (_core.Strategies.Length == 0)
+        if (_core.IsEmpty)
         {
             // The same rule as through any pipeline: a caller that already cancelled runs nothing.
             cancellationToken.ThrowIfCancellationRequested();
