@@ -383,6 +383,13 @@ internal static class PipelineEngine
         PipelineCore pipeline, TCallback callback, TState state, CancellationToken cancellationToken)
         where TCallback : struct, ICallback<TState, TResult>
     {
+        if (callback.IsSynchronous)
+        {
+            // A synchronous callback's call never hands back a continuation (it blocks on its caller's thread instead):
+            // the outcome goes straight into the caller's variable, not through a choice that copies it.
+            return Start<TResult, TState, TCallback>(pipeline, callback, state, cancellationToken, out _);
+        }
+
         var outcome = Start<TResult, TState, TCallback>(pipeline, callback, state, cancellationToken, out var continuation);
         return continuation is null ? outcome : continuation.GetAwaiter().GetResult();
     }
