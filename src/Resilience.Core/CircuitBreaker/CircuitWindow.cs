@@ -201,7 +201,10 @@ internal sealed class CircuitWindow
         var current = Volatile.Read(ref word);
         if ((uint)(current >>> 32) == tag && (uint)current <= uint.MaxValue - amount)
         {
-            if (Interlocked.CompareExchange(ref word, current + amount, current) == current)
+            // Judged from the new word, not the word read: inlined into the engine's fast path, the word read was kept on
+            // the stack across the swap, in a block the prologue had just zeroed, and reading it back there stalls.
+            var next = current + amount;
+            if (Interlocked.CompareExchange(ref word, next, current) + amount == next)
             {
                 return true;
             }
