@@ -18,8 +18,9 @@ internal static class PipelineEngine
     /// <remarks>
     /// The outcome is written once, into the caller's variable, and read field by field: a copy of a freshly written
     /// struct (vector loads over narrower stores) stalls store forwarding, measured at a third of a one-strategy call.
-    /// Hence one call site per caller: each branch here passes the caller's variable on as the callee's return buffer,
-    /// where an inlined choice between two calls would leave the caller copying a temporary.
+    /// Each branch here passes the caller's variable on as the callee's return buffer. Pipelines of one or two strategies
+    /// skip this call (<see cref="Begin"/>), whose two calls each write the caller's variable too, as the disassembly of
+    /// a caller shows.
     /// </remarks>
     [MethodImpl(MethodImplOptions.NoInlining)]
     public static Outcome<TResult> Start<TResult, TState, TCallback>(
@@ -51,6 +52,25 @@ internal static class PipelineEngine
         return RunInline<TResult, TState, TCallback, SlotBuffer>(pipeline, callback, state, cancellationToken, out continuation);
     }
 
+    /// <summary>
+    /// Starts a call as <see cref="Start"/> does, calling the fast path of a pipeline of one or two strategies (the common
+    /// case) directly: one call fewer, about 0.5 ns. Both calls write the caller's own variable, as their return buffer.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Begin<TResult, TState, TCallback>(
+        PipelineCore pipeline, TCallback callback, TState state, CancellationToken cancellationToken, out Outcome<TResult> outcome, out Task<Outcome<TResult>>? continuation)
+        where TCallback : struct, ICallback<TState, TResult>
+    {
+        if (!cancellationToken.IsCancellationRequested && pipeline.Strategies.Length <= SlotPair.Length)
+        {
+            outcome = RunInline<TResult, TState, TCallback, SlotPair>(pipeline, callback, state, cancellationToken, out continuation);
+        }
+        else
+        {
+            outcome = Start<TResult, TState, TCallback>(pipeline, callback, state, cancellationToken, out continuation);
+        }
+    }
+
     /// <summary>Runs a call through <paramref name="core"/>, or as it is when the core has no strategies; the task completes with its outcome.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ValueTask<Outcome<TResult>> RunOutcomeAsync<TResult, TState>(
@@ -73,7 +93,7 @@ internal static class PipelineEngine
         PipelineCore pipeline, TCallback callback, TState state, CancellationToken cancellationToken)
         where TCallback : struct, ICallback<TState, TResult>
     {
-        var outcome = Start<TResult, TState, TCallback>(pipeline, callback, state, cancellationToken, out var continuation);
+        Begin<TResult, TState, TCallback>(pipeline, callback, state, cancellationToken, out var outcome, out var continuation);
         return continuation is null ? new ValueTask<Outcome<TResult>>(outcome) : new ValueTask<Outcome<TResult>>(continuation);
     }
 
@@ -83,7 +103,7 @@ internal static class PipelineEngine
         PipelineCore pipeline, TCallback callback, TState state, CancellationToken cancellationToken)
         where TCallback : struct, ICallback<TState, TResult>
     {
-        var outcome = Start<TResult, TState, TCallback>(pipeline, callback, state, cancellationToken, out var continuation);
+        Begin<TResult, TState, TCallback>(pipeline, callback, state, cancellationToken, out var outcome, out var continuation);
         if (continuation is not null)
         {
             return AwaitResult(continuation);
@@ -101,7 +121,7 @@ internal static class PipelineEngine
         PipelineCore pipeline, TCallback callback, TState state, CancellationToken cancellationToken)
         where TCallback : struct, ICallback<TState, VoidResult>
     {
-        var outcome = Start<VoidResult, TState, TCallback>(pipeline, callback, state, cancellationToken, out var continuation);
+        Begin<VoidResult, TState, TCallback>(pipeline, callback, state, cancellationToken, out var outcome, out var continuation);
         if (continuation is not null)
         {
             return AwaitCompletion(continuation);
@@ -119,7 +139,7 @@ internal static class PipelineEngine
         PipelineCore pipeline, TCallback callback, TState state, CancellationToken cancellationToken)
         where TCallback : struct, ICallback<TState, TResult>
     {
-        var outcome = Start<TResult, TState, TCallback>(pipeline, callback, state, cancellationToken, out var continuation);
+        Begin<TResult, TState, TCallback>(pipeline, callback, state, cancellationToken, out var outcome, out var continuation);
         return continuation is null ? outcome.GetResultOrThrow() : WaitForResult(continuation);
 
         // Out of line, so that the caller's frame holds none of the wait's locals.
@@ -387,10 +407,12 @@ internal static class PipelineEngine
         {
             // A synchronous callback's call never hands back a continuation (it blocks on its caller's thread instead):
             // the outcome goes straight into the caller's variable, not through a choice that copies it.
-            return Start<TResult, TState, TCallback>(pipeline, callback, state, cancellationToken, out _);
+            return !cancellationToken.IsCancellationRequested && pipeline.Strategies.Length <= SlotPair.Length
+                ? RunInline<TResult, TState, TCallback, SlotPair>(pipeline, callback, state, cancellationToken, out _)
+                : Start<TResult, TState, TCallback>(pipeline, callback, state, cancellationToken, out _);
         }
 
-        var outcome = Start<TResult, TState, TCallback>(pipeline, callback, state, cancellationToken, out var continuation);
+        Begin<TResult, TState, TCallback>(pipeline, callback, state, cancellationToken, out var outcome, out var continuation);
         return continuation is null ? outcome : continuation.GetAwaiter().GetResult();
     }
 
