@@ -61,7 +61,7 @@ internal static class PipelineEngine
         PipelineCore pipeline, TCallback callback, TState state, CancellationToken cancellationToken, out Outcome<TResult> outcome, out Task<Outcome<TResult>>? continuation)
         where TCallback : struct, ICallback<TState, TResult>
     {
-        if (!cancellationToken.IsCancellationRequested && pipeline.Strategies.Length <= SlotPair.Length)
+        if (RunsOnPair(pipeline, cancellationToken))
         {
             outcome = RunInline<TResult, TState, TCallback, SlotPair>(pipeline, callback, state, cancellationToken, out continuation);
         }
@@ -70,6 +70,11 @@ internal static class PipelineEngine
             outcome = Start<TResult, TState, TCallback>(pipeline, callback, state, cancellationToken, out continuation);
         }
     }
+
+    /// <summary>Whether a call may skip <see cref="Start"/> for the fast path on two slots: what Start would choose itself.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool RunsOnPair(PipelineCore pipeline, CancellationToken cancellationToken) =>
+        !cancellationToken.IsCancellationRequested && pipeline.Strategies.Length <= SlotPair.Length;
 
     /// <summary>Runs a call through <paramref name="core"/>, or as it is when the core has no strategies; the task completes with its outcome.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -407,7 +412,7 @@ internal static class PipelineEngine
         {
             // A synchronous callback's call never hands back a continuation (it blocks on its caller's thread instead):
             // the outcome goes straight into the caller's variable, not through a choice that copies it.
-            return !cancellationToken.IsCancellationRequested && pipeline.Strategies.Length <= SlotPair.Length
+            return RunsOnPair(pipeline, cancellationToken)
                 ? RunInline<TResult, TState, TCallback, SlotPair>(pipeline, callback, state, cancellationToken, out _)
                 : Start<TResult, TState, TCallback>(pipeline, callback, state, cancellationToken, out _);
         }

@@ -103,7 +103,7 @@ public ref struct StrategyContext
         var ticks = _frame.CoarseTicks;
         if (ticks == 0)
         {
-            ticks = CoarseClock.ReadMilliseconds() * TimeSpan.TicksPerMillisecond;
+            ticks = MonotonicClock.ReadCoarseNowTicks();
             _frame.CoarseTicks = ticks;
         }
 

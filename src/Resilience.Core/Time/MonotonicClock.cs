@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Resilience.Time;
 
 /// <summary>
@@ -37,6 +39,11 @@ internal readonly struct MonotonicClock
 
     /// <summary>Gets the coarse system clock in <see cref="TimeSpan"/> ticks: what <see cref="NowTicks"/> reads for the system provider.</summary>
     public static long CoarseNowTicks => CoarseClock.Milliseconds * TimeSpan.TicksPerMillisecond;
+
+    /// <summary>Reads <see cref="CoarseNowTicks"/> through <see cref="CoarseClock.ReadMilliseconds"/>, in a call of its own.</summary>
+    /// <returns>The coarse system clock in <see cref="TimeSpan"/> ticks.</returns>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static long ReadCoarseNowTicks() => CoarseClock.ReadMilliseconds() * TimeSpan.TicksPerMillisecond;
 
     /// <summary>Gets the current time in <see cref="TimeSpan"/> ticks from an arbitrary, fixed origin.</summary>
     public long NowTicks
