@@ -77,16 +77,40 @@ public sealed class TimeoutStrategy : ResilienceStrategy
     protected internal override Entry Enter(ref StrategyContext context)
     {
         var timeout = _options.Timeout;
-        if (!context.CancellationToken.CanBeCanceled)
+        if (context.CancellationToken.CanBeCanceled)
         {
-            // The call keeps the timeout it was armed for as a number, not the slot as a reference (a reference stored
-            // through the context costs a write barrier): on exit, the token it passed inward is the slot's.
-            var slot = CurrentSlot(timeout, context.NowTicks(in _clock));
-            context.State = timeout.Ticks;
-            context.CancellationToken = slot.Token;
-            return Entry.Admitted;
+            return EnterOwned(ref context, timeout);
         }
 
+        // The call keeps the timeout it was armed for as a number, not the slot as a reference (a reference stored
+        // through the context costs a write barrier): on exit, the token it passed inward is the slot's. The owned path
+        // has a method of its own: while its registration on the caller's token was in this one, the token tested
+        // above was kept on the stack, stored and reloaded on every call.
+        var slot = CurrentSlot(timeout, context.NowTicks(in _clock));
+        context.State = timeout.Ticks;
+        context.CancellationToken = slot.Token;
+        return Entry.Admitted;
+    }
+
+    /// <inheritdoc />
+    protected internal override ExitAction Exit(ref StrategyContext context, in ExitOutcome outcome)
+    {
+        if (context.StateObject is not null)
+        {
+            return ExitOwned(ref context, in outcome);
+        }
+
+        // A shared slot: inner strategies have restored their tokens by now, so the token in force is the slot's.
+        return context.CancellationToken.IsCancellationRequested
+            ? Expired(ref context, in outcome, new TimeSpan(context.State))
+            : ExitAction.Continue;
+    }
+
+    // The caller's token can be cancelled: the call needs a source of its own (kept out of Enter, which the engine may
+    // inline into its fast path: this path's locals would enlarge the frame every call zeroes).
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private Entry EnterOwned(ref StrategyContext context, TimeSpan timeout)
+    {
         OwnedSource? owned;
         if (!_pooled)
         {
@@ -112,58 +136,61 @@ public sealed class TimeoutStrategy : ResilienceStrategy
         return Entry.Admitted;
     }
 
-    /// <inheritdoc />
-    protected internal override ExitAction Exit(ref StrategyContext context, in ExitOutcome outcome)
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private ExitAction ExitOwned(ref StrategyContext context, in ExitOutcome outcome)
     {
-        bool timedOut;
-        TimeSpan timeout;
-        if (context.StateObject is OwnedSource owned)
+        var owned = (OwnedSource)context.StateObject!;
+        owned.Link.Dispose();
+        var outer = context.IncomingCancellationToken;
+        var token = owned.Source.Token;
+
+        // Cancelled from outside (the caller, or an outer timeout): not this timeout's doing.
+        var timedOut = owned.Source.IsCancellationRequested && !outer.IsCancellationRequested;
+        if (_pooled && owned.Source.TryReset() && _pool.Count < MaxPooled)
         {
-            owned.Link.Dispose();
-            timeout = owned.Timeout;
-            var outer = context.IncomingCancellationToken;
-            var token = owned.Source.Token;
-
-            // Cancelled from outside (the caller, or an outer timeout): not this timeout's doing.
-            timedOut = owned.Source.IsCancellationRequested && !outer.IsCancellationRequested;
-            if (_pooled && owned.Source.TryReset() && _pool.Count < MaxPooled)
-            {
-                _pool.Enqueue(owned);
-            }
-            else
-            {
-                owned.Source.Dispose();
-            }
-
-            if (!timedOut && outcome.Exception is OperationCanceledException passed && passed.CancellationToken == token && outer.IsCancellationRequested)
-            {
-                // The callback saw this strategy's token, but the cancellation came from outside: report it as the
-                // token passed in, so a caller's `catch (OperationCanceledException e) when (e.CancellationToken == token)`
-                // matches (as HttpClient does); the callback's exception, of the same type, stays as the inner exception.
-                return ExitAction.Fail(passed is TaskCanceledException
-                    ? new TaskCanceledException(passed.Message, passed, outer)
-                    : new OperationCanceledException(passed.Message, passed, outer));
-            }
+            _pool.Enqueue(owned);
         }
         else
         {
-            // A shared slot: inner strategies have restored their tokens by now, so the token in force is the slot's.
-            timedOut = context.CancellationToken.IsCancellationRequested;
-            timeout = new TimeSpan(context.State);
+            owned.Source.Dispose();
         }
 
-        // The timeout the call was armed for, not the one in force now: UpdateOptions may have changed it since.
-        if (timedOut && outcome.Exception is OperationCanceledException cancellation && !outcome.IsCallerCancelled)
+        if (timedOut)
         {
-            var expired = new TimeoutRejectedException(timeout, context.PipelineName, Name, cancellation);
+            return Expired(ref context, in outcome, owned.Timeout);
+        }
 
-            // Told after the source went back to the pool or was disposed: a hook that throws, whose exception the
-            // engine makes the outcome, leaves nothing behind.
-            _options.OnTimeout?.Invoke(new TimeoutExpired(context.PipelineName, Name, timeout));
-            return ExitAction.Fail(expired);
+        if (outcome.Exception is OperationCanceledException passed && passed.CancellationToken == token && outer.IsCancellationRequested)
+        {
+            // The callback saw this strategy's token, but the cancellation came from outside: report it as the
+            // token passed in, so a caller's `catch (OperationCanceledException e) when (e.CancellationToken == token)`
+            // matches (as HttpClient does); the callback's exception, of the same type, stays as the inner exception.
+            return ExitAction.Fail(passed is TaskCanceledException
+                ? new TaskCanceledException(passed.Message, passed, outer)
+                : new OperationCanceledException(passed.Message, passed, outer));
         }
 
         return ExitAction.Continue;
+    }
+
+    /// <summary>The call's token fired by this timeout: a cancellation the callback reported becomes the timeout.</summary>
+    /// <param name="context">The call.</param>
+    /// <param name="outcome">The outcome judged.</param>
+    /// <param name="timeout">The timeout the call was armed for, not the one in force now: UpdateOptions may have changed it since.</param>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private ExitAction Expired(ref StrategyContext context, in ExitOutcome outcome, TimeSpan timeout)
+    {
+        if (outcome.Exception is not OperationCanceledException cancellation || outcome.IsCallerCancelled)
+        {
+            return ExitAction.Continue;
+        }
+
+        var expired = new TimeoutRejectedException(timeout, context.PipelineName, Name, cancellation);
+
+        // Told after the source went back to the pool or was disposed: a hook that throws, whose exception the
+        // engine makes the outcome, leaves nothing behind.
+        _options.OnTimeout?.Invoke(new TimeoutExpired(context.PipelineName, Name, timeout));
+        return ExitAction.Fail(expired);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
