@@ -144,6 +144,9 @@ public sealed class TimeoutStrategy : ResilienceStrategy
         var outer = context.IncomingCancellationToken;
         var token = owned.Source.Token;
 
+        // Read before the source goes back to the pool, where another call may take it and arm it anew.
+        var timeout = owned.Timeout;
+
         // Cancelled from outside (the caller, or an outer timeout): not this timeout's doing.
         var timedOut = owned.Source.IsCancellationRequested && !outer.IsCancellationRequested;
         if (_pooled && owned.Source.TryReset() && _pool.Count < MaxPooled)
@@ -157,7 +160,7 @@ public sealed class TimeoutStrategy : ResilienceStrategy
 
         if (timedOut)
         {
-            return Expired(ref context, in outcome, owned.Timeout);
+            return Expired(ref context, in outcome, timeout);
         }
 
         if (outcome.Exception is OperationCanceledException passed && passed.CancellationToken == token && outer.IsCancellationRequested)
