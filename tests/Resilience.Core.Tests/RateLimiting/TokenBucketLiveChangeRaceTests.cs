@@ -43,6 +43,24 @@ public class TokenBucketLiveChangeRaceTests
     }
 
     [Fact]
+    public void A_taker_racing_a_change_of_a_bucket_full_at_that_instant_pays_one_rate()
+    {
+        // A bucket that refills to full at the very instant of a change (one of four permits taken at 100/s, 10 ms ago)
+        // would rebase onto the arrival it replaces: a taker that read that arrival and the old settings just before the
+        // change must not find it again after it and take a permit at the old rate's price (half a permit at 50/s).
+        // Taken first, the permit leaves three of four, which the change keeps as a full bucket of three; taken after, it
+        // leaves two of three, 20 ms short of three. Never 10 ms short.
+        var wrong = Race(
+            prepare: bucket => bucket.AttemptAcquire(1).IsAcquired,
+            from: new TokenBucketLimiterOptions { PermitsPerSecond = 100, Burst = 4 },
+            to: new TokenBucketLimiterOptions { PermitsPerSecond = 50, Burst = 3 },
+            take: bucket => bucket.AttemptAcquire(1).Dispose(),
+            check: bucket => RetryAfter(bucket.AttemptAcquire(3)) is var wait && (wait is null || wait == TimeSpan.FromMilliseconds(20)) ? null : $"three permits {wait} away",
+            elapsed: TimeSpan.FromMilliseconds(10));
+        Assert.Empty(wrong);
+    }
+
+    [Fact]
     public void A_refusal_racing_a_change_is_the_old_settings_or_the_new()
     {
         // An empty bucket of three permits at 50/s changed to eight at 400/s stays empty: a refused permit is 20 ms
@@ -66,14 +84,16 @@ public class TokenBucketLiveChangeRaceTests
 
     /// <summary>
     /// Runs a taker on one thread against an options change on another, on fresh buckets, the taker's start swept across
-    /// the change's (no timing is asserted: every schedule has one right answer); returns the iterations answered wrong.
+    /// the change's (no timing is asserted: every schedule has one right answer), <paramref name="elapsed"/> after the
+    /// buckets were prepared; returns the iterations answered wrong.
     /// </summary>
     private static List<string> Race(
         Func<TokenBucketLimiter, bool> prepare,
         TokenBucketLimiterOptions from,
         TokenBucketLimiterOptions to,
         Action<TokenBucketLimiter> take,
-        Func<TokenBucketLimiter, string?> check)
+        Func<TokenBucketLimiter, string?> check,
+        TimeSpan elapsed = default)
     {
         const int Iterations = 150_000;
         var time = new FakeTimeProvider();
@@ -83,6 +103,8 @@ public class TokenBucketLiveChangeRaceTests
             buckets[i] = new TokenBucketLimiter(new TokenBucketLimiterOptions { PermitsPerSecond = from.PermitsPerSecond, Burst = from.Burst, TimeProvider = time });
             Assert.True(prepare(buckets[i]));
         }
+
+        time.Advance(elapsed);
 
         var wrong = LockstepRace.Run(
             Iterations,
