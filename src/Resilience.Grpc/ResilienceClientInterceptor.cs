@@ -18,7 +18,8 @@ namespace Resilience.Grpc;
 /// (<see cref="ResiliencePipeline.ExecuteSingleAttemptOutcomeAsync{TResult, TState}"/>): a refusal ends it before it
 /// leaves the client, with the status above, and so does its deadline passing while it waits for admission (with
 /// <see cref="StatusCode.DeadlineExceeded"/>, counted as neither a success nor a failure); an admitted stream holds its permits until it ends (its response stream
-/// read to its end or failed, a client stream's response, the caller's cancellation or disposal) and its final status is
+/// read to its end or failed, a client stream's response, the caller's cancellation or disposal, or its deadline, which gRPC
+/// ends the call at: an open stream whose end nobody reads is ended with the status gRPC reports) and its final status is
 /// judged once. Retries, timeouts and fallbacks stand aside: a stream cannot be sent again, and its life is bounded by
 /// its deadline, not by a per-attempt timeout.
 /// </remarks>

@@ -34,9 +34,11 @@ internal abstract class StreamAttempt<TCall>
     // observed here (gRPC observes its own), so a read the caller drops is not reported as unobserved.
     private Task<Metadata>? _headers;
 
-    // The call's deadline while it waits for admission (a limiter's queue): gRPC times an open call's deadline, but
-    // never sees a call that is not yet opened. Stopped once the call is admitted.
-    private readonly CallDeadline? _admissionDeadline;
+    // The call's deadline. While the call waits for admission (a limiter's queue) it ends the wait: gRPC times an open
+    // call's deadline, but never sees a call that is not yet opened. Once the call is open, gRPC ends it at its deadline,
+    // and this one ends the pipeline's attempt with gRPC's status should nobody read that end (see EndPastDeadlineAsync).
+    // Stopped when the stream ends.
+    private readonly CallDeadline? _deadline;
 
     // Why the call was never opened: a refusal's status, the caller's cancellation or the deadline while it waited for
     // admission, or the channel's failure to start it.
@@ -51,15 +53,19 @@ internal abstract class StreamAttempt<TCall>
     private const int Expired = 2;
     private int _admission;
 
+    // How long, past an open stream's deadline, gRPC is given to report the call's status: 50 checks, 100 ms apart.
+    private const int DeadlineChecks = 50;
+    private static readonly TimeSpan DeadlineCheckInterval = TimeSpan.FromMilliseconds(100);
+
     protected StreamAttempt(CallOptions options)
     {
         _options = options;
         _cancellation = CancellationTokenSource.CreateLinkedTokenSource(options.CancellationToken);
         _callerToken = _cancellation.Token;
-        _admissionDeadline = CallDeadline.Of(options.Deadline);
+        _deadline = CallDeadline.Of(options.Deadline);
 
         // A deadline already past cancels at once, here: the call then never waits nor opens.
-        _admissionDeadline?.Token.UnsafeRegister(static state => ((StreamAttempt<TCall>)state!).ExpireAdmission(), this);
+        _deadline?.Token.UnsafeRegister(static state => ((StreamAttempt<TCall>)state!).OnDeadline(), this);
     }
 
     // The caller's call reads its headers, status and trailers and disposes itself through these, with the attempt as
@@ -186,11 +192,11 @@ internal abstract class StreamAttempt<TCall>
             // Never opened: the refusal as gRPC callers expect it (a status), the caller's cancellation as Cancelled, the
             // deadline that passed while it waited as DeadlineExceeded.
             failure ??= new InvalidOperationException("The pipeline completed the call without opening it.");
-            var expired = Volatile.Read(ref _admission) == Expired ? _admissionDeadline : null;
+            var expired = Volatile.Read(ref _admission) == Expired ? _deadline : null;
             _notOpened = GrpcOutcomes.EndedByCaller(failure, _callerToken, expired, _options.CancellationToken) ?? GrpcOutcomes.ToRpcException(failure);
         }
 
-        _admissionDeadline?.Dispose();
+        _deadline?.Dispose();
         ReleaseCancellation(cancel: false);
         _opened.TrySetResult();
     }
@@ -198,17 +204,11 @@ internal abstract class StreamAttempt<TCall>
     /// <summary>The pipeline's callback: opens the call with the pipeline's token, and completes when the stream ends.</summary>
     private ValueTask<bool> OpenAndWatch(CancellationToken cancellationToken)
     {
-        if (_admissionDeadline is { } deadline)
+        if (_deadline is not null && Interlocked.CompareExchange(ref _admission, Admitted, Waiting) == Expired)
         {
-            if (Interlocked.CompareExchange(ref _admission, Admitted, Waiting) == Expired)
-            {
-                // Admitted as the deadline passed, which won: the call is not opened, and ends as the caller's
-                // cancellation once the deadline's cancellation (under way on another thread) reaches the token.
-                return ExpiredAsync();
-            }
-
-            // From here the deadline is gRPC's to enforce, as on any open call.
-            deadline.Dispose();
+            // Admitted as the deadline passed, which won: the call is not opened, and ends as the caller's
+            // cancellation once the deadline's cancellation (under way on another thread) reaches the token.
+            return ExpiredAsync();
         }
 
         var call = Open(_options.WithCancellationToken(cancellationToken));
@@ -224,13 +224,44 @@ internal abstract class StreamAttempt<TCall>
         return new ValueTask<bool>(_ended.Task);
     }
 
-    /// <summary>The deadline passed while the call waited for admission: it ends the wait as the caller's cancellation would.</summary>
-    private void ExpireAdmission()
+    /// <summary>
+    /// The deadline passed. While the call waits for admission, it ends the wait as the caller's cancellation would; once
+    /// the call is open, see <see cref="EndPastDeadlineAsync"/>.
+    /// </summary>
+    private void OnDeadline()
     {
         if (Interlocked.CompareExchange(ref _admission, Expired, Waiting) == Waiting)
         {
             ReleaseCancellation(cancel: true);
         }
+        else if (!_ended.Task.IsCompleted)
+        {
+            _ = EndPastDeadlineAsync();
+        }
+    }
+
+    /// <summary>
+    /// The deadline passed while the stream is open. gRPC ends the call itself, but a stream whose caller neither reads it
+    /// to that end nor disposes it would never tell the pipeline, whose permits it would hold for ever. Once gRPC reports
+    /// a status for the call, the attempt ends with it (<see cref="StatusCode.DeadlineExceeded"/>, the caller's bound,
+    /// is neither a success nor a failure); a caller that reads later still sees the end gRPC gave the call.
+    /// </summary>
+    private async Task EndPastDeadlineAsync()
+    {
+        // gRPC times the deadline on a timer of its own: it is given a moment to end the call, then asked again at
+        // intervals. The attempt is not ended before gRPC has a status (ending it as the caller's would cancel the call,
+        // which would then end as Cancelled, not as its deadline) unless gRPC never reports one.
+        for (var check = 0; check < DeadlineChecks && !_ended.Task.IsCompleted; check++)
+        {
+            await Task.Delay(DeadlineCheckInterval).ConfigureAwait(false);
+            if (CallStatus() is { } status)
+            {
+                End(status.StatusCode == StatusCode.OK ? null : new RpcException(status), default);
+                return;
+            }
+        }
+
+        End(new RpcException(new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded")), default);
     }
 
     private async ValueTask<bool> ExpiredAsync()
@@ -285,7 +316,10 @@ internal abstract class StreamAttempt<TCall>
     }
 
     /// <summary>The opened call's status code, or <see langword="null"/> when it has none yet (or was never opened).</summary>
-    private StatusCode? CallStatusCode()
+    private StatusCode? CallStatusCode() => CallStatus()?.StatusCode;
+
+    /// <summary>The opened call's status, or <see langword="null"/> when it has none yet (or was never opened).</summary>
+    private Status? CallStatus()
     {
         if (Call is not { } call)
         {
@@ -294,7 +328,7 @@ internal abstract class StreamAttempt<TCall>
 
         try
         {
-            return StatusOf(call).StatusCode;
+            return StatusOf(call);
         }
         catch (InvalidOperationException)
         {

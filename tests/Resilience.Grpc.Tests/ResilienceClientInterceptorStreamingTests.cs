@@ -439,6 +439,64 @@ public sealed class ResilienceClientInterceptorStreamingTests
         Assert.Equal((1L, 1L), (breaker.GetSnapshot().Calls, breaker.GetSnapshot().Failures));
     }
 
+    [Theory]
+    [InlineData(StreamKind.Server)]
+    [InlineData(StreamKind.Duplex)]
+    public async Task A_stream_nobody_reads_or_disposes_gives_its_permit_back_once_its_deadline_has_passed_and_is_neither_a_success_nor_a_failure(StreamKind kind)
+    {
+        // The server holds every stream open until its deadline cancels it.
+        await using var server = await GrpcTestServer.StartAsync(
+            (request, _, _) => Task.FromResult(request),
+            streamEnd: (context, _) => Task.Delay(Timeout.InfiniteTimeSpan, context.CancellationToken));
+        var breaker = Breaker(minimumThroughput: 100);
+        using var limiter = new InFlightLimiter(new InFlightLimiterOptions { PermitLimit = 1 });
+        var pipeline = new ResiliencePipelineBuilder().AddCircuitBreaker(breaker, GrpcOutcomes.IsTransientFailure).AddRateLimiter(limiter).Build();
+        using var channel = GrpcChannel.ForAddress(server.Address);
+        var invoker = Client(channel, pipeline);
+        var options = new CallOptions(deadline: DateTime.UtcNow.AddMilliseconds(500));
+
+        // A message read, then the caller neither reads on nor disposes the call: gRPC ends it at its deadline, and
+        // the permit it held comes back without anyone reading that end.
+        IAsyncStreamReader<string> responses;
+        Func<Status> statusOf;
+        IDisposable call;
+        if (kind == StreamKind.Server)
+        {
+            var stream = invoker.AsyncServerStreamingCall(GrpcTestServer.Streaming, null, options, "forgotten");
+            Assert.Equal("forgotten 0", await FirstAsync(stream.ResponseStream));
+            (responses, statusOf, call) = (stream.ResponseStream, stream.GetStatus, stream);
+        }
+        else
+        {
+            var chat = invoker.AsyncDuplexStreamingCall(GrpcTestServer.Duplex, null, options);
+            await chat.RequestStream.WriteAsync("forgotten").WaitAsync(Bound);
+            Assert.Equal("echo forgotten", await FirstAsync(chat.ResponseStream));
+            (responses, statusOf, call) = (chat.ResponseStream, chat.GetStatus, chat);
+        }
+
+        using (call)
+        {
+            Assert.Equal(0, AvailablePermits(limiter));
+            await WaitForPermitsAsync(limiter, 1);
+
+            // The deadline is the caller's bound: neither a success nor a failure.
+            Assert.Equal((0L, 0L), (breaker.GetSnapshot().Calls, breaker.GetSnapshot().Failures));
+
+            // A caller that reads after all sees the end gRPC gave the call, as without the interceptor.
+            var exceeded = await Assert.ThrowsAsync<RpcException>(() => responses.MoveNext(CancellationToken.None).WaitAsync(Bound));
+            Assert.Equal(StatusCode.DeadlineExceeded, exceeded.StatusCode);
+            Assert.Equal(StatusCode.DeadlineExceeded, statusOf().StatusCode);
+        }
+
+        Assert.Equal(1, AvailablePermits(limiter));
+        Assert.Equal((0L, 0L), (breaker.GetSnapshot().Calls, breaker.GetSnapshot().Failures));
+
+        // The permit serves the next stream.
+        using var next = ServerStream(invoker, "next");
+        Assert.Equal("next 0", await FirstAsync(next.ResponseStream));
+        Assert.Equal(0, AvailablePermits(limiter));
+    }
+
     [Fact]
     public async Task A_duplex_stream_holds_its_permit_until_disposed_mid_stream_and_a_client_stream_until_its_response()
     {
