@@ -38,6 +38,7 @@ internal sealed class PipelineCore
         TimeProvider = timeProvider;
         Strategies = strategies;
         IsEmpty = strategies.Length == 0;
+        FitsPair = strategies.Length <= SlotPair.Length;
         Predicates = predicates;
         TypedPredicates = typedPredicates;
         RejectionSources = Array.ConvertAll(strategies, strategy => new RejectionSource(strategy, name));
@@ -63,6 +64,12 @@ internal sealed class PipelineCore
     /// pipeline rather than two (through the strategies' array) ahead of everything the call does.
     /// </summary>
     public bool IsEmpty { get; }
+
+    /// <summary>
+    /// Gets whether the pipeline's strategies fit the fast path's two inline slots (the common case): read by every call
+    /// as it starts, one load from the pipeline rather than two through the strategies' array.
+    /// </summary>
+    public bool FitsPair { get; }
 
     /// <summary>Per strategy: null (default rule), a <c>Func&lt;Exception, bool&gt;</c>, or for a typed pipeline a <c>Func&lt;Outcome&lt;T&gt;, bool&gt;</c>.</summary>
     public Delegate?[] Predicates { get; }

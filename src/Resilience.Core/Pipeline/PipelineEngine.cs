@@ -74,7 +74,7 @@ internal static class PipelineEngine
     /// <summary>Whether a call may skip <see cref="Start"/> for the fast path on two slots: what Start would choose itself.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool RunsOnPair(PipelineCore pipeline, CancellationToken cancellationToken) =>
-        !cancellationToken.IsCancellationRequested && pipeline.Strategies.Length <= SlotPair.Length;
+        !cancellationToken.IsCancellationRequested && pipeline.FitsPair;
 
     /// <summary>Runs a call through <paramref name="core"/>, or as it is when the core has no strategies; the task completes with its outcome.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
