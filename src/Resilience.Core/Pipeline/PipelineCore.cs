@@ -40,6 +40,7 @@ internal sealed class PipelineCore
         IsEmpty = strategies.Length == 0;
         FitsPair = strategies.Length <= SlotPair.Length;
         Predicates = predicates;
+        HasPredicates = Array.Exists(predicates, predicate => predicate is not null);
         TypedPredicates = typedPredicates;
         RejectionSources = Array.ConvertAll(strategies, strategy => new RejectionSource(strategy, name));
     }
@@ -73,6 +74,9 @@ internal sealed class PipelineCore
 
     /// <summary>Per strategy: null (default rule), a <c>Func&lt;Exception, bool&gt;</c>, or for a typed pipeline a <c>Func&lt;Outcome&lt;T&gt;, bool&gt;</c>.</summary>
     public Delegate?[] Predicates { get; }
+
+    /// <summary>Gets whether any strategy has a predicate (otherwise every strategy judges by the default rule).</summary>
+    public bool HasPredicates { get; }
 
     /// <summary>Whether <see cref="Predicates"/> judge <see cref="Outcome{T}"/> values of the pipeline's result type.</summary>
     public bool TypedPredicates { get; }

@@ -1488,6 +1488,13 @@ internal static class PipelineEngine
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ExitOutcome Judge<TResult>(PipelineCore pipeline, int index, TResult? result, Exception? exception, CancellationToken callerToken)
     {
+        // A result where no strategy has a predicate of its own (the common case) passes every strategy: one read of the
+        // pipeline per strategy, not of its predicates' array.
+        if (exception is null && !pipeline.HasPredicates)
+        {
+            return default;
+        }
+
         var predicate = pipeline.Predicates[index];
         if (exception is null && predicate is null)
         {
