@@ -256,7 +256,9 @@ internal static class PipelineEngine
             {
                 ref var slot = ref SlotAt(ref slots, index);
                 progress = (index << 2) | Judging;
-                var judged = Judge(frame.Pipeline, index, result, exception, frame.CallerToken);
+                // Judged in place where nothing can be handled (the common case); the judgement's arguments, copied to its
+                // frame slots when it is inlined, are then prepared only off that path.
+                var judged = exception is null && !frame.Pipeline.HasPredicates ? default : Judge(frame.Pipeline, index, result, exception, frame.CallerToken);
                 var strategy = strategies[index];
 
                 // A look at the result that throws is judged as a throwing predicate is: the strategy still exits.
