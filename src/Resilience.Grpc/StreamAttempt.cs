@@ -251,9 +251,15 @@ internal abstract class StreamAttempt<TCall>
         // gRPC times the deadline on a timer of its own: it is given a moment to end the call, then asked again at
         // intervals. The attempt is not ended before gRPC has a status (ending it as the caller's would cancel the call,
         // which would then end as Cancelled, not as its deadline) unless gRPC never reports one.
-        for (var check = 0; check < DeadlineChecks && !_ended.Task.IsCompleted; check++)
+        // A stream that ended meanwhile (a read, a disposal) is left as it ended.
+        for (var check = 0; check < DeadlineChecks; check++)
         {
             await Task.Delay(DeadlineCheckInterval).ConfigureAwait(false);
+            if (_ended.Task.IsCompleted)
+            {
+                return;
+            }
+
             if (CallStatus() is { } status)
             {
                 End(status.StatusCode == StatusCode.OK ? null : new RpcException(status), default);
@@ -261,7 +267,10 @@ internal abstract class StreamAttempt<TCall>
             }
         }
 
-        End(new RpcException(new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded")), default);
+        if (!_ended.Task.IsCompleted)
+        {
+            End(new RpcException(new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded")), default);
+        }
     }
 
     private async ValueTask<bool> ExpiredAsync()
