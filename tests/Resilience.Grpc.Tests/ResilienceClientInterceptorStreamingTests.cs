@@ -453,7 +453,8 @@ public sealed class ResilienceClientInterceptorStreamingTests
         var pipeline = new ResiliencePipelineBuilder().AddCircuitBreaker(breaker, GrpcOutcomes.IsTransientFailure).AddRateLimiter(limiter).Build();
         using var channel = GrpcChannel.ForAddress(server.Address);
         var invoker = Client(channel, pipeline);
-        var options = new CallOptions(deadline: DateTime.UtcNow.AddMilliseconds(500));
+        // Long enough for the first message to be read before it passes on a loaded machine (the test suites run at once).
+        var options = new CallOptions(deadline: DateTime.UtcNow.AddSeconds(3));
 
         // A message read, then the caller neither reads on nor disposes the call: gRPC ends it at its deadline, and
         // the permit it held comes back without anyone reading that end.
