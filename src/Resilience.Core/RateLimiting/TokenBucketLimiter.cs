@@ -52,21 +52,10 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter, IQueueReportin
     private readonly long _origin;
     private readonly Lock _updateGate = new();
     private Settings _settings;
-    private long _arrival;
 
-    // Scaled time the arrival jumped over (the bucket was full: max(arrival, now) took now). Only grows.
-    private long _skipped;
-
-    // Permits granted without a lease of their own: the extra permits of a lease of several, and every permit a waiter
-    // reserves (a waiter is no lease until it is served). Only grows.
-    private long _unleased;
-
-    // Leases the arrival does not show: a waiter served (its reservation was booked unleased), and the permits of a
-    // cancelled or disposed waiter given back (the arrival moved back over a reservation booked unleased). Only grows.
-    private long _credited;
-
-    // Writers between their swap of the arrival and their booking of it; readers of the totals wait for none.
-    private int _writers;
+    // Every grant writes the arrival (and a full bucket's grant its bookings): alone on their cache line, so that the
+    // fields every call only reads stay shared in each core's cache while two cores take turns with the arrival.
+    private TokenBucketLedger _ledger;
 
     // The options change in progress while the arrival holds its marker; the number of changes made (under the gate).
     private Pending? _pending;
@@ -131,7 +120,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter, IQueueReportin
         // Updates are rare and take turns (an administrative path, never a call's); calls never wait for this gate.
         lock (_updateGate)
         {
-            Interlocked.Increment(ref _writers);
+            Interlocked.Increment(ref _ledger.Writers);
             try
             {
                 var spin = default(SpinWait);
@@ -140,16 +129,16 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter, IQueueReportin
                     var arrival = Arrival();
                     var current = Volatile.Read(ref _settings);
                     var now = Now();
-                    if (Volatile.Read(ref _writers) != 1)
+                    if (Volatile.Read(ref _ledger.Writers) != 1)
                     {
                         // A writer that swapped before this read has yet to book it: the totals are not final.
                         spin.SpinOnce(sleep1Threshold: -1);
                         continue;
                     }
 
-                    var skipped = Volatile.Read(ref _skipped);
-                    var unleased = Volatile.Read(ref _unleased);
-                    var credited = Volatile.Read(ref _credited);
+                    var skipped = Volatile.Read(ref _ledger.Skipped);
+                    var unleased = Volatile.Read(ref _ledger.Unleased);
+                    var credited = Volatile.Read(ref _ledger.Credited);
 
                     // Below zero while waiters hold reservations: that debt is kept (as permits, at the new rate), or
                     // the bucket would refill under the waiters and admit their permits twice.
@@ -193,14 +182,14 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter, IQueueReportin
                     // arrival back by its old-rate cost after this change rebased it onto the very value it reserved:
                     // the change waits for it. (The exchange above and the give-back's increment are both full fences:
                     // of the two reads after them, one sees the other.)
-                    if (Volatile.Read(ref _writers) != 1)
+                    if (Volatile.Read(ref _ledger.Writers) != 1)
                     {
                         Volatile.Write(ref _pending, null);
                         spin.SpinOnce(sleep1Threshold: -1);
                         continue;
                     }
 
-                    if (Interlocked.CompareExchange(ref _arrival, pending.Marker, arrival) == arrival)
+                    if (Interlocked.CompareExchange(ref _ledger.Arrival, pending.Marker, arrival) == arrival)
                     {
                         Complete(pending);
                         Volatile.Write(ref _pending, null);
@@ -210,7 +199,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter, IQueueReportin
             }
             finally
             {
-                Interlocked.Decrement(ref _writers);
+                Interlocked.Decrement(ref _ledger.Writers);
             }
         }
     }
@@ -252,7 +241,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter, IQueueReportin
         // again, and a reading a few nanoseconds old can only see fewer permits, never more. (A pipeline shares one
         // reading among its strategies as they enter.)
         var now = Scaled(clockTicks);
-        var arrival = Volatile.Read(ref _arrival);
+        var arrival = Volatile.Read(ref _ledger.Arrival);
         while (true)
         {
             // Read after the arrival: settings older than the arrival they are applied to cannot be seen (see FirstMarker).
@@ -260,7 +249,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter, IQueueReportin
             if (arrival < now || permitCount != 1)
             {
                 // A full bucket (the arrival jumps to now), several permits or an options change: a swap with booking.
-                return TakeBooked(permitCount, false, out var taken)
+                return TakeBooked(permitCount, now, false, out var taken)
                     ? Granted(out retryAfter)
                     : Refused(taken.Wait, out retryAfter);
             }
@@ -271,7 +260,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter, IQueueReportin
             {
                 // No swap checks a refusal: an options change that came between the reads of the arrival and the
                 // settings would price the old arrival at the new rate. The arrival read again tells (a change moves it).
-                var current = Volatile.Read(ref _arrival);
+                var current = Volatile.Read(ref _ledger.Arrival);
                 if (current != arrival)
                 {
                     arrival = current;
@@ -281,7 +270,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter, IQueueReportin
                 return Refused(excess, out retryAfter);
             }
 
-            var seen = Interlocked.CompareExchange(ref _arrival, next, arrival);
+            var seen = Interlocked.CompareExchange(ref _ledger.Arrival, next, arrival);
             if (seen == arrival)
             {
                 return Granted(out retryAfter);
@@ -307,21 +296,28 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter, IQueueReportin
     /// Takes permits, or (when <paramref name="wait"/>) reserves them up to the maximum wait ahead, and books what the swap does besides
     /// granting one permit: the idle time the arrival jumps over and a lease's extra permits.
     /// </summary>
+    /// <param name="permitCount">How many permits.</param>
+    /// <param name="now">
+    /// The bucket's time (scaled), read by the caller before the arrival: no clock read sits between the read of the
+    /// arrival and its swap, where another core may take the arrival's line and fail the swap, and the reading the
+    /// caller already made serves.
+    /// </param>
+    /// <param name="wait">Whether to reserve permits ahead, up to the maximum wait.</param>
+    /// <param name="reservation">What the swap did or would have done.</param>
     /// <returns>
     /// Whether the permits were taken; <paramref name="reservation"/> is what the swap did or would have done, its wait how
     /// long past the bucket the permits reach (scaled).
     /// </returns>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool TakeBooked(int permitCount, bool wait, out TokenBucketReservation reservation)
+    private bool TakeBooked(int permitCount, long now, bool wait, out TokenBucketReservation reservation)
     {
-        Interlocked.Increment(ref _writers);
+        Interlocked.Increment(ref _ledger.Writers);
         try
         {
             while (true)
             {
                 var arrival = Arrival();
                 var settings = Volatile.Read(ref _settings);
-                var now = Now();
                 var cost = permitCount * settings.Interval;
                 var reserved = Math.Max(arrival, now) + cost;
                 var excess = reserved - now - settings.Capacity;
@@ -329,7 +325,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter, IQueueReportin
                 if (excess > (wait ? settings.MaxWait : 0))
                 {
                     // A refusal is checked by no swap: read again, an arrival that moved may have moved with the settings.
-                    if (Volatile.Read(ref _arrival) != arrival)
+                    if (Volatile.Read(ref _ledger.Arrival) != arrival)
                     {
                         continue;
                     }
@@ -337,11 +333,11 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter, IQueueReportin
                     return false;
                 }
 
-                if (Interlocked.CompareExchange(ref _arrival, reserved, arrival) == arrival)
+                if (Interlocked.CompareExchange(ref _ledger.Arrival, reserved, arrival) == arrival)
                 {
                     if (now > arrival)
                     {
-                        Interlocked.Add(ref _skipped, now - arrival);
+                        Interlocked.Add(ref _ledger.Skipped, now - arrival);
                     }
 
                     // A lease counts once, through its first permit, unless it must wait: a waiter is no lease until it
@@ -349,7 +345,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter, IQueueReportin
                     var unleased = excess > 0 ? permitCount : permitCount - 1;
                     if (unleased > 0)
                     {
-                        Interlocked.Add(ref _unleased, unleased);
+                        Interlocked.Add(ref _ledger.Unleased, unleased);
                     }
 
                     return true;
@@ -358,7 +354,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter, IQueueReportin
         }
         finally
         {
-            Interlocked.Decrement(ref _writers);
+            Interlocked.Decrement(ref _ledger.Writers);
         }
     }
 
@@ -367,7 +363,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter, IQueueReportin
     {
         while (true)
         {
-            var arrival = Volatile.Read(ref _arrival);
+            var arrival = Volatile.Read(ref _ledger.Arrival);
             if (arrival >= 0)
             {
                 return arrival;
@@ -387,7 +383,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter, IQueueReportin
     private void Complete(Pending pending)
     {
         Interlocked.CompareExchange(ref _settings, pending.Settings, pending.Previous);
-        Interlocked.CompareExchange(ref _arrival, pending.Arrival, pending.Marker);
+        Interlocked.CompareExchange(ref _ledger.Arrival, pending.Arrival, pending.Marker);
     }
 
     /// <summary>The successful leases so far, read consistently with the arrival time.</summary>
@@ -396,17 +392,17 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter, IQueueReportin
         var spin = default(SpinWait);
         while (true)
         {
-            if (Volatile.Read(ref _writers) == 0)
+            if (Volatile.Read(ref _ledger.Writers) == 0)
             {
                 var settings = Volatile.Read(ref _settings);
-                var skipped = Volatile.Read(ref _skipped);
-                var unleased = Volatile.Read(ref _unleased);
-                var credited = Volatile.Read(ref _credited);
-                var arrival = Volatile.Read(ref _arrival);
+                var skipped = Volatile.Read(ref _ledger.Skipped);
+                var unleased = Volatile.Read(ref _ledger.Unleased);
+                var credited = Volatile.Read(ref _ledger.Credited);
+                var arrival = Volatile.Read(ref _ledger.Arrival);
 
                 // The bookings only grow, so unchanged values with no writer on either side mean a consistent view.
-                if (Volatile.Read(ref _writers) == 0 && skipped == Volatile.Read(ref _skipped) && unleased == Volatile.Read(ref _unleased)
-                    && credited == Volatile.Read(ref _credited) && ReferenceEquals(settings, Volatile.Read(ref _settings)))
+                if (Volatile.Read(ref _ledger.Writers) == 0 && skipped == Volatile.Read(ref _ledger.Skipped) && unleased == Volatile.Read(ref _ledger.Unleased)
+                    && credited == Volatile.Read(ref _ledger.Credited) && ReferenceEquals(settings, Volatile.Read(ref _settings)))
                 {
                     return settings.Leases(arrival, skipped, unleased, credited);
                 }
@@ -433,7 +429,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter, IQueueReportin
         // A disposed bucket still grants permits that are there, but reserves none (the pipeline's path reaches here
         // disposed): a slot reserved only to be given back at once is stranded if another call reserves in between.
         var disposed = Volatile.Read(ref _disposed) != 0;
-        if (!TakeBooked(permitCount, !disposed, out reservation))
+        if (!TakeBooked(permitCount, Now(), !disposed, out reservation))
         {
             CountFailure();
             retryAfter = disposed && reservation.Wait <= Volatile.Read(ref _settings).MaxWait ? null : Ticks(reservation.Wait);
@@ -471,15 +467,15 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter, IQueueReportin
         // change may rebase the arrival onto the very value reserved, where the slot's cost, at the old rate, is no
         // longer its permits: the epoch tells of a change made, the pending change of one under way (which, seeing this
         // writer, waits for it; see UpdateOptions).
-        Interlocked.Increment(ref _writers);
+        Interlocked.Increment(ref _ledger.Writers);
         if (Volatile.Read(ref _pending) is null
             && Volatile.Read(ref _settings).Epoch == reservation.Epoch
-            && Interlocked.CompareExchange(ref _arrival, reservation.Arrival - reservation.Cost, reservation.Arrival) == reservation.Arrival)
+            && Interlocked.CompareExchange(ref _ledger.Arrival, reservation.Arrival - reservation.Cost, reservation.Arrival) == reservation.Arrival)
         {
-            Interlocked.Add(ref _credited, reservation.PermitCount);
+            Interlocked.Add(ref _ledger.Credited, reservation.PermitCount);
         }
 
-        Interlocked.Decrement(ref _writers);
+        Interlocked.Decrement(ref _ledger.Writers);
     }
 
     /// <summary>The token disposal cancels; created by the first waiter, and cancelled already if disposal came first.</summary>
@@ -890,7 +886,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter, IQueueReportin
             if (TryEnd())
             {
                 Interlocked.Add(ref Bucket._waitingPermits, -reservation.PermitCount);
-                Interlocked.Increment(ref Bucket._credited);
+                Interlocked.Increment(ref Bucket._ledger.Credited);
                 Complete(served);
             }
         }
@@ -945,3 +941,4 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter, IQueueReportin
         }
     }
 }
+
