@@ -237,9 +237,8 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter, IQueueReportin
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal bool TryTake(int permitCount, long clockTicks, out TimeSpan retryAfter)
     {
-        // One clock reading serves every retry: a lost swap is retried at once, before the other core takes the line
-        // again, and a reading a few nanoseconds old can only see fewer permits, never more. (A pipeline shares one
-        // reading among its strategies as they enter.)
+        // One clock reading serves every retry (after a lost swap and its back-off): a reading made earlier in the call
+        // can only see fewer permits, never more. (A pipeline shares one reading among its strategies as they enter.)
         var now = Scaled(clockTicks);
         var arrival = Volatile.Read(ref _ledger.Arrival);
         while (true)
@@ -270,15 +269,43 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter, IQueueReportin
                 return Refused(excess, out retryAfter);
             }
 
-            var seen = Interlocked.CompareExchange(ref _ledger.Arrival, next, arrival);
-            if (seen == arrival)
+            if (Interlocked.CompareExchange(ref _ledger.Arrival, next, arrival) == arrival)
             {
                 return Granted(out retryAfter);
             }
 
-            arrival = seen;
+            return TakeAfterLostSwap(permitCount, now, out retryAfter);
         }
     }
+
+    /// <summary>
+    /// Takes permits after the fast path lost its swap to another core: after a back-off, by the booked path, which
+    /// answers any arrival. Out of line, so that the fast path, inlined into a pipeline's, calls nothing from a loop.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool TakeAfterLostSwap(int permitCount, long now, out TimeSpan retryAfter)
+    {
+        BackOff();
+        return TakeBooked(permitCount, now, false, out var taken)
+            ? Granted(out retryAfter)
+            : Refused(taken.Wait, out retryAfter);
+    }
+
+    /// <summary>
+    /// Waits, after a lost swap of the arrival, sixteen spin units (0.4 µs on the benchmark host) before the arrival is read again.
+    /// </summary>
+    /// <remarks>
+    /// Two cores taking permits from one bucket otherwise pass the arrival's cache line back and forth on every grant,
+    /// and a pass costs more than a grant: two threads on one bucket spent 17.8 ns a call between them, against 6.7 ns
+    /// for one thread alone. Waiting lets the core that won take many permits in a row while the line is its own. Two
+    /// threads, in runs of the token bucket's benchmark: 9.95-11.5 ns a call with this wait, 10.2-16.4 with eight
+    /// units, 15.8 with four, 14.9 with one (about 30 ns). The cost falls on the loser of a race: up to this wait
+    /// on its call, and the winner may win again meanwhile (calls through one bucket are not served in order, as they
+    /// are not through a lock). The loser is delayed, never blocked: it waits for no other thread, whose progress is
+    /// what its loss shows.
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void BackOff() => Thread.SpinWait(16);
 
     private static bool Granted(out TimeSpan retryAfter)
     {
@@ -350,6 +377,8 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter, IQueueReportin
 
                     return true;
                 }
+
+                BackOff();
             }
         }
         finally
