@@ -7,11 +7,11 @@ namespace Resilience.Benchmarks.RateLimiting;
 
 /// <summary>
 /// A successful <c>AttemptAcquire</c> on a bucket that never runs dry, ours against the BCL's token bucket, on one thread
-/// and with two threads on one bucket (time per call = total wall time / total calls). A third row is the floor of any
-/// one-word design: a read and a compare-and-swap of one shared word, what a grant of the bucket costs without its clock
-/// or arithmetic; the fourth adds the bucket's clock reading before each swap, so that each core does a grant's own work
-/// between its swaps, as a bucket's callers do (a tight loop of swaps alone lets one core swap several times while it
-/// holds the word's cache line).
+/// and with two threads on one bucket (time per call = total wall time / total calls). Two more rows time one shared
+/// word without a bucket: a read and a compare-and-swap alone, and the same after a reading of the bucket's clock, so
+/// that each core does a grant's own work between its swaps as a bucket's callers do (a tight loop of swaps alone lets
+/// one core swap several times while it holds the word's cache line). Neither backs off after a lost swap, as the
+/// bucket does: the second is what two threads cost a one-word bucket whose cores take turns on every grant.
 /// </summary>
 [MemoryDiagnoser]
 public class TokenBucketBenchmarks
