@@ -235,8 +235,18 @@ public sealed class InFlightLimiter : RateLimiter, IQueueReportingLimiter
                 CountHalfLap(next);
                 return true;
             }
+
+            return TakeAfterLostSwap(permitCount);
         }
 
+        return TryTakeAgain(permitCount);
+    }
+
+    /// <summary>Takes permits as <see cref="TryTake"/> does, after its swap lost to another core's and a back-off.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool TakeAfterLostSwap(int permitCount)
+    {
+        Contention.BackOff();
         return TryTakeAgain(permitCount);
     }
 
@@ -258,6 +268,8 @@ public sealed class InFlightLimiter : RateLimiter, IQueueReportingLimiter
                 CountHalfLap(next);
                 return true;
             }
+
+            Contention.BackOff();
         }
     }
 

@@ -285,27 +285,11 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter, IQueueReportin
     [MethodImpl(MethodImplOptions.NoInlining)]
     private bool TakeAfterLostSwap(int permitCount, long now, out TimeSpan retryAfter)
     {
-        BackOff();
+        Contention.BackOff();
         return TakeBooked(permitCount, now, false, out var taken)
             ? Granted(out retryAfter)
             : Refused(taken.Wait, out retryAfter);
     }
-
-    /// <summary>
-    /// Waits, after a lost swap of the arrival, sixteen spin units (0.4 µs on the benchmark host) before the arrival is read again.
-    /// </summary>
-    /// <remarks>
-    /// Two cores taking permits from one bucket otherwise pass the arrival's cache line back and forth on every grant,
-    /// and a pass costs more than a grant: two threads on one bucket spent 17.8 ns a call between them, against 6.7 ns
-    /// for one thread alone. Waiting lets the core that won take many permits in a row while the line is its own. Two
-    /// threads, in runs of the token bucket's benchmark: 10.1-11.9 ns a call with this wait and the retry out of line,
-    /// 9.95-11.5 with the retry in line, 10.2-16.4 with eight units, 15.8 with four, 14.9 with one (about 30 ns). The cost falls on the loser of a race: up to this wait
-    /// on its call, and the winner may win again meanwhile (calls through one bucket are not served in order, as they
-    /// are not through a lock). The loser is delayed, never blocked: it waits for no other thread, whose progress is
-    /// what its loss shows.
-    /// </remarks>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void BackOff() => Thread.SpinWait(16);
 
     private static bool Granted(out TimeSpan retryAfter)
     {
@@ -378,7 +362,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter, IQueueReportin
                     return true;
                 }
 
-                BackOff();
+                Contention.BackOff();
             }
         }
         finally
