@@ -33,7 +33,7 @@ public class ConcurrencyLimiterContentionBenchmarks
     }
 
     [Benchmark(Baseline = true, OperationsPerInvoke = CallsPerInvoke)]
-    public void Polly_with_bcl_limiter() => Run(static (pipelines, calls) =>
+    public void Polly_with_bcl_limiter() => ParallelCalls.Run(this, Threads, CallsPerInvoke, static (pipelines, calls) =>
     {
         for (var i = 0; i < calls; i++)
         {
@@ -42,22 +42,11 @@ public class ConcurrencyLimiterContentionBenchmarks
     });
 
     [Benchmark(OperationsPerInvoke = CallsPerInvoke)]
-    public void Ours_pipeline() => Run(static (pipelines, calls) =>
+    public void Ours_pipeline() => ParallelCalls.Run(this, Threads, CallsPerInvoke, static (pipelines, calls) =>
     {
         for (var i = 0; i < calls; i++)
         {
             pipelines._ours.ExecuteAsync(AsyncCall, i).GetAwaiter().GetResult();
         }
     });
-
-    private void Run(Action<ConcurrencyLimiterContentionBenchmarks, int> loop)
-    {
-        if (Threads == 1)
-        {
-            loop(this, CallsPerInvoke);
-            return;
-        }
-
-        Parallel.For(0, Threads, new ParallelOptions { MaxDegreeOfParallelism = Threads }, _ => loop(this, CallsPerInvoke / Threads));
-    }
 }

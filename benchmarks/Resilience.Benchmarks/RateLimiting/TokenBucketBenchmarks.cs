@@ -47,45 +47,16 @@ public class TokenBucketBenchmarks
     }
 
     [Benchmark(Baseline = true, OperationsPerInvoke = CallsPerInvoke)]
-    public void Bcl_attempt_acquire() => Run(_bcl);
+    public void Bcl_attempt_acquire() => ParallelCalls.Run(_bcl, Threads, CallsPerInvoke, Loop);
 
     [Benchmark(OperationsPerInvoke = CallsPerInvoke)]
-    public void Ours_attempt_acquire() => Run(_ours);
+    public void Ours_attempt_acquire() => ParallelCalls.Run(_ours, Threads, CallsPerInvoke, Loop);
 
     [Benchmark(OperationsPerInvoke = CallsPerInvoke)]
-    public void Shared_word_compare_and_swap()
-    {
-        if (Threads == 1)
-        {
-            _word.Advance(CallsPerInvoke);
-            return;
-        }
-
-        Parallel.For(0, Threads, new ParallelOptions { MaxDegreeOfParallelism = Threads }, _ => _word.Advance(CallsPerInvoke / Threads));
-    }
+    public void Shared_word_compare_and_swap() => ParallelCalls.Run(_word, Threads, CallsPerInvoke, static (word, calls) => word.Advance(calls));
 
     [Benchmark(OperationsPerInvoke = CallsPerInvoke)]
-    public void Shared_word_after_clock_read()
-    {
-        if (Threads == 1)
-        {
-            _word.AdvanceAfterClock(CallsPerInvoke);
-            return;
-        }
-
-        Parallel.For(0, Threads, new ParallelOptions { MaxDegreeOfParallelism = Threads }, _ => _word.AdvanceAfterClock(CallsPerInvoke / Threads));
-    }
-
-    private void Run(RateLimiter limiter)
-    {
-        if (Threads == 1)
-        {
-            Loop(limiter, CallsPerInvoke);
-            return;
-        }
-
-        Parallel.For(0, Threads, new ParallelOptions { MaxDegreeOfParallelism = Threads }, _ => Loop(limiter, CallsPerInvoke / Threads));
-    }
+    public void Shared_word_after_clock_read() => ParallelCalls.Run(_word, Threads, CallsPerInvoke, static (word, calls) => word.AdvanceAfterClock(calls));
 
     private static void Loop(RateLimiter limiter, int calls)
     {
