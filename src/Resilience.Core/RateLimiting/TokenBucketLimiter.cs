@@ -362,7 +362,11 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter, IQueueReportin
                     return true;
                 }
 
+                // Lost to another core: backs off as no writer (nothing was swapped), so that readers of the totals and
+                // an options change, which wait for writers, do not wait out the back-off too.
+                Interlocked.Decrement(ref _ledger.Writers);
                 Contention.BackOff();
+                Interlocked.Increment(ref _ledger.Writers);
             }
         }
         finally
