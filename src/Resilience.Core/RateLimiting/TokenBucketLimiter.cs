@@ -248,9 +248,7 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter, IQueueReportin
             if (arrival < now || permitCount != 1)
             {
                 // A full bucket (the arrival jumps to now), several permits or an options change: a swap with booking.
-                return TakeBooked(permitCount, now, false, out var taken)
-                    ? Granted(out retryAfter)
-                    : Refused(taken.Wait, out retryAfter);
+                return TakeNow(permitCount, now, out retryAfter);
             }
 
             var next = arrival + settings.Interval;
@@ -286,10 +284,15 @@ public sealed class TokenBucketLimiter : ReplenishingRateLimiter, IQueueReportin
     private bool TakeAfterLostSwap(int permitCount, long now, out TimeSpan retryAfter)
     {
         Contention.BackOff();
-        return TakeBooked(permitCount, now, false, out var taken)
+        return TakeNow(permitCount, now, out retryAfter);
+    }
+
+    /// <summary>Takes permits by the booked path without waiting, answering as <see cref="TryTake(int, long, out TimeSpan)"/> does.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool TakeNow(int permitCount, long now, out TimeSpan retryAfter) =>
+        TakeBooked(permitCount, now, false, out var taken)
             ? Granted(out retryAfter)
             : Refused(taken.Wait, out retryAfter);
-    }
 
     private static bool Granted(out TimeSpan retryAfter)
     {
