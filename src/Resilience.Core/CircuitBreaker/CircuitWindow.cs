@@ -4,22 +4,25 @@ using System.Runtime.CompilerServices;
 namespace Resilience;
 
 /// <summary>
-/// The breaker's sliding window: per stripe, a ring of buckets (the next power of two at or above
+/// The breaker's sliding window: per cell, a ring of buckets (the next power of two at or above
 /// <see cref="BucketCount"/>), each bucket three counters (calls, failures, slow calls). Lock-free and exact:
 /// <list type="bullet">
 /// <item>Each counter is one 64-bit word: a 32-bit tag above a 32-bit count. The tag is the bucket's lap round the
 /// ring plus the breaker's generation, so tags only grow: with time (one per lap) and with every transition (one per
 /// generation, which is enough because a generation's counts are all written before the next generation's).</item>
-/// <item>Every update is a compare-and-swap conditioned on the word it read. A recorder adds to a word with its own
-/// tag; replaces a word with an older tag (that bucket has left the window); and drops its count when the word has a
-/// newer tag (its own bucket has left the window, or its generation ended: either way the count is outside the
-/// current window). So a count of a bucket still in the window is never lost and never moved, whatever the
-/// interleaving: the window's totals equal the outcomes recorded in it.</item>
-/// <item>Counters are striped, as a LongAdder's are: a thread records in its own stripe and moves to another when it
-/// finds one contended, so threads running at once do not bounce one cache line; totals are summed only when a
-/// decision needs them (a failure or a slow call) and for snapshots.</item>
+/// <item>Every update is conditioned on the word it read. A recorder adds to a word with its own tag; replaces a word
+/// with an older tag (that bucket has left the window); and drops its count when the word has a newer tag (its own
+/// bucket has left the window, or its generation ended: either way the count is outside the current window). So a
+/// count of a bucket still in the window is never lost and never moved, whatever the interleaving: the window's
+/// totals equal the outcomes recorded in it.</item>
+/// <item>Cells keep threads off each other's cache lines, and off atomic instructions: a thread that holds a
+/// <see cref="ThreadSlot"/> below the number of own cells records in that cell, of which it is the only writer, with
+/// plain stores (an atomic read-modify-write costs about 5 ns here, a third of a recorded call). Other threads
+/// record in the shared cells by compare-and-swap, each in the cell its probe names, moving on when it finds one
+/// contended, as a LongAdder's threads do. Totals are summed only when a decision needs them (a failure or a slow
+/// call) and for snapshots.</item>
 /// </list>
-/// Bounds: a count saturates at 4,294,967,295 per bucket and stripe (it never carries into the tag); a tag wraps after
+/// Bounds: a count saturates at 4,294,967,295 per bucket and cell (it never carries into the tag); a tag wraps after
 /// 2^32 laps and generations, and a word left untouched that long could be read as current once.
 /// </summary>
 internal sealed class CircuitWindow
@@ -31,8 +34,9 @@ internal sealed class CircuitWindow
     private readonly long[] _counters;
     private readonly double _bucketsPerTick;
     private readonly long _bucketTicks;
-    private readonly int _stripeMask;
-    private readonly int _stripeStride;
+    private readonly int _ownCells;
+    private readonly int _sharedMask;
+    private readonly int _cellStride;
     private readonly int _ringMask;
     private readonly int _ringShift;
 
@@ -41,31 +45,39 @@ internal sealed class CircuitWindow
     // number, so a racing or stale write only sends the next recorder to compute its bucket.
     private long _recentEpoch;
 
-    // Each thread's stripe. A processor number would need no moving, but reading it costs a call into the runtime
-    // (about 2 ns a recorded call, a quarter of the standalone breaker's); a thread-local read costs a few loads, and a
-    // thread whose swap loses to another's moves on, so threads that run at once settle on distinct stripes.
+    // Each thread's shared cell. A processor number would need no moving, but reading it costs a call into the runtime;
+    // a thread-local read costs a few loads, and a thread whose swap loses to another's moves on, so threads that run at
+    // once settle on distinct cells.
     [ThreadStatic]
     private static int t_probe;
 
     private static int s_probes;
 
+    /// <summary>Initializes a window with own cells for twice as many threads as processors (at least 4, at most 64).</summary>
     public CircuitWindow(CircuitBreaker owner, int bucketCount, long bucketTicks)
+        : this(owner, bucketCount, bucketTicks, (int)Math.Clamp(BitOperations.RoundUpToPowerOf2((uint)Environment.ProcessorCount * 2), 4, ThreadSlot.Count))
+    {
+    }
+
+    /// <summary>Initializes a window with <paramref name="ownCells"/> own cells (tests choose how many threads share).</summary>
+    internal CircuitWindow(CircuitBreaker owner, int bucketCount, long bucketTicks, int ownCells)
     {
         _owner = owner;
         BucketCount = bucketCount;
         _bucketTicks = bucketTicks;
         _bucketsPerTick = 1d / bucketTicks;
-        var stripes = (int)Math.Min(64, BitOperations.RoundUpToPowerOf2((uint)Environment.ProcessorCount));
-        _stripeMask = stripes - 1;
+        _ownCells = ownCells;
+        var shared = (int)Math.Min(16, BitOperations.RoundUpToPowerOf2((uint)Environment.ProcessorCount));
+        _sharedMask = shared - 1;
         var ring = (int)BitOperations.RoundUpToPowerOf2((uint)bucketCount);
         _ringMask = ring - 1;
         _ringShift = BitOperations.Log2((uint)ring);
 
-        // Each stripe starts on its own cache line and is followed by a spare one, so neighbours never share a line
+        // Each cell starts on its own cache line and is followed by a spare one, so neighbours never share a line
         // whatever the array's alignment.
         var used = ring * CountersPerBucket;
-        _stripeStride = ((used + LongsPerCacheLine - 1) / LongsPerCacheLine * LongsPerCacheLine) + LongsPerCacheLine;
-        _counters = new long[(stripes * _stripeStride) + LongsPerCacheLine];
+        _cellStride = ((used + LongsPerCacheLine - 1) / LongsPerCacheLine * LongsPerCacheLine) + LongsPerCacheLine;
+        _counters = new long[((ownCells + shared) * _cellStride) + LongsPerCacheLine];
     }
 
     public int BucketCount { get; }
@@ -94,22 +106,46 @@ internal sealed class CircuitWindow
         }
 
         var tag = TagOf(epoch, generation);
-        var probe = _stripeMask == 0 ? 0 : Probe();
-        ref var calls = ref Counter(probe & _stripeMask, epoch);
-        if (!Add(ref calls, tag, 1))
+        var slot = ThreadSlot.Current;
+        if ((uint)slot >= (uint)_ownCells)
         {
-            // Another thread wrote this stripe's word between this thread's read and its swap: move to another stripe.
+            RecordShared(epoch, tag, failure, slow);
+            return;
+        }
+
+        ref var calls = ref Counter(slot, epoch);
+        AddOwn(ref calls, tag);
+        if (failure)
+        {
+            AddOwn(ref Unsafe.Add(ref calls, 1), tag);
+        }
+
+        if (slow)
+        {
+            AddOwn(ref Unsafe.Add(ref calls, 2), tag);
+        }
+    }
+
+    /// <summary>Counts one finished call in a shared cell: for threads without an own cell.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void RecordShared(long epoch, uint tag, bool failure, bool slow)
+    {
+        var probe = Probe();
+        ref var calls = ref Counter(_ownCells + (probe & _sharedMask), epoch);
+        if (!AddShared(ref calls, tag, 1))
+        {
+            // Another thread wrote this cell's word between this thread's read and its swap: move to another cell.
             MoveProbe(probe);
         }
 
         if (failure)
         {
-            Add(ref Unsafe.Add(ref calls, 1), tag, 1);
+            AddShared(ref Unsafe.Add(ref calls, 1), tag, 1);
         }
 
         if (slow)
         {
-            Add(ref Unsafe.Add(ref calls, 2), tag, 1);
+            AddShared(ref Unsafe.Add(ref calls, 2), tag, 1);
         }
     }
 
@@ -156,11 +192,12 @@ internal sealed class CircuitWindow
                 continue;
             }
 
+            // Into the first shared cell: own cells have one writer each, their threads.
             var tag = TagOf(target, generation);
-            ref var counter = ref Counter(0, target);
-            AddSlow(ref counter, tag, Saturate(calls));
-            AddSlow(ref Unsafe.Add(ref counter, 1), tag, Saturate(failures));
-            AddSlow(ref Unsafe.Add(ref counter, 2), tag, Saturate(slow));
+            ref var counter = ref Counter(_ownCells, target);
+            AddShared(ref counter, tag, Saturate(calls));
+            AddShared(ref Unsafe.Add(ref counter, 1), tag, Saturate(failures));
+            AddShared(ref Unsafe.Add(ref counter, 2), tag, Saturate(slow));
         }
     }
 
@@ -175,10 +212,10 @@ internal sealed class CircuitWindow
     {
         var tag = TagOf(epoch, generation);
         long calls = 0, failures = 0, slow = 0;
-        for (var stripe = 0; stripe <= _stripeMask; stripe++)
+        for (var cell = 0; cell <= _ownCells + _sharedMask; cell++)
         {
             // Slow calls and failures first: a recorder adds the call first, so these never exceed the calls read after them.
-            ref var counter = ref Counter(stripe, epoch);
+            ref var counter = ref Counter(cell, epoch);
             slow += CountOf(Volatile.Read(ref Unsafe.Add(ref counter, 2)), tag);
             failures += CountOf(Volatile.Read(ref Unsafe.Add(ref counter, 1)), tag);
             calls += CountOf(Volatile.Read(ref counter), tag);
@@ -191,33 +228,67 @@ internal sealed class CircuitWindow
     private uint TagOf(long epoch, uint generation) => unchecked((uint)(epoch >> _ringShift) + generation);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ref long Counter(int stripe, long epoch) =>
-        ref _counters[LongsPerCacheLine + (stripe * _stripeStride) + ((int)(epoch & _ringMask) * CountersPerBucket)];
+    private ref long Counter(int cell, long epoch) =>
+        ref _counters[LongsPerCacheLine + (cell * _cellStride) + ((int)(epoch & _ringMask) * CountersPerBucket)];
 
-    /// <summary>Adds <paramref name="amount"/> to a counter; returns <see langword="false"/> when a swap lost to another thread's.</summary>
+    /// <summary>Adds one to a counter of the calling thread's own cell, which no other thread writes: a plain store.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool Add(ref long word, uint tag, uint amount)
+    private void AddOwn(ref long word, uint tag)
     {
-        var current = Volatile.Read(ref word);
-        if ((uint)(current >>> 32) == tag && (uint)current <= uint.MaxValue - amount)
+        var current = word;
+        if ((uint)(current >>> 32) == tag && (uint)current != uint.MaxValue)
         {
-            // Judged from the new word, not the word read: inlined into the engine's fast path, the word read was kept on
-            // the stack across the swap, in a block the prologue had just zeroed, and reading it back there stalls.
-            var next = current + amount;
-            if (Interlocked.CompareExchange(ref word, next, current) + amount == next)
-            {
-                return true;
-            }
-
-            AddSlow(ref word, tag, amount);
-            return false;
+            // Ordered after the stores before it, so a reader that sees a failure sees its call.
+            Volatile.Write(ref word, current + 1);
         }
-
-        AddSlow(ref word, tag, amount);
-        return true;
+        else if (Next(current, tag, 1, out var next))
+        {
+            Volatile.Write(ref word, next);
+        }
     }
 
-    /// <summary>The calling thread's stripe probe: nonzero once given, its low bits choose the stripe.</summary>
+    /// <summary>Adds <paramref name="amount"/> to a counter of a shared cell; returns <see langword="false"/> when a swap lost to another thread's.</summary>
+    private bool AddShared(ref long word, uint tag, uint amount)
+    {
+        var won = true;
+        while (true)
+        {
+            var current = Volatile.Read(ref word);
+            if (!Next(current, tag, amount, out var next) || Interlocked.CompareExchange(ref word, next, current) == current)
+            {
+                return won;
+            }
+
+            won = false;
+        }
+    }
+
+    /// <summary>
+    /// The word after adding <paramref name="amount"/> with <paramref name="tag"/> to <paramref name="current"/>;
+    /// <see langword="false"/> when the count is dropped (saturated, or the word belongs to a later lap or generation).
+    /// </summary>
+    private bool Next(long current, uint tag, uint amount, out long next)
+    {
+        var currentTag = (uint)(current >>> 32);
+        var count = (uint)current;
+        if (currentTag == tag)
+        {
+            next = current + Math.Min(amount, uint.MaxValue - count);
+            return count != uint.MaxValue;
+        }
+
+        if (count == 0 || IsBefore(currentTag, tag) || IsStale(currentTag))
+        {
+            next = ((long)tag << 32) | amount;
+            return true;
+        }
+
+        // A later lap or a later generation owns this word: the bucket of this count has left the window.
+        next = current;
+        return false;
+    }
+
+    /// <summary>The calling thread's shared-cell probe: nonzero once given, its low bits choose the cell.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int Probe()
     {
@@ -225,7 +296,7 @@ internal sealed class CircuitWindow
         return probe != 0 ? probe : FirstProbe();
     }
 
-    // Threads take consecutive probes, so the first threads of a process start on distinct stripes.
+    // Threads take consecutive probes, so the first threads of a process start on distinct cells.
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static int FirstProbe() => t_probe = Interlocked.Increment(ref s_probes) | int.MinValue;
 
@@ -237,40 +308,6 @@ internal sealed class CircuitWindow
         probe ^= probe >>> 17;
         probe ^= probe << 5;
         t_probe = probe | int.MinValue;
-    }
-
-    private void AddSlow(ref long word, uint tag, uint amount)
-    {
-        while (true)
-        {
-            var current = Volatile.Read(ref word);
-            var currentTag = (uint)(current >>> 32);
-            var count = (uint)current;
-            long next;
-            if (currentTag == tag)
-            {
-                if (count == uint.MaxValue)
-                {
-                    return;
-                }
-
-                next = current + Math.Min(amount, uint.MaxValue - count);
-            }
-            else if (count == 0 || IsBefore(currentTag, tag) || IsStale(currentTag))
-            {
-                next = ((long)tag << 32) | amount;
-            }
-            else
-            {
-                // A later lap or a later generation owns this word: the bucket of this count has left the window.
-                return;
-            }
-
-            if (Interlocked.CompareExchange(ref word, next, current) == current)
-            {
-                return;
-            }
-        }
     }
 
     // A tag that looks later than ours yet later than any recorder can have written now has wrapped round: the word

@@ -878,7 +878,8 @@ public class CircuitBreakerTests
 
     private static void OpenIt(Breaker breaker)
     {
-        while (breaker.State == CircuitState.Closed)
+        // Bounded: a breaker that never opens fails the test instead of hanging it.
+        for (var i = 0; i < 10_000 && breaker.State == CircuitState.Closed; i++)
         {
             Call(breaker, CircuitCallResult.Failure);
         }

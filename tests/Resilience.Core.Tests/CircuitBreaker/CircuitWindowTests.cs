@@ -3,17 +3,22 @@ using Breaker = Resilience.CircuitBreaker;
 
 namespace Resilience.Tests.CircuitBreaker;
 
-/// <summary>The window's tags order buckets and generations: a late count can never erase or join a newer bucket.</summary>
+/// <summary>
+/// The window's tags order buckets and generations: a late count can never erase or join a newer bucket, in a thread's
+/// own cell (plain stores; 64 own cells: every numbered thread has one) as in a shared one (no own cells).
+/// </summary>
 public class CircuitWindowTests
 {
     private static readonly TimeSpan Second = TimeSpan.FromSeconds(1);
     private readonly FakeTimeProvider _time = new();
 
-    [Fact]
-    public void A_late_count_from_a_bucket_that_left_the_window_neither_counts_nor_erases()
+    [Theory]
+    [InlineData(0)]
+    [InlineData(ThreadSlot.Count)]
+    public void A_late_count_from_a_bucket_that_left_the_window_neither_counts_nor_erases(int ownCells)
     {
         var breaker = Create(bucketCount: 4, TimeSpan.FromSeconds(4));
-        var window = breaker.Window;
+        var window = WindowOf(breaker, ownCells);
         _time.Advance(Second / 2);
         var then = _time.GetTimestamp();
         _time.Advance(4 * Second);
@@ -30,8 +35,10 @@ public class CircuitWindowTests
         Assert.Equal((3L, 3L, 0L), window.Sum(now, 0));
     }
 
-    [Fact]
-    public void A_late_count_of_an_older_generation_neither_counts_nor_erases()
+    [Theory]
+    [InlineData(0)]
+    [InlineData(ThreadSlot.Count)]
+    public void A_late_count_of_an_older_generation_neither_counts_nor_erases(int ownCells)
     {
         var breaker = Create(bucketCount: 10, TimeSpan.FromSeconds(10));
         for (var i = 0; i < 5; i++)
@@ -39,7 +46,7 @@ public class CircuitWindowTests
             breaker.Close();
         }
 
-        var window = breaker.Window;
+        var window = WindowOf(breaker, ownCells);
         var now = _time.GetTimestamp();
         for (var i = 0; i < 3; i++)
         {
@@ -52,11 +59,13 @@ public class CircuitWindowTests
         Assert.Equal((3L, 0L, 0L), window.Sum(now, 5));
     }
 
-    [Fact]
-    public void Buckets_of_an_earlier_generation_are_not_summed_even_at_the_same_time()
+    [Theory]
+    [InlineData(0)]
+    [InlineData(ThreadSlot.Count)]
+    public void Buckets_of_an_earlier_generation_are_not_summed_even_at_the_same_time(int ownCells)
     {
         var breaker = Create(bucketCount: 10, TimeSpan.FromSeconds(10));
-        var window = breaker.Window;
+        var window = WindowOf(breaker, ownCells);
         _time.Advance(3 * Second);
         var now = _time.GetTimestamp();
         window.Record(now - (3 * Second).Ticks, 0, failure: true, slow: false);
@@ -106,6 +115,58 @@ public class CircuitWindowTests
 
         Assert.Equal(ticks / bucketTicks, window.EpochOf(ticks));
     }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(2)]
+    [InlineData(ThreadSlot.Count)]
+    public void Totals_equal_what_threads_recorded_in_own_and_shared_cells(int ownCells)
+    {
+        // With two own cells, threads numbered 0 and 1 write plainly and the rest swap on shared cells, at once.
+        var breaker = Create(bucketCount: 10, TimeSpan.FromSeconds(10));
+        var window = WindowOf(breaker, ownCells);
+        var now = _time.GetTimestamp();
+        const int Threads = 6;
+        const int PerThread = 200_000;
+        using var start = new Barrier(Threads);
+        var threads = Enumerable.Range(0, Threads).Select(t => new Thread(() =>
+        {
+            start.SignalAndWait();
+            for (var i = 0; i < PerThread; i++)
+            {
+                window.Record(now, 0, failure: (i + t) % 4 == 0, slow: (i + t) % 8 == 0);
+            }
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+
+        Assert.Equal(((long)Threads * PerThread, (long)Threads * PerThread / 4, (long)Threads * PerThread / 8), window.Sum(now, 0));
+    }
+
+    [Fact]
+    public void A_reshaped_window_carries_counts_recorded_in_own_and_shared_cells()
+    {
+        var breaker = Create(bucketCount: 10, TimeSpan.FromSeconds(10));
+        var now = _time.GetTimestamp();
+        var owned = WindowOf(breaker, ThreadSlot.Count);
+        var shared = WindowOf(breaker, 0);
+        for (var i = 0; i < 3; i++)
+        {
+            owned.Record(now, 0, failure: true, slow: false);
+            shared.Record(now, 0, failure: false, slow: true);
+        }
+
+        // Carried into the first shared cell, which the calling thread, numbered, then adds to from its own cell too.
+        var reshaped = WindowOf(breaker, ThreadSlot.Count, bucketCount: 5);
+        reshaped.CopyFrom(owned, now, 0);
+        reshaped.CopyFrom(shared, now, 0);
+        reshaped.Record(now, 0, failure: true, slow: true);
+
+        Assert.Equal((7L, 4L, 4L), reshaped.Sum(now, 0));
+    }
+
+    private static CircuitWindow WindowOf(Breaker breaker, int ownCells, int? bucketCount = null) =>
+        new(breaker, bucketCount ?? breaker.Window.BucketCount, breaker.Window.BucketTicks * breaker.Window.BucketCount / (bucketCount ?? breaker.Window.BucketCount), ownCells);
 
     private Breaker Create(int bucketCount, TimeSpan samplingDuration) =>
         new(new CircuitBreakerOptions { BucketCount = bucketCount, SamplingDuration = samplingDuration, MinimumThroughput = int.MaxValue, TimeProvider = _time });
