@@ -241,7 +241,17 @@ internal sealed class CircuitWindow
             // Ordered after the stores before it, so a reader that sees a failure sees its call.
             Volatile.Write(ref word, current + 1);
         }
-        else if (Next(current, tag, 1, out var next))
+        else
+        {
+            AddOwnSlow(ref word, tag, current);
+        }
+    }
+
+    // Out of line: its out variable would take a stack slot that every recorded call zeroes.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void AddOwnSlow(ref long word, uint tag, long current)
+    {
+        if (Next(current, tag, 1, out var next))
         {
             Volatile.Write(ref word, next);
         }
