@@ -17,7 +17,7 @@ namespace Resilience;
 /// totals equal the outcomes recorded in it.</item>
 /// <item>Cells keep threads off each other's cache lines, and off atomic instructions: a thread that holds a
 /// <see cref="ThreadSlot"/> below the number of own cells records in that cell, of which it is the only writer, with
-/// plain stores (an atomic read-modify-write costs about 5 ns here, a third of a recorded call). Other threads
+/// plain stores (an atomic read-modify-write cost a third of a standalone recorded call in benchmarks). Other threads
 /// record in the shared cells by compare-and-swap, each in the cell its probe names, moving on when it finds one
 /// contended, as a LongAdder's threads do. Totals are summed only when a decision needs them (a failure or a slow
 /// call) and for snapshots.</item>
