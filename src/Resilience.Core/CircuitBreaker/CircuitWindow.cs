@@ -45,6 +45,10 @@ internal sealed class CircuitWindow
     // number, so a racing or stale write only sends the next recorder to compute its bucket.
     private long _recentEpoch;
 
+    // How many own cells from the first have been written to: sums read no further. Raised before a thread's first write
+    // to its cell, so a window holds cells for many threads yet a decision reads only those of threads that recorded.
+    private int _ownCellsInUse;
+
     // Each thread's shared cell. A processor number would need no moving, but reading it costs a call into the runtime;
     // a thread-local read costs a few loads, and a thread whose swap loses to another's moves on, so threads that run at
     // once settle on distinct cells.
@@ -53,9 +57,12 @@ internal sealed class CircuitWindow
 
     private static int s_probes;
 
-    /// <summary>Initializes a window with own cells for twice as many threads as processors (at least 4, at most 64).</summary>
+    /// <summary>
+    /// Initializes a window with own cells for four times as many threads as processors (at least 16, at most 64): a
+    /// service's thread pool runs more threads than processors, and each thread that records keeps its number.
+    /// </summary>
     public CircuitWindow(CircuitBreaker owner, int bucketCount, long bucketTicks)
-        : this(owner, bucketCount, bucketTicks, (int)Math.Clamp(BitOperations.RoundUpToPowerOf2((uint)Environment.ProcessorCount * 2), 4, ThreadSlot.Count))
+        : this(owner, bucketCount, bucketTicks, (int)Math.Clamp(BitOperations.RoundUpToPowerOf2((uint)Environment.ProcessorCount * 4), 16, ThreadSlot.Count))
     {
     }
 
@@ -114,15 +121,15 @@ internal sealed class CircuitWindow
         }
 
         ref var calls = ref Counter(slot, epoch);
-        AddOwn(ref calls, tag);
+        AddOwn(ref calls, tag, slot);
         if (failure)
         {
-            AddOwn(ref Unsafe.Add(ref calls, 1), tag);
+            AddOwn(ref Unsafe.Add(ref calls, 1), tag, slot);
         }
 
         if (slow)
         {
-            AddOwn(ref Unsafe.Add(ref calls, 2), tag);
+            AddOwn(ref Unsafe.Add(ref calls, 2), tag, slot);
         }
     }
 
@@ -212,16 +219,27 @@ internal sealed class CircuitWindow
     {
         var tag = TagOf(epoch, generation);
         long calls = 0, failures = 0, slow = 0;
-        for (var cell = 0; cell <= _ownCells + _sharedMask; cell++)
+        var inUse = Volatile.Read(ref _ownCellsInUse);
+        for (var cell = 0; cell < inUse; cell++)
         {
-            // Slow calls and failures first: a recorder adds the call first, so these never exceed the calls read after them.
-            ref var counter = ref Counter(cell, epoch);
-            slow += CountOf(Volatile.Read(ref Unsafe.Add(ref counter, 2)), tag);
-            failures += CountOf(Volatile.Read(ref Unsafe.Add(ref counter, 1)), tag);
-            calls += CountOf(Volatile.Read(ref counter), tag);
+            SumCell(cell, epoch, tag, ref calls, ref failures, ref slow);
+        }
+
+        for (var cell = _ownCells; cell <= _ownCells + _sharedMask; cell++)
+        {
+            SumCell(cell, epoch, tag, ref calls, ref failures, ref slow);
         }
 
         return (calls, failures, slow);
+    }
+
+    private void SumCell(int cell, long epoch, uint tag, ref long calls, ref long failures, ref long slow)
+    {
+        // Slow calls and failures first: a recorder adds the call first, so these never exceed the calls read after them.
+        ref var counter = ref Counter(cell, epoch);
+        slow += CountOf(Volatile.Read(ref Unsafe.Add(ref counter, 2)), tag);
+        failures += CountOf(Volatile.Read(ref Unsafe.Add(ref counter, 1)), tag);
+        calls += CountOf(Volatile.Read(ref counter), tag);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -233,7 +251,7 @@ internal sealed class CircuitWindow
 
     /// <summary>Adds one to a counter of the calling thread's own cell, which no other thread writes: a plain store.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void AddOwn(ref long word, uint tag)
+    private void AddOwn(ref long word, uint tag, int slot)
     {
         var current = word;
         if ((uint)(current >>> 32) == tag && (uint)current != uint.MaxValue)
@@ -243,14 +261,20 @@ internal sealed class CircuitWindow
         }
         else
         {
-            AddOwnSlow(ref word, tag, current);
+            AddOwnSlow(ref word, tag, current, slot);
         }
     }
 
-    // Out of line: its out variable would take a stack slot that every recorded call zeroes.
+    // Out of line: its out variable would take a stack slot that every recorded call zeroes. A thread's first write to
+    // its cell comes here (the word's tag is none of its own), after the cell is counted in use.
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void AddOwnSlow(ref long word, uint tag, long current)
+    private void AddOwnSlow(ref long word, uint tag, long current, int slot)
     {
+        int inUse;
+        while ((inUse = Volatile.Read(ref _ownCellsInUse)) <= slot && Interlocked.CompareExchange(ref _ownCellsInUse, slot + 1, inUse) != inUse)
+        {
+        }
+
         if (Next(current, tag, 1, out var next))
         {
             Volatile.Write(ref word, next);
