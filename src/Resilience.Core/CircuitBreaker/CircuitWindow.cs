@@ -45,8 +45,8 @@ internal sealed class CircuitWindow
     // number, so a racing or stale write only sends the next recorder to compute its bucket.
     private long _recentEpoch;
 
-    // How many own cells from the first have been written to: sums read no further. Raised before a thread's first write
-    // to its cell, so a window holds cells for many threads yet a decision reads only those of threads that recorded.
+    // How many own cells from the first have been written to: sums read no further. Raised before a thread's first record
+    // in its cell, so a window holds cells for many threads yet a decision reads only those of threads that recorded.
     private int _ownCellsInUse;
 
     // Each thread's shared cell. A processor number would need no moving, but reading it costs a call into the runtime;
@@ -113,24 +113,50 @@ internal sealed class CircuitWindow
         }
 
         var tag = TagOf(epoch, generation);
+        // One comparison serves both rare cases: cells in use are own cells, so a thread past them has none yet counted.
         var slot = ThreadSlot.Current;
+        if ((uint)slot >= (uint)Volatile.Read(ref _ownCellsInUse))
+        {
+            RecordOutsideCellsInUse(slot, epoch, tag, failure, slow);
+            return;
+        }
+
+        RecordOwn(slot, epoch, tag, failure, slow);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void RecordOwn(int slot, long epoch, uint tag, bool failure, bool slow)
+    {
+        ref var calls = ref Counter(slot, epoch);
+        AddOwn(ref calls, tag);
+        if (failure)
+        {
+            AddOwn(ref Unsafe.Add(ref calls, 1), tag);
+        }
+
+        if (slow)
+        {
+            AddOwn(ref Unsafe.Add(ref calls, 2), tag);
+        }
+    }
+
+    /// <summary>Counts the first call of a thread with an own cell, once that cell is counted in use; or in a shared cell.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void RecordOutsideCellsInUse(int slot, long epoch, uint tag, bool failure, bool slow)
+    {
         if ((uint)slot >= (uint)_ownCells)
         {
             RecordShared(epoch, tag, failure, slow);
             return;
         }
 
-        ref var calls = ref Counter(slot, epoch);
-        AddOwn(ref calls, tag, slot);
-        if (failure)
+        // Counted in use before the first write, whatever that write's tag (an unwritten word already looks like tag 0).
+        int inUse;
+        while ((inUse = Volatile.Read(ref _ownCellsInUse)) <= slot && Interlocked.CompareExchange(ref _ownCellsInUse, slot + 1, inUse) != inUse)
         {
-            AddOwn(ref Unsafe.Add(ref calls, 1), tag, slot);
         }
 
-        if (slow)
-        {
-            AddOwn(ref Unsafe.Add(ref calls, 2), tag, slot);
-        }
+        RecordOwn(slot, epoch, tag, failure, slow);
     }
 
     /// <summary>Counts one finished call in a shared cell: for threads without an own cell.</summary>
@@ -251,7 +277,7 @@ internal sealed class CircuitWindow
 
     /// <summary>Adds one to a counter of the calling thread's own cell, which no other thread writes: a plain store.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void AddOwn(ref long word, uint tag, int slot)
+    private void AddOwn(ref long word, uint tag)
     {
         var current = word;
         if ((uint)(current >>> 32) == tag && (uint)current != uint.MaxValue)
@@ -261,20 +287,14 @@ internal sealed class CircuitWindow
         }
         else
         {
-            AddOwnSlow(ref word, tag, current, slot);
+            AddOwnSlow(ref word, tag, current);
         }
     }
 
-    // Out of line: its out variable would take a stack slot that every recorded call zeroes. A thread's first write to
-    // its cell comes here (the word's tag is none of its own), after the cell is counted in use.
+    // Out of line: its out variable would take a stack slot that every recorded call zeroes.
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void AddOwnSlow(ref long word, uint tag, long current, int slot)
+    private void AddOwnSlow(ref long word, uint tag, long current)
     {
-        int inUse;
-        while ((inUse = Volatile.Read(ref _ownCellsInUse)) <= slot && Interlocked.CompareExchange(ref _ownCellsInUse, slot + 1, inUse) != inUse)
-        {
-        }
-
         if (Next(current, tag, 1, out var next))
         {
             Volatile.Write(ref word, next);

@@ -143,6 +143,19 @@ public class CircuitWindowTests
         Assert.Equal(((long)Threads * PerThread, (long)Threads * PerThread / 4, (long)Threads * PerThread / 8), window.Sum(now, 0));
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(ThreadSlot.Count)]
+    public void A_count_whose_tag_is_zero_like_an_unwritten_word_is_summed(int ownCells)
+    {
+        // At the clock's origin, in generation 0, a count's tag equals an unwritten word's: it still counts.
+        var window = WindowOf(Create(bucketCount: 10, TimeSpan.FromSeconds(10)), ownCells);
+
+        window.Record(0, 0, failure: true, slow: false);
+
+        Assert.Equal((1L, 1L, 0L), window.Sum(0, 0));
+    }
+
     [Fact]
     public void A_reshaped_window_carries_counts_recorded_in_own_and_shared_cells()
     {
