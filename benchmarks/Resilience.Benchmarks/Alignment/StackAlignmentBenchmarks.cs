@@ -2,7 +2,7 @@ using System.Runtime.CompilerServices;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
 using Polly;
-using Polly.CircuitBreaker;
+using Resilience.Benchmarks.CircuitBreaker;
 using Resilience.Benchmarks.Pipeline;
 
 namespace Resilience.Benchmarks.Alignment;
@@ -39,20 +39,8 @@ public class StackAlignmentBenchmarks
             .Build();
 
         // The options of the breaker benchmarks: ratio 0.5 over 10 s, 20 calls minimum, a break that outlasts a run.
-        _oursBreaker = new ResiliencePipelineBuilder().AddCircuitBreaker(new CircuitBreakerOptions
-        {
-            FailureRatio = 0.5,
-            MinimumThroughput = 20,
-            SamplingDuration = TimeSpan.FromSeconds(10),
-            BreakDuration = TimeSpan.FromMinutes(5),
-        }).Build();
-        _pollyBreaker = new Polly.ResiliencePipelineBuilder().AddCircuitBreaker(new CircuitBreakerStrategyOptions
-        {
-            FailureRatio = 0.5,
-            MinimumThroughput = 20,
-            SamplingDuration = TimeSpan.FromSeconds(10),
-            BreakDuration = TimeSpan.FromMinutes(5),
-        }).Build();
+        _oursBreaker = new ResiliencePipelineBuilder().AddCircuitBreaker(CircuitBreakerBenchmark.OurOptions()).Build();
+        _pollyBreaker = new Polly.ResiliencePipelineBuilder().AddCircuitBreaker(CircuitBreakerBenchmark.PollyOptions()).Build();
     }
 
     [Benchmark(Baseline = true), BenchmarkCategory("one strategy")]

@@ -21,20 +21,26 @@ public abstract class CircuitBreakerBenchmark
 
     protected void Build()
     {
-        Breaker = new Resilience.CircuitBreaker(new CircuitBreakerOptions
-        {
-            FailureRatio = 0.5,
-            MinimumThroughput = 20,
-            SamplingDuration = TimeSpan.FromSeconds(10),
-            BreakDuration = TimeSpan.FromMinutes(5),
-        });
+        Breaker = new Resilience.CircuitBreaker(OurOptions());
         OurPipeline = new Resilience.ResiliencePipelineBuilder().AddCircuitBreaker(Breaker).Build();
-        PollyPipeline = new Polly.ResiliencePipelineBuilder().AddCircuitBreaker(new CircuitBreakerStrategyOptions
-        {
-            FailureRatio = 0.5,
-            MinimumThroughput = 20,
-            SamplingDuration = TimeSpan.FromSeconds(10),
-            BreakDuration = TimeSpan.FromMinutes(5),
-        }).Build();
+        PollyPipeline = new Polly.ResiliencePipelineBuilder().AddCircuitBreaker(PollyOptions()).Build();
     }
+
+    /// <summary>Our breaker's options for these benchmarks.</summary>
+    internal static CircuitBreakerOptions OurOptions() => new()
+    {
+        FailureRatio = 0.5,
+        MinimumThroughput = 20,
+        SamplingDuration = TimeSpan.FromSeconds(10),
+        BreakDuration = TimeSpan.FromMinutes(5),
+    };
+
+    /// <summary>Polly's breaker options equivalent to <see cref="OurOptions"/>.</summary>
+    internal static CircuitBreakerStrategyOptions PollyOptions() => new()
+    {
+        FailureRatio = 0.5,
+        MinimumThroughput = 20,
+        SamplingDuration = TimeSpan.FromSeconds(10),
+        BreakDuration = TimeSpan.FromMinutes(5),
+    };
 }
