@@ -151,9 +151,16 @@ internal sealed class CircuitWindow
         }
 
         // Counted in use before the first write, whatever that write's tag (an unwritten word already looks like tag 0).
-        int inUse;
-        while ((inUse = Volatile.Read(ref _ownCellsInUse)) <= slot && Interlocked.CompareExchange(ref _ownCellsInUse, slot + 1, inUse) != inUse)
+        var inUse = Volatile.Read(ref _ownCellsInUse);
+        while (inUse <= slot)
         {
+            var seen = Interlocked.CompareExchange(ref _ownCellsInUse, slot + 1, inUse);
+            if (seen == inUse)
+            {
+                break;
+            }
+
+            inUse = seen;
         }
 
         RecordOwn(slot, epoch, tag, failure, slow);
