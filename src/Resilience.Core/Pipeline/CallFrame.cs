@@ -9,16 +9,9 @@ internal struct CallFrame
     /// <summary>The token passed inward at the current depth.</summary>
     public CancellationToken Token;
 
-    /// <summary>The timestamp read during the current enter or exit pass; 0 until a strategy asks.</summary>
-    public long Timestamp;
-
-    /// <summary>The coarse system clock (in ticks) read during the current pass; 0 until a strategy asks.</summary>
-    public long CoarseTicks;
+    /// <summary>The clocks read during the current pass.</summary>
+    public ClockReadings Clocks;
 
     /// <summary>Starts a pass (entering, exiting, or going on after an await): the next strategy to ask reads the clocks afresh.</summary>
-    public void NewPass()
-    {
-        Timestamp = 0;
-        CoarseTicks = 0;
-    }
+    public void NewPass() => Clocks = default;
 }

@@ -173,8 +173,8 @@ internal static class PipelineEngine
         // that path hands the call, as it stands, to the general interpreter.
         var frame = new CallFrame { Pipeline = pipeline, CallerToken = cancellationToken, Token = cancellationToken };
 
-        // Only the slots this pipeline uses are initialised (the runtime clears their references on entry anyway).
-        Unsafe.SkipInit(out TSlots slots);
+        // The runtime zeroes the slots on entry (they hold references), so this initialisation costs no store of its own.
+        var slots = default(TSlots);
 
         // The strategies are read inside the protected region, from the frame, and the pipeline is not used there: the
         // JIT keeps a reference that lives into the region on the stack and reloads it right away, and a reload that
@@ -193,20 +193,20 @@ internal static class PipelineEngine
         var progress = 0;
         var rejectedAt = 0;
         long packedRejection = 0;
-        TResult? result = default;
+        // The result is read only once the callback returned it: no store before then.
+        Unsafe.SkipInit(out TResult? result);
         Exception? exception = null;
         try
         {
             var strategies = frame.Pipeline.Strategies;
             // One context serves both passes: each context is a pair of references the prologue zeroes, and one fewer
             // kept a breaker's asynchronous call under the frame size the JIT zeroes without a loop (about 2 ns).
-            scoped StrategyContext context = default;
+            scoped StrategyContext context;
+            Unsafe.SkipInit(out context);
+            Unsafe.SkipInit(out ExitOutcome judgedHere);
             for (var index = 0; index < strategies.Length; index++)
             {
                 ref var slot = ref SlotAt(ref slots, index);
-                slot.State = 0;
-                slot.StateObject = null;
-                slot.ReplacedToken = false;
                 context = new StrategyContext(ref frame, ref slot);
                 var entry = strategies[index].Enter(ref context);
                 if (!entry.IsPlainAdmission)
@@ -252,26 +252,33 @@ internal static class PipelineEngine
             }
 
             frame.NewPass();
+
+            // The innermost strategy exits through the context it was entered with: one fewer built, two stores fewer.
             for (var index = strategies.Length - 1; index >= 0; index--)
             {
                 ref var slot = ref SlotAt(ref slots, index);
-                progress = (index << 2) | Judging;
-                // A result that no predicate of this strategy judges passes in place (the common case: most strategies have
-                // none). Any other judgement runs out of line: inlined, its temporaries enlarged the frame every call
-                // zeroes, by 32 to 80 bytes (past the size the JIT zeroes without a loop for five strategies).
-                var judged = PassesUnjudged(frame.Pipeline, index, exception)
-                    ? default
-                    : JudgeOutOfLine(frame.Pipeline, index, result, exception, frame.CallerToken);
                 var strategy = strategies[index];
+
+                // A result that no predicate of this strategy judges passes in place (the common case: most strategies have
+                // none), as a shared outcome that costs no store. Any other judgement runs out of line: inlined, its
+                // temporaries enlarged the frame every call zeroes, by 32 to 80 bytes (past the size the JIT zeroes without
+                // a loop for five strategies). Only a judgement or a look at the result can throw, so only they mark it.
+                scoped ref readonly var judged = ref ExitOutcome.Passed;
+                if (!PassesUnjudged(frame.Pipeline, index, exception))
+                {
+                    progress = (index << 2) | Judging;
+                    judgedHere = JudgeOutOfLine(frame.Pipeline, index, result, exception, frame.CallerToken);
+                    judged = ref judgedHere;
+                }
 
                 // A look at the result that throws is judged as a throwing predicate is: the strategy still exits.
                 if (strategy.ObservesResults && judged.IsSuccess)
                 {
+                    progress = (index << 2) | Judging;
                     strategy.ObserveResult(result, state);
                 }
 
                 progress = (index << 2) | Exiting;
-                context = new StrategyContext(ref frame, ref slot);
                 var action = strategy.Exit(ref context, in judged);
                 if (!action.IsContinue)
                 {
@@ -280,6 +287,10 @@ internal static class PipelineEngine
                 }
 
                 RestoreToken(ref frame, ref slot);
+                if (index > 0)
+                {
+                    context = new StrategyContext(ref frame, ref SlotAt(ref slots, index - 1));
+                }
             }
         }
         catch (Exception thrown)
@@ -311,8 +322,12 @@ internal static class PipelineEngine
         return RejectFast<TResult, TState, TCallback, TSlots>(ref frame, ref slots, callback, state, rejectedAt, packedRejection, out continuation);
     }
 
-    /// <summary>The outcome of a call its outermost strategy refused, told to the pipeline's telemetry.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    /// <summary>
+    /// The outcome of a call its outermost strategy refused, told to the pipeline's telemetry. Out of line, and called
+    /// where it writes the caller's own return buffer: inlined, its temporaries (a rejection and an outcome, 40 bytes)
+    /// were part of the fast path's frame, zeroed on every call.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private static Outcome<TResult> RejectedOutcome<TResult>(PipelineCore pipeline, long packedRejection)
     {
         var rejection = new Rejection(pipeline.RejectionSources[0], packedRejection);

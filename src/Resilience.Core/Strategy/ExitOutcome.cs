@@ -20,6 +20,9 @@ public readonly struct ExitOutcome
     private readonly object? _error;
     private readonly long _bits;
 
+    /// <summary>A result no predicate judged: a success. Shared, so that passing it costs a call no store.</summary>
+    internal static readonly ExitOutcome Passed;
+
     internal ExitOutcome(Exception? exception, bool isHandled, bool isCallerCancelled, TimeSpan? retryAfter = null)
     {
         _error = exception;

@@ -72,11 +72,11 @@ public ref struct StrategyContext
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public readonly long GetTimestamp()
     {
-        var timestamp = _frame.Timestamp;
+        var timestamp = _frame.Clocks.Timestamp;
         if (timestamp == 0)
         {
             timestamp = _frame.Pipeline.TimeProvider.GetTimestamp();
-            _frame.Timestamp = timestamp;
+            _frame.Clocks.Timestamp = timestamp;
         }
 
         return timestamp;
@@ -100,11 +100,11 @@ public ref struct StrategyContext
             return clock.NowTicks;
         }
 
-        var ticks = _frame.CoarseTicks;
+        var ticks = _frame.Clocks.CoarseTicks;
         if (ticks == 0)
         {
             ticks = MonotonicClock.ReadCoarseNowTicks();
-            _frame.CoarseTicks = ticks;
+            _frame.Clocks.CoarseTicks = ticks;
         }
 
         return ticks;
