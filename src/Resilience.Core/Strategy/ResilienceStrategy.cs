@@ -51,7 +51,10 @@ public abstract class ResilienceStrategy
     internal virtual bool RepeatsAttempts => false;
 
     /// <summary>Runs before each attempt of the inner call.</summary>
-    /// <param name="context">The call as this strategy sees it.</param>
+    /// <param name="context">
+    /// The call as this strategy sees it. Passed by reference so that it is not copied; a strategy reads it and never
+    /// assigns to it (the engine may hand the same context to <see cref="Exit"/>).
+    /// </param>
     /// <returns>
     /// <see cref="Entry.Admitted"/> to go on, <see cref="Entry.Reject"/> to refuse the call, or
     /// <see cref="Entry.Pending"/> when admission must be awaited (for example a limiter's queue).
